@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# Starts the local test environment on 127.0.0.1, every part real: etcd, kube-apiserver,
+# kube-controller-manager, the pod harness (plays the kubelet), Apache Kafka (KRaft) and MinIO.
+# Writes $ENV_DIR/kubeconfig and $ENV_DIR/env (KEY=VALUE, read by the tests and by `source`),
+# waits until each part really answers, and names the part that failed and why.
+# Idempotent: parts already running are left alone. Stop with hack/env-down.sh.
+. "$(dirname "$0")/tools.sh"
+
+"$HACK_DIR/tools.sh" all
+
+mkdir -p "$PID_DIR" "$LOG_DIR" "$ENV_DIR/pki" "$ENV_DIR/data"
+PKI=$ENV_DIR/pki
+
+# Starts "$@" detached in its own session, logging to $LOG_DIR/$name.log, unless running already.
+start() {
+  local name=$1 port=$2; shift 2
+  if pid=$(running_pid "$name"); then
+    log "$name already running (pid $pid)"
+    return
+  fi
+  if [[ -n $port ]] && port_in_use "$port"; then
+    die "$name cannot start: port 127.0.0.1:$port is taken by $(port_owner "$port" || echo 'another process'). Stop it, or set ${name^^}_PORT to a free port."
+  fi
+  log "starting $name"
+  setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
+  echo $! >"$PID_DIR/$name.pid"
+  echo "$1" >"$PID_DIR/$name.exe"
+}
+
+# Polls "$@" until it succeeds; on timeout or when the process died, shows its log and fails.
+wait_for() {
+  local name=$1 timeout=$2; shift 2
+  local deadline=$((SECONDS + timeout))
+  until "$@" >/dev/null 2>&1; do
+    if ! running_pid "$name" >/dev/null; then
+      tail -n 25 "$LOG_DIR/$name.log" >&2
+      die "$name exited during start-up (log: $LOG_DIR/$name.log)"
+    fi
+    if ((SECONDS > deadline)); then
+      tail -n 25 "$LOG_DIR/$name.log" >&2
+      die "$name not ready after ${timeout}s (log: $LOG_DIR/$name.log)"
+    fi
+    sleep 1
+  done
+  log "$name ready"
+}
+
+# --- certificates: one CA for serving and clients, like envtest -------------------------------
+pki() {
+  [[ -f $PKI/admin.crt ]] && return
+  log "creating certificates in $PKI"
+  (
+    cd "$PKI"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 3650 \
+      -subj "/CN=strimzi-backup-local-ca" 2>/dev/null
+    cat >serving.ext <<EXT
+subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
+extendedKeyUsage=serverAuth
+EXT
+    openssl req -newkey rsa:2048 -nodes -keyout apiserver.key -out apiserver.csr -subj "/CN=kube-apiserver" 2>/dev/null
+    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out apiserver.crt -days 3650 -extfile serving.ext 2>/dev/null
+    echo "extendedKeyUsage=clientAuth" >client.ext
+    openssl req -newkey rsa:2048 -nodes -keyout admin.key -out admin.csr -subj "/O=system:masters/CN=admin" 2>/dev/null
+    openssl x509 -req -in admin.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out admin.crt -days 3650 -extfile client.ext 2>/dev/null
+    openssl genrsa -out sa.key 2048 2>/dev/null
+    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+  )
+}
+
+kubeconfig() {
+  cat >"$ENV_DIR/kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: local
+  cluster:
+    server: https://127.0.0.1:$APISERVER_PORT
+    certificate-authority: $PKI/ca.crt
+users:
+- name: admin
+  user:
+    client-certificate: $PKI/admin.crt
+    client-key: $PKI/admin.key
+contexts:
+- name: local
+  context: {cluster: local, user: admin, namespace: default}
+current-context: local
+KC
+}
+
+# --- Kubernetes ------------------------------------------------------------------------------
+start_etcd() {
+  start etcd "$ETCD_PORT" "$ETCD_BIN/etcd" --name local --data-dir "$ENV_DIR/data/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "local=http://127.0.0.1:$ETCD_PEER_PORT" --unsafe-no-fsync --quota-backend-bytes 4294967296
+}
+
+start_apiserver() {
+  start apiserver "$APISERVER_PORT" "$K8S_BIN/kube-apiserver" \
+    --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
+    --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
+    --client-ca-file "$PKI/ca.crt" \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
+    --authorization-mode RBAC --service-cluster-ip-range 10.0.0.0/24 \
+    --disable-admission-plugins ServiceAccount --allow-privileged=true \
+    --cert-dir "$PKI/apiserver-generated"
+}
+
+start_controller_manager() {
+  start controller-manager "" "$K8S_BIN/kube-controller-manager" \
+    --kubeconfig "$ENV_DIR/kubeconfig" --secure-port 0 --leader-elect=false \
+    --controllers job-controller,garbage-collector-controller,namespace-controller,ttl-after-finished-controller,serviceaccount-controller \
+    --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
+    --concurrent-job-syncs 10
+}
+
+apiserver_ready() { "$K8S_BIN/kubectl" --kubeconfig "$ENV_DIR/kubeconfig" get --raw /readyz; }
+# The job controller is up once it has created the default ServiceAccount (serviceaccount
+# controller) — proof the controller manager talks to the apiserver.
+controller_manager_ready() { "$K8S_BIN/kubectl" --kubeconfig "$ENV_DIR/kubeconfig" -n default get serviceaccount default; }
+
+# --- pod harness (test-only kubelet) -----------------------------------------------------------
+start_harness() {
+  local bin=$ROOT_DIR/target/debug
+  [[ -x $bin/pod-harness ]] || die "pod harness not built: run 'cargo build --workspace --bins' (make env-up does)"
+  start harness "" "$bin/pod-harness" --kubeconfig "$ENV_DIR/kubeconfig" --node-name harness \
+    --state-dir "$ENV_DIR/harness" --pvc-root "$ENV_DIR/pvc" --bin-dir "$bin" \
+    --image-entrypoint "strimzi-backup-operator=$bin/strimzi-backup-operator"
+}
+harness_ready() { "$K8S_BIN/kubectl" --kubeconfig "$ENV_DIR/kubeconfig" get node harness; }
+
+# --- Kafka (KRaft, single node) ----------------------------------------------------------------
+start_kafka() {
+  local dir=$ENV_DIR/data/kafka props=$ENV_DIR/kafka/server.properties
+  mkdir -p "$ENV_DIR/kafka"
+  cat >"$props" <<PROPS
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$dir
+num.partitions=1
+auto.create.topics.enable=false
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+log.segment.bytes=16777216
+PROPS
+  cat >"$ENV_DIR/kafka/log4j2.yaml" <<'LOG'
+Configuration:
+  Appenders:
+    Console: {name: STDOUT, PatternLayout: {pattern: "[%d] %p %m (%c)%n"}}
+  Loggers:
+    Root: {level: INFO, AppenderRef: [{ref: STDOUT}]}
+    Logger:
+      - {name: kafka, level: WARN}
+      - {name: org.apache.kafka, level: WARN}
+      - {name: kafka.server.KafkaRaftServer, level: INFO}
+      - {name: kafka.server.BrokerServer, level: INFO}
+LOG
+  local java=(java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true
+    "-Dlog4j2.configurationFile=$ENV_DIR/kafka/log4j2.yaml" -cp "$KAFKA_HOME/libs/*")
+  if ! running_pid kafka >/dev/null && [[ ! -f $dir/meta.properties ]]; then
+    log "formatting Kafka storage"
+    run_logged "kafka storage format" "$LOG_DIR/kafka-format.log" \
+      "${java[@]}" kafka.tools.StorageTool format -t "$("${java[@]}" kafka.tools.StorageTool random-uuid)" -c "$props"
+  fi
+  start kafka "$KAFKA_PORT" "${java[@]}" kafka.Kafka "$props"
+}
+# A real metadata round trip: list topics through the broker.
+kafka_ready() {
+  java -Xmx128m "-Dlog4j2.configurationFile=$ENV_DIR/kafka/log4j2.yaml" -cp "$KAFKA_HOME/libs/*" \
+    org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" --list
+}
+
+# --- MinIO -------------------------------------------------------------------------------------
+MINIO_ROOT_USER=${MINIO_ROOT_USER:-strimzi-backup}
+MINIO_ROOT_PASSWORD=${MINIO_ROOT_PASSWORD:-strimzi-backup-secret}
+MINIO_BUCKET=${MINIO_BUCKET:-e2e}
+start_minio() {
+  mkdir -p "$ENV_DIR/data/minio"
+  export MINIO_ROOT_USER MINIO_ROOT_PASSWORD MINIO_UPDATE=off MINIO_BROWSER=off
+  start minio "$MINIO_PORT" "$MINIO_BIN/minio" server "$ENV_DIR/data/minio" \
+    --address "127.0.0.1:$MINIO_PORT" --console-address "127.0.0.1:$MINIO_CONSOLE_PORT" --quiet
+}
+minio_ready() { curl -sf "http://127.0.0.1:$MINIO_PORT/minio/health/ready"; }
+# Creates the test bucket with a SigV4-signed S3 CreateBucket call (200 new, 409 exists).
+minio_bucket() {
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" \
+    --user "$MINIO_ROOT_USER:$MINIO_ROOT_PASSWORD" "http://127.0.0.1:$MINIO_PORT/$MINIO_BUCKET")
+  [[ $code == 200 || $code == 409 ]] || die "MinIO: creating bucket $MINIO_BUCKET answered HTTP $code"
+}
+
+write_env() {
+  cat >"$ENV_DIR/env" <<ENV
+# Written by hack/env-up.sh; read by the e2e tests (test/src/env.rs) and by 'source'.
+KUBECONFIG=$ENV_DIR/kubeconfig
+KUBECTL=$K8S_BIN/kubectl
+KUBE_APISERVER=https://127.0.0.1:$APISERVER_PORT
+KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT
+KAFKA_HOME=$KAFKA_HOME
+MINIO_ENDPOINT=http://127.0.0.1:$MINIO_PORT
+MINIO_ACCESS_KEY=$MINIO_ROOT_USER
+MINIO_SECRET_KEY=$MINIO_ROOT_PASSWORD
+MINIO_REGION=us-east-1
+MINIO_BUCKET=$MINIO_BUCKET
+HARNESS_STATE_DIR=$ENV_DIR/harness
+ENV
+}
+
+main() {
+  pki
+  kubeconfig
+  start_etcd
+  start_minio
+  start_kafka
+  wait_for etcd 60 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
+  start_apiserver
+  wait_for apiserver 120 apiserver_ready
+  start_controller_manager
+  start_harness
+  wait_for controller-manager 90 controller_manager_ready
+  wait_for harness 60 harness_ready
+  wait_for minio 60 minio_ready
+  minio_bucket
+  wait_for kafka 120 kafka_ready
+  write_env
+  cat <<MSG
+
+Local environment is up (state in $ENV_DIR):
+  Kubernetes  https://127.0.0.1:$APISERVER_PORT   export KUBECONFIG=$ENV_DIR/kubeconfig
+  Kafka       127.0.0.1:$KAFKA_PORT (KRaft, Apache Kafka $KAFKA_VERSION)
+  MinIO       http://127.0.0.1:$MINIO_PORT  bucket '$MINIO_BUCKET' (user $MINIO_ROOT_USER)
+  Pods        run by the test harness on node 'harness' (logs: $ENV_DIR/harness)
+  Variables   $ENV_DIR/env     Stop with: make env-down
+MSG
+}
+
+main "$@"

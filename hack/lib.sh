@@ -1,0 +1,56 @@
+# Shared helpers for hack/ scripts. Source it; do not run it.
+# shellcheck shell=bash
+set -euo pipefail
+
+HACK_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT_DIR=$(cd "$HACK_DIR/.." && pwd)
+# shellcheck source=versions.env
+. "$HACK_DIR/versions.env"
+
+# Builds and downloads live outside the clone, keyed by version, so a rerun starts in seconds.
+CACHE_DIR=${STRIMZI_BACKUP_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/strimzi-backup}
+# Runtime state of the local environment (data dirs, logs, pids, kubeconfig, env file).
+ENV_DIR=${STRIMZI_BACKUP_ENV_DIR:-$ROOT_DIR/.local-env}
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { printf '[%s] ERROR: %s\n' "$(date +%H:%M:%S)" "$*" >&2; exit 1; }
+
+# Runs a build step with its output in a log file; on failure shows the tail and names the log.
+run_logged() {
+  local what=$1 logfile=$2; shift 2
+  mkdir -p "$(dirname "$logfile")"
+  if ! "$@" >"$logfile" 2>&1; then
+    tail -n 30 "$logfile" >&2
+    die "$what failed (full log: $logfile)"
+  fi
+}
+
+# Ports of the local environment (all on 127.0.0.1); override any of them from the environment.
+ETCD_PORT=${ETCD_PORT:-32379}
+ETCD_PEER_PORT=${ETCD_PEER_PORT:-32380}
+APISERVER_PORT=${APISERVER_PORT:-36443}
+KAFKA_PORT=${KAFKA_PORT:-39092}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-39093}
+MINIO_PORT=${MINIO_PORT:-39000}
+MINIO_CONSOLE_PORT=${MINIO_CONSOLE_PORT:-39001}
+
+PID_DIR=$ENV_DIR/pids
+LOG_DIR=$ENV_DIR/logs
+
+# True when something listens on 127.0.0.1:$1.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Who listens on a port, for error messages.
+port_owner() { ss -ltnpH "sport = :$1" 2>/dev/null | sed -E 's/.*users:\(\("([^"]+)",pid=([0-9]+).*/\1 (pid \2)/' | head -n1; }
+
+# The pid recorded for a component, if that process is still alive and still runs the program
+# that was started (a recycled pid is never mistaken for ours).
+running_pid() {
+  local f=$PID_DIR/$1.pid pid exe
+  [[ -f $f ]] || return 1
+  pid=$(<"$f")
+  kill -0 "$pid" 2>/dev/null || return 1
+  exe=$(cat "$PID_DIR/$1.exe" 2>/dev/null) || return 1
+  tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -n1 | grep -qxF "$exe" || return 1
+  echo "$pid"
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `make test`: static checks and unit tests, then the end-to-end suite in a local environment this
+# script brings up and takes down again (also on failure). An environment that was already up
+# when the run started is reused and left running.
+. "$(dirname "$0")/lib.sh"
+cd "$ROOT_DIR"
+
+step() { log "=== $*"; }
+
+step "tools (cached after the first run)"
+"$HACK_DIR/tools.sh" all
+step "format";    make --no-print-directory fmt-check
+step "clippy";    make --no-print-directory clippy
+step "manifests"; make --no-print-directory manifests-check
+step "unit tests"; make --no-print-directory unit
+
+owned=true
+if running_pid apiserver >/dev/null; then
+  owned=false
+  log "local environment already running: reusing it and leaving it up"
+fi
+cleanup() {
+  local rc=$?
+  if $owned; then
+    step "environment down"
+    "$HACK_DIR/env-down.sh" || true
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+
+step "environment up"; make --no-print-directory env-up
+step "end-to-end tests"; make --no-print-directory e2e
+step "all tests passed"

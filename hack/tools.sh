@@ -1,0 +1,148 @@
+#!/usr/bin/env bash
+# Builds or fetches the real components the local environment runs, pinned in versions.env and
+# cached under $CACHE_DIR/<component>-<version>/ so a second run is instant.
+#   hack/tools.sh [all|kubernetes|etcd|kafka|minio]...
+# Prints nothing but progress; a failed build names its log file. Sourcing it (as env-up.sh does)
+# only defines the component paths: K8S_BIN, ETCD_BIN, KAFKA_HOME, MINIO_BIN.
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+K8S_DIR=$CACHE_DIR/kubernetes-v$K8S_VERSION
+ETCD_DIR=$CACHE_DIR/etcd-v$ETCD_VERSION
+MINIO_DIR=$CACHE_DIR/minio-$MINIO_VERSION
+
+K8S_BIN=$K8S_DIR/bin
+ETCD_BIN=$ETCD_DIR/bin
+MINIO_BIN=$MINIO_DIR/bin
+
+# kube-apiserver, kube-controller-manager and kubectl from the k8s.io/kubernetes module. Its go.mod
+# pins the staging modules at v0.0.0 with local replaces, so a wrapper module replaces each of
+# them with its published v0.<minor>.<patch> tag.
+build_kubernetes() {
+  local bin=$K8S_DIR/bin
+  if [[ -x $bin/kube-apiserver && -x $bin/kube-controller-manager && -x $bin/kubectl ]]; then return; fi
+  log "building kube-apiserver, kube-controller-manager, kubectl v$K8S_VERSION (Go module proxy; ~10-20 min cold)"
+  local src=$K8S_DIR/src staging="v0.${K8S_VERSION#1.}"
+  mkdir -p "$src" "$bin"
+  {
+    echo "module strimzi-backup.local/kubernetes"
+    echo "go 1.24.0"
+    echo "require k8s.io/kubernetes v$K8S_VERSION"
+    local m
+    for m in api apiextensions-apiserver apimachinery apiserver cli-runtime client-go cloud-provider \
+      cluster-bootstrap code-generator component-base component-helpers controller-manager cri-api \
+      cri-client csi-translation-lib dynamic-resource-allocation endpointslice externaljwt kms \
+      kube-aggregator kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics \
+      mount-utils pod-security-admission sample-apiserver sample-cli-plugin sample-controller; do
+      echo "replace k8s.io/$m => k8s.io/$m $staging"
+    done
+  } >"$src/go.mod"
+  local ver="-X k8s.io/component-base/version.gitVersion=v$K8S_VERSION"
+  ver+=" -X k8s.io/component-base/version.gitMajor=${K8S_VERSION%%.*}"
+  ver+=" -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$K8S_VERSION")"
+  ver+=" -X k8s.io/client-go/pkg/version.gitVersion=v$K8S_VERSION"
+  (
+    cd "$src"
+    export CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false"
+    run_logged "go mod download (kubernetes)" "$K8S_DIR/build.log" go get k8s.io/kubernetes@v"$K8S_VERSION"
+    run_logged "go build kubernetes" "$K8S_DIR/build.log" go build -trimpath -ldflags "-s -w $ver" -o "$bin/" \
+      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl
+  )
+  "$bin/kube-apiserver" --version >&2
+}
+
+# etcd's server module has local replaces too; a five-line main around etcdmain builds cleanly.
+build_etcd() {
+  local bin=$ETCD_DIR/bin
+  if [[ -x $bin/etcd ]]; then return; fi
+  log "building etcd v$ETCD_VERSION (Go module proxy)"
+  local src=$ETCD_DIR/src
+  mkdir -p "$src" "$bin"
+  cat >"$src/go.mod" <<MOD
+module strimzi-backup.local/etcd
+go 1.23
+require go.etcd.io/etcd/server/v3 v$ETCD_VERSION
+MOD
+  cat >"$src/main.go" <<'GO'
+package main
+
+import (
+	"os"
+
+	"go.etcd.io/etcd/server/v3/etcdmain"
+)
+
+func main() { etcdmain.Main(os.Args) }
+GO
+  (
+    cd "$src"
+    export CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false"
+    run_logged "go build etcd" "$ETCD_DIR/build.log" go build -trimpath -ldflags "-s -w" -o "$bin/etcd" .
+  )
+  "$bin/etcd" --version >&2
+}
+
+# Apache Kafka broker + tools as jars from Maven Central; the classpath is $KAFKA_DIR/libs/*.
+build_kafka() {
+  if [[ -f $KAFKA_DIR/.complete ]]; then return; fi
+  log "fetching Apache Kafka $KAFKA_VERSION jars (Maven Central)"
+  mkdir -p "$KAFKA_DIR"
+  kafka_pom >"$KAFKA_DIR/pom.xml"
+  run_logged "mvn copy-dependencies (kafka)" "$KAFKA_DIR/build.log" mvn -B -q -f "$KAFKA_DIR/pom.xml" package
+  touch "$KAFKA_DIR/.complete"
+}
+
+# The Maven project whose runtime classpath is the broker + tools (Kafka 4.1 logs through
+# slf4j 1.7, hence log4j-slf4j-impl).
+kafka_pom() {
+  cat <<POM
+<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>local.strimzi-backup</groupId>
+  <artifactId>kafka-runtime</artifactId>
+  <version>1</version>
+  <packaging>pom</packaging>
+  <dependencies>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka_$SCALA_VERSION</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-server</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.kafka</groupId><artifactId>kafka-tools</artifactId><version>$KAFKA_VERSION</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-slf4j-impl</artifactId><version>2.25.3</version></dependency>
+    <dependency><groupId>org.apache.logging.log4j</groupId><artifactId>log4j-core</artifactId><version>2.25.3</version></dependency>
+  </dependencies>
+  <build><plugins><plugin>
+    <groupId>org.apache.maven.plugins</groupId><artifactId>maven-dependency-plugin</artifactId><version>3.8.1</version>
+    <executions><execution><id>copy</id><phase>package</phase><goals><goal>copy-dependencies</goal></goals>
+      <configuration><outputDirectory>\${project.basedir}/libs</outputDirectory><includeScope>runtime</includeScope></configuration>
+    </execution></executions>
+  </plugin></plugins></build>
+</project>
+POM
+}
+
+# Keyed by the pom's content too, so a changed classpath is fetched anew.
+KAFKA_DIR=$CACHE_DIR/kafka-$KAFKA_VERSION-$(kafka_pom | sha256sum | cut -c1-8)
+KAFKA_HOME=$KAFKA_DIR
+
+build_minio() {
+  local bin=$MINIO_DIR/bin
+  if [[ -x $bin/minio ]]; then return; fi
+  log "building MinIO $MINIO_VERSION (Go module proxy)"
+  mkdir -p "$bin"
+  (
+    export CGO_ENABLED=0 GOBIN=$bin GOFLAGS="-buildvcs=false"
+    run_logged "go install minio" "$MINIO_DIR/build.log" go install -trimpath -ldflags "-s -w" github.com/minio/minio@"$MINIO_VERSION"
+  )
+}
+
+main() {
+  local targets=("$@")
+  [[ ${#targets[@]} -gt 0 ]] || targets=(all)
+  for t in "${targets[@]}"; do
+    case $t in
+      all) build_etcd; build_kafka; build_minio; build_kubernetes ;;
+      kubernetes | etcd | kafka | minio) "build_$t" ;;
+      *) die "unknown component '$t' (expected all, kubernetes, etcd, kafka, minio)" ;;
+    esac
+  done
+}
+
+[[ ${BASH_SOURCE[0]} != "$0" ]] || main "$@"

@@ -1,0 +1,313 @@
+//! `KafkaBackup`: a backup policy — what to back up, where, when, and for how long (SPEC §2.2,
+//! §2.3). One object runs once, or on a cron schedule.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::cluster::ClusterConnection;
+use super::condition::Condition;
+use super::selection::{Selection, TopicSelection};
+use super::storage::StorageSpec;
+use super::template::JobOptions;
+
+/// Annotation that runs a backup on demand: set it to a new value (e.g. `now`, a timestamp).
+/// The handled value is echoed in `status.lastTrigger`, so one value fires once.
+pub const TRIGGER_ANNOTATION: &str = "kafkabackup.com/trigger";
+
+/// Backs up Kafka topics and consumer-group offsets to object storage, once or on a schedule.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[kube(
+    group = "kafkabackup.com",
+    version = "v1alpha1",
+    kind = "KafkaBackup",
+    plural = "kafkabackups",
+    singular = "kafkabackup",
+    shortname = "kb",
+    category = "strimzi-backup",
+    namespaced,
+    status = "KafkaBackupStatus",
+    derive = "PartialEq",
+    derive = "Default",
+    doc = "KafkaBackup backs up Kafka topics and consumer-group offsets to object storage, once or on a cron schedule, and prunes old backups by its retention policy.",
+    printcolumn(name = "Cluster", type_ = "string", json_path = ".spec.strimziClusterRef.name", description = "Strimzi Kafka cluster backed up"),
+    printcolumn(name = "Bootstrap", type_ = "string", json_path = ".spec.kafkaCluster.bootstrapServers", priority = 1, description = "Bootstrap servers of a non-Strimzi cluster"),
+    printcolumn(name = "Schedule", type_ = "string", json_path = ".spec.schedule.cron", description = "Cron schedule (empty: runs once)"),
+    printcolumn(name = "Last Backup", type_ = "date", json_path = ".status.lastBackup.completionTime", description = "Completion time of the last backup"),
+    printcolumn(name = "Status", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].reason"#, description = "Reason of the Ready condition"),
+    printcolumn(name = "Size", type_ = "integer", json_path = ".status.storageBytes", description = "Bytes stored by all retained backups"),
+    printcolumn(name = "Next Backup", type_ = "date", json_path = ".status.nextScheduledBackup", priority = 1, description = "Next scheduled run"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = super::cluster::exactly_one_cluster())]
+pub struct KafkaBackupSpec {
+    /// Cluster to back up.
+    #[serde(flatten)]
+    pub cluster: ClusterConnection,
+    /// Topics to back up.
+    #[serde(default)]
+    pub topics: TopicSelection,
+    /// Consumer groups whose committed offsets are stored with the data.
+    #[serde(default)]
+    pub consumer_groups: Selection,
+    /// Where backups are written.
+    pub storage: StorageSpec,
+    /// How records are written.
+    #[serde(default)]
+    pub backup: BackupSettings,
+    /// When to run. Without a schedule the backup runs once, plus on every new value of the
+    /// `kafkabackup.com/trigger` annotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+    /// Which backups to keep. Without it every backup is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// What happens to stored backups when this resource is deleted.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+    /// Resources, template and Job settings of the backup Jobs.
+    #[serde(flatten)]
+    pub job_options: JobOptions,
+}
+
+/// Record compression in segments.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    /// Zstandard: the best ratio for Kafka payloads at good speed.
+    #[default]
+    Zstd,
+    /// LZ4: fastest, lower ratio.
+    Lz4,
+    /// No compression (already-compressed or encrypted payloads).
+    None,
+}
+
+/// Full or incremental backups.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BackupMode {
+    /// Continue from the end offsets of the previous completed backup (chained to it).
+    #[default]
+    Incremental,
+    /// Everything from the earliest available offset.
+    Full,
+}
+
+/// Settings of the backup data plane.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupSettings {
+    /// Segment compression.
+    #[serde(default)]
+    pub compression: Compression,
+    /// Compression level (zstd: 1-22; lz4: 1-12; ignored for none).
+    #[serde(default = "default_compression_level")]
+    #[schemars(range(min = 1, max = 22))]
+    pub compression_level: i32,
+    /// At-rest encryption with AES-256-GCM (Enterprise edition).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<Encryption>,
+    /// Segment size in bytes before a new segment object is started.
+    #[serde(default = "default_segment_size")]
+    #[schemars(range(min = 1_048_576, max = 4_294_967_296_i64))]
+    pub segment_size: i64,
+    /// Partitions backed up concurrently.
+    #[serde(default = "default_parallelism")]
+    #[schemars(range(min = 1, max = 256))]
+    pub parallelism: i32,
+    /// Incremental (default) or full.
+    #[serde(default)]
+    pub mode: BackupMode,
+}
+
+impl Default for BackupSettings {
+    fn default() -> Self {
+        Self {
+            compression: Compression::default(),
+            compression_level: default_compression_level(),
+            encryption: None,
+            segment_size: default_segment_size(),
+            parallelism: default_parallelism(),
+            mode: BackupMode::default(),
+        }
+    }
+}
+
+fn default_compression_level() -> i32 {
+    3
+}
+
+fn default_segment_size() -> i64 {
+    256 * 1024 * 1024
+}
+
+fn default_parallelism() -> i32 {
+    4
+}
+
+/// At-rest encryption of segments and manifest.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("!self.enabled || has(self.keySecret)")
+    .message("backup.encryption.enabled needs keySecret: the Secret key holding the AES-256 key"))]
+pub struct Encryption {
+    /// Encrypt backups.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Secret key holding the 256-bit key (32 raw bytes, or 64 hex / 44 base64 characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_secret: Option<super::cluster::SecretKeyRef>,
+}
+
+/// What to do when a scheduled run is due while the previous one still runs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum ConcurrencyPolicy {
+    /// Skip the new run and record that it was skipped.
+    #[default]
+    Forbid,
+    /// Stop the running backup (it leaves no visible backup) and start the new one.
+    Replace,
+}
+
+/// Cron schedule.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Schedule {
+    /// Standard 5-field cron expression (minute hour day-of-month month day-of-week), e.g.
+    /// `0 2 * * *` for 02:00 daily.
+    #[schemars(length(min = 9))]
+    pub cron: String,
+    /// IANA time zone the cron expression is read in, e.g. `Europe/Berlin`.
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Pause scheduling; a running backup finishes.
+    #[serde(default)]
+    pub suspend: bool,
+    /// What to do when a run is due while the previous one still runs.
+    #[serde(default)]
+    pub concurrency_policy: ConcurrencyPolicy,
+}
+
+fn default_timezone() -> String {
+    "UTC".into()
+}
+
+/// Retention policy. A backup is pruned when it is beyond `maxBackups` or older than `maxAge`;
+/// the newest completed backup, one a restore is reading, and the parent of a kept incremental
+/// backup are never pruned.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.maxBackups) || has(self.maxAge)")
+    .message("retention needs at least one bound: set maxBackups, maxAge, or both"))]
+pub struct Retention {
+    /// Number of completed backups to keep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_backups: Option<i32>,
+    /// Maximum age of a backup: a number and a unit, `h` (hours), `d` (days) or `w` (weeks),
+    /// e.g. `30d`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^[1-9][0-9]*[hdw]$"))]
+    pub max_age: Option<String>,
+    /// Prune after each scheduled run.
+    #[serde(default = "prune_on_schedule")]
+    pub prune_on_schedule: bool,
+}
+
+fn prune_on_schedule() -> bool {
+    true
+}
+
+/// What deleting the `KafkaBackup` does to its stored backups.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Keep the stored backups (they stay restorable with `KafkaRestore.spec.source`).
+    #[default]
+    Retain,
+    /// Delete the stored backups with the resource.
+    Delete,
+}
+
+/// Observed state of a `KafkaBackup`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaBackupStatus {
+    /// `Ready` and others, in Strimzi's shape.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// The most recent backup run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_backup: Option<BackupRecord>,
+    /// Recent runs, newest first (bounded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backup_history: Vec<BackupRecord>,
+    /// When the next scheduled run is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_scheduled_backup: Option<Time>,
+    /// Name of the Job of the run in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub active_job: Option<String>,
+    /// Completed backups currently in storage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_count: Option<i64>,
+    /// Bytes in storage across those backups.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_bytes: Option<i64>,
+    /// The last handled value of the `kafkabackup.com/trigger` annotation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_trigger: Option<String>,
+}
+
+/// Outcome of one backup run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum BackupRunStatus {
+    #[default]
+    Running,
+    Completed,
+    Failed,
+    /// A scheduled run that was not started (previous run still active, `Forbid`).
+    Skipped,
+}
+
+/// One backup run as seen in status.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupRecord {
+    /// Backup id in storage (e.g. `backup-20260213-020000`).
+    pub id: String,
+    /// Run outcome.
+    pub status: BackupRunStatus,
+    /// When the run started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Time>,
+    /// When the run finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_time: Option<Time>,
+    /// Bytes written to storage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_bytes: Option<i64>,
+    /// Records backed up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<i64>,
+    /// Topics in the backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topics_backed_up: Option<i32>,
+    /// Partitions in the backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions_backed_up: Option<i32>,
+    /// Timestamp of the oldest record in the backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_timestamp: Option<Time>,
+    /// Timestamp of the newest record in the backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_timestamp: Option<Time>,
+    /// Why the run failed or was skipped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}

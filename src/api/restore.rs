@@ -1,0 +1,341 @@
+//! `KafkaRestore`: one restore run (SPEC §2.4) — from a `KafkaBackup` or straight from storage,
+//! optionally to a point in time, renamed, into any cluster. One-shot like a Job: the spec is
+//! immutable once created.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::cluster::ClusterConnection;
+use super::condition::Condition;
+use super::selection::Selection;
+use super::storage::StorageSpec;
+use super::template::JobOptions;
+
+/// Restores topics and consumer-group offsets from a backup into a Kafka cluster.
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
+#[kube(
+    group = "kafkabackup.com",
+    version = "v1alpha1",
+    kind = "KafkaRestore",
+    plural = "kafkarestores",
+    singular = "kafkarestore",
+    shortname = "kr",
+    category = "strimzi-backup",
+    namespaced,
+    status = "KafkaRestoreStatus",
+    derive = "PartialEq",
+    derive = "Default",
+    doc = "KafkaRestore restores topics and consumer-group offsets from a backup into a Kafka cluster, optionally to a point in time and under new names. One run per object; the spec is immutable.",
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "Pending, Running, Completed or Failed"),
+    printcolumn(name = "Backup", type_ = "string", json_path = ".spec.backupRef.name", description = "KafkaBackup restored from"),
+    printcolumn(name = "Backup Id", type_ = "string", json_path = ".status.restore.backupId", priority = 1, description = "Backup id restored"),
+    printcolumn(name = "Point In Time", type_ = "string", json_path = ".spec.pointInTime.timestamp", description = "Restore records up to this time"),
+    printcolumn(name = "Progress", type_ = "integer", json_path = ".status.progress.percent", description = "Percent of records restored"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = super::cluster::exactly_one_cluster())]
+#[x_kube(validation = Rule::new("has(self.backupRef) != has(self.source)")
+    .message("set exactly one of spec.backupRef (a KafkaBackup) or spec.source (a storage location, when no KafkaBackup exists)"))]
+#[x_kube(validation = Rule::new("self == oldSelf")
+    .message("spec is immutable: a KafkaRestore is one run; create a new KafkaRestore instead"))]
+pub struct KafkaRestoreSpec {
+    /// Target cluster to restore into.
+    #[serde(flatten)]
+    pub cluster: ClusterConnection,
+    /// Restore from the backups of a `KafkaBackup`. Mutually exclusive with `source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_ref: Option<BackupRef>,
+    /// Restore straight from storage, when no `KafkaBackup` object exists (disaster recovery).
+    /// Mutually exclusive with `backupRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<RestoreSource>,
+    /// Restore only records up to this point. Without it everything in the backup is restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point_in_time: Option<PointInTime>,
+    /// Subset of the backed-up topics to restore.
+    #[serde(default)]
+    pub topics: Selection,
+    /// Topics restored under another name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topic_mapping: Vec<TopicMapping>,
+    /// Consumer-group offsets to restore, translated to the offsets of the restored records.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer_groups: Option<RestoreConsumerGroups>,
+    /// How topics are created and written.
+    #[serde(default)]
+    pub restore: RestoreSettings,
+    /// Snapshot the target groups' offsets first, so a `KafkaOffsetReset` with
+    /// `resetStrategy: to-snapshot` can undo the offset part of the restore.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback: Option<Rollback>,
+    /// Resources, template and Job settings of the restore Job.
+    #[serde(flatten)]
+    pub job_options: JobOptions,
+}
+
+/// Reference to a `KafkaBackup` and optionally one of its backups.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupRef {
+    /// Name of the `KafkaBackup`.
+    #[schemars(length(min = 1))]
+    pub name: String,
+    /// Namespace of the `KafkaBackup`; defaults to this resource's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// Backup id to restore; the latest completed backup when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_id: Option<String>,
+}
+
+/// A storage location to restore from without a `KafkaBackup` object.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreSource {
+    /// Where the backups are (the same block as `KafkaBackup.spec.storage`).
+    pub storage: StorageSpec,
+    /// Backup id to restore; the latest completed backup at that location when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_id: Option<String>,
+}
+
+/// Point-in-time target: exactly one of `timestamp` and `offsetFromEnd`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new("has(self.timestamp) != has(self.offsetFromEnd)")
+    .message("pointInTime needs exactly one of timestamp or offsetFromEnd"))]
+pub struct PointInTime {
+    /// RFC 3339 time, millisecond precision, e.g. `2026-02-13T01:30:00.000Z`: records with a
+    /// timestamp at or before it are restored, nothing after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timestamp: Option<String>,
+    /// Duration before the end of the backup, e.g. `2h`, `30m`, `1d`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([0-9]+(ms|s|m|h|d))+$"))]
+    pub offset_from_end: Option<String>,
+}
+
+/// Restore a topic under another name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicMapping {
+    /// Topic name in the backup.
+    #[schemars(length(min = 1, max = 249))]
+    pub source_topic: String,
+    /// Topic name in the target cluster.
+    #[schemars(length(min = 1, max = 249))]
+    pub target_topic: String,
+}
+
+/// Which consumer-group offsets to restore.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreConsumerGroups {
+    /// Restore the offsets of backed-up groups.
+    #[serde(default = "restore_groups")]
+    pub restore: bool,
+    /// Regexes of groups to restore (full match); all backed-up groups when omitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include: Option<Vec<String>>,
+    /// Groups restored under another name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mapping: Vec<GroupMapping>,
+}
+
+impl Default for RestoreConsumerGroups {
+    fn default() -> Self {
+        Self { restore: restore_groups(), include: None, mapping: Vec::new() }
+    }
+}
+
+fn restore_groups() -> bool {
+    true
+}
+
+/// Restore a group's offsets under another group name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupMapping {
+    /// Group id in the backup.
+    #[schemars(length(min = 1))]
+    pub source_group: String,
+    /// Group id in the target cluster.
+    #[schemars(length(min = 1))]
+    pub target_group: String,
+}
+
+/// Whether missing topics are created.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TopicCreation {
+    /// Create missing topics with the partition count and configs stored in the backup.
+    #[default]
+    Auto,
+    /// Topics must exist (e.g. managed as Strimzi `KafkaTopic`s); a missing one fails the run.
+    Manual,
+}
+
+/// What to do with a target topic that already exists.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExistingTopicPolicy {
+    /// Fail before writing anything.
+    #[default]
+    Fail,
+    /// Append the restored records after the existing ones.
+    Append,
+    /// Delete the topic's records first, then restore.
+    Overwrite,
+}
+
+/// Restore behaviour.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreSettings {
+    /// Create missing topics (`auto`) or require them (`manual`).
+    #[serde(default)]
+    pub topic_creation: TopicCreation,
+    /// What to do when a target topic exists.
+    #[serde(default)]
+    pub existing_topic_policy: ExistingTopicPolicy,
+    /// Partitions restored concurrently.
+    #[serde(default = "default_parallelism")]
+    #[schemars(range(min = 1, max = 256))]
+    pub parallelism: i32,
+    /// Report what would be restored (topics, partitions, records, offset translations) in
+    /// status and write nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl Default for RestoreSettings {
+    fn default() -> Self {
+        Self {
+            topic_creation: TopicCreation::default(),
+            existing_topic_policy: ExistingTopicPolicy::default(),
+            parallelism: default_parallelism(),
+            dry_run: false,
+        }
+    }
+}
+
+fn default_parallelism() -> i32 {
+    4
+}
+
+/// Offset snapshot before restoring.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Rollback {
+    /// Take the snapshot.
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+/// Phase of a one-shot run (restore or offset reset).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RunPhase {
+    /// Accepted, Job not started yet.
+    #[default]
+    Pending,
+    /// Job running.
+    Running,
+    /// Finished successfully.
+    Completed,
+    /// Finished with an error; see the Ready condition.
+    Failed,
+}
+
+/// Observed state of a `KafkaRestore`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaRestoreStatus {
+    /// `Ready` and others, in Strimzi's shape.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<Condition>,
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Where the run is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<RunPhase>,
+    /// Name of the restore Job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_name: Option<String>,
+    /// Result of the run (final once `phase` is Completed or Failed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore: Option<RestoreResult>,
+    /// Live progress while running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<RestoreProgress>,
+    /// The offset snapshot taken before restoring (`rollback.enabled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset_snapshot: Option<OffsetSnapshotRef>,
+}
+
+/// What a restore did.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreResult {
+    /// Backup id restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_id: Option<String>,
+    /// When the run started.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Time>,
+    /// When the run finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_time: Option<Time>,
+    /// Topics restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_topics: Option<i32>,
+    /// Partitions restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_partitions: Option<i32>,
+    /// Records written to the target cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_records: Option<i64>,
+    /// Bytes of record data written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restored_bytes: Option<i64>,
+    /// The requested point in time, resolved to an absolute time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point_in_time_target: Option<Time>,
+    /// Timestamp of the newest record actually restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual_point_in_time: Option<Time>,
+    /// Consumer groups whose offsets were restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer_groups_restored: Option<i32>,
+}
+
+/// Progress of a running restore.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreProgress {
+    /// Percent of records restored.
+    #[schemars(range(min = 0, max = 100))]
+    pub percent: i32,
+    /// Records restored so far.
+    pub records_restored: i64,
+    /// Estimated completion time at the current rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_completion: Option<Time>,
+}
+
+/// Where an offset snapshot is kept.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OffsetSnapshotRef {
+    /// ConfigMap holding the snapshot (pass it as `snapshotRef` of a `KafkaOffsetReset`).
+    pub config_map: String,
+    /// When it was taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub taken_at: Option<Time>,
+    /// Groups in the snapshot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<i32>,
+}

@@ -1,0 +1,8 @@
+//! strimzi-backup-operator: back up and restore Apache Kafka on Kubernetes.
+//!
+//! Module map, top-down:
+//! - [`api`]: the custom resources (`KafkaBackup`, `KafkaRestore`, `KafkaOffsetReset`).
+//! - [`crdgen`]: renders their CustomResourceDefinitions for `config/crd` and the OLM bundle.
+
+pub mod api;
+pub mod crdgen;
