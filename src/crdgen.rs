@@ -13,10 +13,7 @@ pub fn file_name(crd: &CustomResourceDefinition) -> String {
 
 /// All CRDs as one multi-document YAML stream.
 pub fn render_all() -> anyhow::Result<String> {
-    let docs = crate::api::crds()
-        .iter()
-        .map(render)
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let docs = crate::api::crds().iter().map(render).collect::<anyhow::Result<Vec<_>>>()?;
     Ok(docs.join("---\n"))
 }
 

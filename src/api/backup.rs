@@ -17,6 +17,8 @@ use super::template::JobOptions;
 pub const TRIGGER_ANNOTATION: &str = "kafkabackup.com/trigger";
 
 /// Backs up Kafka topics and consumer-group offsets to object storage, once or on a schedule.
+// Several `printcolumn(..)` entries look alike to clippy; each is one column.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[kube(
     group = "kafkabackup.com",
@@ -31,13 +33,50 @@ pub const TRIGGER_ANNOTATION: &str = "kafkabackup.com/trigger";
     derive = "PartialEq",
     derive = "Default",
     doc = "KafkaBackup backs up Kafka topics and consumer-group offsets to object storage, once or on a cron schedule, and prunes old backups by its retention policy.",
-    printcolumn(name = "Cluster", type_ = "string", json_path = ".spec.strimziClusterRef.name", description = "Strimzi Kafka cluster backed up"),
-    printcolumn(name = "Bootstrap", type_ = "string", json_path = ".spec.kafkaCluster.bootstrapServers", priority = 1, description = "Bootstrap servers of a non-Strimzi cluster"),
-    printcolumn(name = "Schedule", type_ = "string", json_path = ".spec.schedule.cron", description = "Cron schedule (empty: runs once)"),
-    printcolumn(name = "Last Backup", type_ = "date", json_path = ".status.lastBackup.completionTime", description = "Completion time of the last backup"),
-    printcolumn(name = "Status", type_ = "string", json_path = r#".status.conditions[?(@.type=="Ready")].reason"#, description = "Reason of the Ready condition"),
-    printcolumn(name = "Size", type_ = "integer", json_path = ".status.storageBytes", description = "Bytes stored by all retained backups"),
-    printcolumn(name = "Next Backup", type_ = "date", json_path = ".status.nextScheduledBackup", priority = 1, description = "Next scheduled run"),
+    printcolumn(
+        name = "Cluster",
+        type_ = "string",
+        json_path = ".spec.strimziClusterRef.name",
+        description = "Strimzi Kafka cluster backed up"
+    ),
+    printcolumn(
+        name = "Bootstrap",
+        type_ = "string",
+        json_path = ".spec.kafkaCluster.bootstrapServers",
+        priority = 1,
+        description = "Bootstrap servers of a non-Strimzi cluster"
+    ),
+    printcolumn(
+        name = "Schedule",
+        type_ = "string",
+        json_path = ".spec.schedule.cron",
+        description = "Cron schedule (empty: runs once)"
+    ),
+    printcolumn(
+        name = "Last Backup",
+        type_ = "date",
+        json_path = ".status.lastBackup.completionTime",
+        description = "Completion time of the last backup"
+    ),
+    printcolumn(
+        name = "Status",
+        type_ = "string",
+        json_path = r#".status.conditions[?(@.type=="Ready")].reason"#,
+        description = "Reason of the Ready condition"
+    ),
+    printcolumn(
+        name = "Size",
+        type_ = "integer",
+        json_path = ".status.storageBytes",
+        description = "Bytes stored by all retained backups"
+    ),
+    printcolumn(
+        name = "Next Backup",
+        type_ = "date",
+        json_path = ".status.nextScheduledBackup",
+        priority = 1,
+        description = "Next scheduled run"
+    ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]

@@ -17,7 +17,9 @@ pub use backup::{KafkaBackup, KafkaBackupSpec, KafkaBackupStatus};
 pub use offset_reset::{KafkaOffsetReset, KafkaOffsetResetSpec, KafkaOffsetResetStatus};
 pub use restore::{KafkaRestore, KafkaRestoreSpec, KafkaRestoreStatus};
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
+};
 use kube::CustomResourceExt;
 
 /// API group of every resource of this operator.
@@ -29,5 +31,40 @@ pub const CATEGORY: &str = "strimzi-backup";
 
 /// The CustomResourceDefinitions of all three kinds, in a stable order.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    vec![KafkaBackup::crd(), KafkaRestore::crd(), KafkaOffsetReset::crd()]
+    let mut crds = vec![KafkaBackup::crd(), KafkaRestore::crd(), KafkaOffsetReset::crd()];
+    for crd in &mut crds {
+        for version in &mut crd.spec.versions {
+            if let Some(schema) = version.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) {
+                unwrap_descriptions(schema);
+            }
+        }
+    }
+    crds
 }
+
+/// Doc comments arrive with their source line breaks; `kubectl explain` and the OLM console
+/// reflow text themselves, so single line breaks become spaces and paragraphs stay.
+fn unwrap_descriptions(schema: &mut JSONSchemaProps) {
+    if let Some(d) = schema.description.as_mut() {
+        *d = d
+            .split("\n\n")
+            .map(|paragraph| paragraph.split('\n').map(str::trim).collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join("\n\n");
+    }
+    let children = schema.properties.iter_mut().flat_map(|p| p.values_mut());
+    let items = schema.items.iter_mut().filter_map(|i| match i {
+        JSONSchemaPropsOrArray::Schema(s) => Some(s.as_mut()),
+        JSONSchemaPropsOrArray::Schemas(_) => None,
+    });
+    let additional = schema.additional_properties.iter_mut().filter_map(|a| match a {
+        JSONSchemaPropsOrBool::Schema(s) => Some(s.as_mut()),
+        JSONSchemaPropsOrBool::Bool(_) => None,
+    });
+    for child in children.chain(items).chain(additional) {
+        unwrap_descriptions(child);
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -12,6 +12,8 @@ use super::restore::RunPhase;
 use super::template::JobOptions;
 
 /// Resets committed offsets of consumer groups.
+// Several `printcolumn(..)` entries look alike to clippy; each is one column.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[kube(
     group = "kafkabackup.com",
@@ -26,10 +28,31 @@ use super::template::JobOptions;
     derive = "PartialEq",
     derive = "Default",
     doc = "KafkaOffsetReset resets the committed offsets of consumer groups (to earliest, latest, a timestamp, an offset, by a shift, or back to a snapshot). One run per object; the spec is immutable.",
-    printcolumn(name = "Strategy", type_ = "string", json_path = ".spec.resetStrategy", description = "Reset strategy"),
-    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "Pending, Running, Completed or Failed"),
-    printcolumn(name = "Groups Reset", type_ = "integer", json_path = ".status.groupsReset", description = "Groups whose offsets were reset"),
-    printcolumn(name = "Groups Failed", type_ = "integer", json_path = ".status.groupsFailed", priority = 1, description = "Groups skipped or failed"),
+    printcolumn(
+        name = "Strategy",
+        type_ = "string",
+        json_path = ".spec.resetStrategy",
+        description = "Reset strategy"
+    ),
+    printcolumn(
+        name = "Phase",
+        type_ = "string",
+        json_path = ".status.phase",
+        description = "Pending, Running, Completed or Failed"
+    ),
+    printcolumn(
+        name = "Groups Reset",
+        type_ = "integer",
+        json_path = ".status.groupsReset",
+        description = "Groups whose offsets were reset"
+    ),
+    printcolumn(
+        name = "Groups Failed",
+        type_ = "integer",
+        json_path = ".status.groupsFailed",
+        priority = 1,
+        description = "Groups skipped or failed"
+    ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]

@@ -14,6 +14,8 @@ use super::storage::StorageSpec;
 use super::template::JobOptions;
 
 /// Restores topics and consumer-group offsets from a backup into a Kafka cluster.
+// Several `printcolumn(..)` entries look alike to clippy; each is one column.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, KubeSchema)]
 #[kube(
     group = "kafkabackup.com",
@@ -28,11 +30,37 @@ use super::template::JobOptions;
     derive = "PartialEq",
     derive = "Default",
     doc = "KafkaRestore restores topics and consumer-group offsets from a backup into a Kafka cluster, optionally to a point in time and under new names. One run per object; the spec is immutable.",
-    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase", description = "Pending, Running, Completed or Failed"),
-    printcolumn(name = "Backup", type_ = "string", json_path = ".spec.backupRef.name", description = "KafkaBackup restored from"),
-    printcolumn(name = "Backup Id", type_ = "string", json_path = ".status.restore.backupId", priority = 1, description = "Backup id restored"),
-    printcolumn(name = "Point In Time", type_ = "string", json_path = ".spec.pointInTime.timestamp", description = "Restore records up to this time"),
-    printcolumn(name = "Progress", type_ = "integer", json_path = ".status.progress.percent", description = "Percent of records restored"),
+    printcolumn(
+        name = "Phase",
+        type_ = "string",
+        json_path = ".status.phase",
+        description = "Pending, Running, Completed or Failed"
+    ),
+    printcolumn(
+        name = "Backup",
+        type_ = "string",
+        json_path = ".spec.backupRef.name",
+        description = "KafkaBackup restored from"
+    ),
+    printcolumn(
+        name = "Backup Id",
+        type_ = "string",
+        json_path = ".status.restore.backupId",
+        priority = 1,
+        description = "Backup id restored"
+    ),
+    printcolumn(
+        name = "Point In Time",
+        type_ = "string",
+        json_path = ".spec.pointInTime.timestamp",
+        description = "Restore records up to this time"
+    ),
+    printcolumn(
+        name = "Progress",
+        type_ = "integer",
+        json_path = ".status.progress.percent",
+        description = "Percent of records restored"
+    ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
