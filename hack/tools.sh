@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds or fetches the real components the local environment runs, pinned in versions.env and
 # cached under $CACHE_DIR/<component>-<version>/ so a second run is instant.
-#   hack/tools.sh [all|kubernetes|etcd|kafka|minio]...
+#   hack/tools.sh [all|native|kubernetes|etcd|kafka|minio]...
 # Prints nothing but progress; a failed build names its log file. Sourcing it (as env-up.sh does)
 # only defines the component paths: K8S_BIN, ETCD_BIN, KAFKA_HOME, MINIO_BIN.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -133,14 +133,34 @@ build_minio() {
   )
 }
 
+# Native build dependencies of the Rust workspace: librdkafka is compiled from source with cmake
+# against the system OpenSSL (TLS, SCRAM) and zlib. Installs what is missing from Debian's packages.
+check_native() {
+  local missing=()
+  command -v cmake >/dev/null || missing+=(cmake)
+  command -v pkg-config >/dev/null || missing+=(pkg-config)
+  [[ -f /usr/include/openssl/ssl.h ]] || missing+=(libssl-dev)
+  [[ -f /usr/include/zlib.h ]] || missing+=(zlib1g-dev)
+  command -v curl >/dev/null || missing+=(curl)
+  command -v openssl >/dev/null || missing+=(openssl)
+  [[ ${#missing[@]} -eq 0 ]] && return
+  log "installing build dependencies: ${missing[*]}"
+  local sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+  run_logged "apt-get update" "$CACHE_DIR/apt.log" "${sudo[@]}" apt-get update
+  run_logged "apt-get install ${missing[*]}" "$CACHE_DIR/apt.log" \
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+}
+
 main() {
   local targets=("$@")
   [[ ${#targets[@]} -gt 0 ]] || targets=(all)
   for t in "${targets[@]}"; do
     case $t in
-      all) build_etcd; build_kafka; build_minio; build_kubernetes ;;
+      all) check_native; build_etcd; build_kafka; build_minio; build_kubernetes ;;
+      native) check_native ;;
       kubernetes | etcd | kafka | minio) "build_$t" ;;
-      *) die "unknown component '$t' (expected all, kubernetes, etcd, kafka, minio)" ;;
+      *) die "unknown component '$t' (expected all, native, kubernetes, etcd, kafka, minio)" ;;
     esac
   done
 }
