@@ -126,6 +126,8 @@ controller_manager_ready() { "$K8S_BIN/kubectl" --kubeconfig "$ENV_DIR/kubeconfi
 start_harness() {
   local bin=$ROOT_DIR/target/debug
   [[ -x $bin/pod-harness ]] || die "pod harness not built: run 'cargo build --workspace --bins' (make env-up does)"
+  # A node left by a harness that was killed would make the readiness check pass too early.
+  running_pid harness >/dev/null || "$K8S_BIN/kubectl" --kubeconfig "$ENV_DIR/kubeconfig" delete node harness --ignore-not-found >/dev/null
   start harness "" "$bin/pod-harness" --kubeconfig "$ENV_DIR/kubeconfig" --node-name harness \
     --state-dir "$ENV_DIR/harness" --pvc-root "$ENV_DIR/pvc" --bin-dir "$bin" \
     --image-entrypoint "strimzi-backup-operator=$bin/strimzi-backup-operator"

@@ -1,0 +1,153 @@
+//! Building blocks of the end-to-end tests: a connection to the local cluster, a namespace per
+//! test, applying YAML the way `kubectl apply --server-side` does, and polling with a deadline.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::pinned_kind;
+
+use crate::env::{TestEnv, workspace_root};
+
+/// Field manager the tests apply with.
+pub const MANAGER: &str = "strimzi-backup-e2e";
+
+/// The local cluster and its environment.
+pub struct Cluster {
+    pub env: TestEnv,
+    pub client: kube::Client,
+}
+
+impl Cluster {
+    pub async fn connect() -> anyhow::Result<Self> {
+        let env = TestEnv::load()?;
+        let client = env.client().await?;
+        Ok(Self { env, client })
+    }
+
+    /// Creates a fresh namespace `e2e-<prefix>-<suffix>` so tests never see each other's objects.
+    pub async fn namespace(&self, prefix: &str) -> anyhow::Result<String> {
+        let name = format!("e2e-{prefix}-{}", unique_suffix());
+        let ns: Namespace = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "strimzi-backup-e2e"}}
+        }))?;
+        Api::<Namespace>::all(self.client.clone()).create(&PostParams::default(), &ns).await?;
+        Ok(name)
+    }
+
+    /// Deletes a test namespace (the namespace controller removes what is in it).
+    pub async fn delete_namespace(&self, name: &str) -> anyhow::Result<()> {
+        Api::<Namespace>::all(self.client.clone()).delete(name, &DeleteParams::default()).await?;
+        Ok(())
+    }
+
+    /// Installs the generated CRDs from `config/crd/bases` (the files users install) and waits
+    /// until the apiserver reports them Established.
+    pub async fn install_crds(&self) -> anyhow::Result<Vec<String>> {
+        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
+        let dir = workspace_root().join("config/crd/bases");
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry?.path();
+            let crd: CustomResourceDefinition = serde_yaml_ng::from_str(&std::fs::read_to_string(&path)?)
+                .with_context(|| format!("parsing {}", path.display()))?;
+            let name = crd.metadata.name.clone().context("CRD without name")?;
+            crds.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&crd)).await?;
+            names.push(name);
+        }
+        names.sort();
+        for name in &names {
+            wait_until(Duration::from_secs(30), &format!("CRD {name} Established"), || async {
+                let crd = crds.get(name).await?;
+                let established = crd
+                    .status
+                    .and_then(|s| s.conditions)
+                    .unwrap_or_default()
+                    .iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True");
+                Ok(established.then_some(()))
+            })
+            .await?;
+        }
+        Ok(names)
+    }
+
+    /// Server-side applies every document of a YAML file into `namespace`, rejecting unknown
+    /// fields (strict field validation) like `kubectl apply --server-side --validate=strict`.
+    pub async fn apply_file(&self, namespace: &str, path: &Path) -> anyhow::Result<Vec<DynamicObject>> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        self.apply_yaml(namespace, &text).await.with_context(|| format!("applying {}", path.display()))
+    }
+
+    /// Server-side applies every document of a YAML stream into `namespace`.
+    pub async fn apply_yaml(&self, namespace: &str, yaml: &str) -> anyhow::Result<Vec<DynamicObject>> {
+        let mut applied = Vec::new();
+        for doc in serde_yaml_ng::Deserializer::from_str(yaml) {
+            let obj: DynamicObject = serde::Deserialize::deserialize(doc)?;
+            applied.push(self.apply(namespace, &obj).await?);
+        }
+        Ok(applied)
+    }
+
+    /// Server-side applies one object.
+    pub async fn apply(&self, namespace: &str, obj: &DynamicObject) -> anyhow::Result<DynamicObject> {
+        let types = obj.types.as_ref().context("object without apiVersion/kind")?;
+        let gvk = GroupVersionKind::try_from(types)?;
+        let (resource, _) = pinned_kind(&self.client, &gvk).await?;
+        let name = obj.metadata.name.clone().context("object without metadata.name")?;
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &resource);
+        let params = PatchParams::apply(MANAGER).force().validation_strict();
+        Ok(api.patch(&name, &params, &Patch::Apply(obj)).await?)
+    }
+
+    /// Runs the pinned kubectl against the local cluster.
+    pub fn kubectl(&self, args: &[&str]) -> anyhow::Result<std::process::Output> {
+        std::process::Command::new(self.env.kubectl())
+            .arg("--kubeconfig")
+            .arg(self.env.kubeconfig())
+            .args(args)
+            .output()
+            .with_context(|| format!("running kubectl {args:?}"))
+    }
+}
+
+/// Polls `check` every 250 ms until it yields `Some`, failing with `what` after `timeout`.
+pub async fn wait_until<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let deadline = Instant::now() + timeout;
+    let mut last_error = None;
+    loop {
+        match check().await {
+            Ok(Some(value)) => return Ok(value),
+            Ok(None) => {}
+            Err(err) => last_error = Some(err),
+        }
+        if Instant::now() > deadline {
+            match last_error {
+                Some(err) => bail!("timed out after {timeout:?} waiting for {what}; last error: {err:#}"),
+                None => bail!("timed out after {timeout:?} waiting for {what}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// A short suffix that differs between test runs and between tests of one run.
+pub fn unique_suffix() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() ^ (d.as_secs() as u32))
+        .unwrap_or_default();
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{:x}{n}", (nanos ^ std::process::id().rotate_left(16)) & 0xffffff)
+}

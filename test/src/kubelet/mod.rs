@@ -1,0 +1,359 @@
+//! Test-only pod harness: stands in for a kubelet (and a scheduler and a container runtime) on a
+//! local control plane that has neither, so that Jobs really run.
+//!
+//! It registers one `Node` (deleted again when the harness stops), binds unscheduled pods to it, and runs each pod's containers as host
+//! processes: a clean environment like the kubelet builds, volumes materialised as host
+//! directories and bind-mounted at their `mountPath` in a private mount namespace, pod status
+//! written like the kubelet writes it, graceful deletion honoured. The binary is `pod-harness`.
+//! Never use any of this outside tests: processes run as root on the host, unisolated.
+//!
+//! - [`node`]: the `Node` object and its heartbeat.
+//! - [`scheduler`]: binding pods to the node.
+//! - [`pod`]: the life of one pod (containers, restarts, deletion).
+//! - [`env`]: container environment, `$(VAR)` expansion, downward API.
+//! - [`volumes`]: volumes as host directories; service-account tokens.
+//! - [`mounts`]: the mount namespace of a container.
+//! - [`process`]: command resolution, spawning, signals.
+//! - [`status`]: pod status and termination messages.
+//! - [`quantity`]: resource quantities for `resourceFieldRef`.
+
+pub mod env;
+pub mod mounts;
+pub mod node;
+pub mod pod;
+pub mod process;
+pub mod quantity;
+pub mod scheduler;
+pub mod status;
+pub mod volumes;
+
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Client;
+use kube::api::Api;
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tracing::{Instrument, info, info_span, warn};
+
+use self::pod::{AbortOnDrop, Control};
+pub use self::process::ImageEntrypoint;
+
+/// Annotation the harness puts on each pod it runs: the directory with its logs and volumes.
+pub const LOG_DIR_ANNOTATION: &str = "harness.strimzi-backup.dev/log-dir";
+
+/// How the harness is set up (see the `pod-harness` binary for the flags).
+#[derive(Debug, Clone)]
+pub struct HarnessConfig {
+    pub node_name: String,
+    /// Per-pod directories: `<state-dir>/pods/<namespace>/<pod>/`.
+    pub state_dir: PathBuf,
+    /// Where our built binaries live; a command whose file name exists here runs from here.
+    pub bin_dir: Option<PathBuf>,
+    pub image_entrypoints: Vec<ImageEntrypoint>,
+    /// What pods get as `KUBERNETES_SERVICE_HOST` / `_PORT`.
+    pub apiserver_host: String,
+    pub apiserver_port: u16,
+    /// Host directory backing PersistentVolumeClaims: `<pvc-root>/<namespace>/<claim>`.
+    pub pvc_root: PathBuf,
+    /// The apiserver CA (PEM), written as `ca.crt` of the service-account volume.
+    pub ca_crt: Vec<u8>,
+    /// Longest wait between SIGTERM and SIGKILL when the harness stops.
+    pub shutdown_grace: Duration,
+}
+
+/// What every pod task shares.
+pub struct Ctx {
+    pub client: Client,
+    pub cfg: HarnessConfig,
+}
+
+struct Tracked {
+    namespace: String,
+    name: String,
+    control: watch::Sender<Control>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct Dispatcher {
+    ctx: Arc<Ctx>,
+    /// Pods this harness runs (or ran), by uid; kept until the pod object is gone.
+    pods: HashMap<String, Tracked>,
+    /// Uids whose deletion was confirmed (grace 0) already.
+    confirmed: HashSet<String>,
+}
+
+fn uid_of(pod: &Pod) -> String {
+    pod.metadata.uid.clone().unwrap_or_default()
+}
+
+fn deletion_grace(pod: &Pod) -> Duration {
+    let secs = pod
+        .metadata
+        .deletion_grace_period_seconds
+        .or_else(|| pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds))
+        .unwrap_or(30);
+    Duration::from_secs(u64::try_from(secs).unwrap_or(0))
+}
+
+impl Dispatcher {
+    fn on_pod(&mut self, pod: Pod, startup: bool) {
+        let uid = uid_of(&pod);
+        let ns = pod.metadata.namespace.clone().unwrap_or_default();
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        let node = pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
+        if scheduler::wants_scheduling(&pod) {
+            let client = self.ctx.client.clone();
+            let uid = pod.metadata.uid.clone();
+            tokio::spawn(scheduler::bind(client, ns, name, uid, self.ctx.cfg.node_name.clone()));
+            return;
+        }
+        if node != self.ctx.cfg.node_name {
+            return;
+        }
+        let deleting = pod.metadata.deletion_timestamp.is_some();
+        if let Some(t) = self.pods.get(&uid) {
+            if deleting {
+                if !t.task.is_finished() {
+                    // The task confirms the deletion itself once its containers stopped.
+                    self.confirmed.insert(uid.clone());
+                    let grace = deletion_grace(&pod);
+                    t.control.send_if_modified(|c| {
+                        if *c == Control::Run {
+                            *c = Control::Delete { grace };
+                            true
+                        } else {
+                            false
+                        }
+                    });
+                } else if self.confirmed.insert(uid.clone()) {
+                    self.spawn_confirm(ns, name, uid);
+                }
+            }
+            return;
+        }
+        if deleting {
+            if self.confirmed.insert(uid.clone()) {
+                info!(namespace = %ns, name = %name, "pod being deleted and not running here: confirming deletion");
+                self.spawn_confirm(ns, name, uid);
+            }
+            return;
+        }
+        let phase = pod.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+        if startup {
+            kill_leftovers(&pod);
+        }
+        match phase.as_str() {
+            "" | "Pending" => self.start(pod, uid, ns, name),
+            "Running" if startup => {
+                let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &ns);
+                let span = info_span!("pod", namespace = %ns, name = %name);
+                tokio::spawn(mark_lost(api, pod).instrument(span));
+            }
+            _ => {}
+        }
+    }
+
+    fn start(&mut self, pod: Pod, uid: String, namespace: String, name: String) {
+        let (control, rx) = watch::channel(Control::Run);
+        let span = info_span!("pod", namespace = %namespace, name = %name);
+        let task = tokio::spawn(pod::run_pod(self.ctx.clone(), pod, rx).instrument(span));
+        self.pods.insert(uid, Tracked { namespace, name, control, task });
+    }
+
+    fn spawn_confirm(&self, namespace: String, name: String, uid: String) {
+        let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &namespace);
+        let span = info_span!("pod", namespace = %namespace, name = %name);
+        tokio::spawn(async move { pod::confirm_deletion(&api, &name, &uid).await }.instrument(span));
+    }
+
+    fn on_gone(&mut self, uid: &str) {
+        if let Some(t) = self.pods.remove(uid)
+            && !t.task.is_finished()
+        {
+            info!(namespace = %t.namespace, name = %t.name, "pod object disappeared: killing its processes");
+            t.control.send_replace(Control::Gone);
+        }
+        self.confirmed.remove(uid);
+    }
+
+    async fn shutdown(self) {
+        let grace = self.ctx.cfg.shutdown_grace;
+        let mut running = Vec::new();
+        for (_, t) in self.pods {
+            if !t.task.is_finished() {
+                t.control.send_if_modified(|c| {
+                    if matches!(c, Control::Run | Control::Delete { .. }) {
+                        *c = Control::Shutdown;
+                        true
+                    } else {
+                        false
+                    }
+                });
+                running.push((t.namespace, t.name, t.task, t.control));
+            }
+        }
+        info!(pods = running.len(), "stopping the pods' processes");
+        for (ns, name, task, _control) in running {
+            if tokio::time::timeout(grace + Duration::from_secs(5), task).await.is_err() {
+                warn!(namespace = %ns, name = %name, "pod task did not stop in time");
+            }
+        }
+    }
+}
+
+/// Kills the processes an earlier harness process started for `pod` and left behind (it was
+/// killed without stopping its pods): every process group named by a `harness://<pid>`
+/// container ID whose members' environment names the pod (`HOSTNAME=<pod>`).
+fn kill_leftovers(pod: &Pod) {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let needle = format!("HOSTNAME={name}");
+    let Some(status) = pod.status.as_ref() else { return };
+    let pgids: Vec<u32> = status
+        .container_statuses
+        .iter()
+        .flatten()
+        .chain(status.init_container_statuses.iter().flatten())
+        .filter_map(|c| c.container_id.as_deref()?.strip_prefix("harness://")?.parse().ok())
+        .collect();
+    if pgids.is_empty() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else { return };
+    let mut found = HashSet::new();
+    for pid in entries.flatten().filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()) {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        // Fields after the command name: state, ppid, pgrp, ...
+        let pgrp =
+            stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(2)?.parse::<u32>().ok());
+        let Some(pgrp) = pgrp.filter(|g| pgids.contains(g)) else { continue };
+        let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else { continue };
+        if environ.split(|b| *b == 0).any(|v| v == needle.as_bytes()) {
+            found.insert(pgrp);
+        }
+    }
+    for pgid in found {
+        if process::signal_group(pgid, libc::SIGKILL) {
+            warn!(pgid, pod = %name, "killed processes an earlier pod-harness left running");
+        }
+    }
+}
+
+/// Marks a pod that was running when an earlier harness process stopped as Failed.
+async fn mark_lost(api: Api<Pod>, pod: Pod) {
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let message = "pod-harness restarted while the container ran";
+    let now = status::now();
+    let statuses: Vec<Value> = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|cs| {
+            let mut v = serde_json::to_value(&cs).unwrap_or(Value::Null);
+            if let Some(running) = cs.state.as_ref().and_then(|s| s.running.as_ref()) {
+                v["state"] = json!({"terminated": {
+                    "exitCode": 137, "reason": "Error", "message": message,
+                    "startedAt": running.started_at.as_ref().map(|t| t.0.to_string()),
+                    "finishedAt": now,
+                    "containerID": cs.container_id,
+                }});
+            }
+            v["ready"] = json!(false);
+            v
+        })
+        .filter(|v| !v.is_null())
+        .collect();
+    let patch = json!({"status": {
+        "phase": "Failed",
+        "reason": "NodeLost",
+        "message": message,
+        "containerStatuses": statuses,
+    }});
+    warn!("{message}: marking the pod Failed");
+    status::patch_status(&api, &name, patch).await;
+}
+
+/// Runs the harness until `shutdown` completes, then stops its pods' processes.
+pub async fn run(
+    client: Client,
+    cfg: HarnessConfig,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let mut shutdown = pin!(shutdown);
+    // The apiserver may still be starting: retry registration for a while.
+    let mut attempt = 0u32;
+    loop {
+        tokio::select! {
+            r = node::register(&client, &cfg.node_name) => match r {
+                Ok(()) => break,
+                Err(e) if attempt < 30 => {
+                    attempt += 1;
+                    warn!(error = %e, attempt, "registering the node failed; retrying");
+                }
+                Err(e) => return Err(e.context("registering the node")),
+            },
+            _ = &mut shutdown => return Ok(()),
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    std::fs::create_dir_all(cfg.state_dir.join("pods"))?;
+    std::fs::create_dir_all(&cfg.pvc_root)?;
+
+    let _heartbeat = AbortOnDrop(tokio::spawn(node::keep_alive(
+        client.clone(),
+        cfg.node_name.clone(),
+        Duration::from_secs(30),
+    )));
+    let ctx = Arc::new(Ctx { client: client.clone(), cfg });
+    let mut dispatcher = Dispatcher { ctx, pods: HashMap::new(), confirmed: HashSet::new() };
+
+    let mut events = pin!(watcher(Api::<Pod>::all(client), watcher::Config::default()).default_backoff());
+    let mut startup = true;
+    let mut listed: HashSet<String> = HashSet::new();
+    info!("watching pods");
+    loop {
+        let event = tokio::select! {
+            _ = &mut shutdown => break,
+            e = events.next() => e,
+        };
+        match event {
+            None => {
+                warn!("pod watch ended");
+                break;
+            }
+            Some(Err(e)) => warn!(error = %e, "pod watch failed; retrying with back-off"),
+            Some(Ok(watcher::Event::Init)) => listed.clear(),
+            Some(Ok(watcher::Event::InitApply(pod))) => {
+                listed.insert(uid_of(&pod));
+                dispatcher.on_pod(pod, startup);
+            }
+            Some(Ok(watcher::Event::InitDone)) => {
+                // Tracked pods missing from a fresh listing were deleted while the watch was down.
+                let gone: Vec<String> =
+                    dispatcher.pods.keys().filter(|u| !listed.contains(*u)).cloned().collect();
+                for uid in gone {
+                    dispatcher.on_gone(&uid);
+                }
+                listed.clear();
+                startup = false;
+            }
+            Some(Ok(watcher::Event::Apply(pod))) => dispatcher.on_pod(pod, false),
+            Some(Ok(watcher::Event::Delete(pod))) => dispatcher.on_gone(&uid_of(&pod)),
+        }
+    }
+    let node_name = dispatcher.ctx.cfg.node_name.clone();
+    let client = dispatcher.ctx.client.clone();
+    dispatcher.shutdown().await;
+    node::deregister(&client, &node_name).await;
+    info!("pod harness stopped");
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! End-to-end suite of strimzi-backup-operator. Test-only code.
+//!
+//! - [`env`]: the local environment `make env-up` started (kubeconfig, Kafka, MinIO addresses).
+//! - [`fixtures`]: cluster connection, per-test namespaces, applying YAML, polling.
+//! - [`kubelet`]: the pod harness that plays the kubelet, so Jobs really run (binary
+//!   `pod-harness`, started by `make env-up`).
+//!
+//! The tests themselves are in `test/tests/`.
+
+pub mod env;
+pub mod fixtures;
+pub mod kubelet;

@@ -1,0 +1,278 @@
+//! The CRDs in a real kube-apiserver: they install and become Established, `kubectl get` shows
+//! the printer columns, the CEL rules reject bad objects with readable messages, and every sample
+//! applies cleanly with strict field validation.
+
+use std::time::Duration;
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use serde_json::json;
+use strimzi_backup_e2e::env::workspace_root;
+use strimzi_backup_e2e::fixtures::{Cluster, MANAGER};
+use strimzi_backup_operator::api::{KafkaBackup, KafkaOffsetReset, KafkaRestore};
+
+async fn setup(prefix: &str) -> anyhow::Result<(Cluster, String)> {
+    let cluster = Cluster::connect().await?;
+    cluster.install_crds().await?;
+    let ns = cluster.namespace(prefix).await?;
+    Ok((cluster, ns))
+}
+
+#[tokio::test]
+async fn crds_install_and_become_established() -> anyhow::Result<()> {
+    let cluster = Cluster::connect().await?;
+    let names = cluster.install_crds().await?;
+    assert_eq!(
+        names,
+        [
+            "kafkabackups.kafkabackup.com",
+            "kafkaoffsetresets.kafkabackup.com",
+            "kafkarestores.kafkabackup.com"
+        ]
+    );
+    // Short names and the category resolve through discovery, as users type them.
+    let out = cluster.kubectl(&["api-resources", "--api-group=kafkabackup.com", "-o", "wide"])?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    for expected in ["kb", "kr", "kor", "strimzi-backup"] {
+        assert!(
+            text.split_whitespace().any(|w| w.split(',').any(|p| p == expected)),
+            "{expected} in:\n{text}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn every_sample_applies_cleanly() -> anyhow::Result<()> {
+    let (cluster, ns) = setup("samples").await?;
+    let mut files = Vec::new();
+    for dir in ["config/samples", "config/samples/examples"] {
+        for entry in std::fs::read_dir(workspace_root().join(dir))? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "yaml")
+                && path.file_name().is_some_and(|n| n != "kustomization.yaml")
+            {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut applied = 0;
+    for file in &files {
+        applied += cluster.apply_file(&ns, file).await?.len();
+    }
+    assert!(applied >= 11, "applied only {applied} objects from {} files", files.len());
+    // They come back typed, with the schema defaults filled in by the apiserver.
+    let backups: Vec<KafkaBackup> =
+        Api::namespaced(cluster.client.clone(), &ns).list(&Default::default()).await?.items;
+    let restores: Vec<KafkaRestore> =
+        Api::namespaced(cluster.client.clone(), &ns).list(&Default::default()).await?.items;
+    let resets: Vec<KafkaOffsetReset> =
+        Api::namespaced(cluster.client.clone(), &ns).list(&Default::default()).await?.items;
+    assert_eq!(backups.len() + restores.len() + resets.len(), applied);
+    let daily =
+        backups.iter().find(|b| b.metadata.name.as_deref() == Some("prod-backup-daily")).expect("sample");
+    assert_eq!(daily.spec.topics.exclude, ["__.*"], "schema default applied by the apiserver");
+    assert_eq!(daily.spec.schedule.as_ref().map(|s| s.timezone.as_str()), Some("UTC"));
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn kubectl_get_shows_the_printer_columns() -> anyhow::Result<()> {
+    let (cluster, ns) = setup("columns").await?;
+    let sample = workspace_root().join("config/samples");
+    cluster.apply_file(&ns, &sample.join("kafkabackup.com_v1alpha1_kafkabackup.yaml")).await?;
+    cluster.apply_file(&ns, &sample.join("kafkabackup.com_v1alpha1_kafkarestore.yaml")).await?;
+    cluster.apply_file(&ns, &sample.join("kafkabackup.com_v1alpha1_kafkaoffsetreset.yaml")).await?;
+
+    // Status as the controller will write it, through the status subresource.
+    let backups: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
+    let status = json!({"status": {
+        "conditions": [{"type": "Ready", "status": "True", "reason": "BackupScheduled",
+                        "lastTransitionTime": "2026-02-13T02:15:23Z"}],
+        "lastBackup": {"id": "backup-20260213-020000", "status": "Completed",
+                       "completionTime": "2026-02-13T02:15:23Z", "sizeBytes": 53687091200_i64},
+        "storageBytes": 53687091200_i64,
+        "nextScheduledBackup": "2026-02-14T01:00:00Z"
+    }});
+    backups.patch_status("my-cluster-nightly", &PatchParams::default(), &Patch::Merge(&status)).await?;
+    let restores: Api<KafkaRestore> = Api::namespaced(cluster.client.clone(), &ns);
+    let status =
+        json!({"status": {"phase": "Running", "progress": {"percent": 42, "recordsRestored": 4200}}});
+    restores.patch_status("orders-before-incident", &PatchParams::default(), &Patch::Merge(&status)).await?;
+    let resets: Api<KafkaOffsetReset> = Api::namespaced(cluster.client.clone(), &ns);
+    let status = json!({"status": {"phase": "Completed", "groupsReset": 2, "groupsFailed": 0}});
+    resets.patch_status("reprocess-since-1430", &PatchParams::default(), &Patch::Merge(&status)).await?;
+
+    let get = |kind: &str| -> anyhow::Result<Vec<String>> {
+        let out = cluster.kubectl(&["-n", &ns, "get", kind])?;
+        anyhow::ensure!(out.status.success(), "kubectl get {kind}: {}", String::from_utf8_lossy(&out.stderr));
+        Ok(String::from_utf8_lossy(&out.stdout).lines().map(String::from).collect())
+    };
+    let kb = get("kb")?;
+    assert!(
+        kb[0]
+            .split_whitespace()
+            .eq(["NAME", "CLUSTER", "SCHEDULE", "LAST", "BACKUP", "STATUS", "SIZE", "AGE"]),
+        "{kb:?}"
+    );
+    for cell in ["my-cluster-nightly", "my-cluster", "0 2 * * *", "BackupScheduled", "53687091200"] {
+        assert!(kb[1].contains(cell), "{cell} in {kb:?}");
+    }
+    let kr = get("kr")?;
+    assert!(
+        kr[0].split_whitespace().eq(["NAME", "PHASE", "BACKUP", "POINT", "IN", "TIME", "PROGRESS", "AGE"]),
+        "{kr:?}"
+    );
+    for cell in ["orders-before-incident", "Running", "my-cluster-nightly", "2026-02-13T01:30:00.000Z", "42"]
+    {
+        assert!(kr[1].contains(cell), "{cell} in {kr:?}");
+    }
+    let kor = get("kor")?;
+    assert!(kor[0].split_whitespace().eq(["NAME", "STRATEGY", "PHASE", "GROUPS", "RESET", "AGE"]), "{kor:?}");
+    for cell in ["reprocess-since-1430", "to-timestamp", "Completed", "2"] {
+        assert!(kor[1].contains(cell), "{cell} in {kor:?}");
+    }
+    // The category lists all three kinds at once.
+    let all = get("strimzi-backup")?.join("\n");
+    for name in [
+        "kafkabackup.kafkabackup.com/my-cluster-nightly",
+        "kafkarestore.kafkabackup.com/orders-before-incident",
+    ] {
+        assert!(all.contains(name), "{name} in {all}");
+    }
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
+
+/// Applies `obj` and returns the apiserver's rejection message (fails if it was accepted).
+async fn rejection(cluster: &Cluster, ns: &str, obj: serde_json::Value) -> anyhow::Result<String> {
+    let obj: DynamicObject = serde_json::from_value(obj)?;
+    match cluster.apply(ns, &obj).await {
+        Ok(_) => anyhow::bail!("the apiserver accepted an invalid object: {obj:?}"),
+        Err(err) => Ok(format!("{err:#}")),
+    }
+}
+
+fn backup(spec: serde_json::Value) -> serde_json::Value {
+    json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaBackup",
+           "metadata": {"name": "bad"}, "spec": spec})
+}
+
+#[tokio::test]
+async fn cel_rules_reject_bad_objects_with_readable_messages() -> anyhow::Result<()> {
+    let (cluster, ns) = setup("cel").await?;
+    let pvc = json!({"type": "filesystem", "filesystem": {"claimName": "backups"}});
+
+    let msg = rejection(
+        &cluster,
+        &ns,
+        backup(json!({
+            "strimziClusterRef": {"name": "my-cluster"},
+            "kafkaCluster": {"bootstrapServers": "kafka:9092"},
+            "storage": pvc,
+        })),
+    )
+    .await?;
+    assert!(
+        msg.contains("spec: Invalid value") && msg.contains("set exactly one of spec.strimziClusterRef"),
+        "{msg}"
+    );
+
+    let msg = rejection(&cluster, &ns, backup(json!({"storage": pvc}))).await?;
+    assert!(msg.contains("set exactly one of spec.strimziClusterRef"), "neither cluster given: {msg}");
+
+    let msg = rejection(
+        &cluster,
+        &ns,
+        backup(json!({
+            "kafkaCluster": {"bootstrapServers": "kafka:9092"},
+            "storage": {"type": "s3", "filesystem": {"claimName": "backups"}},
+        })),
+    )
+    .await?;
+    assert!(
+        msg.contains("spec.storage") && msg.contains("storage.s3 must be set when storage.type is s3"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("storage.filesystem must be set when storage.type is filesystem, and only then"),
+        "{msg}"
+    );
+
+    let msg = rejection(&cluster, &ns, backup(json!({
+        "kafkaCluster": {"bootstrapServers": "kafka:9092"}, "storage": pvc, "retention": {"pruneOnSchedule": true},
+    }))).await?;
+    assert!(msg.contains("spec.retention") && msg.contains("retention needs at least one bound"), "{msg}");
+
+    let msg = rejection(&cluster, &ns, backup(json!({
+        "kafkaCluster": {"bootstrapServers": "kafka:9092"}, "storage": pvc, "backup": {"compression": "gzip"},
+    }))).await?;
+    assert!(
+        msg.contains("spec.backup.compression") && msg.contains(r#"supported values: "zstd", "lz4", "none""#),
+        "{msg}"
+    );
+
+    let msg = rejection(
+        &cluster,
+        &ns,
+        backup(json!({
+            "kafkaCluster": {"bootstrapServers": "kafka:9092"}, "storage": pvc,
+            "authentication": {"type": "scram-sha-512", "username": "backup"},
+        })),
+    )
+    .await?;
+    assert!(msg.contains("spec.authentication") && msg.contains("both username and passwordSecret"), "{msg}");
+
+    let restore = |spec: serde_json::Value| {
+        json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaRestore",
+        "metadata": {"name": "restore"}, "spec": spec})
+    };
+    let msg = rejection(
+        &cluster,
+        &ns,
+        restore(json!({
+            "kafkaCluster": {"bootstrapServers": "kafka:9092"}, "backupRef": {"name": "daily"},
+            "pointInTime": {"timestamp": "2026-02-13T01:30:00.000Z", "offsetFromEnd": "2h"},
+        })),
+    )
+    .await?;
+    assert!(
+        msg.contains("spec.pointInTime") && msg.contains("exactly one of timestamp or offsetFromEnd"),
+        "{msg}"
+    );
+
+    let reset = json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaOffsetReset",
+        "metadata": {"name": "reset"}, "spec": {"kafkaCluster": {"bootstrapServers": "kafka:9092"},
+        "consumerGroups": ["orders"], "resetStrategy": "to-timestamp"}});
+    let msg = rejection(&cluster, &ns, reset).await?;
+    assert!(msg.contains("resetStrategy to-timestamp needs resetTimestamp"), "{msg}");
+
+    // Restore and offset-reset specs are immutable; status still changes.
+    let good =
+        restore(json!({"kafkaCluster": {"bootstrapServers": "kafka:9092"}, "backupRef": {"name": "daily"}}));
+    cluster.apply(&ns, &serde_json::from_value(good.clone())?).await?;
+    let mut changed = good;
+    changed["spec"]["restore"] = json!({"parallelism": 8});
+    let msg = rejection(&cluster, &ns, changed).await?;
+    assert!(msg.contains("spec is immutable: a KafkaRestore is one run"), "{msg}");
+    let restores: Api<KafkaRestore> = Api::namespaced(cluster.client.clone(), &ns);
+    restores
+        .patch_status(
+            "restore",
+            &PatchParams::apply(MANAGER),
+            &Patch::Merge(json!({"status": {"phase": "Running"}})),
+        )
+        .await?;
+    let rejected_reset = json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaOffsetReset",
+        "metadata": {"name": "reset"}, "spec": {"kafkaCluster": {"bootstrapServers": "kafka:9092"},
+        "consumerGroups": ["orders"], "resetStrategy": "to-earliest"}});
+    cluster.apply(&ns, &serde_json::from_value(rejected_reset.clone())?).await?;
+    let mut changed = rejected_reset;
+    changed["spec"]["dryRun"] = json!(true);
+    let msg = rejection(&cluster, &ns, changed).await?;
+    assert!(msg.contains("spec is immutable: a KafkaOffsetReset is one run"), "{msg}");
+
+    tokio::time::timeout(Duration::from_secs(30), cluster.delete_namespace(&ns)).await??;
+    Ok(())
+}
