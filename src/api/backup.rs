@@ -12,6 +12,9 @@ use super::selection::{Selection, TopicSelection};
 use super::storage::StorageSpec;
 use super::template::JobOptions;
 
+/// Most runs kept in `status.backupHistory`; older ones are in storage and the Events.
+pub const BACKUP_HISTORY_LIMIT: usize = 20;
+
 /// Annotation that runs a backup on demand: set it to a new value (e.g. `now`, a timestamp).
 /// The handled value is echoed in `status.lastTrigger`, so one value fires once.
 pub const TRIGGER_ANNOTATION: &str = "kafkabackup.com/trigger";
@@ -283,8 +286,9 @@ pub struct KafkaBackupStatus {
     /// The most recent backup run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_backup: Option<BackupRecord>,
-    /// Recent runs, newest first (bounded).
+    /// Recent runs, newest first (at most [`BACKUP_HISTORY_LIMIT`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = BACKUP_HISTORY_LIMIT))]
     pub backup_history: Vec<BackupRecord>,
     /// When the next scheduled run is due.
     #[serde(default, skip_serializing_if = "Option::is_none")]

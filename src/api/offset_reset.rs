@@ -11,6 +11,11 @@ use super::condition::Condition;
 use super::restore::RunPhase;
 use super::template::JobOptions;
 
+/// Most groups listed in `status.results`; a status object must stay far below etcd's 1.5 MiB.
+pub const GROUP_RESULTS_LIMIT: usize = 100;
+/// Most partitions listed per group in `status.results[].partitions`.
+pub const PARTITION_CHANGES_LIMIT: usize = 100;
+
 /// Resets committed offsets of consumer groups.
 // Several `printcolumn(..)` entries look alike to clippy; each is one column.
 #[allow(clippy::duplicated_attributes)]
@@ -160,8 +165,10 @@ pub struct KafkaOffsetResetStatus {
     /// Run time, e.g. `2m30s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<String>,
-    /// Per-group results (bounded; the Job's termination message has the full list).
+    /// Per-group results (at most [`GROUP_RESULTS_LIMIT`]; the Job's termination message has
+    /// the full list).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = GROUP_RESULTS_LIMIT))]
     pub results: Vec<GroupResetResult>,
     /// ConfigMap holding the offsets from before the reset, for `to-snapshot` rollback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -193,8 +200,9 @@ pub struct GroupResetResult {
     /// Why a group was skipped or failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// Old and new offset per partition (bounded).
+    /// Old and new offset per partition (at most [`PARTITION_CHANGES_LIMIT`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = PARTITION_CHANGES_LIMIT))]
     pub partitions: Vec<PartitionOffsetChange>,
 }
 
