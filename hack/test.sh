@@ -21,6 +21,10 @@ if running_pid apiserver >/dev/null; then
 fi
 cleanup() {
   local rc=$?
+  if [[ $rc -ne 0 && -d $LOG_DIR ]]; then
+    log "tests failed; component logs are in $LOG_DIR and pod logs in $ENV_DIR/harness/pods"
+    tail -n 20 "$LOG_DIR/harness.log" 2>/dev/null | sed 's/^/  harness| /' >&2 || true
+  fi
   if $owned; then
     step "environment down"
     "$HACK_DIR/env-down.sh" || true
@@ -29,6 +33,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+if $owned; then
+  # Start from empty data dirs so every run sees the same cluster; this run's logs stay after it.
+  "$HACK_DIR/env-down.sh" --purge
+fi
 step "environment up"; make --no-print-directory env-up
 step "end-to-end tests"; make --no-print-directory e2e
 step "all tests passed"
