@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts the local test environment on 127.0.0.1, every part real: etcd, kube-apiserver,
-# kube-controller-manager, the pod harness (plays the kubelet), Apache Kafka (KRaft) and MinIO.
+# kube-controller-manager, the pod harness (plays the kubelet), Apache Kafka (KRaft), and the
+# object stores MinIO (S3), Azurite (Azure Blob) and fake-gcs-server (GCS).
 # Writes $ENV_DIR/kubeconfig and $ENV_DIR/env (KEY=VALUE, read by the tests and by `source`),
 # waits until each part really answers, and names the part that failed and why.
 # Idempotent: parts already running are left alone. Stop with hack/env-down.sh.
@@ -19,7 +20,8 @@ start() {
     return
   fi
   if [[ -n $port ]] && port_in_use "$port"; then
-    die "$name cannot start: port 127.0.0.1:$port is taken by $(port_owner "$port" || echo 'another process'). Stop it, or set ${name^^}_PORT to a free port."
+    local var=${name//-/_}
+    die "$name cannot start: port 127.0.0.1:$port is taken by $(port_owner "$port" || echo 'another process'). Stop it, or set ${var^^}_PORT to a free port."
   fi
   log "starting $name"
   setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
@@ -205,6 +207,63 @@ minio_bucket() {
   [[ $code == 200 || $code == 409 ]] || die "MinIO: creating bucket $MINIO_BUCKET answered HTTP $code"
 }
 
+# --- Azurite (Azure Blob) -----------------------------------------------------------------------
+# The emulator's well-known development account and key (public: Microsoft documents them).
+AZURITE_ACCOUNT=devstoreaccount1
+AZURITE_KEY=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==
+AZURITE_CONTAINER=${AZURITE_CONTAINER:-e2e}
+# Path style: the emulator serves the account as the first path segment.
+AZURITE_ENDPOINT=http://127.0.0.1:$AZURITE_PORT/$AZURITE_ACCOUNT
+start_azurite() {
+  mkdir -p "$ENV_DIR/data/azurite"
+  # azurite-blob is this script run by node; starting node directly lets the pid check see it.
+  start azurite "$AZURITE_PORT" node "$AZURITE_BLOB_JS" --blobHost 127.0.0.1 --blobPort "$AZURITE_PORT" \
+    --location "$ENV_DIR/data/azurite" --disableTelemetry --skipApiVersionCheck --loose
+}
+# A Blob REST call signed with the account key (SharedKey, computed with openssl); prints the HTTP
+# status. azurite_call METHOD PATH [QUERY], PATH below the account, QUERY as name=value&...
+azurite_call() {
+  local method=$1 path=$2 query=${3:-} version=2021-12-02 date resource kv key sig
+  date=$(LC_ALL=C TZ=GMT date '+%a, %d %b %Y %H:%M:%S GMT')
+  # Canonicalized resource: /<account><URL path> (the path starts with the account on the
+  # emulator), then each query parameter as "\nname:value", sorted by name.
+  resource="/$AZURITE_ACCOUNT/$AZURITE_ACCOUNT$path"
+  for kv in $(tr '&' '\n' <<<"$query" | sort); do resource+=$'\n'"${kv%%=*}:${kv#*=}"; done
+  # Verb, eleven empty standard headers (no body), the x-ms-* headers, the resource.
+  key=$(base64 -d <<<"$AZURITE_KEY" | od -An -v -tx1 | tr -d ' \n')
+  sig=$(printf '%s\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:%s\nx-ms-version:%s\n%s' "$method" "$date" "$version" "$resource" |
+    openssl dgst -sha256 -mac HMAC -macopt "hexkey:$key" -binary | base64 -w0)
+  curl -s -o /dev/null -w '%{http_code}' -X "$method" -H "x-ms-date: $date" -H "x-ms-version: $version" \
+    -H "Authorization: SharedKey $AZURITE_ACCOUNT:$sig" "$AZURITE_ENDPOINT$path${query:+?$query}"
+}
+# Ready when an authenticated List Containers call succeeds.
+azurite_ready() { [[ $(azurite_call GET / comp=list) == 200 ]]; }
+# Creates the test container (201 new, 409 exists).
+azurite_container() {
+  local code
+  code=$(azurite_call PUT "/$AZURITE_CONTAINER" restype=container)
+  [[ $code == 201 || $code == 409 ]] || die "Azurite: creating container $AZURITE_CONTAINER answered HTTP $code"
+}
+
+# --- fake-gcs-server (GCS) -----------------------------------------------------------------------
+FAKE_GCS_BUCKET=${FAKE_GCS_BUCKET:-e2e}
+start_fake_gcs() {
+  # -public-host must equal the host:port clients use, or the object routes outside
+  # /storage/v1 (downloads, XML listing) do not match.
+  start fake-gcs "$FAKE_GCS_PORT" "$FAKE_GCS_BIN/fake-gcs-server" -scheme http -host 127.0.0.1 \
+    -port "$FAKE_GCS_PORT" -public-host "127.0.0.1:$FAKE_GCS_PORT" \
+    -backend filesystem -filesystem-root "$ENV_DIR/data/fake-gcs"
+}
+# A real JSON API call: list buckets.
+fake_gcs_ready() { curl -sf "http://127.0.0.1:$FAKE_GCS_PORT/storage/v1/b"; }
+# Creates the test bucket through the JSON API (200 new, 409 exists).
+fake_gcs_bucket() {
+  local code
+  code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' \
+    --data "{\"name\":\"$FAKE_GCS_BUCKET\"}" "http://127.0.0.1:$FAKE_GCS_PORT/storage/v1/b")
+  [[ $code == 200 || $code == 409 ]] || die "fake-gcs-server: creating bucket $FAKE_GCS_BUCKET answered HTTP $code"
+}
+
 write_env() {
   cat >"$ENV_DIR/env" <<ENV
 # Written by hack/env-up.sh; read by the e2e tests (test/src/env.rs) and by 'source'.
@@ -218,6 +277,12 @@ MINIO_ACCESS_KEY=$MINIO_ROOT_USER
 MINIO_SECRET_KEY=$MINIO_ROOT_PASSWORD
 MINIO_REGION=us-east-1
 MINIO_BUCKET=$MINIO_BUCKET
+AZURITE_ENDPOINT=$AZURITE_ENDPOINT
+AZURITE_ACCOUNT=$AZURITE_ACCOUNT
+AZURITE_KEY=$AZURITE_KEY
+AZURITE_CONTAINER=$AZURITE_CONTAINER
+FAKE_GCS_ENDPOINT=http://127.0.0.1:$FAKE_GCS_PORT
+FAKE_GCS_BUCKET=$FAKE_GCS_BUCKET
 HARNESS_STATE_DIR=$ENV_DIR/harness
 ENV
 }
@@ -227,6 +292,8 @@ main() {
   kubeconfig
   start_etcd
   start_minio
+  start_azurite
+  start_fake_gcs
   start_kafka
   wait_for etcd 60 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
   start_apiserver
@@ -237,6 +304,10 @@ main() {
   wait_for harness 60 harness_ready
   wait_for minio 60 minio_ready
   minio_bucket
+  wait_for azurite 60 azurite_ready
+  azurite_container
+  wait_for fake-gcs 60 fake_gcs_ready
+  fake_gcs_bucket
   wait_for kafka 120 kafka_ready
   write_env
   cat <<MSG
@@ -245,6 +316,8 @@ Local environment is up (state in $ENV_DIR):
   Kubernetes  https://127.0.0.1:$APISERVER_PORT   export KUBECONFIG=$ENV_DIR/kubeconfig
   Kafka       127.0.0.1:$KAFKA_PORT (KRaft, Apache Kafka $KAFKA_VERSION)
   MinIO       http://127.0.0.1:$MINIO_PORT  bucket '$MINIO_BUCKET' (user $MINIO_ROOT_USER)
+  Azurite     $AZURITE_ENDPOINT  container '$AZURITE_CONTAINER' (Azure Blob, Azurite $AZURITE_VERSION)
+  fake-gcs    http://127.0.0.1:$FAKE_GCS_PORT  bucket '$FAKE_GCS_BUCKET' (GCS, fake-gcs-server $FAKE_GCS_VERSION)
   Pods        run by the test harness on node 'harness' (logs: $ENV_DIR/harness)
   Variables   $ENV_DIR/env     Stop with: make env-down
 MSG

@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
 # Builds or fetches the real components the local environment runs, pinned in versions.env and
 # cached under $CACHE_DIR/<component>-<version>/ so a second run is instant.
-#   hack/tools.sh [all|native|kubernetes|etcd|kafka|minio]...
+#   hack/tools.sh [all|native|kubernetes|etcd|kafka|minio|azurite|fake-gcs]...
 # Prints nothing but progress; a failed build names its log file. Sourcing it (as env-up.sh does)
-# only defines the component paths: K8S_BIN, ETCD_BIN, KAFKA_HOME, MINIO_BIN.
+# only defines the component paths: K8S_BIN, ETCD_BIN, KAFKA_HOME, MINIO_BIN, AZURITE_BLOB_JS,
+# FAKE_GCS_BIN.
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 K8S_DIR=$CACHE_DIR/kubernetes-v$K8S_VERSION
 ETCD_DIR=$CACHE_DIR/etcd-v$ETCD_VERSION
 MINIO_DIR=$CACHE_DIR/minio-$MINIO_VERSION
+AZURITE_DIR=$CACHE_DIR/azurite-$AZURITE_VERSION
+FAKE_GCS_DIR=$CACHE_DIR/fake-gcs-server-$FAKE_GCS_VERSION
 
 K8S_BIN=$K8S_DIR/bin
 ETCD_BIN=$ETCD_DIR/bin
 MINIO_BIN=$MINIO_DIR/bin
+# What the azurite-blob command runs; env-up starts it with node so the pid check sees node.
+AZURITE_BLOB_JS=$AZURITE_DIR/node_modules/azurite/dist/src/blob/main.js
+FAKE_GCS_BIN=$FAKE_GCS_DIR/bin
 
 # kube-apiserver, kube-controller-manager and kubectl from the k8s.io/kubernetes module. Its go.mod
 # pins the staging modules at v0.0.0 with local replaces, so a wrapper module replaces each of
@@ -133,8 +139,34 @@ build_minio() {
   )
 }
 
+# Azurite (Azure Blob emulator) from the npm registry into its own prefix; 3.36+ needs Node >= 21.
+build_azurite() {
+  if [[ -f $AZURITE_DIR/.complete ]]; then return; fi
+  command -v npm >/dev/null || die "Azurite needs Node.js and npm: run 'hack/tools.sh native' (apt-get install nodejs npm)"
+  log "installing Azurite $AZURITE_VERSION (npm registry, Node $(node --version))"
+  mkdir -p "$AZURITE_DIR"
+  run_logged "npm install azurite" "$AZURITE_DIR/build.log" \
+    npm install --prefix "$AZURITE_DIR" --save-exact --no-audit --no-fund "azurite@$AZURITE_VERSION"
+  [[ -f $AZURITE_BLOB_JS ]] || die "Azurite $AZURITE_VERSION installed without $AZURITE_BLOB_JS (log: $AZURITE_DIR/build.log)"
+  touch "$AZURITE_DIR/.complete"
+}
+
+# fake-gcs-server (GCS emulator); its module has no replaces, so go install works like MinIO's.
+build_fake_gcs() {
+  local bin=$FAKE_GCS_DIR/bin
+  if [[ -x $bin/fake-gcs-server ]]; then return; fi
+  log "building fake-gcs-server $FAKE_GCS_VERSION (Go module proxy)"
+  mkdir -p "$bin"
+  (
+    export CGO_ENABLED=0 GOBIN=$bin GOFLAGS="-buildvcs=false"
+    run_logged "go install fake-gcs-server" "$FAKE_GCS_DIR/build.log" \
+      go install -trimpath -ldflags "-s -w" github.com/fsouza/fake-gcs-server@"$FAKE_GCS_VERSION"
+  )
+}
+
 # Native build dependencies of the Rust workspace: librdkafka is compiled from source with cmake
-# against the system OpenSSL (TLS, SCRAM) and zlib. Installs what is missing from Debian's packages.
+# against the system OpenSSL (TLS, SCRAM) and zlib. Also Node.js + npm, which Azurite runs on.
+# Installs what is missing from Debian's packages.
 check_native() {
   local missing=()
   command -v cmake >/dev/null || missing+=(cmake)
@@ -143,6 +175,7 @@ check_native() {
   [[ -f /usr/include/zlib.h ]] || missing+=(zlib1g-dev)
   command -v curl >/dev/null || missing+=(curl)
   command -v openssl >/dev/null || missing+=(openssl)
+  command -v npm >/dev/null || missing+=(nodejs npm)
   [[ ${#missing[@]} -eq 0 ]] && return
   log "installing build dependencies: ${missing[*]}"
   local sudo=()
@@ -157,10 +190,11 @@ main() {
   [[ ${#targets[@]} -gt 0 ]] || targets=(all)
   for t in "${targets[@]}"; do
     case $t in
-      all) check_native; build_etcd; build_kafka; build_minio; build_kubernetes ;;
+      all) check_native; build_etcd; build_kafka; build_minio; build_azurite; build_fake_gcs; build_kubernetes ;;
       native) check_native ;;
-      kubernetes | etcd | kafka | minio) "build_$t" ;;
-      *) die "unknown component '$t' (expected all, native, kubernetes, etcd, kafka, minio)" ;;
+      kubernetes | etcd | kafka | minio | azurite) "build_$t" ;;
+      fake-gcs) build_fake_gcs ;;
+      *) die "unknown component '$t' (expected all, native, kubernetes, etcd, kafka, minio, azurite, fake-gcs)" ;;
     esac
   done
 }

@@ -3,6 +3,8 @@
 //! Module map, top-down:
 //! - [`api`]: the custom resources (`KafkaBackup`, `KafkaRestore`, `KafkaOffsetReset`).
 //! - [`crdgen`]: renders their CustomResourceDefinitions for `config/crd` and the OLM bundle.
+//! - [`format`]: the on-storage format of backups (segments, manifest).
 
 pub mod api;
 pub mod crdgen;
+pub mod format;
