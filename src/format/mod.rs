@@ -8,8 +8,10 @@
 //! - [`codec`]: block compression (zstd, lz4, none) and AES-256-GCM encryption.
 //! - [`segment`]: segment objects: a header, self-checking blocks of records, a trailer;
 //!   written and read one block at a time so memory stays bounded.
+//! - [`manifest`]: the manifest (commit point, checksummed) and the object layout under a prefix.
 
 pub mod codec;
+pub mod manifest;
 pub mod record;
 pub mod segment;
 mod varint;

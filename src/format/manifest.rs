@@ -1,0 +1,378 @@
+//! The manifest: what a backup holds, written last as the commit point, with a SHA-256 over its
+//! own content so a damaged manifest is never taken for a valid one.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::segment::SegmentSummary;
+use super::{FORMAT_VERSION, FormatError};
+
+/// Object names of a backup under a storage prefix:
+///
+/// ```text
+/// <prefix>backups/<backup-id>/manifest.json
+/// <prefix>backups/<backup-id>/segments/<topic>/<partition>/<first-offset, 20 digits>.kbseg
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Layout {
+    prefix: String,
+}
+
+impl Layout {
+    /// `prefix` is used as given, with a `/` added when it lacks one (an empty prefix is the root).
+    pub fn new(prefix: &str) -> Self {
+        let prefix = prefix.trim_start_matches('/');
+        let prefix = if prefix.is_empty() || prefix.ends_with('/') {
+            prefix.to_string()
+        } else {
+            format!("{prefix}/")
+        };
+        Self { prefix }
+    }
+
+    /// Where every backup lives (list it to find backups).
+    pub fn backups_dir(&self) -> String {
+        format!("{}backups/", self.prefix)
+    }
+
+    pub fn manifest(&self, backup_id: &str) -> String {
+        format!("{}backups/{backup_id}/manifest.json", self.prefix)
+    }
+
+    pub fn segment(&self, backup_id: &str, topic: &str, partition: i32, first_offset: i64) -> String {
+        format!("{}backups/{backup_id}/segments/{topic}/{partition}/{first_offset:020}.kbseg", self.prefix)
+    }
+
+    /// The backup id of a manifest's object name, if it is one.
+    pub fn backup_id_of_manifest<'a>(&self, object: &'a str) -> Option<&'a str> {
+        object
+            .strip_prefix(&self.backups_dir())?
+            .strip_suffix("/manifest.json")
+            .filter(|id| !id.contains('/'))
+    }
+}
+
+/// Why offsets of a partition's range hold no backed-up record, beyond those the segments
+/// account for themselves (see [`SegmentSummary::offsets_skipped`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GapReason {
+    /// Deleted by the topic's retention before the backup read them.
+    RetentionDeleted,
+    /// Compacted away, or transaction markers and aborted records at the end of the range.
+    NotReturned,
+}
+
+/// A range of offsets `[from, to)` without records.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Gap {
+    pub from: i64,
+    pub to: i64,
+    pub reason: GapReason,
+}
+
+/// One segment object as the manifest lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SegmentEntry {
+    /// Object name relative to the storage root.
+    pub object: String,
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub records: u64,
+    pub offsets_skipped: u64,
+    pub min_timestamp: i64,
+    pub max_timestamp: i64,
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+    pub sha256: String,
+}
+
+impl SegmentEntry {
+    pub fn new(object: String, s: &SegmentSummary) -> Self {
+        Self {
+            object,
+            first_offset: s.first_offset,
+            last_offset: s.last_offset,
+            records: s.records,
+            offsets_skipped: s.offsets_skipped,
+            min_timestamp: s.min_timestamp,
+            max_timestamp: s.max_timestamp,
+            raw_bytes: s.raw_bytes,
+            stored_bytes: s.stored_bytes,
+            sha256: s.sha256.clone(),
+        }
+    }
+}
+
+/// The offsets `[startOffset, endOffset)` of one partition this backup covers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PartitionEntry {
+    pub partition: i32,
+    /// First offset covered: the parent backup's `endOffset` (incremental) or the log start.
+    pub start_offset: i64,
+    /// First offset not covered: the high watermark when the backup started.
+    pub end_offset: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<SegmentEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gaps: Vec<Gap>,
+}
+
+impl PartitionEntry {
+    /// Offsets of the range the segments and gaps do not explain; zero for a sound backup.
+    pub fn unexplained_offsets(&self) -> i64 {
+        let in_segments: i64 = self.segments.iter().map(|s| s.last_offset - s.first_offset + 1).sum();
+        let in_gaps: i64 = self.gaps.iter().map(|g| g.to - g.from).sum();
+        let between = self.segments.windows(2).map(|w| w[1].first_offset - w[0].last_offset - 1).sum::<i64>();
+        (self.end_offset - self.start_offset) - in_segments - in_gaps - between
+    }
+}
+
+/// A topic as it was: enough to recreate it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicEntry {
+    pub name: String,
+    pub partition_count: i32,
+    pub replication_factor: i32,
+    /// Topic-level configs that were set explicitly (not broker defaults).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub configs: BTreeMap<String, String>,
+    pub partitions: Vec<PartitionEntry>,
+}
+
+/// A consumer group's committed offset of one partition.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CommittedOffset {
+    pub topic: String,
+    pub partition: i32,
+    pub offset: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<String>,
+}
+
+/// The committed offsets of one consumer group when the backup started.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupEntry {
+    pub group: String,
+    pub offsets: Vec<CommittedOffset>,
+}
+
+/// How segments were written.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Encoding {
+    /// `zstd`, `lz4` or `none`.
+    pub compression: String,
+    /// Id of the AES-256-GCM key (SHA-256 prefix), when encrypted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_key_id: Option<String>,
+}
+
+/// Totals over the backup, for status and retention without reading segments.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Totals {
+    pub records: u64,
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+    pub topics: u32,
+    pub partitions: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_timestamp: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_timestamp: Option<i64>,
+}
+
+/// The manifest of one backup.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    pub format_version: u16,
+    pub backup_id: String,
+    /// The backup this one continues (incremental), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+    /// RFC 3339.
+    pub started_at: String,
+    pub completed_at: String,
+    /// Kafka cluster id of the source cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    pub encoding: Encoding,
+    pub topics: Vec<TopicEntry>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub consumer_groups: Vec<GroupEntry>,
+    pub totals: Totals,
+}
+
+/// The stored form: the manifest and the SHA-256 of its canonical JSON.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Stored {
+    manifest: Manifest,
+    sha256: String,
+}
+
+impl Manifest {
+    /// The bytes of `manifest.json`.
+    pub fn to_json(&self) -> Result<Vec<u8>, FormatError> {
+        let canonical =
+            serde_json::to_vec(self).map_err(|e| FormatError::Invalid(format!("manifest: {e}")))?;
+        let stored = Stored { manifest: self.clone(), sha256: hex::encode(Sha256::digest(&canonical)) };
+        serde_json::to_vec_pretty(&stored).map_err(|e| FormatError::Invalid(format!("manifest: {e}")))
+    }
+
+    /// Parses `manifest.json`, checking format version and checksum.
+    pub fn from_json(bytes: &[u8], object: &str) -> Result<Self, FormatError> {
+        let version = serde_json::from_slice::<serde_json::Value>(bytes)
+            .ok()
+            .and_then(|v| v.pointer("/manifest/formatVersion").and_then(serde_json::Value::as_u64));
+        match version {
+            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            Some(v) => {
+                return Err(FormatError::UnsupportedVersion {
+                    object: object.into(),
+                    found: u16::try_from(v).unwrap_or(u16::MAX),
+                });
+            }
+            None => {
+                return Err(FormatError::Corrupted {
+                    object: object.into(),
+                    byte_offset: 0,
+                    detail: "not a manifest (no manifest.formatVersion)".into(),
+                });
+            }
+        }
+        let stored: Stored = serde_json::from_slice(bytes).map_err(|e| FormatError::Corrupted {
+            object: object.into(),
+            byte_offset: 0,
+            detail: format!("manifest does not parse: {e}"),
+        })?;
+        let canonical = serde_json::to_vec(&stored.manifest)
+            .map_err(|e| FormatError::Invalid(format!("manifest: {e}")))?;
+        if hex::encode(Sha256::digest(&canonical)) != stored.sha256 {
+            return Err(FormatError::Corrupted {
+                object: object.into(),
+                byte_offset: 0,
+                detail: "manifest checksum mismatch".into(),
+            });
+        }
+        Ok(stored.manifest)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        let layout = Layout::new("prod/orders");
+        Manifest {
+            format_version: FORMAT_VERSION,
+            backup_id: "backup-20260213-020000".into(),
+            parent_id: Some("backup-20260212-020000".into()),
+            started_at: "2026-02-13T02:00:00Z".into(),
+            completed_at: "2026-02-13T02:15:23Z".into(),
+            cluster_id: Some("q1Sh-9_ISia_zwGINzRvyQ".into()),
+            encoding: Encoding { compression: "zstd".into(), encryption_key_id: None },
+            topics: vec![TopicEntry {
+                name: "orders".into(),
+                partition_count: 1,
+                replication_factor: 3,
+                configs: BTreeMap::from([("cleanup.policy".into(), "compact".into())]),
+                partitions: vec![PartitionEntry {
+                    partition: 0,
+                    start_offset: 100,
+                    end_offset: 300,
+                    segments: vec![
+                        SegmentEntry {
+                            object: layout.segment("backup-20260213-020000", "orders", 0, 110),
+                            first_offset: 110,
+                            last_offset: 199,
+                            records: 80,
+                            offsets_skipped: 10,
+                            min_timestamp: 1,
+                            max_timestamp: 2,
+                            raw_bytes: 10,
+                            stored_bytes: 5,
+                            sha256: "00".into(),
+                        },
+                        SegmentEntry {
+                            object: layout.segment("backup-20260213-020000", "orders", 0, 205),
+                            first_offset: 205,
+                            last_offset: 298,
+                            records: 94,
+                            offsets_skipped: 0,
+                            min_timestamp: 3,
+                            max_timestamp: 4,
+                            raw_bytes: 10,
+                            stored_bytes: 5,
+                            sha256: "01".into(),
+                        },
+                    ],
+                    gaps: vec![Gap { from: 100, to: 110, reason: GapReason::RetentionDeleted }],
+                }],
+            }],
+            consumer_groups: vec![GroupEntry {
+                group: "order-processor".into(),
+                offsets: vec![CommittedOffset {
+                    topic: "orders".into(),
+                    partition: 0,
+                    offset: 250,
+                    metadata: None,
+                }],
+            }],
+            totals: Totals::default(),
+        }
+    }
+
+    #[test]
+    fn round_trips_and_detects_tampering() {
+        let m = manifest();
+        let json = m.to_json().expect("json");
+        assert_eq!(Manifest::from_json(&json, "m.json").expect("parses"), m);
+        let tampered = String::from_utf8(json).expect("utf8").replace("\"offset\": 250", "\"offset\": 251");
+        let err = Manifest::from_json(tampered.as_bytes(), "m.json").expect_err("tampered");
+        assert!(
+            err.to_string().contains("m.json: corrupted") && err.to_string().contains("checksum"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn newer_format_versions_are_refused_by_name() {
+        let json = String::from_utf8(manifest().to_json().expect("json"))
+            .expect("utf8")
+            .replace("\"formatVersion\": 1", "\"formatVersion\": 7");
+        let err = Manifest::from_json(json.as_bytes(), "m.json").expect_err("version");
+        assert!(err.to_string().contains("format version 7 is not supported"), "{err}");
+    }
+
+    #[test]
+    fn offsets_of_a_partition_are_explained() {
+        let p = &manifest().topics[0].partitions[0];
+        // 100..110 retention gap, 110..=199 segment, 200..205 between segments, 205..=298, 299 trailing.
+        assert_eq!(p.unexplained_offsets(), 1);
+    }
+
+    #[test]
+    fn layout_names_objects() {
+        let l = Layout::new("prod/orders");
+        assert_eq!(l.manifest("b1"), "prod/orders/backups/b1/manifest.json");
+        assert_eq!(
+            l.segment("b1", "t.x", 3, 42),
+            "prod/orders/backups/b1/segments/t.x/3/00000000000000000042.kbseg"
+        );
+        assert_eq!(l.backup_id_of_manifest("prod/orders/backups/b1/manifest.json"), Some("b1"));
+        assert_eq!(l.backup_id_of_manifest("prod/orders/backups/b1/x/manifest.json"), None);
+        assert_eq!(Layout::new("").manifest("b"), "backups/b/manifest.json");
+        assert_eq!(Layout::new("/p/").backups_dir(), "p/backups/");
+    }
+}
