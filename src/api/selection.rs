@@ -49,3 +49,58 @@ fn match_all() -> Vec<String> {
 fn internal_topics() -> Vec<String> {
     vec!["__.*".into()]
 }
+
+/// Compiled include/exclude regexes; names match in full.
+#[derive(Clone, Debug)]
+pub struct NameFilter {
+    include: Vec<regex::Regex>,
+    exclude: Vec<regex::Regex>,
+}
+
+impl NameFilter {
+    /// Compiles the lists; an error names the field (`<field>.include[2]`) and the regex problem.
+    pub fn new(include: &[String], exclude: &[String], field: &str) -> Result<Self, String> {
+        let compile = |list: &[String], which: &str| -> Result<Vec<regex::Regex>, String> {
+            list.iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    regex::Regex::new(&format!("^(?:{p})$"))
+                        .map_err(|e| format!("{field}.{which}[{i}]: `{p}` is not a valid regex: {e}"))
+                })
+                .collect()
+        };
+        Ok(Self { include: compile(include, "include")?, exclude: compile(exclude, "exclude")? })
+    }
+
+    pub fn matches(&self, name: &str) -> bool {
+        self.include.iter().any(|r| r.is_match(name)) && !self.exclude.iter().any(|r| r.is_match(name))
+    }
+}
+
+impl TopicSelection {
+    pub fn filter(&self, field: &str) -> Result<NameFilter, String> {
+        NameFilter::new(&self.include, &self.exclude, field)
+    }
+}
+
+impl Selection {
+    pub fn filter(&self, field: &str) -> Result<NameFilter, String> {
+        NameFilter::new(&self.include, &self.exclude, field)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn full_match_and_exclusion() {
+        let f = TopicSelection::default().filter("spec.topics").expect("compiles");
+        assert!(f.matches("orders"));
+        assert!(!f.matches("__consumer_offsets"));
+        let f = NameFilter::new(&["orders.*".into()], &[".*\\.internal".into()], "spec.topics").expect("ok");
+        assert!(f.matches("orders.eu") && !f.matches("orders.internal") && !f.matches("x-orders"));
+        let err = NameFilter::new(&["(".into()], &[], "spec.topics").expect_err("bad");
+        assert!(err.starts_with("spec.topics.include[0]: `(` is not a valid regex"), "{err}");
+    }
+}

@@ -1,0 +1,127 @@
+//! How the data plane reaches Kafka. The operator resolves a resource's cluster connection
+//! (Strimzi `Kafka` CR, `KafkaUser` Secret, or plain bootstrap address) into this form; secrets
+//! are files mounted into the Job, and only their paths appear here.
+
+use std::path::PathBuf;
+
+use rdkafka::ClientConfig;
+use serde::{Deserialize, Serialize};
+
+/// A resolved connection to a Kafka cluster.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KafkaConnection {
+    /// `host:port,host:port`.
+    pub bootstrap_servers: String,
+    /// Use TLS.
+    #[serde(default)]
+    pub tls: bool,
+    /// PEM file with the CA certificate(s) to trust; the system CAs when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication: Option<ConnectionAuth>,
+}
+
+/// Client authentication with credentials in mounted files.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum ConnectionAuth {
+    #[serde(rename_all = "camelCase")]
+    Tls { certificate_file: PathBuf, key_file: PathBuf },
+    #[serde(rename_all = "camelCase")]
+    ScramSha512 { username: String, password_file: PathBuf },
+    #[serde(rename_all = "camelCase")]
+    ScramSha256 { username: String, password_file: PathBuf },
+    #[serde(rename_all = "camelCase")]
+    Plain { username: String, password_file: PathBuf },
+}
+
+impl KafkaConnection {
+    /// librdkafka settings for this connection. Reads password files; the password goes to
+    /// librdkafka only and is never logged.
+    pub fn client_config(&self) -> Result<ClientConfig, String> {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.bootstrap_servers);
+        let sasl =
+            |c: &mut ClientConfig, mechanism: &str, username: &str, file: &PathBuf| -> Result<(), String> {
+                let password = std::fs::read_to_string(file)
+                    .map_err(|e| format!("reading the Kafka password file {}: {e}", file.display()))?;
+                c.set("sasl.mechanism", mechanism)
+                    .set("sasl.username", username)
+                    .set("sasl.password", password.trim_end());
+                Ok(())
+            };
+        let is_sasl = match &self.authentication {
+            None => false,
+            Some(ConnectionAuth::Tls { certificate_file, key_file }) => {
+                c.set("ssl.certificate.location", certificate_file.display().to_string())
+                    .set("ssl.key.location", key_file.display().to_string());
+                false
+            }
+            Some(ConnectionAuth::ScramSha512 { username, password_file }) => {
+                sasl(&mut c, "SCRAM-SHA-512", username, password_file)?;
+                true
+            }
+            Some(ConnectionAuth::ScramSha256 { username, password_file }) => {
+                sasl(&mut c, "SCRAM-SHA-256", username, password_file)?;
+                true
+            }
+            Some(ConnectionAuth::Plain { username, password_file }) => {
+                sasl(&mut c, "PLAIN", username, password_file)?;
+                true
+            }
+        };
+        let tls = self.tls || matches!(self.authentication, Some(ConnectionAuth::Tls { .. }));
+        c.set(
+            "security.protocol",
+            match (tls, is_sasl) {
+                (false, false) => "plaintext",
+                (true, false) => "ssl",
+                (false, true) => "sasl_plaintext",
+                (true, true) => "sasl_ssl",
+            },
+        );
+        if let Some(ca) = &self.ca_file {
+            c.set("ssl.ca.location", ca.display().to_string());
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn security_protocol_follows_tls_and_sasl() {
+        let dir = std::env::temp_dir().join(format!("sbo-kafka-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let pw = dir.join("password");
+        std::fs::write(&pw, "s3cret\n").expect("write");
+        let conn = KafkaConnection {
+            bootstrap_servers: "k:9093".into(),
+            tls: true,
+            ca_file: Some(dir.join("ca.crt")),
+            authentication: Some(ConnectionAuth::ScramSha512 {
+                username: "backup".into(),
+                password_file: pw,
+            }),
+        };
+        let c = conn.client_config().expect("config");
+        assert_eq!(c.get("security.protocol"), Some("sasl_ssl"));
+        assert_eq!(c.get("sasl.password"), Some("s3cret"), "trailing newline of the secret file dropped");
+        assert_eq!(c.get("sasl.mechanism"), Some("SCRAM-SHA-512"));
+        let plain = KafkaConnection { bootstrap_servers: "k:9092".into(), ..Default::default() };
+        assert_eq!(plain.client_config().expect("config").get("security.protocol"), Some("plaintext"));
+        let missing = KafkaConnection {
+            authentication: Some(ConnectionAuth::Plain {
+                username: "u".into(),
+                password_file: dir.join("nope"),
+            }),
+            ..plain
+        };
+        assert!(missing.client_config().expect_err("missing file").contains("password file"));
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
