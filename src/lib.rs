@@ -2,12 +2,14 @@
 //!
 //! Module map, top-down:
 //! - [`api`]: the custom resources (`KafkaBackup`, `KafkaRestore`, `KafkaOffsetReset`).
+//! - [`backup`]: the backup data plane (subcommand `backup`).
 //! - [`crdgen`]: renders their CustomResourceDefinitions for `config/crd` and the OLM bundle.
 //! - [`format`]: the on-storage format of backups (segments, manifest).
 //! - [`kafka`]: the resolved Kafka connection the data plane uses.
 //! - [`storage`]: opening the object store of a `storage` block.
 
 pub mod api;
+pub mod backup;
 pub mod crdgen;
 pub mod format;
 pub mod kafka;

@@ -1,6 +1,6 @@
 //! The one binary of the product. Each subcommand is one role of the same image.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +21,51 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         output_dir: Option<PathBuf>,
     },
+    /// Back up Kafka topics and consumer-group offsets to object storage (what backup Jobs run).
+    /// Prints the result as JSON on stdout and, in a pod, as its termination message.
+    Backup {
+        /// Backup configuration (YAML or JSON; see docs/data-plane.md). Holds no secrets.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Backup id to write (overrides the file's `backupId`).
+        #[arg(long)]
+        backup_id: Option<String>,
+    },
+}
+
+/// Where Kubernetes reads a container's termination message from.
+const TERMINATION_LOG: &str = "/dev/termination-log";
+
+/// Writes the termination message when running in a pod (the file exists there); the message is
+/// what the operator reads back, so it is the JSON result or the error.
+fn termination_message(message: &str) {
+    if Path::new(TERMINATION_LOG).exists() {
+        // Kubernetes keeps at most 4096 bytes.
+        let cut = message.char_indices().map(|(i, _)| i).take_while(|i| *i <= 4096).last().unwrap_or(0);
+        let message = if message.len() > 4096 { &message[..cut] } else { message };
+        if let Err(e) = std::fs::write(TERMINATION_LOG, message) {
+            eprintln!("warning: cannot write {TERMINATION_LOG}: {e}");
+        }
+    }
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STRIMZI_BACKUP_LOG_LEVEL")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+async fn backup(config: &Path, backup_id: Option<String>) -> anyhow::Result<()> {
+    let mut cfg = strimzi_backup_operator::backup::BackupConfig::load(config)?;
+    if backup_id.is_some() {
+        cfg.backup_id = backup_id;
+    }
+    let result = strimzi_backup_operator::backup::run(&cfg).await?;
+    let json = serde_json::to_string(&result)?;
+    println!("{json}");
+    termination_message(&json);
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -36,11 +81,20 @@ fn main() -> ExitCode {
                 }
             })
         }
+        Command::Backup { config, backup_id } => {
+            init_tracing();
+            match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt.block_on(backup(&config, backup_id)),
+                Err(e) => Err(e.into()),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            let message = format!("error: {err:#}");
+            eprintln!("{message}");
+            termination_message(&message);
             ExitCode::FAILURE
         }
     }

@@ -123,12 +123,44 @@ pub struct PartitionEntry {
 }
 
 impl PartitionEntry {
-    /// Offsets of the range the segments and gaps do not explain; zero for a sound backup.
-    pub fn unexplained_offsets(&self) -> i64 {
-        let in_segments: i64 = self.segments.iter().map(|s| s.last_offset - s.first_offset + 1).sum();
-        let in_gaps: i64 = self.gaps.iter().map(|g| g.to - g.from).sum();
-        let between = self.segments.windows(2).map(|w| w[1].first_offset - w[0].last_offset - 1).sum::<i64>();
-        (self.end_offset - self.start_offset) - in_segments - in_gaps - between
+    /// Checks that segments and gaps account for the whole range `[startOffset, endOffset)`:
+    /// the first begins at the start, the last ends at the end, none overlap. Offsets between two
+    /// of them are offsets the broker did not return (compaction, transaction markers). Returns
+    /// what is wrong, empty for a sound partition.
+    pub fn coverage_problems(&self) -> Vec<String> {
+        let mut items: Vec<(i64, i64, String)> = self
+            .segments
+            .iter()
+            .map(|s| (s.first_offset, s.last_offset + 1, s.object.clone()))
+            .chain(self.gaps.iter().map(|g| (g.from, g.to, format!("gap {:?}", g.reason))))
+            .collect();
+        items.sort();
+        let mut problems = Vec::new();
+        let (start, end) = (self.start_offset, self.end_offset);
+        match (items.first(), items.last()) {
+            (None, _) | (_, None) => {
+                if start < end {
+                    problems.push(format!("offsets [{start}, {end}) have no segment and no gap"));
+                }
+            }
+            (Some(first), Some(last)) => {
+                if first.0 != start {
+                    problems.push(format!(
+                        "offsets [{start}, {}) before {} are not accounted for",
+                        first.0, first.2
+                    ));
+                }
+                if last.1 != end {
+                    problems.push(format!("{} ends at {}, the range at {end}", last.2, last.1));
+                }
+            }
+        }
+        for w in items.windows(2) {
+            if w[1].0 < w[0].1 {
+                problems.push(format!("{} and {} overlap at offset {}", w[0].2, w[1].2, w[1].0));
+            }
+        }
+        problems
     }
 }
 
@@ -356,10 +388,17 @@ mod tests {
     }
 
     #[test]
-    fn offsets_of_a_partition_are_explained() {
-        let p = &manifest().topics[0].partitions[0];
-        // 100..110 retention gap, 110..=199 segment, 200..205 between segments, 205..=298, 299 trailing.
-        assert_eq!(p.unexplained_offsets(), 1);
+    fn offsets_of_a_partition_are_accounted_for() {
+        let mut p = manifest().topics[0].partitions[0].clone();
+        // 100..110 retention gap, 110..=199 segment, 200..205 skipped, 205..=298 segment, 299 missing.
+        assert_eq!(
+            p.coverage_problems(),
+            [format!("{} ends at 299, the range at 300", p.segments[1].object)]
+        );
+        p.gaps.push(Gap { from: 299, to: 300, reason: GapReason::NotReturned });
+        assert!(p.coverage_problems().is_empty());
+        p.gaps.push(Gap { from: 150, to: 160, reason: GapReason::RetentionDeleted });
+        assert_eq!(p.coverage_problems().len(), 1, "a gap inside a segment overlaps it");
     }
 
     #[test]

@@ -1,0 +1,47 @@
+//! The configuration of one backup run. The operator renders it into a ConfigMap from the
+//! `KafkaBackup` spec; by hand it is a YAML or JSON file. It never holds a secret.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::backup::BackupSettings;
+use crate::api::selection::{Selection, TopicSelection};
+use crate::api::storage::StorageSpec;
+use crate::kafka::KafkaConnection;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupConfig {
+    /// Id of the backup to write; the operator derives it from the run so a retried Job writes
+    /// the same backup. Generated from the start time when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_id: Option<String>,
+    pub kafka: KafkaConnection,
+    pub storage: StorageSpec,
+    #[serde(default)]
+    pub topics: TopicSelection,
+    #[serde(default)]
+    pub consumer_groups: Selection,
+    #[serde(default)]
+    pub backup: BackupSettings,
+    /// File with the AES-256 key (when `backup.encryption.enabled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_key_file: Option<PathBuf>,
+    /// Where a `filesystem` storage volume is mounted.
+    #[serde(default = "filesystem_root")]
+    pub filesystem_root: PathBuf,
+}
+
+fn filesystem_root() -> PathBuf {
+    PathBuf::from(crate::storage::FILESYSTEM_MOUNT)
+}
+
+impl BackupConfig {
+    /// Reads a YAML (or JSON) file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading backup config {}: {e}", path.display()))?;
+        serde_yaml_ng::from_str(&text).map_err(|e| anyhow::anyhow!("backup config {}: {e}", path.display()))
+    }
+}

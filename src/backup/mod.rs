@@ -1,0 +1,17 @@
+//! The `backup` data plane: reads the selected topics by direct partition assignment
+//! (`read_committed`, no consumer group) from each partition's start to the cut taken when the
+//! backup starts, writes segments to object storage, and commits the backup by writing its
+//! manifest last.
+//!
+//! - [`config`]: what one backup run is told (a file the operator writes; no secrets).
+//! - [`plan`]: topics, partitions, offset ranges, configs and group offsets at the start.
+//! - [`partition`]: backing up one partition into segments.
+//! - [`run`]: the whole run and its result.
+
+pub mod config;
+pub mod partition;
+pub mod plan;
+pub mod run;
+
+pub use config::BackupConfig;
+pub use run::{BackupResult, run};

@@ -1,0 +1,211 @@
+//! Everything decided before the first record is read: which topics and partitions, the offset
+//! range of each (a consistent cut at the high watermarks of the start), the topic configs to
+//! recreate them, the committed offsets of the selected consumer groups, and the parent backup
+//! an incremental backup continues.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use anyhow::Context;
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use crate::api::backup::BackupMode;
+use crate::format::manifest::{CommittedOffset, Gap, GapReason, GroupEntry, Manifest};
+use crate::storage::Storage;
+
+use super::BackupConfig;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One partition's share of the backup.
+#[derive(Clone, Debug)]
+pub struct PartitionPlan {
+    pub topic: String,
+    pub partition: i32,
+    /// First offset to read.
+    pub start: i64,
+    /// High watermark at the start: the first offset not to read.
+    pub end: i64,
+    /// Offsets lost before reading (retention ran past the parent's end).
+    pub gaps: Vec<Gap>,
+}
+
+/// A topic as it will be recorded.
+#[derive(Clone, Debug)]
+pub struct TopicPlan {
+    pub name: String,
+    pub partition_count: i32,
+    pub replication_factor: i32,
+    pub configs: BTreeMap<String, String>,
+}
+
+#[derive(Debug)]
+pub struct Plan {
+    pub cluster_id: Option<String>,
+    pub topics: Vec<TopicPlan>,
+    pub partitions: Vec<PartitionPlan>,
+    pub groups: Vec<GroupEntry>,
+    pub parent: Option<Manifest>,
+}
+
+/// The newest committed backup under the storage prefix, other than `except`.
+pub async fn latest_backup(storage: &Storage, except: &str) -> anyhow::Result<Option<Manifest>> {
+    let dir = object_store::path::Path::from(storage.layout.backups_dir().trim_end_matches('/'));
+    let objects: Vec<_> = storage.store.list(Some(&dir)).try_collect().await.context("listing backups")?;
+    let mut latest: Option<Manifest> = None;
+    for meta in objects {
+        let name = meta.location.to_string();
+        let Some(id) = storage.layout.backup_id_of_manifest(&name) else { continue };
+        if id == except {
+            continue;
+        }
+        let bytes = storage.store.get(&meta.location).await?.bytes().await?;
+        let manifest = Manifest::from_json(&bytes, &name)?;
+        if latest.as_ref().is_none_or(|l| manifest.completed_at > l.completed_at) {
+            latest = Some(manifest);
+        }
+    }
+    Ok(latest)
+}
+
+pub async fn make_plan(
+    cfg: &BackupConfig,
+    client: &ClientConfig,
+    storage: &Storage,
+    backup_id: &str,
+) -> anyhow::Result<Plan> {
+    let topic_filter = cfg.topics.filter("spec.topics").map_err(anyhow::Error::msg)?;
+    let group_filter = cfg.consumer_groups.filter("spec.consumerGroups").map_err(anyhow::Error::msg)?;
+    let parent = match cfg.backup.mode {
+        BackupMode::Incremental => latest_backup(storage, backup_id).await?,
+        BackupMode::Full => None,
+    };
+
+    let consumer: BaseConsumer = client.create().context("creating the Kafka client")?;
+    let consumer = std::sync::Arc::new(consumer);
+    let metadata = {
+        let c = consumer.clone();
+        tokio::task::spawn_blocking(move || c.fetch_metadata(None, TIMEOUT)).await?
+    }
+    .context("reading cluster metadata (is the bootstrap address reachable?)")?;
+    let mut topics: Vec<TopicPlan> = metadata
+        .topics()
+        .iter()
+        .filter(|t| topic_filter.matches(t.name()) && t.error().is_none())
+        .map(|t| TopicPlan {
+            name: t.name().to_string(),
+            partition_count: t.partitions().len() as i32,
+            replication_factor: t.partitions().first().map_or(1, |p| p.replicas().len() as i32),
+            configs: BTreeMap::new(),
+        })
+        .collect();
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let admin: AdminClient<DefaultClientContext> =
+        client.create().context("creating the Kafka admin client")?;
+    if !topics.is_empty() {
+        let specs: Vec<ResourceSpecifier> =
+            topics.iter().map(|t| ResourceSpecifier::Topic(&t.name)).collect();
+        let described =
+            admin.describe_configs(&specs, &AdminOptions::new().request_timeout(Some(TIMEOUT))).await?;
+        for (topic, result) in topics.iter_mut().zip(described) {
+            let resource =
+                result.with_context(|| format!("describing the configs of topic {}", topic.name))?;
+            topic.configs = resource
+                .entries
+                .into_iter()
+                .filter(|e| e.source == ConfigSource::DynamicTopic && !e.is_sensitive && !e.is_read_only)
+                .filter_map(|e| e.value.map(|v| (e.name, v)))
+                .collect();
+        }
+    }
+
+    let parent_end: HashMap<(String, i32), i64> = parent
+        .iter()
+        .flat_map(|m| &m.topics)
+        .flat_map(|t| t.partitions.iter().map(move |p| ((t.name.clone(), p.partition), p.end_offset)))
+        .collect();
+    let mut partitions = Vec::new();
+    for topic in &topics {
+        for partition in 0..topic.partition_count {
+            let (c, name) = (consumer.clone(), topic.name.clone());
+            let (low, high) =
+                tokio::task::spawn_blocking(move || c.fetch_watermarks(&name, partition, TIMEOUT))
+                    .await?
+                    .with_context(|| format!("reading the offsets of {}/{partition}", topic.name))?;
+            let mut gaps = Vec::new();
+            let start = match parent_end.get(&(topic.name.clone(), partition)) {
+                // Retention deleted offsets the parent had not reached: recorded, not fatal.
+                Some(&from) if from < low => {
+                    gaps.push(Gap { from, to: low, reason: GapReason::RetentionDeleted });
+                    low
+                }
+                // The topic was recreated since the parent (its offsets restarted): start over.
+                Some(&from) if from > high => low,
+                Some(&from) => from,
+                None => low,
+            };
+            partitions.push(PartitionPlan { topic: topic.name.clone(), partition, start, end: high, gaps });
+        }
+    }
+
+    let groups = group_offsets(client, &consumer, &group_filter, &partitions).await?;
+    let cluster_id = {
+        let c = consumer.clone();
+        tokio::task::spawn_blocking(move || c.client().fetch_cluster_id(TIMEOUT)).await?
+    };
+    Ok(Plan { cluster_id, topics, partitions, groups, parent })
+}
+
+/// Committed offsets of the selected groups on the selected partitions.
+async fn group_offsets(
+    client: &ClientConfig,
+    consumer: &std::sync::Arc<BaseConsumer>,
+    filter: &crate::api::selection::NameFilter,
+    partitions: &[PartitionPlan],
+) -> anyhow::Result<Vec<GroupEntry>> {
+    let c = consumer.clone();
+    let all: Vec<String> = tokio::task::spawn_blocking(move || {
+        c.fetch_group_list(None, TIMEOUT).map(|l| l.groups().iter().map(|g| g.name().to_string()).collect())
+    })
+    .await?
+    .context("listing consumer groups")?;
+    let mut names: Vec<String> = all.into_iter().filter(|n| filter.matches(n)).collect();
+    names.sort();
+    let mut tpl = TopicPartitionList::new();
+    for p in partitions {
+        tpl.add_partition(&p.topic, p.partition);
+    }
+    let mut groups = Vec::new();
+    for name in names {
+        let mut config = client.clone();
+        config.set("group.id", &name).set("enable.auto.commit", "false");
+        let reader: BaseConsumer = config.create()?;
+        let query = tpl.clone();
+        let committed = tokio::task::spawn_blocking(move || reader.committed_offsets(query, TIMEOUT))
+            .await?
+            .with_context(|| format!("reading the committed offsets of group {name}"))?;
+        let offsets: Vec<CommittedOffset> = committed
+            .elements()
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(offset) => Some(CommittedOffset {
+                    topic: e.topic().to_string(),
+                    partition: e.partition(),
+                    offset,
+                    metadata: Some(e.metadata().to_string()).filter(|m| !m.is_empty()),
+                }),
+                _ => None,
+            })
+            .collect();
+        if !offsets.is_empty() {
+            groups.push(GroupEntry { group: name, offsets });
+        }
+    }
+    Ok(groups)
+}

@@ -1,0 +1,184 @@
+//! One backup run from start to commit.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{SecondsFormat, Utc};
+use futures::{StreamExt, TryStreamExt};
+use object_store::{ObjectStoreExt, PutPayload};
+use serde::Serialize;
+
+use crate::format::FORMAT_VERSION;
+use crate::format::codec::{Codec, EncryptionKey};
+use crate::format::manifest::{Encoding, Manifest, TopicEntry, Totals};
+
+use super::BackupConfig;
+use super::partition::{PartitionContext, backup_partition};
+use super::plan::make_plan;
+
+/// What a finished backup reports (stdout and the termination message): what the operator puts
+/// into `status.lastBackup`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BackupResult {
+    pub backup_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_id: Option<String>,
+    pub location: String,
+    pub started_at: String,
+    pub completed_at: String,
+    pub size_bytes: u64,
+    pub raw_bytes: u64,
+    pub records: u64,
+    pub topics: u32,
+    pub partitions: u32,
+    pub consumer_groups: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oldest_timestamp: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub newest_timestamp: Option<String>,
+}
+
+fn rfc3339(t: chrono::DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn millis_to_rfc3339(ms: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(ms).map(rfc3339)
+}
+
+/// Runs a backup; the backup exists once this returns `Ok`.
+pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
+    let started = Utc::now();
+    let backup_id =
+        cfg.backup_id.clone().unwrap_or_else(|| format!("backup-{}", started.format("%Y%m%d-%H%M%S")));
+    let storage = crate::storage::open(&cfg.storage, &cfg.filesystem_root)?;
+    let key = match (&cfg.backup.encryption, &cfg.encryption_key_file) {
+        (Some(e), Some(file)) if e.enabled => {
+            let material = std::fs::read(file)
+                .with_context(|| format!("reading the encryption key {}", file.display()))?;
+            Some(EncryptionKey::from_secret(&material).map_err(anyhow::Error::msg)?)
+        }
+        (Some(e), None) if e.enabled => {
+            anyhow::bail!("backup.encryption is enabled but no encryption key file was given")
+        }
+        _ => None,
+    };
+    let client = cfg.kafka.client_config().map_err(anyhow::Error::msg)?;
+    let manifest_path = object_store::path::Path::from(storage.layout.manifest(&backup_id));
+    if storage.store.head(&manifest_path).await.is_ok() {
+        anyhow::bail!("backup {backup_id} already exists in {}: ids are never reused", storage.location);
+    }
+
+    let plan = make_plan(cfg, &client, &storage, &backup_id).await?;
+    tracing::info!(
+        backup = %backup_id, topics = plan.topics.len(), partitions = plan.partitions.len(),
+        groups = plan.groups.len(), parent = ?plan.parent.as_ref().map(|p| &p.backup_id), location = %storage.location,
+        "backup planned"
+    );
+    let ctx = PartitionContext {
+        client,
+        storage: storage.clone(),
+        backup_id: backup_id.clone(),
+        codec: Codec::new(cfg.backup.compression, cfg.backup.compression_level),
+        key: key.clone(),
+        segment_bytes: u64::try_from(cfg.backup.segment_size).unwrap_or(256 << 20),
+        records: Arc::new(AtomicU64::new(0)),
+        bytes: Arc::new(AtomicU64::new(0)),
+    };
+    let done = Arc::new(AtomicUsize::new(0));
+    let total = plan.partitions.len();
+    let progress = tokio::spawn({
+        let (records, bytes, done) = (ctx.records.clone(), ctx.bytes.clone(), done.clone());
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                eprintln!(
+                    "progress: {} records, {} bytes, {}/{total} partitions done",
+                    records.load(Ordering::Relaxed),
+                    bytes.load(Ordering::Relaxed),
+                    done.load(Ordering::Relaxed)
+                );
+            }
+        }
+    });
+    let parallelism = usize::try_from(cfg.backup.parallelism).unwrap_or(1).max(1);
+    let results: anyhow::Result<Vec<_>> = futures::stream::iter(plan.partitions.iter().map(|p| {
+        let (ctx, done) = (&ctx, done.clone());
+        async move {
+            let entry = backup_partition(ctx, p).await?;
+            done.fetch_add(1, Ordering::Relaxed);
+            anyhow::Ok((p.topic.clone(), entry))
+        }
+    }))
+    .buffer_unordered(parallelism)
+    .try_collect()
+    .await;
+    progress.abort();
+    let mut entries = results?;
+    entries.sort_by(|a, b| (&a.0, a.1.partition).cmp(&(&b.0, b.1.partition)));
+
+    let mut totals =
+        Totals { topics: plan.topics.len() as u32, partitions: entries.len() as u32, ..Default::default() };
+    let topics: Vec<TopicEntry> = plan
+        .topics
+        .iter()
+        .map(|t| TopicEntry {
+            name: t.name.clone(),
+            partition_count: t.partition_count,
+            replication_factor: t.replication_factor,
+            configs: t.configs.clone(),
+            partitions: entries.iter().filter(|(name, _)| *name == t.name).map(|(_, e)| e.clone()).collect(),
+        })
+        .collect();
+    for s in topics.iter().flat_map(|t| &t.partitions).flat_map(|p| &p.segments) {
+        totals.records += s.records;
+        totals.raw_bytes += s.raw_bytes;
+        totals.stored_bytes += s.stored_bytes;
+        totals.oldest_timestamp =
+            Some(totals.oldest_timestamp.map_or(s.min_timestamp, |t| t.min(s.min_timestamp)));
+        totals.newest_timestamp =
+            Some(totals.newest_timestamp.map_or(s.max_timestamp, |t| t.max(s.max_timestamp)));
+    }
+    let completed = Utc::now();
+    let manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        backup_id: backup_id.clone(),
+        parent_id: plan.parent.as_ref().map(|p| p.backup_id.clone()),
+        started_at: rfc3339(started),
+        completed_at: rfc3339(completed),
+        cluster_id: plan.cluster_id.clone(),
+        encoding: Encoding {
+            compression: ctx.codec.name().into(),
+            encryption_key_id: key.map(|k| k.id().to_string()),
+        },
+        topics,
+        consumer_groups: plan.groups.clone(),
+        totals: totals.clone(),
+    };
+    // The commit point: only now does the backup exist.
+    storage
+        .store
+        .put(&manifest_path, PutPayload::from(manifest.to_json()?))
+        .await
+        .with_context(|| format!("writing {manifest_path}"))?;
+    Ok(BackupResult {
+        backup_id,
+        parent_id: manifest.parent_id,
+        location: storage.location,
+        started_at: manifest.started_at,
+        completed_at: manifest.completed_at,
+        size_bytes: totals.stored_bytes,
+        raw_bytes: totals.raw_bytes,
+        records: totals.records,
+        topics: totals.topics,
+        partitions: totals.partitions,
+        consumer_groups: manifest.consumer_groups.len() as u32,
+        oldest_timestamp: totals.oldest_timestamp.and_then(millis_to_rfc3339),
+        newest_timestamp: totals.newest_timestamp.and_then(millis_to_rfc3339),
+    })
+}
