@@ -125,3 +125,18 @@ mod tests {
         std::fs::remove_dir_all(&dir).ok();
     }
 }
+
+/// Client context of the data plane's consumers: partition EOF is how a backup learns it reached
+/// its cut, so librdkafka's report of it is not an error; everything else is logged as usual.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DataPlaneContext;
+
+impl rdkafka::ClientContext for DataPlaneContext {
+    fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
+        if !matches!(error, rdkafka::error::KafkaError::PartitionEOF(_)) {
+            tracing::error!(%error, reason, "librdkafka");
+        }
+    }
+}
+
+impl rdkafka::consumer::ConsumerContext for DataPlaneContext {}

@@ -17,6 +17,7 @@ use crate::format::codec::{Codec, EncryptionKey};
 use crate::format::manifest::{Gap, GapReason, PartitionEntry, SegmentEntry};
 use crate::format::record::{Header, Record, TimestampType};
 use crate::format::segment::{DEFAULT_BLOCK_BYTES, SegmentWriter};
+use crate::kafka::DataPlaneContext;
 use crate::storage::Storage;
 
 use super::plan::PartitionPlan;
@@ -111,7 +112,9 @@ fn to_record(msg: &BorrowedMessage<'_>) -> Record {
     }
 }
 
-fn consumer(ctx: &PartitionContext, plan: &PartitionPlan, from: i64) -> anyhow::Result<StreamConsumer> {
+type PartitionConsumer = StreamConsumer<DataPlaneContext>;
+
+fn consumer(ctx: &PartitionContext, plan: &PartitionPlan, from: i64) -> anyhow::Result<PartitionConsumer> {
     let mut config = ctx.client.clone();
     config
         // Required by librdkafka for a consumer; nothing is ever committed under it.
@@ -124,7 +127,8 @@ fn consumer(ctx: &PartitionContext, plan: &PartitionPlan, from: i64) -> anyhow::
         .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", "16777216")
         .set("queued.max.messages.kbytes", "65536");
-    let consumer: StreamConsumer = config.create().context("creating the Kafka consumer")?;
+    let consumer: PartitionConsumer =
+        config.create_with_context(DataPlaneContext).context("creating the Kafka consumer")?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(&plan.topic, plan.partition, Offset::Offset(from))?;
     consumer.assign(&tpl)?;
