@@ -7,6 +7,7 @@
 //! - [`format`]: the on-storage format of backups (segments, manifest).
 //! - [`kafka`]: the resolved Kafka connection the data plane uses.
 //! - [`storage`]: opening the object store of a `storage` block.
+//! - [`verify`]: checking a stored backup end to end (subcommand `verify`).
 
 pub mod api;
 pub mod backup;
@@ -14,3 +15,4 @@ pub mod crdgen;
 pub mod format;
 pub mod kafka;
 pub mod storage;
+pub mod verify;

@@ -33,9 +33,22 @@ fn minio(env: &TestEnv) -> anyhow::Result<impl ObjectStore> {
 
 /// Runs the built binary's `backup` as a Job would: config file, credentials in the environment.
 fn run_backup(env: &TestEnv, prefix: &str, topics: &str, extra: &str) -> anyhow::Result<serde_json::Value> {
+    let out = run_command(env, "backup", prefix, topics, extra)?;
+    anyhow::ensure!(out.status.success(), "backup failed: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// Runs a data-plane subcommand of the built binary with a config for MinIO.
+fn run_command(
+    env: &TestEnv,
+    command: &str,
+    prefix: &str,
+    topics: &str,
+    extra: &str,
+) -> anyhow::Result<std::process::Output> {
     let dir = std::env::temp_dir().join(format!("sbo-e2e-{}", unique_suffix()));
     std::fs::create_dir_all(&dir)?;
-    let config = dir.join("backup.yaml");
+    let config = dir.join("config.yaml");
     std::fs::write(
         &config,
         format!(
@@ -47,7 +60,7 @@ fn run_backup(env: &TestEnv, prefix: &str, topics: &str, extra: &str) -> anyhow:
         ),
     )?;
     let out = std::process::Command::new(workspace_root().join("target/debug/strimzi-backup-operator"))
-        .arg("backup")
+        .arg(command)
         .arg("--config")
         .arg(&config)
         .env_clear()
@@ -55,8 +68,7 @@ fn run_backup(env: &TestEnv, prefix: &str, topics: &str, extra: &str) -> anyhow:
         .env("AWS_SECRET_ACCESS_KEY", env.get("MINIO_SECRET_KEY")?)
         .output()?;
     std::fs::remove_dir_all(&dir).ok();
-    anyhow::ensure!(out.status.success(), "backup failed: {}", String::from_utf8_lossy(&out.stderr));
-    Ok(serde_json::from_slice(&out.stdout)?)
+    Ok(out)
 }
 
 async fn read_backup(
@@ -249,5 +261,44 @@ async fn aborted_transactions_are_left_out_and_accounted_for() -> anyhow::Result
     let p = &manifest.topics[0].partitions[0];
     assert_eq!((p.start_offset, p.end_offset), (0, 33));
     assert!(p.coverage_problems().is_empty(), "{:?}", p.coverage_problems());
+    Ok(())
+}
+
+#[tokio::test]
+async fn verify_passes_a_sound_backup_and_names_a_corrupted_byte() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let run = unique_suffix();
+    let prefix = format!("e2e-verify-{run}/");
+    let topic = format!("vf{run}");
+    create_topic(&env, &topic, 1, &[]).await?;
+    produce(&env, &topic, 0, &expected(&topic, 0, 3000, 1_760_000_000_000)).await?;
+    let result = run_backup(&env, &prefix, &topic, "")?;
+    let sound = run_command(&env, "verify", &prefix, &topic, "")?;
+    assert!(sound.status.success(), "{}", String::from_utf8_lossy(&sound.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&sound.stdout)?;
+    assert_eq!(report["records"], 3000);
+    assert_eq!(report["backupId"], result["backupId"]);
+
+    // Flip one byte in the middle of the segment, in place.
+    let (manifest, _) = read_backup(&store, &prefix, result["backupId"].as_str().unwrap_or_default()).await?;
+    let object = manifest.topics[0].partitions[0].segments[0].object.clone();
+    let path = object_store::path::Path::from(object.as_str());
+    let mut data = store.get(&path).await?.bytes().await?.to_vec();
+    let at = data.len() / 2;
+    data[at] ^= 0x01;
+    store.put(&path, data.into()).await?;
+
+    let broken = run_command(&env, "verify", &prefix, &topic, "")?;
+    assert!(!broken.status.success(), "verify must fail on a corrupted segment");
+    let stderr = String::from_utf8_lossy(&broken.stderr);
+    assert!(stderr.contains(&format!("problem: {object}: corrupted block at byte")), "{stderr}");
+    let byte: u64 = stderr
+        .split("corrupted block at byte ")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(u64::MAX);
+    assert!(byte <= at as u64 && at as u64 - byte < 2 * 1024 * 1024, "reported byte {byte}, flipped {at}");
     Ok(())
 }
