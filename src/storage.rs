@@ -7,14 +7,17 @@
 //! Identity, Azure workload identity, GKE Workload Identity).
 
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::TryStreamExt;
 use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
 use object_store::local::LocalFileSystem;
-use object_store::{ObjectStore, RetryConfig};
+use object_store::{ObjectStore, ObjectStoreExt, RetryConfig};
+use tokio::io::AsyncRead;
 
 use crate::api::storage::{StorageSpec, StorageType};
 use crate::format::manifest::Layout;
@@ -29,6 +32,19 @@ pub struct Storage {
     pub layout: Layout,
     /// Where the backups are, for messages (`s3://bucket/prefix/`); never holds credentials.
     pub location: String,
+}
+
+impl Storage {
+    /// Streams an object (a segment is never held whole in memory).
+    pub async fn read(&self, object: &str) -> object_store::Result<Pin<Box<dyn AsyncRead + Send>>> {
+        let stream = self
+            .store
+            .get(&object_store::path::Path::from(object))
+            .await?
+            .into_stream()
+            .map_err(std::io::Error::other);
+        Ok(Box::pin(tokio_util::io::StreamReader::new(stream)))
+    }
 }
 
 /// A storage block that cannot be opened; names the field to fix.

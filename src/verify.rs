@@ -8,7 +8,6 @@ use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
 use anyhow::Context;
-use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -146,15 +145,8 @@ async fn check_segment(
     s: &SegmentEntry,
     key: Option<EncryptionKey>,
 ) -> Result<(u64, u64), String> {
-    let stream = storage
-        .store
-        .get(&object_store::path::Path::from(s.object.as_str()))
-        .await
-        .map_err(|e| format!("{}: cannot read: {e}", s.object))?
-        .into_stream()
-        .map_err(std::io::Error::other);
-    let mut src =
-        Hashing { inner: tokio_util::io::StreamReader::new(stream), hasher: Sha256::new(), bytes: 0 };
+    let inner = storage.read(&s.object).await.map_err(|e| format!("{}: cannot read: {e}", s.object))?;
+    let mut src = Hashing { inner, hasher: Sha256::new(), bytes: 0 };
     let mut reader = SegmentReader::open(&mut src, s.object.clone(), key).await.map_err(|e| e.to_string())?;
     let (mut records, mut last, mut min_ts, mut max_ts) = (0u64, None::<i64>, i64::MAX, i64::MIN);
     while let Some(block) = reader.next_block().await.map_err(|e| e.to_string())? {
