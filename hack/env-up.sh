@@ -160,6 +160,8 @@ share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
 group.initial.rebalance.delay.ms=0
 log.segment.bytes=16777216
+# Compaction within seconds, so the compacted-topic tests see it happen.
+log.cleaner.backoff.ms=500
 PROPS
   cat >"$ENV_DIR/kafka/log4j2.yaml" <<'LOG'
 Configuration:

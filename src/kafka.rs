@@ -126,12 +126,29 @@ mod tests {
     }
 }
 
-/// Client context of the data plane's consumers: partition EOF is how a backup learns it reached
-/// its cut, so librdkafka's report of it is not an error; everything else is logged as usual.
+/// Client context of the data plane's clients. Two reports of librdkafka are expected and not
+/// worth a user's attention: partition EOF (how a backup learns it reached its cut) and the
+/// notice that `enable.gapless.guarantee` is experimental (the restore relies on it on purpose).
+/// Everything else is logged as usual.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DataPlaneContext;
 
 impl rdkafka::ClientContext for DataPlaneContext {
+    fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
+        use rdkafka::config::RDKafkaLogLevel as L;
+        match level {
+            _ if fac == "CONFWARN" && message.contains("enable.gapless.guarantee") => {
+                tracing::debug!(target: "librdkafka", "{fac} {message}")
+            }
+            L::Emerg | L::Alert | L::Critical | L::Error => {
+                tracing::error!(target: "librdkafka", "{fac} {message}")
+            }
+            L::Warning => tracing::warn!(target: "librdkafka", "{fac} {message}"),
+            L::Notice | L::Info => tracing::info!(target: "librdkafka", "{fac} {message}"),
+            L::Debug => tracing::debug!(target: "librdkafka", "{fac} {message}"),
+        }
+    }
+
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
         if !matches!(error, rdkafka::error::KafkaError::PartitionEOF(_)) {
             tracing::error!(%error, reason, "librdkafka");

@@ -3,16 +3,22 @@
 //! Module map, top-down:
 //! - [`api`]: the custom resources (`KafkaBackup`, `KafkaRestore`, `KafkaOffsetReset`).
 //! - [`backup`]: the backup data plane (subcommand `backup`).
+//! - [`catalog`]: the backups at a storage location: manifests, the latest, incremental chains.
 //! - [`crdgen`]: renders their CustomResourceDefinitions for `config/crd` and the OLM bundle.
 //! - [`format`]: the on-storage format of backups (segments, manifest).
+//! - [`groups`]: consumer-group offsets: list, read, check for live members, commit.
 //! - [`kafka`]: the resolved Kafka connection the data plane uses.
+//! - [`restore`]: the restore data plane (subcommand `restore`).
 //! - [`storage`]: opening the object store of a `storage` block.
 //! - [`verify`]: checking a stored backup end to end (subcommand `verify`).
 
 pub mod api;
 pub mod backup;
+pub mod catalog;
 pub mod crdgen;
 pub mod format;
+pub mod groups;
 pub mod kafka;
+pub mod restore;
 pub mod storage;
 pub mod verify;

@@ -31,6 +31,24 @@ enum Command {
         #[arg(long)]
         backup_id: Option<String>,
     },
+    /// Restore topics and consumer-group offsets from a backup into a Kafka cluster (what restore
+    /// Jobs run). Prints the result as JSON on stdout and, in a pod, a summary as its termination
+    /// message. Running it again with the same restore id resumes without duplicating a record.
+    Restore {
+        /// Restore configuration (YAML or JSON; see docs/data-plane.md). Holds no secrets.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Backup to restore (overrides the file's `backupId`; default: the latest).
+        #[arg(long)]
+        backup_id: Option<String>,
+        /// Names the run's resume state (overrides the file's `restoreId`); give the id of an
+        /// interrupted run to resume it.
+        #[arg(long)]
+        restore_id: Option<String>,
+        /// Work out what would be restored and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Check a stored backup end to end: checksums, record counts, offset order and coverage.
     /// Exits non-zero and names object and byte/offset of every problem.
     Verify {
@@ -78,6 +96,22 @@ async fn backup(config: &Path, backup_id: Option<String>) -> anyhow::Result<()> 
     Ok(())
 }
 
+async fn restore(
+    config: &Path,
+    backup_id: Option<String>,
+    restore_id: Option<String>,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let mut cfg = strimzi_backup_operator::restore::RestoreConfig::load(config)?;
+    cfg.backup_id = backup_id.or(cfg.backup_id);
+    cfg.restore_id = restore_id.or(cfg.restore_id);
+    cfg.restore.dry_run |= dry_run;
+    let result = strimzi_backup_operator::restore::run(&cfg).await?;
+    println!("{}", serde_json::to_string(&result)?);
+    termination_message(&serde_json::to_string(&result.summary())?);
+    Ok(())
+}
+
 async fn verify(config: &Path, backup_id: Option<String>) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(config).map_err(|e| anyhow::anyhow!("reading {}: {e}", config.display()))?;
@@ -119,6 +153,9 @@ fn main() -> ExitCode {
             })
         }
         Command::Backup { config, backup_id } => block_on(backup(&config, backup_id)),
+        Command::Restore { config, backup_id, restore_id, dry_run } => {
+            block_on(restore(&config, backup_id, restore_id, dry_run))
+        }
         Command::Verify { config, backup_id } => block_on(verify(&config, backup_id)),
     };
     match result {

@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::task::{Context as TaskContext, Poll};
 
-use anyhow::Context;
 use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -15,7 +14,7 @@ use tokio::io::{AsyncRead, ReadBuf};
 
 use crate::api::storage::StorageSpec;
 use crate::format::codec::EncryptionKey;
-use crate::format::manifest::{Manifest, SegmentEntry};
+use crate::format::manifest::SegmentEntry;
 use crate::format::segment::SegmentReader;
 use crate::storage::Storage;
 
@@ -74,44 +73,9 @@ impl<R: AsyncRead + Unpin> AsyncRead for Hashing<R> {
 
 pub async fn verify(cfg: &VerifyConfig) -> anyhow::Result<VerifyReport> {
     let storage = crate::storage::open(&cfg.storage, &cfg.filesystem_root)?;
-    let key = match &cfg.encryption_key_file {
-        Some(file) => Some(
-            EncryptionKey::from_secret(
-                &std::fs::read(file)
-                    .with_context(|| format!("reading the encryption key {}", file.display()))?,
-            )
-            .map_err(anyhow::Error::msg)?,
-        ),
-        None => None,
-    };
-    let manifest = match &cfg.backup_id {
-        Some(id) => {
-            let name = storage.layout.manifest(id);
-            let bytes = storage
-                .store
-                .get(&object_store::path::Path::from(name.as_str()))
-                .await
-                .with_context(|| format!("backup {id} not found in {} (no {name})", storage.location))?
-                .bytes()
-                .await?;
-            Manifest::from_json(&bytes, &name)?
-        }
-        None => crate::backup::plan::latest_backup(&storage, "")
-            .await?
-            .with_context(|| format!("no backup in {}", storage.location))?,
-    };
-    if let (Some(id), None) = (&manifest.encoding.encryption_key_id, &key) {
-        anyhow::bail!("backup {} is encrypted (key id {id}): give the encryption key", manifest.backup_id);
-    }
-    if let (Some(want), Some(key)) = (&manifest.encoding.encryption_key_id, &key)
-        && want != key.id()
-    {
-        anyhow::bail!(
-            "backup {} was encrypted with key id {want}, the given key has id {}",
-            manifest.backup_id,
-            key.id()
-        );
-    }
+    let manifest = crate::catalog::resolve(&storage, cfg.backup_id.as_deref()).await?;
+    let key =
+        crate::catalog::key_for(&manifest, crate::catalog::load_key(cfg.encryption_key_file.as_deref())?)?;
     let mut report = VerifyReport { backup_id: manifest.backup_id.clone(), ..Default::default() };
     if let Some(parent) = &manifest.parent_id {
         let name = storage.layout.manifest(parent);

@@ -7,15 +7,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use anyhow::Context;
-use futures::TryStreamExt;
-use object_store::ObjectStoreExt;
+use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::api::backup::BackupMode;
-use crate::format::manifest::{CommittedOffset, Gap, GapReason, GroupEntry, Manifest};
+use crate::format::manifest::{Gap, GapReason, GroupEntry, Manifest};
 use crate::storage::Storage;
 
 use super::BackupConfig;
@@ -53,26 +51,6 @@ pub struct Plan {
     pub parent: Option<Manifest>,
 }
 
-/// The newest committed backup under the storage prefix, other than `except`.
-pub async fn latest_backup(storage: &Storage, except: &str) -> anyhow::Result<Option<Manifest>> {
-    let dir = object_store::path::Path::from(storage.layout.backups_dir().trim_end_matches('/'));
-    let objects: Vec<_> = storage.store.list(Some(&dir)).try_collect().await.context("listing backups")?;
-    let mut latest: Option<Manifest> = None;
-    for meta in objects {
-        let name = meta.location.to_string();
-        let Some(id) = storage.layout.backup_id_of_manifest(&name) else { continue };
-        if id == except {
-            continue;
-        }
-        let bytes = storage.store.get(&meta.location).await?.bytes().await?;
-        let manifest = Manifest::from_json(&bytes, &name)?;
-        if latest.as_ref().is_none_or(|l| manifest.completed_at > l.completed_at) {
-            latest = Some(manifest);
-        }
-    }
-    Ok(latest)
-}
-
 pub async fn make_plan(
     cfg: &BackupConfig,
     client: &ClientConfig,
@@ -82,7 +60,7 @@ pub async fn make_plan(
     let topic_filter = cfg.topics.filter("spec.topics").map_err(anyhow::Error::msg)?;
     let group_filter = cfg.consumer_groups.filter("spec.consumerGroups").map_err(anyhow::Error::msg)?;
     let parent = match cfg.backup.mode {
-        BackupMode::Incremental => latest_backup(storage, backup_id).await?,
+        BackupMode::Incremental => crate::catalog::latest(storage, backup_id).await?,
         BackupMode::Full => None,
     };
 
@@ -154,7 +132,7 @@ pub async fn make_plan(
         }
     }
 
-    let groups = group_offsets(client, &consumer, &group_filter, &partitions).await?;
+    let groups = group_offsets(client, &group_filter, &partitions).await?;
     let cluster_id = {
         let c = consumer.clone();
         tokio::task::spawn_blocking(move || c.client().fetch_cluster_id(TIMEOUT)).await?
@@ -165,44 +143,13 @@ pub async fn make_plan(
 /// Committed offsets of the selected groups on the selected partitions.
 async fn group_offsets(
     client: &ClientConfig,
-    consumer: &std::sync::Arc<BaseConsumer>,
     filter: &crate::api::selection::NameFilter,
     partitions: &[PartitionPlan],
 ) -> anyhow::Result<Vec<GroupEntry>> {
-    let c = consumer.clone();
-    let all: Vec<String> = tokio::task::spawn_blocking(move || {
-        c.fetch_group_list(None, TIMEOUT).map(|l| l.groups().iter().map(|g| g.name().to_string()).collect())
-    })
-    .await?
-    .context("listing consumer groups")?;
-    let mut names: Vec<String> = all.into_iter().filter(|n| filter.matches(n)).collect();
-    names.sort();
-    let mut tpl = TopicPartitionList::new();
-    for p in partitions {
-        tpl.add_partition(&p.topic, p.partition);
-    }
+    let selected: Vec<(String, i32)> = partitions.iter().map(|p| (p.topic.clone(), p.partition)).collect();
     let mut groups = Vec::new();
-    for name in names {
-        let mut config = client.clone();
-        config.set("group.id", &name).set("enable.auto.commit", "false");
-        let reader: BaseConsumer = config.create()?;
-        let query = tpl.clone();
-        let committed = tokio::task::spawn_blocking(move || reader.committed_offsets(query, TIMEOUT))
-            .await?
-            .with_context(|| format!("reading the committed offsets of group {name}"))?;
-        let offsets: Vec<CommittedOffset> = committed
-            .elements()
-            .iter()
-            .filter_map(|e| match e.offset() {
-                Offset::Offset(offset) => Some(CommittedOffset {
-                    topic: e.topic().to_string(),
-                    partition: e.partition(),
-                    offset,
-                    metadata: Some(e.metadata().to_string()).filter(|m| !m.is_empty()),
-                }),
-                _ => None,
-            })
-            .collect();
+    for name in crate::groups::list(client).await?.into_iter().filter(|n| filter.matches(n)) {
+        let offsets = crate::groups::committed(client, &name, &selected).await?;
         if !offsets.is_empty() {
             groups.push(GroupEntry { group: name, offsets });
         }

@@ -11,7 +11,7 @@ use object_store::{ObjectStoreExt, PutPayload};
 use serde::Serialize;
 
 use crate::format::FORMAT_VERSION;
-use crate::format::codec::{Codec, EncryptionKey};
+use crate::format::codec::Codec;
 use crate::format::manifest::{Encoding, Manifest, TopicEntry, Totals};
 
 use super::BackupConfig;
@@ -55,15 +55,10 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
     let backup_id =
         cfg.backup_id.clone().unwrap_or_else(|| format!("backup-{}", started.format("%Y%m%d-%H%M%S")));
     let storage = crate::storage::open(&cfg.storage, &cfg.filesystem_root)?;
-    let key = match (&cfg.backup.encryption, &cfg.encryption_key_file) {
-        (Some(e), Some(file)) if e.enabled => {
-            let material = std::fs::read(file)
-                .with_context(|| format!("reading the encryption key {}", file.display()))?;
-            Some(EncryptionKey::from_secret(&material).map_err(anyhow::Error::msg)?)
-        }
-        (Some(e), None) if e.enabled => {
-            anyhow::bail!("backup.encryption is enabled but no encryption key file was given")
-        }
+    let key = match &cfg.backup.encryption {
+        Some(e) if e.enabled => Some(crate::catalog::load_key(cfg.encryption_key_file.as_deref())?.context(
+            "backup.encryption is enabled but no encryption key file was given (encryptionKeyFile)",
+        )?),
         _ => None,
     };
     let client = cfg.kafka.client_config().map_err(anyhow::Error::msg)?;

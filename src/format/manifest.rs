@@ -14,6 +14,7 @@ use super::{FORMAT_VERSION, FormatError};
 /// ```text
 /// <prefix>backups/<backup-id>/manifest.json
 /// <prefix>backups/<backup-id>/segments/<topic>/<partition>/<first-offset, 20 digits>.kbseg
+/// <prefix>restores/<restore-id>/state.json      (resume state of a restore run)
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
@@ -43,6 +44,11 @@ impl Layout {
 
     pub fn segment(&self, backup_id: &str, topic: &str, partition: i32, first_offset: i64) -> String {
         format!("{}backups/{backup_id}/segments/{topic}/{partition}/{first_offset:020}.kbseg", self.prefix)
+    }
+
+    /// Where a restore run keeps what it needs to resume without writing a record twice.
+    pub fn restore_state(&self, restore_id: &str) -> String {
+        format!("{}restores/{restore_id}/state.json", self.prefix)
     }
 
     /// The backup id of a manifest's object name, if it is one.

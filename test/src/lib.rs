@@ -1,5 +1,7 @@
 //! End-to-end suite of strimzi-backup-operator. Test-only code.
 //!
+//! - [`dataplane`]: running the data-plane binary as a Job would; topics, records and groups on
+//!   the real broker; backups read back from MinIO.
 //! - [`env`]: the local environment `make env-up` started (kubeconfig, Kafka, MinIO addresses).
 //! - [`fixtures`]: cluster connection, per-test namespaces, applying YAML, polling.
 //! - [`kubelet`]: the pod harness that plays the kubelet, so Jobs really run (binary
@@ -7,6 +9,7 @@
 //!
 //! The tests themselves are in `test/tests/`.
 
+pub mod dataplane;
 pub mod env;
 pub mod fixtures;
 pub mod kubelet;

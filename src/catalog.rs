@@ -1,0 +1,101 @@
+//! The backups at one storage location, as backup, restore, verify and retention see them: only
+//! backups with a manifest exist, the latest is the one completed last, and an incremental backup
+//! is read together with the chain of parents it continues.
+
+use std::path::Path;
+
+use anyhow::Context;
+use futures::TryStreamExt;
+use object_store::ObjectStoreExt;
+
+use crate::format::codec::EncryptionKey;
+use crate::format::manifest::Manifest;
+use crate::storage::Storage;
+
+/// Reads the manifest of a backup; a backup without one does not exist.
+pub async fn manifest(storage: &Storage, id: &str) -> anyhow::Result<Manifest> {
+    let name = storage.layout.manifest(id);
+    let bytes = storage
+        .store
+        .get(&object_store::path::Path::from(name.as_str()))
+        .await
+        .with_context(|| format!("backup {id} not found in {} (no {name})", storage.location))?
+        .bytes()
+        .await
+        .with_context(|| format!("reading {name}"))?;
+    Ok(Manifest::from_json(&bytes, &name)?)
+}
+
+/// The newest committed backup under the storage prefix, other than `except`.
+pub async fn latest(storage: &Storage, except: &str) -> anyhow::Result<Option<Manifest>> {
+    let dir = object_store::path::Path::from(storage.layout.backups_dir().trim_end_matches('/'));
+    let objects: Vec<_> = storage
+        .store
+        .list(Some(&dir))
+        .try_collect()
+        .await
+        .with_context(|| format!("listing the backups in {}", storage.location))?;
+    let mut latest: Option<Manifest> = None;
+    for meta in objects {
+        let name = meta.location.to_string();
+        let Some(id) = storage.layout.backup_id_of_manifest(&name) else { continue };
+        if id == except {
+            continue;
+        }
+        let manifest = manifest(storage, id).await?;
+        if latest.as_ref().is_none_or(|l| manifest.completed_at > l.completed_at) {
+            latest = Some(manifest);
+        }
+    }
+    Ok(latest)
+}
+
+/// The named backup, or the latest when no id is given.
+pub async fn resolve(storage: &Storage, id: Option<&str>) -> anyhow::Result<Manifest> {
+    match id {
+        Some(id) => manifest(storage, id).await,
+        None => latest(storage, "").await?.with_context(|| format!("no backup in {}", storage.location)),
+    }
+}
+
+/// The backup (or the latest) and every backup it continues, oldest first.
+pub async fn chain(storage: &Storage, id: Option<&str>) -> anyhow::Result<Vec<Manifest>> {
+    let mut chain = vec![resolve(storage, id).await?];
+    while let Some(parent) = chain.last().and_then(|m| m.parent_id.clone()) {
+        if chain.iter().any(|m| m.backup_id == parent) {
+            anyhow::bail!("the chain of backup {} loops at {parent}", chain[0].backup_id);
+        }
+        let m = manifest(storage, &parent).await.with_context(|| {
+            format!("the chain of backup {} is broken: its parent {parent} is missing", chain[0].backup_id)
+        })?;
+        chain.push(m);
+    }
+    chain.reverse();
+    Ok(chain)
+}
+
+/// Loads the key from its file (the mounted Secret).
+pub fn load_key(file: Option<&Path>) -> anyhow::Result<Option<EncryptionKey>> {
+    let Some(file) = file else { return Ok(None) };
+    let material =
+        std::fs::read(file).with_context(|| format!("reading the encryption key {}", file.display()))?;
+    Ok(Some(EncryptionKey::from_secret(&material).map_err(anyhow::Error::msg)?))
+}
+
+/// The key to read a backup with: none for a plain backup, and for an encrypted one the given key
+/// if it is the one the backup was written with (a wrong key is named before anything is read).
+pub fn key_for(manifest: &Manifest, key: Option<EncryptionKey>) -> anyhow::Result<Option<EncryptionKey>> {
+    match (&manifest.encoding.encryption_key_id, key) {
+        (None, _) => Ok(None),
+        (Some(id), None) => anyhow::bail!(
+            "backup {} is encrypted (key id {id}): give the encryption key it was written with",
+            manifest.backup_id
+        ),
+        (Some(want), Some(key)) if want != key.id() => anyhow::bail!(
+            "wrong encryption key: backup {} was encrypted with key id {want}, the given key has id {}",
+            manifest.backup_id,
+            key.id()
+        ),
+        (Some(_), Some(key)) => Ok(Some(key)),
+    }
+}

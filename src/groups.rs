@@ -1,0 +1,106 @@
+//! Consumer-group offsets as the data plane reads and writes them: listing groups, reading
+//! committed offsets, refusing groups that have live members, and committing new offsets.
+//!
+//! Offsets are committed by a client that never joins the group (generation -1), which Kafka
+//! accepts only while the group has no members — so a restore or reset can never move offsets
+//! under a running consumer, and checking for members first turns that refusal into a clear
+//! reason instead of an error.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use crate::format::manifest::CommittedOffset;
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A client bound to `group` that never joins it and never commits on its own.
+fn group_client(client: &ClientConfig, group: &str) -> anyhow::Result<BaseConsumer> {
+    let mut config = client.clone();
+    config.set("group.id", group).set("enable.auto.commit", "false").set("enable.auto.offset.store", "false");
+    config.create().with_context(|| format!("creating a client for consumer group {group}"))
+}
+
+/// Names of all consumer groups of the cluster.
+pub async fn list(client: &ClientConfig) -> anyhow::Result<Vec<String>> {
+    let consumer: BaseConsumer = client.create().context("creating the Kafka client")?;
+    let mut names: Vec<String> = tokio::task::spawn_blocking(move || {
+        consumer
+            .fetch_group_list(None, TIMEOUT)
+            .map(|l| l.groups().iter().map(|g| g.name().to_string()).collect::<Vec<_>>())
+    })
+    .await?
+    .context("listing consumer groups")?;
+    names.sort();
+    Ok(names)
+}
+
+/// The offsets `group` has committed on the given partitions (partitions without one are left
+/// out).
+pub async fn committed(
+    client: &ClientConfig,
+    group: &str,
+    partitions: &[(String, i32)],
+) -> anyhow::Result<Vec<CommittedOffset>> {
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition) in partitions {
+        tpl.add_partition(topic, *partition);
+    }
+    let reader = group_client(client, group)?;
+    let committed = tokio::task::spawn_blocking(move || reader.committed_offsets(tpl, TIMEOUT))
+        .await?
+        .with_context(|| format!("reading the committed offsets of group {group}"))?;
+    Ok(committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(offset) => Some(CommittedOffset {
+                topic: e.topic().to_string(),
+                partition: e.partition(),
+                offset,
+                metadata: Some(e.metadata().to_string()).filter(|m| !m.is_empty()),
+            }),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Why offsets of `group` must not be changed now, if they must not: it has live members.
+pub async fn busy(client: &ClientConfig, group: &str) -> anyhow::Result<Option<String>> {
+    let consumer: BaseConsumer = client.create().context("creating the Kafka client")?;
+    let name = group.to_string();
+    let (state, members) = tokio::task::spawn_blocking(move || {
+        consumer.fetch_group_list(Some(&name), TIMEOUT).map(|list| {
+            list.groups()
+                .iter()
+                .find(|g| g.name() == name)
+                .map(|g| (g.state().to_string(), g.members().len()))
+                .unwrap_or_else(|| ("Dead".to_string(), 0))
+        })
+    })
+    .await?
+    .with_context(|| format!("describing consumer group {group}"))?;
+    Ok((members > 0).then(|| {
+        format!(
+            "group {group} has {members} active member(s) (state {state}): stop its consumers, then run again"
+        )
+    }))
+}
+
+/// Commits `offsets` for `group` in one request.
+pub async fn commit(client: &ClientConfig, group: &str, offsets: &[CommittedOffset]) -> anyhow::Result<()> {
+    let mut tpl = TopicPartitionList::new();
+    for o in offsets {
+        let mut e = tpl.add_partition(&o.topic, o.partition);
+        e.set_offset(Offset::Offset(o.offset))?;
+        if let Some(m) = &o.metadata {
+            e.set_metadata(m.as_str());
+        }
+    }
+    let writer = group_client(client, group)?;
+    tokio::task::spawn_blocking(move || writer.commit(&tpl, CommitMode::Sync))
+        .await?
+        .with_context(|| format!("committing the offsets of group {group}"))
+}

@@ -1,0 +1,60 @@
+//! The configuration of one restore run (rendered by the operator from a `KafkaRestore`, or
+//! written by hand). It never holds a secret.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::restore::{PointInTime, RestoreConsumerGroups, RestoreSettings, TopicMapping};
+use crate::api::selection::Selection;
+use crate::api::storage::StorageSpec;
+use crate::kafka::KafkaConnection;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreConfig {
+    /// Names this restore's resume state; the operator uses the `KafkaRestore`'s uid so a retried
+    /// Job resumes. Derived from the backup id and target when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_id: Option<String>,
+    /// Target cluster.
+    pub kafka: KafkaConnection,
+    pub storage: StorageSpec,
+    /// Backup to restore; the latest when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point_in_time: Option<PointInTime>,
+    #[serde(default)]
+    pub topics: Selection,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topic_mapping: Vec<TopicMapping>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer_groups: Option<RestoreConsumerGroups>,
+    #[serde(default)]
+    pub restore: RestoreSettings,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_key_file: Option<PathBuf>,
+    #[serde(default = "filesystem_root")]
+    pub filesystem_root: PathBuf,
+}
+
+fn filesystem_root() -> PathBuf {
+    PathBuf::from(crate::storage::FILESYSTEM_MOUNT)
+}
+
+impl RestoreConfig {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("reading restore config {}: {e}", path.display()))?;
+        serde_yaml_ng::from_str(&text).map_err(|e| anyhow::anyhow!("restore config {}: {e}", path.display()))
+    }
+
+    /// The target name of a backed-up topic.
+    pub fn target_topic<'a>(&'a self, source: &'a str) -> &'a str {
+        self.topic_mapping
+            .iter()
+            .find(|m| m.source_topic == source)
+            .map_or(source, |m| m.target_topic.as_str())
+    }
+}

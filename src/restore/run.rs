@@ -1,0 +1,408 @@
+//! One restore run, start to finish: read the chain, decide every target topic up front, claim
+//! and prepare them, write each partition (resuming where an earlier run stopped), then move the
+//! consumer groups and record the result.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{SecondsFormat, Utc};
+use futures::{StreamExt, TryStreamExt};
+use rdkafka::ClientConfig;
+use rdkafka::producer::FutureProducer;
+use serde::{Deserialize, Serialize};
+
+use super::RestoreConfig;
+use super::offsets::{self, GroupSelection};
+use super::partition::{PartitionContext, PartitionJob, PartitionOutcome, restore_partition};
+use super::source::{self, PartitionSource};
+use super::state::{ResumeState, TopicAction};
+use super::topics::{self, TargetTopic};
+use crate::format::manifest::{CommittedOffset, Manifest};
+use crate::kafka::DataPlaneContext;
+
+/// What a restore reports (stdout, the termination message, and the resume state once done).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreResult {
+    pub restore_id: String,
+    pub backup_id: String,
+    #[serde(default)]
+    pub dry_run: bool,
+    pub start_time: String,
+    pub completion_time: String,
+    pub restored_topics: u32,
+    pub restored_partitions: u32,
+    /// Records of the backup now in the target cluster (in a dry run: that would be).
+    pub restored_records: i64,
+    pub restored_bytes: u64,
+    /// The requested point in time, resolved to an absolute time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point_in_time_target: Option<String>,
+    /// Timestamp of the newest record restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual_point_in_time: Option<String>,
+    pub consumer_groups_restored: u32,
+    /// Per topic: what happened to it and how many records it got.
+    #[serde(default)]
+    pub topics: Vec<TopicOutcome>,
+    /// Per consumer group: its offsets in the target, and whether they were committed.
+    #[serde(default)]
+    pub consumer_groups: Vec<GroupOutcome>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicOutcome {
+    pub source: String,
+    pub target: String,
+    pub action: TopicAction,
+    pub partitions: i32,
+    pub records: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupOutcome {
+    pub group: String,
+    pub target_group: String,
+    /// Committed (or, in a dry run, planned) offsets in the target cluster.
+    pub offsets: Vec<CommittedOffset>,
+    pub committed: bool,
+    /// Why the offsets were not committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl RestoreResult {
+    /// The result without the per-topic and per-group lists, small enough for a termination
+    /// message (Kubernetes keeps 4 KiB).
+    pub fn summary(&self) -> Self {
+        Self { topics: Vec::new(), consumer_groups: Vec::new(), ..self.clone() }
+    }
+}
+
+fn rfc3339(t: chrono::DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn millis_to_rfc3339(ms: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(ms).map(rfc3339)
+}
+
+/// Names a restore's resume state, so it must be a plain object-name component.
+fn check_restore_id(id: &str) -> anyhow::Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 128
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && !id.starts_with('.');
+    anyhow::ensure!(ok, "restoreId `{id}`: use 1-128 letters, digits, `-`, `_` or `.`");
+    Ok(())
+}
+
+/// The idempotent producer every partition shares: per-partition order, no duplicates on
+/// retries, and no gaps. The broker appends a producer's batches to a partition only in sequence,
+/// so what reached a partition is always a prefix of what was sent — unless the producer gives
+/// up on a record and carries on with a new sequence. Both ways it could do that are closed:
+/// `enable.gapless.guarantee` makes any such failure fatal, and records never time out
+/// (`message.timeout.ms=0`); a cluster that stays unreachable is caught by the stall limit of
+/// [`super::partition`] instead, which ends the process like a kill. The resume count relies on
+/// this prefix.
+fn producer(client: &ClientConfig) -> anyhow::Result<FutureProducer<DataPlaneContext>> {
+    let mut config = client.clone();
+    config
+        .set("enable.idempotence", "true")
+        .set("enable.gapless.guarantee", "true")
+        .set("acks", "all")
+        .set("max.in.flight.requests.per.connection", "5")
+        .set("linger.ms", "20")
+        .set("compression.type", "lz4")
+        // The memory bound of the producer side: 64 MiB of records queued at most.
+        .set("queue.buffering.max.kbytes", "65536")
+        // Records as large as any topic allows; batches stay at batch.size.
+        .set("message.max.bytes", "67108864")
+        .set("message.timeout.ms", "0");
+    config.create_with_context(DataPlaneContext).context("creating the Kafka producer")
+}
+
+/// The topics to restore with their target names; a mapping that names no backed-up topic or two
+/// topics restored under one name are errors.
+fn target_topics(
+    cfg: &RestoreConfig,
+    last: &Manifest,
+    sources: &[PartitionSource],
+) -> anyhow::Result<Vec<TargetTopic>> {
+    let mut problems = Vec::new();
+    for (i, m) in cfg.topic_mapping.iter().enumerate() {
+        if !last.topics.iter().any(|t| t.name == m.source_topic) {
+            problems.push(format!(
+                "spec.topicMapping[{i}].sourceTopic: {} is not in backup {}",
+                m.source_topic, last.backup_id
+            ));
+        }
+    }
+    let mut targets: Vec<TargetTopic> = Vec::new();
+    for s in sources {
+        if targets.iter().any(|t| t.source == s.topic.name) {
+            continue;
+        }
+        let name = cfg.target_topic(&s.topic.name).to_string();
+        if let Some(other) = targets.iter().find(|t| t.name == name) {
+            problems.push(format!(
+                "spec.topicMapping: {} and {} would both be restored as {name}: map them to different names",
+                other.source, s.topic.name
+            ));
+            continue;
+        }
+        targets.push(TargetTopic {
+            source: s.topic.name.clone(),
+            name,
+            partitions: s.topic.partition_count,
+            replication_factor: s.topic.replication_factor,
+            configs: s.topic.configs.clone(),
+        });
+    }
+    anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
+    Ok(targets)
+}
+
+/// Reads the high watermarks of every target topic.
+async fn high_watermarks(
+    client: &ClientConfig,
+    targets: &[TargetTopic],
+) -> anyhow::Result<BTreeMap<String, BTreeMap<i32, i64>>> {
+    let mut out = BTreeMap::new();
+    for t in targets {
+        out.insert(t.name.clone(), topics::high_watermarks(client, &t.name, t.partitions).await?);
+    }
+    Ok(out)
+}
+
+/// Runs a restore (or, with `restore.dryRun`, works out what it would do and writes nothing).
+pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
+    let started = Utc::now();
+    let dry_run = cfg.restore.dry_run;
+    let storage = crate::storage::open(&cfg.storage, &cfg.filesystem_root)?;
+    let chain = crate::catalog::chain(&storage, cfg.backup_id.as_deref()).await?;
+    let last = chain.last().context("empty backup chain")?.clone();
+    let given_key = crate::catalog::load_key(cfg.encryption_key_file.as_deref())?;
+    let mut key = None;
+    for m in &chain {
+        key = crate::catalog::key_for(m, given_key.clone())?.or(key);
+    }
+    let target = source::target_ms(cfg.point_in_time.as_ref(), &chain)?;
+    let filter = cfg.topics.filter("spec.topics").map_err(anyhow::Error::msg)?;
+    let sources: Vec<PartitionSource> =
+        source::partitions(&chain).into_iter().filter(|p| filter.matches(&p.topic.name)).collect();
+    if sources.is_empty() {
+        let held: Vec<&str> = last.topics.iter().map(|t| t.name.as_str()).collect();
+        anyhow::bail!(
+            "no topic of backup {} matches spec.topics (the backup holds: {})",
+            last.backup_id,
+            held.join(", ")
+        );
+    }
+    let targets = target_topics(cfg, &last, &sources)?;
+    let restore_id =
+        cfg.restore_id.clone().unwrap_or_else(|| format!("restore-{}", started.format("%Y%m%d-%H%M%S-%3f")));
+    check_restore_id(&restore_id)?;
+    let selection = GroupSelection::new(cfg.consumer_groups.as_ref()).map_err(anyhow::Error::msg)?;
+    let committed = offsets::committed_by_partition(&last.consumer_groups, &selection);
+    let client = cfg.kafka.client_config().map_err(anyhow::Error::msg)?;
+
+    let mut state = match dry_run {
+        true => None,
+        false => ResumeState::load(&storage, &restore_id).await?,
+    }
+    .unwrap_or_else(|| ResumeState {
+        restore_id: restore_id.clone(),
+        backup_id: last.backup_id.clone(),
+        ..Default::default()
+    });
+    anyhow::ensure!(
+        state.backup_id == last.backup_id,
+        "restore {restore_id} was started for backup {}, not {}: use a new restore id",
+        state.backup_id,
+        last.backup_id
+    );
+    if let Some(done) = &state.result {
+        tracing::info!(restore = %restore_id, "this restore already completed; reporting its result");
+        return Ok(done.clone());
+    }
+    let cluster = topics::describe(&client).await?;
+    let actions = topics::decide(&targets, &cluster, &cfg.restore, &state.claimed)
+        .map_err(|problems| anyhow::anyhow!("{}", problems.join("; ")))?;
+    tracing::info!(
+        restore = %restore_id, backup = %last.backup_id, chain = chain.len(), topics = targets.len(),
+        partitions = sources.len(), point_in_time = ?target.and_then(millis_to_rfc3339), dry_run,
+        resumed = !state.starts.is_empty(), "restore planned"
+    );
+
+    let (starts, now) = if dry_run {
+        // Created topics start at 0; appended and overwritten ones at their current end.
+        let mut hw = BTreeMap::new();
+        for t in &targets {
+            let starts = match actions.get(&t.name) {
+                Some(TopicAction::Create) | None => (0..t.partitions).map(|p| (p, 0)).collect(),
+                Some(_) => topics::high_watermarks(&client, &t.name, t.partitions).await?,
+            };
+            hw.insert(t.name.clone(), starts);
+        }
+        (hw.clone(), hw)
+    } else if state.starts.is_empty() {
+        // Claim first, so a crash while preparing leaves topics this restore can recognise.
+        state.claimed = actions.clone();
+        state.save(&storage).await?;
+        topics::prepare(&client, &targets, &actions, &cluster).await?;
+        state.starts = high_watermarks(&client, &targets).await?;
+        state.save(&storage).await?;
+        (state.starts.clone(), state.starts.clone())
+    } else {
+        (state.starts.clone(), high_watermarks(&client, &targets).await?)
+    };
+
+    let ctx = PartitionContext {
+        storage: storage.clone(),
+        key,
+        target,
+        producer: if dry_run { None } else { Some(producer(&client)?) },
+        records: Arc::new(AtomicU64::new(0)),
+        bytes: Arc::new(AtomicU64::new(0)),
+    };
+    let mut jobs = Vec::new();
+    for s in &sources {
+        let target_topic = cfg.target_topic(&s.topic.name).to_string();
+        let start = starts.get(&target_topic).and_then(|m| m.get(&s.partition)).copied();
+        let current = now.get(&target_topic).and_then(|m| m.get(&s.partition)).copied();
+        let (Some(start), Some(current)) = (start, current) else {
+            anyhow::bail!("{target_topic}/{}: no recorded start; the restore state is damaged", s.partition);
+        };
+        anyhow::ensure!(
+            current >= start,
+            "{target_topic}/{}: its end offset went back from {start} to {current} since this restore started \
+             (the topic was deleted or emptied): restore again under a new KafkaRestore",
+            s.partition
+        );
+        jobs.push(PartitionJob {
+            source: s.clone(),
+            target_topic,
+            start,
+            already: current - start,
+            committed: committed.get(&(s.topic.name.clone(), s.partition)).cloned().unwrap_or_default(),
+        });
+    }
+    let expected: u64 = sources
+        .iter()
+        .flat_map(|s| &s.segments)
+        .filter(|seg| target.is_none_or(|t| seg.min_timestamp <= t))
+        .map(|seg| seg.records)
+        .sum();
+    let progress = tokio::spawn({
+        let (records, bytes) = (ctx.records.clone(), ctx.bytes.clone());
+        async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(10));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let done = records.load(Ordering::Relaxed);
+                let percent = (done * 100).checked_div(expected).unwrap_or(0).min(99);
+                eprintln!(
+                    "progress: {done}/{expected} records ({percent}%), {} bytes",
+                    bytes.load(Ordering::Relaxed)
+                );
+            }
+        }
+    });
+    let parallelism = usize::try_from(cfg.restore.parallelism).unwrap_or(1).max(1);
+    let outcomes: anyhow::Result<Vec<(String, i32, PartitionOutcome)>> = futures::stream::iter(jobs)
+        .map(|job| {
+            let ctx = &ctx;
+            async move {
+                let (topic, partition) = (job.source.topic.name.clone(), job.source.partition);
+                anyhow::Ok((topic, partition, restore_partition(ctx, job).await?))
+            }
+        })
+        .buffer_unordered(parallelism)
+        .try_collect()
+        .await;
+    progress.abort();
+    let outcomes = outcomes?;
+    if !dry_run {
+        topics::finish(&client, &targets, &actions, &cluster).await?;
+    }
+
+    let translated: HashMap<(String, i32), BTreeMap<i64, i64>> =
+        outcomes.iter().map(|(t, p, o)| ((t.clone(), *p), o.translated.clone())).collect();
+    let mut groups = Vec::new();
+    for plan in
+        offsets::plan(&last.consumer_groups, &selection, &translated, |t| cfg.target_topic(t).to_string())
+    {
+        let reason = if dry_run {
+            Some("dry run".to_string())
+        } else {
+            crate::groups::busy(&client, &plan.target_group).await?
+        };
+        if reason.is_none() {
+            crate::groups::commit(&client, &plan.target_group, &plan.offsets).await?;
+            tracing::info!(group = %plan.group, target = %plan.target_group, partitions = plan.offsets.len(), "restored consumer-group offsets");
+        } else if !dry_run {
+            tracing::warn!(group = %plan.target_group, reason = ?reason, "consumer-group offsets not restored");
+        }
+        groups.push(GroupOutcome {
+            group: plan.group,
+            target_group: plan.target_group,
+            offsets: plan.offsets,
+            committed: reason.is_none(),
+            reason,
+        });
+    }
+
+    let topic_outcomes: Vec<TopicOutcome> = targets
+        .iter()
+        .map(|t| TopicOutcome {
+            source: t.source.clone(),
+            target: t.name.clone(),
+            action: actions.get(&t.name).copied().unwrap_or(TopicAction::Append),
+            partitions: t.partitions,
+            records: outcomes.iter().filter(|(s, _, _)| *s == t.source).map(|(_, _, o)| o.records).sum(),
+        })
+        .collect();
+    let result = RestoreResult {
+        restore_id,
+        backup_id: last.backup_id.clone(),
+        dry_run,
+        start_time: rfc3339(started),
+        completion_time: rfc3339(Utc::now()),
+        restored_topics: targets.len() as u32,
+        restored_partitions: outcomes.len() as u32,
+        restored_records: outcomes.iter().map(|(_, _, o)| o.records).sum(),
+        restored_bytes: outcomes.iter().map(|(_, _, o)| o.bytes).sum(),
+        point_in_time_target: target.and_then(millis_to_rfc3339),
+        actual_point_in_time: outcomes
+            .iter()
+            .filter_map(|(_, _, o)| o.newest_timestamp)
+            .max()
+            .and_then(millis_to_rfc3339),
+        consumer_groups_restored: groups.iter().filter(|g| g.committed).count() as u32,
+        topics: topic_outcomes,
+        consumer_groups: groups,
+    };
+    if !dry_run {
+        state.result = Some(result.clone());
+        state.save(&storage).await?;
+    }
+    Ok(result)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn restore_ids_are_object_name_safe() {
+        assert!(super::check_restore_id("6f1c2a4e-kr-orders_1.2").is_ok());
+        for bad in ["", "../x", "a/b", ".hidden", "spaces here"] {
+            assert!(super::check_restore_id(bad).is_err(), "{bad}");
+        }
+    }
+}

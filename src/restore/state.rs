@@ -1,0 +1,75 @@
+//! The resume state of a restore run, kept next to the backups
+//! (`<prefix>restores/<restore-id>/state.json`).
+//!
+//! Every target partition is written by one idempotent producer, in order and without gaps, and
+//! by nobody else while the restore runs. So knowing where a partition stood before the first
+//! record was written (`starts`) is enough to know, after any crash, exactly how many of its
+//! records are already there: the high watermark now minus the start. A rerun skips that many
+//! and continues; no record is written twice and none is left out.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use object_store::{ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use super::run::RestoreResult;
+use crate::storage::Storage;
+
+/// What the restore did to a target topic before writing to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TopicAction {
+    /// Created with the backed-up partition count and configs.
+    Create,
+    /// Existed; records are appended after its own.
+    Append,
+    /// Existed; its records were deleted first.
+    Overwrite,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResumeState {
+    pub restore_id: String,
+    pub backup_id: String,
+    /// Target topics taken over by this restore (written before any of them is touched), so a
+    /// rerun does not judge a topic it created itself as "already exists".
+    pub claimed: BTreeMap<String, TopicAction>,
+    /// The high watermark of every target partition once its topic was ready and before the
+    /// first record was written; empty until then.
+    pub starts: BTreeMap<String, BTreeMap<i32, i64>>,
+    /// Set when the run completed: a rerun reports it and does nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<RestoreResult>,
+}
+
+impl ResumeState {
+    pub async fn load(storage: &Storage, restore_id: &str) -> anyhow::Result<Option<Self>> {
+        let name = storage.layout.restore_state(restore_id);
+        match storage.store.get(&object_store::path::Path::from(name.as_str())).await {
+            Ok(found) => {
+                let bytes = found.bytes().await.with_context(|| format!("reading {name}"))?;
+                Ok(Some(
+                    serde_json::from_slice(&bytes)
+                        .with_context(|| format!("{name} is not a restore state"))?,
+                ))
+            }
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(anyhow::Error::new(e).context(format!("reading {name}"))),
+        }
+    }
+
+    pub async fn save(&self, storage: &Storage) -> anyhow::Result<()> {
+        let name = storage.layout.restore_state(&self.restore_id);
+        storage
+            .store
+            .put(
+                &object_store::path::Path::from(name.as_str()),
+                PutPayload::from(serde_json::to_vec_pretty(self)?),
+            )
+            .await
+            .with_context(|| format!("writing the restore state {name}"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,323 @@
+//! The target topics: what exists, what the restore does with each (decided for all of them
+//! before anything is written, with every problem reported together), creating missing topics
+//! with their backed-up configs, and emptying topics under `existingTopicPolicy: overwrite`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use super::state::TopicAction;
+use crate::api::restore::{ExistingTopicPolicy, RestoreSettings, TopicCreation};
+
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Restoring with the broker's own time would replace every original timestamp, so a topic
+/// backed up with this setting is created with `CreateTime` and switched after the restore.
+const TIMESTAMP_TYPE: &str = "message.timestamp.type";
+
+/// A topic to restore, as it will be in the target cluster.
+#[derive(Clone, Debug)]
+pub struct TargetTopic {
+    /// Name in the backup.
+    pub source: String,
+    /// Name in the target cluster.
+    pub name: String,
+    pub partitions: i32,
+    pub replication_factor: i32,
+    pub configs: BTreeMap<String, String>,
+}
+
+/// What the target cluster has.
+#[derive(Clone, Debug, Default)]
+pub struct Cluster {
+    /// Partition count of every topic.
+    pub topics: HashMap<String, i32>,
+    pub brokers: i32,
+}
+
+fn admin(client: &ClientConfig) -> anyhow::Result<AdminClient<DefaultClientContext>> {
+    client.create().context("creating the Kafka admin client")
+}
+
+fn options() -> AdminOptions {
+    AdminOptions::new().request_timeout(Some(TIMEOUT)).operation_timeout(Some(TIMEOUT))
+}
+
+/// Reads the target cluster's topics and broker count.
+pub async fn describe(client: &ClientConfig) -> anyhow::Result<Cluster> {
+    let consumer: BaseConsumer = client.create().context("creating the Kafka client")?;
+    let metadata = tokio::task::spawn_blocking(move || consumer.fetch_metadata(None, TIMEOUT))
+        .await?
+        .context("reading the target cluster's metadata (is the bootstrap address reachable?)")?;
+    Ok(Cluster {
+        topics: metadata
+            .topics()
+            .iter()
+            .filter(|t| t.error().is_none())
+            .map(|t| (t.name().to_string(), t.partitions().len() as i32))
+            .collect(),
+        brokers: metadata.brokers().len() as i32,
+    })
+}
+
+/// Decides what happens to every target topic, or says everything that stops the restore.
+/// Topics already claimed by an earlier run of the same restore keep their action.
+pub fn decide(
+    targets: &[TargetTopic],
+    cluster: &Cluster,
+    settings: &RestoreSettings,
+    claimed: &BTreeMap<String, TopicAction>,
+) -> Result<BTreeMap<String, TopicAction>, Vec<String>> {
+    let mut actions = BTreeMap::new();
+    let mut problems = Vec::new();
+    for t in targets {
+        let existing = cluster.topics.get(&t.name).copied();
+        if let Some(have) = existing
+            && have < t.partitions
+        {
+            problems.push(format!(
+                "target topic {} has {have} partitions but {} had {} in the backup: add partitions \
+                 (KafkaTopic spec.partitions or kafka-topics.sh --alter --partitions {}) or restore under \
+                 another name with spec.topicMapping",
+                t.name, t.source, t.partitions, t.partitions
+            ));
+            continue;
+        }
+        let action = match (claimed.get(&t.name), existing) {
+            (Some(action), _) => *action,
+            (None, None) if settings.topic_creation == TopicCreation::Auto => TopicAction::Create,
+            (None, None) => {
+                problems.push(format!(
+                    "target topic {} does not exist and spec.restore.topicCreation is manual: create it \
+                     (e.g. a Strimzi KafkaTopic with {} partitions) or set topicCreation to auto",
+                    t.name, t.partitions
+                ));
+                continue;
+            }
+            (None, Some(_)) => match settings.existing_topic_policy {
+                ExistingTopicPolicy::Fail => {
+                    problems.push(format!(
+                        "target topic {} already exists and spec.restore.existingTopicPolicy is fail: delete \
+                         it, restore under another name with spec.topicMapping, or set existingTopicPolicy \
+                         to append or overwrite",
+                        t.name
+                    ));
+                    continue;
+                }
+                ExistingTopicPolicy::Append => TopicAction::Append,
+                ExistingTopicPolicy::Overwrite => TopicAction::Overwrite,
+            },
+        };
+        actions.insert(t.name.clone(), action);
+    }
+    if problems.is_empty() { Ok(actions) } else { Err(problems) }
+}
+
+/// The configs a topic is created with: the backed-up ones, with the replication settings fitted
+/// to the target cluster and the timestamp type held at `CreateTime` until [`finish`].
+fn creation_configs(t: &TargetTopic, replication_factor: i32) -> BTreeMap<String, String> {
+    let mut configs = t.configs.clone();
+    configs.remove(TIMESTAMP_TYPE);
+    if let Some(min_isr) = configs.get_mut("min.insync.replicas")
+        && min_isr.parse::<i32>().is_ok_and(|n| n > replication_factor)
+    {
+        *min_isr = replication_factor.to_string();
+    }
+    configs
+}
+
+/// Creates the topics to create and empties those to overwrite.
+pub async fn prepare(
+    client: &ClientConfig,
+    targets: &[TargetTopic],
+    actions: &BTreeMap<String, TopicAction>,
+    cluster: &Cluster,
+) -> anyhow::Result<()> {
+    let admin = admin(client)?;
+    for t in targets {
+        match actions.get(&t.name) {
+            Some(TopicAction::Create) => {
+                let rf = t.replication_factor.clamp(1, cluster.brokers.max(1));
+                let configs = creation_configs(t, rf);
+                let mut new = NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(rf));
+                for (k, v) in &configs {
+                    new = new.set(k, v);
+                }
+                for result in admin.create_topics([&new], &options()).await? {
+                    match result {
+                        Ok(_) => {
+                            tracing::info!(topic = %t.name, partitions = t.partitions, replication_factor = rf, "created topic")
+                        }
+                        // Created by an earlier run of this restore.
+                        Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+                        Err((name, code)) => anyhow::bail!(
+                            "creating topic {name} ({} partitions, replication factor {rf}, configs {configs:?}): {code}",
+                            t.partitions
+                        ),
+                    }
+                }
+            }
+            Some(TopicAction::Overwrite) => {
+                let mut tpl = TopicPartitionList::new();
+                for p in 0..t.partitions {
+                    tpl.add_partition_offset(&t.name, p, Offset::End)?;
+                }
+                let deleted = admin.delete_records(&tpl, &options()).await;
+                let failed = deleted
+                    .as_ref()
+                    .map(|list| list.elements().iter().find_map(|e| e.error().err()))
+                    .map_err(|e| e.clone());
+                match failed {
+                    Ok(None) => tracing::info!(topic = %t.name, "deleted the records of the existing topic"),
+                    Ok(Some(e)) | Err(e)
+                        if e.rdkafka_error_code() == Some(RDKafkaErrorCode::PolicyViolation) =>
+                    {
+                        anyhow::bail!(
+                            "cannot overwrite topic {}: Kafka refuses to delete records of a topic with \
+                             cleanup.policy=compact; delete the topic (with topicCreation auto it is \
+                             recreated) or restore under another name with spec.topicMapping",
+                            t.name
+                        )
+                    }
+                    Ok(Some(e)) | Err(e) => {
+                        anyhow::bail!(
+                            "deleting the records of topic {} (existingTopicPolicy overwrite): {e}",
+                            t.name
+                        )
+                    }
+                }
+            }
+            Some(TopicAction::Append) | None => {}
+        }
+    }
+    Ok(())
+}
+
+/// Gives created topics the configs held back during the restore.
+pub async fn finish(
+    client: &ClientConfig,
+    targets: &[TargetTopic],
+    actions: &BTreeMap<String, TopicAction>,
+    cluster: &Cluster,
+) -> anyhow::Result<()> {
+    let admin = admin(client)?;
+    for t in targets {
+        if actions.get(&t.name) != Some(&TopicAction::Create) || !t.configs.contains_key(TIMESTAMP_TYPE) {
+            continue;
+        }
+        // AlterConfigs replaces a topic's whole dynamic config, so the full set goes again.
+        let mut configs = creation_configs(t, t.replication_factor.clamp(1, cluster.brokers.max(1)));
+        configs.extend(t.configs.get(TIMESTAMP_TYPE).map(|v| (TIMESTAMP_TYPE.to_string(), v.clone())));
+        let mut alter = AlterConfig::new(ResourceSpecifier::Topic(&t.name));
+        for (k, v) in &configs {
+            alter = alter.set(k, v);
+        }
+        for result in admin.alter_configs([&alter], &options()).await? {
+            result.map_err(|(_, code)| anyhow::anyhow!("setting the configs of topic {}: {code}", t.name))?;
+        }
+    }
+    Ok(())
+}
+
+/// High watermarks of a topic's partitions. A topic created a moment ago may not be known to
+/// every broker yet, so failures are retried for up to 30 seconds.
+pub async fn high_watermarks(
+    client: &ClientConfig,
+    topic: &str,
+    partitions: i32,
+) -> anyhow::Result<BTreeMap<i32, i64>> {
+    let consumer = Arc::new(client.create::<BaseConsumer>().context("creating the Kafka client")?);
+    let mut out = BTreeMap::new();
+    for p in 0..partitions {
+        let mut attempt = 0;
+        let high = loop {
+            let (c, name) = (consumer.clone(), topic.to_string());
+            match tokio::task::spawn_blocking(move || c.fetch_watermarks(&name, p, TIMEOUT)).await? {
+                Ok((_, high)) => break high,
+                Err(e) if attempt < 60 => {
+                    tracing::debug!(topic, partition = p, error = %e, "high watermark not available yet");
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+                Err(e) => {
+                    return Err(
+                        anyhow::Error::new(e).context(format!("reading the high watermark of {topic}/{p}"))
+                    );
+                }
+            }
+        };
+        out.insert(p, high);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(name: &str, partitions: i32) -> TargetTopic {
+        TargetTopic {
+            source: name.into(),
+            name: name.into(),
+            partitions,
+            replication_factor: 3,
+            configs: BTreeMap::new(),
+        }
+    }
+
+    fn cluster(topics: &[(&str, i32)]) -> Cluster {
+        Cluster { topics: topics.iter().map(|(n, p)| (n.to_string(), *p)).collect(), brokers: 1 }
+    }
+
+    #[test]
+    fn every_problem_is_reported_together() {
+        let targets = [target("a", 3), target("b", 6), target("c", 1)];
+        let settings = RestoreSettings { topic_creation: TopicCreation::Manual, ..Default::default() };
+        let problems = decide(&targets, &cluster(&[("a", 3), ("b", 4)]), &settings, &BTreeMap::new())
+            .expect_err("three problems");
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(
+            problems[0].contains("target topic a already exists")
+                && problems[0].contains("existingTopicPolicy")
+        );
+        assert!(problems[1].contains("b has 4 partitions but b had 6"));
+        assert!(problems[2].contains("c does not exist") && problems[2].contains("topicCreation"));
+    }
+
+    #[test]
+    fn policies_and_claims() {
+        let targets = [target("a", 3), target("new", 2)];
+        let overwrite =
+            RestoreSettings { existing_topic_policy: ExistingTopicPolicy::Overwrite, ..Default::default() };
+        let actions = decide(&targets, &cluster(&[("a", 5)]), &overwrite, &BTreeMap::new()).expect("ok");
+        assert_eq!(actions["a"], TopicAction::Overwrite);
+        assert_eq!(actions["new"], TopicAction::Create);
+        // A rerun finds the topic it created: still its own, not "already exists".
+        let claimed = BTreeMap::from([("new".to_string(), TopicAction::Create)]);
+        let actions =
+            decide(&[target("new", 2)], &cluster(&[("new", 2)]), &RestoreSettings::default(), &claimed)
+                .expect("ok");
+        assert_eq!(actions["new"], TopicAction::Create);
+    }
+
+    #[test]
+    fn creation_fits_the_cluster_and_defers_log_append_time() {
+        let mut t = target("a", 1);
+        t.configs = BTreeMap::from([
+            ("min.insync.replicas".to_string(), "2".to_string()),
+            (TIMESTAMP_TYPE.to_string(), "LogAppendTime".to_string()),
+            ("cleanup.policy".to_string(), "compact".to_string()),
+        ]);
+        let c = creation_configs(&t, 1);
+        assert_eq!(c.get("min.insync.replicas").map(String::as_str), Some("1"));
+        assert!(!c.contains_key(TIMESTAMP_TYPE));
+        assert_eq!(c.get("cleanup.policy").map(String::as_str), Some("compact"));
+    }
+}

@@ -1,0 +1,407 @@
+//! The restore data plane against the real broker and MinIO: records come back field for field
+//! under new names into topics created with their configs, point-in-time cuts are exact to the
+//! millisecond, existing topics are handled by policy, consumer groups resume on the same record,
+//! and a restore killed with SIGKILL finishes on rerun with every record exactly once.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use strimzi_backup_e2e::dataplane::{
+    base_config, commit, committed, consume_all, create_topic, minio, produce, recent, records, run_err,
+    run_ok, sigkill, spawn, topic_configs, watermarks, without_offsets,
+};
+use strimzi_backup_e2e::env::TestEnv;
+use strimzi_backup_e2e::fixtures::unique_suffix;
+use strimzi_backup_operator::format::record::Record;
+
+/// Backs up the topics matching `topics` and the groups matching `groups` under `prefix`.
+fn backup(env: &TestEnv, prefix: &str, topics: &str, groups: &str) -> anyhow::Result<serde_json::Value> {
+    let config = format!(
+        "{}topics:\n  include: [\"{topics}\"]\nconsumerGroups:\n  include: [\"{groups}\"]\n",
+        base_config(env, prefix, None)?
+    );
+    run_ok(env, "backup", &config, &[])
+}
+
+/// A restore config: the base blocks plus `extra` (YAML at top level).
+fn restore_config(env: &TestEnv, prefix: &str, extra: &str) -> anyhow::Result<String> {
+    Ok(format!("{}{extra}", base_config(env, prefix, None)?))
+}
+
+fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn renamed_round_trip_with_configs_groups_and_a_resuming_consumer() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-rs-{s}/");
+    let (orders, audit, group) = (format!("rs{s}-orders"), format!("rs{s}-audit"), format!("billing-{s}"));
+    let configs =
+        [("retention.ms", "86400000"), ("max.message.bytes", "2000000"), ("cleanup.policy", "delete")];
+    create_topic(&env, &orders, 2, &configs).await?;
+    create_topic(&env, &audit, 1, &[]).await?;
+    let want = [
+        (orders.clone(), 0, records(&orders, 0, 300, recent())),
+        (orders.clone(), 1, records(&orders, 1, 200, recent())),
+        (audit.clone(), 0, records(&audit, 0, 50, recent())),
+    ];
+    for (topic, p, recs) in &want {
+        produce(&env, topic, *p, recs).await?;
+    }
+    commit(&env, &group, &orders, 0, 120)?;
+    commit(&env, &group, &orders, 1, 200)?;
+    backup(&env, &prefix, &format!("rs{s}-.*"), &group)?;
+
+    let renamed = format!("rs{s}-orders-restored");
+    let config = restore_config(
+        &env,
+        &prefix,
+        &format!(
+            "topicMapping:\n  - sourceTopic: {orders}\n    targetTopic: {renamed}\nconsumerGroups:\n  mapping:\n    - sourceGroup: {group}\n      targetGroup: {group}-dr\n"
+        ),
+    )?;
+    // The backup holds both topics; the selection restores only orders.
+    let config = format!("{config}topics:\n  include: [\"rs{s}-orders\"]\n");
+    let result = run_ok(&env, "restore", &config, &["--restore-id", &format!("rt-{s}")])?;
+    assert_eq!(result["restoredTopics"], 1);
+    assert_eq!(result["restoredPartitions"], 2);
+    assert_eq!(result["restoredRecords"], 500);
+    assert_eq!(result["consumerGroupsRestored"], 1);
+    assert_eq!(result["topics"][0]["action"], "create");
+
+    for (_, p, recs) in want.iter().filter(|(t, _, _)| *t == orders) {
+        assert_eq!(
+            without_offsets(&consume_all(&env, &renamed, *p)?),
+            without_offsets(recs),
+            "{renamed}/{p}"
+        );
+    }
+    let restored_configs = topic_configs(&env, &renamed).await?;
+    for (k, v) in configs {
+        assert_eq!(restored_configs.get(k).map(String::as_str), Some(v), "config {k}: {restored_configs:?}");
+    }
+    assert_eq!(committed(&env, &format!("{group}-dr"), &renamed, 0)?, Some(120));
+    assert_eq!(committed(&env, &format!("{group}-dr"), &renamed, 1)?, Some(200));
+
+    // A real consumer of the restored group picks up at record 120 of partition 0.
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", env.kafka_bootstrap())
+        .set("group.id", format!("{group}-dr"))
+        .set("enable.auto.commit", "false")
+        .create()?;
+    consumer.subscribe(&[&renamed])?;
+    let first = tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await??;
+    assert_eq!((first.partition(), first.offset()), (0, 120));
+    assert_eq!(first.key(), want[0].2[120].key.as_deref());
+    drop(first);
+    drop(consumer);
+
+    // Running the same restore again reports its result and writes nothing.
+    let again = run_ok(&env, "restore", &config, &["--restore-id", &format!("rt-{s}")])?;
+    assert_eq!(again["restoredRecords"], 500);
+    assert_eq!(watermarks(&env, &renamed, 0)?.1, 300);
+    Ok(())
+}
+
+#[tokio::test]
+async fn point_in_time_is_exact_to_the_millisecond() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-pitr-{s}/");
+    let (topic, group) = (format!("pt{s}"), format!("pt-group-{s}"));
+    create_topic(&env, &topic, 1, &[]).await?;
+    let base = recent() - 200_000;
+    let t = base + 49_000;
+    let mut recs = records(&topic, 0, 100, base);
+    for (i, r) in recs.iter_mut().enumerate() {
+        r.timestamp = base + i as i64 * 1000;
+    }
+    recs[48].timestamp = t - 1;
+    recs[49].timestamp = t;
+    recs[50].timestamp = t + 1;
+    recs[95].timestamp = base + 10; // a late record with an early timestamp
+    produce(&env, &topic, 0, &recs).await?;
+    commit(&env, &group, &topic, 0, 20)?;
+    backup(&env, &prefix, &topic, &group)?;
+
+    let keep = |cut: i64| -> Vec<Record> { recs.iter().filter(|r| r.timestamp <= cut).cloned().collect() };
+    for (label, cut) in [("before", t - 1), ("at", t), ("after", t + 1)] {
+        let target = format!("pt{s}-{label}");
+        let config = restore_config(
+            &env,
+            &prefix,
+            &format!(
+                "pointInTime:\n  timestamp: \"{}\"\ntopicMapping:\n  - sourceTopic: {topic}\n    targetTopic: {target}\nconsumerGroups:\n  mapping:\n    - sourceGroup: {group}\n      targetGroup: {group}-{label}\n",
+                rfc3339(cut)
+            ),
+        )?;
+        let result = run_ok(&env, "restore", &config, &[])?;
+        let expected = keep(cut);
+        assert_eq!(result["restoredRecords"], expected.len(), "{label}");
+        assert_eq!(result["pointInTimeTarget"], rfc3339(cut), "{label}");
+        assert_eq!(
+            result["actualPointInTime"],
+            rfc3339(cut),
+            "{label}: the newest restored record is at the cut"
+        );
+        assert_eq!(without_offsets(&consume_all(&env, &target, 0)?), without_offsets(&expected), "{label}");
+        assert_eq!(committed(&env, &format!("{group}-{label}"), &target, 0)?, Some(20), "{label}");
+    }
+    assert_eq!(keep(t - 1).len(), 50, "records 0..=48 and the late one");
+
+    // offsetFromEnd counts back from the newest record of the backup; the group's offset past
+    // the cut lands at the end of what was restored.
+    commit(&env, &group, &topic, 0, 97)?;
+    backup(&env, &prefix, &topic, &group)?;
+    let target = format!("pt{s}-end");
+    let config = restore_config(
+        &env,
+        &prefix,
+        &format!(
+            "pointInTime:\n  offsetFromEnd: 10s\ntopicMapping:\n  - sourceTopic: {topic}\n    targetTopic: {target}\n"
+        ),
+    )?;
+    let result = run_ok(&env, "restore", &config, &[])?;
+    let expected = keep(base + 89_000);
+    assert_eq!(result["restoredRecords"], expected.len());
+    assert_eq!(expected.len(), 91);
+    assert_eq!(committed(&env, &group, &target, 0)?, Some(91), "past the cut: the end of the restored data");
+    Ok(())
+}
+
+#[tokio::test]
+async fn existing_topics_follow_the_policy_and_offsets_follow_the_records() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-policy-{s}/");
+    let (source, target, group) = (format!("po{s}"), format!("po{s}-target"), format!("po-group-{s}"));
+    create_topic(&env, &source, 1, &[]).await?;
+    let recs = records(&source, 0, 40, recent());
+    produce(&env, &source, 0, &recs).await?;
+    commit(&env, &group, &source, 0, 10)?;
+    backup(&env, &prefix, &source, &group)?;
+    create_topic(&env, &target, 1, &[]).await?;
+    let foreign = records("foreign", 0, 5, recent());
+    produce(&env, &target, 0, &foreign).await?;
+
+    let config = |policy: &str, target_group: &str| {
+        restore_config(
+            &env,
+            &prefix,
+            &format!(
+                "topicMapping:\n  - sourceTopic: {source}\n    targetTopic: {target}\nconsumerGroups:\n  mapping:\n    - sourceGroup: {group}\n      targetGroup: {target_group}\nrestore:\n  existingTopicPolicy: {policy}\n"
+            ),
+        )
+    };
+    let refused = run_err(&env, "restore", &config("fail", "unused")?, &[])?;
+    assert!(refused.contains(&format!("target topic {target} already exists")), "{refused}");
+    assert!(refused.contains("existingTopicPolicy"), "{refused}");
+    assert_eq!(watermarks(&env, &target, 0)?, (0, 5), "nothing written");
+
+    run_ok(&env, "restore", &config("append", &format!("{group}-append"))?, &[])?;
+    let all = consume_all(&env, &target, 0)?;
+    assert_eq!(without_offsets(&all[..5]), without_offsets(&foreign));
+    assert_eq!(without_offsets(&all[5..]), without_offsets(&recs));
+    assert_eq!(committed(&env, &format!("{group}-append"), &target, 0)?, Some(15), "offset 10 is now 5 + 10");
+
+    let result = run_ok(&env, "restore", &config("overwrite", &format!("{group}-over"))?, &[])?;
+    assert_eq!(result["topics"][0]["action"], "overwrite");
+    let all = consume_all(&env, &target, 0)?;
+    assert_eq!(all.first().map(|r| r.offset), Some(45), "the earlier records are deleted");
+    assert_eq!(without_offsets(&all), without_offsets(&recs));
+    assert_eq!(committed(&env, &format!("{group}-over"), &target, 0)?, Some(55));
+
+    // Fewer partitions than the backup had: refused, naming both counts.
+    let (wide, narrow) = (format!("po{s}-wide"), format!("po{s}-narrow"));
+    create_topic(&env, &wide, 3, &[]).await?;
+    produce(&env, &wide, 2, &records(&wide, 2, 3, recent())).await?;
+    create_topic(&env, &narrow, 1, &[]).await?;
+    backup(&env, &format!("{prefix}wide/"), &wide, "none")?;
+    let config = restore_config(
+        &env,
+        &format!("{prefix}wide/"),
+        &format!(
+            "topicMapping:\n  - sourceTopic: {wide}\n    targetTopic: {narrow}\nrestore:\n  existingTopicPolicy: append\n"
+        ),
+    )?;
+    let refused = run_err(&env, "restore", &config, &[])?;
+    assert!(refused.contains(&format!("{narrow} has 1 partitions but {wide} had 3")), "{refused}");
+
+    // topicCreation manual: a missing topic is an error that says how to fix it.
+    let config = restore_config(
+        &env,
+        &format!("{prefix}wide/"),
+        &format!(
+            "topicMapping:\n  - sourceTopic: {wide}\n    targetTopic: po{s}-missing\nrestore:\n  topicCreation: manual\n"
+        ),
+    )?;
+    let refused = run_err(&env, "restore", &config, &[])?;
+    assert!(refused.contains("does not exist and spec.restore.topicCreation is manual"), "{refused}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn dry_run_reports_the_plan_and_writes_nothing() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-dry-{s}/");
+    let (topic, group) = (format!("dr{s}"), format!("dr-group-{s}"));
+    create_topic(&env, &topic, 2, &[]).await?;
+    produce(&env, &topic, 0, &records(&topic, 0, 30, recent())).await?;
+    produce(&env, &topic, 1, &records(&topic, 1, 12, recent())).await?;
+    commit(&env, &group, &topic, 1, 7)?;
+    backup(&env, &prefix, &topic, &group)?;
+    let target = format!("dr{s}-target");
+    let config = restore_config(
+        &env,
+        &prefix,
+        &format!(
+            "topicMapping:\n  - sourceTopic: {topic}\n    targetTopic: {target}\nrestore:\n  dryRun: true\n"
+        ),
+    )?;
+    let plan = run_ok(&env, "restore", &config, &[])?;
+    assert_eq!(plan["dryRun"], true);
+    assert_eq!(plan["restoredRecords"], 42);
+    assert_eq!(plan["topics"][0]["action"], "create");
+    assert_eq!(plan["topics"][0]["partitions"], 2);
+    let offsets = &plan["consumerGroups"][0]["offsets"][0];
+    assert_eq!((offsets["topic"].as_str(), offsets["offset"].as_i64()), (Some(target.as_str()), Some(7)));
+    assert_eq!(plan["consumerGroups"][0]["committed"], false);
+    assert_eq!(strimzi_backup_e2e::dataplane::partition_count(&env, &target)?, None, "no topic created");
+    Ok(())
+}
+
+#[tokio::test]
+async fn groups_with_live_members_are_refused_with_a_reason() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-busy-{s}/");
+    let (topic, group, busy) = (format!("bz{s}"), format!("bz-group-{s}"), format!("bz-busy-{s}"));
+    create_topic(&env, &topic, 1, &[]).await?;
+    produce(&env, &topic, 0, &records(&topic, 0, 10, recent())).await?;
+    commit(&env, &group, &topic, 0, 4)?;
+    backup(&env, &prefix, &topic, &group)?;
+    let other = format!("bz{s}-other");
+    create_topic(&env, &other, 1, &[]).await?;
+    // A live consumer in the target group.
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", env.kafka_bootstrap())
+        .set("group.id", &busy)
+        .create()?;
+    consumer.subscribe(&[&other])?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while consumer.assignment()?.count() == 0 {
+        anyhow::ensure!(std::time::Instant::now() < deadline, "consumer never joined");
+        let _ = tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await;
+    }
+    let config = restore_config(
+        &env,
+        &prefix,
+        &format!(
+            "topicMapping:\n  - sourceTopic: {topic}\n    targetTopic: {topic}-target\nconsumerGroups:\n  mapping:\n    - sourceGroup: {group}\n      targetGroup: {busy}\n"
+        ),
+    )?;
+    let result = run_ok(&env, "restore", &config, &[])?;
+    assert_eq!(result["restoredRecords"], 10, "the records are restored");
+    assert_eq!(result["consumerGroupsRestored"], 0);
+    let reason = result["consumerGroups"][0]["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("active member"), "{result}");
+    assert_eq!(committed(&env, &busy, &format!("{topic}-target"), 0)?, None);
+    drop(consumer);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_restore_killed_twice_finishes_with_every_record_exactly_once() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-kill-{s}/");
+    let topic = format!("kl{s}");
+    create_topic(&env, &topic, 2, &[]).await?;
+    let n = 20_000;
+    let mut want = Vec::new();
+    for p in 0..2 {
+        let recs: Vec<Record> = records(&topic, p, n, recent())
+            .into_iter()
+            .map(|mut r| {
+                r.value = Some(bytes::Bytes::from(vec![b'x'; 1024]));
+                r
+            })
+            .collect();
+        produce(&env, &topic, p, &recs).await?;
+        want.push(recs);
+    }
+    backup(&env, &prefix, &topic, "none")?;
+    let target = format!("kl{s}-target");
+    let config = restore_config(
+        &env,
+        &prefix,
+        &format!(
+            "topicMapping:\n  - sourceTopic: {topic}\n    targetTopic: {target}\nrestore:\n  parallelism: 2\n"
+        ),
+    )?;
+    let id = format!("kill-{s}");
+    let total = 2 * n as i64;
+    for kill_at in [total / 10, total / 2] {
+        let mut child = spawn(&env, "restore", &config, &["--restore-id", &id])?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(300);
+        let written = loop {
+            let hw = (0..2).map(|p| watermarks(&env, &target, p).map(|w| w.1).unwrap_or(0)).sum::<i64>();
+            if hw >= kill_at {
+                break hw;
+            }
+            anyhow::ensure!(child.try_wait()?.is_none(), "the restore ended before it was killed");
+            anyhow::ensure!(std::time::Instant::now() < deadline, "no progress");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        sigkill(&mut child)?;
+        anyhow::ensure!(written < total, "killed after the restore finished ({written}); nothing proven");
+    }
+    let result = run_ok(&env, "restore", &config, &["--restore-id", &id])?;
+    assert_eq!(result["restoredRecords"], total);
+    for (p, recs) in want.iter().enumerate() {
+        let got = consume_all(&env, &target, p as i32)?;
+        assert_eq!(got.len(), recs.len(), "partition {p}: no duplicate, no loss");
+        assert_eq!(without_offsets(&got), without_offsets(recs), "partition {p}: in order, field for field");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_corrupted_segment_stops_the_restore_naming_the_object() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-corrupt-{s}/");
+    let topic = format!("cr{s}");
+    create_topic(&env, &topic, 1, &[]).await?;
+    produce(&env, &topic, 0, &records(&topic, 0, 2000, recent())).await?;
+    let result = backup(&env, &prefix, &topic, "none")?;
+    let (manifest, _) = strimzi_backup_e2e::dataplane::read_backup(
+        &store,
+        &prefix,
+        result["backupId"].as_str().unwrap_or_default(),
+    )
+    .await?;
+    let object = manifest.topics[0].partitions[0].segments[0].object.clone();
+    let path = object_store::path::Path::from(object.as_str());
+    use object_store::ObjectStoreExt;
+    let mut data = store.get(&path).await?.bytes().await?.to_vec();
+    let at = data.len() / 2;
+    data[at] ^= 0x40;
+    store.put(&path, data.into()).await?;
+    let config = restore_config(
+        &env,
+        &prefix,
+        &format!("topicMapping:\n  - sourceTopic: {topic}\n    targetTopic: {topic}-target\n"),
+    )?;
+    let refused = run_err(&env, "restore", &config, &[])?;
+    assert!(refused.contains(&object) && refused.contains("corrupted block"), "{refused}");
+    Ok(())
+}
