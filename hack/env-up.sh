@@ -251,7 +251,8 @@ azurite_container() {
 FAKE_GCS_BUCKET=${FAKE_GCS_BUCKET:-e2e}
 start_fake_gcs() {
   # -public-host must equal the host:port clients use, or the object routes outside
-  # /storage/v1 (downloads, XML listing) do not match.
+  # /storage/v1 (downloads, XML listing) do not match. No flag makes it take XML API uploads
+  # (object_store's PUT and multipart): see "The object stores" in docs/local-environment.md.
   start fake-gcs "$FAKE_GCS_PORT" "$FAKE_GCS_BIN/fake-gcs-server" -scheme http -host 127.0.0.1 \
     -port "$FAKE_GCS_PORT" -public-host "127.0.0.1:$FAKE_GCS_PORT" \
     -backend filesystem -filesystem-root "$ENV_DIR/data/fake-gcs"
