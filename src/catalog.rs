@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 
 use crate::format::codec::EncryptionKey;
@@ -72,6 +72,43 @@ pub async fn chain(storage: &Storage, id: Option<&str>) -> anyhow::Result<Vec<Ma
     }
     chain.reverse();
     Ok(chain)
+}
+
+/// Deletes what killed or failed backups left behind: objects under a backup id that never got
+/// its manifest. Only once nothing was written there for `grace`, so a backup still running
+/// (another Job writing to the same prefix) is never touched. Returns the ids cleaned.
+pub async fn remove_orphans(storage: &Storage, grace: chrono::Duration) -> anyhow::Result<Vec<String>> {
+    let dir = object_store::path::Path::from(storage.layout.backups_dir().trim_end_matches('/'));
+    let listing = storage
+        .store
+        .list_with_delimiter(Some(&dir))
+        .await
+        .with_context(|| format!("listing the backups in {}", storage.location))?;
+    let cutoff = chrono::Utc::now() - grace;
+    let mut removed = Vec::new();
+    for prefix in listing.common_prefixes {
+        let Some(id) = prefix.filename().map(str::to_string) else { continue };
+        let manifest = object_store::path::Path::from(storage.layout.manifest(&id));
+        match storage.store.head(&manifest).await {
+            Ok(_) => continue,
+            Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("checking {manifest}"))),
+        }
+        let objects: Vec<_> = storage.store.list(Some(&prefix)).try_collect().await?;
+        if objects.iter().any(|o| o.last_modified > cutoff) {
+            continue;
+        }
+        let locations = futures::stream::iter(objects.into_iter().map(|o| Ok(o.location))).boxed();
+        storage
+            .store
+            .delete_stream(locations)
+            .try_collect::<Vec<_>>()
+            .await
+            .with_context(|| format!("deleting the unfinished backup {id}"))?;
+        tracing::info!(backup = %id, "deleted the objects of an unfinished backup (no manifest)");
+        removed.push(id);
+    }
+    Ok(removed)
 }
 
 /// Loads the key from its file (the mounted Secret).

@@ -59,11 +59,21 @@ fn error(field: &'static str, message: impl std::fmt::Display) -> StorageError {
     StorageError { field, message: message.to_string() }
 }
 
-/// Transient storage errors (throttling, 5xx, connection resets) are retried with backoff for up
-/// to five minutes before an operation fails, so a short outage slows a backup down instead of
-/// failing it.
+/// Transient storage errors (throttling, 5xx, connection resets and refusals) are retried with
+/// backoff (0.2 s growing to 10 s between attempts) for up to five minutes before an operation
+/// fails, so a storage outage shorter than that slows a run down instead of failing it. The
+/// budget is time, not a count: fast failures (a refused connection) would use up a count in
+/// seconds.
 fn retry() -> RetryConfig {
-    RetryConfig { max_retries: 15, retry_timeout: Duration::from_secs(300), ..Default::default() }
+    RetryConfig {
+        backoff: object_store::BackoffConfig {
+            init_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(10),
+            base: 2.0,
+        },
+        max_retries: 1000,
+        retry_timeout: Duration::from_secs(300),
+    }
 }
 
 /// Opens the store of `spec`. `filesystem_root` is where a `filesystem` volume is mounted

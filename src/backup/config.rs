@@ -31,6 +31,15 @@ pub struct BackupConfig {
     /// Where a `filesystem` storage volume is mounted.
     #[serde(default = "filesystem_root")]
     pub filesystem_root: PathBuf,
+    /// How long the objects of a backup that never got its manifest (killed, failed) are left
+    /// alone before a later backup deletes them: long enough that a backup still writing to
+    /// the same prefix is never touched. A duration such as `24h`.
+    #[serde(default = "orphan_grace_period")]
+    pub orphan_grace_period: String,
+}
+
+fn orphan_grace_period() -> String {
+    "24h".into()
 }
 
 fn filesystem_root() -> PathBuf {

@@ -61,6 +61,8 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         )?),
         _ => None,
     };
+    let orphan_grace = crate::api::duration::parse_millis(&cfg.orphan_grace_period)
+        .map_err(|e| anyhow::anyhow!("orphanGracePeriod: {e}"))?;
     let client = cfg.kafka.client_config().map_err(anyhow::Error::msg)?;
     let manifest_path = object_store::path::Path::from(storage.layout.manifest(&backup_id));
     if storage.store.head(&manifest_path).await.is_ok() {
@@ -161,6 +163,12 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         .put(&manifest_path, PutPayload::from(manifest.to_json()?))
         .await
         .with_context(|| format!("writing {manifest_path}"))?;
+    // Housekeeping after the commit: a failure here never fails the backup.
+    if let Err(e) =
+        crate::catalog::remove_orphans(&storage, chrono::Duration::milliseconds(orphan_grace)).await
+    {
+        tracing::warn!(error = %format!("{e:#}"), "could not clean up unfinished backups; the next backup retries");
+    }
     Ok(BackupResult {
         backup_id,
         parent_id: manifest.parent_id,

@@ -6,6 +6,7 @@
 //! - [`fixtures`]: cluster connection, per-test namespaces, applying YAML, polling.
 //! - [`kubelet`]: the pod harness that plays the kubelet, so Jobs really run (binary
 //!   `pod-harness`, started by `make env-up`).
+//! - [`proxy`]: a TCP proxy that cuts a service off on demand (storage outages).
 //!
 //! The tests themselves are in `test/tests/`.
 
@@ -13,3 +14,4 @@ pub mod dataplane;
 pub mod env;
 pub mod fixtures;
 pub mod kubelet;
+pub mod proxy;

@@ -9,7 +9,8 @@ use object_store::ObjectStoreExt;
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use strimzi_backup_e2e::dataplane::{
-    base_config, create_topic, minio, produce, read_backup, recent, records, run, run_ok,
+    base_config, commit, committed, consume_all, create_topic, minio, produce, read_backup, recent, records,
+    run, run_ok, topic_configs, without_offsets,
 };
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::unique_suffix;
@@ -156,5 +157,150 @@ async fn verify_passes_a_sound_backup_and_names_a_corrupted_byte() -> anyhow::Re
         .and_then(|n| n.parse().ok())
         .unwrap_or(u64::MAX);
     assert!(byte <= at as u64 && at as u64 - byte < 2 * 1024 * 1024, "reported byte {byte}, flipped {at}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_compacted_topic_round_trips_with_its_gaps_and_groups_land_on_survivors() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let suffix = unique_suffix();
+    let prefix = format!("e2e-compact-{suffix}/");
+    let (topic, group) = (format!("cp{suffix}"), format!("cp-group-{suffix}"));
+    // Small segments and an eager cleaner, so the broker really compacts within seconds.
+    create_topic(
+        &env,
+        &topic,
+        1,
+        &[
+            ("cleanup.policy", "compact"),
+            ("segment.ms", "100"),
+            ("min.cleanable.dirty.ratio", "0.01"),
+            ("min.compaction.lag.ms", "0"),
+        ],
+    )
+    .await?;
+    let base = recent();
+    for round in 0..20i64 {
+        let batch: Vec<Record> = (0..10i64)
+            .map(|k| Record {
+                offset: 0,
+                timestamp: base + round * 10 + k,
+                timestamp_type: strimzi_backup_operator::format::record::TimestampType::CreateTime,
+                key: Some(format!("key-{k}").into()),
+                // Key 9 ends as a tombstone, which compaction keeps (delete.retention.ms).
+                value: (!(k == 9 && round == 19)).then(|| format!("round-{round}").into()),
+                headers: Vec::new(),
+            })
+            .collect();
+        produce(&env, &topic, 0, &batch).await?;
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let compacted = loop {
+        let now = consume_all(&env, &topic, 0)?;
+        if now.len() < 200 {
+            break now;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "the broker never compacted ({} records)",
+            now.len()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    // A committed offset that compaction removed: the group resumes at the next survivor.
+    let missing = (1..200).find(|o| !compacted.iter().any(|r| r.offset == *o)).unwrap_or(1);
+    let next_survivor = compacted.iter().position(|r| r.offset >= missing).unwrap_or(compacted.len());
+    commit(&env, &group, &topic, 0, missing)?;
+
+    let result = run_ok(
+        &env,
+        "backup",
+        &format!("{}consumerGroups:\n  include: [\"{group}\"]\n", config(&env, &prefix, &topic, "")?),
+        &[],
+    )?;
+    let (manifest, got) =
+        read_backup(&store, &prefix, result["backupId"].as_str().unwrap_or_default()).await?;
+    // The survivors exactly, at their original offsets; the gaps are accounted for.
+    assert_eq!(got[&(topic.clone(), 0)], compacted);
+    assert!(manifest.topics[0].partitions[0].coverage_problems().is_empty());
+    assert_eq!(manifest.topics[0].configs.get("cleanup.policy").map(String::as_str), Some("compact"));
+
+    let target = format!("{topic}-restored");
+    let restore = format!(
+        "{}topicMapping:\n  - sourceTopic: {topic}\n    targetTopic: {target}\n",
+        base_config(&env, &prefix, None)?
+    );
+    run_ok(&env, "restore", &restore, &[])?;
+    assert_eq!(without_offsets(&consume_all(&env, &target, 0)?), without_offsets(&compacted));
+    assert_eq!(
+        topic_configs(&env, &target).await?.get("cleanup.policy").map(String::as_str),
+        Some("compact")
+    );
+    assert_eq!(committed(&env, &group, &target, 0)?, Some(next_survivor as i64));
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_encrypted_backup_is_unreadable_without_its_key() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let suffix = unique_suffix();
+    let prefix = format!("e2e-enc-{suffix}/");
+    let topic = format!("en{suffix}");
+    create_topic(&env, &topic, 1, &[]).await?;
+    let secret = format!("card-number-4111-{suffix}");
+    let recs: Vec<Record> = records(&topic, 0, 200, recent())
+        .into_iter()
+        .map(|mut r| {
+            r.value = Some(secret.clone().into());
+            r
+        })
+        .collect();
+    produce(&env, &topic, 0, &recs).await?;
+    let dir = std::env::temp_dir().join(format!("sbo-keys-{suffix}"));
+    std::fs::create_dir_all(&dir)?;
+    let (key, wrong) = (dir.join("key"), dir.join("wrong"));
+    std::fs::write(&key, "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAxMjM0NTY3ODkwMTI=\n")?;
+    std::fs::write(&wrong, "0000000000000000000000000000000000000000000000000000000000000000")?;
+    let with_key = |file: &std::path::Path| format!("encryptionKeyFile: {}\n", file.display());
+    let backup = config(
+        &env,
+        &prefix,
+        &topic,
+        &format!("backup:\n  compression: none\n  encryption:\n    enabled: true\n{}", with_key(&key)),
+    )?;
+    let result = run_ok(&env, "backup", &backup, &[])?;
+
+    // Not a byte of the values in storage, even uncompressed.
+    let manifest_name =
+        format!("{prefix}backups/{}/manifest.json", result["backupId"].as_str().unwrap_or_default());
+    let manifest = strimzi_backup_operator::format::manifest::Manifest::from_json(
+        &store.get(&object_store::path::Path::from(manifest_name.as_str())).await?.bytes().await?,
+        &manifest_name,
+    )?;
+    for s in &manifest.topics[0].partitions[0].segments {
+        let data = store.get(&object_store::path::Path::from(s.object.as_str())).await?.bytes().await?;
+        assert!(!data.windows(secret.len()).any(|w| w == secret.as_bytes()), "plaintext in {}", s.object);
+    }
+
+    let plain = config(&env, &prefix, &topic, "")?;
+    let refused = strimzi_backup_e2e::dataplane::run_err(&env, "verify", &plain, &[])?;
+    assert!(refused.contains("is encrypted"), "{refused}");
+    let target = format!("{topic}-restored");
+    let restore = |key_line: &str| -> anyhow::Result<String> {
+        Ok(format!(
+            "{}topicMapping:\n  - sourceTopic: {topic}\n    targetTopic: {target}\n{key_line}",
+            base_config(&env, &prefix, None)?
+        ))
+    };
+    let refused = strimzi_backup_e2e::dataplane::run_err(&env, "restore", &restore(&with_key(&wrong))?, &[])?;
+    assert!(refused.contains("wrong encryption key"), "{refused}");
+    assert_eq!(strimzi_backup_e2e::dataplane::partition_count(&env, &target)?, None, "nothing created");
+    run_ok(&env, "verify", &format!("{plain}{}", with_key(&key)), &[])?;
+    run_ok(&env, "restore", &restore(&with_key(&key))?, &[])?;
+    assert_eq!(without_offsets(&consume_all(&env, &target, 0)?), without_offsets(&recs));
+    std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }

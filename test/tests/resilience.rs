@@ -1,0 +1,167 @@
+//! Failures in the middle of a run: a backup killed with SIGKILL leaves no visible backup (and a
+//! later backup removes what it left), and storage that goes away for a while is waited out by
+//! backup and restore alike.
+
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use object_store::ObjectStore;
+use strimzi_backup_e2e::dataplane::{
+    base_config, consume_all, create_topic, minio, produce, recent, records, run_err, run_ok, sigkill, spawn,
+    without_offsets,
+};
+use strimzi_backup_e2e::env::TestEnv;
+use strimzi_backup_e2e::fixtures::unique_suffix;
+use strimzi_backup_e2e::proxy::Proxy;
+use strimzi_backup_operator::format::record::Record;
+
+/// Records of about 1 KiB, enough of them that a run takes a few seconds.
+async fn fill(
+    env: &TestEnv,
+    topic: &str,
+    partitions: i32,
+    per_partition: usize,
+) -> anyhow::Result<Vec<Vec<Record>>> {
+    create_topic(env, topic, partitions, &[]).await?;
+    let mut all = Vec::new();
+    for p in 0..partitions {
+        let recs: Vec<Record> = records(topic, p, per_partition, recent())
+            .into_iter()
+            .map(|mut r| {
+                r.value = Some(bytes::Bytes::from(format!("{:01024}", r.timestamp)));
+                r
+            })
+            .collect();
+        produce(env, topic, p, &recs).await?;
+        all.push(recs);
+    }
+    Ok(all)
+}
+
+async fn objects_under(store: &impl ObjectStore, prefix: &str) -> anyhow::Result<Vec<String>> {
+    let path = object_store::path::Path::from(prefix.trim_end_matches('/'));
+    let listed: Vec<_> = store.list(Some(&path)).try_collect().await?;
+    Ok(listed.into_iter().map(|o| o.location.to_string()).collect())
+}
+
+#[tokio::test]
+async fn a_killed_backup_is_invisible_and_cleaned_up_by_the_next() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-killed-{s}/");
+    let topic = format!("kb{s}");
+    let want = fill(&env, &topic, 4, 10_000).await?;
+    let config = |extra: &str| -> anyhow::Result<String> {
+        Ok(format!(
+            "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  segmentSize: 1048576\n  parallelism: 2\n{extra}",
+            base_config(&env, &prefix, None)?
+        ))
+    };
+    let killed = format!("killed-{s}");
+    let mut child = spawn(&env, "backup", &config("")?, &["--backup-id", &killed])?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let segments = objects_under(&store, &format!("{prefix}backups/{killed}/segments/")).await?;
+        if !segments.is_empty() {
+            break;
+        }
+        anyhow::ensure!(child.try_wait()?.is_none(), "the backup ended before it was killed");
+        anyhow::ensure!(Instant::now() < deadline, "no segment was ever written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    sigkill(&mut child)?;
+    let left = objects_under(&store, &format!("{prefix}backups/{killed}/")).await?;
+    assert!(!left.is_empty(), "the killed run wrote segments");
+    assert!(!left.iter().any(|o| o.ends_with("manifest.json")), "{left:?}");
+
+    // Nothing sees it: verify and restore find no backup at all.
+    let nothing = run_err(&env, "verify", &config("")?, &[])?;
+    assert!(nothing.contains("no backup in"), "{nothing}");
+    let restore = format!(
+        "{}topicMapping:\n  - sourceTopic: {topic}\n    targetTopic: {topic}-restored\n",
+        base_config(&env, &prefix, None)?
+    );
+    let nothing = run_err(&env, "restore", &restore, &[])?;
+    assert!(nothing.contains("no backup in"), "{nothing}");
+
+    // The next backup is complete on its own and removes what the killed one left.
+    let result = run_ok(&env, "backup", &config("orphanGracePeriod: 0s\n")?, &[])?;
+    assert_eq!(result["records"], 40_000);
+    assert!(objects_under(&store, &format!("{prefix}backups/{killed}/")).await?.is_empty());
+    run_ok(&env, "restore", &restore, &[])?;
+    for (p, recs) in want.iter().enumerate() {
+        assert_eq!(
+            without_offsets(&consume_all(&env, &format!("{topic}-restored"), p as i32)?),
+            without_offsets(recs)
+        );
+    }
+    Ok(())
+}
+
+// The proxy runs on this runtime while the test waits for child processes: two worker threads.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_outages_during_backup_and_restore_are_waited_out() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-outage-{s}/");
+    let topic = format!("ou{s}");
+    let want = fill(&env, &topic, 2, 8_000).await?;
+    let minio_addr = env.get("MINIO_ENDPOINT")?.trim_start_matches("http://").to_string();
+    let proxy = Proxy::start(&minio_addr).await?;
+    let store = minio(&env)?;
+
+    // Backup: the storage goes away once the first segments are being written, for 8 seconds.
+    let config = format!(
+        "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  segmentSize: 1048576\n",
+        base_config(&env, &prefix, Some(&proxy.url()))?
+    );
+    let child = spawn(&env, "backup", &config, &[])?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while objects_under(&store, &format!("{prefix}backups/")).await?.is_empty() {
+        anyhow::ensure!(Instant::now() < deadline, "no segment was ever written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.cut().await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let refused_during_backup = proxy.refused();
+    proxy.heal();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the backup must ride out the outage: {log}");
+    assert!(refused_during_backup > 0, "the backup kept trying during the outage");
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(result["records"], 16_000);
+    let verified = run_ok(&env, "verify", &config, &[])?;
+    assert_eq!(verified["records"], 16_000);
+
+    // Restore: the storage goes away once records are flowing.
+    let target = format!("{topic}-restored");
+    let restore = format!(
+        "{}topicMapping:\n  - sourceTopic: {topic}\n    targetTopic: {target}\nrestore:\n  parallelism: 1\n",
+        base_config(&env, &prefix, Some(&proxy.url()))?
+    );
+    let child = spawn(&env, "restore", &restore, &[])?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while strimzi_backup_e2e::dataplane::watermarks(&env, &target, 0).map_or(0, |w| w.1) == 0 {
+        anyhow::ensure!(Instant::now() < deadline, "the restore never started writing");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.cut().await;
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    proxy.heal();
+    let out = child.wait_with_output()?;
+    assert!(
+        out.status.success(),
+        "the restore must ride out the outage: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (p, recs) in want.iter().enumerate() {
+        assert_eq!(
+            without_offsets(&consume_all(&env, &target, p as i32)?),
+            without_offsets(recs),
+            "partition {p}"
+        );
+    }
+    Ok(())
+}
