@@ -69,6 +69,20 @@ async fn records_come_back_exactly_and_incrementals_chain() -> anyhow::Result<()
     assert_eq!((p.start_offset, p.end_offset), (250, 300));
     assert_eq!(got2[&(payments.clone(), 0)], more);
     assert!(got2[&(orders.clone(), 1)].is_empty(), "nothing new in orders");
+
+    // Restoring the incremental backup restores the whole chain.
+    let restore = format!(
+        "{}topics:\n  include: [\"{payments}\"]\ntopicMapping:\n  - sourceTopic: {payments}\n    targetTopic: {payments}-restored\n",
+        base_config(&env, &prefix, None)?
+    );
+    let result = run_ok(&env, "restore", &restore, &[])?;
+    assert_eq!(result["restoredRecords"], 300);
+    let mut all_payments = want[&(payments.clone(), 0)].clone();
+    all_payments.extend(more);
+    assert_eq!(
+        without_offsets(&consume_all(&env, &format!("{payments}-restored"), 0)?),
+        without_offsets(&all_payments)
+    );
     Ok(())
 }
 
@@ -114,6 +128,26 @@ async fn aborted_transactions_are_left_out_and_accounted_for() -> anyhow::Result
     let p = &manifest.topics[0].partitions[0];
     assert_eq!((p.start_offset, p.end_offset), (0, 33));
     assert!(p.coverage_problems().is_empty(), "{:?}", p.coverage_problems());
+
+    // Restored: the committed records only, densely; a group that had read the first
+    // transaction (offset 11, past its marker) resumes at the first record of the third.
+    let group = format!("txn-group-{suffix}");
+    strimzi_backup_e2e::dataplane::commit(&env, &group, &topic, 0, 11)?;
+    run_ok(
+        &env,
+        "backup",
+        &format!("{}consumerGroups:\n  include: [\"{group}\"]\n", config(&env, &prefix, &topic, "")?),
+        &[],
+    )?;
+    let restore = format!(
+        "{}topicMapping:\n  - sourceTopic: {topic}\n    targetTopic: {topic}-restored\n",
+        base_config(&env, &prefix, None)?
+    );
+    run_ok(&env, "restore", &restore, &[])?;
+    let restored = consume_all(&env, &format!("{topic}-restored"), 0)?;
+    assert_eq!(restored.len(), 20);
+    assert_eq!(restored.last().map(|r| r.offset), Some(19), "no markers, no aborted records");
+    assert_eq!(committed(&env, &group, &format!("{topic}-restored"), 0)?, Some(10));
     Ok(())
 }
 

@@ -165,3 +165,65 @@ async fn storage_outages_during_backup_and_restore_are_waited_out() -> anyhow::R
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_deleted_during_a_backup_are_recorded_as_a_gap() -> anyhow::Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-deleted-{s}/");
+    let topic = format!("dl{s}");
+    create_topic(&env, &topic, 1, &[]).await?;
+    // 120 MiB: more than the consumer prefetches (64 MiB), so the deletion lands ahead of it.
+    let recs: Vec<Record> = records(&topic, 0, 1200, recent())
+        .into_iter()
+        .map(|mut r| {
+            r.value = Some(bytes::Bytes::from(vec![b'r'; 100 * 1024]));
+            r
+        })
+        .collect();
+    produce(&env, &topic, 0, &recs).await?;
+    let config = format!(
+        "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  compression: none\n  segmentSize: 1048576\n",
+        base_config(&env, &prefix, None)?
+    );
+    let child = spawn(&env, "backup", &config, &[])?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while objects_under(&store, &format!("{prefix}backups/")).await?.is_empty() {
+        anyhow::ensure!(Instant::now() < deadline, "no segment was ever written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // What retention does: the log start moves past records the backup has not read yet.
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", env.kafka_bootstrap()).create()?;
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, Offset::Offset(1100))?;
+    admin.delete_records(&tpl, &AdminOptions::new()).await?;
+
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{log}");
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let (manifest, got) = strimzi_backup_e2e::dataplane::read_backup(
+        &store,
+        &prefix,
+        result["backupId"].as_str().unwrap_or_default(),
+    )
+    .await?;
+    let p = &manifest.topics[0].partitions[0];
+    let gap = p
+        .gaps
+        .iter()
+        .find(|g| g.reason == strimzi_backup_operator::format::manifest::GapReason::RetentionDeleted)
+        .ok_or_else(|| anyhow::anyhow!("no retention gap: {:?} ({log})", p.gaps))?;
+    assert_eq!(gap.to, 1100);
+    assert!(gap.from > 0 && gap.from < 1100, "{gap:?}");
+    // Everything before the gap and everything after it, exactly.
+    let want: Vec<Record> = recs.into_iter().filter(|r| r.offset < gap.from || r.offset >= 1100).collect();
+    assert_eq!(got[&(topic.clone(), 0)], want);
+    Ok(())
+}
