@@ -4,6 +4,7 @@
 //! - [`api`]: the custom resources (`KafkaBackup`, `KafkaRestore`, `KafkaOffsetReset`).
 //! - [`backup`]: the backup data plane (subcommand `backup`).
 //! - [`catalog`]: the backups at a storage location: manifests, the latest, incremental chains.
+//! - [`config_flags`]: data-plane settings as command-line flags, instead of or over a file.
 //! - [`crdgen`]: renders their CustomResourceDefinitions for `config/crd` and the OLM bundle.
 //! - [`format`]: the on-storage format of backups (segments, manifest).
 //! - [`groups`]: consumer-group offsets: list, read, check for live members, commit.
@@ -15,6 +16,7 @@
 pub mod api;
 pub mod backup;
 pub mod catalog;
+pub mod config_flags;
 pub mod crdgen;
 pub mod format;
 pub mod groups;

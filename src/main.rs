@@ -4,6 +4,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use strimzi_backup_operator::api::restore::{PointInTime, TopicMapping};
+use strimzi_backup_operator::backup::BackupConfig;
+use strimzi_backup_operator::config_flags::{self, ConfigFlags};
+use strimzi_backup_operator::restore::RestoreConfig;
+use strimzi_backup_operator::verify::VerifyConfig;
 
 /// Back up and restore Apache Kafka on Kubernetes.
 #[derive(Debug, Parser)]
@@ -26,7 +31,9 @@ enum Command {
     Backup {
         /// Backup configuration (YAML or JSON; see docs/data-plane.md). Holds no secrets.
         #[arg(long, value_name = "FILE")]
-        config: PathBuf,
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        flags: ConfigFlags,
         /// Backup id to write (overrides the file's `backupId`).
         #[arg(long)]
         backup_id: Option<String>,
@@ -37,7 +44,16 @@ enum Command {
     Restore {
         /// Restore configuration (YAML or JSON; see docs/data-plane.md). Holds no secrets.
         #[arg(long, value_name = "FILE")]
-        config: PathBuf,
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        flags: ConfigFlags,
+        /// Restore only records up to this RFC 3339 time (pointInTime.timestamp).
+        #[arg(long, value_name = "TIME")]
+        point_in_time: Option<String>,
+        /// Restore a topic under another name, `source=target`; repeat for several
+        /// (topicMapping).
+        #[arg(long = "rename", value_name = "SOURCE=TARGET")]
+        renames: Vec<String>,
         /// Backup to restore (overrides the file's `backupId`; default: the latest).
         #[arg(long)]
         backup_id: Option<String>,
@@ -54,7 +70,9 @@ enum Command {
     Verify {
         /// Storage configuration (a backup config file works as is). Holds no secrets.
         #[arg(long, value_name = "FILE")]
-        config: PathBuf,
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        flags: ConfigFlags,
         /// Backup to check (default: the latest).
         #[arg(long)]
         backup_id: Option<String>,
@@ -84,11 +102,9 @@ fn init_tracing() {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
-async fn backup(config: &Path, backup_id: Option<String>) -> anyhow::Result<()> {
-    let mut cfg = strimzi_backup_operator::backup::BackupConfig::load(config)?;
-    if backup_id.is_some() {
-        cfg.backup_id = backup_id;
-    }
+async fn backup(config: Option<&Path>, flags: &ConfigFlags, backup_id: Option<String>) -> anyhow::Result<()> {
+    let mut cfg: BackupConfig = config_flags::read(flags.merge(config, true)?, "backup")?;
+    cfg.backup_id = backup_id.or(cfg.backup_id);
     let result = strimzi_backup_operator::backup::run(&cfg).await?;
     let json = serde_json::to_string(&result)?;
     println!("{json}");
@@ -96,30 +112,39 @@ async fn backup(config: &Path, backup_id: Option<String>) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn restore(
-    config: &Path,
+/// What `restore` is told besides the config file and the common flags.
+struct RestoreFlags {
     backup_id: Option<String>,
     restore_id: Option<String>,
+    point_in_time: Option<String>,
+    renames: Vec<String>,
     dry_run: bool,
-) -> anyhow::Result<()> {
-    let mut cfg = strimzi_backup_operator::restore::RestoreConfig::load(config)?;
-    cfg.backup_id = backup_id.or(cfg.backup_id);
-    cfg.restore_id = restore_id.or(cfg.restore_id);
-    cfg.restore.dry_run |= dry_run;
+}
+
+async fn restore(config: Option<&Path>, flags: &ConfigFlags, extra: RestoreFlags) -> anyhow::Result<()> {
+    let mut cfg: RestoreConfig = config_flags::read(flags.merge(config, true)?, "restore")?;
+    cfg.backup_id = extra.backup_id.or(cfg.backup_id);
+    cfg.restore_id = extra.restore_id.or(cfg.restore_id);
+    cfg.restore.dry_run |= extra.dry_run;
+    if let Some(timestamp) = extra.point_in_time {
+        cfg.point_in_time = Some(PointInTime { timestamp: Some(timestamp), offset_from_end: None });
+    }
+    for rename in extra.renames {
+        let (source, target) = rename
+            .split_once('=')
+            .filter(|(s, t)| !s.is_empty() && !t.is_empty())
+            .ok_or_else(|| anyhow::anyhow!("--rename {rename}: expected source=target"))?;
+        cfg.topic_mapping.push(TopicMapping { source_topic: source.into(), target_topic: target.into() });
+    }
     let result = strimzi_backup_operator::restore::run(&cfg).await?;
     println!("{}", serde_json::to_string(&result)?);
     termination_message(&serde_json::to_string(&result.summary())?);
     Ok(())
 }
 
-async fn verify(config: &Path, backup_id: Option<String>) -> anyhow::Result<()> {
-    let text =
-        std::fs::read_to_string(config).map_err(|e| anyhow::anyhow!("reading {}: {e}", config.display()))?;
-    let mut cfg: strimzi_backup_operator::verify::VerifyConfig =
-        serde_yaml_ng::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", config.display()))?;
-    if backup_id.is_some() {
-        cfg.backup_id = backup_id;
-    }
+async fn verify(config: Option<&Path>, flags: &ConfigFlags, backup_id: Option<String>) -> anyhow::Result<()> {
+    let mut cfg: VerifyConfig = config_flags::read(flags.merge(config, false)?, "verify")?;
+    cfg.backup_id = backup_id.or(cfg.backup_id);
     let report = strimzi_backup_operator::verify::verify(&cfg).await?;
     let json = serde_json::to_string(&report)?;
     println!("{json}");
@@ -152,11 +177,16 @@ fn main() -> ExitCode {
                 }
             })
         }
-        Command::Backup { config, backup_id } => block_on(backup(&config, backup_id)),
-        Command::Restore { config, backup_id, restore_id, dry_run } => {
-            block_on(restore(&config, backup_id, restore_id, dry_run))
+        Command::Backup { config, flags, backup_id } => {
+            block_on(backup(config.as_deref(), &flags, backup_id))
         }
-        Command::Verify { config, backup_id } => block_on(verify(&config, backup_id)),
+        Command::Restore { config, flags, point_in_time, renames, backup_id, restore_id, dry_run } => {
+            let extra = RestoreFlags { backup_id, restore_id, point_in_time, renames, dry_run };
+            block_on(restore(config.as_deref(), &flags, extra))
+        }
+        Command::Verify { config, flags, backup_id } => {
+            block_on(verify(config.as_deref(), &flags, backup_id))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,7 +1,7 @@
 //! The configuration of one backup run. The operator renders it into a ConfigMap from the
 //! `KafkaBackup` spec; by hand it is a YAML or JSON file. It never holds a secret.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -44,13 +44,4 @@ fn orphan_grace_period() -> String {
 
 fn filesystem_root() -> PathBuf {
     PathBuf::from(crate::storage::FILESYSTEM_MOUNT)
-}
-
-impl BackupConfig {
-    /// Reads a YAML (or JSON) file.
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("reading backup config {}: {e}", path.display()))?;
-        serde_yaml_ng::from_str(&text).map_err(|e| anyhow::anyhow!("backup config {}: {e}", path.display()))
-    }
 }

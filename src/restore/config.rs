@@ -1,7 +1,7 @@
 //! The configuration of one restore run (rendered by the operator from a `KafkaRestore`, or
 //! written by hand). It never holds a secret.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -44,12 +44,6 @@ fn filesystem_root() -> PathBuf {
 }
 
 impl RestoreConfig {
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("reading restore config {}: {e}", path.display()))?;
-        serde_yaml_ng::from_str(&text).map_err(|e| anyhow::anyhow!("restore config {}: {e}", path.display()))
-    }
-
     /// The target name of a backed-up topic.
     pub fn target_topic<'a>(&'a self, source: &'a str) -> &'a str {
         self.topic_mapping

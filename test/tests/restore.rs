@@ -348,17 +348,22 @@ async fn a_restore_killed_twice_finishes_with_every_record_exactly_once() -> any
     )?;
     let id = format!("kill-{s}");
     let total = 2 * n as i64;
-    for kill_at in [total / 10, total / 2] {
+    // One client polls the high watermarks: a few milliseconds per look, so the kill lands
+    // close to its mark even when the restore is fast.
+    let probe: rdkafka::consumer::BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", env.kafka_bootstrap()).create()?;
+    let end = |p: i32| probe.fetch_watermarks(&target, p, Duration::from_secs(5)).map_or(0, |w| w.1);
+    for kill_at in [1, total / 3] {
         let mut child = spawn(&env, "restore", &config, &["--restore-id", &id])?;
         let deadline = std::time::Instant::now() + Duration::from_secs(300);
         let written = loop {
-            let hw = (0..2).map(|p| watermarks(&env, &target, p).map(|w| w.1).unwrap_or(0)).sum::<i64>();
+            let hw = end(0) + end(1);
             if hw >= kill_at {
                 break hw;
             }
             anyhow::ensure!(child.try_wait()?.is_none(), "the restore ended before it was killed");
             anyhow::ensure!(std::time::Instant::now() < deadline, "no progress");
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(Duration::from_millis(2)).await;
         };
         sigkill(&mut child)?;
         anyhow::ensure!(written < total, "killed after the restore finished ({written}); nothing proven");
@@ -403,5 +408,56 @@ async fn a_corrupted_segment_stops_the_restore_naming_the_object() -> anyhow::Re
     )?;
     let refused = run_err(&env, "restore", &config, &[])?;
     assert!(refused.contains(&object) && refused.contains("corrupted block"), "{refused}");
+    Ok(())
+}
+
+/// Runs the binary with flags only, no config file, the way a person at a terminal would.
+fn by_hand(env: &TestEnv, args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    let out = std::process::Command::new(strimzi_backup_e2e::dataplane::binary())
+        .args(args)
+        .env_clear()
+        .env("AWS_ACCESS_KEY_ID", env.get("MINIO_ACCESS_KEY")?)
+        .env("AWS_SECRET_ACCESS_KEY", env.get("MINIO_SECRET_KEY")?)
+        .output()?;
+    anyhow::ensure!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+#[tokio::test]
+async fn flags_alone_back_up_verify_and_restore() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let s = unique_suffix();
+    let topic = format!("fl{s}");
+    create_topic(&env, &topic, 1, &[]).await?;
+    let recs = records(&topic, 0, 60, recent());
+    produce(&env, &topic, 0, &recs).await?;
+    let storage = format!("s3://{}/e2e-flags-{s}", env.get("MINIO_BUCKET")?);
+    let common = [
+        "--bootstrap-servers",
+        env.kafka_bootstrap(),
+        "--storage",
+        &storage,
+        "--storage-endpoint",
+        env.get("MINIO_ENDPOINT")?,
+    ];
+    let backup = by_hand(&env, &[&["backup"], &common[..], &["--topic", &topic]].concat())?;
+    assert_eq!(backup["records"], 60);
+    assert_eq!(backup["location"], format!("{storage}/"));
+    let verified = by_hand(&env, &[&["verify"], &common[2..]].concat())?;
+    assert_eq!(verified["records"], 60);
+    let cut = rfc3339(recs[29].timestamp);
+    let rename = format!("{topic}={topic}-restored");
+    let restored = by_hand(
+        &env,
+        &[&["restore"], &common[..], &["--rename", &rename, "--point-in-time", &cut]].concat(),
+    )?;
+    assert_eq!(restored["restoredRecords"], 30);
+    assert_eq!(
+        without_offsets(&consume_all(&env, &format!("{topic}-restored"), 0)?),
+        without_offsets(&recs[..30])
+    );
+    // Without a cluster or a location, the error names the flag to add.
+    let out = std::process::Command::new(strimzi_backup_e2e::dataplane::binary()).arg("backup").output()?;
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--storage"));
     Ok(())
 }
