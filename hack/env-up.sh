@@ -250,9 +250,16 @@ azurite_container() {
 # --- fake-gcs-server (GCS) -----------------------------------------------------------------------
 FAKE_GCS_BUCKET=${FAKE_GCS_BUCKET:-e2e}
 start_fake_gcs() {
-  # -public-host must equal the host:port clients use, or the object routes outside
-  # /storage/v1 (downloads, XML listing) do not match. No flag makes it take XML API uploads
-  # (object_store's PUT and multipart): see "The object stores" in docs/local-environment.md.
+  # One started from another build (before a change of hack/patches/fake-gcs-server-xml-api.patch)
+  # lacks what the tests expect: restart it with this one. Its data is on disk and stays.
+  local running exe
+  if running=$(running_pid fake-gcs) && exe=$(<"$PID_DIR/fake-gcs.exe") && [[ $exe != "$FAKE_GCS_BIN/fake-gcs-server" ]]; then
+    log "fake-gcs (pid $running) runs another build, $exe: restarting it"
+    kill "$running"
+    for _ in {1..50}; do kill -0 "$running" 2>/dev/null || break; sleep 0.2; done
+  fi
+  # -public-host must equal the host:port clients use, or the XML API routes (object_store's
+  # reads, listing and, with the patch, writes) do not match: docs/local-environment.md.
   start fake-gcs "$FAKE_GCS_PORT" "$FAKE_GCS_BIN/fake-gcs-server" -scheme http -host 127.0.0.1 \
     -port "$FAKE_GCS_PORT" -public-host "127.0.0.1:$FAKE_GCS_PORT" \
     -backend filesystem -filesystem-root "$ENV_DIR/data/fake-gcs"

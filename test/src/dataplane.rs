@@ -136,64 +136,6 @@ pub fn run_ok_with_env(
         .with_context(|| format!("{subcommand} printed no JSON: {}", String::from_utf8_lossy(&out.stdout)))
 }
 
-/// [`run_err`] with exactly `vars` as the environment.
-pub fn run_err_with_env(
-    env: &TestEnv,
-    subcommand: &str,
-    config: &str,
-    args: &[&str],
-    vars: &[(&str, &str)],
-) -> anyhow::Result<String> {
-    let out = command_with_env(env, subcommand, config, args, vars)?.output()?;
-    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    anyhow::ensure!(!out.status.success(), "{subcommand} succeeded but should have failed: {stderr}");
-    Ok(stderr)
-}
-
-/// Writes an object into fake-gcs-server through its JSON API (a simple media upload, with curl,
-/// the data on its stdin). The emulator refuses object_store's XML API uploads
-/// (docs/local-environment.md), so this is how tests put objects there.
-pub fn fake_gcs_upload(env: &TestEnv, name: &str, data: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    let encoded: String = name
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    let url = format!(
-        "{}/upload/storage/v1/b/{}/o?uploadType=media&name={encoded}",
-        env.get("FAKE_GCS_ENDPOINT")?,
-        env.get("FAKE_GCS_BUCKET")?
-    );
-    let mut curl = Command::new("curl")
-        .args([
-            "-sS",
-            "--fail-with-body",
-            "-H",
-            "Content-Type: application/octet-stream",
-            "--data-binary",
-            "@-",
-            &url,
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("running curl")?;
-    // Dropping stdin after the write ends the upload body.
-    curl.stdin.take().context("curl stdin")?.write_all(data)?;
-    let out = curl.wait_with_output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "JSON API upload of {name} to fake-gcs-server failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(())
-}
-
 /// Starts a data-plane command in the background.
 pub fn spawn(env: &TestEnv, subcommand: &str, config: &str, args: &[&str]) -> anyhow::Result<Child> {
     Ok(command(env, subcommand, config, args)?.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?)
