@@ -9,6 +9,7 @@
 //! - [`format`]: the on-storage format of backups (segments, manifest).
 //! - [`groups`]: consumer-group offsets: list, read, check for live members, commit.
 //! - [`kafka`]: the resolved Kafka connection the data plane uses.
+//! - [`operator`]: the controllers (subcommand `operator`).
 //! - [`restore`]: the restore data plane (subcommand `restore`).
 //! - [`storage`]: opening the object store of a `storage` block.
 //! - [`verify`]: checking a stored backup end to end (subcommand `verify`).
@@ -21,6 +22,7 @@ pub mod crdgen;
 pub mod format;
 pub mod groups;
 pub mod kafka;
+pub mod operator;
 pub mod restore;
 pub mod storage;
 pub mod verify;

@@ -1,0 +1,7 @@
+//! The operator: controllers that turn `KafkaBackup`, `KafkaRestore` and `KafkaOffsetReset`
+//! resources into Jobs running the data plane, and report back.
+//!
+//! - [`connection`]: a resource's cluster connection resolved into what its Job mounts and is
+//!   told.
+
+pub mod connection;
