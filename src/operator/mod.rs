@@ -3,5 +3,7 @@
 //!
 //! - [`connection`]: a resource's cluster connection resolved into what its Job mounts and is
 //!   told.
+//! - [`job`]: the Jobs that run the data plane, and the labels on everything created.
 
 pub mod connection;
+pub mod job;

@@ -1,0 +1,248 @@
+//! The Jobs the controllers create: the operator's own image running one data-plane subcommand
+//! with a config from a ConfigMap, secrets only as mounted files or `secretKeyRef` variables,
+//! and a pod that passes OpenShift's `restricted-v2` unless the user's template says otherwise.
+//!
+//! Pure: everything it needs is in [`JobRequest`]; the controllers apply the result.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, PodSecurityContext,
+    PodSpec, PodTemplateSpec, SeccompProfile, SecurityContext, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+
+use super::connection::JobConnection;
+use crate::api::template::JobOptions;
+
+/// Where the Job's config file is mounted.
+pub const CONFIG_DIR: &str = "/etc/strimzi-backup/config";
+/// Its file name in the ConfigMap.
+pub const CONFIG_FILE: &str = "config.yaml";
+/// Retries of a failed pod when the resource does not say: runs are idempotent, so a retry
+/// never duplicates data, and three cover a node loss or a broker restart.
+const DEFAULT_BACKOFF_LIMIT: i32 = 3;
+
+/// The labels of SPEC §6 on everything the operator creates for a resource.
+pub fn labels(component: &str, instance: &str, cluster: Option<&str>) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::from([
+        ("app.kubernetes.io/name".to_string(), "strimzi-backup".to_string()),
+        ("app.kubernetes.io/instance".to_string(), instance.to_string()),
+        ("app.kubernetes.io/component".to_string(), component.to_string()),
+        ("app.kubernetes.io/part-of".to_string(), "strimzi-backup".to_string()),
+        ("app.kubernetes.io/managed-by".to_string(), "strimzi-backup-operator".to_string()),
+    ]);
+    if let Some(cluster) = cluster {
+        labels.insert("strimzi.io/cluster".to_string(), cluster.to_string());
+    }
+    labels
+}
+
+/// Everything a Job is made of.
+#[derive(Clone, Debug, Default)]
+pub struct JobRequest {
+    /// Deterministic, so a restarted or second operator replica finds the Job instead of
+    /// creating another.
+    pub name: String,
+    pub namespace: String,
+    pub owner: OwnerReference,
+    pub labels: BTreeMap<String, String>,
+    pub image: String,
+    /// `backup`, `restore` or `offset-reset`.
+    pub subcommand: String,
+    /// ConfigMap holding [`CONFIG_FILE`].
+    pub config_map: String,
+    pub connection: JobConnection,
+    /// Storage credentials and similar, as `secretKeyRef` variables.
+    pub env: Vec<EnvVar>,
+    /// Further volumes (encryption key, filesystem storage) and their mounts.
+    pub volumes: Vec<Volume>,
+    pub mounts: Vec<VolumeMount>,
+    pub options: JobOptions,
+}
+
+fn restricted_pod() -> PodSecurityContext {
+    PodSecurityContext {
+        run_as_non_root: Some(true),
+        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+fn restricted_container() -> SecurityContext {
+    SecurityContext {
+        allow_privilege_escalation: Some(false),
+        capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Default::default() }),
+        read_only_root_filesystem: Some(true),
+        run_as_non_root: Some(true),
+        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
+pub fn build(req: &JobRequest) -> Job {
+    let template = req.options.template.clone().unwrap_or_default();
+    let pod_template = template.pod.unwrap_or_default();
+    let container_template = template.container.unwrap_or_default();
+    let pod_meta = pod_template.metadata.unwrap_or_default();
+    let settings = req.options.job.clone().unwrap_or_default();
+
+    let mut volumes = vec![
+        Volume {
+            name: "config".into(),
+            config_map: Some(ConfigMapVolumeSource { name: req.config_map.clone(), ..Default::default() }),
+            ..Default::default()
+        },
+        // The root filesystem is read-only: temporary files go here.
+        Volume { name: "tmp".into(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Default::default() },
+    ];
+    volumes.extend(req.connection.volumes.iter().cloned());
+    volumes.extend(req.volumes.iter().cloned());
+    let mut mounts = vec![
+        VolumeMount {
+            name: "config".into(),
+            mount_path: CONFIG_DIR.into(),
+            read_only: Some(true),
+            ..Default::default()
+        },
+        VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..Default::default() },
+    ];
+    mounts.extend(req.connection.mounts.iter().cloned());
+    mounts.extend(req.mounts.iter().cloned());
+    let mut env = req.env.clone();
+    env.extend(container_template.env.unwrap_or_default());
+
+    let mut pod_labels = req.labels.clone();
+    pod_labels.extend(pod_meta.labels);
+    let container = Container {
+        name: req.subcommand.clone(),
+        image: Some(req.image.clone()),
+        args: Some(vec![req.subcommand.clone(), "--config".into(), format!("{CONFIG_DIR}/{CONFIG_FILE}")]),
+        env: (!env.is_empty()).then_some(env),
+        resources: req.options.resources.clone(),
+        security_context: Some(container_template.security_context.unwrap_or_else(restricted_container)),
+        volume_mounts: Some(mounts),
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
+        ..Default::default()
+    };
+    Job {
+        metadata: ObjectMeta {
+            name: Some(req.name.clone()),
+            namespace: Some(req.namespace.clone()),
+            labels: Some(req.labels.clone()),
+            owner_references: Some(vec![req.owner.clone()]),
+            ..Default::default()
+        },
+        spec: Some(JobSpec {
+            backoff_limit: Some(settings.backoff_limit.unwrap_or(DEFAULT_BACKOFF_LIMIT)),
+            active_deadline_seconds: settings.active_deadline_seconds,
+            ttl_seconds_after_finished: settings.ttl_seconds_after_finished,
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(pod_labels),
+                    annotations: (!pod_meta.annotations.is_empty()).then_some(pod_meta.annotations),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    restart_policy: Some("Never".into()),
+                    containers: vec![container],
+                    volumes: Some(volumes),
+                    affinity: pod_template.affinity,
+                    tolerations: pod_template.tolerations,
+                    node_selector: pod_template.node_selector,
+                    priority_class_name: pod_template.priority_class_name,
+                    image_pull_secrets: pod_template.image_pull_secrets,
+                    security_context: Some(pod_template.security_context.unwrap_or_else(restricted_pod)),
+                    // The data plane talks to Kafka and storage only.
+                    automount_service_account_token: Some(false),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::template::{JobSettings, MetadataTemplate, PodTemplate, ResourceTemplate};
+
+    fn request() -> JobRequest {
+        JobRequest {
+            name: "nightly-backup-28934520".into(),
+            namespace: "kafka".into(),
+            labels: labels("backup", "nightly", Some("my-cluster")),
+            image: "quay.io/example/strimzi-backup-operator:0.1.0".into(),
+            subcommand: "backup".into(),
+            config_map: "nightly-backup-28934520".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn defaults_pass_restricted_v2_and_carry_no_secret() {
+        let job = build(&request());
+        let spec = job.spec.as_ref().and_then(|s| s.template.spec.as_ref()).expect("pod spec");
+        let pod = spec.security_context.as_ref().expect("pod security context");
+        assert_eq!(pod.run_as_non_root, Some(true));
+        assert_eq!(pod.run_as_user, None, "no fixed UID: OpenShift assigns one");
+        let c = &spec.containers[0];
+        let sc = c.security_context.as_ref().expect("container security context");
+        assert_eq!(sc.allow_privilege_escalation, Some(false));
+        assert_eq!(sc.read_only_root_filesystem, Some(true));
+        assert_eq!(sc.capabilities.as_ref().and_then(|c| c.drop.clone()), Some(vec!["ALL".to_string()]));
+        assert_eq!(
+            c.args.clone().unwrap_or_default(),
+            ["backup", "--config", "/etc/strimzi-backup/config/config.yaml"]
+        );
+        assert_eq!(spec.restart_policy.as_deref(), Some("Never"));
+        assert_eq!(job.spec.as_ref().and_then(|s| s.backoff_limit), Some(3));
+        let labels = job.metadata.labels.clone().unwrap_or_default();
+        assert_eq!(
+            labels.get("app.kubernetes.io/managed-by").map(String::as_str),
+            Some("strimzi-backup-operator")
+        );
+        assert_eq!(labels.get("strimzi.io/cluster").map(String::as_str), Some("my-cluster"));
+        assert!(c.volume_mounts.as_ref().is_some_and(|m| m.iter().any(|m| m.mount_path == "/tmp")));
+    }
+
+    #[test]
+    fn the_template_wins_where_given() {
+        let mut req = request();
+        req.options.template = Some(ResourceTemplate {
+            pod: Some(PodTemplate {
+                metadata: Some(MetadataTemplate {
+                    labels: BTreeMap::from([("team".to_string(), "payments".to_string())]),
+                    annotations: BTreeMap::from([(
+                        "sidecar.istio.io/inject".to_string(),
+                        "false".to_string(),
+                    )]),
+                }),
+                node_selector: Some(BTreeMap::from([("pool".to_string(), "batch".to_string())])),
+                security_context: Some(PodSecurityContext { run_as_user: Some(1000), ..Default::default() }),
+                ..Default::default()
+            }),
+            container: None,
+        });
+        req.options.job = Some(JobSettings {
+            backoff_limit: Some(0),
+            active_deadline_seconds: Some(3600),
+            ttl_seconds_after_finished: Some(600),
+        });
+        let job = build(&req);
+        let spec = job.spec.clone().expect("job spec");
+        assert_eq!(
+            (spec.backoff_limit, spec.active_deadline_seconds, spec.ttl_seconds_after_finished),
+            (Some(0), Some(3600), Some(600))
+        );
+        let meta = spec.template.metadata.clone().expect("pod meta");
+        assert_eq!(meta.labels.unwrap_or_default().get("team").map(String::as_str), Some("payments"));
+        assert!(meta.annotations.unwrap_or_default().contains_key("sidecar.istio.io/inject"));
+        let pod = spec.template.spec.expect("pod spec");
+        assert_eq!(pod.security_context.and_then(|s| s.run_as_user), Some(1000));
+        assert_eq!(pod.node_selector.unwrap_or_default().get("pool").map(String::as_str), Some("batch"));
+    }
+}
