@@ -10,9 +10,11 @@ pub mod condition;
 pub mod duration;
 pub mod offset_reset;
 pub mod restore;
+pub mod schedule;
 pub mod selection;
 pub mod storage;
 pub mod template;
+pub mod validation;
 
 pub use backup::{KafkaBackup, KafkaBackupSpec, KafkaBackupStatus};
 pub use offset_reset::{KafkaOffsetReset, KafkaOffsetResetSpec, KafkaOffsetResetStatus};
