@@ -1,9 +1,11 @@
 //! The operator: controllers that turn `KafkaBackup`, `KafkaRestore` and `KafkaOffsetReset`
 //! resources into Jobs running the data plane, and report back.
 //!
+//! - [`backup`]: the `KafkaBackup` controller.
 //! - [`connection`]: a resource's cluster connection resolved into what its Job mounts and is
 //!   told.
 //! - [`job`]: the Jobs that run the data plane, and the labels on everything created.
 
+pub mod backup;
 pub mod connection;
 pub mod job;

@@ -1,0 +1,5 @@
+//! The `KafkaBackup` controller.
+//!
+//! - [`schedule`]: when a run is due (pure).
+
+pub mod schedule;
