@@ -26,8 +26,8 @@ pub async fn manifest(storage: &Storage, id: &str) -> anyhow::Result<Manifest> {
     Ok(Manifest::from_json(&bytes, &name)?)
 }
 
-/// The newest committed backup under the storage prefix, other than `except`.
-pub async fn latest(storage: &Storage, except: &str) -> anyhow::Result<Option<Manifest>> {
+/// Every committed backup under the storage prefix (one manifest read each).
+pub async fn all(storage: &Storage) -> anyhow::Result<Vec<Manifest>> {
     let dir = object_store::path::Path::from(storage.layout.backups_dir().trim_end_matches('/'));
     let objects: Vec<_> = storage
         .store
@@ -35,19 +35,41 @@ pub async fn latest(storage: &Storage, except: &str) -> anyhow::Result<Option<Ma
         .try_collect()
         .await
         .with_context(|| format!("listing the backups in {}", storage.location))?;
-    let mut latest: Option<Manifest> = None;
+    let mut manifests = Vec::new();
     for meta in objects {
         let name = meta.location.to_string();
-        let Some(id) = storage.layout.backup_id_of_manifest(&name) else { continue };
-        if id == except {
-            continue;
-        }
-        let manifest = manifest(storage, id).await?;
-        if latest.as_ref().is_none_or(|l| manifest.completed_at > l.completed_at) {
-            latest = Some(manifest);
+        if let Some(id) = storage.layout.backup_id_of_manifest(&name) {
+            manifests.push(manifest(storage, id).await?);
         }
     }
-    Ok(latest)
+    Ok(manifests)
+}
+
+/// The newest committed backup under the storage prefix, other than `except`.
+pub async fn latest(storage: &Storage, except: &str) -> anyhow::Result<Option<Manifest>> {
+    Ok(all(storage)
+        .await?
+        .into_iter()
+        .filter(|m| m.backup_id != except)
+        .max_by(|a, b| a.completed_at.cmp(&b.completed_at)))
+}
+
+/// Deletes a backup: the manifest first, so it is gone for every reader at once and a failure
+/// half-way leaves only invisible objects (which [`remove_orphans`] finishes later).
+pub async fn delete(storage: &Storage, id: &str) -> anyhow::Result<()> {
+    let manifest = object_store::path::Path::from(storage.layout.manifest(id));
+    match storage.store.delete(&manifest).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("deleting {manifest}"))),
+    }
+    let dir = object_store::path::Path::from(format!("{}{id}", storage.layout.backups_dir()));
+    delete_under(storage, &dir).await.with_context(|| format!("deleting the objects of backup {id}"))
+}
+
+/// Deletes every object under `dir`.
+async fn delete_under(storage: &Storage, dir: &object_store::path::Path) -> object_store::Result<()> {
+    let locations = storage.store.list(Some(dir)).map_ok(|o| o.location).boxed();
+    storage.store.delete_stream(locations).try_collect::<Vec<_>>().await.map(|_| ())
 }
 
 /// The named backup, or the latest when no id is given.
@@ -98,11 +120,7 @@ pub async fn remove_orphans(storage: &Storage, grace: chrono::Duration) -> anyho
         if objects.iter().any(|o| o.last_modified > cutoff) {
             continue;
         }
-        let locations = futures::stream::iter(objects.into_iter().map(|o| Ok(o.location))).boxed();
-        storage
-            .store
-            .delete_stream(locations)
-            .try_collect::<Vec<_>>()
+        delete_under(storage, &prefix)
             .await
             .with_context(|| format!("deleting the unfinished backup {id}"))?;
         tracing::info!(backup = %id, "deleted the objects of an unfinished backup (no manifest)");

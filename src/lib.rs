@@ -11,6 +11,7 @@
 //! - [`kafka`]: the resolved Kafka connection the data plane uses.
 //! - [`operator`]: the controllers (subcommand `operator`).
 //! - [`restore`]: the restore data plane (subcommand `restore`).
+//! - [`retention`]: which backups a retention policy lets go, and pruning them.
 //! - [`storage`]: opening the object store of a `storage` block.
 //! - [`verify`]: checking a stored backup end to end (subcommand `verify`).
 
@@ -24,5 +25,6 @@ pub mod groups;
 pub mod kafka;
 pub mod operator;
 pub mod restore;
+pub mod retention;
 pub mod storage;
 pub mod verify;

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::backup::BackupSettings;
+use crate::api::backup::{BackupSettings, Retention};
 use crate::api::selection::{Selection, TopicSelection};
 use crate::api::storage::StorageSpec;
 use crate::kafka::KafkaConnection;
@@ -31,6 +31,13 @@ pub struct BackupConfig {
     /// Where a `filesystem` storage volume is mounted.
     #[serde(default = "filesystem_root")]
     pub filesystem_root: PathBuf,
+    /// Prune old backups after this one (applied when `pruneOnSchedule`; the operator passes it
+    /// for scheduled runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+    /// Backups retention must not delete (those running restores read).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protected_backups: Vec<String>,
     /// How long the objects of a backup that never got its manifest (killed, failed) are left
     /// alone before a later backup deletes them: long enough that a backup still writing to
     /// the same prefix is never touched. A duration such as `24h`.

@@ -140,19 +140,29 @@ pub async fn make_plan(
     Ok(Plan { cluster_id, topics, partitions, groups, parent })
 }
 
-/// Committed offsets of the selected groups on the selected partitions.
+/// Committed offsets of the selected groups on the selected partitions. Kafka answers offset
+/// queries per group, so they run a few at a time: clusters have hundreds of groups.
 async fn group_offsets(
     client: &ClientConfig,
     filter: &crate::api::selection::NameFilter,
     partitions: &[PartitionPlan],
 ) -> anyhow::Result<Vec<GroupEntry>> {
+    use futures::{StreamExt, TryStreamExt};
     let selected: Vec<(String, i32)> = partitions.iter().map(|p| (p.topic.clone(), p.partition)).collect();
-    let mut groups = Vec::new();
-    for name in crate::groups::list(client).await?.into_iter().filter(|n| filter.matches(n)) {
-        let offsets = crate::groups::committed(client, &name, &selected).await?;
-        if !offsets.is_empty() {
-            groups.push(GroupEntry { group: name, offsets });
-        }
-    }
+    let names: Vec<String> =
+        crate::groups::list(client).await?.into_iter().filter(|n| filter.matches(n)).collect();
+    let mut groups: Vec<GroupEntry> = futures::stream::iter(names)
+        .map(|name| {
+            let selected = &selected;
+            async move {
+                let offsets = crate::groups::committed(client, &name, selected).await?;
+                anyhow::Ok(GroupEntry { group: name, offsets })
+            }
+        })
+        .buffer_unordered(16)
+        .try_filter(|g| std::future::ready(!g.offsets.is_empty()))
+        .try_collect()
+        .await?;
+    groups.sort_by(|a, b| a.group.cmp(&b.group));
     Ok(groups)
 }

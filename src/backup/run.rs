@@ -39,6 +39,10 @@ pub struct BackupResult {
     pub oldest_timestamp: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub newest_timestamp: Option<String>,
+    /// What the location holds after this backup and its pruning (absent if it could not be
+    /// read; the backup itself is committed regardless).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub inventory: Option<crate::retention::Inventory>,
 }
 
 fn rfc3339(t: chrono::DateTime<Utc>) -> String {
@@ -169,6 +173,15 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
     {
         tracing::warn!(error = %format!("{e:#}"), "could not clean up unfinished backups; the next backup retries");
     }
+    let policy = cfg.retention.as_ref().filter(|r| r.prune_on_schedule);
+    let protected = cfg.protected_backups.iter().cloned().collect();
+    let inventory = match crate::retention::prune(&storage, policy, &protected, Utc::now()).await {
+        Ok(inventory) => Some(inventory),
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "could not prune old backups; the next backup retries");
+            None
+        }
+    };
     Ok(BackupResult {
         backup_id,
         parent_id: manifest.parent_id,
@@ -183,5 +196,6 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         consumer_groups: manifest.consumer_groups.len() as u32,
         oldest_timestamp: totals.oldest_timestamp.and_then(millis_to_rfc3339),
         newest_timestamp: totals.newest_timestamp.and_then(millis_to_rfc3339),
+        inventory,
     })
 }

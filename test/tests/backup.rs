@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use object_store::ObjectStoreExt;
+use object_store::{ObjectStore, ObjectStoreExt};
 use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use strimzi_backup_e2e::dataplane::{
@@ -14,6 +14,7 @@ use strimzi_backup_e2e::dataplane::{
 };
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::unique_suffix;
+use strimzi_backup_operator::format::manifest::Layout;
 use strimzi_backup_operator::format::record::Record;
 
 /// Runs a backup of the topics matching `topics` under `prefix`.
@@ -336,5 +337,55 @@ async fn an_encrypted_backup_is_unreadable_without_its_key() -> anyhow::Result<(
     run_ok(&env, "restore", &restore(&with_key(&key))?, &[])?;
     assert_eq!(without_offsets(&consume_all(&env, &target, 0)?), without_offsets(&recs));
     std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
+#[tokio::test]
+async fn retention_prunes_old_backups_but_never_a_protected_one_or_a_kept_chain() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let suffix = unique_suffix();
+    let prefix = format!("e2e-retention-{suffix}/");
+    let topic = format!("rt{suffix}");
+    create_topic(&env, &topic, 1, &[]).await?;
+    let mut ids = Vec::new();
+    let full = |extra: &str| config(&env, &prefix, &topic, &format!("backup:\n  mode: full\n{extra}"));
+    for round in 0..3 {
+        produce(&env, &topic, 0, &records(&topic, 0, 10, recent() + round)).await?;
+        let result = run_ok(&env, "backup", &full("")?, &["--backup-id", &format!("full-{round}")])?;
+        ids.push(result["backupId"].as_str().unwrap_or_default().to_string());
+        assert_eq!(result["backupCount"], round + 1);
+    }
+    // A restore reads full-0: it stays although it is beyond maxBackups.
+    let protected = full("retention:\n  maxBackups: 2\nprotectedBackups: [full-0]\n")?;
+    let result = run_ok(&env, "backup", &protected, &["--backup-id", "full-3"])?;
+    assert_eq!(result["pruned"], serde_json::json!(["full-1"]));
+    assert_eq!(result["backupCount"], 3);
+    let result = run_ok(&env, "backup", &full("retention:\n  maxBackups: 2\n")?, &["--backup-id", "full-4"])?;
+    assert_eq!(result["pruned"], serde_json::json!(["full-0", "full-2"]));
+    assert_eq!(result["backupCount"], 2);
+    let gone = Layout::new(&prefix).manifest("full-0");
+    assert!(store.head(&object_store::path::Path::from(gone.as_str())).await.is_err());
+    let segments = object_store::path::Path::from(format!("{prefix}backups/full-0"));
+    assert!(futures::TryStreamExt::try_collect::<Vec<_>>(store.list(Some(&segments))).await?.is_empty());
+
+    // Incrementals on top of full-4: keeping the newest keeps its whole chain.
+    let incremental =
+        config(&env, &prefix, &topic, "backup:\n  mode: incremental\nretention:\n  maxBackups: 1\n")?;
+    for round in 5..7 {
+        produce(&env, &topic, 0, &records(&topic, 0, 5, recent() + round)).await?;
+        let result = run_ok(&env, "backup", &incremental, &["--backup-id", &format!("inc-{round}")])?;
+        assert_eq!(
+            result["pruned"],
+            if round == 5 { serde_json::json!(["full-3"]) } else { serde_json::Value::Null }
+        );
+    }
+    // The chain inc-6 -> inc-5 -> full-4 is whole and restores every record.
+    let restore = format!(
+        "{}topicMapping:\n  - sourceTopic: {topic}\n    targetTopic: {topic}-restored\n",
+        base_config(&env, &prefix, None)?
+    );
+    let result = run_ok(&env, "restore", &restore, &[])?;
+    assert_eq!(result["restoredRecords"], 3 * 10 + 2 * 5);
     Ok(())
 }
