@@ -45,6 +45,10 @@ e2e: build ## End-to-end tests against the running local environment (make env-u
 test: ## Everything: fmt, clippy, manifests drift, unit, then e2e in a fresh local environment
 	hack/test.sh
 
+.PHONY: bench
+bench: ## Backup/restore throughput and peak RSS beside Kafka's perf tools (local env; prints figures)
+	hack/bench.sh
+
 ##@ Local environment
 .PHONY: tools
 tools: ## Build or fetch the pinned components (etcd, Kubernetes, Kafka, MinIO) into ~/.cache

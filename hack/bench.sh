@@ -1,0 +1,380 @@
+#!/usr/bin/env bash
+# `make bench`: throughput and peak memory of the data plane's `backup` and `restore` against the
+# local broker and MinIO, beside Apache Kafka's own perf tools (ProducerPerformance,
+# ConsumerPerformance) run on the same broker in the same run. Prints figures and ratios; asserts
+# nothing about speed (only that every record arrived). Method and results: docs/benchmarks.md.
+#
+# An environment that is already up is reused and left running; otherwise this starts it
+# (`make env-up`) and stops it again at the end, also on failure (removing its state directory
+# when the bench created it and succeeded). The bench's topics, consumer groups and MinIO objects
+# are removed at the end (BENCH_KEEP=1 keeps them).
+#
+# Knobs (environment):
+#   BENCH_RECORDS       records per case (default 500000: 488 MiB of 1 KiB values)
+#   BENCH_RECORD_SIZE   value bytes per record (default 1024): ProducerPerformance's random A-Z values
+#   BENCH_PAYLOAD_FILE  instead, values taken at random from this file's lines (--payload-file)
+#   BENCH_PARTITIONS    the cases, as partition counts (default "1 8"); parallelism = partitions
+#   BENCH_ZSTD_LEVEL    backup.compressionLevel (default 3)
+#   BENCH_KEEP          1: keep topics, groups and objects (default 0)
+. "$(dirname "$0")/lib.sh"
+cd "$ROOT_DIR"
+
+RECORDS=${BENCH_RECORDS:-500000}
+RECORD_SIZE=${BENCH_RECORD_SIZE:-1024}
+PAYLOAD_FILE=${BENCH_PAYLOAD_FILE:-}
+PARTITIONS=${BENCH_PARTITIONS:-1 8}
+ZSTD_LEVEL=${BENCH_ZSTD_LEVEL:-3}
+KEEP=${BENCH_KEEP:-0}
+BIN=$ROOT_DIR/target/release/strimzi-backup-operator
+RUN=bench-$(date +%Y%m%d-%H%M%S)-$$
+PREFIX=$RUN/
+
+# The restore producer's settings that shape what goes over the wire (src/restore/run.rs; 1000000
+# is librdkafka's batch.size default), given to the producer baseline too: both write the same
+# kind of batches. The bench data is written by that baseline, so the topics hold lz4 batches.
+PRODUCER_PROPS=(acks=all enable.idempotence=true max.in.flight.requests.per.connection=5
+  compression.type=lz4 linger.ms=20 batch.size=1000000)
+# The backup consumer's fetch settings (src/backup/partition.rs), given to the consumer baseline.
+CONSUMER_FETCH_BYTES=16777216
+CONSUMER_PROPS=(fetch.max.bytes=52428800 isolation.level=read_committed)
+
+for v in RECORDS RECORD_SIZE ZSTD_LEVEL; do
+  [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "BENCH_$v must be a positive integer, not '${!v}'"
+done
+for p in $PARTITIONS; do
+  [[ $p =~ ^[1-9][0-9]*$ ]] || die "BENCH_PARTITIONS: '$p' is not a partition count"
+done
+if [[ -n $PAYLOAD_FILE ]]; then
+  [[ -s $PAYLOAD_FILE ]] || die "BENCH_PAYLOAD_FILE $PAYLOAD_FILE is missing or empty"
+  PAYLOAD_FILE=$(realpath "$PAYLOAD_FILE")
+  PAYLOAD_ARGS=(--payload-file "$PAYLOAD_FILE")
+  PAYLOAD_DESC="values: lines of $PAYLOAD_FILE"
+else
+  PAYLOAD_ARGS=(--record-size "$RECORD_SIZE")
+  PAYLOAD_DESC="values: $RECORD_SIZE random A-Z bytes (ProducerPerformance --record-size), no keys"
+fi
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/strimzi-backup-bench.XXXXXX")
+TOPICS=() GROUPS_CREATED=()
+owned=true
+had_env_dir=false
+if [[ -d $ENV_DIR ]]; then had_env_dir=true; fi
+for c in etcd apiserver controller-manager harness kafka minio azurite fake-gcs; do
+  if running_pid "$c" >/dev/null; then owned=false; fi
+done
+
+# --- Kafka tools and MinIO ----------------------------------------------------------------------
+# The tools log at WARN to stderr, so their stdout holds only their figures.
+cat >"$WORK/log4j2.yaml" <<'LOG'
+Configuration:
+  Appenders:
+    Console: {name: STDERR, target: SYSTEM_ERR, PatternLayout: {pattern: "[%d] %p %m (%c)%n"}}
+  Loggers:
+    Root: {level: WARN, AppenderRef: [{ref: STDERR}]}
+LOG
+# The JVM running a Kafka tool (KAFKA_TOOL is set once .local-env/env is read).
+KAFKA_TOOL=()
+kafka_tool() { "${KAFKA_TOOL[@]}" "$@"; }
+topic_cmd() { kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$KAFKA_BOOTSTRAP" "$@"; }
+
+# A SigV4-signed request to MinIO: minio_call METHOD PATH-AND-QUERY (prints the body).
+minio_call() {
+  curl -sS -X "$1" --aws-sigv4 "aws:amz:$MINIO_REGION:s3" --user "$MINIO_ACCESS_KEY:$MINIO_SECRET_KEY" \
+    "$MINIO_ENDPOINT/$MINIO_BUCKET$2"
+}
+
+# Removes every object under the bench's prefix. Query values are percent-encoded (`/` as %2F)
+# and in name order, as SigV4's canonical request has them: curl signs the query as written.
+# Unfinished multipart uploads of a failed run are not listed here (MinIO lists them only by
+# exact object name); MinIO drops them itself after a day.
+minio_delete_prefix() {
+  local prefix=${PREFIX//\//%2F} body keys key
+  for _ in $(seq 1 100); do
+    body=$(minio_call GET "/?list-type=2&max-keys=1000&prefix=$prefix")
+    [[ $body == *ListBucketResult* ]] || { log "MinIO: listing $PREFIX failed: $body"; return 1; }
+    keys=$(grep -o '<Key>[^<]*</Key>' <<<"$body" | sed -E 's#</?Key>##g') || true
+    [[ -n $keys ]] || return 0
+    while read -r key; do minio_call DELETE "/$key" >/dev/null; done <<<"$keys"
+  done
+}
+
+cleanup() {
+  local rc=$? t g
+  set +e
+  if [[ $KEEP == 1 ]]; then
+    log "BENCH_KEEP=1: keeping topics ${TOPICS[*]:-none}, groups ${GROUPS_CREATED[*]:-none} and s3://${MINIO_BUCKET:-}/$PREFIX"
+  elif ((${#KAFKA_TOOL[@]})); then
+    log "removing the bench's topics, consumer groups and s3://$MINIO_BUCKET/$PREFIX"
+    for t in "${TOPICS[@]}"; do
+      topic_cmd --delete --if-exists --topic "$t" >/dev/null 2>&1 || log "could not delete topic $t"
+    done
+    for g in "${GROUPS_CREATED[@]}"; do
+      kafka_tool org.apache.kafka.tools.consumer.group.ConsumerGroupCommand --bootstrap-server "$KAFKA_BOOTSTRAP" \
+        --delete --group "$g" >/dev/null 2>&1 || log "could not delete consumer group $g"
+    done
+    minio_delete_prefix || log "could not empty s3://$MINIO_BUCKET/$PREFIX"
+  fi
+  if [[ $rc -ne 0 ]]; then
+    log "bench failed; its configs, outputs and logs are in $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+  if $owned; then
+    log "stopping the local environment this bench started"
+    # A state directory the bench created goes again, unless its logs are needed.
+    if ! $had_env_dir && [[ $rc -eq 0 ]]; then
+      "$HACK_DIR/env-down.sh" --purge || true
+    else
+      "$HACK_DIR/env-down.sh" || true
+    fi
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+
+# --- environment and binary ---------------------------------------------------------------------
+if running_pid kafka >/dev/null && running_pid minio >/dev/null; then
+  log "local environment already running: reusing it and leaving it up"
+else
+  $owned || log "local environment partly running: starting the missing parts (left running afterwards)"
+  make --no-print-directory env-up
+fi
+# shellcheck disable=SC1091
+. "$ENV_DIR/env"
+KAFKA_PID=$(running_pid kafka) || die "Kafka is not running"
+MINIO_PID=$(running_pid minio) || die "MinIO is not running"
+KAFKA_TOOL=(java -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true "-Dlog4j2.configurationFile=$WORK/log4j2.yaml"
+  -cp "$KAFKA_HOME/libs/*")
+
+log "building the release binary (a debug build is ~15x slower at zstd)"
+${CARGO:-cargo} build --release --bin strimzi-backup-operator
+
+# --- measuring ----------------------------------------------------------------------------------
+GNU_TIME=false
+if /usr/bin/time -f '%e %M' -o /dev/null true 2>/dev/null; then GNU_TIME=true; fi
+TICK=$(getconf CLK_TCK)
+
+# CPU seconds a process has used so far (user + system).
+proc_cpu() { sed 's/.*) //' "/proc/$1/stat" | awk -v t="$TICK" '{ printf "%.2f", ($12 + $13) / t }'; }
+# CPU seconds all cores have been busy so far (everything but idle and iowait).
+machine_cpu() { awk -v t="$TICK" '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / t }' /proc/stat; }
+
+# Runs "$@" with stdout in $1.out and stderr in $1.log, and writes to $1.time:
+#   <wall s> <peak RSS KiB> <CPU s of the process> <CPU s of the broker> <of MinIO> <of the machine>
+# Wall time, RSS and CPU by GNU time when there is one, else by polling the process's VmHWM (the
+# kernel's high-water mark of its resident set) every 50 ms and by the shell's child times.
+measured() {
+  local base=$1 rc=0 k0 m0 c0 line wall rss user sys; shift
+  k0=$(proc_cpu "$KAFKA_PID") m0=$(proc_cpu "$MINIO_PID") c0=$(machine_cpu)
+  if $GNU_TIME; then
+    /usr/bin/time -f '%e %M %U %S' -o "$base.rusage" "$@" >"$base.out" 2>"$base.log" || rc=$?
+    line=$(tail -n1 "$base.rusage")
+  else
+    local t0 t1 pid hwm=0 k v _ before after
+    times >"$base.times" # not in $(…): a subshell's child times are its own
+    t0=$(date +%s%N)
+    "$@" >"$base.out" 2>"$base.log" &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+      while read -r k v _; do
+        if [[ $k == VmHWM: ]] && ((v > hwm)); then hwm=$v; fi
+      done <"/proc/$pid/status" 2>/dev/null || true
+      sleep 0.05
+    done
+    wait "$pid" || rc=$?
+    t1=$(date +%s%N)
+    times >>"$base.times"
+    before=$(sed -n 2p "$base.times") after=$(sed -n 4p "$base.times")
+    line=$(awk -v a="$t0" -v b="$t1" -v m="$hwm" -v x="$before" -v y="$after" 'function s(t, p) {
+        split(t, p, " "); return (p[1] + 0) * 60 + substr(p[1], index(p[1], "m") + 1) + (p[2] + 0) * 60 + substr(p[2], index(p[2], "m") + 1) }
+      BEGIN { printf "%.2f %d %.2f 0", (b - a) / 1e9, m, s(y) - s(x) }')
+  fi
+  if ((rc != 0)); then
+    tail -n 30 "$base.log" >&2
+    die "$(basename "$base") failed (exit $rc; log: $base.log)"
+  fi
+  read -r wall rss user sys <<<"$line"
+  echo "$wall $rss $(calc "$user + $sys" %.2f) $(calc "$(proc_cpu "$KAFKA_PID") - $k0" %.2f)" \
+    "$(calc "$(proc_cpu "$MINIO_PID") - $m0" %.2f) $(calc "$(machine_cpu) - $c0" %.2f)" >"$base.time"
+}
+
+# A data-plane command run the way a Job runs it: a config file without secrets, the MinIO
+# credentials in an otherwise empty environment.
+dataplane() {
+  local base=$1 sub=$2 config=$3
+  measured "$base" env -i "AWS_ACCESS_KEY_ID=$MINIO_ACCESS_KEY" "AWS_SECRET_ACCESS_KEY=$MINIO_SECRET_KEY" \
+    "$BIN" "$sub" --config "$config"
+}
+
+# A number field of compact JSON: json_field FILE NAME.
+json_field() { grep -o "\"$2\":[0-9]*" "$1" | head -n1 | cut -d: -f2; }
+
+# Float arithmetic: calc EXPR (awk syntax) [FORMAT, default %.1f].
+calc() { awk "BEGIN { printf \"${2:-%.1f}\", $1 }"; }
+# "ours/broker/MinIO/other" CPU seconds of a step: cpu_split OURS BROKER MINIO MACHINE.
+cpu_split() { awk -v a="$1" -v b="$2" -v c="$3" -v m="$4" 'BEGIN { printf "%.1f/%.1f/%.1f/%.1f", a, b, c, m - a - b - c }'; }
+
+storage_yaml() {
+  cat <<YAML
+kafka:
+  bootstrapServers: $KAFKA_BOOTSTRAP
+storage:
+  type: s3
+  s3:
+    bucket: $MINIO_BUCKET
+    region: $MINIO_REGION
+    endpoint: $MINIO_ENDPOINT
+    forcePathStyle: true
+    prefix: $PREFIX
+YAML
+}
+
+# The documented memory bounds (docs/data-plane.md, "Memory"), in MiB, for P partitions worked on
+# at once (backup.parallelism / restore.parallelism), plus 32 MiB for the process itself (code,
+# runtime, HTTP and Kafka clients; a backup of an empty topic peaks at about 20 MiB). Backup: about
+# 110 MiB per partition at worst (64 MiB prefetch queue, one 16 MiB fetch, the open block, 8 MiB
+# waiting to upload and two 8 MiB parts in flight). Restore: the producer's 64 MiB queue, and per
+# partition one block being read (about 2 MiB) and its decoded records (taken as 1 MiB).
+backup_bound() { echo $((32 + 110 * $1)); }
+restore_bound() { echo $((32 + 64 + 3 * $1)); }
+
+MIB=1048576
+RESULTS=() NOTES=()
+log "bench $RUN: $RECORDS records per case ($PAYLOAD_DESC), cases: $PARTITIONS partition(s); work dir $WORK"
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+for P in $PARTITIONS; do
+  topic=$RUN-p$P group=$RUN-p$P-perf case=$WORK/p$P
+  TOPICS+=("$topic" "$topic-restored")
+  log "=== $P partition(s): topic $topic"
+  topic_cmd --create --topic "$topic" --partitions "$P" --replication-factor 1 >/dev/null
+
+  # 1. The bench data, written by ProducerPerformance: also the producer baseline.
+  log "producer baseline (ProducerPerformance), writing the bench data"
+  measured "$case-producer" "${KAFKA_TOOL[@]}" org.apache.kafka.tools.ProducerPerformance --topic "$topic" \
+    --num-records "$RECORDS" "${PAYLOAD_ARGS[@]}" --throughput -1 \
+    --producer-props "bootstrap.servers=$KAFKA_BOOTSTRAP" "${PRODUCER_PROPS[@]}"
+  line=$(grep 'records sent' "$case-producer.out" | tail -n1)
+  [[ $line =~ ^([0-9]+)\ records\ sent,\ ([0-9.]+)\ records/sec\ \(([0-9.]+)\ MB/sec\) ]] ||
+    die "cannot read ProducerPerformance's result: '$line'"
+  [[ ${BASH_REMATCH[1]} == "$RECORDS" ]] || die "ProducerPerformance sent ${BASH_REMATCH[1]} records, not $RECORDS"
+  prod_rps=${BASH_REMATCH[2]} prod_mibs=${BASH_REMATCH[3]}
+
+  # 2. The consumer baseline: ConsumerPerformance reads the whole topic.
+  log "consumer baseline (ConsumerPerformance)"
+  GROUPS_CREATED+=("$group")
+  printf '%s\n' "${CONSUMER_PROPS[@]}" >"$case-consumer.properties"
+  measured "$case-consumer" "${KAFKA_TOOL[@]}" org.apache.kafka.tools.ConsumerPerformance \
+    --bootstrap-server "$KAFKA_BOOTSTRAP" --topic "$topic" --messages "$RECORDS" --group "$group" \
+    --fetch-size "$CONSUMER_FETCH_BYTES" --timeout 60000 --hide-header --consumer.config "$case-consumer.properties"
+  # start.time, end.time, MB, MB.sec, nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec
+  line=$(grep -E '^[0-9]{4}-' "$case-consumer.out" | tail -n1)
+  IFS=',' read -r _ _ cons_mib cons_mibs_all cons_n _ _ _ cons_mibs cons_rps <<<"${line// /}"
+  [[ ${cons_n:-} == "$RECORDS" ]] || die "ConsumerPerformance read ${cons_n:-nothing}, not $RECORDS records: '$line'"
+
+  # 3. Our backup of the topic.
+  log "backup: zstd-$ZSTD_LEVEL, parallelism $P"
+  {
+    storage_yaml
+    cat <<YAML
+topics:
+  include: ["$topic"]
+consumerGroups:
+  include: []
+backup:
+  compression: zstd
+  compressionLevel: $ZSTD_LEVEL
+  parallelism: $P
+  mode: full
+YAML
+  } >"$case-backup.yaml"
+  dataplane "$case-backup" backup "$case-backup.yaml"
+  read -r b_secs b_kib b_cpu b_kcpu b_mcpu b_all <"$case-backup.time"
+  b_records=$(json_field "$case-backup.out" records)
+  b_raw=$(json_field "$case-backup.out" rawBytes)
+  b_stored=$(json_field "$case-backup.out" sizeBytes)
+  backup_id=$(grep -o '"backupId":"[^"]*"' "$case-backup.out" | cut -d'"' -f4)
+  [[ $b_records == "$RECORDS" ]] || die "backup stored ${b_records:-no} records, not $RECORDS ($case-backup.out)"
+
+  # 4. Our restore of it into a new topic.
+  log "restore: into $topic-restored, parallelism $P"
+  {
+    storage_yaml
+    cat <<YAML
+backupId: $backup_id
+topicMapping:
+  - {sourceTopic: $topic, targetTopic: $topic-restored}
+consumerGroups:
+  restore: false
+restore:
+  parallelism: $P
+YAML
+  } >"$case-restore.yaml"
+  dataplane "$case-restore" restore "$case-restore.yaml"
+  read -r r_secs r_kib r_cpu r_kcpu r_mcpu r_all <"$case-restore.time"
+  r_records=$(json_field "$case-restore.out" restoredRecords)
+  r_bytes=$(json_field "$case-restore.out" restoredBytes)
+  [[ $r_records == "$RECORDS" ]] || die "restore wrote ${r_records:-no} records, not $RECORDS ($case-restore.out)"
+
+  # MiB/s counts record keys and values, as the Kafka tools do (for the backup: the MiB the
+  # consumer baseline read from the same topic), over the process's whole wall time.
+  b_mibs=$(calc "$cons_mib / $b_secs") r_mibs=$(calc "$r_bytes / $MIB / $r_secs")
+  b_rss=$(calc "$b_kib / 1024" %.0f) r_rss=$(calc "$r_kib / 1024" %.0f)
+  b_cpus=$(cpu_split "$b_cpu" "$b_kcpu" "$b_mcpu" "$b_all") r_cpus=$(cpu_split "$r_cpu" "$r_kcpu" "$r_mcpu" "$r_all")
+  # case, records/s, MiB/s, MiB/s per partition, baseline, baseline MiB/s, ratio, RSS, bound, CPU s
+  b_rate="$(calc "$RECORDS / $b_secs" %.0f) $b_mibs $(calc "$b_mibs / $P")"
+  r_rate="$(calc "$r_records / $r_secs" %.0f) $r_mibs $(calc "$r_mibs / $P")"
+  RESULTS+=(
+    "backup-${P}p $b_rate consumer $(calc "$cons_mibs") $(calc "$b_mibs / $cons_mibs" %.2f) $b_rss $(backup_bound "$P") $b_cpus"
+    "restore-${P}p $r_rate producer $(calc "$prod_mibs") $(calc "$r_mibs / $prod_mibs" %.2f) $r_rss $(restore_bound "$P") $r_cpus"
+  )
+  read -r _ _ p_cpu p_kcpu _ _ <"$case-producer.time"
+  read -r _ _ c_cpu c_kcpu _ _ <"$case-consumer.time"
+  NOTES+=(
+    "${P}p backup: $b_secs s; $(calc "$b_raw / $MIB") MiB encoded, $(calc "$b_stored / $MIB") MiB stored (zstd-$ZSTD_LEVEL: $(calc "$b_stored / $b_raw" %.3f) of encoded); peak RSS $b_rss MiB"
+    "${P}p restore: $r_secs s; $(calc "$r_bytes / $MIB") MiB restored; peak RSS $r_rss MiB"
+    "${P}p producer baseline: $(calc "$prod_rps" %.0f) records/s, $prod_mibs MiB/s (CPU s tool/broker $p_cpu/$p_kcpu)"
+    "${P}p consumer baseline: $(calc "$cons_rps" %.0f) records/s, $cons_mibs MiB/s while fetching, $cons_mibs_all MiB/s with its group join (CPU s tool/broker $c_cpu/$c_kcpu)"
+  )
+
+  if [[ $KEEP != 1 ]]; then
+    topic_cmd --delete --topic "$topic" >/dev/null 2>&1 || true
+    topic_cmd --delete --topic "$topic-restored" >/dev/null 2>&1 || true
+  fi
+done
+
+# --- report -------------------------------------------------------------------------------------
+row() { printf '%-11s %9s %7s %10s %-17s %5s %7s %6s  %s\n' "$@"; }
+echo
+CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+echo "strimzi-backup-operator bench $RUN: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores ($CPU_MODEL)," \
+  "load average before: $LOAD_BEFORE"
+echo "Kafka $KAFKA_VERSION at $KAFKA_BOOTSTRAP, MinIO at $MINIO_ENDPOINT; $RECORDS records per case, $PAYLOAD_DESC"
+echo "MiB/s: record bytes per second of wall time (the whole process for ours); backup zstd-$ZSTD_LEVEL;" \
+  "parallelism = partitions"
+echo
+row case records/s MiB/s MiB/s/part "baseline MiB/s" ratio "RSS MiB" "bound" "CPU s: ours/broker/MinIO/other"
+for r in "${RESULTS[@]}"; do
+  read -r c rps mibs part bname bmibs ratio rss bound cpu <<<"$r"
+  row "$c" "$rps" "$mibs" "$part" "$bname $bmibs" "$ratio" "$rss" "$bound" "$cpu"
+done
+echo
+for n in "${NOTES[@]}"; do echo "  $n"; done
+echo
+echo "Targets (informational, nothing fails): backup >= 100 MiB/s per partition and >= 0.80 of the consumer"
+echo "baseline; restore >= 0.70 of the producer baseline; peak RSS <= the documented bound (docs/data-plane.md)."
+for r in "${RESULTS[@]}"; do
+  read -r c _ _ part _ _ ratio rss bound _ <<<"$r"
+  miss=()
+  if [[ $c == backup-* ]]; then
+    if awk "BEGIN { exit !($part < 100) }"; then miss+=("$part MiB/s per partition < 100"); fi
+    if awk "BEGIN { exit !($ratio < 0.80) }"; then miss+=("ratio $ratio < 0.80"); fi
+  elif awk "BEGIN { exit !($ratio < 0.70) }"; then
+    miss+=("ratio $ratio < 0.70")
+  fi
+  if ((rss > bound)); then miss+=("RSS $rss MiB > bound $bound MiB"); fi
+  if ((${#miss[@]})); then
+    echo "  $c: below target: $(IFS=';'; echo "${miss[*]}" | sed 's/;/; /g')"
+  else
+    echo "  $c: meets the targets"
+  fi
+done
