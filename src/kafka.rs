@@ -150,7 +150,9 @@ impl rdkafka::ClientContext for DataPlaneContext {
     }
 
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
-        if !matches!(error, rdkafka::error::KafkaError::PartitionEOF(_)) {
+        use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+        if !matches!(error, KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF))
+        {
             tracing::error!(%error, reason, "librdkafka");
         }
     }

@@ -126,7 +126,11 @@ fn consumer(ctx: &PartitionContext, plan: &PartitionPlan, from: i64) -> anyhow::
         .set("auto.offset.reset", "error")
         .set("fetch.max.bytes", "52428800")
         .set("max.partition.fetch.bytes", "16777216")
-        .set("queued.max.messages.kbytes", "65536");
+        // The prefetch bound of a partition (the largest part of its memory).
+        .set("queued.max.messages.kbytes", "32768")
+        // librdkafka waits up to a second before fetching again once the prefetch queue was
+        // full; a backup drains it faster than that, and would otherwise sit idle.
+        .set("fetch.queue.backoff.ms", "10");
     let consumer: PartitionConsumer =
         config.create_with_context(DataPlaneContext).context("creating the Kafka consumer")?;
     let mut tpl = TopicPartitionList::new();

@@ -108,15 +108,18 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         }
     });
     let parallelism = usize::try_from(cfg.backup.parallelism).unwrap_or(1).max(1);
-    let results: anyhow::Result<Vec<_>> = futures::stream::iter(plan.partitions.iter().map(|p| {
-        let (ctx, done) = (&ctx, done.clone());
-        async move {
-            let entry = backup_partition(ctx, p).await?;
+    // Each partition is its own task, so compression and hashing of several partitions use
+    // every core rather than taking turns on one.
+    let results: anyhow::Result<Vec<_>> = futures::stream::iter(plan.partitions.iter().cloned().map(|p| {
+        let (ctx, done) = (ctx.clone(), done.clone());
+        tokio::spawn(async move {
+            let entry = backup_partition(&ctx, &p).await?;
             done.fetch_add(1, Ordering::Relaxed);
             anyhow::Ok((p.topic.clone(), entry))
-        }
+        })
     }))
     .buffer_unordered(parallelism)
+    .map(|joined| joined.map_err(anyhow::Error::from).and_then(|r| r))
     .try_collect()
     .await;
     progress.abort();

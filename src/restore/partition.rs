@@ -24,7 +24,7 @@ const STALL: Duration = Duration::from_secs(15 * 60);
 
 /// Deliveries awaited per partition before the next record is sent: bounds memory and keeps the
 /// producer's queue shared fairly between partitions.
-const MAX_IN_FLIGHT: usize = 20_000;
+const MAX_IN_FLIGHT: usize = 5_000;
 
 /// What every partition of a run shares.
 pub struct PartitionContext {

@@ -263,14 +263,14 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         (state.starts.clone(), high_watermarks(&client, &targets).await?)
     };
 
-    let ctx = PartitionContext {
+    let ctx = Arc::new(PartitionContext {
         storage: storage.clone(),
         key,
         target,
         producer: if dry_run { None } else { Some(producer(&client)?) },
         records: Arc::new(AtomicU64::new(0)),
         bytes: Arc::new(AtomicU64::new(0)),
-    };
+    });
     let mut jobs = Vec::new();
     for s in &sources {
         let target_topic = cfg.target_topic(&s.topic.name).to_string();
@@ -318,13 +318,15 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
     let parallelism = usize::try_from(cfg.restore.parallelism).unwrap_or(1).max(1);
     let outcomes: anyhow::Result<Vec<(String, i32, PartitionOutcome)>> = futures::stream::iter(jobs)
         .map(|job| {
-            let ctx = &ctx;
-            async move {
+            // Each partition is its own task: reading and decompressing use every core.
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
                 let (topic, partition) = (job.source.topic.name.clone(), job.source.partition);
-                anyhow::Ok((topic, partition, restore_partition(ctx, job).await?))
-            }
+                anyhow::Ok((topic, partition, restore_partition(&ctx, job).await?))
+            })
         })
         .buffer_unordered(parallelism)
+        .map(|joined| joined.map_err(anyhow::Error::from).and_then(|r| r))
         .try_collect()
         .await;
     progress.abort();
