@@ -230,13 +230,11 @@ YAML
 }
 
 # The documented memory bounds (docs/data-plane.md, "Memory"), in MiB, for P partitions worked on
-# at once (backup.parallelism / restore.parallelism), plus 32 MiB for the process itself (code,
-# runtime, HTTP and Kafka clients; a backup of an empty topic peaks at about 20 MiB). Backup: about
-# 110 MiB per partition at worst (64 MiB prefetch queue, one 16 MiB fetch, the open block, 8 MiB
-# waiting to upload and two 8 MiB parts in flight). Restore: the producer's 64 MiB queue, and per
-# partition one block being read (about 2 MiB) and its decoded records (taken as 1 MiB).
-backup_bound() { echo $((32 + 110 * $1)); }
-restore_bound() { echo $((32 + 64 + 3 * $1)); }
+# at once (backup.parallelism / restore.parallelism). Backup: 160 MiB plus 120 MiB per partition
+# (measured on partitions larger than their prefetch queue: 257 MiB at 1, 557-629 at 4, 1029 at 8).
+# Restore: 100 MiB (process, the producer's 64 MiB queue) plus 12 MiB per partition.
+backup_bound() { echo $((160 + 120 * $1)); }
+restore_bound() { echo $((100 + 12 * $1)); }
 
 MIB=1048576
 RESULTS=() NOTES=()

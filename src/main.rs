@@ -164,7 +164,20 @@ fn block_on(f: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow:
     tokio::runtime::Runtime::new()?.block_on(f)
 }
 
+/// glibc gives each thread that allocates its own malloc arena (up to 8 per core), and memory
+/// freed on another thread than the one that allocated it stays in that arena. librdkafka's
+/// threads allocate every fetched record and our tasks free them, so with the default the peak
+/// RSS of a backup was a third higher for no benefit. Two arenas keep that in check.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; called before any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
 fn main() -> ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Crdgen { output_dir: None } => {
