@@ -5,7 +5,9 @@
 //! - [`connection`]: a resource's cluster connection resolved into what its Job mounts and is
 //!   told.
 //! - [`job`]: the Jobs that run the data plane, and the labels on everything created.
+//! - [`metrics`]: the Prometheus families of SPEC §6.
 
 pub mod backup;
 pub mod connection;
 pub mod job;
+pub mod metrics;
