@@ -6,8 +6,10 @@
 //!   told.
 //! - [`job`]: the Jobs that run the data plane, and the labels on everything created.
 //! - [`metrics`]: the Prometheus families of SPEC §6.
+//! - [`storage_access`]: a storage block's credentials, volume and encryption key for a Job.
 
 pub mod backup;
 pub mod connection;
 pub mod job;
 pub mod metrics;
+pub mod storage_access;
