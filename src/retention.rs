@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::api::backup::Retention;
 use crate::format::manifest::Manifest;
@@ -70,11 +70,11 @@ pub fn select(
 }
 
 /// What pruning did, and what is left.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Inventory {
     /// Backups deleted by this run.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub pruned: Vec<String>,
     /// Completed backups left in storage.
     pub backup_count: u64,

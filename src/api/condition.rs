@@ -33,3 +33,64 @@ pub enum ConditionStatus {
     #[default]
     Unknown,
 }
+
+impl Condition {
+    pub fn new(type_: &str, status: ConditionStatus, reason: &str, message: impl Into<String>) -> Self {
+        Self {
+            type_: type_.into(),
+            status,
+            reason: Some(reason.into()),
+            message: Some(message.into()).filter(|m: &String| !m.is_empty()),
+            last_transition_time: None,
+        }
+    }
+}
+
+/// Sets a condition by type. `lastTransitionTime` moves only when the status changes, as
+/// Kubernetes and Strimzi define it; reason and message always take the new values.
+pub fn set(conditions: &mut Vec<Condition>, mut new: Condition, now: Time) {
+    match conditions.iter_mut().find(|c| c.type_ == new.type_) {
+        Some(old) => {
+            new.last_transition_time = if old.status == new.status {
+                old.last_transition_time.clone().or(Some(now))
+            } else {
+                Some(now)
+            };
+            *old = new;
+        }
+        None => {
+            new.last_transition_time = Some(now);
+            conditions.push(new);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::from_second(secs).unwrap_or_default())
+    }
+
+    #[test]
+    fn transition_time_moves_only_with_the_status() {
+        let mut conditions = Vec::new();
+        set(
+            &mut conditions,
+            Condition::new("Ready", ConditionStatus::True, "BackupCompleted", "ok"),
+            at(100),
+        );
+        set(
+            &mut conditions,
+            Condition::new("Ready", ConditionStatus::True, "BackupCompleted", "again"),
+            at(200),
+        );
+        assert_eq!(conditions.len(), 1);
+        assert_eq!(conditions[0].last_transition_time, Some(at(100)));
+        assert_eq!(conditions[0].message.as_deref(), Some("again"));
+        set(&mut conditions, Condition::new("Ready", ConditionStatus::False, "BackupFailed", "no"), at(300));
+        assert_eq!(conditions[0].last_transition_time, Some(at(300)));
+        assert_eq!(conditions[0].reason.as_deref(), Some("BackupFailed"));
+    }
+}

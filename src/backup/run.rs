@@ -8,7 +8,7 @@ use anyhow::Context;
 use chrono::{SecondsFormat, Utc};
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectStoreExt, PutPayload};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::format::FORMAT_VERSION;
 use crate::format::codec::Codec;
@@ -20,11 +20,11 @@ use super::plan::make_plan;
 
 /// What a finished backup reports (stdout and the termination message): what the operator puts
 /// into `status.lastBackup`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BackupResult {
     pub backup_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent_id: Option<String>,
     pub location: String,
     pub started_at: String,
@@ -35,9 +35,9 @@ pub struct BackupResult {
     pub topics: u32,
     pub partitions: u32,
     pub consumer_groups: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oldest_timestamp: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub newest_timestamp: Option<String>,
     /// What the location holds after this backup and its pruning (absent if it could not be
     /// read; the backup itself is committed regardless).
