@@ -1,6 +1,7 @@
 //! Backing up one partition: read `[start, end)` by direct assignment and write it as segments,
 //! each streamed to storage as a multipart upload while it is being filled.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -13,10 +14,11 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{BorrowedMessage, Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
+use crate::format::FormatError;
 use crate::format::codec::{Codec, EncryptionKey};
 use crate::format::manifest::{Gap, GapReason, PartitionEntry, SegmentEntry};
 use crate::format::record::{Header, Record, TimestampType};
-use crate::format::segment::{DEFAULT_BLOCK_BYTES, SegmentWriter};
+use crate::format::segment::{DEFAULT_BLOCK_BYTES, SealedBlock, SegmentWriter};
 use crate::kafka::DataPlaneContext;
 use crate::storage::Storage;
 
@@ -43,11 +45,16 @@ pub struct PartitionContext {
     pub bytes: Arc<AtomicU64>,
 }
 
+/// Blocks of a segment being compressed at once on blocking threads while the partition's task
+/// goes on reading: compression, the heaviest step, then runs beside reading on another core.
+const BLOCKS_IN_FLIGHT: usize = 2;
+
 /// A segment being written and uploaded.
 struct OpenSegment {
     writer: SegmentWriter,
     upload: WriteMultipart,
     object: String,
+    sealing: VecDeque<tokio::task::JoinHandle<Result<SealedBlock, FormatError>>>,
 }
 
 impl OpenSegment {
@@ -64,11 +71,31 @@ impl OpenSegment {
             writer: SegmentWriter::new(ctx.codec, ctx.key.clone(), DEFAULT_BLOCK_BYTES)?,
             upload: WriteMultipart::new_with_chunk_size(upload, PART_BYTES),
             object,
+            sealing: VecDeque::new(),
         })
     }
 
+    /// Appends the oldest block being sealed, in order.
+    async fn append_oldest(&mut self) -> anyhow::Result<()> {
+        if let Some(handle) = self.sealing.pop_front() {
+            let sealed = handle.await.context("sealing a block")??;
+            self.writer.append(sealed);
+        }
+        Ok(())
+    }
+
     async fn push(&mut self, record: &Record) -> anyhow::Result<()> {
-        self.writer.push(record)?;
+        if let Some(block) = self.writer.push_detached(record)? {
+            if self.sealing.len() >= BLOCKS_IN_FLIGHT {
+                self.append_oldest().await?;
+            }
+            self.sealing.push_back(tokio::task::spawn_blocking(move || block.seal()));
+        }
+        self.upload_ready().await
+    }
+
+    /// Hands full parts to the upload, waiting while two are in flight.
+    async fn upload_ready(&mut self) -> anyhow::Result<()> {
         if self.writer.ready_len() >= PART_BYTES {
             self.upload
                 .wait_for_capacity(PARTS_IN_FLIGHT)
@@ -81,6 +108,10 @@ impl OpenSegment {
     }
 
     async fn finish(mut self) -> anyhow::Result<SegmentEntry> {
+        while !self.sealing.is_empty() {
+            self.append_oldest().await?;
+            self.upload_ready().await?;
+        }
         let (rest, summary) = self.writer.finish()?;
         self.upload.write(&rest);
         self.upload.finish().await.with_context(|| format!("completing upload of {}", self.object))?;

@@ -81,6 +81,50 @@ pub struct SegmentWriter {
     ready: BytesMut,
     hasher: Sha256,
     summary: SegmentSummary,
+    /// Blocks taken out with [`SegmentWriter::push_detached`] and not yet appended.
+    detached: u32,
+}
+
+/// A full block taken out of a writer to be compressed (and sealed) elsewhere — on another
+/// thread — while the writer goes on with the next one; appended back in order.
+pub struct DetachedBlock {
+    codec: Codec,
+    key: Option<EncryptionKey>,
+    header: [u8; HEADER_LEN],
+    index: u32,
+    info: BlockInfo,
+    raw: Vec<u8>,
+}
+
+/// A block ready to be written: its header (checksums set) and payload.
+pub struct SealedBlock {
+    head: [u8; BLOCK_HEADER_LEN],
+    payload: Vec<u8>,
+    raw_len: usize,
+}
+
+impl DetachedBlock {
+    /// Compresses, encrypts and checksums the block: the CPU-heavy part of writing.
+    pub fn seal(self) -> Result<SealedBlock, FormatError> {
+        let compressed = self
+            .codec
+            .compress(&self.raw)
+            .map_err(|e| FormatError::Invalid(format!("compressing a block: {e}")))?;
+        let mut head = block_header_fields(&self.info, compressed.len(), self.raw.len());
+        let payload = match &self.key {
+            None => compressed,
+            Some(key) => {
+                let aad = associated_data(&self.header, self.index, &head);
+                let sealed = key.seal(&aad, &compressed).map_err(FormatError::Invalid)?;
+                head[4..8].copy_from_slice(&(sealed.len() as u32).to_le_bytes());
+                sealed
+            }
+        };
+        head[48..52].copy_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+        let head_crc = crc32c::crc32c(&head[..52]);
+        head[52..56].copy_from_slice(&head_crc.to_le_bytes());
+        Ok(SealedBlock { head, payload, raw_len: self.raw.len() })
+    }
 }
 
 impl SegmentWriter {
@@ -104,13 +148,23 @@ impl SegmentWriter {
             ready: BytesMut::new(),
             hasher: Sha256::new(),
             summary: SegmentSummary { first_offset: -1, last_offset: -1, ..Default::default() },
+            detached: 0,
         };
         writer.emit(&header);
         Ok(writer)
     }
 
-    /// Adds the next record; offsets must increase.
+    /// Adds the next record; offsets must increase. A full block is sealed here.
     pub fn push(&mut self, record: &Record) -> Result<(), FormatError> {
+        if let Some(block) = self.push_detached(record)? {
+            self.append(block.seal()?);
+        }
+        Ok(())
+    }
+
+    /// Adds the next record; when that fills the block, the block is handed back to be sealed
+    /// elsewhere ([`DetachedBlock::seal`]) and [`SegmentWriter::append`]ed in the same order.
+    pub fn push_detached(&mut self, record: &Record) -> Result<Option<DetachedBlock>, FormatError> {
         if self.summary.records > 0 && record.offset <= self.summary.last_offset {
             return Err(FormatError::Invalid(format!(
                 "record offset {} does not follow {}",
@@ -140,9 +194,31 @@ impl SegmentWriter {
         self.block.min_timestamp = self.block.min_timestamp.min(record.timestamp);
         self.block.max_timestamp = self.block.max_timestamp.max(record.timestamp);
         if self.raw.len() >= self.block_target {
-            self.seal_block()?;
+            return Ok(Some(self.detach()));
         }
-        Ok(())
+        Ok(None)
+    }
+
+    fn detach(&mut self) -> DetachedBlock {
+        let block = DetachedBlock {
+            codec: self.codec,
+            key: self.key.clone(),
+            header: self.header,
+            index: self.summary.blocks + self.detached,
+            info: std::mem::take(&mut self.block),
+            raw: std::mem::take(&mut self.raw),
+        };
+        self.detached += 1;
+        block
+    }
+
+    /// Writes a sealed block; blocks must come back in the order they were detached.
+    pub fn append(&mut self, block: SealedBlock) {
+        self.emit(&block.head);
+        self.emit(&block.payload);
+        self.summary.raw_bytes += block.raw_len as u64;
+        self.summary.blocks += 1;
+        self.detached = self.detached.saturating_sub(1);
     }
 
     /// Records so far.
@@ -150,7 +226,8 @@ impl SegmentWriter {
         self.summary.records
     }
 
-    /// Encoded record bytes so far (what segment rotation is measured in).
+    /// Encoded record bytes appended so far plus the open block (what segment rotation is
+    /// measured in; detached blocks count once appended).
     pub fn raw_bytes(&self) -> u64 {
         self.summary.raw_bytes + self.raw.len() as u64
     }
@@ -167,8 +244,12 @@ impl SegmentWriter {
 
     /// Seals the last block, appends the trailer and returns the remaining bytes and the summary.
     pub fn finish(mut self) -> Result<(Bytes, SegmentSummary), FormatError> {
+        if self.detached > 0 {
+            return Err(FormatError::Invalid(format!("{} detached block(s) never appended", self.detached)));
+        }
         if self.block.records > 0 {
-            self.seal_block()?;
+            let block = self.detach();
+            self.append(block.seal()?);
         }
         let mut trailer = [0u8; TRAILER_LEN];
         trailer[..8].copy_from_slice(TRAILER_MAGIC);
@@ -180,33 +261,6 @@ impl SegmentWriter {
         self.emit(&trailer);
         self.summary.sha256 = hex::encode(std::mem::take(&mut self.hasher).finalize());
         Ok((self.ready.split().freeze(), self.summary))
-    }
-
-    fn seal_block(&mut self) -> Result<(), FormatError> {
-        let compressed = self
-            .codec
-            .compress(&self.raw)
-            .map_err(|e| FormatError::Invalid(format!("compressing a block: {e}")))?;
-        let mut head = block_header_fields(&self.block, compressed.len(), self.raw.len());
-        let payload = match &self.key {
-            None => compressed,
-            Some(key) => {
-                let aad = associated_data(&self.header, self.summary.blocks, &head);
-                let sealed = key.seal(&aad, &compressed).map_err(FormatError::Invalid)?;
-                head[4..8].copy_from_slice(&(sealed.len() as u32).to_le_bytes());
-                sealed
-            }
-        };
-        head[48..52].copy_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
-        let head_crc = crc32c::crc32c(&head[..52]);
-        head[52..56].copy_from_slice(&head_crc.to_le_bytes());
-        self.emit(&head);
-        self.emit(&payload);
-        self.summary.raw_bytes += self.raw.len() as u64;
-        self.summary.blocks += 1;
-        self.raw.clear();
-        self.block = BlockInfo::default();
-        Ok(())
     }
 
     fn emit(&mut self, bytes: &[u8]) {
