@@ -2,6 +2,7 @@
 //! resources into Jobs running the data plane, and report back.
 //!
 //! - [`backup`]: the `KafkaBackup` controller.
+//! - [`dereference`]: reading the Strimzi `Kafka` and `KafkaUser` a resource refers to.
 //! - [`connection`]: a resource's cluster connection resolved into what its Job mounts and is
 //!   told.
 //! - [`job`]: the Jobs that run the data plane, and the labels on everything created.
@@ -10,6 +11,7 @@
 
 pub mod backup;
 pub mod connection;
+pub mod dereference;
 pub mod job;
 pub mod metrics;
 pub mod storage_access;

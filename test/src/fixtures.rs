@@ -49,16 +49,28 @@ impl Cluster {
     /// Installs the generated CRDs from `config/crd/bases` (the files users install) and waits
     /// until the apiserver reports them Established.
     pub async fn install_crds(&self) -> anyhow::Result<Vec<String>> {
-        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
         let dir = workspace_root().join("config/crd/bases");
-        let mut names = Vec::new();
+        let mut files = Vec::new();
         for entry in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
-            let path = entry?.path();
-            let crd: CustomResourceDefinition = serde_yaml_ng::from_str(&std::fs::read_to_string(&path)?)
-                .with_context(|| format!("parsing {}", path.display()))?;
-            let name = crd.metadata.name.clone().context("CRD without name")?;
-            crds.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&crd)).await?;
-            names.push(name);
+            files.push(entry?.path());
+        }
+        self.install_crd_files(&files).await
+    }
+
+    /// Installs the CRDs in the given YAML files (one or more documents each) and waits until
+    /// they are established.
+    pub async fn install_crd_files(&self, files: &[std::path::PathBuf]) -> anyhow::Result<Vec<String>> {
+        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
+        let mut names = Vec::new();
+        for path in files {
+            let text = std::fs::read_to_string(path)?;
+            for doc in serde_yaml_ng::Deserializer::from_str(&text) {
+                let crd: CustomResourceDefinition = serde::Deserialize::deserialize(doc)
+                    .with_context(|| format!("parsing {}", path.display()))?;
+                let name = crd.metadata.name.clone().context("CRD without name")?;
+                crds.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&crd)).await?;
+                names.push(name);
+            }
         }
         names.sort();
         for name in &names {
