@@ -4,9 +4,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use strimzi_backup_operator::api::offset_reset::GroupResetOutcome;
 use strimzi_backup_operator::api::restore::{PointInTime, TopicMapping};
 use strimzi_backup_operator::backup::BackupConfig;
 use strimzi_backup_operator::config_flags::{self, ConfigFlags};
+use strimzi_backup_operator::offset_reset::OffsetResetConfig;
 use strimzi_backup_operator::restore::RestoreConfig;
 use strimzi_backup_operator::verify::VerifyConfig;
 
@@ -62,6 +64,16 @@ enum Command {
         #[arg(long)]
         restore_id: Option<String>,
         /// Work out what would be restored and write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Move the committed offsets of consumer groups (what offset-reset Jobs run). Prints the
+    /// per-group result and the snapshot of the offsets from before (for to-snapshot rollback).
+    OffsetReset {
+        /// Offset reset configuration (YAML or JSON; see docs/data-plane.md). Holds no secrets.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Work out the new offsets and change nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -142,6 +154,24 @@ async fn restore(config: Option<&Path>, flags: &ConfigFlags, extra: RestoreFlags
     Ok(())
 }
 
+async fn offset_reset(config: &Path, dry_run: bool) -> anyhow::Result<()> {
+    let text =
+        std::fs::read_to_string(config).map_err(|e| anyhow::anyhow!("reading {}: {e}", config.display()))?;
+    let mut cfg: OffsetResetConfig = serde_yaml_ng::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("offset-reset config {}: {e}", config.display()))?;
+    cfg.dry_run |= dry_run;
+    let result = strimzi_backup_operator::offset_reset::run(&cfg).await?;
+    let json = serde_json::to_string(&result)?;
+    println!("{json}");
+    termination_message(&json);
+    anyhow::ensure!(
+        !result.groups.iter().any(|g| g.outcome == GroupResetOutcome::Failed),
+        "{} group(s) failed",
+        result.groups.iter().filter(|g| g.outcome == GroupResetOutcome::Failed).count()
+    );
+    Ok(())
+}
+
 async fn verify(config: Option<&Path>, flags: &ConfigFlags, backup_id: Option<String>) -> anyhow::Result<()> {
     let mut cfg: VerifyConfig = config_flags::read(flags.merge(config, false)?, "verify")?;
     cfg.backup_id = backup_id.or(cfg.backup_id);
@@ -197,6 +227,7 @@ fn main() -> ExitCode {
             let extra = RestoreFlags { backup_id, restore_id, point_in_time, renames, dry_run };
             block_on(restore(config.as_deref(), &flags, extra))
         }
+        Command::OffsetReset { config, dry_run } => block_on(offset_reset(&config, dry_run)),
         Command::Verify { config, flags, backup_id } => {
             block_on(verify(config.as_deref(), &flags, backup_id))
         }
