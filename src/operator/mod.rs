@@ -7,6 +7,8 @@
 //!   told.
 //! - [`job`]: the Jobs that run the data plane, and the labels on everything created.
 //! - [`metrics`]: the Prometheus families of SPEC §6.
+//! - [`offset_reset`]: the `KafkaOffsetReset` controller.
+//! - [`restore`]: the `KafkaRestore` controller.
 //! - [`storage_access`]: a storage block's credentials, volume and encryption key for a Job.
 
 pub mod backup;
@@ -14,4 +16,6 @@ pub mod connection;
 pub mod dereference;
 pub mod job;
 pub mod metrics;
+pub mod offset_reset;
+pub mod restore;
 pub mod storage_access;

@@ -1,0 +1,61 @@
+//! The config a restore Job runs with, rendered from the `KafkaRestore` and what the operator
+//! resolved: the target connection (file paths only), the storage the backups are in (the
+//! referenced `KafkaBackup`'s, or `source.storage`), the backup id, and the restore id — the
+//! `KafkaRestore`'s uid, so a retried Job resumes the same restore instead of starting another.
+
+use std::path::PathBuf;
+
+use crate::api::restore::KafkaRestoreSpec;
+use crate::api::storage::StorageSpec;
+use crate::kafka::KafkaConnection;
+use crate::restore::RestoreConfig;
+use crate::storage::FILESYSTEM_MOUNT;
+
+pub fn render(
+    spec: &KafkaRestoreSpec,
+    uid: &str,
+    kafka: KafkaConnection,
+    storage: StorageSpec,
+    encryption_key_file: Option<PathBuf>,
+) -> RestoreConfig {
+    let backup_id = spec
+        .backup_ref
+        .as_ref()
+        .and_then(|r| r.backup_id.clone())
+        .or_else(|| spec.source.as_ref().and_then(|s| s.backup_id.clone()));
+    RestoreConfig {
+        restore_id: Some(uid.to_string()),
+        kafka,
+        storage,
+        backup_id,
+        point_in_time: spec.point_in_time.clone(),
+        topics: spec.topics.clone(),
+        topic_mapping: spec.topic_mapping.clone(),
+        consumer_groups: spec.consumer_groups.clone(),
+        restore: spec.restore.clone(),
+        encryption_key_file,
+        filesystem_root: PathBuf::from(FILESYSTEM_MOUNT),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dr_restore_from_storage_resumes_under_its_uid() {
+        let spec: KafkaRestoreSpec = serde_yaml_ng::from_str(
+            "kafkaCluster: {bootstrapServers: 'dr:9092'}\nsource:\n  storage: {type: s3, s3: {bucket: b, region: r}}\n  backupId: nightly-29390400\npointInTime: {timestamp: '2026-02-13T01:30:00.000Z'}\ntopicMapping: [{sourceTopic: orders, targetTopic: orders-dr}]\n",
+        )
+        .expect("spec");
+        let storage = spec.source.as_ref().map(|s| s.storage.clone()).unwrap_or_default();
+        let kafka = KafkaConnection { bootstrap_servers: "dr:9092".into(), ..Default::default() };
+        let config = render(&spec, "6f1c2a4e-0d1f", kafka, storage, None);
+        assert_eq!(config.restore_id.as_deref(), Some("6f1c2a4e-0d1f"));
+        assert_eq!(config.backup_id.as_deref(), Some("nightly-29390400"));
+        assert_eq!(config.target_topic("orders"), "orders-dr");
+        let yaml = serde_yaml_ng::to_string(&config).expect("yaml");
+        let back: RestoreConfig = serde_yaml_ng::from_str(&yaml).expect("the data plane reads it");
+        assert_eq!(back.point_in_time, spec.point_in_time);
+    }
+}
