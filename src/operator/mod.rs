@@ -5,6 +5,7 @@
 //! - [`dereference`]: reading the Strimzi `Kafka` and `KafkaUser` a resource refers to.
 //! - [`connection`]: a resource's cluster connection resolved into what its Job mounts and is
 //!   told.
+//! - [`http`]: `/metrics`, `/healthz`, `/readyz` on the operator's plain HTTP port.
 //! - [`job`]: the Jobs that run the data plane, and the labels on everything created.
 //! - [`metrics`]: the Prometheus families of SPEC §6.
 //! - [`offset_reset`]: the `KafkaOffsetReset` controller.
@@ -14,6 +15,7 @@
 pub mod backup;
 pub mod connection;
 pub mod dereference;
+pub mod http;
 pub mod job;
 pub mod metrics;
 pub mod offset_reset;
