@@ -10,6 +10,7 @@
 //! - [`metrics`]: the Prometheus families of SPEC §6.
 //! - [`offset_reset`]: the `KafkaOffsetReset` controller.
 //! - [`restore`]: the `KafkaRestore` controller.
+//! - [`settings`]: the operator's settings from its environment.
 //! - [`storage_access`]: a storage block's credentials, volume and encryption key for a Job.
 
 pub mod backup;
@@ -20,4 +21,5 @@ pub mod job;
 pub mod metrics;
 pub mod offset_reset;
 pub mod restore;
+pub mod settings;
 pub mod storage_access;

@@ -1,0 +1,101 @@
+//! The operator's settings, from its environment (SPEC §6). Read once at start; a bad value
+//! stops the operator with a message naming the variable, rather than running half-configured.
+
+/// Which namespaces the controllers watch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Watched {
+    All,
+    Namespaces(Vec<String>),
+}
+
+/// The operator's settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// `STRIMZI_BACKUP_NAMESPACE`: one namespace, a comma list, or all when empty or `*`
+    /// (OLM sets it from `olm.targetNamespaces`).
+    pub watched: Watched,
+    /// `STRIMZI_BACKUP_IMAGE`: the operator's own image, which its Jobs run.
+    pub image: String,
+    /// `POD_NAMESPACE` (downward API): where the operator runs, its Lease and licence Secret live.
+    pub namespace: String,
+    /// `STRIMZI_BACKUP_LICENSE_SECRET`: the licence Secret's name.
+    pub license_secret: String,
+}
+
+const NAMESPACE: &str = "STRIMZI_BACKUP_NAMESPACE";
+const IMAGE: &str = "STRIMZI_BACKUP_IMAGE";
+
+fn dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+/// Parses `STRIMZI_BACKUP_NAMESPACE`.
+pub fn watched(value: Option<&str>) -> Result<Watched, String> {
+    let value = value.unwrap_or("").trim();
+    if value.is_empty() || value == "*" {
+        return Ok(Watched::All);
+    }
+    let mut names: Vec<String> =
+        value.split(',').map(|n| n.trim().to_string()).filter(|n| !n.is_empty()).collect();
+    if let Some(bad) = names.iter().find(|n| !dns_label(n)) {
+        return Err(format!(
+            "{NAMESPACE}: `{bad}` is not a namespace name; give one, a comma list, or `*` for all"
+        ));
+    }
+    names.sort();
+    names.dedup();
+    Ok(Watched::Namespaces(names))
+}
+
+impl Settings {
+    /// Reads the settings through `get` (the process environment in the operator).
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let image = get(IMAGE).filter(|i| !i.trim().is_empty()).ok_or_else(|| {
+            format!("{IMAGE} is not set: the operator's Deployment names its own image there")
+        })?;
+        Ok(Self {
+            watched: watched(get(NAMESPACE).as_deref())?,
+            image,
+            namespace: get("POD_NAMESPACE").filter(|n| !n.is_empty()).unwrap_or_else(|| "default".into()),
+            license_secret: get("STRIMZI_BACKUP_LICENSE_SECRET")
+                .unwrap_or_else(|| "strimzi-backup-license".into()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces_one_list_or_all() {
+        assert_eq!(watched(None), Ok(Watched::All));
+        assert_eq!(watched(Some(" * ")), Ok(Watched::All));
+        assert_eq!(watched(Some("kafka")), Ok(Watched::Namespaces(vec!["kafka".into()])));
+        assert_eq!(
+            watched(Some("kafka-b, kafka-a,kafka-b")),
+            Ok(Watched::Namespaces(vec!["kafka-a".into(), "kafka-b".into()]))
+        );
+        assert!(watched(Some("Kafka_Prod")).is_err_and(|e| e.contains("STRIMZI_BACKUP_NAMESPACE")));
+    }
+
+    #[test]
+    fn the_image_is_required_the_rest_defaults() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        let err = Settings::from_env(env(&[])).expect_err("no image");
+        assert!(err.contains("STRIMZI_BACKUP_IMAGE"));
+        let s =
+            Settings::from_env(env(&[("STRIMZI_BACKUP_IMAGE", "quay.io/x/op:1"), ("POD_NAMESPACE", "ops")]))
+                .expect("settings");
+        assert_eq!(
+            (s.watched, s.namespace.as_str(), s.license_secret.as_str()),
+            (Watched::All, "ops", "strimzi-backup-license")
+        );
+    }
+}
