@@ -2,6 +2,7 @@
 //! backups with a manifest exist, the latest is the one completed last, and an incremental backup
 //! is read together with the chain of parents it continues.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use anyhow::Context;
@@ -47,11 +48,12 @@ pub async fn all(storage: &Storage) -> anyhow::Result<Vec<Manifest>> {
 
 /// The newest committed backup under the storage prefix, other than `except`.
 pub async fn latest(storage: &Storage, except: &str) -> anyhow::Result<Option<Manifest>> {
-    Ok(all(storage)
-        .await?
-        .into_iter()
-        .filter(|m| m.backup_id != except)
-        .max_by(|a, b| a.completed_at.cmp(&b.completed_at)))
+    Ok(newest(all(storage).await?.iter().filter(|m| m.backup_id != except)).cloned())
+}
+
+/// The backup completed last.
+fn newest<'a>(manifests: impl Iterator<Item = &'a Manifest>) -> Option<&'a Manifest> {
+    manifests.max_by(|a, b| a.completed_at.cmp(&b.completed_at))
 }
 
 /// Deletes a backup: the manifest first, so it is gone for every reader at once and a failure
@@ -82,14 +84,30 @@ pub async fn resolve(storage: &Storage, id: Option<&str>) -> anyhow::Result<Mani
 
 /// The backup (or the latest) and every backup it continues, oldest first.
 pub async fn chain(storage: &Storage, id: Option<&str>) -> anyhow::Result<Vec<Manifest>> {
-    let mut chain = vec![resolve(storage, id).await?];
+    // Finding the latest reads every manifest already: its parents come from those, not again
+    // from storage.
+    let mut known: HashMap<String, Manifest> = HashMap::new();
+    let last = match id {
+        Some(id) => manifest(storage, id).await?,
+        None => {
+            known = all(storage).await?.into_iter().map(|m| (m.backup_id.clone(), m)).collect();
+            newest(known.values()).cloned().with_context(|| format!("no backup in {}", storage.location))?
+        }
+    };
+    let mut chain = vec![last];
     while let Some(parent) = chain.last().and_then(|m| m.parent_id.clone()) {
         if chain.iter().any(|m| m.backup_id == parent) {
             anyhow::bail!("the chain of backup {} loops at {parent}", chain[0].backup_id);
         }
-        let m = manifest(storage, &parent).await.with_context(|| {
-            format!("the chain of backup {} is broken: its parent {parent} is missing", chain[0].backup_id)
-        })?;
+        let m = match known.remove(&parent) {
+            Some(m) => m,
+            None => manifest(storage, &parent).await.with_context(|| {
+                format!(
+                    "the chain of backup {} is broken: its parent {parent} is missing",
+                    chain[0].backup_id
+                )
+            })?,
+        };
         chain.push(m);
     }
     chain.reverse();

@@ -5,14 +5,14 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
 use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use crate::format::FORMAT_VERSION;
 use crate::format::codec::Codec;
 use crate::format::manifest::{Encoding, Manifest, TopicEntry, Totals};
+use crate::format::{FORMAT_VERSION, millis_to_rfc3339, rfc3339};
 
 use super::BackupConfig;
 use super::partition::{PartitionContext, backup_partition};
@@ -43,14 +43,6 @@ pub struct BackupResult {
     /// read; the backup itself is committed regardless).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub inventory: Option<crate::retention::Inventory>,
-}
-
-fn rfc3339(t: chrono::DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-fn millis_to_rfc3339(ms: i64) -> Option<String> {
-    chrono::DateTime::from_timestamp_millis(ms).map(rfc3339)
 }
 
 /// Runs a backup; the backup exists once this returns `Ok`.

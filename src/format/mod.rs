@@ -16,6 +16,17 @@ pub mod record;
 pub mod segment;
 mod varint;
 
+/// How times are written in manifests and results: RFC 3339 in UTC, to the millisecond (record
+/// timestamps are milliseconds, so nothing is lost).
+pub fn rfc3339(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A record timestamp (milliseconds since the epoch) as [`rfc3339`].
+pub fn millis_to_rfc3339(ms: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(ms).map(rfc3339)
+}
+
 /// Version of the format written by this build; readers accept exactly the versions they know.
 pub const FORMAT_VERSION: u16 = 1;
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use chrono::{SecondsFormat, Utc};
+use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
 use rdkafka::ClientConfig;
 use rdkafka::producer::FutureProducer;
@@ -21,6 +21,7 @@ use super::source::{self, PartitionSource};
 use super::state::{ResumeState, TopicAction};
 use super::topics::{self, TargetTopic};
 use crate::format::manifest::{CommittedOffset, Manifest};
+use crate::format::{millis_to_rfc3339, rfc3339};
 use crate::kafka::DataPlaneContext;
 
 /// What a restore reports (stdout, the termination message, and the resume state once done).
@@ -82,14 +83,6 @@ impl RestoreResult {
     pub fn summary(&self) -> Self {
         Self { topics: Vec::new(), consumer_groups: Vec::new(), ..self.clone() }
     }
-}
-
-fn rfc3339(t: chrono::DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-fn millis_to_rfc3339(ms: i64) -> Option<String> {
-    chrono::DateTime::from_timestamp_millis(ms).map(rfc3339)
 }
 
 /// Names a restore's resume state, so it must be a plain object-name component.

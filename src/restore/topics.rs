@@ -34,6 +34,14 @@ pub struct TargetTopic {
     pub configs: BTreeMap<String, String>,
 }
 
+impl TargetTopic {
+    /// The replication factor the topic is created with: the backed-up one, capped at the
+    /// target's broker count (a DR cluster is often smaller).
+    fn replication_on(&self, cluster: &Cluster) -> i32 {
+        self.replication_factor.clamp(1, cluster.brokers.max(1))
+    }
+}
+
 /// What the target cluster has.
 #[derive(Clone, Debug, Default)]
 pub struct Cluster {
@@ -144,7 +152,7 @@ pub async fn prepare(
     for t in targets {
         match actions.get(&t.name) {
             Some(TopicAction::Create) => {
-                let rf = t.replication_factor.clamp(1, cluster.brokers.max(1));
+                let rf = t.replication_on(cluster);
                 let configs = creation_configs(t, rf);
                 let mut new = NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(rf));
                 for (k, v) in &configs {
@@ -213,7 +221,7 @@ pub async fn finish(
             continue;
         }
         // AlterConfigs replaces a topic's whole dynamic config, so the full set goes again.
-        let mut configs = creation_configs(t, t.replication_factor.clamp(1, cluster.brokers.max(1)));
+        let mut configs = creation_configs(t, t.replication_on(cluster));
         configs.extend(t.configs.get(TIMESTAMP_TYPE).map(|v| (TIMESTAMP_TYPE.to_string(), v.clone())));
         let mut alter = AlterConfig::new(ResourceSpecifier::Topic(&t.name));
         for (k, v) in &configs {

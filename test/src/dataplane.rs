@@ -84,7 +84,11 @@ pub fn run_ok(
     config: &str,
     args: &[&str],
 ) -> anyhow::Result<serde_json::Value> {
-    let out = run(env, subcommand, config, args)?;
+    json_result(subcommand, run(env, subcommand, config, args)?)
+}
+
+/// The JSON result of a run that must have succeeded.
+fn json_result(subcommand: &str, out: Output) -> anyhow::Result<serde_json::Value> {
     anyhow::ensure!(
         out.status.success(),
         "{subcommand} failed ({}): {}",
@@ -125,15 +129,7 @@ pub fn run_ok_with_env(
     args: &[&str],
     vars: &[(&str, &str)],
 ) -> anyhow::Result<serde_json::Value> {
-    let out = command_with_env(env, subcommand, config, args, vars)?.output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{subcommand} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .with_context(|| format!("{subcommand} printed no JSON: {}", String::from_utf8_lossy(&out.stdout)))
+    json_result(subcommand, command_with_env(env, subcommand, config, args, vars)?.output()?)
 }
 
 /// Starts a data-plane command in the background.

@@ -5,25 +5,13 @@
 
 use bytes::Bytes;
 use futures::TryStreamExt;
-use object_store::aws::AmazonS3Builder;
 use object_store::azure::MicrosoftAzureBuilder;
 use object_store::gcp::GoogleCloudStorageBuilder;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
+use strimzi_backup_e2e::dataplane::minio;
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::unique_suffix;
-
-fn minio(env: &TestEnv) -> anyhow::Result<impl ObjectStore> {
-    Ok(AmazonS3Builder::new()
-        .with_endpoint(env.get("MINIO_ENDPOINT")?)
-        .with_allow_http(true)
-        .with_virtual_hosted_style_request(false)
-        .with_region(env.get("MINIO_REGION")?)
-        .with_bucket_name(env.get("MINIO_BUCKET")?)
-        .with_access_key_id(env.get("MINIO_ACCESS_KEY")?)
-        .with_secret_access_key(env.get("MINIO_SECRET_KEY")?)
-        .build()?)
-}
 
 /// Azurite as an ordinary account endpoint (`http://127.0.0.1:<port>/devstoreaccount1`, SharedKey
 /// with the account key). `with_use_emulator` would ignore the endpoint and read the process-wide

@@ -55,9 +55,7 @@ async fn every_strategy_moves_real_offsets_and_the_snapshot_rolls_back() -> anyh
     assert_eq!((at(0)?, at(1)?), (Some(70), Some(20)));
     reset(&env, &[&group], &topic, "to-offset", "resetOffset: 75\n")?;
     assert_eq!((at(0)?, at(1)?), (Some(75), Some(50)), "clamped to partition 1's end");
-    let ts = chrono::DateTime::from_timestamp_millis(base + 60_500)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default();
+    let ts = strimzi_backup_operator::format::millis_to_rfc3339(base + 60_500).unwrap_or_default();
     reset(&env, &[&group], &topic, "to-timestamp", &format!("resetTimestamp: '{ts}'\n"))?;
     assert_eq!(at(0)?, Some(61), "the first record at or after the time");
     reset(&env, &[&group], &topic, "to-earliest", "")?;

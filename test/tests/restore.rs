@@ -31,9 +31,7 @@ fn restore_config(env: &TestEnv, prefix: &str, extra: &str) -> anyhow::Result<St
 }
 
 fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
+    strimzi_backup_operator::format::millis_to_rfc3339(ms).unwrap_or_default()
 }
 
 #[tokio::test]
