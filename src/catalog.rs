@@ -68,6 +68,22 @@ pub async fn delete(storage: &Storage, id: &str) -> anyhow::Result<()> {
     delete_under(storage, &dir).await.with_context(|| format!("deleting the objects of backup {id}"))
 }
 
+/// Deletes every backup at the location (a `KafkaBackup` with `deletionPolicy: Delete` being
+/// deleted), newest first so that an interruption leaves only complete chains behind, then the
+/// objects of unfinished backups. Returns the ids deleted.
+pub async fn delete_all(storage: &Storage) -> anyhow::Result<Vec<String>> {
+    let mut manifests = all(storage).await?;
+    manifests.sort_by(|a, b| b.completed_at.cmp(&a.completed_at));
+    let mut deleted = Vec::new();
+    for m in manifests {
+        delete(storage, &m.backup_id).await?;
+        tracing::info!(backup = %m.backup_id, "deleted");
+        deleted.push(m.backup_id);
+    }
+    deleted.extend(remove_orphans(storage, chrono::Duration::zero()).await?);
+    Ok(deleted)
+}
+
 /// Deletes every object under `dir`.
 async fn delete_under(storage: &Storage, dir: &object_store::path::Path) -> object_store::Result<()> {
     let locations = storage.store.list(Some(dir)).map_ok(|o| o.location).boxed();

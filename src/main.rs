@@ -9,6 +9,8 @@ use strimzi_backup_operator::api::restore::{PointInTime, TopicMapping};
 use strimzi_backup_operator::backup::BackupConfig;
 use strimzi_backup_operator::config_flags::{self, ConfigFlags};
 use strimzi_backup_operator::offset_reset::OffsetResetConfig;
+use strimzi_backup_operator::operator::process;
+use strimzi_backup_operator::operator::settings::Settings;
 use strimzi_backup_operator::restore::RestoreConfig;
 use strimzi_backup_operator::verify::VerifyConfig;
 
@@ -22,6 +24,21 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the controllers (what the operator's Deployment runs). Settings come from the
+    /// environment: STRIMZI_BACKUP_IMAGE (required), STRIMZI_BACKUP_NAMESPACE, POD_NAMESPACE.
+    Operator {
+        /// Where /metrics, /healthz and /readyz are served.
+        #[arg(
+            long,
+            value_name = "ADDRESS",
+            default_value = "0.0.0.0:9090",
+            env = "STRIMZI_BACKUP_METRICS_ADDRESS"
+        )]
+        metrics_address: std::net::SocketAddr,
+        /// Seconds the leader Lease holds without renewal before a standby replica takes over.
+        #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+        lease_seconds: u64,
+    },
     /// Print the CustomResourceDefinitions of all kinds as YAML.
     Crdgen {
         /// Write one `<group>_<plural>.yaml` file per CRD into this directory instead.
@@ -76,6 +93,15 @@ enum Command {
         /// Work out the new offsets and change nothing.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Delete every backup at a storage location (what the cleanup Job of a KafkaBackup with
+    /// `deletionPolicy: Delete` runs when the resource is deleted). Prints the ids deleted.
+    Delete {
+        /// Storage configuration (a backup config file works as is). Holds no secrets.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        flags: ConfigFlags,
     },
     /// Check a stored backup end to end: checksums, record counts, offset order and coverage.
     /// Exits non-zero and names object and byte/offset of every problem.
@@ -188,6 +214,16 @@ async fn verify(config: Option<&Path>, flags: &ConfigFlags, backup_id: Option<St
     anyhow::bail!("backup {} has {} problem(s)", report.backup_id, report.problems.len())
 }
 
+async fn delete(config: Option<&Path>, flags: &ConfigFlags) -> anyhow::Result<()> {
+    let cfg: VerifyConfig = config_flags::read(flags.merge(config, false)?, "delete")?;
+    let storage = strimzi_backup_operator::storage::open(&cfg.storage, &cfg.filesystem_root)?;
+    let deleted = strimzi_backup_operator::catalog::delete_all(&storage).await?;
+    let json = serde_json::json!({ "location": storage.location, "deleted": deleted }).to_string();
+    println!("{json}");
+    termination_message(&json);
+    Ok(())
+}
+
 /// Runs one data-plane command on a fresh runtime.
 fn block_on(f: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
     init_tracing();
@@ -220,6 +256,10 @@ fn main() -> ExitCode {
                 }
             })
         }
+        Command::Operator { metrics_address, lease_seconds } => block_on(async move {
+            let settings = Settings::from_env(|k| std::env::var(k).ok()).map_err(anyhow::Error::msg)?;
+            process::run(settings, process::Options { metrics_address, lease_seconds }).await
+        }),
         Command::Backup { config, flags, backup_id } => {
             block_on(backup(config.as_deref(), &flags, backup_id))
         }
@@ -228,6 +268,7 @@ fn main() -> ExitCode {
             block_on(restore(config.as_deref(), &flags, extra))
         }
         Command::OffsetReset { config, dry_run } => block_on(offset_reset(&config, dry_run)),
+        Command::Delete { config, flags } => block_on(delete(config.as_deref(), &flags)),
         Command::Verify { config, flags, backup_id } => {
             block_on(verify(config.as_deref(), &flags, backup_id))
         }

@@ -10,6 +10,7 @@ pub mod condition;
 pub mod duration;
 pub mod offset_reset;
 pub mod restore;
+pub mod rules;
 pub mod schedule;
 pub mod selection;
 pub mod storage;

@@ -65,3 +65,22 @@ pub async fn kafka_user_name(
             .to_string(),
     ))
 }
+
+/// Dereferences what `spec` names (the Strimzi `Kafka`, the `KafkaUser`) and resolves the
+/// connection a Job in `namespace` gets. The outer error is the API server failing (retry); the
+/// inner one is the user's to fix (condition, Event, wait).
+pub async fn connection(
+    client: &kube::Client,
+    namespace: &str,
+    spec: &crate::api::cluster::ClusterConnection,
+) -> Result<Result<super::connection::JobConnection, super::connection::ConnectionError>, kube::Error> {
+    let kafka = match &spec.strimzi_cluster_ref {
+        Some(r) => strimzi_kafka(client, r.namespace.as_deref().unwrap_or(namespace), &r.name).await?,
+        None => None,
+    };
+    let user = match spec.authentication.as_ref().and_then(|a| a.kafka_user_ref.as_ref()) {
+        Some(u) => kafka_user_name(client, namespace, &u.name).await?,
+        None => None,
+    };
+    Ok(super::connection::resolve(namespace, spec, kafka.as_ref(), user.as_deref()))
+}

@@ -39,6 +39,22 @@ pub fn labels(component: &str, instance: &str, cluster: Option<&str>) -> BTreeMa
     labels
 }
 
+/// The name of a child of `owner`: `<owner>-<suffix>`, within the 63 characters a Job name may
+/// have (it becomes a label value). A longer owner name is cut and made unique again with a hash
+/// of the whole, so the name stays deterministic.
+pub fn child_name(owner: &str, suffix: &str) -> String {
+    const MAX: usize = 63;
+    let full = format!("{owner}-{suffix}");
+    if full.len() <= MAX {
+        return full;
+    }
+    use sha2::Digest;
+    let hash = hex::encode(&sha2::Sha256::digest(owner.as_bytes())[..4]);
+    let keep = MAX.saturating_sub(suffix.len() + hash.len() + 2);
+    let cut = (0..=keep.min(owner.len())).rev().find(|i| owner.is_char_boundary(*i)).unwrap_or(0);
+    format!("{}-{hash}-{suffix}", owner[..cut].trim_end_matches(['-', '.']))
+}
+
 /// Everything a Job is made of.
 #[derive(Clone, Debug, Default)]
 pub struct JobRequest {
@@ -207,6 +223,16 @@ mod tests {
         );
         assert_eq!(labels.get("strimzi.io/cluster").map(String::as_str), Some("my-cluster"));
         assert!(c.volume_mounts.as_ref().is_some_and(|m| m.iter().any(|m| m.mount_path == "/tmp")));
+    }
+
+    #[test]
+    fn child_names_fit_a_label_and_stay_unique() {
+        assert_eq!(child_name("nightly", "29390400"), "nightly-29390400");
+        let long = "a".repeat(80);
+        let name = child_name(&long, "29390400");
+        assert!(name.len() <= 63 && name.ends_with("-29390400"), "{name}");
+        assert_eq!(name, child_name(&long, "29390400"));
+        assert_ne!(name, child_name(&format!("{long}b"), "29390400"));
     }
 
     #[test]

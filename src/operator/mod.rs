@@ -2,24 +2,36 @@
 //! resources into Jobs running the data plane, and report back.
 //!
 //! - [`backup`]: the `KafkaBackup` controller.
+//! - [`children`]: the ConfigMaps and Jobs of runs, and what finished Jobs left.
+//! - [`context`]: what every reconcile shares (client, settings, metrics, Events).
 //! - [`dereference`]: reading the Strimzi `Kafka` and `KafkaUser` a resource refers to.
 //! - [`connection`]: a resource's cluster connection resolved into what its Job mounts and is
 //!   told.
+//! - [`error`]: reconcile errors and their retry delays.
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz` on the operator's plain HTTP port.
 //! - [`job`]: the Jobs that run the data plane, and the labels on everything created.
+//! - [`launch`]: starting a run (its ConfigMap and Job).
 //! - [`metrics`]: the Prometheus families of SPEC §6.
 //! - [`offset_reset`]: the `KafkaOffsetReset` controller.
+//! - [`process`]: the `operator` subcommand: leader election, controllers, shutdown.
 //! - [`restore`]: the `KafkaRestore` controller.
 //! - [`settings`]: the operator's settings from its environment.
+//! - [`status`]: writing status (server-side apply) and the `Ready` condition.
 //! - [`storage_access`]: a storage block's credentials, volume and encryption key for a Job.
 
 pub mod backup;
+pub mod children;
 pub mod connection;
+pub mod context;
 pub mod dereference;
+pub mod error;
 pub mod http;
 pub mod job;
+pub mod launch;
 pub mod metrics;
 pub mod offset_reset;
+pub mod process;
 pub mod restore;
 pub mod settings;
+pub mod status;
 pub mod storage_access;

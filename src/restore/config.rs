@@ -35,6 +35,10 @@ pub struct RestoreConfig {
     pub restore: RestoreSettings,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_key_file: Option<PathBuf>,
+    /// Read the target groups' committed offsets before writing anything and report them as
+    /// `offsetSnapshot` (`rollback.enabled`): a `to-snapshot` offset reset undoes the offsets.
+    #[serde(default)]
+    pub snapshot_offsets: bool,
     #[serde(default = "filesystem_root")]
     pub filesystem_root: PathBuf,
 }

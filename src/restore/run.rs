@@ -24,6 +24,28 @@ use crate::format::manifest::{CommittedOffset, Manifest};
 use crate::format::{millis_to_rfc3339, rfc3339};
 use crate::kafka::DataPlaneContext;
 
+/// How often a running restore prints its progress.
+const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Progress of a running restore, printed as a JSON line on stdout every few seconds; the
+/// operator reads the latest from the pod's log into `status.progress`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    /// Records written by this run so far.
+    pub records_restored: u64,
+    /// Records this run writes in all.
+    pub records_expected: u64,
+    pub bytes: u64,
+    pub percent: u32,
+}
+
+/// The line's shape: `{"progress": {...}}`, told apart from the result line by its key.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProgressLine {
+    pub progress: Progress,
+}
+
 /// What a restore reports (stdout, the termination message, and the resume state once done).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -52,6 +74,9 @@ pub struct RestoreResult {
     /// Per consumer group: its offsets in the target, and whether they were committed.
     #[serde(default)]
     pub consumer_groups: Vec<GroupOutcome>,
+    /// The target groups' offsets from before the restore (`snapshotOffsets`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset_snapshot: Option<crate::offset_reset::Snapshot>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -81,7 +106,7 @@ impl RestoreResult {
     /// The result without the per-topic and per-group lists, small enough for a termination
     /// message (Kubernetes keeps 4 KiB).
     pub fn summary(&self) -> Self {
-        Self { topics: Vec::new(), consumer_groups: Vec::new(), ..self.clone() }
+        Self { topics: Vec::new(), consumer_groups: Vec::new(), offset_snapshot: None, ..self.clone() }
     }
 }
 
@@ -245,6 +270,9 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         }
         (hw.clone(), hw)
     } else if state.starts.is_empty() {
+        if cfg.snapshot_offsets && state.snapshot.is_none() {
+            state.snapshot = Some(snapshot(&client, &last.consumer_groups, &selection, &targets).await?);
+        }
         // Claim first, so a crash while preparing leaves topics this restore can recognise.
         state.claimed = actions.clone();
         state.save(&storage).await?;
@@ -295,16 +323,21 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
     let progress = tokio::spawn({
         let (records, bytes) = (ctx.records.clone(), ctx.bytes.clone());
         async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(10));
-            tick.tick().await;
+            let mut tick = tokio::time::interval(PROGRESS_INTERVAL);
             loop {
                 tick.tick().await;
                 let done = records.load(Ordering::Relaxed);
-                let percent = (done * 100).checked_div(expected).unwrap_or(0).min(99);
-                eprintln!(
-                    "progress: {done}/{expected} records ({percent}%), {} bytes",
-                    bytes.load(Ordering::Relaxed)
-                );
+                let line = ProgressLine {
+                    progress: Progress {
+                        records_restored: done,
+                        records_expected: expected,
+                        bytes: bytes.load(Ordering::Relaxed),
+                        percent: (done * 100).checked_div(expected).unwrap_or(0).min(99) as u32,
+                    },
+                };
+                if let Ok(json) = serde_json::to_string(&line) {
+                    println!("{json}");
+                }
             }
         }
     });
@@ -383,12 +416,35 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         consumer_groups_restored: groups.iter().filter(|g| g.committed).count() as u32,
         topics: topic_outcomes,
         consumer_groups: groups,
+        offset_snapshot: state.snapshot.clone(),
     };
     if !dry_run {
         state.result = Some(result.clone());
         state.save(&storage).await?;
     }
     Ok(result)
+}
+
+/// The committed offsets, on the target topics, of every group the restore will commit for:
+/// what a `to-snapshot` reset returns them to.
+async fn snapshot(
+    client: &ClientConfig,
+    backed_up: &[crate::format::manifest::GroupEntry],
+    selection: &GroupSelection,
+    targets: &[TargetTopic],
+) -> anyhow::Result<crate::offset_reset::Snapshot> {
+    let partitions: Vec<(String, i32)> =
+        targets.iter().flat_map(|t| (0..t.partitions).map(|p| (t.name.clone(), p))).collect();
+    let mut groups: Vec<String> = backed_up.iter().filter_map(|g| selection.target(&g.group)).collect();
+    groups.sort();
+    groups.dedup();
+    let mut snapshot = crate::offset_reset::Snapshot::default();
+    for group in groups {
+        let offsets = crate::groups::committed(client, &group, &partitions).await?;
+        tracing::info!(group = %group, partitions = offsets.len(), "offsets snapshot taken before restoring");
+        snapshot.groups.push(crate::format::manifest::GroupEntry { group, offsets });
+    }
+    Ok(snapshot)
 }
 
 #[cfg(test)]

@@ -39,6 +39,10 @@ pub struct ResumeState {
     /// The high watermark of every target partition once its topic was ready and before the
     /// first record was written; empty until then.
     pub starts: BTreeMap<String, BTreeMap<i32, i64>>,
+    /// The target groups' offsets from before the restore (`snapshotOffsets`), taken once: a
+    /// rerun reports this one, not the offsets an interrupted run may have committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<crate::offset_reset::Snapshot>,
     /// Set when the run completed: a rerun reports it and does nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<RestoreResult>,

@@ -1,0 +1,189 @@
+//! The objects a run is made of — its config ConfigMap and its Job — created idempotently, and
+//! what a finished Job left behind: its outcome and the data plane's result.
+//!
+//! Names are deterministic, so "create" means "create unless it exists": a restarted operator,
+//! or a second replica that briefly thinks it leads, finds the run instead of starting another
+//! (the API server refuses the second create with 409, which is success here).
+//!
+//! The result travels back two ways. The data plane prints it as the last JSON line of its
+//! output, which the operator reads from the pod's log (complete, any size); and as the
+//! container's termination message (at most 4 KiB, the fallback when the log is gone).
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams, PropagationPolicy};
+use kube::{Client, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+
+use super::error::{Error, Result};
+
+/// Creates `object` unless an object of its name exists; returns what is there.
+async fn create_or_get<K>(api: &Api<K>, object: &K) -> Result<K>
+where
+    K: Resource<DynamicType = ()> + Clone + serde::Serialize + DeserializeOwned + std::fmt::Debug,
+{
+    let kind = K::kind(&());
+    let name = object.name_any();
+    match api.create(&PostParams::default(), object).await {
+        Ok(created) => Ok(created),
+        Err(kube::Error::Api(e)) if e.code == 409 => {
+            api.get(&name).await.map_err(Error::read(format!("{kind} {name}")))
+        }
+        Err(e) => Err(Error::write(format!("{kind} {name}"))(e)),
+    }
+}
+
+pub async fn ensure_config_map(client: &Client, namespace: &str, cm: &ConfigMap) -> Result<ConfigMap> {
+    create_or_get(&Api::namespaced(client.clone(), namespace), cm).await
+}
+
+pub async fn ensure_job(client: &Client, namespace: &str, job: &Job) -> Result<Job> {
+    create_or_get(&Api::namespaced(client.clone(), namespace), job).await
+}
+
+/// Deletes a Job and its pods (a replaced or cancelled run). Gone already is fine.
+pub async fn delete_job(client: &Client, namespace: &str, name: &str) -> Result<()> {
+    let api: Api<Job> = Api::namespaced(client.clone(), namespace);
+    let params =
+        DeleteParams { propagation_policy: Some(PropagationPolicy::Background), ..Default::default() };
+    match api.delete(name, &params).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(Error::write(format!("Job {name}"))(e)),
+    }
+}
+
+/// Where a Job is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobState {
+    Running,
+    Succeeded,
+    /// The Job gave up (pods failed beyond `backoffLimit`, deadline exceeded); the condition's
+    /// reason and message.
+    Failed {
+        reason: String,
+    },
+}
+
+pub fn state(job: &Job) -> JobState {
+    let conditions = job.status.as_ref().and_then(|s| s.conditions.as_ref());
+    for c in conditions.into_iter().flatten().filter(|c| c.status == "True") {
+        match c.type_.as_str() {
+            "Complete" => return JobState::Succeeded,
+            "Failed" => {
+                let reason = c.reason.clone().unwrap_or_else(|| "Failed".into());
+                let message = c.message.clone().unwrap_or_default();
+                return JobState::Failed {
+                    reason: if message.is_empty() { reason } else { format!("{reason}: {message}") },
+                };
+            }
+            _ => {}
+        }
+    }
+    JobState::Running
+}
+
+/// What a Job's pod said.
+#[derive(Clone, Debug, Default)]
+pub struct Output {
+    /// The container's termination message (the result, or the error that ended it).
+    pub message: Option<String>,
+    /// The container's log (stdout and stderr), when the node still has it.
+    pub log: Option<String>,
+}
+
+impl Output {
+    /// The data plane's result: the last line of the log that parses as `T`, else the
+    /// termination message.
+    pub fn result<T: DeserializeOwned>(&self) -> Option<T> {
+        self.log
+            .as_deref()
+            .and_then(last_json_line)
+            .or_else(|| self.message.as_deref().and_then(|m| serde_json::from_str(m.trim()).ok()))
+    }
+
+    /// Why the run failed, in the data plane's words: its termination message (the error,
+    /// or the log's end with `FallbackToLogsOnError`).
+    pub fn error(&self) -> Option<String> {
+        let message = self.message.as_deref().map(str::trim).filter(|m| !m.is_empty())?;
+        // The error is the last line; anything before it is context from the log.
+        let last = message.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or(message);
+        Some(super::context::truncate(last.trim().trim_start_matches("error: ").to_string(), 900))
+    }
+}
+
+/// The last line of `text` that is a JSON object of type `T`.
+pub fn last_json_line<T: DeserializeOwned>(text: &str) -> Option<T> {
+    text.lines().rev().filter(|l| l.starts_with('{')).find_map(|l| serde_json::from_str(l).ok())
+}
+
+fn pod_time(pod: &Pod) -> Option<k8s_openapi::jiff::Timestamp> {
+    pod.metadata.creation_timestamp.as_ref().map(|t| t.0)
+}
+
+/// The Job's most relevant pod: the one that succeeded, else the newest.
+async fn pod_of(client: &Client, namespace: &str, job: &str) -> Result<Option<Pod>> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let list = pods
+        .list(&ListParams::default().labels(&format!("job-name={job}")))
+        .await
+        .map_err(Error::read(format!("pods of Job {job}")))?;
+    let mut items = list.items;
+    items.sort_by_key(pod_time);
+    let succeeded =
+        items.iter().position(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded"));
+    Ok(match succeeded {
+        Some(i) => Some(items.swap_remove(i)),
+        None => items.pop(),
+    })
+}
+
+/// Reads what the Job's pod left. `tail_lines` limits the log read (progress needs the end
+/// only; a result needs all of it, as the data plane may log after printing it).
+pub async fn output(client: &Client, namespace: &str, job: &str, tail_lines: Option<i64>) -> Result<Output> {
+    let Some(pod) = pod_of(client, namespace, job).await? else { return Ok(Output::default()) };
+    let message = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.container_statuses.as_ref())
+        .and_then(|c| c.first())
+        .and_then(|c| c.state.as_ref())
+        .and_then(|s| s.terminated.as_ref())
+        .and_then(|t| t.message.clone());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    // A node that is gone or does not serve logs leaves the termination message.
+    let log = pods.logs(&pod.name_any(), &LogParams { tail_lines, ..Default::default() }).await.ok();
+    Ok(Output { message, log })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug, PartialEq)]
+    struct R {
+        records: u64,
+    }
+
+    #[test]
+    fn the_result_is_the_last_json_line_of_the_log() {
+        let out = Output {
+            log: Some(
+                "INFO start\n{\"records\": 1}\n{\"progress\": 3}\n{\"records\": 2}\nINFO done\n".into(),
+            ),
+            message: Some("{\"records\": 9}".into()),
+        };
+        assert_eq!(out.result::<R>(), Some(R { records: 2 }));
+        let only_message = Output { log: None, ..out };
+        assert_eq!(only_message.result::<R>(), Some(R { records: 9 }));
+    }
+
+    #[test]
+    fn the_error_is_the_last_line_of_the_message() {
+        let out = Output {
+            message: Some("WARN retrying\nerror: storage s3://b/ unreachable: connection refused\n".into()),
+            log: None,
+        };
+        assert_eq!(out.error().as_deref(), Some("storage s3://b/ unreachable: connection refused"));
+    }
+}

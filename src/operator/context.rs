@@ -1,0 +1,74 @@
+//! What every reconcile shares: the client, the settings, the metrics, and the Events recorder.
+//! One `Context` per operator process, passed to the three controllers as `Arc<Context>`.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::ObjectReference;
+use kube::Client;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use tracing::warn;
+
+use super::error::Backoff;
+use super::metrics::Metrics;
+use super::settings::Settings;
+
+/// The name the operator writes under: field manager of its server-side applies, Events'
+/// reporting controller.
+pub const MANAGER: &str = "strimzi-backup-operator";
+
+pub struct Context {
+    pub client: Client,
+    pub settings: Settings,
+    pub metrics: Arc<Metrics>,
+    /// Retry delays of failing reconciles, per object.
+    pub backoff: Backoff,
+    recorder: Recorder,
+}
+
+impl Context {
+    pub fn new(client: Client, settings: Settings, metrics: Arc<Metrics>) -> Self {
+        let reporter = Reporter {
+            controller: MANAGER.into(),
+            instance: std::env::var("POD_NAME").ok().filter(|n| !n.is_empty()),
+        };
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            settings,
+            metrics,
+            backoff: Backoff::default(),
+        }
+    }
+
+    /// Publishes an Event on `object`. An Event that cannot be written is logged and otherwise
+    /// ignored: it must never fail or repeat a reconcile.
+    pub async fn event(
+        &self,
+        object: &ObjectReference,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        let event = Event {
+            type_: if warning { EventType::Warning } else { EventType::Normal },
+            reason: reason.into(),
+            // Events keep 1 kB of note.
+            note: Some(truncate(note, 1000)),
+            action: action.into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&event, object).await {
+            warn!(reason, error = %e, "cannot publish an Event");
+        }
+    }
+}
+
+/// `text` cut to at most `max` bytes on a character boundary.
+pub fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let cut = (0..=max).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+        text.truncate(cut);
+    }
+    text
+}

@@ -1,0 +1,82 @@
+//! Starting a run: the config ConfigMap and the Job, both owned by the resource (so deleting it
+//! removes them) and labelled per SPEC §6, created idempotently under a deterministic name.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::{Resource, ResourceExt};
+
+use super::children;
+use super::connection::JobConnection;
+use super::context::Context;
+use super::error::{Error, Result};
+use super::job::{self, JobRequest};
+use super::storage_access::StorageAccess;
+use crate::api::cluster::ClusterConnection;
+use crate::api::template::JobOptions;
+
+/// One run to start.
+pub struct Launch<'a> {
+    pub name: String,
+    /// `backup`, `restore`, `offset-reset`, `cleanup`: the `app.kubernetes.io/component` label.
+    pub component: &'static str,
+    /// The data-plane subcommand.
+    pub subcommand: &'static str,
+    pub config_yaml: String,
+    pub connection: JobConnection,
+    pub access: StorageAccess,
+    pub options: &'a JobOptions,
+    pub cluster: &'a ClusterConnection,
+    /// Annotations on the Job (what the controller reads back, e.g. the backup id).
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// The labels of everything created for `owner` as `component`.
+pub fn labels<K: Resource>(
+    owner: &K,
+    component: &str,
+    cluster: &ClusterConnection,
+) -> BTreeMap<String, String> {
+    job::labels(component, &owner.name_any(), cluster.strimzi_cluster_ref.as_ref().map(|r| r.name.as_str()))
+}
+
+/// Creates the run's ConfigMap and Job unless they exist; returns the Job.
+pub async fn launch<K: Resource<DynamicType = ()>>(ctx: &Context, owner: &K, run: Launch<'_>) -> Result<Job> {
+    let namespace = owner.namespace().unwrap_or_default();
+    let owner_ref = owner
+        .controller_owner_ref(&())
+        .ok_or_else(|| Error::Render(format!("{} has no uid yet", owner.name_any())))?;
+    let labels = labels(owner, run.component, run.cluster);
+    let config_map = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(run.name.clone()),
+            namespace: Some(namespace.clone()),
+            labels: Some(labels.clone()),
+            owner_references: Some(vec![owner_ref.clone()]),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(job::CONFIG_FILE.to_string(), run.config_yaml)])),
+        ..Default::default()
+    };
+    children::ensure_config_map(&ctx.client, &namespace, &config_map).await?;
+    let mut built = job::build(&JobRequest {
+        name: run.name.clone(),
+        namespace: namespace.clone(),
+        owner: owner_ref,
+        labels,
+        image: ctx.settings.image.clone(),
+        subcommand: run.subcommand.into(),
+        config_map: run.name,
+        connection: run.connection,
+        env: run.access.env,
+        volumes: run.access.volumes,
+        mounts: run.access.mounts,
+        options: run.options.clone(),
+    });
+    if !run.annotations.is_empty() {
+        built.metadata.annotations = Some(run.annotations);
+    }
+    children::ensure_job(&ctx.client, &namespace, &built).await
+}

@@ -1,0 +1,310 @@
+//! The `operator` subcommand: the process that runs the three controllers.
+//!
+//! Start-up order: settings (a bad value stops here, named) → `/metrics`, `/healthz`, `/readyz`
+//! on the metrics address → leader election on a `Lease` in the operator's namespace → the
+//! controllers, one per kind and watched namespace, each also woken by its Jobs and by the
+//! Strimzi `Kafka` resources its objects refer to. SIGTERM or Ctrl-C stops them gracefully
+//! (reconciles in flight finish) and releases the Lease, so a standby replica takes over at once;
+//! losing the Lease stops the process, which its Deployment restarts as a standby.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::batch::v1::Job;
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::watcher;
+use kube::{Client, Resource, ResourceExt};
+use prometheus_client::registry::Registry;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+use super::context::{Context, MANAGER};
+use super::error::Error;
+use super::http::{self, Probe};
+use super::metrics::{ControllerLabels, ErrorLabels, Metrics};
+use super::settings::{Settings, Watched};
+use crate::api::cluster::ClusterConnection;
+use crate::api::{KafkaBackup, KafkaOffsetReset, KafkaRestore};
+
+/// Name of the leader-election Lease.
+pub const LEASE: &str = "strimzi-backup-operator-leader";
+
+/// How the process is run (the `operator` subcommand's flags).
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub metrics_address: SocketAddr,
+    /// Seconds a Lease holds without renewal before another replica may take it.
+    pub lease_seconds: u64,
+}
+
+/// A kind the operator reconciles, as the process wires it.
+trait Reconciled:
+    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + std::fmt::Debug
+    + serde::de::DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    /// `kafkabackup`, `kafkarestore`, `kafkaoffsetreset`: the metrics' `controller` label.
+    const CONTROLLER: &'static str;
+    fn cluster(&self) -> &ClusterConnection;
+}
+
+impl Reconciled for KafkaBackup {
+    const CONTROLLER: &'static str = "kafkabackup";
+    fn cluster(&self) -> &ClusterConnection {
+        &self.spec.cluster
+    }
+}
+
+impl Reconciled for KafkaRestore {
+    const CONTROLLER: &'static str = "kafkarestore";
+    fn cluster(&self) -> &ClusterConnection {
+        &self.spec.cluster
+    }
+}
+
+impl Reconciled for KafkaOffsetReset {
+    const CONTROLLER: &'static str = "kafkaoffsetreset";
+    fn cluster(&self) -> &ClusterConnection {
+        &self.spec.cluster
+    }
+}
+
+/// Whether `object` refers to the Strimzi `Kafka` `namespace/name`.
+fn refers_to<K: Reconciled>(object: &K, namespace: &str, name: &str) -> bool {
+    object.cluster().strimzi_cluster_ref.as_ref().is_some_and(|r| {
+        r.name == name
+            && r.namespace.as_deref().unwrap_or(&object.namespace().unwrap_or_default()) == namespace
+    })
+}
+
+/// The API of Strimzi's `Kafka` in the version the cluster prefers; None without Strimzi.
+async fn strimzi_kafka_resource(client: &Client) -> Option<ApiResource> {
+    match kube::discovery::group(client, "kafka.strimzi.io").await {
+        Ok(group) => group.recommended_kind("Kafka").map(|(resource, _)| resource),
+        Err(e) => {
+            info!(error = %e, "Strimzi's Kafka resource is not served; Kafka changes will not wake reconciles");
+            None
+        }
+    }
+}
+
+fn apis<K: Reconciled>(client: &Client, watched: &Watched) -> Vec<(String, Api<K>)> {
+    match watched {
+        Watched::All => vec![("*".into(), Api::all(client.clone()))],
+        Watched::Namespaces(list) => {
+            list.iter().map(|n| (n.clone(), Api::namespaced(client.clone(), n))).collect()
+        }
+    }
+}
+
+/// Runs the controller of `K` in one watched namespace (or all) until `shutdown` fires.
+async fn control<K, F, Fut>(
+    ctx: Arc<Context>,
+    namespace: String,
+    api: Api<K>,
+    kafka: Option<ApiResource>,
+    reconcile: F,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    K: Reconciled,
+    F: Fn(Arc<K>, Arc<Context>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<Action, Error>> + Send + 'static,
+{
+    let client = ctx.client.clone();
+    let jobs: Api<Job> = match namespace.as_str() {
+        "*" => Api::all(client.clone()),
+        ns => Api::namespaced(client.clone(), ns),
+    };
+    let labels = format!("app.kubernetes.io/managed-by={MANAGER}");
+    let mut controller = Controller::new(api, watcher::Config::default())
+        .owns(jobs, watcher::Config::default().labels(&labels));
+    if let Some(resource) = kafka {
+        let kafkas: Api<DynamicObject> = match namespace.as_str() {
+            "*" => Api::all_with(client.clone(), &resource),
+            ns => Api::namespaced_with(client.clone(), ns, &resource),
+        };
+        let store = controller.store();
+        controller = controller.watches_with(kafkas, resource, watcher::Config::default(), move |kafka| {
+            let (ns, name) = (kafka.namespace().unwrap_or_default(), kafka.name_any());
+            store
+                .state()
+                .into_iter()
+                .filter(|o| refers_to(o.as_ref(), &ns, &name))
+                .map(|o| ObjectRef::from_obj(o.as_ref()))
+                .collect::<Vec<_>>()
+        });
+    }
+    let reconcile = Arc::new(reconcile);
+    controller
+        .graceful_shutdown_on(async move {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        })
+        .run(
+            move |object: Arc<K>, ctx: Arc<Context>| {
+                let reconcile = reconcile.clone();
+                async move {
+                    let started = Instant::now();
+                    let key = format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any());
+                    let result = reconcile(object, ctx.clone()).await;
+                    let labels = ControllerLabels { controller: K::CONTROLLER.into() };
+                    ctx.metrics.reconciles.get_or_create(&labels).inc();
+                    ctx.metrics.reconcile_duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+                    if result.is_ok() {
+                        ctx.backoff.succeeded(&key);
+                    }
+                    result
+                }
+            },
+            |object: Arc<K>, error: &Error, ctx: Arc<Context>| {
+                if let Error::Waiting(why) = error {
+                    info!(object = %object.name_any(), "{why}");
+                    return Action::requeue(Duration::from_secs(5));
+                }
+                let key = format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any());
+                warn!(controller = K::CONTROLLER, object = %key, error = %error, "reconcile failed; retrying");
+                ctx.metrics
+                    .reconcile_errors
+                    .get_or_create(&ErrorLabels { controller: K::CONTROLLER.into(), reason: error.reason().into() })
+                    .inc();
+                ctx.backoff.failed(&key)
+            },
+            ctx,
+        )
+        .for_each(|result| {
+            if let Err(e) = result {
+                // Watch errors and objects gone before their reconcile: the controller retries.
+                tracing::debug!(error = %e, "controller event");
+            }
+            futures::future::ready(())
+        })
+        .await;
+}
+
+/// This replica's identity in the Lease: the pod name (downward API), else host and process.
+fn identity() -> String {
+    std::env::var("POD_NAME").ok().filter(|n| !n.is_empty()).unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    })
+}
+
+async fn signal() {
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                error!(error = %e, "cannot listen for SIGTERM; stopping on Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Runs the operator until it is told to stop (Ok) or loses its Lease (Err).
+pub async fn run(settings: Settings, options: Options) -> anyhow::Result<()> {
+    let client = Client::try_default().await?;
+    let mut registry = Registry::default();
+    let metrics = Arc::new(Metrics::register(&mut registry));
+    let ready = Arc::new(AtomicBool::new(false));
+    let probe = Probe { registry: Arc::new(registry), ready: ready.clone() };
+    let listener = tokio::net::TcpListener::bind(options.metrics_address)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {} for /metrics: {e}", options.metrics_address))?;
+    info!(address = %options.metrics_address, "serving /metrics, /healthz, /readyz");
+    let server = tokio::spawn(async move { axum::serve(listener, http::router(probe)).await });
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopping = tokio::spawn({
+        let stop_tx = stop_tx.clone();
+        async move {
+            signal().await;
+            info!("stopping: finishing the reconciles in flight");
+            let _ = stop_tx.send(true);
+        }
+    });
+
+    // Leader election: only the holder of the Lease reconciles.
+    let lease = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), LEASE)
+        .with_namespace(settings.namespace.clone())
+        .with_identity(identity())
+        .with_duration(options.lease_seconds)
+        .with_grace(options.lease_seconds.div_ceil(3).max(1))
+        .build()
+        .await
+        .map_err(|e| anyhow::anyhow!("Lease {}/{LEASE}: {e}", settings.namespace))?;
+    let (mut leader, lease_task) = lease.watch().await;
+    // A standby is ready: it serves and will take over.
+    ready.store(true, Ordering::Relaxed);
+    info!(lease = LEASE, namespace = %settings.namespace, "waiting to lead");
+    let mut stop = stop_rx.clone();
+    let leads = tokio::select! {
+        led = leader.wait_for(|l| *l) => { led.map_err(|_| anyhow::anyhow!("leader election stopped"))?; true }
+        _ = stop.wait_for(|s| *s) => false,
+    };
+    if !leads {
+        drop(leader);
+        let _ = lease_task.await;
+        return Ok(());
+    }
+    info!("leading: starting the controllers");
+
+    let kafka = strimzi_kafka_resource(&client).await;
+    let ctx = Arc::new(Context::new(client.clone(), settings.clone(), metrics));
+    let mut controllers = tokio::task::JoinSet::new();
+    for (ns, api) in apis::<KafkaBackup>(&client, &settings.watched) {
+        let f = super::backup::controller::reconcile;
+        controllers.spawn(control(ctx.clone(), ns, api, kafka.clone(), f, stop_rx.clone()));
+    }
+    for (ns, api) in apis::<KafkaRestore>(&client, &settings.watched) {
+        let f = super::restore::controller::reconcile;
+        controllers.spawn(control(ctx.clone(), ns, api, kafka.clone(), f, stop_rx.clone()));
+    }
+    for (ns, api) in apis::<KafkaOffsetReset>(&client, &settings.watched) {
+        let f = super::offset_reset::controller::reconcile;
+        controllers.spawn(control(ctx.clone(), ns, api, kafka.clone(), f, stop_rx.clone()));
+    }
+    let namespaces: HashSet<&str> = match &settings.watched {
+        Watched::All => HashSet::from(["*"]),
+        Watched::Namespaces(l) => l.iter().map(String::as_str).collect(),
+    };
+    info!(namespaces = ?namespaces, "controllers running");
+
+    let mut lost = false;
+    tokio::select! {
+        _ = leader.wait_for(|l| !*l) => {
+            error!("lost the Lease: stopping so that only one replica reconciles");
+            lost = true;
+            let _ = stop_tx.send(true);
+        }
+        _ = async { let mut s = stop_rx.clone(); let _ = s.wait_for(|s| *s).await; } => {}
+    }
+    while controllers.join_next().await.is_some() {}
+    drop(leader);
+    if let Ok(Err(e)) = lease_task.await {
+        warn!(error = %e, "releasing the Lease");
+    }
+    stopping.abort();
+    server.abort();
+    anyhow::ensure!(!lost, "lost the leader Lease");
+    info!("stopped");
+    Ok(())
+}

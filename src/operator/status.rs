@@ -1,0 +1,71 @@
+//! Writing a resource's status: server-side apply of the whole status under the operator's field
+//! manager, only when it changed, and Events for the `Ready` transitions users care about.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::context::MANAGER;
+use super::error::{Error, Result};
+use crate::api::condition::{self, Condition, ConditionStatus};
+
+/// Applies `status` to `object` (namespaced) when it differs from `before`.
+pub async fn write<K, S>(client: &kube::Client, object: &K, before: &Option<S>, status: &S) -> Result<()>
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
+    S: Serialize + PartialEq,
+{
+    if before.as_ref() == Some(status) {
+        return Ok(());
+    }
+    let api: Api<K> = Api::namespaced(client.clone(), &object.namespace().unwrap_or_default());
+    let patch = serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "status": status,
+    });
+    api.patch_status(&object.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&patch))
+        .await
+        .map(|_| ())
+        .map_err(Error::Status)
+}
+
+/// The `Ready` condition of `conditions`, if any.
+pub fn ready(conditions: &[Condition]) -> Option<&Condition> {
+    conditions.iter().find(|c| c.type_ == "Ready")
+}
+
+/// Sets `Ready`; true when its status, reason or message changed (worth an Event).
+pub fn set_ready(
+    conditions: &mut Vec<Condition>,
+    ok: bool,
+    reason: &str,
+    message: impl Into<String>,
+    now: &Time,
+) -> bool {
+    let status = if ok { ConditionStatus::True } else { ConditionStatus::False };
+    let new = Condition::new("Ready", status, reason, message);
+    let changed = ready(conditions)
+        .is_none_or(|c| c.status != new.status || c.reason != new.reason || c.message != new.message);
+    condition::set(conditions, new, now.clone());
+    changed
+}
+
+pub fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
+}
+
+/// A chrono time as a Kubernetes `Time`.
+pub fn time(t: chrono::DateTime<chrono::Utc>) -> Option<Time> {
+    k8s_openapi::jiff::Timestamp::from_millisecond(t.timestamp_millis()).ok().map(Time)
+}
+
+/// A Kubernetes `Time` as a chrono time.
+pub fn chrono(t: &Time) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp_millis(t.0.as_millisecond())
+}
