@@ -11,6 +11,9 @@
 
 mkdir -p "$PID_DIR" "$LOG_DIR" "$ENV_DIR/pki" "$ENV_DIR/data"
 PKI=$ENV_DIR/pki
+# The pod harness's kubelet API (container logs, HTTPS): the kubelet's 10250 in the 3xxxx/4xxxx
+# scheme of hack/lib.sh. The apiserver proxies `kubectl logs` there (the node advertises it).
+HARNESS_PORT=${HARNESS_PORT:-40250}
 
 # Starts "$@" detached in its own session, logging to $LOG_DIR/$name.log, unless running already.
 start() {
@@ -69,6 +72,26 @@ EXT
   )
 }
 
+# The harness's kubelet serving certificate (IP SAN 127.0.0.1: the node's InternalIP, which the
+# apiserver dials and verifies against ca.crt) and the apiserver's client certificate for it (no
+# groups: it grants nothing on the apiserver). Separate from pki() so an existing $PKI gets them.
+harness_pki() {
+  [[ -f $PKI/harness.crt && -f $PKI/kubelet-client.crt ]] && return
+  log "creating the pod harness's kubelet certificates in $PKI"
+  (
+    cd "$PKI"
+    cat >harness.ext <<EXT
+subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:harness
+extendedKeyUsage=serverAuth
+EXT
+    openssl req -newkey rsa:2048 -nodes -keyout harness.key -out harness.csr -subj "/CN=system:node:harness" 2>/dev/null
+    openssl x509 -req -in harness.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out harness.crt -days 3650 -extfile harness.ext 2>/dev/null
+    echo "extendedKeyUsage=clientAuth" >client.ext
+    openssl req -newkey rsa:2048 -nodes -keyout kubelet-client.key -out kubelet-client.csr -subj "/CN=kube-apiserver-kubelet-client" 2>/dev/null
+    openssl x509 -req -in kubelet-client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out kubelet-client.crt -days 3650 -extfile client.ext 2>/dev/null
+  )
+}
+
 kubeconfig() {
   cat >"$ENV_DIR/kubeconfig" <<KC
 apiVersion: v1
@@ -107,6 +130,8 @@ start_apiserver() {
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
     --authorization-mode RBAC --service-cluster-ip-range 10.0.0.0/24 \
+    --kubelet-preferred-address-types InternalIP --kubelet-certificate-authority "$PKI/ca.crt" \
+    --kubelet-client-certificate "$PKI/kubelet-client.crt" --kubelet-client-key "$PKI/kubelet-client.key" \
     --disable-admission-plugins ServiceAccount --allow-privileged=true \
     --cert-dir "$PKI/apiserver-generated"
 }
@@ -130,11 +155,20 @@ start_harness() {
   [[ -x $bin/pod-harness ]] || die "pod harness not built: run 'cargo build --workspace --bins' (make env-up does)"
   # A node left by a harness that was killed would make the readiness check pass too early.
   running_pid harness >/dev/null || "$K8S_BIN/kubectl" --kubeconfig "$ENV_DIR/kubeconfig" delete node harness --ignore-not-found >/dev/null
-  start harness "" "$bin/pod-harness" --kubeconfig "$ENV_DIR/kubeconfig" --node-name harness \
+  start harness "$HARNESS_PORT" "$bin/pod-harness" --kubeconfig "$ENV_DIR/kubeconfig" --node-name harness \
     --state-dir "$ENV_DIR/harness" --pvc-root "$ENV_DIR/pvc" --bin-dir "$bin" \
-    --image-entrypoint "strimzi-backup-operator=$bin/strimzi-backup-operator"
+    --image-entrypoint "strimzi-backup-operator=$bin/strimzi-backup-operator" \
+    --kubelet-port "$HARNESS_PORT" --tls-cert-file "$PKI/harness.crt" --tls-private-key-file "$PKI/harness.key" \
+    --client-ca-file "$PKI/ca.crt"
 }
-harness_ready() { "$K8S_BIN/kubectl" --kubeconfig "$ENV_DIR/kubeconfig" get node harness; }
+# Ready when the node is registered with the kubelet port and that port answers over TLS, with
+# the certificate verified and the apiserver's client certificate accepted.
+harness_ready() {
+  [[ $("$K8S_BIN/kubectl" --kubeconfig "$ENV_DIR/kubeconfig" get node harness \
+    -o 'jsonpath={.status.daemonEndpoints.kubeletEndpoint.Port}') == "$HARNESS_PORT" ]] &&
+    curl -sf --cacert "$PKI/ca.crt" --cert "$PKI/kubelet-client.crt" --key "$PKI/kubelet-client.key" \
+      "https://127.0.0.1:$HARNESS_PORT/healthz"
+}
 
 # --- Kafka (KRaft, single node) ----------------------------------------------------------------
 start_kafka() {
@@ -299,6 +333,7 @@ ENV
 
 main() {
   pki
+  harness_pki
   kubeconfig
   start_etcd
   start_minio
@@ -328,7 +363,7 @@ Local environment is up (state in $ENV_DIR):
   MinIO       http://127.0.0.1:$MINIO_PORT  bucket '$MINIO_BUCKET' (user $MINIO_ROOT_USER)
   Azurite     $AZURITE_ENDPOINT  container '$AZURITE_CONTAINER' (Azure Blob, Azurite $AZURITE_VERSION)
   fake-gcs    http://127.0.0.1:$FAKE_GCS_PORT  bucket '$FAKE_GCS_BUCKET' (GCS, fake-gcs-server $FAKE_GCS_VERSION)
-  Pods        run by the test harness on node 'harness' (logs: $ENV_DIR/harness)
+  Pods        run by the test harness on node 'harness' (kubectl logs; files in $ENV_DIR/harness)
   Variables   $ENV_DIR/env     Stop with: make env-down
 MSG
 }

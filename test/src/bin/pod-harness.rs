@@ -15,6 +15,7 @@ use base64::Engine;
 use clap::Parser;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
+use strimzi_backup_e2e::kubelet::logs::LogServerConfig;
 use strimzi_backup_e2e::kubelet::{self, HarnessConfig, ImageEntrypoint};
 use tracing::{error, info};
 
@@ -58,6 +59,25 @@ struct Cli {
     /// Longest wait between SIGTERM and SIGKILL for the pods' processes when the harness stops.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     shutdown_grace_seconds: u64,
+
+    /// Port on 127.0.0.1 of the kubelet API (container logs, HTTPS), advertised as the node's
+    /// kubelet port, so that `kubectl logs` works through the apiserver. Without it there is no
+    /// such server and the node advertises port 0. Needs --tls-cert-file and --tls-private-key-file.
+    #[arg(long, value_name = "PORT", requires_all = ["tls_cert_file", "tls_private_key_file"])]
+    kubelet_port: Option<u16>,
+
+    /// Serving certificate (PEM) of the kubelet API; must be valid for IP 127.0.0.1.
+    #[arg(long, value_name = "PATH")]
+    tls_cert_file: Option<PathBuf>,
+
+    /// Private key (PEM) of --tls-cert-file.
+    #[arg(long, value_name = "PATH")]
+    tls_private_key_file: Option<PathBuf>,
+
+    /// CA (PEM) whose client certificates the kubelet API accepts (it requires one: the
+    /// apiserver's --kubelet-client-certificate). Default: the cluster CA of the kubeconfig.
+    #[arg(long, value_name = "PATH")]
+    client_ca_file: Option<PathBuf>,
 }
 
 /// The PEM of the current context's cluster CA.
@@ -126,6 +146,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         None => config.cluster_url.port_u16().unwrap_or(443),
     };
     let client = Client::try_from(config).context("creating the Kubernetes client")?;
+    let log_server = match (cli.kubelet_port, cli.tls_cert_file, cli.tls_private_key_file) {
+        (Some(port), Some(cert_file), Some(key_file)) => Some(LogServerConfig {
+            port,
+            cert_file,
+            key_file,
+            client_ca: match &cli.client_ca_file {
+                Some(path) => std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+                None => ca_crt.clone(),
+            },
+        }),
+        (Some(_), _, _) => bail!("--kubelet-port needs --tls-cert-file and --tls-private-key-file"),
+        (None, _, _) => None,
+    };
     let state_dir = std::path::absolute(&cli.state_dir)?;
     let cfg = HarnessConfig {
         node_name: cli.node_name,
@@ -140,11 +173,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         apiserver_port,
         ca_crt,
         shutdown_grace: Duration::from_secs(cli.shutdown_grace_seconds),
+        log_server,
     };
     info!(
         node = %cfg.node_name,
         state_dir = %cfg.state_dir.display(),
         apiserver = %format!("{}:{}", cfg.apiserver_host, cfg.apiserver_port),
+        kubelet_port = cfg.log_server.as_ref().map(|l| l.port).unwrap_or(0),
         "pod-harness starting (test-only kubelet stand-in)"
     );
     kubelet::run(client, cfg, shutdown_signal()).await

@@ -8,6 +8,7 @@
 //! Never use any of this outside tests: processes run as root on the host, unisolated.
 //!
 //! - [`node`]: the `Node` object and its heartbeat.
+//! - [`logs`]: the kubelet's HTTPS API for container logs (`kubectl logs` through the apiserver).
 //! - [`scheduler`]: binding pods to the node.
 //! - [`pod`]: the life of one pod (containers, restarts, deletion).
 //! - [`env`]: container environment, `$(VAR)` expansion, downward API.
@@ -18,6 +19,7 @@
 //! - [`quantity`]: resource quantities for `resourceFieldRef`.
 
 pub mod env;
+pub mod logs;
 pub mod mounts;
 pub mod node;
 pub mod pod;
@@ -34,6 +36,7 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Client;
@@ -67,12 +70,17 @@ pub struct HarnessConfig {
     pub ca_crt: Vec<u8>,
     /// Longest wait between SIGTERM and SIGKILL when the harness stops.
     pub shutdown_grace: Duration,
+    /// The container-log server (the kubelet API the apiserver proxies `pods/log` to); `None`:
+    /// no server, and the node advertises kubelet port 0.
+    pub log_server: Option<logs::LogServerConfig>,
 }
 
 /// What every pod task shares.
 pub struct Ctx {
     pub client: Client,
     pub cfg: HarnessConfig,
+    /// Container attempts running now (the log server's followers stop when theirs left).
+    pub running: Arc<logs::Running>,
 }
 
 struct Tracked {
@@ -289,11 +297,17 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let mut shutdown = pin!(shutdown);
+    // Bound before the node advertises the port, so that a taken port fails the start.
+    let log_server = match &cfg.log_server {
+        Some(c) => Some(logs::LogServer::bind(c).await.context("starting the container-log server")?),
+        None => None,
+    };
+    let kubelet_port = log_server.as_ref().map(logs::LogServer::port).unwrap_or(0);
     // The apiserver may still be starting: retry registration for a while.
     let mut attempt = 0u32;
     loop {
         tokio::select! {
-            r = node::register(&client, &cfg.node_name) => match r {
+            r = node::register(&client, &cfg.node_name, kubelet_port) => match r {
                 Ok(()) => break,
                 Err(e) if attempt < 30 => {
                     attempt += 1;
@@ -311,9 +325,19 @@ pub async fn run(
     let _heartbeat = AbortOnDrop(tokio::spawn(node::keep_alive(
         client.clone(),
         cfg.node_name.clone(),
+        kubelet_port,
         Duration::from_secs(30),
     )));
-    let ctx = Arc::new(Ctx { client: client.clone(), cfg });
+    let running = Arc::new(logs::Running::default());
+    let _log_server = log_server.map(|server| {
+        AbortOnDrop(tokio::spawn(server.run(
+            client.clone(),
+            cfg.node_name.clone(),
+            cfg.state_dir.join("pods"),
+            running.clone(),
+        )))
+    });
+    let ctx = Arc::new(Ctx { client: client.clone(), cfg, running });
     let mut dispatcher = Dispatcher { ctx, pods: HashMap::new(), confirmed: HashSet::new() };
 
     let mut events = pin!(watcher(Api::<Pod>::all(client), watcher::Config::default()).default_backoff());

@@ -32,8 +32,9 @@ fn architecture() -> &'static str {
     }
 }
 
-/// Creates or updates the node (server-side apply), then its status.
-pub async fn register(client: &Client, node_name: &str) -> anyhow::Result<()> {
+/// Creates or updates the node (server-side apply), then its status. `kubelet_port` is where the
+/// apiserver finds the kubelet API ([`super::logs`]) at the node's `InternalIP` 127.0.0.1.
+pub async fn register(client: &Client, node_name: &str, kubelet_port: u16) -> anyhow::Result<()> {
     let api: Api<Node> = Api::all(client.clone());
     let pp = PatchParams::apply(FIELD_MANAGER).force();
     let node = json!({
@@ -55,13 +56,14 @@ pub async fn register(client: &Client, node_name: &str) -> anyhow::Result<()> {
         "spec": {},
     });
     api.patch(node_name, &pp, &Patch::Apply(&node)).await?;
-    heartbeat(&api, node_name).await?;
-    info!(node = node_name, "node registered");
+    heartbeat(&api, node_name, kubelet_port).await?;
+    info!(node = node_name, kubelet_port, "node registered");
     Ok(())
 }
 
-/// Writes the node's status: `Ready=True`, addresses, capacity.
-async fn heartbeat(api: &Api<Node>, node_name: &str) -> Result<(), kube::Error> {
+/// Writes the node's status: `Ready=True`, addresses (`InternalIP` 127.0.0.1 first: the
+/// apiserver reaches the kubelet API there), kubelet port, capacity.
+async fn heartbeat(api: &Api<Node>, node_name: &str, kubelet_port: u16) -> Result<(), kube::Error> {
     static SINCE: OnceLock<String> = OnceLock::new();
     let now = now();
     let since = SINCE.get_or_init(|| now.clone());
@@ -89,7 +91,7 @@ async fn heartbeat(api: &Api<Node>, node_name: &str) -> Result<(), kube::Error> 
             ],
             "capacity": resources,
             "allocatable": resources,
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": kubelet_port}},
             "nodeInfo": {
                 "machineID": "", "systemUUID": "", "bootID": "",
                 "kernelVersion": "", "osImage": "pod-harness",
@@ -105,21 +107,21 @@ async fn heartbeat(api: &Api<Node>, node_name: &str) -> Result<(), kube::Error> 
 }
 
 /// Re-registers the node every `period` (recreating it if someone deleted it).
-pub async fn keep_alive(client: Client, node_name: String, period: Duration) {
+pub async fn keep_alive(client: Client, node_name: String, kubelet_port: u16, period: Duration) {
     loop {
         tokio::time::sleep(period).await;
-        if let Err(e) = register_quiet(&client, &node_name).await {
+        if let Err(e) = register_quiet(&client, &node_name, kubelet_port).await {
             warn!(node = %node_name, error = %e, "node heartbeat failed");
         }
     }
 }
 
-async fn register_quiet(client: &Client, node_name: &str) -> anyhow::Result<()> {
+async fn register_quiet(client: &Client, node_name: &str, kubelet_port: u16) -> anyhow::Result<()> {
     let api: Api<Node> = Api::all(client.clone());
     if api.get_opt(node_name).await?.is_none() {
-        return register(client, node_name).await;
+        return register(client, node_name, kubelet_port).await;
     }
-    heartbeat(&api, node_name).await?;
+    heartbeat(&api, node_name, kubelet_port).await?;
     Ok(())
 }
 

@@ -7,6 +7,10 @@
 //! `terminationGracePeriodSeconds`, writes the final status and deletes the pod with grace 0.
 //! Probes, lifecycle hooks, resource limits, users and sidecar init containers are not
 //! implemented: a started main container is `ready` at once.
+//!
+//! A container's stdout and stderr go to one log file per container (`<container>.log`, every
+//! attempt appended in turn); each attempt is recorded in `<container>.attempts` for the log
+//! server ([`super::logs`]), which serves them to `kubectl logs`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,6 +24,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use super::env::{self, ContainerEnv, PodFacts};
+use super::logs;
 use super::mounts::{self, MountPlan};
 use super::process;
 use super::status::{self, Phase, PodStatusModel, State, Terminated, now};
@@ -441,6 +446,12 @@ impl Runner {
         let pid = child.id().unwrap_or_default();
         let container_id = format!("harness://{pid}");
         info!(container = %container.name, pid, log = %log.display(), "container started");
+        // Before the status names the container ID: the log server finds the attempt by it.
+        if let Err(e) = logs::record_attempt(&self.root, &container.name, &self.uid(), pid, log_start) {
+            warn!(container = %container.name, error = %e, "cannot record the attempt in the log index");
+        }
+        // Until this function returns, i.e. until the process exited: followers of its log stop then.
+        let _running = self.ctx.running.enter(&log, pid);
         if let Some(cs) = self.cstatus(which) {
             cs.state = State::Running { started_at: started_at.clone() };
             cs.container_id = Some(container_id.clone());
@@ -551,7 +562,7 @@ impl Runner {
         let read_only_root =
             container.security_context.as_ref().and_then(|s| s.read_only_root_filesystem).unwrap_or(false);
         let plan = MountPlan::new(&mounts, read_only_root, &workdir)?;
-        let log = self.root.join(format!("{}.log", container.name));
+        let log = logs::log_file(&self.root, &container.name);
         let log_start = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
         info!(container = %container.name, program = %program.display(), ?argv, "starting container");
         let child = process::spawn(&program, &argv, &env.to_process_env(), &log, plan).map_err(|e| {
