@@ -61,3 +61,7 @@ env-up: build ## Start etcd, kube-apiserver, controller-manager, pod harness, Ka
 .PHONY: env-down
 env-down: ## Stop exactly the processes env-up started
 	hack/env-down.sh
+
+.PHONY: demo
+demo: build ## env-up, run the operator, back up, restore to a point in time, print kb/kr/kor and record counts
+	hack/demo.sh

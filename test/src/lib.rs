@@ -6,6 +6,7 @@
 //! - [`fixtures`]: cluster connection, per-test namespaces, applying YAML, polling.
 //! - [`kubelet`]: the pod harness that plays the kubelet, so Jobs really run (binary
 //!   `pod-harness`, started by `make env-up`).
+//! - [`operator`]: the operator process per test namespace, and the namespace it needs.
 //! - [`proxy`]: a TCP proxy that cuts a service off on demand (storage outages).
 //!
 //! The tests themselves are in `test/tests/`.
@@ -14,4 +15,5 @@ pub mod dataplane;
 pub mod env;
 pub mod fixtures;
 pub mod kubelet;
+pub mod operator;
 pub mod proxy;

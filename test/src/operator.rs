@@ -1,0 +1,144 @@
+//! The operator as the end-to-end tests run it: the built binary's `operator` subcommand as a
+//! host process, watching one test namespace and holding its Lease there, so tests run side by
+//! side, each with its own operator, against the one local control plane. Its Jobs run through
+//! the real job controller and the pod harness, which maps [`IMAGE`] to the same binary.
+
+use std::fs::File;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::dataplane::binary;
+use crate::env::{TestEnv, workspace_root};
+use crate::fixtures::{Cluster, unique_suffix};
+
+/// The image the operator's Jobs run (the harness runs our binary for it).
+pub const IMAGE: &str = "quay.io/strimzi-backup/strimzi-backup-operator:dev";
+
+/// A running operator process.
+pub struct Operator {
+    child: Child,
+    pub metrics_port: u16,
+    pub log: PathBuf,
+    namespace: String,
+    kubeconfig: PathBuf,
+}
+
+fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl Operator {
+    /// Starts an operator watching `namespace`.
+    pub fn start(env: &TestEnv, namespace: &str) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("sbo-operator-{namespace}"));
+        std::fs::create_dir_all(&dir)?;
+        Self::spawn(env.kubeconfig().to_path_buf(), namespace, dir.join(format!("operator-{}.log", unique_suffix())))
+    }
+
+    fn spawn(kubeconfig: PathBuf, namespace: &str, log: PathBuf) -> anyhow::Result<Self> {
+        let port = free_port()?;
+        let out = File::create(&log)?;
+        let child = Command::new(binary())
+            .args(["operator", "--metrics-address", &format!("127.0.0.1:{port}"), "--lease-seconds", "4"])
+            .env_clear()
+            .env("KUBECONFIG", &kubeconfig)
+            .env("STRIMZI_BACKUP_IMAGE", IMAGE)
+            .env("STRIMZI_BACKUP_NAMESPACE", namespace)
+            .env("POD_NAMESPACE", namespace)
+            .env("STRIMZI_BACKUP_LOG_LEVEL", "info,kube=warn")
+            .stdout(Stdio::from(out.try_clone()?))
+            .stderr(Stdio::from(out))
+            .spawn()?;
+        Ok(Self { child, metrics_port: port, log, namespace: namespace.into(), kubeconfig })
+    }
+
+    /// Kills the process without warning (SIGKILL) and starts a new one, as a crashed pod
+    /// restarted by its Deployment.
+    pub fn crash_and_restart(&mut self) -> anyhow::Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        let log = self.log.with_extension("restarted.log");
+        *self = Self::spawn(self.kubeconfig.clone(), &self.namespace.clone(), log)?;
+        Ok(())
+    }
+
+    /// The `/metrics` text.
+    pub async fn metrics(&self) -> anyhow::Result<String> {
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port)).await?;
+        stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").await?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text).await?;
+        Ok(text.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default())
+    }
+
+    /// The sum of a metric's samples whose labels contain all of `labels`.
+    pub async fn metric(&self, name: &str, labels: &[&str]) -> anyhow::Result<f64> {
+        let text = self.metrics().await?;
+        Ok(text
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+            .filter(|l| labels.iter().all(|want| l.contains(want)))
+            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+            .sum())
+    }
+
+    /// The operator's log so far (for failure messages).
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Operator {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A namespace with our CRDs, the stand-in Strimzi CRDs, a Ready `Kafka` `my-cluster` whose
+/// plain listener is the local broker, and the MinIO credentials Secret `minio-credentials`
+/// (keys `id`, `secret`).
+pub async fn namespace_with_kafka(cluster: &Cluster, prefix: &str) -> anyhow::Result<String> {
+    cluster.install_crds().await?;
+    cluster.install_crd_files(&[workspace_root().join("test/fixtures/strimzi-crds.yaml")]).await?;
+    let ns = cluster.namespace(prefix).await?;
+    cluster
+        .apply_yaml(&ns, "apiVersion: kafka.strimzi.io/v1beta2\nkind: Kafka\nmetadata: {name: my-cluster}\nspec: {kafka: {replicas: 1}}\n")
+        .await?;
+    let resource = kube::api::ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk("kafka.strimzi.io", "v1beta2", "Kafka"),
+        "kafkas",
+    );
+    let kafkas: Api<DynamicObject> = Api::namespaced_with(cluster.client.clone(), &ns, &resource);
+    let status = serde_json::json!({"status": {
+        "conditions": [{"type": "Ready", "status": "True"}],
+        "listeners": [{"name": "plain", "bootstrapServers": cluster.env.kafka_bootstrap()}],
+    }});
+    kafkas.patch_status("my-cluster", &PatchParams::default(), &Patch::Merge(&status)).await?;
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: v1\nkind: Secret\nmetadata: {{name: minio-credentials}}\nstringData: {{id: '{}', secret: '{}'}}\n",
+                cluster.env.get("MINIO_ACCESS_KEY")?,
+                cluster.env.get("MINIO_SECRET_KEY")?
+            ),
+        )
+        .await?;
+    Ok(ns)
+}
+
+/// A `storage:` block (YAML, indented by `indent` spaces) for MinIO under `prefix`, with the
+/// credentials Secret `secret`.
+pub fn minio_storage(env: &TestEnv, prefix: &str, secret: &str, indent: usize) -> anyhow::Result<String> {
+    let pad = " ".repeat(indent);
+    Ok(format!(
+        "{pad}storage:\n{pad}  type: s3\n{pad}  s3:\n{pad}    bucket: {}\n{pad}    region: {}\n{pad}    endpoint: '{}'\n{pad}    forcePathStyle: true\n{pad}    prefix: {prefix}\n{pad}    credentialsSecret: {{name: {secret}, accessKeyIdKey: id, secretAccessKeyKey: secret}}\n",
+        env.get("MINIO_BUCKET")?,
+        env.get("MINIO_REGION")?,
+        env.get("MINIO_ENDPOINT")?,
+    ))
+}
