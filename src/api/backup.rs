@@ -75,7 +75,8 @@ pub const TRIGGER_ANNOTATION: &str = "kafkabackup.com/trigger";
     ),
     printcolumn(
         name = "Next Backup",
-        type_ = "date",
+        // A date column shows ages; a time in the future would print as <invalid>.
+        type_ = "string",
         json_path = ".status.nextScheduledBackup",
         priority = 1,
         description = "Next scheduled run"

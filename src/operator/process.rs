@@ -156,7 +156,11 @@ async fn control<K, F, Fut>(
                 async move {
                     let started = Instant::now();
                     let key = format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any());
-                    let result = reconcile(object, ctx.clone()).await;
+                    let result = match fresh(&ctx.client, object.as_ref()).await {
+                        Ok(Some(object)) => reconcile(Arc::new(object), ctx.clone()).await,
+                        Ok(None) => Ok(Action::await_change()),
+                        Err(e) => Err(e),
+                    };
                     let labels = ControllerLabels { controller: K::CONTROLLER.into() };
                     ctx.metrics.reconciles.get_or_create(&labels).inc();
                     ctx.metrics.reconcile_duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
@@ -189,6 +193,18 @@ async fn control<K, F, Fut>(
             futures::future::ready(())
         })
         .await;
+}
+
+/// The object as the API server has it now. The controller's cache can lag behind the status
+/// this operator just wrote: a reconcile woken by the Job event that follows would start from
+/// the status before it, and record a finished run twice or write an older status back.
+async fn fresh<K: Reconciled>(client: &Client, object: &K) -> Result<Option<K>, Error> {
+    let api: Api<K> = Api::namespaced(client.clone(), &object.namespace().unwrap_or_default());
+    api.get_opt(&object.name_any()).await.map_err(Error::read(format!(
+        "{} {}",
+        K::kind(&()),
+        object.name_any()
+    )))
 }
 
 /// This replica's identity in the Lease: the pod name (downward API), else host and process.

@@ -35,7 +35,11 @@ impl Operator {
     pub fn start(env: &TestEnv, namespace: &str) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("sbo-operator-{namespace}"));
         std::fs::create_dir_all(&dir)?;
-        Self::spawn(env.kubeconfig().to_path_buf(), namespace, dir.join(format!("operator-{}.log", unique_suffix())))
+        Self::spawn(
+            env.kubeconfig().to_path_buf(),
+            namespace,
+            dir.join(format!("operator-{}.log", unique_suffix())),
+        )
     }
 
     fn spawn(kubeconfig: PathBuf, namespace: &str, log: PathBuf) -> anyhow::Result<Self> {

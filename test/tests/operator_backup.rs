@@ -35,14 +35,16 @@ fn completed(s: &KafkaBackupStatus) -> usize {
 
 async fn job_names(cluster: &Cluster, ns: &str, instance: &str) -> anyhow::Result<Vec<String>> {
     let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), ns);
-    let lp = ListParams::default().labels(&format!("app.kubernetes.io/instance={instance},app.kubernetes.io/component=backup"));
+    let lp = ListParams::default()
+        .labels(&format!("app.kubernetes.io/instance={instance},app.kubernetes.io/component=backup"));
     let mut names: Vec<String> = jobs.list(&lp).await?.items.iter().map(|j| j.name_any()).collect();
     names.sort();
     Ok(names)
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_schedule_fires_prunes_suspends_triggers_once_and_survives_an_operator_crash() -> anyhow::Result<()> {
+async fn a_schedule_fires_prunes_suspends_triggers_once_and_survives_an_operator_crash() -> anyhow::Result<()>
+{
     let cluster = Cluster::connect().await?;
     let env = &cluster.env;
     let ns = namespace_with_kafka(&cluster, "kb-schedule").await?;
@@ -113,7 +115,11 @@ async fn a_schedule_fires_prunes_suspends_triggers_once_and_survives_an_operator
     operator.crash_and_restart()?;
     let st = wait_until(Duration::from_secs(120), "the triggered backup recorded", || async {
         let st = status(&api, "nightly").await?;
-        Ok(st.backup_history.iter().any(|b| b.id == triggered && b.status == BackupRunStatus::Completed).then_some(st))
+        Ok(st
+            .backup_history
+            .iter()
+            .any(|b| b.id == triggered && b.status == BackupRunStatus::Completed)
+            .then_some(st))
     })
     .await
     .map_err(|e| e.context(operator.log_text()))?;
@@ -132,7 +138,8 @@ async fn a_schedule_fires_prunes_suspends_triggers_once_and_survives_an_operator
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_failing_backup_is_not_ready_with_the_reason_and_delete_policy_empties_storage() -> anyhow::Result<()> {
+async fn a_failing_backup_is_not_ready_with_the_reason_and_delete_policy_empties_storage()
+-> anyhow::Result<()> {
     let cluster = Cluster::connect().await?;
     let env = &cluster.env;
     let ns = namespace_with_kafka(&cluster, "kb-fail").await?;
@@ -172,7 +179,12 @@ async fn a_failing_backup_is_not_ready_with_the_reason_and_delete_policy_empties
     assert!(!message.contains("wrong-secret-value"), "no secret in status");
     let event = wait_until(Duration::from_secs(10), "a BackupFailed Event", || async {
         let events: Api<Event> = Api::namespaced(cluster.client.clone(), &ns);
-        Ok(events.list(&ListParams::default()).await?.items.into_iter().find(|e| e.reason.as_deref() == Some("BackupFailed")))
+        Ok(events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("BackupFailed")))
     })
     .await?;
     assert_eq!(event.type_.as_deref(), Some("Warning"));
