@@ -24,6 +24,7 @@ pub struct Operator {
     pub log: PathBuf,
     namespace: String,
     kubeconfig: PathBuf,
+    program: PathBuf,
 }
 
 fn free_port() -> anyhow::Result<u16> {
@@ -33,19 +34,21 @@ fn free_port() -> anyhow::Result<u16> {
 impl Operator {
     /// Starts an operator watching `namespace`.
     pub fn start(env: &TestEnv, namespace: &str) -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("sbo-operator-{namespace}"));
-        std::fs::create_dir_all(&dir)?;
-        Self::spawn(
-            env.kubeconfig().to_path_buf(),
-            namespace,
-            dir.join(format!("operator-{}.log", unique_suffix())),
-        )
+        Self::start_binary(env, namespace, binary())
     }
 
-    fn spawn(kubeconfig: PathBuf, namespace: &str, log: PathBuf) -> anyhow::Result<Self> {
+    /// Starts `program` (e.g. a release build) as the operator watching `namespace`.
+    pub fn start_binary(env: &TestEnv, namespace: &str, program: PathBuf) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("sbo-operator-{namespace}"));
+        std::fs::create_dir_all(&dir)?;
+        let log = dir.join(format!("operator-{}.log", unique_suffix()));
+        Self::spawn(program, env.kubeconfig().to_path_buf(), namespace, log)
+    }
+
+    fn spawn(program: PathBuf, kubeconfig: PathBuf, namespace: &str, log: PathBuf) -> anyhow::Result<Self> {
         let port = free_port()?;
         let out = File::create(&log)?;
-        let child = Command::new(binary())
+        let child = Command::new(&program)
             .args(["operator", "--metrics-address", &format!("127.0.0.1:{port}"), "--lease-seconds", "4"])
             .env_clear()
             .env("KUBECONFIG", &kubeconfig)
@@ -56,7 +59,7 @@ impl Operator {
             .stdout(Stdio::from(out.try_clone()?))
             .stderr(Stdio::from(out))
             .spawn()?;
-        Ok(Self { child, metrics_port: port, log, namespace: namespace.into(), kubeconfig })
+        Ok(Self { child, metrics_port: port, log, namespace: namespace.into(), kubeconfig, program })
     }
 
     /// Kills the process without warning (SIGKILL) and starts a new one, as a crashed pod
@@ -65,8 +68,13 @@ impl Operator {
         self.child.kill()?;
         self.child.wait()?;
         let log = self.log.with_extension("restarted.log");
-        *self = Self::spawn(self.kubeconfig.clone(), &self.namespace.clone(), log)?;
+        *self = Self::spawn(self.program.clone(), self.kubeconfig.clone(), &self.namespace.clone(), log)?;
         Ok(())
+    }
+
+    /// The process id (for its memory and CPU in /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// The `/metrics` text.
