@@ -16,6 +16,8 @@
 #   BENCH_PARTITIONS    the cases, as partition counts (default "1 8"); parallelism = partitions
 #   BENCH_ZSTD_LEVEL    backup.compressionLevel (default 3)
 #   BENCH_KEEP          1: keep topics, groups and objects (default 0)
+#   BENCH_OPERATOR      0: skip the operator's footprint and latency (default 1)
+#   BENCH_OPERATOR_OBJECTS / BENCH_OPERATOR_RUNS  scheduled objects (1000) / run-once backups (40)
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT_DIR"
 
@@ -376,3 +378,15 @@ for r in "${RESULTS[@]}"; do
     echo "  $c: meets the targets"
   fi
 done
+
+# --- the operator: footprint and reconcile latency ---------------------------------------------
+# The release operator in a fresh namespace: RSS and CPU idle with no objects (the baseline) and
+# with BENCH_OPERATOR_OBJECTS scheduled KafkaBackups, then BENCH_OPERATOR_RUNS run-once backups
+# whose Jobs really run: create -> Job exists and Job complete -> status, p50/p99
+# (test/src/bin/operator-bench.rs). BENCH_OPERATOR=0 skips it.
+if [[ ${BENCH_OPERATOR:-1} == 1 ]]; then
+  echo
+  ${CARGO:-cargo} build --quiet -p strimzi-backup-e2e --bin operator-bench
+  "$ROOT_DIR/target/debug/operator-bench" --operator "$BIN" \
+    --objects "${BENCH_OPERATOR_OBJECTS:-1000}" --runs "${BENCH_OPERATOR_RUNS:-40}"
+fi
