@@ -54,7 +54,8 @@ fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
     let after = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or_default();
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 = fields.get(11).unwrap_or(&"0").parse::<f64>()? + fields.get(12).unwrap_or(&"0").parse::<f64>()?;
+    let ticks: f64 =
+        fields.get(11).unwrap_or(&"0").parse::<f64>()? + fields.get(12).unwrap_or(&"0").parse::<f64>()?;
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     Ok(ticks / hz.max(1.0))
@@ -116,7 +117,12 @@ async fn main() -> anyhow::Result<()> {
     let topic = format!("bench-op-{s}");
     create_topic(env, &topic, 1, &[]).await?;
     produce(env, &topic, 0, &records(&topic, 0, 100, recent())).await?;
-    let storage = strimzi_backup_e2e::operator::minio_storage(env, &format!("bench-operator-{s}/"), "minio-credentials", 2)?;
+    let storage = strimzi_backup_e2e::operator::minio_storage(
+        env,
+        &format!("bench-operator-{s}/"),
+        "minio-credentials",
+        2,
+    )?;
     let program = std::fs::canonicalize(&cli.operator)
         .with_context(|| format!("{} (build it: cargo build --release)", cli.operator.display()))?;
     let operator = Operator::start_binary(env, &ns, program.clone())?;
@@ -142,11 +148,19 @@ async fn main() -> anyhow::Result<()> {
     let created = started.elapsed();
     loop {
         let list = api.list(&ListParams::default()).await?;
-        let done = list.items.iter().filter(|k| k.status.as_ref().and_then(|s| s.observed_generation).is_some()).count();
+        let done = list
+            .items
+            .iter()
+            .filter(|k| k.status.as_ref().and_then(|s| s.observed_generation).is_some())
+            .count();
         if done >= cli.objects {
             break;
         }
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(600), "only {done} of {} reconciled", cli.objects);
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(600),
+            "only {done} of {} reconciled",
+            cli.objects
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let settled = started.elapsed();
@@ -159,7 +173,10 @@ async fn main() -> anyhow::Result<()> {
         settled.as_secs_f64()
     );
     println!("  idle with them:                     RSS {rss1:6.1} MiB  CPU {cpu1:5.2} % of a core");
-    println!("  target: RSS < 50 MiB with 1000 objects: {}", if rss1 < 50.0 && peak < 50.0 { "met" } else { "NOT met" });
+    println!(
+        "  target: RSS < 50 MiB with 1000 objects: {}",
+        if rss1 < 50.0 && peak < 50.0 { "met" } else { "NOT met" }
+    );
 
     // Latency: watch Jobs and KafkaBackups, note when each step is first seen.
     let seen_job: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
@@ -174,9 +191,11 @@ async fn main() -> anyhow::Result<()> {
                 let now = Instant::now();
                 let owner = job.owner_references().first().map(|o| o.name.clone()).unwrap_or_default();
                 seen_job.lock().unwrap_or_else(|p| p.into_inner()).entry(owner.clone()).or_insert(now);
-                let complete = job.status.as_ref().and_then(|s| s.conditions.as_ref()).is_some_and(|c| {
-                    c.iter().any(|c| c.type_ == "Complete" && c.status == "True")
-                });
+                let complete = job
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.conditions.as_ref())
+                    .is_some_and(|c| c.iter().any(|c| c.type_ == "Complete" && c.status == "True"));
                 if complete {
                     job_done.lock().unwrap_or_else(|p| p.into_inner()).entry(owner).or_insert(now);
                 }
@@ -194,7 +213,11 @@ async fn main() -> anyhow::Result<()> {
                     .and_then(|s| s.last_backup.as_ref())
                     .is_some_and(|b| b.status == BackupRunStatus::Completed);
                 if completed {
-                    status_done.lock().unwrap_or_else(|p| p.into_inner()).entry(kb.name_any()).or_insert_with(Instant::now);
+                    status_done
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(kb.name_any())
+                        .or_insert_with(Instant::now);
                 }
             }
         }
@@ -203,7 +226,8 @@ async fn main() -> anyhow::Result<()> {
     let mut created_at = HashMap::new();
     for i in 0..cli.runs {
         let name = format!("run-{i:03}");
-        let kb: KafkaBackup = serde_yaml_ng::from_str(&backup_yaml(&name, env.kafka_bootstrap(), &topic, &storage, None))?;
+        let kb: KafkaBackup =
+            serde_yaml_ng::from_str(&backup_yaml(&name, env.kafka_bootstrap(), &topic, &storage, None))?;
         let t = Instant::now();
         api.create(&PostParams::default(), &kb).await?;
         created_at.insert(name, t);
@@ -212,7 +236,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let done = status_done.lock().unwrap_or_else(|p| p.into_inner()).keys().filter(|k| k.starts_with("run-")).count();
+        let done = status_done
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .filter(|k| k.starts_with("run-"))
+            .count();
         if done >= cli.runs {
             break;
         }
@@ -231,7 +260,10 @@ async fn main() -> anyhow::Result<()> {
         created_at.iter().filter_map(|(n, t)| seen_job.get(n).map(|j| ms(*t, *j))).collect();
     let to_status: Vec<f64> =
         created_at.keys().filter_map(|n| Some(ms(*job_done.get(n)?, *status_done.get(n)?))).collect();
-    println!("reconcile latency ({} run-once backups, each Job a real backup; with the {} objects above)", cli.runs, cli.objects);
+    println!(
+        "reconcile latency ({} run-once backups, each Job a real backup; with the {} objects above)",
+        cli.runs, cli.objects
+    );
     summary("create -> Job exists", to_job.clone());
     summary("Job complete -> status Completed", to_status.clone());
     let p99 = |mut v: Vec<f64>| {
