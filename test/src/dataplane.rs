@@ -95,8 +95,15 @@ fn json_result(subcommand: &str, out: Output) -> anyhow::Result<serde_json::Valu
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout)
-        .with_context(|| format!("{subcommand} printed no JSON: {}", String::from_utf8_lossy(&out.stdout)))
+    result_line(&out.stdout).with_context(|| subcommand.to_string())
+}
+
+/// The result a data-plane command printed: its last stdout line (a restore prints progress
+/// lines before it).
+pub fn result_line(stdout: &[u8]) -> anyhow::Result<serde_json::Value> {
+    let stdout = String::from_utf8_lossy(stdout);
+    let last = stdout.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    serde_json::from_str(last).with_context(|| format!("no JSON result on stdout: {stdout}"))
 }
 
 /// Runs a data-plane command that must fail, and returns what it wrote to stderr.

@@ -164,11 +164,11 @@ async fn verify_passes_a_sound_backup_and_names_a_corrupted_byte() -> anyhow::Re
     let backup = run(&env, "backup", &config(&env, &prefix, &topic, "")?, &[])?;
     let log = String::from_utf8_lossy(&backup.stderr);
     assert!(backup.status.success(), "{log}");
-    let result: serde_json::Value = serde_json::from_slice(&backup.stdout)?;
+    let result: serde_json::Value = strimzi_backup_e2e::dataplane::result_line(&backup.stdout)?;
     assert_eq!(result["records"], 3000, "{log}");
     let sound = run(&env, "verify", &config(&env, &prefix, &topic, "")?, &[])?;
     assert!(sound.status.success(), "{}", String::from_utf8_lossy(&sound.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&sound.stdout)?;
+    let report: serde_json::Value = strimzi_backup_e2e::dataplane::result_line(&sound.stdout)?;
     assert_eq!(report["records"], 3000);
     assert_eq!(report["backupId"], result["backupId"]);
 

@@ -91,7 +91,7 @@ async fn every_strategy_moves_real_offsets_and_the_snapshot_rolls_back() -> anyh
         ),
         &[],
     )?;
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let result: serde_json::Value = strimzi_backup_e2e::dataplane::result_line(&out.stdout)?;
     assert_eq!(result["groupsReset"], 1);
     assert_eq!(result["groups"][1]["outcome"], "Skipped");
     assert!(

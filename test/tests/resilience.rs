@@ -130,7 +130,7 @@ async fn storage_outages_during_backup_and_restore_are_waited_out() -> anyhow::R
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "the backup must ride out the outage: {log}");
     assert!(refused_during_backup > 0, "the backup kept trying during the outage");
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let result: serde_json::Value = strimzi_backup_e2e::dataplane::result_line(&out.stdout)?;
     assert_eq!(result["records"], 16_000);
     let verified = run_ok(&env, "verify", &config, &[])?;
     assert_eq!(verified["records"], 16_000);
@@ -207,7 +207,7 @@ async fn records_deleted_during_a_backup_are_recorded_as_a_gap() -> anyhow::Resu
     let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
-    let result: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let result: serde_json::Value = strimzi_backup_e2e::dataplane::result_line(&out.stdout)?;
     let (manifest, got) = strimzi_backup_e2e::dataplane::read_backup(
         &store,
         &prefix,
