@@ -72,6 +72,15 @@ impl Operator {
         Ok(())
     }
 
+    /// Asks the operator to stop (SIGTERM, as Kubernetes does) and waits for it to exit;
+    /// returns whether it exited cleanly.
+    pub fn stop(&mut self) -> anyhow::Result<bool> {
+        let pid = libc::pid_t::try_from(self.child.id())?;
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        Ok(self.child.wait()?.success())
+    }
+
     /// The process id (for its memory and CPU in /proc).
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -10,6 +10,7 @@
 
 use std::ffi::CString;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -139,6 +140,19 @@ pub fn prepare_host(mounts: &[MountRequest]) -> Result<Vec<String>, String> {
     Ok(created)
 }
 
+/// Opens `path` as an `O_PATH` descriptor (closed on exec), which a bind mount can use as source.
+fn open_path(path: &Path) -> Result<std::os::fd::OwnedFd, String> {
+    use std::os::fd::FromRawFd;
+    let c = cstring(path)?;
+    // SAFETY: open(2) on a NUL-terminated path; the descriptor is owned from here on.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(format!("mount source {}: {}", path.display(), io::Error::last_os_error()));
+    }
+    // SAFETY: fd is a fresh, valid descriptor nobody else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
 fn cstring(p: &Path) -> Result<CString, String> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| format!("path {} contains a NUL byte", p.display()))
 }
@@ -154,7 +168,11 @@ fn ancestors_top_down(path: &Path) -> Vec<PathBuf> {
 /// One bind mount, prepared for the child (no allocation after `fork`).
 #[derive(Debug)]
 struct BindStep {
+    /// `/proc/self/fd/<n>` of [`BindStep::_source_fd`]: the source as opened before any mount,
+    /// so a bind over one of its ancestors (an emptyDir at `/tmp` while the harness's state is
+    /// under `/tmp`) cannot hide it from a later bind.
     source: CString,
+    _source_fd: std::os::fd::OwnedFd,
     target: CString,
     read_only: bool,
     /// Directories to create in the namespace (mount points inside other volumes).
@@ -191,8 +209,12 @@ impl MountPlan {
             } else {
                 ancestors_top_down(m.target.parent().unwrap_or(Path::new("/")))
             };
+            let fd = open_path(&m.source)?;
+            let source = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+                .map_err(|_| "fd path with a NUL byte".to_string())?;
             binds.push(BindStep {
-                source: cstring(&m.source)?,
+                source,
+                _source_fd: fd,
                 target: cstring(&m.target)?,
                 read_only: m.read_only,
                 mkdirs: dirs.iter().map(|d| cstring(d)).collect::<Result<_, _>>()?,

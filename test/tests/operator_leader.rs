@@ -1,0 +1,96 @@
+//! Two operator replicas on one namespace: only the holder of the Lease reconciles, so a run
+//! gets one Job; stopping the leader (SIGTERM, as on a rollout) releases the Lease and the
+//! standby takes over and reconciles.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use strimzi_backup_e2e::dataplane::{create_topic, produce, recent, records};
+use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
+use strimzi_backup_e2e::operator::{Operator, minio_storage, namespace_with_kafka};
+use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup};
+
+async fn holder(leases: &Api<Lease>) -> anyhow::Result<Option<String>> {
+    Ok(leases
+        .get_opt("strimzi-backup-operator-leader")
+        .await?
+        .and_then(|l| l.spec)
+        .and_then(|s| s.holder_identity)
+        .filter(|h| !h.is_empty()))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_replicas_one_leader_and_a_clean_hand_over() -> anyhow::Result<()> {
+    let cluster = Cluster::connect().await?;
+    let env = &cluster.env;
+    let ns = namespace_with_kafka(&cluster, "leader").await?;
+    let s = unique_suffix();
+    let topic = format!("leader{s}");
+    create_topic(env, &topic, 1, &[]).await?;
+    produce(env, &topic, 0, &records(&topic, 0, 40, recent())).await?;
+    let mut first = Operator::start(env, &ns)?;
+    let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), &ns);
+    let leader = wait_until(Duration::from_secs(30), "a leader", || holder(&leases)).await?;
+    let mut second = Operator::start(env, &ns)?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(holder(&leases).await?.as_ref(), Some(&leader), "the second replica stands by");
+
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: once}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: ['{topic}']}}\n{}",
+                minio_storage(env, &format!("e2e-op-leader-{s}/"), "minio-credentials", 2)?
+            ),
+        )
+        .await?;
+    let api: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
+    let completed = |name: &'static str| {
+        let api = api.clone();
+        async move {
+            let st = api.get(name).await?.status.unwrap_or_default();
+            anyhow::Ok(st.backup_history.iter().filter(|b| b.status == BackupRunStatus::Completed).count())
+        }
+    };
+    wait_until(Duration::from_secs(120), "the backup", || async {
+        Ok((completed("once").await? == 1).then_some(()))
+    })
+    .await
+    .map_err(|e| e.context(first.log_text()))?;
+    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &ns);
+    assert_eq!(jobs.list(&ListParams::default()).await?.items.len(), 1, "one Job for one run");
+    // Only the leader logged reconciles.
+    let (leading, standby) = if first.log_text().contains("leading") {
+        (&mut first, &mut second)
+    } else {
+        (&mut second, &mut first)
+    };
+    assert!(!standby.log_text().contains("backup started"), "the standby did nothing");
+
+    // SIGTERM: the leader finishes, releases the Lease; the standby takes over within seconds,
+    // far sooner than the Lease would expire.
+    let stopped = Instant::now();
+    assert!(leading.stop()?, "a clean exit on SIGTERM");
+    let new = wait_until(Duration::from_secs(20), "the standby to lead", || async {
+        Ok(holder(&leases).await?.filter(|h| *h != leader))
+    })
+    .await
+    .map_err(|e| e.context(standby.log_text()))?;
+    assert_ne!(new, leader);
+    let took = stopped.elapsed();
+    // The new leader reconciles: an on-demand run.
+    let trigger =
+        serde_json::json!({"metadata": {"annotations": {"kafkabackup.com/trigger": "after-hand-over"}}});
+    api.patch("once", &PatchParams::default(), &Patch::Merge(&trigger)).await?;
+    wait_until(Duration::from_secs(120), "the triggered backup", || async {
+        Ok((completed("once").await? == 2).then_some(()))
+    })
+    .await
+    .map_err(|e| e.context(standby.log_text()))?;
+    assert!(standby.log_text().contains("leading"), "{}", standby.log_text());
+    println!("hand-over after SIGTERM took {took:?}");
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
