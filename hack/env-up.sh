@@ -92,6 +92,23 @@ EXT
   )
 }
 
+# The Kafka cluster's own CA (as Strimzi's `<cluster>-cluster-ca-cert`) and the broker's
+# certificate for the SCRAM-over-TLS listener, in one PEM keystore (PKCS#8 key, then the cert).
+kafka_pki() {
+  [[ -f $PKI/kafka-broker.pem ]] && return
+  log "creating the Kafka cluster CA and broker certificate in $PKI"
+  (
+    cd "$PKI"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout kafka-ca.key -out kafka-ca.crt -days 3650 \
+      -subj "/O=io.strimzi/CN=cluster-ca v0" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' >kafka-broker.ext
+    openssl req -newkey rsa:2048 -nodes -keyout kafka-broker.key -out kafka-broker.csr -subj "/O=io.strimzi/CN=my-cluster-kafka" 2>/dev/null
+    openssl x509 -req -in kafka-broker.csr -CA kafka-ca.crt -CAkey kafka-ca.key -CAcreateserial -out kafka-broker.crt \
+      -days 3650 -extfile kafka-broker.ext 2>/dev/null
+    cat kafka-broker.key kafka-broker.crt >kafka-broker.pem
+  )
+}
+
 kubeconfig() {
   cat >"$ENV_DIR/kubeconfig" <<KC
 apiVersion: v1
@@ -178,11 +195,15 @@ start_kafka() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$KAFKA_CONTROLLER_PORT,SASL_SSL://127.0.0.1:$KAFKA_TLS_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_SSL://127.0.0.1:$KAFKA_TLS_PORT
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$PKI/kafka-broker.pem
 log.dirs=$dir
 num.partitions=1
 auto.create.topics.enable=false
@@ -218,6 +239,16 @@ LOG
   fi
   start kafka "$KAFKA_PORT" "${java[@]}" kafka.Kafka "$props"
 }
+# The SCRAM-SHA-512 user of the TLS listener (what a Strimzi KafkaUser gets); alter is idempotent.
+KAFKA_SCRAM_USER=backup-user
+KAFKA_SCRAM_PASSWORD=backup-user-secret
+kafka_scram_user() {
+  run_logged "kafka SCRAM user" "$LOG_DIR/kafka-scram.log" \
+    java -Xmx128m "-Dlog4j2.configurationFile=$ENV_DIR/kafka/log4j2.yaml" -cp "$KAFKA_HOME/libs/*" \
+    kafka.admin.ConfigCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" --alter --entity-type users \
+    --entity-name "$KAFKA_SCRAM_USER" --add-config "SCRAM-SHA-512=[iterations=4096,password=$KAFKA_SCRAM_PASSWORD]"
+}
+
 # A real metadata round trip: list topics through the broker.
 kafka_ready() {
   java -Xmx128m "-Dlog4j2.configurationFile=$ENV_DIR/kafka/log4j2.yaml" -cp "$KAFKA_HOME/libs/*" \
@@ -315,6 +346,10 @@ KUBECONFIG=$ENV_DIR/kubeconfig
 KUBECTL=$K8S_BIN/kubectl
 KUBE_APISERVER=https://127.0.0.1:$APISERVER_PORT
 KAFKA_BOOTSTRAP=127.0.0.1:$KAFKA_PORT
+KAFKA_TLS_BOOTSTRAP=127.0.0.1:$KAFKA_TLS_PORT
+KAFKA_CA_FILE=$PKI/kafka-ca.crt
+KAFKA_SCRAM_USER=$KAFKA_SCRAM_USER
+KAFKA_SCRAM_PASSWORD=$KAFKA_SCRAM_PASSWORD
 KAFKA_HOME=$KAFKA_HOME
 MINIO_ENDPOINT=http://127.0.0.1:$MINIO_PORT
 MINIO_ACCESS_KEY=$MINIO_ROOT_USER
@@ -334,6 +369,7 @@ ENV
 main() {
   pki
   harness_pki
+  kafka_pki
   kubeconfig
   start_etcd
   start_minio
@@ -354,12 +390,13 @@ main() {
   wait_for fake-gcs 60 fake_gcs_ready
   fake_gcs_bucket
   wait_for kafka 120 kafka_ready
+  kafka_scram_user
   write_env
   cat <<MSG
 
 Local environment is up (state in $ENV_DIR):
   Kubernetes  https://127.0.0.1:$APISERVER_PORT   export KUBECONFIG=$ENV_DIR/kubeconfig
-  Kafka       127.0.0.1:$KAFKA_PORT (KRaft, Apache Kafka $KAFKA_VERSION)
+  Kafka       127.0.0.1:$KAFKA_PORT (KRaft, Apache Kafka $KAFKA_VERSION); SCRAM-SHA-512 over TLS on 127.0.0.1:$KAFKA_TLS_PORT
   MinIO       http://127.0.0.1:$MINIO_PORT  bucket '$MINIO_BUCKET' (user $MINIO_ROOT_USER)
   Azurite     $AZURITE_ENDPOINT  container '$AZURITE_CONTAINER' (Azure Blob, Azurite $AZURITE_VERSION)
   fake-gcs    http://127.0.0.1:$FAKE_GCS_PORT  bucket '$FAKE_GCS_BUCKET' (GCS, fake-gcs-server $FAKE_GCS_VERSION)

@@ -10,7 +10,6 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -140,19 +139,6 @@ pub fn prepare_host(mounts: &[MountRequest]) -> Result<Vec<String>, String> {
     Ok(created)
 }
 
-/// Opens `path` as an `O_PATH` descriptor (closed on exec), which a bind mount can use as source.
-fn open_path(path: &Path) -> Result<std::os::fd::OwnedFd, String> {
-    use std::os::fd::FromRawFd;
-    let c = cstring(path)?;
-    // SAFETY: open(2) on a NUL-terminated path; the descriptor is owned from here on.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_PATH | libc::O_CLOEXEC) };
-    if fd < 0 {
-        return Err(format!("mount source {}: {}", path.display(), io::Error::last_os_error()));
-    }
-    // SAFETY: fd is a fresh, valid descriptor nobody else owns.
-    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
-}
-
 fn cstring(p: &Path) -> Result<CString, String> {
     CString::new(p.as_os_str().as_bytes()).map_err(|_| format!("path {} contains a NUL byte", p.display()))
 }
@@ -168,11 +154,14 @@ fn ancestors_top_down(path: &Path) -> Vec<PathBuf> {
 /// One bind mount, prepared for the child (no allocation after `fork`).
 #[derive(Debug)]
 struct BindStep {
-    /// `/proc/self/fd/<n>` of [`BindStep::_source_fd`]: the source as opened before any mount,
-    /// so a bind over one of its ancestors (an emptyDir at `/tmp` while the harness's state is
-    /// under `/tmp`) cannot hide it from a later bind.
+    /// The source path; the child opens it (`O_PATH`) before any mount, so a bind over one of
+    /// its ancestors (an emptyDir at `/tmp` while the harness's state is under `/tmp`) cannot
+    /// hide it from a later bind.
     source: CString,
-    _source_fd: std::os::fd::OwnedFd,
+    /// The descriptor number the opened source is moved to, and its `/proc/self/fd/<n>` path,
+    /// the source the bind mount uses.
+    source_fd: libc::c_int,
+    source_fd_path: CString,
     target: CString,
     read_only: bool,
     /// Directories to create in the namespace (mount points inside other volumes).
@@ -192,6 +181,10 @@ pub struct MountPlan {
     workdir_mkdirs: Vec<CString>,
 }
 
+/// Where the child keeps the opened bind sources while mounting: far above what a freshly forked
+/// process has open.
+const SOURCE_FD_BASE: libc::c_int = 900;
+
 const UNSHARE_FAILED: &[u8] =
     b"pod-harness: unshare(CLONE_NEWNS) failed: the harness needs CAP_SYS_ADMIN (run it as root)\n";
 const PRIVATE_FAILED: &[u8] = b"pod-harness: making / a private mount (MS_REC|MS_PRIVATE) failed\n";
@@ -209,12 +202,12 @@ impl MountPlan {
             } else {
                 ancestors_top_down(m.target.parent().unwrap_or(Path::new("/")))
             };
-            let fd = open_path(&m.source)?;
-            let source = CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd()))
-                .map_err(|_| "fd path with a NUL byte".to_string())?;
+            let source_fd = SOURCE_FD_BASE + libc::c_int::try_from(binds.len()).unwrap_or(0);
             binds.push(BindStep {
-                source,
-                _source_fd: fd,
+                source: cstring(&m.source)?,
+                source_fd,
+                source_fd_path: CString::new(format!("/proc/self/fd/{source_fd}"))
+                    .map_err(|_| "fd path with a NUL byte".to_string())?,
                 target: cstring(&m.target)?,
                 read_only: m.read_only,
                 mkdirs: dirs.iter().map(|d| cstring(d)).collect::<Result<_, _>>()?,
@@ -260,6 +253,14 @@ impl MountPlan {
             {
                 return Err(fail(PRIVATE_FAILED));
             }
+            // Every source is opened before the first mount can shadow it (see BindStep).
+            for b in &self.binds {
+                let fd = libc::open(b.source.as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
+                if fd < 0 || libc::dup3(fd, b.source_fd, libc::O_CLOEXEC) < 0 {
+                    return Err(fail(&b.bind_failed));
+                }
+                libc::close(fd);
+            }
             for b in &self.binds {
                 for d in &b.mkdirs {
                     libc::mkdir(d.as_ptr(), 0o755);
@@ -272,7 +273,7 @@ impl MountPlan {
                 }
                 let flags = libc::MS_BIND | libc::MS_REC;
                 if libc::mount(
-                    b.source.as_ptr(),
+                    b.source_fd_path.as_ptr(),
                     b.target.as_ptr(),
                     std::ptr::null(),
                     flags,
@@ -281,6 +282,9 @@ impl MountPlan {
                 {
                     return Err(fail(&b.bind_failed));
                 }
+            }
+            for b in &self.binds {
+                libc::close(b.source_fd);
             }
             // Read-only remounts after all binds, so mount points inside read-only volumes exist.
             for b in self.binds.iter().filter(|b| b.read_only) {
