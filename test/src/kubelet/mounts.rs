@@ -176,6 +176,9 @@ struct BindStep {
 #[derive(Debug)]
 pub struct MountPlan {
     binds: Vec<BindStep>,
+    /// The program, when a bind target hides its directory (our binary under a `/tmp` clone and
+    /// an emptyDir at `/tmp`): opened before the mounts and executed as `/proc/self/fd/<n>`.
+    program: Option<CString>,
     read_only_root: bool,
     workdir: CString,
     workdir_mkdirs: Vec<CString>,
@@ -185,6 +188,10 @@ pub struct MountPlan {
 /// process has open.
 const SOURCE_FD_BASE: libc::c_int = 900;
 
+/// Where the child keeps the opened program (see [`MountPlan::exec_path`]).
+const PROGRAM_FD: libc::c_int = SOURCE_FD_BASE - 1;
+const PROGRAM_FAILED: &[u8] = b"pod-harness: opening the program before the mounts failed\n";
+
 const UNSHARE_FAILED: &[u8] =
     b"pod-harness: unshare(CLONE_NEWNS) failed: the harness needs CAP_SYS_ADMIN (run it as root)\n";
 const PRIVATE_FAILED: &[u8] = b"pod-harness: making / a private mount (MS_REC|MS_PRIVATE) failed\n";
@@ -193,7 +200,12 @@ const CHDIR_FAILED: &[u8] = b"pod-harness: chdir to the working directory failed
 
 impl MountPlan {
     /// Prepares the mount steps (C strings, messages) for [`MountPlan::apply`].
-    pub fn new(mounts: &[MountRequest], read_only_root: bool, workdir: &Path) -> Result<Self, String> {
+    pub fn new(
+        mounts: &[MountRequest],
+        read_only_root: bool,
+        workdir: &Path,
+        program: &Path,
+    ) -> Result<Self, String> {
         let mut binds = Vec::with_capacity(mounts.len());
         for m in mounts {
             let is_dir = m.source.is_dir();
@@ -222,8 +234,10 @@ impl MountPlan {
                     .into_bytes(),
             });
         }
+        let hidden = mounts.iter().any(|m| program.starts_with(&m.target));
         Ok(MountPlan {
             binds,
+            program: if hidden { Some(cstring(program)?) } else { None },
             read_only_root,
             workdir: cstring(workdir)?,
             workdir_mkdirs: ancestors_top_down(workdir)
@@ -231,6 +245,15 @@ impl MountPlan {
                 .map(|d| cstring(d))
                 .collect::<Result<_, _>>()?,
         })
+    }
+
+    /// What to execute: the program's path, or — when a mount hides it — the descriptor the
+    /// child opened it as before mounting (the kernel resolves it before closing on exec).
+    pub fn exec_path(&self, program: &Path) -> PathBuf {
+        match self.program {
+            Some(_) => PathBuf::from(format!("/proc/self/fd/{PROGRAM_FD}")),
+            None => program.to_path_buf(),
+        }
     }
 
     /// Runs in the forked child, before `exec`: new mount namespace, bind mounts, read-only
@@ -252,6 +275,13 @@ impl MountPlan {
             ) != 0
             {
                 return Err(fail(PRIVATE_FAILED));
+            }
+            if let Some(program) = &self.program {
+                let fd = libc::open(program.as_ptr(), libc::O_PATH | libc::O_CLOEXEC);
+                if fd < 0 || libc::dup3(fd, PROGRAM_FD, libc::O_CLOEXEC) < 0 {
+                    return Err(fail(PROGRAM_FAILED));
+                }
+                libc::close(fd);
             }
             // Every source is opened before the first mount can shadow it (see BindStep).
             for b in &self.binds {

@@ -561,7 +561,7 @@ impl Runner {
         };
         let read_only_root =
             container.security_context.as_ref().and_then(|s| s.read_only_root_filesystem).unwrap_or(false);
-        let plan = MountPlan::new(&mounts, read_only_root, &workdir)?;
+        let plan = MountPlan::new(&mounts, read_only_root, &workdir, &program)?;
         let log = logs::log_file(&self.root, &container.name);
         let log_start = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
         info!(container = %container.name, program = %program.display(), ?argv, "starting container");

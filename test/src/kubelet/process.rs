@@ -148,7 +148,7 @@ pub fn spawn(
 ) -> io::Result<Child> {
     let out = OpenOptions::new().create(true).append(true).open(log)?;
     let err = out.try_clone()?;
-    let mut cmd = Command::new(program);
+    let mut cmd = Command::new(plan.exec_path(program));
     cmd.arg0(argv.first().map(String::as_str).unwrap_or_default())
         .args(argv.iter().skip(1))
         .env_clear()
