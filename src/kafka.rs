@@ -126,6 +126,27 @@ mod tests {
     }
 }
 
+/// What librdkafka last said about reaching the cluster: a failed metadata request alone only
+/// says "broker transport failure", where the reason was a wrong password or an untrusted
+/// certificate. One data-plane process talks to one cluster, so one slot is enough; a definite
+/// reason (authentication, TLS) is not overwritten by the "all brokers down" that follows it.
+static CONNECTION_ERROR: std::sync::Mutex<Option<(String, bool)>> = std::sync::Mutex::new(None);
+
+fn remember_connection_error(reason: &str, definite: bool) {
+    let mut slot = CONNECTION_ERROR.lock().unwrap_or_else(|p| p.into_inner());
+    if definite || !slot.as_ref().is_some_and(|(_, d)| *d) {
+        *slot = Some((reason.to_string(), definite));
+    }
+}
+
+/// The context for an error when the cluster could not be read: `what` and librdkafka's reason.
+pub fn unreachable(what: &str) -> String {
+    match CONNECTION_ERROR.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        Some((reason, _)) => format!("{what}: {reason}"),
+        None => format!("{what} (is the bootstrap address reachable?)"),
+    }
+}
+
 /// Client context of the data plane's clients. Two reports of librdkafka are expected and not
 /// worth a user's attention: partition EOF (how a backup learns it reached its cut) and the
 /// notice that `enable.gapless.guarantee` is experimental (the restore relies on it on purpose).
@@ -150,11 +171,18 @@ impl rdkafka::ClientContext for DataPlaneContext {
     }
 
     fn error(&self, error: rdkafka::error::KafkaError, reason: &str) {
-        use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-        if !matches!(error, KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF))
-        {
-            tracing::error!(%error, reason, "librdkafka");
+        use rdkafka::error::{KafkaError, RDKafkaErrorCode as C};
+        match error {
+            KafkaError::PartitionEOF(_) | KafkaError::Global(C::PartitionEOF) => return,
+            KafkaError::Global(C::Authentication | C::SaslAuthenticationFailed | C::SSL) => {
+                remember_connection_error(reason, true)
+            }
+            KafkaError::Global(C::AllBrokersDown | C::BrokerTransportFailure | C::Resolve) => {
+                remember_connection_error(reason, false)
+            }
+            _ => {}
         }
+        tracing::error!(%error, reason, "librdkafka");
     }
 }
 

@@ -70,7 +70,7 @@ pub async fn make_plan(
         let c = consumer.clone();
         tokio::task::spawn_blocking(move || c.fetch_metadata(None, TIMEOUT)).await?
     }
-    .context("reading cluster metadata (is the bootstrap address reachable?)")?;
+    .with_context(|| crate::kafka::unreachable("reading cluster metadata"))?;
     let mut topics: Vec<TopicPlan> = metadata
         .topics()
         .iter()

@@ -113,7 +113,9 @@ pub fn target(
 
 /// Every partition of the named topics, or of all topics (internal ones aside).
 fn partitions(consumer: &BaseConsumer, topics: Option<&[String]>) -> anyhow::Result<Vec<(String, i32)>> {
-    let metadata = consumer.fetch_metadata(None, TIMEOUT).context("reading cluster metadata")?;
+    let metadata = consumer
+        .fetch_metadata(None, TIMEOUT)
+        .with_context(|| crate::kafka::unreachable("reading cluster metadata"))?;
     let mut out = Vec::new();
     for t in metadata.topics() {
         let wanted = match topics {

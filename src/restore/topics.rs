@@ -63,7 +63,7 @@ pub async fn describe(client: &ClientConfig) -> anyhow::Result<Cluster> {
     let consumer: BaseConsumer = client.create().context("creating the Kafka client")?;
     let metadata = tokio::task::spawn_blocking(move || consumer.fetch_metadata(None, TIMEOUT))
         .await?
-        .context("reading the target cluster's metadata (is the bootstrap address reachable?)")?;
+        .with_context(|| crate::kafka::unreachable("reading the target cluster's metadata"))?;
     Ok(Cluster {
         topics: metadata
             .topics()
