@@ -43,6 +43,9 @@ impl KafkaConnection {
     pub fn client_config(&self) -> Result<ClientConfig, String> {
         let mut c = ClientConfig::new();
         c.set("bootstrap.servers", &self.bootstrap_servers);
+        // librdkafka's warnings and errors reach DataPlaneContext::log (rdkafka would take the
+        // level from the `log` crate, which is off under tracing).
+        c.set_log_level(rdkafka::config::RDKafkaLogLevel::Warning);
         let sasl =
             |c: &mut ClientConfig, mechanism: &str, username: &str, file: &PathBuf| -> Result<(), String> {
                 let password = std::fs::read_to_string(file)
@@ -157,6 +160,13 @@ pub struct DataPlaneContext;
 impl rdkafka::ClientContext for DataPlaneContext {
     fn log(&self, level: rdkafka::config::RDKafkaLogLevel, fac: &str, message: &str) {
         use rdkafka::config::RDKafkaLogLevel as L;
+        if fac == "FAIL" {
+            // A broker connection failed; the reason is definite when it is the credentials or
+            // the certificate, not the network.
+            let definite =
+                ["SASL", "SSL", "uthentication", "certificate"].iter().any(|k| message.contains(k));
+            remember_connection_error(message, definite);
+        }
         match level {
             _ if fac == "CONFWARN" && message.contains("enable.gapless.guarantee") => {
                 tracing::debug!(target: "librdkafka", "{fac} {message}")
