@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::format::manifest::CommittedOffset;
@@ -17,15 +17,18 @@ use crate::format::manifest::CommittedOffset;
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A client bound to `group` that never joins it and never commits on its own.
-fn group_client(client: &ClientConfig, group: &str) -> anyhow::Result<BaseConsumer> {
+fn group_client(client: &ClientConfig, group: &str) -> anyhow::Result<crate::kafka::Reader> {
     let mut config = client.clone();
     config.set("group.id", group).set("enable.auto.commit", "false").set("enable.auto.offset.store", "false");
-    config.create().with_context(|| format!("creating a client for consumer group {group}"))
+    config
+        .create_with_context(crate::kafka::DataPlaneContext)
+        .with_context(|| format!("creating a client for consumer group {group}"))
 }
 
 /// Names of all consumer groups of the cluster.
 pub async fn list(client: &ClientConfig) -> anyhow::Result<Vec<String>> {
-    let consumer: BaseConsumer = client.create().context("creating the Kafka client")?;
+    let consumer: crate::kafka::Reader =
+        client.create_with_context(crate::kafka::DataPlaneContext).context("creating the Kafka client")?;
     let mut names: Vec<String> = tokio::task::spawn_blocking(move || {
         consumer
             .fetch_group_list(None, TIMEOUT)
@@ -69,7 +72,8 @@ pub async fn committed(
 
 /// Why offsets of `group` must not be changed now, if they must not: it has live members.
 pub async fn busy(client: &ClientConfig, group: &str) -> anyhow::Result<Option<String>> {
-    let consumer: BaseConsumer = client.create().context("creating the Kafka client")?;
+    let consumer: crate::kafka::Reader =
+        client.create_with_context(crate::kafka::DataPlaneContext).context("creating the Kafka client")?;
     let name = group.to_string();
     let (state, members) = tokio::task::spawn_blocking(move || {
         consumer.fetch_group_list(Some(&name), TIMEOUT).map(|list| {

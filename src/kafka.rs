@@ -150,6 +150,12 @@ pub fn unreachable(what: &str) -> String {
     }
 }
 
+/// The data plane's reading clients (metadata, offsets, groups): every client uses
+/// [`DataPlaneContext`], so librdkafka's reports reach our log and error messages.
+pub type Reader = rdkafka::consumer::BaseConsumer<DataPlaneContext>;
+/// The data plane's admin client.
+pub type Admin = rdkafka::admin::AdminClient<DataPlaneContext>;
+
 /// Client context of the data plane's clients. Two reports of librdkafka are expected and not
 /// worth a user's attention: partition EOF (how a backup learns it reached its cut) and the
 /// notice that `enable.gapless.guarantee` is experimental (the restore relies on it on purpose).

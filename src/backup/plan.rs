@@ -8,9 +8,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rdkafka::ClientConfig;
-use rdkafka::admin::{AdminClient, AdminOptions, ConfigSource, ResourceSpecifier};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::admin::{AdminOptions, ConfigSource, ResourceSpecifier};
+use rdkafka::consumer::Consumer;
 
 use crate::api::backup::BackupMode;
 use crate::format::manifest::{Gap, GapReason, GroupEntry, Manifest};
@@ -64,7 +63,8 @@ pub async fn make_plan(
         BackupMode::Full => None,
     };
 
-    let consumer: BaseConsumer = client.create().context("creating the Kafka client")?;
+    let consumer: crate::kafka::Reader =
+        client.create_with_context(crate::kafka::DataPlaneContext).context("creating the Kafka client")?;
     let consumer = std::sync::Arc::new(consumer);
     let metadata = {
         let c = consumer.clone();
@@ -84,8 +84,9 @@ pub async fn make_plan(
         .collect();
     topics.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let admin: AdminClient<DefaultClientContext> =
-        client.create().context("creating the Kafka admin client")?;
+    let admin: crate::kafka::Admin = client
+        .create_with_context(crate::kafka::DataPlaneContext)
+        .context("creating the Kafka admin client")?;
     if !topics.is_empty() {
         let specs: Vec<ResourceSpecifier> =
             topics.iter().map(|t| ResourceSpecifier::Topic(&t.name)).collect();

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use futures::StreamExt;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::Consumer;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
@@ -112,7 +112,10 @@ pub fn target(
 }
 
 /// Every partition of the named topics, or of all topics (internal ones aside).
-fn partitions(consumer: &BaseConsumer, topics: Option<&[String]>) -> anyhow::Result<Vec<(String, i32)>> {
+fn partitions(
+    consumer: &crate::kafka::Reader,
+    topics: Option<&[String]>,
+) -> anyhow::Result<Vec<(String, i32)>> {
     let metadata = consumer
         .fetch_metadata(None, TIMEOUT)
         .with_context(|| crate::kafka::unreachable("reading cluster metadata"))?;
@@ -136,7 +139,7 @@ fn partitions(consumer: &BaseConsumer, topics: Option<&[String]>) -> anyhow::Res
 
 /// The first offset at or after `ms` on each partition.
 fn offsets_at(
-    consumer: &BaseConsumer,
+    consumer: &crate::kafka::Reader,
     parts: &[(String, i32)],
     ms: i64,
 ) -> anyhow::Result<HashMap<(String, i32), i64>> {
@@ -170,7 +173,8 @@ async fn reset_group(
     if let Some(reason) = crate::groups::busy(client, group).await? {
         return Ok((skipped(reason), None));
     }
-    let consumer: BaseConsumer = client.create().context("creating the Kafka client")?;
+    let consumer: crate::kafka::Reader =
+        client.create_with_context(crate::kafka::DataPlaneContext).context("creating the Kafka client")?;
     let consumer = std::sync::Arc::new(consumer);
     let topics = cfg.topics.clone();
     let all = {

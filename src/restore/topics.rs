@@ -7,9 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::admin::{AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication};
+use rdkafka::consumer::Consumer;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
@@ -50,8 +49,8 @@ pub struct Cluster {
     pub brokers: i32,
 }
 
-fn admin(client: &ClientConfig) -> anyhow::Result<AdminClient<DefaultClientContext>> {
-    client.create().context("creating the Kafka admin client")
+fn admin(client: &ClientConfig) -> anyhow::Result<crate::kafka::Admin> {
+    client.create_with_context(crate::kafka::DataPlaneContext).context("creating the Kafka admin client")
 }
 
 fn options() -> AdminOptions {
@@ -60,7 +59,8 @@ fn options() -> AdminOptions {
 
 /// Reads the target cluster's topics and broker count.
 pub async fn describe(client: &ClientConfig) -> anyhow::Result<Cluster> {
-    let consumer: BaseConsumer = client.create().context("creating the Kafka client")?;
+    let consumer: crate::kafka::Reader =
+        client.create_with_context(crate::kafka::DataPlaneContext).context("creating the Kafka client")?;
     let metadata = tokio::task::spawn_blocking(move || consumer.fetch_metadata(None, TIMEOUT))
         .await?
         .with_context(|| crate::kafka::unreachable("reading the target cluster's metadata"))?;
@@ -241,7 +241,11 @@ pub async fn high_watermarks(
     topic: &str,
     partitions: i32,
 ) -> anyhow::Result<BTreeMap<i32, i64>> {
-    let consumer = Arc::new(client.create::<BaseConsumer>().context("creating the Kafka client")?);
+    let consumer = Arc::new(
+        client
+            .create_with_context::<_, crate::kafka::Reader>(crate::kafka::DataPlaneContext)
+            .context("creating the Kafka client")?,
+    );
     let mut out = BTreeMap::new();
     for p in 0..partitions {
         let mut attempt = 0;
