@@ -142,8 +142,21 @@ fn remember_connection_error(reason: &str, definite: bool) {
     }
 }
 
+/// The cluster's metadata (blocking), or an error that says why the cluster could not be read.
+/// librdkafka queues the reason of a failed connection (wrong password, untrusted certificate)
+/// as an error event; polling the client after the failure delivers it to [`DataPlaneContext`].
+pub fn metadata(reader: &Reader, what: &str) -> anyhow::Result<rdkafka::metadata::Metadata> {
+    use rdkafka::consumer::Consumer;
+    reader.fetch_metadata(None, std::time::Duration::from_secs(30)).map_err(|e| {
+        for _ in 0..5 {
+            let _ = reader.poll(std::time::Duration::from_millis(40));
+        }
+        anyhow::Error::new(e).context(unreachable(what))
+    })
+}
+
 /// The context for an error when the cluster could not be read: `what` and librdkafka's reason.
-pub fn unreachable(what: &str) -> String {
+fn unreachable(what: &str) -> String {
     match CONNECTION_ERROR.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
         Some((reason, _)) => format!("{what}: {reason}"),
         None => format!("{what} (is the bootstrap address reachable?)"),

@@ -68,9 +68,8 @@ pub async fn make_plan(
     let consumer = std::sync::Arc::new(consumer);
     let metadata = {
         let c = consumer.clone();
-        tokio::task::spawn_blocking(move || c.fetch_metadata(None, TIMEOUT)).await?
-    }
-    .with_context(|| crate::kafka::unreachable("reading cluster metadata"))?;
+        tokio::task::spawn_blocking(move || crate::kafka::metadata(&c, "reading cluster metadata")).await??
+    };
     let mut topics: Vec<TopicPlan> = metadata
         .topics()
         .iter()

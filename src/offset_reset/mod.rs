@@ -116,9 +116,7 @@ fn partitions(
     consumer: &crate::kafka::Reader,
     topics: Option<&[String]>,
 ) -> anyhow::Result<Vec<(String, i32)>> {
-    let metadata = consumer
-        .fetch_metadata(None, TIMEOUT)
-        .with_context(|| crate::kafka::unreachable("reading cluster metadata"))?;
+    let metadata = crate::kafka::metadata(consumer, "reading cluster metadata")?;
     let mut out = Vec::new();
     for t in metadata.topics() {
         let wanted = match topics {

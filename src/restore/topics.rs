@@ -61,9 +61,10 @@ fn options() -> AdminOptions {
 pub async fn describe(client: &ClientConfig) -> anyhow::Result<Cluster> {
     let consumer: crate::kafka::Reader =
         client.create_with_context(crate::kafka::DataPlaneContext).context("creating the Kafka client")?;
-    let metadata = tokio::task::spawn_blocking(move || consumer.fetch_metadata(None, TIMEOUT))
-        .await?
-        .with_context(|| crate::kafka::unreachable("reading the target cluster's metadata"))?;
+    let metadata = tokio::task::spawn_blocking(move || {
+        crate::kafka::metadata(&consumer, "reading the target cluster's metadata")
+    })
+    .await??;
     Ok(Cluster {
         topics: metadata
             .topics()
