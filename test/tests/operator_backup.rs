@@ -190,6 +190,69 @@ async fn a_failing_backup_is_not_ready_with_the_reason_and_delete_policy_empties
     assert_eq!(event.type_.as_deref(), Some("Warning"));
     assert!(operator.metric("strimzi_backup_backups_total", &["outcome=\"failure\""]).await? >= 1.0);
 
+    // A cron the schema lets through but the rules refuse: Ready=False naming the field, an
+    // Event, and no Job (the controller waits for a change).
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: bad-cron}}\nspec:\n  kafkaCluster: {{bootstrapServers: '{}'}}\n{}  schedule: {{cron: '61 * * * *', timezone: Mars/Olympus}}\n",
+                env.kafka_bootstrap(),
+                minio_storage(env, &bad_prefix, "minio-credentials", 2)?
+            ),
+        )
+        .await?;
+    let invalid = wait_until(Duration::from_secs(30), "the InvalidSpec condition", || async {
+        let st = status(&api, "bad-cron").await?;
+        Ok(st.conditions.into_iter().find(|c| c.reason.as_deref() == Some("InvalidSpec")))
+    })
+    .await?;
+    let message = invalid.message.unwrap_or_default();
+    assert!(
+        message.contains("spec.schedule.cron") && message.contains("spec.schedule.timezone"),
+        "{message}"
+    );
+    assert!(job_names(&cluster, &ns, "bad-cron").await?.is_empty());
+
+    // A Kafka that is not ready holds the run back, visibly; when Strimzi marks it ready, the
+    // watch on Kafka resources wakes the reconcile (sooner than the 30 s retry).
+    cluster
+        .apply_yaml(&ns, "apiVersion: kafka.strimzi.io/v1beta2\nkind: Kafka\nmetadata: {name: late-cluster}\nspec: {kafka: {replicas: 1}}\n")
+        .await?;
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: waiting}}\nspec:\n  strimziClusterRef: {{name: late-cluster}}\n  topics: {{include: ['{topic}']}}\n{}",
+                minio_storage(env, &format!("e2e-op-late-{s}/"), "minio-credentials", 2)?
+            ),
+        )
+        .await?;
+    wait_until(Duration::from_secs(30), "the KafkaNotReady condition", || async {
+        let st = status(&api, "waiting").await?;
+        Ok(st.conditions.into_iter().find(|c| c.reason.as_deref() == Some("KafkaNotReady")))
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let kafkas: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        cluster.client.clone(),
+        &ns,
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk("kafka.strimzi.io", "v1beta2", "Kafka"),
+            "kafkas",
+        ),
+    );
+    let ready = serde_json::json!({"status": {
+        "conditions": [{"type": "Ready", "status": "True"}],
+        "listeners": [{"name": "plain", "bootstrapServers": env.kafka_bootstrap()}],
+    }});
+    kafkas.patch_status("late-cluster", &PatchParams::default(), &Patch::Merge(&ready)).await?;
+    wait_until(Duration::from_secs(20), "the backup once the Kafka is ready", || async {
+        Ok((completed(&status(&api, "waiting").await?) == 1).then_some(()))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+
     // deletionPolicy Delete: a completed backup, then the resource deleted.
     let prefix = format!("e2e-op-delete-{s}/");
     cluster
