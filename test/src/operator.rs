@@ -23,6 +23,7 @@ pub struct Operator {
     pub metrics_port: u16,
     pub log: PathBuf,
     namespace: String,
+    watched: String,
     kubeconfig: PathBuf,
     program: PathBuf,
 }
@@ -39,13 +40,30 @@ impl Operator {
 
     /// Starts `program` (e.g. a release build) as the operator watching `namespace`.
     pub fn start_binary(env: &TestEnv, namespace: &str, program: PathBuf) -> anyhow::Result<Self> {
+        Self::start_watching(env, namespace, namespace, program)
+    }
+
+    /// Starts an operator living in `namespace` (its Lease) that watches `watched`
+    /// (`STRIMZI_BACKUP_NAMESPACE`: one, a comma list, `*`).
+    pub fn start_watching(
+        env: &TestEnv,
+        namespace: &str,
+        watched: &str,
+        program: PathBuf,
+    ) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("sbo-operator-{namespace}"));
         std::fs::create_dir_all(&dir)?;
         let log = dir.join(format!("operator-{}.log", unique_suffix()));
-        Self::spawn(program, env.kubeconfig().to_path_buf(), namespace, log)
+        Self::spawn(program, env.kubeconfig().to_path_buf(), namespace, watched, log)
     }
 
-    fn spawn(program: PathBuf, kubeconfig: PathBuf, namespace: &str, log: PathBuf) -> anyhow::Result<Self> {
+    fn spawn(
+        program: PathBuf,
+        kubeconfig: PathBuf,
+        namespace: &str,
+        watched: &str,
+        log: PathBuf,
+    ) -> anyhow::Result<Self> {
         let port = free_port()?;
         let out = File::create(&log)?;
         let child = Command::new(&program)
@@ -53,13 +71,21 @@ impl Operator {
             .env_clear()
             .env("KUBECONFIG", &kubeconfig)
             .env("STRIMZI_BACKUP_IMAGE", IMAGE)
-            .env("STRIMZI_BACKUP_NAMESPACE", namespace)
+            .env("STRIMZI_BACKUP_NAMESPACE", watched)
             .env("POD_NAMESPACE", namespace)
             .env("STRIMZI_BACKUP_LOG_LEVEL", "info,kube=warn")
             .stdout(Stdio::from(out.try_clone()?))
             .stderr(Stdio::from(out))
             .spawn()?;
-        Ok(Self { child, metrics_port: port, log, namespace: namespace.into(), kubeconfig, program })
+        Ok(Self {
+            child,
+            metrics_port: port,
+            log,
+            namespace: namespace.into(),
+            watched: watched.into(),
+            kubeconfig,
+            program,
+        })
     }
 
     /// Kills the process without warning (SIGKILL) and starts a new one, as a crashed pod
@@ -68,7 +94,8 @@ impl Operator {
         self.child.kill()?;
         self.child.wait()?;
         let log = self.log.with_extension("restarted.log");
-        *self = Self::spawn(self.program.clone(), self.kubeconfig.clone(), &self.namespace.clone(), log)?;
+        let (namespace, watched) = (self.namespace.clone(), self.watched.clone());
+        *self = Self::spawn(self.program.clone(), self.kubeconfig.clone(), &namespace, &watched, log)?;
         Ok(())
     }
 

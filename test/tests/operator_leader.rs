@@ -1,6 +1,7 @@
 //! Two operator replicas on one namespace: only the holder of the Lease reconciles, so a run
 //! gets one Job; stopping the leader (SIGTERM, as on a rollout) releases the Lease and the
-//! standby takes over and reconciles.
+//! standby takes over and reconciles. An operator given a comma list of namespaces reconciles in
+//! those and nowhere else.
 
 use std::time::{Duration, Instant};
 
@@ -92,5 +93,55 @@ async fn two_replicas_one_leader_and_a_clean_hand_over() -> anyhow::Result<()> {
     assert!(standby.log_text().contains("leading"), "{}", standby.log_text());
     println!("hand-over after SIGTERM took {took:?}");
     cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_comma_list_of_namespaces_is_watched_and_nothing_else() -> anyhow::Result<()> {
+    let cluster = Cluster::connect().await?;
+    let env = &cluster.env;
+    let home = namespace_with_kafka(&cluster, "watch-home").await?;
+    let other = namespace_with_kafka(&cluster, "watch-other").await?;
+    let outside = namespace_with_kafka(&cluster, "watch-outside").await?;
+    let s = unique_suffix();
+    let topic = format!("watch{s}");
+    create_topic(env, &topic, 1, &[]).await?;
+    produce(env, &topic, 0, &records(&topic, 0, 20, recent())).await?;
+    // The operator lives in `home` and watches `home` and `other`, not `outside`.
+    let operator = Operator::start_watching(
+        env,
+        &home,
+        &format!("{home}, {other}"),
+        strimzi_backup_e2e::dataplane::binary(),
+    )?;
+    for ns in [&other, &outside] {
+        cluster
+            .apply_yaml(
+                ns,
+                &format!(
+                    "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: once}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: ['{topic}']}}\n{}",
+                    minio_storage(env, &format!("e2e-op-watch-{ns}/"), "minio-credentials", 2)?
+                ),
+            )
+            .await?;
+    }
+    let watched: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &other);
+    wait_until(Duration::from_secs(120), "the backup in the watched namespace", || async {
+        let st = watched.get("once").await?.status.unwrap_or_default();
+        Ok(st.backup_history.iter().any(|b| b.status == BackupRunStatus::Completed).then_some(()))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    let ignored: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &outside);
+    let untouched = ignored.get("once").await?;
+    assert!(untouched.status.is_none(), "not watched: {:?}", untouched.status);
+    assert!(untouched.metadata.finalizers.unwrap_or_default().is_empty());
+    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &outside);
+    assert!(jobs.list(&ListParams::default()).await?.items.is_empty());
+    for ns in [&home, &other] {
+        cluster.delete_namespace(ns).await?;
+    }
+    // The unwatched KafkaBackup has no finalizer, so its namespace goes too.
+    cluster.delete_namespace(&outside).await?;
     Ok(())
 }

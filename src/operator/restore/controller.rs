@@ -237,6 +237,27 @@ async fn start(
 }
 
 /// The latest progress line of the running Job, with an estimate of the end at the rate so far.
+/// The status form of a progress line: percent, records, and the end estimated at the rate
+/// since the Job started (none before the first record).
+fn progress_status(
+    p: &crate::restore::run::Progress,
+    started: Option<chrono::DateTime<Utc>>,
+    now: chrono::DateTime<Utc>,
+) -> RestoreProgress {
+    let estimated_completion = started.filter(|_| p.records_restored > 0).and_then(|s| {
+        let elapsed = (now - s).num_milliseconds().max(1) as f64;
+        let left = p.records_expected.saturating_sub(p.records_restored) as f64;
+        status::time(
+            now + chrono::Duration::milliseconds((left * elapsed / p.records_restored as f64) as i64),
+        )
+    });
+    RestoreProgress {
+        percent: i32::try_from(p.percent).unwrap_or(99),
+        records_restored: i64::try_from(p.records_restored).unwrap_or(i64::MAX),
+        estimated_completion,
+    }
+}
+
 async fn progress(
     ctx: &Context,
     kr: &KafkaRestore,
@@ -246,23 +267,8 @@ async fn progress(
     let ns = kr.namespace().unwrap_or_default();
     let output = children::output(&ctx.client, &ns, &job.name_any(), Some(50)).await?;
     let Some(line) = output.log.as_deref().and_then(last_json_line::<ProgressLine>) else { return Ok(()) };
-    let p = line.progress;
     let started = job.status.as_ref().and_then(|s| s.start_time.as_ref()).and_then(status::chrono);
-    let estimated_completion = started.and_then(|s| {
-        let elapsed = (Utc::now() - s).num_milliseconds().max(1) as f64;
-        let left = p.records_expected.saturating_sub(p.records_restored) as f64;
-        (p.records_restored > 0)
-            .then(|| {
-                Utc::now()
-                    + chrono::Duration::milliseconds((left * elapsed / p.records_restored as f64) as i64)
-            })
-            .and_then(status::time)
-    });
-    status.progress = Some(RestoreProgress {
-        percent: i32::try_from(p.percent).unwrap_or(99),
-        records_restored: i64::try_from(p.records_restored).unwrap_or(i64::MAX),
-        estimated_completion,
-    });
+    status.progress = Some(progress_status(&line.progress, started, Utc::now()));
     Ok(())
 }
 
@@ -352,4 +358,26 @@ async fn finish(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn progress_estimates_the_end_at_the_rate_so_far() {
+        let line = "INFO something\n{\"progress\":{\"recordsRestored\":250,\"recordsExpected\":1000,\"bytes\":9,\"percent\":25}}\n";
+        let p = last_json_line::<ProgressLine>(line).expect("a progress line").progress;
+        let started = Utc.with_ymd_and_hms(2026, 11, 22, 1, 0, 0).single().expect("time");
+        let now = started + chrono::Duration::seconds(60);
+        let st = progress_status(&p, Some(started), now);
+        assert_eq!((st.percent, st.records_restored), (25, 250));
+        // 250 records a minute, 750 left: three more minutes.
+        assert_eq!(st.estimated_completion, status::time(now + chrono::Duration::seconds(180)));
+        let none_yet = crate::restore::run::Progress { records_expected: 1000, ..Default::default() };
+        assert_eq!(progress_status(&none_yet, Some(started), now).estimated_completion, None);
+        // A result line is not a progress line.
+        assert!(last_json_line::<ProgressLine>("{\"restoreId\":\"x\"}").is_none());
+    }
 }
