@@ -7,6 +7,7 @@
 pub mod backup;
 pub mod cluster;
 pub mod condition;
+pub mod defaults;
 pub mod duration;
 pub mod offset_reset;
 pub mod restore;
