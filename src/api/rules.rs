@@ -46,6 +46,15 @@ pub fn backup(spec: &KafkaBackupSpec) -> Vec<FieldError> {
     {
         problems.push(FieldError::new("spec.retention.maxAge", message));
     }
+    if spec.backup.compression == super::backup::Compression::Lz4 && spec.backup.compression_level > 12 {
+        problems.push(FieldError::new(
+            "spec.backup.compressionLevel",
+            format!(
+                "lz4 levels are 1-12, not {}: lower it, or use compression zstd",
+                spec.backup.compression_level
+            ),
+        ));
+    }
     regexes(&mut problems, "spec.topics", &spec.topics.include, &spec.topics.exclude);
     regexes(
         &mut problems,
@@ -124,6 +133,61 @@ pub fn offset_reset(spec: &KafkaOffsetResetSpec, now: chrono::DateTime<chrono::U
     problems
 }
 
+/// Problems in changing the spec of a one-shot resource (`KafkaRestore`, `KafkaOffsetReset`):
+/// each top-level field that differs, compared after defaulting so a filled-in default is no
+/// change. The CRD's CEL rule says the same; this is the webhook's and the controllers' copy.
+pub fn immutable<S: serde::Serialize>(kind: &str, old: &S, new: &S) -> Vec<FieldError> {
+    let (Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) =
+        (serde_json::to_value(old), serde_json::to_value(new))
+    else {
+        return Vec::new();
+    };
+    let mut fields: Vec<&String> = old.keys().chain(new.keys()).collect();
+    fields.sort();
+    fields.dedup();
+    fields
+        .into_iter()
+        .filter(|f| old.get(*f) != new.get(*f))
+        .map(|f| {
+            FieldError::new(
+                format!("spec.{f}"),
+                format!("a {kind} is one run and its spec cannot change; create a new {kind} instead"),
+            )
+        })
+        .collect()
+}
+
+/// Settings that are valid but probably not what was meant: AdmissionResponse warnings.
+pub fn backup_warnings(spec: &KafkaBackupSpec, now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
+    let mut warnings = Vec::new();
+    let schedule = spec.schedule.as_ref().and_then(|s| CronSchedule::parse(s).ok());
+    let interval = schedule.as_ref().and_then(|c| {
+        let first = c.next_after(now)?;
+        Some(c.next_after(first)? - first)
+    });
+    let max_age = spec.retention.as_ref().and_then(|r| r.max_age.as_deref()).and_then(|a| {
+        super::duration::parse_millis(a).ok().map(|ms| (a, chrono::Duration::milliseconds(ms)))
+    });
+    if let (Some(interval), Some((text, age))) = (interval, max_age)
+        && age < interval
+    {
+        warnings.push(format!(
+            "spec.retention.maxAge {text} is shorter than the time between two scheduled runs ({} minutes): every older backup is pruned at each run, only the newest survives",
+            interval.num_minutes()
+        ));
+    }
+    let incremental = spec.backup.mode == super::backup::BackupMode::Incremental;
+    if incremental && spec.retention.as_ref().and_then(|r| r.max_backups) == Some(1) {
+        warnings.push(
+            "spec.retention.maxBackups 1 with backup.mode incremental: each backup continues the previous one, which is kept as its parent, so storage holds the whole chain; use mode full to keep one backup".into(),
+        );
+    }
+    if spec.schedule.as_ref().is_some_and(|s| s.suspend) {
+        warnings.push("spec.schedule.suspend is true: no scheduled backup runs until it is false".into());
+    }
+    warnings
+}
+
 /// The problems as one message for a condition or an Event.
 pub fn message(problems: &[FieldError]) -> String {
     problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
@@ -151,6 +215,40 @@ mod tests {
             ["spec.schedule.timezone", "spec.schedule.cron", "spec.retention.maxAge", "spec.topics"]
         );
         assert!(message(&problems).contains("Europe/Berlin"), "{}", message(&problems));
+    }
+
+    #[test]
+    fn a_one_shot_spec_cannot_change_but_a_filled_in_default_is_no_change() {
+        let before: KafkaRestoreSpec =
+            serde_yaml_ng::from_str("kafkaCluster: {bootstrapServers: 'k:9092'}\nbackupRef: {name: b}\n")
+                .expect("spec");
+        let defaulted: KafkaRestoreSpec = serde_yaml_ng::from_str(
+            "kafkaCluster: {bootstrapServers: 'k:9092'}\nbackupRef: {name: b}\nrestore: {parallelism: 4}\n",
+        )
+        .expect("spec");
+        assert!(immutable("KafkaRestore", &before, &defaulted).is_empty());
+        let mut changed = before.clone();
+        changed.point_in_time = Some(crate::api::restore::PointInTime {
+            timestamp: Some("2026-01-01T00:00:00Z".into()),
+            offset_from_end: None,
+        });
+        let problems = immutable("KafkaRestore", &before, &changed);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].path, "spec.pointInTime");
+        assert!(problems[0].message.contains("create a new KafkaRestore"));
+    }
+
+    #[test]
+    fn suspicious_but_valid_backups_get_warnings_and_lz4_levels_are_checked() {
+        let spec: KafkaBackupSpec = serde_yaml_ng::from_str(
+            "kafkaCluster: {bootstrapServers: 'k:9092'}\nstorage: {type: s3, s3: {bucket: b, region: r}}\nschedule: {cron: '0 2 * * *'}\nretention: {maxAge: 12h, maxBackups: 1}\nbackup: {compression: lz4, compressionLevel: 15}\n",
+        )
+        .expect("spec");
+        let warnings = backup_warnings(&spec, now());
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings[0].contains("maxAge 12h") && warnings[0].contains("1440 minutes"), "{warnings:?}");
+        assert!(warnings[1].contains("mode full"));
+        assert_eq!(backup(&spec)[0].path, "spec.backup.compressionLevel");
     }
 
     #[test]
