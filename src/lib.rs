@@ -9,6 +9,7 @@
 //! - [`format`]: the on-storage format of backups (segments, manifest).
 //! - [`groups`]: consumer-group offsets: list, read, check for live members, commit.
 //! - [`kafka`]: the resolved Kafka connection the data plane uses.
+//! - [`license`]: Enterprise licence tokens, verified offline against compiled-in keys.
 //! - [`offset_reset`]: moving consumer-group offsets (subcommand `offset-reset`).
 //! - [`operator`]: the controllers (subcommand `operator`).
 //! - [`restore`]: the restore data plane (subcommand `restore`).
@@ -24,6 +25,7 @@ pub mod crdgen;
 pub mod format;
 pub mod groups;
 pub mod kafka;
+pub mod license;
 pub mod offset_reset;
 pub mod operator;
 pub mod restore;
