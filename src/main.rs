@@ -39,6 +39,23 @@ enum Command {
         #[arg(long, value_name = "SECONDS", default_value_t = 15)]
         lease_seconds: u64,
     },
+    /// Issue a licence signed with the TEST key (test builds only: feature `test-license`;
+    /// what `hack/license` runs). A release build has no such command and does not trust the key.
+    #[cfg(feature = "test-license")]
+    License {
+        /// Customer the licence is for.
+        #[arg(long, default_value = "Local Test")]
+        customer: String,
+        /// Licence id.
+        #[arg(long, default_value = "test-0001")]
+        id: String,
+        /// Enterprise features granted (repeat; `*` for all).
+        #[arg(long = "feature", default_value = "*")]
+        features: Vec<String>,
+        /// Days from now until it expires (negative: already expired).
+        #[arg(long, default_value_t = 30, allow_hyphen_values = true)]
+        days: i64,
+    },
     /// Print the CustomResourceDefinitions of all kinds as YAML.
     Crdgen {
         /// Write one `<group>_<plural>.yaml` file per CRD into this directory instead.
@@ -224,6 +241,21 @@ async fn delete(config: Option<&Path>, flags: &ConfigFlags) -> anyhow::Result<()
     Ok(())
 }
 
+/// Prints a licence token signed with the test key.
+#[cfg(feature = "test-license")]
+fn test_license(customer: String, id: String, features: Vec<String>, days: i64) -> anyhow::Result<()> {
+    use strimzi_backup_operator::license::{self, Claims, Edition};
+    let now = chrono::Utc::now();
+    let (issued_at, expires_at) = if days > 0 {
+        (now, now + chrono::Duration::days(days))
+    } else {
+        (now + chrono::Duration::days(days - 1), now + chrono::Duration::days(days))
+    };
+    let claims = Claims { id, customer, edition: Edition::Enterprise, features, issued_at, expires_at };
+    println!("{}", license::issue(&claims, &license::test_key::SEED).map_err(anyhow::Error::msg)?);
+    Ok(())
+}
+
 /// Runs one data-plane command on a fresh runtime.
 fn block_on(f: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
     init_tracing();
@@ -246,6 +278,8 @@ fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
     let result = match cli.command {
+        #[cfg(feature = "test-license")]
+        Command::License { customer, id, features, days } => test_license(customer, id, features, days),
         Command::Crdgen { output_dir: None } => {
             strimzi_backup_operator::crdgen::render_all().map(|yaml| print!("{yaml}"))
         }
