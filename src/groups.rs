@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rdkafka::consumer::{CommitMode, Consumer};
+use rdkafka::error::KafkaResult;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::format::manifest::CommittedOffset;
@@ -25,13 +26,36 @@ fn group_client(client: &ClientConfig, group: &str) -> anyhow::Result<crate::kaf
         .with_context(|| format!("creating a client for consumer group {group}"))
 }
 
+/// Runs a group request (blocking), again while the group coordinator is still loading or moving:
+/// a broker that just started answers `COORDINATOR_LOAD_IN_PROGRESS` until it has read
+/// `__consumer_offsets`, which is a wait, not an error. Up to 60 s.
+fn while_coordinator_loads<T>(mut request: impl FnMut() -> KafkaResult<T>) -> KafkaResult<T> {
+    use rdkafka::types::RDKafkaErrorCode as C;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut pause = Duration::from_millis(200);
+    loop {
+        match request() {
+            Err(e)
+                if matches!(
+                    e.rdkafka_error_code(),
+                    Some(C::CoordinatorLoadInProgress | C::CoordinatorNotAvailable | C::NotCoordinator)
+                ) && std::time::Instant::now() < deadline =>
+            {
+                tracing::info!(error = %e, "group coordinator not ready yet; retrying");
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Names of all consumer groups of the cluster.
 pub async fn list(client: &ClientConfig) -> anyhow::Result<Vec<String>> {
     let consumer: crate::kafka::Reader =
         client.create_with_context(crate::kafka::DataPlaneContext).context("creating the Kafka client")?;
     let mut names: Vec<String> = tokio::task::spawn_blocking(move || {
-        consumer
-            .fetch_group_list(None, TIMEOUT)
+        while_coordinator_loads(|| consumer.fetch_group_list(None, TIMEOUT))
             .map(|l| l.groups().iter().map(|g| g.name().to_string()).collect::<Vec<_>>())
     })
     .await?
@@ -52,9 +76,11 @@ pub async fn committed(
         tpl.add_partition(topic, *partition);
     }
     let reader = group_client(client, group)?;
-    let committed = tokio::task::spawn_blocking(move || reader.committed_offsets(tpl, TIMEOUT))
-        .await?
-        .with_context(|| format!("reading the committed offsets of group {group}"))?;
+    let committed = tokio::task::spawn_blocking(move || {
+        while_coordinator_loads(|| reader.committed_offsets(tpl.clone(), TIMEOUT))
+    })
+    .await?
+    .with_context(|| format!("reading the committed offsets of group {group}"))?;
     Ok(committed
         .elements()
         .iter()
@@ -76,7 +102,7 @@ pub async fn busy(client: &ClientConfig, group: &str) -> anyhow::Result<Option<S
         client.create_with_context(crate::kafka::DataPlaneContext).context("creating the Kafka client")?;
     let name = group.to_string();
     let (state, members) = tokio::task::spawn_blocking(move || {
-        consumer.fetch_group_list(Some(&name), TIMEOUT).map(|list| {
+        while_coordinator_loads(|| consumer.fetch_group_list(Some(&name), TIMEOUT)).map(|list| {
             list.groups()
                 .iter()
                 .find(|g| g.name() == name)
@@ -104,7 +130,7 @@ pub async fn commit(client: &ClientConfig, group: &str, offsets: &[CommittedOffs
         }
     }
     let writer = group_client(client, group)?;
-    tokio::task::spawn_blocking(move || writer.commit(&tpl, CommitMode::Sync))
+    tokio::task::spawn_blocking(move || while_coordinator_loads(|| writer.commit(&tpl, CommitMode::Sync)))
         .await?
         .with_context(|| format!("committing the offsets of group {group}"))
 }
