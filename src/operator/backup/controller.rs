@@ -126,14 +126,14 @@ async fn record(
             let l = labels(kb);
             m.backup_records.get_or_create(&l).inc_by(r.records);
             m.backup_bytes.get_or_create(&l).inc_by(r.raw_bytes);
-            let seconds =
-                |t: &str| DateTime::parse_from_rfc3339(t).ok().map(|t| t.timestamp_millis() as f64 / 1e3);
-            if let (Some(a), Some(b)) = (seconds(&r.started_at), seconds(&r.completed_at)) {
+            if let (Some(a), Some(b)) =
+                (status::unix_seconds(&r.started_at), status::unix_seconds(&r.completed_at))
+            {
                 m.backup_duration.get_or_create(&l).observe((b - a).max(0.0));
             }
             let now_s = Utc::now().timestamp_millis() as f64 / 1e3;
             m.backup_last_success.get_or_create(&l).set(now_s);
-            if let Some(newest) = r.newest_timestamp.as_deref().and_then(seconds) {
+            if let Some(newest) = r.newest_timestamp.as_deref().and_then(status::unix_seconds) {
                 m.backup_lag.get_or_create(&l).set((now_s - newest).max(0.0));
             }
             if let Some(inv) = &r.inventory {

@@ -45,10 +45,6 @@ fn job_name(kr: &KafkaRestore) -> String {
     crate::operator::job::child_name(&kr.name_any(), "restore")
 }
 
-fn time(rfc3339: Option<&str>) -> Option<Time> {
-    rfc3339.and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok()).map(Time)
-}
-
 /// Where the backups are and which one: from the `KafkaBackup`, or the spec's own storage.
 enum Source {
     Found {
@@ -306,7 +302,7 @@ async fn finish(
                 children::ensure_config_map(&ctx.client, &ns, &cm).await?;
                 status.offset_snapshot = Some(OffsetSnapshotRef {
                     config_map: cm.name_any(),
-                    taken_at: time(Some(&r.start_time)),
+                    taken_at: status::parse_time(&r.start_time),
                     groups: i32::try_from(snapshot.groups.len()).ok(),
                 });
             }
@@ -314,24 +310,23 @@ async fn finish(
             let l = ResourceLabels { namespace: ns.clone(), name: kr.name_any() };
             m.restore_records.get_or_create(&l).inc_by(u64::try_from(r.restored_records).unwrap_or(0));
             m.restore_bytes.get_or_create(&l).inc_by(r.restored_bytes);
-            let secs = |t: &str| {
-                chrono::DateTime::parse_from_rfc3339(t).ok().map(|t| t.timestamp_millis() as f64 / 1e3)
-            };
-            if let (Some(a), Some(b)) = (secs(&r.start_time), secs(&r.completion_time)) {
+            if let (Some(a), Some(b)) =
+                (status::unix_seconds(&r.start_time), status::unix_seconds(&r.completion_time))
+            {
                 m.restore_duration.get_or_create(&l).observe((b - a).max(0.0));
             }
             m.restores.get_or_create(&labels("success")).inc();
             status.phase = Some(RunPhase::Completed);
             status.restore = Some(StatusResult {
                 backup_id: Some(r.backup_id.clone()),
-                start_time: time(Some(&r.start_time)),
-                completion_time: time(Some(&r.completion_time)),
+                start_time: status::parse_time(&r.start_time),
+                completion_time: status::parse_time(&r.completion_time),
                 restored_topics: i32::try_from(r.restored_topics).ok(),
                 restored_partitions: i32::try_from(r.restored_partitions).ok(),
                 restored_records: Some(r.restored_records),
                 restored_bytes: i64::try_from(r.restored_bytes).ok(),
-                point_in_time_target: time(r.point_in_time_target.as_deref()),
-                actual_point_in_time: time(r.actual_point_in_time.as_deref()),
+                point_in_time_target: r.point_in_time_target.as_deref().and_then(status::parse_time),
+                actual_point_in_time: r.actual_point_in_time.as_deref().and_then(status::parse_time),
                 consumer_groups_restored: i32::try_from(r.consumer_groups_restored).ok(),
             });
             let message = format!(
