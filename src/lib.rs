@@ -1,6 +1,7 @@
 //! strimzi-backup-operator: back up and restore Apache Kafka on Kubernetes.
 //!
 //! Module map, top-down:
+//! - [`admission`]: the admission webhooks' decisions (defaults, validation, licence).
 //! - [`api`]: the custom resources (`KafkaBackup`, `KafkaRestore`, `KafkaOffsetReset`).
 //! - [`backup`]: the backup data plane (subcommand `backup`).
 //! - [`catalog`]: the backups at a storage location: manifests, the latest, incremental chains.
@@ -17,6 +18,7 @@
 //! - [`storage`]: opening the object store of a `storage` block.
 //! - [`verify`]: checking a stored backup end to end (subcommand `verify`).
 
+pub mod admission;
 pub mod api;
 pub mod backup;
 pub mod catalog;

@@ -38,6 +38,8 @@ enum Command {
         /// Seconds the leader Lease holds without renewal before a standby replica takes over.
         #[arg(long, value_name = "SECONDS", default_value_t = 15)]
         lease_seconds: u64,
+        #[command(flatten)]
+        webhook: WebhookFlags,
     },
     /// Issue a licence signed with the TEST key (test builds only: feature `test-license`;
     /// what `hack/license` runs). A release build has no such command and does not trust the key.
@@ -132,6 +134,49 @@ enum Command {
         #[arg(long)]
         backup_id: Option<String>,
     },
+}
+
+/// The admission webhook server's flags (`operator`).
+#[derive(Debug, clap::Args)]
+struct WebhookFlags {
+    /// Where the admission webhooks are served (HTTPS).
+    #[arg(
+        long,
+        value_name = "ADDRESS",
+        default_value = "0.0.0.0:9443",
+        env = "STRIMZI_BACKUP_WEBHOOK_ADDRESS"
+    )]
+    webhook_address: std::net::SocketAddr,
+    /// Directory with the serving certificate `tls.crt` and key `tls.key` (OLM and cert-manager
+    /// mount them here); read again when they change.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = strimzi_backup_webhook::certs::DEFAULT_DIR,
+        env = "STRIMZI_BACKUP_WEBHOOK_CERT_DIR"
+    )]
+    webhook_cert_dir: PathBuf,
+    /// Make a CA and a serving certificate into the certificate directory at start (local runs
+    /// without OLM or cert-manager); the CA is written there as `ca.crt` for the registration.
+    #[arg(long)]
+    webhook_self_signed: bool,
+    /// DNS name or IP address of the self-signed certificate (repeat).
+    #[arg(long = "webhook-host", value_name = "NAME", default_values_t = ["localhost".to_string(), "127.0.0.1".to_string()])]
+    webhook_hosts: Vec<String>,
+    /// Run without the admission webhook server.
+    #[arg(long, env = "STRIMZI_BACKUP_DISABLE_WEBHOOK")]
+    disable_webhook: bool,
+}
+
+impl WebhookFlags {
+    fn options(self) -> Option<process::WebhookOptions> {
+        (!self.disable_webhook).then_some(process::WebhookOptions {
+            address: self.webhook_address,
+            cert_dir: self.webhook_cert_dir,
+            self_signed: self.webhook_self_signed,
+            hosts: self.webhook_hosts,
+        })
+    }
 }
 
 /// Where Kubernetes reads a container's termination message from.
@@ -290,9 +335,10 @@ fn main() -> ExitCode {
                 }
             })
         }
-        Command::Operator { metrics_address, lease_seconds } => block_on(async move {
+        Command::Operator { metrics_address, lease_seconds, webhook } => block_on(async move {
             let settings = Settings::from_env(|k| std::env::var(k).ok()).map_err(anyhow::Error::msg)?;
-            process::run(settings, process::Options { metrics_address, lease_seconds }).await
+            let options = process::Options { metrics_address, lease_seconds, webhook: webhook.options() };
+            process::run(settings, options).await
         }),
         Command::Backup { config, flags, backup_id } => {
             block_on(backup(config.as_deref(), &flags, backup_id))

@@ -306,6 +306,11 @@ pub struct KafkaBackupStatus {
     /// The last handled value of the `kafkabackup.com/trigger` annotation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_trigger: Option<String>,
+    /// Fingerprint of the Enterprise settings (e.g. `backup.encryption`) last accepted under a
+    /// valid licence. When the licence lapses, settings with this fingerprint keep running (the
+    /// `LicenseInvalid` condition warns); new or changed ones wait for a valid licence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub licensed_settings: Option<String>,
 }
 
 /// Outcome of one backup run.

@@ -65,6 +65,13 @@ pub fn set(conditions: &mut Vec<Condition>, mut new: Condition, now: Time) {
     }
 }
 
+/// Removes the condition of `type_`; true when there was one.
+pub fn remove(conditions: &mut Vec<Condition>, type_: &str) -> bool {
+    let before = conditions.len();
+    conditions.retain(|c| c.type_ != type_);
+    conditions.len() != before
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,8 +21,7 @@ use super::{KafkaBackupSpec, KafkaOffsetResetSpec, KafkaRestoreSpec};
 
 /// `spec` with every default filled in, or why it does not read as `S`.
 pub fn defaulted<S: DeserializeOwned + Serialize>(spec: &Value) -> Result<Value, FieldError> {
-    let typed: S =
-        serde_json::from_value(spec.clone()).map_err(|e| FieldError::new("spec", e.to_string()))?;
+    let typed: S = super::validation::parse_spec(spec)?;
     serde_json::to_value(typed).map_err(|e| FieldError::new("spec", e.to_string()))
 }
 

@@ -9,6 +9,7 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use tracing::warn;
 
 use super::error::Backoff;
+use super::license::InstalledLicense;
 use super::metrics::Metrics;
 use super::settings::Settings;
 
@@ -20,13 +21,15 @@ pub struct Context {
     pub client: Client,
     pub settings: Settings,
     pub metrics: Arc<Metrics>,
+    /// The licence, for the controllers' own check of Enterprise fields.
+    pub license: InstalledLicense,
     /// Retry delays of failing reconciles, per object.
     pub backoff: Backoff,
     recorder: Recorder,
 }
 
 impl Context {
-    pub fn new(client: Client, settings: Settings, metrics: Arc<Metrics>) -> Self {
+    pub fn new(client: Client, settings: Settings, metrics: Arc<Metrics>, license: InstalledLicense) -> Self {
         let reporter = Reporter {
             controller: MANAGER.into(),
             instance: std::env::var("POD_NAME").ok().filter(|n| !n.is_empty()),
@@ -36,6 +39,7 @@ impl Context {
             client,
             settings,
             metrics,
+            license,
             backoff: Backoff::default(),
         }
     }

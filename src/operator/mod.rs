@@ -11,6 +11,7 @@
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz` on the operator's plain HTTP port.
 //! - [`job`]: the Jobs that run the data plane, and the labels on everything created.
 //! - [`launch`]: starting a run (its ConfigMap and Job).
+//! - [`license`]: the installed licence, watched in its Secret, with its metrics and Events.
 //! - [`metrics`]: the Prometheus families of SPEC §6.
 //! - [`offset_reset`]: the `KafkaOffsetReset` controller.
 //! - [`process`]: the `operator` subcommand: leader election, controllers, shutdown.
@@ -28,6 +29,7 @@ pub mod error;
 pub mod http;
 pub mod job;
 pub mod launch;
+pub mod license;
 pub mod metrics;
 pub mod offset_reset;
 pub mod process;

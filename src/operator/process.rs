@@ -1,7 +1,8 @@
 //! The `operator` subcommand: the process that runs the three controllers.
 //!
 //! Start-up order: settings (a bad value stops here, named) → `/metrics`, `/healthz`, `/readyz`
-//! on the metrics address → leader election on a `Lease` in the operator's namespace → the
+//! on the metrics address → the licence Secret watch and the admission webhook server (every
+//! replica: the API server calls any of them through the Service) → leader election on a `Lease` in the operator's namespace → the
 //! controllers, one per kind and watched namespace, each also woken by its Jobs and by the
 //! Strimzi `Kafka` resources its objects refer to. SIGTERM or Ctrl-C stops them gracefully
 //! (reconciles in flight finish) and releases the Lease, so a standby replica takes over at once;
@@ -27,6 +28,7 @@ use tracing::{error, info, warn};
 use super::context::{Context, MANAGER};
 use super::error::Error;
 use super::http::{self, Probe};
+use super::license::{InstalledLicense, LicenseMetrics};
 use super::metrics::{ControllerLabels, ErrorLabels, Metrics};
 use super::settings::{Settings, Watched};
 use crate::api::cluster::ClusterConnection;
@@ -42,6 +44,56 @@ pub struct Options {
     pub metrics_address: SocketAddr,
     /// Seconds a Lease holds without renewal before another replica may take it.
     pub lease_seconds: u64,
+    /// The admission webhook server; none to run without it.
+    pub webhook: Option<WebhookOptions>,
+}
+
+/// Where and with which certificate the admission webhooks are served.
+#[derive(Clone, Debug)]
+pub struct WebhookOptions {
+    pub address: SocketAddr,
+    /// Holds `tls.crt` and `tls.key` (OLM, cert-manager), reloaded when they change.
+    pub cert_dir: std::path::PathBuf,
+    /// Make a CA and serving certificate for `hosts` into `cert_dir` first (local runs).
+    pub self_signed: bool,
+    /// DNS names and IP addresses of the self-signed certificate.
+    pub hosts: Vec<String>,
+}
+
+/// How often the certificate directory is read for a rotated certificate.
+const CERT_RELOAD: Duration = Duration::from_secs(2);
+
+/// Binds the webhook port (a port in use stops the process, named) and serves the webhooks
+/// once the certificate is there.
+async fn start_webhook(
+    options: &WebhookOptions,
+    license: InstalledLicense,
+    client: Client,
+    metrics: Arc<strimzi_backup_webhook::Metrics>,
+    mut stop: watch::Receiver<bool>,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    if options.self_signed {
+        let ca = strimzi_backup_webhook::self_signed::bootstrap(&options.cert_dir, &options.hosts)?;
+        info!(ca = %ca.display(), hosts = ?options.hosts, "self-signed webhook certificate written; register the webhooks with this CA");
+    }
+    let listener = tokio::net::TcpListener::bind(options.address).await.map_err(|e| {
+        anyhow::anyhow!("cannot listen on {} for the admission webhooks: {e}", options.address)
+    })?;
+    let dir = options.cert_dir.clone();
+    let address = options.address;
+    Ok(tokio::spawn(async move {
+        let store = Arc::new(strimzi_backup_webhook::CertStore::wait_for(dir, CERT_RELOAD).await);
+        let _reload = store.watch(CERT_RELOAD);
+        let admission = Arc::new(crate::admission::Admission::new(license, Some(client)));
+        let router = strimzi_backup_webhook::router(admission, &crate::admission::webhooks(), metrics);
+        info!(address = %address, certificates = %store.dir().display(), "serving the admission webhooks");
+        let shutdown = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = strimzi_backup_webhook::server::serve(listener, store, router, shutdown).await {
+            error!(error = %e, "the admission webhook server stopped");
+        }
+    }))
 }
 
 /// A kind the operator reconciles, as the process wires it.
@@ -240,6 +292,8 @@ pub async fn run(settings: Settings, options: Options) -> anyhow::Result<()> {
     let client = Client::try_default().await?;
     let mut registry = Registry::default();
     let metrics = Arc::new(Metrics::register(&mut registry));
+    let webhook_metrics = Arc::new(strimzi_backup_webhook::Metrics::register(&mut registry));
+    let license_metrics = LicenseMetrics::register(&mut registry);
     let ready = Arc::new(AtomicBool::new(false));
     let probe = Probe { registry: Arc::new(registry), ready: ready.clone() };
     let listener = tokio::net::TcpListener::bind(options.metrics_address)
@@ -257,6 +311,21 @@ pub async fn run(settings: Settings, options: Options) -> anyhow::Result<()> {
             let _ = stop_tx.send(true);
         }
     });
+
+    let license = InstalledLicense::default();
+    let license_watch = tokio::spawn(super::license::watch(
+        client.clone(),
+        settings.namespace.clone(),
+        settings.license_secret.clone(),
+        license.clone(),
+        license_metrics,
+    ));
+    let webhook = match &options.webhook {
+        Some(w) => {
+            Some(start_webhook(w, license.clone(), client.clone(), webhook_metrics, stop_rx.clone()).await?)
+        }
+        None => None,
+    };
 
     // Leader election: only the holder of the Lease reconciles.
     let lease = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), LEASE)
@@ -279,12 +348,14 @@ pub async fn run(settings: Settings, options: Options) -> anyhow::Result<()> {
     if !leads {
         drop(leader);
         let _ = lease_task.await;
+        license_watch.abort();
+        webhook.inspect(|w| w.abort());
         return Ok(());
     }
     info!("leading: starting the controllers");
 
     let kafka = strimzi_kafka_resource(&client).await;
-    let ctx = Arc::new(Context::new(client.clone(), settings.clone(), metrics));
+    let ctx = Arc::new(Context::new(client.clone(), settings.clone(), metrics, license));
     let mut controllers = tokio::task::JoinSet::new();
     for (ns, api) in apis::<KafkaBackup>(&client, &settings.watched) {
         let f = super::backup::controller::reconcile;
@@ -320,6 +391,8 @@ pub async fn run(settings: Settings, options: Options) -> anyhow::Result<()> {
     }
     stopping.abort();
     server.abort();
+    license_watch.abort();
+    webhook.inspect(|w| w.abort());
     anyhow::ensure!(!lost, "lost the leader Lease");
     info!("stopped");
     Ok(())

@@ -29,9 +29,10 @@ use crate::api::backup::{
     BackupRecord, BackupRunStatus, ConcurrencyPolicy, DeletionPolicy, KafkaBackup, KafkaBackupStatus,
     TRIGGER_ANNOTATION,
 };
+use crate::api::condition::{self, Condition, ConditionStatus};
 use crate::api::restore::{KafkaRestore, RunPhase};
-use crate::api::rules;
 use crate::api::schedule::CronSchedule;
+use crate::api::{enterprise, rules};
 use crate::backup::BackupResult;
 use crate::operator::children::{self, JobState};
 use crate::operator::context::Context;
@@ -215,6 +216,61 @@ async fn protected(ctx: &Context, kb: &KafkaBackup) -> Result<Vec<String>> {
     Ok(ids)
 }
 
+/// The condition that reports a licence problem with the Enterprise fields in use.
+pub const LICENSE_CONDITION: &str = "LicenseInvalid";
+/// How soon a backup waiting for a licence looks again (installing one also wakes nothing else).
+const LICENSE_RETRY: Duration = Duration::from_secs(30);
+
+/// The webhook's licence check, again, for clusters where it is bypassed. Enterprise settings
+/// that were accepted under a valid licence keep running when it lapses, with the
+/// `LicenseInvalid` condition and a Warning Event: expiry never stops a schedule. New or changed
+/// ones wait (Ready=False) until a valid licence is installed: returns how long to wait then.
+async fn licence(
+    ctx: &Context,
+    kb: &KafkaBackup,
+    status: &mut KafkaBackupStatus,
+    at: &Time,
+) -> Option<Duration> {
+    let uses = enterprise::backup_uses(&kb.spec);
+    let fingerprint = enterprise::fingerprint(&uses);
+    let checked = ctx.license.check(Utc::now());
+    let problems = enterprise::check(&uses, &checked);
+    if problems.is_empty() {
+        status.licensed_settings = fingerprint;
+        condition::remove(&mut status.conditions, LICENSE_CONDITION);
+        return None;
+    }
+    let object = kb.object_ref(&());
+    let accepted_before = fingerprint.is_some() && status.licensed_settings == fingerprint;
+    let message = if accepted_before {
+        format!(
+            "{}; these settings ran under a valid licence and keep running, changes to them wait for a valid licence",
+            rules::message(&problems)
+        )
+    } else {
+        rules::message(&problems)
+    };
+    let reason = enterprise::reason(&checked);
+    let changed = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == LICENSE_CONDITION)
+        .is_none_or(|c| c.message.as_deref() != Some(message.as_str()));
+    condition::set(
+        &mut status.conditions,
+        Condition::new(LICENSE_CONDITION, ConditionStatus::True, reason, message.clone()),
+        at.clone(),
+    );
+    if changed {
+        ctx.event(&object, true, reason, "License", message.clone()).await;
+    }
+    if accepted_before {
+        return None;
+    }
+    status::set_ready(&mut status.conditions, false, LICENSE_CONDITION, &message, at);
+    Some(LICENSE_RETRY)
+}
+
 async fn apply(kb: &KafkaBackup, ctx: &Context) -> Result<Action> {
     let ns = kb.namespace().unwrap_or_default();
     let name = kb.name_any();
@@ -233,6 +289,10 @@ async fn apply(kb: &KafkaBackup, ctx: &Context) -> Result<Action> {
         }
         status::write(&ctx.client, kb, &before, &status).await?;
         return Ok(Action::await_change());
+    }
+    if let Some(wait) = licence(ctx, kb, &mut status, &at).await {
+        status::write(&ctx.client, kb, &before, &status).await?;
+        return Ok(Action::requeue(wait));
     }
 
     // 2. Record runs that finished; the one still running is the active run.

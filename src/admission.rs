@@ -1,0 +1,273 @@
+//! The admission decisions (SPEC §3, §4), served by the `webhook` crate's TLS server from the
+//! `operator` process. Everything decided here is decided by functions the controllers also run
+//! (`api::defaults`, `api::rules`, `api::enterprise`), so a cluster without the webhook, or
+//! with it bypassed, ends up in the same place: the webhook only says it earlier, at
+//! `kubectl apply`.
+//!
+//! - Mutating: the defaulting JSON patch of `api::defaults`.
+//! - Validating: the spec must read (a value that does not fit is named at its path), the
+//!   kind's rules, immutability of one-shot specs, and the licence for Enterprise fields. All
+//!   problems are reported together, each with its field and how to fix it. Suspicious but valid
+//!   settings, Secrets that do not exist yet and a licence about to expire are warnings.
+//!
+//! Structural rules (exactly one cluster connection, the storage block matching
+//! `storage.type`, …) are CEL rules in the CRDs: the API server applies them with or without
+//! this webhook, so they are not repeated here.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::core::v1::Secret;
+use kube::Client;
+use kube::api::Api;
+use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation as Verb};
+use kube::core::response::{StatusCause, StatusDetails};
+use kube::core::{DynamicObject, Status};
+use serde_json::Value;
+use strimzi_backup_webhook::{Admit, Operation, Webhook};
+
+use crate::api::validation::{FieldError, parse_spec};
+use crate::api::{
+    GROUP, KafkaBackupSpec, KafkaOffsetResetSpec, KafkaRestoreSpec, VERSION, defaults, enterprise, rules,
+    secrets,
+};
+use crate::license::{Claims, LicenseError};
+use crate::operator::license::InstalledLicense;
+
+/// The kinds admitted, each with a mutating and a validating webhook.
+pub const KINDS: [&str; 3] = ["KafkaBackup", "KafkaRestore", "KafkaOffsetReset"];
+
+/// How long a Secret lookup for a warning may take before it is skipped.
+const SECRET_LOOKUP: Duration = Duration::from_secs(2);
+
+/// A licence closer than this to its expiry is mentioned in a warning.
+const EXPIRY_WARNING_DAYS: i64 = 14;
+
+/// The six webhooks at their kubebuilder paths.
+pub fn webhooks() -> Vec<Webhook> {
+    let ops = [Operation::Mutate, Operation::Validate];
+    KINDS.iter().flat_map(|kind| ops.map(|op| Webhook::kubebuilder(op, GROUP, VERSION, kind))).collect()
+}
+
+/// What the validating webhook found: problems deny, warnings go back to the client.
+#[derive(Debug, Default, PartialEq)]
+pub struct Judgement {
+    pub problems: Vec<FieldError>,
+    pub warnings: Vec<String>,
+    /// Secrets the spec names, to look up for warnings.
+    pub secrets: Vec<secrets::SecretRef>,
+}
+
+fn spec_of(object: &Value) -> Value {
+    object.get("spec").cloned().unwrap_or(Value::Object(Default::default()))
+}
+
+/// The Enterprise part of a `KafkaBackup`'s judgement. New or changed Enterprise settings need
+/// a licence that grants them; settings unchanged by an update keep running with a warning when
+/// the licence lapsed, because expiry must never stop an existing schedule.
+fn licence(
+    spec: &KafkaBackupSpec,
+    old: Option<&KafkaBackupSpec>,
+    licence: &Result<Claims, LicenseError>,
+    now: DateTime<Utc>,
+    judgement: &mut Judgement,
+) {
+    let uses = enterprise::backup_uses(spec);
+    if uses.is_empty() {
+        return;
+    }
+    let unchanged = old.is_some_and(|old| {
+        enterprise::fingerprint(&enterprise::backup_uses(old)) == enterprise::fingerprint(&uses)
+    });
+    let problems = enterprise::check(&uses, licence);
+    if !unchanged {
+        judgement.problems.extend(problems);
+    } else if let Some(p) = problems.first() {
+        judgement.warnings.push(format!(
+            "{}: the licence does not cover it any more ({}); the existing settings keep running, changing them will be refused",
+            p.path,
+            licence.as_ref().err().map(ToString::to_string).unwrap_or_else(|| "feature not granted".into())
+        ));
+    }
+    if let Ok(claims) = licence {
+        let left = claims.expires_at - now;
+        if left < chrono::Duration::days(EXPIRY_WARNING_DAYS) {
+            judgement.warnings.push(format!(
+                "the Enterprise licence {} expires on {} ({} days left); renew it to keep using {}",
+                claims.id,
+                claims.expires_at.format("%Y-%m-%d"),
+                left.num_days(),
+                uses[0].field
+            ));
+        }
+    }
+}
+
+/// Judges a new `object` of `kind` (and on updates the `old` one): pure, so every rule is
+/// unit-testable without a server.
+pub fn judge(
+    kind: &str,
+    object: &Value,
+    old: Option<&Value>,
+    licence_state: &Result<Claims, LicenseError>,
+    now: DateTime<Utc>,
+) -> Judgement {
+    let mut j = Judgement::default();
+    let spec = spec_of(object);
+    let old_spec = old.map(spec_of);
+    match kind {
+        "KafkaBackup" => match parse_spec::<KafkaBackupSpec>(&spec) {
+            Ok(s) => {
+                j.problems = rules::backup(&s);
+                j.warnings = rules::backup_warnings(&s, now);
+                let old = old_spec.as_ref().and_then(|o| parse_spec::<KafkaBackupSpec>(o).ok());
+                licence(&s, old.as_ref(), licence_state, now, &mut j);
+                j.secrets = secrets::backup(&s);
+            }
+            Err(e) => j.problems.push(e),
+        },
+        "KafkaRestore" => match parse_spec::<KafkaRestoreSpec>(&spec) {
+            Ok(s) => {
+                j.problems = rules::restore(&s, now);
+                if let Some(old) = old_spec.as_ref().and_then(|o| parse_spec::<KafkaRestoreSpec>(o).ok()) {
+                    j.problems.extend(rules::immutable(kind, &old, &s));
+                }
+                j.secrets = secrets::restore(&s);
+            }
+            Err(e) => j.problems.push(e),
+        },
+        "KafkaOffsetReset" => match parse_spec::<KafkaOffsetResetSpec>(&spec) {
+            Ok(s) => {
+                j.problems = rules::offset_reset(&s, now);
+                if let Some(old) = old_spec.as_ref().and_then(|o| parse_spec::<KafkaOffsetResetSpec>(o).ok())
+                {
+                    j.problems.extend(rules::immutable(kind, &old, &s));
+                }
+                j.secrets = secrets::offset_reset(&s);
+            }
+            Err(e) => j.problems.push(e),
+        },
+        other => j.problems.push(FieldError::new("kind", format!("{other} is not a kind of {GROUP}"))),
+    }
+    j
+}
+
+/// A denial naming every problem: in the message (what kubectl prints) and as causes with
+/// their fields (what API clients read).
+pub fn deny(
+    response: AdmissionResponse,
+    kind: &str,
+    name: &str,
+    problems: &[FieldError],
+) -> AdmissionResponse {
+    let mut response = response.deny(rules::message(problems));
+    response.result = Status {
+        code: 422,
+        reason: "Invalid".into(),
+        details: Some(StatusDetails {
+            name: name.into(),
+            group: GROUP.into(),
+            kind: kind.into(),
+            causes: problems
+                .iter()
+                .map(|p| StatusCause {
+                    reason: "FieldValueInvalid".into(),
+                    message: p.message.clone(),
+                    field: p.path.clone(),
+                })
+                .collect(),
+            uid: String::new(),
+            retry_after_seconds: 0,
+        }),
+        ..response.result
+    };
+    response
+}
+
+/// The admission decisions, with what they need from the process.
+pub struct Admission {
+    license: InstalledLicense,
+    /// For the Secret-existence warnings; none in unit tests and benchmarks without a cluster.
+    client: Option<Client>,
+}
+
+impl Admission {
+    pub fn new(license: InstalledLicense, client: Option<Client>) -> Self {
+        Self { license, client }
+    }
+
+    /// Warnings for the Secrets in `refs` that `namespace` does not have. A lookup that fails
+    /// or is slow (no permission, API server busy) is skipped: warnings must not cost admissions.
+    async fn missing_secrets(&self, namespace: &str, refs: &[secrets::SecretRef]) -> Vec<String> {
+        let Some(client) = &self.client else { return Vec::new() };
+        let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
+        let mut names: Vec<&str> = refs.iter().map(|r| r.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        let lookups = names.iter().map(|name| {
+            let api = api.clone();
+            async move {
+                let found = tokio::time::timeout(SECRET_LOOKUP, api.get_metadata_opt(name)).await;
+                (*name, matches!(found, Ok(Ok(None))))
+            }
+        });
+        let missing: Vec<&str> = futures::future::join_all(lookups)
+            .await
+            .into_iter()
+            .filter(|(_, gone)| *gone)
+            .map(|(n, _)| n)
+            .collect();
+        refs.iter()
+            .filter(|r| missing.contains(&r.name.as_str()))
+            .map(|r| {
+                format!(
+                    "{}: Secret {} does not exist in namespace {namespace} (yet); runs fail until it does",
+                    r.field, r.name
+                )
+            })
+            .collect()
+    }
+}
+
+fn mutate(response: AdmissionResponse, kind: &str, name: &str, object: &Value) -> AdmissionResponse {
+    match defaults::patch(kind, object) {
+        Ok(patch) if patch.0.is_empty() => response,
+        Ok(patch) => match response.clone().with_patch(patch) {
+            Ok(r) => r,
+            Err(e) => response.deny(format!("cannot encode the defaulting patch: {e}")),
+        },
+        Err(problem) => deny(response, kind, name, &[problem]),
+    }
+}
+
+impl Admit for Admission {
+    async fn admit(&self, webhook: &Webhook, request: AdmissionRequest<DynamicObject>) -> AdmissionResponse {
+        let response = AdmissionResponse::from(&request);
+        if !matches!(request.operation, Verb::Create | Verb::Update) {
+            return response;
+        }
+        let Some(object) = request.object.as_ref().and_then(|o| serde_json::to_value(o).ok()) else {
+            return response.deny("the request has no object to admit");
+        };
+        let kind = webhook.kind.as_str();
+        if webhook.operation == Operation::Mutate {
+            return mutate(response, kind, &request.name, &object);
+        }
+        let old = request.old_object.as_ref().and_then(|o| serde_json::to_value(o).ok());
+        let now = Utc::now();
+        let mut j = judge(kind, &object, old.as_ref(), &self.license.check(now), now);
+        if !j.problems.is_empty() {
+            return deny(response, kind, &request.name, &j.problems);
+        }
+        let namespace = request.namespace.clone().unwrap_or_default();
+        j.warnings.extend(self.missing_secrets(&namespace, &j.secrets).await);
+        let mut response = response;
+        if !j.warnings.is_empty() {
+            response.warnings = Some(j.warnings);
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,260 @@
+use super::*;
+use crate::license::{Edition, issue, test_key};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use chrono::TimeZone;
+use proptest::prelude::*;
+use serde_json::json;
+use std::sync::Arc;
+use tower::ServiceExt;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).single().unwrap_or_default()
+}
+
+fn claims(expires: DateTime<Utc>) -> Claims {
+    Claims {
+        id: "lic-1".into(),
+        customer: "Example Bank".into(),
+        edition: Edition::Enterprise,
+        features: vec!["encryption".into()],
+        issued_at: now() - chrono::Duration::days(30),
+        expires_at: expires,
+    }
+}
+
+fn backup(spec: Value) -> Value {
+    json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaBackup", "metadata": {"name": "b"}, "spec": spec})
+}
+
+fn minimal() -> Value {
+    json!({
+        "strimziClusterRef": {"name": "my-cluster"},
+        "storage": {"type": "s3", "s3": {"bucket": "b", "region": "r", "credentialsSecret": {"name": "s3"}}}
+    })
+}
+
+fn encrypted() -> Value {
+    let mut spec = minimal();
+    spec["backup"] = json!({"encryption": {"enabled": true, "keySecret": {"name": "aes", "key": "key"}}});
+    spec
+}
+
+#[test]
+fn every_problem_is_reported_together_with_its_field() {
+    let mut spec = minimal();
+    spec["schedule"] = json!({"cron": "0 25 * * *", "timezone": "Europe/Nowhere"});
+    spec["retention"] = json!({"maxAge": "30 days"});
+    spec["topics"] = json!({"include": ["orders-("]});
+    let j = judge("KafkaBackup", &backup(spec), None, &Err(LicenseError::Missing), now());
+    let fields: Vec<&str> = j.problems.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["spec.schedule.timezone", "spec.schedule.cron", "spec.retention.maxAge", "spec.topics"]
+    );
+    let mut bad_type = minimal();
+    bad_type["backup"] = json!({"compression": "brotli"});
+    let j = judge("KafkaBackup", &backup(bad_type), None, &Err(LicenseError::Missing), now());
+    assert_eq!(j.problems[0].path, "spec.backup.compression");
+}
+
+#[test]
+fn enterprise_fields_need_a_licence_and_an_unchanged_one_only_warns_after_expiry() {
+    let valid = Ok(claims(now() + chrono::Duration::days(200)));
+    let object = backup(encrypted());
+    assert!(judge("KafkaBackup", &object, None, &valid, now()).problems.is_empty());
+    let denied = judge("KafkaBackup", &object, None, &Err(LicenseError::Missing), now());
+    assert_eq!(denied.problems.len(), 1);
+    assert!(
+        denied.problems[0]
+            .to_string()
+            .starts_with("spec.backup.encryption: at-rest encryption needs the Enterprise edition")
+    );
+
+    let expired = Err(LicenseError::Expired { id: "lic-1".into(), on: "2026-11-01".into() });
+    // An update that keeps the encryption settings (e.g. a new cron): allowed, with a warning.
+    let mut changed_cron = encrypted();
+    changed_cron["schedule"] = json!({"cron": "0 3 * * *"});
+    let j = judge("KafkaBackup", &backup(changed_cron), Some(&object), &expired, now());
+    assert!(j.problems.is_empty(), "{:?}", j.problems);
+    assert!(
+        j.warnings.iter().any(|w| w.contains("expired on 2026-11-01") && w.contains("keep running")),
+        "{:?}",
+        j.warnings
+    );
+    // An update that changes them: refused.
+    let mut new_key = encrypted();
+    new_key["backup"]["encryption"]["keySecret"]["name"] = json!("aes-2");
+    let j = judge("KafkaBackup", &backup(new_key), Some(&object), &expired, now());
+    assert!(j.problems[0].message.contains("expired on 2026-11-01"), "{:?}", j.problems);
+    // Soon to expire: a warning.
+    let soon = Ok(claims(now() + chrono::Duration::days(5)));
+    let j = judge("KafkaBackup", &object, None, &soon, now());
+    assert!(j.warnings.iter().any(|w| w.contains("5 days left")), "{:?}", j.warnings);
+}
+
+#[test]
+fn one_shot_specs_are_immutable_and_secrets_are_listed() {
+    let restore = |pit: &str| {
+        json!({"kind": "KafkaRestore", "metadata": {"name": "r"}, "spec": {
+            "kafkaCluster": {"bootstrapServers": "k:9092"}, "backupRef": {"name": "b"},
+            "pointInTime": {"timestamp": pit}
+        }})
+    };
+    let old = restore("2026-11-20T00:00:00Z");
+    let j = judge(
+        "KafkaRestore",
+        &restore("2026-11-19T00:00:00Z"),
+        Some(&old),
+        &Err(LicenseError::Missing),
+        now(),
+    );
+    assert_eq!(j.problems.len(), 1);
+    assert_eq!(j.problems[0].path, "spec.pointInTime");
+    let j = judge("KafkaRestore", &old, Some(&old), &Err(LicenseError::Missing), now());
+    assert!(j.problems.is_empty());
+    let j = judge("KafkaBackup", &backup(minimal()), None, &Err(LicenseError::Missing), now());
+    assert_eq!(j.secrets[0].name, "s3");
+}
+
+fn review(kind: &str, operation: &str, object: Value, old: Option<Value>) -> Value {
+    json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "4b1c", "kind": {"group": "kafkabackup.com", "version": "v1alpha1", "kind": kind},
+            "resource": {"group": "kafkabackup.com", "version": "v1alpha1", "resource": "x"},
+            "name": "b", "namespace": "ns", "operation": operation, "userInfo": {},
+            "object": object, "oldObject": old
+        }
+    })
+}
+
+fn app(token: Option<String>) -> axum::Router {
+    let mut registry = prometheus_client::registry::Registry::default();
+    let metrics = Arc::new(strimzi_backup_webhook::Metrics::register(&mut registry));
+    let admission = Arc::new(Admission::new(InstalledLicense::with_token(token), None));
+    strimzi_backup_webhook::router(admission, &webhooks(), metrics)
+}
+
+async fn post(app: axum::Router, path: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    let request = Request::post(path).header("content-type", "application/json").body(Body::from(body));
+    let response = app.oneshot(request.expect("request")).await.expect("served");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 22).await.expect("body");
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn through_the_router_denials_carry_causes_and_defaults_come_as_a_patch() {
+    let path = "/validate-kafkabackup-com-v1alpha1-kafkabackup";
+    let (status, out) = post(
+        app(None),
+        path,
+        serde_json::to_vec(&review("KafkaBackup", "CREATE", backup(encrypted()), None)).expect("json"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let response = &out["response"];
+    assert_eq!((response["uid"].as_str(), response["allowed"].as_bool()), (Some("4b1c"), Some(false)));
+    assert_eq!(response["status"]["code"], 422);
+    assert_eq!(response["status"]["details"]["causes"][0]["field"], "spec.backup.encryption");
+    assert!(response["status"]["message"].as_str().unwrap_or_default().contains("no licence is installed"));
+
+    let token = issue(&claims(Utc::now() + chrono::Duration::days(100)), &test_key::SEED).expect("token");
+    let (_, out) = post(
+        app(Some(token)),
+        path,
+        serde_json::to_vec(&review("KafkaBackup", "CREATE", backup(encrypted()), None)).expect("json"),
+    )
+    .await;
+    assert_eq!(out["response"]["allowed"], true, "{out}");
+
+    let mutate = "/mutate-kafkabackup-com-v1alpha1-kafkabackup";
+    let (_, out) = post(
+        app(None),
+        mutate,
+        serde_json::to_vec(&review("KafkaBackup", "CREATE", backup(minimal()), None)).expect("json"),
+    )
+    .await;
+    assert_eq!(
+        (out["response"]["allowed"].as_bool(), out["response"]["patchType"].as_str()),
+        (Some(true), Some("JSONPatch"))
+    );
+    // kube sends the patch bytes as a JSON array of numbers, which the API server's decoder reads as []byte.
+    let patch: Vec<u8> = serde_json::from_value(out["response"]["patch"].clone()).expect("patch bytes");
+    let patch: json_patch::Patch = serde_json::from_slice(&patch).expect("a JSON patch");
+    let mut object = backup(minimal());
+    json_patch::patch(&mut object, &patch).expect("applies");
+    assert_eq!(object["spec"]["backup"]["compression"], "zstd");
+
+    // DELETE needs no decision.
+    let (_, out) = post(
+        app(None),
+        path,
+        serde_json::to_vec(&review("KafkaBackup", "DELETE", Value::Null, Some(backup(minimal()))))
+            .expect("json"),
+    )
+    .await;
+    assert_eq!(out["response"]["allowed"], true, "{out}");
+}
+
+/// Any JSON value, a few levels deep.
+fn any_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::from),
+        any::<i64>().prop_map(Value::from),
+        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        ".{0,12}".prop_map(Value::from),
+        Just(json!("0 2 * * *")),
+        Just(json!("s3")),
+    ];
+    leaf.prop_recursive(4, 48, 6, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..6).prop_map(Value::from),
+            prop::collection::btree_map(
+                prop_oneof![
+                    Just("spec".to_string()),
+                    Just("schedule".to_string()),
+                    Just("storage".to_string()),
+                    Just("backup".to_string()),
+                    Just("pointInTime".to_string()),
+                    "[a-zA-Z]{1,8}"
+                ],
+                inner,
+                0..6
+            )
+            .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    /// Arbitrary bytes, arbitrary JSON, and well-formed reviews carrying arbitrary objects: every
+    /// one is answered with 200 (an AdmissionReview) or 400, on every webhook, never a panic.
+    #[test]
+    fn arbitrary_bodies_never_panic(
+        bytes in prop::collection::vec(any::<u8>(), 0..256),
+        value in any_json(),
+        spec in any_json(),
+        old_spec in any_json(),
+        hook in 0usize..6,
+        op in prop_oneof![Just("CREATE"), Just("UPDATE"), Just("DELETE"), Just("CONNECT")],
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let hooks = webhooks();
+        let hook = &hooks[hook];
+        let object = json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": hook.kind, "metadata": {"name": "x"}, "spec": spec});
+        let old = json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": hook.kind, "metadata": {"name": "x"}, "spec": old_spec});
+        let bodies = [bytes, serde_json::to_vec(&value).expect("json"), serde_json::to_vec(&review(&hook.kind, op, object, Some(old))).expect("json")];
+        for body in bodies {
+            let (status, out) = rt.block_on(post(app(None), &hook.path, body));
+            prop_assert!(status == StatusCode::OK || status == StatusCode::BAD_REQUEST, "{status}");
+            if status == StatusCode::OK {
+                prop_assert!(out["response"]["allowed"].is_boolean(), "{out}");
+            }
+        }
+    }
+}
