@@ -50,7 +50,7 @@ fn every_problem_is_reported_together_with_its_field() {
     let fields: Vec<&str> = j.problems.iter().map(|p| p.path.as_str()).collect();
     assert_eq!(
         fields,
-        ["spec.schedule.timezone", "spec.schedule.cron", "spec.retention.maxAge", "spec.topics"]
+        ["spec.schedule.timezone", "spec.schedule.cron", "spec.retention.maxAge", "spec.topics.include[0]"]
     );
     let mut bad_type = minimal();
     bad_type["backup"] = json!({"compression": "brotli"});

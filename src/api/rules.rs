@@ -13,7 +13,12 @@ use super::validation::FieldError;
 
 fn regexes(problems: &mut Vec<FieldError>, field: &str, include: &[String], exclude: &[String]) {
     if let Err(message) = NameFilter::new(include, exclude, field) {
-        problems.push(FieldError::new(field, message));
+        // The filter names the exact entry (`spec.topics.include[0]: …`): report it there.
+        let problem = match message.split_once(": ") {
+            Some((path, rest)) if path.starts_with(field) => FieldError::new(path, rest),
+            _ => FieldError::new(field, message),
+        };
+        problems.push(problem);
     }
 }
 
@@ -212,7 +217,12 @@ mod tests {
         let fields: Vec<_> = problems.iter().map(|p| p.path.as_str()).collect();
         assert_eq!(
             fields,
-            ["spec.schedule.timezone", "spec.schedule.cron", "spec.retention.maxAge", "spec.topics"]
+            [
+                "spec.schedule.timezone",
+                "spec.schedule.cron",
+                "spec.retention.maxAge",
+                "spec.topics.include[0]"
+            ]
         );
         assert!(message(&problems).contains("Europe/Berlin"), "{}", message(&problems));
     }

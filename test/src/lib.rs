@@ -8,6 +8,7 @@
 //!   `pod-harness`, started by `make env-up`).
 //! - [`operator`]: the operator process per test namespace, and the namespace it needs.
 //! - [`proxy`]: a TCP proxy that cuts a service off on demand (storage outages).
+//! - [`webhook`]: the operator's admission webhooks registered for one test namespace.
 //!
 //! The tests themselves are in `test/tests/`.
 
@@ -17,3 +18,4 @@ pub mod fixtures;
 pub mod kubelet;
 pub mod operator;
 pub mod proxy;
+pub mod webhook;

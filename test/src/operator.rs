@@ -21,6 +21,10 @@ pub const IMAGE: &str = "quay.io/strimzi-backup/strimzi-backup-operator:dev";
 pub struct Operator {
     child: Child,
     pub metrics_port: u16,
+    /// The admission webhooks' HTTPS port (self-signed certificate in [`Operator::cert_dir`]).
+    pub webhook_port: u16,
+    /// The webhook's certificate directory: `tls.crt`, `tls.key`, and the CA as `ca.crt`.
+    pub cert_dir: PathBuf,
     pub log: PathBuf,
     namespace: String,
     watched: String,
@@ -65,9 +69,14 @@ impl Operator {
         log: PathBuf,
     ) -> anyhow::Result<Self> {
         let port = free_port()?;
+        let webhook_port = free_port()?;
+        let cert_dir = log.with_extension("certs");
         let out = File::create(&log)?;
         let child = Command::new(&program)
             .args(["operator", "--metrics-address", &format!("127.0.0.1:{port}"), "--lease-seconds", "4"])
+            .args(["--webhook-address", &format!("127.0.0.1:{webhook_port}"), "--webhook-self-signed"])
+            .arg("--webhook-cert-dir")
+            .arg(&cert_dir)
             .env_clear()
             .env("KUBECONFIG", &kubeconfig)
             .env("STRIMZI_BACKUP_IMAGE", IMAGE)
@@ -80,6 +89,8 @@ impl Operator {
         Ok(Self {
             child,
             metrics_port: port,
+            webhook_port,
+            cert_dir,
             log,
             namespace: namespace.into(),
             watched: watched.into(),

@@ -1,0 +1,406 @@
+//! The admission webhooks end to end: the operator process serves them over TLS with its
+//! self-signed certificate, `hack/register-webhooks.sh` registers them with the real API server,
+//! and `kubectl apply` meets them as a user would. Bad samples are denied naming every field;
+//! a minimal object is stored fully defaulted; `spec.backup.encryption` follows the licence
+//! Secret (denied, accepted, denied again after expiry while the existing schedule keeps
+//! running); a certificate rotated on disk is picked up without a restart and without one failed
+//! admission.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
+use strimzi_backup_e2e::dataplane::{create_topic, produce, recent, records};
+use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
+use strimzi_backup_e2e::operator::{Operator, minio_storage, namespace_with_kafka};
+use strimzi_backup_e2e::webhook::Registration;
+use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup, KafkaBackupStatus};
+use strimzi_backup_operator::api::defaults;
+use strimzi_backup_operator::license::{Claims, Edition, issue, test_key};
+
+/// `kubectl apply -f` of `yaml` in `ns`: (succeeded, stdout + stderr).
+fn kubectl_apply(cluster: &Cluster, ns: &str, yaml: &str) -> anyhow::Result<(bool, String)> {
+    let file = std::env::temp_dir().join(format!("webhook-e2e-{}.yaml", unique_suffix()));
+    std::fs::write(&file, yaml)?;
+    let out = cluster.kubectl(&["-n", ns, "apply", "-f", &file.to_string_lossy()])?;
+    let _ = std::fs::remove_file(&file);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    Ok((out.status.success(), text))
+}
+
+/// Waits until the webhooks judge objects in `ns`: a server-side dry run of a backup with an
+/// invalid cron (which only the webhook refuses) is denied by it. Before the registration is in
+/// effect the dry run passes; with a server the API server cannot call, it fails otherwise.
+async fn webhooks_answer(cluster: &Cluster, ns: &str, operator: &Operator) -> anyhow::Result<()> {
+    let api: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), ns);
+    let probe: KafkaBackup = serde_json::from_value(json!({
+        "apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaBackup", "metadata": {"name": "probe"},
+        "spec": {"kafkaCluster": {"bootstrapServers": "127.0.0.1:1"}, "storage": {"type": "s3", "s3": {"bucket": "backups", "region": "r"}},
+                 "schedule": {"cron": "61 * * * *"}}
+    }))?;
+    let params = PostParams { dry_run: true, ..PostParams::default() };
+    wait_until(Duration::from_secs(30), "the webhooks to answer", || async {
+        match api.create(&params, &probe).await {
+            Ok(_) => Ok(None),
+            Err(e) if e.to_string().contains("denied the request") => Ok(Some(())),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))
+}
+
+fn licence(days: i64) -> anyhow::Result<String> {
+    let now = chrono::Utc::now();
+    let claims = Claims {
+        id: format!("e2e-{}", unique_suffix()),
+        customer: "E2E Bank".into(),
+        edition: Edition::Enterprise,
+        features: vec!["encryption".into()],
+        issued_at: now - chrono::Duration::days(60),
+        expires_at: now + chrono::Duration::days(days),
+    };
+    issue(&claims, &test_key::SEED).map_err(anyhow::Error::msg)
+}
+
+async fn install_licence(cluster: &Cluster, ns: &str, token: &str) -> anyhow::Result<()> {
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), ns);
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "strimzi-backup-license"},
+        "stringData": {"license.key": token}});
+    secrets
+        .patch("strimzi-backup-license", &PatchParams::apply("e2e").force(), &Patch::Apply(&secret))
+        .await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_samples_are_denied_naming_their_fields_and_minimal_objects_are_stored_defaulted()
+-> anyhow::Result<()> {
+    let cluster = Cluster::connect().await?;
+    cluster.install_crds().await?;
+    let ns = cluster.namespace("webhook-samples").await?;
+    let operator = Operator::start(&cluster.env, &ns)?;
+    let _registration = Registration::new(&cluster, &operator, &ns).await?;
+    webhooks_answer(&cluster, &ns, &operator).await?;
+
+    let head = |kind: &str, name: &str| {
+        format!("apiVersion: kafkabackup.com/v1alpha1\nkind: {kind}\nmetadata: {{name: {name}}}\nspec:\n")
+    };
+    let storage =
+        "  storage: {type: s3, s3: {bucket: backups, region: r, credentialsSecret: {name: s3-creds}}}\n";
+    let cases: Vec<(String, Vec<&str>)> = vec![
+        (
+            format!(
+                "{}  strimziClusterRef: {{name: c}}\n{storage}  schedule: {{cron: '0 25 * * *', timezone: Mars/Olympus}}\n  topics: {{include: ['orders-(']}}\n  consumerGroups: {{exclude: ['[']}}\n",
+                head("KafkaBackup", "many-problems")
+            ),
+            vec![
+                "spec.schedule.cron",
+                "spec.schedule.timezone",
+                "Europe/Berlin",
+                "spec.consumerGroups",
+                "spec.topics",
+            ],
+        ),
+        (
+            format!(
+                "{}  strimziClusterRef: {{name: c}}\n{storage}  backup: {{compression: brotli}}\n",
+                head("KafkaBackup", "brotli")
+            ),
+            vec!["spec.backup.compression", "zstd"],
+        ),
+        (
+            format!(
+                "{}  strimziClusterRef: {{name: c}}\n{storage}  backup: {{compression: lz4, compressionLevel: 16}}\n",
+                head("KafkaBackup", "lz4")
+            ),
+            vec!["spec.backup.compressionLevel", "lz4 levels are 1-12"],
+        ),
+        (
+            format!(
+                "{}  strimziClusterRef: {{name: c}}\n  backupRef: {{name: nightly}}\n  pointInTime: {{timestamp: '2999-01-01T00:00:00Z'}}\n",
+                head("KafkaRestore", "future")
+            ),
+            vec!["spec.pointInTime.timestamp", "in the future"],
+        ),
+        (
+            format!(
+                "{}  strimziClusterRef: {{name: c}}\n  consumerGroups: [g]\n  resetStrategy: to-timestamp\n  resetTimestamp: yesterday\n",
+                head("KafkaOffsetReset", "when")
+            ),
+            vec!["spec.resetTimestamp", "RFC 3339"],
+        ),
+    ];
+    for (yaml, expected) in &cases {
+        let (ok, text) = kubectl_apply(&cluster, &ns, yaml)?;
+        assert!(!ok, "accepted:\n{yaml}\n{text}");
+        assert!(text.contains("is invalid"), "not refused: {text}");
+        for e in expected {
+            assert!(text.contains(e), "the denial does not mention `{e}`:\n{text}");
+        }
+    }
+
+    // Refused by the CRD's schema and CEL rules (the API server applies them with or without the
+    // webhook), also naming the field.
+    let schema_cases = [
+        (
+            format!(
+                "{}  strimziClusterRef: {{name: c}}\n{storage}  retention: {{maxAge: 30 days}}\n",
+                head("KafkaBackup", "age")
+            ),
+            "spec.retention.maxAge",
+        ),
+        (
+            format!(
+                "{}  strimziClusterRef: {{name: c}}\n{storage}  retention: {{}}\n",
+                head("KafkaBackup", "unbounded")
+            ),
+            "retention needs at least one bound",
+        ),
+        (
+            format!(
+                "{}  strimziClusterRef: {{name: c}}\n  storage: {{type: gcs, s3: {{bucket: backups, region: r}}}}\n",
+                head("KafkaBackup", "mismatch")
+            ),
+            "storage.gcs must be set when storage.type is gcs",
+        ),
+        (
+            format!(
+                "{}  strimziClusterRef: {{name: c}}\n  kafkaCluster: {{bootstrapServers: 'k:9092'}}\n{storage}",
+                head("KafkaBackup", "two-clusters")
+            ),
+            "set exactly one of spec.strimziClusterRef",
+        ),
+        (
+            format!(
+                "{}  strimziClusterRef: {{name: c}}\n  consumerGroups: [g]\n  resetStrategy: shift-by\n",
+                head("KafkaOffsetReset", "no-shift")
+            ),
+            "shift-by needs shiftBy",
+        ),
+    ];
+    for (yaml, expected) in &schema_cases {
+        let (ok, text) = kubectl_apply(&cluster, &ns, yaml)?;
+        assert!(!ok && text.contains("is invalid") && text.contains(expected), "{yaml}\n{text}");
+    }
+
+    // A minimal backup comes back with every default, and the warnings reach kubectl.
+    let minimal = format!(
+        "{}  strimziClusterRef: {{name: c}}\n{storage}  schedule: {{cron: '0 2 * * *', suspend: true}}\n  retention: {{maxAge: 1h}}\n",
+        head("KafkaBackup", "minimal")
+    );
+    let (ok, text) = kubectl_apply(&cluster, &ns, &minimal)?;
+    assert!(ok, "{text}");
+    assert!(text.contains("Warning: spec.retention.maxAge 1h is shorter"), "{text}");
+    assert!(
+        text.contains("Warning: spec.storage.s3.credentialsSecret.name: Secret s3-creds does not exist"),
+        "{text}"
+    );
+    let api: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
+    let stored = serde_json::to_value(&api.get("minimal").await?)?;
+    let spec = &stored["spec"];
+    assert_eq!(
+        spec,
+        &defaults::defaulted::<strimzi_backup_operator::api::KafkaBackupSpec>(spec)?,
+        "a default is missing"
+    );
+    assert_eq!(spec["backup"]["compression"], "zstd");
+    assert_eq!(spec["schedule"]["timezone"], "UTC");
+    assert_eq!(spec["topics"]["exclude"], json!(["__.*"]));
+    assert_eq!(spec["deletionPolicy"], "Retain");
+
+    // A one-shot spec cannot change (the CRD's rule or the webhook, whichever speaks first).
+    let restore = |ts: &str| {
+        format!(
+            "{}  strimziClusterRef: {{name: c}}\n  backupRef: {{name: nightly}}\n  pointInTime: {{timestamp: '{ts}'}}\n",
+            head("KafkaRestore", "once")
+        )
+    };
+    let (ok, text) = kubectl_apply(&cluster, &ns, &restore("2026-01-01T00:00:00Z"))?;
+    assert!(ok, "{text}");
+    let (ok, text) = kubectl_apply(&cluster, &ns, &restore("2026-01-02T00:00:00Z"))?;
+    assert!(!ok && text.contains("create a new KafkaRestore"), "{text}");
+
+    let denied = operator.metric("strimzi_backup_webhook_requests_total", &["verdict=\"denied\""]).await?;
+    assert!(denied >= cases.len() as f64, "denials counted: {denied}");
+    let timed = operator
+        .metric("strimzi_backup_webhook_duration_seconds_count", &["webhook=\"validate-kafkabackup\""])
+        .await?;
+    assert!(timed >= 2.0, "latency observed: {timed}");
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
+
+fn encrypted_backup(
+    env: &strimzi_backup_e2e::env::TestEnv,
+    name: &str,
+    key_secret: &str,
+    topic: &str,
+    prefix: &str,
+) -> anyhow::Result<String> {
+    Ok(format!(
+        "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: {name}}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: ['{topic}']}}\n{}  backup: {{mode: full, encryption: {{enabled: true, keySecret: {{name: {key_secret}, key: key}}}}}}\n  schedule: {{cron: '* * * * *'}}\n",
+        minio_storage(env, prefix, "minio-credentials", 2)?
+    ))
+}
+
+fn completed(s: &KafkaBackupStatus) -> usize {
+    s.backup_history.iter().filter(|b| b.status == BackupRunStatus::Completed).count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn encryption_needs_a_licence_and_expiry_warns_but_never_stops_the_schedule() -> anyhow::Result<()> {
+    let cluster = Cluster::connect().await?;
+    let env = &cluster.env;
+    let ns = namespace_with_kafka(&cluster, "webhook-licence").await?;
+    cluster
+        .apply_yaml(&ns, "apiVersion: v1\nkind: Secret\nmetadata: {name: aes}\nstringData: {key: 00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff}\n")
+        .await?;
+    let operator = Operator::start(env, &ns)?;
+    let _registration = Registration::new(&cluster, &operator, &ns).await?;
+    webhooks_answer(&cluster, &ns, &operator).await?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-licence-{s}/");
+    let topic = format!("sealed{s}");
+    create_topic(env, &topic, 1, &[]).await?;
+    produce(env, &topic, 0, &records(&topic, 0, 50, recent())).await?;
+
+    // No licence: denied, saying which field needs which edition and why.
+    let (ok, text) = kubectl_apply(&cluster, &ns, &encrypted_backup(env, "sealed", "aes", &topic, &prefix)?)?;
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("spec.backup.encryption: at-rest encryption needs the Enterprise edition"),
+        "{text}"
+    );
+    assert!(text.contains("no licence is installed"), "{text}");
+
+    // A valid licence: accepted, and the schedule runs encrypted backups.
+    install_licence(&cluster, &ns, &licence(30)?).await?;
+    wait_until(Duration::from_secs(30), "the licence to be in effect", || async {
+        let (ok, text) =
+            kubectl_apply(&cluster, &ns, &encrypted_backup(env, "sealed", "aes", &topic, &prefix)?)?;
+        Ok(ok.then_some(text))
+    })
+    .await?;
+    assert_eq!(
+        operator
+            .metric("strimzi_backup_license_info", &["edition=\"enterprise\"", "state=\"valid\""])
+            .await?,
+        1.0
+    );
+    let api: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
+    let st = wait_until(Duration::from_secs(150), "an encrypted backup", || async {
+        let st = api.get("sealed").await?.status.unwrap_or_default();
+        Ok((completed(&st) >= 1).then_some(st))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    assert!(st.licensed_settings.is_some(), "{st:?}");
+
+    // Expired: new Enterprise use is denied, naming the date…
+    let expired = licence(-1)?;
+    install_licence(&cluster, &ns, &expired).await?;
+    wait_until(Duration::from_secs(30), "the expiry to be seen", || async {
+        let m = operator.metric("strimzi_backup_license_info", &["state=\"expired\""]).await?;
+        Ok((m == 1.0).then_some(()))
+    })
+    .await?;
+    let on = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+    let (ok, text) = kubectl_apply(
+        &cluster,
+        &ns,
+        &encrypted_backup(env, "sealed-too", "aes", &topic, &format!("{prefix}too/"))?,
+    )?;
+    assert!(!ok && text.contains(&format!("expired on {on}")), "{text}");
+    // …changing the existing object's Enterprise settings too…
+    let (ok, text) =
+        kubectl_apply(&cluster, &ns, &encrypted_backup(env, "sealed", "other-key", &topic, &prefix)?)?;
+    assert!(!ok && text.contains("spec.backup.encryption"), "{text}");
+    // …while the existing schedule keeps running, with a LicenseInvalid condition.
+    let before = completed(&api.get("sealed").await?.status.unwrap_or_default());
+    let st = wait_until(Duration::from_secs(150), "a scheduled backup after the expiry", || async {
+        let st = api.get("sealed").await?.status.unwrap_or_default();
+        Ok((completed(&st) > before).then_some(st))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    let condition = st.conditions.iter().find(|c| c.type_ == "LicenseInvalid").cloned().unwrap_or_default();
+    assert_eq!(condition.reason.as_deref(), Some("LicenseExpired"), "{st:?}");
+    assert!(condition.message.unwrap_or_default().contains("keep running"));
+    let ready = st.conditions.iter().find(|c| c.type_ == "Ready").cloned().unwrap_or_default();
+    assert_eq!(ready.reason.as_deref(), Some("BackupCompleted"), "{st:?}");
+    assert!(operator.metric("strimzi_backup_license_expiry_timestamp_seconds", &[]).await? > 0.0);
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotated_certificate_is_picked_up_without_a_restart_or_a_failed_admission() -> anyhow::Result<()> {
+    let cluster = Cluster::connect().await?;
+    cluster.install_crds().await?;
+    let ns = cluster.namespace("webhook-rotate").await?;
+    let operator = Operator::start(&cluster.env, &ns)?;
+    let registration = Registration::new(&cluster, &operator, &ns).await?;
+    webhooks_answer(&cluster, &ns, &operator).await?;
+
+    // Admissions all along: dry-run creates, each through both webhooks.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = tokio::spawn({
+        let (client, ns, stop) = (cluster.client.clone(), ns.clone(), stop.clone());
+        async move {
+            let api: Api<KafkaBackup> = Api::namespaced(client, &ns);
+            let params = PostParams { dry_run: true, ..PostParams::default() };
+            let (mut ok, mut failed) = (0u32, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let object: KafkaBackup = serde_json::from_value(json!({
+                    "apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaBackup", "metadata": {"name": format!("b{ok}")},
+                    "spec": {"kafkaCluster": {"bootstrapServers": "127.0.0.1:1"}, "storage": {"type": "s3", "s3": {"bucket": "backups", "region": "r"}}}
+                }))
+                .unwrap_or_default();
+                match api.create(&params, &object).await {
+                    Ok(_) => ok += 1,
+                    Err(e) => failed.push(e.to_string()),
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            (ok, failed)
+        }
+    });
+
+    // Rotation as cert-manager does it: the new CA joins the bundle, the pair on disk changes,
+    // then the old CA leaves the bundle.
+    let dir = operator.cert_dir.clone();
+    let ca = strimzi_backup_webhook::self_signed::Authority::new()?;
+    let leaf = ca.issue(&["localhost".into(), "127.0.0.1".into()])?;
+    let old_ca = std::fs::read_to_string(dir.join("ca.crt"))?;
+    let both = dir.join("both-cas.crt");
+    std::fs::write(&both, format!("{old_ca}{}", ca.ca_pem()))?;
+    registration.use_ca(&both)?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The key first, then the certificate, each by rename: for a moment they disagree.
+    for (file, text) in [("tls.key", &leaf.key_pem), ("tls.crt", &leaf.cert_pem)] {
+        std::fs::write(dir.join(format!("{file}.new")), text)?;
+        std::fs::rename(dir.join(format!("{file}.new")), dir.join(file))?;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    wait_until(Duration::from_secs(20), "the operator to load the new certificate", || async {
+        Ok(operator.log_text().contains("webhook serving certificate rotated").then_some(()))
+    })
+    .await?;
+    let only_new = dir.join("new-ca.crt");
+    std::fs::write(&only_new, ca.ca_pem())?;
+    registration.use_ca(&only_new)?;
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = load.await?;
+    assert!(failed.is_empty(), "failed admissions during the rotation: {failed:?}");
+    assert!(ok > 50, "admissions during the rotation: {ok}");
+    // With only the new CA trusted, admissions still pass: the new certificate is served.
+    webhooks_answer(&cluster, &ns, &operator).await?;
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_eq!(operator.log_text().matches("serving the admission webhooks").count(), 1, "no restart");
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
