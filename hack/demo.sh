@@ -6,7 +6,9 @@
 #   3. recreates namespace `demo` with a Ready Strimzi `Kafka` `my-cluster` whose plain listener is
 #      the local broker, and a Secret with the MinIO credentials
 #   4. runs the operator (target/debug/strimzi-backup-operator operator) in the background,
-#      watching `demo`; its Jobs run through the real job controller and the pod harness
+#      watching `demo`; its Jobs run through the real job controller and the pod harness; its
+#      admission webhooks (self-signed certificate) are registered for namespace `demo` with
+#      hack/register-webhooks.sh, and a bad KafkaBackup is refused by them
 #   5. produces two batches of orders into topic `demo-orders`, noting a point in time between
 #      them, and commits offsets of consumer group `order-processor`
 #   6. applies a KafkaBackup (the nightly sample, pointed at the local broker and MinIO) and runs
@@ -22,6 +24,7 @@
 # Knobs (environment):
 #   DEMO_RECORDS        records per batch (default 15000; two batches)
 #   DEMO_METRICS_PORT   the operator's /metrics port (default: the first free of 39090-39099)
+#   DEMO_WEBHOOK_PORT   the operator's webhook port (default: the first free of 39443-39452)
 #   DEMO_KEEP_OPERATOR  1: leave the operator running after the demo (default: stopped at exit)
 #   DEMO_TIMEOUT        seconds to wait for each of backup, restore, offset reset (default 300)
 . "$(dirname "$0")/lib.sh"
@@ -61,6 +64,23 @@ stop_operator() {
   done
   kill -KILL "$pid" 2>/dev/null || true
   rm -f "$PID_DIR/demo-operator.pid" "$PID_DIR/demo-operator.exe"
+  # Without its server, a registered webhook (failurePolicy: Fail) would refuse every write of
+  # our kinds in the namespace.
+  hack/register-webhooks.sh --delete --name strimzi-backup-demo || true
+}
+
+# The first free port of $1..$2, or the one given ($3), for the operator's listener named $4.
+pick_port() {
+  local from=$1 to=$2 given=$3 what=$4 p
+  if [[ -n $given ]]; then
+    ! port_in_use "$given" || die "$what port $given is taken by $(port_owner "$given" || echo 'another process')"
+    echo "$given"
+    return
+  fi
+  for p in $(seq "$from" "$to"); do
+    if ! port_in_use "$p"; then echo "$p"; return; fi
+  done
+  die "no free port in 127.0.0.1:$from-$to for the operator's $what"
 }
 
 cleanup() {
@@ -229,21 +249,17 @@ EOF
 
 # ==================================================================================================
 section "4. The operator"
-port=${DEMO_METRICS_PORT:-}
-if [[ -z $port ]]; then
-  for p in $(seq 39090 39099); do
-    if ! port_in_use "$p"; then port=$p; break; fi
-  done
-  [[ -n $port ]] || die "no free port in 127.0.0.1:39090-39099 for the operator's metrics: set DEMO_METRICS_PORT"
-elif port_in_use "$port"; then
-  die "DEMO_METRICS_PORT $port is taken by $(port_owner "$port" || echo 'another process')"
-fi
+port=$(pick_port 39090 39099 "${DEMO_METRICS_PORT:-}" metrics)
+webhook_port=$(pick_port 39443 39452 "${DEMO_WEBHOOK_PORT:-}" webhook)
+CERT_DIR=$WORK/webhook-certs
+rm -rf "$CERT_DIR"
 METRICS=http://127.0.0.1:$port/metrics
 : >"$OPERATOR_LOG"
 env -i PATH="$PATH" HOME="$HOME" NO_COLOR=1 KUBECONFIG="$KUBECONFIG" STRIMZI_BACKUP_IMAGE="$IMAGE" \
   STRIMZI_BACKUP_NAMESPACE="$NS" POD_NAMESPACE="$NS" POD_NAME=demo-operator \
   STRIMZI_BACKUP_LOG_LEVEL="${STRIMZI_BACKUP_LOG_LEVEL:-info,kube=warn}" \
-  setsid "$BIN" operator --metrics-address "127.0.0.1:$port" >>"$OPERATOR_LOG" 2>&1 </dev/null &
+  setsid "$BIN" operator --metrics-address "127.0.0.1:$port" --webhook-address "127.0.0.1:$webhook_port" \
+  --webhook-self-signed --webhook-cert-dir "$CERT_DIR" >>"$OPERATOR_LOG" 2>&1 </dev/null &
 OPERATOR_PID=$!
 echo "$OPERATOR_PID" >"$PID_DIR/demo-operator.pid"
 echo "$BIN" >"$PID_DIR/demo-operator.exe"
@@ -254,6 +270,33 @@ until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do
   sleep 0.5
 done
 echo "operator pid $OPERATOR_PID, watching namespace $NS; log $OPERATOR_LOG; metrics $METRICS"
+
+# The admission webhooks, for this namespace only, trusting the operator's self-signed CA.
+"$KUBECTL" label namespace "$NS" kafkabackup.com/webhooks=demo --overwrite >/dev/null
+hack/register-webhooks.sh --url "https://127.0.0.1:$webhook_port" --ca-file "$CERT_DIR/ca.crt" \
+  --name strimzi-backup-demo --namespace-label kafkabackup.com/webhooks=demo
+echo "admission webhooks at https://127.0.0.1:$webhook_port, registered as strimzi-backup-demo"
+log "a KafkaBackup with a bad schedule and topic filter, which the webhooks must refuse:"
+bad=$(cat <<EOF
+apiVersion: kafkabackup.com/v1alpha1
+kind: KafkaBackup
+metadata: {name: bad-example}
+spec:
+  strimziClusterRef: {name: my-cluster}
+  storage: {type: s3, s3: {bucket: $MINIO_BUCKET, region: $MINIO_REGION}}
+  schedule: {cron: '0 2 * * 8', timezone: Europe/Atlantis}
+  topics: {include: ['orders-(']}
+EOF
+)
+deadline=$((SECONDS + 30))
+while :; do
+  # Until the registration is in effect the dry run passes.
+  refused=$("$KUBECTL" -n "$NS" apply --dry-run=server -f - <<<"$bad" 2>&1 >/dev/null) && refused=
+  if [[ $refused == *"is invalid"* ]]; then break; fi
+  ((SECONDS < deadline)) || { tail -n 30 "$OPERATOR_LOG" >&2; die "the webhooks did not refuse the bad KafkaBackup within 30s: ${refused:-accepted}"; }
+  sleep 1
+done
+printf '%s\n' "$refused" | sed 's/^/  /'
 
 # ==================================================================================================
 section "5. Data: topic '$TOPIC', two batches of $RECORDS orders, group '$GROUP'"
@@ -449,7 +492,7 @@ group_cmd --describe --group "$GROUP" 2>/dev/null | sed '/^$/d'
 group_cmd --describe --group "$RESTORED_GROUP" 2>/dev/null | sed '/^$/d'
 
 printf '\n--- operator metrics (%s) ---\n' "$METRICS"
-curl -sf "$METRICS" | grep -E '^strimzi_(backup_(records_total|backups_total|storage_bytes)|restore_(records_total|restores_total)|offset_reset_total)' || true
+curl -sf "$METRICS" | grep -E '^strimzi_(backup_(records_total|backups_total|storage_bytes)|restore_(records_total|restores_total)|offset_reset_total|backup_webhook_requests_total|backup_license_info)' || true
 
 printf '\n--- check ---\n'
 # Per partition: the restored records are exactly batch 1, and the translated group sits where
