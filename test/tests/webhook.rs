@@ -251,6 +251,15 @@ fn completed(s: &KafkaBackupStatus) -> usize {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn encryption_needs_a_licence_and_expiry_warns_but_never_stops_the_schedule() -> anyhow::Result<()> {
+    // The operator must trust the test key: built with the `test-license` feature, as the
+    // workspace build (`make build`) does through this crate's dependency.
+    let probe = std::process::Command::new(strimzi_backup_e2e::dataplane::binary())
+        .args(["license", "--help"])
+        .output()?;
+    anyhow::ensure!(
+        probe.status.success(),
+        "target/debug/strimzi-backup-operator was built without the test-license feature: run `make build`"
+    );
     let cluster = Cluster::connect().await?;
     let env = &cluster.env;
     let ns = namespace_with_kafka(&cluster, "webhook-licence").await?;
@@ -331,6 +340,28 @@ async fn encryption_needs_a_licence_and_expiry_warns_but_never_stops_the_schedul
     let ready = st.conditions.iter().find(|c| c.type_ == "Ready").cloned().unwrap_or_default();
     assert_eq!(ready.reason.as_deref(), Some("BackupCompleted"), "{st:?}");
     assert!(operator.metric("strimzi_backup_license_expiry_timestamp_seconds", &[]).await? > 0.0);
+
+    // With the webhook bypassed (the namespace no longer selected), the controller refuses new
+    // Enterprise settings itself: Ready=False, LicenseInvalid, and no Job.
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(cluster.client.clone());
+    let unlabel = json!({"metadata": {"labels": {strimzi_backup_e2e::webhook::LABEL: null}}});
+    namespaces.patch(&ns, &PatchParams::default(), &Patch::Merge(&unlabel)).await?;
+    let bypass = encrypted_backup(env, "sealed-bypass", "aes", &topic, &format!("{prefix}bypass/"))?;
+    wait_until(Duration::from_secs(30), "the webhook to stop judging the namespace", || async {
+        Ok(kubectl_apply(&cluster, &ns, &bypass)?.0.then_some(()))
+    })
+    .await?;
+    let st = wait_until(Duration::from_secs(60), "the controller's licence check", || async {
+        let st = api.get("sealed-bypass").await?.status.unwrap_or_default();
+        let ready = st.conditions.iter().find(|c| c.type_ == "Ready").cloned();
+        Ok(ready.filter(|c| c.reason.as_deref() == Some("LicenseInvalid")).map(|_| st))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    let condition = st.conditions.iter().find(|c| c.type_ == "LicenseInvalid").cloned().unwrap_or_default();
+    assert_eq!(condition.reason.as_deref(), Some("LicenseExpired"), "{st:?}");
+    assert!(st.active_job.is_none() && st.backup_history.is_empty(), "{st:?}");
+    assert!(st.licensed_settings.is_none());
     cluster.delete_namespace(&ns).await?;
     Ok(())
 }
