@@ -152,6 +152,14 @@ where
     }
 }
 
+/// A Strimzi resource (`kafka.strimzi.io`) of `version`, for its stand-in CRDs in the tests.
+pub fn strimzi_resource(version: &str, kind: &str, plural: &str) -> kube::api::ApiResource {
+    kube::api::ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("kafka.strimzi.io", version, kind),
+        plural,
+    )
+}
+
 /// A short suffix that differs between test runs and between tests of one run.
 pub fn unique_suffix() -> String {
     use std::sync::atomic::{AtomicU32, Ordering};

@@ -167,10 +167,7 @@ pub async fn namespace_with_kafka(cluster: &Cluster, prefix: &str) -> anyhow::Re
     cluster
         .apply_yaml(&ns, "apiVersion: kafka.strimzi.io/v1beta2\nkind: Kafka\nmetadata: {name: my-cluster}\nspec: {kafka: {replicas: 1}}\n")
         .await?;
-    let resource = kube::api::ApiResource::from_gvk_with_plural(
-        &kube::api::GroupVersionKind::gvk("kafka.strimzi.io", "v1beta2", "Kafka"),
-        "kafkas",
-    );
+    let resource = crate::fixtures::strimzi_resource("v1beta2", "Kafka", "kafkas");
     let kafkas: Api<DynamicObject> = Api::namespaced_with(cluster.client.clone(), &ns, &resource);
     let status = serde_json::json!({"status": {
         "conditions": [{"type": "Ready", "status": "True"}],

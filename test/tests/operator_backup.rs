@@ -237,10 +237,7 @@ async fn a_failing_backup_is_not_ready_with_the_reason_and_delete_policy_empties
     let kafkas: Api<kube::api::DynamicObject> = Api::namespaced_with(
         cluster.client.clone(),
         &ns,
-        &kube::api::ApiResource::from_gvk_with_plural(
-            &kube::api::GroupVersionKind::gvk("kafka.strimzi.io", "v1beta2", "Kafka"),
-            "kafkas",
-        ),
+        &strimzi_backup_e2e::fixtures::strimzi_resource("v1beta2", "Kafka", "kafkas"),
     );
     let ready = serde_json::json!({"status": {
         "conditions": [{"type": "Ready", "status": "True"}],

@@ -6,14 +6,14 @@
 
 use std::time::Duration;
 
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use strimzi_backup_e2e::dataplane::{create_topic, produce, recent, records};
 use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
 use strimzi_backup_e2e::operator::{Operator, minio_storage, namespace_with_kafka};
 use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup, KafkaBackupStatus};
 
-fn strimzi(kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("kafka.strimzi.io", "v1beta2", kind), plural)
+fn strimzi(kind: &str, plural: &str) -> kube::api::ApiResource {
+    strimzi_backup_e2e::fixtures::strimzi_resource("v1beta2", kind, plural)
 }
 
 #[tokio::test(flavor = "multi_thread")]

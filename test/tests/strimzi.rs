@@ -1,7 +1,7 @@
 //! Reading Strimzi's resources from the real apiserver, in either API version Strimzi serves,
 //! and resolving them into a connection that really reaches the broker.
 
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use strimzi_backup_e2e::env::workspace_root;
@@ -12,10 +12,6 @@ use strimzi_backup_operator::api::cluster::{
 use strimzi_backup_operator::kafka::ConnectionAuth;
 use strimzi_backup_operator::operator::connection::resolve;
 use strimzi_backup_operator::operator::dereference::{kafka_user_name, strimzi_kafka};
-
-fn strimzi(version: &str, kind: &str, plural: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("kafka.strimzi.io", version, kind), plural)
-}
 
 #[tokio::test]
 async fn a_strimzi_kafka_and_kafka_user_resolve_to_a_working_connection() -> anyhow::Result<()> {
@@ -43,8 +39,11 @@ async fn a_strimzi_kafka_and_kafka_user_resolve_to_a_working_connection() -> any
     assert_eq!(err.reason(), "KafkaNotReady");
 
     // The Cluster Operator's status: listeners pointing at the local broker, Ready.
-    let kafkas: Api<DynamicObject> =
-        Api::namespaced_with(cluster.client.clone(), &ns, &strimzi("v1beta2", "Kafka", "kafkas"));
+    let kafkas: Api<DynamicObject> = Api::namespaced_with(
+        cluster.client.clone(),
+        &ns,
+        &strimzi_backup_e2e::fixtures::strimzi_resource("v1beta2", "Kafka", "kafkas"),
+    );
     let status = serde_json::json!({"status": {
         "conditions": [{"type": "Ready", "status": "True"}],
         "listeners": [{"name": "plain", "bootstrapServers": cluster.env.kafka_bootstrap()}],
@@ -64,8 +63,11 @@ async fn a_strimzi_kafka_and_kafka_user_resolve_to_a_working_connection() -> any
     cluster
         .apply_yaml(&ns, "apiVersion: kafka.strimzi.io/v1\nkind: KafkaUser\nmetadata: {name: backup}\nspec: {authentication: {type: scram-sha-512}}\n")
         .await?;
-    let users: Api<DynamicObject> =
-        Api::namespaced_with(cluster.client.clone(), &ns, &strimzi("v1", "KafkaUser", "kafkausers"));
+    let users: Api<DynamicObject> = Api::namespaced_with(
+        cluster.client.clone(),
+        &ns,
+        &strimzi_backup_e2e::fixtures::strimzi_resource("v1", "KafkaUser", "kafkausers"),
+    );
     let user_status = serde_json::json!({"status": {"username": "backup-user", "secret": "backup"}});
     users.patch_status("backup", &PatchParams::default(), &Patch::Merge(&user_status)).await?;
     let username = kafka_user_name(&cluster.client, &ns, "backup").await?;
