@@ -18,6 +18,9 @@
 #   BENCH_KEEP          1: keep topics, groups and objects (default 0)
 #   BENCH_OPERATOR      0: skip the operator's footprint and latency (default 1)
 #   BENCH_OPERATOR_OBJECTS / BENCH_OPERATOR_RUNS  scheduled objects (1000) / run-once backups (40)
+#   BENCH_WEBHOOK       0: skip the admission webhooks' latency and throughput (default 1)
+#   BENCH_WEBHOOK_RATE / BENCH_WEBHOOK_SECONDS  requests/s (500) and seconds (20) of the fixed-rate runs
+#   BENCH_WEBHOOK_CONCURRENCY  requests in flight (default 8)
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT_DIR"
 
@@ -389,4 +392,26 @@ if [[ ${BENCH_OPERATOR:-1} == 1 ]]; then
   ${CARGO:-cargo} build --quiet -p strimzi-backup-e2e --bin operator-bench
   "$ROOT_DIR/target/debug/operator-bench" --operator "$BIN" \
     --objects "${BENCH_OPERATOR_OBJECTS:-1000}" --runs "${BENCH_OPERATOR_RUNS:-40}"
+fi
+
+# --- the admission webhooks: latency and throughput over TLS ------------------------------------
+# The release operator's webhook server in a fresh namespace beside a trivial axum handler on the
+# same TLS stack (the baseline), both loaded by oha (built by hack/tools.sh) over HTTP/2 and
+# HTTP/1.1 with a validating and a mutating KafkaBackup CREATE, at BENCH_WEBHOOK_RATE/s and flat
+# out: rps, p50/p99/p99.9, errors, CPU, the operator's RSS (test/src/bin/webhook-bench.rs).
+# BENCH_WEBHOOK=0 skips it.
+if [[ ${BENCH_WEBHOOK:-1} == 1 ]]; then
+  echo
+  for v in BENCH_WEBHOOK_RATE BENCH_WEBHOOK_SECONDS BENCH_WEBHOOK_CONCURRENCY; do
+    [[ ${!v:-1} =~ ^[1-9][0-9]*$ ]] || die "$v must be a positive integer, not '${!v}'"
+  done
+  # In a subshell: sourcing tools.sh would redefine this script's component paths.
+  OHA=$(. "$HACK_DIR/tools.sh" && build_oha && echo "$OHA_BIN")
+  log "building webhook-bench (release; the first build takes a few minutes)"
+  # Release: the baseline server runs inside this binary, and a debug build of rustls and hyper
+  # would make the baseline slower than the release operator it is compared with.
+  ${CARGO:-cargo} build --quiet --release -p strimzi-backup-e2e --bin webhook-bench
+  "$ROOT_DIR/target/release/webhook-bench" --operator "$BIN" --oha "$OHA" \
+    --rate "${BENCH_WEBHOOK_RATE:-500}" --rate-seconds "${BENCH_WEBHOOK_SECONDS:-20}" \
+    --concurrency "${BENCH_WEBHOOK_CONCURRENCY:-8}"
 fi

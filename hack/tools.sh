@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Builds or fetches the real components the local environment runs, pinned in versions.env and
 # cached under $CACHE_DIR/<component>-<version>/ so a second run is instant.
-#   hack/tools.sh [all|native|kubernetes|etcd|kafka|minio|azurite|fake-gcs]...
+#   hack/tools.sh [all|native|kubernetes|etcd|kafka|minio|azurite|fake-gcs|oha]...
 # Prints nothing but progress; a failed build names its log file. Sourcing it (as env-up.sh does)
 # only defines the component paths: K8S_BIN, ETCD_BIN, KAFKA_HOME, MINIO_BIN, AZURITE_BLOB_JS,
-# FAKE_GCS_BIN.
+# FAKE_GCS_BIN, and OHA_BIN (exported). `all` is what the environment and the tests need; oha,
+# the load generator of `make bench`, is built only when asked for (bench.sh does).
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 K8S_DIR=$CACHE_DIR/kubernetes-v$K8S_VERSION
@@ -21,6 +22,9 @@ MINIO_BIN=$MINIO_DIR/bin
 # What the azurite-blob command runs; env-up starts it with node so the pid check sees node.
 AZURITE_BLOB_JS=$AZURITE_DIR/node_modules/azurite/dist/src/blob/main.js
 FAKE_GCS_BIN=$FAKE_GCS_DIR/bin
+OHA_DIR=$CACHE_DIR/oha-$OHA_VERSION
+# Exported: test/src/bin/webhook-bench.rs reads it when no --oha is given.
+export OHA_BIN=$OHA_DIR/bin/oha
 
 # kube-apiserver, kube-controller-manager and kubectl from the k8s.io/kubernetes module. Its go.mod
 # pins the staging modules at v0.0.0 with local replaces, so a wrapper module replaces each of
@@ -177,6 +181,17 @@ build_fake_gcs() {
   )
 }
 
+# oha, the HTTP load generator of the webhook bench, from crates.io with its own lock file, so the
+# pinned version builds with the dependencies it was released with.
+build_oha() {
+  if [[ -x $OHA_BIN ]]; then return; fi
+  log "building oha $OHA_VERSION (crates.io; ~10 min on 2 cores)"
+  mkdir -p "$OHA_DIR"
+  run_logged "cargo install oha" "$OHA_DIR/build.log" \
+    "${CARGO:-cargo}" install oha --locked --version "$OHA_VERSION" --root "$OHA_DIR"
+  "$OHA_BIN" --version >&2
+}
+
 # Native build dependencies of the Rust workspace: librdkafka is compiled from source with cmake
 # against the system OpenSSL (TLS, SCRAM) and zlib. Also Node.js + npm, which Azurite runs on.
 # Installs what is missing from Debian's packages.
@@ -206,9 +221,9 @@ main() {
     case $t in
       all) check_native; build_etcd; build_kafka; build_minio; build_azurite; build_fake_gcs; build_kubernetes ;;
       native) check_native ;;
-      kubernetes | etcd | kafka | minio | azurite) "build_$t" ;;
+      kubernetes | etcd | kafka | minio | azurite | oha) "build_$t" ;;
       fake-gcs) build_fake_gcs ;;
-      *) die "unknown component '$t' (expected all, native, kubernetes, etcd, kafka, minio, azurite, fake-gcs)" ;;
+      *) die "unknown component '$t' (expected all, native, kubernetes, etcd, kafka, minio, azurite, fake-gcs, oha)" ;;
     esac
   done
 }
