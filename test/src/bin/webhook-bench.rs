@@ -18,6 +18,7 @@
 //! machine, so the table also says where the CPU went.
 
 use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -30,6 +31,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::post;
 use clap::Parser;
+use futures::FutureExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, GetParams, PostParams};
 use rustls::pki_types::pem::PemObject;
@@ -839,9 +841,13 @@ async fn main() -> anyhow::Result<()> {
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let result = match std::fs::create_dir_all(&work) {
         Err(e) => Err(anyhow::Error::from(e).context(format!("creating {}", work.display()))),
-        // Dropping the bench on a signal stops the operator, the load tool and the baseline.
+        // Dropping the bench on a signal stops the operator, the load tool and the baseline; a
+        // panic (stdout closed under `| head`, say) unwinds through the same drops and still
+        // reaches the namespace's deletion below.
         Ok(()) => tokio::select! {
-            r = bench(&cli, &cluster, &ns, &work) => r,
+            r = AssertUnwindSafe(bench(&cli, &cluster, &ns, &work)).catch_unwind() => {
+                r.unwrap_or_else(|_| Err(anyhow::anyhow!("the bench panicked")))
+            }
             _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
             _ = sigterm.recv() => Err(anyhow::anyhow!("terminated")),
         },
