@@ -19,7 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
-use kube::api::Api;
+use kube::api::{Api, GetParams};
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation as Verb};
 use kube::core::response::{StatusCause, StatusDetails};
 use kube::core::{DynamicObject, Status};
@@ -207,7 +207,11 @@ impl Admission {
         let lookups = names.iter().map(|name| {
             let api = api.clone();
             async move {
-                let found = tokio::time::timeout(SECRET_LOOKUP, api.get_metadata_opt(name)).await;
+                // resourceVersion=0: the API server answers from its watch cache instead of
+                // reading etcd; a warning can live with an answer a moment old.
+                let cached = GetParams::any();
+                let found =
+                    tokio::time::timeout(SECRET_LOOKUP, api.get_metadata_opt_with(name, &cached)).await;
                 (*name, matches!(found, Ok(Ok(None))))
             }
         });

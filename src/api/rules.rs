@@ -12,7 +12,7 @@ use super::selection::NameFilter;
 use super::validation::FieldError;
 
 fn regexes(problems: &mut Vec<FieldError>, field: &str, include: &[String], exclude: &[String]) {
-    if let Err(message) = NameFilter::new(include, exclude, field) {
+    if let Err(message) = NameFilter::check(include, exclude, field) {
         // The filter names the exact entry (`spec.topics.include[0]: …`): report it there.
         let problem = match message.split_once(": ") {
             Some((path, rest)) if path.starts_with(field) => FieldError::new(path, rest),

@@ -72,6 +72,30 @@ impl NameFilter {
         Ok(Self { include: compile(include, "include")?, exclude: compile(exclude, "exclude")? })
     }
 
+    /// Whether the lists compile, as [`NameFilter::new`] would say, without keeping the result:
+    /// what validation needs. Patterns that compiled once are remembered, because compiling is
+    /// by far the most expensive part of an admission decision and objects repeat their
+    /// patterns (every update of a resource sends the same ones again).
+    pub fn check(include: &[String], exclude: &[String], field: &str) -> Result<(), String> {
+        use std::collections::HashSet;
+        use std::sync::{LazyLock, Mutex};
+        /// Bounded: cleared when full, so arbitrary input cannot grow it without limit.
+        const REMEMBERED: usize = 4096;
+        static COMPILED: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(Mutex::default);
+        let known = |p: &String| COMPILED.lock().is_ok_and(|set| set.contains(p));
+        if include.iter().chain(exclude).all(known) {
+            return Ok(());
+        }
+        Self::new(include, exclude, field)?;
+        if let Ok(mut set) = COMPILED.lock() {
+            if set.len() + include.len() + exclude.len() > REMEMBERED {
+                set.clear();
+            }
+            set.extend(include.iter().chain(exclude).cloned());
+        }
+        Ok(())
+    }
+
     pub fn matches(&self, name: &str) -> bool {
         self.include.iter().any(|r| r.is_match(name)) && !self.exclude.iter().any(|r| r.is_match(name))
     }
@@ -102,5 +126,11 @@ mod tests {
         assert!(f.matches("orders.eu") && !f.matches("orders.internal") && !f.matches("x-orders"));
         let err = NameFilter::new(&["(".into()], &[], "spec.topics").expect_err("bad");
         assert!(err.starts_with("spec.topics.include[0]: `(` is not a valid regex"), "{err}");
+        // The remembering check says the same, the first time and again.
+        for _ in 0..2 {
+            assert!(NameFilter::check(&["orders.*".into()], &[], "spec.topics").is_ok());
+            let err = NameFilter::check(&["ok".into()], &["[".into()], "spec.topics").expect_err("bad");
+            assert!(err.starts_with("spec.topics.exclude[0]"), "{err}");
+        }
     }
 }

@@ -125,35 +125,50 @@ fn invalid(body: &Value, reason: impl ToString) -> Answer {
     Answer::Review(Box::new(response.into_review()), Verdict::Invalid)
 }
 
-/// Reads `body` and asks `admit` for the decision of `webhook`.
-pub async fn answer<A: Admit>(admit: &A, webhook: &Webhook, body: &[u8]) -> Answer {
+/// The request of a well-formed `admission.k8s.io/v1` review in `body`, or the answer that
+/// refuses the body. A well-formed review is read once, straight into its type; only a body that
+/// does not read is looked at again, to say what is wrong with it.
+fn read(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, Answer> {
+    if let Ok(review) = serde_json::from_slice::<AdmissionReview<DynamicObject>>(body)
+        && review.types.api_version == "admission.k8s.io/v1"
+        && let Ok(request) = TryInto::<AdmissionRequest<DynamicObject>>::try_into(review)
+        && !request.uid.is_empty()
+    {
+        return Ok(request);
+    }
     let value: Value = match serde_json::from_slice(body) {
         Ok(v) => v,
-        Err(e) => return Answer::BadRequest(format!("the body is not JSON: {e}")),
+        Err(e) => return Err(Answer::BadRequest(format!("the body is not JSON: {e}"))),
     };
     match value.get("apiVersion").and_then(Value::as_str) {
         Some("admission.k8s.io/v1") => {}
         other => {
-            return invalid(
+            return Err(invalid(
                 &value,
                 format!(
                     "expected an AdmissionReview of admission.k8s.io/v1, got apiVersion {}: set admissionReviewVersions: [v1] in the webhook configuration",
                     other.unwrap_or("(none)")
                 ),
-            );
+            ));
         }
     }
     let review: AdmissionReview<DynamicObject> = match serde_json::from_value(value.clone()) {
         Ok(r) => r,
-        Err(e) => return invalid(&value, format!("not an AdmissionReview: {e}")),
+        Err(e) => return Err(invalid(&value, format!("not an AdmissionReview: {e}"))),
     };
-    let request: AdmissionRequest<DynamicObject> = match review.try_into() {
-        Ok(r) => r,
-        Err(_) => return invalid(&value, "the AdmissionReview has no request"),
-    };
-    if request.uid.is_empty() {
-        return invalid(&value, "the AdmissionReview request has no uid");
+    match TryInto::<AdmissionRequest<DynamicObject>>::try_into(review) {
+        Ok(r) if r.uid.is_empty() => Err(invalid(&value, "the AdmissionReview request has no uid")),
+        Ok(r) => Ok(r),
+        Err(_) => Err(invalid(&value, "the AdmissionReview has no request")),
     }
+}
+
+/// Reads `body` and asks `admit` for the decision of `webhook`.
+pub async fn answer<A: Admit>(admit: &A, webhook: &Webhook, body: &[u8]) -> Answer {
+    let request = match read(body) {
+        Ok(r) => r,
+        Err(answer) => return answer,
+    };
     if request.kind.kind != webhook.kind {
         let reason = format!(
             "{} admits {}, not {}: check the rules of the webhook configuration",
