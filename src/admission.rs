@@ -189,11 +189,41 @@ pub struct Admission {
     license: InstalledLicense,
     /// For the Secret-existence warnings; none in unit tests and benchmarks without a cluster.
     client: Option<Client>,
+    seen: SecretsSeen,
+}
+
+/// Recent answers to "does Secret namespace/name exist", so that applying many objects that
+/// name the same Secret asks the API server once, not once per object: a lookup costs the API
+/// server far more than the whole decision costs us. An existing Secret is remembered for 30 s,
+/// a missing one for 5 s (it is often created right after); bounded, cleared when full.
+#[derive(Default)]
+struct SecretsSeen(std::sync::Mutex<std::collections::HashMap<(String, String), (bool, std::time::Instant)>>);
+
+impl SecretsSeen {
+    const FOUND_FOR: Duration = Duration::from_secs(30);
+    const MISSING_FOR: Duration = Duration::from_secs(5);
+    const MAX: usize = 4096;
+
+    fn get(&self, namespace: &str, name: &str) -> Option<bool> {
+        let map = self.0.lock().ok()?;
+        let (exists, at) = map.get(&(namespace.to_string(), name.to_string()))?;
+        let ttl = if *exists { Self::FOUND_FOR } else { Self::MISSING_FOR };
+        (at.elapsed() < ttl).then_some(*exists)
+    }
+
+    fn put(&self, namespace: &str, name: &str, exists: bool) {
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() >= Self::MAX {
+                map.clear();
+            }
+            map.insert((namespace.into(), name.into()), (exists, std::time::Instant::now()));
+        }
+    }
 }
 
 impl Admission {
     pub fn new(license: InstalledLicense, client: Option<Client>) -> Self {
-        Self { license, client }
+        Self { license, client, seen: SecretsSeen::default() }
     }
 
     /// Warnings for the Secrets in `refs` that `namespace` does not have. A lookup that fails
@@ -207,12 +237,22 @@ impl Admission {
         let lookups = names.iter().map(|name| {
             let api = api.clone();
             async move {
+                if let Some(exists) = self.seen.get(namespace, name) {
+                    return (*name, !exists);
+                }
                 // resourceVersion=0: the API server answers from its watch cache instead of
                 // reading etcd; a warning can live with an answer a moment old.
                 let cached = GetParams::any();
                 let found =
                     tokio::time::timeout(SECRET_LOOKUP, api.get_metadata_opt_with(name, &cached)).await;
-                (*name, matches!(found, Ok(Ok(None))))
+                match found {
+                    Ok(Ok(secret)) => {
+                        self.seen.put(namespace, name, secret.is_some());
+                        (*name, secret.is_none())
+                    }
+                    // No answer (no permission, slow, unreachable): no warning, nothing remembered.
+                    _ => (*name, false),
+                }
             }
         });
         let missing: Vec<&str> = futures::future::join_all(lookups)

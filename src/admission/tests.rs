@@ -258,3 +258,19 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn secret_answers_are_remembered_bounded() {
+    let seen = SecretsSeen::default();
+    assert_eq!(seen.get("ns", "s3"), None);
+    seen.put("ns", "s3", true);
+    seen.put("ns", "gone", false);
+    assert_eq!(
+        (seen.get("ns", "s3"), seen.get("ns", "gone"), seen.get("other", "s3")),
+        (Some(true), Some(false), None)
+    );
+    for i in 0..SecretsSeen::MAX {
+        seen.put("ns", &format!("s{i}"), true);
+    }
+    assert_eq!(seen.get("ns", "s3"), None, "cleared when full");
+}

@@ -277,6 +277,21 @@ async fn main() -> anyhow::Result<()> {
     let final_rss = proc_status(pid, "VmRSS:")?;
     let peak = proc_status(pid, "VmHWM:")?;
     println!("  operator RSS after the runs {final_rss:.1} MiB, peak {peak:.1} MiB");
+    // The KafkaBackups go while the operator runs, so it removes their cleanup finalizers;
+    // deleting the namespace after the operator stopped would leave them all Terminating.
+    api.delete_collection(&kube::api::DeleteParams::default(), &kube::api::ListParams::default()).await?;
+    let deadline = Instant::now() + Duration::from_secs(180);
+    let mut left = api.list(&kube::api::ListParams::default()).await?.items;
+    while !left.is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        left = api.list(&kube::api::ListParams::default()).await?.items;
+    }
+    // Whatever the operator did not get to (all Retain: nothing in storage to clean up).
+    for kb in left {
+        let unblock = serde_json::json!({"metadata": {"finalizers": null}});
+        let patch = kube::api::Patch::Merge(&unblock);
+        api.patch(&kb.name_any(), &kube::api::PatchParams::default(), &patch).await?;
+    }
     drop(operator);
     cluster.delete_namespace(&ns).await?;
     Ok(())
