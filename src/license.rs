@@ -101,6 +101,19 @@ pub enum LicenseError {
     NotYetValid { id: String, from: String },
 }
 
+impl LicenseError {
+    /// The names of this state: the metrics' `state` label (`missing`, `expired`,
+    /// `not-yet-valid`, `invalid`) and the CamelCase reason of conditions and Events.
+    pub fn names(&self) -> (&'static str, &'static str) {
+        match self {
+            LicenseError::Missing => ("missing", "LicenseMissing"),
+            LicenseError::Expired { .. } => ("expired", "LicenseExpired"),
+            LicenseError::NotYetValid { .. } => ("not-yet-valid", "LicenseNotYetValid"),
+            LicenseError::BadSignature | LicenseError::Malformed(_) => ("invalid", "LicenseInvalid"),
+        }
+    }
+}
+
 /// Verifies `token` at `now` against the keys this build trusts.
 pub fn verify(token: &str, now: DateTime<Utc>) -> Result<Claims, LicenseError> {
     verify_with(token, now, &trusted_keys())

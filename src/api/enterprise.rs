@@ -86,10 +86,7 @@ pub fn check(uses: &[EnterpriseUse], licence: &Result<Claims, LicenseError>) -> 
 pub fn reason(licence: &Result<Claims, LicenseError>) -> &'static str {
     match licence {
         Ok(_) => "LicenseFeatureMissing",
-        Err(LicenseError::Missing) => "LicenseMissing",
-        Err(LicenseError::Expired { .. }) => "LicenseExpired",
-        Err(LicenseError::NotYetValid { .. }) => "LicenseNotYetValid",
-        Err(LicenseError::BadSignature | LicenseError::Malformed(_)) => "LicenseInvalid",
+        Err(e) => e.names().1,
     }
 }
 

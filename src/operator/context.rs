@@ -28,14 +28,18 @@ pub struct Context {
     recorder: Recorder,
 }
 
+/// Who the operator's Events say reported them: the operator, and this replica's pod.
+pub fn reporter() -> Reporter {
+    Reporter {
+        controller: MANAGER.into(),
+        instance: std::env::var("POD_NAME").ok().filter(|n| !n.is_empty()),
+    }
+}
+
 impl Context {
     pub fn new(client: Client, settings: Settings, metrics: Arc<Metrics>, license: InstalledLicense) -> Self {
-        let reporter = Reporter {
-            controller: MANAGER.into(),
-            instance: std::env::var("POD_NAME").ok().filter(|n| !n.is_empty()),
-        };
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: Recorder::new(client.clone(), reporter()),
             client,
             settings,
             metrics,

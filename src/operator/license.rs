@@ -14,7 +14,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::Client;
 use kube::api::Api;
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::{WatchStreamExt, watcher};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
@@ -22,7 +22,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tracing::{info, warn};
 
-use super::context::MANAGER;
 use crate::license::{self, Claims, LicenseError};
 
 /// The key of the licence Secret that holds the token.
@@ -102,10 +101,7 @@ impl LicenseMetrics {
 pub fn state(checked: &Result<Claims, LicenseError>) -> &'static str {
     match checked {
         Ok(_) => "valid",
-        Err(LicenseError::Missing) => "missing",
-        Err(LicenseError::Expired { .. }) => "expired",
-        Err(LicenseError::NotYetValid { .. }) => "not-yet-valid",
-        Err(LicenseError::BadSignature | LicenseError::Malformed(_)) => "invalid",
+        Err(e) => e.names().0,
     }
 }
 
@@ -151,11 +147,7 @@ pub async fn watch(
     metrics: LicenseMetrics,
 ) {
     let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
-    let reporter = Reporter {
-        controller: MANAGER.into(),
-        instance: std::env::var("POD_NAME").ok().filter(|n| !n.is_empty()),
-    };
-    let recorder = Recorder::new(client, reporter);
+    let recorder = Recorder::new(client, super::context::reporter());
     let reference = ObjectReference {
         api_version: Some("v1".into()),
         kind: Some("Secret".into()),

@@ -2,11 +2,12 @@
 //!
 //! Start-up order: settings (a bad value stops here, named) → `/metrics`, `/healthz`, `/readyz`
 //! on the metrics address → the licence Secret watch and the admission webhook server (every
-//! replica: the API server calls any of them through the Service) → leader election on a `Lease` in the operator's namespace → the
-//! controllers, one per kind and watched namespace, each also woken by its Jobs and by the
-//! Strimzi `Kafka` resources its objects refer to. SIGTERM or Ctrl-C stops them gracefully
-//! (reconciles in flight finish) and releases the Lease, so a standby replica takes over at once;
-//! losing the Lease stops the process, which its Deployment restarts as a standby.
+//! replica: the API server calls any of them through the Service) → leader election on a
+//! `Lease` in the operator's namespace → the controllers, one per kind and watched namespace,
+//! each also woken by its Jobs and by the Strimzi `Kafka` resources its objects refer to.
+//! SIGTERM or Ctrl-C stops them gracefully (reconciles in flight finish) and releases the
+//! Lease, so a standby replica takes over at once; losing the Lease stops the process, which
+//! its Deployment restarts as a standby.
 
 use std::collections::HashSet;
 use std::net::SocketAddr;

@@ -49,8 +49,14 @@ pub fn set_ready(
     now: &Time,
 ) -> bool {
     let status = if ok { ConditionStatus::True } else { ConditionStatus::False };
-    let new = Condition::new("Ready", status, reason, message);
-    let changed = ready(conditions)
+    set_condition(conditions, Condition::new("Ready", status, reason, message), now)
+}
+
+/// Sets a condition by type; true when its status, reason or message changed (worth an Event).
+pub fn set_condition(conditions: &mut Vec<Condition>, new: Condition, now: &Time) -> bool {
+    let changed = conditions
+        .iter()
+        .find(|c| c.type_ == new.type_)
         .is_none_or(|c| c.status != new.status || c.reason != new.reason || c.message != new.message);
     condition::set(conditions, new, now.clone());
     changed

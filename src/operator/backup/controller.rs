@@ -251,17 +251,8 @@ async fn licence(
         rules::message(&problems)
     };
     let reason = enterprise::reason(&checked);
-    let changed = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == LICENSE_CONDITION)
-        .is_none_or(|c| c.message.as_deref() != Some(message.as_str()));
-    condition::set(
-        &mut status.conditions,
-        Condition::new(LICENSE_CONDITION, ConditionStatus::True, reason, message.clone()),
-        at.clone(),
-    );
-    if changed {
+    let new = Condition::new(LICENSE_CONDITION, ConditionStatus::True, reason, message.clone());
+    if status::set_condition(&mut status.conditions, new, at) {
         ctx.event(&object, true, reason, "License", message.clone()).await;
     }
     if accepted_before {

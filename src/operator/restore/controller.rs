@@ -232,7 +232,6 @@ async fn start(
     Ok(Action::requeue(PROGRESS_EVERY))
 }
 
-/// The latest progress line of the running Job, with an estimate of the end at the rate so far.
 /// The status form of a progress line: percent, records, and the end estimated at the rate
 /// since the Job started (none before the first record).
 fn progress_status(
@@ -254,6 +253,7 @@ fn progress_status(
     }
 }
 
+/// The latest progress line of the running Job, with an estimate of the end at the rate so far.
 async fn progress(
     ctx: &Context,
     kr: &KafkaRestore,
