@@ -7,6 +7,7 @@
 //! - [`kubelet`]: the pod harness that plays the kubelet, so Jobs really run (binary
 //!   `pod-harness`, started by `make env-up`).
 //! - [`operator`]: the operator process per test namespace, and the namespace it needs.
+//! - [`procfs`]: a process's memory and CPU from `/proc`, for the benchmarks.
 //! - [`proxy`]: a TCP proxy that cuts a service off on demand (storage outages).
 //! - [`webhook`]: the operator's admission webhooks registered for one test namespace.
 //!
@@ -17,5 +18,6 @@ pub mod env;
 pub mod fixtures;
 pub mod kubelet;
 pub mod operator;
+pub mod procfs;
 pub mod proxy;
 pub mod webhook;

@@ -124,13 +124,23 @@ impl Operator {
         self.child.id()
     }
 
+    /// Fails with the log's tail when the process has exited.
+    pub fn check_running(&mut self) -> anyhow::Result<()> {
+        if let Some(status) = self.child.try_wait()? {
+            let log = self.log_text();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            anyhow::bail!(
+                "the operator exited ({status}); log {}:\n{}",
+                self.log.display(),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        Ok(())
+    }
+
     /// The `/metrics` text.
     pub async fn metrics(&self) -> anyhow::Result<String> {
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", self.metrics_port)).await?;
-        stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").await?;
-        let mut text = String::new();
-        stream.read_to_string(&mut text).await?;
-        Ok(text.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default())
+        metrics_text(self.metrics_port).await
     }
 
     /// The sum of a metric's samples whose labels contain all of `labels`.
@@ -148,6 +158,15 @@ impl Operator {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// The `/metrics` text of the operator whose metrics port is `port`.
+pub async fn metrics_text(port: u16) -> anyhow::Result<String> {
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").await?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).await?;
+    Ok(text.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default())
 }
 
 impl Drop for Operator {

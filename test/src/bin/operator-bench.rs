@@ -24,6 +24,7 @@ use kube::{Client, ResourceExt};
 use strimzi_backup_e2e::dataplane::{create_topic, produce, recent, records};
 use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix};
 use strimzi_backup_e2e::operator::Operator;
+use strimzi_backup_e2e::procfs::{cpu_seconds, status_mib};
 use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup};
 
 #[derive(Debug, Parser)]
@@ -42,31 +43,12 @@ struct Cli {
     idle_seconds: u64,
 }
 
-fn proc_status(pid: u32, field: &str) -> anyhow::Result<f64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = text.lines().find(|l| l.starts_with(field)).with_context(|| format!("{field} in /proc"))?;
-    let kib: f64 = line.split_whitespace().nth(1).unwrap_or("0").parse()?;
-    Ok(kib / 1024.0)
-}
-
-/// CPU seconds (user + system) of a process.
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    let after = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or_default();
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: f64 =
-        fields.get(11).unwrap_or(&"0").parse::<f64>()? + fields.get(12).unwrap_or(&"0").parse::<f64>()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Ok(ticks / hz.max(1.0))
-}
-
 /// RSS (MiB) at the end and CPU share (% of one core) over `seconds` of idling.
 async fn idle(pid: u32, seconds: u64) -> anyhow::Result<(f64, f64)> {
     let cpu0 = cpu_seconds(pid)?;
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let cpu = (cpu_seconds(pid)? - cpu0) / seconds as f64 * 100.0;
-    Ok((proc_status(pid, "VmRSS:")?, cpu))
+    Ok((status_mib(pid, "VmRSS:")?, cpu))
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -164,7 +146,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let settled = started.elapsed();
-    let peak = proc_status(pid, "VmHWM:")?;
+    let peak = status_mib(pid, "VmHWM:")?;
     let (rss1, cpu1) = idle(pid, cli.idle_seconds).await?;
     println!(
         "  {} KafkaBackups: created in {:.1} s, all reconciled after {:.1} s; peak RSS {peak:.1} MiB",
@@ -274,8 +256,8 @@ async fn main() -> anyhow::Result<()> {
         "  target: p99 < 1 s: {}",
         if p99(to_job) < 1000.0 && p99(to_status) < 1000.0 { "met" } else { "NOT met" }
     );
-    let final_rss = proc_status(pid, "VmRSS:")?;
-    let peak = proc_status(pid, "VmHWM:")?;
+    let final_rss = status_mib(pid, "VmRSS:")?;
+    let peak = status_mib(pid, "VmHWM:")?;
     println!("  operator RSS after the runs {final_rss:.1} MiB, peak {peak:.1} MiB");
     // The KafkaBackups go while the operator runs, so it removes their cleanup finalizers;
     // deleting the namespace after the operator stopped would leave them all Terminating.

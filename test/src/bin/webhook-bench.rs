@@ -20,7 +20,7 @@
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -39,7 +39,8 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use strimzi_backup_e2e::fixtures::Cluster;
-use strimzi_backup_e2e::operator::IMAGE;
+use strimzi_backup_e2e::operator::{Operator, metrics_text};
+use strimzi_backup_e2e::procfs::{cpu_seconds, status_mib};
 use strimzi_backup_operator::admission::{Admission, webhooks};
 use strimzi_backup_operator::operator::license::InstalledLicense;
 use strimzi_backup_webhook::self_signed::{self, CA_FILE};
@@ -161,81 +162,6 @@ struct Row {
     cpu_oha: f64,
 }
 
-/// The operator process; killed when dropped, so every way out of the bench stops it.
-struct OperatorProcess {
-    child: Child,
-    log: PathBuf,
-    metrics_port: u16,
-}
-
-impl Drop for OperatorProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl OperatorProcess {
-    fn start(
-        program: &Path,
-        cluster: &Cluster,
-        ns: &str,
-        work: &Path,
-    ) -> anyhow::Result<(Self, u16, PathBuf)> {
-        let (metrics_port, webhook_port) = (free_port()?, free_port()?);
-        let cert_dir = work.join("operator-certs");
-        let log = work.join("operator.log");
-        let out = std::fs::File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let child = Command::new(program)
-            .args(["operator", "--metrics-address", &format!("127.0.0.1:{metrics_port}")])
-            .args(["--webhook-address", &format!("127.0.0.1:{webhook_port}"), "--webhook-self-signed"])
-            .arg("--webhook-cert-dir")
-            .arg(&cert_dir)
-            .env_clear()
-            .env("KUBECONFIG", cluster.env.kubeconfig())
-            .env("STRIMZI_BACKUP_IMAGE", IMAGE)
-            .env("STRIMZI_BACKUP_NAMESPACE", ns)
-            .env("POD_NAMESPACE", ns)
-            .env("STRIMZI_BACKUP_LOG_LEVEL", "info,kube=warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(out.try_clone()?))
-            .stderr(Stdio::from(out))
-            .spawn()
-            .with_context(|| format!("starting {}", program.display()))?;
-        Ok((Self { child, log, metrics_port }, webhook_port, cert_dir.join(CA_FILE)))
-    }
-
-    /// Fails with the log's tail when the process has exited.
-    fn check_running(&mut self) -> anyhow::Result<()> {
-        if let Some(status) = self.child.try_wait()? {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(20).collect();
-            bail!(
-                "the operator exited ({status}); log {}:\n{}",
-                self.log.display(),
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
-        }
-        Ok(())
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// CPU seconds (user + system) of a process so far.
-fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("reading /proc/{pid}/stat"))?;
-    let after = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or_default();
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Ok((ticks(11) + ticks(12)) / hz.max(1.0))
-}
-
 /// CPU seconds of the children this process has waited for: the load tool's runs.
 fn children_cpu_seconds() -> f64 {
     // SAFETY: getrusage writes into the zeroed struct it is given.
@@ -246,14 +172,6 @@ fn children_cpu_seconds() -> f64 {
     };
     let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
     secs(usage.ru_utime) + secs(usage.ru_stime)
-}
-
-/// A `/proc/<pid>/status` field in MiB.
-fn status_mib(pid: u32, field: &str) -> anyhow::Result<f64> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let line = text.lines().find(|l| l.starts_with(field)).with_context(|| format!("{field} in /proc"))?;
-    let kib: f64 = line.split_whitespace().nth(1).unwrap_or("0").parse()?;
-    Ok(kib / 1024.0)
 }
 
 /// The local control plane's kube-apiserver and etcd, which every Secret lookup reaches.
@@ -275,10 +193,7 @@ fn cpu_of(pids: &[u32]) -> Option<f64> {
 
 /// The operator's webhook duration histogram for `webhook`: (sum of seconds, count).
 async fn handler_time(port: u16, webhook: &str) -> anyhow::Result<(f64, f64)> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").await?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).await?;
+    let text = metrics_text(port).await?;
     let sample = |suffix: &str| {
         let prefix = format!("strimzi_backup_webhook_duration_seconds_{suffix}{{webhook=\"{webhook}\"}} ");
         text.lines().find_map(|l| l.strip_prefix(&prefix)?.trim().parse::<f64>().ok()).unwrap_or(0.0)
@@ -414,7 +329,7 @@ async fn ready(
     target: &Target,
     path: &str,
     body: &[u8],
-    mut process: Option<&mut OperatorProcess>,
+    mut process: Option<&mut Operator>,
 ) -> anyhow::Result<Value> {
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
@@ -715,12 +630,12 @@ async fn bench(cli: &Cli, cluster: &Cluster, ns: &str, work: &Path) -> anyhow::R
     };
     ready(&baseline, VALIDATE, &validate_json, None).await?;
 
-    let (mut operator, operator_port, operator_ca) = OperatorProcess::start(&program, cluster, ns, work)?;
+    let mut operator = Operator::start_binary(&cluster.env, ns, program.clone())?;
     let real = Target {
         name: "operator",
-        port: operator_port,
-        ca: operator_ca,
-        pid: operator.child.id(),
+        port: operator.webhook_port,
+        ca: operator.cert_dir.join(CA_FILE),
+        pid: operator.pid(),
         metrics_port: Some(operator.metrics_port),
     };
     let validated = ready(&real, VALIDATE, &validate_json, Some(&mut operator)).await?;
