@@ -48,8 +48,7 @@ impl Context {
         }
     }
 
-    /// Publishes an Event on `object`. An Event that cannot be written is logged and otherwise
-    /// ignored: it must never fail or repeat a reconcile.
+    /// Publishes an Event on `object` (see [`publish`]).
     pub async fn event(
         &self,
         object: &ObjectReference,
@@ -58,17 +57,30 @@ impl Context {
         action: &str,
         note: String,
     ) {
-        let event = Event {
-            type_: if warning { EventType::Warning } else { EventType::Normal },
-            reason: reason.into(),
-            // Events keep 1 kB of note.
-            note: Some(truncate(note, 1000)),
-            action: action.into(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&event, object).await {
-            warn!(reason, error = %e, "cannot publish an Event");
-        }
+        publish(&self.recorder, object, warning, reason, action, note).await;
+    }
+}
+
+/// Publishes an Event on `object` through `recorder`. An Event that cannot be written is logged
+/// and otherwise ignored: it must never fail or repeat a reconcile.
+pub async fn publish(
+    recorder: &Recorder,
+    object: &ObjectReference,
+    warning: bool,
+    reason: &str,
+    action: &str,
+    note: String,
+) {
+    let event = Event {
+        type_: if warning { EventType::Warning } else { EventType::Normal },
+        reason: reason.into(),
+        // Events keep 1 kB of note.
+        note: Some(truncate(note, 1000)),
+        action: action.into(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&event, object).await {
+        warn!(reason, error = %e, "cannot publish an Event");
     }
 }
 

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::Client;
 use kube::api::Api;
-use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::events::Recorder;
 use kube::runtime::{WatchStreamExt, watcher};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
@@ -193,20 +193,10 @@ pub async fn watch(
         // No Event for a plain OSS installation that never had a licence.
         let first_and_missing = last.is_none() && matches!(checked, Err(LicenseError::Missing));
         if !first_and_missing {
-            let event = Event {
-                type_: if checked.is_ok() { EventType::Normal } else { EventType::Warning },
-                reason: if checked.is_ok() {
-                    "LicenseValid".into()
-                } else {
-                    crate::api::enterprise::reason(&checked).into()
-                },
-                note: Some(line.clone()),
-                action: "License".into(),
-                secondary: None,
-            };
-            if let Err(e) = recorder.publish(&event, &reference).await {
-                warn!(error = %e, "cannot publish the licence Event");
-            }
+            let reason =
+                if checked.is_ok() { "LicenseValid" } else { crate::api::enterprise::reason(&checked) };
+            super::context::publish(&recorder, &reference, checked.is_err(), reason, "License", line.clone())
+                .await;
         }
         last = Some(line);
     }
