@@ -7,7 +7,7 @@
 # Idempotent: parts already running are left alone. Stop with hack/env-down.sh.
 . "$(dirname "$0")/tools.sh"
 
-"$HACK_DIR/tools.sh" all
+"$HACK_DIR/tools.sh" native etcd kafka minio azurite fake-gcs kubernetes
 
 mkdir -p "$PID_DIR" "$LOG_DIR" "$ENV_DIR/pki" "$ENV_DIR/data"
 PKI=$ENV_DIR/pki
@@ -146,7 +146,7 @@ start_apiserver() {
     --client-ca-file "$PKI/ca.crt" \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
-    --authorization-mode RBAC --service-cluster-ip-range 10.0.0.0/24 \
+    --authorization-mode RBAC --service-cluster-ip-range "$SERVICE_CIDR" \
     --kubelet-preferred-address-types InternalIP --kubelet-certificate-authority "$PKI/ca.crt" \
     --kubelet-client-certificate "$PKI/kubelet-client.crt" --kubelet-client-key "$PKI/kubelet-client.key" \
     --disable-admission-plugins ServiceAccount --allow-privileged=true \

@@ -59,3 +59,6 @@ running_pid() {
   tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null | head -n1 | grep -qxF "$exe" || return 1
   echo "$pid"
 }
+# Service ClusterIPs come from loopback space, so the pod harness can serve them on 127.0.0.0/8
+# (its stand-in for kube-proxy) and the API server reaches webhook Services without routing.
+SERVICE_CIDR=${SERVICE_CIDR:-127.77.0.0/24}

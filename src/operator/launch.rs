@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, EnvVar};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
 
@@ -43,6 +43,11 @@ pub fn labels<K: Resource>(
 }
 
 /// Creates the run's ConfigMap and Job unless they exist; returns the Job.
+/// The operator's proxy settings as container variables (before the run's own, which win).
+fn proxy_env(proxy: &[(String, String)]) -> impl Iterator<Item = EnvVar> + '_ {
+    proxy.iter().map(|(name, value)| EnvVar { name: name.clone(), value: Some(value.clone()), ..Default::default() })
+}
+
 pub async fn launch<K: Resource<DynamicType = ()>>(ctx: &Context, owner: &K, run: Launch<'_>) -> Result<Job> {
     let namespace = owner.namespace().unwrap_or_default();
     let owner_ref = owner
@@ -70,7 +75,7 @@ pub async fn launch<K: Resource<DynamicType = ()>>(ctx: &Context, owner: &K, run
         subcommand: run.subcommand.into(),
         config_map: run.name,
         connection: run.connection,
-        env: run.access.env,
+        env: proxy_env(&ctx.settings.proxy).chain(run.access.env).collect(),
         volumes: run.access.volumes,
         mounts: run.access.mounts,
         options: run.options.clone(),

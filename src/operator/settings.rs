@@ -20,7 +20,15 @@ pub struct Settings {
     pub namespace: String,
     /// `STRIMZI_BACKUP_LICENSE_SECRET`: the licence Secret's name.
     pub license_secret: String,
+    /// The operator's proxy variables (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`, either case),
+    /// handed on to every Job: object storage is reached from the Jobs, and OLM on a cluster
+    /// with a cluster-wide proxy sets these on the operator only.
+    pub proxy: Vec<(String, String)>,
 }
+
+/// The proxy variables the Jobs inherit; the data plane's HTTP client (reqwest, under
+/// object_store) reads them. Kafka connections are plain TCP and never proxied.
+pub const PROXY_VARIABLES: [&str; 6] = ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"];
 
 const NAMESPACE: &str = "STRIMZI_BACKUP_NAMESPACE";
 const IMAGE: &str = "STRIMZI_BACKUP_IMAGE";
@@ -63,6 +71,10 @@ impl Settings {
             namespace: get("POD_NAMESPACE").filter(|n| !n.is_empty()).unwrap_or_else(|| "default".into()),
             license_secret: get("STRIMZI_BACKUP_LICENSE_SECRET")
                 .unwrap_or_else(|| "strimzi-backup-license".into()),
+            proxy: PROXY_VARIABLES
+                .iter()
+                .filter_map(|name| get(name).map(|value| (name.to_string(), value)))
+                .collect(),
         })
     }
 }
@@ -96,6 +108,26 @@ mod tests {
         assert_eq!(
             (s.watched, s.namespace.as_str(), s.license_secret.as_str()),
             (Watched::All, "ops", "strimzi-backup-license")
+        );
+        assert!(s.proxy.is_empty());
+    }
+
+    #[test]
+    fn proxy_variables_are_kept_as_given() {
+        let pairs = [
+            ("STRIMZI_BACKUP_IMAGE", "quay.io/x/op:1"),
+            ("HTTPS_PROXY", "http://proxy.corp:3128"),
+            ("no_proxy", ".svc,10.0.0.0/16"),
+            ("FTP_PROXY", "ignored"),
+        ];
+        let s = Settings::from_env(|k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
+            .expect("settings");
+        assert_eq!(
+            s.proxy,
+            vec![
+                ("HTTPS_PROXY".to_string(), "http://proxy.corp:3128".to_string()),
+                ("no_proxy".to_string(), ".svc,10.0.0.0/16".to_string())
+            ]
         );
     }
 }
