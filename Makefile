@@ -17,11 +17,47 @@ build: ## Build all binaries (operator, pod harness) in debug mode
 manifests: ## Regenerate the CRDs in config/crd/bases from the Rust API types
 	$(CARGO) run --quiet -p strimzi-backup-operator -- crdgen --output-dir $(CRD_DIR)
 
+.PHONY: install-manifests
+install-manifests: ## dist/install.yaml: the plain install (config/default; IMG=… sets the image)
+	hack/install-manifests.sh
+
+.PHONY: bundle
+bundle: ## The OLM bundle in bundle/ and bundle.Dockerfile, from config/manifests (operator-sdk)
+	hack/bundle.sh
+
+.PHONY: generate
+generate: manifests install-manifests bundle ## Every generated file: CRDs, dist/install.yaml, bundle/
+
 .PHONY: manifests-check
-manifests-check: manifests ## Fail when generated manifests differ from what is committed
-	@if ! git diff --quiet -- config || [[ -n "$$(git ls-files --others --exclude-standard -- config)" ]]; then \
-	  git status --short -- config; git diff --stat -- config; \
-	  echo "Generated files drifted from the code: run 'make manifests' and commit the result." >&2; exit 1; fi
+manifests-check: generate ## Fail when generated files differ from what is committed
+	@paths=(config docs dist bundle bundle.Dockerfile); \
+	if ! git diff --quiet -- "$${paths[@]}" || [[ -n "$$(git ls-files --others --exclude-standard -- "$${paths[@]}")" ]]; then \
+	  git status --short -- "$${paths[@]}"; git diff --stat -- "$${paths[@]}"; \
+	  echo "Generated files drifted from their sources: run 'make generate' and commit the result." >&2; exit 1; fi
+
+##@ Ship
+.PHONY: bundle-validate
+bundle-validate: ## operator-sdk bundle validate with the operatorframework suite (no cluster)
+	hack/bundle-validate.sh
+
+.PHONY: scorecard
+scorecard: ## Every test of bundle/tests/scorecard/config.yaml, run by scorecard-test against bundle/
+	hack/scorecard.sh
+
+.PHONY: catalog
+catalog: ## A file-based catalog in catalog/ with the bundle, checked with opm validate
+	hack/catalog.sh
+
+.PHONY: image-lint
+image-lint: ## hadolint on the Dockerfiles
+	hack/image-lint.sh
+
+.PHONY: docker-build
+docker-build: ## Build the image with docker or podman (IMG=…; not available on the dev machine)
+	$${CONTAINER_TOOL:-$$(command -v podman || echo docker)} build -t $${IMG:-quay.io/strimzi-backup/strimzi-backup-operator:$$(hack/version.sh)} .
+
+.PHONY: ship-check
+ship-check: image-lint bundle-validate scorecard catalog ## All packaging checks (inside make test)
 
 ##@ Checks
 .PHONY: fmt-check
