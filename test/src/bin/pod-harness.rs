@@ -78,6 +78,11 @@ struct Cli {
     /// apiserver's --kubelet-client-certificate). Default: the cluster CA of the kubeconfig.
     #[arg(long, value_name = "PATH")]
     client_ca_file: Option<PathBuf>,
+
+    /// Do not serve Service ClusterIPs (the harness's stand-in for kube-proxy forwards
+    /// `<clusterIP>:<port>` in 127.0.0.0/8 to the ready pods it runs).
+    #[arg(long)]
+    no_service_proxy: bool,
 }
 
 /// The PEM of the current context's cluster CA.
@@ -174,12 +179,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         ca_crt,
         shutdown_grace: Duration::from_secs(cli.shutdown_grace_seconds),
         log_server,
+        service_proxy: !cli.no_service_proxy,
     };
     info!(
         node = %cfg.node_name,
         state_dir = %cfg.state_dir.display(),
         apiserver = %format!("{}:{}", cfg.apiserver_host, cfg.apiserver_port),
         kubelet_port = cfg.log_server.as_ref().map(|l| l.port).unwrap_or(0),
+        service_proxy = cfg.service_proxy,
         "pod-harness starting (test-only kubelet stand-in)"
     );
     kubelet::run(client, cfg, shutdown_signal()).await

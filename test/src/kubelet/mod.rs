@@ -10,6 +10,7 @@
 //! - [`node`]: the `Node` object and its heartbeat.
 //! - [`logs`]: the kubelet's HTTPS API for container logs (`kubectl logs` through the apiserver).
 //! - [`scheduler`]: binding pods to the node.
+//! - [`services`]: a stand-in for kube-proxy: Service ClusterIPs (loopback) forwarded to pods.
 //! - [`pod`]: the life of one pod (containers, restarts, deletion).
 //! - [`env`]: container environment, `$(VAR)` expansion, downward API.
 //! - [`volumes`]: volumes as host directories; service-account tokens.
@@ -26,6 +27,7 @@ pub mod pod;
 pub mod process;
 pub mod quantity;
 pub mod scheduler;
+pub mod services;
 pub mod status;
 pub mod volumes;
 
@@ -73,6 +75,8 @@ pub struct HarnessConfig {
     /// The container-log server (the kubelet API the apiserver proxies `pods/log` to); `None`:
     /// no server, and the node advertises kubelet port 0.
     pub log_server: Option<logs::LogServerConfig>,
+    /// Serve Service ClusterIPs (in 127.0.0.0/8) for this node's pods ([`services`]).
+    pub service_proxy: bool,
 }
 
 /// What every pod task shares.
@@ -337,6 +341,9 @@ pub async fn run(
             running.clone(),
         )))
     });
+    let service_proxy = cfg
+        .service_proxy
+        .then(|| AbortOnDrop(tokio::spawn(services::run(client.clone(), cfg.node_name.clone()))));
     let ctx = Arc::new(Ctx { client: client.clone(), cfg, running });
     let mut dispatcher = Dispatcher { ctx, pods: HashMap::new(), confirmed: HashSet::new() };
 
@@ -376,6 +383,8 @@ pub async fn run(
     }
     let node_name = dispatcher.ctx.cfg.node_name.clone();
     let client = dispatcher.ctx.client.clone();
+    // Listeners first: no new connections to pods that are stopping.
+    drop(service_proxy);
     dispatcher.shutdown().await;
     node::deregister(&client, &node_name).await;
     info!("pod harness stopped");
