@@ -45,7 +45,11 @@ pub fn labels<K: Resource>(
 /// Creates the run's ConfigMap and Job unless they exist; returns the Job.
 /// The operator's proxy settings as container variables (before the run's own, which win).
 fn proxy_env(proxy: &[(String, String)]) -> impl Iterator<Item = EnvVar> + '_ {
-    proxy.iter().map(|(name, value)| EnvVar { name: name.clone(), value: Some(value.clone()), ..Default::default() })
+    proxy.iter().map(|(name, value)| EnvVar {
+        name: name.clone(),
+        value: Some(value.clone()),
+        ..Default::default()
+    })
 }
 
 pub async fn launch<K: Resource<DynamicType = ()>>(ctx: &Context, owner: &K, run: Launch<'_>) -> Result<Job> {

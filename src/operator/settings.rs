@@ -28,7 +28,8 @@ pub struct Settings {
 
 /// The proxy variables the Jobs inherit; the data plane's HTTP client (reqwest, under
 /// object_store) reads them. Kafka connections are plain TCP and never proxied.
-pub const PROXY_VARIABLES: [&str; 6] = ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"];
+pub const PROXY_VARIABLES: [&str; 6] =
+    ["HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy"];
 
 const NAMESPACE: &str = "STRIMZI_BACKUP_NAMESPACE";
 const IMAGE: &str = "STRIMZI_BACKUP_IMAGE";
