@@ -5,6 +5,6 @@
 cd "$ROOT_DIR"
 "$HACK_DIR/tools.sh" hadolint
 files=(Dockerfile)
-[[ -f bundle.Dockerfile ]] && files+=(bundle.Dockerfile)
+for f in bundle.Dockerfile catalog.Dockerfile; do [[ -f $f ]] && files+=("$f"); done
 "$HADOLINT" --config .hadolint.yaml "${files[@]}"
 log "hadolint: ${files[*]} clean"
