@@ -25,12 +25,16 @@ install-manifests: ## dist/install.yaml: the plain install (config/default; IMG=
 bundle: ## The OLM bundle in bundle/ and bundle.Dockerfile, from config/manifests (operator-sdk)
 	hack/bundle.sh
 
+.PHONY: catalog
+catalog: ## A file-based catalog in catalog/ with the bundle, checked with opm validate
+	hack/catalog.sh
+
 .PHONY: generate
-generate: manifests install-manifests bundle ## Every generated file: CRDs, dist/install.yaml, bundle/
+generate: manifests install-manifests bundle catalog ## Every generated file: CRDs, dist/install.yaml, bundle/, catalog/
 
 .PHONY: manifests-check
 manifests-check: generate ## Fail when generated files differ from what is committed
-	@paths=(config docs dist bundle bundle.Dockerfile); \
+	@paths=(config docs dist bundle bundle.Dockerfile catalog catalog.Dockerfile); \
 	if ! git diff --quiet -- "$${paths[@]}" || [[ -n "$$(git ls-files --others --exclude-standard -- "$${paths[@]}")" ]]; then \
 	  git status --short -- "$${paths[@]}"; git diff --stat -- "$${paths[@]}"; \
 	  echo "Generated files drifted from their sources: run 'make generate' and commit the result." >&2; exit 1; fi
@@ -44,10 +48,6 @@ bundle-validate: ## operator-sdk bundle validate with the operatorframework suit
 scorecard: ## Every test of bundle/tests/scorecard/config.yaml, run by scorecard-test against bundle/
 	hack/scorecard.sh
 
-.PHONY: catalog
-catalog: ## A file-based catalog in catalog/ with the bundle, checked with opm validate
-	hack/catalog.sh
-
 .PHONY: image-lint
 image-lint: ## hadolint on the Dockerfiles
 	hack/image-lint.sh
@@ -57,7 +57,7 @@ docker-build: ## Build the image with docker or podman (IMG=…; not available o
 	$${CONTAINER_TOOL:-$$(command -v podman || echo docker)} build -t $${IMG:-quay.io/strimzi-backup/strimzi-backup-operator:$$(hack/version.sh)} .
 
 .PHONY: ship-check
-ship-check: image-lint bundle-validate scorecard catalog ## All packaging checks (inside make test)
+ship-check: image-lint bundle-validate scorecard ## All packaging checks (inside make test)
 
 ##@ Checks
 .PHONY: fmt-check
