@@ -59,6 +59,10 @@ pub struct Metrics {
     pub backup_last_failure: Family<ResourceLabels, FloatGauge>,
     pub backup_storage_bytes: Family<ResourceLabels, Gauge>,
     pub backup_lag: Family<ResourceLabels, FloatGauge>,
+    /// The schedule's interval (`backup::schedule::interval`) while a `KafkaBackup` has a
+    /// schedule in effect: the alert "no successful backup within two intervals" compares it with
+    /// the last success, and without it Prometheus cannot know when a backup is overdue.
+    pub backup_schedule_interval: Family<ResourceLabels, FloatGauge>,
     pub backups: Family<OutcomeLabels, Counter>,
     pub restore_records: Family<ResourceLabels, Counter>,
     pub restore_bytes: Family<ResourceLabels, Counter>,
@@ -81,6 +85,7 @@ impl Metrics {
             backup_last_failure: Family::default(),
             backup_storage_bytes: Family::default(),
             backup_lag: Family::default(),
+            backup_schedule_interval: Family::default(),
             backups: Family::default(),
             restore_records: Family::default(),
             restore_bytes: Family::default(),
@@ -115,6 +120,11 @@ impl Metrics {
             "Age of the newest record in the latest successful backup",
             m.backup_lag.clone(),
         );
+        r.register(
+            "strimzi_backup_schedule_interval_seconds",
+            "Longest gap between the scheduled runs of the coming week; absent without a schedule in effect",
+            m.backup_schedule_interval.clone(),
+        );
         r.register("strimzi_backup_backups", "Backup runs by outcome", m.backups.clone());
         r.register("strimzi_restore_records", "Records restored", m.restore_records.clone());
         r.register("strimzi_restore_bytes", "Record bytes restored", m.restore_bytes.clone());
@@ -137,6 +147,17 @@ impl Metrics {
             m.reconcile_duration.clone(),
         );
         m
+    }
+
+    /// Drops the gauges of a `KafkaBackup` that is being deleted. They are state, not history:
+    /// a deleted backup's last failure, its interval or its age must not keep alerting and
+    /// drawing. Its counters and histograms stay; they only grow, and their rates fall to zero.
+    pub fn forget_backup(&self, who: &ResourceLabels) {
+        self.backup_last_success.remove(who);
+        self.backup_last_failure.remove(who);
+        self.backup_storage_bytes.remove(who);
+        self.backup_lag.remove(who);
+        self.backup_schedule_interval.remove(who);
     }
 }
 
@@ -182,5 +203,260 @@ mod tests {
         ] {
             assert!(text.contains(name), "{name} missing in:\n{text}");
         }
+    }
+
+    /// The labels Prometheus adds to every scraped series (the ServiceMonitor's target labels):
+    /// the manifests may name them beside the operator's own.
+    const TARGET_LABELS: [&str; 7] =
+        ["namespace", "pod", "instance", "job", "service", "endpoint", "container"];
+
+    /// `/metrics` as the operator process serves it: every family it registers (the order of
+    /// `process::run`), each with one sample so that it shows up.
+    fn process_metrics_text() -> String {
+        let mut registry = Registry::default();
+        let m = Metrics::register(&mut registry);
+        let webhook = strimzi_backup_webhook::Metrics::register(&mut registry);
+        let license = crate::operator::license::LicenseMetrics::register(&mut registry);
+        let who = ResourceLabels { namespace: "kafka".into(), name: "nightly".into() };
+        let outcome =
+            OutcomeLabels { namespace: "kafka".into(), name: "nightly".into(), outcome: "failure".into() };
+        m.backup_records.get_or_create(&who).inc();
+        m.backup_bytes.get_or_create(&who).inc();
+        m.backup_duration.get_or_create(&who).observe(1.0);
+        m.backup_last_success.get_or_create(&who).set(1.0);
+        m.backup_last_failure.get_or_create(&who).set(1.0);
+        m.backup_storage_bytes.get_or_create(&who).set(1);
+        m.backup_lag.get_or_create(&who).set(1.0);
+        m.backup_schedule_interval.get_or_create(&who).set(3600.0);
+        m.backups.get_or_create(&outcome).inc();
+        m.restore_records.get_or_create(&who).inc();
+        m.restore_bytes.get_or_create(&who).inc();
+        m.restore_duration.get_or_create(&who).observe(1.0);
+        m.restores.get_or_create(&outcome).inc();
+        m.offset_resets.get_or_create(&outcome).inc();
+        let controller = ControllerLabels { controller: "kafkabackup".into() };
+        m.reconciles.get_or_create(&controller).inc();
+        m.reconcile_errors
+            .get_or_create(&ErrorLabels { controller: "kafkabackup".into(), reason: "ReadFailed".into() })
+            .inc();
+        m.reconcile_duration.get_or_create(&controller).observe(0.01);
+        let hook = "validate-kafkabackup".to_string();
+        webhook
+            .requests
+            .get_or_create(&strimzi_backup_webhook::metrics::RequestLabels {
+                webhook: hook.clone(),
+                verdict: "allowed".into(),
+            })
+            .inc();
+        webhook
+            .duration
+            .get_or_create(&strimzi_backup_webhook::metrics::WebhookLabels { webhook: hook })
+            .observe(0.001);
+        license.expiry.get_or_create(&crate::operator::license::ExpiryLabels { id: "lic-1".into() }).set(1.0);
+        license
+            .info
+            .get_or_create(&crate::operator::license::InfoLabels {
+                edition: "oss".into(),
+                state: "missing".into(),
+            })
+            .set(1);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+        text
+    }
+
+    /// Sample names (`_total`, `_bucket`, `_sum`, `_count` included) and their label names.
+    fn samples(text: &str) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+        let mut samples = std::collections::BTreeMap::<String, std::collections::BTreeSet<String>>::new();
+        for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+            let end = line.find(['{', ' ']).unwrap_or(line.len());
+            let labels = samples.entry(line[..end].to_string()).or_default();
+            if let Some(set) = line[end..].strip_prefix('{').and_then(|l| l.split_once('}')).map(|(l, _)| l) {
+                labels.extend(set.split(',').filter_map(|kv| kv.split_once('=')).map(|(k, _)| k.to_string()));
+            }
+        }
+        samples
+    }
+
+    fn is_name_char(c: char) -> bool {
+        c.is_ascii_alphanumeric() || c == '_' || c == ':'
+    }
+
+    /// The operator's metric names an expression uses (anything `strimzi_…`, also inside a
+    /// `__name__=~"a|b"` regex), each with the label names of its selector (`name{l="v"}`).
+    fn metrics_in(expr: &str) -> Vec<(String, Vec<String>)> {
+        let mut found = Vec::new();
+        let mut rest = expr;
+        while let Some(at) = rest.find("strimzi_") {
+            if rest[..at].chars().next_back().is_some_and(is_name_char) {
+                rest = &rest[at + 1..];
+                continue;
+            }
+            let tail = &rest[at..];
+            let end = tail.find(|c| !is_name_char(c)).unwrap_or(tail.len());
+            let mut labels = Vec::new();
+            if let Some(selector) =
+                tail[end..].strip_prefix('{').and_then(|s| s.split_once('}')).map(|(s, _)| s)
+            {
+                labels = selector
+                    .split(',')
+                    .filter_map(|m| m.split(['=', '!']).next())
+                    .map(|l| l.trim().to_string())
+                    .filter(|l| !l.is_empty())
+                    .collect();
+            }
+            found.push((tail[..end].to_string(), labels));
+            rest = &tail[end..];
+        }
+        found
+    }
+
+    /// Label names in `by (…)` and `on (…)` clauses.
+    fn grouping_labels(expr: &str) -> Vec<String> {
+        let mut labels = Vec::new();
+        for keyword in ["by", "on"] {
+            let mut rest = expr;
+            while let Some(at) = rest.find(keyword) {
+                let before = rest[..at].chars().next_back();
+                let after = rest[at + keyword.len()..].trim_start();
+                rest = &rest[at + keyword.len()..];
+                if before.is_some_and(is_name_char) || !after.starts_with('(') {
+                    continue;
+                }
+                if let Some((list, _)) = after[1..].split_once(')') {
+                    labels.extend(list.split(',').map(|l| l.trim().to_string()).filter(|l| !l.is_empty()));
+                }
+            }
+        }
+        labels
+    }
+
+    /// Names in `{{name}}` (legend) and `$labels.name` (alert annotations).
+    fn template_labels(text: &str) -> Vec<String> {
+        let mut labels = Vec::new();
+        for (open, close) in [("{{", "}}"), ("$labels.", " ")] {
+            for part in text.split(open).skip(1) {
+                let name = part.split(close).next().unwrap_or_default().trim();
+                if open == "{{" && (name.starts_with('$') || name.starts_with('.')) {
+                    continue;
+                }
+                let name: String = name.chars().take_while(|c| is_name_char(*c)).collect();
+                if !name.is_empty() {
+                    labels.push(name);
+                }
+            }
+        }
+        labels
+    }
+
+    /// Every query of the monitoring manifests: (where, PromQL, texts that name its labels).
+    fn manifest_queries() -> Vec<(String, String, Vec<String>)> {
+        let mut queries = Vec::new();
+        let rules: serde_json::Value =
+            serde_yaml_ng::from_str(include_str!("../../config/prometheus/rules.yaml"))
+                .expect("rules.yaml parses");
+        for group in rules["spec"]["groups"].as_array().expect("spec.groups") {
+            for rule in group["rules"].as_array().expect("rules") {
+                let name = rule["alert"].as_str().or(rule["record"].as_str()).unwrap_or_default();
+                let texts = rule["annotations"]
+                    .as_object()
+                    .map(|a| a.values().filter_map(|v| v.as_str().map(String::from)).collect())
+                    .unwrap_or_default();
+                queries.push((
+                    format!("rule {name}"),
+                    rule["expr"].as_str().expect("expr").to_string(),
+                    texts,
+                ));
+            }
+        }
+        let dashboard: serde_json::Value =
+            serde_json::from_str(include_str!("../../config/grafana/strimzi-backup-operator.json"))
+                .expect("the dashboard parses");
+        let mut panels: Vec<&serde_json::Value> =
+            dashboard["panels"].as_array().expect("panels").iter().collect();
+        while let Some(panel) = panels.pop() {
+            panels.extend(panel["panels"].as_array().into_iter().flatten());
+            for target in panel["targets"].as_array().into_iter().flatten() {
+                let legend = target["legendFormat"].as_str().unwrap_or_default().to_string();
+                let expr = target["expr"].as_str().expect("every target has an expr");
+                queries.push((format!("panel {}", panel["title"]), expr.to_string(), vec![legend]));
+            }
+        }
+        for variable in dashboard["templating"]["list"].as_array().expect("templating.list") {
+            let query = variable["query"].get("query").unwrap_or(&variable["query"]);
+            if variable["type"] == "query" {
+                let query = query.as_str().expect("a variable's query");
+                queries.push((format!("variable {}", variable["name"]), query.to_string(), Vec::new()));
+            }
+        }
+        queries
+    }
+
+    #[test]
+    fn the_monitoring_manifests_name_exported_metrics() {
+        let text = process_metrics_text();
+        let samples = samples(&text);
+        // Every registered family has a sample above, so a new family is covered here too.
+        for family in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+            let name = family.split(' ').next().unwrap_or_default();
+            assert!(
+                samples.keys().any(|s| s.starts_with(name)),
+                "family {name} has no sample in the test:\n{text}"
+            );
+        }
+        let queries = manifest_queries();
+        assert!(queries.len() > 30, "rules and dashboard queries found: {}", queries.len());
+        let mut used = std::collections::BTreeSet::new();
+        for (place, expr, texts) in &queries {
+            let mut known: std::collections::BTreeSet<String> =
+                TARGET_LABELS.iter().chain(["le", "alertname"].iter()).map(|l| l.to_string()).collect();
+            for (name, selector) in metrics_in(expr) {
+                let Some(labels) = samples.get(&name) else {
+                    panic!("{place}: {name} is not a metric the operator exports; it has:\n{text}");
+                };
+                for label in selector.iter().filter(|l| *l != "__name__") {
+                    assert!(
+                        labels.contains(label) || TARGET_LABELS.contains(&label.as_str()),
+                        "{place}: {name} has no label {label} (it has {labels:?})"
+                    );
+                }
+                known.extend(labels.iter().cloned());
+                used.insert(name);
+            }
+            for label in
+                grouping_labels(expr).into_iter().chain(texts.iter().flat_map(|t| template_labels(t)))
+            {
+                assert!(
+                    known.contains(&label),
+                    "{place}: label {label} is on none of its metrics ({known:?})"
+                );
+            }
+        }
+        // The parser finds what it should: names in selectors, in `__name__` regexes, histograms.
+        for name in [
+            "strimzi_backup_schedule_interval_seconds",
+            "strimzi_backup_last_success_timestamp",
+            "strimzi_restore_restores_total",
+            "strimzi_backup_duration_seconds_bucket",
+            "strimzi_backup_license_expiry_timestamp_seconds",
+            "strimzi_backup_webhook_duration_seconds_bucket",
+        ] {
+            assert!(used.contains(name), "{name} is used by the manifests but was not found: {used:?}");
+        }
+        assert_eq!(
+            metrics_in(
+                r#"label_values({__name__=~"strimzi_a_total|strimzi_b"}, name) + strimzi_c{x="1", y!~"2"}"#
+            ),
+            vec![
+                ("strimzi_a_total".to_string(), vec![]),
+                ("strimzi_b".to_string(), vec![]),
+                ("strimzi_c".to_string(), vec!["x".to_string(), "y".to_string()])
+            ]
+        );
+        assert_eq!(grouping_labels("sum by (namespace, name) (x) > on(id) y"), ["namespace", "name", "id"]);
+        assert_eq!(
+            template_labels("{{ $labels.namespace }}/{{name}} {{ $value | humanize }}"),
+            ["name", "namespace"]
+        );
     }
 }

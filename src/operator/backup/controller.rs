@@ -39,7 +39,7 @@ use crate::operator::context::Context;
 use crate::operator::dereference;
 use crate::operator::error::{Error, Result};
 use crate::operator::launch::{self, Launch};
-use crate::operator::metrics::{OutcomeLabels, ResourceLabels};
+use crate::operator::metrics::{Metrics, OutcomeLabels, ResourceLabels};
 use crate::operator::settings::Watched;
 use crate::operator::status::{self, now};
 use crate::operator::storage_access::StorageAccess;
@@ -168,6 +168,49 @@ async fn record(
     Ok(())
 }
 
+/// The gauges of `kb` that describe its state rather than a run, set at every reconcile:
+/// - the schedule's interval, from the spec alone, so that the alert "no successful backup
+///   within two intervals" also covers a backup that cannot run (invalid spec, no licence, an
+///   unreachable cluster); removed when no schedule is in effect (none, suspended, invalid);
+/// - the last success and failure times, from the status' history when it has newer ones than
+///   this process recorded: a restarted operator or a new leader reports them (and the alerts
+///   on them hold) before the next run finishes.
+fn state_gauges(m: &Metrics, kb: &KafkaBackup, status: &KafkaBackupStatus, now: DateTime<Utc>) {
+    let l = labels(kb);
+    let interval = kb
+        .spec
+        .schedule
+        .as_ref()
+        .filter(|s| !s.suspend)
+        .and_then(|s| CronSchedule::parse(s).ok())
+        .and_then(|cron| schedule::interval(&cron, now));
+    match interval {
+        Some(i) => {
+            m.backup_schedule_interval.get_or_create(&l).set(i.num_milliseconds() as f64 / 1e3);
+        }
+        None => {
+            m.backup_schedule_interval.remove(&l);
+        }
+    }
+    for (gauge, outcome) in [
+        (&m.backup_last_success, BackupRunStatus::Completed),
+        (&m.backup_last_failure, BackupRunStatus::Failed),
+    ] {
+        let newest = status
+            .backup_history
+            .iter()
+            .filter(|r| r.status == outcome)
+            .filter_map(|r| r.completion_time.as_ref().and_then(status::chrono))
+            .max();
+        if let Some(t) = newest.map(|t| t.timestamp_millis() as f64 / 1e3) {
+            let g = gauge.get_or_create(&l);
+            if g.get() < t {
+                g.set(t);
+            }
+        }
+    }
+}
+
 fn outcome_labels(kb: &KafkaBackup, outcome: &str) -> OutcomeLabels {
     OutcomeLabels {
         namespace: kb.namespace().unwrap_or_default(),
@@ -270,6 +313,7 @@ async fn apply(kb: &KafkaBackup, ctx: &Context) -> Result<Action> {
     let before = kb.status.clone();
     let mut status = before.clone().unwrap_or_default();
     status.observed_generation = kb.metadata.generation;
+    state_gauges(&ctx.metrics, kb, &status, Utc::now());
 
     // 1. Validate: the webhook's rules, for clusters that run without it.
     let problems = rules::backup(&kb.spec);
@@ -549,6 +593,7 @@ async fn mark_recorded(ctx: &Context, ns: &str, job: &str) -> Result<()> {
 /// deletes every backup at the location with a cleanup Job, and lets the resource go only once
 /// that succeeded (a failure is reported and retried; switching to `Retain` lets it go).
 async fn cleanup(kb: &KafkaBackup, ctx: &Context) -> Result<Action> {
+    ctx.metrics.forget_backup(&labels(kb));
     if kb.spec.deletion_policy == DeletionPolicy::Retain {
         return Ok(Action::await_change());
     }
@@ -618,5 +663,95 @@ async fn cleanup(kb: &KafkaBackup, ctx: &Context) -> Result<Action> {
             children::delete_job(&ctx.client, &ns, &name).await?;
             Err(Error::Waiting(note))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn backup(schedule: &str) -> KafkaBackup {
+        let spec = serde_yaml_ng::from_str(&format!(
+            "kafkaCluster: {{bootstrapServers: 'k:9092'}}\nstorage: {{type: s3, s3: {{bucket: b, region: r}}}}\n{schedule}"
+        ))
+        .expect("spec");
+        let mut kb = KafkaBackup::new("nightly", spec);
+        kb.metadata.namespace = Some("kafka".into());
+        kb
+    }
+
+    fn run(status: BackupRunStatus, completed: i64) -> BackupRecord {
+        let at = Utc.timestamp_opt(completed, 0).single().expect("time");
+        BackupRecord {
+            id: format!("b{completed}"),
+            status,
+            completion_time: status::time(at),
+            ..Default::default()
+        }
+    }
+
+    fn value(family: &prometheus_client::metrics::family::Family<ResourceLabels, FloatGauge>) -> Option<f64> {
+        let who = ResourceLabels { namespace: "kafka".into(), name: "nightly".into() };
+        family.get(&who).map(|g| g.get())
+    }
+
+    type FloatGauge = prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>;
+
+    #[test]
+    fn the_interval_follows_the_schedule_in_effect() {
+        let m = Metrics::register(&mut prometheus_client::registry::Registry::default());
+        let now = Utc.with_ymd_and_hms(2026, 11, 21, 10, 20, 0).single().expect("time");
+        let status = KafkaBackupStatus::default();
+        state_gauges(&m, &backup("schedule: {cron: '0 * * * *'}"), &status, now);
+        assert_eq!(value(&m.backup_schedule_interval), Some(3600.0));
+        state_gauges(&m, &backup("schedule: {cron: '0 2 * * 1-5', timezone: Europe/Berlin}"), &status, now);
+        assert_eq!(value(&m.backup_schedule_interval), Some(3.0 * 86400.0));
+        // Suspended, removed, or no longer valid: nothing is overdue.
+        state_gauges(&m, &backup("schedule: {cron: '0 * * * *', suspend: true}"), &status, now);
+        assert_eq!(value(&m.backup_schedule_interval), None);
+        state_gauges(&m, &backup("schedule: {cron: '0 * * * *'}"), &status, now);
+        state_gauges(&m, &backup(""), &status, now);
+        assert_eq!(value(&m.backup_schedule_interval), None);
+        state_gauges(&m, &backup("schedule: {cron: '0 * * * *'}"), &status, now);
+        state_gauges(&m, &backup("schedule: {cron: '61 * * * *'}"), &status, now);
+        assert_eq!(value(&m.backup_schedule_interval), None);
+    }
+
+    #[test]
+    fn last_runs_come_from_the_history_when_newer_and_go_with_the_backup() {
+        let m = Metrics::register(&mut prometheus_client::registry::Registry::default());
+        let kb = backup("schedule: {cron: '0 * * * *'}");
+        let now = Utc::now();
+        // A new leader: nothing recorded yet, the history has both.
+        let status = KafkaBackupStatus {
+            backup_history: vec![
+                run(BackupRunStatus::Skipped, 1_800_000_400),
+                run(BackupRunStatus::Failed, 1_800_000_300),
+                run(BackupRunStatus::Completed, 1_800_000_200),
+                run(BackupRunStatus::Completed, 1_800_000_100),
+            ],
+            ..Default::default()
+        };
+        state_gauges(&m, &kb, &status, now);
+        assert_eq!(value(&m.backup_last_success), Some(1_800_000_200.0));
+        assert_eq!(value(&m.backup_last_failure), Some(1_800_000_300.0));
+        // What this process recorded later stays.
+        m.backup_last_success.get_or_create(&labels(&kb)).set(1_800_000_500.0);
+        state_gauges(&m, &kb, &status, now);
+        assert_eq!(value(&m.backup_last_success), Some(1_800_000_500.0));
+        // Nothing in the history: nothing is made up.
+        let m2 = Metrics::register(&mut prometheus_client::registry::Registry::default());
+        state_gauges(&m2, &kb, &KafkaBackupStatus::default(), now);
+        assert_eq!((value(&m2.backup_last_success), value(&m2.backup_last_failure)), (None, None));
+
+        m.backup_storage_bytes.get_or_create(&labels(&kb)).set(7);
+        m.backups.get_or_create(&outcome_labels(&kb, "success")).inc();
+        m.forget_backup(&labels(&kb));
+        assert_eq!(value(&m.backup_last_success), None);
+        assert_eq!(value(&m.backup_last_failure), None);
+        assert_eq!(value(&m.backup_schedule_interval), None);
+        assert!(m.backup_storage_bytes.get(&labels(&kb)).is_none());
+        assert!(m.backups.get(&outcome_labels(&kb, "success")).is_some(), "counters stay");
     }
 }
