@@ -1,5 +1,8 @@
 //! Renders the CustomResourceDefinitions. `make manifests` writes one file per CRD into
-//! `config/crd/bases` with `crdgen --output-dir`; CI regenerates them and fails on drift.
+//! `config/crd/bases` with `crdgen --output-dir`, and their reference pages ([`docs`]) into
+//! `docs/reference` with `--docs-dir`; CI regenerates both and fails on drift.
+
+pub mod docs;
 
 use std::path::Path;
 

@@ -58,11 +58,16 @@ enum Command {
         #[arg(long, default_value_t = 30, allow_hyphen_values = true)]
         days: i64,
     },
-    /// Print the CustomResourceDefinitions of all kinds as YAML.
+    /// Print the CustomResourceDefinitions of all kinds as YAML, or write them and their
+    /// reference pages into directories.
     Crdgen {
         /// Write one `<group>_<plural>.yaml` file per CRD into this directory instead.
         #[arg(long, value_name = "DIR")]
         output_dir: Option<PathBuf>,
+        /// Write the API reference into this directory: `<kind>.md` per CRD with every field,
+        /// and `README.md` as the index (with or without --output-dir).
+        #[arg(long, value_name = "DIR")]
+        docs_dir: Option<PathBuf>,
     },
     /// Back up Kafka topics and consumer-group offsets to object storage (what backup Jobs run).
     /// Prints the result as JSON on stdout and, in a pod, as its termination message.
@@ -301,6 +306,23 @@ fn test_license(customer: String, id: String, features: Vec<String>, days: i64) 
     Ok(())
 }
 
+/// `crdgen` with directories: the CRD files into `output_dir`, the reference pages into
+/// `docs_dir`, each when given.
+fn crdgen_write(output_dir: Option<&Path>, docs_dir: Option<&Path>) -> anyhow::Result<()> {
+    use strimzi_backup_operator::crdgen;
+    let mut written = Vec::new();
+    if let Some(dir) = output_dir {
+        written.extend(crdgen::write_all(dir)?);
+    }
+    if let Some(dir) = docs_dir {
+        written.extend(crdgen::docs::write_all(dir)?);
+    }
+    for path in written {
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
 /// Runs one data-plane command on a fresh runtime.
 fn block_on(f: impl std::future::Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
     init_tracing();
@@ -325,16 +347,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         #[cfg(feature = "test-license")]
         Command::License { customer, id, features, days } => test_license(customer, id, features, days),
-        Command::Crdgen { output_dir: None } => {
+        Command::Crdgen { output_dir: None, docs_dir: None } => {
             strimzi_backup_operator::crdgen::render_all().map(|yaml| print!("{yaml}"))
         }
-        Command::Crdgen { output_dir: Some(dir) } => {
-            strimzi_backup_operator::crdgen::write_all(&dir).map(|paths| {
-                for p in paths {
-                    eprintln!("wrote {}", p.display());
-                }
-            })
-        }
+        Command::Crdgen { output_dir, docs_dir } => crdgen_write(output_dir.as_deref(), docs_dir.as_deref()),
         Command::Operator { metrics_address, lease_seconds, webhook } => block_on(async move {
             let settings = Settings::from_env(|k| std::env::var(k).ok()).map_err(anyhow::Error::msg)?;
             let options = process::Options { metrics_address, lease_seconds, webhook: webhook.options() };
