@@ -15,7 +15,7 @@ build: ## Build all binaries (operator, pod harness) in debug mode
 
 .PHONY: manifests
 manifests: ## Regenerate the CRDs in config/crd/bases from the Rust API types
-	$(CARGO) run --quiet -p strimzi-backup-operator -- crdgen --output-dir $(CRD_DIR)
+	$(CARGO) run --quiet -p strimzi-backup-operator -- crdgen --output-dir $(CRD_DIR) --docs-dir docs/reference
 
 .PHONY: install-manifests
 install-manifests: ## dist/install.yaml: the plain install (config/default; IMG=… sets the image)
@@ -56,8 +56,12 @@ image-lint: ## hadolint on the Dockerfiles
 docker-build: ## Build the image with docker or podman (IMG=…; not available on the dev machine)
 	$${CONTAINER_TOOL:-$$(command -v podman || echo docker)} build -t $${IMG:-quay.io/strimzi-backup/strimzi-backup-operator:$$(hack/version.sh)} .
 
+.PHONY: monitoring-check
+monitoring-check: ## promtool: PrometheusRule check + unit tests, the dashboard's PromQL
+	hack/check-monitoring.sh
+
 .PHONY: ship-check
-ship-check: image-lint bundle-validate scorecard ## All packaging checks (inside make test)
+ship-check: image-lint bundle-validate scorecard monitoring-check ## All packaging checks (inside make test)
 
 ##@ Checks
 .PHONY: fmt-check
@@ -76,6 +80,9 @@ unit: ## Unit tests (no environment needed)
 .PHONY: e2e
 e2e: build ## End-to-end tests against the running local environment (make env-up first)
 	$(CARGO) test -p strimzi-backup-e2e --test '*' -- --test-threads=4
+	@# The install tests (dist/install.yaml, Helm, OLM) register webhooks and run operators for
+	@# more than their own namespace, so they run alone, after the rest (#[ignore] in the first pass).
+	$(CARGO) test -p strimzi-backup-e2e --test '*' -- --ignored --test-threads=1
 
 .PHONY: test
 test: ## Everything: fmt, clippy, manifests drift, unit, then e2e in a fresh local environment

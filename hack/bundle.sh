@@ -25,7 +25,8 @@ python3 "$HACK_DIR/bundle/kustomize.py" --config config --image "$IMG" --kubectl
   --overlay manifests >"$manifests"
 
 rm -rf bundle/manifests bundle/metadata bundle/tests
-# operator-sdk reads manifests from stdin only when it is a pipe.
+# operator-sdk reads manifests from stdin only when it is a pipe (hence cat).
+# shellcheck disable=SC2002
 cat "$manifests" | "$OPERATOR_SDK" generate bundle --quiet --overwrite --package strimzi-backup-operator \
   --version "$VERSION" --channels "$BUNDLE_CHANNELS" --default-channel "$BUNDLE_DEFAULT_CHANNEL" \
   --output-dir bundle

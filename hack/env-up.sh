@@ -7,7 +7,7 @@
 # Idempotent: parts already running are left alone. Stop with hack/env-down.sh.
 . "$(dirname "$0")/tools.sh"
 
-"$HACK_DIR/tools.sh" native etcd kafka minio azurite fake-gcs kubernetes
+"$HACK_DIR/tools.sh" env
 
 mkdir -p "$PID_DIR" "$LOG_DIR" "$ENV_DIR/pki" "$ENV_DIR/data"
 PKI=$ENV_DIR/pki
@@ -156,7 +156,7 @@ start_apiserver() {
 start_controller_manager() {
   start controller-manager "" "$K8S_BIN/kube-controller-manager" \
     --kubeconfig "$ENV_DIR/kubeconfig" --secure-port 0 --leader-elect=false \
-    --controllers job-controller,garbage-collector-controller,namespace-controller,ttl-after-finished-controller,serviceaccount-controller \
+    --controllers job-controller,deployment-controller,replicaset-controller,garbage-collector-controller,namespace-controller,ttl-after-finished-controller,serviceaccount-controller \
     --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
     --concurrent-job-syncs 10
 }
@@ -363,6 +363,12 @@ AZURITE_CONTAINER=$AZURITE_CONTAINER
 FAKE_GCS_ENDPOINT=http://127.0.0.1:$FAKE_GCS_PORT
 FAKE_GCS_BUCKET=$FAKE_GCS_BUCKET
 HARNESS_STATE_DIR=$ENV_DIR/harness
+CERT_MANAGER_CONTROLLER=$CERT_MANAGER_CONTROLLER
+CERT_MANAGER_CAINJECTOR=$CERT_MANAGER_CAINJECTOR
+CERT_MANAGER_CRDS=$CERT_MANAGER_CRDS
+OLM_BIN=$OLM_BIN
+OLM_CRDS=$OLM_CRDS
+HELM=$HELM
 ENV
 }
 

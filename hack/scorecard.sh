@@ -28,6 +28,7 @@ trap '$created && rmdir /bundle' EXIT
 
 failed=0
 for t in "${tests[@]}"; do
+  # shellcheck disable=SC2016 # $1..$3 expand in the inner bash
   out=$(unshare --mount --propagation private bash -c \
     'mount --bind -o ro "$1" /bundle && exec "$2" "$3"' _ "$ROOT_DIR/bundle" "$SCORECARD_TEST" "$t" 2>&1) || true
   if ! python3 "$HACK_DIR/bundle/scorecard_report.py" "$t" <<<"$out"; then failed=$((failed + 1)); fi

@@ -11,7 +11,9 @@ step "tools (cached after the first run)"
 "$HACK_DIR/tools.sh" all
 step "format";    make --no-print-directory fmt-check
 step "clippy";    make --no-print-directory clippy
-step "manifests"; make --no-print-directory manifests-check
+step "generated files"; make --no-print-directory manifests-check
+step "packaging: hadolint, bundle validation, scorecard, monitoring rules, Helm chart"
+make --no-print-directory ship-check
 step "unit tests"; make --no-print-directory unit
 
 owned=true

@@ -4,13 +4,14 @@
 # source this file; SC2030/SC2031: each build exports its Go settings inside a subshell on purpose.)
 # Builds or fetches the real components the local environment runs, pinned in versions.env and
 # cached under $CACHE_DIR/<component>-<version>/ so a second run is instant.
-#   hack/tools.sh [all|native|kubernetes|etcd|kafka|minio|azurite|fake-gcs|oha|ship|
-#                  operator-sdk|scorecard-test|opm|olm|helm|promtool|hadolint]...
+#   hack/tools.sh [all|env|native|kubernetes|etcd|kafka|minio|azurite|fake-gcs|oha|ship|
+#                  operator-sdk|scorecard-test|opm|olm|helm|promtool|hadolint|cert-manager]...
 # Prints nothing but progress; a failed build names its log file. Sourcing it (as env-up.sh does)
 # only defines the component paths: K8S_BIN, ETCD_BIN, KAFKA_HOME, MINIO_BIN, AZURITE_BLOB_JS,
 # FAKE_GCS_BIN, and (exported) OHA_BIN, OPERATOR_SDK, SCORECARD_TEST, OPM, OLM_BIN, OLM_CRDS, HELM,
-# PROMTOOL, HADOLINT. `all` is what the environment and the tests need, `ship` included (the
-# packaging and lint tools: operator-sdk, scorecard-test, opm, olm, helm, promtool, hadolint);
+# PROMTOOL, HADOLINT, CERT_MANAGER_{CONTROLLER,CAINJECTOR,CRDS}. `env` is what `make env-up` runs;
+# `all` is what the tests need: env, `ship` (the packaging and lint tools: operator-sdk,
+# scorecard-test, opm, olm, helm, promtool, hadolint) and cert-manager (the plain-install test);
 # oha, the load generator of `make bench`, is built only when asked for (bench.sh does).
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -49,6 +50,10 @@ export OLM_CRDS=$OLM_DIR/crds
 export HELM=$HELM_DIR/bin/helm
 export PROMTOOL=$PROMTOOL_DIR/bin/promtool
 export HADOLINT=$HADOLINT_DIR/bin/hadolint
+CERT_MANAGER_DIR=$CACHE_DIR/cert-manager-$CERT_MANAGER_VERSION
+export CERT_MANAGER_CONTROLLER=$CERT_MANAGER_DIR/bin/controller
+export CERT_MANAGER_CAINJECTOR=$CERT_MANAGER_DIR/bin/cainjector
+export CERT_MANAGER_CRDS=$CERT_MANAGER_DIR/crds
 
 # kube-apiserver, kube-controller-manager and kubectl from the k8s.io/kubernetes module. Its go.mod
 # pins the staging modules at v0.0.0 with local replaces, so a wrapper module replaces each of
@@ -311,6 +316,24 @@ build_helm() {
   "$HELM" version >&2
 }
 
+# cert-manager's controller and CA injector (a real cert-manager for the plain-install test) and
+# its CRDs. The release's CRD files carry Helm template labels; those lines are dropped.
+build_cert_manager() {
+  if [[ -x $CERT_MANAGER_CAINJECTOR && -d $CERT_MANAGER_CRDS ]]; then return; fi
+  log "building cert-manager $CERT_MANAGER_VERSION controller + cainjector (Go module proxy)"
+  local module=github.com/cert-manager/cert-manager f
+  mkdir -p "$CERT_MANAGER_DIR/bin"
+  run_logged "go mod download cert-manager" "$CERT_MANAGER_DIR/build.log" go mod download "$module@$CERT_MANAGER_VERSION"
+  CGO_ENABLED=0 go_build "$CERT_MANAGER_DIR/build.log" "$module" "$CERT_MANAGER_VERSION" -ldflags "-s -w" \
+    -o "$CERT_MANAGER_DIR/bin/" ./cmd/controller ./cmd/cainjector
+  rm -rf "$CERT_MANAGER_CRDS.tmp"
+  mkdir -p "$CERT_MANAGER_CRDS.tmp"
+  for f in "$(go env GOMODCACHE)/$module@$CERT_MANAGER_VERSION"/deploy/crds/crd-*.yaml; do
+    sed '/{{/d' "$f" >"$CERT_MANAGER_CRDS.tmp/$(basename "$f")"
+  done
+  mv "$CERT_MANAGER_CRDS.tmp" "$CERT_MANAGER_CRDS"
+}
+
 # promtool, stamped with the Prometheus release (the module's VERSION file) like promu does.
 build_promtool() {
   if [[ -x $PROMTOOL ]]; then return; fi
@@ -374,11 +397,12 @@ main() {
   [[ ${#targets[@]} -gt 0 ]] || targets=(all)
   for t in "${targets[@]}"; do
     case $t in
-      all) check_native; build_etcd; build_kafka; build_minio; build_azurite; build_fake_gcs; build_kubernetes; build_ship ;;
+      env) check_native; build_etcd; build_kafka; build_minio; build_azurite; build_fake_gcs; build_kubernetes ;;
+      all) main env; build_ship; build_cert_manager ;;
       native) check_native ;;
       kubernetes | etcd | kafka | minio | azurite | oha | ship | opm | olm | helm | promtool | hadolint) "build_$t" ;;
-      fake-gcs | operator-sdk | scorecard-test) "build_${t//-/_}" ;;
-      *) die "unknown component '$t' (expected all, native, kubernetes, etcd, kafka, minio, azurite, fake-gcs, oha, ship, operator-sdk, scorecard-test, opm, olm, helm, promtool, hadolint)" ;;
+      fake-gcs | operator-sdk | scorecard-test | cert-manager) "build_${t//-/_}" ;;
+      *) die "unknown component '$t' (expected all, env, native, kubernetes, etcd, kafka, minio, azurite, fake-gcs, oha, ship, operator-sdk, scorecard-test, opm, olm, helm, promtool, hadolint, cert-manager)" ;;
     esac
   done
 }

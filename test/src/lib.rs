@@ -1,5 +1,6 @@
 //! End-to-end suite of strimzi-backup-operator. Test-only code.
 //!
+//! - [`certmanager`]: a real cert-manager (controller, CA injector) for the plain-install test.
 //! - [`dataplane`]: running the data-plane binary as a Job would; topics, records and groups on
 //!   the real broker; backups read back from MinIO.
 //! - [`env`]: the local environment `make env-up` started (kubeconfig, Kafka, MinIO addresses).
@@ -13,6 +14,7 @@
 //!
 //! The tests themselves are in `test/tests/`.
 
+pub mod certmanager;
 pub mod dataplane;
 pub mod env;
 pub mod fixtures;

@@ -32,7 +32,8 @@ pub struct Operator {
     program: PathBuf,
 }
 
-fn free_port() -> anyhow::Result<u16> {
+/// A port nothing listens on now (the kernel's choice).
+pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
@@ -145,19 +146,22 @@ impl Operator {
 
     /// The sum of a metric's samples whose labels contain all of `labels`.
     pub async fn metric(&self, name: &str, labels: &[&str]) -> anyhow::Result<f64> {
-        let text = self.metrics().await?;
-        Ok(text
-            .lines()
-            .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
-            .filter(|l| labels.iter().all(|want| l.contains(want)))
-            .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
-            .sum())
+        Ok(metric_sum(&self.metrics().await?, name, labels))
     }
 
     /// The operator's log so far (for failure messages).
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// The sum of the samples of metric `name` in `/metrics` text whose labels contain all of `labels`.
+pub fn metric_sum(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .filter(|l| labels.iter().all(|want| l.contains(want)))
+        .filter_map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<f64>().ok()))
+        .sum()
 }
 
 /// The `/metrics` text of the operator whose metrics port is `port`.

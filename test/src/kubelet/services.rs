@@ -14,7 +14,9 @@
 //! served). Headless Services, ExternalName, Services without a selector (their Endpoints are kept
 //! by hand, here nobody keeps them) and UDP/SCTP ports are skipped, logged once.
 //!
-//! Each `(clusterIP, port)` gets a listener; each accepted connection goes to the next backend in
+//! Each `(clusterIP, port)` gets a listener — unless the pods listen on that very port themselves
+//! ([`direct`]: with the host network their wildcard socket already answers on the ClusterIP, and
+//! a listener would take the port from them); each accepted connection goes to the next backend in
 //! turn ([`backends`], round robin): a pod on this node in the Service's namespace matching the
 //! selector, `Running`, `Ready` and not being deleted, at `127.0.0.1:<targetPort>` (pods share the
 //! host network), `targetPort` resolved per pod ([`target_port`]). Pods come from a watch of this
@@ -129,6 +131,23 @@ pub fn backends(pods: &[Arc<Pod>], route: &Route) -> Vec<(String, u16)> {
     found
 }
 
+/// Whether `route`'s pods answer on the ClusterIP themselves: pods share the host network, so a
+/// pod listening on the wildcard address at the Service's own port already receives what is sent
+/// to `<clusterIP>:<port>`, and a proxy listener there would take the port from it (the pod's bind
+/// would fail). True for a numeric `targetPort` equal to the port, and for a named one that a pod
+/// of the Service (in any phase: its process may be about to bind) resolves to the port.
+pub fn direct(route: &Route, pods: &[Arc<Pod>]) -> bool {
+    let port = route.addr.port();
+    match &route.target {
+        IntOrString::Int(n) => u16::try_from(*n).ok() == Some(port),
+        IntOrString::String(_) => pods
+            .iter()
+            .filter(|p| p.metadata.namespace.as_deref() == Some(route.namespace.as_str()))
+            .filter(|p| route.selector.iter().all(|(k, v)| p.labels().get(k) == Some(v)))
+            .any(|p| target_port(p, &route.target) == Some(port)),
+    }
+}
+
 /// Round robin: the backend after the one `next` pointed at.
 pub fn pick<'a>(backends: &'a [(String, u16)], next: &mut usize) -> Option<&'a (String, u16)> {
     if backends.is_empty() {
@@ -157,7 +176,8 @@ pub async fn run(client: Client, node_name: String) {
     loop {
         tokio::select! {
             e = pod_events.next() => match e {
-                Some(Ok(_)) => {}
+                // A pod can make a named targetPort resolve to the Service's port (see [`direct`]).
+                Some(Ok(_)) => proxy.sync(&services.state()),
                 Some(Err(e)) => warn!(error = %e, "service proxy: pod watch failed; retrying with back-off"),
                 None => break,
             },
@@ -193,14 +213,18 @@ impl Proxy {
             let key = format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any());
             let decision = match routes(svc) {
                 Ok(routes) => {
+                    let pods = self.pods.state();
                     let list: Vec<String> = routes
                         .iter()
-                        .map(|r| match &r.target {
-                            IntOrString::Int(n) => format!("{} -> targetPort {n}", r.addr),
-                            IntOrString::String(name) => format!("{} -> targetPort {name:?}", r.addr),
+                        .map(|r| match (&r.target, direct(r, &pods)) {
+                            (_, true) => format!("{} answered by the pods themselves (same port)", r.addr),
+                            (IntOrString::Int(n), false) => format!("{} -> targetPort {n}", r.addr),
+                            (IntOrString::String(name), false) => {
+                                format!("{} -> targetPort {name:?}", r.addr)
+                            }
                         })
                         .collect();
-                    wanted.extend(routes.into_iter().map(|r| (r.addr, r)));
+                    wanted.extend(routes.into_iter().filter(|r| !direct(r, &pods)).map(|r| (r.addr, r)));
                     format!("proxying {}", list.join(", "))
                 }
                 Err(why) => format!("not proxied: {why}"),
@@ -438,5 +462,21 @@ mod tests {
         // A list that shrank still yields a backend.
         assert_eq!(pick(&list[..1], &mut next).map(|b| b.1), Some(1));
         assert_eq!(pick(&[], &mut next), None);
+    }
+
+    #[test]
+    fn pods_listening_on_the_service_port_answer_for_themselves() {
+        // Route port 80: numeric targetPort 80 is direct, 8080 is proxied.
+        assert!(direct(&route(IntOrString::Int(80)), &[]));
+        assert!(!direct(&route(IntOrString::Int(8080)), &[]));
+        // A named targetPort is direct once a pod of the Service (ready or not) names port 80.
+        let named = route(IntOrString::String("http".into()));
+        assert!(!direct(&named, &[]));
+        let on_8080 = pod("a", json!({"app": "web"}), true, json!([{"name": "http", "containerPort": 8080}]));
+        assert!(!direct(&named, std::slice::from_ref(&on_8080)));
+        let on_80 = pod("b", json!({"app": "web"}), false, json!([{"name": "http", "containerPort": 80}]));
+        assert!(direct(&named, &[on_8080, on_80]));
+        let other_app = pod("c", json!({"app": "db"}), true, json!([{"name": "http", "containerPort": 80}]));
+        assert!(!direct(&named, &[other_app]));
     }
 }

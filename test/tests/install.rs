@@ -1,0 +1,234 @@
+//! `dist/install.yaml` on the local control plane, applied the way the README says, with a real
+//! cert-manager issuing the webhook certificate. The operator runs as the Deployment's pod (the
+//! pod harness runs it with its ServiceAccount's token, so every API call goes through the RBAC
+//! the file grants), its webhooks answer through their Service, and a backup, a point-in-time
+//! restore and an offset reset complete under that RBAC alone.
+//!
+//! The plain install watches all namespaces and registers webhooks for all of them, so this test
+//! takes over the cluster: it is `#[ignore]`d in the parallel pass and run alone by `make e2e`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams};
+use serde_json::Value;
+use strimzi_backup_e2e::certmanager::CertManager;
+use strimzi_backup_e2e::dataplane::{consume_all, create_topic, produce, recent, records};
+use strimzi_backup_e2e::env::workspace_root;
+use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
+use strimzi_backup_e2e::operator::{metric_sum, metrics_text, minio_storage, namespace_with_kafka};
+use strimzi_backup_operator::api::backup::KafkaBackup;
+use strimzi_backup_operator::api::condition::{Condition, ConditionStatus};
+use strimzi_backup_operator::api::offset_reset::KafkaOffsetReset;
+use strimzi_backup_operator::api::restore::{KafkaRestore, RunPhase};
+
+const NAMESPACE: &str = "strimzi-backup-system";
+const DEPLOYMENT: &str = "strimzi-backup-operator";
+
+fn install_yaml() -> PathBuf {
+    workspace_root().join("dist/install.yaml")
+}
+
+/// The Ready condition as (status, reason).
+fn ready(conditions: &[Condition]) -> Option<(ConditionStatus, String)> {
+    conditions.iter().find(|c| c.type_ == "Ready").map(|c| (c.status, c.reason.clone().unwrap_or_default()))
+}
+
+/// The operator pod's log, for failure messages.
+async fn operator_log(cluster: &Cluster) -> String {
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), NAMESPACE);
+    let Ok(list) =
+        pods.list(&ListParams::default().labels("app.kubernetes.io/name=strimzi-backup-operator")).await
+    else {
+        return String::new();
+    };
+    let mut text = String::new();
+    for pod in list.items {
+        let log = pods.logs(&pod.name_any(), &Default::default()).await.unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(60).collect();
+        text.push_str(&format!("--- {} ---\n", pod.name_any()));
+        text.extend(tail.into_iter().rev().map(|l| format!("{l}\n")));
+    }
+    text
+}
+
+/// Removes what the install created, except the CRDs (other tests use them).
+fn uninstall(cluster: &Cluster) -> anyhow::Result<()> {
+    let all = std::fs::read_to_string(install_yaml())?;
+    let kept: Vec<&str> =
+        all.split("\n---\n").filter(|doc| !doc.contains("kind: CustomResourceDefinition")).collect();
+    let file = std::env::temp_dir().join(format!("install-without-crds-{}.yaml", unique_suffix()));
+    std::fs::write(&file, kept.join("\n---\n"))?;
+    let out =
+        cluster.kubectl(&["delete", "--ignore-not-found", "--wait=false", "-f", &file.to_string_lossy()])?;
+    let _ = std::fs::remove_file(&file);
+    anyhow::ensure!(out.status.success(), "kubectl delete: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "takes over the cluster (webhooks and an operator for all namespaces): run alone by `make e2e`"]
+async fn install_yaml_runs_the_operator_under_its_own_rbac_with_cert_manager_certificates()
+-> anyhow::Result<()> {
+    let cluster = Cluster::connect().await?;
+    let _cert_manager = CertManager::start(&cluster).await?;
+    // The CRDs in the file are ours; make sure the namespace of a previous run is gone.
+    wait_until(Duration::from_secs(120), "no strimzi-backup-system from an earlier run", || async {
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(cluster.client.clone());
+        Ok(namespaces.get_opt(NAMESPACE).await?.is_none().then_some(()))
+    })
+    .await?;
+
+    let out = cluster.kubectl(&[
+        "apply",
+        "--server-side",
+        "--field-manager=e2e-install",
+        "-f",
+        &install_yaml().to_string_lossy(),
+    ])?;
+    let result = run(&cluster).await;
+    let log = if result.is_err() { operator_log(&cluster).await } else { String::new() };
+    uninstall(&cluster)?;
+    anyhow::ensure!(
+        out.status.success(),
+        "kubectl apply -f dist/install.yaml: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    result.map_err(|e| e.context(format!("operator pod log:\n{log}")))
+}
+
+async fn run(cluster: &Cluster) -> anyhow::Result<()> {
+    let env = &cluster.env;
+    // cert-manager issues the certificate and injects its CA; the pod starts once the Secret
+    // exists and is Ready once the operator serves.
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client.clone(), NAMESPACE);
+    wait_until(Duration::from_secs(180), "the operator Deployment available", || async {
+        let d = deployments.get(DEPLOYMENT).await?;
+        let available = d.status.and_then(|s| s.available_replicas).unwrap_or(0);
+        Ok((available >= 1).then_some(()))
+    })
+    .await?;
+    for kind in ["validatingwebhookconfiguration", "mutatingwebhookconfiguration"] {
+        wait_until(Duration::from_secs(60), &format!("caBundle injected into the {kind}"), || async {
+            let out = cluster.kubectl(&[
+                "get",
+                kind,
+                "strimzi-backup-operator",
+                "-o",
+                "jsonpath={.webhooks[*].clientConfig.caBundle}",
+            ])?;
+            let bundles = String::from_utf8_lossy(&out.stdout).to_string();
+            Ok((bundles.split_whitespace().count() == 3).then_some(()))
+        })
+        .await?;
+    }
+
+    let ns = namespace_with_kafka(cluster, "install").await?;
+    let s = unique_suffix();
+    let topic = format!("inst{s}");
+    create_topic(env, &topic, 2, &[]).await?;
+    let base = recent();
+    produce(env, &topic, 0, &records(&topic, 0, 120, base)).await?;
+    produce(env, &topic, 1, &records(&topic, 1, 80, base)).await?;
+
+    // The validating webhook (through its Service, with cert-manager's certificate) refuses a
+    // bad spec and names the field.
+    let bad = format!(
+        "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: bad}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n{}  schedule: {{cron: '0 2 * * *', timezone: Mars/Olympus}}\n",
+        minio_storage(env, &format!("e2e-install-bad-{s}/"), "minio-credentials", 2)?
+    );
+    let refused = match cluster.apply_yaml(&ns, &bad).await {
+        Ok(_) => anyhow::bail!("a KafkaBackup with an unknown timezone was admitted"),
+        Err(e) => format!("{e:#}"),
+    };
+    anyhow::ensure!(refused.contains("spec.schedule.timezone"), "{refused}");
+
+    // The mutating webhook fills in the defaults; the operator backs up under its RBAC.
+    let prefix = format!("e2e-install-{s}/");
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: orders}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: ['{topic}']}}\n{}",
+                minio_storage(env, &prefix, "minio-credentials", 2)?
+            ),
+        )
+        .await?;
+    let backups: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
+    let stored = backups.get("orders").await?;
+    let spec = serde_json::to_value(&stored.spec)?;
+    anyhow::ensure!(
+        spec.pointer("/backup/compression") == Some(&Value::from("zstd")),
+        "not defaulted: {spec}"
+    );
+    wait_until(Duration::from_secs(180), "the backup completed", || async {
+        let kb = backups.get("orders").await?;
+        let st = kb.status.unwrap_or_default();
+        Ok((ready(&st.conditions) == Some((ConditionStatus::True, "BackupCompleted".into()))).then_some(()))
+    })
+    .await?;
+
+    // A restore into a renamed topic, and an offset reset dry run, both under the same RBAC.
+    let renamed = format!("{topic}-restored");
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaRestore\nmetadata: {{name: again}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  backupRef: {{name: orders}}\n  topicMapping: [{{sourceTopic: {topic}, targetTopic: {renamed}}}]\n"
+            ),
+        )
+        .await?;
+    let restores: Api<KafkaRestore> = Api::namespaced(cluster.client.clone(), &ns);
+    wait_until(Duration::from_secs(180), "the restore completed", || async {
+        let st = restores.get("again").await?.status.unwrap_or_default();
+        anyhow::ensure!(st.phase != Some(RunPhase::Failed), "the restore failed: {:?}", st.conditions);
+        Ok((st.phase == Some(RunPhase::Completed)).then_some(()))
+    })
+    .await?;
+    let restored = consume_all(env, &renamed, 0)?.len() + consume_all(env, &renamed, 1)?.len();
+    anyhow::ensure!(restored == 200, "{restored} records restored, 200 backed up");
+
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaOffsetReset\nmetadata: {{name: rewind}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  consumerGroups: ['inst-{s}']\n  topics: ['{topic}']\n  resetStrategy: to-earliest\n  dryRun: true\n"
+            ),
+        )
+        .await?;
+    let resets: Api<KafkaOffsetReset> = Api::namespaced(cluster.client.clone(), &ns);
+    wait_until(Duration::from_secs(180), "the offset reset dry run finished", || async {
+        let st = resets.get("rewind").await?.status.unwrap_or_default();
+        anyhow::ensure!(st.phase != Some(RunPhase::Failed), "the offset reset failed: {:?}", st.conditions);
+        Ok((st.phase == Some(RunPhase::Completed)).then_some(()))
+    })
+    .await?;
+
+    // The API server called the pod's webhooks (through the webhook Service, verifying
+    // cert-manager's certificate): the pod's own counters say so. The pod shares the host's
+    // network, so its metrics port is 127.0.0.1:9090.
+    let metrics = metrics_text(9090).await?;
+    let count = |webhook: &str, verdict: &str| {
+        metric_sum(
+            &metrics,
+            "strimzi_backup_webhook_requests_total",
+            &[&format!("webhook=\"{webhook}\""), &format!("verdict=\"{verdict}\"")],
+        )
+    };
+    for (webhook, verdict) in [
+        ("mutate-kafkabackup", "allowed"),
+        ("validate-kafkabackup", "denied"),
+        ("validate-kafkarestore", "allowed"),
+    ] {
+        anyhow::ensure!(
+            count(webhook, verdict) >= 1.0,
+            "no {verdict} request counted for {webhook}:\n{metrics}"
+        );
+    }
+
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
