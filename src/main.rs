@@ -204,7 +204,10 @@ fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("STRIMZI_BACKUP_LOG_LEVEL")
         .or_else(|_| tracing_subscriber::EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Colours only on a terminal: in a pod the log goes to a file that `kubectl logs`, log
+    // collectors and grep read, where escape codes are noise.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
 }
 
 async fn backup(config: Option<&Path>, flags: &ConfigFlags, backup_id: Option<String>) -> anyhow::Result<()> {

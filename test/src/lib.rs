@@ -7,6 +7,7 @@
 //! - [`fixtures`]: cluster connection, per-test namespaces, applying YAML, polling.
 //! - [`kubelet`]: the pod harness that plays the kubelet, so Jobs really run (binary
 //!   `pod-harness`, started by `make env-up`).
+//! - [`olm`]: OLM's `olm` operator, for the bundle install test.
 //! - [`operator`]: the operator process per test namespace, and the namespace it needs.
 //! - [`procfs`]: a process's memory and CPU from `/proc`, for the benchmarks.
 //! - [`proxy`]: a TCP proxy that cuts a service off on demand (storage outages).
@@ -19,6 +20,7 @@ pub mod dataplane;
 pub mod env;
 pub mod fixtures;
 pub mod kubelet;
+pub mod olm;
 pub mod operator;
 pub mod procfs;
 pub mod proxy;
