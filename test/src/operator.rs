@@ -30,6 +30,8 @@ pub struct Operator {
     watched: String,
     kubeconfig: PathBuf,
     program: PathBuf,
+    /// Further environment of the process (e.g. proxy variables), kept across restarts.
+    extra_env: Vec<(String, String)>,
 }
 
 /// A port nothing listens on now (the kernel's choice).
@@ -59,7 +61,17 @@ impl Operator {
         let dir = std::env::temp_dir().join(format!("sbo-operator-{namespace}"));
         std::fs::create_dir_all(&dir)?;
         let log = dir.join(format!("operator-{}.log", unique_suffix()));
-        Self::spawn(program, env.kubeconfig().to_path_buf(), namespace, watched, log)
+        Self::spawn(program, env.kubeconfig().to_path_buf(), namespace, watched, log, Vec::new())
+    }
+
+    /// Starts an operator watching `namespace` with further environment variables, as a
+    /// Deployment's `env` (OLM adds the cluster-wide proxy this way).
+    pub fn start_with_env(env: &TestEnv, namespace: &str, extra: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let dir = std::env::temp_dir().join(format!("sbo-operator-{namespace}"));
+        std::fs::create_dir_all(&dir)?;
+        let log = dir.join(format!("operator-{}.log", unique_suffix()));
+        let extra = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Self::spawn(binary(), env.kubeconfig().to_path_buf(), namespace, namespace, log, extra)
     }
 
     fn spawn(
@@ -68,6 +80,7 @@ impl Operator {
         namespace: &str,
         watched: &str,
         log: PathBuf,
+        extra_env: Vec<(String, String)>,
     ) -> anyhow::Result<Self> {
         let port = free_port()?;
         let webhook_port = free_port()?;
@@ -84,6 +97,7 @@ impl Operator {
             .env("STRIMZI_BACKUP_NAMESPACE", watched)
             .env("POD_NAMESPACE", namespace)
             .env("STRIMZI_BACKUP_LOG_LEVEL", "info,kube=warn")
+            .envs(extra_env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::from(out.try_clone()?))
             .stderr(Stdio::from(out))
             .spawn()?;
@@ -97,6 +111,7 @@ impl Operator {
             watched: watched.into(),
             kubeconfig,
             program,
+            extra_env,
         })
     }
 
@@ -107,7 +122,8 @@ impl Operator {
         self.child.wait()?;
         let log = self.log.with_extension("restarted.log");
         let (namespace, watched) = (self.namespace.clone(), self.watched.clone());
-        *self = Self::spawn(self.program.clone(), self.kubeconfig.clone(), &namespace, &watched, log)?;
+        let extra = std::mem::take(&mut self.extra_env);
+        *self = Self::spawn(self.program.clone(), self.kubeconfig.clone(), &namespace, &watched, log, extra)?;
         Ok(())
     }
 

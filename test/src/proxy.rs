@@ -16,6 +16,7 @@ pub struct Proxy {
     down: Arc<AtomicBool>,
     connections: Arc<Mutex<JoinSet<()>>>,
     refused: Arc<AtomicU64>,
+    accepted: Arc<AtomicU64>,
     accept: tokio::task::JoinHandle<()>,
 }
 
@@ -26,12 +27,15 @@ impl Proxy {
         let addr = listener.local_addr()?;
         let down = Arc::new(AtomicBool::new(false));
         let refused = Arc::new(AtomicU64::new(0));
+        let accepted = Arc::new(AtomicU64::new(0));
         let connections = Arc::new(Mutex::new(JoinSet::new()));
         let upstream = upstream.to_string();
         let accept = tokio::spawn({
             let (down, refused, connections) = (down.clone(), refused.clone(), connections.clone());
+            let accepted = accepted.clone();
             async move {
                 while let Ok((mut client, _)) = listener.accept().await {
+                    accepted.fetch_add(1, Ordering::Relaxed);
                     if down.load(Ordering::SeqCst) {
                         refused.fetch_add(1, Ordering::Relaxed);
                         drop(client);
@@ -46,7 +50,7 @@ impl Proxy {
                 }
             }
         });
-        Ok(Self { addr, down, connections, refused, accept })
+        Ok(Self { addr, down, connections, refused, accepted, accept })
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -63,6 +67,11 @@ impl Proxy {
     /// Ends the outage.
     pub fn heal(&self) {
         self.down.store(false, Ordering::SeqCst);
+    }
+
+    /// Connections accepted so far (forwarded or dropped): proof that a client went through here.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
     }
 
     /// Connections dropped during outages: proof the client did try.
