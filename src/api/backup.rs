@@ -287,7 +287,7 @@ pub struct KafkaBackupStatus {
     /// The most recent backup run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_backup: Option<BackupRecord>,
-    /// Recent runs, newest first (at most [`BACKUP_HISTORY_LIMIT`]).
+    /// Recent runs, newest first (as many as `maxItems`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = BACKUP_HISTORY_LIMIT))]
     pub backup_history: Vec<BackupRecord>,

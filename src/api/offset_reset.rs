@@ -165,7 +165,7 @@ pub struct KafkaOffsetResetStatus {
     /// Run time, e.g. `2m30s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<String>,
-    /// Per-group results (at most [`GROUP_RESULTS_LIMIT`]; the Job's termination message has
+    /// Per-group results (as many as `maxItems`; the Job's termination message has
     /// the full list).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = GROUP_RESULTS_LIMIT))]
@@ -200,7 +200,7 @@ pub struct GroupResetResult {
     /// Why a group was skipped or failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// Old and new offset per partition (at most [`PARTITION_CHANGES_LIMIT`]).
+    /// Old and new offset per partition (as many as `maxItems`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = PARTITION_CHANGES_LIMIT))]
     pub partitions: Vec<PartitionOffsetChange>,
