@@ -29,8 +29,12 @@ bundle: ## The OLM bundle in bundle/ and bundle.Dockerfile, from config/manifest
 catalog: ## A file-based catalog in catalog/ with the bundle, checked with opm validate
 	hack/catalog.sh
 
+.PHONY: helm-sync
+helm-sync: ## Copy CRDs, RBAC rules, alerts, dashboard and the version from config/ into the Helm chart
+	hack/helm-sync.sh
+
 .PHONY: generate
-generate: manifests install-manifests bundle catalog ## Every generated file: CRDs, dist/install.yaml, bundle/, catalog/
+generate: manifests helm-sync install-manifests bundle catalog ## Every generated file: CRDs, docs/reference, the chart's copies, dist/install.yaml, bundle/, catalog/
 
 .PHONY: manifests-check
 manifests-check: generate ## Fail when generated files differ from what is committed
@@ -60,8 +64,12 @@ docker-build: ## Build the image with docker or podman (IMG=…; not available o
 monitoring-check: ## promtool: PrometheusRule check + unit tests, the dashboard's PromQL
 	hack/check-monitoring.sh
 
+.PHONY: helm-lint
+helm-lint: ## helm lint --strict and template of every values scenario; the chart checked against config/default
+	hack/helm-check.sh
+
 .PHONY: ship-check
-ship-check: image-lint bundle-validate scorecard monitoring-check ## All packaging checks (inside make test)
+ship-check: image-lint bundle-validate scorecard monitoring-check helm-lint ## All packaging checks (inside make test)
 
 ##@ Checks
 .PHONY: fmt-check

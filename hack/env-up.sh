@@ -150,7 +150,9 @@ start_apiserver() {
     --kubelet-preferred-address-types InternalIP --kubelet-certificate-authority "$PKI/ca.crt" \
     --kubelet-client-certificate "$PKI/kubelet-client.crt" --kubelet-client-key "$PKI/kubelet-client.key" \
     --disable-admission-plugins ServiceAccount --allow-privileged=true \
-    --cert-dir "$PKI/apiserver-generated"
+    --cert-dir "$PKI/apiserver-generated" \
+    --audit-policy-file "$HACK_DIR/audit-policy.yaml" --audit-log-path "$LOG_DIR/audit.log" \
+    --audit-log-maxsize 100 --audit-log-maxbackup 1
 }
 
 start_controller_manager() {
@@ -363,6 +365,7 @@ AZURITE_CONTAINER=$AZURITE_CONTAINER
 FAKE_GCS_ENDPOINT=http://127.0.0.1:$FAKE_GCS_PORT
 FAKE_GCS_BUCKET=$FAKE_GCS_BUCKET
 HARNESS_STATE_DIR=$ENV_DIR/harness
+AUDIT_LOG=$LOG_DIR/audit.log
 CERT_MANAGER_CONTROLLER=$CERT_MANAGER_CONTROLLER
 CERT_MANAGER_CAINJECTOR=$CERT_MANAGER_CAINJECTOR
 CERT_MANAGER_CRDS=$CERT_MANAGER_CRDS

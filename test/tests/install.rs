@@ -102,6 +102,7 @@ async fn install_yaml_runs_the_operator_under_its_own_rbac_with_cert_manager_cer
 
 async fn run(cluster: &Cluster) -> anyhow::Result<()> {
     let env = &cluster.env;
+    let started = k8s_openapi::jiff::Timestamp::now();
     // cert-manager issues the certificate and injects its CA; the pod starts once the Secret
     // exists and is Ready once the operator serves.
     let deployments: Api<Deployment> = Api::namespaced(cluster.client.clone(), NAMESPACE);
@@ -229,6 +230,97 @@ async fn run(cluster: &Cluster) -> anyhow::Result<()> {
         );
     }
 
+    // Least privilege, measured: every rule the install grants was used by the operator in this
+    // run (from the API server's audit log), but for the ones this run cannot exercise.
+    let used = used_by_operator(env.get("AUDIT_LOG")?, started)?;
+    let granted = granted()?;
+    let unexercised: Vec<&Grant> = granted.iter().filter(|g| !used.contains(g)).collect();
+    let unexpected: Vec<&&Grant> = unexercised.iter().filter(|g| why_unused(g).is_none()).collect();
+    anyhow::ensure!(
+        unexpected.is_empty(),
+        "granted but not used by the operator, and no reason known: {unexpected:?}\nused: {used:?}"
+    );
+    let denied: Vec<&Grant> = used.iter().filter(|u| !granted.contains(u)).collect();
+    anyhow::ensure!(denied.is_empty(), "used without a grant (forbidden): {denied:?}");
+
     cluster.delete_namespace(&ns).await?;
     Ok(())
+}
+
+/// One permission: API group, resource (with `/subresource`), verb.
+type Grant = (String, String, String);
+
+/// What the ServiceAccount of the install did since `since`, from the audit log (requests that
+/// were allowed; a 404 on a get is still a use of `get`).
+fn used_by_operator(
+    log: &str,
+    since: k8s_openapi::jiff::Timestamp,
+) -> anyhow::Result<std::collections::BTreeSet<Grant>> {
+    let user = format!("system:serviceaccount:{NAMESPACE}:strimzi-backup-operator");
+    let mut used = std::collections::BTreeSet::new();
+    for line in std::fs::read_to_string(log)?.lines() {
+        let Ok(event) = serde_json::from_str::<Value>(line) else { continue };
+        if event.pointer("/user/username").and_then(Value::as_str) != Some(&user) {
+            continue;
+        }
+        let at =
+            event["stageTimestamp"].as_str().and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok());
+        if at.is_none_or(|at| at < since)
+            || event.pointer("/responseStatus/code").and_then(Value::as_u64) == Some(403)
+        {
+            continue;
+        }
+        let Some(object) = event.get("objectRef") else { continue };
+        let mut resource = object["resource"].as_str().unwrap_or_default().to_string();
+        if let Some(sub) = object["subresource"].as_str() {
+            resource = format!("{resource}/{sub}");
+        }
+        let group = object["apiGroup"].as_str().unwrap_or_default().to_string();
+        used.insert((group, resource, event["verb"].as_str().unwrap_or_default().to_string()));
+    }
+    Ok(used)
+}
+
+/// What the install grants the operator: the controllers' ClusterRole and its Role.
+fn granted() -> anyhow::Result<std::collections::BTreeSet<Grant>> {
+    let mut all = std::collections::BTreeSet::new();
+    for file in ["config/rbac/all-namespaces/role.yaml", "config/rbac/leader_election_role.yaml"] {
+        let role: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(workspace_root().join(file))?)?;
+        for rule in role["rules"].as_array().into_iter().flatten() {
+            let list = |key: &str| -> Vec<String> {
+                rule[key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            };
+            for group in list("apiGroups") {
+                for resource in list("resources") {
+                    for verb in list("verbs") {
+                        all.insert((group.clone(), resource.clone(), verb));
+                    }
+                }
+            }
+        }
+    }
+    Ok(all)
+}
+
+/// Grants this run cannot exercise, and why they are there.
+fn why_unused(grant: &Grant) -> Option<&'static str> {
+    match (grant.0.as_str(), grant.1.as_str(), grant.2.as_str()) {
+        (_, r, "update") if r.ends_with("/finalizers") => Some(
+            "checked by OwnerReferencesPermissionEnforcement (OpenShift) when a Job's owner reference blocks owner deletion; never a request",
+        ),
+        ("batch", "jobs", "delete") => Some("concurrencyPolicy Replace and deletionPolicy Delete"),
+        ("", "configmaps", "get") => {
+            Some("a run's ConfigMap left by an earlier attempt; to-snapshot offset resets")
+        }
+        ("kafka.strimzi.io", "kafkausers", "get") => {
+            Some("SCRAM credentials of a KafkaUser (operator_scram.rs)")
+        }
+        ("events.k8s.io", "events", "patch") => Some("a repeated Event (series)"),
+        _ => None,
+    }
 }
