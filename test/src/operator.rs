@@ -237,3 +237,19 @@ pub fn minio_storage(env: &TestEnv, prefix: &str, secret: &str, indent: usize) -
         env.get("MINIO_ENDPOINT")?,
     ))
 }
+
+/// The logs (last `tail` lines each) of the operator pods in `namespace` — a Deployment's, as an
+/// install creates it — for failure messages; empty when there are none.
+pub async fn operator_pod_logs(cluster: &Cluster, namespace: &str, tail: i64) -> String {
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(cluster.client.clone(), namespace);
+    let selector = kube::api::ListParams::default().labels("app.kubernetes.io/name=strimzi-backup-operator");
+    let Ok(list) = pods.list(&selector).await else { return String::new() };
+    let mut text = String::new();
+    for pod in list.items {
+        let name = pod.metadata.name.unwrap_or_default();
+        let params = kube::api::LogParams { tail_lines: Some(tail), ..Default::default() };
+        text.push_str(&format!("--- pod {name} ---\n"));
+        text.push_str(&pods.logs(&name, &params).await.unwrap_or_default());
+    }
+    text
+}

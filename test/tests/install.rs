@@ -11,15 +11,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Pod;
-use kube::ResourceExt;
-use kube::api::{Api, ListParams};
+use kube::api::Api;
 use serde_json::Value;
 use strimzi_backup_e2e::certmanager::CertManager;
 use strimzi_backup_e2e::dataplane::{consume_all, create_topic, produce, recent, records};
 use strimzi_backup_e2e::env::workspace_root;
 use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
-use strimzi_backup_e2e::operator::{metric_sum, metrics_text, minio_storage, namespace_with_kafka};
+use strimzi_backup_e2e::operator::{
+    metric_sum, metrics_text, minio_storage, namespace_with_kafka, operator_pod_logs,
+};
 use strimzi_backup_operator::api::backup::KafkaBackup;
 use strimzi_backup_operator::api::condition::{Condition, ConditionStatus};
 use strimzi_backup_operator::api::offset_reset::KafkaOffsetReset;
@@ -35,24 +35,6 @@ fn install_yaml() -> PathBuf {
 /// The Ready condition as (status, reason).
 fn ready(conditions: &[Condition]) -> Option<(ConditionStatus, String)> {
     conditions.iter().find(|c| c.type_ == "Ready").map(|c| (c.status, c.reason.clone().unwrap_or_default()))
-}
-
-/// The operator pod's log, for failure messages.
-async fn operator_log(cluster: &Cluster) -> String {
-    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), NAMESPACE);
-    let Ok(list) =
-        pods.list(&ListParams::default().labels("app.kubernetes.io/name=strimzi-backup-operator")).await
-    else {
-        return String::new();
-    };
-    let mut text = String::new();
-    for pod in list.items {
-        let log = pods.logs(&pod.name_any(), &Default::default()).await.unwrap_or_default();
-        let tail: Vec<&str> = log.lines().rev().take(60).collect();
-        text.push_str(&format!("--- {} ---\n", pod.name_any()));
-        text.extend(tail.into_iter().rev().map(|l| format!("{l}\n")));
-    }
-    text
 }
 
 /// Removes what the install created, except the CRDs (other tests use them).
@@ -90,7 +72,7 @@ async fn install_yaml_runs_the_operator_under_its_own_rbac_with_cert_manager_cer
         &install_yaml().to_string_lossy(),
     ])?;
     let result = run(&cluster).await;
-    let log = if result.is_err() { operator_log(&cluster).await } else { String::new() };
+    let log = if result.is_err() { operator_pod_logs(&cluster, NAMESPACE, 60).await } else { String::new() };
     uninstall(&cluster)?;
     anyhow::ensure!(
         out.status.success(),

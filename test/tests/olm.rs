@@ -19,16 +19,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::Pod;
-use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams};
+use kube::api::{Api, DeleteParams, DynamicObject};
 use kube::discovery::ApiResource;
 use serde_json::{Value, json};
 use strimzi_backup_e2e::dataplane::{create_topic, produce, recent, records};
 use strimzi_backup_e2e::env::workspace_root;
 use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
 use strimzi_backup_e2e::olm::Olm;
-use strimzi_backup_e2e::operator::{metric_sum, metrics_text, minio_storage, namespace_with_kafka};
+use strimzi_backup_e2e::operator::{
+    metric_sum, metrics_text, minio_storage, namespace_with_kafka, operator_pod_logs,
+};
 use strimzi_backup_operator::api::backup::KafkaBackup;
 use strimzi_backup_operator::api::condition::ConditionStatus;
 
@@ -100,7 +100,7 @@ async fn olm_installs_the_bundle_and_its_webhooks_answer_with_olm_issued_certifi
     let ns = namespace_with_kafka(&cluster, "olm").await?;
     let result = run(&cluster, &ns).await;
     let log = if result.is_err() {
-        format!("{}\n{}", olm.log_text(), operator_log(&cluster, &ns).await)
+        format!("{}\n{}", olm.log_text(), operator_pod_logs(&cluster, &ns, 200).await)
     } else {
         String::new()
     };
@@ -128,21 +128,6 @@ async fn olm_installs_the_bundle_and_its_webhooks_answer_with_olm_issued_certifi
     cluster.delete_namespace(&ns).await?;
     drop(olm);
     result.map_err(|e| e.context(log))
-}
-
-async fn operator_log(cluster: &Cluster, ns: &str) -> String {
-    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), ns);
-    let Ok(list) =
-        pods.list(&ListParams::default().labels("app.kubernetes.io/name=strimzi-backup-operator")).await
-    else {
-        return String::new();
-    };
-    let mut text = String::new();
-    for pod in list.items {
-        text.push_str(&format!("--- pod {} ---\n", pod.name_any()));
-        text.push_str(&pods.logs(&pod.name_any(), &Default::default()).await.unwrap_or_default());
-    }
-    text
 }
 
 async fn run(cluster: &Cluster, ns: &str) -> anyhow::Result<()> {
@@ -209,7 +194,7 @@ async fn run(cluster: &Cluster, ns: &str) -> anyhow::Result<()> {
         Duration::from_secs(60),
         "the operator serving webhooks and watching its namespace",
         || async {
-            let log = operator_log(cluster, ns).await;
+            let log = operator_pod_logs(cluster, ns, 200).await;
             Ok((log.contains("serving the admission webhooks")
                 && log.contains(&format!("namespaces={{\"{ns}\"}}")))
             .then_some(()))
