@@ -5,13 +5,14 @@
 # Builds or fetches the real components the local environment runs, pinned in versions.env and
 # cached under $CACHE_DIR/<component>-<version>/ so a second run is instant.
 #   hack/tools.sh [all|env|native|kubernetes|etcd|kafka|minio|azurite|fake-gcs|oha|ship|
-#                  operator-sdk|scorecard-test|opm|olm|helm|promtool|hadolint|cert-manager]...
+#                  operator-sdk|scorecard-test|opm|olm|helm|promtool|hadolint|cert-manager|prometheus-crds]...
 # Prints nothing but progress; a failed build names its log file. Sourcing it (as env-up.sh does)
 # only defines the component paths: K8S_BIN, ETCD_BIN, KAFKA_HOME, MINIO_BIN, AZURITE_BLOB_JS,
 # FAKE_GCS_BIN, and (exported) OHA_BIN, OPERATOR_SDK, SCORECARD_TEST, OPM, OLM_BIN, OLM_CRDS, HELM,
-# PROMTOOL, HADOLINT, CERT_MANAGER_{CONTROLLER,CAINJECTOR,CRDS}. `env` is what `make env-up` runs;
-# `all` is what the tests need: env, `ship` (the packaging and lint tools: operator-sdk,
-# scorecard-test, opm, olm, helm, promtool, hadolint) and cert-manager (the plain-install test);
+# PROMTOOL, HADOLINT, CERT_MANAGER_{CONTROLLER,CAINJECTOR,CRDS}, PROMETHEUS_CRDS. `env` is what
+# `make env-up` runs; `all` is what the tests need: env, `ship` (the packaging and lint tools: operator-sdk,
+# scorecard-test, opm, olm, helm, promtool, hadolint), cert-manager (the plain-install test) and
+# the Prometheus Operator's CRDs (the OLM test);
 # oha, the load generator of `make bench`, is built only when asked for (bench.sh does).
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -54,6 +55,7 @@ CERT_MANAGER_DIR=$CACHE_DIR/cert-manager-$CERT_MANAGER_VERSION
 export CERT_MANAGER_CONTROLLER=$CERT_MANAGER_DIR/bin/controller
 export CERT_MANAGER_CAINJECTOR=$CERT_MANAGER_DIR/bin/cainjector
 export CERT_MANAGER_CRDS=$CERT_MANAGER_DIR/crds
+export PROMETHEUS_CRDS=$CACHE_DIR/prometheus-operator-crds-$PROMETHEUS_OPERATOR_VERSION
 
 # kube-apiserver, kube-controller-manager and kubectl from the k8s.io/kubernetes module. Its go.mod
 # pins the staging modules at v0.0.0 with local replaces, so a wrapper module replaces each of
@@ -334,6 +336,24 @@ build_cert_manager() {
   mv "$CERT_MANAGER_CRDS.tmp" "$CERT_MANAGER_CRDS"
 }
 
+# The ServiceMonitor and PrometheusRule CRDs from the Prometheus Operator's module (its
+# example/prometheus-operator-crd directory); nothing is built.
+build_prometheus_crds() {
+  if [[ -f $PROMETHEUS_CRDS/monitoring.coreos.com_servicemonitors.yaml ]]; then return; fi
+  local module=github.com/prometheus-operator/prometheus-operator kind src
+  log "fetching the Prometheus Operator $PROMETHEUS_OPERATOR_VERSION CRDs (Go module proxy)"
+  mkdir -p "$PROMETHEUS_CRDS.tmp"
+  run_logged "go mod download prometheus-operator" "$PROMETHEUS_CRDS.tmp/download.log" \
+    go mod download "$module@$PROMETHEUS_OPERATOR_VERSION"
+  src="$(go env GOMODCACHE)/$module@$PROMETHEUS_OPERATOR_VERSION/example/prometheus-operator-crd"
+  for kind in servicemonitors prometheusrules; do
+    cp "$src/monitoring.coreos.com_$kind.yaml" "$PROMETHEUS_CRDS.tmp/"
+  done
+  rm -f "$PROMETHEUS_CRDS.tmp/download.log"
+  rm -rf "$PROMETHEUS_CRDS"
+  mv "$PROMETHEUS_CRDS.tmp" "$PROMETHEUS_CRDS"
+}
+
 # promtool, stamped with the Prometheus release (the module's VERSION file) like promu does.
 build_promtool() {
   if [[ -x $PROMTOOL ]]; then return; fi
@@ -398,11 +418,11 @@ main() {
   for t in "${targets[@]}"; do
     case $t in
       env) check_native; build_etcd; build_kafka; build_minio; build_azurite; build_fake_gcs; build_kubernetes ;;
-      all) main env; build_ship; build_cert_manager ;;
+      all) main env; build_ship; build_cert_manager; build_prometheus_crds ;;
       native) check_native ;;
       kubernetes | etcd | kafka | minio | azurite | oha | ship | opm | olm | helm | promtool | hadolint) "build_$t" ;;
-      fake-gcs | operator-sdk | scorecard-test | cert-manager) "build_${t//-/_}" ;;
-      *) die "unknown component '$t' (expected all, env, native, kubernetes, etcd, kafka, minio, azurite, fake-gcs, oha, ship, operator-sdk, scorecard-test, opm, olm, helm, promtool, hadolint, cert-manager)" ;;
+      fake-gcs | operator-sdk | scorecard-test | cert-manager | prometheus-crds) "build_${t//-/_}" ;;
+      *) die "unknown component '$t' (expected all, env, native, kubernetes, etcd, kafka, minio, azurite, fake-gcs, oha, ship, operator-sdk, scorecard-test, opm, olm, helm, promtool, hadolint, cert-manager, prometheus-crds)" ;;
     esac
   done
 }

@@ -8,7 +8,8 @@
 //!
 //! What OLM's catalog operator would do before (resolve a Subscription, run an InstallPlan) is
 //! done by the test: it creates the bundle's ServiceAccount, Role and RoleBinding from the CSV's
-//! `permissions`, and the bundle's extra objects (ClusterRoles, metrics Service), then the CSV.
+//! `permissions`, and the bundle's extra objects (ClusterRoles, metrics Service, ServiceMonitor,
+//! PrometheusRule — with the Prometheus Operator's CRDs for the last two), then the CSV.
 //! The catalog operator needs registry and bundle-unpack pods from images, which nothing here
 //! can run.
 //!
@@ -143,6 +144,13 @@ async fn run(cluster: &Cluster, ns: &str) -> anyhow::Result<()> {
     if let Some(meta) = csv.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("namespace");
     }
+    // The bundle ships a ServiceMonitor and a PrometheusRule: their kinds come from the
+    // Prometheus Operator (on OpenShift, its monitoring stack).
+    let monitoring = std::path::PathBuf::from(env.get("PROMETHEUS_CRDS")?);
+    let mut crd_files: Vec<PathBuf> =
+        std::fs::read_dir(&monitoring)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    crd_files.sort();
+    cluster.install_crd_files(&crd_files).await?;
     install_plan(cluster, ns, &csv).await?;
     cluster.apply_yaml(ns, &serde_yaml_ng::to_string(&csv)?).await?;
 
@@ -159,6 +167,17 @@ async fn run(cluster: &Cluster, ns: &str) -> anyhow::Result<()> {
         let status = cluster.kubectl(&["-n", ns, "get", "csv", CSV_NAME, "-o", "jsonpath={.status}"]).ok();
         e.context(status.map(|o| String::from_utf8_lossy(&o.stdout).to_string()).unwrap_or_default())
     })?;
+
+    for object in
+        ["servicemonitor/strimzi-backup-operator-metrics", "prometheusrule/strimzi-backup-operator-alerts"]
+    {
+        let out = cluster.kubectl(&["-n", ns, "get", object, "-o", "name"])?;
+        anyhow::ensure!(
+            out.status.success(),
+            "the bundle's {object}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 
     // OLM's Deployment: its certificate mounted where the operator reads it, the watched
     // namespaces from the OperatorGroup.
