@@ -22,6 +22,8 @@ use tokio::io::AsyncRead;
 use crate::api::storage::{StorageSpec, StorageType};
 use crate::format::manifest::Layout;
 
+mod canceled;
+
 /// Where a `filesystem` storage's PersistentVolumeClaim is mounted in the Jobs.
 pub const FILESYSTEM_MOUNT: &str = "/var/lib/strimzi-backup/storage";
 
@@ -85,7 +87,8 @@ pub fn open(spec: &StorageSpec, filesystem_root: &Path) -> Result<Storage, Stora
             let mut builder = AmazonS3Builder::from_env()
                 .with_bucket_name(&s3.bucket)
                 .with_region(&s3.region)
-                .with_retry(retry());
+                .with_retry(retry())
+                .with_http_connector(canceled::Connector);
             if let Some(endpoint) = &s3.endpoint {
                 builder = builder.with_endpoint(endpoint).with_allow_http(endpoint.starts_with("http://"));
             }
@@ -102,7 +105,8 @@ pub fn open(spec: &StorageSpec, filesystem_root: &Path) -> Result<Storage, Stora
             let mut builder = MicrosoftAzureBuilder::from_env()
                 .with_account(&az.storage_account)
                 .with_container_name(&az.container)
-                .with_retry(retry());
+                .with_retry(retry())
+                .with_http_connector(canceled::Connector);
             if let Some(endpoint) = &az.endpoint {
                 builder =
                     builder.with_endpoint(endpoint.clone()).with_allow_http(endpoint.starts_with("http://"));
@@ -117,8 +121,10 @@ pub fn open(spec: &StorageSpec, filesystem_root: &Path) -> Result<Storage, Stora
         }
         StorageType::Gcs => {
             let gcs = spec.gcs.as_ref().ok_or_else(|| error("spec.storage.gcs", "required for type gcs"))?;
-            let mut builder =
-                GoogleCloudStorageBuilder::from_env().with_bucket_name(&gcs.bucket).with_retry(retry());
+            let mut builder = GoogleCloudStorageBuilder::from_env()
+                .with_bucket_name(&gcs.bucket)
+                .with_retry(retry())
+                .with_http_connector(canceled::Connector);
             if let Some(endpoint) = &gcs.endpoint {
                 builder = builder.with_config(GoogleConfigKey::BaseUrl, endpoint);
             }
