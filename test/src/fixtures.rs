@@ -171,3 +171,21 @@ pub fn unique_suffix() -> String {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{:x}{n}", (nanos ^ std::process::id().rotate_left(16)) & 0xffffff)
 }
+
+/// `GET path` over HTTP/1.0 to `addr`, within 10 s: (status code, body). An error when the
+/// connection is refused, reset, or closed without an answer.
+pub async fn http_get(addr: impl tokio::net::ToSocketAddrs, path: &str) -> anyhow::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await?;
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await?;
+        let text = String::from_utf8(response)?;
+        let (head, body) =
+            text.split_once("\r\n\r\n").with_context(|| format!("no HTTP answer: {text:?}"))?;
+        let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("no HTTP status")?;
+        Ok((status, body.to_owned()))
+    };
+    tokio::time::timeout(Duration::from_secs(10), exchange).await?
+}

@@ -92,8 +92,8 @@ impl Olm {
         };
         let me = Self { child, stop, supervisor: Some(supervisor), log };
         wait_until(Duration::from_secs(60), "OLM's operator healthy on :8080", || async {
-            let ok = reqwest_healthz().await;
-            Ok(ok.then_some(()))
+            let answered = crate::fixtures::http_get(("127.0.0.1", 8080), "/healthz").await;
+            Ok(answered.is_ok_and(|(status, _)| status == 200).then_some(()))
         })
         .await
         .map_err(|e| e.context(me.log_text()))?;
@@ -106,18 +106,6 @@ impl Olm {
         let tail: Vec<&str> = text.lines().rev().take(40).collect();
         format!("--- olm ---\n{}\n", tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
     }
-}
-
-/// `GET http://127.0.0.1:8080/healthz` answers 200.
-async fn reqwest_healthz() -> bool {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", 8080)).await else { return false };
-    if stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n").await.is_err() {
-        return false;
-    }
-    let mut text = String::new();
-    let _ = stream.read_to_string(&mut text).await;
-    text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200")
 }
 
 impl Drop for Olm {

@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::dataplane::binary;
 use crate::env::{TestEnv, workspace_root};
@@ -182,11 +181,9 @@ pub fn metric_sum(text: &str, name: &str, labels: &[&str]) -> f64 {
 
 /// The `/metrics` text of the operator whose metrics port is `port`.
 pub async fn metrics_text(port: u16) -> anyhow::Result<String> {
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n").await?;
-    let mut text = String::new();
-    stream.read_to_string(&mut text).await?;
-    Ok(text.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default())
+    let (status, body) = crate::fixtures::http_get(("127.0.0.1", port), "/metrics").await?;
+    anyhow::ensure!(status == 200, "GET /metrics: {status} {body}");
+    Ok(body)
 }
 
 impl Drop for Operator {

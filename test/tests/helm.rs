@@ -51,11 +51,10 @@ use kube::core::GroupVersionKind;
 use kube::discovery::{Scope, pinned_kind};
 use serde_json::json;
 use strimzi_backup_e2e::env::workspace_root;
-use strimzi_backup_e2e::fixtures::{Cluster, MANAGER, unique_suffix, wait_until};
+use strimzi_backup_e2e::fixtures::{Cluster, MANAGER, http_get, unique_suffix, wait_until};
 use strimzi_backup_operator::api::KafkaBackupSpec;
 use strimzi_backup_operator::api::backup::KafkaBackup;
 use strimzi_backup_operator::api::defaults;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Held (exclusive `flock`) while a pod listening on the host's fixed ports 9090 and 9443 runs.
 pub const FIXED_PORTS_LOCK: &str = "/tmp/strimzi-backup-e2e-fixed-ports.lock";
@@ -237,18 +236,6 @@ impl Drop for Cleanup {
             self.kubectl(&["delete", &format!("{resource}/{name}"), "--ignore-not-found"]);
         }
     }
-}
-
-/// `GET path` over HTTP/1.0 on `addr`: (status code, body).
-async fn http_get(addr: (&str, u16), path: &str) -> anyhow::Result<(u16, String)> {
-    let mut stream =
-        tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr)).await??;
-    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).await?;
-    let mut text = String::new();
-    tokio::time::timeout(Duration::from_secs(5), stream.read_to_string(&mut text)).await??;
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).context("no HTTP status")?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    Ok((status, body))
 }
 
 /// Webhook configurations on `kafkabackup.com` other than the release's (another install left

@@ -13,9 +13,8 @@ use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Service};
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
-use strimzi_backup_e2e::fixtures::{Cluster, wait_until};
+use strimzi_backup_e2e::fixtures::{Cluster, http_get, wait_until};
 use strimzi_backup_webhook::self_signed::Authority;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Any image: the command runs from the host; the harness needs no image for it.
@@ -116,21 +115,12 @@ async fn cluster_addr(services: &Api<Service>, name: &str, port: u16) -> anyhow:
     Ok(SocketAddr::new(ip.parse()?, port))
 }
 
-/// `GET /` over HTTP/1.0 to `addr`: the body, or an error when the connection is refused, reset
-/// or closed without an answer.
+/// `GET /` to `addr`: the body of a 200, or an error when the connection is refused, reset or
+/// closed without an answer.
 async fn get(addr: SocketAddr) -> anyhow::Result<String> {
-    let exchange = async {
-        let mut stream = TcpStream::connect(addr).await?;
-        stream.write_all(b"GET / HTTP/1.0\r\nHost: e2e\r\n\r\n").await?;
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await?;
-        let text = String::from_utf8(response)?;
-        let (head, body) =
-            text.split_once("\r\n\r\n").ok_or_else(|| anyhow::anyhow!("no HTTP answer: {text:?}"))?;
-        anyhow::ensure!(head.starts_with("HTTP/1.0 200"), "answer {head:?}");
-        Ok(body.to_owned())
-    };
-    tokio::time::timeout(Duration::from_secs(10), exchange).await?
+    let (status, body) = http_get(addr, "/").await?;
+    anyhow::ensure!(status == 200, "answer {status}");
+    Ok(body)
 }
 
 #[tokio::test]
