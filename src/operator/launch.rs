@@ -42,7 +42,6 @@ pub fn labels<K: Resource>(
     job::labels(component, &owner.name_any(), cluster.strimzi_cluster_ref.as_ref().map(|r| r.name.as_str()))
 }
 
-/// Creates the run's ConfigMap and Job unless they exist; returns the Job.
 /// The operator's proxy settings as container variables (before the run's own, which win).
 fn proxy_env(proxy: &[(String, String)]) -> impl Iterator<Item = EnvVar> + '_ {
     proxy.iter().map(|(name, value)| EnvVar {
@@ -52,6 +51,7 @@ fn proxy_env(proxy: &[(String, String)]) -> impl Iterator<Item = EnvVar> + '_ {
     })
 }
 
+/// Creates the run's ConfigMap and Job unless they exist; returns the Job.
 pub async fn launch<K: Resource<DynamicType = ()>>(ctx: &Context, owner: &K, run: Launch<'_>) -> Result<Job> {
     let namespace = owner.namespace().unwrap_or_default();
     let owner_ref = owner
