@@ -106,13 +106,18 @@ impl Cluster {
         Ok(applied)
     }
 
-    /// Server-side applies one object.
+    /// Server-side applies one object: into `namespace`, or cluster-wide when its kind is
+    /// cluster-scoped (a ClusterRole in a bundle, say).
     pub async fn apply(&self, namespace: &str, obj: &DynamicObject) -> anyhow::Result<DynamicObject> {
         let types = obj.types.as_ref().context("object without apiVersion/kind")?;
         let gvk = GroupVersionKind::try_from(types)?;
-        let (resource, _) = pinned_kind(&self.client, &gvk).await?;
+        let (resource, caps) = pinned_kind(&self.client, &gvk).await?;
         let name = obj.metadata.name.clone().context("object without metadata.name")?;
-        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), namespace, &resource);
+        let api: Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Cluster {
+            Api::all_with(self.client.clone(), &resource)
+        } else {
+            Api::namespaced_with(self.client.clone(), namespace, &resource)
+        };
         let params = PatchParams::apply(MANAGER).force().validation_strict();
         Ok(api.patch(&name, &params, &Patch::Apply(obj)).await?)
     }

@@ -85,9 +85,7 @@ async fn install_plan(cluster: &Cluster, ns: &str, csv: &Value) -> anyhow::Resul
         if name.ends_with("clusterserviceversion.yaml") || name.starts_with("kafkabackup.com_") {
             continue; // the CSV comes last; the CRDs are installed already
         }
-        // kubectl knows which of them are cluster-scoped (the ClusterRoles).
-        let out = cluster.kubectl(&["-n", ns, "apply", "--server-side", "-f", &path.to_string_lossy()])?;
-        anyhow::ensure!(out.status.success(), "applying {name}: {}", String::from_utf8_lossy(&out.stderr));
+        cluster.apply_file(ns, &path).await?;
     }
     Ok(())
 }
