@@ -85,6 +85,10 @@ unit: ## Unit tests (no environment needed)
 	$(CARGO) test --workspace --exclude strimzi-backup-e2e
 	$(CARGO) test -p strimzi-backup-e2e --lib --bins
 
+.PHONY: e2e-build
+e2e-build: build ## Compile the end-to-end tests without running them
+	$(CARGO) test -p strimzi-backup-e2e --test '*' --no-run
+
 .PHONY: e2e
 e2e: build ## End-to-end tests against the running local environment (make env-up first)
 	$(CARGO) test -p strimzi-backup-e2e --test '*' -- --test-threads=4

@@ -377,6 +377,9 @@ ENV
 }
 
 main() {
+  if problem=$(disk_space_problem "$ENV_DIR/data"); then
+    die "not enough disk space: $problem"
+  fi
   pki
   harness_pki
   kafka_pki

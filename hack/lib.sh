@@ -62,3 +62,23 @@ running_pid() {
 # Service ClusterIPs come from loopback space, so the pod harness can serve them on 127.0.0.0/8
 # (its stand-in for kube-proxy) and the API server reaches webhook Services without routing.
 SERVICE_CIDR=${SERVICE_CIDR:-127.77.0.0/24}
+
+# Free space the local environment needs on the filesystem of $1, in bytes. MinIO refuses every
+# write (HTTP 507 Insufficient Storage) once a write would leave less than 1% of the drive free,
+# and the tests need room of their own (Kafka's logs, etcd, the objects they write): 1% + 2 GiB.
+disk_space_needed() {
+  local total
+  total=$(df -PB1 "$1" | awk 'NR == 2 { print $2 }')
+  echo $((total / 100 + 2 * 1024 * 1024 * 1024))
+}
+
+# Prints why the filesystem of $1 is too full for the local environment; silent (and false)
+# when there is room. Without this a full disk shows up minutes later as backups retrying 507s.
+disk_space_problem() {
+  local dir=$1 free need
+  while [[ ! -d $dir ]]; do dir=$(dirname "$dir"); done
+  free=$(df -PB1 "$dir" | awk 'NR == 2 { print $4 }')
+  need=$(disk_space_needed "$dir")
+  ((free < need)) || return 1
+  echo "only $((free / 1024 / 1024)) MiB free on the filesystem of $dir; the local environment needs $((need / 1024 / 1024)) MiB (MinIO refuses writes with 507 Insufficient Storage when a write would leave less than 1% of the drive free). Free space there (cargo clean, old clones, ~/.cache/go-build) or point STRIMZI_BACKUP_ENV_DIR at a filesystem with room."
+}

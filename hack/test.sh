@@ -15,6 +15,8 @@ step "generated files"; make --no-print-directory manifests-check
 step "packaging: hadolint, bundle validation, scorecard, monitoring rules, Helm chart"
 make --no-print-directory ship-check
 step "unit tests"; make --no-print-directory unit
+# Built before the environment starts, so its disk-space check sees what the build left.
+step "build the end-to-end tests"; make --no-print-directory e2e-build
 
 owned=true
 if running_pid apiserver >/dev/null; then
@@ -26,6 +28,7 @@ cleanup() {
   if [[ $rc -ne 0 && -d $LOG_DIR ]]; then
     log "tests failed; component logs are in $LOG_DIR and pod logs in $ENV_DIR/harness/pods"
     tail -n 20 "$LOG_DIR/harness.log" 2>/dev/null | sed 's/^/  harness| /' >&2 || true
+    if problem=$(disk_space_problem "$ENV_DIR"); then log "the disk filled up during the run: $problem"; fi
   fi
   if $owned; then
     step "environment down"
