@@ -172,11 +172,9 @@ mod tests {
     }
 
     #[test]
-    fn the_interval_of_a_schedule_every_minute_is_bounded() {
-        let started = std::time::Instant::now();
+    fn a_schedule_every_minute_has_a_one_minute_interval() {
+        // The walk is bounded by INTERVAL_GAPS occurrences (a week of minutes), not by time.
         assert_eq!(interval(&cron("* * * * *", "UTC"), at(10, 20)), Some(Duration::minutes(1)));
-        // A reconcile computes it each time: a week of minutes must stay cheap.
-        assert!(started.elapsed() < std::time::Duration::from_secs(2), "{:?}", started.elapsed());
     }
 
     #[test]
