@@ -168,22 +168,24 @@ async fn record(
     Ok(())
 }
 
-/// The gauges of `kb` that describe its state rather than a run, set at every reconcile:
+/// The gauges of `kb` that describe its state rather than a run, set at every reconcile
+/// (`cron`: its schedule, parsed, if it has a valid one):
 /// - the schedule's interval, from the spec alone, so that the alert "no successful backup
 ///   within two intervals" also covers a backup that cannot run (invalid spec, no licence, an
 ///   unreachable cluster); removed when no schedule is in effect (none, suspended, invalid);
 /// - the last success and failure times, from the status' history when it has newer ones than
 ///   this process recorded: a restarted operator or a new leader reports them (and the alerts
 ///   on them hold) before the next run finishes.
-fn state_gauges(m: &Metrics, kb: &KafkaBackup, status: &KafkaBackupStatus, now: DateTime<Utc>) {
+fn state_gauges(
+    m: &Metrics,
+    kb: &KafkaBackup,
+    cron: Option<&CronSchedule>,
+    status: &KafkaBackupStatus,
+    now: DateTime<Utc>,
+) {
     let l = labels(kb);
-    let interval = kb
-        .spec
-        .schedule
-        .as_ref()
-        .filter(|s| !s.suspend)
-        .and_then(|s| CronSchedule::parse(s).ok())
-        .and_then(|cron| schedule::interval(&cron, now));
+    let suspended = kb.spec.schedule.as_ref().is_some_and(|s| s.suspend);
+    let interval = cron.filter(|_| !suspended).and_then(|cron| schedule::interval(cron, now));
     match interval {
         Some(i) => {
             m.backup_schedule_interval.get_or_create(&l).set(i.num_milliseconds() as f64 / 1e3);
@@ -313,7 +315,9 @@ async fn apply(kb: &KafkaBackup, ctx: &Context) -> Result<Action> {
     let before = kb.status.clone();
     let mut status = before.clone().unwrap_or_default();
     status.observed_generation = kb.metadata.generation;
-    state_gauges(&ctx.metrics, kb, &status, Utc::now());
+    let schedule = kb.spec.schedule.as_ref();
+    let cron = schedule.and_then(|s| CronSchedule::parse(s).ok());
+    state_gauges(&ctx.metrics, kb, cron.as_ref(), &status, Utc::now());
 
     // 1. Validate: the webhook's rules, for clusters that run without it.
     let problems = rules::backup(&kb.spec);
@@ -351,8 +355,6 @@ async fn apply(kb: &KafkaBackup, ctx: &Context) -> Result<Action> {
         .map_err(Error::read("the Kafka cluster"))?;
 
     // 4. What is due.
-    let schedule = kb.spec.schedule.as_ref();
-    let cron = schedule.and_then(|s| CronSchedule::parse(s).ok());
     let created = kb.creation_timestamp().and_then(|t| status::chrono(&t)).unwrap_or_else(Utc::now);
     let now_c = Utc::now();
     let mut start: Option<Start> = None;
@@ -696,6 +698,12 @@ mod tests {
         family.get(&who).map(|g| g.get())
     }
 
+    /// `state_gauges` as `apply` calls it.
+    fn gauges(m: &Metrics, kb: &KafkaBackup, status: &KafkaBackupStatus, now: DateTime<Utc>) {
+        let cron = kb.spec.schedule.as_ref().and_then(|s| CronSchedule::parse(s).ok());
+        state_gauges(m, kb, cron.as_ref(), status, now);
+    }
+
     type FloatGauge = prometheus_client::metrics::gauge::Gauge<f64, std::sync::atomic::AtomicU64>;
 
     #[test]
@@ -703,18 +711,18 @@ mod tests {
         let m = Metrics::register(&mut prometheus_client::registry::Registry::default());
         let now = Utc.with_ymd_and_hms(2026, 11, 21, 10, 20, 0).single().expect("time");
         let status = KafkaBackupStatus::default();
-        state_gauges(&m, &backup("schedule: {cron: '0 * * * *'}"), &status, now);
+        gauges(&m, &backup("schedule: {cron: '0 * * * *'}"), &status, now);
         assert_eq!(value(&m.backup_schedule_interval), Some(3600.0));
-        state_gauges(&m, &backup("schedule: {cron: '0 2 * * 1-5', timezone: Europe/Berlin}"), &status, now);
+        gauges(&m, &backup("schedule: {cron: '0 2 * * 1-5', timezone: Europe/Berlin}"), &status, now);
         assert_eq!(value(&m.backup_schedule_interval), Some(3.0 * 86400.0));
         // Suspended, removed, or no longer valid: nothing is overdue.
-        state_gauges(&m, &backup("schedule: {cron: '0 * * * *', suspend: true}"), &status, now);
+        gauges(&m, &backup("schedule: {cron: '0 * * * *', suspend: true}"), &status, now);
         assert_eq!(value(&m.backup_schedule_interval), None);
-        state_gauges(&m, &backup("schedule: {cron: '0 * * * *'}"), &status, now);
-        state_gauges(&m, &backup(""), &status, now);
+        gauges(&m, &backup("schedule: {cron: '0 * * * *'}"), &status, now);
+        gauges(&m, &backup(""), &status, now);
         assert_eq!(value(&m.backup_schedule_interval), None);
-        state_gauges(&m, &backup("schedule: {cron: '0 * * * *'}"), &status, now);
-        state_gauges(&m, &backup("schedule: {cron: '61 * * * *'}"), &status, now);
+        gauges(&m, &backup("schedule: {cron: '0 * * * *'}"), &status, now);
+        gauges(&m, &backup("schedule: {cron: '61 * * * *'}"), &status, now);
         assert_eq!(value(&m.backup_schedule_interval), None);
     }
 
@@ -733,16 +741,16 @@ mod tests {
             ],
             ..Default::default()
         };
-        state_gauges(&m, &kb, &status, now);
+        gauges(&m, &kb, &status, now);
         assert_eq!(value(&m.backup_last_success), Some(1_800_000_200.0));
         assert_eq!(value(&m.backup_last_failure), Some(1_800_000_300.0));
         // What this process recorded later stays.
         m.backup_last_success.get_or_create(&labels(&kb)).set(1_800_000_500.0);
-        state_gauges(&m, &kb, &status, now);
+        gauges(&m, &kb, &status, now);
         assert_eq!(value(&m.backup_last_success), Some(1_800_000_500.0));
         // Nothing in the history: nothing is made up.
         let m2 = Metrics::register(&mut prometheus_client::registry::Registry::default());
-        state_gauges(&m2, &kb, &KafkaBackupStatus::default(), now);
+        gauges(&m2, &kb, &KafkaBackupStatus::default(), now);
         assert_eq!((value(&m2.backup_last_success), value(&m2.backup_last_failure)), (None, None));
 
         m.backup_storage_bytes.get_or_create(&labels(&kb)).set(7);
