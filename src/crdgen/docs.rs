@@ -115,7 +115,7 @@ pub fn render_page(crd: &CustomResourceDefinition) -> String {
     if !several && let Some(version) = versions.first() {
         facts.extend(version_facts(crd, version));
     }
-    table(&mut out, &["Property", "Value"], facts.into_iter().map(|(k, v)| vec![k.to_string(), v]));
+    facts_table(&mut out, facts);
     let _ = write!(out, "{NOTATION}\n\n");
 
     for version in versions {
@@ -124,8 +124,7 @@ pub fn render_page(crd: &CustomResourceDefinition) -> String {
             if let Some(description) = root(version).and_then(|r| r.description.as_deref()) {
                 let _ = write!(out, "{}\n\n", prose(description));
             }
-            let facts = version_facts(crd, version);
-            table(&mut out, &["Property", "Value"], facts.into_iter().map(|(k, v)| vec![k.to_string(), v]));
+            facts_table(&mut out, version_facts(crd, version));
             "###"
         } else {
             "##"
@@ -265,6 +264,11 @@ fn list(names: Option<&[String]>) -> String {
         Some(names) if !names.is_empty() => names.iter().map(|n| code(n)).collect::<Vec<_>>().join(", "),
         _ => "none".into(),
     }
+}
+
+/// A two-column table of (property, value) facts about a kind or a version.
+fn facts_table(out: &mut String, facts: Vec<(&str, String)>) {
+    table(out, &["Property", "Value"], facts.into_iter().map(|(k, v)| vec![k.to_string(), v]));
 }
 
 /// A Markdown table; the cells are already escaped for it.
