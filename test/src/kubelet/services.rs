@@ -117,14 +117,18 @@ pub fn serving(pod: &Pod) -> bool {
         && status.conditions.iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True")
 }
 
+/// Whether `route`'s Service selects `pod`: same namespace, every selector label matches.
+fn selects(route: &Route, pod: &Pod) -> bool {
+    pod.metadata.namespace.as_deref() == Some(route.namespace.as_str())
+        && route.selector.iter().all(|(k, v)| pod.labels().get(k) == Some(v))
+}
+
 /// The backends of `route` among `pods` (this node's): `(pod name, port on 127.0.0.1)`, sorted
 /// by pod name so that round robin goes through them in a stable order.
 pub fn backends(pods: &[Arc<Pod>], route: &Route) -> Vec<(String, u16)> {
     let mut found: Vec<(String, u16)> = pods
         .iter()
-        .filter(|p| p.metadata.namespace.as_deref() == Some(route.namespace.as_str()))
-        .filter(|p| route.selector.iter().all(|(k, v)| p.labels().get(k) == Some(v)))
-        .filter(|p| serving(p))
+        .filter(|p| selects(route, p) && serving(p))
         .filter_map(|p| Some((p.name_any(), target_port(p, &route.target)?)))
         .collect();
     found.sort();
@@ -140,11 +144,9 @@ pub fn direct(route: &Route, pods: &[Arc<Pod>]) -> bool {
     let port = route.addr.port();
     match &route.target {
         IntOrString::Int(n) => u16::try_from(*n).ok() == Some(port),
-        IntOrString::String(_) => pods
-            .iter()
-            .filter(|p| p.metadata.namespace.as_deref() == Some(route.namespace.as_str()))
-            .filter(|p| route.selector.iter().all(|(k, v)| p.labels().get(k) == Some(v)))
-            .any(|p| target_port(p, &route.target) == Some(port)),
+        IntOrString::String(_) => {
+            pods.iter().any(|p| selects(route, p) && target_port(p, &route.target) == Some(port))
+        }
     }
 }
 
@@ -209,14 +211,21 @@ impl Proxy {
     fn sync(&mut self, services: &[Arc<Service>]) {
         let mut wanted: HashMap<SocketAddrV4, Route> = HashMap::new();
         let mut decisions = HashMap::new();
+        let pods = self.pods.state();
         for svc in services {
             let key = format!("{}/{}", svc.namespace().unwrap_or_default(), svc.name_any());
             let decision = match routes(svc) {
                 Ok(routes) => {
-                    let pods = self.pods.state();
+                    let routes: Vec<(Route, bool)> = routes
+                        .into_iter()
+                        .map(|r| {
+                            let direct = direct(&r, &pods);
+                            (r, direct)
+                        })
+                        .collect();
                     let list: Vec<String> = routes
                         .iter()
-                        .map(|r| match (&r.target, direct(r, &pods)) {
+                        .map(|(r, direct)| match (&r.target, direct) {
                             (_, true) => format!("{} answered by the pods themselves (same port)", r.addr),
                             (IntOrString::Int(n), false) => format!("{} -> targetPort {n}", r.addr),
                             (IntOrString::String(name), false) => {
@@ -224,7 +233,7 @@ impl Proxy {
                             }
                         })
                         .collect();
-                    wanted.extend(routes.into_iter().filter(|r| !direct(r, &pods)).map(|r| (r.addr, r)));
+                    wanted.extend(routes.into_iter().filter(|(_, direct)| !direct).map(|(r, _)| (r.addr, r)));
                     format!("proxying {}", list.join(", "))
                 }
                 Err(why) => format!("not proxied: {why}"),
