@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::fixtures::{Cluster, wait_until};
+use crate::fixtures::{Cluster, last_lines, wait_until};
 use crate::operator::free_port;
 
 /// cert-manager's controller and CA injector, running.
@@ -30,13 +30,7 @@ impl CertManager {
         for bin in [&controller, &cainjector] {
             anyhow::ensure!(bin.exists(), "{} is missing: run `hack/tools.sh cert-manager`", bin.display());
         }
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&crds)
-            .with_context(|| format!("reading {}", crds.display()))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-            .collect();
-        files.sort();
-        cluster.install_crd_files(&files).await?;
+        cluster.install_crd_dir(&crds).await?;
 
         let log_dir = std::env::temp_dir().join(format!("cert-manager-{}", crate::fixtures::unique_suffix()));
         std::fs::create_dir_all(&log_dir)?;
@@ -97,11 +91,7 @@ impl CertManager {
             .map(|name| {
                 let text =
                     std::fs::read_to_string(self.log_dir.join(format!("{name}.log"))).unwrap_or_default();
-                let tail: Vec<&str> = text.lines().rev().take(30).collect();
-                format!(
-                    "--- cert-manager {name} ---\n{}\n",
-                    tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-                )
+                format!("--- cert-manager {name} ---\n{}\n", last_lines(&text, 30))
             })
             .collect()
     }

@@ -89,6 +89,18 @@ impl Cluster {
         Ok(names)
     }
 
+    /// [`Self::install_crd_files`] for every `*.yaml` file in `dir`, in name order (a project's
+    /// CRD directory, as cert-manager and OLM ship theirs).
+    pub async fn install_crd_dir(&self, dir: &std::path::Path) -> anyhow::Result<Vec<String>> {
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        files.sort();
+        self.install_crd_files(&files).await
+    }
+
     /// Server-side applies every document of a YAML file into `namespace`, rejecting unknown
     /// fields (strict field validation) like `kubectl apply --server-side --validate=strict`.
     pub async fn apply_file(&self, namespace: &str, path: &Path) -> anyhow::Result<Vec<DynamicObject>> {
@@ -175,6 +187,12 @@ pub fn unique_suffix() -> String {
         .unwrap_or_default();
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{:x}{n}", (nanos ^ std::process::id().rotate_left(16)) & 0xffffff)
+}
+
+/// The last `n` lines of `text` (a log), for failure messages.
+pub fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 /// `GET path` over HTTP/1.0 to `addr`, within 10 s: (status code, body). An error when the

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::fixtures::{Cluster, wait_until};
+use crate::fixtures::{Cluster, last_lines, wait_until};
 
 /// The `olm` operator, running (and restarted when it exits) until dropped.
 pub struct Olm {
@@ -33,32 +33,7 @@ impl Olm {
         let bin = PathBuf::from(env.get("OLM_BIN")?);
         let crds = PathBuf::from(env.get("OLM_CRDS")?);
         anyhow::ensure!(bin.exists(), "{} is missing: run `hack/tools.sh olm`", bin.display());
-        // The CSV CRD is too large for client-side apply's annotation: server-side apply.
-        let out = cluster.kubectl(&[
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "-f",
-            &crds.to_string_lossy(),
-        ])?;
-        anyhow::ensure!(
-            out.status.success(),
-            "installing OLM's CRDs: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = cluster.kubectl(&[
-            "wait",
-            "--for",
-            "condition=established",
-            "--timeout=60s",
-            "-f",
-            &crds.to_string_lossy(),
-        ])?;
-        anyhow::ensure!(
-            out.status.success(),
-            "OLM's CRDs not established: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        cluster.install_crd_dir(&crds).await.context("installing OLM's CRDs")?;
 
         let log = std::env::temp_dir().join(format!("olm-{}.log", crate::fixtures::unique_suffix()));
         let kubeconfig = env.kubeconfig().to_path_buf();
@@ -103,8 +78,7 @@ impl Olm {
     /// The operator's log (last lines), for failure messages.
     pub fn log_text(&self) -> String {
         let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let tail: Vec<&str> = text.lines().rev().take(40).collect();
-        format!("--- olm ---\n{}\n", tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+        format!("--- olm ---\n{}\n", last_lines(&text, 40))
     }
 }
 

@@ -9,9 +9,13 @@ use std::process::{Child, Command, Stdio};
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 
+use strimzi_backup_operator::api::backup::KafkaBackup;
+use strimzi_backup_operator::api::condition::ConditionStatus;
+use strimzi_backup_operator::api::restore::RunPhase;
+
 use crate::dataplane::binary;
 use crate::env::{TestEnv, workspace_root};
-use crate::fixtures::{Cluster, unique_suffix};
+use crate::fixtures::{Cluster, last_lines, unique_suffix, wait_until};
 
 /// The image the operator's Jobs run (the harness runs our binary for it).
 pub const IMAGE: &str = "quay.io/strimzi-backup/strimzi-backup-operator:dev";
@@ -57,20 +61,28 @@ impl Operator {
         watched: &str,
         program: PathBuf,
     ) -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!("sbo-operator-{namespace}"));
-        std::fs::create_dir_all(&dir)?;
-        let log = dir.join(format!("operator-{}.log", unique_suffix()));
-        Self::spawn(program, env.kubeconfig().to_path_buf(), namespace, watched, log, Vec::new())
+        Self::start_logged(env, namespace, watched, program, Vec::new())
     }
 
     /// Starts an operator watching `namespace` with further environment variables, as a
     /// Deployment's `env` (OLM adds the cluster-wide proxy this way).
     pub fn start_with_env(env: &TestEnv, namespace: &str, extra: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let extra = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Self::start_logged(env, namespace, namespace, binary(), extra)
+    }
+
+    /// Every start: a fresh log file under the temp dir of `namespace`, then [`Self::spawn`].
+    fn start_logged(
+        env: &TestEnv,
+        namespace: &str,
+        watched: &str,
+        program: PathBuf,
+        extra_env: Vec<(String, String)>,
+    ) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("sbo-operator-{namespace}"));
         std::fs::create_dir_all(&dir)?;
         let log = dir.join(format!("operator-{}.log", unique_suffix()));
-        let extra = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Self::spawn(binary(), env.kubeconfig().to_path_buf(), namespace, namespace, log, extra)
+        Self::spawn(program, env.kubeconfig().to_path_buf(), namespace, watched, log, extra_env)
     }
 
     fn spawn(
@@ -143,12 +155,10 @@ impl Operator {
     /// Fails with the log's tail when the process has exited.
     pub fn check_running(&mut self) -> anyhow::Result<()> {
         if let Some(status) = self.child.try_wait()? {
-            let log = self.log_text();
-            let tail: Vec<&str> = log.lines().rev().take(20).collect();
             anyhow::bail!(
                 "the operator exited ({status}); log {}:\n{}",
                 self.log.display(),
-                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                last_lines(&self.log_text(), 20)
             );
         }
         Ok(())
@@ -233,6 +243,42 @@ pub fn minio_storage(env: &TestEnv, prefix: &str, secret: &str, indent: usize) -
         env.get("MINIO_REGION")?,
         env.get("MINIO_ENDPOINT")?,
     ))
+}
+
+/// Waits up to `timeout` for the one-shot run `name` (a `KafkaRestore` or `KafkaOffsetReset`,
+/// whose phase `phase` reads) to end, `Completed` or `Failed`, and returns it as it ended.
+pub async fn finished_run<K>(
+    api: &Api<K>,
+    name: &str,
+    timeout: std::time::Duration,
+    phase: impl Fn(&K) -> Option<RunPhase>,
+) -> anyhow::Result<K>
+where
+    K: kube::Resource<DynamicType = ()> + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    wait_until(timeout, &format!("{} {name} to finish", K::kind(&())), || async {
+        let run = api.get(name).await?;
+        Ok(matches!(phase(&run), Some(RunPhase::Completed | RunPhase::Failed)).then_some(run))
+    })
+    .await
+}
+
+/// Waits up to `timeout` until the `KafkaBackup` `name` is `Ready` with reason
+/// `BackupCompleted`: a backup of it has completed (and none failed since).
+pub async fn backup_completed(
+    api: &Api<KafkaBackup>,
+    name: &str,
+    timeout: std::time::Duration,
+) -> anyhow::Result<()> {
+    wait_until(timeout, &format!("a backup of {name} completed"), || async {
+        let st = api.get(name).await?.status.unwrap_or_default();
+        let ready = st.conditions.iter().find(|c| c.type_ == "Ready");
+        let completed = ready.is_some_and(|c| {
+            c.status == ConditionStatus::True && c.reason.as_deref() == Some("BackupCompleted")
+        });
+        Ok(completed.then_some(()))
+    })
+    .await
 }
 
 /// The logs (last `tail` lines each) of the operator pods in `namespace` — a Deployment's, as an

@@ -18,10 +18,10 @@ use strimzi_backup_e2e::dataplane::{consume_all, create_topic, produce, recent, 
 use strimzi_backup_e2e::env::workspace_root;
 use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
 use strimzi_backup_e2e::operator::{
-    metric_sum, metrics_text, minio_storage, namespace_with_kafka, operator_pod_logs,
+    backup_completed, finished_run, metric_sum, metrics_text, minio_storage, namespace_with_kafka,
+    operator_pod_logs,
 };
 use strimzi_backup_operator::api::backup::KafkaBackup;
-use strimzi_backup_operator::api::condition::{Condition, ConditionStatus};
 use strimzi_backup_operator::api::offset_reset::KafkaOffsetReset;
 use strimzi_backup_operator::api::restore::{KafkaRestore, RunPhase};
 
@@ -30,11 +30,6 @@ const DEPLOYMENT: &str = "strimzi-backup-operator";
 
 fn install_yaml() -> PathBuf {
     workspace_root().join("dist/install.yaml")
-}
-
-/// The Ready condition as (status, reason).
-fn ready(conditions: &[Condition]) -> Option<(ConditionStatus, String)> {
-    conditions.iter().find(|c| c.type_ == "Ready").map(|c| (c.status, c.reason.clone().unwrap_or_default()))
 }
 
 /// Removes what the install created, except the CRDs (other tests use them).
@@ -147,12 +142,7 @@ async fn run(cluster: &Cluster) -> anyhow::Result<()> {
         spec.pointer("/backup/compression") == Some(&Value::from("zstd")),
         "not defaulted: {spec}"
     );
-    wait_until(Duration::from_secs(180), "the backup completed", || async {
-        let kb = backups.get("orders").await?;
-        let st = kb.status.unwrap_or_default();
-        Ok((ready(&st.conditions) == Some((ConditionStatus::True, "BackupCompleted".into()))).then_some(()))
-    })
-    .await?;
+    backup_completed(&backups, "orders", Duration::from_secs(180)).await?;
 
     // A restore into a renamed topic, and an offset reset dry run, both under the same RBAC.
     let renamed = format!("{topic}-restored");
@@ -165,12 +155,11 @@ async fn run(cluster: &Cluster) -> anyhow::Result<()> {
         )
         .await?;
     let restores: Api<KafkaRestore> = Api::namespaced(cluster.client.clone(), &ns);
-    wait_until(Duration::from_secs(180), "the restore completed", || async {
-        let st = restores.get("again").await?.status.unwrap_or_default();
-        anyhow::ensure!(st.phase != Some(RunPhase::Failed), "the restore failed: {:?}", st.conditions);
-        Ok((st.phase == Some(RunPhase::Completed)).then_some(()))
-    })
-    .await?;
+    let st = finished_run(&restores, "again", Duration::from_secs(180), |r| r.status.as_ref()?.phase)
+        .await?
+        .status
+        .unwrap_or_default();
+    anyhow::ensure!(st.phase == Some(RunPhase::Completed), "the restore failed: {:?}", st.conditions);
     let restored = consume_all(env, &renamed, 0)?.len() + consume_all(env, &renamed, 1)?.len();
     anyhow::ensure!(restored == 200, "{restored} records restored, 200 backed up");
 
@@ -183,12 +172,11 @@ async fn run(cluster: &Cluster) -> anyhow::Result<()> {
         )
         .await?;
     let resets: Api<KafkaOffsetReset> = Api::namespaced(cluster.client.clone(), &ns);
-    wait_until(Duration::from_secs(180), "the offset reset dry run finished", || async {
-        let st = resets.get("rewind").await?.status.unwrap_or_default();
-        anyhow::ensure!(st.phase != Some(RunPhase::Failed), "the offset reset failed: {:?}", st.conditions);
-        Ok((st.phase == Some(RunPhase::Completed)).then_some(()))
-    })
-    .await?;
+    let st = finished_run(&resets, "rewind", Duration::from_secs(180), |r| r.status.as_ref()?.phase)
+        .await?
+        .status
+        .unwrap_or_default();
+    anyhow::ensure!(st.phase == Some(RunPhase::Completed), "the offset reset failed: {:?}", st.conditions);
 
     // The API server called the pod's webhooks (through the webhook Service, verifying
     // cert-manager's certificate): the pod's own counters say so. The pod shares the host's

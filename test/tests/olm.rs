@@ -28,10 +28,9 @@ use strimzi_backup_e2e::env::workspace_root;
 use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
 use strimzi_backup_e2e::olm::Olm;
 use strimzi_backup_e2e::operator::{
-    metric_sum, metrics_text, minio_storage, namespace_with_kafka, operator_pod_logs,
+    backup_completed, metric_sum, metrics_text, minio_storage, namespace_with_kafka, operator_pod_logs,
 };
 use strimzi_backup_operator::api::backup::KafkaBackup;
-use strimzi_backup_operator::api::condition::ConditionStatus;
 
 const CSV_NAME: &str = "strimzi-backup-operator.v0.1.0";
 
@@ -245,16 +244,7 @@ async fn run(cluster: &Cluster, ns: &str) -> anyhow::Result<()> {
         )
         .await?;
     let backups: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), ns);
-    wait_until(Duration::from_secs(180), "the backup completed", || async {
-        let st = backups.get("orders").await?.status.unwrap_or_default();
-        let ready = st
-            .conditions
-            .iter()
-            .find(|c| c.type_ == "Ready")
-            .map(|c| (c.status, c.reason.clone().unwrap_or_default()));
-        Ok((ready == Some((ConditionStatus::True, "BackupCompleted".into()))).then_some(()))
-    })
-    .await?;
+    backup_completed(&backups, "orders", Duration::from_secs(180)).await?;
 
     let metrics = metrics_text(9090).await?;
     for (webhook, verdict) in [

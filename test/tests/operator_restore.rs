@@ -14,7 +14,7 @@ use strimzi_backup_e2e::dataplane::{
     commit, committed, consume_all, create_topic, produce, recent, records, without_offsets,
 };
 use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
-use strimzi_backup_e2e::operator::{Operator, minio_storage, namespace_with_kafka};
+use strimzi_backup_e2e::operator::{Operator, finished_run, minio_storage, namespace_with_kafka};
 use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup};
 use strimzi_backup_operator::api::offset_reset::{
     GroupResetOutcome, KafkaOffsetReset, KafkaOffsetResetStatus,
@@ -26,12 +26,10 @@ async fn finished_restore(
     name: &str,
     op: &Operator,
 ) -> anyhow::Result<KafkaRestoreStatus> {
-    wait_until(Duration::from_secs(180), &format!("KafkaRestore {name} to finish"), || async {
-        let st = api.get(name).await?.status.unwrap_or_default();
-        Ok(matches!(st.phase, Some(RunPhase::Completed | RunPhase::Failed)).then_some(st))
-    })
-    .await
-    .map_err(|e| e.context(op.log_text()))
+    let run = finished_run(api, name, Duration::from_secs(180), |r| r.status.as_ref()?.phase)
+        .await
+        .map_err(|e| e.context(op.log_text()))?;
+    Ok(run.status.unwrap_or_default())
 }
 
 async fn finished_reset(
@@ -39,12 +37,10 @@ async fn finished_reset(
     name: &str,
     op: &Operator,
 ) -> anyhow::Result<KafkaOffsetResetStatus> {
-    wait_until(Duration::from_secs(120), &format!("KafkaOffsetReset {name} to finish"), || async {
-        let st = api.get(name).await?.status.unwrap_or_default();
-        Ok(matches!(st.phase, Some(RunPhase::Completed | RunPhase::Failed)).then_some(st))
-    })
-    .await
-    .map_err(|e| e.context(op.log_text()))
+    let run = finished_run(api, name, Duration::from_secs(120), |r| r.status.as_ref()?.phase)
+        .await
+        .map_err(|e| e.context(op.log_text()))?;
+    Ok(run.status.unwrap_or_default())
 }
 
 #[tokio::test(flavor = "multi_thread")]
