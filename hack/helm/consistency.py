@@ -134,38 +134,33 @@ same("CRDs (config/default's rendering vs the chart's crds/)", rendered_crds, ch
 if monitoring_path:
     chart = load(monitoring_path)
     by_kind = {d["kind"]: d for d in chart}
+
+    def rendered(kind, what):
+        """The chart's object of `kind`, or None with the problem recorded."""
+        if kind not in by_kind:
+            problems.append(f"[monitoring] no {what} rendered")
+        return by_kind.get(kind)
+
     monitor_file = config_dir / "prometheus/monitor.yaml"
-    if monitor_file.exists():
+    if monitor_file.exists() and (mine := rendered("ServiceMonitor", "ServiceMonitor")):
         monitor = yaml.safe_load(monitor_file.read_text())
-        mine = by_kind.get("ServiceMonitor")
-        if mine is None:
-            problems.append("[monitoring] no ServiceMonitor rendered")
-        else:
-            for field in ("endpoints", "jobLabel"):
-                same(f"ServiceMonitor {field}", monitor["spec"][field], mine["spec"][field], "config/prometheus/monitor.yaml")
-            wanted = monitor["spec"]["selector"]["matchLabels"]
-            got = mine["spec"]["selector"]["matchLabels"]
-            same("ServiceMonitor selector (config's labels)", wanted, {k: got.get(k) for k in wanted}, "config/prometheus/monitor.yaml")
+        for field in ("endpoints", "jobLabel"):
+            same(f"ServiceMonitor {field}", monitor["spec"][field], mine["spec"][field], "config/prometheus/monitor.yaml")
+        wanted = monitor["spec"]["selector"]["matchLabels"]
+        got = mine["spec"]["selector"]["matchLabels"]
+        same("ServiceMonitor selector (config's labels)", wanted, {k: got.get(k) for k in wanted}, "config/prometheus/monitor.yaml")
     rules_file = config_dir / "prometheus/rules.yaml"
-    if rules_file.exists():
+    if rules_file.exists() and (mine := rendered("PrometheusRule", "PrometheusRule")):
         rules = yaml.safe_load(rules_file.read_text())
-        mine = by_kind.get("PrometheusRule")
-        if mine is None:
-            problems.append("[monitoring] no PrometheusRule rendered")
-        else:
-            same("PrometheusRule groups", rules["spec"]["groups"], mine["spec"]["groups"], "config/prometheus/rules.yaml")
+        same("PrometheusRule groups", rules["spec"]["groups"], mine["spec"]["groups"], "config/prometheus/rules.yaml")
     dashboard_file = config_dir / "grafana/strimzi-backup-operator.json"
-    if dashboard_file.exists():
-        mine = by_kind.get("ConfigMap")
-        if mine is None:
-            problems.append("[monitoring] no dashboard ConfigMap rendered")
-        else:
-            text = mine["data"]["strimzi-backup-operator.json"]
-            if text.rstrip("\n") != dashboard_file.read_text().rstrip("\n"):
-                problems.append("the dashboard ConfigMap's JSON is not config/grafana/strimzi-backup-operator.json (run hack/helm-sync.sh)")
-            json.loads(text)
-            if mine["metadata"]["labels"].get("grafana_dashboard") != "1":
-                problems.append('the dashboard ConfigMap lacks the label grafana_dashboard: "1"')
+    if dashboard_file.exists() and (mine := rendered("ConfigMap", "dashboard ConfigMap")):
+        text = mine["data"]["strimzi-backup-operator.json"]
+        if text.rstrip("\n") != dashboard_file.read_text().rstrip("\n"):
+            problems.append("the dashboard ConfigMap's JSON is not config/grafana/strimzi-backup-operator.json (run hack/helm-sync.sh)")
+        json.loads(text)
+        if mine["metadata"]["labels"].get("grafana_dashboard") != "1":
+            problems.append('the dashboard ConfigMap lacks the label grafana_dashboard: "1"')
 
 if problems:
     print(f"The chart does not match config/ ({len(problems)} difference(s)):\n", file=sys.stderr)
