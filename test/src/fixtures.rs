@@ -118,20 +118,34 @@ impl Cluster {
         Ok(applied)
     }
 
-    /// Server-side applies one object: into `namespace`, or cluster-wide when its kind is
-    /// cluster-scoped (a ClusterRole in a bundle, say).
+    /// Server-side applies one object: into its own namespace, else `namespace`, or cluster-wide
+    /// when its kind is cluster-scoped (a ClusterRole in a bundle, say).
     pub async fn apply(&self, namespace: &str, obj: &DynamicObject) -> anyhow::Result<DynamicObject> {
+        Ok(self.apply_located(namespace, obj).await?.0)
+    }
+
+    /// [`Self::apply`], also saying where the object went, for tests that clean up after it.
+    pub async fn apply_located(
+        &self,
+        namespace: &str,
+        obj: &DynamicObject,
+    ) -> anyhow::Result<(DynamicObject, Located)> {
         let types = obj.types.as_ref().context("object without apiVersion/kind")?;
         let gvk = GroupVersionKind::try_from(types)?;
         let (resource, caps) = pinned_kind(&self.client, &gvk).await?;
         let name = obj.metadata.name.clone().context("object without metadata.name")?;
-        let api: Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Cluster {
-            Api::all_with(self.client.clone(), &resource)
+        let (api, namespace) = if caps.scope == kube::discovery::Scope::Cluster {
+            (Api::all_with(self.client.clone(), &resource), None)
         } else {
-            Api::namespaced_with(self.client.clone(), namespace, &resource)
+            let ns = obj.metadata.namespace.clone().unwrap_or_else(|| namespace.to_owned());
+            (Api::namespaced_with(self.client.clone(), &ns, &resource), Some(ns))
         };
         let params = PatchParams::apply(MANAGER).force().validation_strict();
-        Ok(api.patch(&name, &params, &Patch::Apply(obj)).await?)
+        let applied = api
+            .patch(&name, &params, &Patch::Apply(obj))
+            .await
+            .with_context(|| format!("applying {} {name}", types.kind))?;
+        Ok((applied, Located { api, resource, namespace }))
     }
 
     /// Runs the pinned kubectl against the local cluster.
@@ -143,6 +157,15 @@ impl Cluster {
             .output()
             .with_context(|| format!("running kubectl {args:?}"))
     }
+}
+
+/// Where [`Cluster::apply_located`] put an object.
+pub struct Located {
+    /// The object's kind, in its namespace or cluster-wide.
+    pub api: Api<DynamicObject>,
+    pub resource: kube::api::ApiResource,
+    /// `None`: the kind is cluster-scoped.
+    pub namespace: Option<String>,
 }
 
 /// Polls `check` every 250 ms until it yields `Some`, failing with `what` after `timeout`.

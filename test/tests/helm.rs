@@ -46,12 +46,10 @@ use k8s_openapi::api::admissionregistration::v1::{
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
-use kube::core::GroupVersionKind;
-use kube::discovery::{Scope, pinned_kind};
+use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
 use serde_json::json;
 use strimzi_backup_e2e::env::workspace_root;
-use strimzi_backup_e2e::fixtures::{Cluster, MANAGER, http_get, unique_suffix, wait_until};
+use strimzi_backup_e2e::fixtures::{Cluster, http_get, unique_suffix, wait_until};
 use strimzi_backup_operator::api::KafkaBackupSpec;
 use strimzi_backup_operator::api::backup::KafkaBackup;
 use strimzi_backup_operator::api::defaults;
@@ -145,29 +143,22 @@ struct Applied {
     api: Api<DynamicObject>,
 }
 
-/// Server-side applies `obj` (strict field validation) into its namespace, `default_ns` when it
-/// names none, or cluster-wide when its kind is cluster-scoped.
-async fn apply(client: &kube::Client, default_ns: &str, obj: &DynamicObject) -> anyhow::Result<Applied> {
-    let types = obj.types.as_ref().context("object without apiVersion/kind")?;
-    let gvk = GroupVersionKind::try_from(types)?;
-    let (resource, caps) = pinned_kind(client, &gvk).await?;
-    let name = obj.metadata.name.clone().context("object without metadata.name")?;
-    let (api, namespace) = if caps.scope == Scope::Cluster {
-        (Api::<DynamicObject>::all_with(client.clone(), &resource), None)
-    } else {
-        let ns = obj.metadata.namespace.clone().unwrap_or_else(|| default_ns.to_owned());
-        (Api::namespaced_with(client.clone(), &ns, &resource), Some(ns))
+/// Server-side applies `obj` (strict field validation, [`Cluster::apply_located`]) into its
+/// namespace, `default_ns` when it names none, or cluster-wide when its kind is cluster-scoped.
+async fn apply(cluster: &Cluster, default_ns: &str, obj: &DynamicObject) -> anyhow::Result<Applied> {
+    let (applied, at) = cluster.apply_located(default_ns, obj).await?;
+    let kind = obj.types.as_ref().map(|t| t.kind.clone()).unwrap_or_default();
+    let resource = match at.resource.group.as_str() {
+        "" => at.resource.plural.clone(),
+        group => format!("{}.{group}", at.resource.plural),
     };
-    let params = PatchParams::apply(MANAGER).force().validation_strict();
-    api.patch(&name, &params, &Patch::Apply(obj))
-        .await
-        .with_context(|| format!("applying {} {name}", types.kind))?;
-    let plural = if resource.group.is_empty() {
-        resource.plural.clone()
-    } else {
-        format!("{}.{}", resource.plural, resource.group)
-    };
-    Ok(Applied { kind: types.kind.clone(), resource: plural, name, namespace, api })
+    Ok(Applied {
+        kind,
+        resource,
+        name: applied.metadata.name.unwrap_or_default(),
+        namespace: at.namespace,
+        api: at.api,
+    })
 }
 
 /// Removes what the test installed, in an order that cannot get stuck, also when the test fails
@@ -331,7 +322,7 @@ async fn the_chart_installs_an_operator_that_works_with_its_own_rbac_and_webhook
     cleanup.ports = Some(lock_fixed_ports().await?);
     let mut applied = Vec::new();
     for obj in &objects {
-        let a = apply(&cluster.client, &release_ns, obj).await?;
+        let a = apply(&cluster, &release_ns, obj).await?;
         if a.namespace.is_none() {
             cleanup.cluster_scoped.push((a.kind.clone(), a.resource.clone(), a.name.clone()));
         }
