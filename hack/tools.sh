@@ -239,6 +239,11 @@ go_build() {
   )
 }
 
+# A directory of files fetched with a tool is filled in $1.tmp (stage_dir prints that path) and
+# then put in place whole (publish_dir), so an interrupted run never leaves half of it behind.
+stage_dir() { rm -rf "$1.tmp" && mkdir -p "$1.tmp" && echo "$1.tmp"; }
+publish_dir() { rm -rf "$1" && mv "$1.tmp" "$1"; }
+
 # The version of module $3 that module $1's go.mod at version $2 requires (once downloaded).
 required_version() { awk -v m="$3" '$1 == m { print $2; exit }' "$(go env GOMODCACHE)/$1@$2/go.mod"; }
 
@@ -290,16 +295,14 @@ build_opm() {
 build_olm() {
   if [[ -x $OLM_BIN && -d $OLM_CRDS ]]; then return; fi
   log "building OLM $OLM_VERSION (Go module proxy)"
-  local module=github.com/operator-framework/operator-lifecycle-manager
+  local module=github.com/operator-framework/operator-lifecycle-manager tmp
   mkdir -p "$OLM_DIR/bin"
   CGO_ENABLED=0 go_build "$OLM_DIR/build.log" "$module" "$OLM_VERSION" \
     -ldflags "-s -w -X $module/pkg/version.OLMVersion=$OLM_VERSION" -o "$OLM_BIN" ./cmd/olm
-  rm -rf "$OLM_CRDS.tmp"
-  mkdir -p "$OLM_CRDS.tmp"
-  cp "$(go env GOMODCACHE)/$module@$OLM_VERSION"/deploy/chart/crds/*.yaml "$OLM_CRDS.tmp/"
-  chmod u+w "$OLM_CRDS.tmp"/*.yaml
-  rm -rf "$OLM_CRDS"
-  mv "$OLM_CRDS.tmp" "$OLM_CRDS"
+  tmp=$(stage_dir "$OLM_CRDS")
+  cp "$(go env GOMODCACHE)/$module@$OLM_VERSION"/deploy/chart/crds/*.yaml "$tmp/"
+  chmod u+w "$tmp"/*.yaml
+  publish_dir "$OLM_CRDS"
   printf '%s\n' "$("$OLM_BIN" --version)" >&2
 }
 
@@ -323,35 +326,32 @@ build_helm() {
 build_cert_manager() {
   if [[ -x $CERT_MANAGER_CAINJECTOR && -d $CERT_MANAGER_CRDS ]]; then return; fi
   log "building cert-manager $CERT_MANAGER_VERSION controller + cainjector (Go module proxy)"
-  local module=github.com/cert-manager/cert-manager f
+  local module=github.com/cert-manager/cert-manager f tmp
   mkdir -p "$CERT_MANAGER_DIR/bin"
-  run_logged "go mod download cert-manager" "$CERT_MANAGER_DIR/build.log" go mod download "$module@$CERT_MANAGER_VERSION"
   CGO_ENABLED=0 go_build "$CERT_MANAGER_DIR/build.log" "$module" "$CERT_MANAGER_VERSION" -ldflags "-s -w" \
     -o "$CERT_MANAGER_DIR/bin/" ./cmd/controller ./cmd/cainjector
-  rm -rf "$CERT_MANAGER_CRDS.tmp"
-  mkdir -p "$CERT_MANAGER_CRDS.tmp"
+  tmp=$(stage_dir "$CERT_MANAGER_CRDS")
   for f in "$(go env GOMODCACHE)/$module@$CERT_MANAGER_VERSION"/deploy/crds/crd-*.yaml; do
-    sed '/{{/d' "$f" >"$CERT_MANAGER_CRDS.tmp/$(basename "$f")"
+    sed '/{{/d' "$f" >"$tmp/$(basename "$f")"
   done
-  mv "$CERT_MANAGER_CRDS.tmp" "$CERT_MANAGER_CRDS"
+  publish_dir "$CERT_MANAGER_CRDS"
 }
 
 # The ServiceMonitor and PrometheusRule CRDs from the Prometheus Operator's module (its
 # example/prometheus-operator-crd directory); nothing is built.
 build_prometheus_crds() {
   if [[ -f $PROMETHEUS_CRDS/monitoring.coreos.com_servicemonitors.yaml ]]; then return; fi
-  local module=github.com/prometheus-operator/prometheus-operator kind src
+  local module=github.com/prometheus-operator/prometheus-operator kind src tmp
   log "fetching the Prometheus Operator $PROMETHEUS_OPERATOR_VERSION CRDs (Go module proxy)"
-  mkdir -p "$PROMETHEUS_CRDS.tmp"
-  run_logged "go mod download prometheus-operator" "$PROMETHEUS_CRDS.tmp/download.log" \
+  tmp=$(stage_dir "$PROMETHEUS_CRDS")
+  run_logged "go mod download prometheus-operator" "$tmp/download.log" \
     go mod download "$module@$PROMETHEUS_OPERATOR_VERSION"
   src="$(go env GOMODCACHE)/$module@$PROMETHEUS_OPERATOR_VERSION/example/prometheus-operator-crd"
   for kind in servicemonitors prometheusrules; do
-    cp "$src/monitoring.coreos.com_$kind.yaml" "$PROMETHEUS_CRDS.tmp/"
+    cp "$src/monitoring.coreos.com_$kind.yaml" "$tmp/"
   done
-  rm -f "$PROMETHEUS_CRDS.tmp/download.log"
-  rm -rf "$PROMETHEUS_CRDS"
-  mv "$PROMETHEUS_CRDS.tmp" "$PROMETHEUS_CRDS"
+  rm -f "$tmp/download.log"
+  publish_dir "$PROMETHEUS_CRDS"
 }
 
 # promtool, stamped with the Prometheus release (the module's VERSION file) like promu does.
