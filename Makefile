@@ -58,7 +58,7 @@ image-lint: ## hadolint on the Dockerfiles
 
 .PHONY: docker-build
 docker-build: ## Build the image with docker or podman (IMG=…; not available on the dev machine)
-	$${CONTAINER_TOOL:-$$(command -v podman || echo docker)} build -t $${IMG:-quay.io/strimzi-backup/strimzi-backup-operator:$$(hack/version.sh)} .
+	$${CONTAINER_TOOL:-$$(command -v podman || echo docker)} build -t $${IMG:-$$(hack/version.sh --image)} .
 
 .PHONY: monitoring-check
 monitoring-check: ## promtool: PrometheusRule check + unit tests, the dashboard's PromQL

@@ -11,7 +11,7 @@ cd "$ROOT_DIR"
 "$HACK_DIR/tools.sh" kubernetes operator-sdk
 
 VERSION=${VERSION:-$("$HACK_DIR/version.sh")}
-IMG=${IMG:-quay.io/strimzi-backup/strimzi-backup-operator:$VERSION}
+IMG=${IMG:-$OPERATOR_IMAGE:$VERSION}
 # OperatorHub practice: every release goes to `alpha`; `stable`, the default, gets the releases
 # meant for production. OPENSHIFT_VERSIONS "v4.16" means 4.16 and later (minKubeVersion 1.29).
 BUNDLE_CHANNELS=${BUNDLE_CHANNELS:-alpha,stable}

@@ -8,7 +8,7 @@
 cd "$ROOT_DIR"
 "$HACK_DIR/tools.sh" opm
 VERSION=${VERSION:-$("$HACK_DIR/version.sh")}
-BUNDLE_IMG=${BUNDLE_IMG:-quay.io/strimzi-backup/strimzi-backup-operator-bundle:v$VERSION}
+BUNDLE_IMG=${BUNDLE_IMG:-$OPERATOR_IMAGE-bundle:v$VERSION}
 package=strimzi-backup-operator
 out=catalog/$package
 

@@ -153,7 +153,7 @@ log "NOTES.txt renders, says how to check the operator and never shows the licen
 
 # config/default, with the chart's default image.
 python3 "$HACK_DIR/bundle/kustomize.py" --config config --overlay default \
-  --image "quay.io/strimzi-backup/strimzi-backup-operator:$app_version" --kubectl "$KUBECTL_BIN" \
+  --image "$OPERATOR_IMAGE:$app_version" --kubectl "$KUBECTL_BIN" \
   >"$work/config-default.yaml" || die "kubectl kustomize config/default failed"
 
 if [[ -f $work/rendered/default.yaml && -f $work/rendered/cert-manager.yaml ]]; then

@@ -25,6 +25,10 @@ run_logged() {
   fi
 }
 
+# The operator's image repository: the release image is $OPERATOR_IMAGE:<version> (hack/version.sh
+# --image), the bundle image $OPERATOR_IMAGE-bundle:v<version>.
+OPERATOR_IMAGE=quay.io/strimzi-backup/strimzi-backup-operator
+
 # Ports of the local environment (all on 127.0.0.1); override any of them from the environment.
 ETCD_PORT=${ETCD_PORT:-32379}
 ETCD_PEER_PORT=${ETCD_PEER_PORT:-32380}
