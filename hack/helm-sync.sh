@@ -7,9 +7,7 @@
 #   files/prometheus/     <- config/prometheus/rules.yaml (the PrometheusRule's groups)
 #   files/grafana/        <- config/grafana/strimzi-backup-operator.json (the dashboard)
 #   Chart.yaml            <- version and appVersion (and the Artifact Hub image tag) from hack/version.sh
-# The copies are verbatim; the templates read them with .Files.Get. A source that does not exist
-# (yet) is skipped with a message and its old copy removed; the chart then fails to render only
-# when the value that needs it is enabled.
+# The copies are verbatim; the templates read them with .Files.Get.
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT_DIR"
 
@@ -19,22 +17,12 @@ version=$("$HACK_DIR/version.sh")
 
 # sync_dir DEST SOURCE...: DEST holds exactly copies of the SOURCE files.
 sync_dir() {
-  local dest=$1; shift
+  local dest=$1 src; shift
+  for src in "$@"; do [[ -f $src ]] || die "helm-sync: $src is missing"; done
   rm -rf "$dest"
   mkdir -p "$dest"
   cp "$@" "$dest/"
   chmod 644 "$dest"/*
-}
-
-# sync_optional DEST SOURCE WHAT: one file that another change may not have added yet.
-sync_optional() {
-  local dest=$1 src=$2 what=$3
-  if [[ -f $src ]]; then
-    sync_dir "$dest" "$src"
-  else
-    rm -rf "$dest"
-    log "helm-sync: skipping $what: $src does not exist (yet); re-run hack/helm-sync.sh when it does"
-  fi
 }
 
 shopt -s nullglob
@@ -46,8 +34,8 @@ user_roles=(config/rbac/*_editor_role.yaml config/rbac/*_viewer_role.yaml)
 [[ ${#user_roles[@]} -gt 0 ]] || die "no editor/viewer roles in config/rbac"
 sync_dir "$CHART/files/rbac" config/rbac/all-namespaces/role.yaml config/rbac/leader_election_role.yaml "${user_roles[@]}"
 
-sync_optional "$CHART/files/prometheus" config/prometheus/rules.yaml "the PrometheusRule (metrics.prometheusRule)"
-sync_optional "$CHART/files/grafana" config/grafana/strimzi-backup-operator.json "the Grafana dashboard (grafanaDashboard)"
+sync_dir "$CHART/files/prometheus" config/prometheus/rules.yaml
+sync_dir "$CHART/files/grafana" config/grafana/strimzi-backup-operator.json
 
 # version and appVersion, and the image of the Artifact Hub annotation.
 sed -E -i \

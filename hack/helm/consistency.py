@@ -2,8 +2,8 @@
 """The Helm chart against config/ (hack/helm-check.sh step 3): the chart rendered with default
 values (and with cert-manager certificates, and with monitoring on) compared with config/default's
 rendering in the parts that must agree. Arguments: config/default's rendering, the chart's default
-and cert-manager renderings, the chart directory, the config directory, the monitoring rendering
-(or ""). Prints a unified diff per difference; exits 1 on any."""
+and cert-manager renderings, the chart directory, the config directory, the monitoring rendering.
+Prints a unified diff per difference; exits 1 on any."""
 import difflib
 import json
 import sys
@@ -130,42 +130,38 @@ for p in copies.values():
         chart_crds[d["metadata"]["name"]] = d
 same("CRDs (config/default's rendering vs the chart's crds/)", rendered_crds, chart_crds)
 
-# Monitoring, against config/prometheus and config/grafana when they exist.
-if monitoring_path:
-    chart = load(monitoring_path)
-    by_kind = {d["kind"]: d for d in chart}
+# Monitoring, against config/prometheus and config/grafana.
+by_kind = {d["kind"]: d for d in load(monitoring_path)}
 
-    def rendered(kind, what):
-        """The chart's object of `kind`, or None with the problem recorded."""
-        if kind not in by_kind:
-            problems.append(f"[monitoring] no {what} rendered")
-        return by_kind.get(kind)
 
-    monitor_file = config_dir / "prometheus/monitor.yaml"
-    if monitor_file.exists() and (mine := rendered("ServiceMonitor", "ServiceMonitor")):
-        monitor = yaml.safe_load(monitor_file.read_text())
-        for field in ("endpoints", "jobLabel"):
-            same(f"ServiceMonitor {field}", monitor["spec"][field], mine["spec"][field], "config/prometheus/monitor.yaml")
-        wanted = monitor["spec"]["selector"]["matchLabels"]
-        got = mine["spec"]["selector"]["matchLabels"]
-        same("ServiceMonitor selector (config's labels)", wanted, {k: got.get(k) for k in wanted}, "config/prometheus/monitor.yaml")
-    rules_file = config_dir / "prometheus/rules.yaml"
-    if rules_file.exists() and (mine := rendered("PrometheusRule", "PrometheusRule")):
-        rules = yaml.safe_load(rules_file.read_text())
-        same("PrometheusRule groups", rules["spec"]["groups"], mine["spec"]["groups"], "config/prometheus/rules.yaml")
-    dashboard_file = config_dir / "grafana/strimzi-backup-operator.json"
-    if dashboard_file.exists() and (mine := rendered("ConfigMap", "dashboard ConfigMap")):
-        text = mine["data"]["strimzi-backup-operator.json"]
-        if text.rstrip("\n") != dashboard_file.read_text().rstrip("\n"):
-            problems.append("the dashboard ConfigMap's JSON is not config/grafana/strimzi-backup-operator.json (run hack/helm-sync.sh)")
-        json.loads(text)
-        if mine["metadata"]["labels"].get("grafana_dashboard") != "1":
-            problems.append('the dashboard ConfigMap lacks the label grafana_dashboard: "1"')
+def rendered(kind, what):
+    """The chart's object of `kind`, or None with the problem recorded."""
+    if kind not in by_kind:
+        problems.append(f"[monitoring] no {what} rendered")
+    return by_kind.get(kind)
+
+
+if mine := rendered("ServiceMonitor", "ServiceMonitor"):
+    monitor = yaml.safe_load((config_dir / "prometheus/monitor.yaml").read_text())
+    for field in ("endpoints", "jobLabel"):
+        same(f"ServiceMonitor {field}", monitor["spec"][field], mine["spec"][field], "config/prometheus/monitor.yaml")
+    wanted = monitor["spec"]["selector"]["matchLabels"]
+    got = mine["spec"]["selector"]["matchLabels"]
+    same("ServiceMonitor selector (config's labels)", wanted, {k: got.get(k) for k in wanted}, "config/prometheus/monitor.yaml")
+if mine := rendered("PrometheusRule", "PrometheusRule"):
+    rules = yaml.safe_load((config_dir / "prometheus/rules.yaml").read_text())
+    same("PrometheusRule groups", rules["spec"]["groups"], mine["spec"]["groups"], "config/prometheus/rules.yaml")
+if mine := rendered("ConfigMap", "dashboard ConfigMap"):
+    text = mine["data"]["strimzi-backup-operator.json"]
+    if text.rstrip("\n") != (config_dir / "grafana/strimzi-backup-operator.json").read_text().rstrip("\n"):
+        problems.append("the dashboard ConfigMap's JSON is not config/grafana/strimzi-backup-operator.json (run hack/helm-sync.sh)")
+    json.loads(text)
+    if mine["metadata"]["labels"].get("grafana_dashboard") != "1":
+        problems.append('the dashboard ConfigMap lacks the label grafana_dashboard: "1"')
 
 if problems:
     print(f"The chart does not match config/ ({len(problems)} difference(s)):\n", file=sys.stderr)
     for p in problems:
         print(p + "\n", file=sys.stderr)
     sys.exit(1)
-print("consistency: the chart's RBAC, Deployment, Services, webhooks, certificates, CRDs"
-      + (" and monitoring" if monitoring_path else "") + " match config/")
+print("consistency: the chart's RBAC, Deployment, Services, webhooks, certificates, CRDs and monitoring match config/")
