@@ -1,8 +1,14 @@
 //! The backups at one storage location, as backup, restore, verify and retention see them: only
-//! backups with a manifest exist, the latest is the one completed last, and an incremental backup
-//! is read together with the chain of parents it continues.
+//! backups with a manifest exist, the latest is the one completed last. A version 2 manifest is a
+//! whole restore point (it lists every segment it needs, some written by earlier backups); a
+//! version 1 incremental backup is read together with the chain of parents it continues. So
+//! stored objects go only when no kept manifest lists them.
+//!
+//! A manifest this build cannot read (damaged, or written by a newer version) never stops the
+//! others from being used: it is skipped with a warning naming it, and never deleted. Because it
+//! may list segments, nothing that is not its own is deleted while it is there either.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use anyhow::Context;
@@ -27,8 +33,24 @@ pub async fn manifest(storage: &Storage, id: &str) -> anyhow::Result<Manifest> {
     Ok(Manifest::from_json(&bytes, &name)?)
 }
 
-/// Every committed backup under the storage prefix (one manifest read each).
-pub async fn all(storage: &Storage) -> anyhow::Result<Vec<Manifest>> {
+/// The manifests at a location: those this build reads, and those it cannot.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub manifests: Vec<Manifest>,
+    /// Manifest objects that could not be read, with why.
+    pub unreadable: Vec<(String, String)>,
+}
+
+impl Scan {
+    /// Every segment object a readable manifest lists.
+    pub fn referenced(&self) -> HashSet<&str> {
+        self.manifests.iter().flat_map(|m| m.objects()).map(|s| s.object.as_str()).collect()
+    }
+}
+
+/// Every manifest under the storage prefix (one read each); unreadable ones are logged and set
+/// apart, never an error.
+pub async fn scan(storage: &Storage) -> anyhow::Result<Scan> {
     let dir = object_store::path::Path::from(storage.layout.backups_dir().trim_end_matches('/'));
     let objects: Vec<_> = storage
         .store
@@ -36,14 +58,33 @@ pub async fn all(storage: &Storage) -> anyhow::Result<Vec<Manifest>> {
         .try_collect()
         .await
         .with_context(|| format!("listing the backups in {}", storage.location))?;
-    let mut manifests = Vec::new();
+    let mut scan = Scan::default();
     for meta in objects {
         let name = meta.location.to_string();
         if let Some(id) = storage.layout.backup_id_of_manifest(&name) {
-            manifests.push(manifest(storage, id).await?);
+            match manifest(storage, id).await {
+                Ok(m) => scan.manifests.push(m),
+                Err(e) if is_storage_error(&e) => return Err(e),
+                Err(e) => {
+                    let why = format!("{e:#}");
+                    tracing::warn!(object = %name, error = %why,
+                        "skipping a manifest this build cannot read; it is left as it is");
+                    scan.unreadable.push((name, why));
+                }
+            }
         }
     }
-    Ok(manifests)
+    Ok(scan)
+}
+
+/// Whether reading failed in the store (retry later) rather than in the manifest's content.
+fn is_storage_error(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<object_store::Error>().is_some())
+}
+
+/// Every committed backup this build can read under the storage prefix.
+pub async fn all(storage: &Storage) -> anyhow::Result<Vec<Manifest>> {
+    Ok(scan(storage).await?.manifests)
 }
 
 /// The newest committed backup under the storage prefix, other than `except`.
@@ -56,38 +97,71 @@ fn newest<'a>(manifests: impl Iterator<Item = &'a Manifest>) -> Option<&'a Manif
     manifests.max_by(|a, b| a.completed_at.cmp(&b.completed_at))
 }
 
-/// Deletes a backup: the manifest first, so it is gone for every reader at once and a failure
-/// half-way leaves only invisible objects (which [`remove_orphans`] finishes later).
-pub async fn delete(storage: &Storage, id: &str) -> anyhow::Result<()> {
-    let manifest = object_store::path::Path::from(storage.layout.manifest(id));
-    match storage.store.delete(&manifest).await {
-        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("deleting {manifest}"))),
+/// Deletes backups (`ids`, all in `scan`): every manifest first, so each is gone for every reader
+/// at once, then the objects under their ids that no other manifest lists — a later backup may
+/// still need their segments. A failure half-way leaves only invisible objects, which
+/// [`remove_orphans`] finishes later.
+pub async fn delete(storage: &Storage, scan: &Scan, ids: &[String]) -> anyhow::Result<()> {
+    for id in ids {
+        let manifest = object_store::path::Path::from(storage.layout.manifest(id));
+        match storage.store.delete(&manifest).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("deleting {manifest}"))),
+        }
     }
-    let dir = object_store::path::Path::from(format!("{}{id}", storage.layout.backups_dir()));
-    delete_under(storage, &dir).await.with_context(|| format!("deleting the objects of backup {id}"))
+    if !scan.unreadable.is_empty() {
+        tracing::warn!(unreadable = scan.unreadable.len(),
+            "the segments of deleted backups stay while manifests this build cannot read are at the location");
+        return Ok(());
+    }
+    let kept: HashSet<&str> = scan
+        .manifests
+        .iter()
+        .filter(|m| !ids.contains(&m.backup_id))
+        .flat_map(|m| m.objects())
+        .map(|s| s.object.as_str())
+        .collect();
+    for id in ids {
+        let dir = object_store::path::Path::from(format!("{}{id}", storage.layout.backups_dir()));
+        delete_unlisted(storage, &dir, &kept, None)
+            .await
+            .with_context(|| format!("deleting the objects of backup {id}"))?;
+    }
+    Ok(())
 }
 
 /// Deletes every backup at the location (a `KafkaBackup` with `deletionPolicy: Delete` being
-/// deleted), newest first so that an interruption leaves only complete chains behind, then the
-/// objects of unfinished backups. Returns the ids deleted.
+/// deleted), then the objects of unfinished ones. Returns the ids deleted.
 pub async fn delete_all(storage: &Storage) -> anyhow::Result<Vec<String>> {
-    let mut manifests = all(storage).await?;
-    manifests.sort_by(|a, b| b.completed_at.cmp(&a.completed_at));
-    let mut deleted = Vec::new();
-    for m in manifests {
-        delete(storage, &m.backup_id).await?;
-        tracing::info!(backup = %m.backup_id, "deleted");
-        deleted.push(m.backup_id);
+    let scan = scan(storage).await?;
+    let mut ids: Vec<String> = scan.manifests.iter().map(|m| m.backup_id.clone()).collect();
+    delete(storage, &scan, &ids).await?;
+    for id in &ids {
+        tracing::info!(backup = %id, "deleted");
     }
-    deleted.extend(remove_orphans(storage, chrono::Duration::zero()).await?);
-    Ok(deleted)
+    let after = Scan { manifests: Vec::new(), unreadable: scan.unreadable };
+    ids.extend(remove_orphans_in(storage, &after, chrono::Duration::zero()).await?);
+    Ok(ids)
 }
 
-/// Deletes every object under `dir`.
-async fn delete_under(storage: &Storage, dir: &object_store::path::Path) -> object_store::Result<()> {
-    let locations = storage.store.list(Some(dir)).map_ok(|o| o.location).boxed();
-    storage.store.delete_stream(locations).try_collect::<Vec<_>>().await.map(|_| ())
+/// Deletes the objects under `dir` that are not in `keep` (and, with `older_than`, only when
+/// nothing there was written after it). Returns how many it deleted.
+async fn delete_unlisted(
+    storage: &Storage,
+    dir: &object_store::path::Path,
+    keep: &HashSet<&str>,
+    older_than: Option<chrono::DateTime<chrono::Utc>>,
+) -> anyhow::Result<usize> {
+    let objects: Vec<_> = storage.store.list(Some(dir)).try_collect().await?;
+    if older_than.is_some_and(|cutoff| objects.iter().any(|o| o.last_modified > cutoff)) {
+        return Ok(0);
+    }
+    let doomed: Vec<object_store::path::Path> =
+        objects.into_iter().map(|o| o.location).filter(|l| !keep.contains(l.as_ref())).collect();
+    let n = doomed.len();
+    let stream = futures::stream::iter(doomed.into_iter().map(Ok)).boxed();
+    storage.store.delete_stream(stream).try_collect::<Vec<_>>().await?;
+    Ok(n)
 }
 
 /// The named backup, or the latest when no id is given.
@@ -98,7 +172,8 @@ pub async fn resolve(storage: &Storage, id: Option<&str>) -> anyhow::Result<Mani
     }
 }
 
-/// The backup (or the latest) and every backup it continues, oldest first.
+/// The backup (or the latest) and every backup it continues, oldest first: only itself for a
+/// version 2 manifest, which is a whole restore point.
 pub async fn chain(storage: &Storage, id: Option<&str>) -> anyhow::Result<Vec<Manifest>> {
     // Finding the latest reads every manifest already: its parents come from those, not again
     // from storage.
@@ -111,7 +186,7 @@ pub async fn chain(storage: &Storage, id: Option<&str>) -> anyhow::Result<Vec<Ma
         }
     };
     let mut chain = vec![last];
-    while let Some(parent) = chain.last().and_then(|m| m.parent_id.clone()) {
+    while let Some(parent) = chain.last().filter(|m| !m.self_contained()).and_then(|m| m.parent_id.clone()) {
         if chain.iter().any(|m| m.backup_id == parent) {
             anyhow::bail!("the chain of backup {} loops at {parent}", chain[0].backup_id);
         }
@@ -130,35 +205,49 @@ pub async fn chain(storage: &Storage, id: Option<&str>) -> anyhow::Result<Vec<Ma
     Ok(chain)
 }
 
-/// Deletes what killed or failed backups left behind: objects under a backup id that never got
-/// its manifest. Only once nothing was written there for `grace`, so a backup still running
-/// (another Job writing to the same prefix) is never touched. Returns the ids cleaned.
+/// Deletes what killed or failed backups left behind: objects under a backup id without a
+/// manifest that no manifest lists. Only once nothing was written there for `grace`, so a backup
+/// still running (another Job writing to the same prefix) is never touched. Returns the ids
+/// cleaned.
 pub async fn remove_orphans(storage: &Storage, grace: chrono::Duration) -> anyhow::Result<Vec<String>> {
+    let scan = scan(storage).await?;
+    remove_orphans_in(storage, &scan, grace).await
+}
+
+async fn remove_orphans_in(storage: &Storage, scan: &Scan, grace: chrono::Duration) -> anyhow::Result<Vec<String>> {
+    if !scan.unreadable.is_empty() {
+        tracing::warn!(unreadable = scan.unreadable.len(),
+            "unfinished backups are not cleaned up while manifests this build cannot read are at the location");
+        return Ok(Vec::new());
+    }
     let dir = object_store::path::Path::from(storage.layout.backups_dir().trim_end_matches('/'));
     let listing = storage
         .store
         .list_with_delimiter(Some(&dir))
         .await
         .with_context(|| format!("listing the backups in {}", storage.location))?;
+    let committed: HashSet<&str> = scan.manifests.iter().map(|m| m.backup_id.as_str()).collect();
+    let referenced = scan.referenced();
     let cutoff = chrono::Utc::now() - grace;
     let mut removed = Vec::new();
     for prefix in listing.common_prefixes {
         let Some(id) = prefix.filename().map(str::to_string) else { continue };
+        if committed.contains(id.as_str()) {
+            continue;
+        }
         let manifest = object_store::path::Path::from(storage.layout.manifest(&id));
         match storage.store.head(&manifest).await {
             Ok(_) => continue,
             Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(anyhow::Error::new(e).context(format!("checking {manifest}"))),
         }
-        let objects: Vec<_> = storage.store.list(Some(&prefix)).try_collect().await?;
-        if objects.iter().any(|o| o.last_modified > cutoff) {
-            continue;
-        }
-        delete_under(storage, &prefix)
+        let n = delete_unlisted(storage, &prefix, &referenced, Some(cutoff))
             .await
             .with_context(|| format!("deleting the unfinished backup {id}"))?;
-        tracing::info!(backup = %id, "deleted the objects of an unfinished backup (no manifest)");
-        removed.push(id);
+        if n > 0 {
+            tracing::info!(backup = %id, objects = n, "deleted what an unfinished or pruned backup left (no manifest lists it)");
+            removed.push(id);
+        }
     }
     Ok(removed)
 }

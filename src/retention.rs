@@ -1,9 +1,11 @@
-//! Retention: which backups a `KafkaBackup`'s policy lets go, and deleting them.
+//! Retention: which restore points a `KafkaBackup`'s policy lets go, and deleting them.
 //!
-//! A backup goes when it is beyond `maxBackups` (counting from the newest) or older than
-//! `maxAge` — except the newest completed backup (there is always one to restore), a backup a
-//! running restore is reading (`protected`), and every backup a kept incremental backup
-//! continues (its chain must stay whole to be restorable).
+//! A backup (a restore point) goes when it is beyond `maxBackups` (counting from the newest) or
+//! older than `maxAge` — except the newest completed backup (there is always one to restore) and
+//! a backup a running restore is reading (`protected`). A version 2 manifest lists every segment
+//! its restore point needs, so a segment object is deleted only once no kept manifest lists it
+//! (manifests first, so a crash half-way leaves only invisible objects). A version 1 incremental
+//! backup still needs the chain of parents it continues, which is kept with it.
 
 use std::collections::{HashMap, HashSet};
 
@@ -27,7 +29,8 @@ impl Held {
         Some(Self {
             id: m.backup_id.clone(),
             completed_at: DateTime::parse_from_rfc3339(&m.completed_at).ok()?.with_timezone(&Utc),
-            parent: m.parent_id.clone(),
+            // A version 2 manifest needs no other manifest: only the segments it lists.
+            parent: m.parent_id.clone().filter(|_| !m.self_contained()),
         })
     }
 }
@@ -78,7 +81,7 @@ pub struct Inventory {
     pub pruned: Vec<String>,
     /// Completed backups left in storage.
     pub backup_count: u64,
-    /// Their stored bytes.
+    /// The stored bytes of the segments they list (each object counted once).
     pub storage_bytes: u64,
 }
 
@@ -89,22 +92,22 @@ pub async fn prune(
     protected: &HashSet<String>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Inventory> {
-    let mut manifests = crate::catalog::all(storage).await?;
+    let scan = crate::catalog::scan(storage).await?;
     let mut pruned = Vec::new();
     if let Some(policy) = policy {
-        let held: Vec<Held> = manifests.iter().filter_map(Held::from_manifest).collect();
-        for id in select(&held, policy, protected, now) {
-            crate::catalog::delete(storage, &id).await?;
+        let held: Vec<Held> = scan.manifests.iter().filter_map(Held::from_manifest).collect();
+        pruned = select(&held, policy, protected, now);
+        crate::catalog::delete(storage, &scan, &pruned).await?;
+        for id in &pruned {
             tracing::info!(backup = %id, "pruned by the retention policy");
-            pruned.push(id);
         }
-        manifests.retain(|m| !pruned.contains(&m.backup_id));
     }
-    Ok(Inventory {
-        pruned,
-        backup_count: manifests.len() as u64,
-        storage_bytes: manifests.iter().map(|m| m.totals.stored_bytes).sum(),
-    })
+    let kept: Vec<&Manifest> = scan.manifests.iter().filter(|m| !pruned.contains(&m.backup_id)).collect();
+    let mut objects = std::collections::BTreeMap::new();
+    for s in kept.iter().flat_map(|m| m.objects()) {
+        objects.insert(s.object.as_str(), s.stored_bytes);
+    }
+    Ok(Inventory { pruned, backup_count: kept.len() as u64, storage_bytes: objects.values().sum() })
 }
 
 #[cfg(test)]

@@ -77,7 +77,8 @@ pub async fn verify(cfg: &VerifyConfig) -> anyhow::Result<VerifyReport> {
     let key =
         crate::catalog::key_for(&manifest, crate::catalog::load_key(cfg.encryption_key_file.as_deref())?)?;
     let mut report = VerifyReport { backup_id: manifest.backup_id.clone(), ..Default::default() };
-    if let Some(parent) = &manifest.parent_id {
+    // A version 2 manifest lists every segment it needs; only a version 1 chain needs its parent.
+    if let Some(parent) = manifest.parent_id.as_ref().filter(|_| !manifest.self_contained()) {
         let name = storage.layout.manifest(parent);
         if storage.store.head(&object_store::path::Path::from(name.as_str())).await.is_err() {
             report.problems.push(format!("parent backup {parent} is missing ({name}): the chain is broken"));

@@ -164,6 +164,13 @@ pub struct BackupSettings {
     /// Incremental (default) or full.
     #[serde(default)]
     pub mode: BackupMode,
+    /// How long a partition may go without a record, while its cut is not reached, before the
+    /// backup fails naming it (a stalled or unreachable broker, a rolling restart that does not
+    /// end). Only the broker's own end of the partition at the cut ends a partition: a backup
+    /// never commits short of its cut. A duration such as `5m` or `1h`.
+    #[serde(default = "default_stall_timeout")]
+    #[schemars(regex(pattern = r"^([1-9][0-9]*(ms|s|m|h))+$"))]
+    pub stall_timeout: String,
 }
 
 impl Default for BackupSettings {
@@ -175,8 +182,13 @@ impl Default for BackupSettings {
             segment_size: default_segment_size(),
             parallelism: default_parallelism(),
             mode: BackupMode::default(),
+            stall_timeout: default_stall_timeout(),
         }
     }
+}
+
+fn default_stall_timeout() -> String {
+    "5m".into()
 }
 
 fn default_compression_level() -> i32 {

@@ -51,6 +51,17 @@ pub fn backup(spec: &KafkaBackupSpec) -> Vec<FieldError> {
     {
         problems.push(FieldError::new("spec.retention.maxAge", message));
     }
+    match super::duration::parse_millis(&spec.backup.stall_timeout) {
+        Err(message) => problems.push(FieldError::new("spec.backup.stallTimeout", message)),
+        Ok(ms) if ms < 1_000 => problems.push(FieldError::new(
+            "spec.backup.stallTimeout",
+            format!(
+                "`{}` is shorter than a second: a broker answers slower than that under load; use e.g. 5m",
+                spec.backup.stall_timeout
+            ),
+        )),
+        Ok(_) => {}
+    }
     if spec.backup.compression == super::backup::Compression::Lz4 && spec.backup.compression_level > 12 {
         problems.push(FieldError::new(
             "spec.backup.compressionLevel",

@@ -4,7 +4,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use bytes::Bytes;
@@ -28,7 +28,8 @@ use super::plan::PartitionPlan;
 const PART_BYTES: usize = 8 * 1024 * 1024;
 /// Parts of one segment in flight at once (bounds upload memory at 2 × 8 MiB per partition).
 const PARTS_IN_FLIGHT: usize = 2;
-/// With no record for this long and the end not reached, the broker is asked where the end is.
+/// With no record for this long (at most) and the cut not reached, the broker is asked where the
+/// partition's end is, for the log and the error.
 const IDLE: Duration = Duration::from_secs(30);
 
 /// What a partition run needs besides its plan.
@@ -40,6 +41,8 @@ pub struct PartitionContext {
     pub codec: Codec,
     pub key: Option<EncryptionKey>,
     pub segment_bytes: u64,
+    /// How long a partition may make no progress before the run fails (`backup.stallTimeout`).
+    pub stall_timeout: Duration,
     /// Progress counters shared by all partitions.
     pub records: Arc<AtomicU64>,
     pub bytes: Arc<AtomicU64>,
@@ -173,16 +176,26 @@ fn consumer(ctx: &PartitionContext, plan: &PartitionPlan, from: i64) -> anyhow::
 }
 
 /// Backs up one partition and returns its manifest entry.
+///
+/// Only the broker ends a partition: its end-of-partition once the fetch position reached the
+/// cut. Silence is never taken for the end — a stalled broker, a leader moving in a rolling
+/// restart or a network partition is waited out for `stall_timeout` without a record, and then
+/// the run fails naming the partition, so a backup never commits short of its cut.
 pub async fn backup_partition(
     ctx: &PartitionContext,
     plan: &PartitionPlan,
 ) -> anyhow::Result<PartitionEntry> {
+    // The restore point holds the partition from its log start: what the lineage already has
+    // below `start`, then what this backup reads.
     let mut entry = PartitionEntry {
         partition: plan.partition,
-        start_offset: plan.start,
+        start_offset: plan.log_start,
         end_offset: plan.end,
-        segments: Vec::new(),
-        gaps: plan.gaps.clone(),
+        read_from: Some(plan.start),
+        lineage_start: Some(plan.lineage.start.clone()),
+        lineage_break: plan.lineage.broken.clone(),
+        segments: plan.lineage.segments.clone(),
+        gaps: plan.lineage.gaps.clone(),
     };
     if plan.start >= plan.end {
         return Ok(entry);
@@ -191,16 +204,24 @@ pub async fn backup_partition(
     let mut consumer = consumer(ctx, plan, plan.start)?;
     let mut segment: Option<OpenSegment> = None;
     let mut next = plan.start; // the first offset not yet accounted for
+    let mut stall = Stall::new(ctx.stall_timeout);
     loop {
         if next >= entry.end_offset {
             break;
         }
-        let received = match tokio::time::timeout(IDLE, consumer.recv()).await {
+        let received = match tokio::time::timeout(stall.check_every(), consumer.recv()).await {
             Ok(r) => r,
-            Err(_) => Err(KafkaError::PartitionEOF(plan.partition)),
+            Err(_) => {
+                // Nothing from the broker for a while: ask where the partition stands (for the
+                // log and the error), and give up only once the budget is spent.
+                let broker_end = watermarks(&consumer, plan).map(|(_, high)| high);
+                stall.waited(&name, next, entry.end_offset, broker_end.map_err(|e| format!("{e:#}")))?;
+                continue;
+            }
         };
         match received {
             Ok(msg) => {
+                stall.progress();
                 if msg.offset() >= entry.end_offset {
                     break;
                 }
@@ -229,25 +250,29 @@ pub async fn backup_partition(
                 next = record.offset + 1;
             }
             Err(KafkaError::PartitionEOF(_)) => {
-                // Reached what the broker serves under read_committed. Below the planned end means
-                // a transaction still open at the start: the cut moves to where it begins, and the
-                // next backup continues from there, so nothing is skipped for good.
-                let position = consumer
-                    .position()?
-                    .find_partition(&plan.topic, plan.partition)
-                    .and_then(|e| e.offset().to_raw())
-                    .unwrap_or(next);
-                if position < entry.end_offset {
-                    tracing::info!(partition = %name, cut = position.max(next), planned = entry.end_offset,
-                        "transaction open at the start: the cut moves to its first offset");
-                    entry.end_offset = position.max(next);
+                // librdkafka reports the end when its fetch position reached the partition's last
+                // stable offset, after every record before it was handed over. The cut was that
+                // offset at the start and it only grows, so an end at or past the cut means every
+                // offset up to the cut was read (what is left are markers or compacted offsets,
+                // accounted for below). An end below the cut is a partition whose log went back
+                // (a leader that had not caught up, an unclean election): never the end.
+                match watermarks(&consumer, plan) {
+                    Ok((_, high)) if high >= entry.end_offset => break,
+                    Ok((_, high)) => {
+                        tracing::warn!(partition = %name, broker_end = high, cut = entry.end_offset,
+                            "the broker reports an end below the cut: waiting for the partition to catch up");
+                        stall.behind(&name, next, entry.end_offset, high)?;
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    Err(e) => {
+                        stall.waited(&name, next, entry.end_offset, Err(format!("{e:#}")))?;
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
                 }
-                break;
             }
             Err(e) if out_of_range(&e) => {
                 // Retention deleted records ahead of us during the backup: record the loss, go on.
-                let (low, _) = consumer
-                    .fetch_watermarks(&plan.topic, plan.partition, Duration::from_secs(30))
+                let (low, _) = watermarks(&consumer, plan)
                     .with_context(|| format!("{name}: reading offsets after an out-of-range fetch"))?;
                 let low = low.min(entry.end_offset);
                 // A segment never spans a gap: close it at the last record before the loss.
@@ -257,21 +282,107 @@ pub async fn backup_partition(
                 tracing::warn!(partition = %name, from = next, to = low, "records deleted by retention during the backup");
                 entry.gaps.push(Gap { from: next, to: low, reason: GapReason::RetentionDeleted });
                 next = low;
+                stall.progress();
                 consumer = self::consumer(ctx, plan, low)?;
             }
-            Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {name}"))),
+            Err(e) if fatal(&e) => return Err(anyhow::Error::new(e).context(format!("reading {name}"))),
+            Err(e) => {
+                // Timeouts, lost connections, leaders moving: librdkafka retries them itself; they
+                // count against the stall budget like silence does.
+                tracing::warn!(partition = %name, error = %e, "reading: waiting for the broker");
+                stall.waited(&name, next, entry.end_offset, Err(e.to_string()))?;
+            }
         }
     }
     if let Some(s) = segment.take() {
         entry.segments.push(s.finish().await?);
     }
     // Offsets after the last record up to the cut (transaction markers, compacted records).
-    let last_record_end = entry.segments.last().map_or(plan.start, |s| s.last_offset + 1);
+    let last_record_end = entry.segments.last().map_or(plan.start, |s| s.last_offset + 1).max(plan.start);
     let tail_from = entry.gaps.iter().map(|g| g.to).chain([last_record_end]).max().unwrap_or(last_record_end);
     if tail_from < entry.end_offset {
         entry.gaps.push(Gap { from: tail_from, to: entry.end_offset, reason: GapReason::NotReturned });
     }
     Ok(entry)
+}
+
+/// The partition's log start and last stable offset as the broker reports them now (blocking
+/// for at most 10 s; the partition's task runs on a worker thread of its own while it does).
+fn watermarks(consumer: &PartitionConsumer, plan: &PartitionPlan) -> anyhow::Result<(i64, i64)> {
+    tokio::task::block_in_place(|| {
+        consumer.fetch_watermarks(&plan.topic, plan.partition, Duration::from_secs(10))
+    })
+    .map_err(anyhow::Error::new)
+}
+
+/// The time budget of a partition that makes no progress.
+struct Stall {
+    budget: Duration,
+    since: Instant,
+}
+
+impl Stall {
+    fn new(budget: Duration) -> Self {
+        Self { budget, since: Instant::now() }
+    }
+
+    /// How long to wait for a record before looking at the partition: often enough that a
+    /// short budget is kept to within a third, never more than every 30 s.
+    fn check_every(&self) -> Duration {
+        (self.budget / 3).clamp(Duration::from_secs(1), IDLE)
+    }
+
+    fn progress(&mut self) {
+        self.since = Instant::now();
+    }
+
+    /// Fails once the partition went without progress for the whole budget.
+    fn waited(&self, name: &str, next: i64, cut: i64, broker: Result<i64, String>) -> anyhow::Result<()> {
+        let waited = self.since.elapsed();
+        let broker = match broker {
+            Ok(end) => format!("the broker reports its end at {end}"),
+            Err(e) => format!("the broker did not answer: {e}"),
+        };
+        if waited >= self.budget {
+            anyhow::bail!(
+                "{name}: no record for {}s while offsets {next} to {cut} were still to be read ({broker}): \
+                 the backup stops rather than commit short of its cut. Run it again once the broker \
+                 answers, or raise spec.backup.stallTimeout (now {}s)",
+                waited.as_secs(),
+                self.budget.as_secs()
+            );
+        }
+        tracing::warn!(partition = %name, next, cut, waited_s = waited.as_secs(), budget_s = self.budget.as_secs(),
+            "no record from the broker yet ({broker}); still waiting");
+        Ok(())
+    }
+
+    /// Fails once the broker kept reporting an end below the cut for the whole budget.
+    fn behind(&self, name: &str, next: i64, cut: i64, broker_end: i64) -> anyhow::Result<()> {
+        if self.since.elapsed() >= self.budget {
+            anyhow::bail!(
+                "{name}: the broker reports the partition's end at {broker_end}, below the cut {cut} taken \
+                 at the start (read up to {next}): its log went back (an unclean leader election or a \
+                 truncated replica). The backup stops rather than commit records that are no longer in \
+                 Kafka; run it again for a new cut"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// Errors no wait can mend: the backup's identity may not read the topic.
+fn fatal(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::TopicAuthorizationFailed
+                | RDKafkaErrorCode::ClusterAuthorizationFailed
+                | RDKafkaErrorCode::SaslAuthenticationFailed
+                | RDKafkaErrorCode::Authentication
+                | RDKafkaErrorCode::SSL
+        )
+    )
 }
 
 fn out_of_range(e: &KafkaError) -> bool {

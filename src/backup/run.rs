@@ -11,8 +11,8 @@ use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::format::codec::Codec;
-use crate::format::manifest::{Encoding, Manifest, TopicEntry, Totals};
-use crate::format::{FORMAT_VERSION, millis_to_rfc3339, rfc3339};
+use crate::format::manifest::{Encoding, LineageBreakReason, Manifest, TopicEntry, Totals, Written};
+use crate::format::{MANIFEST_VERSION, millis_to_rfc3339, rfc3339};
 
 use super::BackupConfig;
 use super::partition::{PartitionContext, backup_partition};
@@ -39,10 +39,24 @@ pub struct BackupResult {
     pub oldest_timestamp: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub newest_timestamp: Option<String>,
+    /// Partitions that could not continue the backup before and were read in full from their
+    /// log start, with the reason (a topic recreated, another cluster, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lineage_breaks: Vec<LineageBreakLine>,
     /// What the location holds after this backup and its pruning (absent if it could not be
     /// read; the backup itself is committed regardless).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub inventory: Option<crate::retention::Inventory>,
+}
+
+/// One partition that started a new lineage, as the result reports it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LineageBreakLine {
+    pub topic: String,
+    pub partition: i32,
+    pub reason: LineageBreakReason,
+    pub message: String,
 }
 
 /// Runs a backup; the backup exists once this returns `Ok`.
@@ -59,13 +73,20 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
     };
     let orphan_grace = crate::api::duration::parse_millis(&cfg.orphan_grace_period)
         .map_err(|e| anyhow::anyhow!("orphanGracePeriod: {e}"))?;
+    let stall_timeout = crate::api::duration::parse_millis(&cfg.backup.stall_timeout)
+        .ok()
+        .and_then(|ms| u64::try_from(ms).ok())
+        .map(Duration::from_millis)
+        .with_context(|| {
+            format!("backup.stallTimeout `{}`: write a duration such as 5m", cfg.backup.stall_timeout)
+        })?;
     let client = cfg.kafka.client_config().map_err(anyhow::Error::msg)?;
     let manifest_path = object_store::path::Path::from(storage.layout.manifest(&backup_id));
     if storage.store.head(&manifest_path).await.is_ok() {
         anyhow::bail!("backup {backup_id} already exists in {}: ids are never reused", storage.location);
     }
 
-    let plan = make_plan(cfg, &client, &storage, &backup_id).await?;
+    let plan = make_plan(cfg, &client, &storage, &backup_id, key.as_ref().map(|k| k.id())).await?;
     tracing::info!(
         backup = %backup_id, topics = plan.topics.len(), partitions = plan.partitions.len(),
         groups = plan.groups.len(), parent = ?plan.parent.as_ref().map(|p| &p.backup_id), location = %storage.location,
@@ -78,6 +99,7 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         codec: Codec::new(cfg.backup.compression, cfg.backup.compression_level),
         key: key.clone(),
         segment_bytes: u64::try_from(cfg.backup.segment_size).unwrap_or(256 << 20),
+        stall_timeout,
         records: Arc::new(AtomicU64::new(0)),
         bytes: Arc::new(AtomicU64::new(0)),
     };
@@ -118,8 +140,6 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
     let mut entries = results?;
     entries.sort_by(|a, b| (&a.0, a.1.partition).cmp(&(&b.0, b.1.partition)));
 
-    let mut totals =
-        Totals { topics: plan.topics.len() as u32, partitions: entries.len() as u32, ..Default::default() };
     let topics: Vec<TopicEntry> = plan
         .topics
         .iter()
@@ -127,10 +147,17 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
             name: t.name.clone(),
             partition_count: t.partition_count,
             replication_factor: t.replication_factor,
+            topic_id: Some(t.topic_id.clone()),
             configs: t.configs.clone(),
             partitions: entries.iter().filter(|(name, _)| *name == t.name).map(|(_, e)| e.clone()).collect(),
         })
         .collect();
+    let mut totals =
+        Totals { topics: plan.topics.len() as u32, partitions: entries.len() as u32, ..Default::default() };
+    let mut written = Written::default();
+    // Segments this backup wrote are under its own id; the rest of the restore point was written
+    // by earlier backups of the partitions' lineages.
+    let own = format!("{}{backup_id}/", storage.layout.backups_dir());
     for s in topics.iter().flat_map(|t| &t.partitions).flat_map(|p| &p.segments) {
         totals.records += s.records;
         totals.raw_bytes += s.raw_bytes;
@@ -139,10 +166,28 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
             Some(totals.oldest_timestamp.map_or(s.min_timestamp, |t| t.min(s.min_timestamp)));
         totals.newest_timestamp =
             Some(totals.newest_timestamp.map_or(s.max_timestamp, |t| t.max(s.max_timestamp)));
+        if s.object.starts_with(&own) {
+            written.records += s.records;
+            written.raw_bytes += s.raw_bytes;
+            written.stored_bytes += s.stored_bytes;
+            written.segments += 1;
+        }
     }
+    let lineage_breaks: Vec<LineageBreakLine> = topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(move |p| (t, p)))
+        .filter_map(|(t, p)| {
+            p.lineage_break.as_ref().map(|b| LineageBreakLine {
+                topic: t.name.clone(),
+                partition: p.partition,
+                reason: b.reason,
+                message: b.message.clone(),
+            })
+        })
+        .collect();
     let completed = Utc::now();
     let manifest = Manifest {
-        format_version: FORMAT_VERSION,
+        format_version: MANIFEST_VERSION,
         backup_id: backup_id.clone(),
         parent_id: plan.parent.as_ref().map(|p| p.backup_id.clone()),
         started_at: rfc3339(started),
@@ -155,6 +200,7 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         topics,
         consumer_groups: plan.groups.clone(),
         totals: totals.clone(),
+        written: Some(written.clone()),
     };
     // The commit point: only now does the backup exist.
     storage
@@ -183,14 +229,15 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         location: storage.location,
         started_at: manifest.started_at,
         completed_at: manifest.completed_at,
-        size_bytes: totals.stored_bytes,
-        raw_bytes: totals.raw_bytes,
-        records: totals.records,
+        size_bytes: written.stored_bytes,
+        raw_bytes: written.raw_bytes,
+        records: written.records,
         topics: totals.topics,
         partitions: totals.partitions,
         consumer_groups: manifest.consumer_groups.len() as u32,
         oldest_timestamp: totals.oldest_timestamp.and_then(millis_to_rfc3339),
         newest_timestamp: totals.newest_timestamp.and_then(millis_to_rfc3339),
+        lineage_breaks,
         inventory,
     })
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::segment::SegmentSummary;
-use super::{FORMAT_VERSION, FormatError};
+use super::{FormatError, MANIFEST_VERSIONS};
 
 /// Object names of a backup under a storage prefix:
 ///
@@ -68,6 +68,42 @@ pub enum GapReason {
     RetentionDeleted,
     /// Compacted away, or transaction markers and aborted records at the end of the range.
     NotReturned,
+    /// The topic was deleted (or replaced by another of the same name) while the backup read
+    /// it: the offsets from where reading stopped to the cut are not in the backup.
+    TopicDeleted,
+}
+
+/// Why a partition does not continue the lineage of the backup before it (manifest version 2):
+/// what that backup holds of the partition is not the same log, so nothing of it is joined to
+/// this one, which starts over from the log start.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum LineageBreakReason {
+    /// The topic has another topic id: it was deleted and created again under the same name.
+    TopicRecreated,
+    /// The backup before was taken of another Kafka cluster (another cluster id): a switch to a
+    /// DR cluster, or another cluster backing up to the same location.
+    ClusterChanged,
+    /// The partition's end is below where the backup before stopped: its log went back (an
+    /// unclean leader election, a restored or truncated replica).
+    OffsetsRegressed,
+    /// The topic's retention deleted records the backup before had not reached: they were never
+    /// backed up (back up more often than the topic's `retention.ms`).
+    RecordsExpired,
+    /// The backup before was encrypted with another key, or encrypted where this one is not (or
+    /// the other way round): one restore point is read with one key.
+    EncryptionChanged,
+    /// The backup before was written in manifest version 1, which does not record topic ids:
+    /// whether it is the same topic cannot be proven.
+    UnverifiedParent,
+}
+
+/// A partition that starts a new lineage although the backup before holds it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LineageBreak {
+    pub reason: LineageBreakReason,
+    /// What was found, in words (ids, offsets).
+    pub message: String,
 }
 
 /// A range of offsets `[from, to)` without records.
@@ -118,10 +154,23 @@ impl SegmentEntry {
 #[serde(rename_all = "camelCase")]
 pub struct PartitionEntry {
     pub partition: i32,
-    /// First offset covered: the parent backup's `endOffset` (incremental) or the log start.
+    /// First offset covered. Version 2: the partition's log start at the cut (the restore point
+    /// holds what Kafka held). Version 1: the parent backup's `endOffset` (incremental) or the
+    /// log start.
     pub start_offset: i64,
-    /// First offset not covered: the high watermark when the backup started.
+    /// First offset not covered: the cut (the last stable offset when the backup started).
     pub end_offset: i64,
+    /// Version 2: the first offset this backup read itself. Segments and gaps below it were
+    /// written by earlier backups of the same lineage (`lineageStart`) and are listed here so
+    /// the manifest alone is the restore point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_from: Option<i64>,
+    /// Version 2: the backup whose full read began this partition's lineage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage_start: Option<String>,
+    /// Version 2: set when the backup before holds this partition but it is not the same log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage_break: Option<LineageBreak>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub segments: Vec<SegmentEntry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -150,11 +199,16 @@ impl PartitionEntry {
                 }
             }
             (Some(first), Some(last)) => {
-                if first.0 != start {
+                // Version 2 lists whole inherited segments: the first may begin below the log
+                // start at the cut (its records before it are not part of the restore point),
+                // but not end there.
+                if first.0 > start {
                     problems.push(format!(
                         "offsets [{start}, {}) before {} are not accounted for",
                         first.0, first.2
                     ));
+                } else if first.1 <= start && start < end {
+                    problems.push(format!("{} ends at {}, before the range starts at {start}", first.2, first.1));
                 }
                 if last.1 != end {
                     problems.push(format!("{} ends at {}, the range at {end}", last.2, last.1));
@@ -177,6 +231,10 @@ pub struct TopicEntry {
     pub name: String,
     pub partition_count: i32,
     pub replication_factor: i32,
+    /// Version 2: Kafka's topic id (base64) of the topic that was read, which tells it from a
+    /// topic created later under the same name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic_id: Option<String>,
     /// Topic-level configs that were set explicitly (not broker defaults).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub configs: BTreeMap<String, String>,
@@ -213,7 +271,8 @@ pub struct Encoding {
     pub encryption_key_id: Option<String>,
 }
 
-/// Totals over the backup, for status and retention without reading segments.
+/// Totals over the backup, for status and retention without reading segments. Version 2: over
+/// the whole restore point (every segment listed); what the backup itself wrote is `written`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Totals {
@@ -248,6 +307,39 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub consumer_groups: Vec<GroupEntry>,
     pub totals: Totals,
+    /// Version 2: what this backup wrote itself (the rest of the restore point was written by
+    /// earlier backups of its lineages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written: Option<Written>,
+}
+
+/// Records and bytes one backup wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Written {
+    pub records: u64,
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+    pub segments: u64,
+}
+
+impl Manifest {
+    /// Whether this manifest alone is the restore point (version 2), or it is read together with
+    /// the chain of parents it continues (version 1).
+    pub fn self_contained(&self) -> bool {
+        self.format_version >= 2
+    }
+
+    /// Every object the restore point needs (its segments, also those earlier backups wrote).
+    pub fn objects(&self) -> impl Iterator<Item = &SegmentEntry> {
+        self.topics.iter().flat_map(|t| &t.partitions).flat_map(|p| &p.segments)
+    }
+
+    /// The partition of a topic, if the backup holds it.
+    pub fn partition(&self, topic: &str, partition: i32) -> Option<(&TopicEntry, &PartitionEntry)> {
+        let t = self.topics.iter().find(|t| t.name == topic)?;
+        Some((t, t.partitions.iter().find(|p| p.partition == partition)?))
+    }
 }
 
 /// The stored form: the manifest and the SHA-256 of its canonical JSON.
@@ -273,11 +365,12 @@ impl Manifest {
             .ok()
             .and_then(|v| v.pointer("/manifest/formatVersion").and_then(serde_json::Value::as_u64));
         match version {
-            Some(v) if v == u64::from(FORMAT_VERSION) => {}
+            Some(v) if MANIFEST_VERSIONS.iter().any(|known| u64::from(*known) == v) => {}
             Some(v) => {
                 return Err(FormatError::UnsupportedVersion {
                     object: object.into(),
                     found: u16::try_from(v).unwrap_or(u16::MAX),
+                    supported: MANIFEST_VERSIONS.map(|v| v.to_string()).join(" and "),
                 });
             }
             None => {
@@ -309,11 +402,12 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::MANIFEST_VERSION;
 
     fn manifest() -> Manifest {
         let layout = Layout::new("prod/orders");
         Manifest {
-            format_version: FORMAT_VERSION,
+            format_version: MANIFEST_VERSION,
             backup_id: "backup-20260213-020000".into(),
             parent_id: Some("backup-20260212-020000".into()),
             started_at: "2026-02-13T02:00:00Z".into(),
@@ -324,11 +418,15 @@ mod tests {
                 name: "orders".into(),
                 partition_count: 1,
                 replication_factor: 3,
+                topic_id: Some("kX2pPbGJQ2q0Y6pX0S1w2A".into()),
                 configs: BTreeMap::from([("cleanup.policy".into(), "compact".into())]),
                 partitions: vec![PartitionEntry {
                     partition: 0,
                     start_offset: 100,
                     end_offset: 300,
+                    read_from: Some(100),
+                    lineage_start: Some("backup-20260213-020000".into()),
+                    lineage_break: None,
                     segments: vec![
                         SegmentEntry {
                             object: layout.segment("backup-20260213-020000", "orders", 0, 110),
@@ -368,6 +466,7 @@ mod tests {
                 }],
             }],
             totals: Totals::default(),
+            written: None,
         }
     }
 
@@ -388,9 +487,10 @@ mod tests {
     fn newer_format_versions_are_refused_by_name() {
         let json = String::from_utf8(manifest().to_json().expect("json"))
             .expect("utf8")
-            .replace("\"formatVersion\": 1", "\"formatVersion\": 7");
+            .replace("\"formatVersion\": 2", "\"formatVersion\": 7");
         let err = Manifest::from_json(json.as_bytes(), "m.json").expect_err("version");
         assert!(err.to_string().contains("format version 7 is not supported"), "{err}");
+        assert!(err.to_string().contains("reads versions 1 and 2"), "{err}");
     }
 
     #[test]

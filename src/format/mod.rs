@@ -1,4 +1,5 @@
-//! The on-storage format of a backup (format version 1, documented in `docs/format.md`).
+//! The on-storage format of a backup (manifest version 2, segment version 1; documented in
+//! `docs/format.md`, which also describes version 1 manifests, still read).
 //!
 //! A backup is a directory of immutable objects: segments holding the records of one partition,
 //! and a manifest written last, which is the commit point — a backup without its manifest does
@@ -27,8 +28,17 @@ pub fn millis_to_rfc3339(ms: i64) -> Option<String> {
     chrono::DateTime::from_timestamp_millis(ms).map(rfc3339)
 }
 
-/// Version of the format written by this build; readers accept exactly the versions they know.
-pub const FORMAT_VERSION: u16 = 1;
+/// Version of the segment layout written by this build (unchanged since version 1).
+pub const SEGMENT_VERSION: u16 = 1;
+
+/// Version of the manifest written by this build. Version 2 made every manifest a whole restore
+/// point (it lists every segment it needs, also those earlier backups of its lineage wrote) and
+/// records the identity of what was read (cluster id, topic ids, log start offsets) and lineage
+/// breaks. Readers accept exactly the versions in [`MANIFEST_VERSIONS`].
+pub const MANIFEST_VERSION: u16 = 2;
+
+/// Manifest versions this build reads.
+pub const MANIFEST_VERSIONS: [u16; 2] = [1, 2];
 
 /// A backup that cannot be read as it should: every variant names where the problem is.
 #[derive(Debug, thiserror::Error)]
@@ -36,9 +46,9 @@ pub enum FormatError {
     #[error("{object}: not a segment of this format (bad magic at byte 0)")]
     BadMagic { object: String },
     #[error(
-        "{object}: format version {found} is not supported by this build (it reads version {FORMAT_VERSION})"
+        "{object}: format version {found} is not supported by this build (it reads versions {supported})"
     )]
-    UnsupportedVersion { object: String, found: u16 },
+    UnsupportedVersion { object: String, found: u16, supported: String },
     #[error("{object}: corrupted block at byte {byte_offset}: {detail}")]
     Corrupted { object: String, byte_offset: u64, detail: String },
     #[error("{object}: truncated at byte {byte_offset}: {detail}")]

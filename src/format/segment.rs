@@ -21,7 +21,7 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 
 use super::codec::{Codec, EncryptionKey};
 use super::record::Record;
-use super::{FORMAT_VERSION, FormatError};
+use super::{FormatError, SEGMENT_VERSION};
 
 const MAGIC: &[u8; 6] = b"KBSEG\0";
 const BLOCK_MARKER: &[u8; 4] = b"KBBL";
@@ -134,7 +134,7 @@ impl SegmentWriter {
             .map_err(|e| FormatError::Invalid(format!("no randomness for a segment id: {e}")))?;
         let mut header = [0u8; HEADER_LEN];
         header[..6].copy_from_slice(MAGIC);
-        header[6..8].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        header[6..8].copy_from_slice(&SEGMENT_VERSION.to_le_bytes());
         header[8] = codec.id();
         header[9] = u8::from(key.is_some());
         header[12..28].copy_from_slice(&id);
@@ -364,8 +364,8 @@ impl<R: AsyncRead + Unpin> SegmentReader<R> {
             return Err(FormatError::BadMagic { object });
         }
         let version = u16::from_le_bytes([header[6], header[7]]);
-        if version != FORMAT_VERSION {
-            return Err(FormatError::UnsupportedVersion { object, found: version });
+        if version != SEGMENT_VERSION {
+            return Err(FormatError::UnsupportedVersion { object, found: version, supported: SEGMENT_VERSION.to_string() });
         }
         let codec = Codec::from_id(header[8]).ok_or_else(|| FormatError::Corrupted {
             object: object.clone(),

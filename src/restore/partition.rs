@@ -114,8 +114,7 @@ pub async fn restore_partition(
 ) -> anyhow::Result<PartitionOutcome> {
     let partition = job.source.partition;
     let name = format!("{}/{partition}", job.target_topic);
-    let mut source =
-        RecordSource::new(ctx.storage.clone(), ctx.key.clone(), ctx.target, &job.source.segments);
+    let mut source = RecordSource::new(ctx.storage.clone(), ctx.key.clone(), ctx.target, &job.source);
     let mut outcome = PartitionOutcome::default();
     let mut committed = job.committed.iter().copied().peekable();
     let mut in_flight: VecDeque<(i64, DeliveryFuture)> = VecDeque::new();

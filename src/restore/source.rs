@@ -39,6 +39,9 @@ pub struct PartitionSource {
     /// The topic as the restored backup recorded it (partition count, configs).
     pub topic: TopicEntry,
     pub partition: i32,
+    /// The first offset of the restore point: records before it (in the first segment of a
+    /// version 2 lineage, which may begin below the log start at the cut) are not restored.
+    pub start_offset: i64,
     /// Segments oldest first, across the chain.
     pub segments: Vec<SegmentEntry>,
 }
@@ -50,13 +53,27 @@ impl PartitionSource {
     }
 }
 
-/// Every partition of the restored backup (the last of the chain) with its segments from the
-/// whole chain. Walking back stops where a parent does not continue the partition: the topic was
-/// not backed up then, or it was deleted and recreated (its offsets restarted), so older records
-/// belong to another topic that only had the same name.
+/// Every partition of the restored backup (the last of the chain) with its segments. A version 2
+/// manifest lists them all itself, never across a lineage break. For a version 1 chain they come
+/// from the whole chain: walking back stops where a parent does not continue the partition (the
+/// topic was not backed up then, or its offsets restarted), so older records of another topic
+/// that only had the same name are not joined.
 pub fn partitions(chain: &[Manifest]) -> Vec<PartitionSource> {
     let Some((last, parents)) = chain.split_last() else { return Vec::new() };
     let mut out = Vec::new();
+    if last.self_contained() {
+        for topic in &last.topics {
+            for p in &topic.partitions {
+                out.push(PartitionSource {
+                    topic: TopicEntry { partitions: Vec::new(), ..topic.clone() },
+                    partition: p.partition,
+                    start_offset: p.start_offset,
+                    segments: p.segments.clone(),
+                });
+            }
+        }
+        return out;
+    }
     for topic in &last.topics {
         for p in &topic.partitions {
             let mut segments = p.segments.clone();
@@ -79,6 +96,7 @@ pub fn partitions(chain: &[Manifest]) -> Vec<PartitionSource> {
             out.push(PartitionSource {
                 topic: TopicEntry { partitions: Vec::new(), ..topic.clone() },
                 partition: p.partition,
+                start_offset: start,
                 segments,
             });
         }
@@ -86,27 +104,29 @@ pub fn partitions(chain: &[Manifest]) -> Vec<PartitionSource> {
     out
 }
 
-/// The records of one partition in offset order, only those at or before the target time.
+/// The records of one partition in offset order from the restore point's first offset, only
+/// those at or before the target time.
 pub struct RecordSource {
     storage: Storage,
     key: Option<EncryptionKey>,
     target: Option<i64>,
+    from: i64,
     segments: VecDeque<SegmentEntry>,
     reader: Option<SegmentReader<Pin<Box<dyn AsyncRead + Send>>>>,
     pending: VecDeque<Record>,
 }
 
 impl RecordSource {
-    pub fn new(
-        storage: Storage,
-        key: Option<EncryptionKey>,
-        target: Option<i64>,
-        segments: &[SegmentEntry],
-    ) -> Self {
-        // Whole segments newer than the target are never downloaded.
-        let segments =
-            segments.iter().filter(|s| target.is_none_or(|t| s.min_timestamp <= t)).cloned().collect();
-        Self { storage, key, target, segments, reader: None, pending: VecDeque::new() }
+    pub fn new(storage: Storage, key: Option<EncryptionKey>, target: Option<i64>, source: &PartitionSource) -> Self {
+        let from = source.start_offset;
+        // Whole segments newer than the target, or before the restore point, are never downloaded.
+        let segments = source
+            .segments
+            .iter()
+            .filter(|s| target.is_none_or(|t| s.min_timestamp <= t) && s.last_offset >= from)
+            .cloned()
+            .collect();
+        Self { storage, key, target, from, segments, reader: None, pending: VecDeque::new() }
     }
 
     pub async fn next(&mut self) -> anyhow::Result<Option<Record>> {
@@ -117,13 +137,15 @@ impl RecordSource {
             if let Some(reader) = self.reader.as_mut() {
                 match reader.next_block().await? {
                     Some(block) => {
-                        if self.target.is_none_or(|t| block.info.min_timestamp <= t) {
-                            let target = self.target;
+                        if self.target.is_none_or(|t| block.info.min_timestamp <= t)
+                            && block.info.last_offset >= self.from
+                        {
+                            let (target, from) = (self.target, self.from);
                             self.pending.extend(
                                 block
                                     .records()?
                                     .into_iter()
-                                    .filter(|r| target.is_none_or(|t| r.timestamp <= t)),
+                                    .filter(|r| r.offset >= from && target.is_none_or(|t| r.timestamp <= t)),
                             );
                         }
                         continue;

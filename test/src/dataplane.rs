@@ -171,6 +171,19 @@ pub async fn create_topic(
     Ok(())
 }
 
+/// Deletes a topic and waits until the broker no longer lists it, so it can be created again.
+pub async fn delete_topic(env: &TestEnv, name: &str) -> anyhow::Result<()> {
+    for r in admin(env)?.delete_topics(&[name], &AdminOptions::new()).await? {
+        r.map_err(|(t, e)| anyhow::anyhow!("deleting {t}: {e}"))?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while partition_count(env, name)?.is_some() {
+        anyhow::ensure!(Instant::now() < deadline, "topic {name} still listed 60 s after its deletion");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(())
+}
+
 /// The configs set on a topic (not the broker defaults).
 pub async fn topic_configs(env: &TestEnv, name: &str) -> anyhow::Result<BTreeMap<String, String>> {
     let described =

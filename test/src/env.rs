@@ -48,6 +48,13 @@ impl TestEnv {
         &self.vars["KAFKA_BOOTSTRAP"]
     }
 
+    /// This environment with another Kafka cluster in place of its broker.
+    pub fn with_kafka(&self, bootstrap: &str) -> Self {
+        let mut other = self.clone();
+        other.vars.insert("KAFKA_BOOTSTRAP".into(), bootstrap.into());
+        other
+    }
+
     /// A kube client for the local apiserver (admin credentials).
     pub async fn client(&self) -> anyhow::Result<kube::Client> {
         let kubeconfig = kube::config::Kubeconfig::read_from(self.kubeconfig())?;

@@ -1,5 +1,6 @@
 //! End-to-end suite of strimzi-backup-operator. Test-only code.
 //!
+//! - [`broker`]: a Kafka broker of a test's own (to freeze, or as a second cluster).
 //! - [`certmanager`]: a real cert-manager (controller, CA injector) for the plain-install test.
 //! - [`dataplane`]: running the data-plane binary as a Job would; topics, records and groups on
 //!   the real broker; backups read back from MinIO.
@@ -15,6 +16,7 @@
 //!
 //! The tests themselves are in `test/tests/`.
 
+pub mod broker;
 pub mod certmanager;
 pub mod dataplane;
 pub mod env;

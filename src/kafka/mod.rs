@@ -4,6 +4,8 @@
 
 use std::path::PathBuf;
 
+pub mod describe;
+
 use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};
 

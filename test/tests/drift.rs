@@ -1,0 +1,211 @@
+//! The world changing under a backup (issue 12): a broker that stops answering in the middle of
+//! a read, a topic deleted and created again between two backups, another cluster backing up to
+//! the same location. Tests that freeze a broker or need a second cluster start a Kafka broker
+//! of their own (test/src/broker.rs), so they touch no other test.
+
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt};
+use strimzi_backup_e2e::broker::PrivateBroker;
+use strimzi_backup_e2e::dataplane::{
+    base_config, consume_all, create_topic, delete_topic, minio, produce, recent, records, run_ok, spawn,
+    without_offsets,
+};
+use strimzi_backup_e2e::env::TestEnv;
+use strimzi_backup_e2e::fixtures::unique_suffix;
+
+/// Produces `n` records of about 1 KiB to partition 0 as fast as the broker takes them.
+async fn fill_fast(env: &TestEnv, topic: &str, n: usize) -> anyhow::Result<()> {
+    use rdkafka::ClientConfig;
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", env.kafka_bootstrap())
+        .set("linger.ms", "20")
+        .set("batch.size", "1048576")
+        .create()?;
+    let value = vec![b'x'; 1000];
+    let base = recent();
+    let mut pending = Vec::with_capacity(n);
+    for i in 0..n {
+        let key = format!("k{i}");
+        let rec = FutureRecord::to(topic).partition(0).key(&key).payload(&value).timestamp(base + i as i64);
+        pending.push(producer.send_result(rec).map_err(|(e, _)| e)?);
+    }
+    for p in pending {
+        p.await?.map_err(|(e, _)| e)?;
+    }
+    Ok(())
+}
+
+async fn objects_under(store: &impl ObjectStore, prefix: &str) -> anyhow::Result<Vec<String>> {
+    let path = object_store::path::Path::from(prefix.trim_end_matches('/'));
+    let listed: Vec<_> = store.list(Some(&path)).try_collect().await?;
+    Ok(listed.into_iter().map(|o| o.location.to_string()).collect())
+}
+
+/// Starts a backup and freezes the broker once the backup has stored its first segment, that is
+/// a few seconds into reading a partition far larger than the client prefetches.
+async fn backup_then_freeze(
+    broker: &PrivateBroker,
+    config: &str,
+    prefix: &str,
+    id: &str,
+) -> anyhow::Result<std::process::Child> {
+    let store = minio(&broker.env)?;
+    let child = spawn(&broker.env, "backup", config, &["--backup-id", id])?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while objects_under(&store, &format!("{prefix}backups/{id}/segments/")).await?.is_empty() {
+        anyhow::ensure!(Instant::now() < deadline, "the backup wrote no segment in 120 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    broker.freeze()?;
+    Ok(child)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_frozen_for_45s_mid_backup_is_waited_out_and_the_backup_reaches_its_cut()
+-> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let broker = PrivateBroker::start(&env)?;
+    let s = unique_suffix();
+    let (topic, prefix) = (format!("stall{s}"), format!("e2e-stall-{s}/"));
+    create_topic(&broker.env, &topic, 1, &[]).await?;
+    const N: usize = 120_000;
+    fill_fast(&broker.env, &topic, N).await?;
+    let config = format!(
+        "{}topics: {{include: [\"{topic}\"]}}\nbackup: {{compression: none, segmentSize: 1048576}}\n",
+        base_config(&broker.env, &prefix, None)?
+    );
+    let id = format!("frozen-{s}");
+    let child = backup_then_freeze(&broker, &config, &prefix, &id).await?;
+    tokio::time::sleep(Duration::from_secs(45)).await;
+    broker.thaw()?;
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the backup failed: {stderr}");
+    let result = strimzi_backup_e2e::dataplane::result_line(&out.stdout)?;
+    // Every record up to the cut, which is the whole partition: nothing was produced after.
+    assert_eq!(result["records"], N as u64, "committed short of its cut: {result}\n{stderr}");
+    assert!(stderr.contains("still waiting"), "the stall was seen and waited out: {stderr}");
+    let verified = run_ok(&broker.env, "verify", &config, &["--backup-id", &id])?;
+    assert_eq!(verified["records"], N as u64, "{verified}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_frozen_longer_than_the_stall_timeout_fails_the_backup_naming_the_partition()
+-> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let broker = PrivateBroker::start(&env)?;
+    let s = unique_suffix();
+    let (topic, prefix) = (format!("stall{s}"), format!("e2e-stall-short-{s}/"));
+    create_topic(&broker.env, &topic, 1, &[]).await?;
+    fill_fast(&broker.env, &topic, 120_000).await?;
+    let config = format!(
+        "{}topics: {{include: [\"{topic}\"]}}\nbackup: {{compression: none, segmentSize: 1048576, stallTimeout: 10s}}\n",
+        base_config(&broker.env, &prefix, None)?
+    );
+    let id = format!("frozen-{s}");
+    let child = backup_then_freeze(&broker, &config, &prefix, &id).await?;
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+    broker.thaw()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a backup short of its cut must not succeed: {stderr}");
+    assert!(stderr.contains(&format!("{topic}/0: no record for")), "names the partition: {stderr}");
+    assert!(stderr.contains("stallTimeout"), "says what to change: {stderr}");
+    let store = minio(&broker.env)?;
+    let left = objects_under(&store, &format!("{prefix}backups/{id}/")).await?;
+    assert!(!left.iter().any(|o| o.ends_with("manifest.json")), "no backup was committed: {left:?}");
+    Ok(())
+}
+
+/// The manifest of a backup, as stored.
+async fn manifest_json(env: &TestEnv, prefix: &str, id: &str) -> anyhow::Result<serde_json::Value> {
+    let store = minio(env)?;
+    let path = object_store::path::Path::from(format!("{prefix}backups/{id}/manifest.json"));
+    let bytes = store.get(&path).await?.bytes().await?;
+    let stored: serde_json::Value = serde_json::from_slice(&bytes)?;
+    Ok(stored["manifest"].clone())
+}
+
+#[tokio::test]
+async fn a_topic_recreated_between_backups_starts_a_new_lineage_and_each_restore_point_restores_its_own_topic()
+-> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let s = unique_suffix();
+    let (topic, prefix) = (format!("recreated{s}"), format!("e2e-recreated-{s}/"));
+    create_topic(&env, &topic, 1, &[]).await?;
+    let old = records(&topic, 0, 200, recent());
+    produce(&env, &topic, 0, &old).await?;
+    let config = format!("{}topics: {{include: [\"{topic}\"]}}\n", base_config(&env, &prefix, None)?);
+    let first = run_ok(&env, "backup", &config, &["--backup-id", &format!("first-{s}")])?;
+    assert_eq!(first["records"], 200);
+
+    // Deleted and created again with more records than before, all different: the new topic's
+    // high watermark passes where the first backup stopped.
+    delete_topic(&env, &topic).await?;
+    create_topic(&env, &topic, 1, &[]).await?;
+    let new: Vec<_> = records(&format!("{topic}-new"), 0, 300, recent() + 10_000);
+    produce(&env, &topic, 0, &new).await?;
+    let second = run_ok(&env, "backup", &config, &["--backup-id", &format!("second-{s}")])?;
+    assert_eq!(second["records"], 300, "the new topic is read from its start: {second}");
+    assert_eq!(second["lineageBreaks"][0]["reason"], "TopicRecreated", "{second}");
+    let m = manifest_json(&env, &prefix, &format!("second-{s}")).await?;
+    let p = &m["topics"][0]["partitions"][0];
+    assert_eq!(p["lineageBreak"]["reason"], "TopicRecreated", "{m}");
+    assert_eq!((p["startOffset"].as_i64(), p["endOffset"].as_i64()), (Some(0), Some(300)));
+    assert!(m["topics"][0]["topicId"].as_str().is_some_and(|id| !id.is_empty()), "{m}");
+
+    // The latest restore point restores exactly the topic as it is now, record for record.
+    let restore = |id: &str, target: &str| -> anyhow::Result<serde_json::Value> {
+        run_ok(
+            &env,
+            "restore",
+            &format!("{}topicMapping: [{{sourceTopic: {topic}, targetTopic: {target}}}]\n", base_config(&env, &prefix, None)?),
+            &["--backup-id", id],
+        )
+    };
+    restore(&format!("second-{s}"), &format!("{topic}-latest"))?;
+    assert_eq!(consume_all(&env, &format!("{topic}-latest"), 0)?, consume_all(&env, &topic, 0)?);
+    assert_eq!(without_offsets(&consume_all(&env, &topic, 0)?), without_offsets(&new));
+    // The older restore point still restores the old topic.
+    restore(&format!("first-{s}"), &format!("{topic}-old"))?;
+    assert_eq!(without_offsets(&consume_all(&env, &format!("{topic}-old"), 0)?), without_offsets(&old));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_cluster_backing_up_to_the_same_location_is_never_joined_to_the_first() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let dr = PrivateBroker::start(&env)?;
+    let s = unique_suffix();
+    let (topic, prefix) = (format!("switched{s}"), format!("e2e-switched-{s}/"));
+    // The same topic name on both clusters; the DR cluster's has more records.
+    create_topic(&env, &topic, 1, &[]).await?;
+    let primary = records(&topic, 0, 100, recent());
+    produce(&env, &topic, 0, &primary).await?;
+    create_topic(&dr.env, &topic, 1, &[]).await?;
+    let secondary = records(&format!("{topic}-dr"), 0, 250, recent() + 5_000);
+    produce(&dr.env, &topic, 0, &secondary).await?;
+
+    let on = |e: &TestEnv| -> anyhow::Result<String> {
+        Ok(format!("{}topics: {{include: [\"{topic}\"]}}\n", base_config(e, &prefix, None)?))
+    };
+    run_ok(&env, "backup", &on(&env)?, &["--backup-id", &format!("primary-{s}")])?;
+    let switched = run_ok(&dr.env, "backup", &on(&dr.env)?, &["--backup-id", &format!("dr-{s}")])?;
+    assert_eq!(switched["lineageBreaks"][0]["reason"], "ClusterChanged", "{switched}");
+    assert_eq!(switched["records"], 250, "read in full, not from offset 100: {switched}");
+    let m = manifest_json(&env, &prefix, &format!("dr-{s}")).await?;
+    assert_eq!(m["clusterId"], dr.cluster_id.as_str(), "{m}");
+
+    let target = format!("{topic}-restored");
+    run_ok(
+        &env,
+        "restore",
+        &format!("{}topicMapping: [{{sourceTopic: {topic}, targetTopic: {target}}}]\n", base_config(&env, &prefix, None)?),
+        &[],
+    )?;
+    assert_eq!(without_offsets(&consume_all(&env, &target, 0)?), without_offsets(&secondary));
+    Ok(())
+}
