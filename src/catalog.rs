@@ -110,8 +110,10 @@ pub async fn delete(storage: &Storage, scan: &Scan, ids: &[String]) -> anyhow::R
         }
     }
     if !scan.unreadable.is_empty() {
-        tracing::warn!(unreadable = scan.unreadable.len(),
-            "the segments of deleted backups stay while manifests this build cannot read are at the location");
+        tracing::warn!(
+            unreadable = scan.unreadable.len(),
+            "the segments of deleted backups stay while manifests this build cannot read are at the location"
+        );
         return Ok(());
     }
     let kept: HashSet<&str> = scan
@@ -214,10 +216,16 @@ pub async fn remove_orphans(storage: &Storage, grace: chrono::Duration) -> anyho
     remove_orphans_in(storage, &scan, grace).await
 }
 
-async fn remove_orphans_in(storage: &Storage, scan: &Scan, grace: chrono::Duration) -> anyhow::Result<Vec<String>> {
+async fn remove_orphans_in(
+    storage: &Storage,
+    scan: &Scan,
+    grace: chrono::Duration,
+) -> anyhow::Result<Vec<String>> {
     if !scan.unreadable.is_empty() {
-        tracing::warn!(unreadable = scan.unreadable.len(),
-            "unfinished backups are not cleaned up while manifests this build cannot read are at the location");
+        tracing::warn!(
+            unreadable = scan.unreadable.len(),
+            "unfinished backups are not cleaned up while manifests this build cannot read are at the location"
+        );
         return Ok(Vec::new());
     }
     let dir = object_store::path::Path::from(storage.layout.backups_dir().trim_end_matches('/'));

@@ -214,9 +214,8 @@ async fn backup(config: Option<&Path>, flags: &ConfigFlags, backup_id: Option<St
     let mut cfg: BackupConfig = config_flags::read(flags.merge(config, true)?, "backup")?;
     cfg.backup_id = backup_id.or(cfg.backup_id);
     let result = strimzi_backup_operator::backup::run(&cfg).await?;
-    let json = serde_json::to_string(&result)?;
-    println!("{json}");
-    termination_message(&json);
+    println!("{}", serde_json::to_string(&result)?);
+    termination_message(&serde_json::to_string(&result.summary())?);
     Ok(())
 }
 
@@ -287,6 +286,8 @@ async fn verify(config: Option<&Path>, flags: &ConfigFlags, backup_id: Option<St
 async fn delete(config: Option<&Path>, flags: &ConfigFlags) -> anyhow::Result<()> {
     let cfg: VerifyConfig = config_flags::read(flags.merge(config, false)?, "delete")?;
     let storage = strimzi_backup_operator::storage::open(&cfg.storage, &cfg.filesystem_root)?;
+    let owner = cfg.owner.clone().unwrap_or_else(strimzi_backup_operator::location::Owner::cli);
+    strimzi_backup_operator::location::claim(&storage, &owner, None, cfg.take_over_location).await?;
     let deleted = strimzi_backup_operator::catalog::delete_all(&storage).await?;
     let json = serde_json::json!({ "location": storage.location, "deleted": deleted }).to_string();
     println!("{json}");

@@ -30,6 +30,12 @@ pub struct VerifyConfig {
     pub encryption_key_file: Option<PathBuf>,
     #[serde(default = "filesystem_root")]
     pub filesystem_root: PathBuf,
+    /// `delete` only: who may delete the location's backups (its owner, [`crate::location`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<crate::location::Owner>,
+    /// `delete` only: delete a location another owner holds.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub take_over_location: bool,
 }
 
 fn filesystem_root() -> PathBuf {

@@ -49,6 +49,28 @@ pub struct StorageSpec {
     pub filesystem: Option<FilesystemStorage>,
 }
 
+impl StorageSpec {
+    /// This storage as a resource `namespace/name` uses it: with `<namespace>/<name>/` as its
+    /// prefix (filesystem: path) when none is set, so two resources given the same bucket never
+    /// write the same objects. `/` names the bucket's root explicitly.
+    pub fn located_for(&self, namespace: &str, name: &str) -> StorageSpec {
+        let default = || Some(format!("{namespace}/{name}/"));
+        let mut out = self.clone();
+        let prefix = match out.type_ {
+            StorageType::S3 => out.s3.as_mut().map(|s| &mut s.prefix),
+            StorageType::Azure => out.azure.as_mut().map(|s| &mut s.prefix),
+            StorageType::Gcs => out.gcs.as_mut().map(|s| &mut s.prefix),
+            StorageType::Filesystem => out.filesystem.as_mut().map(|s| &mut s.path),
+        };
+        if let Some(prefix) = prefix
+            && prefix.as_deref().is_none_or(str::is_empty)
+        {
+            *prefix = default();
+        }
+        out
+    }
+}
+
 /// Amazon S3 or an S3-compatible store.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

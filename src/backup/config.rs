@@ -43,6 +43,12 @@ pub struct BackupConfig {
     /// the same prefix is never touched. A duration such as `24h`.
     #[serde(default = "orphan_grace_period")]
     pub orphan_grace_period: String,
+    /// Who writes this location ([`crate::location`]); a run by hand is `cli`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<crate::location::Owner>,
+    /// Take the location over from another owner (deliberately: its runs are refused after).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub take_over_location: bool,
 }
 
 fn orphan_grace_period() -> String {

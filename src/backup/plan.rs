@@ -109,7 +109,11 @@ pub fn lineage(parent: Option<&Manifest>, now: Observed<'_>, backup_id: &str) ->
             LineageBreakReason::EncryptionChanged,
             format!(
                 "backup {pid} was {}, this backup is {}",
-                parent.encoding.encryption_key_id.as_deref().map_or("not encrypted".into(), |k| format!("encrypted with key {k}")),
+                parent
+                    .encoding
+                    .encryption_key_id
+                    .as_deref()
+                    .map_or("not encrypted".into(), |k| format!("encrypted with key {k}")),
                 now.key_id.map_or("not encrypted".into(), |k| format!("encrypted with key {k}"))
             ),
         )));
@@ -117,7 +121,10 @@ pub fn lineage(parent: Option<&Manifest>, now: Observed<'_>, backup_id: &str) ->
     if held.end_offset > now.end {
         return new(Some((
             LineageBreakReason::OffsetsRegressed,
-            format!("backup {pid} read up to offset {}, the partition now ends at {}", held.end_offset, now.end),
+            format!(
+                "backup {pid} read up to offset {}, the partition now ends at {}",
+                held.end_offset, now.end
+            ),
         )));
     }
     if held.end_offset < now.log_start {
@@ -349,7 +356,11 @@ mod tests {
                     lineage_start: Some("b1".into()),
                     lineage_break: None,
                     segments: vec![segment("b1", 0, 99), segment("b1", 110, 199), segment("b2", 200, 299)],
-                    gaps: vec![Gap { from: 100, to: 110, reason: crate::format::manifest::GapReason::RetentionDeleted }],
+                    gaps: vec![Gap {
+                        from: 100,
+                        to: 110,
+                        reason: crate::format::manifest::GapReason::RetentionDeleted,
+                    }],
                 }],
             }],
             consumer_groups: Vec::new(),
@@ -400,12 +411,32 @@ mod tests {
             ("first backup", None, now(0, 10), None),
             ("topic not backed up before", Some(&p), Observed { topic: "u", ..now(0, 10) }, None),
             ("new partition", Some(&p), Observed { partition: 1, ..now(0, 10) }, None),
-            ("recreated", Some(&p), Observed { topic_id: Some("T2"), ..now(0, 400) }, Some(LineageBreakReason::TopicRecreated)),
-            ("other cluster", Some(&p), Observed { cluster_id: Some("c2"), ..now(0, 400) }, Some(LineageBreakReason::ClusterChanged)),
-            ("no cluster id", Some(&p), Observed { cluster_id: None, ..now(0, 400) }, Some(LineageBreakReason::ClusterChanged)),
+            (
+                "recreated",
+                Some(&p),
+                Observed { topic_id: Some("T2"), ..now(0, 400) },
+                Some(LineageBreakReason::TopicRecreated),
+            ),
+            (
+                "other cluster",
+                Some(&p),
+                Observed { cluster_id: Some("c2"), ..now(0, 400) },
+                Some(LineageBreakReason::ClusterChanged),
+            ),
+            (
+                "no cluster id",
+                Some(&p),
+                Observed { cluster_id: None, ..now(0, 400) },
+                Some(LineageBreakReason::ClusterChanged),
+            ),
             ("log went back", Some(&p), now(0, 299), Some(LineageBreakReason::OffsetsRegressed)),
             ("retention overtook", Some(&p), now(301, 400), Some(LineageBreakReason::RecordsExpired)),
-            ("encrypted now", Some(&p), Observed { key_id: Some("k1"), ..now(0, 400) }, Some(LineageBreakReason::EncryptionChanged)),
+            (
+                "encrypted now",
+                Some(&p),
+                Observed { key_id: Some("k1"), ..now(0, 400) },
+                Some(LineageBreakReason::EncryptionChanged),
+            ),
         ];
         for (what, parent, observed, want) in cases {
             let (start, l) = lineage(parent, observed, "b3");

@@ -49,6 +49,14 @@ pub struct BackupResult {
     pub inventory: Option<crate::retention::Inventory>,
 }
 
+impl BackupResult {
+    /// The result small enough for a termination message (Kubernetes keeps 4 KiB): at most the
+    /// first ten lineage breaks (the log has them all).
+    pub fn summary(&self) -> Self {
+        Self { lineage_breaks: self.lineage_breaks.iter().take(10).cloned().collect(), ..self.clone() }
+    }
+}
+
 /// One partition that started a new lineage, as the result reports it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -87,6 +95,9 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
     }
 
     let plan = make_plan(cfg, &client, &storage, &backup_id, key.as_ref().map(|k| k.id())).await?;
+    // Nothing is written before the location is known to be ours.
+    let owner = cfg.owner.clone().unwrap_or_else(crate::location::Owner::cli);
+    crate::location::claim(&storage, &owner, plan.cluster_id.as_deref(), cfg.take_over_location).await?;
     tracing::info!(
         backup = %backup_id, topics = plan.topics.len(), partitions = plan.partitions.len(),
         groups = plan.groups.len(), parent = ?plan.parent.as_ref().map(|p| &p.backup_id), location = %storage.location,
@@ -202,12 +213,23 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         totals: totals.clone(),
         written: Some(written.clone()),
     };
-    // The commit point: only now does the backup exist.
-    storage
-        .store
-        .put(&manifest_path, PutPayload::from(manifest.to_json()?))
-        .await
-        .with_context(|| format!("writing {manifest_path}"))?;
+    // The commit point: only now does the backup exist. Create-only, so two writers can never
+    // both commit one id; a write of ours that landed although its answer was lost reads back
+    // as this very manifest.
+    let body = manifest.to_json()?;
+    let create = object_store::PutOptions { mode: object_store::PutMode::Create, ..Default::default() };
+    match storage.store.put_opts(&manifest_path, PutPayload::from(body), create).await {
+        Ok(_) => {}
+        Err(object_store::Error::AlreadyExists { .. }) => {
+            let theirs = crate::catalog::manifest(&storage, &backup_id).await?;
+            anyhow::ensure!(
+                theirs == manifest,
+                "backup {backup_id} was committed by another writer while this one ran: this run's \
+                 segments are left for cleanup; ids are never reused"
+            );
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("writing {manifest_path}"))),
+    }
     // Housekeeping after the commit: a failure here never fails the backup.
     if let Err(e) =
         crate::catalog::remove_orphans(&storage, chrono::Duration::milliseconds(orphan_grace)).await

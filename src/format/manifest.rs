@@ -46,6 +46,11 @@ impl Layout {
         format!("{}backups/{backup_id}/segments/{topic}/{partition}/{first_offset:020}.kbseg", self.prefix)
     }
 
+    /// The marker of the location's owner ([`crate::location`]).
+    pub fn owner(&self) -> String {
+        format!("{}owner.json", self.prefix)
+    }
+
     /// Where a restore run keeps what it needs to resume without writing a record twice.
     pub fn restore_state(&self, restore_id: &str) -> String {
         format!("{}restores/{restore_id}/state.json", self.prefix)
@@ -208,7 +213,8 @@ impl PartitionEntry {
                         first.0, first.2
                     ));
                 } else if first.1 <= start && start < end {
-                    problems.push(format!("{} ends at {}, before the range starts at {start}", first.2, first.1));
+                    problems
+                        .push(format!("{} ends at {}, before the range starts at {start}", first.2, first.1));
                 }
                 if last.1 != end {
                     problems.push(format!("{} ends at {}, the range at {end}", last.2, last.1));

@@ -365,7 +365,11 @@ impl<R: AsyncRead + Unpin> SegmentReader<R> {
         }
         let version = u16::from_le_bytes([header[6], header[7]]);
         if version != SEGMENT_VERSION {
-            return Err(FormatError::UnsupportedVersion { object, found: version, supported: SEGMENT_VERSION.to_string() });
+            return Err(FormatError::UnsupportedVersion {
+                object,
+                found: version,
+                supported: SEGMENT_VERSION.to_string(),
+            });
         }
         let codec = Codec::from_id(header[8]).ok_or_else(|| FormatError::Corrupted {
             object: object.clone(),

@@ -43,13 +43,20 @@ fn text(ptr: *const c_char) -> String {
 
 /// The id of each named topic (blocking; at most `timeout`). A topic the broker does not know is
 /// [`Described::Missing`]; any other per-topic error fails the call, naming the topic.
-pub fn topic_ids(admin: &Admin, topics: &[String], timeout: Duration) -> anyhow::Result<BTreeMap<String, Described>> {
+pub fn topic_ids(
+    admin: &Admin,
+    topics: &[String],
+    timeout: Duration,
+) -> anyhow::Result<BTreeMap<String, Described>> {
     let mut out = BTreeMap::new();
     if topics.is_empty() {
         return Ok(out);
     }
-    let names: Vec<CString> =
-        topics.iter().map(|t| CString::new(t.as_str())).collect::<Result<_, _>>().map_err(anyhow::Error::new)?;
+    let names: Vec<CString> = topics
+        .iter()
+        .map(|t| CString::new(t.as_str()))
+        .collect::<Result<_, _>>()
+        .map_err(anyhow::Error::new)?;
     let mut pointers: Vec<*const c_char> = names.iter().map(|n| n.as_ptr()).collect();
     let rk = admin.inner().native_ptr();
     let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
@@ -66,8 +73,12 @@ pub fn topic_ids(admin: &Admin, topics: &[String], timeout: Duration) -> anyhow:
             rd::rd_kafka_AdminOptions_destroy,
         );
         let mut errstr = [0 as c_char; 512];
-        let err =
-            rd::rd_kafka_AdminOptions_set_request_timeout(options.0, timeout_ms, errstr.as_mut_ptr(), errstr.len());
+        let err = rd::rd_kafka_AdminOptions_set_request_timeout(
+            options.0,
+            timeout_ms,
+            errstr.as_mut_ptr(),
+            errstr.len(),
+        );
         anyhow::ensure!(
             err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR,
             "DescribeTopics options: {}",
@@ -76,7 +87,10 @@ pub fn topic_ids(admin: &Admin, topics: &[String], timeout: Duration) -> anyhow:
         let queue = Owned(rd::rd_kafka_queue_new(rk), rd::rd_kafka_queue_destroy);
         rd::rd_kafka_DescribeTopics(rk, collection.0, options.0, queue.0);
         // The request's own timeout bounds the wait; the margin covers the queueing.
-        let event = Owned(rd::rd_kafka_queue_poll(queue.0, timeout_ms.saturating_add(5_000)), rd::rd_kafka_event_destroy);
+        let event = Owned(
+            rd::rd_kafka_queue_poll(queue.0, timeout_ms.saturating_add(5_000)),
+            rd::rd_kafka_event_destroy,
+        );
         anyhow::ensure!(!event.0.is_null(), "describing topics: no answer within {}s", timeout.as_secs());
         let err = rd::rd_kafka_event_error(event.0);
         anyhow::ensure!(

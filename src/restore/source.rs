@@ -117,7 +117,12 @@ pub struct RecordSource {
 }
 
 impl RecordSource {
-    pub fn new(storage: Storage, key: Option<EncryptionKey>, target: Option<i64>, source: &PartitionSource) -> Self {
+    pub fn new(
+        storage: Storage,
+        key: Option<EncryptionKey>,
+        target: Option<i64>,
+        source: &PartitionSource,
+    ) -> Self {
         let from = source.start_offset;
         // Whole segments newer than the target, or before the restore point, are never downloaded.
         let segments = source

@@ -49,9 +49,12 @@ pub fn base_config(env: &TestEnv, prefix: &str, endpoint: Option<&str>) -> anyho
     ))
 }
 
-/// The built binary.
+/// The built binary, or the one `STRIMZI_BACKUP_E2E_BINARY` names (to show that a test fails
+/// on an older build).
 pub fn binary() -> PathBuf {
-    workspace_root().join("target/debug/strimzi-backup-operator")
+    std::env::var_os("STRIMZI_BACKUP_E2E_BINARY")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target/debug/strimzi-backup-operator"))
 }
 
 /// A data-plane command ready to run: config written to a temporary file, MinIO credentials in

@@ -48,7 +48,7 @@ async fn a_backup_job_built_by_the_operator_runs_and_reports_into_status() -> an
     let connection = resolve(&ns, &spec.cluster, None, None).map_err(|e| anyhow::anyhow!("{e}"))?;
     let access = StorageAccess::for_storage(&spec.storage);
     let run = run_config::Run { backup_id: format!("nightly-{s}"), scheduled: true, ..Default::default() };
-    let config = run_config::render(&spec, connection.kafka.clone(), &run);
+    let config = run_config::render(&spec, spec.storage.clone(), connection.kafka.clone(), &run);
     let name = format!("nightly-{s}");
     let config_map: ConfigMap = serde_json::from_value(serde_json::json!({
         "metadata": {"name": name},

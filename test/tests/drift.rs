@@ -162,7 +162,10 @@ async fn a_topic_recreated_between_backups_starts_a_new_lineage_and_each_restore
         run_ok(
             &env,
             "restore",
-            &format!("{}topicMapping: [{{sourceTopic: {topic}, targetTopic: {target}}}]\n", base_config(&env, &prefix, None)?),
+            &format!(
+                "{}topicMapping: [{{sourceTopic: {topic}, targetTopic: {target}}}]\n",
+                base_config(&env, &prefix, None)?
+            ),
             &["--backup-id", id],
         )
     };
@@ -176,7 +179,8 @@ async fn a_topic_recreated_between_backups_starts_a_new_lineage_and_each_restore
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn another_cluster_backing_up_to_the_same_location_is_never_joined_to_the_first() -> anyhow::Result<()> {
+async fn another_cluster_backing_up_to_the_same_location_is_never_joined_to_the_first() -> anyhow::Result<()>
+{
     let env = TestEnv::load()?;
     let dr = PrivateBroker::start(&env)?;
     let s = unique_suffix();
@@ -203,7 +207,10 @@ async fn another_cluster_backing_up_to_the_same_location_is_never_joined_to_the_
     run_ok(
         &env,
         "restore",
-        &format!("{}topicMapping: [{{sourceTopic: {topic}, targetTopic: {target}}}]\n", base_config(&env, &prefix, None)?),
+        &format!(
+            "{}topicMapping: [{{sourceTopic: {topic}, targetTopic: {target}}}]\n",
+            base_config(&env, &prefix, None)?
+        ),
         &[],
     )?;
     assert_eq!(without_offsets(&consume_all(&env, &target, 0)?), without_offsets(&secondary));

@@ -148,6 +148,20 @@ async fn record(
                 r.backup_id, r.records, r.partitions, r.size_bytes
             );
             ctx.event(&object, false, "BackupCompleted", "Backup", note).await;
+            if !r.lineage_breaks.is_empty() {
+                let lines: Vec<String> = r
+                    .lineage_breaks
+                    .iter()
+                    .map(|b| format!("{}/{}: {:?} ({})", b.topic, b.partition, b.reason, b.message))
+                    .collect();
+                let note = format!(
+                    "backup {}: {} partition(s) could not continue the backup before and were read in full from their log start; nothing of the older backups is joined to them: {}",
+                    r.backup_id,
+                    lines.len(),
+                    lines.join("; ")
+                );
+                ctx.event(&object, true, "LineageBroken", "Backup", note).await;
+            }
             if let Some(inv) = r.inventory.as_ref().filter(|i| !i.pruned.is_empty()) {
                 let note = format!(
                     "retention deleted {} backup(s): {}; {} left",
@@ -464,7 +478,8 @@ async fn apply(kb: &KafkaBackup, ctx: &Context) -> Result<Action> {
         }
         let job_name = crate::operator::job::child_name(&name, &run.suffix);
         let protected = if run.scheduled { protected(ctx, kb).await? } else { Vec::new() };
-        let mut access = StorageAccess::for_storage(&kb.spec.storage);
+        let storage = run_config::storage(kb);
+        let mut access = StorageAccess::for_storage(&storage);
         let key_file = kb
             .spec
             .backup
@@ -475,12 +490,15 @@ async fn apply(kb: &KafkaBackup, ctx: &Context) -> Result<Action> {
             .map(|k| access.with_encryption_key(k).into());
         let config = run_config::render(
             &kb.spec,
+            storage,
             conn.kafka.clone(),
             &Run {
                 backup_id: job_name.clone(),
                 scheduled: run.scheduled,
                 protected,
                 encryption_key_file: key_file,
+                owner: Some(run_config::owner(kb)),
+                take_over: run_config::takes_over(kb),
             },
         );
         let yaml = run_config::to_yaml(&config).map_err(|e| Error::Render(e.to_string()))?;
@@ -611,13 +629,16 @@ async fn cleanup(kb: &KafkaBackup, ctx: &Context) -> Result<Action> {
     let job = match existing {
         Some(job) => job,
         None => {
-            let mut access = StorageAccess::for_storage(&kb.spec.storage);
+            let storage = run_config::storage(kb);
+            let mut access = StorageAccess::for_storage(&storage);
             let key = kb.spec.backup.encryption.as_ref().and_then(|e| e.key_secret.as_ref());
             let config = VerifyConfig {
-                storage: kb.spec.storage.clone(),
+                storage,
                 backup_id: None,
                 encryption_key_file: key.map(|k| access.with_encryption_key(k).into()),
                 filesystem_root: crate::storage::FILESYSTEM_MOUNT.into(),
+                owner: Some(run_config::owner(kb)),
+                take_over_location: run_config::takes_over(kb),
             };
             let yaml = serde_yaml_ng::to_string(&config).map_err(|e| Error::Render(e.to_string()))?;
             ctx.event(

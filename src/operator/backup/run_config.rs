@@ -5,9 +5,12 @@
 
 use std::path::PathBuf;
 
-use crate::api::backup::KafkaBackupSpec;
+use kube::ResourceExt;
+
+use crate::api::backup::{KafkaBackup, KafkaBackupSpec};
 use crate::backup::BackupConfig;
 use crate::kafka::KafkaConnection;
+use crate::location::Owner;
 use crate::storage::FILESYSTEM_MOUNT;
 
 /// One run of a `KafkaBackup`.
@@ -21,13 +24,41 @@ pub struct Run {
     pub protected: Vec<String>,
     /// Where the encryption key is mounted, when encryption is on.
     pub encryption_key_file: Option<PathBuf>,
+    /// The `KafkaBackup` that owns the location, and whether it takes the location over.
+    pub owner: Option<Owner>,
+    pub take_over: bool,
 }
 
-pub fn render(spec: &KafkaBackupSpec, kafka: KafkaConnection, run: &Run) -> BackupConfig {
+/// The annotation that lets a `KafkaBackup` take a storage location over from another owner.
+pub const TAKE_OVER_ANNOTATION: &str = "kafkabackup.com/take-over-location";
+
+/// The location owner a `KafkaBackup`'s Jobs write as.
+pub fn owner(kb: &KafkaBackup) -> Owner {
+    Owner { kind: "KafkaBackup".into(), namespace: kb.namespace(), name: kb.name_any(), uid: kb.uid() }
+}
+
+/// Whether the `KafkaBackup` asks to take its location over (`kafkabackup.com/take-over-location:
+/// "true"`).
+pub fn takes_over(kb: &KafkaBackup) -> bool {
+    kb.annotations().get(TAKE_OVER_ANNOTATION).is_some_and(|v| v == "true")
+}
+
+/// The storage a `KafkaBackup` writes to: its own, with the default prefix
+/// `<namespace>/<name>/` when it sets none.
+pub fn storage(kb: &KafkaBackup) -> crate::api::storage::StorageSpec {
+    kb.spec.storage.located_for(&kb.namespace().unwrap_or_default(), &kb.name_any())
+}
+
+pub fn render(
+    spec: &KafkaBackupSpec,
+    storage: crate::api::storage::StorageSpec,
+    kafka: KafkaConnection,
+    run: &Run,
+) -> BackupConfig {
     BackupConfig {
         backup_id: Some(run.backup_id.clone()),
         kafka,
-        storage: spec.storage.clone(),
+        storage,
         topics: spec.topics.clone(),
         consumer_groups: spec.consumer_groups.clone(),
         backup: spec.backup.clone(),
@@ -36,6 +67,8 @@ pub fn render(spec: &KafkaBackupSpec, kafka: KafkaConnection, run: &Run) -> Back
         retention: spec.retention.clone().filter(|r| run.scheduled && r.prune_on_schedule),
         protected_backups: run.protected.clone(),
         orphan_grace_period: "24h".into(),
+        owner: run.owner.clone(),
+        take_over_location: run.take_over,
     }
 }
 
@@ -60,13 +93,13 @@ mod tests {
     fn only_scheduled_runs_prune_and_the_config_reads_back() {
         let kafka = KafkaConnection { bootstrap_servers: "k:9092".into(), ..Default::default() };
         let scheduled = Run { backup_id: "nightly-29390400".into(), scheduled: true, ..Default::default() };
-        let config = render(&spec(), kafka.clone(), &scheduled);
+        let config = render(&spec(), spec().storage, kafka.clone(), &scheduled);
         assert_eq!(config.retention.as_ref().and_then(|r: &Retention| r.max_backups), Some(3));
         let yaml = to_yaml(&config).expect("yaml");
         let back: BackupConfig = serde_yaml_ng::from_str(&yaml).expect("the data plane reads it");
         assert_eq!(back.backup_id.as_deref(), Some("nightly-29390400"));
         assert!(!yaml.to_lowercase().contains("password") && !yaml.contains("secret"), "{yaml}");
         let manual = Run { backup_id: "nightly-manual-1".into(), ..Default::default() };
-        assert!(render(&spec(), kafka, &manual).retention.is_none());
+        assert!(render(&spec(), spec().storage, kafka, &manual).retention.is_none());
     }
 }

@@ -109,7 +109,8 @@ async fn source(ctx: &Context, kr: &KafkaRestore) -> Result<Source> {
         }
     };
     let key = kb.spec.backup.encryption.as_ref().filter(|e| e.enabled).and_then(|e| e.key_secret.clone());
-    Ok(Source::Found { storage: Box::new(kb.spec.storage), backup_id, key })
+    let storage = crate::operator::backup::run_config::storage(&kb);
+    Ok(Source::Found { storage: Box::new(storage), backup_id, key })
 }
 
 pub async fn reconcile(kr: Arc<KafkaRestore>, ctx: Arc<Context>) -> Result<Action> {
