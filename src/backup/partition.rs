@@ -43,6 +43,8 @@ pub struct PartitionContext {
     pub segment_bytes: u64,
     /// How long a partition may make no progress before the run fails (`backup.stallTimeout`).
     pub stall_timeout: Duration,
+    /// Asks whether a partition's topic still exists (it may be deleted during the backup).
+    pub admin: Arc<crate::kafka::Admin>,
     /// Progress counters shared by all partitions.
     pub records: Arc<AtomicU64>,
     pub bytes: Arc<AtomicU64>,
@@ -212,8 +214,13 @@ pub async fn backup_partition(
         let received = match tokio::time::timeout(stall.check_every(), consumer.recv()).await {
             Ok(r) => r,
             Err(_) => {
-                // Nothing from the broker for a while: ask where the partition stands (for the
-                // log and the error), and give up only once the budget is spent.
+                // Nothing from the broker for a while: the topic may be gone; else ask where the
+                // partition stands (for the log and the error), and give up only once the budget
+                // is spent.
+                if topic_replaced(ctx, plan).unwrap_or(false) {
+                    deleted(&mut entry, segment.take(), next, &name).await?;
+                    break;
+                }
                 let broker_end = watermarks(&consumer, plan).map(|(_, high)| high);
                 stall.waited(&name, next, entry.end_offset, broker_end.map_err(|e| format!("{e:#}")))?;
                 continue;
@@ -286,6 +293,10 @@ pub async fn backup_partition(
                 consumer = self::consumer(ctx, plan, low)?;
             }
             Err(e) if fatal(&e) => return Err(anyhow::Error::new(e).context(format!("reading {name}"))),
+            Err(e) if unknown_topic(&e) && topic_replaced(ctx, plan).unwrap_or(false) => {
+                deleted(&mut entry, segment.take(), next, &name).await?;
+                break;
+            }
             Err(e) => {
                 // Timeouts, lost connections, leaders moving: librdkafka retries them itself; they
                 // count against the stall budget like silence does.
@@ -369,6 +380,46 @@ impl Stall {
         }
         Ok(())
     }
+}
+
+/// Whether the partition's topic was deleted (or replaced by another of the same name) since
+/// the plan: the broker does not know it, or knows another topic id under its name.
+pub fn topic_replaced(ctx: &PartitionContext, plan: &PartitionPlan) -> anyhow::Result<bool> {
+    let ids = tokio::task::block_in_place(|| {
+        crate::kafka::describe::topic_ids(&ctx.admin, std::slice::from_ref(&plan.topic), Duration::from_secs(10))
+    })?;
+    Ok(ids.get(&plan.topic) != Some(&crate::kafka::describe::Described::Id(plan.topic_id.clone())))
+}
+
+/// Ends a partition whose topic was deleted during the backup: what was read stays (it was the
+/// topic's), the rest up to the cut is recorded as a `TopicDeleted` gap.
+async fn deleted(
+    entry: &mut PartitionEntry,
+    open: Option<OpenSegment>,
+    next: i64,
+    name: &str,
+) -> anyhow::Result<()> {
+    if let Some(s) = open {
+        entry.segments.push(s.finish().await?);
+    }
+    tracing::warn!(partition = %name, from = next, to = entry.end_offset,
+        "the topic was deleted during the backup: the offsets not read are recorded as a TopicDeleted gap");
+    if next < entry.end_offset {
+        entry.gaps.push(Gap { from: next, to: entry.end_offset, reason: GapReason::TopicDeleted });
+    }
+    Ok(())
+}
+
+fn unknown_topic(e: &KafkaError) -> bool {
+    matches!(
+        e.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::UnknownTopicOrPartition
+                | RDKafkaErrorCode::UnknownTopic
+                | RDKafkaErrorCode::UnknownPartition
+                | RDKafkaErrorCode::UnknownTopicId
+        )
+    )
 }
 
 /// Errors no wait can mend: the backup's identity may not read the topic.

@@ -24,6 +24,8 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Clone, Debug)]
 pub struct PartitionPlan {
     pub topic: String,
+    /// Kafka's id of the topic read: a topic of that name with another id is not this one.
+    pub topic_id: String,
     pub partition: i32,
     /// The log start at the cut: the first offset of the restore point.
     pub log_start: i64,
@@ -161,6 +163,8 @@ pub struct TopicPlan {
 
 #[derive(Debug)]
 pub struct Plan {
+    /// The admin client the plan used; partitions ask it whether their topic still exists.
+    pub admin: std::sync::Arc<crate::kafka::Admin>,
     pub cluster_id: Option<String>,
     pub topics: Vec<TopicPlan>,
     pub partitions: Vec<PartitionPlan>,
@@ -271,6 +275,7 @@ pub async fn make_plan(
             }
             partitions.push(PartitionPlan {
                 topic: topic.name.clone(),
+                topic_id: topic.topic_id.clone(),
                 partition,
                 log_start: observed.log_start,
                 start,
@@ -281,7 +286,7 @@ pub async fn make_plan(
     }
 
     let groups = group_offsets(client, &group_filter, &partitions).await?;
-    Ok(Plan { cluster_id, topics, partitions, groups, parent })
+    Ok(Plan { admin, cluster_id, topics, partitions, groups, parent })
 }
 
 /// Committed offsets of the selected groups on the selected partitions. Kafka answers offset

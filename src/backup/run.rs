@@ -11,7 +11,9 @@ use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::format::codec::Codec;
-use crate::format::manifest::{Encoding, LineageBreakReason, Manifest, TopicEntry, Totals, Written};
+use crate::format::manifest::{
+    Encoding, Gap, GapReason, LineageBreakReason, Manifest, PartitionEntry, TopicEntry, Totals, Written,
+};
 use crate::format::{MANIFEST_VERSION, millis_to_rfc3339, rfc3339};
 
 use super::BackupConfig;
@@ -43,6 +45,9 @@ pub struct BackupResult {
     /// log start, with the reason (a topic recreated, another cluster, ...).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lineage_breaks: Vec<LineageBreakLine>,
+    /// Topics deleted while this backup read them (their partitions end in a `TopicDeleted` gap).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topics_deleted: Vec<String>,
     /// What the location holds after this backup and its pruning (absent if it could not be
     /// read; the backup itself is committed regardless).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
@@ -111,6 +116,7 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         key: key.clone(),
         segment_bytes: u64::try_from(cfg.backup.segment_size).unwrap_or(256 << 20),
         stall_timeout,
+        admin: plan.admin.clone(),
         records: Arc::new(AtomicU64::new(0)),
         bytes: Arc::new(AtomicU64::new(0)),
     };
@@ -150,6 +156,7 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
     progress.abort();
     let mut entries = results?;
     entries.sort_by(|a, b| (&a.0, a.1.partition).cmp(&(&b.0, b.1.partition)));
+    replaced_during_the_read(&plan, &mut entries, &backup_id, &storage).await?;
 
     let topics: Vec<TopicEntry> = plan
         .topics
@@ -196,6 +203,12 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
             })
         })
         .collect();
+    let mut topics_deleted: Vec<String> = topics
+        .iter()
+        .filter(|t| t.partitions.iter().any(|p| p.gaps.iter().any(|g| g.reason == GapReason::TopicDeleted)))
+        .map(|t| t.name.clone())
+        .collect();
+    topics_deleted.dedup();
     let completed = Utc::now();
     let manifest = Manifest {
         format_version: MANIFEST_VERSION,
@@ -260,6 +273,44 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         oldest_timestamp: totals.oldest_timestamp.and_then(millis_to_rfc3339),
         newest_timestamp: totals.newest_timestamp.and_then(millis_to_rfc3339),
         lineage_breaks,
+        topics_deleted,
         inventory,
     })
+}
+
+/// A topic deleted and created again under its name while the backup read it: the consumer may
+/// have gone on reading the new topic at the same offsets, and nothing tells its records from the
+/// old one's. So what this backup read of it is not kept; its partitions end, after what earlier
+/// backups hold, in a `TopicDeleted` gap. A topic merely deleted after its partitions were read
+/// is complete and stays.
+async fn replaced_during_the_read(
+    plan: &super::plan::Plan,
+    entries: &mut [(String, PartitionEntry)],
+    backup_id: &str,
+    storage: &crate::storage::Storage,
+) -> anyhow::Result<()> {
+    use crate::kafka::describe::Described;
+    let names: Vec<String> = plan.topics.iter().map(|t| t.name.clone()).collect();
+    let admin = plan.admin.clone();
+    let now = tokio::task::spawn_blocking(move || {
+        crate::kafka::describe::topic_ids(&admin, &names, Duration::from_secs(30))
+    })
+    .await??;
+    let own = format!("{}{backup_id}/", storage.layout.backups_dir());
+    for t in &plan.topics {
+        let replaced = matches!(now.get(&t.name), Some(Described::Id(id)) if *id != t.topic_id);
+        if !replaced {
+            continue;
+        }
+        tracing::warn!(topic = %t.name, "the topic was replaced by another of the same name during the backup: what was read of it is not kept");
+        for (_, p) in entries.iter_mut().filter(|(name, _)| *name == t.name) {
+            let from = p.read_from.unwrap_or(p.start_offset);
+            p.segments.retain(|s| !s.object.starts_with(&own));
+            p.gaps.retain(|g| g.to <= from);
+            if from < p.end_offset {
+                p.gaps.push(Gap { from, to: p.end_offset, reason: GapReason::TopicDeleted });
+            }
+        }
+    }
+    Ok(())
 }

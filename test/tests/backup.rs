@@ -67,19 +67,21 @@ async fn records_come_back_exactly_and_incrementals_chain() -> anyhow::Result<()
     let (manifest2, got2) =
         read_backup(&store, &prefix, second["backupId"].as_str().unwrap_or_default()).await?;
     let p = &manifest2.topics.iter().find(|t| t.name == payments).expect("payments").partitions[0];
-    assert_eq!((p.start_offset, p.end_offset), (250, 300));
-    assert_eq!(got2[&(payments.clone(), 0)], more);
-    assert!(got2[&(orders.clone(), 1)].is_empty(), "nothing new in orders");
+    // A whole restore point from the log start, of which this backup read only 250..300.
+    assert_eq!((p.start_offset, p.read_from, p.end_offset), (0, Some(250), 300));
+    assert_eq!(manifest2.written.as_ref().map(|w| w.records), Some(50));
+    let mut all_payments = want[&(payments.clone(), 0)].clone();
+    all_payments.extend(more.clone());
+    assert_eq!(got2[&(payments.clone(), 0)], all_payments);
+    assert_eq!(got2[&(orders.clone(), 1)], want[&(orders.clone(), 1)], "orders held as before");
 
-    // Restoring the incremental backup restores the whole chain.
+    // Restoring the incremental backup restores every record.
     let restore = format!(
         "{}topics:\n  include: [\"{payments}\"]\ntopicMapping:\n  - sourceTopic: {payments}\n    targetTopic: {payments}-restored\n",
         base_config(&env, &prefix, None)?
     );
     let result = run_ok(&env, "restore", &restore, &[])?;
     assert_eq!(result["restoredRecords"], 300);
-    let mut all_payments = want[&(payments.clone(), 0)].clone();
-    all_payments.extend(more);
     assert_eq!(
         without_offsets(&consume_all(&env, &format!("{payments}-restored"), 0)?),
         without_offsets(&all_payments)
@@ -341,7 +343,7 @@ async fn an_encrypted_backup_is_unreadable_without_its_key() -> anyhow::Result<(
 }
 
 #[tokio::test]
-async fn retention_prunes_old_backups_but_never_a_protected_one_or_a_kept_chain() -> anyhow::Result<()> {
+async fn retention_prunes_old_restore_points_but_never_a_protected_one_or_a_segment_a_kept_one_needs() -> anyhow::Result<()> {
     let env = TestEnv::load()?;
     let store = minio(&env)?;
     let suffix = unique_suffix();
@@ -369,18 +371,29 @@ async fn retention_prunes_old_backups_but_never_a_protected_one_or_a_kept_chain(
     let segments = object_store::path::Path::from(format!("{prefix}backups/full-0"));
     assert!(futures::TryStreamExt::try_collect::<Vec<_>>(store.list(Some(&segments))).await?.is_empty());
 
-    // Incrementals on top of full-4: keeping the newest keeps its whole chain.
+    // Incrementals on top of full-4 with maxBackups 1: each is a whole restore point, so the
+    // older ones go — but the segments of full-4 and inc-5 stay, since inc-6 lists them.
     let incremental =
         config(&env, &prefix, &topic, "backup:\n  mode: incremental\nretention:\n  maxBackups: 1\n")?;
     for round in 5..7 {
         produce(&env, &topic, 0, &records(&topic, 0, 5, recent() + round)).await?;
         let result = run_ok(&env, "backup", &incremental, &["--backup-id", &format!("inc-{round}")])?;
+        assert_eq!(result["records"], 5, "only what is new");
         assert_eq!(
             result["pruned"],
-            if round == 5 { serde_json::json!(["full-3"]) } else { serde_json::Value::Null }
+            if round == 5 { serde_json::json!(["full-3", "full-4"]) } else { serde_json::json!(["inc-5"]) }
         );
+        assert_eq!(result["backupCount"], 1);
     }
-    // The chain inc-6 -> inc-5 -> full-4 is whole and restores every record.
+    let listed = |dir: &str| {
+        let path = object_store::path::Path::from(format!("{prefix}backups/{dir}"));
+        futures::TryStreamExt::try_collect::<Vec<_>>(store.list(Some(&path)))
+    };
+    assert!(listed("full-3").await?.is_empty(), "nothing of full-3 is needed any more");
+    let full4 = listed("full-4").await?;
+    assert!(!full4.is_empty(), "inc-6 still needs the segments of full-4");
+    assert!(!full4.iter().any(|o| o.location.as_ref().ends_with("manifest.json")), "{full4:?}");
+    // inc-6 alone restores every record.
     let restore = format!(
         "{}topicMapping:\n  - sourceTopic: {topic}\n    targetTopic: {topic}-restored\n",
         base_config(&env, &prefix, None)?

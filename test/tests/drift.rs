@@ -14,6 +14,7 @@ use strimzi_backup_e2e::dataplane::{
 };
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::unique_suffix;
+use strimzi_backup_e2e::proxy::Proxy;
 
 /// Produces `n` records of about 1 KiB to partition 0 as fast as the broker takes them.
 async fn fill_fast(env: &TestEnv, topic: &str, n: usize) -> anyhow::Result<()> {
@@ -214,5 +215,67 @@ async fn another_cluster_backing_up_to_the_same_location_is_never_joined_to_the_
         &[],
     )?;
     assert_eq!(without_offsets(&consume_all(&env, &target, 0)?), without_offsets(&secondary));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_topic_deleted_during_a_backup_is_recorded_and_the_other_topics_still_commit() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-deleted-{s}/");
+    let (kept, doomed) = (format!("kept{s}"), format!("doomed{s}"));
+    create_topic(&env, &kept, 1, &[]).await?;
+    let kept_records = records(&kept, 0, 500, recent());
+    produce(&env, &kept, 0, &kept_records).await?;
+    create_topic(&env, &doomed, 1, &[]).await?;
+    fill_fast(&env, &doomed, 120_000).await?;
+
+    // Storage through a proxy: cut off once the doomed topic's first segment is being written,
+    // the backup stops reading it (its uploads cannot drain) while the topic is deleted.
+    let minio_addr = env.get("MINIO_ENDPOINT")?.trim_start_matches("http://").to_string();
+    let proxy = Proxy::start(&minio_addr).await?;
+    let config = format!(
+        "{}topics: {{include: [\"{kept}\", \"{doomed}\"]}}\nbackup: {{compression: none, segmentSize: 1048576, parallelism: 2}}\n",
+        base_config(&env, &prefix, Some(&proxy.url()))?
+    );
+    let id = format!("deleted-{s}");
+    let child = spawn(&env, "backup", &config, &["--backup-id", &id])?;
+    let store = minio(&env)?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while objects_under(&store, &format!("{prefix}backups/{id}/segments/{doomed}/")).await?.is_empty() {
+        anyhow::ensure!(Instant::now() < deadline, "the backup wrote no segment of {doomed} in 120 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    proxy.cut().await;
+    delete_topic(&env, &doomed).await?;
+    proxy.heal();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the other topics still commit: {stderr}");
+    let result = strimzi_backup_e2e::dataplane::result_line(&out.stdout)?;
+    assert_eq!(result["topicsDeleted"], serde_json::json!([doomed]), "{result}");
+
+    let m = manifest_json(&env, &prefix, &id).await?;
+    let topic = |name: &str| m["topics"].as_array().and_then(|ts| ts.iter().find(|t| t["name"] == name)).cloned();
+    let gone = topic(&doomed).ok_or_else(|| anyhow::anyhow!("{doomed} not in {m}"))?;
+    let p = &gone["partitions"][0];
+    let last_gap = p["gaps"].as_array().and_then(|g| g.last()).cloned().unwrap_or_default();
+    assert_eq!(last_gap["reason"], "TopicDeleted", "{p}");
+    assert_eq!((last_gap["to"].as_i64(), p["endOffset"].as_i64()), (Some(120_000), Some(120_000)), "{p}");
+    let read = p["segments"].as_array().map_or(0, |s| s.iter().map(|s| s["records"].as_i64().unwrap_or(0)).sum());
+    assert_eq!(last_gap["from"].as_i64(), Some(read), "what was read stays, the rest is the gap: {p}");
+    // The whole backup is sound (every offset accounted for) and the kept topic is complete.
+    let verified = run_ok(&env, "verify", &config, &["--backup-id", &id])?;
+    assert_eq!(verified["problems"], serde_json::json!([]), "{verified}");
+    run_ok(
+        &env,
+        "restore",
+        &format!(
+            "{}topics: {{include: [\"{kept}\"]}}\ntopicMapping: [{{sourceTopic: {kept}, targetTopic: {kept}-restored}}]\n",
+            base_config(&env, &prefix, None)?
+        ),
+        &["--backup-id", &id],
+    )?;
+    assert_eq!(without_offsets(&consume_all(&env, &format!("{kept}-restored"), 0)?), without_offsets(&kept_records));
     Ok(())
 }
