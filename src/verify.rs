@@ -15,7 +15,7 @@ use tokio::io::{AsyncRead, ReadBuf};
 use crate::api::storage::StorageSpec;
 use crate::format::codec::EncryptionKey;
 use crate::format::manifest::SegmentEntry;
-use crate::format::segment::SegmentReader;
+use crate::format::segment::{Block, SegmentReader};
 use crate::storage::Storage;
 
 /// What `verify` reads: the storage block (a backup config file works as is) and the key.
@@ -77,6 +77,100 @@ impl<R: AsyncRead + Unpin> AsyncRead for Hashing<R> {
     }
 }
 
+/// A segment read block by block and checked against its manifest entry on the way: block
+/// offsets ascending inside the entry's range, and at the end the object's SHA-256 and size as
+/// streamed, its record count, last offset and timestamps. What restore reads and what `verify`
+/// checks go through the same checks, so a restore never writes records of a segment that is
+/// not the one the manifest committed. Errors name the object and where.
+pub struct CheckedSegment {
+    reader: SegmentReader<Hashing<Pin<Box<dyn AsyncRead + Send>>>>,
+    entry: SegmentEntry,
+    records: u64,
+    last: Option<i64>,
+    min_ts: i64,
+    max_ts: i64,
+}
+
+impl CheckedSegment {
+    /// Opens a segment. `key` is the backup's key when its manifest says it is encrypted: then
+    /// the segment must be encrypted too (a plain object in its place was put there by someone
+    /// else).
+    pub async fn open(
+        storage: &Storage,
+        entry: &SegmentEntry,
+        key: Option<EncryptionKey>,
+    ) -> Result<Self, String> {
+        let must_be_encrypted = key.is_some();
+        let inner =
+            storage.read(&entry.object).await.map_err(|e| format!("{}: cannot read: {e}", entry.object))?;
+        let src = Hashing { inner, hasher: Sha256::new(), bytes: 0 };
+        let reader = SegmentReader::open(src, entry.object.clone(), key).await.map_err(|e| e.to_string())?;
+        if must_be_encrypted && !reader.encrypted() {
+            return Err(format!(
+                "{}: not encrypted, but its backup is: the object is not the one the backup wrote",
+                entry.object
+            ));
+        }
+        Ok(Self { reader, entry: entry.clone(), records: 0, last: None, min_ts: i64::MAX, max_ts: i64::MIN })
+    }
+
+    pub fn object(&self) -> &str {
+        &self.entry.object
+    }
+
+    /// The next block, checked; `None` once the whole segment was read and matched its entry.
+    pub async fn next_block(&mut self) -> Result<Option<Block>, String> {
+        let Some(block) = self.reader.next_block().await.map_err(|e| e.to_string())? else {
+            self.finish()?;
+            return Ok(None);
+        };
+        let i = &block.info;
+        if self.last.is_some_and(|l| i.first_offset <= l)
+            || i.first_offset < self.entry.first_offset
+            || i.last_offset > self.entry.last_offset
+            || i.first_offset > i.last_offset
+        {
+            return Err(format!(
+                "{}: block at byte {} holds offsets {}..={}, out of order or outside the manifest's [{}, {}]",
+                self.entry.object,
+                i.byte_offset,
+                i.first_offset,
+                i.last_offset,
+                self.entry.first_offset,
+                self.entry.last_offset
+            ));
+        }
+        self.last = Some(i.last_offset);
+        self.records += u64::from(i.records);
+        self.min_ts = self.min_ts.min(i.min_timestamp);
+        self.max_ts = self.max_ts.max(i.max_timestamp);
+        Ok(Some(block))
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        let (hasher, bytes) =
+            (std::mem::take(&mut self.reader.source_mut().hasher), self.reader.source_mut().bytes);
+        let sha = hex::encode(hasher.finalize());
+        let s = &self.entry;
+        if sha != s.sha256 || bytes != s.stored_bytes {
+            return Err(format!(
+                "{}: content differs from the manifest (sha256 {sha}, {bytes} bytes; manifest {}, {} bytes)",
+                s.object, s.sha256, s.stored_bytes
+            ));
+        }
+        if self.records != s.records
+            || self.last != Some(s.last_offset)
+            || (self.records > 0 && (self.min_ts, self.max_ts) != (s.min_timestamp, s.max_timestamp))
+        {
+            return Err(format!(
+                "{}: holds {} records up to offset {:?}, the manifest says {} up to {}",
+                s.object, self.records, self.last, s.records, s.last_offset
+            ));
+        }
+        Ok(())
+    }
+}
+
 pub async fn verify(cfg: &VerifyConfig) -> anyhow::Result<VerifyReport> {
     let storage = crate::storage::open(&cfg.storage, &cfg.filesystem_root)?;
     let manifest = crate::catalog::resolve(&storage, cfg.backup_id.as_deref()).await?;
@@ -110,46 +204,34 @@ pub async fn verify(cfg: &VerifyConfig) -> anyhow::Result<VerifyReport> {
     Ok(report)
 }
 
-/// Reads one segment fully; returns (records, bytes) or the first problem found.
+/// Reads one segment fully; returns (records, bytes) or the first problem found. Besides the
+/// checks of [`CheckedSegment`], every record's offset is checked against its block.
 async fn check_segment(
     storage: &Storage,
     s: &SegmentEntry,
     key: Option<EncryptionKey>,
 ) -> Result<(u64, u64), String> {
-    let inner = storage.read(&s.object).await.map_err(|e| format!("{}: cannot read: {e}", s.object))?;
-    let mut src = Hashing { inner, hasher: Sha256::new(), bytes: 0 };
-    let mut reader = SegmentReader::open(&mut src, s.object.clone(), key).await.map_err(|e| e.to_string())?;
-    let (mut records, mut last, mut min_ts, mut max_ts) = (0u64, None::<i64>, i64::MAX, i64::MIN);
-    while let Some(block) = reader.next_block().await.map_err(|e| e.to_string())? {
+    let mut segment = CheckedSegment::open(storage, s, key).await?;
+    let mut records = 0u64;
+    while let Some(block) = segment.next_block().await? {
+        let mut last = None::<i64>;
         for r in block.records().map_err(|e| e.to_string())? {
-            if last.is_some_and(|l| r.offset <= l) || r.offset < s.first_offset || r.offset > s.last_offset {
+            if last.is_some_and(|l| r.offset <= l)
+                || r.offset < block.info.first_offset
+                || r.offset > block.info.last_offset
+            {
                 return Err(format!(
-                    "{}: record offset {} out of order or outside [{}, {}]",
-                    s.object, r.offset, s.first_offset, s.last_offset
+                    "{}: record offset {} out of order or outside its block [{}, {}] at byte {}",
+                    s.object,
+                    r.offset,
+                    block.info.first_offset,
+                    block.info.last_offset,
+                    block.info.byte_offset
                 ));
             }
             last = Some(r.offset);
             records += 1;
-            min_ts = min_ts.min(r.timestamp);
-            max_ts = max_ts.max(r.timestamp);
         }
     }
-    drop(reader);
-    let sha = hex::encode(std::mem::take(&mut src.hasher).finalize());
-    if sha != s.sha256 || src.bytes != s.stored_bytes {
-        return Err(format!(
-            "{}: content differs from the manifest (sha256 {sha}, {} bytes; manifest {} , {} bytes)",
-            s.object, src.bytes, s.sha256, s.stored_bytes
-        ));
-    }
-    if records != s.records
-        || last != Some(s.last_offset)
-        || (records > 0 && (min_ts, max_ts) != (s.min_timestamp, s.max_timestamp))
-    {
-        return Err(format!(
-            "{}: holds {records} records up to offset {last:?}, the manifest says {} up to {}",
-            s.object, s.records, s.last_offset
-        ));
-    }
-    Ok((records, src.bytes))
+    Ok((records, s.stored_bytes))
 }

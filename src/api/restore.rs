@@ -338,6 +338,30 @@ pub struct RestoreResult {
     /// Consumer groups whose offsets were restored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumer_groups_restored: Option<i32>,
+    /// Topics the restore created whose `retention.ms` it raised: their restored records were
+    /// already older than the topic's retention and would have been deleted at the broker's next
+    /// check. Lower it again once those records may go.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retention_adjusted: Vec<RetentionAdjustment>,
+    /// When the restored consumer-group offsets were captured: the start of the backup that read
+    /// them — for a point-in-time restore the last backup started at or before that time, so
+    /// consumers resume where they were then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer_groups_captured_at: Option<Time>,
+}
+
+/// A created topic whose retention a restore raised so its restored records are not deleted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RetentionAdjustment {
+    /// The target topic.
+    pub topic: String,
+    /// The retention it would have had: the backed-up `retention.ms`, else the target brokers'
+    /// default.
+    pub retention_ms: i64,
+    /// What it got: long enough that the oldest restored record is kept for that retention from
+    /// the end of the restore.
+    pub applied_ms: i64,
 }
 
 /// Progress of a running restore.

@@ -386,7 +386,11 @@ impl Stall {
 /// the plan: the broker does not know it, or knows another topic id under its name.
 pub fn topic_replaced(ctx: &PartitionContext, plan: &PartitionPlan) -> anyhow::Result<bool> {
     let ids = tokio::task::block_in_place(|| {
-        crate::kafka::describe::topic_ids(&ctx.admin, std::slice::from_ref(&plan.topic), Duration::from_secs(10))
+        crate::kafka::describe::topic_ids(
+            &ctx.admin,
+            std::slice::from_ref(&plan.topic),
+            Duration::from_secs(10),
+        )
     })?;
     Ok(ids.get(&plan.topic) != Some(&crate::kafka::describe::Described::Id(plan.topic_id.clone())))
 }

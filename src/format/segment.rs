@@ -401,6 +401,16 @@ impl<R: AsyncRead + Unpin> SegmentReader<R> {
         })
     }
 
+    /// The byte stream the segment is read from (e.g. to finish a checksum over it).
+    pub fn source_mut(&mut self) -> &mut R {
+        &mut self.src
+    }
+
+    /// Whether the segment is encrypted (its header says so, and a key was given to read it).
+    pub fn encrypted(&self) -> bool {
+        self.key.is_some()
+    }
+
     /// The next block, or `None` after the trailer (which is checked against what was read).
     pub async fn next_block(&mut self) -> Result<Option<Block>, FormatError> {
         if self.finished {

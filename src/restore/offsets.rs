@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::api::restore::RestoreConsumerGroups;
 use crate::api::selection::NameFilter;
-use crate::format::manifest::{CommittedOffset, GroupEntry};
+use crate::format::manifest::{CommittedOffset, GroupEntry, Manifest};
 
 /// The groups of a backup that are restored, and under which name.
 pub struct GroupSelection {
@@ -34,6 +34,69 @@ impl GroupSelection {
     pub fn target(&self, group: &str) -> Option<String> {
         (self.enabled && self.filter.matches(group))
             .then(|| self.mapping.get(group).cloned().unwrap_or_else(|| group.to_string()))
+    }
+}
+
+/// The group offsets a restore moves consumers to, and which backup captured them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Capture {
+    pub groups: Vec<GroupEntry>,
+    /// The backup whose start read them, and when (RFC 3339); `None` when no backup captured
+    /// offsets at or before the point in time.
+    pub backup_id: Option<String>,
+    pub captured_at: Option<String>,
+}
+
+/// Which group offsets a restore to the point in time `target` (milliseconds) uses. Offsets are
+/// read when a backup starts; those of the restored backup are later than a point in time
+/// inside it, and a consumer moved there would skip what was unconsumed at that time. So a
+/// point-in-time restore uses the offsets of the backup that started last at or before the
+/// point in time — among `candidates` (the backups at the location), and for each partition only
+/// when that backup read the same lineage as the restored one (a recreated topic's old offsets
+/// mean nothing in the new one). Without a point in time: the restored backup's own. Pure.
+pub fn capture_for(restored: &Manifest, candidates: &[Manifest], target: Option<i64>) -> Capture {
+    let millis =
+        |m: &Manifest| chrono::DateTime::parse_from_rfc3339(&m.started_at).ok().map(|t| t.timestamp_millis());
+    let own = |m: &Manifest| Capture {
+        groups: m.consumer_groups.clone(),
+        backup_id: Some(m.backup_id.clone()),
+        captured_at: Some(m.started_at.clone()),
+    };
+    let Some(target) = target else { return own(restored) };
+    let chosen = candidates
+        .iter()
+        .chain([restored])
+        .filter_map(|m| millis(m).filter(|t| *t <= target).map(|t| (t, m)))
+        .max_by_key(|(t, _)| *t)
+        .map(|(_, m)| m);
+    let Some(chosen) = chosen else { return Capture::default() };
+    if chosen.backup_id == restored.backup_id {
+        return own(restored);
+    }
+    let same_lineage = |topic: &str, partition: i32| match (
+        chosen.partition(topic, partition),
+        restored.partition(topic, partition),
+    ) {
+        (Some((_, a)), Some((_, b))) if restored.self_contained() && chosen.self_contained() => {
+            a.lineage_start.is_some() && a.lineage_start == b.lineage_start
+        }
+        // Version 1: the candidates are the restored backup's own chain.
+        (Some(_), Some(_)) => !restored.self_contained() && !chosen.self_contained(),
+        _ => false,
+    };
+    let groups = chosen
+        .consumer_groups
+        .iter()
+        .map(|g| GroupEntry {
+            group: g.group.clone(),
+            offsets: g.offsets.iter().filter(|o| same_lineage(&o.topic, o.partition)).cloned().collect(),
+        })
+        .filter(|g| !g.offsets.is_empty())
+        .collect();
+    Capture {
+        groups,
+        backup_id: Some(chosen.backup_id.clone()),
+        captured_at: Some(chosen.started_at.clone()),
     }
 }
 
@@ -158,5 +221,69 @@ mod tests {
         let spec = RestoreConsumerGroups { restore: false, include: None, mapping: Vec::new() };
         let selection = GroupSelection::new(Some(&spec)).expect("valid");
         assert_eq!(selection.target("any"), None);
+    }
+
+    fn backup(id: &str, started: &str, lineage: &str, offset: i64) -> Manifest {
+        use crate::format::manifest::{Encoding, PartitionEntry, TopicEntry, Totals};
+        Manifest {
+            format_version: 2,
+            backup_id: id.into(),
+            parent_id: None,
+            started_at: started.into(),
+            completed_at: started.into(),
+            cluster_id: Some("c".into()),
+            encoding: Encoding { compression: "zstd".into(), encryption_key_id: None },
+            topics: vec![TopicEntry {
+                name: "orders".into(),
+                partition_count: 1,
+                replication_factor: 1,
+                topic_id: Some("T".into()),
+                configs: Default::default(),
+                partitions: vec![PartitionEntry {
+                    partition: 0,
+                    start_offset: 0,
+                    end_offset: 1000,
+                    read_from: Some(0),
+                    lineage_start: Some(lineage.into()),
+                    lineage_break: None,
+                    segments: Vec::new(),
+                    gaps: Vec::new(),
+                }],
+            }],
+            consumer_groups: vec![group("billing", &[("orders", 0, offset)])],
+            totals: Totals::default(),
+            written: None,
+        }
+    }
+
+    fn ms(t: &str) -> i64 {
+        chrono::DateTime::parse_from_rfc3339(t).map(|t| t.timestamp_millis()).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_point_in_time_takes_the_offsets_captured_last_at_or_before_it_from_the_same_lineage() {
+        let b1 = backup("b1", "2026-11-01T01:00:00.000Z", "b1", 60);
+        let b2 = backup("b2", "2026-11-01T02:00:00.000Z", "b1", 160);
+        let b3 = backup("b3", "2026-11-01T03:00:00.000Z", "b1", 260);
+        let all = [b1.clone(), b2.clone(), b3.clone()];
+        let offset = |c: &Capture| c.groups.first().map(|g| g.offsets[0].offset);
+        // No point in time: the restored backup's own.
+        assert_eq!(offset(&capture_for(&b3, &all, None)), Some(260));
+        // Between b2 and b3: b2's, captured at its start.
+        let c = capture_for(&b3, &all, Some(ms("2026-11-01T02:30:00.000Z")));
+        assert_eq!((offset(&c), c.backup_id.as_deref()), (Some(160), Some("b2")));
+        assert_eq!(c.captured_at.as_deref(), Some("2026-11-01T02:00:00.000Z"));
+        // Exactly at b1's start: b1's.
+        assert_eq!(offset(&capture_for(&b3, &all, Some(ms("2026-11-01T01:00:00.000Z")))), Some(60));
+        // Before every backup: none at all.
+        assert_eq!(capture_for(&b3, &all, Some(ms("2026-10-31T00:00:00.000Z"))), Capture::default());
+        // After the restored backup: its own.
+        assert_eq!(offset(&capture_for(&b3, &all, Some(ms("2026-11-02T00:00:00.000Z")))), Some(260));
+        // b2 read another lineage of the partition (the topic was recreated since): its offsets
+        // are dropped, never applied to the new topic.
+        let other = backup("b2", "2026-11-01T02:00:00.000Z", "b0", 160);
+        let c = capture_for(&b3, &[b1, other, b3.clone()], Some(ms("2026-11-01T02:30:00.000Z")));
+        assert!(c.groups.is_empty(), "{c:?}");
+        assert_eq!(c.backup_id.as_deref(), Some("b2"));
     }
 }

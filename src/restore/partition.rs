@@ -61,6 +61,8 @@ pub struct PartitionOutcome {
     pub bytes: u64,
     /// Newest timestamp restored.
     pub newest_timestamp: Option<i64>,
+    /// Oldest timestamp restored.
+    pub oldest_timestamp: Option<i64>,
     /// Source committed offset -> target offset: consumers resume at the first restored record at
     /// or after the one they would have read next.
     pub translated: BTreeMap<i64, i64>,
@@ -125,6 +127,8 @@ pub async fn restore_partition(
         }
         outcome.newest_timestamp =
             Some(outcome.newest_timestamp.map_or(record.timestamp, |t| t.max(record.timestamp)));
+        outcome.oldest_timestamp =
+            Some(outcome.oldest_timestamp.map_or(record.timestamp, |t| t.min(record.timestamp)));
         outcome.bytes += record.payload_len() as u64;
         if index >= job.already
             && let Some(producer) = &ctx.producer

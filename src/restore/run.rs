@@ -68,6 +68,16 @@ pub struct RestoreResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub actual_point_in_time: Option<String>,
     pub consumer_groups_restored: u32,
+    /// When the consumer-group offsets restored were captured (the start of the backup that read
+    /// them: for a point in time, the last backup started at or before it), and by which backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer_groups_captured_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer_groups_backup_id: Option<String>,
+    /// Created topics whose `retention.ms` was raised so the restored records are not deleted
+    /// (they were older than the topic's retention).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retention_adjusted: Vec<topics::RetentionAdjustment>,
     /// Per topic: what happened to it and how many records it got.
     #[serde(default)]
     pub topics: Vec<TopicOutcome>,
@@ -106,7 +116,13 @@ impl RestoreResult {
     /// The result without the per-topic and per-group lists, small enough for a termination
     /// message (Kubernetes keeps 4 KiB).
     pub fn summary(&self) -> Self {
-        Self { topics: Vec::new(), consumer_groups: Vec::new(), offset_snapshot: None, ..self.clone() }
+        Self {
+            topics: Vec::new(),
+            consumer_groups: Vec::new(),
+            offset_snapshot: None,
+            retention_adjusted: self.retention_adjusted.iter().take(10).cloned().collect(),
+            ..self.clone()
+        }
     }
 }
 
@@ -227,7 +243,23 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         cfg.restore_id.clone().unwrap_or_else(|| format!("restore-{}", started.format("%Y%m%d-%H%M%S-%3f")));
     check_restore_id(&restore_id)?;
     let selection = GroupSelection::new(cfg.consumer_groups.as_ref()).map_err(anyhow::Error::msg)?;
-    let committed = offsets::committed_by_partition(&last.consumer_groups, &selection);
+    let candidates = match (target, last.self_contained()) {
+        (None, _) => Vec::new(),
+        (Some(_), true) => crate::catalog::all(&storage).await?,
+        (Some(_), false) => chain.clone(),
+    };
+    let capture = offsets::capture_for(&last, &candidates, target);
+    drop(candidates);
+    if target.is_some() {
+        match &capture.captured_at {
+            Some(at) => tracing::info!(backup = ?capture.backup_id, captured_at = %at,
+                "point in time: consumer-group offsets as captured at or before it"),
+            None => tracing::warn!(
+                "point in time: no backup captured consumer-group offsets at or before it; none are restored"
+            ),
+        }
+    }
+    let committed = offsets::committed_by_partition(&capture.groups, &selection);
     let client = cfg.kafka.client_config().map_err(anyhow::Error::msg)?;
 
     let mut state = match dry_run {
@@ -271,7 +303,7 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         (hw.clone(), hw)
     } else if state.starts.is_empty() {
         if cfg.snapshot_offsets && state.snapshot.is_none() {
-            state.snapshot = Some(snapshot(&client, &last.consumer_groups, &selection, &targets).await?);
+            state.snapshot = Some(snapshot(&client, &capture.groups, &selection, &targets).await?);
         }
         // Claim first, so a crash while preparing leaves topics this restore can recognise.
         state.claimed = actions.clone();
@@ -357,16 +389,24 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         .await;
     progress.abort();
     let outcomes = outcomes?;
+    let mut retention_adjusted = Vec::new();
     if !dry_run {
-        topics::finish(&client, &targets, &actions, &cluster).await?;
+        let mut oldest: BTreeMap<String, i64> = BTreeMap::new();
+        for (source, _, o) in &outcomes {
+            if let Some(ts) = o.oldest_timestamp {
+                let e = oldest.entry(cfg.target_topic(source).to_string()).or_insert(ts);
+                *e = (*e).min(ts);
+            }
+        }
+        retention_adjusted =
+            topics::finish(&client, &targets, &actions, &cluster, &oldest, Utc::now().timestamp_millis())
+                .await?;
     }
 
     let translated: HashMap<(String, i32), BTreeMap<i64, i64>> =
         outcomes.iter().map(|(t, p, o)| ((t.clone(), *p), o.translated.clone())).collect();
     let mut groups = Vec::new();
-    for plan in
-        offsets::plan(&last.consumer_groups, &selection, &translated, |t| cfg.target_topic(t).to_string())
-    {
+    for plan in offsets::plan(&capture.groups, &selection, &translated, |t| cfg.target_topic(t).to_string()) {
         let reason = if dry_run {
             Some("dry run".to_string())
         } else {
@@ -414,6 +454,9 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
             .max()
             .and_then(millis_to_rfc3339),
         consumer_groups_restored: groups.iter().filter(|g| g.committed).count() as u32,
+        consumer_groups_captured_at: capture.captured_at.clone(),
+        retention_adjusted,
+        consumer_groups_backup_id: capture.backup_id.clone(),
         topics: topic_outcomes,
         consumer_groups: groups,
         offset_snapshot: state.snapshot.clone(),

@@ -3,17 +3,15 @@
 //! filtered by that target.
 
 use std::collections::VecDeque;
-use std::pin::Pin;
 
 use anyhow::Context;
-use tokio::io::AsyncRead;
 
 use crate::api::restore::PointInTime;
 use crate::format::codec::EncryptionKey;
 use crate::format::manifest::{Manifest, SegmentEntry, TopicEntry};
 use crate::format::record::Record;
-use crate::format::segment::SegmentReader;
 use crate::storage::Storage;
+use crate::verify::CheckedSegment;
 
 /// The newest timestamp the restore may write (milliseconds), if limited.
 pub fn target_ms(pit: Option<&PointInTime>, chain: &[Manifest]) -> anyhow::Result<Option<i64>> {
@@ -112,7 +110,7 @@ pub struct RecordSource {
     target: Option<i64>,
     from: i64,
     segments: VecDeque<SegmentEntry>,
-    reader: Option<SegmentReader<Pin<Box<dyn AsyncRead + Send>>>>,
+    reader: Option<CheckedSegment>,
     pending: VecDeque<Record>,
 }
 
@@ -140,7 +138,7 @@ impl RecordSource {
                 return Ok(Some(r));
             }
             if let Some(reader) = self.reader.as_mut() {
-                match reader.next_block().await? {
+                match reader.next_block().await.map_err(anyhow::Error::msg)? {
                     Some(block) => {
                         if self.target.is_none_or(|t| block.info.min_timestamp <= t)
                             && block.info.last_offset >= self.from
@@ -159,12 +157,13 @@ impl RecordSource {
                 }
             }
             let Some(segment) = self.segments.pop_front() else { return Ok(None) };
-            let src = self
-                .storage
-                .read(&segment.object)
-                .await
-                .with_context(|| format!("reading {}", segment.object))?;
-            self.reader = Some(SegmentReader::open(src, segment.object.clone(), self.key.clone()).await?);
+            // Checked against the manifest as it streams: a segment that is not the one the
+            // backup committed fails the restore, naming it, before its last block is written.
+            self.reader = Some(
+                CheckedSegment::open(&self.storage, &segment, self.key.clone())
+                    .await
+                    .map_err(anyhow::Error::msg)?,
+            );
         }
     }
 }

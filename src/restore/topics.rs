@@ -21,6 +21,15 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 /// backed up with this setting is created with `CreateTime` and switched after the restore.
 const TIMESTAMP_TYPE: &str = "message.timestamp.type";
 
+/// Restored records keep their original timestamps, so the target's time-based retention would
+/// delete old ones as soon as its next check runs — while the restore is still writing, or
+/// minutes after it completed. Created topics therefore hold retention off (`-1`) during the
+/// restore; [`finish`] sets it back, raised where restored records are already past it.
+const RETENTION_MS: &str = "retention.ms";
+const RETENTION_BYTES: &str = "retention.bytes";
+
+pub use crate::api::restore::RetentionAdjustment;
+
 /// A topic to restore, as it will be in the target cluster.
 #[derive(Clone, Debug)]
 pub struct TargetTopic {
@@ -47,6 +56,8 @@ pub struct Cluster {
     /// Partition count of every topic.
     pub topics: HashMap<String, i32>,
     pub brokers: i32,
+    /// A broker to read the cluster's default configs from.
+    pub broker_id: Option<i32>,
 }
 
 fn admin(client: &ClientConfig) -> anyhow::Result<crate::kafka::Admin> {
@@ -73,6 +84,7 @@ pub async fn describe(client: &ClientConfig) -> anyhow::Result<Cluster> {
             .map(|t| (t.name().to_string(), t.partitions().len() as i32))
             .collect(),
         brokers: metadata.brokers().len() as i32,
+        broker_id: metadata.brokers().first().map(|b| b.id()),
     })
 }
 
@@ -154,7 +166,9 @@ pub async fn prepare(
         match actions.get(&t.name) {
             Some(TopicAction::Create) => {
                 let rf = t.replication_on(cluster);
-                let configs = creation_configs(t, rf);
+                let mut configs = creation_configs(t, rf);
+                configs.insert(RETENTION_MS.into(), "-1".into());
+                configs.insert(RETENTION_BYTES.into(), "-1".into());
                 let mut new = NewTopic::new(&t.name, t.partitions, TopicReplication::Fixed(rf));
                 for (k, v) in &configs {
                     new = new.set(k, v);
@@ -209,21 +223,50 @@ pub async fn prepare(
     Ok(())
 }
 
-/// Gives created topics the configs held back during the restore.
+/// Gives created topics the configs held back during the restore: the timestamp type, and their
+/// retention — raised where restored records are already older than it (`oldest`: the oldest
+/// restored timestamp per target topic, `now_ms`: the end of the restore), so that the oldest is
+/// kept for a whole retention period from now instead of being deleted at the broker's next check.
+/// Returns those raised.
 pub async fn finish(
     client: &ClientConfig,
     targets: &[TargetTopic],
     actions: &BTreeMap<String, TopicAction>,
     cluster: &Cluster,
-) -> anyhow::Result<()> {
+    oldest: &BTreeMap<String, i64>,
+    now_ms: i64,
+) -> anyhow::Result<Vec<RetentionAdjustment>> {
     let admin = admin(client)?;
+    let mut default_retention = None;
+    let mut adjusted = Vec::new();
     for t in targets {
-        if actions.get(&t.name) != Some(&TopicAction::Create) || !t.configs.contains_key(TIMESTAMP_TYPE) {
+        if actions.get(&t.name) != Some(&TopicAction::Create) {
             continue;
         }
         // AlterConfigs replaces a topic's whole dynamic config, so the full set goes again.
         let mut configs = creation_configs(t, t.replication_on(cluster));
         configs.extend(t.configs.get(TIMESTAMP_TYPE).map(|v| (TIMESTAMP_TYPE.to_string(), v.clone())));
+        let retention_ms = match t.configs.get(RETENTION_MS).and_then(|v| v.parse::<i64>().ok()) {
+            Some(ms) => ms,
+            None => match default_retention {
+                Some(ms) => ms,
+                None => {
+                    let ms = broker_retention_ms(&admin, cluster).await?;
+                    default_retention = Some(ms);
+                    ms
+                }
+            },
+        };
+        if let Some(oldest) = oldest.get(&t.name)
+            && retention_ms >= 0
+            && now_ms - oldest > retention_ms
+        {
+            let applied_ms = (now_ms - oldest).saturating_add(retention_ms);
+            tracing::warn!(topic = %t.name, retention_ms, applied_ms,
+                "restored records are older than the topic's retention: retention.ms raised so they are kept");
+            configs.insert(RETENTION_MS.into(), applied_ms.to_string());
+            adjusted.push(RetentionAdjustment { topic: t.name.clone(), retention_ms, applied_ms });
+        }
         let mut alter = AlterConfig::new(ResourceSpecifier::Topic(&t.name));
         for (k, v) in &configs {
             alter = alter.set(k, v);
@@ -232,7 +275,31 @@ pub async fn finish(
             result.map_err(|(_, code)| anyhow::anyhow!("setting the configs of topic {}: {code}", t.name))?;
         }
     }
-    Ok(())
+    Ok(adjusted)
+}
+
+/// The brokers' default `retention.ms`: `log.retention.ms`, else `.minutes`, else `.hours`
+/// (Kafka's own precedence); `-1` is unlimited.
+async fn broker_retention_ms(admin: &crate::kafka::Admin, cluster: &Cluster) -> anyhow::Result<i64> {
+    let Some(id) = cluster.broker_id else { anyhow::bail!("the target cluster lists no broker") };
+    let described = admin.describe_configs(&[ResourceSpecifier::Broker(id)], &options()).await?;
+    let resource = described
+        .into_iter()
+        .next()
+        .context("no answer describing the broker's configs")?
+        .map_err(|e| anyhow::anyhow!("describing the configs of broker {id}: {e}"))?;
+    let value = |name: &str| {
+        resource
+            .entries
+            .iter()
+            .find(|e| e.name == name)
+            .and_then(|e| e.value.as_deref())
+            .and_then(|v| v.parse::<i64>().ok())
+    };
+    value("log.retention.ms")
+        .or_else(|| value("log.retention.minutes").map(|m| m * 60_000))
+        .or_else(|| value("log.retention.hours").map(|h| h * 3_600_000))
+        .context("the broker reports no log.retention.* setting")
 }
 
 /// High watermarks of a topic's partitions. A topic created a moment ago may not be known to
@@ -286,7 +353,11 @@ mod tests {
     }
 
     fn cluster(topics: &[(&str, i32)]) -> Cluster {
-        Cluster { topics: topics.iter().map(|(n, p)| (n.to_string(), *p)).collect(), brokers: 1 }
+        Cluster {
+            topics: topics.iter().map(|(n, p)| (n.to_string(), *p)).collect(),
+            brokers: 1,
+            broker_id: Some(1),
+        }
     }
 
     #[test]

@@ -31,6 +31,11 @@ fn free_port() -> anyhow::Result<u16> {
 impl PrivateBroker {
     /// Formats and starts a broker and waits until it answers a metadata request (~10 s).
     pub fn start(env: &TestEnv) -> anyhow::Result<Self> {
+        Self::start_with(env, &[])
+    }
+
+    /// [`Self::start`] with more broker settings (`server.properties` lines).
+    pub fn start_with(env: &TestEnv, settings: &[(&str, &str)]) -> anyhow::Result<Self> {
         let kafka_home = env.get("KAFKA_HOME")?;
         let (port, controller) = (free_port()?, free_port()?);
         let dir = std::env::temp_dir().join(format!("sbo-broker-{}", unique_suffix()));
@@ -49,8 +54,9 @@ impl PrivateBroker {
                  offsets.topic.replication.factor=1\noffsets.topic.num.partitions=3\n\
                  transaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\n\
                  share.coordinator.state.topic.replication.factor=1\nshare.coordinator.state.topic.min.isr=1\n\
-                 group.initial.rebalance.delay.ms=0\nlog.segment.bytes=16777216\n",
-                dir.join("data").display()
+                 group.initial.rebalance.delay.ms=0\nlog.segment.bytes=16777216\n{}",
+                dir.join("data").display(),
+                settings.iter().map(|(k, v)| format!("{k}={v}\n")).collect::<String>()
             ),
         )?;
         let log4j = dir.join("log4j2.yaml");

@@ -343,7 +343,8 @@ async fn an_encrypted_backup_is_unreadable_without_its_key() -> anyhow::Result<(
 }
 
 #[tokio::test]
-async fn retention_prunes_old_restore_points_but_never_a_protected_one_or_a_segment_a_kept_one_needs() -> anyhow::Result<()> {
+async fn retention_prunes_old_restore_points_but_never_a_protected_one_or_a_segment_a_kept_one_needs()
+-> anyhow::Result<()> {
     let env = TestEnv::load()?;
     let store = minio(&env)?;
     let suffix = unique_suffix();

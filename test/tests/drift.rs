@@ -27,11 +27,35 @@ async fn fill_fast(env: &TestEnv, topic: &str, n: usize) -> anyhow::Result<()> {
         .create()?;
     let value = vec![b'x'; 1000];
     let base = recent();
-    let mut pending = Vec::with_capacity(n);
+    let mut pending = std::collections::VecDeque::with_capacity(n);
     for i in 0..n {
         let key = format!("k{i}");
-        let rec = FutureRecord::to(topic).partition(0).key(&key).payload(&value).timestamp(base + i as i64);
-        pending.push(producer.send_result(rec).map_err(|(e, _)| e)?);
+        let mut rec =
+            FutureRecord::to(topic).partition(0).key(&key).payload(&value).timestamp(base + i as i64);
+        loop {
+            match producer.send_result(rec) {
+                Ok(delivery) => {
+                    pending.push_back(delivery);
+                    break;
+                }
+                // The producer's queue is full: let the oldest delivery finish first.
+                Err((
+                    rdkafka::error::KafkaError::MessageProduction(
+                        rdkafka::types::RDKafkaErrorCode::QueueFull,
+                    ),
+                    back,
+                )) => {
+                    rec = back;
+                    match pending.pop_front() {
+                        Some(p) => {
+                            p.await?.map_err(|(e, _)| e)?;
+                        }
+                        None => tokio::time::sleep(Duration::from_millis(10)).await,
+                    }
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+        }
     }
     for p in pending {
         p.await?.map_err(|(e, _)| e)?;
@@ -219,7 +243,8 @@ async fn another_cluster_backing_up_to_the_same_location_is_never_joined_to_the_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_topic_deleted_during_a_backup_is_recorded_and_the_other_topics_still_commit() -> anyhow::Result<()> {
+async fn a_topic_deleted_during_a_backup_is_recorded_and_the_other_topics_still_commit() -> anyhow::Result<()>
+{
     let env = TestEnv::load()?;
     let s = unique_suffix();
     let prefix = format!("e2e-deleted-{s}/");
@@ -256,13 +281,15 @@ async fn a_topic_deleted_during_a_backup_is_recorded_and_the_other_topics_still_
     assert_eq!(result["topicsDeleted"], serde_json::json!([doomed]), "{result}");
 
     let m = manifest_json(&env, &prefix, &id).await?;
-    let topic = |name: &str| m["topics"].as_array().and_then(|ts| ts.iter().find(|t| t["name"] == name)).cloned();
+    let topic =
+        |name: &str| m["topics"].as_array().and_then(|ts| ts.iter().find(|t| t["name"] == name)).cloned();
     let gone = topic(&doomed).ok_or_else(|| anyhow::anyhow!("{doomed} not in {m}"))?;
     let p = &gone["partitions"][0];
     let last_gap = p["gaps"].as_array().and_then(|g| g.last()).cloned().unwrap_or_default();
     assert_eq!(last_gap["reason"], "TopicDeleted", "{p}");
     assert_eq!((last_gap["to"].as_i64(), p["endOffset"].as_i64()), (Some(120_000), Some(120_000)), "{p}");
-    let read = p["segments"].as_array().map_or(0, |s| s.iter().map(|s| s["records"].as_i64().unwrap_or(0)).sum());
+    let read =
+        p["segments"].as_array().map_or(0, |s| s.iter().map(|s| s["records"].as_i64().unwrap_or(0)).sum());
     assert_eq!(last_gap["from"].as_i64(), Some(read), "what was read stays, the rest is the gap: {p}");
     // The whole backup is sound (every offset accounted for) and the kept topic is complete.
     let verified = run_ok(&env, "verify", &config, &["--backup-id", &id])?;
@@ -276,6 +303,102 @@ async fn a_topic_deleted_during_a_backup_is_recorded_and_the_other_topics_still_
         ),
         &["--backup-id", &id],
     )?;
-    assert_eq!(without_offsets(&consume_all(&env, &format!("{kept}-restored"), 0)?), without_offsets(&kept_records));
+    assert_eq!(
+        without_offsets(&consume_all(&env, &format!("{kept}-restored"), 0)?),
+        without_offsets(&kept_records)
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_restore_refuses_a_segment_that_is_not_the_one_the_backup_committed() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let s = unique_suffix();
+    let (topic, prefix) = (format!("swapped{s}"), format!("e2e-swapped-{s}/"));
+    create_topic(&env, &topic, 1, &[]).await?;
+    fill_fast(&env, &topic, 8_000).await?;
+    let config = format!(
+        "{}topics: {{include: [\"{topic}\"]}}\nbackup: {{compression: none, segmentSize: 1048576}}\n",
+        base_config(&env, &prefix, None)?
+    );
+    let id = format!("swapped-{s}");
+    run_ok(&env, "backup", &config, &["--backup-id", &id])?;
+    // A sound segment of the same partition put in the place of the first one: every block and
+    // checksum inside it is valid, only it is not what the manifest committed there.
+    let store = minio(&env)?;
+    let mut segments = objects_under(&store, &format!("{prefix}backups/{id}/segments/")).await?;
+    segments.sort();
+    anyhow::ensure!(segments.len() >= 2, "expected several segments: {segments:?}");
+    let second = store.get(&object_store::path::Path::from(segments[1].as_str())).await?.bytes().await?;
+    store.put(&object_store::path::Path::from(segments[0].as_str()), second.into()).await?;
+
+    let target = format!("{topic}-restored");
+    let restore = format!(
+        "{}topicMapping: [{{sourceTopic: {topic}, targetTopic: {target}}}]\n",
+        base_config(&env, &prefix, None)?
+    );
+    let stderr = strimzi_backup_e2e::dataplane::run_err(&env, "restore", &restore, &[])?;
+    assert!(stderr.contains(&segments[0]), "names the object: {stderr}");
+    assert!(
+        stderr.contains("outside the manifest") || stderr.contains("differs from the manifest"),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restored_records_older_than_the_targets_retention_are_kept_and_the_raise_is_reported()
+-> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    // A DR cluster whose brokers keep records one day by default and check every 2 s.
+    let dr = PrivateBroker::start_with(
+        &env,
+        &[("log.retention.hours", "24"), ("log.retention.check.interval.ms", "2000")],
+    )?;
+    let s = unique_suffix();
+    let (topic, prefix) = (format!("aged{s}"), format!("e2e-aged-{s}/"));
+    const DAY: i64 = 86_400_000;
+    let three_days_ago = chrono::Utc::now().timestamp_millis() - 3 * DAY;
+    // The source keeps records a week (the shared broker's default): three days old is fine there.
+    create_topic(&env, &topic, 1, &[]).await?;
+    let aged = records(&topic, 0, 300, three_days_ago);
+    produce(&env, &topic, 0, &aged).await?;
+    run_ok(
+        &env,
+        "backup",
+        &format!("{}topics: {{include: [\"{topic}\"]}}\n", base_config(&env, &prefix, None)?),
+        &[],
+    )?;
+
+    let result = run_ok(&dr.env, "restore", &base_config(&dr.env, &prefix, None)?, &[])?;
+    let adjusted = &result["retentionAdjusted"][0];
+    assert_eq!(adjusted["topic"], topic.as_str(), "{result}");
+    assert_eq!(adjusted["retentionMs"], DAY, "{result}");
+    assert!(adjusted["appliedMs"].as_i64().is_some_and(|ms| ms > 4 * DAY - 60_000), "{result}");
+
+    // Proof the DR brokers' retention really runs: records as old, produced there directly, go.
+    let control = format!("control{s}");
+    create_topic(&dr.env, &control, 1, &[]).await?;
+    produce(&dr.env, &control, 0, &records(&control, 0, 300, three_days_ago)).await?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while strimzi_backup_e2e::dataplane::watermarks(&dr.env, &control, 0)?.0 == 0 {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the DR broker's retention never deleted the control records"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The restored records, in a topic created after the control's, are all still there.
+    assert_eq!(
+        strimzi_backup_e2e::dataplane::watermarks(&dr.env, &topic, 0)?.0,
+        0,
+        "nothing of the restore deleted"
+    );
+    assert_eq!(without_offsets(&consume_all(&dr.env, &topic, 0)?), without_offsets(&aged));
+    let configs = strimzi_backup_e2e::dataplane::topic_configs(&dr.env, &topic).await?;
+    assert_eq!(
+        configs.get("retention.ms").and_then(|v| v.parse::<i64>().ok()),
+        adjusted["appliedMs"].as_i64()
+    );
     Ok(())
 }

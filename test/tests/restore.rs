@@ -149,12 +149,16 @@ async fn point_in_time_is_exact_to_the_millisecond() -> anyhow::Result<()> {
             "{label}: the newest restored record is at the cut"
         );
         assert_eq!(without_offsets(&consume_all(&env, &target, 0)?), without_offsets(&expected), "{label}");
-        assert_eq!(committed(&env, &format!("{group}-{label}"), &target, 0)?, Some(20), "{label}");
+        // The only backup started after the point in time: where the group stood then is
+        // unknown, so no offsets are restored rather than ones from later (which would skip
+        // records unconsumed at that time).
+        assert_eq!(result["consumerGroupsCapturedAt"], serde_json::Value::Null, "{label}: {result}");
+        assert_eq!(committed(&env, &format!("{group}-{label}"), &target, 0)?, None, "{label}");
     }
     assert_eq!(keep(t - 1).len(), 50, "records 0..=48 and the late one");
 
-    // offsetFromEnd counts back from the newest record of the backup; the group's offset past
-    // the cut lands at the end of what was restored.
+    // offsetFromEnd counts back from the newest record of the backup; the group's offsets
+    // captured by a backup after that time are not applied.
     commit(&env, &group, &topic, 0, 97)?;
     backup(&env, &prefix, &topic, &group)?;
     let target = format!("pt{s}-end");
@@ -169,7 +173,7 @@ async fn point_in_time_is_exact_to_the_millisecond() -> anyhow::Result<()> {
     let expected = keep(base + 89_000);
     assert_eq!(result["restoredRecords"], expected.len());
     assert_eq!(expected.len(), 91);
-    assert_eq!(committed(&env, &group, &target, 0)?, Some(91), "past the cut: the end of the restored data");
+    assert_eq!(committed(&env, &group, &target, 0)?, None, "captured after the point in time: not applied");
     Ok(())
 }
 
@@ -457,5 +461,58 @@ async fn flags_alone_back_up_verify_and_restore() -> anyhow::Result<()> {
     // Without a cluster or a location, the error names the flag to add.
     let out = std::process::Command::new(strimzi_backup_e2e::dataplane::binary()).arg("backup").output()?;
     assert!(String::from_utf8_lossy(&out.stderr).contains("--storage"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_point_in_time_restore_moves_consumers_to_where_they_were_at_that_time() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let s = unique_suffix();
+    let (topic, group, prefix) = (format!("pitrg{s}"), format!("pitrg-{s}"), format!("e2e-pitr-groups-{s}/"));
+    create_topic(&env, &topic, 1, &[]).await?;
+    let before = records(&topic, 0, 100, recent());
+    produce(&env, &topic, 0, &before).await?;
+    commit(&env, &group, &topic, 0, 60)?;
+    let first = backup(&env, &prefix, &topic, &group)?;
+
+    // The point in time: after the first backup, before anything that follows.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let t = chrono::Utc::now().timestamp_millis();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let after: Vec<Record> = records(&topic, 0, 200, t + 1_000).into_iter().skip(100).collect();
+    produce(&env, &topic, 0, &after).await?;
+    commit(&env, &group, &topic, 0, 170)?;
+    let latest = backup(&env, &prefix, &topic, &group)?;
+
+    // Restoring the latest backup to t: the records up to t, and the group where it was at t
+    // (60, from the first backup), not where it is in the latest (170, past the cut).
+    let target = format!("{topic}-at-t");
+    let config = restore_config(
+        &env,
+        &prefix,
+        &format!(
+            "pointInTime: {{timestamp: \"{}\"}}\ntopicMapping: [{{sourceTopic: {topic}, targetTopic: {target}}}]\nconsumerGroups: {{restore: true, mapping: [{{sourceGroup: {group}, targetGroup: {group}-dr}}]}}\n",
+            rfc3339(t)
+        ),
+    )?;
+    let result =
+        run_ok(&env, "restore", &config, &["--backup-id", latest["backupId"].as_str().unwrap_or_default()])?;
+    assert_eq!(result["restoredRecords"], 100, "{result}");
+    assert_eq!(result["consumerGroupsBackupId"], first["backupId"], "{result}");
+    assert_eq!(result["consumerGroupsCapturedAt"], first["startedAt"], "{result}");
+    assert_eq!(committed(&env, &format!("{group}-dr"), &target, 0)?, Some(60));
+
+    // A real consumer of the restored group resumes on the record that was next at t.
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", env.kafka_bootstrap())
+        .set("group.id", format!("{group}-dr"))
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .create()?;
+    consumer.subscribe(&[&target])?;
+    let next = tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await??;
+    assert_eq!(next.offset(), 60);
+    assert_eq!(next.key(), before[60].key.as_deref());
+    assert_eq!(next.payload(), before[60].value.as_deref());
     Ok(())
 }

@@ -329,6 +329,11 @@ async fn finish(
                 point_in_time_target: r.point_in_time_target.as_deref().and_then(status::parse_time),
                 actual_point_in_time: r.actual_point_in_time.as_deref().and_then(status::parse_time),
                 consumer_groups_restored: i32::try_from(r.consumer_groups_restored).ok(),
+                consumer_groups_captured_at: r
+                    .consumer_groups_captured_at
+                    .as_deref()
+                    .and_then(status::parse_time),
+                retention_adjusted: r.retention_adjusted.clone(),
             });
             let message = format!(
                 "{}restored {} records into {} partitions of {} topics from backup {}; {} consumer groups",
@@ -341,6 +346,18 @@ async fn finish(
             );
             status::set_ready(&mut status.conditions, true, "RestoreCompleted", &message, at);
             ctx.event(&object, false, "RestoreCompleted", "Restore", message).await;
+            if !r.retention_adjusted.is_empty() {
+                let topics: Vec<String> = r
+                    .retention_adjusted
+                    .iter()
+                    .map(|a| format!("{} ({} ms -> {} ms)", a.topic, a.retention_ms, a.applied_ms))
+                    .collect();
+                let note = format!(
+                    "restored records were older than the retention of {}: retention.ms raised so they are kept for that retention from now; lower it once they may go",
+                    topics.join(", ")
+                );
+                ctx.event(&object, true, "RetentionRaised", "Restore", note).await;
+            }
         }
         Err(reason) => {
             ctx.metrics.restores.get_or_create(&labels("failure")).inc();
