@@ -34,9 +34,30 @@ pub struct Storage {
     pub layout: Layout,
     /// Where the backups are, for messages (`s3://bucket/prefix/`); never holds credentials.
     pub location: String,
+    /// The directory of a `filesystem` storage, whose writes [`Storage::sync`] makes durable.
+    pub local_root: Option<std::path::PathBuf>,
 }
 
 impl Storage {
+    /// Makes a committed object durable. Object stores are durable once a write is acknowledged;
+    /// a filesystem is not until the file and its directory are flushed (object_store's
+    /// `LocalFileSystem` renames into place without fsync), so a power loss right after a
+    /// manifest was written could leave a manifest pointing at segments that never reached the
+    /// disk. Called for every segment before the manifest, and for the manifest and owner marker.
+    pub async fn sync(&self, object: &str) -> std::io::Result<()> {
+        let Some(root) = &self.local_root else { return Ok(()) };
+        let file = root.join(object);
+        tokio::task::spawn_blocking(move || {
+            std::fs::File::open(&file)?.sync_all()?;
+            match file.parent() {
+                Some(dir) => std::fs::File::open(dir)?.sync_all(),
+                None => Ok(()),
+            }
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+
     /// Streams an object (a segment is never held whole in memory).
     pub async fn read(&self, object: &str) -> object_store::Result<Pin<Box<dyn AsyncRead + Send>>> {
         let stream = self
@@ -148,13 +169,16 @@ pub fn open(spec: &StorageSpec, filesystem_root: &Path) -> Result<Storage, Stora
             let store = LocalFileSystem::new_with_prefix(&root)
                 .map_err(|e| error("spec.storage.filesystem", e))?
                 .with_automatic_cleanup(true);
-            Ok(storage(Arc::new(store), "", format!("pvc://{}/{sub}", fs.claim_name)))
+            Ok(Storage {
+                local_root: Some(root),
+                ..storage(Arc::new(store), "", format!("pvc://{}/{sub}", fs.claim_name))
+            })
         }
     }
 }
 
 fn storage(store: Arc<dyn ObjectStore>, prefix: &str, location: String) -> Storage {
-    Storage { store, layout: Layout::new(prefix), location }
+    Storage { store, layout: Layout::new(prefix), location, local_root: None }
 }
 
 #[cfg(test)]

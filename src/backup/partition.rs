@@ -60,6 +60,7 @@ struct OpenSegment {
     upload: WriteMultipart,
     object: String,
     sealing: VecDeque<tokio::task::JoinHandle<Result<SealedBlock, FormatError>>>,
+    storage: Storage,
 }
 
 impl OpenSegment {
@@ -77,6 +78,7 @@ impl OpenSegment {
             upload: WriteMultipart::new_with_chunk_size(upload, PART_BYTES),
             object,
             sealing: VecDeque::new(),
+            storage: ctx.storage.clone(),
         })
     }
 
@@ -120,6 +122,7 @@ impl OpenSegment {
         let (rest, summary) = self.writer.finish()?;
         self.upload.write(&rest);
         self.upload.finish().await.with_context(|| format!("completing upload of {}", self.object))?;
+        self.storage.sync(&self.object).await.with_context(|| format!("flushing {} to disk", self.object))?;
         Ok(SegmentEntry::new(self.object, &summary))
     }
 }
