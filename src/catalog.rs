@@ -136,13 +136,28 @@ pub async fn delete(storage: &Storage, scan: &Scan, ids: &[String]) -> anyhow::R
 /// deleted), then the objects of unfinished ones. Returns the ids deleted.
 pub async fn delete_all(storage: &Storage) -> anyhow::Result<Vec<String>> {
     let scan = scan(storage).await?;
-    let mut ids: Vec<String> = scan.manifests.iter().map(|m| m.backup_id.clone()).collect();
+    let leased = crate::lease::leased(storage).await?;
+    let mut ids: Vec<String> =
+        scan.manifests.iter().map(|m| m.backup_id.clone()).filter(|id| !leased.contains(id)).collect();
     delete(storage, &scan, &ids).await?;
     for id in &ids {
         tracing::info!(backup = %id, "deleted");
     }
-    let after = Scan { manifests: Vec::new(), unreadable: scan.unreadable };
+    let left: Vec<Manifest> = scan.manifests.into_iter().filter(|m| leased.contains(&m.backup_id)).collect();
+    let after = Scan { manifests: left, unreadable: scan.unreadable };
     ids.extend(remove_orphans_in(storage, &after, chrono::Duration::zero()).await?);
+    if !leased.is_empty() {
+        let mut busy: Vec<&String> = leased.iter().collect();
+        busy.sort();
+        anyhow::bail!(
+            "{} deleted; kept {} backup(s) that running restores read ({}): run again once they finished \
+             (a restore's lease expires {} minutes after it stopped)",
+            storage.location,
+            busy.len(),
+            busy.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "),
+            crate::lease::TTL.as_secs() / 60
+        );
+    }
     Ok(ids)
 }
 

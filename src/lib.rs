@@ -11,6 +11,7 @@
 //! - [`groups`]: consumer-group offsets: list, read, check for live members, commit.
 //! - [`kafka`]: the resolved Kafka connection the data plane uses.
 //! - [`location`]: one storage location, one owner (the marker every writer checks first).
+//! - [`lease`]: leases of running restores, which retention, cleanup and `delete` respect.
 //! - [`license`]: Enterprise licence tokens, verified offline against compiled-in keys.
 //! - [`offset_reset`]: moving consumer-group offsets (subcommand `offset-reset`).
 //! - [`operator`]: the controllers (subcommand `operator`).
@@ -28,6 +29,7 @@ pub mod crdgen;
 pub mod format;
 pub mod groups;
 pub mod kafka;
+pub mod lease;
 pub mod license;
 pub mod location;
 pub mod offset_reset;

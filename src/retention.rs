@@ -95,8 +95,11 @@ pub async fn prune(
     let scan = crate::catalog::scan(storage).await?;
     let mut pruned = Vec::new();
     if let Some(policy) = policy {
+        // Backups running restores read, whoever runs them (a lease at the location), stay too.
+        let mut protected = protected.clone();
+        protected.extend(crate::lease::leased(storage).await?);
         let held: Vec<Held> = scan.manifests.iter().filter_map(Held::from_manifest).collect();
-        pruned = select(&held, policy, protected, now);
+        pruned = select(&held, policy, &protected, now);
         crate::catalog::delete(storage, &scan, &pruned).await?;
         for id in &pruned {
             tracing::info!(backup = %id, "pruned by the retention policy");

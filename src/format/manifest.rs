@@ -51,6 +51,16 @@ impl Layout {
         format!("{}owner.json", self.prefix)
     }
 
+    /// Where restores keep their state and leases.
+    pub fn restores_dir(&self) -> String {
+        format!("{}restores/", self.prefix)
+    }
+
+    /// The lease a running restore holds on the backup it reads ([`crate::lease`]).
+    pub fn restore_lease(&self, restore_id: &str) -> String {
+        format!("{}restores/{restore_id}/lease.json", self.prefix)
+    }
+
     /// Where a restore run keeps what it needs to resume without writing a record twice.
     pub fn restore_state(&self, restore_id: &str) -> String {
         format!("{}restores/{restore_id}/state.json", self.prefix)

@@ -281,6 +281,11 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         tracing::info!(restore = %restore_id, "this restore already completed; reporting its result");
         return Ok(done.clone());
     }
+    // Retention, cleanup and `delete` leave the backup alone while this restore reads it.
+    let lease = match dry_run {
+        true => None,
+        false => Some(crate::lease::take(&storage, &restore_id, &last.backup_id).await?),
+    };
     let cluster = topics::describe(&client).await?;
     let actions = topics::decide(&targets, &cluster, &cfg.restore, &state.claimed)
         .map_err(|problems| anyhow::anyhow!("{}", problems.join("; ")))?;
@@ -464,6 +469,9 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
     if !dry_run {
         state.result = Some(result.clone());
         state.save(&storage).await?;
+    }
+    if let Some(lease) = lease {
+        lease.release().await;
     }
     Ok(result)
 }
