@@ -33,6 +33,7 @@ use super::license::{InstalledLicense, LicenseMetrics};
 use super::metrics::{ControllerLabels, ErrorLabels, Metrics};
 use super::settings::{Settings, Watched};
 use crate::api::cluster::ClusterConnection;
+use crate::api::condition::Condition;
 use crate::api::{KafkaBackup, KafkaOffsetReset, KafkaRestore};
 
 /// Name of the leader-election Lease.
@@ -109,27 +110,105 @@ trait Reconciled:
 {
     /// `kafkabackup`, `kafkarestore`, `kafkaoffsetreset`: the metrics' `controller` label.
     const CONTROLLER: &'static str;
+    /// The kind's status, which a failing reconcile's condition is written into.
+    type Status: serde::Serialize + Clone + Default + PartialEq + Send + Sync;
     fn cluster(&self) -> &ClusterConnection;
+    fn status(&self) -> Option<&Self::Status>;
+    fn conditions(status: &mut Self::Status) -> &mut Vec<Condition>;
 }
 
 impl Reconciled for KafkaBackup {
     const CONTROLLER: &'static str = "kafkabackup";
+    type Status = crate::api::backup::KafkaBackupStatus;
     fn cluster(&self) -> &ClusterConnection {
         &self.spec.cluster
+    }
+    fn status(&self) -> Option<&Self::Status> {
+        self.status.as_ref()
+    }
+    fn conditions(status: &mut Self::Status) -> &mut Vec<Condition> {
+        &mut status.conditions
     }
 }
 
 impl Reconciled for KafkaRestore {
     const CONTROLLER: &'static str = "kafkarestore";
+    type Status = crate::api::restore::KafkaRestoreStatus;
     fn cluster(&self) -> &ClusterConnection {
         &self.spec.cluster
+    }
+    fn status(&self) -> Option<&Self::Status> {
+        self.status.as_ref()
+    }
+    fn conditions(status: &mut Self::Status) -> &mut Vec<Condition> {
+        &mut status.conditions
     }
 }
 
 impl Reconciled for KafkaOffsetReset {
     const CONTROLLER: &'static str = "kafkaoffsetreset";
+    type Status = crate::api::offset_reset::KafkaOffsetResetStatus;
     fn cluster(&self) -> &ClusterConnection {
         &self.spec.cluster
+    }
+    fn status(&self) -> Option<&Self::Status> {
+        self.status.as_ref()
+    }
+    fn conditions(status: &mut Self::Status) -> &mut Vec<Condition> {
+        &mut status.conditions
+    }
+}
+
+/// Shows the `n`th failure in a row of `object`'s reconcile to the user (see
+/// [`super::error::report`]): `Ready=False` with the error's reason and message, and a Warning
+/// Event the first time. What cannot be written is logged: the retry goes on regardless.
+async fn show_failure<K: Reconciled>(ctx: &Context, key: &str, object: &K, error: &Error, n: u32) {
+    let (in_status, event) = super::error::report(n);
+    if !in_status {
+        return;
+    }
+    let message = format!(
+        "{} (failed {n} times in a row; retrying with a growing delay, up to 5 minutes)",
+        error.user_message()
+    );
+    if event {
+        ctx.event(&object.object_ref(&()), true, error.reason(), "Reconcile", message.clone()).await;
+    }
+    // The count is left out of the condition: an unchanged failure then changes nothing, and
+    // writes nothing that would wake the object again before its delay.
+    let before = object.status().cloned();
+    let mut status = before.clone().unwrap_or_default();
+    let conditions = K::conditions(&mut status);
+    let was = super::status::ready(conditions).cloned();
+    let condition_message = format!("{}; the operator retries with a growing delay", error.user_message());
+    super::status::set_ready(conditions, false, error.reason(), &condition_message, &super::status::now());
+    let Some(reported) = super::status::ready(conditions).cloned() else { return };
+    match super::status::write(&ctx.client, object, &before, &status).await {
+        Ok(()) => ctx.backoff.shown(key, was, reported),
+        Err(e) => warn!(object = %key, error = %e, "cannot show the reconcile failure in the status"),
+    }
+}
+
+/// After a success that follows a failure shown in the status: puts back the `Ready` condition
+/// from before it, unless the reconcile has written a verdict of its own.
+async fn take_back<K: Reconciled>(ctx: &Context, key: &str, object: &K, shown: &super::error::Shown) {
+    let object = match fresh(&ctx.client, object).await {
+        Ok(Some(o)) => o,
+        Ok(None) => return,
+        Err(e) => {
+            warn!(object = %key, error = %e, "cannot clear the reconcile failure from the status");
+            return;
+        }
+    };
+    let before = object.status().cloned();
+    let mut status = before.clone().unwrap_or_default();
+    let conditions = K::conditions(&mut status);
+    let Some(after) = super::error::taken_back(conditions, shown) else { return };
+    *conditions = after;
+    if let Err(e) = super::status::write(&ctx.client, &object, &before, &status).await {
+        warn!(object = %key, error = %e, "cannot clear the reconcile failure from the status");
+    } else {
+        info!(object = %key, "reconcile succeeded again; failure cleared from the status");
     }
 }
 
@@ -141,12 +220,19 @@ fn refers_to<K: Reconciled>(object: &K, namespace: &str, name: &str) -> bool {
     })
 }
 
-/// The API of Strimzi's `Kafka` in the version the cluster prefers; None without Strimzi.
-async fn strimzi_kafka_resource(client: &Client) -> Option<ApiResource> {
-    match kube::discovery::group(client, "kafka.strimzi.io").await {
-        Ok(group) => group.recommended_kind("Kafka").map(|(resource, _)| resource),
+/// The API of Strimzi's `Kafka` in the version the cluster serves (the one reconciles read it
+/// in); None without Strimzi.
+async fn strimzi_kafka_resource(strimzi: &super::dereference::StrimziApi) -> Option<ApiResource> {
+    match strimzi.served(Duration::ZERO).await {
+        Ok(served) => {
+            let resource = served.resource("Kafka").cloned();
+            if resource.is_none() {
+                info!("Strimzi's Kafka resource is not served; Kafka changes will not wake reconciles");
+            }
+            resource
+        }
         Err(e) => {
-            info!(error = %e, "Strimzi's Kafka resource is not served; Kafka changes will not wake reconciles");
+            info!(error = %e, "cannot discover Strimzi's API; Kafka changes will not wake reconciles");
             None
         }
     }
@@ -209,16 +295,28 @@ async fn control<K, F, Fut>(
                 async move {
                     let started = Instant::now();
                     let key = format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any());
-                    let result = match fresh(&ctx.client, object.as_ref()).await {
-                        Ok(Some(object)) => reconcile(Arc::new(object), ctx.clone()).await,
-                        Ok(None) => Ok(Action::await_change()),
-                        Err(e) => Err(e),
+                    let (current, result) = match fresh(&ctx.client, object.as_ref()).await {
+                        Ok(Some(current)) => {
+                            let current = Arc::new(current);
+                            (current.clone(), reconcile(current, ctx.clone()).await)
+                        }
+                        Ok(None) => (object.clone(), Ok(Action::await_change())),
+                        Err(e) => (object.clone(), Err(e)),
                     };
                     let labels = ControllerLabels { controller: K::CONTROLLER.into() };
                     ctx.metrics.reconciles.get_or_create(&labels).inc();
                     ctx.metrics.reconcile_duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
-                    if result.is_ok() {
-                        ctx.backoff.succeeded(&key);
+                    match &result {
+                        Ok(_) => {
+                            if let Some(shown) = ctx.backoff.succeeded(&key) {
+                                take_back(&ctx, &key, current.as_ref(), &shown).await;
+                            }
+                        }
+                        Err(Error::Waiting(_)) => {}
+                        Err(e) => {
+                            let n = ctx.backoff.failed(&key);
+                            show_failure(&ctx, &key, current.as_ref(), e, n).await;
+                        }
                     }
                     result
                 }
@@ -234,7 +332,8 @@ async fn control<K, F, Fut>(
                     .reconcile_errors
                     .get_or_create(&ErrorLabels { controller: K::CONTROLLER.into(), reason: error.reason().into() })
                     .inc();
-                ctx.backoff.failed(&key)
+                // Counted (and shown to the user when it lasts) by the reconcile wrapper above.
+                ctx.backoff.delay(&key)
             },
             ctx,
         )
@@ -355,8 +454,8 @@ pub async fn run(settings: Settings, options: Options) -> anyhow::Result<()> {
     }
     info!("leading: starting the controllers");
 
-    let kafka = strimzi_kafka_resource(&client).await;
     let ctx = Arc::new(Context::new(client.clone(), settings.clone(), metrics, license));
+    let kafka = strimzi_kafka_resource(&ctx.strimzi).await;
     let mut controllers = tokio::task::JoinSet::new();
     for (ns, api) in apis::<KafkaBackup>(&client, &settings.watched) {
         let f = super::backup::controller::reconcile;
