@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, watch};
 use tracing::info;
 
 use super::connection::{StrimziKafka, StrimziKafkaStatus};
@@ -30,7 +30,7 @@ pub const VERSIONS: [&str; 2] = ["v1", "v1beta2"];
 
 /// How long a discovery is trusted without any sign of change: a version added beside the one in
 /// use (an upgrade from 0.4x to 0.49) is picked up within this time.
-const TTL: Duration = Duration::from_secs(60);
+pub const TTL: Duration = Duration::from_secs(60);
 
 /// A discovery younger than this is not repeated because an object was not found: a `Kafka`
 /// that does not exist (yet) costs one discovery per this interval at most, not one per read.
@@ -98,6 +98,9 @@ struct Discovered {
 pub struct StrimziApi {
     client: kube::Client,
     cache: Mutex<Option<Discovered>>,
+    /// `Kafka`'s API in the version discovered last, for the watch that wakes reconciles when
+    /// a `Kafka` changes: a watch is of one version, and is started again when that changes.
+    kafka: watch::Sender<Option<ApiResource>>,
 }
 
 /// How a read in one version ended.
@@ -112,7 +115,13 @@ enum Read {
 
 impl StrimziApi {
     pub fn new(client: kube::Client) -> Self {
-        Self { client, cache: Mutex::new(None) }
+        Self { client, cache: Mutex::new(None), kafka: watch::Sender::new(None) }
+    }
+
+    /// `Kafka`'s API in the version the cluster serves, as discovered; changes when a discovery
+    /// finds another (`None`: not served).
+    pub fn kafka_resource(&self) -> watch::Receiver<Option<ApiResource>> {
+        self.kafka.subscribe()
     }
 
     /// What the cluster serves, discovered again when the cached discovery is older than
@@ -129,6 +138,12 @@ impl StrimziApi {
             info!(group = GROUP, served = %served.describe(), "Strimzi API versions discovered");
         }
         *cache = Some(Discovered { at: Instant::now(), served: served.clone() });
+        let kafka = served.resource("Kafka").cloned();
+        self.kafka.send_if_modified(|k| {
+            let changed = *k != kafka;
+            *k = kafka;
+            changed
+        });
         Ok(served)
     }
 

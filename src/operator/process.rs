@@ -4,7 +4,8 @@
 //! on the metrics address → the licence Secret watch and the admission webhook server (every
 //! replica: the API server calls any of them through the Service) → leader election on a
 //! `Lease` in the operator's namespace → the controllers, one per kind and watched namespace,
-//! each also woken by its Jobs and by the Strimzi `Kafka` resources its objects refer to.
+//! each also woken by its Jobs and by the Strimzi `Kafka` resources its objects refer to (watched
+//! in the version the cluster serves; the controllers start again when that changes).
 //! SIGTERM or Ctrl-C stops them gracefully (reconciles in flight finish) and releases the
 //! Lease, so a standby replica takes over at once; losing the Lease stops the process, which
 //! its Deployment restarts as a standby.
@@ -220,22 +221,29 @@ fn refers_to<K: Reconciled>(object: &K, namespace: &str, name: &str) -> bool {
     })
 }
 
-/// The API of Strimzi's `Kafka` in the version the cluster serves (the one reconciles read it
-/// in); None without Strimzi.
-async fn strimzi_kafka_resource(strimzi: &super::dereference::StrimziApi) -> Option<ApiResource> {
-    match strimzi.served(Duration::ZERO).await {
-        Ok(served) => {
-            let resource = served.resource("Kafka").cloned();
-            if resource.is_none() {
-                info!("Strimzi's Kafka resource is not served; Kafka changes will not wake reconciles");
-            }
-            resource
-        }
-        Err(e) => {
-            info!(error = %e, "cannot discover Strimzi's API; Kafka changes will not wake reconciles");
-            None
-        }
+/// The controllers of the three kinds in every watched namespace, woken by changes of Strimzi's
+/// `Kafka` (in the version `kafka` the cluster serves, if any), until `shutdown` fires.
+fn spawn_controllers(
+    ctx: &Arc<Context>,
+    watched: &Watched,
+    kafka: Option<ApiResource>,
+    shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinSet<()> {
+    let client = &ctx.client;
+    let mut controllers = tokio::task::JoinSet::new();
+    for (ns, api) in apis::<KafkaBackup>(client, watched) {
+        let f = super::backup::controller::reconcile;
+        controllers.spawn(control(ctx.clone(), ns, api, kafka.clone(), f, shutdown.clone()));
     }
+    for (ns, api) in apis::<KafkaRestore>(client, watched) {
+        let f = super::restore::controller::reconcile;
+        controllers.spawn(control(ctx.clone(), ns, api, kafka.clone(), f, shutdown.clone()));
+    }
+    for (ns, api) in apis::<KafkaOffsetReset>(client, watched) {
+        let f = super::offset_reset::controller::reconcile;
+        controllers.spawn(control(ctx.clone(), ns, api, kafka.clone(), f, shutdown.clone()));
+    }
+    controllers
 }
 
 fn apis<K: Reconciled>(client: &Client, watched: &Watched) -> Vec<(String, Api<K>)> {
@@ -455,36 +463,58 @@ pub async fn run(settings: Settings, options: Options) -> anyhow::Result<()> {
     info!("leading: starting the controllers");
 
     let ctx = Arc::new(Context::new(client.clone(), settings.clone(), metrics, license));
-    let kafka = strimzi_kafka_resource(&ctx.strimzi).await;
-    let mut controllers = tokio::task::JoinSet::new();
-    for (ns, api) in apis::<KafkaBackup>(&client, &settings.watched) {
-        let f = super::backup::controller::reconcile;
-        controllers.spawn(control(ctx.clone(), ns, api, kafka.clone(), f, stop_rx.clone()));
+    if let Err(e) = ctx.strimzi.served(Duration::ZERO).await {
+        warn!(error = %e, "cannot discover Strimzi's API yet; retrying in the background");
     }
-    for (ns, api) in apis::<KafkaRestore>(&client, &settings.watched) {
-        let f = super::restore::controller::reconcile;
-        controllers.spawn(control(ctx.clone(), ns, api, kafka.clone(), f, stop_rx.clone()));
-    }
-    for (ns, api) in apis::<KafkaOffsetReset>(&client, &settings.watched) {
-        let f = super::offset_reset::controller::reconcile;
-        controllers.spawn(control(ctx.clone(), ns, api, kafka.clone(), f, stop_rx.clone()));
-    }
+    // Discovery again every TTL even when no reconcile reads Strimzi, so a Strimzi installed or
+    // upgraded later moves the Kafka watch too.
+    let rediscover = tokio::spawn({
+        let ctx = ctx.clone();
+        async move {
+            let mut tick = tokio::time::interval(super::dereference::TTL);
+            loop {
+                tick.tick().await;
+                if let Err(e) = ctx.strimzi.served(super::dereference::TTL).await {
+                    warn!(error = %e, "cannot discover Strimzi's API");
+                }
+            }
+        }
+    });
     let namespaces: HashSet<&str> = match &settings.watched {
         Watched::All => HashSet::from(["*"]),
         Watched::Namespaces(l) => l.iter().map(String::as_str).collect(),
     };
-    info!(namespaces = ?namespaces, "controllers running");
-
+    let mut kafka_served = ctx.strimzi.kafka_resource();
     let mut lost = false;
-    tokio::select! {
-        _ = leader.wait_for(|l| !*l) => {
-            error!("lost the Lease: stopping so that only one replica reconciles");
-            lost = true;
-            let _ = stop_tx.send(true);
+    loop {
+        let kafka = kafka_served.borrow_and_update().clone();
+        match &kafka {
+            Some(r) => info!(version = %r.version, "watching Strimzi's Kafka resources"),
+            None => info!("Strimzi's Kafka resource is not served; Kafka changes will not wake reconciles"),
         }
-        _ = async { let mut s = stop_rx.clone(); let _ = s.wait_for(|s| *s).await; } => {}
+        let (restart_tx, restart_rx) = watch::channel(false);
+        let mut controllers = spawn_controllers(&ctx, &settings.watched, kafka, restart_rx);
+        info!(namespaces = ?namespaces, "controllers running");
+        let restart = tokio::select! {
+            _ = leader.wait_for(|l| !*l) => {
+                error!("lost the Lease: stopping so that only one replica reconciles");
+                lost = true;
+                let _ = stop_tx.send(true);
+                false
+            }
+            _ = async { let mut s = stop_rx.clone(); let _ = s.wait_for(|s| *s).await; } => false,
+            changed = kafka_served.changed() => changed.is_ok(),
+        };
+        let _ = restart_tx.send(true);
+        while controllers.join_next().await.is_some() {}
+        if !restart {
+            break;
+        }
+        // A watch cannot change its version: the controllers start again (after the reconciles
+        // in flight) with a watch in the version now served. Rare: Strimzi installed or upgraded.
+        info!("Strimzi's Kafka is served in another version now: restarting the controllers");
     }
-    while controllers.join_next().await.is_some() {}
+    rediscover.abort();
     drop(leader);
     if let Ok(Err(e)) = lease_task.await {
         warn!(error = %e, "releasing the Lease");

@@ -113,9 +113,15 @@ async fn a_backup_completes_on_strimzi_0_4x_and_again_after_upgrades_to_0_49_and
     kafka_user(&cluster, &ns, "v1", "user-1-x").await?;
     assert_eq!(reader.kafka_user_name(&ns, "backup").await?.as_deref(), Some("user-1-x"));
     another_backup_completes(&api, &operator, "after-1.x", 3).await?;
-    let log = operator.log_text();
-    assert!(log.contains("Kafka=v1beta2"), "the operator read Kafka in v1beta2 on 0.4x:\n{log}");
-    assert!(log.contains("Kafka=v1,"), "the operator read Kafka in v1 on 1.x:\n{log}");
+    // The operator read Kafka in v1beta2 on 0.4x, then in v1, and moved its Kafka watch along.
+    let log = wait_until(Duration::from_secs(30), "the Kafka watch moved to v1", || async {
+        let log = operator.log_text();
+        Ok(log.contains("restarting the controllers").then_some(log))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    assert!(log.contains("Kafka=v1beta2, KafkaUser=v1beta2"), "{log}");
+    assert!(log.contains("Kafka=v1, KafkaUser=v1"), "{log}");
     let st = api.get("orders").await?.status.unwrap_or_default();
     assert_eq!(ready(&st).and_then(|c| c.reason.as_deref()), Some("BackupCompleted"), "{st:?}");
     cluster.delete_namespace(&ns).await?;
