@@ -175,12 +175,20 @@ async fn show_failure<K: Reconciled>(ctx: &Context, key: &str, object: &K, error
     if event {
         ctx.event(&object.object_ref(&()), true, error.reason(), "Reconcile", message.clone()).await;
     }
-    // The count is left out of the condition: an unchanged failure then changes nothing, and
-    // writes nothing that would wake the object again before its delay.
+    // Written once per reason: each status write wakes the object's controller at once, so
+    // rewriting it for every new wording of the same failure (an error naming a port, a
+    // timeout) would retry without any delay. The count is left out for the same reason.
     let before = object.status().cloned();
     let mut status = before.clone().unwrap_or_default();
     let conditions = K::conditions(&mut status);
     let was = super::status::ready(conditions).cloned();
+    let showing = was.as_ref().is_some_and(|c| {
+        c.status == crate::api::condition::ConditionStatus::False
+            && c.reason.as_deref() == Some(error.reason())
+    });
+    if showing {
+        return;
+    }
     let condition_message = format!("{}; the operator retries with a growing delay", error.user_message());
     super::status::set_ready(conditions, false, error.reason(), &condition_message, &super::status::now());
     let Some(reported) = super::status::ready(conditions).cloned() else { return };

@@ -134,7 +134,11 @@ pub async fn store_in(cluster: &Cluster, version: &str, again: bool) -> anyhow::
     for (kind, plural) in KINDS {
         let objects: Api<DynamicObject> =
             Api::all_with(cluster.client.clone(), &strimzi_resource(version, kind, plural));
-        for object in objects.list(&ListParams::default()).await?.items {
+        for mut object in objects.list(&ListParams::default()).await?.items {
+            object.types = Some(kube::api::TypeMeta {
+                api_version: format!("kafka.strimzi.io/{version}"),
+                kind: kind.to_string(),
+            });
             let (Some(ns), Some(name)) = (object.metadata.namespace.clone(), object.metadata.name.clone())
             else {
                 continue;
