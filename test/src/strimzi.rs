@@ -13,7 +13,9 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 
 use crate::env::workspace_root;
-use crate::fixtures::{Cluster, MANAGER, strimzi_resource};
+use std::time::Duration;
+
+use crate::fixtures::{Cluster, MANAGER, strimzi_resource, wait_until};
 
 /// The Strimzi lines whose CRDs differ in what they serve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,15 +81,14 @@ pub async fn apply_crds(cluster: &Cluster, crds: &[CustomResourceDefinition]) ->
 }
 
 /// Moves the cluster's Strimzi CRDs to those of `line`, migrating what is stored first when a
-/// version the objects may be stored in goes away. The API server applies a CRD change a moment
-/// after accepting it, so a rewrite can still land in the old storage version: then every
-/// object is not readable in the new CRDs, and the migration is done again (the transitional
-/// CRDs make them readable again first).
+/// version the objects may be stored in goes away. A rewrite that still landed in the old
+/// storage version (see [`apply_settled`]) leaves an object unreadable in the new CRDs: then the
+/// migration is done again (the transitional CRDs make it readable again first).
 pub async fn install(cluster: &Cluster, line: StrimziLine) -> anyhow::Result<()> {
     let mut last = None;
     for attempt in 0..3 {
         store_in(cluster, line.storage(), attempt > 0).await?;
-        cluster.install_crd_files(&[line.file()]).await?;
+        apply_settled(cluster, &crds(&line.file())?, line.storage()).await?;
         match readable(cluster, line.storage()).await {
             Ok(()) => return Ok(()),
             Err(e) => last = Some(e),
@@ -97,18 +98,122 @@ pub async fn install(cluster: &Cluster, line: StrimziLine) -> anyhow::Result<()>
         .with_context(|| format!("Strimzi objects unreadable after moving to {line:?}'s CRDs"))
 }
 
-/// Whether every `Kafka` and `KafkaUser` of the cluster reads in `version`.
-async fn readable(cluster: &Cluster, version: &str) -> anyhow::Result<()> {
-    for (kind, plural) in KINDS {
-        let all: Api<DynamicObject> =
-            Api::all_with(cluster.client.clone(), &strimzi_resource(version, kind, plural));
-        all.list(&ListParams::default()).await.with_context(|| format!("listing {kind} in {version}"))?;
+/// Applies `crds` and waits until the API server serves them as they are now. It acts on a CRD
+/// change a moment after accepting it, and under quick successive changes (as these tests make)
+/// its handler for a kind was seen to keep the versions of an earlier change (a write in a
+/// served version answered "request to convert CR to an invalid group/version"). So each apply
+/// carries a fresh marker category, awaited in discovery (`stored`: a version both kinds are
+/// served in), then every served version of every kind is tried with a dry-run apply; a
+/// failure is answered with another change (a new marker), which makes the handler start over.
+pub async fn apply_settled(
+    cluster: &Cluster,
+    crds: &[CustomResourceDefinition],
+    stored: &str,
+) -> anyhow::Result<()> {
+    let mut last = None;
+    for _ in 0..5 {
+        apply_marked(cluster, crds, stored).await?;
+        match probe(cluster, crds).await {
+            Ok(()) => return Ok(()),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| anyhow::anyhow!("no attempt")))
+        .context("the API server kept serving older CRDs")
+}
+
+/// Applies `crds` with a fresh marker category and waits until discovery (in `stored`, a
+/// version both kinds are served in) lists it: the API server has taken the change in.
+pub async fn apply_marked(
+    cluster: &Cluster,
+    crds: &[CustomResourceDefinition],
+    stored: &str,
+) -> anyhow::Result<()> {
+    let marker = format!("e2e-{}", crate::fixtures::unique_suffix());
+    let mut marked = crds.to_vec();
+    for crd in &mut marked {
+        crd.spec.names.categories.get_or_insert_with(Vec::new).push(marker.clone());
+    }
+    apply_crds(cluster, &marked).await?;
+    wait_for_marker(cluster, stored, &marker).await
+}
+
+/// A dry-run server-side apply of a new object of every kind in every version `crds` serve.
+async fn probe(cluster: &Cluster, crds: &[CustomResourceDefinition]) -> anyhow::Result<()> {
+    for crd in crds {
+        let (kind, plural) = (&crd.spec.names.kind, &crd.spec.names.plural);
+        for version in crd.spec.versions.iter().filter(|v| v.served) {
+            let api: Api<DynamicObject> = Api::namespaced_with(
+                cluster.client.clone(),
+                "default",
+                &strimzi_resource(&version.name, kind, plural),
+            );
+            let probe: DynamicObject = serde_json::from_value(serde_json::json!({
+                "apiVersion": format!("kafka.strimzi.io/{}", version.name),
+                "kind": kind,
+                "metadata": {"name": format!("e2e-probe-{}", crate::fixtures::unique_suffix())},
+                "spec": {},
+            }))?;
+            // As the tests write them: server-side apply.
+            let name = probe.metadata.name.clone().unwrap_or_default();
+            let params = PatchParams::apply(MANAGER).dry_run();
+            api.patch(&name, &params, &Patch::Apply(&probe))
+                .await
+                .with_context(|| format!("applying a {kind} in {}", version.name))?;
+        }
     }
     Ok(())
 }
 
+/// How long a list of the Strimzi objects may take: with an object stored in a version its CRD
+/// no longer has, the API server's watch cache never gets ready, and a list waits for it until
+/// the client gives up (about 5 minutes).
+const LIST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Every `kind` object of the cluster, read in `version`.
+async fn list_all(
+    cluster: &Cluster,
+    version: &str,
+    kind: &str,
+    plural: &str,
+) -> anyhow::Result<Vec<DynamicObject>> {
+    let all: Api<DynamicObject> =
+        Api::all_with(cluster.client.clone(), &strimzi_resource(version, kind, plural));
+    let listed = tokio::time::timeout(LIST_TIMEOUT, all.list(&ListParams::default()))
+        .await
+        .with_context(|| format!("listing {kind} in {version}: no answer within {LIST_TIMEOUT:?}"))?
+        .with_context(|| format!("listing {kind} in {version}"))?;
+    Ok(listed.items)
+}
+
+/// Whether every `Kafka` and `KafkaUser` of the cluster reads in `version`.
+async fn readable(cluster: &Cluster, version: &str) -> anyhow::Result<()> {
+    for (kind, plural) in KINDS {
+        list_all(cluster, version, kind, plural).await?;
+    }
+    Ok(())
+}
+
+/// Waits until discovery lists `marker` among the categories of both kinds in `version`: the API
+/// server's discovery follows the same change notification as the handler that picks the
+/// storage version, so once the marker shows, writes go to the new storage version (and if one
+/// did not, [`install`] finds out and migrates again).
+async fn wait_for_marker(cluster: &Cluster, version: &str, marker: &str) -> anyhow::Result<()> {
+    wait_until(Duration::from_secs(30), &format!("discovery to list category {marker}"), || async {
+        let list = cluster.client.list_api_group_resources(&format!("kafka.strimzi.io/{version}")).await?;
+        let marked = KINDS.iter().all(|(_, plural)| {
+            list.resources.iter().any(|r| {
+                r.name == *plural && r.categories.as_ref().is_some_and(|c| c.iter().any(|c| c == marker))
+            })
+        });
+        Ok(marked.then_some(()))
+    })
+    .await
+}
+
 /// Makes `version` the only stored version of both CRDs: the transitional CRDs (both served)
-/// with `version` as storage, every object rewritten, then `status.storedVersions` set. Nothing
+/// with `version` as storage, every object rewritten (with its field managers' entries moved to
+/// `version`), then `status.storedVersions` set. Nothing
 /// to do when that is already so, unless `again`.
 pub async fn store_in(cluster: &Cluster, version: &str, again: bool) -> anyhow::Result<()> {
     let api: Api<CustomResourceDefinition> = Api::all(cluster.client.clone());
@@ -130,15 +235,20 @@ pub async fn store_in(cluster: &Cluster, version: &str, again: bool) -> anyhow::
             v.storage = v.name == version;
         }
     }
-    apply_crds(cluster, &transitional).await?;
+    apply_settled(cluster, &transitional, version).await?;
     for (kind, plural) in KINDS {
-        let objects: Api<DynamicObject> =
-            Api::all_with(cluster.client.clone(), &strimzi_resource(version, kind, plural));
-        for mut object in objects.list(&ListParams::default()).await?.items {
+        for mut object in list_all(cluster, version, kind, plural).await? {
             object.types = Some(kube::api::TypeMeta {
                 api_version: format!("kafka.strimzi.io/{version}"),
                 kind: kind.to_string(),
             });
+            // Server-side apply converts an object to the version of each of its field
+            // managers' entries: one left in a version about to go would make every later apply
+            // fail ("request to convert CR to an invalid group/version"). The field sets are the
+            // same in both versions here (open schema).
+            for entry in object.metadata.managed_fields.iter_mut().flatten() {
+                entry.api_version = Some(format!("kafka.strimzi.io/{version}"));
+            }
             let (Some(ns), Some(name)) = (object.metadata.namespace.clone(), object.metadata.name.clone())
             else {
                 continue;
