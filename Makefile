@@ -93,7 +93,8 @@ e2e-build: build ## Compile the end-to-end tests without running them
 e2e: build ## End-to-end tests against the running local environment (make env-up first)
 	$(CARGO) test -p strimzi-backup-e2e --test '*' -- --test-threads=4
 	@# The install tests (dist/install.yaml, Helm, OLM) register webhooks and run operators for
-	@# more than their own namespace, so they run alone, after the rest (#[ignore] in the first pass).
+	@# more than their own namespace, and the Strimzi-version tests (strimzi_versions.rs) replace
+	@# the Strimzi CRDs every test shares, so they run alone, after the rest (#[ignore] in the first pass).
 	$(CARGO) test -p strimzi-backup-e2e --test '*' -- --ignored --test-threads=1
 
 .PHONY: test

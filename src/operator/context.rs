@@ -8,6 +8,7 @@ use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use tracing::warn;
 
+use super::dereference::StrimziApi;
 use super::error::Backoff;
 use super::license::InstalledLicense;
 use super::metrics::Metrics;
@@ -25,6 +26,8 @@ pub struct Context {
     pub license: InstalledLicense,
     /// Retry delays of failing reconciles, per object.
     pub backoff: Backoff,
+    /// Strimzi's resources, in the API version the cluster serves.
+    pub strimzi: StrimziApi,
     recorder: Recorder,
 }
 
@@ -40,6 +43,7 @@ impl Context {
     pub fn new(client: Client, settings: Settings, metrics: Arc<Metrics>, license: InstalledLicense) -> Self {
         Self {
             recorder: Recorder::new(client.clone(), reporter()),
+            strimzi: StrimziApi::new(client.clone()),
             client,
             settings,
             metrics,

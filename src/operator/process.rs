@@ -4,7 +4,8 @@
 //! on the metrics address → the licence Secret watch and the admission webhook server (every
 //! replica: the API server calls any of them through the Service) → leader election on a
 //! `Lease` in the operator's namespace → the controllers, one per kind and watched namespace,
-//! each also woken by its Jobs and by the Strimzi `Kafka` resources its objects refer to.
+//! each also woken by its Jobs and by the Strimzi `Kafka` resources its objects refer to (watched
+//! in the version the cluster serves; the controllers start again when that changes).
 //! SIGTERM or Ctrl-C stops them gracefully (reconciles in flight finish) and releases the
 //! Lease, so a standby replica takes over at once; losing the Lease stops the process, which
 //! its Deployment restarts as a standby.
@@ -33,6 +34,7 @@ use super::license::{InstalledLicense, LicenseMetrics};
 use super::metrics::{ControllerLabels, ErrorLabels, Metrics};
 use super::settings::{Settings, Watched};
 use crate::api::cluster::ClusterConnection;
+use crate::api::condition::Condition;
 use crate::api::{KafkaBackup, KafkaOffsetReset, KafkaRestore};
 
 /// Name of the leader-election Lease.
@@ -109,27 +111,113 @@ trait Reconciled:
 {
     /// `kafkabackup`, `kafkarestore`, `kafkaoffsetreset`: the metrics' `controller` label.
     const CONTROLLER: &'static str;
+    /// The kind's status, which a failing reconcile's condition is written into.
+    type Status: serde::Serialize + Clone + Default + PartialEq + Send + Sync;
     fn cluster(&self) -> &ClusterConnection;
+    fn status(&self) -> Option<&Self::Status>;
+    fn conditions(status: &mut Self::Status) -> &mut Vec<Condition>;
 }
 
 impl Reconciled for KafkaBackup {
     const CONTROLLER: &'static str = "kafkabackup";
+    type Status = crate::api::backup::KafkaBackupStatus;
     fn cluster(&self) -> &ClusterConnection {
         &self.spec.cluster
+    }
+    fn status(&self) -> Option<&Self::Status> {
+        self.status.as_ref()
+    }
+    fn conditions(status: &mut Self::Status) -> &mut Vec<Condition> {
+        &mut status.conditions
     }
 }
 
 impl Reconciled for KafkaRestore {
     const CONTROLLER: &'static str = "kafkarestore";
+    type Status = crate::api::restore::KafkaRestoreStatus;
     fn cluster(&self) -> &ClusterConnection {
         &self.spec.cluster
+    }
+    fn status(&self) -> Option<&Self::Status> {
+        self.status.as_ref()
+    }
+    fn conditions(status: &mut Self::Status) -> &mut Vec<Condition> {
+        &mut status.conditions
     }
 }
 
 impl Reconciled for KafkaOffsetReset {
     const CONTROLLER: &'static str = "kafkaoffsetreset";
+    type Status = crate::api::offset_reset::KafkaOffsetResetStatus;
     fn cluster(&self) -> &ClusterConnection {
         &self.spec.cluster
+    }
+    fn status(&self) -> Option<&Self::Status> {
+        self.status.as_ref()
+    }
+    fn conditions(status: &mut Self::Status) -> &mut Vec<Condition> {
+        &mut status.conditions
+    }
+}
+
+/// Shows the `n`th failure in a row of `object`'s reconcile to the user (see
+/// [`super::error::report`]): `Ready=False` with the error's reason and message, and a Warning
+/// Event the first time. What cannot be written is logged: the retry goes on regardless.
+async fn show_failure<K: Reconciled>(ctx: &Context, key: &str, object: &K, error: &Error, n: u32) {
+    let (in_status, event) = super::error::report(n);
+    if !in_status {
+        return;
+    }
+    let message = format!(
+        "{} (failed {n} times in a row; retrying with a growing delay, up to 5 minutes)",
+        error.user_message()
+    );
+    if event {
+        ctx.event(&object.object_ref(&()), true, error.reason(), "Reconcile", message.clone()).await;
+    }
+    // Written once per reason: each status write wakes the object's controller at once, so
+    // rewriting it for every new wording of the same failure (an error naming a port, a
+    // timeout) would retry without any delay. The count is left out for the same reason.
+    let before = object.status().cloned();
+    let mut status = before.clone().unwrap_or_default();
+    let conditions = K::conditions(&mut status);
+    let was = super::status::ready(conditions).cloned();
+    let showing = was.as_ref().is_some_and(|c| {
+        c.status == crate::api::condition::ConditionStatus::False
+            && c.reason.as_deref() == Some(error.reason())
+    });
+    if showing {
+        return;
+    }
+    let condition_message = format!("{}; the operator retries with a growing delay", error.user_message());
+    super::status::set_ready(conditions, false, error.reason(), &condition_message, &super::status::now());
+    let Some(reported) = super::status::ready(conditions).cloned() else { return };
+    match super::status::write(&ctx.client, object, &before, &status).await {
+        Ok(()) => ctx.backoff.shown(key, was, reported),
+        Err(e) => warn!(object = %key, error = %e, "cannot show the reconcile failure in the status"),
+    }
+}
+
+/// After a success that follows a failure shown in the status: puts back the `Ready` condition
+/// from before it, unless the reconcile has written a verdict of its own.
+async fn take_back<K: Reconciled>(ctx: &Context, key: &str, object: &K, shown: &super::error::Shown) {
+    let object = match fresh(&ctx.client, object).await {
+        Ok(Some(o)) => o,
+        Ok(None) => return,
+        Err(e) => {
+            warn!(object = %key, error = %e, "cannot clear the reconcile failure from the status");
+            return;
+        }
+    };
+    let before = object.status().cloned();
+    let mut status = before.clone().unwrap_or_default();
+    let conditions = K::conditions(&mut status);
+    let Some(after) = super::error::taken_back(conditions, shown) else { return };
+    *conditions = after;
+    if let Err(e) = super::status::write(&ctx.client, &object, &before, &status).await {
+        warn!(object = %key, error = %e, "cannot clear the reconcile failure from the status");
+    } else {
+        info!(object = %key, "reconcile succeeded again; failure cleared from the status");
     }
 }
 
@@ -141,15 +229,29 @@ fn refers_to<K: Reconciled>(object: &K, namespace: &str, name: &str) -> bool {
     })
 }
 
-/// The API of Strimzi's `Kafka` in the version the cluster prefers; None without Strimzi.
-async fn strimzi_kafka_resource(client: &Client) -> Option<ApiResource> {
-    match kube::discovery::group(client, "kafka.strimzi.io").await {
-        Ok(group) => group.recommended_kind("Kafka").map(|(resource, _)| resource),
-        Err(e) => {
-            info!(error = %e, "Strimzi's Kafka resource is not served; Kafka changes will not wake reconciles");
-            None
-        }
+/// The controllers of the three kinds in every watched namespace, woken by changes of Strimzi's
+/// `Kafka` (in the version `kafka` the cluster serves, if any), until `shutdown` fires.
+fn spawn_controllers(
+    ctx: &Arc<Context>,
+    watched: &Watched,
+    kafka: Option<ApiResource>,
+    shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinSet<()> {
+    let client = &ctx.client;
+    let mut controllers = tokio::task::JoinSet::new();
+    for (ns, api) in apis::<KafkaBackup>(client, watched) {
+        let f = super::backup::controller::reconcile;
+        controllers.spawn(control(ctx.clone(), ns, api, kafka.clone(), f, shutdown.clone()));
     }
+    for (ns, api) in apis::<KafkaRestore>(client, watched) {
+        let f = super::restore::controller::reconcile;
+        controllers.spawn(control(ctx.clone(), ns, api, kafka.clone(), f, shutdown.clone()));
+    }
+    for (ns, api) in apis::<KafkaOffsetReset>(client, watched) {
+        let f = super::offset_reset::controller::reconcile;
+        controllers.spawn(control(ctx.clone(), ns, api, kafka.clone(), f, shutdown.clone()));
+    }
+    controllers
 }
 
 fn apis<K: Reconciled>(client: &Client, watched: &Watched) -> Vec<(String, Api<K>)> {
@@ -209,16 +311,28 @@ async fn control<K, F, Fut>(
                 async move {
                     let started = Instant::now();
                     let key = format!("{}/{}", object.namespace().unwrap_or_default(), object.name_any());
-                    let result = match fresh(&ctx.client, object.as_ref()).await {
-                        Ok(Some(object)) => reconcile(Arc::new(object), ctx.clone()).await,
-                        Ok(None) => Ok(Action::await_change()),
-                        Err(e) => Err(e),
+                    let (current, result) = match fresh(&ctx.client, object.as_ref()).await {
+                        Ok(Some(current)) => {
+                            let current = Arc::new(current);
+                            (current.clone(), reconcile(current, ctx.clone()).await)
+                        }
+                        Ok(None) => (object.clone(), Ok(Action::await_change())),
+                        Err(e) => (object.clone(), Err(e)),
                     };
                     let labels = ControllerLabels { controller: K::CONTROLLER.into() };
                     ctx.metrics.reconciles.get_or_create(&labels).inc();
                     ctx.metrics.reconcile_duration.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
-                    if result.is_ok() {
-                        ctx.backoff.succeeded(&key);
+                    match &result {
+                        Ok(_) => {
+                            if let Some(shown) = ctx.backoff.succeeded(&key) {
+                                take_back(&ctx, &key, current.as_ref(), &shown).await;
+                            }
+                        }
+                        Err(Error::Waiting(_)) => {}
+                        Err(e) => {
+                            let n = ctx.backoff.failed(&key);
+                            show_failure(&ctx, &key, current.as_ref(), e, n).await;
+                        }
                     }
                     result
                 }
@@ -234,7 +348,8 @@ async fn control<K, F, Fut>(
                     .reconcile_errors
                     .get_or_create(&ErrorLabels { controller: K::CONTROLLER.into(), reason: error.reason().into() })
                     .inc();
-                ctx.backoff.failed(&key)
+                // Counted (and shown to the user when it lasts) by the reconcile wrapper above.
+                ctx.backoff.delay(&key)
             },
             ctx,
         )
@@ -355,37 +470,59 @@ pub async fn run(settings: Settings, options: Options) -> anyhow::Result<()> {
     }
     info!("leading: starting the controllers");
 
-    let kafka = strimzi_kafka_resource(&client).await;
     let ctx = Arc::new(Context::new(client.clone(), settings.clone(), metrics, license));
-    let mut controllers = tokio::task::JoinSet::new();
-    for (ns, api) in apis::<KafkaBackup>(&client, &settings.watched) {
-        let f = super::backup::controller::reconcile;
-        controllers.spawn(control(ctx.clone(), ns, api, kafka.clone(), f, stop_rx.clone()));
+    if let Err(e) = ctx.strimzi.served(Duration::ZERO).await {
+        warn!(error = %e, "cannot discover Strimzi's API yet; retrying in the background");
     }
-    for (ns, api) in apis::<KafkaRestore>(&client, &settings.watched) {
-        let f = super::restore::controller::reconcile;
-        controllers.spawn(control(ctx.clone(), ns, api, kafka.clone(), f, stop_rx.clone()));
-    }
-    for (ns, api) in apis::<KafkaOffsetReset>(&client, &settings.watched) {
-        let f = super::offset_reset::controller::reconcile;
-        controllers.spawn(control(ctx.clone(), ns, api, kafka.clone(), f, stop_rx.clone()));
-    }
+    // Discovery again every TTL even when no reconcile reads Strimzi, so a Strimzi installed or
+    // upgraded later moves the Kafka watch too.
+    let rediscover = tokio::spawn({
+        let ctx = ctx.clone();
+        async move {
+            let mut tick = tokio::time::interval(super::dereference::TTL);
+            loop {
+                tick.tick().await;
+                if let Err(e) = ctx.strimzi.served(super::dereference::TTL).await {
+                    warn!(error = %e, "cannot discover Strimzi's API");
+                }
+            }
+        }
+    });
     let namespaces: HashSet<&str> = match &settings.watched {
         Watched::All => HashSet::from(["*"]),
         Watched::Namespaces(l) => l.iter().map(String::as_str).collect(),
     };
-    info!(namespaces = ?namespaces, "controllers running");
-
+    let mut kafka_served = ctx.strimzi.kafka_resource();
     let mut lost = false;
-    tokio::select! {
-        _ = leader.wait_for(|l| !*l) => {
-            error!("lost the Lease: stopping so that only one replica reconciles");
-            lost = true;
-            let _ = stop_tx.send(true);
+    loop {
+        let kafka = kafka_served.borrow_and_update().clone();
+        match &kafka {
+            Some(r) => info!(version = %r.version, "watching Strimzi's Kafka resources"),
+            None => info!("Strimzi's Kafka resource is not served; Kafka changes will not wake reconciles"),
         }
-        _ = async { let mut s = stop_rx.clone(); let _ = s.wait_for(|s| *s).await; } => {}
+        let (restart_tx, restart_rx) = watch::channel(false);
+        let mut controllers = spawn_controllers(&ctx, &settings.watched, kafka, restart_rx);
+        info!(namespaces = ?namespaces, "controllers running");
+        let restart = tokio::select! {
+            _ = leader.wait_for(|l| !*l) => {
+                error!("lost the Lease: stopping so that only one replica reconciles");
+                lost = true;
+                let _ = stop_tx.send(true);
+                false
+            }
+            _ = async { let mut s = stop_rx.clone(); let _ = s.wait_for(|s| *s).await; } => false,
+            changed = kafka_served.changed() => changed.is_ok(),
+        };
+        let _ = restart_tx.send(true);
+        while controllers.join_next().await.is_some() {}
+        if !restart {
+            break;
+        }
+        // A watch cannot change its version: the controllers start again (after the reconciles
+        // in flight) with a watch in the version now served. Rare: Strimzi installed or upgraded.
+        info!("Strimzi's Kafka is served in another version now: restarting the controllers");
     }
-    while controllers.join_next().await.is_some() {}
+    rediscover.abort();
     drop(leader);
     if let Ok(Err(e)) = lease_task.await {
         warn!(error = %e, "releasing the Lease");

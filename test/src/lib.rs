@@ -11,6 +11,7 @@
 //! - [`olm`]: OLM's `olm` operator, for the bundle install test.
 //! - [`operator`]: the operator process per test namespace, and the namespace it needs.
 //! - [`procfs`]: a process's memory and CPU from `/proc`, for the benchmarks.
+//! - [`strimzi`]: Strimzi's CRDs as each Strimzi line serves them, and upgrades between them.
 //! - [`proxy`]: a TCP proxy that cuts a service off on demand (storage outages).
 //! - [`webhook`]: the operator's admission webhooks registered for one test namespace.
 //!
@@ -26,4 +27,5 @@ pub mod olm;
 pub mod operator;
 pub mod procfs;
 pub mod proxy;
+pub mod strimzi;
 pub mod webhook;

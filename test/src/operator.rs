@@ -209,11 +209,17 @@ impl Drop for Operator {
 pub async fn namespace_with_kafka(cluster: &Cluster, prefix: &str) -> anyhow::Result<String> {
     cluster.install_crds().await?;
     cluster.install_crd_files(&[workspace_root().join("test/fixtures/strimzi-crds.yaml")]).await?;
+    kafka_namespace(cluster, prefix, "v1beta2").await
+}
+
+/// [`namespace_with_kafka`] with the Strimzi CRDs as they are (a test of Strimzi's versions
+/// installs its own), the `Kafka` written in `version` as a user of that Strimzi does.
+pub async fn kafka_namespace(cluster: &Cluster, prefix: &str, version: &str) -> anyhow::Result<String> {
     let ns = cluster.namespace(prefix).await?;
     cluster
-        .apply_yaml(&ns, "apiVersion: kafka.strimzi.io/v1beta2\nkind: Kafka\nmetadata: {name: my-cluster}\nspec: {kafka: {replicas: 1}}\n")
+        .apply_yaml(&ns, &format!("apiVersion: kafka.strimzi.io/{version}\nkind: Kafka\nmetadata: {{name: my-cluster}}\nspec: {{kafka: {{replicas: 1}}}}\n"))
         .await?;
-    let resource = crate::fixtures::strimzi_resource("v1beta2", "Kafka", "kafkas");
+    let resource = crate::fixtures::strimzi_resource(version, "Kafka", "kafkas");
     let kafkas: Api<DynamicObject> = Api::namespaced_with(cluster.client.clone(), &ns, &resource);
     let status = serde_json::json!({"status": {
         "conditions": [{"type": "Ready", "status": "True"}],

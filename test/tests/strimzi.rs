@@ -11,13 +11,14 @@ use strimzi_backup_operator::api::cluster::{
 };
 use strimzi_backup_operator::kafka::ConnectionAuth;
 use strimzi_backup_operator::operator::connection::resolve;
-use strimzi_backup_operator::operator::dereference::{kafka_user_name, strimzi_kafka};
+use strimzi_backup_operator::operator::dereference::StrimziApi;
 
 #[tokio::test]
 async fn a_strimzi_kafka_and_kafka_user_resolve_to_a_working_connection() -> anyhow::Result<()> {
     let cluster = Cluster::connect().await?;
     cluster.install_crd_files(&[workspace_root().join("test/fixtures/strimzi-crds.yaml")]).await?;
     let ns = cluster.namespace("strimzi").await?;
+    let strimzi = StrimziApi::new(cluster.client.clone());
     let by_ref = |auth: Option<Authentication>| ClusterConnection {
         strimzi_cluster_ref: Some(StrimziClusterRef { name: "my-cluster".into(), ..Default::default() }),
         kafka_cluster: None,
@@ -25,7 +26,7 @@ async fn a_strimzi_kafka_and_kafka_user_resolve_to_a_working_connection() -> any
     };
 
     // Not there yet: a reason, not a crash.
-    let missing = strimzi_kafka(&cluster.client, &ns, "my-cluster").await?;
+    let missing = strimzi.kafka(&ns, "my-cluster").await?;
     let err = resolve(&ns, &by_ref(None), missing.as_ref(), None).expect_err("missing");
     assert_eq!(err.reason(), "KafkaNotFound");
     assert!(err.to_string().contains(&format!("{ns}/my-cluster")), "{err}");
@@ -34,7 +35,7 @@ async fn a_strimzi_kafka_and_kafka_user_resolve_to_a_working_connection() -> any
     cluster
         .apply_yaml(&ns, "apiVersion: kafka.strimzi.io/v1beta2\nkind: Kafka\nmetadata: {name: my-cluster}\nspec: {kafka: {replicas: 1}}\n")
         .await?;
-    let fresh = strimzi_kafka(&cluster.client, &ns, "my-cluster").await?;
+    let fresh = strimzi.kafka(&ns, "my-cluster").await?;
     let err = resolve(&ns, &by_ref(None), fresh.as_ref(), None).expect_err("no status");
     assert_eq!(err.reason(), "KafkaNotReady");
 
@@ -49,7 +50,7 @@ async fn a_strimzi_kafka_and_kafka_user_resolve_to_a_working_connection() -> any
         "listeners": [{"name": "plain", "bootstrapServers": cluster.env.kafka_bootstrap()}],
     }});
     kafkas.patch_status("my-cluster", &PatchParams::default(), &Patch::Merge(&status)).await?;
-    let ready = strimzi_kafka(&cluster.client, &ns, "my-cluster").await?;
+    let ready = strimzi.kafka(&ns, "my-cluster").await?;
     let job = resolve(&ns, &by_ref(None), ready.as_ref(), None).map_err(|e| anyhow::anyhow!("{e}"))?;
     assert_eq!(job.kafka.bootstrap_servers, cluster.env.kafka_bootstrap());
     assert!(job.volumes.is_empty(), "a plain listener needs no CA");
@@ -70,7 +71,7 @@ async fn a_strimzi_kafka_and_kafka_user_resolve_to_a_working_connection() -> any
     );
     let user_status = serde_json::json!({"status": {"username": "backup-user", "secret": "backup"}});
     users.patch_status("backup", &PatchParams::default(), &Patch::Merge(&user_status)).await?;
-    let username = kafka_user_name(&cluster.client, &ns, "backup").await?;
+    let username = strimzi.kafka_user_name(&ns, "backup").await?;
     assert_eq!(username.as_deref(), Some("backup-user"));
     let scram = Authentication {
         type_: AuthenticationType::ScramSha512,

@@ -364,7 +364,7 @@ async fn apply(kb: &KafkaBackup, ctx: &Context) -> Result<Action> {
     active.sort();
 
     // 3. The cluster: a missing or unready Kafka holds new runs back, visibly.
-    let connection = dereference::connection(&ctx.client, &ns, &kb.spec.cluster)
+    let connection = dereference::connection(&ctx.strimzi, &ns, &kb.spec.cluster)
         .await
         .map_err(Error::read("the Kafka cluster"))?;
 

@@ -100,7 +100,7 @@ async fn start(
         status::set_ready(&mut status.conditions, false, reason, &message, at)
             .then_some((reason.to_string(), message))
     };
-    let conn = match dereference::connection(&ctx.client, &ns, &kor.spec.cluster)
+    let conn = match dereference::connection(&ctx.strimzi, &ns, &kor.spec.cluster)
         .await
         .map_err(Error::read("the Kafka cluster"))?
     {

@@ -170,7 +170,7 @@ async fn start(
     let ns = kr.namespace().unwrap_or_default();
     let object = kr.object_ref(&());
     status.phase = Some(RunPhase::Pending);
-    let connection = dereference::connection(&ctx.client, &ns, &kr.spec.cluster)
+    let connection = dereference::connection(&ctx.strimzi, &ns, &kr.spec.cluster)
         .await
         .map_err(Error::read("the Kafka cluster"))?;
     let conn = match connection {
