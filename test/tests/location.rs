@@ -138,3 +138,83 @@ async fn retention_and_delete_leave_alone_what_a_running_restore_reads() -> anyh
     run_ok(&env, "delete", &backup("")?, &[])?;
     Ok(())
 }
+
+/// The stored bytes of the segments under a prefix.
+async fn stored_bytes(store: &impl ObjectStore, prefix: &str) -> anyhow::Result<u64> {
+    let path = object_store::path::Path::from(format!("{prefix}backups"));
+    let listed: Vec<_> = store.list(Some(&path)).try_collect().await?;
+    Ok(listed.iter().filter(|o| o.location.as_ref().ends_with(".kbseg")).map(|o| o.size).sum())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn storage_follows_the_sources_retention_and_every_kept_restore_point_restores_exactly()
+-> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    // A source whose retention runs every half second.
+    let source = strimzi_backup_e2e::broker::PrivateBroker::start_with(
+        &env,
+        &[("log.retention.check.interval.ms", "500"), ("log.initial.task.delay.ms", "500"), ("file.delete.delay.ms", "1000")],
+    )?;
+    let store = minio(&env)?;
+    let s = unique_suffix();
+    let (topic, prefix) = (format!("bounded{s}"), format!("e2e-bounded-{s}/"));
+    // Records live about four seconds in the source; segments roll every half second.
+    create_topic(&source.env, &topic, 1, &[("retention.ms", "4000"), ("segment.ms", "500")]).await?;
+    let config = format!(
+        "{}topics: {{include: [\"{topic}\"]}}\nbackup: {{compression: none}}\nretention: {{maxBackups: 2}}\n",
+        base_config(&source.env, &prefix, None)?
+    );
+    let mut produced = Vec::new();
+    let mut written = 0u64;
+    let mut ids = Vec::new();
+    for round in 0..8 {
+        let batch: Vec<_> = records(&topic, 0, 200, chrono::Utc::now().timestamp_millis())
+            .into_iter()
+            .map(|mut r| {
+                r.value = Some(bytes::Bytes::from(format!("round {round}: {:0500}", r.offset)));
+                r
+            })
+            .collect();
+        produce(&source.env, &topic, 0, &batch).await?;
+        produced.extend(batch);
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let id = format!("round-{round}");
+        let result = run_ok(&source.env, "backup", &config, &["--backup-id", &id])?;
+        written += result["sizeBytes"].as_u64().unwrap_or_default();
+        ids.push(id);
+    }
+    // The source has long deleted its first rounds; so has the location.
+    let (log_start, _) = strimzi_backup_e2e::dataplane::watermarks(&source.env, &topic, 0)?;
+    assert!(log_start > 0, "the source's retention ran");
+    let stored = stored_bytes(&store, &prefix).await?;
+    assert!(
+        stored * 10 < written * 6,
+        "stored {stored} bytes of the {written} the backups wrote: data the source deleted is gone once no restore point needs it"
+    );
+    // Both kept restore points restore exactly what the source held at their cut.
+    for id in &ids[ids.len() - 2..] {
+        let path = object_store::path::Path::from(format!("{prefix}backups/{id}/manifest.json"));
+        let stored: serde_json::Value = serde_json::from_slice(&store.get(&path).await?.bytes().await?)?;
+        let p = &stored["manifest"]["topics"][0]["partitions"][0];
+        let (start, end) = (p["startOffset"].as_u64().unwrap_or(0) as usize, p["endOffset"].as_u64().unwrap_or(0) as usize);
+        anyhow::ensure!(start > 0 && end > start, "{id}: the restore point is {start}..{end}");
+        // Restored into the shared broker, into a topic of its own config (a week's retention).
+        let target = format!("{topic}-{id}");
+        create_topic(&env, &target, 1, &[]).await?;
+        run_ok(
+            &env,
+            "restore",
+            &format!(
+                "{}topicMapping: [{{sourceTopic: {topic}, targetTopic: {target}}}]\nrestore: {{existingTopicPolicy: append}}\n",
+                base_config(&env, &prefix, None)?
+            ),
+            &["--backup-id", id],
+        )?;
+        assert_eq!(
+            without_offsets(&consume_all(&env, &target, 0)?),
+            without_offsets(&produced[start..end]),
+            "{id}: offsets {start}..{end}"
+        );
+    }
+    Ok(())
+}
