@@ -68,7 +68,8 @@ pub struct Held {
 pub async fn take(storage: &Storage, restore_id: &str, backup_id: &str) -> anyhow::Result<Held> {
     write(storage, restore_id, backup_id).await?;
     let renewal = tokio::spawn({
-        let (storage, restore_id, backup_id) = (storage.clone(), restore_id.to_string(), backup_id.to_string());
+        let (storage, restore_id, backup_id) =
+            (storage.clone(), restore_id.to_string(), backup_id.to_string());
         async move {
             let mut tick = tokio::time::interval(RENEW_EVERY);
             tick.tick().await;

@@ -108,7 +108,10 @@ pub async fn claim(
                 let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
                 match storage.store.put_opts(&path, PutPayload::from(body.clone()), opts).await {
                     Ok(_) => {
-                        storage.sync(path.as_ref()).await.with_context(|| format!("flushing {path} to disk"))?;
+                        storage
+                            .sync(path.as_ref())
+                            .await
+                            .with_context(|| format!("flushing {path} to disk"))?;
                         tracing::info!(location = %storage.location, owner = %me, "claimed the location");
                         return Ok(());
                     }

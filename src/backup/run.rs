@@ -243,7 +243,10 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         }
         Err(e) => return Err(anyhow::Error::new(e).context(format!("writing {manifest_path}"))),
     }
-    storage.sync(manifest_path.as_ref()).await.with_context(|| format!("flushing {manifest_path} to disk"))?;
+    storage
+        .sync(manifest_path.as_ref())
+        .await
+        .with_context(|| format!("flushing {manifest_path} to disk"))?;
     // Housekeeping after the commit: a failure here never fails the backup.
     if let Err(e) =
         crate::catalog::remove_orphans(&storage, chrono::Duration::milliseconds(orphan_grace)).await

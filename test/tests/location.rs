@@ -83,7 +83,10 @@ async fn retention_and_delete_leave_alone_what_a_running_restore_reads() -> anyh
     let first = records(&topic, 0, 20_000, recent());
     produce(&env, &topic, 0, &first).await?;
     let backup = |extra: &str| -> anyhow::Result<String> {
-        Ok(format!("{}topics: {{include: [\"{topic}\"]}}\nbackup: {{mode: full}}\n{extra}", base_config(&env, &prefix, None)?))
+        Ok(format!(
+            "{}topics: {{include: [\"{topic}\"]}}\nbackup: {{mode: full}}\n{extra}",
+            base_config(&env, &prefix, None)?
+        ))
     };
     run_ok(&env, "backup", &backup("")?, &["--backup-id", "full-1"])?;
 
@@ -95,7 +98,8 @@ async fn retention_and_delete_leave_alone_what_a_running_restore_reads() -> anyh
         "{}topicMapping: [{{sourceTopic: {topic}, targetTopic: {target}}}]\nrestore: {{parallelism: 1}}\n",
         base_config(&env, &prefix, Some(&proxy.url()))?
     );
-    let child = spawn(&env, "restore", &restore, &["--backup-id", "full-1", "--restore-id", &format!("r-{s}")])?;
+    let child =
+        spawn(&env, "restore", &restore, &["--backup-id", "full-1", "--restore-id", &format!("r-{s}")])?;
     let lease = format!("{prefix}restores/r-{s}/lease.json");
     let deadline = Instant::now() + Duration::from_secs(60);
     while strimzi_backup_e2e::dataplane::watermarks(&env, &target, 0).map_or(0, |w| w.1) == 0 {
@@ -107,13 +111,19 @@ async fn retention_and_delete_leave_alone_what_a_running_restore_reads() -> anyh
 
     // A backup with maxBackups 1 would prune full-1 now; the lease keeps it, manifest and segments.
     produce(&env, &topic, 0, &records(&topic, 0, 10, recent() + 100_000)).await?;
-    let pruning = run_ok(&env, "backup", &backup("retention: {maxBackups: 1}\n")?, &["--backup-id", "full-2"])?;
+    let pruning =
+        run_ok(&env, "backup", &backup("retention: {maxBackups: 1}\n")?, &["--backup-id", "full-2"])?;
     assert_eq!(pruning["pruned"], serde_json::Value::Null, "{pruning}");
     assert_eq!(pruning["backupCount"], 2, "{pruning}");
     // delete keeps it too, deletes the rest, and fails naming it, so its cleanup Job retries.
     let refused = run_err(&env, "delete", &backup("")?, &[])?;
     assert!(refused.contains("running restores read (full-1)"), "{refused}");
-    assert!(store.head(&object_store::path::Path::from(format!("{prefix}backups/full-2/manifest.json"))).await.is_err());
+    assert!(
+        store
+            .head(&object_store::path::Path::from(format!("{prefix}backups/full-2/manifest.json")))
+            .await
+            .is_err()
+    );
 
     proxy.heal();
     let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
@@ -128,7 +138,8 @@ async fn retention_and_delete_leave_alone_what_a_running_restore_reads() -> anyh
     run_ok(&env, "backup", &backup("")?, &["--backup-id", "full-3"])?;
     let foreign = |expires: chrono::DateTime<chrono::Utc>| {
         PutPayload::from(
-            serde_json::json!({"restoreId": "dr", "backupId": "full-3", "expiresAt": expires.to_rfc3339()}).to_string(),
+            serde_json::json!({"restoreId": "dr", "backupId": "full-3", "expiresAt": expires.to_rfc3339()})
+                .to_string(),
         )
     };
     let dr = object_store::path::Path::from(format!("{prefix}restores/dr/lease.json"));
@@ -153,7 +164,11 @@ async fn storage_follows_the_sources_retention_and_every_kept_restore_point_rest
     // A source whose retention runs every half second.
     let source = strimzi_backup_e2e::broker::PrivateBroker::start_with(
         &env,
-        &[("log.retention.check.interval.ms", "500"), ("log.initial.task.delay.ms", "500"), ("file.delete.delay.ms", "1000")],
+        &[
+            ("log.retention.check.interval.ms", "500"),
+            ("log.initial.task.delay.ms", "500"),
+            ("file.delete.delay.ms", "1000"),
+        ],
     )?;
     let store = minio(&env)?;
     let s = unique_suffix();
@@ -196,7 +211,8 @@ async fn storage_follows_the_sources_retention_and_every_kept_restore_point_rest
         let path = object_store::path::Path::from(format!("{prefix}backups/{id}/manifest.json"));
         let stored: serde_json::Value = serde_json::from_slice(&store.get(&path).await?.bytes().await?)?;
         let p = &stored["manifest"]["topics"][0]["partitions"][0];
-        let (start, end) = (p["startOffset"].as_u64().unwrap_or(0) as usize, p["endOffset"].as_u64().unwrap_or(0) as usize);
+        let (start, end) =
+            (p["startOffset"].as_u64().unwrap_or(0) as usize, p["endOffset"].as_u64().unwrap_or(0) as usize);
         anyhow::ensure!(start > 0 && end > start, "{id}: the restore point is {start}..{end}");
         // Restored into the shared broker, into a topic of its own config (a week's retention).
         let target = format!("{topic}-{id}");
@@ -216,5 +232,68 @@ async fn storage_follows_the_sources_retention_and_every_kept_restore_point_rest
             "{id}: offsets {start}..{end}"
         );
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_manifest_this_build_cannot_read_is_skipped_with_its_name_and_never_deleted() -> anyhow::Result<()>
+{
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let s = unique_suffix();
+    let (topic, prefix) = (format!("future{s}"), format!("e2e-future-{s}/"));
+    create_topic(&env, &topic, 1, &[]).await?;
+    let want = records(&topic, 0, 40, recent());
+    produce(&env, &topic, 0, &want).await?;
+    let config = |extra: &str| -> anyhow::Result<String> {
+        Ok(format!("{}topics: {{include: [\"{topic}\"]}}\n{extra}", base_config(&env, &prefix, None)?))
+    };
+    run_ok(&env, "backup", &config("")?, &["--backup-id", "b1"])?;
+    // A backup written by a later version (or damaged), with a segment of its own.
+    let future = format!("{prefix}backups/zz-future/manifest.json");
+    let its_segment = format!("{prefix}backups/zz-future/segments/{topic}/0/00000000000000000000.kbseg");
+    store
+        .put(
+            &object_store::path::Path::from(future.as_str()),
+            PutPayload::from(
+                r#"{"manifest": {"formatVersion": 99, "backupId": "zz-future"}, "sha256": "00"}"#,
+            ),
+        )
+        .await?;
+    store
+        .put(&object_store::path::Path::from(its_segment.as_str()), PutPayload::from("not ours to judge"))
+        .await?;
+
+    // Backups, retention and orphan cleanup go on around it, and say which object they skipped.
+    let out = strimzi_backup_e2e::dataplane::run(
+        &env,
+        "backup",
+        &config("retention: {maxBackups: 1}\norphanGracePeriod: 0s\n")?,
+        &["--backup-id", "b2"],
+    )?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains(&future) && stderr.contains("format version 99"), "names it: {stderr}");
+    let result = strimzi_backup_e2e::dataplane::result_line(&out.stdout)?;
+    assert_eq!(result["pruned"], serde_json::json!(["b1"]), "{result}");
+    for kept in [&future, &its_segment] {
+        assert!(
+            store.head(&object_store::path::Path::from(kept.as_str())).await.is_ok(),
+            "{kept} never deleted"
+        );
+    }
+    // Restore and verify of the latest readable backup work.
+    run_ok(&env, "verify", &config("")?, &[])?;
+    let restored = run_ok(
+        &env,
+        "restore",
+        &format!(
+            "{}topicMapping: [{{sourceTopic: {topic}, targetTopic: {topic}-r}}]\n",
+            base_config(&env, &prefix, None)?
+        ),
+        &[],
+    )?;
+    assert_eq!(restored["backupId"], "b2");
+    assert_eq!(without_offsets(&consume_all(&env, &format!("{topic}-r"), 0)?), without_offsets(&want));
     Ok(())
 }
