@@ -333,6 +333,7 @@ mod tests {
             raw_bytes: 1,
             stored_bytes: 1,
             sha256: String::new(),
+            max_record_bytes: None,
         }
     }
 

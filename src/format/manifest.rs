@@ -145,6 +145,10 @@ pub struct SegmentEntry {
     pub raw_bytes: u64,
     pub stored_bytes: u64,
     pub sha256: String,
+    /// Version 2: the largest record's key, value and headers together, uncompressed — so a
+    /// restore knows before writing whether the target accepts every record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_record_bytes: Option<u64>,
 }
 
 impl SegmentEntry {
@@ -160,6 +164,7 @@ impl SegmentEntry {
             raw_bytes: s.raw_bytes,
             stored_bytes: s.stored_bytes,
             sha256: s.sha256.clone(),
+            max_record_bytes: Some(s.max_record_bytes),
         }
     }
 }
@@ -455,6 +460,7 @@ mod tests {
                             raw_bytes: 10,
                             stored_bytes: 5,
                             sha256: "00".into(),
+                            max_record_bytes: None,
                         },
                         SegmentEntry {
                             object: layout.segment("backup-20260213-020000", "orders", 0, 205),
@@ -467,6 +473,7 @@ mod tests {
                             raw_bytes: 10,
                             stored_bytes: 5,
                             sha256: "01".into(),
+                            max_record_bytes: None,
                         },
                     ],
                     gaps: vec![Gap { from: 100, to: 110, reason: GapReason::RetentionDeleted }],

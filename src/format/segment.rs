@@ -51,6 +51,8 @@ pub struct SegmentSummary {
     pub raw_bytes: u64,
     /// Bytes of the object.
     pub stored_bytes: u64,
+    /// The largest record's key, value and headers together, uncompressed.
+    pub max_record_bytes: u64,
     pub blocks: u32,
     /// SHA-256 of the whole object, hex.
     pub sha256: String,
@@ -185,6 +187,7 @@ impl SegmentWriter {
             s.offsets_skipped += (record.offset - s.last_offset - 1) as u64;
         }
         s.records += 1;
+        s.max_record_bytes = s.max_record_bytes.max(record.payload_len() as u64);
         s.last_offset = record.offset;
         s.min_timestamp = s.min_timestamp.min(record.timestamp);
         s.max_timestamp = s.max_timestamp.max(record.timestamp);

@@ -281,14 +281,33 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         tracing::info!(restore = %restore_id, "this restore already completed; reporting its result");
         return Ok(done.clone());
     }
+    let cluster = topics::describe(&client).await?;
+    let actions = topics::decide(&targets, &cluster, &cfg.restore, &state.claimed)
+        .map_err(|problems| anyhow::anyhow!("{}", problems.join("; ")))?;
+    // Records the target would refuse for their size stop the restore before it writes anything
+    // (a producer refused mid-way would leave the topic half restored).
+    let mut largest: BTreeMap<(String, i32), topics::Largest> = BTreeMap::new();
+    for s in &sources {
+        let sized = s
+            .segments
+            .iter()
+            .filter(|seg| target.is_none_or(|t| seg.min_timestamp <= t) && seg.last_offset >= s.start_offset);
+        if let Some(seg) = sized.max_by_key(|seg| seg.max_record_bytes.unwrap_or(0))
+            && let Some(bytes) = seg.max_record_bytes
+        {
+            largest.insert(
+                (cfg.target_topic(&s.topic.name).to_string(), s.partition),
+                topics::Largest { bytes, object: seg.object.clone() },
+            );
+        }
+    }
+    let too_large = topics::oversized(&client, &targets, &actions, &cluster, &largest).await?;
+    anyhow::ensure!(too_large.is_empty(), "{}", too_large.join("; "));
     // Retention, cleanup and `delete` leave the backup alone while this restore reads it.
     let lease = match dry_run {
         true => None,
         false => Some(crate::lease::take(&storage, &restore_id, &last.backup_id).await?),
     };
-    let cluster = topics::describe(&client).await?;
-    let actions = topics::decide(&targets, &cluster, &cfg.restore, &state.claimed)
-        .map_err(|problems| anyhow::anyhow!("{}", problems.join("; ")))?;
     tracing::info!(
         restore = %restore_id, backup = %last.backup_id, chain = chain.len(), topics = targets.len(),
         partitions = sources.len(), point_in_time = ?target.and_then(millis_to_rfc3339), dry_run,

@@ -278,6 +278,106 @@ pub async fn finish(
     Ok(adjusted)
 }
 
+/// What Kafka adds around one record in a batch: the batch header (61 bytes) and the record's
+/// own framing (attributes, length and delta varints), with room to spare.
+const BATCH_OVERHEAD: u64 = 100;
+
+/// The largest record a restore sends to one target partition, and the segment holding it.
+#[derive(Clone, Debug)]
+pub struct Largest {
+    pub bytes: u64,
+    pub object: String,
+}
+
+/// Records the target would refuse for their size, found before anything is written: one line
+/// per partition with the record's size (key, value and headers, uncompressed), the segment
+/// holding it and the topic's limit (`max.message.bytes`: a created topic's backed-up value, else
+/// the brokers' `message.max.bytes`; an existing topic's own).
+pub async fn oversized(
+    client: &ClientConfig,
+    targets: &[TargetTopic],
+    actions: &BTreeMap<String, TopicAction>,
+    cluster: &Cluster,
+    largest: &BTreeMap<(String, i32), Largest>,
+) -> anyhow::Result<Vec<String>> {
+    if largest.is_empty() {
+        return Ok(Vec::new());
+    }
+    let admin = admin(client)?;
+    let mut broker_limit = None;
+    let mut problems = Vec::new();
+    for t in targets {
+        let limit = match (actions.get(&t.name), t.configs.get(MAX_MESSAGE_BYTES)) {
+            (Some(TopicAction::Create), Some(v)) => v.parse::<u64>().ok(),
+            (Some(TopicAction::Create), None) => {
+                if broker_limit.is_none() {
+                    broker_limit = Some(broker_config(&admin, cluster, "message.max.bytes").await?);
+                }
+                broker_limit.flatten()
+            }
+            _ => topic_config(&admin, &t.name, MAX_MESSAGE_BYTES).await?,
+        };
+        let Some(limit) = limit else { continue };
+        for ((topic, partition), l) in largest.range((t.name.clone(), i32::MIN)..=(t.name.clone(), i32::MAX))
+        {
+            debug_assert_eq!(topic, &t.name);
+            if l.bytes + BATCH_OVERHEAD > limit {
+                problems.push(format!(
+                    "{topic}/{partition}: a record of {} bytes (in {}) is larger than the topic accepts \
+                     (max.message.bytes {limit}): raise max.message.bytes of {topic}{}",
+                    l.bytes,
+                    l.object,
+                    if actions.get(&t.name) == Some(&TopicAction::Create) {
+                        " (or the brokers' message.max.bytes)"
+                    } else {
+                        ", or restore under another name"
+                    }
+                ));
+            }
+        }
+    }
+    Ok(problems)
+}
+
+const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
+
+/// One config of a topic as the broker applies it.
+async fn topic_config(admin: &crate::kafka::Admin, topic: &str, name: &str) -> anyhow::Result<Option<u64>> {
+    let described = admin.describe_configs(&[ResourceSpecifier::Topic(topic)], &options()).await?;
+    let resource = described
+        .into_iter()
+        .next()
+        .context("no answer describing a topic's configs")?
+        .map_err(|e| anyhow::anyhow!("describing the configs of topic {topic}: {e}"))?;
+    Ok(resource
+        .entries
+        .iter()
+        .find(|e| e.name == name)
+        .and_then(|e| e.value.as_deref())
+        .and_then(|v| v.parse().ok()))
+}
+
+/// One config of the brokers (their default for topics).
+async fn broker_config(
+    admin: &crate::kafka::Admin,
+    cluster: &Cluster,
+    name: &str,
+) -> anyhow::Result<Option<u64>> {
+    let Some(id) = cluster.broker_id else { return Ok(None) };
+    let described = admin.describe_configs(&[ResourceSpecifier::Broker(id)], &options()).await?;
+    let resource = described
+        .into_iter()
+        .next()
+        .context("no answer describing the broker's configs")?
+        .map_err(|e| anyhow::anyhow!("describing the configs of broker {id}: {e}"))?;
+    Ok(resource
+        .entries
+        .iter()
+        .find(|e| e.name == name)
+        .and_then(|e| e.value.as_deref())
+        .and_then(|v| v.parse().ok()))
+}
+
 /// The brokers' default `retention.ms`: `log.retention.ms`, else `.minutes`, else `.hours`
 /// (Kafka's own precedence); `-1` is unlimited.
 async fn broker_retention_ms(admin: &crate::kafka::Admin, cluster: &Cluster) -> anyhow::Result<i64> {

@@ -516,3 +516,60 @@ async fn a_point_in_time_restore_moves_consumers_to_where_they_were_at_that_time
     assert_eq!(next.payload(), before[60].value.as_deref());
     Ok(())
 }
+
+#[tokio::test]
+async fn records_the_target_refuses_for_their_size_stop_the_restore_before_it_writes_anything()
+-> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let s = unique_suffix();
+    let (topic, prefix) = (format!("big{s}"), format!("e2e-big-{s}/"));
+    // The source takes records up to 3 MB; one of 2 MB sits among small ones.
+    create_topic(&env, &topic, 1, &[("max.message.bytes", "3000000")]).await?;
+    let mut recs = records(&topic, 0, 100, recent());
+    recs[70].value = Some(bytes::Bytes::from(vec![7u8; 2_000_000]));
+    let producer: rdkafka::producer::FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", env.kafka_bootstrap())
+        .set("message.max.bytes", "3000000")
+        .create()?;
+    for r in &recs {
+        let mut rec: rdkafka::producer::FutureRecord<'_, [u8], [u8]> =
+            rdkafka::producer::FutureRecord::to(&topic).partition(0).timestamp(r.timestamp);
+        if let Some(k) = &r.key {
+            rec = rec.key(k);
+        }
+        if let Some(v) = &r.value {
+            rec = rec.payload(v);
+        }
+        producer.send(rec, Duration::from_secs(30)).await.map_err(|(e, _)| e)?;
+    }
+    let recs: Vec<Record> = recs.into_iter().map(|r| Record { headers: Vec::new(), ..r }).collect();
+    backup(&env, &prefix, &topic, "none")?;
+
+    // An existing target with the broker's default limit (about 1 MB): refused up front, nothing
+    // written, the partition, the size and the limit named.
+    let target = format!("{topic}-small");
+    create_topic(&env, &target, 1, &[]).await?;
+    let config = restore_config(
+        &env,
+        &prefix,
+        &format!(
+            "topicMapping: [{{sourceTopic: {topic}, targetTopic: {target}}}]\nrestore: {{existingTopicPolicy: append}}\n"
+        ),
+    )?;
+    let stderr = run_err(&env, "restore", &config, &[])?;
+    assert!(stderr.contains(&format!("{target}/0: a record of 2000")), "{stderr}");
+    assert!(stderr.contains("max.message.bytes 1048588"), "{stderr}");
+    assert_eq!(watermarks(&env, &target, 0)?.1, 0, "nothing was written");
+
+    // Created from the backup, the topic gets the backed-up limit and every record.
+    let created = format!("{topic}-created");
+    let config = restore_config(
+        &env,
+        &prefix,
+        &format!("topicMapping: [{{sourceTopic: {topic}, targetTopic: {created}}}]\n"),
+    )?;
+    let result = run_ok(&env, "restore", &config, &[])?;
+    assert_eq!(result["restoredRecords"], 100);
+    assert_eq!(without_offsets(&consume_all(&env, &created, 0)?), without_offsets(&recs));
+    Ok(())
+}
