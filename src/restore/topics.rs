@@ -308,7 +308,7 @@ pub async fn oversized(
     let mut problems = Vec::new();
     for t in targets {
         let limit = match (actions.get(&t.name), t.configs.get(MAX_MESSAGE_BYTES)) {
-            (Some(TopicAction::Create), Some(v)) => v.parse::<u64>().ok(),
+            (Some(TopicAction::Create), Some(v)) => v.parse::<i64>().ok(),
             (Some(TopicAction::Create), None) => {
                 if broker_limit.is_none() {
                     broker_limit = Some(broker_config(&admin, cluster, "message.max.bytes").await?);
@@ -317,7 +317,7 @@ pub async fn oversized(
             }
             _ => topic_config(&admin, &t.name, MAX_MESSAGE_BYTES).await?,
         };
-        let Some(limit) = limit else { continue };
+        let Some(limit) = limit.and_then(|l| u64::try_from(l).ok()) else { continue };
         for ((topic, partition), l) in largest.range((t.name.clone(), i32::MIN)..=(t.name.clone(), i32::MAX))
         {
             debug_assert_eq!(topic, &t.name);
@@ -341,65 +341,49 @@ pub async fn oversized(
 
 const MAX_MESSAGE_BYTES: &str = "max.message.bytes";
 
-/// One config of a topic as the broker applies it.
-async fn topic_config(admin: &crate::kafka::Admin, topic: &str, name: &str) -> anyhow::Result<Option<u64>> {
-    let described = admin.describe_configs(&[ResourceSpecifier::Topic(topic)], &options()).await?;
+/// One config of a topic (as the broker applies it) or of a broker (its default for topics).
+async fn config_value(
+    admin: &crate::kafka::Admin,
+    resource: ResourceSpecifier<'_>,
+    name: &str,
+) -> anyhow::Result<Option<String>> {
+    let what = format!("{resource:?}");
+    let described = admin.describe_configs(&[resource], &options()).await?;
     let resource = described
         .into_iter()
         .next()
-        .context("no answer describing a topic's configs")?
-        .map_err(|e| anyhow::anyhow!("describing the configs of topic {topic}: {e}"))?;
-    Ok(resource
-        .entries
-        .iter()
-        .find(|e| e.name == name)
-        .and_then(|e| e.value.as_deref())
-        .and_then(|v| v.parse().ok()))
+        .with_context(|| format!("no answer describing the configs of {what}"))?
+        .map_err(|e| anyhow::anyhow!("describing the configs of {what}: {e}"))?;
+    Ok(resource.entries.into_iter().find(|e| e.name == name).and_then(|e| e.value))
 }
 
-/// One config of the brokers (their default for topics).
+async fn topic_config(admin: &crate::kafka::Admin, topic: &str, name: &str) -> anyhow::Result<Option<i64>> {
+    Ok(config_value(admin, ResourceSpecifier::Topic(topic), name).await?.and_then(|v| v.parse().ok()))
+}
+
 async fn broker_config(
     admin: &crate::kafka::Admin,
     cluster: &Cluster,
     name: &str,
-) -> anyhow::Result<Option<u64>> {
+) -> anyhow::Result<Option<i64>> {
     let Some(id) = cluster.broker_id else { return Ok(None) };
-    let described = admin.describe_configs(&[ResourceSpecifier::Broker(id)], &options()).await?;
-    let resource = described
-        .into_iter()
-        .next()
-        .context("no answer describing the broker's configs")?
-        .map_err(|e| anyhow::anyhow!("describing the configs of broker {id}: {e}"))?;
-    Ok(resource
-        .entries
-        .iter()
-        .find(|e| e.name == name)
-        .and_then(|e| e.value.as_deref())
-        .and_then(|v| v.parse().ok()))
+    Ok(config_value(admin, ResourceSpecifier::Broker(id), name).await?.and_then(|v| v.parse().ok()))
 }
 
 /// The brokers' default `retention.ms`: `log.retention.ms`, else `.minutes`, else `.hours`
 /// (Kafka's own precedence); `-1` is unlimited.
 async fn broker_retention_ms(admin: &crate::kafka::Admin, cluster: &Cluster) -> anyhow::Result<i64> {
-    let Some(id) = cluster.broker_id else { anyhow::bail!("the target cluster lists no broker") };
-    let described = admin.describe_configs(&[ResourceSpecifier::Broker(id)], &options()).await?;
-    let resource = described
-        .into_iter()
-        .next()
-        .context("no answer describing the broker's configs")?
-        .map_err(|e| anyhow::anyhow!("describing the configs of broker {id}: {e}"))?;
-    let value = |name: &str| {
-        resource
-            .entries
-            .iter()
-            .find(|e| e.name == name)
-            .and_then(|e| e.value.as_deref())
-            .and_then(|v| v.parse::<i64>().ok())
-    };
-    value("log.retention.ms")
-        .or_else(|| value("log.retention.minutes").map(|m| m * 60_000))
-        .or_else(|| value("log.retention.hours").map(|h| h * 3_600_000))
-        .context("the broker reports no log.retention.* setting")
+    anyhow::ensure!(cluster.broker_id.is_some(), "the target cluster lists no broker");
+    let value = |name: &'static str| broker_config(admin, cluster, name);
+    Ok(match value("log.retention.ms").await? {
+        Some(ms) => ms,
+        None => match value("log.retention.minutes").await? {
+            Some(m) => m.saturating_mul(60_000),
+            None => {
+                value("log.retention.hours").await?.map_or(168 * 3_600_000, |h| h.saturating_mul(3_600_000))
+            }
+        },
+    })
 }
 
 /// High watermarks of a topic's partitions. A topic created a moment ago may not be known to
