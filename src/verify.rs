@@ -235,3 +235,56 @@ async fn check_segment(
     }
     Ok((records, s.stored_bytes))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::backup::Compression;
+    use crate::api::storage::{FilesystemStorage, StorageType};
+    use crate::format::codec::Codec;
+    use crate::format::record::{Record, TimestampType};
+    use crate::format::segment::SegmentWriter;
+
+    /// A segment written to a filesystem store, and its manifest entry.
+    async fn stored(storage: &Storage, key: Option<EncryptionKey>) -> SegmentEntry {
+        let mut writer = SegmentWriter::new(Codec::new(Compression::Zstd, 3), key, 1024).expect("writer");
+        for offset in 0..50 {
+            let record = Record {
+                offset,
+                timestamp: 1_000 + offset,
+                timestamp_type: TimestampType::CreateTime,
+                key: None,
+                value: Some(bytes::Bytes::from(vec![b'v'; 100])),
+                headers: Vec::new(),
+            };
+            writer.push(&record).expect("push");
+        }
+        let first = writer.take_ready();
+        let (rest, summary) = writer.finish().expect("finish");
+        let mut all = first.to_vec();
+        all.extend_from_slice(&rest);
+        let object = "backups/b/segments/t/0/00000000000000000000.kbseg";
+        storage.store.put(&object_store::path::Path::from(object), all.into()).await.expect("put");
+        SegmentEntry::new(object.into(), &summary)
+    }
+
+    #[tokio::test]
+    async fn an_encrypted_backup_accepts_only_encrypted_segments() {
+        let root = std::env::temp_dir().join(format!("sbo-verify-{}", std::process::id()));
+        let spec = StorageSpec {
+            type_: StorageType::Filesystem,
+            filesystem: Some(FilesystemStorage { claim_name: "pvc".into(), path: None }),
+            ..Default::default()
+        };
+        let storage = crate::storage::open(&spec, &root).expect("storage");
+        let key = EncryptionKey::from_secret(&[7u8; 32]).expect("key");
+        // A plain segment in the place of an encrypted backup's: refused, by name.
+        let plain = stored(&storage, None).await;
+        let err = CheckedSegment::open(&storage, &plain, Some(key.clone())).await.err().expect("refused");
+        assert!(err.contains(&plain.object) && err.contains("not encrypted"), "{err}");
+        // The encrypted one reads through, every check passing.
+        let sealed = stored(&storage, Some(key.clone())).await;
+        assert_eq!(check_segment(&storage, &sealed, Some(key)).await, Ok((50, sealed.stored_bytes)));
+        std::fs::remove_dir_all(&root).ok();
+    }
+}

@@ -208,3 +208,47 @@ pub struct FilesystemStorage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s3(prefix: Option<&str>) -> StorageSpec {
+        StorageSpec {
+            type_: StorageType::S3,
+            s3: Some(S3Storage {
+                bucket: "b".into(),
+                region: "r".into(),
+                prefix: prefix.map(Into::into),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_resource_without_a_prefix_writes_under_its_namespace_and_name() {
+        let prefix = |spec: StorageSpec| spec.s3.and_then(|s| s.prefix);
+        assert_eq!(prefix(s3(None).located_for("kafka", "nightly")).as_deref(), Some("kafka/nightly/"));
+        assert_eq!(prefix(s3(Some("")).located_for("kafka", "nightly")).as_deref(), Some("kafka/nightly/"));
+        assert_eq!(
+            prefix(s3(Some("prod/")).located_for("kafka", "nightly")).as_deref(),
+            Some("prod/"),
+            "kept"
+        );
+        assert_eq!(
+            prefix(s3(Some("/")).located_for("kafka", "nightly")).as_deref(),
+            Some("/"),
+            "the root, explicitly"
+        );
+        let fs = StorageSpec {
+            type_: StorageType::Filesystem,
+            filesystem: Some(FilesystemStorage { claim_name: "pvc".into(), path: None }),
+            ..Default::default()
+        };
+        assert_eq!(
+            fs.located_for("kafka", "nightly").filesystem.and_then(|f| f.path).as_deref(),
+            Some("kafka/nightly/")
+        );
+    }
+}
