@@ -148,10 +148,16 @@ impl Drop for PrivateBroker {
 }
 
 /// A random Kafka cluster id: 16 random bytes, URL-safe base64 without padding (what
-/// `kafka-storage.sh random-uuid` prints).
+/// `kafka-storage.sh random-uuid` prints). Like Kafka's own, never one that starts with `-`,
+/// which the storage tool would take for an option.
 fn uuid_base64() -> anyhow::Result<String> {
     use base64::Engine;
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("random bytes: {e}"))?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    loop {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("random bytes: {e}"))?;
+        let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        if !id.starts_with('-') {
+            return Ok(id);
+        }
+    }
 }
