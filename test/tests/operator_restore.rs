@@ -53,7 +53,7 @@ async fn point_in_time_restore_renamed_with_groups_then_disaster_recovery_from_s
     let (topic, group) = (format!("kr{s}-orders"), format!("kr{s}-billing"));
     create_topic(env, &topic, 1, &[]).await?;
     let base = recent();
-    let produced = records(&topic, 0, 400, base);
+    let mut produced = records(&topic, 0, 300, base);
     produce(env, &topic, 0, &produced).await?;
     commit(env, &group, &topic, 0, 150)?;
     let operator = Operator::start(env, &ns)?;
@@ -75,8 +75,33 @@ async fn point_in_time_restore_renamed_with_groups_then_disaster_recovery_from_s
     .await
     .map_err(|e| e.context(operator.log_text()))?;
 
-    // PITR at the 300th record's timestamp (records 0..=299), renamed, group translated.
-    let pit = strimzi_backup_operator::format::millis_to_rfc3339(base + 299).unwrap_or_default();
+    // The point in time: after that backup, before 100 more records and a group further on,
+    // which a second backup (by trigger) captures.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t = chrono::Utc::now().timestamp_millis();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let later: Vec<_> = records(&topic, 0, 400, t + 1_000).into_iter().skip(300).collect();
+    produce(env, &topic, 0, &later).await?;
+    produced.extend(later);
+    commit(env, &group, &topic, 0, 350)?;
+    let trigger = serde_json::json!({"metadata": {"annotations": {"kafkabackup.com/trigger": "second"}}});
+    backups.patch("orders", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&trigger)).await?;
+    let second = wait_until(Duration::from_secs(120), "the second backup", || async {
+        let st = backups.get("orders").await?.status.unwrap_or_default();
+        let done: Vec<String> = st
+            .backup_history
+            .iter()
+            .filter(|b| b.status == BackupRunStatus::Completed)
+            .map(|b| b.id.clone())
+            .collect();
+        Ok((done.len() == 2).then(|| done[0].clone()))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+
+    // PITR at t (records 0..=299) of the latest backup, renamed, the group translated from where
+    // it was at t (150, captured by the first backup; not 350).
+    let pit = strimzi_backup_operator::format::millis_to_rfc3339(t).unwrap_or_default();
     let renamed = format!("{topic}-pitr");
     cluster
         .apply_yaml(
@@ -92,7 +117,8 @@ async fn point_in_time_restore_renamed_with_groups_then_disaster_recovery_from_s
     let result = st.restore.clone().unwrap_or_default();
     assert_eq!(result.restored_records, Some(300), "{st:?}");
     assert_eq!(result.consumer_groups_restored, Some(1));
-    assert_eq!(result.backup_id.as_deref(), Some("orders-initial"), "latest completed, resolved");
+    assert_eq!(result.backup_id.as_deref(), Some(second.as_str()), "latest completed, resolved");
+    assert!(result.consumer_groups_captured_at.is_some(), "{st:?}");
     let snapshot = st.offset_snapshot.clone().expect("rollback snapshot recorded");
     let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(cluster.client.clone(), &ns);
     assert!(cms.get(&snapshot.config_map).await?.data.unwrap_or_default().contains_key("snapshot.json"));
