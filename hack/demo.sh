@@ -9,10 +9,11 @@
 #      watching `demo`; its Jobs run through the real job controller and the pod harness; its
 #      admission webhooks (self-signed certificate) are registered for namespace `demo` with
 #      hack/register-webhooks.sh, and a bad KafkaBackup is refused by them
-#   5. produces two batches of orders into topic `demo-orders`, noting a point in time between
-#      them, and commits offsets of consumer group `order-processor`
+#   5. produces a batch of orders into topic `demo-orders` and commits offsets of consumer group
+#      `order-processor` (half of it)
 #   6. applies a KafkaBackup (the nightly sample, pointed at the local broker and MinIO) and runs
-#      it now with the trigger annotation
+#      it now with the trigger annotation; then notes a point in time, produces a second batch,
+#      moves the group on and runs the backup again
 #   7. applies a point-in-time KafkaRestore into `demo-orders-restored`, group translated, with a
 #      rollback snapshot
 #   8. applies a dry-run KafkaOffsetReset
@@ -304,10 +305,14 @@ log "removing the previous run's topics, groups and stored backups"
 topic_cmd --delete --if-exists --topic "$TOPIC|$RESTORED" >/dev/null
 group_cmd --delete --group "$GROUP" --group "$RESTORED_GROUP" >/dev/null 2>&1 || true
 # The backups a previous run stored at the KafkaBackup's location (the data plane's `delete`, what
-# a KafkaBackup's cleanup Job runs with deletionPolicy: Delete).
+# a KafkaBackup's cleanup Job runs with deletionPolicy: Delete). The location has one owner, the
+# KafkaBackup of this demo: the delete runs as that owner (docs/data-plane.md, "One location, one
+# owner"), taking the location over should anything else have claimed it.
+printf 'owner: {kind: KafkaBackup, namespace: %s, name: my-cluster-nightly}\ntakeOverLocation: true\n' "$NS" \
+  >"$WORK/storage-delete.yaml"
 AWS_ACCESS_KEY_ID=$MINIO_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$MINIO_SECRET_KEY STRIMZI_BACKUP_LOG_LEVEL=warn \
-  "$BIN" delete --storage "s3://$MINIO_BUCKET/$STORAGE_PREFIX" --storage-endpoint "$MINIO_ENDPOINT" \
-  --region "$MINIO_REGION" >"$WORK/storage-delete.log" 2>&1 ||
+  "$BIN" delete --config "$WORK/storage-delete.yaml" --storage "s3://$MINIO_BUCKET/$STORAGE_PREFIX" \
+  --storage-endpoint "$MINIO_ENDPOINT" --region "$MINIO_REGION" >"$WORK/storage-delete.log" 2>&1 ||
   { cat "$WORK/storage-delete.log" >&2; die "emptying s3://$MINIO_BUCKET/$STORAGE_PREFIX failed"; }
 deadline=$((SECONDS + 60))
 while topic_cmd --list >"$WORK/topics.txt" && grep -qxE "$TOPIC|$RESTORED" "$WORK/topics.txt"; do
@@ -323,25 +328,13 @@ done >"$WORK/orders.txt"
 
 log "batch 1: $RECORDS records"
 produce_batch "$RECORDS" 1
-sleep 2
-POINT_IN_TIME=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
-log "point in time: $POINT_IN_TIME"
-sleep 2
 # Where batch 1 ends, per partition: the offsets a restore to the point in time must end at.
 record_counts "$TOPIC" >"$WORK/batch1.txt"
-log "batch 2: $RECORDS records"
-produce_batch "$RECORDS" 2
 
 # order-processor has processed half of batch 1 (of each partition) and committed that.
 awk -v t="$TOPIC" '{ printf "%s,%s,%d\n", t, $1, int($2 / 2) }' "$WORK/batch1.txt" >"$WORK/group-offsets.csv"
 group_cmd --reset-offsets --group "$GROUP" --from-file "$WORK/group-offsets.csv" --execute >"$WORK/group-commit.log" 2>&1 ||
   { cat "$WORK/group-commit.log" >&2; die "committing the offsets of $GROUP failed"; }
-record_counts "$TOPIC" >"$WORK/source.txt"
-echo "records in $TOPIC, and the offsets $GROUP committed (half of batch 1):"
-paste -d' ' "$WORK/batch1.txt" "$WORK/source.txt" <(cut -d, -f3 "$WORK/group-offsets.csv") | awk -v g="$GROUP" '
-  BEGIN { printf "  %-9s  %14s  %14s  %7s  %s\n", "partition", "batch 1 (<PIT)", "batch 2 (>PIT)", "total", g " committed" }
-  { printf "  %-9s  %14d  %14d  %7d  %d\n", $1, $2, $4 - $2, $4, $5; a += $2; t += $4 }
-  END { printf "  %-9s  %14d  %14d  %7d\n", "all", a, t - a, t }'
 
 # ==================================================================================================
 section "6. KafkaBackup 'my-cluster-nightly', run now (trigger annotation)"
@@ -402,6 +395,29 @@ spec:
 EOF
 wait_for_value kafkabackup my-cluster-nightly '{.status.lastTrigger}' "$TRIGGER" "" "the triggered backup to start"
 wait_for_value kafkabackup my-cluster-nightly '{.status.lastBackup.status}' Completed "Failed" "the backup to complete"
+
+# Then the incident: the point in time to go back to, batch 2, the group further on, and another
+# backup. A restore to the point in time takes the group's offsets from the backup captured at or
+# before it (the first), not from the latest (docs/data-plane.md, restore step 5).
+sleep 2
+POINT_IN_TIME=$(date -u +%Y-%m-%dT%H:%M:%S.%3NZ)
+log "point in time: $POINT_IN_TIME"
+sleep 2
+log "batch 2: $RECORDS records"
+produce_batch "$RECORDS" 2
+record_counts "$TOPIC" >"$WORK/source.txt"
+awk -v t="$TOPIC" '{ printf "%s,%s,%d\n", t, $1, $2 }' "$WORK/source.txt" >"$WORK/group-later.csv"
+group_cmd --reset-offsets --group "$GROUP" --from-file "$WORK/group-later.csv" --execute >"$WORK/group-commit.log" 2>&1 ||
+  { cat "$WORK/group-commit.log" >&2; die "committing the offsets of $GROUP failed"; }
+echo "records in $TOPIC, and the offsets $GROUP committed at the point in time (half of batch 1):"
+paste -d' ' "$WORK/batch1.txt" "$WORK/source.txt" <(cut -d, -f3 "$WORK/group-offsets.csv") | awk -v g="$GROUP" '
+  BEGIN { printf "  %-9s  %14s  %14s  %7s  %s\n", "partition", "batch 1 (<PIT)", "batch 2 (>PIT)", "total", g " committed" }
+  { printf "  %-9s  %14d  %14d  %7d  %d\n", $1, $2, $4 - $2, $4, $5; a += $2; t += $4 }
+  END { printf "  %-9s  %14d  %14d  %7d\n", "all", a, t - a, t }'
+TRIGGER=demo-after-$(date +%s)
+"$KUBECTL" -n "$NS" annotate --overwrite kafkabackup my-cluster-nightly "kafkabackup.com/trigger=$TRIGGER" >/dev/null
+wait_for_value kafkabackup my-cluster-nightly '{.status.lastTrigger}' "$TRIGGER" "" "the second backup to start"
+wait_for_value kafkabackup my-cluster-nightly '{.status.lastBackup.status}' Completed "Failed" "the second backup to complete"
 "$KUBECTL" -n "$NS" get kafkabackup my-cluster-nightly -o \
   'jsonpath=backup {.status.lastBackup.id}: {.status.lastBackup.records} records of {.status.lastBackup.topicsBackedUp} topic(s), {.status.lastBackup.partitionsBackedUp} partitions, {.status.lastBackup.sizeBytes} bytes stored{"\n"}next scheduled (0 2 * * * Europe/Berlin): {.status.nextScheduledBackup}{"\n"}'
 
