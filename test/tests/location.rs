@@ -12,7 +12,6 @@ use strimzi_backup_e2e::dataplane::{
 };
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::unique_suffix;
-use strimzi_backup_e2e::proxy::Proxy;
 
 async fn objects_under(store: &impl ObjectStore, prefix: &str) -> anyhow::Result<Vec<String>> {
     let path = object_store::path::Path::from(prefix.trim_end_matches('/'));
@@ -80,7 +79,7 @@ async fn retention_and_delete_leave_alone_what_a_running_restore_reads() -> anyh
     let s = unique_suffix();
     let (topic, prefix) = (format!("leased{s}"), format!("e2e-leased-{s}/"));
     create_topic(&env, &topic, 1, &[]).await?;
-    let first = records(&topic, 0, 20_000, recent());
+    let first = records(&topic, 0, 100_000, recent());
     produce(&env, &topic, 0, &first).await?;
     let backup = |extra: &str| -> anyhow::Result<String> {
         Ok(format!(
@@ -90,23 +89,23 @@ async fn retention_and_delete_leave_alone_what_a_running_restore_reads() -> anyh
     };
     run_ok(&env, "backup", &backup("")?, &["--backup-id", "full-1"])?;
 
-    // A restore of full-1 reads through a proxy that is cut off while it runs: it holds its lease.
-    let minio_addr = env.get("MINIO_ENDPOINT")?.trim_start_matches("http://").to_string();
-    let proxy = Proxy::start(&minio_addr).await?;
+    // A restore of full-1 into a cluster that stops answering once the restore writes: it is
+    // held mid-way, holding (and renewing) its lease.
+    let dr = strimzi_backup_e2e::broker::PrivateBroker::start(&env)?;
     let target = format!("{topic}-restored");
     let restore = format!(
         "{}topicMapping: [{{sourceTopic: {topic}, targetTopic: {target}}}]\nrestore: {{parallelism: 1}}\n",
-        base_config(&env, &prefix, Some(&proxy.url()))?
+        base_config(&dr.env, &prefix, None)?
     );
     let child =
-        spawn(&env, "restore", &restore, &["--backup-id", "full-1", "--restore-id", &format!("r-{s}")])?;
+        spawn(&dr.env, "restore", &restore, &["--backup-id", "full-1", "--restore-id", &format!("r-{s}")])?;
     let lease = format!("{prefix}restores/r-{s}/lease.json");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while strimzi_backup_e2e::dataplane::watermarks(&env, &target, 0).map_or(0, |w| w.1) == 0 {
+    while strimzi_backup_e2e::dataplane::watermarks(&dr.env, &target, 0).map_or(0, |w| w.1) == 0 {
         anyhow::ensure!(Instant::now() < deadline, "the restore never started writing");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    proxy.cut().await;
+    dr.freeze()?;
     assert!(store.head(&object_store::path::Path::from(lease.as_str())).await.is_ok(), "the lease is there");
 
     // A backup with maxBackups 1 would prune full-1 now; the lease keeps it, manifest and segments.
@@ -125,10 +124,10 @@ async fn retention_and_delete_leave_alone_what_a_running_restore_reads() -> anyh
             .is_err()
     );
 
-    proxy.heal();
+    dr.thaw()?;
     let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
     assert!(out.status.success(), "the restore finishes: {}", String::from_utf8_lossy(&out.stderr));
-    assert_eq!(without_offsets(&consume_all(&env, &target, 0)?), without_offsets(&first));
+    assert_eq!(without_offsets(&consume_all(&dr.env, &target, 0)?), without_offsets(&first));
     assert!(store.head(&object_store::path::Path::from(lease.as_str())).await.is_err(), "lease released");
     // Without the lease, delete empties the location.
     run_ok(&env, "delete", &backup("")?, &[])?;
