@@ -69,41 +69,49 @@ async fn objects_under(store: &impl ObjectStore, prefix: &str) -> anyhow::Result
     Ok(listed.into_iter().map(|o| o.location.to_string()).collect())
 }
 
-/// Starts a backup and freezes the broker once the backup has stored its first segment, that is
-/// a few seconds into reading a partition far larger than the client prefetches.
-async fn backup_then_freeze(
-    broker: &PrivateBroker,
-    config: &str,
-    prefix: &str,
-    id: &str,
-) -> anyhow::Result<std::process::Child> {
+/// A backup of a partition far larger than the client prefetches (120,000 × 1 KiB) on a broker
+/// of its own, frozen once the backup has stored its first segment. `backup` is the backup
+/// block's extra settings.
+async fn backup_on_a_frozen_broker(env: &TestEnv, prefix: &str, backup: &str) -> anyhow::Result<Frozen> {
+    let broker = PrivateBroker::start(env)?;
+    let s = unique_suffix();
+    let topic = format!("stall{s}");
+    create_topic(&broker.env, &topic, 1, &[]).await?;
+    fill_fast(&broker.env, &topic, STALLED_RECORDS).await?;
+    let config = format!(
+        "{}topics: {{include: [\"{topic}\"]}}\nbackup: {{compression: none, segmentSize: 1048576{backup}}}\n",
+        base_config(&broker.env, prefix, None)?
+    );
+    let id = format!("frozen-{s}");
     let store = minio(&broker.env)?;
-    let child = spawn(&broker.env, "backup", config, &["--backup-id", id])?;
+    let child = spawn(&broker.env, "backup", &config, &["--backup-id", &id])?;
     let deadline = Instant::now() + Duration::from_secs(120);
     while objects_under(&store, &format!("{prefix}backups/{id}/segments/")).await?.is_empty() {
         anyhow::ensure!(Instant::now() < deadline, "the backup wrote no segment in 120 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     broker.freeze()?;
-    Ok(child)
+    Ok(Frozen { broker, child, config, id, topic })
 }
+
+/// A backup running against a frozen broker.
+struct Frozen {
+    /// To thaw.
+    broker: PrivateBroker,
+    child: std::process::Child,
+    config: String,
+    id: String,
+    topic: String,
+}
+
+const STALLED_RECORDS: usize = 120_000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_frozen_for_45s_mid_backup_is_waited_out_and_the_backup_reaches_its_cut()
 -> anyhow::Result<()> {
     let env = TestEnv::load()?;
-    let broker = PrivateBroker::start(&env)?;
-    let s = unique_suffix();
-    let (topic, prefix) = (format!("stall{s}"), format!("e2e-stall-{s}/"));
-    create_topic(&broker.env, &topic, 1, &[]).await?;
-    const N: usize = 120_000;
-    fill_fast(&broker.env, &topic, N).await?;
-    let config = format!(
-        "{}topics: {{include: [\"{topic}\"]}}\nbackup: {{compression: none, segmentSize: 1048576}}\n",
-        base_config(&broker.env, &prefix, None)?
-    );
-    let id = format!("frozen-{s}");
-    let child = backup_then_freeze(&broker, &config, &prefix, &id).await?;
+    let prefix = format!("e2e-stall-{}/", unique_suffix());
+    let Frozen { broker, child, config, id, .. } = backup_on_a_frozen_broker(&env, &prefix, "").await?;
     tokio::time::sleep(Duration::from_secs(45)).await;
     broker.thaw()?;
     let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
@@ -111,10 +119,10 @@ async fn a_broker_frozen_for_45s_mid_backup_is_waited_out_and_the_backup_reaches
     assert!(out.status.success(), "the backup failed: {stderr}");
     let result = strimzi_backup_e2e::dataplane::result_line(&out.stdout)?;
     // Every record up to the cut, which is the whole partition: nothing was produced after.
-    assert_eq!(result["records"], N as u64, "committed short of its cut: {result}\n{stderr}");
+    assert_eq!(result["records"], STALLED_RECORDS as u64, "committed short of its cut: {result}\n{stderr}");
     assert!(stderr.contains("still waiting"), "the stall was seen and waited out: {stderr}");
     let verified = run_ok(&broker.env, "verify", &config, &["--backup-id", &id])?;
-    assert_eq!(verified["records"], N as u64, "{verified}");
+    assert_eq!(verified["records"], STALLED_RECORDS as u64, "{verified}");
     Ok(())
 }
 
@@ -122,17 +130,9 @@ async fn a_broker_frozen_for_45s_mid_backup_is_waited_out_and_the_backup_reaches
 async fn a_broker_frozen_longer_than_the_stall_timeout_fails_the_backup_naming_the_partition()
 -> anyhow::Result<()> {
     let env = TestEnv::load()?;
-    let broker = PrivateBroker::start(&env)?;
-    let s = unique_suffix();
-    let (topic, prefix) = (format!("stall{s}"), format!("e2e-stall-short-{s}/"));
-    create_topic(&broker.env, &topic, 1, &[]).await?;
-    fill_fast(&broker.env, &topic, 120_000).await?;
-    let config = format!(
-        "{}topics: {{include: [\"{topic}\"]}}\nbackup: {{compression: none, segmentSize: 1048576, stallTimeout: 10s}}\n",
-        base_config(&broker.env, &prefix, None)?
-    );
-    let id = format!("frozen-{s}");
-    let child = backup_then_freeze(&broker, &config, &prefix, &id).await?;
+    let prefix = format!("e2e-stall-short-{}/", unique_suffix());
+    let Frozen { broker, child, id, topic, .. } =
+        backup_on_a_frozen_broker(&env, &prefix, ", stallTimeout: 10s").await?;
     let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
     broker.thaw()?;
     let stderr = String::from_utf8_lossy(&out.stderr);
