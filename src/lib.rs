@@ -15,6 +15,7 @@
 //! - [`license`]: Enterprise licence tokens, verified offline against compiled-in keys.
 //! - [`offset_reset`]: moving consumer-group offsets (subcommand `offset-reset`).
 //! - [`operator`]: the controllers (subcommand `operator`).
+//! - [`refusal`]: failures a rerun cannot fix (their own exit code; Jobs do not retry them).
 //! - [`restore`]: the restore data plane (subcommand `restore`).
 //! - [`retention`]: which backups a retention policy lets go, and pruning them.
 //! - [`storage`]: opening the object store of a `storage` block.
@@ -34,6 +35,7 @@ pub mod license;
 pub mod location;
 pub mod offset_reset;
 pub mod operator;
+pub mod refusal;
 pub mod restore;
 pub mod retention;
 pub mod storage;

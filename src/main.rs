@@ -376,10 +376,18 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
-            let message = format!("error: {err:#}");
-            eprintln!("{message}");
-            termination_message(&message);
-            ExitCode::FAILURE
+            eprintln!("error: {err:#}");
+            // A refusal's message leads with its reason, which the operator reads back.
+            match strimzi_backup_operator::refusal::Refusal::find(&err) {
+                Some(refusal) => {
+                    termination_message(&format!("error: {refusal}"));
+                    ExitCode::from(strimzi_backup_operator::refusal::EXIT_CODE)
+                }
+                None => {
+                    termination_message(&format!("error: {err:#}"));
+                    ExitCode::FAILURE
+                }
+            }
         }
     }
 }

@@ -7,17 +7,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use bytes::Bytes;
 use object_store::{ObjectStoreExt, WriteMultipart};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{BorrowedMessage, Headers, Message};
+use rdkafka::message::Message;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::format::FormatError;
 use crate::format::codec::{Codec, EncryptionKey};
 use crate::format::manifest::{Gap, GapReason, PartitionEntry, SegmentEntry};
-use crate::format::record::{Header, Record, TimestampType};
+use crate::format::record::Record;
 use crate::format::segment::{DEFAULT_BLOCK_BYTES, SealedBlock, SegmentWriter};
 use crate::kafka::DataPlaneContext;
 use crate::storage::Storage;
@@ -127,30 +126,6 @@ impl OpenSegment {
     }
 }
 
-fn to_record(msg: &BorrowedMessage<'_>) -> Record {
-    let (timestamp_type, timestamp) = match msg.timestamp() {
-        rdkafka::Timestamp::NotAvailable => (TimestampType::NotAvailable, -1),
-        rdkafka::Timestamp::CreateTime(t) => (TimestampType::CreateTime, t),
-        rdkafka::Timestamp::LogAppendTime(t) => (TimestampType::LogAppendTime, t),
-    };
-    let headers = msg
-        .headers()
-        .map(|hs| {
-            hs.iter()
-                .map(|h| Header { key: h.key.to_string(), value: h.value.map(Bytes::copy_from_slice) })
-                .collect()
-        })
-        .unwrap_or_default();
-    Record {
-        offset: msg.offset(),
-        timestamp,
-        timestamp_type,
-        key: msg.key().map(Bytes::copy_from_slice),
-        value: msg.payload().map(Bytes::copy_from_slice),
-        headers,
-    }
-}
-
 type PartitionConsumer = StreamConsumer<DataPlaneContext>;
 
 fn consumer(ctx: &PartitionContext, plan: &PartitionPlan, from: i64) -> anyhow::Result<PartitionConsumer> {
@@ -235,7 +210,7 @@ pub async fn backup_partition(
                 if msg.offset() >= entry.end_offset {
                     break;
                 }
-                let record = to_record(&msg);
+                let record = crate::kafka::to_record(&msg);
                 drop(msg);
                 if segment.as_ref().is_some_and(|s| s.writer.raw_bytes() >= ctx.segment_bytes)
                     && let Some(full) = segment.take()

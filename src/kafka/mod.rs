@@ -131,6 +131,35 @@ mod tests {
     }
 }
 
+/// A consumed record exactly as the broker returned it (how a backup stores it, and how a resumed
+/// restore compares what it finds in the target with the backup).
+pub fn to_record(msg: &rdkafka::message::BorrowedMessage<'_>) -> crate::format::record::Record {
+    use crate::format::record::{Header, Record, TimestampType};
+    use bytes::Bytes;
+    use rdkafka::message::{Headers, Message};
+    let (timestamp_type, timestamp) = match msg.timestamp() {
+        rdkafka::Timestamp::NotAvailable => (TimestampType::NotAvailable, -1),
+        rdkafka::Timestamp::CreateTime(t) => (TimestampType::CreateTime, t),
+        rdkafka::Timestamp::LogAppendTime(t) => (TimestampType::LogAppendTime, t),
+    };
+    let headers = msg
+        .headers()
+        .map(|hs| {
+            hs.iter()
+                .map(|h| Header { key: h.key.to_string(), value: h.value.map(Bytes::copy_from_slice) })
+                .collect()
+        })
+        .unwrap_or_default();
+    Record {
+        offset: msg.offset(),
+        timestamp,
+        timestamp_type,
+        key: msg.key().map(Bytes::copy_from_slice),
+        value: msg.payload().map(Bytes::copy_from_slice),
+        headers,
+    }
+}
+
 /// What librdkafka last said about reaching the cluster: a failed metadata request alone only
 /// says "broker transport failure", where the reason was a wrong password or an untrusted
 /// certificate. One data-plane process talks to one cluster, so one slot is enough; a definite

@@ -6,7 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::batch::v1::{
+    Job, JobSpec, PodFailurePolicy, PodFailurePolicyOnExitCodesRequirement, PodFailurePolicyRule,
+};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, PodSecurityContext,
     PodSpec, PodTemplateSpec, SeccompProfile, SecurityContext, Volume, VolumeMount,
@@ -152,6 +154,18 @@ pub fn build(req: &JobRequest) -> Job {
         },
         spec: Some(JobSpec {
             backoff_limit: Some(settings.backoff_limit.unwrap_or(DEFAULT_BACKOFF_LIMIT)),
+            // A refused run (crate::refusal) would be refused again: no retry.
+            pod_failure_policy: Some(PodFailurePolicy {
+                rules: vec![PodFailurePolicyRule {
+                    action: "FailJob".into(),
+                    on_exit_codes: Some(PodFailurePolicyOnExitCodesRequirement {
+                        container_name: Some(req.subcommand.clone()),
+                        operator: "In".into(),
+                        values: vec![i32::from(crate::refusal::EXIT_CODE)],
+                    }),
+                    on_pod_conditions: None,
+                }],
+            }),
             active_deadline_seconds: settings.active_deadline_seconds,
             ttl_seconds_after_finished: settings.ttl_seconds_after_finished,
             template: PodTemplateSpec {
@@ -216,6 +230,11 @@ mod tests {
         );
         assert_eq!(spec.restart_policy.as_deref(), Some("Never"));
         assert_eq!(job.spec.as_ref().and_then(|s| s.backoff_limit), Some(3));
+        let refused =
+            job.spec.as_ref().and_then(|s| s.pod_failure_policy.as_ref()).expect("pod failure policy");
+        let on = refused.rules[0].on_exit_codes.as_ref().expect("on exit codes");
+        assert_eq!((refused.rules[0].action.as_str(), on.values.as_slice()), ("FailJob", &[3][..]));
+        assert_eq!(on.container_name.as_deref(), Some("backup"));
         let labels = job.metadata.labels.clone().unwrap_or_default();
         assert_eq!(
             labels.get("app.kubernetes.io/managed-by").map(String::as_str),

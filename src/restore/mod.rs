@@ -4,8 +4,10 @@
 //! consumer-group offsets translated to where the same records now are.
 //!
 //! A restore records where each target partition stood before it wrote anything
-//! (`<prefix>restores/<restore-id>/state.json`), so a run killed at any point and started again
-//! skips exactly what is already written: every record lands once.
+//! (`<prefix>restores/<restore-id>/state.json`) and writes through one transactional producer
+//! of its own. A run killed at any point and started again fences the earlier attempt, reads
+//! back what is in the target from there, proves it is the restore's own records in order, and
+//! continues after them: every record lands once, or the restore is refused (`TargetChanged`).
 //!
 //! - [`config`]: what one restore run is told.
 //! - [`run`]: the run from start to finish, and its result.
@@ -13,6 +15,8 @@
 //!   the records in order.
 //! - [`topics`]: the target topics: checked, created, emptied.
 //! - [`state`]: the resume state.
+//! - [`writer`]: the transactional producer: fencing earlier attempts, periodic commits.
+//! - [`target`]: reading a target partition back.
 //! - [`partition`]: writing one partition.
 //! - [`offsets`]: translating consumer-group offsets to the restored records.
 
@@ -22,7 +26,9 @@ pub mod partition;
 pub mod run;
 pub mod source;
 pub mod state;
+pub mod target;
 pub mod topics;
+pub mod writer;
 
 pub use config::RestoreConfig;
 pub use run::{RestoreResult, run};

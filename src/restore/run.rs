@@ -11,7 +11,6 @@ use anyhow::Context;
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
 use rdkafka::ClientConfig;
-use rdkafka::producer::FutureProducer;
 use serde::{Deserialize, Serialize};
 
 use super::RestoreConfig;
@@ -20,9 +19,10 @@ use super::partition::{PartitionContext, PartitionJob, PartitionOutcome, restore
 use super::source::{self, PartitionSource};
 use super::state::{ResumeState, TopicAction};
 use super::topics::{self, TargetTopic};
+use super::writer::Writer;
 use crate::format::manifest::{CommittedOffset, Manifest};
 use crate::format::{millis_to_rfc3339, rfc3339};
-use crate::kafka::DataPlaneContext;
+use crate::refusal::Refusal;
 
 /// How often a running restore prints its progress.
 const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
@@ -134,31 +134,6 @@ fn check_restore_id(id: &str) -> anyhow::Result<()> {
         && !id.starts_with('.');
     anyhow::ensure!(ok, "restoreId `{id}`: use 1-128 letters, digits, `-`, `_` or `.`");
     Ok(())
-}
-
-/// The idempotent producer every partition shares: per-partition order, no duplicates on
-/// retries, and no gaps. The broker appends a producer's batches to a partition only in sequence,
-/// so what reached a partition is always a prefix of what was sent — unless the producer gives
-/// up on a record and carries on with a new sequence. Both ways it could do that are closed:
-/// `enable.gapless.guarantee` makes any such failure fatal, and records never time out
-/// (`message.timeout.ms=0`); a cluster that stays unreachable is caught by the stall limit of
-/// [`super::partition`] instead, which ends the process like a kill. The resume count relies on
-/// this prefix.
-fn producer(client: &ClientConfig) -> anyhow::Result<FutureProducer<DataPlaneContext>> {
-    let mut config = client.clone();
-    config
-        .set("enable.idempotence", "true")
-        .set("enable.gapless.guarantee", "true")
-        .set("acks", "all")
-        .set("max.in.flight.requests.per.connection", "5")
-        .set("linger.ms", "20")
-        .set("compression.type", "lz4")
-        // The memory bound of the producer side: 64 MiB of records queued at most.
-        .set("queue.buffering.max.kbytes", "65536")
-        // Records as large as any topic allows; batches stay at batch.size.
-        .set("message.max.bytes", "67108864")
-        .set("message.timeout.ms", "0");
-    config.create_with_context(DataPlaneContext).context("creating the Kafka producer")
 }
 
 /// The topics to restore with their target names; a mapping that names no backed-up topic or two
@@ -314,6 +289,12 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         resumed = !state.starts.is_empty(), "restore planned"
     );
 
+    // Fences every earlier attempt of this restore before anything is read back or written.
+    let writer = match dry_run {
+        true => None,
+        false => Some(Writer::start(&client, &restore_id).await?),
+    };
+    let resumed = !state.starts.is_empty();
     let (starts, now) = if dry_run {
         // Created topics start at 0; appended and overwritten ones at their current end.
         let mut hw = BTreeMap::new();
@@ -340,11 +321,17 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         (state.starts.clone(), high_watermarks(&client, &targets).await?)
     };
 
+    let compacted = match resumed && !dry_run {
+        true => topics::compacted(&client, &targets, &actions).await?,
+        false => Default::default(),
+    };
     let ctx = Arc::new(PartitionContext {
         storage: storage.clone(),
         key,
         target,
-        producer: if dry_run { None } else { Some(producer(&client)?) },
+        writer: writer.clone(),
+        client: client.clone(),
+        restore_id: restore_id.clone(),
         records: Arc::new(AtomicU64::new(0)),
         bytes: Arc::new(AtomicU64::new(0)),
     });
@@ -356,17 +343,20 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         let (Some(start), Some(current)) = (start, current) else {
             anyhow::bail!("{target_topic}/{}: no recorded start; the restore state is damaged", s.partition);
         };
-        anyhow::ensure!(
-            current >= start,
-            "{target_topic}/{}: its end offset went back from {start} to {current} since this restore started \
-             (the topic was deleted or emptied): restore again under a new KafkaRestore",
-            s.partition
-        );
+        if current < start {
+            return Err(Refusal::target_changed(format!(
+                "{target_topic}/{}: its end offset went back from {start} to {current} since this restore \
+                 started (the topic was deleted or emptied): restore again under a new KafkaRestore",
+                s.partition
+            ))
+            .into());
+        }
         jobs.push(PartitionJob {
             source: s.clone(),
+            compacted: compacted.contains(&target_topic),
             target_topic,
             start,
-            already: current - start,
+            resumed,
             committed: committed.get(&(s.topic.name.clone(), s.partition)).cloned().unwrap_or_default(),
         });
     }
@@ -398,6 +388,7 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         }
     });
     let parallelism = usize::try_from(cfg.restore.parallelism).unwrap_or(1).max(1);
+    let committer = writer.as_ref().map(|w| w.commit_periodically());
     let outcomes: anyhow::Result<Vec<(String, i32, PartitionOutcome)>> = futures::stream::iter(jobs)
         .map(|job| {
             // Each partition is its own task: reading and decompressing use every core.
@@ -412,7 +403,22 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         .try_collect()
         .await;
     progress.abort();
-    let outcomes = outcomes?;
+    // Everything written becomes visible at once with the last commit; on a failure the open
+    // transaction is aborted, and a rerun proves and keeps what earlier commits made visible.
+    let outcomes = match (outcomes, &writer, committer) {
+        (Ok(outcomes), Some(writer), Some(committer)) => match writer.finish(committer).await {
+            Ok(()) => outcomes,
+            Err(e) => return Err(e),
+        },
+        (Err(e), Some(writer), Some(committer)) => {
+            writer.abandon(committer).await;
+            return Err(e);
+        }
+        (outcomes, _, _) => outcomes?,
+    };
+    if !dry_run {
+        confirm_ends(&client, &outcomes, |t| cfg.target_topic(t).to_string()).await?;
+    }
     let mut retention_adjusted = Vec::new();
     if !dry_run {
         let mut oldest: BTreeMap<String, i64> = BTreeMap::new();
@@ -427,8 +433,14 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
                 .await?;
     }
 
-    let translated: HashMap<(String, i32), BTreeMap<i64, i64>> =
-        outcomes.iter().map(|(t, p, o)| ((t.clone(), *p), o.translated.clone())).collect();
+    let translated: HashMap<(String, i32), BTreeMap<i64, i64>> = outcomes
+        .iter()
+        .map(|(t, p, o)| {
+            let mut translated = o.translated.clone();
+            translated.extend(o.at_end.iter().map(|c| (*c, o.end)));
+            ((t.clone(), *p), translated)
+        })
+        .collect();
     let mut groups = Vec::new();
     for plan in offsets::plan(&capture.groups, &selection, &translated, |t| cfg.target_topic(t).to_string()) {
         let reason = if dry_run {
@@ -493,6 +505,58 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         lease.release().await;
     }
     Ok(result)
+}
+
+/// How long the markers of the last commit may take to reach the target partitions.
+const MARKERS_WAIT: Duration = Duration::from_secs(30);
+
+/// Checks, once the last transaction is committed, that every target partition ends right after
+/// the restore's last record and its commit marker: a record beyond was written by someone else
+/// while the restore ran, and the restore is refused rather than reported complete.
+async fn confirm_ends(
+    client: &ClientConfig,
+    outcomes: &[(String, i32, PartitionOutcome)],
+    target_topic: impl Fn(&str) -> String,
+) -> anyhow::Result<()> {
+    let probe: crate::kafka::Reader =
+        client.create_with_context(crate::kafka::DataPlaneContext).context("creating the Kafka client")?;
+    let probe = Arc::new(probe);
+    for (source, partition, outcome) in outcomes {
+        let topic = target_topic(source);
+        let deadline = tokio::time::Instant::now() + MARKERS_WAIT;
+        loop {
+            let (p, t, part) = (probe.clone(), topic.clone(), *partition);
+            let (_, high) = tokio::task::spawn_blocking(move || {
+                use rdkafka::consumer::Consumer;
+                p.fetch_watermarks(&t, part, Duration::from_secs(10))
+            })
+            .await?
+            .with_context(|| format!("reading the end of {topic}/{partition}"))?;
+            if high == outcome.end {
+                break;
+            }
+            if high > outcome.end {
+                return Err(Refusal::target_changed(format!(
+                    "{topic}/{partition}: offsets {} to {} hold records this restore did not write, after its \
+                     own (which end at offset {}); something else wrote to the target partition while the \
+                     restore ran. Restore again under a new KafkaRestore once nothing else writes to it",
+                    outcome.end,
+                    high - 1,
+                    outcome.end - 1
+                ))
+                .into());
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "{topic}/{partition}: the end stays at offset {high} below {} for {} s after the commit \
+                 (the transaction's marker never arrived); run the restore again",
+                outcome.end,
+                MARKERS_WAIT.as_secs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
 }
 
 /// The committed offsets, on the target topics, of every group the restore will commit for:

@@ -1,11 +1,13 @@
 //! The resume state of a restore run, kept next to the backups
 //! (`<prefix>restores/<restore-id>/state.json`).
 //!
-//! Every target partition is written by one idempotent producer, in order and without gaps, and
-//! by nobody else while the restore runs. So knowing where a partition stood before the first
-//! record was written (`starts`) is enough to know, after any crash, exactly how many of its
-//! records are already there: the high watermark now minus the start. A rerun skips that many
-//! and continues; no record is written twice and none is left out.
+//! Every target partition is written by the restore's one transactional producer, in order,
+//! and by nobody else while the restore runs. So knowing where a partition stood before the
+//! first record was written (`starts`) is enough for a rerun to find what is already there: it
+//! fences the earlier attempt (its open transaction is aborted), reads the partition back from
+//! the start, `read_committed`, and checks record for record that it is the backup's own, in
+//! order. It continues after the last one; anything else there refuses the restore
+//! (`TargetChanged`) — never counted as the restore's own.
 
 use std::collections::BTreeMap;
 

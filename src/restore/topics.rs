@@ -357,6 +357,29 @@ async fn config_value(
     Ok(resource.entries.into_iter().find(|e| e.name == name).and_then(|e| e.value))
 }
 
+/// The target topics whose `cleanup.policy` includes `compact`: a created topic by its backed-up
+/// configs, an existing one by its own. Their cleaner may remove restored records whose key a
+/// later restored record has, which a resumed restore must tolerate when it reads them back.
+pub async fn compacted(
+    client: &ClientConfig,
+    targets: &[TargetTopic],
+    actions: &BTreeMap<String, TopicAction>,
+) -> anyhow::Result<std::collections::BTreeSet<String>> {
+    let is_compact = |policy: &str| policy.split(',').any(|p| p.trim() == "compact");
+    let admin = admin(client)?;
+    let mut out = std::collections::BTreeSet::new();
+    for t in targets {
+        let policy = match actions.get(&t.name) {
+            Some(TopicAction::Create) => t.configs.get("cleanup.policy").cloned(),
+            _ => config_value(&admin, ResourceSpecifier::Topic(&t.name), "cleanup.policy").await?,
+        };
+        if policy.as_deref().is_some_and(is_compact) {
+            out.insert(t.name.clone());
+        }
+    }
+    Ok(out)
+}
+
 async fn topic_config(admin: &crate::kafka::Admin, topic: &str, name: &str) -> anyhow::Result<Option<i64>> {
     Ok(config_value(admin, ResourceSpecifier::Topic(topic), name).await?.and_then(|v| v.parse().ok()))
 }

@@ -154,6 +154,15 @@ pub fn sigkill(child: &mut Child) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Sends `signal` to a process: SIGSTOP freezes it the way a stalled node or a long GC pause
+/// would, SIGCONT lets it go on as if nothing happened.
+pub fn signal(pid: u32, signal: i32) -> anyhow::Result<()> {
+    let pid = i32::try_from(pid)?;
+    // SAFETY: kill has no memory-safety preconditions.
+    anyhow::ensure!(unsafe { libc::kill(pid, signal) } == 0, "kill({pid}, {signal}) failed");
+    Ok(())
+}
+
 fn admin(env: &TestEnv) -> anyhow::Result<AdminClient<DefaultClientContext>> {
     Ok(ClientConfig::new().set("bootstrap.servers", env.kafka_bootstrap()).create()?)
 }

@@ -10,7 +10,7 @@ use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Message;
 use strimzi_backup_e2e::dataplane::{
     base_config, commit, committed, consume_all, create_topic, minio, produce, recent, records, run_err,
-    run_ok, sigkill, spawn, topic_configs, watermarks, without_offsets,
+    run_ok, sigkill, signal, spawn, topic_configs, watermarks, without_offsets,
 };
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::unique_suffix;
@@ -84,8 +84,15 @@ async fn renamed_round_trip_with_configs_groups_and_a_resuming_consumer() -> any
     for (k, v) in configs {
         assert_eq!(restored_configs.get(k).map(String::as_str), Some(v), "config {k}: {restored_configs:?}");
     }
-    assert_eq!(committed(&env, &format!("{group}-dr"), &renamed, 0)?, Some(120));
-    assert_eq!(committed(&env, &format!("{group}-dr"), &renamed, 1)?, Some(200));
+    // Restored records are where the transactional restore put them (a commit marker after each
+    // commit): the group points at the record it would have read next, or at the end.
+    let at_120 = consume_all(&env, &renamed, 0)?
+        .iter()
+        .find(|r| r.key == want[0].2[120].key)
+        .map(|r| r.offset);
+    assert_eq!(committed(&env, &format!("{group}-dr"), &renamed, 0)?, at_120);
+    let end_1 = watermarks(&env, &renamed, 1)?.1;
+    assert_eq!(committed(&env, &format!("{group}-dr"), &renamed, 1)?, Some(end_1));
 
     // A real consumer of the restored group picks up at record 120 of partition 0.
     let consumer: StreamConsumer = ClientConfig::new()
@@ -95,15 +102,16 @@ async fn renamed_round_trip_with_configs_groups_and_a_resuming_consumer() -> any
         .create()?;
     consumer.subscribe(&[&renamed])?;
     let first = tokio::time::timeout(Duration::from_secs(60), consumer.recv()).await??;
-    assert_eq!((first.partition(), first.offset()), (0, 120));
+    assert_eq!((first.partition(), Some(first.offset())), (0, at_120));
     assert_eq!(first.key(), want[0].2[120].key.as_deref());
     drop(first);
     drop(consumer);
 
     // Running the same restore again reports its result and writes nothing.
+    let end_0 = watermarks(&env, &renamed, 0)?.1;
     let again = run_ok(&env, "restore", &config, &["--restore-id", &format!("rt-{s}")])?;
     assert_eq!(again["restoredRecords"], 500);
-    assert_eq!(watermarks(&env, &renamed, 0)?.1, 300);
+    assert_eq!(watermarks(&env, &renamed, 0)?.1, end_0);
     Ok(())
 }
 
@@ -571,5 +579,116 @@ async fn records_the_target_refuses_for_their_size_stop_the_restore_before_it_wr
     let result = run_ok(&env, "restore", &config, &[])?;
     assert_eq!(result["restoredRecords"], 100);
     assert_eq!(without_offsets(&consume_all(&env, &created, 0)?), without_offsets(&recs));
+    Ok(())
+}
+
+/// A backed-up topic of `n` records of 1 KiB in one partition, and the config of a restore of it
+/// into `<topic>-target`: large enough that a restore is still writing a moment after it began.
+async fn a_restore_to_interrupt(
+    env: &TestEnv,
+    tag: &str,
+    n: usize,
+) -> anyhow::Result<(String, String, Vec<Record>)> {
+    let s = unique_suffix();
+    let prefix = format!("e2e-{tag}-{s}/");
+    let topic = format!("{tag}{s}");
+    create_topic(env, &topic, 1, &[]).await?;
+    let recs: Vec<Record> = records(&topic, 0, n, recent())
+        .into_iter()
+        .map(|mut r| {
+            r.value = Some(bytes::Bytes::from(vec![b'v'; 1024]));
+            r
+        })
+        .collect();
+    produce(env, &topic, 0, &recs).await?;
+    backup(env, &prefix, &topic, "none")?;
+    let target = format!("{topic}-target");
+    let config = restore_config(
+        env,
+        &prefix,
+        &format!("topicMapping:\n  - sourceTopic: {topic}\n    targetTopic: {target}\n"),
+    )?;
+    Ok((config, target, recs))
+}
+
+/// Starts the restore and freezes it (SIGSTOP) once it has written to the target, still short of
+/// the end.
+async fn frozen_mid_way(
+    env: &TestEnv,
+    config: &str,
+    id: &str,
+    target: &str,
+    total: i64,
+) -> anyhow::Result<std::process::Child> {
+    let mut child = spawn(env, "restore", config, &["--restore-id", id])?;
+    let probe: rdkafka::consumer::BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", env.kafka_bootstrap()).create()?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(300);
+    loop {
+        let hw = probe.fetch_watermarks(target, 0, Duration::from_secs(5)).map_or(0, |w| w.1);
+        if hw > 0 {
+            signal(child.id(), libc::SIGSTOP)?;
+            anyhow::ensure!(hw < total, "frozen after the restore finished writing ({hw}); nothing proven");
+            return Ok(child);
+        }
+        anyhow::ensure!(child.try_wait()?.is_none(), "the restore ended before it wrote anything");
+        anyhow::ensure!(std::time::Instant::now() < deadline, "no progress");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// Produces one record that is not the backup's to the target partition, from outside.
+async fn foreign_write(env: &TestEnv, target: &str) -> anyhow::Result<()> {
+    let mut foreign = records(target, 0, 1, recent());
+    foreign[0].value = Some(bytes::Bytes::from_static(b"written by someone else"));
+    produce(env, target, 0, &foreign).await
+}
+
+#[tokio::test]
+async fn a_foreign_record_in_the_target_refuses_the_restore_and_every_rerun_of_it() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let n = 40_000;
+    let (config, target, _) = a_restore_to_interrupt(&env, "fr", n).await?;
+    let id = format!("foreign-{}", unique_suffix());
+    let child = frozen_mid_way(&env, &config, &id, &target, n as i64).await?;
+    foreign_write(&env, &target).await?;
+    signal(child.id(), libc::SIGCONT)?;
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "refused, not a failure worth retrying: {err}");
+    assert!(err.contains("TargetChanged") && err.contains(&format!("{target}/0")), "{err}");
+    assert!(err.contains("did not write"), "{err}");
+
+    // A rerun (what the Job's retry is) proves what is in the target and finds the foreign
+    // record among the restore's own: refused again, never counted as restored.
+    let out = strimzi_backup_e2e::dataplane::run(&env, "restore", &config, &["--restore-id", &id])?;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "the rerun is refused too: {err}");
+    assert!(err.contains("TargetChanged") && err.contains(&format!("{target}/0: offset")), "{err}");
+    assert!(err.contains("holds a record this restore did not write"), "{err}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_earlier_attempt_that_wakes_up_cannot_write_after_the_rerun_started() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let n = 40_000;
+    let (config, target, want) = a_restore_to_interrupt(&env, "zb", n).await?;
+    let id = format!("zombie-{}", unique_suffix());
+    // The first attempt freezes mid-way, like a pod on a node cut off from the cluster; its
+    // retry runs to the end meanwhile.
+    let zombie = frozen_mid_way(&env, &config, &id, &target, n as i64).await?;
+    let result = run_ok(&env, "restore", &config, &["--restore-id", &id])?;
+    assert_eq!(result["restoredRecords"], n as i64);
+    let end = watermarks(&env, &target, 0)?.1;
+
+    // The first attempt wakes up and carries on: fenced, it writes nothing more and fails.
+    signal(zombie.id(), libc::SIGCONT)?;
+    let out = tokio::task::spawn_blocking(move || zombie.wait_with_output()).await??;
+    assert!(!out.status.success(), "the fenced attempt cannot succeed");
+    assert_eq!(watermarks(&env, &target, 0)?.1, end, "nothing written after the rerun started");
+    let got = consume_all(&env, &target, 0)?;
+    assert_eq!(got.len(), want.len(), "every record exactly once");
+    assert_eq!(without_offsets(&got), without_offsets(&want));
     Ok(())
 }

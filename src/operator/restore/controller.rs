@@ -365,9 +365,11 @@ async fn finish(
             if let Some(r) = status.restore.as_mut() {
                 r.completion_time = Some(at.clone());
             }
+            // A refused restore says why in its reason (`TargetChanged`), not only in the message.
+            let why = crate::refusal::Reason::of_message(&reason).map_or("RestoreFailed", |r| r.as_str());
             let message = format!("restore failed: {reason}");
-            status::set_ready(&mut status.conditions, false, "RestoreFailed", &message, at);
-            ctx.event(&object, true, "RestoreFailed", "Restore", message).await;
+            status::set_ready(&mut status.conditions, false, why, &message, at);
+            ctx.event(&object, true, why, "Restore", message).await;
         }
     }
     Ok(())
