@@ -217,10 +217,14 @@ pub fn partition_count(env: &TestEnv, name: &str) -> anyhow::Result<Option<usize
     Ok(metadata.topics().first().filter(|t| t.error().is_none()).map(|t| t.partitions().len()))
 }
 
-/// Low and high watermark of a partition.
+/// Low and high watermark of a partition: the high watermark counts every record appended,
+/// including those of transactions still open (librdkafka's default, `read_committed`, would
+/// report the last stable offset instead).
 pub fn watermarks(env: &TestEnv, topic: &str, partition: i32) -> anyhow::Result<(i64, i64)> {
-    let consumer: BaseConsumer =
-        ClientConfig::new().set("bootstrap.servers", env.kafka_bootstrap()).create()?;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", env.kafka_bootstrap())
+        .set("isolation.level", "read_uncommitted")
+        .create()?;
     Ok(consumer.fetch_watermarks(topic, partition, Duration::from_secs(10))?)
 }
 

@@ -1,4 +1,5 @@
-//! A process's memory and CPU from `/proc`, for the benchmarks' footprint figures.
+//! A process's memory and CPU from `/proc`, for the benchmarks' footprint figures, and the
+//! processes of a pod.
 
 use anyhow::Context;
 
@@ -21,4 +22,19 @@ pub fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
     Ok(ticks / hz.max(1.0))
+}
+
+/// The processes of a pod the test harness runs: each has the pod's name as `HOSTNAME`, as the
+/// container runtime would set it. Pods whose name starts with `prefix`.
+pub fn pod_processes(prefix: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                env.split(|b| *b == 0).any(|v| {
+                    v.strip_prefix(b"HOSTNAME=").is_some_and(|name| name.starts_with(prefix.as_bytes()))
+                })
+            })
+        })
+        .collect()
 }

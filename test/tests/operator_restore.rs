@@ -2,7 +2,8 @@
 //! operator, restored to a point in time into a renamed topic with the consumer group translated
 //! (checked by a real consumer), with a rollback snapshot; the same storage restored again with
 //! no `KafkaBackup` object (disaster recovery); offsets reset by strategy, dry run, and rolled
-//! back to the snapshot — all through Jobs the operator creates.
+//! back to the snapshot — all through Jobs the operator creates; a restore that meets a record
+//! it did not write fails `TargetChanged` without its Job retrying.
 
 use std::time::Duration;
 
@@ -222,5 +223,110 @@ async fn offset_resets_by_strategy_dry_run_and_rollback_to_the_snapshot() -> any
     );
     assert!(operator.metric("strimzi_offset_reset_total", &["outcome=\"success\""]).await? >= 4.0);
     cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_meeting_a_foreign_record_fails_target_changed_and_is_not_retried() -> anyhow::Result<()> {
+    let cluster = Cluster::connect().await?;
+    let env = &cluster.env;
+    let ns = namespace_with_kafka(&cluster, "krtc").await?;
+    let s = unique_suffix();
+    let topic = format!("tc{s}");
+    create_topic(env, &topic, 1, &[]).await?;
+    let n = 60_000;
+    let recs: Vec<_> = records(&topic, 0, n, recent())
+        .into_iter()
+        .map(|mut r| {
+            r.value = Some(bytes::Bytes::from(vec![b'v'; 1024]));
+            r
+        })
+        .collect();
+    produce(env, &topic, 0, &recs).await?;
+    let operator = Operator::start(env, &ns)?;
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: orders}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: ['{topic}']}}\n{}",
+                minio_storage(env, &format!("e2e-op-tc-{s}/"), "minio-credentials", 2)?
+            ),
+        )
+        .await?;
+    let backups: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
+    strimzi_backup_e2e::operator::backup_completed(&backups, "orders", Duration::from_secs(180))
+        .await
+        .map_err(|e| e.context(operator.log_text()))?;
+
+    let target = format!("{topic}-target");
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaRestore\nmetadata: {{name: moved}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  backupRef: {{name: orders}}\n  topicMapping: [{{sourceTopic: {topic}, targetTopic: {target}}}]\n"
+            ),
+        )
+        .await?;
+    // Once the Job's pod writes, it is frozen while another producer writes one record to the
+    // target partition, then let go.
+    let probe: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", env.kafka_bootstrap())
+        .set("isolation.level", "read_uncommitted")
+        .create()?;
+    let pids = wait_until(Duration::from_secs(180), "the restore pod writing", || async {
+        let hw = probe.fetch_watermarks(&target, 0, Duration::from_millis(100)).map_or(0, |w| w.1);
+        let pids = strimzi_backup_e2e::procfs::pod_processes("moved-restore-");
+        if hw > 0 && !pids.is_empty() {
+            for pid in &pids {
+                strimzi_backup_e2e::dataplane::signal(*pid, libc::SIGSTOP)?;
+            }
+            let hw = probe.fetch_watermarks(&target, 0, Duration::from_secs(5)).map_or(0, |w| w.1);
+            anyhow::ensure!(
+                hw < n as i64,
+                "frozen after the restore wrote everything ({hw}); nothing proven"
+            );
+            return Ok(Some(pids));
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        Ok(None)
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    let mut foreign = records(&target, 0, 1, recent());
+    foreign[0].value = Some(bytes::Bytes::from_static(b"written by someone else"));
+    produce(env, &target, 0, &foreign).await?;
+    for pid in &pids {
+        strimzi_backup_e2e::dataplane::signal(*pid, libc::SIGCONT)?;
+    }
+
+    let restores: Api<KafkaRestore> = Api::namespaced(cluster.client.clone(), &ns);
+    let st = finished_restore(&restores, "moved", &operator).await?;
+    assert_eq!(st.phase, Some(RunPhase::Failed), "never Completed: {st:?}");
+    let ready = st.conditions.iter().find(|c| c.type_ == "Ready").cloned().unwrap_or_default();
+    assert_eq!(ready.reason.as_deref(), Some("TargetChanged"), "{ready:?}");
+    let message = ready.message.unwrap_or_default();
+    assert!(message.contains(&format!("{target}/0")) && message.contains("offset"), "{message}");
+    // The Job did not retry what would be refused again: one pod, failed by its policy.
+    let pods: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(cluster.client.clone(), &ns);
+    let listed = pods.list(&kube::api::ListParams::default().labels("job-name=moved-restore")).await?;
+    assert_eq!(listed.items.len(), 1, "no retry");
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(cluster.client.clone(), &ns);
+    let job = jobs.get("moved-restore").await?;
+    let failed = job.status.and_then(|s| s.conditions).unwrap_or_default();
+    assert!(
+        failed.iter().any(|c| c.type_ == "Failed" && c.reason.as_deref() == Some("PodFailurePolicy")),
+        "{failed:?}"
+    );
+    let event = wait_until(Duration::from_secs(10), "a TargetChanged Event", || async {
+        let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(cluster.client.clone(), &ns);
+        Ok(events
+            .list(&kube::api::ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("TargetChanged")))
+    })
+    .await?;
+    assert_eq!(event.type_.as_deref(), Some("Warning"));
     Ok(())
 }

@@ -30,6 +30,11 @@ fn restore_config(env: &TestEnv, prefix: &str, extra: &str) -> anyhow::Result<St
     Ok(format!("{}{extra}", base_config(env, prefix, None)?))
 }
 
+/// Where a record (all but its offset) is in `records`.
+fn offset_of(records: &[Record], record: &Record) -> Option<i64> {
+    records.iter().find(|r| Record { offset: record.offset, ..(*r).clone() } == *record).map(|r| r.offset)
+}
+
 fn rfc3339(ms: i64) -> String {
     strimzi_backup_operator::format::millis_to_rfc3339(ms).unwrap_or_default()
 }
@@ -86,10 +91,7 @@ async fn renamed_round_trip_with_configs_groups_and_a_resuming_consumer() -> any
     }
     // Restored records are where the transactional restore put them (a commit marker after each
     // commit): the group points at the record it would have read next, or at the end.
-    let at_120 = consume_all(&env, &renamed, 0)?
-        .iter()
-        .find(|r| r.key == want[0].2[120].key)
-        .map(|r| r.offset);
+    let at_120 = offset_of(&consume_all(&env, &renamed, 0)?, &want[0].2[120]);
     assert_eq!(committed(&env, &format!("{group}-dr"), &renamed, 0)?, at_120);
     let end_1 = watermarks(&env, &renamed, 1)?.1;
     assert_eq!(committed(&env, &format!("{group}-dr"), &renamed, 1)?, Some(end_1));
@@ -218,14 +220,16 @@ async fn existing_topics_follow_the_policy_and_offsets_follow_the_records() -> a
     let all = consume_all(&env, &target, 0)?;
     assert_eq!(without_offsets(&all[..5]), without_offsets(&foreign));
     assert_eq!(without_offsets(&all[5..]), without_offsets(&recs));
-    assert_eq!(committed(&env, &format!("{group}-append"), &target, 0)?, Some(15), "offset 10 is now 5 + 10");
+    assert_eq!(offset_of(&all, &recs[10]), Some(15), "offset 10 is now 5 + 10");
+    assert_eq!(committed(&env, &format!("{group}-append"), &target, 0)?, Some(15));
 
+    let before = watermarks(&env, &target, 0)?.1;
     let result = run_ok(&env, "restore", &config("overwrite", &format!("{group}-over"))?, &[])?;
     assert_eq!(result["topics"][0]["action"], "overwrite");
     let all = consume_all(&env, &target, 0)?;
-    assert_eq!(all.first().map(|r| r.offset), Some(45), "the earlier records are deleted");
+    assert_eq!(all.first().map(|r| r.offset), Some(before), "the earlier records are deleted");
     assert_eq!(without_offsets(&all), without_offsets(&recs));
-    assert_eq!(committed(&env, &format!("{group}-over"), &target, 0)?, Some(55));
+    assert_eq!(committed(&env, &format!("{group}-over"), &target, 0)?, offset_of(&all, &recs[10]));
 
     // Fewer partitions than the backup had: refused, naming both counts.
     let (wide, narrow) = (format!("po{s}-wide"), format!("po{s}-narrow"));
@@ -360,9 +364,12 @@ async fn a_restore_killed_twice_finishes_with_every_record_exactly_once() -> any
     let total = 2 * n as i64;
     // One client polls the high watermarks: a few milliseconds per look, so the kill lands
     // close to its mark even when the restore is fast.
-    let probe: rdkafka::consumer::BaseConsumer =
-        ClientConfig::new().set("bootstrap.servers", env.kafka_bootstrap()).create()?;
-    let end = |p: i32| probe.fetch_watermarks(&target, p, Duration::from_secs(5)).map_or(0, |w| w.1);
+    // read_uncommitted: the high watermark moves with every record appended, not only at commits.
+    let probe: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", env.kafka_bootstrap())
+        .set("isolation.level", "read_uncommitted")
+        .create()?;
+    let end = |p: i32| probe.fetch_watermarks(&target, p, Duration::from_millis(100)).map_or(0, |w| w.1);
     for kill_at in [1, total / 3] {
         let mut child = spawn(&env, "restore", &config, &["--restore-id", &id])?;
         let deadline = std::time::Instant::now() + Duration::from_secs(300);
@@ -621,11 +628,16 @@ async fn frozen_mid_way(
     total: i64,
 ) -> anyhow::Result<std::process::Child> {
     let mut child = spawn(env, "restore", config, &["--restore-id", id])?;
-    let probe: rdkafka::consumer::BaseConsumer =
-        ClientConfig::new().set("bootstrap.servers", env.kafka_bootstrap()).create()?;
+    // read_uncommitted: the high watermark moves with every record appended, not only at commits.
+    let probe: rdkafka::consumer::BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", env.kafka_bootstrap())
+        .set("isolation.level", "read_uncommitted")
+        .create()?;
     let deadline = std::time::Instant::now() + Duration::from_secs(300);
     loop {
-        let hw = probe.fetch_watermarks(target, 0, Duration::from_secs(5)).map_or(0, |w| w.1);
+        // A short wait per look: the first looks after the topic appears can block for a second
+        // (metadata), long enough for a fast restore to finish unseen.
+        let hw = probe.fetch_watermarks(target, 0, Duration::from_millis(100)).map_or(0, |w| w.1);
         if hw > 0 {
             signal(child.id(), libc::SIGSTOP)?;
             anyhow::ensure!(hw < total, "frozen after the restore finished writing ({hw}); nothing proven");
