@@ -28,6 +28,9 @@ pub struct Lease {
     pub restore_id: String,
     /// The backup the restore reads (with a version 1 chain, the last of it).
     pub backup_id: String,
+    /// Older backups whose segments it reads too (`scope: allRetained`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<String>,
     /// RFC 3339; the lease no longer holds after it.
     pub expires_at: String,
 }
@@ -42,10 +45,11 @@ fn path(storage: &Storage, restore_id: &str) -> object_store::path::Path {
     object_store::path::Path::from(storage.layout.restore_lease(restore_id))
 }
 
-async fn write(storage: &Storage, restore_id: &str, backup_id: &str) -> anyhow::Result<()> {
+async fn write(storage: &Storage, restore_id: &str, backup_id: &str, also: &[String]) -> anyhow::Result<()> {
     let lease = Lease {
         restore_id: restore_id.into(),
         backup_id: backup_id.into(),
+        also: also.to_vec(),
         expires_at: crate::format::rfc3339(chrono::Utc::now() + TTL),
     };
     let at = path(storage, restore_id);
@@ -64,18 +68,24 @@ pub struct Held {
     renewal: tokio::task::JoinHandle<()>,
 }
 
-/// Takes a lease on `backup_id` for the restore `restore_id` and keeps renewing it.
-pub async fn take(storage: &Storage, restore_id: &str, backup_id: &str) -> anyhow::Result<Held> {
-    write(storage, restore_id, backup_id).await?;
+/// Takes a lease on `backup_id` (and the older backups `also`) for the restore `restore_id` and
+/// keeps renewing it.
+pub async fn take(
+    storage: &Storage,
+    restore_id: &str,
+    backup_id: &str,
+    also: &[String],
+) -> anyhow::Result<Held> {
+    write(storage, restore_id, backup_id, also).await?;
     let renewal = tokio::spawn({
-        let (storage, restore_id, backup_id) =
-            (storage.clone(), restore_id.to_string(), backup_id.to_string());
+        let (storage, restore_id, backup_id, also) =
+            (storage.clone(), restore_id.to_string(), backup_id.to_string(), also.to_vec());
         async move {
             let mut tick = tokio::time::interval(RENEW_EVERY);
             tick.tick().await;
             loop {
                 tick.tick().await;
-                if let Err(e) = write(&storage, &restore_id, &backup_id).await {
+                if let Err(e) = write(&storage, &restore_id, &backup_id, &also).await {
                     tracing::warn!(error = %format!("{e:#}"), "could not renew the restore lease; retrying");
                 }
             }
@@ -121,6 +131,7 @@ pub async fn leased(storage: &Storage) -> anyhow::Result<HashSet<String>> {
         match serde_json::from_slice::<Lease>(&bytes) {
             Ok(lease) if lease.holds(now) => {
                 out.insert(lease.backup_id);
+                out.extend(lease.also);
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(object = %meta.location, error = %e, "not a restore lease; ignored"),
@@ -139,6 +150,7 @@ mod tests {
         let lease = |at: chrono::DateTime<chrono::Utc>| Lease {
             restore_id: "r".into(),
             backup_id: "b".into(),
+            also: Vec::new(),
             expires_at: crate::format::rfc3339(at),
         };
         assert!(lease(now + chrono::Duration::seconds(5)).holds(now));

@@ -107,6 +107,10 @@ enum Command {
         /// Work out what would be restored and write nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Restore also the older records that earlier backups of the same lineage still keep
+        /// (`restore.scope: allRetained`), not only what Kafka held at the backup's cut.
+        #[arg(long)]
+        all_retained: bool,
     },
     /// Move the committed offsets of consumer groups (what offset-reset Jobs run). Prints the
     /// per-group result and the snapshot of the offsets from before (for to-snapshot rollback).
@@ -226,6 +230,7 @@ struct RestoreFlags {
     point_in_time: Option<String>,
     renames: Vec<String>,
     dry_run: bool,
+    all_retained: bool,
 }
 
 async fn restore(config: Option<&Path>, flags: &ConfigFlags, extra: RestoreFlags) -> anyhow::Result<()> {
@@ -233,6 +238,9 @@ async fn restore(config: Option<&Path>, flags: &ConfigFlags, extra: RestoreFlags
     cfg.backup_id = extra.backup_id.or(cfg.backup_id);
     cfg.restore_id = extra.restore_id.or(cfg.restore_id);
     cfg.restore.dry_run |= extra.dry_run;
+    if extra.all_retained {
+        cfg.restore.scope = strimzi_backup_operator::api::restore::RestoreScope::AllRetained;
+    }
     if let Some(timestamp) = extra.point_in_time {
         cfg.point_in_time = Some(PointInTime { timestamp: Some(timestamp), offset_from_end: None });
     }
@@ -363,8 +371,17 @@ fn main() -> ExitCode {
         Command::Backup { config, flags, backup_id } => {
             block_on(backup(config.as_deref(), &flags, backup_id))
         }
-        Command::Restore { config, flags, point_in_time, renames, backup_id, restore_id, dry_run } => {
-            let extra = RestoreFlags { backup_id, restore_id, point_in_time, renames, dry_run };
+        Command::Restore {
+            config,
+            flags,
+            point_in_time,
+            renames,
+            backup_id,
+            restore_id,
+            dry_run,
+            all_retained,
+        } => {
+            let extra = RestoreFlags { backup_id, restore_id, point_in_time, renames, dry_run, all_retained };
             block_on(restore(config.as_deref(), &flags, extra))
         }
         Command::OffsetReset { config, dry_run } => block_on(offset_reset(&config, dry_run)),

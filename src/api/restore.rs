@@ -237,6 +237,23 @@ pub struct RestoreSettings {
     /// status and write nothing.
     #[serde(default)]
     pub dry_run: bool,
+    /// Which records of each partition are restored: `restorePoint` (default) what Kafka held
+    /// at the backup's cut, each partition from its log start then; `allRetained` also the
+    /// older records that earlier backups of the same lineage still keep at the location, from
+    /// before the source's retention deleted them.
+    #[serde(default)]
+    pub scope: RestoreScope,
+}
+
+/// Which records of each partition a restore writes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum RestoreScope {
+    /// What Kafka held at the backup's cut: each partition from its log start then.
+    #[default]
+    RestorePoint,
+    /// Also older records of the same lineage that kept backups still hold.
+    AllRetained,
 }
 
 impl Default for RestoreSettings {
@@ -246,6 +263,7 @@ impl Default for RestoreSettings {
             existing_topic_policy: ExistingTopicPolicy::default(),
             parallelism: default_parallelism(),
             dry_run: false,
+            scope: RestoreScope::default(),
         }
     }
 }

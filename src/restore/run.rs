@@ -20,6 +20,7 @@ use super::source::{self, PartitionSource};
 use super::state::{ResumeState, TopicAction};
 use super::topics::{self, TargetTopic};
 use super::writer::Writer;
+use crate::api::restore::RestoreScope;
 use crate::format::manifest::{CommittedOffset, Manifest};
 use crate::format::{millis_to_rfc3339, rfc3339};
 use crate::refusal::Refusal;
@@ -203,7 +204,7 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
     }
     let target = source::target_ms(cfg.point_in_time.as_ref(), &chain)?;
     let filter = cfg.topics.filter("spec.topics").map_err(anyhow::Error::msg)?;
-    let sources: Vec<PartitionSource> =
+    let mut sources: Vec<PartitionSource> =
         source::partitions(&chain).into_iter().filter(|p| filter.matches(&p.topic.name)).collect();
     if sources.is_empty() {
         let held: Vec<&str> = last.topics.iter().map(|t| t.name.as_str()).collect();
@@ -218,10 +219,17 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         cfg.restore_id.clone().unwrap_or_else(|| format!("restore-{}", started.format("%Y%m%d-%H%M%S-%3f")));
     check_restore_id(&restore_id)?;
     let selection = GroupSelection::new(cfg.consumer_groups.as_ref()).map_err(anyhow::Error::msg)?;
-    let candidates = match (target, last.self_contained()) {
-        (None, _) => Vec::new(),
-        (Some(_), true) => crate::catalog::all(&storage).await?,
-        (Some(_), false) => chain.clone(),
+    let all_retained = cfg.restore.scope == RestoreScope::AllRetained;
+    let candidates = match (target.is_some() || all_retained, last.self_contained()) {
+        (false, _) => Vec::new(),
+        (true, true) => crate::catalog::all(&storage).await?,
+        (true, false) => chain.clone(),
+    };
+    // Older records of the same lineage that other kept backups still hold (a version 1 chain
+    // already reaches back through every parent).
+    let also = match all_retained && last.self_contained() {
+        true => source::extend_retained(&mut sources, &last, &candidates),
+        false => Vec::new(),
     };
     let capture = offsets::capture_for(&last, &candidates, target);
     drop(candidates);
@@ -281,7 +289,7 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
     // Retention, cleanup and `delete` leave the backup alone while this restore reads it.
     let lease = match dry_run {
         true => None,
-        false => Some(crate::lease::take(&storage, &restore_id, &last.backup_id).await?),
+        false => Some(crate::lease::take(&storage, &restore_id, &last.backup_id, &also).await?),
     };
     tracing::info!(
         restore = %restore_id, backup = %last.backup_id, chain = chain.len(), topics = targets.len(),

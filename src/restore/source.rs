@@ -102,6 +102,48 @@ pub fn partitions(chain: &[Manifest]) -> Vec<PartitionSource> {
     out
 }
 
+/// `scope: allRetained`: extends each partition of a version 2 restore point back through the
+/// other backups at the location that hold the same lineage (same cluster, topic id and
+/// `lineageStart`), with the segments they list below the restore point's first offset: records
+/// the source's retention deleted after those backups ran are restored too, oldest first, and
+/// never across a lineage break. Returns the backups drawn from, for the restore's lease.
+pub fn extend_retained(sources: &mut [PartitionSource], last: &Manifest, all: &[Manifest]) -> Vec<String> {
+    let mut used = std::collections::BTreeSet::new();
+    for source in sources.iter_mut() {
+        let Some(lineage) =
+            last.partition(&source.topic.name, source.partition).and_then(|(_, p)| p.lineage_start.clone())
+        else {
+            continue;
+        };
+        let mut known: std::collections::HashSet<String> =
+            source.segments.iter().map(|s| s.object.clone()).collect();
+        let mut start = source.start_offset;
+        let same_cluster = |m: &&Manifest| {
+            m.self_contained() && m.backup_id != last.backup_id && m.cluster_id == last.cluster_id
+        };
+        for m in all.iter().filter(same_cluster) {
+            let Some((t, p)) = m.partition(&source.topic.name, source.partition) else { continue };
+            if t.topic_id != source.topic.topic_id || p.lineage_start.as_deref() != Some(lineage.as_str()) {
+                continue;
+            }
+            let mut drew = false;
+            for seg in p.segments.iter().filter(|s| s.first_offset < source.start_offset) {
+                if known.insert(seg.object.clone()) {
+                    source.segments.push(seg.clone());
+                    drew = true;
+                }
+            }
+            if drew || p.start_offset < start {
+                used.insert(m.backup_id.clone());
+            }
+            start = start.min(p.start_offset);
+        }
+        source.segments.sort_by_key(|s| s.first_offset);
+        source.start_offset = start;
+    }
+    used.into_iter().collect()
+}
+
 /// The records of one partition in offset order from the restore point's first offset, only
 /// those at or before the target time.
 pub struct RecordSource {

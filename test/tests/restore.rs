@@ -704,3 +704,50 @@ async fn an_earlier_attempt_that_wakes_up_cannot_write_after_the_rerun_started()
     assert_eq!(without_offsets(&got), without_offsets(&want));
     Ok(())
 }
+
+#[tokio::test]
+async fn a_restore_point_is_what_kafka_held_at_its_cut_and_all_retained_reaches_back() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-scope-{s}/");
+    let topic = format!("sc{s}");
+    create_topic(&env, &topic, 1, &[]).await?;
+    let mut all = records(&topic, 0, 100, recent());
+    produce(&env, &topic, 0, &all).await?;
+    let config = format!("{}topics:\n  include: [\"{topic}\"]\n", base_config(&env, &prefix, None)?);
+    run_ok(&env, "backup", &config, &["--backup-id", "first"])?;
+    // The source's retention moves on (what it does, done at once): records 0..60 are gone from
+    // Kafka but kept by the first backup; the second continues its lineage.
+    let admin: rdkafka::admin::AdminClient<rdkafka::client::DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", env.kafka_bootstrap()).create()?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    tpl.add_partition_offset(&topic, 0, rdkafka::Offset::Offset(60))?;
+    admin.delete_records(&tpl, &rdkafka::admin::AdminOptions::new()).await?;
+    let more: Vec<Record> = records(&topic, 0, 150, recent() + 10_000).into_iter().skip(100).collect();
+    produce(&env, &topic, 0, &more).await?;
+    all.extend(more);
+    run_ok(&env, "backup", &config, &["--backup-id", "second"])?;
+
+    // The latest restore point: each partition from its log start at the cut (60) to the cut.
+    let at_cut = format!("{topic}-at-cut");
+    let config = restore_config(
+        &env,
+        &prefix,
+        &format!("topicMapping: [{{sourceTopic: {topic}, targetTopic: {at_cut}}}]\n"),
+    )?;
+    let result = run_ok(&env, "restore", &config, &[])?;
+    assert_eq!(result["restoredRecords"], 90);
+    assert_eq!(without_offsets(&consume_all(&env, &at_cut, 0)?), without_offsets(&all[60..]));
+
+    // Everything retained: the first backup's records from before the log start too.
+    let retained = format!("{topic}-retained");
+    let config = restore_config(
+        &env,
+        &prefix,
+        &format!("topicMapping: [{{sourceTopic: {topic}, targetTopic: {retained}}}]\n"),
+    )?;
+    let result = run_ok(&env, "restore", &config, &["--all-retained"])?;
+    assert_eq!(result["restoredRecords"], 150);
+    assert_eq!(without_offsets(&consume_all(&env, &retained, 0)?), without_offsets(&all));
+    Ok(())
+}
