@@ -100,7 +100,7 @@ fn newest<'a>(manifests: impl Iterator<Item = &'a Manifest>) -> Option<&'a Manif
 /// Deletes backups (`ids`, all in `scan`): every manifest first, so each is gone for every reader
 /// at once, then the objects under their ids that no other manifest lists — a later backup may
 /// still need their segments. A failure half-way leaves only invisible objects, which
-/// [`remove_orphans`] finishes later.
+/// [`remove_orphans_in`] finishes later.
 pub async fn delete(storage: &Storage, scan: &Scan, ids: &[String]) -> anyhow::Result<()> {
     for id in ids {
         let manifest = object_store::path::Path::from(storage.layout.manifest(id));
@@ -192,12 +192,31 @@ pub async fn resolve(storage: &Storage, id: Option<&str>) -> anyhow::Result<Mani
 /// The backup (or the latest) and every backup it continues, oldest first: only itself for a
 /// version 2 manifest, which is a whole restore point.
 pub async fn chain(storage: &Storage, id: Option<&str>) -> anyhow::Result<Vec<Manifest>> {
+    chain_among(storage, id, None).await
+}
+
+/// [`chain`], taking manifests from `loaded` (every manifest at the location, when the caller
+/// read them anyway) instead of reading them again.
+pub async fn chain_among(
+    storage: &Storage,
+    id: Option<&str>,
+    loaded: Option<&[Manifest]>,
+) -> anyhow::Result<Vec<Manifest>> {
     // Finding the latest reads every manifest already: its parents come from those, not again
     // from storage.
-    let mut known: HashMap<String, Manifest> = HashMap::new();
-    let last = match id {
-        Some(id) => manifest(storage, id).await?,
-        None => {
+    let mut known: HashMap<String, Manifest> = match loaded {
+        Some(all) => all.iter().map(|m| (m.backup_id.clone(), m.clone())).collect(),
+        None => HashMap::new(),
+    };
+    let last = match (id, loaded) {
+        (Some(id), _) => match known.remove(id) {
+            Some(m) => m,
+            None => manifest(storage, id).await?,
+        },
+        (None, Some(_)) => {
+            newest(known.values()).cloned().with_context(|| format!("no backup in {}", storage.location))?
+        }
+        (None, None) => {
             known = all(storage).await?.into_iter().map(|m| (m.backup_id.clone(), m)).collect();
             newest(known.values()).cloned().with_context(|| format!("no backup in {}", storage.location))?
         }
@@ -223,15 +242,10 @@ pub async fn chain(storage: &Storage, id: Option<&str>) -> anyhow::Result<Vec<Ma
 }
 
 /// Deletes what killed or failed backups left behind: objects under a backup id without a
-/// manifest that no manifest lists. Only once nothing was written there for `grace`, so a backup
-/// still running (another Job writing to the same prefix) is never touched. Returns the ids
-/// cleaned.
-pub async fn remove_orphans(storage: &Storage, grace: chrono::Duration) -> anyhow::Result<Vec<String>> {
-    let scan = scan(storage).await?;
-    remove_orphans_in(storage, &scan, grace).await
-}
-
-async fn remove_orphans_in(
+/// manifest that no manifest of `scan` (the location as just read) lists. Only once nothing was
+/// written there for `grace`, so a backup still running (another Job writing to the same prefix)
+/// is never touched. Returns the ids cleaned.
+pub async fn remove_orphans_in(
     storage: &Storage,
     scan: &Scan,
     grace: chrono::Duration,

@@ -85,14 +85,15 @@ pub struct Inventory {
     pub storage_bytes: u64,
 }
 
-/// Applies the policy (when given) and reports what the location holds afterwards.
+/// Applies the policy (when given) to the backups of `scan` (the location as just read) and
+/// reports what the location holds afterwards.
 pub async fn prune(
     storage: &Storage,
+    scan: &crate::catalog::Scan,
     policy: Option<&Retention>,
     protected: &HashSet<String>,
     now: DateTime<Utc>,
 ) -> anyhow::Result<Inventory> {
-    let scan = crate::catalog::scan(storage).await?;
     let mut pruned = Vec::new();
     if let Some(policy) = policy {
         // Backups running restores read, whoever runs them (a lease at the location), stay too.
@@ -100,7 +101,7 @@ pub async fn prune(
         protected.extend(crate::lease::leased(storage).await?);
         let held: Vec<Held> = scan.manifests.iter().filter_map(Held::from_manifest).collect();
         pruned = select(&held, policy, &protected, now);
-        crate::catalog::delete(storage, &scan, &pruned).await?;
+        crate::catalog::delete(storage, scan, &pruned).await?;
         for id in &pruned {
             tracing::info!(backup = %id, "pruned by the retention policy");
         }

@@ -247,15 +247,19 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         .sync(manifest_path.as_ref())
         .await
         .with_context(|| format!("flushing {manifest_path} to disk"))?;
-    // Housekeeping after the commit: a failure here never fails the backup.
-    if let Err(e) =
-        crate::catalog::remove_orphans(&storage, chrono::Duration::milliseconds(orphan_grace)).await
-    {
-        tracing::warn!(error = %format!("{e:#}"), "could not clean up unfinished backups; the next backup retries");
-    }
+    // Housekeeping after the commit, on one read of the location: a failure here never fails
+    // the backup.
     let policy = cfg.retention.as_ref().filter(|r| r.prune_on_schedule);
     let protected = cfg.protected_backups.iter().cloned().collect();
-    let inventory = match crate::retention::prune(&storage, policy, &protected, Utc::now()).await {
+    let housekeeping = async {
+        let scan = crate::catalog::scan(&storage).await?;
+        let grace = chrono::Duration::milliseconds(orphan_grace);
+        if let Err(e) = crate::catalog::remove_orphans_in(&storage, &scan, grace).await {
+            tracing::warn!(error = %format!("{e:#}"), "could not clean up unfinished backups; the next backup retries");
+        }
+        crate::retention::prune(&storage, &scan, policy, &protected, Utc::now()).await
+    };
+    let inventory = match housekeeping.await {
         Ok(inventory) => Some(inventory),
         Err(e) => {
             tracing::warn!(error = %format!("{e:#}"), "could not prune old backups; the next backup retries");

@@ -195,7 +195,15 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
     let started = Utc::now();
     let dry_run = cfg.restore.dry_run;
     let storage = crate::storage::open(&cfg.storage, &cfg.filesystem_root)?;
-    let chain = crate::catalog::chain(&storage, cfg.backup_id.as_deref()).await?;
+    // Every manifest at the location, read once, when a point in time (the group offsets
+    // captured at or before it) or `allRetained` (older backups of the lineage) needs them.
+    let all_retained = cfg.restore.scope == RestoreScope::AllRetained;
+    let everything = match cfg.point_in_time.is_some() || all_retained {
+        true => Some(crate::catalog::all(&storage).await?),
+        false => None,
+    };
+    let chain =
+        crate::catalog::chain_among(&storage, cfg.backup_id.as_deref(), everything.as_deref()).await?;
     let last = chain.last().context("empty backup chain")?.clone();
     let given_key = crate::catalog::load_key(cfg.encryption_key_file.as_deref())?;
     let mut key = None;
@@ -219,11 +227,10 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         cfg.restore_id.clone().unwrap_or_else(|| format!("restore-{}", started.format("%Y%m%d-%H%M%S-%3f")));
     check_restore_id(&restore_id)?;
     let selection = GroupSelection::new(cfg.consumer_groups.as_ref()).map_err(anyhow::Error::msg)?;
-    let all_retained = cfg.restore.scope == RestoreScope::AllRetained;
-    let candidates = match (target.is_some() || all_retained, last.self_contained()) {
-        (false, _) => Vec::new(),
-        (true, true) => crate::catalog::all(&storage).await?,
-        (true, false) => chain.clone(),
+    let candidates = match (everything, last.self_contained()) {
+        (None, _) => Vec::new(),
+        (Some(all), true) => all,
+        (Some(_), false) => chain.clone(),
     };
     // Older records of the same lineage that other kept backups still hold (a version 1 chain
     // already reaches back through every parent).

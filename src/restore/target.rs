@@ -85,14 +85,20 @@ impl TargetReader {
     }
 
     /// The offset after everything read, transaction markers and aborted records included: where
-    /// the next record written to the partition lands.
+    /// the next record written to the partition lands. librdkafka reports it once it fetched
+    /// past them; before any fetch moved it (nothing there at all), the partition's last stable
+    /// offset is the same place.
     pub fn position(&self) -> anyhow::Result<i64> {
         let position = self.consumer.position().context("reading the consumer position")?;
-        position
-            .find_partition(&self.topic, self.partition)
-            .and_then(|e| e.offset().to_raw())
-            .filter(|o| *o >= 0)
-            .with_context(|| format!("{}: no position after reading the partition back", self.name))
+        let known = position.find_partition(&self.topic, self.partition).and_then(|e| e.offset().to_raw());
+        if let Some(at) = known.filter(|o| *o >= 0) {
+            return Ok(at);
+        }
+        let (_, stable) = tokio::task::block_in_place(|| {
+            self.consumer.fetch_watermarks(&self.topic, self.partition, Duration::from_secs(10))
+        })
+        .with_context(|| format!("{}: reading where the partition ends", self.name))?;
+        Ok(stable)
     }
 }
 
