@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use anyhow::Context;
+use rdkafka::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
 use crate::format::record::{Record, TimestampType};
 use crate::kafka::DataPlaneContext;
@@ -31,23 +31,8 @@ impl TargetReader {
         partition: i32,
         from: i64,
     ) -> anyhow::Result<Self> {
-        let mut config = client.clone();
-        config
-            // Required by librdkafka for a consumer; nothing is ever committed under it.
-            .set("group.id", format!("strimzi-backup-restore-{restore_id}"))
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set("isolation.level", "read_committed")
-            .set("enable.partition.eof", "true")
-            .set("auto.offset.reset", "error")
-            .set("fetch.max.bytes", "16777216")
-            .set("max.partition.fetch.bytes", "8388608")
-            .set("queued.max.messages.kbytes", "16384");
-        let consumer: StreamConsumer<DataPlaneContext> =
-            config.create_with_context(DataPlaneContext).context("creating the Kafka consumer")?;
-        let mut tpl = TopicPartitionList::new();
-        tpl.add_partition_offset(topic, partition, Offset::Offset(from))?;
-        consumer.assign(&tpl)?;
+        let group = format!("strimzi-backup-restore-{restore_id}");
+        let consumer = crate::kafka::partition_reader(client, group, topic, partition, from)?;
         Ok(Self { consumer, name: format!("{topic}/{partition}"), topic: topic.into(), partition })
     }
 

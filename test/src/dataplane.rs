@@ -289,29 +289,6 @@ pub async fn produce(env: &TestEnv, topic: &str, partition: i32, records: &[Reco
     Ok(())
 }
 
-fn to_record(msg: &rdkafka::message::BorrowedMessage<'_>) -> Record {
-    let (timestamp, timestamp_type) = match msg.timestamp() {
-        Timestamp::CreateTime(t) => (t, TimestampType::CreateTime),
-        Timestamp::LogAppendTime(t) => (t, TimestampType::LogAppendTime),
-        Timestamp::NotAvailable => (-1, TimestampType::CreateTime),
-    };
-    Record {
-        offset: msg.offset(),
-        timestamp,
-        timestamp_type,
-        key: msg.key().map(Bytes::copy_from_slice),
-        value: msg.payload().map(Bytes::copy_from_slice),
-        headers: msg
-            .headers()
-            .map(|hs| {
-                hs.iter()
-                    .map(|h| Header { key: h.key.to_string(), value: h.value.map(Bytes::copy_from_slice) })
-                    .collect()
-            })
-            .unwrap_or_default(),
-    }
-}
-
 /// Every record of a partition from its start to its high watermark, as a consumer sees it.
 pub fn consume_all(env: &TestEnv, topic: &str, partition: i32) -> anyhow::Result<Vec<Record>> {
     let (_, high) = watermarks(env, topic, partition)?;
@@ -333,7 +310,7 @@ pub fn consume_all(env: &TestEnv, topic: &str, partition: i32) -> anyhow::Result
             out.len()
         );
         match consumer.poll(Duration::from_millis(500)) {
-            Some(Ok(msg)) => out.push(to_record(&msg)),
+            Some(Ok(msg)) => out.push(strimzi_backup_operator::kafka::to_record(&msg)),
             Some(Err(e)) => return Err(e.into()),
             None => {
                 // Only transaction markers or compacted offsets may be left.
