@@ -236,10 +236,9 @@ pub type Reader = rdkafka::consumer::BaseConsumer<DataPlaneContext>;
 /// The data plane's admin client.
 pub type Admin = rdkafka::admin::AdminClient<DataPlaneContext>;
 
-/// Client context of the data plane's clients. Two reports of librdkafka are expected and not
-/// worth a user's attention: partition EOF (how a backup learns it reached its cut) and the
-/// notice that `enable.gapless.guarantee` is experimental (the restore relies on it on purpose).
-/// Everything else is logged as usual.
+/// Client context of the data plane's clients. One report of librdkafka is expected and not
+/// worth a user's attention: partition EOF (how a backup learns it reached its cut, and a
+/// restore that it read a target partition back). Everything else is logged as usual.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DataPlaneContext;
 
@@ -254,9 +253,6 @@ impl rdkafka::ClientContext for DataPlaneContext {
             remember_connection_error(message, definite);
         }
         match level {
-            _ if fac == "CONFWARN" && message.contains("enable.gapless.guarantee") => {
-                tracing::debug!(target: "librdkafka", "{fac} {message}")
-            }
             L::Emerg | L::Alert | L::Critical | L::Error => {
                 tracing::error!(target: "librdkafka", "{fac} {message}")
             }

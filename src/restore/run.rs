@@ -421,21 +421,19 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
     // Everything written becomes visible at once with the last commit; on a failure the open
     // transaction is aborted, and a rerun proves and keeps what earlier commits made visible.
     let outcomes = match (outcomes, &writer, committer) {
-        (Ok(outcomes), Some(writer), Some(committer)) => match writer.finish(committer).await {
-            Ok(()) => outcomes,
-            Err(e) => return Err(e),
-        },
+        (Ok(outcomes), Some(writer), Some(committer)) => {
+            writer.finish(committer).await?;
+            outcomes
+        }
         (Err(e), Some(writer), Some(committer)) => {
             writer.abandon(committer).await;
             return Err(e);
         }
         (outcomes, _, _) => outcomes?,
     };
-    if !dry_run {
-        confirm_ends(&client, &outcomes, |t| cfg.target_topic(t).to_string()).await?;
-    }
     let mut retention_adjusted = Vec::new();
     if !dry_run {
+        confirm_ends(&client, &outcomes, |t| cfg.target_topic(t).to_string()).await?;
         let mut oldest: BTreeMap<String, i64> = BTreeMap::new();
         for (source, _, o) in &outcomes {
             if let Some(ts) = o.oldest_timestamp {
