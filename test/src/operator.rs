@@ -216,16 +216,7 @@ pub async fn namespace_with_kafka(cluster: &Cluster, prefix: &str) -> anyhow::Re
 /// installs its own), the `Kafka` written in `version` as a user of that Strimzi does.
 pub async fn kafka_namespace(cluster: &Cluster, prefix: &str, version: &str) -> anyhow::Result<String> {
     let ns = cluster.namespace(prefix).await?;
-    cluster
-        .apply_yaml(&ns, &format!("apiVersion: kafka.strimzi.io/{version}\nkind: Kafka\nmetadata: {{name: my-cluster}}\nspec: {{kafka: {{replicas: 1}}}}\n"))
-        .await?;
-    let resource = crate::fixtures::strimzi_resource(version, "Kafka", "kafkas");
-    let kafkas: Api<DynamicObject> = Api::namespaced_with(cluster.client.clone(), &ns, &resource);
-    let status = serde_json::json!({"status": {
-        "conditions": [{"type": "Ready", "status": "True"}],
-        "listeners": [{"name": "plain", "bootstrapServers": cluster.env.kafka_bootstrap()}],
-    }});
-    kafkas.patch_status("my-cluster", &PatchParams::default(), &Patch::Merge(&status)).await?;
+    ready_kafka(cluster, &ns, "my-cluster", version, cluster.env.kafka_bootstrap()).await?;
     cluster
         .apply_yaml(
             &ns,
@@ -237,6 +228,47 @@ pub async fn kafka_namespace(cluster: &Cluster, prefix: &str, version: &str) -> 
         )
         .await?;
     Ok(ns)
+}
+
+/// A Strimzi `Kafka` `name` in `ns`, written in `version`, whose status says it is Ready with its
+/// plain listener at `bootstrap` (what Strimzi's cluster operator would report).
+pub async fn ready_kafka(
+    cluster: &Cluster,
+    ns: &str,
+    name: &str,
+    version: &str,
+    bootstrap: &str,
+) -> anyhow::Result<()> {
+    cluster
+        .apply_yaml(ns, &format!("apiVersion: kafka.strimzi.io/{version}\nkind: Kafka\nmetadata: {{name: {name}}}\nspec: {{kafka: {{replicas: 1}}}}\n"))
+        .await?;
+    let resource = crate::fixtures::strimzi_resource(version, "Kafka", "kafkas");
+    let kafkas: Api<DynamicObject> = Api::namespaced_with(cluster.client.clone(), ns, &resource);
+    let status = serde_json::json!({"status": {
+        "conditions": [{"type": "Ready", "status": "True"}],
+        "listeners": [{"name": "plain", "bootstrapServers": bootstrap}],
+    }});
+    kafkas.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await?;
+    Ok(())
+}
+
+/// The first Event of `reason` in `ns`, waiting up to `timeout` for it.
+pub async fn event(
+    cluster: &Cluster,
+    ns: &str,
+    reason: &str,
+    timeout: std::time::Duration,
+) -> anyhow::Result<k8s_openapi::api::core::v1::Event> {
+    wait_until(timeout, &format!("a {reason} Event"), || async {
+        let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(cluster.client.clone(), ns);
+        Ok(events
+            .list(&kube::api::ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some(reason)))
+    })
+    .await
 }
 
 /// A `storage:` block (YAML, indented by `indent` spaces) for MinIO under `prefix`, with the

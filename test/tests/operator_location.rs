@@ -7,15 +7,16 @@
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use k8s_openapi::api::core::v1::Event;
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use object_store::ObjectStore;
 use strimzi_backup_e2e::broker::PrivateBroker;
 use strimzi_backup_e2e::dataplane::{
     consume_all, create_topic, delete_topic, minio, produce, recent, records,
 };
-use strimzi_backup_e2e::fixtures::{Cluster, strimzi_resource, unique_suffix, wait_until};
-use strimzi_backup_e2e::operator::{Operator, backup_completed, finished_run, namespace_with_kafka};
+use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
+use strimzi_backup_e2e::operator::{
+    Operator, backup_completed, event, finished_run, namespace_with_kafka, ready_kafka,
+};
 use strimzi_backup_operator::api::backup::KafkaBackup;
 use strimzi_backup_operator::api::restore::{KafkaRestore, RunPhase};
 
@@ -63,20 +64,6 @@ async fn ready_reason(
             .iter()
             .find(|c| c.type_ == "Ready" && c.reason.as_deref().is_some_and(|r| reasons.contains(&r)))
             .map(|c| (c.reason.clone().unwrap_or_default(), c.message.clone().unwrap_or_default())))
-    })
-    .await
-}
-
-/// The first Event of `reason` in `ns`.
-async fn event(cluster: &Cluster, ns: &str, reason: &str) -> anyhow::Result<Event> {
-    wait_until(Duration::from_secs(30), &format!("a {reason} Event"), || async {
-        let events: Api<Event> = Api::namespaced(cluster.client.clone(), ns);
-        Ok(events
-            .list(&ListParams::default())
-            .await?
-            .items
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some(reason)))
     })
     .await
 }
@@ -161,7 +148,9 @@ async fn a_recreated_topic_and_a_retention_raise_are_warning_events() -> anyhow:
     let newer = records(&topic, 0, 150, recent());
     produce(env, &topic, 0, &newer).await?;
     trigger(&api, "orders", "recreated").await?;
-    let lineage = event(&cluster, &ns, "LineageBroken").await.map_err(|e| e.context(operator.log_text()))?;
+    let lineage = event(&cluster, &ns, "LineageBroken", Duration::from_secs(30))
+        .await
+        .map_err(|e| e.context(operator.log_text()))?;
     assert_eq!(lineage.type_.as_deref(), Some("Warning"));
     let note = lineage.message.unwrap_or_default();
     assert!(note.contains(&format!("{topic}/0")) && note.contains("TopicRecreated"), "{note}");
@@ -169,16 +158,7 @@ async fn a_recreated_topic_and_a_retention_raise_are_warning_events() -> anyhow:
     // A DR cluster keeping records one day: the first backup's records (three days old) restored
     // there keep a raised retention, in status and a Warning Event.
     let dr = PrivateBroker::start_with(env, &[("log.retention.hours", "24")])?;
-    cluster
-        .apply_yaml(&ns, "apiVersion: kafka.strimzi.io/v1beta2\nkind: Kafka\nmetadata: {name: dr}\nspec: {kafka: {replicas: 1}}\n")
-        .await?;
-    let kafkas: Api<DynamicObject> =
-        Api::namespaced_with(cluster.client.clone(), &ns, &strimzi_resource("v1beta2", "Kafka", "kafkas"));
-    let status = serde_json::json!({"status": {
-        "conditions": [{"type": "Ready", "status": "True"}],
-        "listeners": [{"name": "plain", "bootstrapServers": dr.env.kafka_bootstrap()}],
-    }});
-    kafkas.patch_status("dr", &PatchParams::default(), &Patch::Merge(&status)).await?;
+    ready_kafka(&cluster, &ns, "dr", "v1beta2", dr.env.kafka_bootstrap()).await?;
     cluster
         .apply_yaml(
             &ns,
@@ -197,7 +177,7 @@ async fn a_recreated_topic_and_a_retention_raise_are_warning_events() -> anyhow:
     assert_eq!(raised.len(), 1, "{st:?}");
     assert_eq!((raised[0].topic.as_str(), raised[0].retention_ms), (topic.as_str(), DAY));
     assert!(raised[0].applied_ms > 3 * DAY, "{raised:?}");
-    let warning = event(&cluster, &ns, "RetentionRaised").await?;
+    let warning = event(&cluster, &ns, "RetentionRaised", Duration::from_secs(30)).await?;
     assert_eq!(warning.type_.as_deref(), Some("Warning"));
     assert!(warning.message.unwrap_or_default().contains(&topic));
     assert_eq!(consume_all(&dr.env, &topic, 0)?.len(), aged.len(), "the aged records, restored");

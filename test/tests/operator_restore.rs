@@ -317,16 +317,8 @@ async fn a_restore_meeting_a_foreign_record_fails_target_changed_and_is_not_retr
         failed.iter().any(|c| c.type_ == "Failed" && c.reason.as_deref() == Some("PodFailurePolicy")),
         "{failed:?}"
     );
-    let event = wait_until(Duration::from_secs(10), "a TargetChanged Event", || async {
-        let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(cluster.client.clone(), &ns);
-        Ok(events
-            .list(&kube::api::ListParams::default())
-            .await?
-            .items
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some("TargetChanged")))
-    })
-    .await?;
+    let event =
+        strimzi_backup_e2e::operator::event(&cluster, &ns, "TargetChanged", Duration::from_secs(10)).await?;
     assert_eq!(event.type_.as_deref(), Some("Warning"));
     Ok(())
 }
