@@ -25,6 +25,7 @@ pub mod fixtures;
 pub mod kubelet;
 pub mod olm;
 pub mod operator;
+pub mod oracle;
 pub mod procfs;
 pub mod proxy;
 pub mod strimzi;
