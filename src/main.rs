@@ -36,7 +36,7 @@ enum Command {
         )]
         metrics_address: std::net::SocketAddr,
         /// Seconds the leader Lease holds without renewal before a standby replica takes over.
-        #[arg(long, value_name = "SECONDS", default_value_t = 15)]
+        #[arg(long, value_name = "SECONDS", default_value_t = 15, env = "STRIMZI_BACKUP_LEASE_SECONDS")]
         lease_seconds: u64,
         #[command(flatten)]
         webhook: WebhookFlags,

@@ -29,6 +29,7 @@ pub mod error;
 pub mod http;
 pub mod job;
 pub mod launch;
+pub mod leader;
 pub mod license;
 pub mod metrics;
 pub mod offset_reset;

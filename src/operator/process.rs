@@ -37,8 +37,7 @@ use crate::api::cluster::ClusterConnection;
 use crate::api::condition::Condition;
 use crate::api::{KafkaBackup, KafkaOffsetReset, KafkaRestore};
 
-/// Name of the leader-election Lease.
-pub const LEASE: &str = "strimzi-backup-operator-leader";
+pub use super::leader::LEASE;
 
 /// How the process is run (the `operator` subcommand's flags).
 #[derive(Clone, Debug)]
@@ -444,30 +443,22 @@ pub async fn run(settings: Settings, options: Options) -> anyhow::Result<()> {
     };
 
     // Leader election: only the holder of the Lease reconciles.
-    let lease = kube_lease_manager::LeaseManagerBuilder::new(client.clone(), LEASE)
-        .with_namespace(settings.namespace.clone())
-        .with_identity(identity())
-        .with_duration(options.lease_seconds)
-        .with_grace(options.lease_seconds.div_ceil(3).max(1))
-        .build()
-        .await
-        .map_err(|e| anyhow::anyhow!("Lease {}/{LEASE}: {e}", settings.namespace))?;
-    let (mut leader, lease_task) = lease.watch().await;
+    let candidate = super::leader::Candidate {
+        client: client.clone(),
+        namespace: settings.namespace.clone(),
+        identity: identity(),
+        lease_seconds: options.lease_seconds,
+    };
     // A standby is ready: it serves and will take over.
     ready.store(true, Ordering::Relaxed);
     info!(lease = LEASE, namespace = %settings.namespace, "waiting to lead");
     let mut stop = stop_rx.clone();
-    let leads = tokio::select! {
-        led = leader.wait_for(|l| *l) => { led.map_err(|_| anyhow::anyhow!("leader election stopped"))?; true }
-        _ = stop.wait_for(|s| *s) => false,
-    };
-    if !leads {
-        drop(leader);
-        let _ = lease_task.await;
+    let Some(leadership) = candidate.lead(&mut stop).await? else {
         license_watch.abort();
         webhook.inspect(|w| w.abort());
         return Ok(());
-    }
+    };
+    let mut leader = leadership.leader.clone();
     info!("leading: starting the controllers");
 
     let ctx = Arc::new(Context::new(client.clone(), settings.clone(), metrics, license));
@@ -524,9 +515,7 @@ pub async fn run(settings: Settings, options: Options) -> anyhow::Result<()> {
     }
     rediscover.abort();
     drop(leader);
-    if let Ok(Err(e)) = lease_task.await {
-        warn!(error = %e, "releasing the Lease");
-    }
+    leadership.release().await;
     stopping.abort();
     server.abort();
     license_watch.abort();

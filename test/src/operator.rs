@@ -67,8 +67,18 @@ impl Operator {
     /// Starts an operator watching `namespace` with further environment variables, as a
     /// Deployment's `env` (OLM adds the cluster-wide proxy this way).
     pub fn start_with_env(env: &TestEnv, namespace: &str, extra: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_program(env, namespace, binary(), extra)
+    }
+
+    /// [`Self::start_with_env`] running `program` (the release build of `make dist-build`).
+    pub fn start_program(
+        env: &TestEnv,
+        namespace: &str,
+        program: PathBuf,
+        extra: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         let extra = extra.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        Self::start_logged(env, namespace, namespace, binary(), extra)
+        Self::start_logged(env, namespace, namespace, program, extra)
     }
 
     /// Every start: a fresh log file under the temp dir of `namespace`, then [`Self::spawn`].
@@ -98,7 +108,7 @@ impl Operator {
         let cert_dir = log.with_extension("certs");
         let out = File::create(&log)?;
         let child = Command::new(&program)
-            .args(["operator", "--metrics-address", &format!("127.0.0.1:{port}"), "--lease-seconds", "4"])
+            .args(["operator", "--metrics-address", &format!("127.0.0.1:{port}")])
             .args(["--webhook-address", &format!("127.0.0.1:{webhook_port}"), "--webhook-self-signed"])
             .arg("--webhook-cert-dir")
             .arg(&cert_dir)
@@ -108,6 +118,9 @@ impl Operator {
             .env("STRIMZI_BACKUP_NAMESPACE", watched)
             .env("POD_NAMESPACE", namespace)
             .env("STRIMZI_BACKUP_LOG_LEVEL", "info,kube=warn")
+            // Short, so a test that kills a leader sees the standby take over soon; a test may
+            // set its own in `extra_env`.
+            .env("STRIMZI_BACKUP_LEASE_SECONDS", "4")
             .envs(extra_env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::from(out.try_clone()?))
             .stderr(Stdio::from(out))

@@ -31,11 +31,17 @@ async fn two_replicas_one_leader_and_a_clean_hand_over() -> anyhow::Result<()> {
     let topic = format!("leader{s}");
     create_topic(env, &topic, 1, &[]).await?;
     produce(env, &topic, 0, &records(&topic, 0, 40, recent())).await?;
-    let mut first = Operator::start(env, &ns)?;
+    // A Lease of 30 s: a hand-over within 10 s can only come from the leader releasing it, not
+    // from the Lease running out.
+    let lease = [("STRIMZI_BACKUP_LEASE_SECONDS", "30")];
+    let mut first = Operator::start_with_env(env, &ns, &lease)?;
     let leases: Api<Lease> = Api::namespaced(cluster.client.clone(), &ns);
     let leader = wait_until(Duration::from_secs(30), "a leader", || holder(&leases)).await?;
-    let mut second = Operator::start(env, &ns)?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut second = Operator::start_with_env(env, &ns, &lease)?;
+    wait_until(Duration::from_secs(30), "the second replica to wait for the Lease", || async {
+        Ok(second.log_text().contains("waiting to lead").then_some(()))
+    })
+    .await?;
     assert_eq!(holder(&leases).await?.as_ref(), Some(&leader), "the second replica stands by");
 
     cluster
@@ -74,13 +80,14 @@ async fn two_replicas_one_leader_and_a_clean_hand_over() -> anyhow::Result<()> {
     // far sooner than the Lease would expire.
     let stopped = Instant::now();
     assert!(leading.stop()?, "a clean exit on SIGTERM");
-    let new = wait_until(Duration::from_secs(20), "the standby to lead", || async {
+    let new = wait_until(Duration::from_secs(60), "the standby to lead", || async {
         Ok(holder(&leases).await?.filter(|h| *h != leader))
     })
     .await
     .map_err(|e| e.context(standby.log_text()))?;
     assert_ne!(new, leader);
     let took = stopped.elapsed();
+    assert!(took < Duration::from_secs(10), "hand-over took {took:?}: the Lease was not released");
     // The new leader reconciles: an on-demand run.
     let trigger =
         serde_json::json!({"metadata": {"annotations": {"kafkabackup.com/trigger": "after-hand-over"}}});
@@ -91,7 +98,6 @@ async fn two_replicas_one_leader_and_a_clean_hand_over() -> anyhow::Result<()> {
     .await
     .map_err(|e| e.context(standby.log_text()))?;
     assert!(standby.log_text().contains("leading"), "{}", standby.log_text());
-    println!("hand-over after SIGTERM took {took:?}");
     cluster.delete_namespace(&ns).await?;
     Ok(())
 }
