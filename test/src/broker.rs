@@ -2,9 +2,13 @@
 //! environment's Kafka distribution on free ports, for what must not happen to the shared broker
 //! — stopping it (SIGSTOP) in the middle of a backup — or needs another cluster (another cluster
 //! id backing up to the same location). Stopped and deleted when dropped.
+//!
+//! The pieces a Kafka node of a test's own is made of (free ports, the storage format, the JVM
+//! command line, the wait for metadata, signals) are shared with the three-node cluster of
+//! [`crate::cluster`].
 
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,8 +28,115 @@ pub struct PrivateBroker {
     pub cluster_id: String,
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// `n` distinct free ports: all bound at once, so the system cannot hand out one twice.
+pub(crate) fn free_ports(n: usize) -> anyhow::Result<Vec<u16>> {
+    let listeners = (0..n).map(|_| TcpListener::bind("127.0.0.1:0")).collect::<std::io::Result<Vec<_>>>()?;
+    listeners.iter().map(|l| Ok(l.local_addr()?.port())).collect()
+}
+
+/// A node's `server.properties` settings besides the ones every node of a test has.
+pub(crate) fn server_properties(common: &str, settings: &[(&str, &str)]) -> String {
+    format!(
+        "{common}controller.listener.names=CONTROLLER\ninter.broker.listener.name=PLAINTEXT\n\
+         listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
+         auto.create.topics.enable=false\ngroup.initial.rebalance.delay.ms=0\n\
+         log.segment.bytes=16777216\n{}",
+        settings.iter().map(|(k, v)| format!("{k}={v}\n")).collect::<String>()
+    )
+}
+
+/// The Kafka distribution of the environment run as `java` with a heap limit and a quiet log
+/// (warnings only: a node's log is read when it failed to start).
+pub(crate) struct Jvm {
+    kafka_home: String,
+    log4j: PathBuf,
+}
+
+impl Jvm {
+    /// Writes the log configuration into `dir`.
+    pub(crate) fn new(env: &TestEnv, dir: &Path) -> anyhow::Result<Self> {
+        let log4j = dir.join("log4j2.yaml");
+        std::fs::write(
+            &log4j,
+            "Configuration:\n  Appenders:\n    Console: {name: STDOUT, PatternLayout: {pattern: \"[%d] %p %m (%c)%n\"}}\n  Loggers:\n    Root: {level: WARN, AppenderRef: [{ref: STDOUT}]}\n",
+        )?;
+        Ok(Self { kafka_home: env.get("KAFKA_HOME")?.to_string(), log4j })
+    }
+
+    /// `java -Xmx<heap> -cp <kafka>/libs/* ...`, ready for a main class and its arguments.
+    pub(crate) fn command(&self, heap: &str) -> Command {
+        let mut c = Command::new("java");
+        c.arg(format!("-Xmx{heap}"))
+            .arg(format!("-Dlog4j2.configurationFile={}", self.log4j.display()))
+            .arg("-cp")
+            .arg(format!("{}/libs/*", self.kafka_home));
+        c
+    }
+
+    /// Formats a node's log directories for `cluster_id` (Kafka's StorageTool).
+    pub(crate) fn format_storage(&self, props: &Path, cluster_id: &str) -> anyhow::Result<()> {
+        let format = self
+            .command("256m")
+            .args(["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c"])
+            .arg(props)
+            .output()
+            .context("running Kafka's StorageTool")?;
+        anyhow::ensure!(
+            format.status.success(),
+            "formatting {}: {}",
+            props.display(),
+            String::from_utf8_lossy(&format.stderr)
+        );
+        Ok(())
+    }
+
+    /// Starts a node (`kafka.Kafka props`), its output appended to `log`.
+    pub(crate) fn start_node(&self, heap: &str, props: &Path, log: &Path) -> anyhow::Result<Child> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
+        self.command(heap)
+            .arg("kafka.Kafka")
+            .arg(props)
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .stdin(Stdio::null())
+            .spawn()
+            .context("starting a Kafka node")
+    }
+}
+
+/// Waits until the cluster at `env`'s bootstrap lists at least `brokers` live brokers; on a
+/// timeout the error holds the end of `log`.
+pub(crate) fn wait_for_brokers(
+    env: &TestEnv,
+    brokers: usize,
+    log: &Path,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let consumer: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", env.kafka_bootstrap()).create()?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match consumer.fetch_metadata(None, Duration::from_secs(5)) {
+            Ok(m) if m.brokers().len() >= brokers => return Ok(()),
+            _ if Instant::now() > deadline => anyhow::bail!(
+                "Kafka at {} did not list {brokers} broker(s) within {}s; {}: {}",
+                env.kafka_bootstrap(),
+                timeout.as_secs(),
+                log.display(),
+                crate::fixtures::last_lines(&std::fs::read_to_string(log).unwrap_or_default(), 20)
+            ),
+            _ => std::thread::sleep(Duration::from_millis(500)),
+        }
+    }
+}
+
+/// Sends `signal` to a child process of the test.
+pub(crate) fn signal(child: &Child, signal: libc::c_int) -> anyhow::Result<()> {
+    let pid = libc::pid_t::try_from(child.id())?;
+    // SAFETY: kill(2) on our own child's pid; no memory is involved.
+    let rc = unsafe { libc::kill(pid, signal) };
+    anyhow::ensure!(rc == 0, "kill({pid}, {signal}): {}", std::io::Error::last_os_error());
+    Ok(())
 }
 
 impl PrivateBroker {
@@ -36,105 +147,42 @@ impl PrivateBroker {
 
     /// [`Self::start`] with more broker settings (`server.properties` lines).
     pub fn start_with(env: &TestEnv, settings: &[(&str, &str)]) -> anyhow::Result<Self> {
-        let kafka_home = env.get("KAFKA_HOME")?;
-        let (port, controller) = (free_port()?, free_port()?);
+        let ports = free_ports(2)?;
+        let (port, controller) = (ports[0], ports[1]);
         let dir = std::env::temp_dir().join(format!("sbo-broker-{}", unique_suffix()));
         std::fs::create_dir_all(dir.join("data"))?;
         let props = dir.join("server.properties");
-        std::fs::write(
-            &props,
-            format!(
-                "process.roles=broker,controller\nnode.id=1\n\
-                 controller.quorum.voters=1@127.0.0.1:{controller}\n\
-                 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
-                 advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
-                 controller.listener.names=CONTROLLER\ninter.broker.listener.name=PLAINTEXT\n\
-                 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n\
-                 log.dirs={}\nnum.partitions=1\nauto.create.topics.enable=false\n\
-                 offsets.topic.replication.factor=1\noffsets.topic.num.partitions=3\n\
-                 transaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\n\
-                 share.coordinator.state.topic.replication.factor=1\nshare.coordinator.state.topic.min.isr=1\n\
-                 group.initial.rebalance.delay.ms=0\nlog.segment.bytes=16777216\n{}",
-                dir.join("data").display(),
-                settings.iter().map(|(k, v)| format!("{k}={v}\n")).collect::<String>()
-            ),
-        )?;
-        let log4j = dir.join("log4j2.yaml");
-        std::fs::write(
-            &log4j,
-            "Configuration:\n  Appenders:\n    Console: {name: STDOUT, PatternLayout: {pattern: \"[%d] %p %m (%c)%n\"}}\n  Loggers:\n    Root: {level: WARN, AppenderRef: [{ref: STDOUT}]}\n",
-        )?;
-        let java = |heap: &str| {
-            let mut c = Command::new("java");
-            c.arg(heap)
-                .arg(format!("-Dlog4j2.configurationFile={}", log4j.display()))
-                .arg("-cp")
-                .arg(format!("{kafka_home}/libs/*"));
-            c
-        };
-        let cluster_id = uuid_base64()?;
-        let format = java("-Xmx256m")
-            .args(["kafka.tools.StorageTool", "format", "-t", &cluster_id, "-c"])
-            .arg(&props)
-            .output()
-            .context("running Kafka's StorageTool")?;
-        anyhow::ensure!(
-            format.status.success(),
-            "formatting the private broker's storage: {}",
-            String::from_utf8_lossy(&format.stderr)
+        let common = format!(
+            "process.roles=broker,controller\nnode.id=1\n\
+             controller.quorum.voters=1@127.0.0.1:{controller}\n\
+             listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
+             advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+             log.dirs={}\nnum.partitions=1\n\
+             offsets.topic.replication.factor=1\noffsets.topic.num.partitions=3\n\
+             transaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\n\
+             share.coordinator.state.topic.replication.factor=1\nshare.coordinator.state.topic.min.isr=1\n",
+            dir.join("data").display(),
         );
-        let log = std::fs::File::create(dir.join("kafka.log"))?;
-        let child = java("-Xmx512m")
-            .arg("kafka.Kafka")
-            .arg(&props)
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .stdin(Stdio::null())
-            .spawn()
-            .context("starting the private broker")?;
+        std::fs::write(&props, server_properties(&common, settings))?;
+        let jvm = Jvm::new(env, &dir)?;
+        let cluster_id = uuid_base64()?;
+        jvm.format_storage(&props, &cluster_id)?;
+        let child = jvm.start_node("512m", &props, &dir.join("kafka.log"))?;
         let bootstrap = format!("127.0.0.1:{port}");
         let broker = Self { child, env: env.with_kafka(&bootstrap), dir, cluster_id };
-        broker.wait_ready(Duration::from_secs(90))?;
+        wait_for_brokers(&broker.env, 1, &broker.dir.join("kafka.log"), Duration::from_secs(90))?;
         Ok(broker)
-    }
-
-    fn wait_ready(&self, timeout: Duration) -> anyhow::Result<()> {
-        let consumer: BaseConsumer =
-            ClientConfig::new().set("bootstrap.servers", self.env.kafka_bootstrap()).create()?;
-        let deadline = Instant::now() + timeout;
-        loop {
-            match consumer.fetch_metadata(None, Duration::from_secs(5)) {
-                Ok(m) if !m.brokers().is_empty() => return Ok(()),
-                _ if Instant::now() > deadline => anyhow::bail!(
-                    "the private broker did not answer within {}s; its log: {}",
-                    timeout.as_secs(),
-                    crate::fixtures::last_lines(
-                        &std::fs::read_to_string(self.dir.join("kafka.log")).unwrap_or_default(),
-                        20
-                    )
-                ),
-                _ => std::thread::sleep(Duration::from_millis(500)),
-            }
-        }
-    }
-
-    fn signal(&self, signal: libc::c_int) -> anyhow::Result<()> {
-        let pid = libc::pid_t::try_from(self.child.id())?;
-        // SAFETY: kill(2) on our own child's pid; no memory is involved.
-        let rc = unsafe { libc::kill(pid, signal) };
-        anyhow::ensure!(rc == 0, "kill({pid}, {signal}): {}", std::io::Error::last_os_error());
-        Ok(())
     }
 
     /// Freezes the broker (SIGSTOP): connections stay open and nothing answers, as with a broker
     /// in a long GC pause or a hung host.
     pub fn freeze(&self) -> anyhow::Result<()> {
-        self.signal(libc::SIGSTOP)
+        signal(&self.child, libc::SIGSTOP)
     }
 
     /// Lets a frozen broker go on (SIGCONT).
     pub fn thaw(&self) -> anyhow::Result<()> {
-        self.signal(libc::SIGCONT)
+        signal(&self.child, libc::SIGCONT)
     }
 }
 
@@ -150,7 +198,7 @@ impl Drop for PrivateBroker {
 /// A random Kafka cluster id: 16 random bytes, URL-safe base64 without padding (what
 /// `kafka-storage.sh random-uuid` prints). Like Kafka's own, never one that starts with `-`,
 /// which the storage tool would take for an option.
-fn uuid_base64() -> anyhow::Result<String> {
+pub(crate) fn uuid_base64() -> anyhow::Result<String> {
     use base64::Engine;
     loop {
         let mut bytes = [0u8; 16];

@@ -2,6 +2,7 @@
 //!
 //! - [`broker`]: a Kafka broker of a test's own (to freeze, or as a second cluster).
 //! - [`certmanager`]: a real cert-manager (controller, CA injector) for the plain-install test.
+//! - [`cluster`]: a three-node Kafka cluster of a test's own (leaders to move, brokers to restart).
 //! - [`dataplane`]: running the data-plane binary as a Job would; topics, records and groups on
 //!   the real broker; backups read back from MinIO.
 //! - [`env`]: the local environment `make env-up` started (kubeconfig, Kafka, MinIO addresses).
@@ -19,6 +20,7 @@
 
 pub mod broker;
 pub mod certmanager;
+pub mod cluster;
 pub mod dataplane;
 pub mod env;
 pub mod fixtures;
