@@ -17,12 +17,12 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use strimzi_backup_operator::format::manifest::{Layout, Manifest};
+use strimzi_backup_operator::format::manifest::Manifest;
 use strimzi_backup_operator::format::record::{Header, Record, TimestampType};
-use strimzi_backup_operator::format::segment::SegmentReader;
 
 use crate::env::{TestEnv, workspace_root};
 use crate::fixtures::unique_suffix;
+use crate::oracle;
 
 /// The MinIO bucket of the local environment.
 pub fn minio(env: &TestEnv) -> anyhow::Result<AmazonS3> {
@@ -357,38 +357,122 @@ pub fn committed(env: &TestEnv, group: &str, topic: &str, partition: i32) -> any
     }))
 }
 
-/// A backup's manifest and every record of its segments, checking the manifest accounts for
-/// every offset of every partition.
+/// A backup's manifest and every record of its segments, read by the independent decoder
+/// ([`read_backup_oracle`]: checksums, accounting of every offset, each segment against its
+/// manifest entry) and handed back in the product's types for the tests that compare them with
+/// what they produced. The product's `Manifest` is only deserialized from the JSON the oracle
+/// has checked; none of the product's format code reads the backup.
 pub async fn read_backup(
     store: &impl ObjectStore,
     prefix: &str,
     id: &str,
 ) -> anyhow::Result<(Manifest, BTreeMap<(String, i32), Vec<Record>>)> {
-    let layout = Layout::new(prefix);
-    let name = layout.manifest(id);
-    let bytes = store.get(&object_store::path::Path::from(name.as_str())).await?.bytes().await?;
-    let manifest = Manifest::from_json(&bytes, &name)?;
+    let (manifest, records) = read_backup_oracle(store, prefix, id, None).await?;
+    let product: Manifest = serde_json::from_value(manifest.raw.clone()).context("manifest fields")?;
+    let records =
+        records.into_iter().map(|(k, v)| (k, v.into_iter().map(product_record).collect())).collect();
+    Ok((product, records))
+}
+
+/// Records of the oracle's decoding, per topic and partition.
+pub type OracleRecords = BTreeMap<(String, i32), Vec<oracle::Record>>;
+
+/// A backup read by the decoder of [`crate::oracle`] alone (written from docs/format.md):
+/// manifest checksum and version, every partition's offset accounting, every segment's CRCs,
+/// codec, encryption (with `key`, 32 bytes) and records, and each segment against what the
+/// manifest says of it.
+pub async fn read_backup_oracle(
+    store: &impl ObjectStore,
+    prefix: &str,
+    id: &str,
+    key: Option<&[u8]>,
+) -> anyhow::Result<(oracle::manifest::Manifest, OracleRecords)> {
+    let prefix = match prefix.trim_start_matches('/') {
+        "" => String::new(),
+        p if p.ends_with('/') => p.to_string(),
+        p => format!("{p}/"),
+    };
+    let name = format!("{prefix}backups/{id}/manifest.json");
+    let bytes = get(store, &name).await?;
+    let manifest = oracle::manifest::parse(&bytes).with_context(|| name.clone())?;
     let mut records = BTreeMap::new();
     for topic in &manifest.topics {
         for p in &topic.partitions {
-            anyhow::ensure!(
-                p.coverage_problems().is_empty(),
-                "{}/{}: {:?}",
-                topic.name,
-                p.partition,
-                p.coverage_problems()
-            );
-            let mut out = Vec::new();
+            let what = format!("{}/{}", topic.name, p.partition);
+            let problems = oracle::manifest::accounting_problems(p);
+            anyhow::ensure!(problems.is_empty(), "{what}: {problems:?}");
+            let mut out: Vec<oracle::Record> = Vec::new();
             for s in &p.segments {
-                let data =
-                    store.get(&object_store::path::Path::from(s.object.as_str())).await?.bytes().await?;
-                let mut reader = SegmentReader::open(&data[..], s.object.clone(), None).await?;
-                while let Some(block) = reader.next_block().await? {
-                    out.extend(block.records()?);
+                let data = get(store, &s.object).await?;
+                let segment = oracle::segment::decode(&data, key).with_context(|| s.object.clone())?;
+                oracle::manifest::check_segment_entry(s, &data, &segment)?;
+                if let (Some(prev), Some(next)) = (out.last(), segment.records.first()) {
+                    anyhow::ensure!(
+                        next.offset > prev.offset,
+                        "{what}: {} overlaps the segment before",
+                        s.object
+                    );
                 }
+                out.extend(segment.records);
             }
             records.insert((topic.name.clone(), p.partition), out);
         }
     }
     Ok((manifest, records))
+}
+
+async fn get(store: &impl ObjectStore, name: &str) -> anyhow::Result<Bytes> {
+    Ok(store
+        .get(&object_store::path::Path::from(name))
+        .await
+        .with_context(|| name.to_string())?
+        .bytes()
+        .await?)
+}
+
+/// Checks a backup of topics nobody wrote to since (nor while) it ran against the broker: each
+/// partition's range is the broker's watermarks, segments and gaps tile it, and the segments
+/// hold exactly the offsets a `read_committed` consumer gets. Computed by [`oracle::coverage`],
+/// not by the product.
+pub async fn check_quiet_backup(
+    env: &TestEnv,
+    store: &impl ObjectStore,
+    prefix: &str,
+    id: &str,
+) -> anyhow::Result<()> {
+    let (manifest, records) = read_backup_oracle(store, prefix, id, None).await?;
+    for topic in &manifest.topics {
+        for p in &topic.partitions {
+            let broker: Vec<i64> =
+                consume_all(env, &topic.name, p.partition)?.iter().map(|r| r.offset).collect();
+            oracle::coverage::check_quiet_partition(
+                &format!("{}/{}", topic.name, p.partition),
+                p,
+                &records[&(topic.name.clone(), p.partition)],
+                watermarks(env, &topic.name, p.partition)?,
+                &broker,
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The oracle's record in the product's type (plain field copies).
+pub fn product_record(r: oracle::Record) -> Record {
+    Record {
+        offset: r.offset,
+        timestamp: r.timestamp,
+        timestamp_type: match r.timestamp_type {
+            oracle::TimestampType::NotAvailable => TimestampType::NotAvailable,
+            oracle::TimestampType::CreateTime => TimestampType::CreateTime,
+            oracle::TimestampType::LogAppendTime => TimestampType::LogAppendTime,
+        },
+        key: r.key.map(Bytes::from),
+        value: r.value.map(Bytes::from),
+        headers: r
+            .headers
+            .into_iter()
+            .map(|(key, value)| Header { key, value: value.map(Bytes::from) })
+            .collect(),
+    }
 }
