@@ -72,11 +72,22 @@ pub struct LineageBreakLine {
     pub message: String,
 }
 
+/// The id of a backup run without `--backup-id`: its start time to the millisecond, so ids sort
+/// by time, and a random tag, so two runs started in the same millisecond (two CLI runs, a
+/// script in a loop) still get ids of their own instead of the second failing at its commit.
+fn default_id(started: chrono::DateTime<Utc>) -> anyhow::Result<String> {
+    let mut tag = [0u8; 3];
+    getrandom::fill(&mut tag).map_err(|e| anyhow::anyhow!("no randomness for a backup id: {e}"))?;
+    Ok(format!("backup-{}-{}", started.format("%Y%m%d-%H%M%S-%3f"), hex::encode(tag)))
+}
+
 /// Runs a backup; the backup exists once this returns `Ok`.
 pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
     let started = Utc::now();
-    let backup_id =
-        cfg.backup_id.clone().unwrap_or_else(|| format!("backup-{}", started.format("%Y%m%d-%H%M%S")));
+    let backup_id = match &cfg.backup_id {
+        Some(id) => id.clone(),
+        None => default_id(started)?,
+    };
     let storage = crate::storage::open(&cfg.storage, &cfg.filesystem_root)?;
     let key = match &cfg.backup.encryption {
         Some(e) if e.enabled => Some(crate::catalog::load_key(cfg.encryption_key_file.as_deref())?.context(
@@ -321,4 +332,20 @@ async fn replaced_during_the_read(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_ids_of_one_instant_differ_and_ids_sort_by_start_time() {
+        let at = |s: &str| s.parse::<chrono::DateTime<Utc>>().expect("a test timestamp");
+        let now = at("2026-12-03T04:15:00.123Z");
+        let (a, b) = (default_id(now).expect("an id"), default_id(now).expect("an id"));
+        assert_ne!(a, b, "one millisecond, two runs, two ids");
+        assert!(a.starts_with("backup-20261203-041500-123-"), "{a}");
+        let later = default_id(at("2026-12-03T04:15:00.124Z")).expect("an id");
+        assert!(a < later && b < later);
+    }
 }

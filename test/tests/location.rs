@@ -296,3 +296,38 @@ async fn a_manifest_this_build_cannot_read_is_skipped_with_its_name_and_never_de
     assert_eq!(without_offsets(&consume_all(&env, &format!("{topic}-r"), 0)?), without_offsets(&want));
     Ok(())
 }
+
+/// Default backup ids were the start time to the second: two runs started together got one id,
+/// and the second failed at its commit after writing over the first one's segments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_backups_started_together_get_ids_of_their_own_and_both_commit() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let s = unique_suffix();
+    let (topic, prefix) = (format!("twin{s}"), format!("e2e-twin-{s}/"));
+    create_topic(&env, &topic, 2, &[]).await?;
+    for p in 0..2 {
+        produce(&env, &topic, p, &records(&topic, p, 2_000, recent())).await?;
+    }
+    let config = format!("{}topics: {{include: [\"{topic}\"]}}\n", base_config(&env, &prefix, None)?);
+    let (a, b) = (spawn(&env, "backup", &config, &[])?, spawn(&env, "backup", &config, &[])?);
+    let (a, b) =
+        tokio::task::spawn_blocking(move || anyhow::Ok((a.wait_with_output()?, b.wait_with_output()?)))
+            .await??;
+    let mut ids = Vec::new();
+    for out in [a, b] {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let result = strimzi_backup_e2e::dataplane::result_line(&out.stdout)?;
+        assert_eq!(result["records"], 4_000, "{result}");
+        ids.push(result["backupId"].as_str().unwrap_or_default().to_string());
+    }
+    assert_ne!(ids[0], ids[1]);
+    for id in &ids {
+        let verified = run_ok(&env, "verify", &config, &["--backup-id", id])?;
+        assert_eq!(verified["records"], 4_000, "{id}: {verified}");
+    }
+    let manifests =
+        objects_under(&store, &prefix).await?.into_iter().filter(|o| o.ends_with("manifest.json")).count();
+    assert_eq!(manifests, 2);
+    Ok(())
+}
