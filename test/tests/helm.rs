@@ -48,11 +48,10 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
 use serde_json::json;
+use strimzi_backup_e2e::defaults;
 use strimzi_backup_e2e::env::workspace_root;
 use strimzi_backup_e2e::fixtures::{Cluster, http_get, unique_suffix, wait_until};
-use strimzi_backup_operator::api::KafkaBackupSpec;
 use strimzi_backup_operator::api::backup::KafkaBackup;
-use strimzi_backup_operator::api::defaults;
 
 /// Held (exclusive `flock`) while a pod listening on the host's fixed ports 9090 and 9443 runs.
 pub const FIXED_PORTS_LOCK: &str = "/tmp/strimzi-backup-e2e-fixed-ports.lock";
@@ -439,14 +438,25 @@ async fn the_chart_installs_an_operator_that_works_with_its_own_rbac_and_webhook
     .await
     .with_context(webhook_context)?;
 
-    // A minimal backup is stored with every default.
-    backups
-        .create(&PostParams::default(), &backup("minimal", "0 2 * * *")?)
-        .await
-        .with_context(webhook_context)?;
-    let stored = serde_json::to_value(backups.get("minimal").await?)?;
+    // A minimal backup is stored with every default. It goes to the API server as written (a
+    // typed KafkaBackup would carry the client's serde defaults and prove nothing).
+    let given = json!({"kafkaCluster": {"bootstrapServers": "127.0.0.1:1"},
+        "storage": {"type": "s3", "s3": {"bucket": "backups", "region": "r"}},
+        "schedule": {"cron": "0 2 * * *", "suspend": true}});
+    let minimal: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaBackup", "metadata": {"name": "minimal"},
+        "spec": given,
+    }))?;
+    cluster.apply(&watched_ns, &minimal).await.with_context(webhook_context)?;
+    // Read untyped: a typed KafkaBackup would fill in serde's defaults on the way in.
+    let untyped: Api<DynamicObject> = Api::namespaced_with(
+        cluster.client.clone(),
+        &watched_ns,
+        &kube::api::ApiResource::erase::<KafkaBackup>(&()),
+    );
+    let stored = serde_json::to_value(untyped.get("minimal").await?)?;
     let spec = &stored["spec"];
-    assert_eq!(spec, &defaults::defaulted::<KafkaBackupSpec>(spec)?, "a default is missing");
+    assert_eq!(spec, &defaults::applied(&defaults::kafka_backup(), &given), "SPEC §2.2 defaults");
     assert_eq!(spec["backup"]["compression"], "zstd");
     assert_eq!(spec["schedule"]["timezone"], "UTC");
     assert_eq!(spec["deletionPolicy"], "Retain");

@@ -6,18 +6,18 @@
 //! running); a certificate rotated on disk is picked up without a restart and without one failed
 //! admission.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::json;
 use strimzi_backup_e2e::dataplane::{create_topic, produce, recent, records};
+use strimzi_backup_e2e::defaults;
 use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
+use strimzi_backup_e2e::licences;
 use strimzi_backup_e2e::operator::{Operator, minio_storage, namespace_with_kafka};
 use strimzi_backup_e2e::webhook::Registration;
 use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup, KafkaBackupStatus};
-use strimzi_backup_operator::api::defaults;
-use strimzi_backup_operator::license::{Claims, Edition, issue, test_key};
 
 /// `kubectl apply -f` of `yaml` in `ns`: (succeeded, stdout + stderr).
 fn kubectl_apply(cluster: &Cluster, ns: &str, yaml: &str) -> anyhow::Result<(bool, String)> {
@@ -49,19 +49,6 @@ async fn webhooks_answer(cluster: &Cluster, ns: &str, operator: &Operator) -> an
     })
     .await
     .map_err(|e| e.context(operator.log_text()))
-}
-
-fn licence(days: i64) -> anyhow::Result<String> {
-    let now = chrono::Utc::now();
-    let claims = Claims {
-        id: format!("e2e-{}", unique_suffix()),
-        customer: "E2E Bank".into(),
-        edition: Edition::Enterprise,
-        features: vec!["encryption".into()],
-        issued_at: now - chrono::Duration::days(60),
-        expires_at: now + chrono::Duration::days(days),
-    };
-    issue(&claims, &test_key::SEED).map_err(anyhow::Error::msg)
 }
 
 async fn install_licence(cluster: &Cluster, ns: &str, token: &str) -> anyhow::Result<()> {
@@ -197,14 +184,18 @@ async fn bad_samples_are_denied_naming_their_fields_and_minimal_objects_are_stor
         text.contains("Warning: spec.storage.s3.credentialsSecret.name: Secret s3-creds does not exist"),
         "{text}"
     );
-    let api: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
-    let stored = serde_json::to_value(&api.get("minimal").await?)?;
+    // Read untyped: a typed KafkaBackup would fill in serde's defaults on the way in.
+    let untyped: Api<DynamicObject> =
+        Api::namespaced_with(cluster.client.clone(), &ns, &kube::api::ApiResource::erase::<KafkaBackup>(&()));
+    let stored = serde_json::to_value(untyped.get("minimal").await?)?;
     let spec = &stored["spec"];
-    assert_eq!(
-        spec,
-        &defaults::defaulted::<strimzi_backup_operator::api::KafkaBackupSpec>(spec)?,
-        "a default is missing"
-    );
+    let given = json!({
+        "strimziClusterRef": {"name": "c"},
+        "storage": {"type": "s3", "s3": {"bucket": "backups", "region": "r", "credentialsSecret": {"name": "s3-creds"}}},
+        "schedule": {"cron": "0 2 * * *", "suspend": true},
+        "retention": {"maxAge": "1h"},
+    });
+    assert_eq!(spec, &defaults::applied(&defaults::kafka_backup(), &given), "SPEC §2.2 defaults");
     assert_eq!(spec["backup"]["compression"], "zstd");
     assert_eq!(spec["schedule"]["timezone"], "UTC");
     assert_eq!(spec["topics"]["exclude"], json!(["__.*"]));
@@ -284,8 +275,23 @@ async fn encryption_needs_a_licence_and_expiry_warns_but_never_stops_the_schedul
     );
     assert!(text.contains("no licence is installed"), "{text}");
 
+    // A licence signed by a key no build trusts, and a genuine one with its claims altered:
+    // invalid, and still denied.
+    for (token, id) in [(licences::WRONG_KEY, "wrong key"), (licences::TAMPERED, "tampered")] {
+        install_licence(&cluster, &ns, token).await?;
+        let text = wait_until(Duration::from_secs(30), &format!("the {id} licence to be seen"), || async {
+            let (ok, text) =
+                kubectl_apply(&cluster, &ns, &encrypted_backup(env, "sealed", "aes", &topic, &prefix)?)?;
+            anyhow::ensure!(!ok, "accepted with a {id} licence: {text}");
+            Ok(text.contains("signature does not verify").then_some(text))
+        })
+        .await?;
+        assert!(text.contains("spec.backup.encryption"), "{text}");
+        assert_eq!(operator.metric("strimzi_backup_license_info", &["state=\"invalid\""]).await?, 1.0);
+    }
+
     // A valid licence: accepted, and the schedule runs encrypted backups.
-    install_licence(&cluster, &ns, &licence(30)?).await?;
+    install_licence(&cluster, &ns, licences::VALID).await?;
     wait_until(Duration::from_secs(30), "the licence to be in effect", || async {
         let (ok, text) =
             kubectl_apply(&cluster, &ns, &encrypted_backup(env, "sealed", "aes", &topic, &prefix)?)?;
@@ -308,14 +314,13 @@ async fn encryption_needs_a_licence_and_expiry_warns_but_never_stops_the_schedul
     assert!(st.licensed_settings.is_some(), "{st:?}");
 
     // Expired: new Enterprise use is denied, naming the date…
-    let expired = licence(-1)?;
-    install_licence(&cluster, &ns, &expired).await?;
+    install_licence(&cluster, &ns, licences::EXPIRED).await?;
     wait_until(Duration::from_secs(30), "the expiry to be seen", || async {
         let m = operator.metric("strimzi_backup_license_info", &["state=\"expired\""]).await?;
         Ok((m == 1.0).then_some(()))
     })
     .await?;
-    let on = (chrono::Utc::now() - chrono::Duration::days(1)).format("%Y-%m-%d").to_string();
+    let on = "2026-01-01";
     let (ok, text) = kubectl_apply(
         &cluster,
         &ns,
@@ -376,28 +381,48 @@ async fn a_rotated_certificate_is_picked_up_without_a_restart_or_a_failed_admiss
     webhooks_answer(&cluster, &ns, &operator).await?;
 
     // Admissions all along: dry-run creates, each through both webhooks.
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let admitted = Arc::new(AtomicU32::new(0));
     let load = tokio::spawn({
-        let (client, ns, stop) = (cluster.client.clone(), ns.clone(), stop.clone());
+        let (client, ns, stop, admitted) =
+            (cluster.client.clone(), ns.clone(), stop.clone(), admitted.clone());
         async move {
             let api: Api<KafkaBackup> = Api::namespaced(client, &ns);
             let params = PostParams { dry_run: true, ..PostParams::default() };
-            let (mut ok, mut failed) = (0u32, Vec::new());
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let mut failed = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let n = admitted.load(Ordering::Relaxed);
                 let object: KafkaBackup = serde_json::from_value(json!({
-                    "apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaBackup", "metadata": {"name": format!("b{ok}")},
+                    "apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaBackup", "metadata": {"name": format!("b{n}")},
                     "spec": {"kafkaCluster": {"bootstrapServers": "127.0.0.1:1"}, "storage": {"type": "s3", "s3": {"bucket": "backups", "region": "r"}}}
                 }))
                 .unwrap_or_default();
                 match api.create(&params, &object).await {
-                    Ok(_) => ok += 1,
+                    Ok(_) => {
+                        admitted.fetch_add(1, Ordering::Relaxed);
+                    }
                     Err(e) => failed.push(e.to_string()),
                 }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            (ok, failed)
+            failed
         }
     });
+    // Each step of the rotation is followed by this many admissions before the next, so every
+    // in-between state (two CAs trusted; key and certificate disagreeing on disk; only the new CA)
+    // is really crossed by admissions.
+    let admissions = |n: u32| {
+        let admitted = admitted.clone();
+        async move {
+            let from = admitted.load(Ordering::Relaxed);
+            wait_until(Duration::from_secs(60), &format!("{n} admissions"), || async {
+                Ok((admitted.load(Ordering::Relaxed) >= from + n).then_some(()))
+            })
+            .await
+        }
+    };
 
     // Rotation as cert-manager does it: the new CA joins the bundle, the pair on disk changes,
     // then the old CA leaves the bundle.
@@ -408,12 +433,12 @@ async fn a_rotated_certificate_is_picked_up_without_a_restart_or_a_failed_admiss
     let both = dir.join("both-cas.crt");
     std::fs::write(&both, format!("{old_ca}{}", ca.ca_pem()))?;
     registration.use_ca(&both)?;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    admissions(20).await?;
     // The key first, then the certificate, each by rename: for a moment they disagree.
     for (file, text) in [("tls.key", &leaf.key_pem), ("tls.crt", &leaf.cert_pem)] {
         std::fs::write(dir.join(format!("{file}.new")), text)?;
         std::fs::rename(dir.join(format!("{file}.new")), dir.join(file))?;
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        admissions(5).await?;
     }
     wait_until(Duration::from_secs(20), "the operator to load the new certificate", || async {
         Ok(operator.log_text().contains("webhook serving certificate rotated").then_some(()))
@@ -422,15 +447,12 @@ async fn a_rotated_certificate_is_picked_up_without_a_restart_or_a_failed_admiss
     let only_new = dir.join("new-ca.crt");
     std::fs::write(&only_new, ca.ca_pem())?;
     registration.use_ca(&only_new)?;
-    let started = Instant::now();
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (ok, failed) = load.await?;
+    admissions(40).await?;
+    stop.store(true, Ordering::Relaxed);
+    let failed = load.await?;
     assert!(failed.is_empty(), "failed admissions during the rotation: {failed:?}");
-    assert!(ok > 50, "admissions during the rotation: {ok}");
     // With only the new CA trusted, admissions still pass: the new certificate is served.
     webhooks_answer(&cluster, &ns, &operator).await?;
-    assert!(started.elapsed() < Duration::from_secs(60));
     assert_eq!(operator.log_text().matches("serving the admission webhooks").count(), 1, "no restart");
     cluster.delete_namespace(&ns).await?;
     Ok(())

@@ -1,0 +1,56 @@
+//! Fixed licence tokens, made once outside the product — with `openssl pkeyutl -sign -rawin` over
+//! claim JSON written by hand — so that the product's `issue()` is not the only witness of what a
+//! licence is. Every build must keep reading them exactly as below; never regenerate them.
+//!
+//! How they were made (the test key's seed is `license::test_key::SEED`; its PKCS#8 form is the
+//! 16-byte prefix `302e020100300506032b657004220420` followed by the seed):
+//!
+//! ```text
+//! openssl pkey -inform DER -in test.der -out test.pem
+//! printf '%s' '<claims>' > c.bin && openssl pkeyutl -sign -inkey test.pem -rawin -in c.bin > sig.bin
+//! token = base64url(c.bin) "." base64url(sig.bin)      (no padding)
+//! ```
+//!
+//! `WRONG_KEY` is signed by a fresh Ed25519 key (`openssl genpkey -algorithm ed25519`) that was
+//! then thrown away; `TAMPERED` is `VALID` with its features widened to `"*"` and the signature
+//! of `VALID` kept.
+
+/// Enterprise, `features: ["encryption"]`, id `golden-valid`, issued 2026-01-01, expires 2099-01-01,
+/// signed with the test key: valid for test builds, refused by a release build.
+pub const VALID: &str = "eyJpZCI6ImdvbGRlbi12YWxpZCIsImN1c3RvbWVyIjoiR29sZGVuIEJhbmsiLCJlZGl0aW9uIjoiZW50ZXJwcmlzZSIsImZlYXR1cmVzIjpbImVuY3J5cHRpb24iXSwiaXNzdWVkQXQiOiIyMDI2LTAxLTAxVDAwOjAwOjAwWiIsImV4cGlyZXNBdCI6IjIwOTktMDEtMDFUMDA6MDA6MDBaIn0.5rWGIeGJ-IWX_2vs9BTzaiQqtM4IhXNB5jHMnUzYWMJaAvjdRxz0sp_I1VtyUhYBJMRHlCTcPrnZAKXukMGcDg";
+
+/// Id `golden-expired`, issued 2025-01-01, expired 2026-01-01, test key.
+pub const EXPIRED: &str = "eyJpZCI6ImdvbGRlbi1leHBpcmVkIiwiY3VzdG9tZXIiOiJHb2xkZW4gQmFuayIsImVkaXRpb24iOiJlbnRlcnByaXNlIiwiZmVhdHVyZXMiOlsiZW5jcnlwdGlvbiJdLCJpc3N1ZWRBdCI6IjIwMjUtMDEtMDFUMDA6MDA6MDBaIiwiZXhwaXJlc0F0IjoiMjAyNi0wMS0wMVQwMDowMDowMFoifQ.uJA9Ys7rSa0sQIy_QMzU4AjbgUq_ISWMVpgL_FUbyVzq_q7JXBpMtkcCgHnQQNF1JxJiGFf9rRd6orf85A9QBg";
+
+/// Id `golden-wrong-key`, dates as `VALID`, signed by a key no build trusts.
+pub const WRONG_KEY: &str = "eyJpZCI6ImdvbGRlbi13cm9uZy1rZXkiLCJjdXN0b21lciI6IkdvbGRlbiBCYW5rIiwiZWRpdGlvbiI6ImVudGVycHJpc2UiLCJmZWF0dXJlcyI6WyJlbmNyeXB0aW9uIl0sImlzc3VlZEF0IjoiMjAyNi0wMS0wMVQwMDowMDowMFoiLCJleHBpcmVzQXQiOiIyMDk5LTAxLTAxVDAwOjAwOjAwWiJ9.xsb62-BMA_JW7baH4Us9-iCBp-WL3ZCIcIr6hP6Gzm2QZXpdzkOC9x3u-iNKvRNpz3FrVwhLZRKLO5be3zlLAw";
+
+/// `VALID`'s signature on claims that grant every feature (`"*"`).
+pub const TAMPERED: &str = "eyJpZCI6ImdvbGRlbi12YWxpZCIsImN1c3RvbWVyIjoiR29sZGVuIEJhbmsiLCJlZGl0aW9uIjoiZW50ZXJwcmlzZSIsImZlYXR1cmVzIjpbIioiXSwiaXNzdWVkQXQiOiIyMDI2LTAxLTAxVDAwOjAwOjAwWiIsImV4cGlyZXNBdCI6IjIwOTktMDEtMDFUMDA6MDA6MDBaIn0.5rWGIeGJ-IWX_2vs9BTzaiQqtM4IhXNB5jHMnUzYWMJaAvjdRxz0sp_I1VtyUhYBJMRHlCTcPrnZAKXukMGcDg";
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use strimzi_backup_operator::license::{Edition, LicenseError, verify};
+
+    fn now() -> chrono::DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 3, 0, 0, 0).single().expect("a date")
+    }
+
+    #[test]
+    fn the_golden_tokens_read_as_they_were_made() {
+        let valid = verify(super::VALID, now()).expect("VALID verifies in a test build");
+        assert_eq!(
+            (valid.id.as_str(), valid.customer.as_str(), valid.edition, valid.features.clone()),
+            ("golden-valid", "Golden Bank", Edition::Enterprise, vec!["encryption".to_string()])
+        );
+        assert_eq!(valid.expires_at.to_rfc3339(), "2099-01-01T00:00:00+00:00");
+        assert!(valid.allows("encryption") && !valid.allows("masking"));
+        assert_eq!(
+            verify(super::EXPIRED, now()),
+            Err(LicenseError::Expired { id: "golden-expired".into(), on: "2026-01-01".into() })
+        );
+        assert_eq!(verify(super::WRONG_KEY, now()), Err(LicenseError::BadSignature));
+        assert_eq!(verify(super::TAMPERED, now()), Err(LicenseError::BadSignature));
+    }
+}
