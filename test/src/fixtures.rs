@@ -34,16 +34,36 @@ impl Cluster {
     pub async fn namespace(&self, prefix: &str) -> anyhow::Result<String> {
         let name = format!("e2e-{prefix}-{}", unique_suffix());
         let ns: Namespace = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": name, "labels": {"app.kubernetes.io/part-of": "strimzi-backup-e2e"}}
+            "metadata": {"name": name, "labels": {
+                "app.kubernetes.io/part-of": "strimzi-backup-e2e",
+                // The API server's Pod Security admission judges every pod of the test (the
+                // operator's Jobs, the installed operator) as the strictest clusters do.
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/enforce-version": "latest",
+            }}
         }))?;
         Api::<Namespace>::all(self.client.clone()).create(&PostParams::default(), &ns).await?;
         Ok(name)
     }
 
-    /// Deletes a test namespace (the namespace controller removes what is in it).
+    /// Deletes a test namespace and waits until it is gone: the namespace controller removes
+    /// what is in it, and objects with our finalizers go only while the test's operator still
+    /// runs — so a test that stopped its operator first would leave them Terminating.
     pub async fn delete_namespace(&self, name: &str) -> anyhow::Result<()> {
-        Api::<Namespace>::all(self.client.clone()).delete(name, &DeleteParams::default()).await?;
-        Ok(())
+        let namespaces = Api::<Namespace>::all(self.client.clone());
+        namespaces.delete(name, &DeleteParams::default()).await?;
+        let gone = wait_until(Duration::from_secs(120), &format!("namespace {name} to be gone"), || async {
+            Ok(namespaces.get_opt(name).await?.is_none().then_some(()))
+        })
+        .await;
+        match gone {
+            Ok(()) => Ok(()),
+            // What holds it: the namespace controller says in the conditions.
+            Err(e) => {
+                let left = namespaces.get_opt(name).await.ok().flatten().and_then(|n| n.status);
+                Err(e.context(format!("{left:?}")))
+            }
+        }
     }
 
     /// Installs the generated CRDs from `config/crd/bases` (the files users install) and waits

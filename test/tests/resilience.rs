@@ -147,15 +147,25 @@ async fn storage_outages_during_backup_and_restore_are_waited_out() -> anyhow::R
         anyhow::ensure!(Instant::now() < deadline, "the restore never started writing");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let before = proxy.refused();
     proxy.cut().await;
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    // The restore must run into the outage (not have read everything before it): wait until
+    // the proxy has turned it away, then keep the storage away a while longer.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while proxy.refused() == before {
+        anyhow::ensure!(Instant::now() < deadline, "the restore never reached the storage during the outage");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let refused_during_restore = proxy.refused() - before;
     proxy.heal();
-    let out = child.wait_with_output()?;
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
     assert!(
         out.status.success(),
         "the restore must ride out the outage: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(refused_during_restore > 0);
     for (p, recs) in want.iter().enumerate() {
         assert_eq!(
             without_offsets(&consume_all(&env, &target, p as i32)?),
