@@ -25,6 +25,7 @@ pub mod dataplane;
 pub mod defaults;
 pub mod env;
 pub mod fixtures;
+pub mod kafka_tools;
 pub mod kubelet;
 pub mod licences;
 pub mod olm;
