@@ -42,6 +42,25 @@ async fn job_names(cluster: &Cluster, ns: &str, instance: &str) -> anyhow::Resul
     Ok(names)
 }
 
+/// Touches `name` (a label, no spec change) and waits until the operator has reconciled a
+/// KafkaBackup since: what the test checks next is what that reconcile decided.
+async fn reconciled(
+    operator: &Operator,
+    api: &Api<KafkaBackup>,
+    name: &str,
+    touch: &str,
+) -> anyhow::Result<()> {
+    let reconciles = || operator.metric("strimzi_backup_reconcile_total", &["controller=\"kafkabackup\""]);
+    let before = reconciles().await?;
+    let patch = serde_json::json!({"metadata": {"labels": {"touched": touch}}});
+    api.patch(name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    wait_until(Duration::from_secs(30), "a reconcile after the touch", || async {
+        Ok((reconciles().await? > before).then_some(()))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_schedule_fires_prunes_suspends_triggers_once_and_survives_an_operator_crash() -> anyhow::Result<()>
 {
@@ -101,7 +120,12 @@ async fn a_schedule_fires_prunes_suspends_triggers_once_and_survives_an_operator
     })
     .await?;
     let before = job_names(&cluster, &ns, "nightly").await?;
-    tokio::time::sleep(Duration::from_secs(65)).await;
+    // The schedule fires every minute: let the next slot pass, then make sure the operator has
+    // reconciled since (a suspended schedule sets no timer of its own).
+    let slot = (chrono::Utc::now() + chrono::Duration::minutes(1)).timestamp() / 60 * 60;
+    let wait = (slot + 5 - chrono::Utc::now().timestamp()).max(0) as u64;
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    reconciled(&operator, &api, "nightly", "after-the-slot").await?;
     assert_eq!(job_names(&cluster, &ns, "nightly").await?, before, "suspended: no new Job");
 
     // The trigger annotation runs once; the operator is killed while that Job runs.
@@ -125,9 +149,7 @@ async fn a_schedule_fires_prunes_suspends_triggers_once_and_survives_an_operator
     .map_err(|e| e.context(operator.log_text()))?;
     assert_eq!(st.last_trigger.as_deref(), Some("now"));
     // Touch the object: the handled value does not fire again, and the restart made no copy.
-    let touch = serde_json::json!({"metadata": {"labels": {"touched": "yes"}}});
-    api.patch("nightly", &PatchParams::default(), &Patch::Merge(&touch)).await?;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    reconciled(&operator, &api, "nightly", "yes").await?;
     let after = job_names(&cluster, &ns, "nightly").await?;
     assert_eq!(after.iter().filter(|n| n.contains("-trigger-")).count(), 1, "{after:?}");
     assert_eq!(after.len(), before.len() + 1, "{after:?} vs {before:?}");
@@ -233,7 +255,6 @@ async fn a_failing_backup_is_not_ready_with_the_reason_and_delete_policy_empties
         Ok(st.conditions.into_iter().find(|c| c.reason.as_deref() == Some("KafkaNotReady")))
     })
     .await?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
     let kafkas: Api<kube::api::DynamicObject> = Api::namespaced_with(
         cluster.client.clone(),
         &ns,
