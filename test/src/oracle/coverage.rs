@@ -8,7 +8,7 @@ use super::Record;
 use super::manifest::{Partition, accounting_problems};
 
 /// Checks a partition of a backup taken of a quiet topic (nothing produced or deleted while it
-/// ran): its range is the broker's `[low, high)`, its segments and gaps tile it, every record
+/// ran): its range is the broker's `[low, high)`, its segments and gaps account for it, every record
 /// the broker returns is in a segment at its offset, and the segments hold nothing else.
 pub fn check_quiet_partition(
     what: &str,
