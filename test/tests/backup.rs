@@ -10,7 +10,8 @@ use rdkafka::ClientConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use strimzi_backup_e2e::dataplane::{
     base_config, check_quiet_backup, commit, committed, consume_all, create_topic, minio, produce,
-    read_backup, recent, records, run, run_ok, topic_configs, without_offsets,
+    product_record, read_backup, read_backup_oracle, recent, records, run, run_ok, topic_configs,
+    without_offsets,
 };
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::unique_suffix;
@@ -321,6 +322,19 @@ async fn an_encrypted_backup_is_unreadable_without_its_key() -> anyhow::Result<(
         &format!("backup:\n  compression: none\n  encryption:\n    enabled: true\n{}", with_key(&key)),
     )?;
     let result = run_ok(&env, "backup", &backup, &[])?;
+
+    // Decoded independently (AES-256-GCM as docs/format.md says) with the key: every record, and
+    // the manifest names the key by its SHA-256 prefix; with another key nothing is readable.
+    let id = result["backupId"].as_str().unwrap_or_default();
+    let raw_key = b"12345678901234567890123456789012"; // the base64 in the key file
+    let (decoded, got) = read_backup_oracle(&store, &prefix, id, Some(raw_key)).await?;
+    assert_eq!(got[&(topic.clone(), 0)].iter().cloned().map(product_record).collect::<Vec<_>>(), recs);
+    let key_id = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(raw_key)[..8]);
+    assert_eq!(decoded.raw["encoding"]["encryptionKeyId"], key_id.as_str());
+    assert!(
+        read_backup_oracle(&store, &prefix, id, Some(&[0u8; 32])).await.is_err(),
+        "read with another key"
+    );
 
     // Not a byte of the values in storage, even uncompressed.
     let manifest_name =
