@@ -197,7 +197,7 @@ async fn a_failing_backup_is_not_ready_with_the_reason_and_delete_policy_empties
     let ready = st.conditions.iter().find(|c| c.type_ == "Ready").cloned().unwrap_or_default();
     assert_eq!(ready.reason.as_deref(), Some("BackupFailed"), "{ready:?}");
     let message = ready.message.unwrap_or_default();
-    assert!(message.contains("broken-initial") && message.to_lowercase().contains("access"), "{message}");
+    assert!(message.contains("broken-initial-") && message.to_lowercase().contains("access"), "{message}");
     assert!(!message.contains("wrong-secret-value"), "no secret in status");
     let event = wait_until(Duration::from_secs(10), "a BackupFailed Event", || async {
         let events: Api<Event> = Api::namespaced(cluster.client.clone(), &ns);

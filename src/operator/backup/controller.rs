@@ -242,9 +242,20 @@ struct Start {
     why: String,
 }
 
-/// Job name suffix for a trigger value: deterministic, and a valid name part whatever the value.
-fn trigger_suffix(value: &str) -> String {
-    format!("trigger-{}", hex::encode(&sha2::Sha256::digest(value.as_bytes())[..4]))
+/// Job name suffix for a trigger value: deterministic (a restarted operator adopts the Job), a
+/// valid name part whatever the value, and of this object alone — the Job name is the backup id,
+/// and a KafkaBackup deleted and created again under its name must not meet the ids of the one
+/// before in the storage they share (a backup id is never reused).
+fn trigger_suffix(kb: &KafkaBackup, value: &str) -> String {
+    let seed = format!("{}/{value}", kb.uid().unwrap_or_default());
+    format!("trigger-{}", hex::encode(&sha2::Sha256::digest(seed.as_bytes())[..4]))
+}
+
+/// Job name suffix of the one run of a KafkaBackup without a schedule: of this object alone, like
+/// [`trigger_suffix`].
+fn initial_suffix(kb: &KafkaBackup) -> String {
+    let uid = kb.uid().unwrap_or_default();
+    format!("initial-{}", uid.chars().filter(char::is_ascii_hexdigit).take(8).collect::<String>())
 }
 
 /// Backups that running restores read: retention must keep them.
@@ -381,7 +392,7 @@ async fn apply(kb: &KafkaBackup, ctx: &Context) -> Result<Action> {
         if active.is_empty() || policy == ConcurrencyPolicy::Replace {
             replace = !active.is_empty();
             start = Some(Start {
-                suffix: trigger_suffix(value),
+                suffix: trigger_suffix(kb, value),
                 scheduled: false,
                 why: format!("{TRIGGER_ANNOTATION}={value}"),
             });
@@ -450,7 +461,7 @@ async fn apply(kb: &KafkaBackup, ctx: &Context) -> Result<Action> {
             let never_ran = status.last_backup.is_none() && status.backup_history.is_empty();
             if never_ran && active.is_empty() && start.is_none() && recorded.is_empty() {
                 start = Some(Start {
-                    suffix: "initial".into(),
+                    suffix: initial_suffix(kb),
                     scheduled: false,
                     why: "first run (no schedule)".into(),
                 });
@@ -518,7 +529,7 @@ async fn apply(kb: &KafkaBackup, ctx: &Context) -> Result<Action> {
             },
         )
         .await?;
-        if let Some(value) = trigger.filter(|v| run.suffix == trigger_suffix(v)) {
+        if let Some(value) = trigger.filter(|v| run.suffix == trigger_suffix(kb, v)) {
             status.last_trigger = Some(value.clone());
         }
         if children::state(&job) == JobState::Running {
