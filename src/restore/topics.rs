@@ -271,7 +271,11 @@ pub async fn finish(
         for (k, v) in &configs {
             alter = alter.set(k, v);
         }
-        for result in admin.alter_configs([&alter], &options()).await? {
+        let altered = admin
+            .alter_configs([&alter], &options())
+            .await
+            .with_context(|| format!("setting the configs of topic {}", t.name))?;
+        for result in altered {
             result.map_err(|(_, code)| anyhow::anyhow!("setting the configs of topic {}: {code}", t.name))?;
         }
     }
@@ -348,7 +352,10 @@ async fn config_value(
     name: &str,
 ) -> anyhow::Result<Option<String>> {
     let what = format!("{resource:?}");
-    let described = admin.describe_configs(&[resource], &options()).await?;
+    let described = admin
+        .describe_configs(&[resource], &options())
+        .await
+        .with_context(|| format!("describing the configs of {what}"))?;
     let resource = described
         .into_iter()
         .next()
@@ -389,8 +396,28 @@ async fn broker_config(
     cluster: &Cluster,
     name: &str,
 ) -> anyhow::Result<Option<i64>> {
-    let Some(id) = cluster.broker_id else { return Ok(None) };
-    Ok(config_value(admin, ResourceSpecifier::Broker(id), name).await?.and_then(|v| v.parse().ok()))
+    let Some(noted) = cluster.broker_id else { return Ok(None) };
+    // Every broker answers for the cluster's defaults, and a broker config is asked of that very
+    // broker: the one noted when the restore started may be down by the end of it (a rolling
+    // restart, a failed node), so the brokers listed now are asked in turn, that one last.
+    let listed = tokio::task::block_in_place(|| {
+        admin
+            .inner()
+            .fetch_metadata(None, Duration::from_secs(10))
+            .map(|m| m.brokers().iter().map(|b| b.id()).filter(|id| *id != noted).collect::<Vec<_>>())
+    })
+    .unwrap_or_default();
+    let mut failed = None;
+    for id in listed.into_iter().chain([noted]) {
+        match config_value(admin, ResourceSpecifier::Broker(id), name).await {
+            Ok(value) => return Ok(value.and_then(|v| v.parse().ok())),
+            Err(e) => {
+                tracing::warn!(broker = id, config = name, error = %format!("{e:#}"), "broker did not answer; asking another");
+                failed = Some(e);
+            }
+        }
+    }
+    Err(failed.unwrap_or_else(|| anyhow::anyhow!("no broker to read {name} from")))
 }
 
 /// The brokers' default `retention.ms`: `log.retention.ms`, else `.minutes`, else `.hours`
