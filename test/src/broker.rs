@@ -50,6 +50,8 @@ pub(crate) fn server_properties(common: &str, settings: &[(&str, &str)]) -> Stri
 pub(crate) struct Jvm {
     kafka_home: String,
     log4j: PathBuf,
+    /// More JVM options for the nodes (`-XX:...`).
+    pub(crate) node_options: Vec<String>,
 }
 
 impl Jvm {
@@ -60,7 +62,7 @@ impl Jvm {
             &log4j,
             "Configuration:\n  Appenders:\n    Console: {name: STDOUT, PatternLayout: {pattern: \"[%d] %p %m (%c)%n\"}}\n  Loggers:\n    Root: {level: WARN, AppenderRef: [{ref: STDOUT}]}\n",
         )?;
-        Ok(Self { kafka_home: env.get("KAFKA_HOME")?.to_string(), log4j })
+        Ok(Self { kafka_home: env.get("KAFKA_HOME")?.to_string(), log4j, node_options: Vec::new() })
     }
 
     /// `java -Xmx<heap> -cp <kafka>/libs/* ...`, ready for a main class and its arguments.
@@ -75,8 +77,10 @@ impl Jvm {
 
     /// Formats a node's log directories for `cluster_id` (Kafka's StorageTool).
     pub(crate) fn format_storage(&self, props: &Path, cluster_id: &str) -> anyhow::Result<()> {
+        // A short-lived JVM: the quick compiler only, one GC thread.
         let format = self
             .command("256m")
+            .args(["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"])
             .args(["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c"])
             .arg(props)
             .output()
@@ -94,6 +98,7 @@ impl Jvm {
     pub(crate) fn start_node(&self, heap: &str, props: &Path, log: &Path) -> anyhow::Result<Child> {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log)?;
         self.command(heap)
+            .args(&self.node_options)
             .arg("kafka.Kafka")
             .arg(props)
             .stdout(log.try_clone()?)

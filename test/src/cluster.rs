@@ -73,7 +73,10 @@ impl PrivateCluster {
     pub fn start(env: &TestEnv) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("sbo-cluster-{}", unique_suffix()));
         std::fs::create_dir_all(&dir)?;
-        let jvm = Jvm::new(env, &dir)?;
+        let mut jvm = Jvm::new(env, &dir)?;
+        // Three nodes on two cores shared with everything else: the quick compiler only (a
+        // node starts in half the CPU time and Kafka's hot paths are I/O), one GC thread.
+        jvm.node_options = vec!["-XX:TieredStopAtLevel=1".into(), "-XX:+UseSerialGC".into()];
         let free = free_ports(2 * NODES as usize)?;
         let ports: Vec<(u16, u16)> = free.chunks(2).map(|c| (c[0], c[1])).collect();
         let voters = ports
@@ -98,12 +101,24 @@ impl PrivateCluster {
             nodes.push(Node { id, port: *port, props, log: data.join("kafka.log"), child: None });
         }
         let cluster_id = uuid_base64()?;
-        // Formatting is a JVM start each: the three at once.
-        std::thread::scope(|s| {
-            let handles: Vec<_> =
-                nodes.iter().map(|n| s.spawn(|| jvm.format_storage(&n.props, &cluster_id))).collect();
-            handles.into_iter().try_for_each(|h| h.join().map_err(|_| anyhow::anyhow!("format panicked"))?)
-        })?;
+        // Formatting is a JVM start: node 1's directory is formatted, the others get the same
+        // bootstrap metadata and a meta.properties of their own (what the storage tool would
+        // write for them: version, cluster id, node id, a random directory id).
+        jvm.format_storage(&nodes[0].props, &cluster_id)?;
+        let formatted = dir.join("node-1/data");
+        for node in &nodes[1..] {
+            let data = dir.join(format!("node-{}/data", node.id));
+            std::fs::create_dir_all(&data)?;
+            std::fs::copy(formatted.join("bootstrap.checkpoint"), data.join("bootstrap.checkpoint"))?;
+            std::fs::write(
+                data.join("meta.properties"),
+                format!(
+                    "version=1\ncluster.id={cluster_id}\nnode.id={}\ndirectory.id={}\n",
+                    node.id,
+                    uuid_base64()?
+                ),
+            )?;
+        }
         let bootstrap = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect::<Vec<_>>().join(",");
         let mut cluster = Self { nodes, jvm, env: env.with_kafka(&bootstrap), dir, cluster_id };
         for i in 0..cluster.nodes.len() {
@@ -275,25 +290,39 @@ impl PrivateCluster {
         })
     }
 
-    /// Moves the leadership of a partition to node `to`, as an administrator does: a
-    /// reassignment that only puts `to` first among the same replicas
-    /// (`kafka-reassign-partitions`), then a preferred-leader election (`kafka-leader-election`),
-    /// both Kafka's own tools. Waits until the metadata shows `to` leading.
+    /// Moves the leadership of a partition to node `to`; see [`Self::move_leaders`].
     pub fn move_leader(&self, topic: &str, partition: i32, to: i32) -> anyhow::Result<()> {
-        let state = self
-            .partitions(topic)?
-            .into_iter()
-            .find(|p| p.partition == partition)
-            .with_context(|| format!("{topic} has no partition {partition}"))?;
-        anyhow::ensure!(state.replicas.contains(&to), "node {to} holds no replica of {topic}/{partition}");
-        let mut replicas = vec![to];
-        replicas.extend(state.replicas.iter().filter(|r| **r != to));
-        let plan = self.dir.join(format!("reassign-{}.json", unique_suffix()));
-        std::fs::write(
-            &plan,
-            serde_json::json!({"version": 1, "partitions": [{"topic": topic, "partition": partition, "replicas": replicas}]})
-                .to_string(),
-        )?;
+        self.move_leaders(topic, &[(partition, to)])
+    }
+
+    /// Moves the leadership of partitions of `topic` (`(partition, to node)`) as an
+    /// administrator does: a reassignment that only puts the node first among the same
+    /// replicas (`kafka-reassign-partitions`), then a preferred-leader election
+    /// (`kafka-leader-election`), both Kafka's own tools, one run each for all the partitions.
+    /// Waits until the metadata shows the new leaders.
+    pub fn move_leaders(&self, topic: &str, moves: &[(i32, i32)]) -> anyhow::Result<()> {
+        let states = self.partitions(topic)?;
+        let mut reassign = Vec::new();
+        let mut elect = Vec::new();
+        for &(partition, to) in moves {
+            let state = states
+                .iter()
+                .find(|p| p.partition == partition)
+                .with_context(|| format!("{topic} has no partition {partition}"))?;
+            anyhow::ensure!(
+                state.replicas.contains(&to),
+                "node {to} holds no replica of {topic}/{partition}"
+            );
+            let mut replicas = vec![to];
+            replicas.extend(state.replicas.iter().filter(|r| **r != to));
+            reassign.push(serde_json::json!({"topic": topic, "partition": partition, "replicas": replicas}));
+            elect.push(serde_json::json!({"topic": topic, "partition": partition}));
+        }
+        let s = unique_suffix();
+        let (plan, election) =
+            (self.dir.join(format!("reassign-{s}.json")), self.dir.join(format!("elect-{s}.json")));
+        std::fs::write(&plan, serde_json::json!({"version": 1, "partitions": reassign}).to_string())?;
+        std::fs::write(&election, serde_json::json!({"partitions": elect}).to_string())?;
         let bootstrap = self.env.kafka_bootstrap().to_string();
         self.tool(
             "org.apache.kafka.tools.reassign.ReassignPartitionsCommand",
@@ -305,10 +334,11 @@ impl PrivateCluster {
                 "--execute",
             ],
         )?;
-        self.wait_until(&format!("{topic}/{partition} has {to} as its first replica"), |c| {
-            Ok(c.partitions(topic)?
+        self.wait_until(&format!("{topic} has the new replica orders"), |c| {
+            let now = c.partitions(topic)?;
+            Ok(moves
                 .iter()
-                .any(|p| p.partition == partition && p.replicas.first() == Some(&to)))
+                .all(|(p, to)| now.iter().any(|s| s.partition == *p && s.replicas.first() == Some(to))))
         })?;
         self.tool(
             "org.apache.kafka.tools.LeaderElectionCommand",
@@ -317,13 +347,14 @@ impl PrivateCluster {
                 &bootstrap,
                 "--election-type",
                 "PREFERRED",
-                "--topic",
-                topic,
-                "--partition",
-                &partition.to_string(),
+                "--path-to-json-file",
+                &election.display().to_string(),
             ],
         )?;
-        self.wait_until(&format!("{to} leads {topic}/{partition}"), |c| Ok(c.leader(topic, partition)? == to))
+        self.wait_until(&format!("the new leaders of {topic} lead"), |c| {
+            let now = c.partitions(topic)?;
+            Ok(moves.iter().all(|(p, to)| now.iter().any(|s| s.partition == *p && s.leader == *to)))
+        })
     }
 
     /// Runs one of Kafka's command-line tools (its main class) against this cluster.
