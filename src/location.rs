@@ -35,7 +35,8 @@ impl Owner {
         Self { kind: "cli".into(), namespace: None, name: "cli".into(), uid: None }
     }
 
-    fn same(&self, other: &Owner) -> bool {
+    /// The same owner (kind, namespace and name; the uid is informational).
+    pub fn same(&self, other: &Owner) -> bool {
         (&self.kind, &self.namespace, &self.name) == (&other.kind, &other.namespace, &other.name)
     }
 }

@@ -107,6 +107,10 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
     let client = cfg.kafka.client_config().map_err(anyhow::Error::msg)?;
     let manifest_path = object_store::path::Path::from(storage.layout.manifest(&backup_id));
     if storage.store.head(&manifest_path).await.is_ok() {
+        if let Some(manifest) = committed_by_an_earlier_attempt(cfg, &storage, &backup_id).await? {
+            tracing::info!(backup = %backup_id, "an earlier attempt of this run committed the backup: reporting it");
+            return Ok(result_of(&manifest, storage.location.clone(), None));
+        }
         anyhow::bail!("backup {backup_id} already exists in {}: ids are never reused", storage.location);
     }
 
@@ -202,24 +206,6 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
             written.segments += 1;
         }
     }
-    let lineage_breaks: Vec<LineageBreakLine> = topics
-        .iter()
-        .flat_map(|t| t.partitions.iter().map(move |p| (t, p)))
-        .filter_map(|(t, p)| {
-            p.lineage_break.as_ref().map(|b| LineageBreakLine {
-                topic: t.name.clone(),
-                partition: p.partition,
-                reason: b.reason,
-                message: b.message.clone(),
-            })
-        })
-        .collect();
-    let mut topics_deleted: Vec<String> = topics
-        .iter()
-        .filter(|t| t.partitions.iter().any(|p| p.gaps.iter().any(|g| g.reason == GapReason::TopicDeleted)))
-        .map(|t| t.name.clone())
-        .collect();
-    topics_deleted.dedup();
     let completed = Utc::now();
     let manifest = Manifest {
         format_version: MANIFEST_VERSION,
@@ -277,15 +263,49 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
             None
         }
     };
-    Ok(BackupResult {
-        backup_id,
-        parent_id: manifest.parent_id,
-        location: storage.location,
-        started_at: manifest.started_at,
-        completed_at: manifest.completed_at,
-        size_bytes: written.stored_bytes,
-        raw_bytes: written.raw_bytes,
-        records: written.records,
+    Ok(result_of(&manifest, storage.location, inventory))
+}
+
+/// The run's result as its manifest records it: what this run wrote (`written`; a version 1
+/// manifest has no such part and reports its totals), lineage breaks, topics deleted.
+fn result_of(
+    manifest: &Manifest,
+    location: String,
+    inventory: Option<crate::retention::Inventory>,
+) -> BackupResult {
+    let topics = &manifest.topics;
+    let lineage_breaks: Vec<LineageBreakLine> = topics
+        .iter()
+        .flat_map(|t| t.partitions.iter().map(move |p| (t, p)))
+        .filter_map(|(t, p)| {
+            p.lineage_break.as_ref().map(|b| LineageBreakLine {
+                topic: t.name.clone(),
+                partition: p.partition,
+                reason: b.reason,
+                message: b.message.clone(),
+            })
+        })
+        .collect();
+    let mut topics_deleted: Vec<String> = topics
+        .iter()
+        .filter(|t| t.partitions.iter().any(|p| p.gaps.iter().any(|g| g.reason == GapReason::TopicDeleted)))
+        .map(|t| t.name.clone())
+        .collect();
+    topics_deleted.dedup();
+    let totals = &manifest.totals;
+    let (records, raw_bytes, stored_bytes) = match &manifest.written {
+        Some(w) => (w.records, w.raw_bytes, w.stored_bytes),
+        None => (totals.records, totals.raw_bytes, totals.stored_bytes),
+    };
+    BackupResult {
+        backup_id: manifest.backup_id.clone(),
+        parent_id: manifest.parent_id.clone(),
+        location,
+        started_at: manifest.started_at.clone(),
+        completed_at: manifest.completed_at.clone(),
+        size_bytes: stored_bytes,
+        raw_bytes,
+        records,
         topics: totals.topics,
         partitions: totals.partitions,
         consumer_groups: manifest.consumer_groups.len() as u32,
@@ -294,7 +314,27 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         lineage_breaks,
         topics_deleted,
         inventory,
-    })
+    }
+}
+
+/// The manifest of `backup_id` when an earlier attempt of this very run committed it: a pod of
+/// the operator's Job killed after the commit and before it could report, retried by the Job under
+/// the same id. Only the operator's runs qualify — their ids are their Job's name, of one
+/// KafkaBackup (its uid or a schedule slot in it) — and only in a location that KafkaBackup owns;
+/// a run by hand that reuses an id is refused as before.
+async fn committed_by_an_earlier_attempt(
+    cfg: &BackupConfig,
+    storage: &crate::storage::Storage,
+    backup_id: &str,
+) -> anyhow::Result<Option<Manifest>> {
+    let Some(me) = cfg.owner.as_ref().filter(|o| o.kind == "KafkaBackup") else {
+        return Ok(None);
+    };
+    let owned = crate::location::read(storage).await?.is_some_and(|m| m.owner.same(me));
+    if !owned {
+        return Ok(None);
+    }
+    Ok(Some(crate::catalog::manifest(storage, backup_id).await?))
 }
 
 /// A topic deleted and created again under its name while the backup read it: the consumer may

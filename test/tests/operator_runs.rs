@@ -127,3 +127,71 @@ async fn a_kafkabackup_deleted_and_created_again_backs_up_again() -> anyhow::Res
     cluster.delete_namespace(&ns).await?;
     Ok(())
 }
+
+/// A Job's pod that committed its backup and was killed before it could report is retried by the
+/// Job under the same id: the retry finds the backup committed and reports it, instead of failing
+/// on an id that is "never reused". The earlier attempt is played by a run by hand under the id
+/// docs/operator.md gives the run (`<name>-initial-<uid digits>`), as the KafkaBackup's owner,
+/// while a Kafka that is not ready yet holds the Job back.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_after_the_commit_reports_the_committed_backup() -> anyhow::Result<()> {
+    use strimzi_backup_e2e::dataplane::{base_config, run_ok};
+    let cluster = Cluster::connect().await?;
+    let env = &cluster.env;
+    let ns = namespace_with_kafka(&cluster, "retry-committed").await?;
+    let s = unique_suffix();
+    let (topic, prefix) = (format!("retried{s}"), format!("e2e-retried-{s}/"));
+    create_topic(env, &topic, 1, &[]).await?;
+    produce(env, &topic, 0, &records(&topic, 0, 100, recent())).await?;
+    strimzi_backup_e2e::operator::ready_kafka(&cluster, &ns, "later", "v1beta2", "").await?;
+    let kafkas: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        cluster.client.clone(),
+        &ns,
+        &strimzi_backup_e2e::fixtures::strimzi_resource("v1beta2", "Kafka", "kafkas"),
+    );
+    let not_ready = serde_json::json!({"status": {"conditions": [{"type": "Ready", "status": "False"}]}});
+    kafkas.patch_status("later", &Default::default(), &kube::api::Patch::Merge(&not_ready)).await?;
+    let operator = Operator::start(env, &ns)?;
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: once}}\nspec:\n  strimziClusterRef: {{name: later}}\n  topics: {{include: ['{topic}']}}\n{}",
+                minio_storage(env, &prefix, "minio-credentials", 2)?
+            ),
+        )
+        .await?;
+    let backups: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
+    let kb = backups.get("once").await?;
+    let uid = kb.uid().unwrap_or_default();
+    let id =
+        format!("once-initial-{}", uid.chars().filter(char::is_ascii_hexdigit).take(8).collect::<String>());
+    let config = format!(
+        "{}topics: {{include: ['{topic}']}}\nowner: {{kind: KafkaBackup, namespace: {ns}, name: once, uid: {uid}}}\n",
+        base_config(env, &prefix, None)?
+    );
+    let earlier = run_ok(env, "backup", &config, &["--backup-id", &id])?;
+    assert_eq!(earlier["records"], 100);
+
+    let ready = serde_json::json!({"status": {
+        "conditions": [{"type": "Ready", "status": "True"}],
+        "listeners": [{"name": "plain", "bootstrapServers": env.kafka_bootstrap()}],
+    }});
+    kafkas.patch_status("later", &Default::default(), &kube::api::Patch::Merge(&ready)).await?;
+    let last = wait_until(Duration::from_secs(120), "the run to finish", || async {
+        let st = backups.get("once").await?.status.unwrap_or_default();
+        Ok(st
+            .last_backup
+            .filter(|b| matches!(b.status, BackupRunStatus::Completed | BackupRunStatus::Failed)))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    assert_eq!(
+        (last.id.as_str(), last.status, last.records),
+        (id.as_str(), BackupRunStatus::Completed, Some(100)),
+        "{last:?}"
+    );
+    assert_eq!(manifests(env, &prefix).await?.len(), 1);
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
