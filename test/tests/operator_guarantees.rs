@@ -7,11 +7,11 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use k8s_openapi::Resource;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
-use kube::api::{Api, ListParams};
-use k8s_openapi::Resource;
 use kube::ResourceExt;
+use kube::api::{Api, ListParams};
 use object_store::ObjectStoreExt;
 use strimzi_backup_e2e::dataplane::{create_topic, minio, produce, recent, records};
 use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix};
@@ -68,11 +68,14 @@ async fn created_objects_are_labelled_runs_leave_events_and_metrics_match_the_ba
         )
         .await?;
     let backups: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
-    backup_completed(&backups, "orders", Duration::from_secs(180)).await.map_err(|e| e.context(operator.log_text()))?;
+    backup_completed(&backups, "orders", Duration::from_secs(180))
+        .await
+        .map_err(|e| e.context(operator.log_text()))?;
     let started_event = event(&cluster, &ns, "BackupStarted", Duration::from_secs(10)).await?;
     assert_eq!(started_event.type_.as_deref(), Some("Normal"));
     assert!(started_event.message.unwrap_or_default().contains("first run"));
-    let id = backups.get("orders").await?.status.and_then(|s| s.last_backup).map(|b| b.id).unwrap_or_default();
+    let id =
+        backups.get("orders").await?.status.and_then(|s| s.last_backup).map(|b| b.id).unwrap_or_default();
     let manifest_path = object_store::path::Path::from(format!("{prefix}backups/{id}/manifest.json"));
     let manifest: serde_json::Value =
         serde_json::from_slice(&minio(env)?.get(&manifest_path).await?.bytes().await?)?;
@@ -82,7 +85,9 @@ async fn created_objects_are_labelled_runs_leave_events_and_metrics_match_the_ba
     assert_eq!(metric("strimzi_backup_records_total").await?, 600.0);
     assert_eq!(totals["records"], 600);
     assert_eq!(metric("strimzi_backup_bytes_total").await?, totals["rawBytes"].as_f64().unwrap_or(-1.0));
-    assert!(metric("strimzi_backup_storage_bytes").await? >= totals["storedBytes"].as_f64().unwrap_or(f64::MAX));
+    assert!(
+        metric("strimzi_backup_storage_bytes").await? >= totals["storedBytes"].as_f64().unwrap_or(f64::MAX)
+    );
     assert_eq!(metric("strimzi_backup_duration_seconds_count").await?, 1.0);
     let took = metric("strimzi_backup_duration_seconds_sum").await?;
     let now = chrono::Utc::now().timestamp() as f64;
@@ -93,7 +98,10 @@ async fn created_objects_are_labelled_runs_leave_events_and_metrics_match_the_ba
     let lag = metric("strimzi_backup_lag_seconds").await?;
     let expected = success - (base + 299) as f64 / 1e3;
     assert!((lag - expected).abs() < 1.0, "lag {lag}, expected about {expected}");
-    assert_eq!(operator.metric("strimzi_backup_backups_total", &["name=\"orders\"", "outcome=\"success\""]).await?, 1.0);
+    assert_eq!(
+        operator.metric("strimzi_backup_backups_total", &["name=\"orders\"", "outcome=\"success\""]).await?,
+        1.0
+    );
 
     // A cluster that cannot be reached: the run fails with a Warning naming the address.
     let nowhere = format!("127.0.0.1:{}", free_port()?);
@@ -106,7 +114,9 @@ async fn created_objects_are_labelled_runs_leave_events_and_metrics_match_the_ba
             ),
         )
         .await?;
-    let failed = event(&cluster, &ns, "BackupFailed", Duration::from_secs(180)).await.map_err(|e| e.context(operator.log_text()))?;
+    let failed = event(&cluster, &ns, "BackupFailed", Duration::from_secs(180))
+        .await
+        .map_err(|e| e.context(operator.log_text()))?;
     assert_eq!(failed.type_.as_deref(), Some("Warning"));
     let message = failed.message.unwrap_or_default();
     assert!(message.contains(&nowhere), "the Event names the unreachable cluster: {message}");
@@ -114,7 +124,12 @@ async fn created_objects_are_labelled_runs_leave_events_and_metrics_match_the_ba
     let failure = operator.metric("strimzi_backup_last_failure_timestamp", &unreachable).await?;
     assert!(failure >= success, "last failure {failure}");
     assert_eq!(operator.metric("strimzi_backup_last_success_timestamp", &unreachable).await?, 0.0);
-    assert_eq!(operator.metric("strimzi_backup_backups_total", &["name=\"unreachable\"", "outcome=\"failure\""]).await?, 1.0);
+    assert_eq!(
+        operator
+            .metric("strimzi_backup_backups_total", &["name=\"unreachable\"", "outcome=\"failure\""])
+            .await?,
+        1.0
+    );
     let st = backups.get("unreachable").await?.status.unwrap_or_default();
     assert_eq!(st.last_backup.map(|b| b.status), Some(BackupRunStatus::Failed));
 
@@ -142,10 +157,17 @@ async fn created_objects_are_labelled_runs_leave_events_and_metrics_match_the_ba
         )
         .await?;
     let restores: Api<KafkaRestore> = Api::namespaced(cluster.client.clone(), &ns);
-    let restore = finished_run(&restores, "back", Duration::from_secs(180), |r| r.status.as_ref()?.phase).await?;
-    assert_eq!(restore.status.as_ref().and_then(|s| s.phase), Some(RunPhase::Completed), "{:?}", restore.status);
+    let restore =
+        finished_run(&restores, "back", Duration::from_secs(180), |r| r.status.as_ref()?.phase).await?;
+    assert_eq!(
+        restore.status.as_ref().and_then(|s| s.phase),
+        Some(RunPhase::Completed),
+        "{:?}",
+        restore.status
+    );
     let resets: Api<KafkaOffsetReset> = Api::namespaced(cluster.client.clone(), &ns);
-    let reset = finished_run(&resets, "rewind", Duration::from_secs(120), |r| r.status.as_ref()?.phase).await?;
+    let reset =
+        finished_run(&resets, "rewind", Duration::from_secs(120), |r| r.status.as_ref()?.phase).await?;
     assert_eq!(reset.status.as_ref().and_then(|s| s.phase), Some(RunPhase::Completed), "{:?}", reset.status);
     assert!(event(&cluster, &ns, "RestoreStarted", Duration::from_secs(5)).await.is_ok());
     assert!(event(&cluster, &ns, "OffsetResetStarted", Duration::from_secs(5)).await.is_ok());
