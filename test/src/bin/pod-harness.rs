@@ -16,7 +16,7 @@ use clap::Parser;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::{Client, Config};
 use strimzi_backup_e2e::kubelet::logs::LogServerConfig;
-use strimzi_backup_e2e::kubelet::{self, HarnessConfig, ImageEntrypoint};
+use strimzi_backup_e2e::kubelet::{self, HarnessConfig, ImageEntrypoint, ImageUser};
 use tracing::{error, info};
 
 /// Test-only stand-in for a kubelet: binds pods to one node and runs them as host processes.
@@ -43,6 +43,13 @@ struct Cli {
     /// a glob with `*`/`?`) run PATH. Repeatable.
     #[arg(long = "image-entrypoint", value_name = "PATTERN=PATH")]
     image_entrypoints: Vec<ImageEntrypoint>,
+
+    /// PATTERN=UID[:GID]: containers whose image contains PATTERN (or matches it as a glob) run as
+    /// UID (GID, default 0) unless their securityContext names a user; the first match wins, and
+    /// these come before the built-in ones (our image: 1001:0, busybox: 0:0). Images matching
+    /// none run as 65532:65532, never as root. Repeatable.
+    #[arg(long = "image-user", value_name = "PATTERN=UID[:GID]")]
+    image_users: Vec<ImageUser>,
 
     /// What pods get as KUBERNETES_SERVICE_HOST.
     #[arg(long, default_value = "127.0.0.1")]
@@ -174,6 +181,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         state_dir,
         bin_dir: cli.bin_dir.map(std::path::absolute).transpose()?,
         image_entrypoints: cli.image_entrypoints,
+        image_users: cli.image_users.into_iter().chain(kubelet::user::default_image_users()).collect(),
         apiserver_host: cli.apiserver_host,
         apiserver_port,
         ca_crt,

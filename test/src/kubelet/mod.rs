@@ -3,9 +3,11 @@
 //!
 //! It registers one `Node` (deleted again when the harness stops), binds unscheduled pods to it, and runs each pod's containers as host
 //! processes: a clean environment like the kubelet builds, volumes materialised as host
-//! directories and bind-mounted at their `mountPath` in a private mount namespace, pod status
-//! written like the kubelet writes it, graceful deletion honoured. The binary is `pod-harness`.
-//! Never use any of this outside tests: processes run as root on the host, unisolated.
+//! directories and bind-mounted at their `mountPath` in a private mount namespace, run as the
+//! pod's (non-root) user with its memory limit and probes, pod status written like the kubelet
+//! writes it, graceful deletion honoured. The binary is `pod-harness`.
+//! Never use any of this outside tests: the harness runs as root, and its pods share the host's
+//! network, processes and filesystem (only mounts, user and memory are per container).
 //!
 //! - [`node`]: the `Node` object and its heartbeat.
 //! - [`logs`]: the kubelet's HTTPS API for container logs (`kubectl logs` through the apiserver).
@@ -15,20 +17,32 @@
 //! - [`env`]: container environment, `$(VAR)` expansion, downward API.
 //! - [`volumes`]: volumes as host directories; service-account tokens.
 //! - [`mounts`]: the mount namespace of a container.
+//! - [`ownership`]: volume file modes and `fsGroup`.
+//! - [`user`]: the UID/GID/groups a container runs as, `runAsNonRoot`.
+//! - [`privileges`]: joining the cgroup and dropping root in the child, after the mounts.
+//! - [`cgroup`]: the memory cgroup of a container (`limits.memory`, `OOMKilled`).
+//! - [`probe`]: startup, readiness and liveness probes.
+//! - [`events`]: the Events the kubelet records (`Unhealthy`, `Killing`, `Failed`).
 //! - [`process`]: command resolution, spawning, signals.
 //! - [`status`]: pod status and termination messages.
-//! - [`quantity`]: resource quantities for `resourceFieldRef`.
+//! - [`quantity`]: resource quantities for `resourceFieldRef` and memory limits.
 
+pub mod cgroup;
 pub mod env;
+pub mod events;
 pub mod logs;
 pub mod mounts;
 pub mod node;
+pub mod ownership;
 pub mod pod;
+pub mod privileges;
+pub mod probe;
 pub mod process;
 pub mod quantity;
 pub mod scheduler;
 pub mod services;
 pub mod status;
+pub mod user;
 pub mod volumes;
 
 use std::collections::{HashMap, HashSet};
@@ -50,6 +64,7 @@ use tracing::{Instrument, info, info_span, warn};
 
 use self::pod::{AbortOnDrop, Control};
 pub use self::process::ImageEntrypoint;
+pub use self::user::ImageUser;
 
 /// Annotation the harness puts on each pod it runs: the directory with its logs and volumes.
 pub const LOG_DIR_ANNOTATION: &str = "harness.strimzi-backup.dev/log-dir";
@@ -63,6 +78,8 @@ pub struct HarnessConfig {
     /// Where our built binaries live; a command whose file name exists here runs from here.
     pub bin_dir: Option<PathBuf>,
     pub image_entrypoints: Vec<ImageEntrypoint>,
+    /// Which user an image runs as when the pod does not say ([`user`]).
+    pub image_users: Vec<ImageUser>,
     /// What pods get as `KUBERNETES_SERVICE_HOST` / `_PORT`.
     pub apiserver_host: String,
     pub apiserver_port: u16,

@@ -6,7 +6,8 @@
 //! bind-mounted over its `mountPath` (`subPath` supported, `readOnly` honoured), the per-container
 //! termination-message file over `terminationMessagePath`, and `/` is remounted read-only when
 //! `securityContext.readOnlyRootFilesystem` is set. Mount points missing on the host are created
-//! (and logged) before the process starts. Needs `CAP_SYS_ADMIN` (the harness runs as root).
+//! (and logged) before the process starts. Needs `CAP_SYS_ADMIN` (the harness runs as root): the
+//! process drops root only after its mounts ([`super::privileges`]).
 
 use std::ffi::CString;
 use std::io;
@@ -54,8 +55,13 @@ pub fn plan(
             volumes::check_rel_path(&sub).map_err(|e| format!("volumeMount {:?}: subPath: {e}", m.name))?;
             source = source.join(&sub);
             if !source.exists() {
-                // The kubelet creates a missing subPath as a directory.
-                std::fs::create_dir_all(&source)
+                // The kubelet creates a missing subPath as a directory with the mode of the
+                // volume's root (0777 in an emptyDir, so a non-root user can write it).
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&volume.host_path)
+                    .map(|m| m.permissions().mode() & 0o7777)
+                    .unwrap_or(0o755);
+                super::ownership::create_dir_with_mode(&source, mode)
                     .map_err(|e| format!("cannot create subPath {}: {e}", source.display()))?;
             }
         }

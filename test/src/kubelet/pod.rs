@@ -5,8 +5,14 @@
 //! `restartPolicy` `OnFailure` / `Always` restart a container with exponential back-off (1 s, 2 s,
 //! 4 s ... 30 s). A graceful deletion sends SIGTERM to the process group, SIGKILL after
 //! `terminationGracePeriodSeconds`, writes the final status and deletes the pod with grace 0.
-//! Probes, lifecycle hooks, resource limits, users and sidecar init containers are not
-//! implemented: a started main container is `ready` at once.
+//!
+//! Each container runs as its pod's user ([`super::user`]; a refused one waits in
+//! `CreateContainerConfigError` like on a kubelet), in a memory cgroup with its
+//! `limits.memory` ([`super::cgroup`]; an OOM kill is reported `OOMKilled`), probed
+//! ([`super::probe`]: `started` and `ready` follow the startup and readiness probes, a failed
+//! liveness or startup probe kills the container, which restarts per `restartPolicy`, with the
+//! kubelet's `Unhealthy` and `Killing` events). Lifecycle hooks and sidecar init containers are
+//! not implemented.
 //!
 //! A container's stdout and stderr go to one log file per container (`<container>.log`, every
 //! attempt appended in turn); each attempt is recorded in `<container>.attempts` for the log
@@ -20,14 +26,20 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
 use serde_json::json;
 use tokio::process::Child;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
+use super::cgroup::MemoryCgroup;
 use super::env::{self, ContainerEnv, PodFacts};
+use super::events::Recorder;
 use super::logs;
 use super::mounts::{self, MountPlan};
+use super::privileges::Privileges;
+use super::probe::{self, ProbeEvent};
 use super::process;
+use super::quantity;
 use super::status::{self, Phase, PodStatusModel, State, Terminated, now};
+use super::user::{self, Identity};
 use super::volumes::{self, ApiSource, PodVolumes, PrepError, VolumeContext};
 use super::{Ctx, LOG_DIR_ANNOTATION};
 
@@ -109,6 +121,7 @@ pub async fn run_pod(ctx: Arc<Ctx>, pod: Pod, ctl: watch::Receiver<Control>) {
     };
     let mut runner = Runner {
         api: Api::namespaced(ctx.client.clone(), &ns),
+        events: Recorder::new(&ctx.client, &pod, &ctx.cfg.node_name),
         status: PodStatusModel::new(&pod, &facts.host_ip),
         restart_policy: pod
             .spec
@@ -147,6 +160,23 @@ struct Runner {
     status: PodStatusModel,
     restart_policy: String,
     last_config_error: Option<String>,
+    events: Recorder,
+}
+
+/// One started container instance.
+struct Started {
+    child: Child,
+    termination_file: PathBuf,
+    log: PathBuf,
+    log_start: u64,
+    cgroup: Option<MemoryCgroup>,
+    privileges: Privileges,
+}
+
+/// How waiting for a running container ended.
+enum Wait {
+    Exited(std::io::Result<std::process::ExitStatus>),
+    Stopped(std::io::Result<std::process::ExitStatus>, Control),
 }
 
 impl Runner {
@@ -398,11 +428,22 @@ impl Runner {
         if let Some(c) = self.pending_stop() {
             return ContainerExit::Stopped(c);
         }
-        let env = loop {
+        let (env, identity) = loop {
             let mut source = ApiSource::new(&self.ctx.client, &self.ns);
-            match env::container_env(&mut source, &self.pod, &container, &self.facts).await {
-                Ok(env) => break env,
+            let resolved = match env::container_env(&mut source, &self.pod, &container, &self.facts).await {
+                Ok(env) => {
+                    user::resolve(&self.pod, &container, &self.ctx.cfg.image_users).map(|id| (env, id))
+                }
+                Err(m) => Err(m),
+            };
+            match resolved {
+                Ok(ok) => break ok,
                 Err(m) => {
+                    if self.last_config_error.as_ref() != Some(&m) {
+                        self.events
+                            .record(&container.name, "Warning", "Failed", &format!("Error: {m}"))
+                            .await;
+                    }
                     if self.last_config_error.as_ref() != Some(&m) {
                         warn!(container = %container.name, detail = %m, "CreateContainerConfigError; retrying every 2s");
                         self.last_config_error = Some(m.clone());
@@ -423,65 +464,75 @@ impl Runner {
         self.last_config_error = None;
 
         let started_at = now();
-        let (mut child, termination_file, log, log_start) = match self.start(&container, &env, volumes) {
-            Ok(started) => started,
-            Err(message) => {
-                warn!(container = %container.name, detail = %message, "container could not start");
-                let t = Terminated {
-                    exit_code: 128,
-                    signal: None,
-                    reason: "StartError".to_owned(),
-                    message: Some(message),
-                    started_at: None,
-                    finished_at: now(),
-                    container_id: None,
-                };
-                if let Some(cs) = self.cstatus(which) {
-                    cs.state = State::Terminated(t.clone());
-                    cs.ready = false;
+        let Started { mut child, termination_file, log, log_start, cgroup, privileges } =
+            match self.start(&container, &env, &identity, volumes) {
+                Ok(started) => started,
+                Err(message) => {
+                    warn!(container = %container.name, detail = %message, "container could not start");
+                    let t = Terminated {
+                        exit_code: 128,
+                        signal: None,
+                        reason: "StartError".to_owned(),
+                        message: Some(message),
+                        started_at: None,
+                        finished_at: now(),
+                        container_id: None,
+                    };
+                    if let Some(cs) = self.cstatus(which) {
+                        cs.state = State::Terminated(t.clone());
+                        cs.ready = false;
+                    }
+                    return ContainerExit::Exited(t);
                 }
-                return ContainerExit::Exited(t);
-            }
-        };
+            };
         let pid = child.id().unwrap_or_default();
         let container_id = format!("harness://{pid}");
-        info!(container = %container.name, pid, log = %log.display(), "container started");
+        info!(container = %container.name, pid, uid = identity.uid, gid = identity.gid, log = %log.display(), "container started");
         // Before the status names the container ID: the log server finds the attempt by it.
         if let Err(e) = logs::record_attempt(&self.root, &container.name, &self.uid(), pid, log_start) {
             warn!(container = %container.name, error = %e, "cannot record the attempt in the log index");
         }
         // Until this function returns, i.e. until the process exited: followers of its log stop then.
         let _running = self.ctx.running.enter(&log, pid);
+        // Probes only exist on main containers (the API refuses them on init containers).
+        let main = matches!(which, Which::Main(_));
+        let has_startup = main && container.startup_probe.is_some();
+        let has_probes = main
+            && (has_startup || container.readiness_probe.is_some() || container.liveness_probe.is_some());
         if let Some(cs) = self.cstatus(which) {
             cs.state = State::Running { started_at: started_at.clone() };
             cs.container_id = Some(container_id.clone());
-            cs.started = true;
-            cs.ready = matches!(which, Which::Main(_));
+            cs.started = !has_startup;
+            cs.ready = main && !has_startup && container.readiness_probe.is_none();
         }
-        if matches!(which, Which::Main(_)) {
+        if main {
             self.status.phase = Phase::Running;
         }
         self.write().await;
 
-        let grace = self.grace_period();
-        let stop = tokio::select! {
-            s = child.wait() => Ok(s),
-            c = stop_requested(&mut self.ctl) => Err(c),
-        };
-        let (exit, stopped) = match stop {
-            Ok(s) => (s, None),
-            Err(c) => {
-                let grace = match &c {
-                    Control::Delete { grace } => *grace,
-                    Control::Shutdown => grace.min(self.ctx.cfg.shutdown_grace),
-                    _ => Duration::ZERO,
-                };
-                info!(container = %container.name, pid, grace_s = grace.as_secs(), reason = ?c, "stopping container");
-                (terminate(&mut child, pid, grace, &mut self.ctl).await, Some(c))
-            }
+        let (probe_tx, mut probe_rx) = mpsc::channel(16);
+        let _probes = has_probes.then(|| {
+            let target = probe::Target {
+                container: container.clone(),
+                pid,
+                env: env.to_process_env(),
+                path_var: env.effective("PATH").unwrap_or(env::DEFAULT_PATH).to_owned(),
+                privileges: privileges.clone(),
+            };
+            AbortOnDrop(tokio::spawn(probe::run(std::sync::Arc::new(target), probe_tx)))
+        });
+        let waited =
+            self.wait_running(&container, &mut child, pid, &mut probe_rx, cgroup.as_ref(), which).await;
+        let (exit, stopped) = match waited {
+            Wait::Exited(s) => (s, None),
+            Wait::Stopped(s, c) => (s, Some(c)),
         };
         // Like a container runtime, nothing of the container outlives its main process.
         process::signal_group(pid, libc::SIGKILL);
+        let oom_killed = cgroup.as_ref().is_some_and(MemoryCgroup::oom_killed);
+        if let Some(cg) = cgroup {
+            cg.remove().await;
+        }
 
         let (exit_code, signal) = match exit {
             Ok(s) => process::exit_info(s),
@@ -498,16 +549,21 @@ impl Runner {
             container.termination_message_policy.as_deref(),
             &log_tail,
         );
+        let reason = match (oom_killed, exit_code) {
+            (true, _) => "OOMKilled",
+            (false, 0) => "Completed",
+            (false, _) => "Error",
+        };
         let t = Terminated {
             exit_code,
             signal,
-            reason: if exit_code == 0 { "Completed" } else { "Error" }.to_owned(),
+            reason: reason.to_owned(),
             message,
             started_at: Some(started_at),
             finished_at: now(),
             container_id: Some(container_id),
         };
-        info!(container = %container.name, pid, exit_code, signal, "container exited");
+        info!(container = %container.name, pid, exit_code, signal, reason, "container exited");
         if let Some(cs) = self.cstatus(which) {
             cs.state = State::Terminated(t.clone());
             cs.ready = false;
@@ -518,18 +574,104 @@ impl Runner {
         }
     }
 
+    /// Waits until the container exits, is stopped by the dispatcher or killed after a failed
+    /// liveness / startup probe; follows the probes' results meanwhile.
+    async fn wait_running(
+        &mut self,
+        container: &Container,
+        child: &mut Child,
+        pid: u32,
+        probes: &mut mpsc::Receiver<ProbeEvent>,
+        cgroup: Option<&MemoryCgroup>,
+        which: Which,
+    ) -> Wait {
+        let name = container.name.as_str();
+        loop {
+            let event = tokio::select! {
+                s = child.wait() => return Wait::Exited(s),
+                () = oom_kill(cgroup) => {
+                    // Like cgroup v2's memory.oom.group (the kubelet's default since 1.28): an
+                    // OOM kill of one process ends the whole container.
+                    warn!(container = name, pid, "OOM killer struck the container: killing it");
+                    process::signal_group(pid, libc::SIGKILL);
+                    if let Some(cg) = cgroup {
+                        cg.kill_all();
+                    }
+                    return Wait::Exited(child.wait().await);
+                }
+                c = stop_requested(&mut self.ctl) => {
+                    let grace = match &c {
+                        Control::Delete { grace } => *grace,
+                        Control::Shutdown => self.grace_period().min(self.ctx.cfg.shutdown_grace),
+                        _ => Duration::ZERO,
+                    };
+                    info!(container = name, pid, grace_s = grace.as_secs(), reason = ?c, "stopping container");
+                    return Wait::Stopped(terminate(child, pid, grace, &mut self.ctl).await, c);
+                }
+                // Without probes the sender is gone: `None` disables this branch.
+                Some(e) = probes.recv() => e,
+            };
+            match event {
+                ProbeEvent::Started => {
+                    if let Some(cs) = self.cstatus(which) {
+                        cs.started = true;
+                    }
+                    self.write().await;
+                }
+                ProbeEvent::Ready(ready) => {
+                    info!(container = name, ready, "readiness changed");
+                    if let Some(cs) = self.cstatus(which) {
+                        cs.ready = ready;
+                    }
+                    self.write().await;
+                }
+                ProbeEvent::Unhealthy { kind, message } => {
+                    let message = format!("{} probe failed: {}", kind.as_str(), message.trim_end());
+                    self.events.record(name, "Warning", "Unhealthy", &message).await;
+                }
+                ProbeEvent::Kill { kind } => {
+                    let message = format!(
+                        "Container {name} failed {} probe, will be restarted",
+                        kind.as_str().to_ascii_lowercase()
+                    );
+                    info!(container = name, pid, "{message}");
+                    self.events.record(name, "Normal", "Killing", &message).await;
+                    let probe = match kind {
+                        probe::Kind::Startup => container.startup_probe.as_ref(),
+                        _ => container.liveness_probe.as_ref(),
+                    };
+                    let grace = probe
+                        .and_then(|p| p.termination_grace_period_seconds)
+                        .map(|s| Duration::from_secs(u64::try_from(s).unwrap_or(0)))
+                        .unwrap_or_else(|| self.grace_period());
+                    if let Some(cs) = self.cstatus(which) {
+                        cs.ready = false;
+                    }
+                    self.write().await;
+                    let exit = terminate(child, pid, grace, &mut self.ctl).await;
+                    return match self.pending_stop() {
+                        Some(c) => Wait::Stopped(exit, c),
+                        None => Wait::Exited(exit),
+                    };
+                }
+            }
+        }
+    }
+
     fn grace_period(&self) -> Duration {
         let secs = self.pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30);
         Duration::from_secs(u64::try_from(secs).unwrap_or(0))
     }
 
-    /// Resolves the command, prepares mounts and log, spawns. `Err` is a StartError message.
+    /// Resolves the command, prepares mounts, cgroup and log, spawns as `identity`. `Err` is a
+    /// StartError message.
     fn start(
         &self,
         container: &Container,
         env: &ContainerEnv,
+        identity: &Identity,
         volumes: &PodVolumes,
-    ) -> Result<(Child, PathBuf, PathBuf, u64), String> {
+    ) -> Result<Started, String> {
         let cfg = &self.ctx.cfg;
         let (program, argv) = process::resolve_command(
             container,
@@ -540,6 +682,11 @@ impl Runner {
         )?;
         let termination_file = self.root.join("termination").join(&container.name);
         std::fs::write(&termination_file, b"")
+            .and_then(|()| {
+                // Like the kubelet: any user of the container may write it.
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&termination_file, std::fs::Permissions::from_mode(0o666))
+            })
             .map_err(|e| format!("cannot create {}: {e}", termination_file.display()))?;
         let termination_path =
             container.termination_message_path.as_deref().unwrap_or("/dev/termination-log");
@@ -564,14 +711,38 @@ impl Runner {
         let plan = MountPlan::new(&mounts, read_only_root, &workdir, &program)?;
         let log = logs::log_file(&self.root, &container.name);
         let log_start = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        let limit =
+            container.resources.as_ref().and_then(|r| r.limits.as_ref()).and_then(|l| l.get("memory"));
+        let cgroup = match limit {
+            Some(q) => {
+                let bytes = quantity::parse_bytes(&q.0).map_err(|e| format!("limits.memory: {e}"))?;
+                let name = format!("{}-{}-{}", self.uid(), container.name, log_start);
+                MemoryCgroup::create(&name, bytes)
+            }
+            None => None,
+        };
+        let privileges = Privileges::new(identity, cgroup.as_ref().map(MemoryCgroup::procs_file).as_deref());
+        // containerd sets HOME from the image's passwd entry, "/" for a UID it lacks.
+        let mut env = env.clone();
+        if identity.uid != 0 && env.vars.get("HOME").is_none() {
+            env.image.set("HOME", "/");
+        }
         info!(container = %container.name, program = %program.display(), ?argv, "starting container");
-        let child = process::spawn(&program, &argv, &env.to_process_env(), &log, plan).map_err(|e| {
-            match last_harness_line(&log) {
+        let spawned = process::spawn(&program, &argv, &env.to_process_env(), &log, plan, privileges.clone())
+            .map_err(|e| match last_harness_line(&log) {
                 Some(line) => format!("{line}: {e}"),
                 None => format!("cannot start {}: {e}", program.display()),
+            });
+        let child = match spawned {
+            Ok(c) => c,
+            Err(m) => {
+                if let Some(cg) = cgroup {
+                    tokio::spawn(cg.remove());
+                }
+                return Err(m);
             }
-        })?;
-        Ok((child, termination_file, log, log_start))
+        };
+        Ok(Started { child, termination_file, log, log_start, cgroup, privileges })
     }
 
     /// After a graceful deletion: terminal phase, final status, delete with grace 0.
@@ -602,6 +773,15 @@ impl Runner {
             Ok(Err(e)) => warn!(error = %e, "cannot mark the pod Failed at shutdown"),
             Err(_) => warn!("timed out marking the pod Failed at shutdown"),
         }
+    }
+}
+
+/// Returns once the OOM killer killed a process of `cgroup` (never without a cgroup). Cgroup v1
+/// has no pollable file for it, so the counter is read every 200 ms.
+async fn oom_kill(cgroup: Option<&MemoryCgroup>) {
+    let Some(cg) = cgroup else { return std::future::pending().await };
+    while !cg.oom_killed() {
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 

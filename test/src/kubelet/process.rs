@@ -1,6 +1,6 @@
 //! Test-only code that stands in for a kubelet and container runtime: turns a container into a
-//! host process (command resolution, spawning in its own process group and mount namespace,
-//! signalling).
+//! host process (command resolution, spawning in its own process group, mount namespace and
+//! memory cgroup as the container's user, signalling).
 //!
 //! There are no images: a container without `command` runs the program that `--image-entrypoint`
 //! maps its image to. A `command[0]` whose file name exists in `--bin-dir` runs that file, so a
@@ -18,6 +18,7 @@ use tokio::process::{Child, Command};
 
 use super::env::{self, ContainerEnv};
 use super::mounts::MountPlan;
+use super::privileges::Privileges;
 
 /// `--image-entrypoint PATTERN=PATH`: containers whose image matches PATTERN (a substring, or a
 /// glob with `*` / `?` matched against the whole image) run PATH when they have no `command`.
@@ -138,13 +139,15 @@ pub fn resolve_command(
 }
 
 /// Starts `program` with `argv` (argv[0] kept as written) and exactly `env`, stdout and stderr
-/// appended to `log`, in a new process group, after `plan` set up its mount namespace.
+/// appended to `log`, in a new process group, after `plan` set up its mount namespace and then
+/// `privileges` moved it into its cgroup and dropped root (in that order: mounting needs root).
 pub fn spawn(
     program: &Path,
     argv: &[String],
     env: &[(String, String)],
     log: &Path,
     plan: MountPlan,
+    privileges: Privileges,
 ) -> io::Result<Child> {
     let out = OpenOptions::new().create(true).append(true).open(log)?;
     let err = out.try_clone()?;
@@ -158,11 +161,52 @@ pub fn spawn(
         .stderr(Stdio::from(err))
         .process_group(0)
         .kill_on_drop(false);
-    // SAFETY: `apply` only makes async-signal-safe syscalls on data prepared before fork.
+    // SAFETY: both `apply`s only make async-signal-safe syscalls on data prepared before fork.
     unsafe {
-        cmd.pre_exec(move || plan.apply());
+        cmd.pre_exec(move || {
+            plan.apply()?;
+            privileges.apply()
+        });
     }
     cmd.spawn()
+}
+
+/// Starts `program` in the running container whose main process is `pid` (its mount namespace,
+/// working directory `/`), as `privileges` say, in a new process group, output captured: the
+/// kubelet's `exec` for probes.
+pub fn spawn_in_container(
+    pid: u32,
+    program: &Path,
+    argv: &[String],
+    env: &[(String, String)],
+    privileges: Privileges,
+) -> io::Result<Child> {
+    use std::os::fd::AsRawFd;
+    let ns = std::fs::File::open(format!("/proc/{pid}/ns/mnt"))?;
+    let ns_fd = ns.as_raw_fd();
+    let mut cmd = Command::new(program);
+    cmd.arg0(argv.first().map(String::as_str).unwrap_or_default())
+        .args(argv.iter().skip(1))
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    // SAFETY: setns, chdir and `apply` are async-signal-safe syscalls on data prepared before
+    // fork; `ns` outlives the spawn.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(ns_fd, libc::CLONE_NEWNS) != 0 || libc::chdir(c"/".as_ptr()) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            privileges.apply()
+        });
+    }
+    let child = cmd.spawn();
+    drop(ns);
+    child
 }
 
 /// Sends `signal` to the whole process group `pgid`. `false` if no process was left.

@@ -1,5 +1,5 @@
 //! Test-only code that stands in for a kubelet: parsing of Kubernetes resource quantities
-//! (`500m`, `2`, `24Gi`, `1e3`) for the downward API's `resourceFieldRef`.
+//! (`500m`, `2`, `24Gi`, `1e3`) for the downward API's `resourceFieldRef` and memory limits.
 //!
 //! Values are held as an exact count of nano-units in an `i128`, so `0.1` divided by `1m` is
 //! exactly 100 (no floating-point rounding).
@@ -57,6 +57,12 @@ pub fn parse_nanos(input: &str) -> Result<i128, String> {
     Ok(sign * div_ceil(numerator, denominator))
 }
 
+/// A memory quantity in bytes (a fraction of a byte rounds up, like the apiserver's `Value()`).
+pub fn parse_bytes(quantity: &str) -> Result<u64, String> {
+    let nanos = parse_nanos(quantity)?;
+    u64::try_from(div_ceil(nanos, 1_000_000_000)).map_err(|_| format!("invalid memory quantity {quantity:?}"))
+}
+
 /// `ceil(quantity / divisor)` as the downward API prints it (an integer).
 pub fn divide_ceil(quantity: &str, divisor: &str) -> Result<i128, String> {
     let q = parse_nanos(quantity)?;
@@ -93,6 +99,18 @@ mod tests {
         assert!(parse_nanos("").is_err());
         assert!(parse_nanos("abc").is_err());
         assert!(parse_nanos("1x").is_err());
+    }
+
+    #[test]
+    fn memory_in_bytes() {
+        assert_eq!(parse_bytes("64Mi"), Ok(64 << 20));
+        assert_eq!(parse_bytes("1G"), Ok(1_000_000_000));
+        assert_eq!(parse_bytes("128974848"), Ok(128_974_848));
+        assert_eq!(parse_bytes("129e6"), Ok(129_000_000));
+        assert_eq!(parse_bytes("0.5Ki"), Ok(512));
+        assert_eq!(parse_bytes("1500m"), Ok(2));
+        assert!(parse_bytes("-1Mi").is_err());
+        assert!(parse_bytes("lots").is_err());
     }
 
     #[test]

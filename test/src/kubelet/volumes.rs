@@ -6,7 +6,8 @@
 //! `<pvc-root>/<namespace>/<claimName>` shared by all pods) and `hostPath`. The service-account
 //! token volume that the ServiceAccount admission plugin and the kubelet would add is added here
 //! (the plugin is disabled on the local apiserver). Secrets and config maps are written once
-//! when the pod starts; later changes are not propagated. Tokens are refreshed.
+//! when the pod starts; later changes are not propagated. Tokens are refreshed. File modes and
+//! `fsGroup` ownership as the kubelet sets them: see [`super::ownership`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -21,6 +22,7 @@ use kube::api::{Api, PostParams};
 use tracing::{info, warn};
 
 use super::env::{self, DataSource, PodFacts};
+use super::ownership;
 
 /// Where the kubelet mounts the service-account token.
 pub const SERVICE_ACCOUNT_PATH: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
@@ -343,6 +345,14 @@ pub async fn materialise<S: DataSource>(
     let ns = cx.pod.metadata.namespace.clone().unwrap_or_default();
     let service_account = env::service_account_name(cx.pod);
     let mut out = PodVolumes { service_account: service_account.clone(), ..Default::default() };
+    let fs_group = match spec.security_context.as_ref().and_then(|s| s.fs_group) {
+        Some(g) => Some(u32::try_from(g).map_err(|_| PrepError::Fatal(format!("invalid fsGroup {g}")))?),
+        None => None,
+    };
+    let own = |name: &str, path: &Path, read_only: bool| match fs_group {
+        Some(g) => ownership::set_volume_ownership(path, g, read_only).map_err(|e| io_fatal(name, path, e)),
+        None => Ok(()),
+    };
 
     for v in spec.volumes.iter().flatten() {
         let name = v.name.as_str();
@@ -384,7 +394,7 @@ pub async fn materialise<S: DataSource>(
             write_fresh(&host, &files).map_err(|e| io_fatal(name, &host, e))?;
             read_only = true;
         } else if v.empty_dir.is_some() {
-            std::fs::create_dir_all(&host).map_err(|e| io_fatal(name, &host, e))?;
+            ownership::create_dir_with_mode(&host, 0o777).map_err(|e| io_fatal(name, &host, e))?;
             read_only = false;
         } else if let Some(d) = &v.downward_api {
             let files =
@@ -468,9 +478,10 @@ pub async fn materialise<S: DataSource>(
             check_rel_path(&pvc.claim_name).map_err(fatal)?;
             let dir = cx.pvc_root.join(&ns).join(&pvc.claim_name);
             if !dir.exists() {
-                std::fs::create_dir_all(&dir).map_err(|e| io_fatal(name, &dir, e))?;
+                ownership::create_dir_with_mode(&dir, 0o777).map_err(|e| io_fatal(name, &dir, e))?;
                 info!(volume = name, path = %dir.display(), "created the host directory of a PersistentVolumeClaim");
             }
+            own(name, &dir, pvc.read_only == Some(true))?;
             out.volumes
                 .insert(name.to_owned(), Volume { host_path: dir, read_only: pvc.read_only == Some(true) });
             continue;
@@ -489,6 +500,7 @@ pub async fn materialise<S: DataSource>(
                     .to_owned(),
             ));
         }
+        own(name, &host, read_only)?;
         out.volumes.insert(name.to_owned(), Volume { host_path: host, read_only });
     }
 
@@ -511,6 +523,7 @@ pub async fn materialise<S: DataSource>(
             FileSpec { path: "namespace".into(), data: ns.clone().into_bytes(), mode: 0o644 },
         ];
         write_fresh(&host, &files).map_err(|e| io_fatal(SERVICE_ACCOUNT_VOLUME, &host, e))?;
+        own(SERVICE_ACCOUNT_VOLUME, &host, true)?;
         out.tokens.push(TokenFile {
             host_path: host.join("token"),
             audience: None,
