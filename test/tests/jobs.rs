@@ -15,7 +15,11 @@ use strimzi_backup_e2e::kubelet::LOG_DIR_ANNOTATION;
 const IMAGE: &str = "quay.io/strimzi-backup/strimzi-backup-operator:dev";
 
 fn job(name: &str, command: serde_json::Value, extra_container: serde_json::Value) -> anyhow::Result<Job> {
-    let mut container = json!({"name": "main", "image": IMAGE, "command": command});
+    let mut container = json!({"name": "main", "image": IMAGE, "command": command, "securityContext": {
+        // What Pod Security `restricted` (the test namespaces enforce it) asks of a container.
+        "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"},
+    }});
     if let (Some(c), Some(extra)) = (container.as_object_mut(), extra_container.as_object()) {
         c.extend(extra.clone());
     }

@@ -21,7 +21,10 @@ fn pod(name: &str, script: &str, env: serde_json::Value) -> anyhow::Result<Pod> 
         "spec": {
             "restartPolicy": "Never",
             "terminationGracePeriodSeconds": 1,
-            "containers": [{"name": "main", "image": IMAGE, "command": ["sh", "-c", script], "env": env}]
+            "containers": [{"name": "main", "image": IMAGE, "command": ["sh", "-c", script], "env": env,
+                // What Pod Security `restricted` (the test namespaces enforce it) asks of a container.
+                "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]},
+                    "runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}}}]
         }
     }))?)
 }
