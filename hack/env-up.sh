@@ -169,6 +169,8 @@ apiserver_ready() { "$K8S_BIN/kubectl" --kubeconfig "$ENV_DIR/kubeconfig" get --
 controller_manager_ready() { "$K8S_BIN/kubectl" --kubeconfig "$ENV_DIR/kubeconfig" -n default get serviceaccount default; }
 
 # --- pod harness (test-only kubelet) -----------------------------------------------------------
+# Image `…/strimzi-backup-operator:dist` runs the release build of `make dist-build` (the shipped
+# build's tests); every other tag runs the workspace's debug build.
 start_harness() {
   local bin=$ROOT_DIR/target/debug
   [[ -x $bin/pod-harness ]] || die "pod harness not built: run 'cargo build --workspace --bins' (make env-up does)"
@@ -176,6 +178,7 @@ start_harness() {
   running_pid harness >/dev/null || "$K8S_BIN/kubectl" --kubeconfig "$ENV_DIR/kubeconfig" delete node harness --ignore-not-found >/dev/null
   start harness "$HARNESS_PORT" "$bin/pod-harness" --kubeconfig "$ENV_DIR/kubeconfig" --node-name harness \
     --state-dir "$ENV_DIR/harness" --pvc-root "$ENV_DIR/pvc" --bin-dir "$bin" \
+    --image-entrypoint "*/strimzi-backup-operator:dist=$ROOT_DIR/target/dist-bin/strimzi-backup-operator" \
     --image-entrypoint "strimzi-backup-operator=$bin/strimzi-backup-operator" \
     --kubelet-port "$HARNESS_PORT" --tls-cert-file "$PKI/harness.crt" --tls-private-key-file "$PKI/harness.key" \
     --client-ca-file "$PKI/ca.crt"

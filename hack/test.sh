@@ -15,6 +15,9 @@ step "generated files"; make --no-print-directory manifests-check
 step "packaging: hadolint, bundle validation, scorecard, monitoring rules, Helm chart"
 make --no-print-directory ship-check
 step "unit tests"; make --no-print-directory unit
+# The shipped build (profile dist, as the Dockerfile builds it) for shipped_build.rs; its build
+# directory is cached outside the clone.
+step "the dist build"; make --no-print-directory dist-build
 # Built before the environment starts, so its disk-space check sees what the build left.
 step "build the end-to-end tests"; make --no-print-directory e2e-build
 

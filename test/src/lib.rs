@@ -33,5 +33,6 @@ pub mod operator;
 pub mod oracle;
 pub mod procfs;
 pub mod proxy;
+pub mod rbac;
 pub mod strimzi;
 pub mod webhook;

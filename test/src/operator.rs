@@ -92,7 +92,9 @@ impl Operator {
         let dir = std::env::temp_dir().join(format!("sbo-operator-{namespace}"));
         std::fs::create_dir_all(&dir)?;
         let log = dir.join(format!("operator-{}.log", unique_suffix()));
-        Self::spawn(program, env.kubeconfig().to_path_buf(), namespace, watched, log, extra_env)
+        // As installed: its own ServiceAccount and config/rbac's rules, never the admin.
+        let kubeconfig = crate::rbac::operator_kubeconfig(env, namespace, watched, &dir)?;
+        Self::spawn(program, kubeconfig, namespace, watched, log, extra_env)
     }
 
     fn spawn(

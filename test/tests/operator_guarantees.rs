@@ -14,7 +14,7 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use object_store::ObjectStoreExt;
 use strimzi_backup_e2e::dataplane::{create_topic, minio, produce, recent, records};
-use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix};
+use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
 use strimzi_backup_e2e::operator::{
     Operator, backup_completed, event, finished_run, free_port, minio_storage, namespace_with_kafka,
 };
@@ -130,8 +130,12 @@ async fn created_objects_are_labelled_runs_leave_events_and_metrics_match_the_ba
             .await?,
         1.0
     );
-    let st = backups.get("unreachable").await?.status.unwrap_or_default();
-    assert_eq!(st.last_backup.map(|b| b.status), Some(BackupRunStatus::Failed));
+    // The status follows the Event.
+    wait_until(Duration::from_secs(30), "the failed run in the status", || async {
+        let st = backups.get("unreachable").await?.status.unwrap_or_default();
+        Ok(st.last_backup.filter(|b| b.status == BackupRunStatus::Failed))
+    })
+    .await?;
 
     // A spec the rules refuse: a Warning naming the field, and no Job.
     cluster

@@ -144,10 +144,57 @@ async fn a_comma_list_of_namespaces_is_watched_and_nothing_else() -> anyhow::Res
     assert!(untouched.metadata.finalizers.unwrap_or_default().is_empty());
     let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &outside);
     assert!(jobs.list(&ListParams::default()).await?.items.is_empty());
-    for ns in [&home, &other] {
+    // The watched namespace first: the operator's ServiceAccount (in `home`) must still exist to
+    // remove its finalizers there.
+    for ns in [&other, &home] {
         cluster.delete_namespace(ns).await?;
     }
     // The unwatched KafkaBackup has no finalizer, so its namespace goes too.
     cluster.delete_namespace(&outside).await?;
+    Ok(())
+}
+
+/// `STRIMZI_BACKUP_NAMESPACE=*`: one operator for the whole cluster (what the cluster-wide
+/// install does) reconciles in namespaces it knew nothing of when it started.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "reconciles every namespace of the shared cluster: run alone by `make e2e`"]
+async fn an_operator_watching_every_namespace_reconciles_in_each() -> anyhow::Result<()> {
+    let cluster = Cluster::connect().await?;
+    let env = &cluster.env;
+    let home = namespace_with_kafka(&cluster, "all-home").await?;
+    let s = unique_suffix();
+    let topic = format!("all{s}");
+    create_topic(env, &topic, 1, &[]).await?;
+    produce(env, &topic, 0, &records(&topic, 0, 20, recent())).await?;
+    let operator = Operator::start_watching(env, &home, "*", strimzi_backup_e2e::dataplane::binary())?;
+    wait_until(Duration::from_secs(30), "the controllers", || async {
+        Ok(operator.log_text().contains("controllers running").then_some(()))
+    })
+    .await?;
+    // Created after the operator started.
+    let later = namespace_with_kafka(&cluster, "all-later").await?;
+    for ns in [&home, &later] {
+        cluster
+            .apply_yaml(
+                ns,
+                &format!(
+                    "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: once}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: ['{topic}']}}\n{}",
+                    minio_storage(env, &format!("e2e-op-all-{ns}/"), "minio-credentials", 2)?
+                ),
+            )
+            .await?;
+    }
+    for ns in [&home, &later] {
+        let api: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), ns);
+        wait_until(Duration::from_secs(120), &format!("the backup in {ns}"), || async {
+            let st = api.get("once").await?.status.unwrap_or_default();
+            Ok(st.backup_history.iter().any(|b| b.status == BackupRunStatus::Completed).then_some(()))
+        })
+        .await
+        .map_err(|e| e.context(operator.log_text()))?;
+    }
+    for ns in [&later, &home] {
+        cluster.delete_namespace(ns).await?;
+    }
     Ok(())
 }

@@ -118,6 +118,11 @@ async fn each_kafka_backup_owns_its_location_and_takes_another_only_when_told() 
     trigger(&api_a, "orders", "after-take-over").await?;
     let (reason, message) = ready_reason(&api_a, "orders", &["BackupFailed"]).await?;
     assert!(message.contains(&format!("belongs to KafkaBackup {ns_b}/intruder")), "{reason}: {message}");
+    // The operator lives in ns_a: the other namespace goes first, while it can still remove its
+    // finalizers there.
+    for ns in [&ns_b, &ns_a] {
+        cluster.delete_namespace(ns).await?;
+    }
     Ok(())
 }
 
@@ -181,5 +186,6 @@ async fn a_recreated_topic_and_a_retention_raise_are_warning_events() -> anyhow:
     assert_eq!(warning.type_.as_deref(), Some("Warning"));
     assert!(warning.message.unwrap_or_default().contains(&topic));
     assert_eq!(consume_all(&dr.env, &topic, 0)?.len(), aged.len(), "the aged records, restored");
+    cluster.delete_namespace(&ns).await?;
     Ok(())
 }

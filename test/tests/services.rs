@@ -52,10 +52,12 @@ class H(http.server.BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+import tempfile
+d = tempfile.mkdtemp()  # the pod runs as a non-root user: its working directory is not its own
 for f in ("tls.crt", "tls.key"):
-    open(f, "w").write(os.environ[f.upper().replace(".", "_")])
+    open(os.path.join(d, f), "w").write(os.environ[f.upper().replace(".", "_")])
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-ctx.load_cert_chain("tls.crt", "tls.key")
+ctx.load_cert_chain(os.path.join(d, "tls.crt"), os.path.join(d, "tls.key"))
 srv = http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H)
 srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
 srv.serve_forever()
@@ -85,6 +87,11 @@ fn python_pod(
             "containers": [{
                 "name": "main", "image": IMAGE, "command": [PYTHON, "-c", script], "env": env_list,
                 "ports": [{"name": port_name, "containerPort": port}],
+                // What Pod Security `restricted` (the test namespaces enforce it) asks of a container.
+                "securityContext": {
+                    "allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]},
+                    "runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"},
+                },
             }]
         }
     }))?)
