@@ -102,6 +102,14 @@ async fn olm_installs_the_bundle_and_its_webhooks_answer_with_olm_issued_certifi
     } else {
         String::new()
     };
+    // The KafkaBackups go first, while the operator still runs to remove its finalizers; without
+    // it (CSV gone) they would hold the namespace in Terminating.
+    let backups: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
+    let _ = backups.delete_collection(&DeleteParams::default(), &Default::default()).await;
+    let _ = wait_until(Duration::from_secs(120), "the KafkaBackups to be gone", || async {
+        Ok(backups.list(&Default::default()).await?.items.is_empty().then_some(()))
+    })
+    .await;
     // Deleting the CSV makes OLM remove the Deployment and the webhook configurations.
     let csvs: Api<DynamicObject> = Api::namespaced_with(cluster.client.clone(), &ns, &csv_resource());
     let _ = csvs.delete(CSV_NAME, &DeleteParams::default()).await;
