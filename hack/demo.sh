@@ -162,6 +162,15 @@ offsets() {
 record_counts() {
   awk 'NR == FNR { start[$1] = $2; next } { print $1, $2 - start[$1] }' <(offsets "$1" -2) <(offsets "$1" -1)
 }
+# `partition records` lines: the records a read_committed consumer reads from the beginning. A
+# restore writes in transactions, so its partitions end with a commit marker that takes an offset
+# but is no record: offsets alone would count one too many.
+consumed_counts() {
+  kafka_tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$KAFKA_BOOTSTRAP" \
+    --topic "$1" --from-beginning --isolation-level read_committed --timeout-ms 10000 \
+    --property print.partition=true --property print.value=false 2>>"$WORK/console-consumer.log" |
+    awk -F: '$1 == "Partition" { n[$2]++ } END { for (p in n) print p, n[p] }' | sort -n
+}
 produce_batch() {
   local n=$1 out=$WORK/produce-$2.log
   kafka_tool org.apache.kafka.tools.ProducerPerformance --topic "$TOPIC" --num-records "$n" \
@@ -495,8 +504,8 @@ printf '\n$ kubectl -n %s get kor rewind-to-incident -o jsonpath={.status.result
 "$KUBECTL" -n "$NS" get kor rewind-to-incident \
   -o 'jsonpath={range .status.results[*]}{.group}: {.outcome}{"\n"}{range .partitions[*]}  {.topic}-{.partition}: {.previousOffset} -> {.newOffset}{"\n"}{end}{end}'
 
-printf '\n--- records per partition (GetOffsetShell: latest minus earliest offset) ---\n'
-record_counts "$RESTORED" >"$WORK/restored.txt"
+printf '\n--- records per partition (%s: offsets, as produced; %s: read back by a read_committed consumer) ---\n' "$TOPIC" "$RESTORED"
+consumed_counts "$RESTORED" >"$WORK/restored.txt"
 record_counts "$TOPIC" >"$WORK/source.txt"
 paste -d' ' "$WORK/source.txt" "$WORK/restored.txt" "$WORK/batch1.txt" | awk -v s="$TOPIC" -v r="$RESTORED" '
   BEGIN { printf "  %-9s  %12s  %20s  %14s\n", "partition", s, r, "batch 1 (<PIT)" }
