@@ -119,6 +119,10 @@ bench: ## Backup/restore throughput and peak RSS beside Kafka's perf tools (loca
 tools: ## Build or fetch the pinned components (etcd, Kubernetes, Kafka, MinIO) into ~/.cache
 	hack/tools.sh all
 
+.PHONY: strimzi-crds
+strimzi-crds: ## Strimzi's real Kafka/KafkaUser CRDs of each line (0.45, 0.51, 1.2) from Maven Central into ~/.cache (env-up does it)
+	hack/strimzi-crds.sh
+
 .PHONY: env-up
 env-up: build ## Start etcd, kube-apiserver, controller-manager, pod harness, Kafka, MinIO on 127.0.0.1
 	hack/env-up.sh

@@ -2,7 +2,7 @@
 # `make demo`: the operator end to end on the local environment, as a user would see it.
 #
 #   1. starts the local environment (`make env-up`; parts already running are left alone)
-#   2. installs our CRDs and the stand-in Strimzi CRDs (test/fixtures/strimzi-crds.yaml)
+#   2. installs our CRDs and Strimzi 0.51's Kafka and KafkaUser CRDs (hack/strimzi-crds.sh)
 #   3. recreates namespace `demo` with a Ready Strimzi `Kafka` `my-cluster` whose plain listener is
 #      the local broker, and a Secret with the MinIO credentials
 #   4. runs the operator (target/debug/strimzi-backup-operator operator) in the background,
@@ -207,8 +207,13 @@ fi
 
 # ==================================================================================================
 section "2. CRDs"
+# Strimzi's real CRDs (generated once into the cache; server-side: the Kafka CRD is too large for
+# client-side apply's last-applied annotation).
+# shellcheck source=strimzi-crds.sh
+. "$HACK_DIR/strimzi-crds.sh"
+build_strimzi_crds
 "$KUBECTL" apply --server-side --force-conflicts --field-manager strimzi-backup-demo \
-  -f config/crd/bases/ -f test/fixtures/strimzi-crds.yaml
+  -f config/crd/bases/ -f "$STRIMZI_CRDS_BOTH"
 "$KUBECTL" wait --for condition=Established --timeout 60s \
   crd/kafkabackups.kafkabackup.com crd/kafkarestores.kafkabackup.com crd/kafkaoffsetresets.kafkabackup.com \
   crd/kafkas.kafka.strimzi.io crd/kafkausers.kafka.strimzi.io
@@ -235,14 +240,18 @@ if "$KUBECTL" get namespace "$NS" >/dev/null 2>&1; then
 fi
 "$KUBECTL" create namespace "$NS"
 "$KUBECTL" -n "$NS" apply -f - <<EOF
-# Stand-in for the Kafka that the Strimzi operator would manage: the backup operator only reads
-# its status (Ready, listeners) to find the brokers.
+# The Kafka as a Strimzi user writes it (no Strimzi operator runs here: its status is set below as
+# the Cluster Operator would); the backup operator only reads that status (Ready, listeners).
 apiVersion: kafka.strimzi.io/v1beta2
 kind: Kafka
 metadata:
   name: my-cluster
+  annotations: {strimzi.io/node-pools: enabled, strimzi.io/kraft: enabled}
 spec:
-  kafka: {replicas: 1}
+  kafka:
+    listeners:
+      - {name: plain, port: 9092, type: internal, tls: false}
+  entityOperator: {topicOperator: {}, userOperator: {}}
 ---
 apiVersion: v1
 kind: Secret

@@ -5,17 +5,21 @@
 # Builds or fetches the real components the local environment runs, pinned in versions.env and
 # cached under $CACHE_DIR/<component>-<version>/ so a second run is instant.
 #   hack/tools.sh [all|env|native|kubernetes|etcd|kafka|minio|azurite|fake-gcs|oha|ship|
-#                  operator-sdk|scorecard-test|opm|olm|helm|promtool|hadolint|cert-manager|prometheus-crds]...
+#                  operator-sdk|scorecard-test|opm|olm|helm|promtool|hadolint|cert-manager|prometheus-crds|
+#                  strimzi-crds]...
 # Prints nothing but progress; a failed build names its log file. Sourcing it (as env-up.sh does)
 # only defines the component paths: K8S_BIN, ETCD_BIN, KAFKA_HOME, MINIO_BIN, AZURITE_BLOB_JS,
 # FAKE_GCS_BIN, and (exported) OHA_BIN, OPERATOR_SDK, SCORECARD_TEST, OPM, OLM_BIN, OLM_CRDS, HELM,
-# PROMTOOL, HADOLINT, CERT_MANAGER_{CONTROLLER,CAINJECTOR,CRDS}, PROMETHEUS_CRDS. `env` is what
+# PROMTOOL, HADOLINT, CERT_MANAGER_{CONTROLLER,CAINJECTOR,CRDS}, PROMETHEUS_CRDS, and
+# STRIMZI_CRDS_{V1BETA2_ONLY,BOTH,V1_ONLY} (Strimzi's real CRDs, hack/strimzi-crds.sh). `env` is what
 # `make env-up` runs; `all` is what the tests need: env, `ship` (the packaging and lint tools: operator-sdk,
 # scorecard-test, opm, olm, helm, promtool, hadolint), cert-manager (the plain-install test) and
 # the Prometheus Operator's CRDs (the OLM test);
 # oha, the load generator of `make bench`, is built only when asked for (bench.sh does).
 # shellcheck source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=strimzi-crds.sh
+. "$(dirname "${BASH_SOURCE[0]}")/strimzi-crds.sh"
 
 K8S_DIR=$CACHE_DIR/kubernetes-v$K8S_VERSION
 ETCD_DIR=$CACHE_DIR/etcd-v$ETCD_VERSION
@@ -417,12 +421,12 @@ main() {
   [[ ${#targets[@]} -gt 0 ]] || targets=(all)
   for t in "${targets[@]}"; do
     case $t in
-      env) check_native; build_etcd; build_kafka; build_minio; build_azurite; build_fake_gcs; build_kubernetes ;;
+      env) check_native; build_etcd; build_kafka; build_minio; build_azurite; build_fake_gcs; build_kubernetes; build_strimzi_crds ;;
       all) main env; build_ship; build_cert_manager; build_prometheus_crds ;;
       native) check_native ;;
       kubernetes | etcd | kafka | minio | azurite | oha | ship | opm | olm | helm | promtool | hadolint) "build_$t" ;;
-      fake-gcs | operator-sdk | scorecard-test | cert-manager | prometheus-crds) "build_${t//-/_}" ;;
-      *) die "unknown component '$t' (expected all, env, native, kubernetes, etcd, kafka, minio, azurite, fake-gcs, oha, ship, operator-sdk, scorecard-test, opm, olm, helm, promtool, hadolint, cert-manager, prometheus-crds)" ;;
+      fake-gcs | operator-sdk | scorecard-test | cert-manager | prometheus-crds | strimzi-crds) "build_${t//-/_}" ;;
+      *) die "unknown component '$t' (expected all, env, native, kubernetes, etcd, kafka, minio, azurite, fake-gcs, oha, ship, operator-sdk, scorecard-test, opm, olm, helm, promtool, hadolint, cert-manager, prometheus-crds, strimzi-crds)" ;;
     esac
   done
 }

@@ -212,7 +212,7 @@ where
     }
 }
 
-/// A Strimzi resource (`kafka.strimzi.io`) of `version`, for its stand-in CRDs in the tests.
+/// A Strimzi resource (`kafka.strimzi.io`) of `version`, for its CRDs in the tests.
 pub fn strimzi_resource(version: &str, kind: &str, plural: &str) -> kube::api::ApiResource {
     kube::api::ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("kafka.strimzi.io", version, kind),

@@ -14,7 +14,7 @@ use strimzi_backup_operator::api::condition::ConditionStatus;
 use strimzi_backup_operator::api::restore::RunPhase;
 
 use crate::dataplane::binary;
-use crate::env::{TestEnv, workspace_root};
+use crate::env::TestEnv;
 use crate::fixtures::{Cluster, last_lines, unique_suffix, wait_until};
 
 /// The image the operator's Jobs run (the harness runs our binary for it).
@@ -218,12 +218,12 @@ impl Drop for Operator {
     }
 }
 
-/// A namespace with our CRDs, the stand-in Strimzi CRDs, a Ready `Kafka` `my-cluster` whose
-/// plain listener is the local broker, and the MinIO credentials Secret `minio-credentials`
-/// (keys `id`, `secret`).
+/// A namespace with our CRDs, Strimzi's CRDs (of the 0.49–0.5x line, both versions served), a
+/// Ready `Kafka` `my-cluster` whose plain listener is the local broker, and the MinIO credentials
+/// Secret `minio-credentials` (keys `id`, `secret`).
 pub async fn namespace_with_kafka(cluster: &Cluster, prefix: &str) -> anyhow::Result<String> {
     cluster.install_crds().await?;
-    cluster.install_crd_files(&[workspace_root().join("test/fixtures/strimzi-crds.yaml")]).await?;
+    cluster.install_crd_files(&crate::strimzi::StrimziLine::Both.files()?).await?;
     kafka_namespace(cluster, prefix, "v1beta2").await
 }
 
@@ -245,8 +245,9 @@ pub async fn kafka_namespace(cluster: &Cluster, prefix: &str, version: &str) -> 
     Ok(ns)
 }
 
-/// A Strimzi `Kafka` `name` in `ns`, written in `version`, whose status says it is Ready with its
-/// plain listener at `bootstrap` (what Strimzi's cluster operator would report).
+/// A Strimzi `Kafka` `name` in `ns`, written in `version` as a user of Strimzi writes it
+/// ([`crate::strimzi::kafka_yaml`]), with the status Strimzi's Cluster Operator reports once it is
+/// Ready, its plain listener at `bootstrap` ([`crate::strimzi::ready_kafka_status`]).
 pub async fn ready_kafka(
     cluster: &Cluster,
     ns: &str,
@@ -254,15 +255,11 @@ pub async fn ready_kafka(
     version: &str,
     bootstrap: &str,
 ) -> anyhow::Result<()> {
-    cluster
-        .apply_yaml(ns, &format!("apiVersion: kafka.strimzi.io/{version}\nkind: Kafka\nmetadata: {{name: {name}}}\nspec: {{kafka: {{replicas: 1}}}}\n"))
-        .await?;
+    let applied = cluster.apply_yaml(ns, &crate::strimzi::kafka_yaml(name, version)).await?;
+    let generation = applied.first().and_then(|k| k.metadata.generation).unwrap_or(1);
     let resource = crate::fixtures::strimzi_resource(version, "Kafka", "kafkas");
     let kafkas: Api<DynamicObject> = Api::namespaced_with(cluster.client.clone(), ns, &resource);
-    let status = serde_json::json!({"status": {
-        "conditions": [{"type": "Ready", "status": "True"}],
-        "listeners": [{"name": "plain", "bootstrapServers": bootstrap}],
-    }});
+    let status = crate::strimzi::ready_kafka_status(generation, bootstrap);
     kafkas.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await?;
     Ok(())
 }

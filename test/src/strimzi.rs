@@ -1,8 +1,14 @@
-//! Strimzi's CRDs as each Strimzi line serves them, and moving the cluster from one to another
-//! the way a real upgrade must: the API server refuses to drop a version that objects may still
-//! be stored in (`status.storedVersions`), so before a version goes, every `Kafka` and
+//! Strimzi's real CRDs as each Strimzi line serves them, and moving the cluster from one to
+//! another the way a real upgrade must: the API server refuses to drop a version that objects may
+//! still be stored in (`status.storedVersions`), so before a version goes, every `Kafka` and
 //! `KafkaUser` is rewritten in the version that stays and the CRD's stored versions are set to
 //! it — what Strimzi's `v1` conversion tool does before an upgrade to 1.x.
+//!
+//! The CRDs are Strimzi's own (hack/strimzi-crds.sh generates them from the release's published
+//! api classes, byte-identical to its 040-Crd-kafka.yaml and 044-Crd-kafkauser.yaml), schemas and
+//! all: the API server prunes what Strimzi's schema does not define and refuses a spec it refuses,
+//! so the objects written here ([`kafka_yaml`], [`ready_kafka_status`], [`kafka_user_yaml`]) are
+//! what a user and Strimzi's operators really write.
 //!
 //! These replace cluster-scoped CRDs that every other test shares: tests using them are
 //! `#[ignore]`d in `make e2e`'s parallel pass, run alone in its second pass, and put the suite's
@@ -12,7 +18,8 @@ use anyhow::Context;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 
-use crate::env::workspace_root;
+use crate::env::{TestEnv, workspace_root};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::fixtures::{Cluster, MANAGER, strimzi_resource, wait_until};
@@ -20,11 +27,12 @@ use crate::fixtures::{Cluster, MANAGER, strimzi_resource, wait_until};
 /// The Strimzi lines whose CRDs differ in what they serve.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StrimziLine {
-    /// 0.40–0.48: `Kafka` only in `v1beta2`.
+    /// 0.40–0.48 (Strimzi 0.45.0's CRDs): `Kafka` only in `v1beta2`.
     V1beta2Only,
-    /// 0.49–0.5x: `v1` and `v1beta2`, stored as `v1beta2` (what the rest of the suite runs with).
+    /// 0.49–0.5x (Strimzi 0.51.0's CRDs): `v1` and `v1beta2`, stored as `v1beta2` (what the rest
+    /// of the suite runs with).
     Both,
-    /// 1.x: `v1` only.
+    /// 1.x (Strimzi 1.2.0's CRDs): `v1` only.
     V1Only,
 }
 
@@ -32,12 +40,51 @@ pub enum StrimziLine {
 pub const KINDS: [(&str, &str); 2] = [("Kafka", "kafkas"), ("KafkaUser", "kafkausers")];
 
 impl StrimziLine {
-    pub fn file(self) -> std::path::PathBuf {
-        workspace_root().join(match self {
-            Self::V1beta2Only => "test/fixtures/strimzi-crds-0.4x.yaml",
-            Self::Both => "test/fixtures/strimzi-crds.yaml",
-            Self::V1Only => "test/fixtures/strimzi-crds-1.x.yaml",
-        })
+    /// The key of `.local-env/env` (and of hack/strimzi-crds.sh's output) naming the directory
+    /// of this line's CRDs.
+    fn env_key(self) -> &'static str {
+        match self {
+            Self::V1beta2Only => "STRIMZI_CRDS_V1BETA2_ONLY",
+            Self::Both => "STRIMZI_CRDS_BOTH",
+            Self::V1Only => "STRIMZI_CRDS_V1_ONLY",
+        }
+    }
+
+    /// The directory of this line's CRD files: as the environment names it, else (an environment
+    /// started before it named them, or a cache cleaned since) as hack/strimzi-crds.sh makes it —
+    /// instant when cached, a couple of minutes from Maven Central when not.
+    pub fn dir(self) -> anyhow::Result<PathBuf> {
+        let named = TestEnv::load().ok().and_then(|env| env.get(self.env_key()).ok().map(PathBuf::from));
+        if let Some(dir) = named.filter(|d| d.join(".generated").is_file()) {
+            return Ok(dir);
+        }
+        let dirs = generated_dirs().as_ref().map_err(|e| anyhow::anyhow!("{e}"))?;
+        dirs.iter()
+            .find(|(k, _)| k == self.env_key())
+            .map(|(_, d)| PathBuf::from(d))
+            .with_context(|| format!("hack/strimzi-crds.sh printed no {}", self.env_key()))
+    }
+
+    /// This line's CRD files (`Kafka`, `KafkaUser`), in name order.
+    pub fn files(self) -> anyhow::Result<Vec<PathBuf>> {
+        let dir = self.dir()?;
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .with_context(|| format!("reading {}", dir.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+            .collect();
+        files.sort();
+        anyhow::ensure!(files.len() == KINDS.len(), "{}: expected {} CRD files", dir.display(), KINDS.len());
+        Ok(files)
+    }
+
+    /// This line's CRDs, parsed.
+    pub fn crds(self) -> anyhow::Result<Vec<CustomResourceDefinition>> {
+        let mut all = Vec::new();
+        for file in self.files()? {
+            all.extend(crds(&file)?);
+        }
+        Ok(all)
     }
 
     /// The version objects are stored in.
@@ -57,7 +104,66 @@ impl StrimziLine {
     }
 }
 
-/// The CRDs of a fixture file, parsed.
+/// What hack/strimzi-crds.sh printed (`KEY=DIR` lines), run once per test binary.
+fn generated_dirs() -> &'static Result<Vec<(String, String)>, String> {
+    static DIRS: std::sync::OnceLock<Result<Vec<(String, String)>, String>> = std::sync::OnceLock::new();
+    DIRS.get_or_init(|| {
+        let script = workspace_root().join("hack/strimzi-crds.sh");
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .output()
+            .map_err(|e| format!("running {}: {e}", script.display()))?;
+        if !out.status.success() {
+            return Err(format!("{} failed: {}", script.display(), String::from_utf8_lossy(&out.stderr)));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect())
+    })
+}
+
+/// A `Kafka` `name` as a user of Strimzi writes it in `version`: a KRaft cluster of node pools
+/// (which Strimzi 0.4x asks for with the two annotations; from 0.46 on there is nothing else) with
+/// a plain and a TLS listener, as Strimzi's own examples (packaging/examples/kafka) of each line.
+/// No `spec.kafka.replicas` or `storage` (those are the node pools' in KRaft, and `v1` has
+/// neither), so the same fields are valid in `v1beta2` and `v1`.
+pub fn kafka_yaml(name: &str, version: &str) -> String {
+    let annotations = match version {
+        "v1beta2" => "\n  annotations: {strimzi.io/node-pools: enabled, strimzi.io/kraft: enabled}",
+        _ => "",
+    };
+    format!(
+        "apiVersion: kafka.strimzi.io/{version}\nkind: Kafka\nmetadata:\n  name: {name}{annotations}\nspec:\n  kafka:\n    listeners:\n      - {{name: plain, port: 9092, type: internal, tls: false}}\n      - {{name: tls, port: 9093, type: internal, tls: true}}\n    config: {{offsets.topic.replication.factor: 1, default.replication.factor: 1, min.insync.replicas: 1}}\n  entityOperator: {{topicOperator: {{}}, userOperator: {{}}}}\n"
+    )
+}
+
+/// The status Strimzi's Cluster Operator writes on a Ready `Kafka` of `generation`, its `plain`
+/// listener at `bootstrap` (`host:port`; an empty one gives a listener without an address yet).
+/// Every field is one Strimzi's schema defines (in `v1beta2` and `v1`), so none is pruned.
+pub fn ready_kafka_status(generation: i64, bootstrap: &str) -> serde_json::Value {
+    let addresses: Vec<serde_json::Value> = bootstrap
+        .split(',')
+        .filter_map(|a| a.rsplit_once(':'))
+        .filter_map(|(host, port)| Some(serde_json::json!({"host": host, "port": port.parse::<u16>().ok()?})))
+        .collect();
+    serde_json::json!({"status": {
+        "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}],
+        "observedGeneration": generation,
+        "listeners": [{"name": "plain", "addresses": addresses, "bootstrapServers": bootstrap}],
+        "kafkaNodePools": [{"name": "broker"}],
+    }})
+}
+
+/// A SCRAM-SHA-512 `KafkaUser` `name` of the cluster `cluster`, in `version`, as Strimzi's
+/// examples (packaging/examples/user) write one.
+pub fn kafka_user_yaml(name: &str, version: &str, cluster: &str) -> String {
+    format!(
+        "apiVersion: kafka.strimzi.io/{version}\nkind: KafkaUser\nmetadata: {{name: {name}, labels: {{strimzi.io/cluster: {cluster}}}}}\nspec: {{authentication: {{type: scram-sha-512}}}}\n"
+    )
+}
+
+/// The CRDs of a YAML file, parsed.
 pub fn crds(file: &std::path::Path) -> anyhow::Result<Vec<CustomResourceDefinition>> {
     let text = std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     serde_yaml_ng::Deserializer::from_str(&text)
@@ -88,7 +194,7 @@ pub async fn install(cluster: &Cluster, line: StrimziLine) -> anyhow::Result<()>
     let mut last = None;
     for attempt in 0..3 {
         store_in(cluster, line.storage(), attempt > 0).await?;
-        apply_settled(cluster, &crds(&line.file())?, line.storage()).await?;
+        apply_settled(cluster, &line.crds()?, line.storage()).await?;
         match readable(cluster, line.storage()).await {
             Ok(()) => return Ok(()),
             Err(e) => last = Some(e),
@@ -148,11 +254,18 @@ async fn probe(cluster: &Cluster, crds: &[CustomResourceDefinition]) -> anyhow::
                 "default",
                 &strimzi_resource(&version.name, kind, plural),
             );
+            // The smallest spec Strimzi's schema accepts (a Kafka needs a listener).
+            let spec = match kind.as_str() {
+                "Kafka" => serde_json::json!({"kafka": {"listeners": [
+                    {"name": "plain", "port": 9092, "type": "internal", "tls": false},
+                ]}}),
+                _ => serde_json::json!({}),
+            };
             let probe: DynamicObject = serde_json::from_value(serde_json::json!({
                 "apiVersion": format!("kafka.strimzi.io/{}", version.name),
                 "kind": kind,
                 "metadata": {"name": format!("e2e-probe-{}", crate::fixtures::unique_suffix())},
-                "spec": {},
+                "spec": spec,
             }))?;
             // As the tests write them: server-side apply.
             let name = probe.metadata.name.clone().unwrap_or_default();
@@ -229,7 +342,7 @@ pub async fn store_in(cluster: &Cluster, version: &str, again: bool) -> anyhow::
     if done {
         return Ok(());
     }
-    let mut transitional = crds(&StrimziLine::Both.file())?;
+    let mut transitional = StrimziLine::Both.crds()?;
     for crd in &mut transitional {
         for v in &mut crd.spec.versions {
             v.storage = v.name == version;
@@ -244,8 +357,8 @@ pub async fn store_in(cluster: &Cluster, version: &str, again: bool) -> anyhow::
             });
             // Server-side apply converts an object to the version of each of its field
             // managers' entries: one left in a version about to go would make every later apply
-            // fail ("request to convert CR to an invalid group/version"). The field sets are the
-            // same in both versions here (open schema).
+            // fail ("request to convert CR to an invalid group/version"). The fields the tests
+            // write are defined in both versions (see kafka_yaml), so the entries stay valid.
             for entry in object.metadata.managed_fields.iter_mut().flatten() {
                 entry.api_version = Some(format!("kafka.strimzi.io/{version}"));
             }
@@ -279,23 +392,29 @@ pub async fn store_in(cluster: &Cluster, version: &str, again: bool) -> anyhow::
 pub struct SuiteCrdsBack {
     pub kubectl: std::path::PathBuf,
     pub kubeconfig: std::path::PathBuf,
+    /// The directory of [`StrimziLine::Both`]'s CRDs, found when the test starts (a drop cannot
+    /// report an error).
+    pub dir: std::path::PathBuf,
 }
 
 impl SuiteCrdsBack {
-    pub fn new(cluster: &Cluster) -> Self {
-        Self { kubectl: cluster.env.kubectl().into(), kubeconfig: cluster.env.kubeconfig().into() }
+    pub fn new(cluster: &Cluster) -> anyhow::Result<Self> {
+        Ok(Self {
+            kubectl: cluster.env.kubectl().into(),
+            kubeconfig: cluster.env.kubeconfig().into(),
+            dir: StrimziLine::Both.dir()?,
+        })
     }
 }
 
 impl Drop for SuiteCrdsBack {
     fn drop(&mut self) {
         // The suite's field manager, so what a test added (a conversion webhook) is removed.
-        let file = StrimziLine::Both.file();
         let status = std::process::Command::new(&self.kubectl)
             .arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .args(["apply", "--server-side", "--force-conflicts", "--field-manager", MANAGER, "-f"])
-            .arg(&file)
+            .arg(&self.dir)
             .output();
         match status {
             Ok(out) if out.status.success() => {}
@@ -305,5 +424,89 @@ impl Drop for SuiteCrdsBack {
             ),
             Err(e) => eprintln!("putting the suite's Strimzi CRDs back failed: {e}"),
         }
+    }
+}
+
+/// A status field no Strimzi release defines (on the status, on a listener, on a condition).
+pub const UNDEFINED: &str = "e2eNotInStrimziSchema";
+
+/// What the API server kept of a `Kafka`'s and a `KafkaUser`'s status written with Strimzi's
+/// fields and [`UNDEFINED`] ones.
+pub struct StatusRoundTrip {
+    pub kafka: serde_json::Value,
+    pub user: serde_json::Value,
+}
+
+/// Writes a `Kafka` and a `KafkaUser`, both `name`, in `version` into `ns` as a user does, then
+/// their status as Strimzi's operators do (a Ready `Kafka` whose `plain` listener is at
+/// `bootstrap`, a `tls` listener with its CA certificate; the user's SCRAM name and Secret) plus
+/// [`UNDEFINED`] fields, and reads both back as the API server keeps them.
+pub async fn write_status_with_undefined_fields(
+    cluster: &Cluster,
+    ns: &str,
+    name: &str,
+    version: &str,
+    bootstrap: &str,
+) -> anyhow::Result<StatusRoundTrip> {
+    let applied = cluster.apply_yaml(ns, &kafka_yaml(name, version)).await?;
+    let generation = applied.first().and_then(|k| k.metadata.generation).unwrap_or(1);
+    let mut status = ready_kafka_status(generation, bootstrap);
+    let st = &mut status["status"];
+    st[UNDEFINED] = serde_json::json!("pruned");
+    st["conditions"][0][UNDEFINED] = serde_json::json!("pruned");
+    st["listeners"][0][UNDEFINED] = serde_json::json!("pruned");
+    if let Some(listeners) = st["listeners"].as_array_mut() {
+        listeners.push(serde_json::json!({
+            "name": "tls", "bootstrapServers": "my-cluster-kafka-bootstrap:9093",
+            "certificates": ["-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"],
+        }));
+    }
+    let kafkas: Api<DynamicObject> =
+        Api::namespaced_with(cluster.client.clone(), ns, &strimzi_resource(version, "Kafka", "kafkas"));
+    kafkas.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await?;
+
+    cluster.apply_yaml(ns, &kafka_user_yaml(name, version, name)).await?;
+    let users: Api<DynamicObject> = Api::namespaced_with(
+        cluster.client.clone(),
+        ns,
+        &strimzi_resource(version, "KafkaUser", "kafkausers"),
+    );
+    let user_status = serde_json::json!({"status": {
+        "username": format!("{name}-user"), "secret": name, "observedGeneration": 1,
+        "conditions": [{"type": "Ready", "status": "True"}], UNDEFINED: "pruned",
+    }});
+    users.patch_status(name, &PatchParams::default(), &Patch::Merge(&user_status)).await?;
+
+    let kafka = kafkas.get(name).await?.data.get("status").cloned().unwrap_or_default();
+    let user = users.get(name).await?.data.get("status").cloned().unwrap_or_default();
+    Ok(StatusRoundTrip { kafka, user })
+}
+
+impl StatusRoundTrip {
+    /// Whether every [`UNDEFINED`] field is gone and every field the operator reads (and the
+    /// rest Strimzi writes) is still there.
+    pub fn check(&self, name: &str, bootstrap: &str) -> anyhow::Result<()> {
+        let (k, u) = (&self.kafka, &self.user);
+        let pruned =
+            [&k[UNDEFINED], &k["conditions"][0][UNDEFINED], &k["listeners"][0][UNDEFINED], &u[UNDEFINED]];
+        anyhow::ensure!(
+            pruned.iter().all(|v| v.is_null()),
+            "fields Strimzi's schema does not define survived: {k} {u}"
+        );
+        anyhow::ensure!(
+            k["conditions"][0]["type"] == "Ready" && k["conditions"][0]["status"] == "True",
+            "{k}"
+        );
+        anyhow::ensure!(k["conditions"][0]["lastTransitionTime"].is_string(), "{k}");
+        anyhow::ensure!(k["observedGeneration"].is_i64(), "{k}");
+        anyhow::ensure!(k["kafkaNodePools"][0]["name"] == "broker", "{k}");
+        let plain = &k["listeners"][0];
+        anyhow::ensure!(plain["name"] == "plain" && plain["bootstrapServers"] == bootstrap, "{k}");
+        anyhow::ensure!(plain["addresses"][0]["port"].is_u64(), "{k}");
+        let tls = &k["listeners"][1];
+        anyhow::ensure!(tls["name"] == "tls" && tls["certificates"][0].is_string(), "{k}");
+        anyhow::ensure!(u["username"] == format!("{name}-user").as_str() && u["secret"] == name, "{u}");
+        anyhow::ensure!(u["observedGeneration"] == 1 && u["conditions"][0]["type"] == "Ready", "{u}");
+        Ok(())
     }
 }

@@ -238,9 +238,7 @@ async fn a_failing_backup_is_not_ready_with_the_reason_and_delete_policy_empties
 
     // A Kafka that is not ready holds the run back, visibly; when Strimzi marks it ready, the
     // watch on Kafka resources wakes the reconcile (sooner than the 30 s retry).
-    cluster
-        .apply_yaml(&ns, "apiVersion: kafka.strimzi.io/v1beta2\nkind: Kafka\nmetadata: {name: late-cluster}\nspec: {kafka: {replicas: 1}}\n")
-        .await?;
+    cluster.apply_yaml(&ns, &strimzi_backup_e2e::strimzi::kafka_yaml("late-cluster", "v1beta2")).await?;
     cluster
         .apply_yaml(
             &ns,

@@ -1,8 +1,9 @@
 //! Strimzi as it really is: the operator against the CRDs of each Strimzi line — 0.40–0.48 serve
 //! `kafka.strimzi.io` only in `v1beta2`, 0.49–0.5x in `v1` and `v1beta2`, 1.x only in `v1` —
 //! including an upgrade through all three under a running operator and Strimzi installed after
-//! the operator; and a reconcile that keeps failing for a reason outside the spec (the API
-//! server cannot convert the `Kafka`) shown on the object, then cleared.
+//! the operator; a reconcile that keeps failing for a reason outside the spec (the API
+//! server cannot convert the `Kafka`) shown on the object, then cleared; and each line's real
+//! schema pruning what it does not define while keeping what the operator reads.
 //!
 //! Every test here replaces the cluster-scoped Strimzi CRDs the rest of the suite shares, so they
 //! are `#[ignore]`d in `make e2e`'s parallel pass and run alone in its second pass; each puts
@@ -10,15 +11,19 @@
 
 use std::time::Duration;
 
+use anyhow::Context;
+
 use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use strimzi_backup_e2e::dataplane::{create_topic, produce, recent, records};
 use strimzi_backup_e2e::fixtures::{Cluster, strimzi_resource, unique_suffix, wait_until};
-use strimzi_backup_e2e::operator::{Operator, backup_completed, kafka_namespace, minio_storage};
+use strimzi_backup_e2e::operator::{Operator, backup_completed, kafka_namespace, minio_storage, ready_kafka};
 use strimzi_backup_e2e::strimzi::{self, KINDS, StrimziLine, SuiteCrdsBack};
 use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup, KafkaBackupStatus};
+use strimzi_backup_operator::api::cluster::{ClusterConnection, StrimziClusterRef};
 use strimzi_backup_operator::api::condition::{Condition, ConditionStatus};
+use strimzi_backup_operator::operator::connection::resolve;
 use strimzi_backup_operator::operator::dereference::StrimziApi;
 
 fn ready(st: &KafkaBackupStatus) -> Option<&Condition> {
@@ -68,10 +73,7 @@ async fn another_backup_completes(
 
 /// A `KafkaUser` `backup` written in `version` with `status.username` `username`.
 async fn kafka_user(cluster: &Cluster, ns: &str, version: &str, username: &str) -> anyhow::Result<()> {
-    let yaml = format!(
-        "apiVersion: kafka.strimzi.io/{version}\nkind: KafkaUser\nmetadata: {{name: backup}}\nspec: {{authentication: {{type: scram-sha-512}}}}\n"
-    );
-    cluster.apply_yaml(ns, &yaml).await?;
+    cluster.apply_yaml(ns, &strimzi::kafka_user_yaml("backup", version, "my-cluster")).await?;
     let users: Api<DynamicObject> = Api::namespaced_with(
         cluster.client.clone(),
         ns,
@@ -87,7 +89,7 @@ async fn kafka_user(cluster: &Cluster, ns: &str, version: &str, username: &str) 
 async fn a_backup_completes_on_strimzi_0_4x_and_again_after_upgrades_to_0_49_and_1_x_under_the_running_operator()
 -> anyhow::Result<()> {
     let cluster = Cluster::connect().await?;
-    let _back = SuiteCrdsBack::new(&cluster);
+    let _back = SuiteCrdsBack::new(&cluster)?;
     cluster.install_crds().await?;
 
     // Strimzi 0.4x: Kafka served only as v1beta2.
@@ -135,7 +137,7 @@ async fn an_operator_started_before_strimzi_reports_the_missing_kafka_then_backs
 -> anyhow::Result<()> {
     let cluster = Cluster::connect().await?;
     let env = &cluster.env;
-    let _back = SuiteCrdsBack::new(&cluster);
+    let _back = SuiteCrdsBack::new(&cluster)?;
     cluster.install_crds().await?;
 
     // No Strimzi at all: its CRDs deleted (with every Kafka and KafkaUser of the cluster).
@@ -175,16 +177,7 @@ async fn an_operator_started_before_strimzi_reports_the_missing_kafka_then_backs
 
     // Strimzi 1.x installed under the running operator; its Cluster Operator makes the Kafka.
     strimzi::install(&cluster, StrimziLine::V1Only).await?;
-    cluster
-        .apply_yaml(&ns, "apiVersion: kafka.strimzi.io/v1\nkind: Kafka\nmetadata: {name: my-cluster}\nspec: {kafka: {replicas: 1}}\n")
-        .await?;
-    let kafkas: Api<DynamicObject> =
-        Api::namespaced_with(cluster.client.clone(), &ns, &strimzi_resource("v1", "Kafka", "kafkas"));
-    let status = serde_json::json!({"status": {
-        "conditions": [{"type": "Ready", "status": "True"}],
-        "listeners": [{"name": "plain", "bootstrapServers": env.kafka_bootstrap()}],
-    }});
-    kafkas.patch_status("my-cluster", &PatchParams::default(), &Patch::Merge(&status)).await?;
+    ready_kafka(&cluster, &ns, "my-cluster", "v1", env.kafka_bootstrap()).await?;
     // The backup waits 30 s between looks at a missing Kafka.
     backup_completed(&api, "orders", Duration::from_secs(120))
         .await
@@ -198,14 +191,14 @@ async fn an_operator_started_before_strimzi_reports_the_missing_kafka_then_backs
 async fn a_kafka_the_api_server_cannot_convert_shows_on_the_backup_with_one_event_and_clears_when_it_reads_again()
 -> anyhow::Result<()> {
     let cluster = Cluster::connect().await?;
-    let _back = SuiteCrdsBack::new(&cluster);
+    let _back = SuiteCrdsBack::new(&cluster)?;
     cluster.install_crds().await?;
     strimzi::install(&cluster, StrimziLine::Both).await?;
     let ns = kafka_namespace(&cluster, "strimzi-unreadable", "v1beta2").await?;
 
     // The Kafka is stored as v1beta2 and read as v1: with a conversion webhook nobody serves,
     // every read fails in the API server (HTTP 500), whatever the object's spec says.
-    let mut broken = strimzi::crds(&StrimziLine::Both.file())?;
+    let mut broken = StrimziLine::Both.crds()?;
     for crd in &mut broken {
         crd.spec.conversion = Some(serde_json::from_value(serde_json::json!({
             "strategy": "Webhook",
@@ -266,5 +259,49 @@ async fn a_kafka_the_api_server_cannot_convert_shows_on_the_backup_with_one_even
     let readfailed = warnings(events.list(&ListParams::default()).await?.items);
     assert_eq!(readfailed.len(), 1, "one Event for one run of failures: {readfailed:?}");
     cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "replaces the Strimzi CRDs every test shares: run alone by `make e2e` (second pass)"]
+async fn every_strimzi_line_prunes_undefined_status_fields_and_the_operator_reads_the_ready_kafka()
+-> anyhow::Result<()> {
+    let cluster = Cluster::connect().await?;
+    let _back = SuiteCrdsBack::new(&cluster)?;
+    let bootstrap = cluster.env.kafka_bootstrap();
+    for (line, versions) in [
+        (StrimziLine::V1beta2Only, &["v1beta2"][..]),
+        (StrimziLine::Both, &["v1beta2", "v1"][..]),
+        (StrimziLine::V1Only, &["v1"][..]),
+    ] {
+        strimzi::install(&cluster, line).await?;
+        let ns = cluster.namespace("strimzi-schema").await?;
+        // A fresh reader per line, as an operator started on that line has.
+        let reader = StrimziApi::new(cluster.client.clone());
+        for version in versions {
+            let name = format!("c-{version}");
+            let kept = strimzi::write_status_with_undefined_fields(&cluster, &ns, &name, version, bootstrap)
+                .await
+                .with_context(|| format!("{line:?} {version}"))?;
+            kept.check(&name, bootstrap).with_context(|| format!("{line:?} {version}"))?;
+            let kafka = reader.kafka(&ns, &name).await?;
+            let by_ref = ClusterConnection {
+                strimzi_cluster_ref: Some(StrimziClusterRef { name: name.clone(), ..Default::default() }),
+                kafka_cluster: None,
+                authentication: None,
+            };
+            let job = resolve(&ns, &by_ref, kafka.as_ref(), None)
+                .map_err(|e| anyhow::anyhow!("{line:?} {version}: {e}"))?;
+            assert_eq!(job.kafka.bootstrap_servers, bootstrap, "{line:?} {version}");
+            assert_eq!(
+                reader.kafka_user_name(&ns, &name).await?,
+                Some(format!("{name}-user")),
+                "{line:?} {version}"
+            );
+        }
+        // Deleted before the next line's CRDs: a line that drops a version must not find
+        // objects stored in it.
+        cluster.delete_namespace(&ns).await?;
+    }
     Ok(())
 }
