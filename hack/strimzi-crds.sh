@@ -107,12 +107,11 @@ generate_line() {
   local api=$1 gen=$2 dir=$3 stamp="api $1, crd-generator $2"
   if [[ -f $dir/.generated && $(<"$dir/.generated") == "$stamp" ]]; then return; fi
   log "generating Strimzi $api's Kafka and KafkaUser CRDs (crd-generator $gen, Maven Central)"
-  local tmp java need line id="" kept=() opts=() in_yaml=false cls file made=0
+  local tmp java need need_api line id="" kept=() opts=() in_yaml=false cls file wanted made=0
   tmp=$(stage_dir "$dir.build")
   strimzi_pom "$api" "$gen" >"$tmp/pom.xml"
   run_logged "mvn copy-dependencies (strimzi $api)" "$tmp/build.log" mvn -B -q -f "$tmp/pom.xml" package
   need=$(class_java "$tmp/libs/crd-generator-$gen.jar" io/strimzi/crdgenerator/CrdGenerator.class)
-  local need_api
   need_api=$(class_java "$tmp/libs/api-$api.jar" io/strimzi/api/kafka/model/kafka/Kafka.class)
   ((need_api > need)) && need=$need_api
   java=$(java_at_least "$need")
@@ -131,9 +130,10 @@ generate_line() {
       id=${line#EXECUTION } kept=() opts=() in_yaml=false
       continue
     fi
+    # shellcheck disable=SC2016 # '${project.basedir}' is matched literally
     case $line in
       -classpath | io.strimzi.crdgenerator.CrdGenerator) continue ;;
-      '${project.basedir}'*) continue ;; # the classpath's value
+      '${project.basedir}'*) continue ;; # the classpath's value (a literal Maven placeholder)
       --yaml) in_yaml=true; continue ;;
     esac
     if ! $in_yaml; then
