@@ -96,25 +96,52 @@ pub async fn committed(
         .collect())
 }
 
+/// How long [`busy`] waits for the group's coordinator to answer. A broker that hangs is fenced
+/// by the controller within its session timeout (9 s by default in KRaft) and another broker
+/// takes its groups over; librdkafka looks the coordinator up again by itself meanwhile.
+///
+/// This is one long request on purpose, not short ones retried: librdkafka aborts the process
+/// when a coordinator admin request times out while its coordinator lookup is still in flight
+/// (librdkafka issues #4605, #3663). So the request's timeout is kept far beyond what a
+/// coordinator move takes, and each single exchange with a silent broker is cut short by
+/// [`SOCKET_TIMEOUT`] instead, which librdkafka retries itself.
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long one request may go unanswered before librdkafka gives up on that broker's
+/// connection (its default is 60 s).
+const SOCKET_TIMEOUT: &str = "10000";
+
 /// Why offsets of `group` must not be changed now, if they must not: it has live members.
+/// Only the group's coordinator is asked (see [`crate::kafka::group_describe`]), again while it
+/// moves or does not answer.
 pub async fn busy(client: &ClientConfig, group: &str) -> anyhow::Result<Option<String>> {
-    let consumer: crate::kafka::Reader =
-        client.create_with_context(crate::kafka::DataPlaneContext).context("creating the Kafka client")?;
+    let admin: crate::kafka::Admin = client
+        .clone()
+        .set("socket.timeout.ms", SOCKET_TIMEOUT)
+        .create_with_context(crate::kafka::DataPlaneContext)
+        .context("creating the Kafka client")?;
     let name = group.to_string();
-    let (state, members) = tokio::task::spawn_blocking(move || {
-        while_coordinator_loads(|| consumer.fetch_group_list(Some(&name), TIMEOUT)).map(|list| {
-            list.groups()
-                .iter()
-                .find(|g| g.name() == name)
-                .map(|g| (g.state().to_string(), g.members().len()))
-                .unwrap_or_else(|| ("Dead".to_string(), 0))
-        })
+    let described = tokio::task::spawn_blocking(move || {
+        let deadline = std::time::Instant::now() + DESCRIBE_TIMEOUT;
+        let mut pause = Duration::from_millis(200);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match crate::kafka::group_describe::consumer_group(&admin, &name, left) {
+                // An answer that the coordinator is loading or elsewhere: ask again.
+                Err(e) if e.retriable && left > Duration::from_secs(1) => {
+                    tracing::info!(error = %e, group = %name, "group coordinator not answering yet; asking again");
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_secs(2));
+                }
+                other => return other,
+            }
+        }
     })
     .await?
     .with_context(|| format!("describing consumer group {group}"))?;
-    Ok((members > 0).then(|| {
+    Ok((described.members > 0).then(|| {
         format!(
-            "group {group} has {members} active member(s) (state {state}): stop its consumers, then run again"
+            "group {group} has {} active member(s) (state {}): stop its consumers, then run again",
+            described.members, described.state
         )
     }))
 }

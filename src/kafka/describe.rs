@@ -4,12 +4,13 @@
 //! rdkafka itself re-exports: one request for many topics, blocking, run on a blocking thread.
 
 use std::collections::BTreeMap;
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::{CString, c_char};
 use std::time::Duration;
 
 use rdkafka::bindings as rd;
 
 use super::Admin;
+use super::ffi::{Owned, text};
 
 /// What `DescribeTopics` says about one topic.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,27 +19,6 @@ pub enum Described {
     Id(String),
     /// The broker does not know the topic (deleted, or never created).
     Missing,
-}
-
-/// Owns a pointer librdkafka allocated and frees it with the matching destroy function.
-struct Owned<T>(*mut T, unsafe extern "C" fn(*mut T));
-
-impl<T> Drop for Owned<T> {
-    fn drop(&mut self) {
-        if !self.0.is_null() {
-            // SAFETY: the pointer came from librdkafka's matching constructor and is dropped once.
-            unsafe { (self.1)(self.0) }
-        }
-    }
-}
-
-fn text(ptr: *const c_char) -> String {
-    if ptr.is_null() {
-        return String::new();
-    }
-    // SAFETY: librdkafka returns NUL-terminated strings that live as long as their owner, which
-    // outlives this copy.
-    unsafe { CStr::from_ptr(ptr) }.to_string_lossy().into_owned()
 }
 
 /// The id of each named topic (blocking; at most `timeout`). A topic the broker does not know is

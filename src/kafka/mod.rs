@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 
 pub mod describe;
+mod ffi;
+pub mod group_describe;
 
 use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};

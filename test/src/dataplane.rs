@@ -329,8 +329,10 @@ pub fn without_offsets(records: &[Record]) -> Vec<Record> {
     records.iter().map(|r| Record { offset: 0, ..r.clone() }).collect()
 }
 
-/// Commits an offset for a group from outside it.
+/// Commits an offset for a group from outside it; again while the group's coordinator is still
+/// loading (a cluster that just started answers so until it has read `__consumer_offsets`).
 pub fn commit(env: &TestEnv, group: &str, topic: &str, partition: i32, offset: i64) -> anyhow::Result<()> {
+    use rdkafka::types::RDKafkaErrorCode as C;
     let consumer: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", env.kafka_bootstrap())
         .set("group.id", group)
@@ -338,8 +340,20 @@ pub fn commit(env: &TestEnv, group: &str, topic: &str, partition: i32, offset: i
         .create()?;
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, Offset::Offset(offset))?;
-    consumer.commit(&tpl, CommitMode::Sync)?;
-    Ok(())
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match consumer.commit(&tpl, CommitMode::Sync) {
+            Err(e)
+                if matches!(
+                    e.rdkafka_error_code(),
+                    Some(C::CoordinatorLoadInProgress | C::CoordinatorNotAvailable | C::NotCoordinator)
+                ) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(250))
+            }
+            other => return Ok(other?),
+        }
+    }
 }
 
 /// The offset a group has committed on a partition.

@@ -70,35 +70,46 @@ async fn every_strategy_moves_real_offsets_and_the_snapshot_rolls_back() -> anyh
     assert_eq!((at(0)?, at(1)?), (Some(40), Some(10)));
     std::fs::remove_dir_all(&dir).ok();
 
-    // A group with a live member is skipped with the reason; the others still move.
-    let busy = format!("or-busy-{s}");
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", env.kafka_bootstrap())
-        .set("group.id", &busy)
-        .create()?;
-    consumer.subscribe(&[&topic])?;
+    // A group with a live member is skipped with the reason; the others still move. Both of
+    // Kafka's group protocols: the classic one, and KIP-848's `consumer` (Kafka 4's default for
+    // new clients), whose groups the classic DescribeGroups does not describe.
+    let (busy, busy_848) = (format!("or-busy-{s}"), format!("or-busy-848-{s}"));
+    let member = |group: &str, protocol: &str| -> anyhow::Result<StreamConsumer> {
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", env.kafka_bootstrap())
+            .set("group.id", group)
+            .set("group.protocol", protocol)
+            .create()?;
+        consumer.subscribe(&[&topic])?;
+        Ok(consumer)
+    };
+    let consumers = [member(&busy, "classic")?, member(&busy_848, "consumer")?];
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while consumer.assignment()?.count() == 0 {
-        anyhow::ensure!(std::time::Instant::now() < deadline, "consumer never joined");
-        let _ = tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await;
+    for consumer in &consumers {
+        while consumer.assignment()?.count() == 0 {
+            anyhow::ensure!(std::time::Instant::now() < deadline, "consumer never joined");
+            let _ = tokio::time::timeout(Duration::from_millis(200), consumer.recv()).await;
+        }
     }
     let out = strimzi_backup_e2e::dataplane::run(
         &env,
         "offset-reset",
         &format!(
-            "kafka: {{bootstrapServers: '{}'}}\nconsumerGroups: [{group}, {busy}]\ntopics: ['{topic}']\nresetStrategy: to-latest\n",
+            "kafka: {{bootstrapServers: '{}'}}\nconsumerGroups: [{group}, {busy}, {busy_848}]\ntopics: ['{topic}']\nresetStrategy: to-latest\n",
             env.kafka_bootstrap()
         ),
         &[],
     )?;
     let result: serde_json::Value = strimzi_backup_e2e::dataplane::result_line(&out.stdout)?;
-    assert_eq!(result["groupsReset"], 1);
-    assert_eq!(result["groups"][1]["outcome"], "Skipped");
-    assert!(
-        result["groups"][1]["message"].as_str().unwrap_or_default().contains("active member"),
-        "{result}"
-    );
+    assert_eq!(result["groupsReset"], 1, "{result}");
+    for skipped in [1, 2] {
+        assert_eq!(result["groups"][skipped]["outcome"], "Skipped", "{result}");
+        assert!(
+            result["groups"][skipped]["message"].as_str().unwrap_or_default().contains("active member"),
+            "{result}"
+        );
+    }
     assert_eq!(at(0)?, Some(100));
-    drop(consumer);
+    drop(consumers);
     Ok(())
 }
