@@ -104,7 +104,12 @@ impl CheckedSegment {
         let inner =
             storage.read(&entry.object).await.map_err(|e| format!("{}: cannot read: {e}", entry.object))?;
         let src = Hashing { inner, hasher: Sha256::new(), bytes: 0 };
-        let reader = SegmentReader::open(src, entry.object.clone(), key).await.map_err(|e| e.to_string())?;
+        let reader = SegmentReader::open(src, entry.object.clone(), key).await.map_err(|e| {
+            format!(
+                "{e} (the segment holds offsets {}..={}; none can be read from it)",
+                entry.first_offset, entry.last_offset
+            )
+        })?;
         if must_be_encrypted && !reader.encrypted() {
             return Err(format!(
                 "{}: not encrypted, but its backup is: the object is not the one the backup wrote",
@@ -120,7 +125,7 @@ impl CheckedSegment {
 
     /// The next block, checked; `None` once the whole segment was read and matched its entry.
     pub async fn next_block(&mut self) -> Result<Option<Block>, String> {
-        let Some(block) = self.reader.next_block().await.map_err(|e| e.to_string())? else {
+        let Some(block) = self.reader.next_block().await.map_err(|e| self.unreadable_from_here(e))? else {
             self.finish()?;
             return Ok(None);
         };
@@ -145,6 +150,16 @@ impl CheckedSegment {
         self.min_ts = self.min_ts.min(i.min_timestamp);
         self.max_ts = self.max_ts.max(i.max_timestamp);
         Ok(Some(block))
+    }
+
+    /// A reading error, with the offsets it costs: the records of this segment after the last
+    /// block that read fine (a restore stops there; `verify` reports it).
+    fn unreadable_from_here(&self, e: crate::format::FormatError) -> String {
+        let from = self.last.map_or(self.entry.first_offset, |l| l + 1);
+        format!(
+            "{e} (the segment holds offsets {}..={}; offsets {from}..={} cannot be read from it)",
+            self.entry.first_offset, self.entry.last_offset, self.entry.last_offset
+        )
     }
 
     fn finish(&mut self) -> Result<(), String> {

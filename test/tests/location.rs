@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use strimzi_backup_e2e::dataplane::{
-    base_config, consume_all, create_topic, minio, produce, recent, records, run_err, run_ok, spawn,
-    without_offsets,
+    base_config, consume_all, create_topic, minio, partition_count, produce, recent, records, run_err,
+    run_ok, spawn, without_offsets,
 };
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::unique_suffix;
@@ -294,6 +294,75 @@ async fn a_manifest_this_build_cannot_read_is_skipped_with_its_name_and_never_de
     )?;
     assert_eq!(restored["backupId"], "b2");
     assert_eq!(without_offsets(&consume_all(&env, &format!("{topic}-r"), 0)?), without_offsets(&want));
+    Ok(())
+}
+
+/// A manifest damaged in place (still valid JSON, one number changed under its unchanged
+/// checksum: the damage a reader that trusts JSON would take for data): restoring or verifying
+/// that backup is refused naming the object, before anything is written; the next backup,
+/// retention and orphan cleanup go on around it and never delete it or what it lists.
+#[tokio::test]
+async fn a_damaged_manifest_is_refused_by_name_and_nothing_it_lists_is_deleted() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let s = unique_suffix();
+    let (topic, prefix) = (format!("damaged{s}"), format!("e2e-damaged-{s}/"));
+    create_topic(&env, &topic, 1, &[]).await?;
+    let want = records(&topic, 0, 40, recent());
+    produce(&env, &topic, 0, &want).await?;
+    let config = |extra: &str| -> anyhow::Result<String> {
+        Ok(format!("{}topics: {{include: [\"{topic}\"]}}\n{extra}", base_config(&env, &prefix, None)?))
+    };
+    run_ok(&env, "backup", &config("")?, &["--backup-id", "b1"])?;
+    let b1 = format!("{prefix}backups/b1/manifest.json");
+    let b1_path = object_store::path::Path::from(b1.as_str());
+    let mut manifest: serde_json::Value = serde_json::from_slice(&store.get(&b1_path).await?.bytes().await?)?;
+    let segment = &mut manifest["manifest"]["topics"][0]["partitions"][0]["segments"][0];
+    let its_segment = segment["object"].as_str().unwrap_or_default().to_string();
+    let records_field = segment["records"].as_i64().unwrap_or_default();
+    anyhow::ensure!(records_field == 40 && !its_segment.is_empty(), "unexpected manifest: {manifest}");
+    segment["records"] = serde_json::json!(41);
+    store.put(&b1_path, PutPayload::from(serde_json::to_vec_pretty(&manifest)?)).await?;
+
+    // Restore and verify of that backup are refused, naming the object and why.
+    let target = format!("{topic}-r");
+    let restore = |id: Option<&str>| -> anyhow::Result<String> {
+        Ok(format!(
+            "{}topicMapping: [{{sourceTopic: {topic}, targetTopic: {target}}}]\n{}",
+            base_config(&env, &prefix, None)?,
+            id.map(|id| format!("backupId: {id}\n")).unwrap_or_default()
+        ))
+    };
+    let refused = run_err(&env, "restore", &restore(Some("b1"))?, &[])?;
+    assert!(refused.contains(&b1) && refused.contains("checksum"), "{refused}");
+    assert_eq!(partition_count(&env, &target)?, None, "nothing was created or written");
+    let refused = run_err(&env, "verify", &config("")?, &["--backup-id", "b1"])?;
+    assert!(refused.contains(&b1) && refused.contains("checksum"), "{refused}");
+
+    // The next backup, with retention and orphan cleanup, skips it by name and deletes nothing
+    // of it (its segment is no readable manifest's: only the damaged one's).
+    let out = strimzi_backup_e2e::dataplane::run(
+        &env,
+        "backup",
+        &config("retention: {maxBackups: 1}\norphanGracePeriod: 0s\n")?,
+        &["--backup-id", "b2"],
+    )?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains(&b1) && stderr.contains("checksum"), "names it: {stderr}");
+    let result = strimzi_backup_e2e::dataplane::result_line(&out.stdout)?;
+    assert!(result["pruned"].as_array().is_none_or(|p| p.is_empty()), "nothing pruned: {result}");
+    assert_eq!(result["records"], 40, "b2 is whole, not continued from the damaged b1: {result}");
+    for kept in [&b1, &its_segment] {
+        assert!(
+            store.head(&object_store::path::Path::from(kept.as_str())).await.is_ok(),
+            "{kept} never deleted"
+        );
+    }
+    // The latest readable backup restores, whole.
+    let restored = run_ok(&env, "restore", &restore(None)?, &[])?;
+    assert_eq!(restored["backupId"], "b2");
+    assert_eq!(without_offsets(&consume_all(&env, &target, 0)?), without_offsets(&want));
     Ok(())
 }
 

@@ -395,15 +395,18 @@ async fn a_restore_killed_twice_finishes_with_every_record_exactly_once() -> any
     Ok(())
 }
 
+/// A damaged segment stops the restore naming the object and the offsets it costs: those from the
+/// damaged block on (the independent decoder says where each block lies).
 #[tokio::test]
-async fn a_corrupted_segment_stops_the_restore_naming_the_object() -> anyhow::Result<()> {
+async fn a_corrupted_segment_stops_the_restore_naming_the_object_and_its_offsets() -> anyhow::Result<()> {
     let env = TestEnv::load()?;
     let store = minio(&env)?;
     let s = unique_suffix();
     let prefix = format!("e2e-corrupt-{s}/");
     let topic = format!("cr{s}");
     create_topic(&env, &topic, 1, &[]).await?;
-    produce(&env, &topic, 0, &records(&topic, 0, 2000, recent())).await?;
+    // About 2.7 MB of records: blocks of about 1 MiB of encoded records, at least two.
+    produce(&env, &topic, 0, &records(&topic, 0, 6000, recent())).await?;
     let result = backup(&env, &prefix, &topic, "none")?;
     let (manifest, _) = strimzi_backup_e2e::dataplane::read_backup(
         &store,
@@ -411,11 +414,21 @@ async fn a_corrupted_segment_stops_the_restore_naming_the_object() -> anyhow::Re
         result["backupId"].as_str().unwrap_or_default(),
     )
     .await?;
-    let object = manifest.topics[0].partitions[0].segments[0].object.clone();
+    let segment = &manifest.topics[0].partitions[0].segments[0];
+    let object = segment.object.clone();
     let path = object_store::path::Path::from(object.as_str());
     use object_store::ObjectStoreExt;
     let mut data = store.get(&path).await?.bytes().await?.to_vec();
-    let at = data.len() / 2;
+    // Where the blocks lie, by the format document: a 28-byte header, then each block's 56-byte
+    // header and its payload. The byte flipped is in the middle of the second block's payload.
+    let decoded = strimzi_backup_e2e::oracle::segment::decode(&data, None)?;
+    anyhow::ensure!(
+        decoded.blocks.len() >= 2,
+        "want two blocks or more, the backup wrote {}",
+        decoded.blocks.len()
+    );
+    let second = &decoded.blocks[1];
+    let at = 28 + 56 + decoded.blocks[0].stored_len as usize + 56 + second.stored_len as usize / 2;
     data[at] ^= 0x40;
     store.put(&path, data.into()).await?;
     let config = restore_config(
@@ -425,6 +438,12 @@ async fn a_corrupted_segment_stops_the_restore_naming_the_object() -> anyhow::Re
     )?;
     let refused = run_err(&env, "restore", &config, &[])?;
     assert!(refused.contains(&object) && refused.contains("corrupted block"), "{refused}");
+    let lost = format!("offsets {}..={} cannot be read", second.first_offset, segment.last_offset);
+    assert!(refused.contains(&lost), "want {lost:?}: {refused}");
+    assert!(
+        refused.contains(&format!("{topic}-0")) || refused.contains(&format!("{topic}/0")),
+        "names the partition: {refused}"
+    );
     Ok(())
 }
 
