@@ -1,13 +1,16 @@
 //! The routes: one POST route per webhook, `/healthz` and `/readyz` (a server that answers is
 //! both: the certificate is loaded before the listener opens). Bodies above [`BODY_LIMIT`] are
-//! refused with 413 before they are read whole.
+//! refused with 413 (at once when their Content-Length says so, else as soon as the limit is
+//! passed), bodies not received within [`BODY_READ_TIMEOUT`] with 408, and at most
+//! [`MAX_IN_FLIGHT`] requests are handled at once; the rest wait their turn, first come first
+//! served, rather than being refused (a refused admission is a failed `kubectl apply`).
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -15,9 +18,45 @@ use axum::routing::{get, post};
 use crate::metrics::{Metrics, RequestLabels, WebhookLabels};
 use crate::review::{self, Admit, Answer, Webhook};
 
-/// Largest body read. The API server sends the object and, on updates, the old object; etcd
-/// keeps objects up to 1.5 MiB, so 2 × 1.5 MiB plus the envelope fits in 4 MiB.
-pub const BODY_LIMIT: usize = 4 << 20;
+/// Largest body read: 3.5 MiB. The API server sends the object and, on updates, the old
+/// object; etcd keeps objects up to 1.5 MiB, so 2 × 1.5 MiB leaves half a MiB for the review's
+/// envelope (userInfo, options, managed fields are inside the objects already). Our own kinds
+/// are a few KiB; the margin is for the limit being etcd's, not ours.
+pub const BODY_LIMIT: usize = (7 << 20) / 2;
+
+/// Time to receive a whole body once the headers are in. The API server sends its review at
+/// once; 3.5 MiB over the slowest in-cluster link takes well under a second. A client that
+/// trickles a body holds one of the [`MAX_IN_FLIGHT`] places for at most this long.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Requests handled at once (body read, decision, answer), over all connections. Bounds the
+/// memory of buffered bodies (32 × 3.5 MiB = 112 MiB, under the pod's 256 MiB limit) and keeps
+/// the two worker threads from being shared among more parses than they can finish; later
+/// requests wait in line for a place, they are not refused.
+pub const MAX_IN_FLIGHT: usize = 32;
+
+/// Reads `request`'s body within [`BODY_READ_TIMEOUT`] and [`BODY_LIMIT`]: the body, or the
+/// answer refusing it.
+async fn read_body(request: Request) -> Result<Bytes, Response> {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+        return Err((StatusCode::PAYLOAD_TOO_LARGE, format!("bodies above {BODY_LIMIT} bytes are refused"))
+            .into_response());
+    }
+    match tokio::time::timeout(BODY_READ_TIMEOUT, Bytes::from_request(request, &())).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(rejection)) => Err(rejection.into_response()),
+        Err(_) => Err((
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the body did not arrive within {}s", BODY_READ_TIMEOUT.as_secs()),
+        )
+            .into_response()),
+    }
+}
 
 async fn serve<A: Admit>(admit: &A, webhook: &Webhook, metrics: &Metrics, body: Bytes) -> Response {
     let started = Instant::now();
@@ -49,10 +88,17 @@ pub fn router<A: Admit>(admit: Arc<A>, webhooks: &[Webhook], metrics: Arc<Metric
         let (admit, metrics, hook) = (admit.clone(), metrics.clone(), webhook.clone());
         router = router.route(
             &webhook.path,
-            post(move |body: Bytes| async move { serve(admit.as_ref(), &hook, &metrics, body).await }),
+            post(move |request: Request| async move {
+                match read_body(request).await {
+                    Ok(body) => serve(admit.as_ref(), &hook, &metrics, body).await,
+                    Err(refused) => refused,
+                }
+            }),
         );
     }
-    router.layer(DefaultBodyLimit::max(BODY_LIMIT))
+    router
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(MAX_IN_FLIGHT))
 }
 
 #[cfg(test)]
@@ -86,6 +132,18 @@ mod tests {
         let r = app.clone().oneshot(post(&hook.path, b"\xff".to_vec())).await.expect("served");
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         let r = app.clone().oneshot(post(&hook.path, vec![b' '; BODY_LIMIT + 1])).await.expect("served");
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        // A declared length above the limit is refused before a byte of the body is read: this
+        // body never yields one.
+        let never = Body::from_stream(futures::stream::pending::<Result<Bytes, std::io::Error>>());
+        let declared = Request::post(&hook.path)
+            .header(header::CONTENT_LENGTH, (4u64 << 20).to_string())
+            .body(never)
+            .expect("request");
+        let r = tokio::time::timeout(Duration::from_secs(5), app.clone().oneshot(declared))
+            .await
+            .expect("refused without reading the body")
+            .expect("served");
         assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
         let r = app.clone().oneshot(post("/validate-something-else", b"{}".to_vec())).await.expect("served");
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
