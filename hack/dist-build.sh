@@ -13,3 +13,15 @@ run_logged "cargo build --profile dist" "$target/build.log" \
   env CARGO_TARGET_DIR="$target" cargo build --locked --profile dist -p strimzi-backup-operator
 install -D -m 0755 "$target/dist/strimzi-backup-operator" "$ROOT_DIR/target/dist-bin/strimzi-backup-operator"
 log "target/dist-bin/strimzi-backup-operator: $(du -h "$ROOT_DIR/target/dist-bin/strimzi-backup-operator" | cut -f1)"
+# The guard in src/main.rs: an optimized build with the test licence key must not compile. Checked
+# (no code generation) in the same cached directory: the dependencies' metadata once, then only
+# this crate's.
+log "checking that the dist profile refuses feature test-license"
+if out=$(env CARGO_TARGET_DIR="$target" cargo check --locked --profile dist -p strimzi-backup-operator \
+  --bin strimzi-backup-operator --features test-license 2>&1); then
+  die "a dist build with feature test-license compiled: the test licence key would be trusted"
+fi
+grep -q "feature \`test-license\` trusts the public test licence key" <<<"$out" ||
+  die "the dist build with feature test-license failed, but not at the guard: $(tail -n 20 <<<"$out")"
+log "the dist profile refuses feature test-license"
+

@@ -125,6 +125,11 @@ pub fn signed_claims(token: &str) -> Result<Claims, LicenseError> {
     signed_claims_with(token, &trusted_keys())
 }
 
+/// How far this cluster's clock may lag the issuer's: a licence issued a moment ago, applied at
+/// once to a cluster whose clock is a little behind, is valid, not "not yet valid". Expiry gets no
+/// such grace: it is days away from issue, and a lapse is never a surprise.
+pub const MAX_CLOCK_SKEW: chrono::Duration = chrono::Duration::minutes(5);
+
 fn verify_with(token: &str, now: DateTime<Utc>, keys: &[&[u8; 32]]) -> Result<Claims, LicenseError> {
     let claims = signed_claims_with(token, keys)?;
     if now >= claims.expires_at {
@@ -133,7 +138,7 @@ fn verify_with(token: &str, now: DateTime<Utc>, keys: &[&[u8; 32]]) -> Result<Cl
             on: claims.expires_at.format("%Y-%m-%d").to_string(),
         });
     }
-    if now < claims.issued_at {
+    if now + MAX_CLOCK_SKEW < claims.issued_at {
         return Err(LicenseError::NotYetValid { id: claims.id, from: claims.issued_at.to_rfc3339() });
     }
     Ok(claims)
@@ -227,5 +232,15 @@ mod tests {
         assert!(matches!(verify("nonsense", at(2026, 6, 1)), Err(LicenseError::Malformed(_))));
         assert!(matches!(verify(&format!("{c}.!!"), at(2026, 6, 1)), Err(LicenseError::Malformed(_))));
         assert!(matches!(verify(&token, at(2025, 6, 1)), Err(LicenseError::NotYetValid { .. })));
+    }
+
+    #[test]
+    fn a_clock_a_few_minutes_behind_the_issuer_accepts_a_fresh_licence() {
+        let token = issue(&claims(), &test_key::SEED).expect("issued");
+        let issued = claims().issued_at;
+        let behind = |minutes: i64| verify(&token, issued - chrono::Duration::minutes(minutes));
+        assert_eq!(behind(1), Ok(claims()));
+        assert_eq!(behind(5), Ok(claims()));
+        assert!(matches!(behind(6), Err(LicenseError::NotYetValid { .. })));
     }
 }

@@ -1,5 +1,13 @@
 //! The one binary of the product. Each subcommand is one role of the same image.
 
+// The test licence key is public: a binary that trusts it gives Enterprise features to anyone.
+// Optimized builds (release, dist: what images ship) refuse the feature outright, so no packaging
+// mistake can turn it on there; hack/dist-build.sh proves this guard still fires.
+#[cfg(all(feature = "test-license", not(debug_assertions)))]
+compile_error!(
+    "feature `test-license` trusts the public test licence key: it is for debug builds only, never release or dist"
+);
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
