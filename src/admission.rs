@@ -10,6 +10,11 @@
 //!   problems are reported together, each with its field and how to fix it. Suspicious but valid
 //!   settings, Secrets that do not exist yet and a licence about to expire are warnings.
 //!
+//! - Tenancy: a reference into another namespace (`api::tenancy`) needs the requesting user's
+//!   right to `get` the referenced object there (a LocalSubjectAccessReview with the request's
+//!   userInfo) and the referenced object's opt-in annotation. The controllers re-check the
+//!   opt-in (they know no user), so a cluster without this webhook is refused the same refs.
+//!
 //! Structural rules (exactly one cluster connection, the storage block matching
 //! `storage.type`, …) are CEL rules in the CRDs: the API server applies them with or without
 //! this webhook, so they are not repeated here.
@@ -17,9 +22,13 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use k8s_openapi::api::authentication::v1::UserInfo;
+use k8s_openapi::api::authorization::v1::{
+    LocalSubjectAccessReview, ResourceAttributes, SubjectAccessReviewSpec,
+};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
-use kube::api::{Api, GetParams};
+use kube::api::{Api, GetParams, PostParams};
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation as Verb};
 use kube::core::response::{StatusCause, StatusDetails};
 use kube::core::{DynamicObject, Status};
@@ -28,10 +37,11 @@ use strimzi_backup_webhook::{Admit, Operation, Webhook};
 
 use crate::api::validation::{FieldError, parse_spec};
 use crate::api::{
-    GROUP, KafkaBackupSpec, KafkaOffsetResetSpec, KafkaRestoreSpec, VERSION, defaults, enterprise, rules,
-    secrets,
+    GROUP, KafkaBackup, KafkaBackupSpec, KafkaOffsetResetSpec, KafkaRestoreSpec, VERSION, defaults,
+    enterprise, rules, secrets, tenancy,
 };
 use crate::license::{Claims, LicenseError};
+use crate::operator::dereference::StrimziApi;
 use crate::operator::license::InstalledLicense;
 
 /// The kinds admitted, each with a mutating and a validating webhook.
@@ -39,6 +49,10 @@ pub const KINDS: [&str; 3] = ["KafkaBackup", "KafkaRestore", "KafkaOffsetReset"]
 
 /// How long a Secret lookup for a warning may take before it is skipped.
 const SECRET_LOOKUP: Duration = Duration::from_secs(2);
+
+/// How long the tenancy checks of one reference (access review, opt-in lookup) may take; the
+/// API server's deadline for the whole decision is 10 s.
+const TENANCY_LOOKUP: Duration = Duration::from_secs(3);
 
 /// A licence closer than this to its expiry is mentioned in a warning.
 const EXPIRY_WARNING_DAYS: i64 = 14;
@@ -152,6 +166,29 @@ pub fn judge(
     j
 }
 
+/// The references of `object` (a `kind` in `namespace`) into other namespaces that are new:
+/// not in `old` (an update that keeps its references is not judged again, so revoking an opt-in
+/// never blocks a finalizer's removal or a label change).
+pub fn cross_namespace_refs(
+    kind: &str,
+    namespace: &str,
+    object: &Value,
+    old: Option<&Value>,
+) -> Vec<tenancy::CrossRef> {
+    let refs = |object: &Value| -> Vec<tenancy::CrossRef> {
+        let spec = spec_of(object);
+        match kind {
+            "KafkaBackup" => parse_spec(&spec).map(|s| tenancy::backup(namespace, &s)),
+            "KafkaRestore" => parse_spec(&spec).map(|s| tenancy::restore(namespace, &s)),
+            "KafkaOffsetReset" => parse_spec(&spec).map(|s| tenancy::offset_reset(namespace, &s)),
+            _ => Ok(Vec::new()),
+        }
+        .unwrap_or_default()
+    };
+    let before = old.map(refs).unwrap_or_default();
+    refs(object).into_iter().filter(|r| !before.contains(r)).collect()
+}
+
 /// A denial naming every problem: in the message (what kubectl prints) and as causes with
 /// their fields (what API clients read).
 pub fn deny(
@@ -189,6 +226,8 @@ pub struct Admission {
     license: InstalledLicense,
     /// For the Secret-existence warnings; none in unit tests and benchmarks without a cluster.
     client: Option<Client>,
+    /// Reads another namespace's Strimzi `Kafka` for its opt-in, in the version served.
+    strimzi: Option<StrimziApi>,
     seen: SecretsSeen,
 }
 
@@ -223,7 +262,83 @@ impl SecretsSeen {
 
 impl Admission {
     pub fn new(license: InstalledLicense, client: Option<Client>) -> Self {
-        Self { license, client, seen: SecretsSeen::default() }
+        let strimzi = client.clone().map(StrimziApi::new);
+        Self { license, client, strimzi, seen: SecretsSeen::default() }
+    }
+
+    /// The tenancy problems of `refs` for a request by `user` from namespace `from`: each
+    /// reference needs the user's `get` there (LocalSubjectAccessReview) and the referenced object's
+    /// opt-in. A check that cannot be made (no client, API server failing or slow) refuses:
+    /// admitting would follow another tenant's reference unchecked.
+    async fn tenancy(&self, user: &UserInfo, from: &str, refs: &[tenancy::CrossRef]) -> Vec<FieldError> {
+        let mut problems = Vec::new();
+        for r in refs {
+            let checked = tokio::time::timeout(TENANCY_LOOKUP, self.check_ref(user, from, r)).await;
+            match checked {
+                Ok(Ok(None)) => {}
+                Ok(Ok(Some(problem))) => problems.push(problem),
+                Ok(Err(e)) => problems.push(FieldError::new(
+                    r.field,
+                    format!("cannot check access to {} {}/{} ({e}); try again", r.kind, r.namespace, r.name),
+                )),
+                Err(_) => problems.push(FieldError::new(
+                    r.field,
+                    format!("checking access to {} {}/{} timed out; try again", r.kind, r.namespace, r.name),
+                )),
+            }
+        }
+        problems
+    }
+
+    async fn check_ref(
+        &self,
+        user: &UserInfo,
+        from: &str,
+        r: &tenancy::CrossRef,
+    ) -> Result<Option<FieldError>, String> {
+        let (Some(client), Some(strimzi)) = (&self.client, &self.strimzi) else {
+            return Err("the webhook has no API client".into());
+        };
+        // Local: asked in the referenced namespace, so the operator needs `create` on
+        // localsubjectaccessreviews only there (a Role works), not cluster-wide.
+        let review = LocalSubjectAccessReview {
+            metadata: kube::api::ObjectMeta { namespace: Some(r.namespace.clone()), ..Default::default() },
+            spec: SubjectAccessReviewSpec {
+                user: user.username.clone(),
+                uid: user.uid.clone(),
+                groups: user.groups.clone(),
+                extra: user.extra.clone(),
+                resource_attributes: Some(ResourceAttributes {
+                    group: Some(r.group.into()),
+                    resource: Some(r.resource.into()),
+                    verb: Some("get".into()),
+                    namespace: Some(r.namespace.clone()),
+                    name: Some(r.name.clone()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let reviews: Api<LocalSubjectAccessReview> = Api::namespaced(client.clone(), &r.namespace);
+        let answer = reviews.create(&PostParams::default(), &review).await.map_err(|e| e.to_string())?;
+        if !answer.status.is_some_and(|s| s.allowed) {
+            return Ok(Some(r.forbidden(user.username.as_deref().unwrap_or("(anonymous)"))));
+        }
+        let annotations = if r.kind == "KafkaBackup" {
+            let api: Api<KafkaBackup> = Api::namespaced(client.clone(), &r.namespace);
+            api.get_metadata_opt(&r.name).await.map_err(|e| e.to_string())?.map(|m| m.metadata.annotations)
+        } else {
+            strimzi
+                .get(r.kind, &r.namespace, &r.name)
+                .await
+                .map_err(|e| e.to_string())?
+                .map(|k| k.metadata.annotations)
+        };
+        Ok(match annotations {
+            Some(a) if tenancy::allows(a.as_ref(), from) => None,
+            found => Some(r.not_allowed(from, found.is_some())),
+        })
     }
 
     /// Warnings for the Secrets in `refs` that `namespace` does not have. A lookup that fails
@@ -304,6 +419,13 @@ impl Admit for Admission {
             return deny(response, kind, &request.name, &j.problems);
         }
         let namespace = request.namespace.clone().unwrap_or_default();
+        let refs = cross_namespace_refs(kind, &namespace, &object, old.as_ref());
+        if !refs.is_empty() {
+            let problems = self.tenancy(&request.user_info, &namespace, &refs).await;
+            if !problems.is_empty() {
+                return deny(response, kind, &request.name, &problems);
+            }
+        }
         j.warnings.extend(self.missing_secrets(&namespace, &j.secrets).await);
         let mut response = response;
         if !j.warnings.is_empty() {

@@ -274,3 +274,38 @@ fn secret_answers_are_remembered_bounded() {
     }
     assert_eq!(seen.get("ns", "s3"), None, "cleared when full");
 }
+
+fn restore_from(backup_ns: Option<&str>, cluster_ns: Option<&str>) -> Value {
+    json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaRestore", "metadata": {"name": "r"}, "spec": {
+        "strimziClusterRef": {"name": "k", "namespace": cluster_ns},
+        "backupRef": {"name": "b", "namespace": backup_ns}
+    }})
+}
+
+#[test]
+fn only_new_references_into_other_namespaces_are_judged_for_tenancy() {
+    let fields = |object: &Value, old: Option<&Value>| -> Vec<&'static str> {
+        cross_namespace_refs("KafkaRestore", "ns", object, old).iter().map(|r| r.field).collect()
+    };
+    assert!(fields(&restore_from(None, Some("ns")), None).is_empty(), "its own namespace");
+    let both = restore_from(Some("other"), Some("other"));
+    assert_eq!(fields(&both, None), ["spec.backupRef.namespace", "spec.strimziClusterRef.namespace"]);
+    // An update that keeps its references (a label, a finalizer) is not judged again.
+    assert!(fields(&both, Some(&both)).is_empty());
+    assert_eq!(fields(&both, Some(&restore_from(Some("other"), None))), ["spec.strimziClusterRef.namespace"]);
+    let reset = json!({"spec": {"strimziClusterRef": {"name": "k", "namespace": "x"}, "consumerGroups": ["g"], "resetStrategy": "to-earliest"}});
+    let refs = cross_namespace_refs("KafkaOffsetReset", "ns", &reset, None);
+    assert_eq!((refs[0].kind, refs[0].namespace.as_str()), ("Kafka", "x"));
+}
+
+#[tokio::test]
+async fn a_cross_namespace_reference_that_cannot_be_checked_is_refused_naming_the_field() {
+    let path = "/validate-kafkabackup-com-v1alpha1-kafkarestore";
+    let body = review("KafkaRestore", "CREATE", restore_from(Some("other"), None), None);
+    let (_, out) = post(app(None), path, serde_json::to_vec(&body).expect("json")).await;
+    assert_eq!(out["response"]["allowed"], false, "{out}");
+    assert_eq!(out["response"]["status"]["details"]["causes"][0]["field"], "spec.backupRef.namespace");
+    let own = review("KafkaRestore", "CREATE", restore_from(Some("ns"), Some("ns")), None);
+    let (_, out) = post(app(None), path, serde_json::to_vec(&own).expect("json")).await;
+    assert_eq!(out["response"]["allowed"], true, "{out}");
+}

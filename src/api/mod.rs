@@ -18,6 +18,7 @@ pub mod secrets;
 pub mod selection;
 pub mod storage;
 pub mod template;
+pub mod tenancy;
 pub mod validation;
 
 pub use backup::{KafkaBackup, KafkaBackupSpec, KafkaBackupStatus};

@@ -73,6 +73,9 @@ pub enum ConnectionError {
     ListenerNotFound { namespace: String, name: String, wanted: String, have: String },
     #[error("spec.authentication: {0}")]
     Authentication(String),
+    /// A reference into another namespace that the referenced object does not opt in to.
+    #[error("{0}")]
+    NotAllowed(String),
 }
 
 impl ConnectionError {
@@ -83,6 +86,7 @@ impl ConnectionError {
             Self::KafkaNotReady { .. } => "KafkaNotReady",
             Self::ListenerNotFound { .. } => "ListenerNotFound",
             Self::Authentication(_) => "InvalidAuthentication",
+            Self::NotAllowed(_) => crate::api::tenancy::REASON,
         }
     }
 }

@@ -1,5 +1,7 @@
 //! The "dereference" step of a reconcile: reading what a resource refers to — a Strimzi `Kafka`
-//! and a `KafkaUser` — and nothing else.
+//! and a `KafkaUser` — and nothing else. A reference into another namespace is followed only
+//! with the referenced object's opt-in (`api::tenancy`), so a cluster without the admission
+//! webhook is refused the same references.
 //!
 //! Strimzi's lines serve different versions of `kafka.strimzi.io`: 0.22–0.48 only `v1beta2`
 //! (plus `v1beta1`/`v1alpha1` for `KafkaUser`), 0.49–0.5x `v1` beside `v1beta2`, 1.x only `v1`.
@@ -19,7 +21,10 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use tokio::sync::{Mutex, watch};
 use tracing::info;
 
-use super::connection::{StrimziKafka, StrimziKafkaStatus};
+use super::connection::{ConnectionError, StrimziKafka, StrimziKafkaStatus};
+use crate::api::KafkaBackup;
+use crate::api::restore::BackupRef;
+use crate::api::tenancy;
 
 /// Strimzi's API group.
 pub const GROUP: &str = "kafka.strimzi.io";
@@ -243,6 +248,15 @@ pub async fn connection(
     namespace: &str,
     spec: &crate::api::cluster::ClusterConnection,
 ) -> Result<Result<super::connection::JobConnection, super::connection::ConnectionError>, kube::Error> {
+    // Another namespace's Kafka only with its opt-in (the webhook also checked the user's right).
+    if let Some(cross) = tenancy::cluster_ref(namespace, spec) {
+        let kafka = strimzi.get("Kafka", &cross.namespace, &cross.name).await?;
+        if !kafka.as_ref().is_some_and(|k| tenancy::allows(k.metadata.annotations.as_ref(), namespace)) {
+            return Ok(Err(ConnectionError::NotAllowed(
+                cross.not_allowed(namespace, kafka.is_some()).to_string(),
+            )));
+        }
+    }
     let kafka = match &spec.strimzi_cluster_ref {
         Some(r) => strimzi.kafka(r.namespace.as_deref().unwrap_or(namespace), &r.name).await?,
         None => None,
@@ -252,6 +266,19 @@ pub async fn connection(
         None => None,
     };
     Ok(super::connection::resolve(namespace, spec, kafka.as_ref(), user.as_deref()))
+}
+
+/// Whether a `KafkaRestore` in namespace `from` may use `kb`, the `KafkaBackup` its `backupRef`
+/// names: always in its own namespace, in another only with `kb`'s opt-in. `Err` is the
+/// refusal naming the field and the annotation to set (the webhook checked the user's right).
+pub fn backup_allowed(from: &str, r: &BackupRef, kb: &KafkaBackup) -> Result<(), String> {
+    let spec = crate::api::KafkaRestoreSpec { backup_ref: Some(r.clone()), ..Default::default() };
+    match tenancy::restore(from, &spec).into_iter().next() {
+        Some(cross) if !tenancy::allows(kb.metadata.annotations.as_ref(), from) => {
+            Err(cross.not_allowed(from, true).to_string())
+        }
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

@@ -291,6 +291,9 @@ fn why_unused(grant: &Grant) -> Option<&'static str> {
             Some("SCRAM credentials of a KafkaUser (operator_scram.rs)")
         }
         ("events.k8s.io", "events", "patch") => Some("a repeated Event (series)"),
+        ("authorization.k8s.io", "localsubjectaccessreviews", "create") => {
+            Some("a reference into another namespace is admitted (tenancy.rs)")
+        }
         ("coordination.k8s.io", "leases", "watch") => Some(
             "a standby replica watches the Lease to take it as soon as it is released; the one replica here leads at once (operator_leader.rs)",
         ),

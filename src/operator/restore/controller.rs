@@ -73,7 +73,7 @@ async fn source(ctx: &Context, kr: &KafkaRestore) -> Result<Source> {
             message: "set spec.backupRef or spec.source".into(),
         });
     };
-    let kb_ns = r.namespace.clone().unwrap_or(ns);
+    let kb_ns = r.namespace.clone().unwrap_or_else(|| ns.clone());
     let api: Api<KafkaBackup> = Api::namespaced(ctx.client.clone(), &kb_ns);
     let Some(kb) =
         api.get_opt(&r.name).await.map_err(Error::read(format!("KafkaBackup {kb_ns}/{}", r.name)))?
@@ -86,6 +86,9 @@ async fn source(ctx: &Context, kr: &KafkaRestore) -> Result<Source> {
             ),
         });
     };
+    if let Err(message) = dereference::backup_allowed(&ns, r, &kb) {
+        return Ok(Source::Missing { reason: crate::api::tenancy::REASON, message });
+    }
     // "Latest" is decided here, from the status users see, and recorded: retention then keeps
     // exactly this backup while the restore reads it.
     let backup_id = match &r.backup_id {
