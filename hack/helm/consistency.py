@@ -98,6 +98,11 @@ def compare(config_docs, chart_docs, cert_manager, scenario):
                 key = "cert-manager.io/inject-ca-from"
                 same(f"{what}: annotation {key}", doc["metadata"]["annotations"].get(key),
                      other["metadata"].get("annotations", {}).get(key))
+        elif kind == "PodDisruptionBudget":
+            same(f"{what}: minAvailable", doc["spec"].get("minAvailable"), other["spec"].get("minAvailable"))
+        elif kind == "NetworkPolicy":
+            same(f"{what}: policyTypes", doc["spec"]["policyTypes"], other["spec"]["policyTypes"])
+            same(f"{what}: ingress", doc["spec"]["ingress"], other["spec"]["ingress"])
         elif kind in ("Certificate", "Issuer"):
             same(f"{what}: spec", doc["spec"], other["spec"])
     # And nothing cluster-wide or privileged the plain install does not have.

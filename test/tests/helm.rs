@@ -307,7 +307,9 @@ async fn the_chart_installs_an_operator_that_works_with_its_own_rbac_and_webhook
     std::fs::write(
         &values,
         format!(
-            "watchNamespaces: [{watched_ns}]\nlogLevel: info,kube=warn\nwebhook:\n  certs:\n    mode: selfSigned"
+            // replicaCount 1: the pod harness runs pods on the host network, where a second
+            // replica could not bind the fixed ports (the chart's default is 2).
+            "watchNamespaces: [{watched_ns}]\nlogLevel: info,kube=warn\nreplicaCount: 1\nwebhook:\n  certs:\n    mode: selfSigned"
         ),
     )?;
     let values_arg = values.to_string_lossy().into_owned();

@@ -59,13 +59,36 @@ async fn install_yaml_runs_the_operator_under_its_own_rbac_with_cert_manager_cer
     })
     .await?;
 
+    // As shipped but with one replica: the pod harness runs pods on the host network, where a
+    // second could not bind 9443 and 9090. The file ships two, a PodDisruptionBudget keeping one
+    // and a NetworkPolicy admitting 9443 and 9090 only (docs/webhooks.md).
+    let shipped = std::fs::read_to_string(install_yaml())?;
+    let deployment = shipped
+        .split("\n---\n")
+        .find(|doc| doc.contains("kind: Deployment\n"))
+        .ok_or_else(|| anyhow::anyhow!("dist/install.yaml has no Deployment"))?;
+    anyhow::ensure!(deployment.contains("\n  replicas: 2\n"), "the shipped Deployment runs 2 replicas");
+    for (kind, what) in [("PodDisruptionBudget", "minAvailable: 1"), ("NetworkPolicy", "port: 9443")] {
+        anyhow::ensure!(
+            shipped
+                .split("\n---\n")
+                .any(|doc| doc.contains(&format!("kind: {kind}\n")) && doc.contains(what)),
+            "dist/install.yaml has no {kind} with {what}"
+        );
+    }
+    let one_replica = std::env::temp_dir().join(format!("install-one-replica-{}.yaml", unique_suffix()));
+    std::fs::write(
+        &one_replica,
+        shipped.replacen(deployment, &deployment.replacen("\n  replicas: 2\n", "\n  replicas: 1\n", 1), 1),
+    )?;
     let out = cluster.kubectl(&[
         "apply",
         "--server-side",
         "--field-manager=e2e-install",
         "-f",
-        &install_yaml().to_string_lossy(),
+        &one_replica.to_string_lossy(),
     ])?;
+    let _ = std::fs::remove_file(&one_replica);
     let result = run(&cluster).await;
     let log = if result.is_err() { operator_pod_logs(&cluster, NAMESPACE, 60).await } else { String::new() };
     uninstall(&cluster)?;

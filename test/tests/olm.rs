@@ -149,6 +149,13 @@ async fn run(cluster: &Cluster, ns: &str) -> anyhow::Result<()> {
     if let Some(meta) = csv.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("namespace");
     }
+    // One replica: the pod harness runs pods on the host network, where a second could not bind
+    // 9443 and 9090. The bundle ships two (docs/webhooks.md).
+    let replicas = csv.pointer_mut("/spec/install/spec/deployments/0/spec/replicas");
+    anyhow::ensure!(replicas.as_deref() == Some(&Value::from(2)), "the bundle's Deployment runs 2 replicas");
+    if let Some(r) = replicas {
+        *r = Value::from(1);
+    }
     // The bundle ships a ServiceMonitor and a PrometheusRule: their kinds come from the
     // Prometheus Operator (on OpenShift, its monitoring stack).
     let monitoring = std::path::PathBuf::from(env.get("PROMETHEUS_CRDS")?);
