@@ -11,6 +11,7 @@ pub mod defaults;
 pub mod duration;
 pub mod enterprise;
 pub mod offset_reset;
+pub mod privilege;
 pub mod restore;
 pub mod rules;
 pub mod schedule;

@@ -78,6 +78,7 @@ pub fn backup(spec: &KafkaBackupSpec) -> Vec<FieldError> {
         &spec.consumer_groups.include,
         &spec.consumer_groups.exclude,
     );
+    problems.extend(super::privilege::problems(&spec.job_options));
     problems
 }
 
@@ -107,6 +108,7 @@ pub fn restore(spec: &KafkaRestoreSpec, now: chrono::DateTime<chrono::Utc>) -> V
             ));
         }
     }
+    problems.extend(super::privilege::problems(&spec.job_options));
     problems
 }
 
@@ -146,6 +148,7 @@ pub fn offset_reset(spec: &KafkaOffsetResetSpec, now: chrono::DateTime<chrono::U
     if spec.consumer_groups.iter().any(|g| g.is_empty()) {
         problems.push(FieldError::new("spec.consumerGroups", "a group id is empty"));
     }
+    problems.extend(super::privilege::problems(&spec.job_options));
     problems
 }
 

@@ -49,8 +49,9 @@ pub struct PodTemplate {
     /// Node selector.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_selector: Option<BTreeMap<String, String>>,
-    /// Pod security context. When omitted the operator sets one that satisfies OpenShift's
-    /// `restricted-v2` (non-root, RuntimeDefault seccomp, no fixed UID).
+    /// Pod security context, merged field by field over the operator's, which satisfies
+    /// OpenShift's `restricted-v2` (non-root, RuntimeDefault seccomp, no fixed UID). Root
+    /// (`runAsUser: 0`, `runAsNonRoot: false`) and an `Unconfined` seccomp profile are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_context: Option<PodSecurityContext>,
     /// Priority class of the pod.
@@ -68,8 +69,10 @@ pub struct ContainerTemplate {
     /// Extra environment variables (e.g. `RUST_LOG`, proxy settings).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<Vec<EnvVar>>,
-    /// Container security context. When omitted the operator sets one that satisfies OpenShift's
-    /// `restricted-v2` (no privilege escalation, all capabilities dropped, read-only root FS).
+    /// Container security context, merged field by field over the operator's, which satisfies
+    /// OpenShift's `restricted-v2` (no privilege escalation, all capabilities dropped, read-only
+    /// root FS); every capability stays dropped. Root, `privileged`, `allowPrivilegeEscalation`,
+    /// added capabilities and `procMount: Unmasked` are refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_context: Option<SecurityContext>,
 }
@@ -83,7 +86,9 @@ pub struct JobSettings {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 100))]
     pub backoff_limit: Option<i32>,
-    /// Upper bound on the Job's run time in seconds; the run is stopped and marked failed after.
+    /// Upper bound on the Job's run time in seconds, Pending included; the run is stopped and
+    /// marked failed after. Default 86400 (a day), so a Job that can never be scheduled does not
+    /// hold its run, and under `concurrencyPolicy: Forbid` every later one, forever.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub active_deadline_seconds: Option<i64>,
@@ -97,7 +102,8 @@ pub struct JobSettings {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JobOptions {
-    /// CPU and memory requests and limits of the Job's container.
+    /// CPU and memory requests and limits of the Job's container. Default: requests 250m CPU and
+    /// 512Mi memory, limit 2Gi memory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<k8s_openapi::api::core::v1::ResourceRequirements>,
     /// Pod and container customisation.

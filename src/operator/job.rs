@@ -1,6 +1,8 @@
 //! The Jobs the controllers create: the operator's own image running one data-plane subcommand
 //! with a config from a ConfigMap, secrets only as mounted files or `secretKeyRef` variables,
-//! and a pod that passes OpenShift's `restricted-v2` unless the user's template says otherwise.
+//! and a pod that passes OpenShift's `restricted-v2` and Pod Security `restricted` whatever the
+//! user's template adds (their settings merge over ours; what would leave restricted is refused at
+//! admission by `api::privilege`).
 //!
 //! Pure: everything it needs is in [`JobRequest`]; the controllers apply the result.
 
@@ -11,8 +13,9 @@ use k8s_openapi::api::batch::v1::{
 };
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, EmptyDirVolumeSource, EnvVar, PodSecurityContext,
-    PodSpec, PodTemplateSpec, SeccompProfile, SecurityContext, Volume, VolumeMount,
+    PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, SecurityContext, Volume, VolumeMount,
 };
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 
 use super::connection::JobConnection;
@@ -99,6 +102,56 @@ fn restricted_container() -> SecurityContext {
     }
 }
 
+/// `user`'s settings over `defaults`, field by field: what the user set wins, what they left out
+/// keeps the restricted default (a template that only sets `fsGroup` must not drop
+/// `runAsNonRoot` or the seccomp profile). Fields are merged at the top level: a user's
+/// `seccompProfile` replaces ours whole. The admission rules (`api::privilege`) have already
+/// refused what would leave restricted.
+fn overlay<T: serde::Serialize + serde::de::DeserializeOwned + Clone>(defaults: T, user: Option<&T>) -> T {
+    let Some(user) = user else { return defaults };
+    let (Ok(serde_json::Value::Object(mut merged)), Ok(serde_json::Value::Object(theirs))) =
+        (serde_json::to_value(&defaults), serde_json::to_value(user))
+    else {
+        return defaults;
+    };
+    merged.extend(theirs.into_iter().filter(|(_, v)| !v.is_null()));
+    serde_json::from_value(serde_json::Value::Object(merged)).unwrap_or(defaults)
+}
+
+/// The container's security context: the user's over [`restricted_container`], and every
+/// capability dropped whatever the user's `capabilities` say (adding one is refused at admission).
+fn container_context(user: Option<&SecurityContext>) -> SecurityContext {
+    let mut merged = overlay(restricted_container(), user);
+    let caps = merged.capabilities.get_or_insert_with(Capabilities::default);
+    let drop = caps.drop.get_or_insert_with(Vec::new);
+    if !drop.iter().any(|c| c == "ALL") {
+        drop.insert(0, "ALL".into());
+    }
+    caps.add = None;
+    merged
+}
+
+/// Requests and limits when the user gives none: enough for the data plane at its default
+/// parallelism (docs/benchmarks.md measures a backup of 8 partitions at under 500 MiB), and a
+/// memory limit so one run cannot take a node's memory.
+fn default_resources() -> ResourceRequirements {
+    let q = |s: &str| Quantity(s.to_string());
+    ResourceRequirements {
+        requests: Some([("cpu".to_string(), q("250m")), ("memory".to_string(), q("512Mi"))].into()),
+        limits: Some([("memory".to_string(), q("2Gi"))].into()),
+        ..Default::default()
+    }
+}
+
+/// How long a Job may take, Pending included, unless the user says otherwise: a day. A Job that
+/// cannot be scheduled (no node fits, an image that cannot be pulled) then fails instead of
+/// holding its run, and under `concurrencyPolicy: Forbid` every later run, forever.
+pub const DEFAULT_ACTIVE_DEADLINE_SECONDS: i64 = 24 * 60 * 60;
+
+/// The size limit of the `/tmp` emptyDir: the data plane keeps its data in memory and object
+/// storage, and writes nothing large there; a limit keeps a bug from filling the node's disk.
+const TMP_SIZE_LIMIT: &str = "256Mi";
+
 pub fn build(req: &JobRequest) -> Job {
     let template = req.options.template.clone().unwrap_or_default();
     let pod_template = template.pod.unwrap_or_default();
@@ -113,7 +166,14 @@ pub fn build(req: &JobRequest) -> Job {
             ..Default::default()
         },
         // The root filesystem is read-only: temporary files go here.
-        Volume { name: "tmp".into(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Default::default() },
+        Volume {
+            name: "tmp".into(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                size_limit: Some(Quantity(TMP_SIZE_LIMIT.into())),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
     ];
     volumes.extend(req.connection.volumes.iter().cloned());
     volumes.extend(req.volumes.iter().cloned());
@@ -138,8 +198,8 @@ pub fn build(req: &JobRequest) -> Job {
         image: Some(req.image.clone()),
         args: Some(vec![req.subcommand.clone(), "--config".into(), format!("{CONFIG_DIR}/{CONFIG_FILE}")]),
         env: (!env.is_empty()).then_some(env),
-        resources: req.options.resources.clone(),
-        security_context: Some(container_template.security_context.unwrap_or_else(restricted_container)),
+        resources: Some(req.options.resources.clone().unwrap_or_else(default_resources)),
+        security_context: Some(container_context(container_template.security_context.as_ref())),
         volume_mounts: Some(mounts),
         termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Default::default()
@@ -166,7 +226,9 @@ pub fn build(req: &JobRequest) -> Job {
                     on_pod_conditions: None,
                 }],
             }),
-            active_deadline_seconds: settings.active_deadline_seconds,
+            active_deadline_seconds: Some(
+                settings.active_deadline_seconds.unwrap_or(DEFAULT_ACTIVE_DEADLINE_SECONDS),
+            ),
             ttl_seconds_after_finished: settings.ttl_seconds_after_finished,
             template: PodTemplateSpec {
                 metadata: Some(ObjectMeta {
@@ -183,7 +245,7 @@ pub fn build(req: &JobRequest) -> Job {
                     node_selector: pod_template.node_selector,
                     priority_class_name: pod_template.priority_class_name,
                     image_pull_secrets: pod_template.image_pull_secrets,
-                    security_context: Some(pod_template.security_context.unwrap_or_else(restricted_pod)),
+                    security_context: Some(overlay(restricted_pod(), pod_template.security_context.as_ref())),
                     // The data plane talks to Kafka and storage only.
                     automount_service_account_token: Some(false),
                     ..Default::default()
@@ -289,5 +351,57 @@ mod tests {
         let pod = spec.template.spec.expect("pod spec");
         assert_eq!(pod.security_context.and_then(|s| s.run_as_user), Some(1000));
         assert_eq!(pod.node_selector.unwrap_or_default().get("pool").map(String::as_str), Some("batch"));
+    }
+
+    #[test]
+    fn a_template_security_context_merges_over_the_restricted_one() {
+        let mut req = request();
+        req.options.template = Some(ResourceTemplate {
+            pod: Some(PodTemplate {
+                security_context: Some(PodSecurityContext { fs_group: Some(2000), ..Default::default() }),
+                ..Default::default()
+            }),
+            container: Some(crate::api::template::ContainerTemplate {
+                security_context: Some(SecurityContext {
+                    read_only_root_filesystem: Some(false),
+                    capabilities: Some(Capabilities { drop: Some(vec!["NET_RAW".into()]), add: None }),
+                    ..Default::default()
+                }),
+                env: None,
+            }),
+        });
+        let job = build(&req);
+        let spec = job.spec.and_then(|s| s.template.spec).expect("pod spec");
+        let pod = spec.security_context.expect("pod security context");
+        assert_eq!(pod.fs_group, Some(2000));
+        assert_eq!(pod.run_as_non_root, Some(true), "kept from restricted");
+        assert_eq!(pod.seccomp_profile.map(|p| p.type_), Some("RuntimeDefault".to_string()));
+        let c = spec.containers[0].security_context.clone().expect("container security context");
+        assert_eq!(c.read_only_root_filesystem, Some(false), "the user's choice");
+        assert_eq!(c.allow_privilege_escalation, Some(false), "kept from restricted");
+        assert_eq!(c.capabilities.and_then(|c| c.drop), Some(vec!["ALL".to_string(), "NET_RAW".to_string()]));
+    }
+
+    #[test]
+    fn jobs_get_resources_a_deadline_and_a_bounded_tmp_unless_told_otherwise() {
+        let job = build(&request());
+        let spec = job.spec.expect("job spec");
+        assert_eq!(spec.active_deadline_seconds, Some(DEFAULT_ACTIVE_DEADLINE_SECONDS));
+        let pod = spec.template.spec.expect("pod spec");
+        let resources = pod.containers[0].resources.clone().expect("resources");
+        assert_eq!(resources.limits.unwrap_or_default().get("memory"), Some(&Quantity("2Gi".into())));
+        assert!(resources.requests.unwrap_or_default().contains_key("cpu"));
+        let tmp = pod.volumes.unwrap_or_default().into_iter().find(|v| v.name == "tmp").expect("tmp volume");
+        assert_eq!(tmp.empty_dir.and_then(|e| e.size_limit), Some(Quantity(TMP_SIZE_LIMIT.into())));
+
+        let mut req = request();
+        let theirs = ResourceRequirements {
+            limits: Some([("memory".to_string(), Quantity("8Gi".into()))].into()),
+            ..Default::default()
+        };
+        req.options.resources = Some(theirs.clone());
+        let job = build(&req);
+        let pod = job.spec.and_then(|s| s.template.spec).expect("pod spec");
+        assert_eq!(pod.containers[0].resources, Some(theirs));
     }
 }
