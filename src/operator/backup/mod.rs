@@ -1,11 +1,22 @@
 //! The `KafkaBackup` controller.
 //!
-//! - [`controller`]: the reconcile (I/O, in steps).
+//! - [`controller`]: the reconcile's wiring (finalizer, one clock read) — I/O only through the
+//!   steps below.
+//! - [`observe`]: what a reconcile reads (I/O).
+//! - [`plan`]: what it does about it (pure; table-tested in `plan/tests.rs`).
+//! - [`act`]: carrying the plan out (I/O).
+//! - [`cleanup`]: the `deletionPolicy` when the resource is deleted (I/O).
 //! - [`schedule`]: when a run is due (pure).
 //! - [`run_config`]: the config a run's Job gets (pure).
 //! - [`outcome`]: what a finished run does to the status (pure).
+//! - [`metrics`]: what a reconcile sets in the metrics.
 
+pub mod act;
+pub mod cleanup;
 pub mod controller;
+pub mod metrics;
+pub mod observe;
 pub mod outcome;
+pub mod plan;
 pub mod run_config;
 pub mod schedule;

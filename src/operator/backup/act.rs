@@ -1,0 +1,111 @@
+//! The "act" step of the `KafkaBackup` reconcile: carries a [`Plan`] out, in a fixed order —
+//! metrics, Events, delete the replaced Jobs, start the run, write the status, mark the
+//! recorded Jobs. It decides nothing but which of the plan's two statuses to write, from what the
+//! launch returned (see [`Start::status_if_finished`]).
+//!
+//! The recorded Jobs are marked after the status is written: a reconcile that fails in between
+//! records them again, which the status absorbs (a run is recorded by its id).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::batch::v1::Job;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+use tracing::info;
+
+use super::metrics;
+use super::observe::{BACKUP_ID_ANNOTATION, COMPONENT, RECORDED_ANNOTATION};
+use super::plan::{Plan, Start};
+use super::run_config::{self, Run};
+use crate::api::backup::KafkaBackup;
+use crate::operator::children::{self, JobState};
+use crate::operator::context::Context;
+use crate::operator::error::{Error, Result};
+use crate::operator::launch::{self, Launch};
+use crate::operator::status;
+use crate::operator::storage_access::StorageAccess;
+
+/// Carries out `plan` for `kb`, made at `now`; returns when to look again.
+pub async fn act(ctx: &Context, kb: &KafkaBackup, plan: Plan, now: DateTime<Utc>) -> Result<Action> {
+    let ns = kb.namespace().unwrap_or_default();
+    let object = kb.object_ref(&());
+    metrics::runs(&ctx.metrics, kb, &plan.outcomes, now);
+    for e in plan.events {
+        ctx.event(&object, e.warning, e.reason, e.action, e.note).await;
+    }
+    for old in &plan.replace {
+        children::delete_job(&ctx.client, &ns, old).await?;
+    }
+    let mut status = plan.status;
+    if let Some(start) = plan.start {
+        let job = launch(ctx, kb, &start).await?;
+        if children::state(&job) == JobState::Running {
+            info!(backup = %kb.name_any(), job = %start.job, why = %start.why, "backup started");
+            let e = start.started;
+            ctx.event(&object, e.warning, e.reason, e.action, e.note).await;
+        } else {
+            status = start.status_if_finished;
+        }
+    }
+    status::write(&ctx.client, kb, &kb.status, &status).await?;
+    for job in &plan.recorded {
+        mark_recorded(ctx, &ns, job).await?;
+    }
+    Ok(plan.then)
+}
+
+/// Renders the run's config and creates its ConfigMap and Job unless they exist; returns the Job.
+async fn launch(ctx: &Context, kb: &KafkaBackup, start: &Start) -> Result<Job> {
+    let storage = run_config::storage(kb);
+    let mut access = StorageAccess::for_storage(&storage);
+    let key_file = kb
+        .spec
+        .backup
+        .encryption
+        .as_ref()
+        .filter(|e| e.enabled)
+        .and_then(|e| e.key_secret.as_ref())
+        .map(|k| access.with_encryption_key(k).into());
+    let config = run_config::render(
+        &kb.spec,
+        storage,
+        start.connection.kafka.clone(),
+        &Run {
+            backup_id: start.job.clone(),
+            scheduled: start.scheduled,
+            protected: start.protected.clone(),
+            encryption_key_file: key_file,
+            owner: Some(run_config::owner(kb)),
+            take_over: run_config::takes_over(kb),
+        },
+    );
+    let yaml = run_config::to_yaml(&config).map_err(|e| Error::Render(e.to_string()))?;
+    launch::launch(
+        ctx,
+        kb,
+        Launch {
+            name: start.job.clone(),
+            component: COMPONENT,
+            subcommand: "backup",
+            config_yaml: yaml,
+            connection: start.connection.clone(),
+            access,
+            options: &kb.spec.job_options,
+            cluster: &kb.spec.cluster,
+            annotations: BTreeMap::from([(BACKUP_ID_ANNOTATION.to_string(), start.job.clone())]),
+        },
+    )
+    .await
+}
+
+async fn mark_recorded(ctx: &Context, ns: &str, job: &str) -> Result<()> {
+    let api: Api<Job> = Api::namespaced(ctx.client.clone(), ns);
+    let patch = serde_json::json!({"metadata": {"annotations": {RECORDED_ANNOTATION: "true"}}});
+    match api.patch(job, &PatchParams::default(), &Patch::Merge(&patch)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(Error::write(format!("Job {job}"))(e)),
+    }
+}

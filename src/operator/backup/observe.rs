@@ -1,0 +1,160 @@
+//! The "observe" step of the `KafkaBackup` reconcile: everything it reads, into [`Observed`] —
+//! the licence, the backup's Jobs and what the finished ones left, the cluster connection, and
+//! the backups that running restores read. Nothing is decided here but what to read, and that by
+//! asking the plan: a backup held by its spec or its licence ([`plan::held`]) reads nothing
+//! else, as before the split, and the restores are listed only when a scheduled run is due
+//! ([`plan::scheduled_run_due`]) and the cluster usable — once per slot, not at every reconcile
+//! (before the split they were listed once the run was sure to start; now also when a trigger
+//! or `Forbid` then keeps it from starting).
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, ListParams};
+use kube::{Resource, ResourceExt};
+
+use super::plan;
+use crate::api::backup::KafkaBackup;
+use crate::api::restore::{KafkaRestore, RunPhase};
+use crate::license::{Claims, LicenseError};
+use crate::operator::children::{self, JobState, Output};
+use crate::operator::connection::{ConnectionError, JobConnection};
+use crate::operator::context::Context;
+use crate::operator::dereference;
+use crate::operator::error::{Error, Result};
+use crate::operator::settings::Watched;
+
+/// The `app.kubernetes.io/component` of backup Jobs.
+pub const COMPONENT: &str = "backup";
+/// On a backup Job: the backup id it writes.
+pub const BACKUP_ID_ANNOTATION: &str = "kafkabackup.com/backup-id";
+/// On a backup Job: `true` once its outcome is in the status.
+pub const RECORDED_ANNOTATION: &str = "kafkabackup.com/recorded";
+
+/// What one reconcile read.
+#[derive(Clone, Debug)]
+pub struct Observed {
+    /// The installed licence, checked at the reconcile's time.
+    pub licence: Result<Claims, LicenseError>,
+    /// What was read of the cluster; `None` when the backup is held ([`plan::held`]).
+    pub cluster: Option<Cluster>,
+}
+
+/// What was read of the cluster.
+#[derive(Clone, Debug)]
+pub struct Cluster {
+    /// The backup's Jobs, in the order the API server lists them (by name).
+    pub jobs: Vec<SeenJob>,
+    /// The connection its Jobs get, or why the cluster cannot be used now.
+    pub connection: Result<JobConnection, ConnectionError>,
+    /// Backups that running restores read; read only when the connection resolved and a
+    /// scheduled run is due ([`plan::scheduled_run_due`]), the one run that needs them.
+    pub protected: Option<Vec<String>>,
+}
+
+/// A backup Job as read.
+#[derive(Clone, Debug)]
+pub struct SeenJob {
+    pub name: String,
+    /// The backup id it writes (its annotation; its name for a Job without one).
+    pub backup_id: String,
+    /// When the Job started.
+    pub started: Option<Time>,
+    pub phase: Phase,
+}
+
+/// Where a backup Job is, as far as the status is concerned.
+#[derive(Clone, Debug)]
+pub enum Phase {
+    Running,
+    /// Finished, and its outcome is in the status already.
+    Recorded,
+    /// Finished and not recorded yet: how it ended and what its pod left.
+    Finished {
+        state: JobState,
+        output: Output,
+    },
+}
+
+/// Reads what the plan for `kb` needs at `now`.
+pub async fn observe(ctx: &Context, kb: &KafkaBackup, now: DateTime<Utc>) -> Result<Observed> {
+    let licence = ctx.license.check(now);
+    if plan::held(kb, &licence, now) {
+        return Ok(Observed { licence, cluster: None });
+    }
+    let ns = kb.namespace().unwrap_or_default();
+    let mut seen = Vec::new();
+    for job in jobs(ctx, kb, COMPONENT).await? {
+        let name = job.name_any();
+        let phase = match children::state(&job) {
+            JobState::Running => Phase::Running,
+            _ if annotation(&job, RECORDED_ANNOTATION) == Some("true") => Phase::Recorded,
+            state => {
+                Phase::Finished { state, output: children::output(&ctx.client, &ns, &name, None).await? }
+            }
+        };
+        seen.push(SeenJob {
+            backup_id: annotation(&job, BACKUP_ID_ANNOTATION).unwrap_or(&name).to_string(),
+            started: job.status.as_ref().and_then(|s| s.start_time.clone()),
+            name,
+            phase,
+        });
+    }
+    let connection = dereference::connection(&ctx.strimzi, &ns, &kb.spec.cluster)
+        .await
+        .map_err(Error::read("the Kafka cluster"))?;
+    let protected = if connection.is_ok() && plan::scheduled_run_due(kb, now) {
+        Some(protected(ctx, kb).await?)
+    } else {
+        None
+    };
+    Ok(Observed { licence, cluster: Some(Cluster { jobs: seen, connection, protected }) })
+}
+
+/// The Jobs of `kb` with `component` (its own, by owner uid).
+pub async fn jobs(ctx: &Context, kb: &KafkaBackup, component: &str) -> Result<Vec<Job>> {
+    let api: Api<Job> = Api::namespaced(ctx.client.clone(), &kb.namespace().unwrap_or_default());
+    let selector =
+        format!("app.kubernetes.io/instance={},app.kubernetes.io/component={component}", kb.name_any());
+    let uid = kb.uid();
+    Ok(api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(Error::read("backup Jobs"))?
+        .items
+        .into_iter()
+        .filter(|j| j.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref()))
+        .collect())
+}
+
+fn annotation<'a>(job: &'a Job, key: &str) -> Option<&'a str> {
+    job.meta().annotations.as_ref().and_then(|a| a.get(key)).map(String::as_str)
+}
+
+/// Backups that running restores read: retention must keep them.
+async fn protected(ctx: &Context, kb: &KafkaBackup) -> Result<Vec<String>> {
+    let ns = kb.namespace().unwrap_or_default();
+    let apis: Vec<Api<KafkaRestore>> = match &ctx.settings.watched {
+        Watched::All => vec![Api::all(ctx.client.clone())],
+        Watched::Namespaces(list) => list.iter().map(|n| Api::namespaced(ctx.client.clone(), n)).collect(),
+    };
+    let mut ids = Vec::new();
+    for api in apis {
+        for r in api.list(&ListParams::default()).await.map_err(Error::read("KafkaRestores"))?.items {
+            let refers = r.spec.backup_ref.as_ref().is_some_and(|b| {
+                b.name == kb.name_any()
+                    && b.namespace.as_deref().unwrap_or(&r.namespace().unwrap_or_default()) == ns
+            });
+            let status = r.status.as_ref();
+            let running =
+                !matches!(status.and_then(|s| s.phase), Some(RunPhase::Completed | RunPhase::Failed));
+            if refers && running {
+                ids.extend(status.and_then(|s| s.restore.as_ref()).and_then(|r| r.backup_id.clone()));
+                ids.extend(r.spec.backup_ref.as_ref().and_then(|b| b.backup_id.clone()));
+            }
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
