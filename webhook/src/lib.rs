@@ -8,11 +8,13 @@
 //! Read top-down:
 //! - [`review`]: the [`Admit`] trait, the webhooks and their kubebuilder-style paths, and how
 //!   one request body becomes one AdmissionReview answer (garbage included).
-//! - [`router`]: the axum routes: the webhooks, `/healthz`, `/readyz`, the body limit.
+//! - [`router`]: the axum routes: the webhooks, `/healthz`, `/readyz`; the body limit and
+//!   read timeout, the bound on requests handled at once.
 //! - [`metrics`]: request counts by webhook and verdict, latency histogram.
 //! - [`certs`]: the serving certificate from a directory, reloaded when it is rotated.
 //! - [`self_signed`]: a CA and serving certificate for local runs (`--webhook-self-signed`).
-//! - [`server`]: the TLS listener.
+//! - [`server`]: the TLS listener and what one client may hold: connections (in all and per
+//!   address), handshake, header and idle timeouts, HTTP/2 streams per connection.
 
 pub mod certs;
 pub mod metrics;
