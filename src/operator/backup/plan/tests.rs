@@ -512,6 +512,13 @@ fn rows() -> Vec<Row> {
                 ..nothing()
             },
         ),
+        row(
+            "a schedule with no run to come (30 February): no cursor, nothing starts, waits for a change",
+            backup("schedule: {cron: '0 0 30 2 *'}"),
+            at(10, 0),
+            ready_cluster(at(10, 0)),
+            Decided { conditions: ready(true, "Scheduled"), ..nothing() },
+        ),
         // The trigger annotation.
         row(
             "trigger: a new value starts an on-demand run, named for this object and value",
