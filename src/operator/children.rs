@@ -17,7 +17,10 @@ use serde::de::DeserializeOwned;
 
 use super::error::{Error, Result};
 
-/// Creates `object` unless an object of its name exists; returns what is there.
+/// Creates `object` unless an object of its name exists; returns what is there — only when it
+/// is ours too: it carries an owner reference with the uid of `object`'s owner. Anyone who may
+/// create ConfigMaps or Jobs in the namespace could otherwise plant one under the next run's
+/// name (names are predictable) and have the operator report its outcome as the run's.
 async fn create_or_get<K>(api: &Api<K>, object: &K) -> Result<K>
 where
     K: Resource<DynamicType = ()> + Clone + serde::Serialize + DeserializeOwned + std::fmt::Debug,
@@ -27,7 +30,13 @@ where
     match api.create(&PostParams::default(), object).await {
         Ok(created) => Ok(created),
         Err(kube::Error::Api(e)) if e.code == 409 => {
-            api.get(&name).await.map_err(Error::read(format!("{kind} {name}")))
+            let existing = api.get(&name).await.map_err(Error::read(format!("{kind} {name}")))?;
+            let owner = object.owner_references().first().map(|o| o.uid.clone()).unwrap_or_default();
+            if existing.owner_references().iter().any(|o| o.uid == owner) {
+                Ok(existing)
+            } else {
+                Err(Error::Foreign { kind: kind.to_string(), name, uid: owner })
+            }
         }
         Err(e) => Err(Error::write(format!("{kind} {name}"))(e)),
     }

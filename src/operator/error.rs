@@ -33,6 +33,12 @@ pub enum Error {
     /// Adding or removing the finalizer.
     #[error("finalizer: {0}")]
     Finalizer(String),
+    /// An object with a child's deterministic name exists but is not this resource's (no owner
+    /// reference with its uid): never adopted, since whoever made it controls what it does.
+    #[error(
+        "{kind} {name} exists but was not created for this resource (it has no owner reference to uid {uid}): the operator never adopts an object it did not create; delete or rename it"
+    )]
+    Foreign { kind: String, name: String, uid: String },
     /// Not a failure: a step that must finish before the next (a cleanup Job running) — looked
     /// at again shortly. The finalizer helper only waits when cleanup returns an error.
     #[error("{0}")]
@@ -79,6 +85,7 @@ impl Error {
             Self::Status(_) => "StatusFailed",
             Self::Render(_) => "RenderFailed",
             Self::Finalizer(_) => "FinalizerFailed",
+            Self::Foreign { .. } => "ForeignObject",
             Self::Waiting(_) => "Waiting",
         }
     }
