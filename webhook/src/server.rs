@@ -286,6 +286,46 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_client_trickling_its_headers_is_cut_off() {
+        let dir = std::env::temp_dir().join(format!("webhook-slowloris-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let ca = Authority::new().expect("ca");
+        let leaf = ca.issue(&["localhost".into()]).expect("leaf");
+        std::fs::write(dir.join(certs::CERT_FILE), &leaf.cert_pem).expect("write");
+        std::fs::write(dir.join(certs::KEY_FILE), &leaf.key_pem).expect("write");
+        let store = Arc::new(CertStore::load(&dir).expect("load"));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let router = Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+        let server = tokio::spawn(serve(listener, store, router, std::future::pending()));
+
+        let mut slow = connect(address, &ca.ca_pem(), b"http/1.1").await;
+        let started = std::time::Instant::now();
+        slow.write_all(b"GET /healthz HTTP/1.1\r\nx-slow: ").await.expect("send");
+        // A byte every 250 ms until the server gives up on the headers.
+        let cut = tokio::time::timeout(HEADER_READ_TIMEOUT * 3, async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+                if slow.write_all(b"a").await.and(slow.flush().await).is_err() {
+                    return;
+                }
+                let mut byte = [0u8; 1];
+                if let Ok(read) = tokio::time::timeout(Duration::from_millis(1), slow.read(&mut byte)).await {
+                    // An answer (408) or the end of the connection: cut off either way.
+                    let _ = read;
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(cut.is_ok(), "still connected after {:?}", started.elapsed());
+        assert!(started.elapsed() >= HEADER_READ_TIMEOUT, "cut off early: {:?}", started.elapsed());
+        server.abort();
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
     async fn serves_http1_and_h2_and_new_connections_get_the_rotated_certificate() {
         let dir = std::env::temp_dir().join(format!("webhook-server-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
