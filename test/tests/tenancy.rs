@@ -157,9 +157,10 @@ async fn the_webhook_refuses_every_cross_tenant_reference_naming_the_field_until
     api.create(&PostParams::default(), &serde_json::from_value(backup(&cluster, "orders")?)?).await?;
     let operator = Operator::start(&cluster.env, &a)?;
     let registration = Registration::new(&cluster, &operator, &a).await?;
-    // The webhook judges A: its own restore is admitted once the registration is in effect.
+    // The webhook judges A once a backup with an invalid cron (which only it refuses) is refused.
+    let mut probe = backup(&cluster, "probe")?;
+    probe["spec"]["schedule"] = json!({"cron": "61 * * * *"});
     wait_until(Duration::from_secs(30), "the webhook to judge namespace A", || async {
-        let probe = restore_of("probe", &b);
         Ok(create(&alice, &a, &probe).await?.filter(|m| m.contains("denied the request")).map(|_| ()))
     })
     .await
