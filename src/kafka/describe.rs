@@ -10,7 +10,7 @@ use std::time::Duration;
 use rdkafka::bindings as rd;
 
 use super::Admin;
-use super::ffi::{Owned, text};
+use super::ffi::{Owned, admin_request, text};
 
 /// What `DescribeTopics` says about one topic.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,7 +39,6 @@ pub fn topic_ids(
         .map_err(anyhow::Error::new)?;
     let mut pointers: Vec<*const c_char> = names.iter().map(|n| n.as_ptr()).collect();
     let rk = admin.inner().native_ptr();
-    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
     // SAFETY: every pointer passed below is either freshly created by librdkafka (and owned by an
     // `Owned` guard) or borrowed from `names`/`pointers`, which live until the end of the function;
     // results are read only while the event that owns them is alive.
@@ -48,36 +47,13 @@ pub fn topic_ids(
             rd::rd_kafka_TopicCollection_of_topic_names(pointers.as_mut_ptr(), pointers.len()),
             rd::rd_kafka_TopicCollection_destroy,
         );
-        let options = Owned(
-            rd::rd_kafka_AdminOptions_new(rk, rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBETOPICS),
-            rd::rd_kafka_AdminOptions_destroy,
-        );
-        let mut errstr = [0 as c_char; 512];
-        let err = rd::rd_kafka_AdminOptions_set_request_timeout(
-            options.0,
-            timeout_ms,
-            errstr.as_mut_ptr(),
-            errstr.len(),
-        );
-        anyhow::ensure!(
-            err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR,
-            "DescribeTopics options: {}",
-            text(errstr.as_ptr())
-        );
-        let queue = Owned(rd::rd_kafka_queue_new(rk), rd::rd_kafka_queue_destroy);
-        rd::rd_kafka_DescribeTopics(rk, collection.0, options.0, queue.0);
-        // The request's own timeout bounds the wait; the margin covers the queueing.
-        let event = Owned(
-            rd::rd_kafka_queue_poll(queue.0, timeout_ms.saturating_add(5_000)),
-            rd::rd_kafka_event_destroy,
-        );
-        anyhow::ensure!(!event.0.is_null(), "describing topics: no answer within {}s", timeout.as_secs());
-        let err = rd::rd_kafka_event_error(event.0);
-        anyhow::ensure!(
-            err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR,
-            "describing topics: {}",
-            text(rd::rd_kafka_event_error_string(event.0))
-        );
+        let event = admin_request(
+            rk,
+            rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBETOPICS,
+            timeout,
+            |options, queue| rd::rd_kafka_DescribeTopics(rk, collection.0, options, queue),
+        )
+        .map_err(|e| anyhow::anyhow!("describing topics: {}", e.message))?;
         let result = rd::rd_kafka_event_DescribeTopics_result(event.0);
         anyhow::ensure!(!result.is_null(), "describing topics: the answer is not a DescribeTopics result");
         let mut count = 0usize;

@@ -11,7 +11,7 @@ use rdkafka::bindings as rd;
 use rdkafka::bindings::rd_kafka_resp_err_t as E;
 
 use super::Admin;
-use super::ffi::{Owned, text};
+use super::ffi::{admin_request, text};
 
 /// What the coordinator says of a group.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,51 +59,19 @@ pub fn consumer_group(
     let name = CString::new(group).map_err(|e| fail(format!("group name {group:?}: {e}")))?;
     let mut names: [*const c_char; 1] = [name.as_ptr()];
     let rk = admin.inner().native_ptr();
-    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
     // SAFETY: every pointer passed below is either freshly created by librdkafka (and owned by an
     // `Owned` guard) or borrowed from `name`/`names`, which live until the end of the function;
     // results are read only while the event that owns them is alive.
     unsafe {
-        let options = Owned(
-            rd::rd_kafka_AdminOptions_new(
-                rk,
-                rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS,
-            ),
-            rd::rd_kafka_AdminOptions_destroy,
-        );
-        let mut errstr = [0 as c_char; 512];
-        let err = rd::rd_kafka_AdminOptions_set_request_timeout(
-            options.0,
-            timeout_ms,
-            errstr.as_mut_ptr(),
-            errstr.len(),
-        );
-        if err != E::RD_KAFKA_RESP_ERR_NO_ERROR {
-            return Err(fail(format!("DescribeConsumerGroups options: {}", text(errstr.as_ptr()))));
-        }
-        let queue = Owned(rd::rd_kafka_queue_new(rk), rd::rd_kafka_queue_destroy);
-        rd::rd_kafka_DescribeConsumerGroups(rk, names.as_mut_ptr(), names.len(), options.0, queue.0);
-        // The request's own timeout bounds the wait; the margin covers the queueing.
-        let event = Owned(
-            rd::rd_kafka_queue_poll(queue.0, timeout_ms.saturating_add(5_000)),
-            rd::rd_kafka_event_destroy,
-        );
-        if event.0.is_null() {
-            return Err(failed(
-                E::RD_KAFKA_RESP_ERR__TIMED_OUT,
-                format!("describing consumer group {group}: no answer within {}s", timeout.as_secs()),
-            ));
-        }
-        let err = rd::rd_kafka_event_error(event.0);
-        if err != E::RD_KAFKA_RESP_ERR_NO_ERROR {
-            return Err(failed(
-                err,
-                format!(
-                    "describing consumer group {group}: {}",
-                    text(rd::rd_kafka_event_error_string(event.0))
-                ),
-            ));
-        }
+        let event = admin_request(
+            rk,
+            rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBECONSUMERGROUPS,
+            timeout,
+            |options, queue| {
+                rd::rd_kafka_DescribeConsumerGroups(rk, names.as_mut_ptr(), names.len(), options, queue)
+            },
+        )
+        .map_err(|e| failed(e.code, format!("describing consumer group {group}: {}", e.message)))?;
         let result = rd::rd_kafka_event_DescribeConsumerGroups_result(event.0);
         if result.is_null() {
             return Err(fail(format!(
