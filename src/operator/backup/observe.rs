@@ -141,9 +141,14 @@ async fn protected(ctx: &Context, kb: &KafkaBackup) -> Result<Vec<String>> {
     let mut ids = Vec::new();
     for api in apis {
         for r in api.list(&ListParams::default()).await.map_err(Error::read("KafkaRestores"))?.items {
+            // A restore from another namespace protects this backup's data only when this
+            // KafkaBackup lets that namespace read it: otherwise any tenant could pin another's
+            // backups against retention forever with a restore that never finishes.
+            let from = r.namespace().unwrap_or_default();
             let refers = r.spec.backup_ref.as_ref().is_some_and(|b| {
                 b.name == kb.name_any()
-                    && b.namespace.as_deref().unwrap_or(&r.namespace().unwrap_or_default()) == ns
+                    && b.namespace.as_deref().unwrap_or(&from) == ns
+                    && crate::operator::dereference::backup_allowed(&from, b, kb).is_ok()
             });
             let status = r.status.as_ref();
             let running =
