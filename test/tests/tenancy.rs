@@ -297,3 +297,72 @@ async fn without_the_webhook_the_controllers_refuse_cross_namespace_references_w
     cluster.delete_namespace(&b).await?;
     Ok(())
 }
+
+/// A restore that never finishes holds the backups it reads against retention. From another
+/// namespace it may do so only with the KafkaBackup's opt-in: otherwise a tenant could pin
+/// another's backups forever (no webhook here; the controller's own check is what counts).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restore_from_another_namespace_without_opt_in_does_not_hold_back_retention() -> anyhow::Result<()>
+{
+    use object_store::ObjectStoreExt;
+    let cluster = Cluster::connect().await?;
+    let env = &cluster.env;
+    let a = namespace_with_kafka(&cluster, "tenant-a").await?;
+    let b = namespace_with_kafka(&cluster, "tenant-b").await?;
+    let s = strimzi_backup_e2e::fixtures::unique_suffix();
+    let topic = format!("pin{s}");
+    strimzi_backup_e2e::dataplane::create_topic(env, &topic, 1, &[]).await?;
+    let records =
+        strimzi_backup_e2e::dataplane::records(&topic, 0, 20, strimzi_backup_e2e::dataplane::recent());
+    strimzi_backup_e2e::dataplane::produce(env, &topic, 0, &records).await?;
+    let operator =
+        Operator::start_watching(env, &a, &format!("{a},{b}"), strimzi_backup_e2e::dataplane::binary())?;
+    // B backs up every minute and keeps one backup.
+    let prefix = format!("tenancy-pin-{s}/");
+    let mut orders = backup(&cluster, "orders")?;
+    orders["spec"]["storage"] =
+        serde_yaml_ng::from_str::<Value>(&minio_storage(env, &prefix, "minio-credentials", 0)?)?["storage"]
+            .clone();
+    orders["spec"]["topics"] = json!({"include": [topic]});
+    orders["spec"]["schedule"] = json!({"cron": "* * * * *"});
+    orders["spec"]["retention"] = json!({"maxBackups": 1});
+    cluster.apply(&b, &serde_json::from_value(orders)?).await?;
+    let backups: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &b);
+    let last_id = || async {
+        let st = backups.get("orders").await?.status.unwrap_or_default();
+        anyhow::Ok(
+            st.last_backup
+                .filter(|l| l.status == strimzi_backup_operator::api::backup::BackupRunStatus::Completed)
+                .map(|l| l.id),
+        )
+    };
+    let first =
+        wait_until(Duration::from_secs(150), "B's first scheduled backup", || async { last_id().await })
+            .await
+            .map_err(|e| e.context(operator.log_text()))?;
+
+    // A names exactly that backup, without B's opt-in: refused, and left unfinished.
+    let mut pin = restore_of("pin", &b);
+    pin["spec"]["backupRef"]["backupId"] = json!(first);
+    cluster.apply(&a, &serde_json::from_value(pin)?).await?;
+    let restores: Api<KafkaRestore> = Api::namespaced(cluster.client.clone(), &a);
+    wait_until(Duration::from_secs(60), "A's restore refused for lack of B's opt-in", || async {
+        Ok(ready_condition(&restores, "pin").await?.filter(|(reason, _)| reason == REASON))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+
+    // B's next scheduled backups prune the first one all the same.
+    let store = strimzi_backup_e2e::dataplane::minio(env)?;
+    let manifest = object_store::path::Path::from(format!("{prefix}backups/{first}/manifest.json"));
+    wait_until(Duration::from_secs(200), "B's retention to prune its first backup", || async {
+        Ok(store.head(&manifest).await.is_err().then_some(()))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+
+    cluster.delete_namespace(&a).await?;
+    cluster.delete_namespace(&b).await?;
+    drop(operator);
+    Ok(())
+}
