@@ -147,6 +147,9 @@ async fn pod_of(client: &Client, namespace: &str, job: &str) -> Result<Option<Po
     })
 }
 
+/// How long reading a finished pod's log may take before the termination message stands in.
+const LOG_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Reads what the Job's pod left. `tail_lines` limits the log read (progress needs the end
 /// only; a result needs all of it, as the data plane may log after printing it).
 pub async fn output(client: &Client, namespace: &str, job: &str, tail_lines: Option<i64>) -> Result<Output> {
@@ -160,8 +163,12 @@ pub async fn output(client: &Client, namespace: &str, job: &str, tail_lines: Opt
         .and_then(|s| s.terminated.as_ref())
         .and_then(|t| t.message.clone());
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    // A node that is gone or does not serve logs leaves the termination message.
-    let log = pods.logs(&pod.name_any(), &LogParams { tail_lines, ..Default::default() }).await.ok();
+    // A node that is gone or does not serve logs leaves the termination message. The read goes
+    // through the API server to the kubelet: a node that accepts it and stalls must not hold
+    // this object's reconcile (and with it, its deletion) for the client's 295 s timeout.
+    let (name, params) = (pod.name_any(), LogParams { tail_lines, ..Default::default() });
+    let log =
+        tokio::time::timeout(LOG_READ_TIMEOUT, pods.logs(&name, &params)).await.ok().and_then(Result::ok);
     Ok(Output { message, log })
 }
 
