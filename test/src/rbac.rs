@@ -72,18 +72,31 @@ fn in_namespace(mut object: Value, ns: &str) -> Value {
     object
 }
 
-fn binding(kind: &str, name: &str, operator_ns: &str) -> anyhow::Result<Value> {
+fn binding(kind: &str, name: &str, account: &str) -> anyhow::Result<Value> {
     Ok(serde_yaml_ng::to_value(serde_json::json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": kind,
         "metadata": {"name": name},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": CLUSTER_ROLE},
-        "subjects": [{"kind": "ServiceAccount", "name": SERVICE_ACCOUNT, "namespace": operator_ns}],
+        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": IDENTITIES}],
     }))?)
 }
 
-/// One per operator namespace; left behind with a test's namespace (bound to a ServiceAccount
-/// that no longer exists, it grants nothing), gone with the environment.
+/// Where the tests' operator ServiceAccounts live: a namespace no test deletes. An operator's
+/// identity in the namespace it watches would be deleted with that namespace, its token with
+/// it, and the operator could then no longer remove its finalizers there: the namespace hung in
+/// Terminating whenever the namespace controller reached the ServiceAccount first.
+const IDENTITIES: &str = "e2e-operator-identities";
+
+/// The ServiceAccount (in [`IDENTITIES`]) of the operator living in `namespace`.
+fn account(namespace: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    namespace.hash(&mut h);
+    format!("{SERVICE_ACCOUNT}-{:016x}", h.finish())
+}
+
+/// One per operator namespace, like its ServiceAccount; both are gone with the environment.
 fn cluster_binding(namespace: &str) -> String {
     format!("e2e-sbo-{namespace}")
 }
@@ -98,21 +111,34 @@ pub fn operator_kubeconfig(
 ) -> anyhow::Result<PathBuf> {
     let mut role = read("config/rbac/all-namespaces/role.yaml")?;
     role["metadata"]["name"] = Value::from(CLUSTER_ROLE);
+    let account = account(namespace);
+    let mut service_account = in_namespace(read("config/rbac/service_account.yaml")?, IDENTITIES);
+    service_account["metadata"]["name"] = Value::from(account.as_str());
+    let mut leader_binding = in_namespace(read("config/rbac/leader_election_role_binding.yaml")?, namespace);
+    if let Some(subjects) = leader_binding.get_mut("subjects").and_then(Value::as_sequence_mut) {
+        for s in subjects {
+            s["name"] = Value::from(account.as_str());
+            s["namespace"] = Value::from(IDENTITIES);
+        }
+    }
+    let identities = serde_yaml_ng::to_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": IDENTITIES},
+    }))?;
     let mut objects = vec![
+        identities,
         role,
-        in_namespace(read("config/rbac/service_account.yaml")?, namespace),
+        service_account,
         in_namespace(read("config/rbac/leader_election_role.yaml")?, namespace),
-        in_namespace(read("config/rbac/leader_election_role_binding.yaml")?, namespace),
+        leader_binding,
     ];
     // Bound cluster-wide, as dist/install.yaml binds it (the operator's own setting limits where
     // it looks). A RoleBinding per watched namespace would be deleted with the namespace before
     // the operator could remove its finalizers from the objects there, and the namespace would
     // hang in Terminating.
     let _ = watched;
-    objects.push(binding("ClusterRoleBinding", &cluster_binding(namespace), namespace)?);
+    objects.push(binding("ClusterRoleBinding", &cluster_binding(namespace), &account)?);
     apply(env, &objects)?;
-    let token =
-        kubectl(env, &["-n", namespace, "create", "token", SERVICE_ACCOUNT, "--duration", "24h"], None)?;
+    let token = kubectl(env, &["-n", IDENTITIES, "create", "token", &account, "--duration", "24h"], None)?;
 
     // The API server and its CA from the admin kubeconfig; the user is the ServiceAccount.
     let admin: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(env.kubeconfig())?)?;
