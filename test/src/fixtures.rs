@@ -177,6 +177,22 @@ impl Cluster {
             .output()
             .with_context(|| format!("running kubectl {args:?}"))
     }
+
+    /// `kubectl apply -f` of `yaml` in `ns`, with `extra` flags (e.g. `--dry-run=server`), as a
+    /// user meets the API server and its webhooks: (succeeded, stdout + stderr).
+    pub fn kubectl_apply(&self, ns: &str, yaml: &str, extra: &[&str]) -> anyhow::Result<(bool, String)> {
+        let file = std::env::temp_dir().join(format!("e2e-apply-{}.yaml", unique_suffix()));
+        std::fs::write(&file, yaml)?;
+        let path = file.to_string_lossy().to_string();
+        let mut args = vec!["-n", ns, "apply", "-f", &path];
+        args.extend_from_slice(extra);
+        let out = self.kubectl(&args);
+        let _ = std::fs::remove_file(&file);
+        let out = out?;
+        let text =
+            format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        Ok((out.status.success(), text))
+    }
 }
 
 /// Where [`Cluster::apply_located`] put an object.

@@ -14,19 +14,6 @@ use strimzi_backup_e2e::operator::{Operator, backup_completed, minio_storage, na
 use strimzi_backup_e2e::webhook::Registration;
 use strimzi_backup_operator::api::backup::KafkaBackup;
 
-/// `kubectl apply -f` of `yaml` in `ns` (with `extra` flags): (succeeded, stdout + stderr).
-fn kubectl_apply(cluster: &Cluster, ns: &str, yaml: &str, extra: &[&str]) -> anyhow::Result<(bool, String)> {
-    let file = std::env::temp_dir().join(format!("job-privilege-{}.yaml", unique_suffix()));
-    std::fs::write(&file, yaml)?;
-    let path = file.to_string_lossy().to_string();
-    let mut args = vec!["-n", ns, "apply", "-f", &path];
-    args.extend_from_slice(extra);
-    let out = cluster.kubectl(&args)?;
-    let _ = std::fs::remove_file(&file);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    Ok((out.status.success(), text))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn privileged_templates_are_refused_and_allowed_ones_merge_into_a_restricted_pod() -> anyhow::Result<()>
 {
@@ -54,13 +41,13 @@ async fn privileged_templates_are_refused_and_allowed_ones_merge_into_a_restrict
         "    pod: {securityContext: {runAsUser: 0}}\n    container: {securityContext: {privileged: true, capabilities: {add: [NET_ADMIN]}}}\n",
     )?;
     wait_until(Duration::from_secs(30), "the webhook to judge the privileged template", || async {
-        let (ok, text) = kubectl_apply(&cluster, &ns, &privileged, &["--dry-run=server"])?;
+        let (ok, text) = cluster.kubectl_apply(&ns, &privileged, &["--dry-run=server"])?;
         anyhow::ensure!(ok || text.contains("is invalid"), "kubectl apply failed: {text}");
         Ok((!ok).then_some(()))
     })
     .await
     .map_err(|e| e.context(operator.log_text()))?;
-    let (ok, denied) = kubectl_apply(&cluster, &ns, &privileged, &[])?;
+    let (ok, denied) = cluster.kubectl_apply(&ns, &privileged, &[])?;
     assert!(!ok && denied.contains("is invalid"), "{denied}");
     for field in [
         "spec.template.pod.securityContext.runAsUser",
@@ -73,9 +60,7 @@ async fn privileged_templates_are_refused_and_allowed_ones_merge_into_a_restrict
     // A template that sets only fsGroup and a writable root filesystem: its Job's pod keeps
     // runAsNonRoot, the seccomp profile and dropped capabilities, so Pod Security admits it and
     // the backup completes.
-    let (ok, text) = kubectl_apply(
-        &cluster,
-        &ns,
+    let (ok, text) = cluster.kubectl_apply(&ns,
         &backup(
             "merged",
             "    pod: {securityContext: {fsGroup: 2000}}\n    container: {securityContext: {readOnlyRootFilesystem: false}}\n",

@@ -32,16 +32,6 @@ fn dist_binary() -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
-/// `kubectl apply --dry-run=server`: whether the API server (and its webhooks) accepted `yaml`.
-fn kubectl_apply(cluster: &Cluster, ns: &str, yaml: &str) -> anyhow::Result<(bool, String)> {
-    let file = std::env::temp_dir().join(format!("shipped-e2e-{}.yaml", unique_suffix()));
-    std::fs::write(&file, yaml)?;
-    let out = cluster.kubectl(&["-n", ns, "apply", "--dry-run=server", "-f", &file.to_string_lossy()])?;
-    let _ = std::fs::remove_file(&file);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    Ok((out.status.success(), text))
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_release_build_refuses_test_key_licences_and_backs_up_and_restores_under_restricted_pods()
 -> anyhow::Result<()> {
@@ -83,7 +73,7 @@ async fn the_release_build_refuses_test_key_licences_and_backs_up_and_restores_u
     );
     let denial = wait_until(Duration::from_secs(60), "the webhooks to judge the licence", || async {
         // A server-side dry run: before the registration is in effect nothing is created.
-        let (ok, text) = kubectl_apply(&cluster, &ns, &sealed)?;
+        let (ok, text) = cluster.kubectl_apply(&ns, &sealed, &["--dry-run=server"])?;
         // Until the registration is in effect the API server applies no webhook and says less.
         Ok((!ok && text.contains("signature does not verify")).then_some(text))
     })

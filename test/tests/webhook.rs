@@ -19,16 +19,6 @@ use strimzi_backup_e2e::operator::{Operator, minio_storage, namespace_with_kafka
 use strimzi_backup_e2e::webhook::Registration;
 use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup, KafkaBackupStatus};
 
-/// `kubectl apply -f` of `yaml` in `ns`: (succeeded, stdout + stderr).
-fn kubectl_apply(cluster: &Cluster, ns: &str, yaml: &str) -> anyhow::Result<(bool, String)> {
-    let file = std::env::temp_dir().join(format!("webhook-e2e-{}.yaml", unique_suffix()));
-    std::fs::write(&file, yaml)?;
-    let out = cluster.kubectl(&["-n", ns, "apply", "-f", &file.to_string_lossy()])?;
-    let _ = std::fs::remove_file(&file);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    Ok((out.status.success(), text))
-}
-
 /// Waits until the webhooks judge objects in `ns`: a server-side dry run of a backup with an
 /// invalid cron (which only the webhook refuses) is denied by it. Before the registration is in
 /// effect the dry run passes; with a server the API server cannot call, it fails otherwise.
@@ -120,7 +110,7 @@ async fn bad_samples_are_denied_naming_their_fields_and_minimal_objects_are_stor
         ),
     ];
     for (yaml, expected) in &cases {
-        let (ok, text) = kubectl_apply(&cluster, &ns, yaml)?;
+        let (ok, text) = cluster.kubectl_apply(&ns, yaml, &[])?;
         assert!(!ok, "accepted:\n{yaml}\n{text}");
         assert!(text.contains("is invalid"), "not refused: {text}");
         for e in expected {
@@ -168,7 +158,7 @@ async fn bad_samples_are_denied_naming_their_fields_and_minimal_objects_are_stor
         ),
     ];
     for (yaml, expected) in &schema_cases {
-        let (ok, text) = kubectl_apply(&cluster, &ns, yaml)?;
+        let (ok, text) = cluster.kubectl_apply(&ns, yaml, &[])?;
         assert!(!ok && text.contains("is invalid") && text.contains(expected), "{yaml}\n{text}");
     }
 
@@ -177,7 +167,7 @@ async fn bad_samples_are_denied_naming_their_fields_and_minimal_objects_are_stor
         "{}  strimziClusterRef: {{name: c}}\n{storage}  schedule: {{cron: '0 2 * * *', suspend: true}}\n  retention: {{maxAge: 1h}}\n",
         head("KafkaBackup", "minimal")
     );
-    let (ok, text) = kubectl_apply(&cluster, &ns, &minimal)?;
+    let (ok, text) = cluster.kubectl_apply(&ns, &minimal, &[])?;
     assert!(ok, "{text}");
     assert!(text.contains("Warning: spec.retention.maxAge 1h is shorter"), "{text}");
     assert!(
@@ -208,9 +198,9 @@ async fn bad_samples_are_denied_naming_their_fields_and_minimal_objects_are_stor
             head("KafkaRestore", "once")
         )
     };
-    let (ok, text) = kubectl_apply(&cluster, &ns, &restore("2026-01-01T00:00:00Z"))?;
+    let (ok, text) = cluster.kubectl_apply(&ns, &restore("2026-01-01T00:00:00Z"), &[])?;
     assert!(ok, "{text}");
-    let (ok, text) = kubectl_apply(&cluster, &ns, &restore("2026-01-02T00:00:00Z"))?;
+    let (ok, text) = cluster.kubectl_apply(&ns, &restore("2026-01-02T00:00:00Z"), &[])?;
     assert!(!ok && text.contains("create a new KafkaRestore"), "{text}");
 
     let denied = operator.metric("strimzi_backup_webhook_requests_total", &["verdict=\"denied\""]).await?;
@@ -267,7 +257,8 @@ async fn encryption_needs_a_licence_and_expiry_warns_but_never_stops_the_schedul
     produce(env, &topic, 0, &records(&topic, 0, 50, recent())).await?;
 
     // No licence: denied, saying which field needs which edition and why.
-    let (ok, text) = kubectl_apply(&cluster, &ns, &encrypted_backup(env, "sealed", "aes", &topic, &prefix)?)?;
+    let (ok, text) =
+        cluster.kubectl_apply(&ns, &encrypted_backup(env, "sealed", "aes", &topic, &prefix)?, &[])?;
     assert!(!ok, "{text}");
     assert!(
         text.contains("spec.backup.encryption: at-rest encryption needs the Enterprise edition"),
@@ -281,7 +272,7 @@ async fn encryption_needs_a_licence_and_expiry_warns_but_never_stops_the_schedul
         install_licence(&cluster, &ns, token).await?;
         let text = wait_until(Duration::from_secs(30), &format!("the {id} licence to be seen"), || async {
             let (ok, text) =
-                kubectl_apply(&cluster, &ns, &encrypted_backup(env, "sealed", "aes", &topic, &prefix)?)?;
+                cluster.kubectl_apply(&ns, &encrypted_backup(env, "sealed", "aes", &topic, &prefix)?, &[])?;
             anyhow::ensure!(!ok, "accepted with a {id} licence: {text}");
             Ok(text.contains("signature does not verify").then_some(text))
         })
@@ -294,7 +285,7 @@ async fn encryption_needs_a_licence_and_expiry_warns_but_never_stops_the_schedul
     install_licence(&cluster, &ns, licences::VALID).await?;
     wait_until(Duration::from_secs(30), "the licence to be in effect", || async {
         let (ok, text) =
-            kubectl_apply(&cluster, &ns, &encrypted_backup(env, "sealed", "aes", &topic, &prefix)?)?;
+            cluster.kubectl_apply(&ns, &encrypted_backup(env, "sealed", "aes", &topic, &prefix)?, &[])?;
         Ok(ok.then_some(text))
     })
     .await?;
@@ -321,15 +312,15 @@ async fn encryption_needs_a_licence_and_expiry_warns_but_never_stops_the_schedul
     })
     .await?;
     let on = "2026-01-01";
-    let (ok, text) = kubectl_apply(
-        &cluster,
+    let (ok, text) = cluster.kubectl_apply(
         &ns,
         &encrypted_backup(env, "sealed-too", "aes", &topic, &format!("{prefix}too/"))?,
+        &[],
     )?;
     assert!(!ok && text.contains(&format!("expired on {on}")), "{text}");
     // …changing the existing object's Enterprise settings too…
     let (ok, text) =
-        kubectl_apply(&cluster, &ns, &encrypted_backup(env, "sealed", "other-key", &topic, &prefix)?)?;
+        cluster.kubectl_apply(&ns, &encrypted_backup(env, "sealed", "other-key", &topic, &prefix)?, &[])?;
     assert!(!ok && text.contains("spec.backup.encryption"), "{text}");
     // …while the existing schedule keeps running, with a LicenseInvalid condition.
     let before = completed(&api.get("sealed").await?.status.unwrap_or_default());
@@ -353,7 +344,7 @@ async fn encryption_needs_a_licence_and_expiry_warns_but_never_stops_the_schedul
     namespaces.patch(&ns, &PatchParams::default(), &Patch::Merge(&unlabel)).await?;
     let bypass = encrypted_backup(env, "sealed-bypass", "aes", &topic, &format!("{prefix}bypass/"))?;
     wait_until(Duration::from_secs(30), "the webhook to stop judging the namespace", || async {
-        Ok(kubectl_apply(&cluster, &ns, &bypass)?.0.then_some(()))
+        Ok(cluster.kubectl_apply(&ns, &bypass, &[])?.0.then_some(()))
     })
     .await?;
     let st = wait_until(Duration::from_secs(60), "the controller's licence check", || async {
