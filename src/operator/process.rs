@@ -189,7 +189,7 @@ async fn show_failure<K: Reconciled>(ctx: &Context, key: &str, object: &K, error
         return;
     }
     let condition_message = format!("{}; the operator retries with a growing delay", error.user_message());
-    super::status::set_ready(conditions, false, error.reason(), &condition_message, &super::status::now());
+    super::status::set_ready(conditions, false, error.reason(), &condition_message, &crate::time::now());
     let Some(reported) = super::status::ready(conditions).cloned() else { return };
     match super::status::write(&ctx.client, object, &before, &status).await {
         Ok(()) => ctx.backoff.shown(key, was, reported),

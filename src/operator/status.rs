@@ -61,27 +61,3 @@ pub fn set_condition(conditions: &mut Vec<Condition>, new: Condition, now: &Time
     condition::set(conditions, new, now.clone());
     changed
 }
-
-pub fn now() -> Time {
-    Time(k8s_openapi::jiff::Timestamp::now())
-}
-
-/// A chrono time as a Kubernetes `Time`.
-pub fn time(t: chrono::DateTime<chrono::Utc>) -> Option<Time> {
-    k8s_openapi::jiff::Timestamp::from_millisecond(t.timestamp_millis()).ok().map(Time)
-}
-
-/// A Kubernetes `Time` as a chrono time.
-pub fn chrono(t: &Time) -> Option<chrono::DateTime<chrono::Utc>> {
-    chrono::DateTime::from_timestamp_millis(t.0.as_millisecond())
-}
-
-/// A data-plane RFC 3339 time (`2026-11-21T02:00:00.000Z`) as a Kubernetes `Time`.
-pub fn parse_time(rfc3339: &str) -> Option<Time> {
-    rfc3339.parse::<k8s_openapi::jiff::Timestamp>().ok().map(Time)
-}
-
-/// A data-plane RFC 3339 time as Unix seconds, for metrics.
-pub fn unix_seconds(rfc3339: &str) -> Option<f64> {
-    chrono::DateTime::parse_from_rfc3339(rfc3339).ok().map(|t| t.timestamp_millis() as f64 / 1e3)
-}

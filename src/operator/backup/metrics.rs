@@ -9,7 +9,7 @@ use super::schedule;
 use crate::api::backup::{BackupRunStatus, KafkaBackup, KafkaBackupStatus};
 use crate::api::schedule::CronSchedule;
 use crate::operator::metrics::{Metrics, OutcomeLabels, ResourceLabels};
-use crate::operator::status;
+use crate::time;
 
 pub fn labels(kb: &KafkaBackup) -> ResourceLabels {
     ResourceLabels { namespace: kb.namespace().unwrap_or_default(), name: kb.name_any() }
@@ -61,7 +61,7 @@ pub fn state_gauges(
             .backup_history
             .iter()
             .filter(|r| r.status == outcome)
-            .filter_map(|r| r.completion_time.as_ref().and_then(status::chrono))
+            .filter_map(|r| r.completion_time.as_ref().and_then(time::chrono))
             .max();
         if let Some(t) = newest.map(seconds) {
             let g = gauge.get_or_create(&l);
@@ -81,12 +81,12 @@ pub fn runs(m: &Metrics, kb: &KafkaBackup, outcomes: &[Outcome], now: DateTime<U
                 m.backup_records.get_or_create(&l).inc_by(r.records);
                 m.backup_bytes.get_or_create(&l).inc_by(r.raw_bytes);
                 if let (Some(a), Some(b)) =
-                    (status::unix_seconds(&r.started_at), status::unix_seconds(&r.completed_at))
+                    (time::unix_seconds(&r.started_at), time::unix_seconds(&r.completed_at))
                 {
                     m.backup_duration.get_or_create(&l).observe((b - a).max(0.0));
                 }
                 m.backup_last_success.get_or_create(&l).set(seconds(now));
-                if let Some(newest) = r.newest_timestamp.as_deref().and_then(status::unix_seconds) {
+                if let Some(newest) = r.newest_timestamp.as_deref().and_then(time::unix_seconds) {
                     m.backup_lag.get_or_create(&l).set((seconds(now) - newest).max(0.0));
                 }
                 if let Some(inv) = &r.inventory {
@@ -128,7 +128,7 @@ mod tests {
         BackupRecord {
             id: format!("b{completed}"),
             status,
-            completion_time: status::time(at),
+            completion_time: time::kube(at),
             ..Default::default()
         }
     }

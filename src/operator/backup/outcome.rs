@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use crate::api::backup::{BACKUP_HISTORY_LIMIT, BackupRecord, BackupRunStatus, KafkaBackupStatus};
 use crate::api::condition::{self, Condition, ConditionStatus};
 use crate::backup::BackupResult;
-use crate::operator::status::parse_time as time;
+use crate::time::parse as time;
 
 fn record(status: &mut KafkaBackupStatus, run: BackupRecord) {
     status.backup_history.retain(|r| r.id != run.id);

@@ -36,6 +36,7 @@ use crate::operator::children::{JobState, Output};
 use crate::operator::connection::JobConnection;
 use crate::operator::job::child_name;
 use crate::operator::status;
+use crate::time;
 
 /// The condition that reports a licence problem with the Enterprise fields in use.
 pub const LICENSE_CONDITION: &str = "LicenseInvalid";
@@ -177,10 +178,10 @@ pub fn plan(kb: &KafkaBackup, observed: &Observed, now: DateTime<Utc>) -> Plan {
     match (schedule, schedule.and_then(|s| CronSchedule::parse(s).ok())) {
         (Some(s), Some(cron)) if s.suspend => {
             // The cursor follows the clock while suspended, so resuming does not catch up.
-            d.status.next_scheduled_backup = cron.next_after(now).and_then(status::time);
+            d.status.next_scheduled_backup = cron.next_after(now).and_then(time::kube);
         }
         (Some(s), Some(cron)) => match due(kb, &cron, now) {
-            Due::Later { at } => d.status.next_scheduled_backup = status::time(at),
+            Due::Later { at } => d.status.next_scheduled_backup = time::kube(at),
             Due::Never => d.status.next_scheduled_backup = None,
             Due::Missed { latest, missed, next } => {
                 let why = format!(
@@ -190,7 +191,7 @@ pub fn plan(kb: &KafkaBackup, observed: &Observed, now: DateTime<Utc>) -> Plan {
                 let id = format!("{name}-{}", schedule::run_suffix(latest));
                 outcome::skipped(&mut d.status, &id, &why, d.at.clone());
                 d.event(true, "MissedSchedule", "Schedule", why);
-                d.status.next_scheduled_backup = next.and_then(status::time);
+                d.status.next_scheduled_backup = next.and_then(time::kube);
             }
             Due::Run { scheduled, missed, next } => match (connection, &cluster.protected) {
                 (Ok(_), Some(protected)) => {
@@ -219,7 +220,7 @@ pub fn plan(kb: &KafkaBackup, observed: &Observed, now: DateTime<Utc>) -> Plan {
                             why: format!("scheduled for {scheduled}"),
                         });
                     }
-                    d.status.next_scheduled_backup = next.and_then(status::time);
+                    d.status.next_scheduled_backup = next.and_then(time::kube);
                 }
                 // Due, but the cluster is not usable: retry within the starting deadline.
                 _ => retry = Some(now + DUE_RETRY),
@@ -290,7 +291,7 @@ pub fn plan(kb: &KafkaBackup, observed: &Observed, now: DateTime<Utc>) -> Plan {
         d.events.push(event);
     }
     let next =
-        [retry, d.status.next_scheduled_backup.as_ref().and_then(status::chrono)].into_iter().flatten().min();
+        [retry, d.status.next_scheduled_backup.as_ref().and_then(time::chrono)].into_iter().flatten().min();
     let then = match (next, connection) {
         (_, Err(_)) => Action::requeue(CLUSTER_RETRY),
         (Some(t), _) => Action::requeue((t - now).to_std().unwrap_or_default() + SCHEDULE_MARGIN),
@@ -316,8 +317,8 @@ pub fn scheduled_run_due(kb: &KafkaBackup, now: DateTime<Utc>) -> bool {
 /// What the schedule says at `now`, from the cursor in the status (a new object's first run is
 /// the first one after its creation).
 fn due(kb: &KafkaBackup, cron: &CronSchedule, now: DateTime<Utc>) -> Due {
-    let cursor = kb.status.as_ref().and_then(|s| s.next_scheduled_backup.as_ref()).and_then(status::chrono);
-    let created = kb.creation_timestamp().and_then(|t| status::chrono(&t)).unwrap_or(now);
+    let cursor = kb.status.as_ref().and_then(|s| s.next_scheduled_backup.as_ref()).and_then(time::chrono);
+    let created = kb.creation_timestamp().and_then(|t| time::chrono(&t)).unwrap_or(now);
     schedule::due(cron, cursor, created, now)
 }
 
@@ -345,7 +346,7 @@ fn initial_suffix(kb: &KafkaBackup) -> String {
 /// The time as the status holds it (Kubernetes writes seconds).
 fn k8s_time(now: DateTime<Utc>) -> Time {
     // Both libraries span years -9999..=9999; a clock outside that range is not a clock.
-    status::time(now).unwrap_or(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH))
+    time::kube(now).unwrap_or(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH))
 }
 
 impl Draft {

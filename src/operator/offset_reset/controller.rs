@@ -30,8 +30,9 @@ use crate::operator::dereference;
 use crate::operator::error::{Error, Result};
 use crate::operator::launch::{self, Launch};
 use crate::operator::metrics::OutcomeLabels;
-use crate::operator::status::{self, now};
+use crate::operator::status;
 use crate::operator::storage_access::StorageAccess;
+use crate::time::now;
 
 const COMPONENT: &str = "offset-reset";
 const WAIT: Duration = Duration::from_secs(30);

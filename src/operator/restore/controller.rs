@@ -30,10 +30,11 @@ use crate::operator::dereference;
 use crate::operator::error::{Error, Result};
 use crate::operator::launch::{self, Launch};
 use crate::operator::metrics::{OutcomeLabels, ResourceLabels};
-use crate::operator::status::{self, now};
+use crate::operator::status;
 use crate::operator::storage_access::StorageAccess;
 use crate::restore::RestoreResult;
 use crate::restore::run::ProgressLine;
+use crate::time::{self, now};
 
 const COMPONENT: &str = "restore";
 /// How often a running restore's progress is read.
@@ -246,9 +247,7 @@ fn progress_status(
     let estimated_completion = started.filter(|_| p.records_restored > 0).and_then(|s| {
         let elapsed = (now - s).num_milliseconds().max(1) as f64;
         let left = p.records_expected.saturating_sub(p.records_restored) as f64;
-        status::time(
-            now + chrono::Duration::milliseconds((left * elapsed / p.records_restored as f64) as i64),
-        )
+        time::kube(now + chrono::Duration::milliseconds((left * elapsed / p.records_restored as f64) as i64))
     });
     RestoreProgress {
         percent: i32::try_from(p.percent).unwrap_or(99),
@@ -267,7 +266,7 @@ async fn progress(
     let ns = kr.namespace().unwrap_or_default();
     let output = children::output(&ctx.client, &ns, &job.name_any(), Some(50)).await?;
     let Some(line) = output.log.as_deref().and_then(last_json_line::<ProgressLine>) else { return Ok(()) };
-    let started = job.status.as_ref().and_then(|s| s.start_time.as_ref()).and_then(status::chrono);
+    let started = job.status.as_ref().and_then(|s| s.start_time.as_ref()).and_then(time::chrono);
     status.progress = Some(progress_status(&line.progress, started, Utc::now()));
     Ok(())
 }
@@ -306,7 +305,7 @@ async fn finish(
                 children::ensure_config_map(&ctx.client, &ns, &cm).await?;
                 status.offset_snapshot = Some(OffsetSnapshotRef {
                     config_map: cm.name_any(),
-                    taken_at: status::parse_time(&r.start_time),
+                    taken_at: time::parse(&r.start_time),
                     groups: i32::try_from(snapshot.groups.len()).ok(),
                 });
             }
@@ -315,7 +314,7 @@ async fn finish(
             m.restore_records.get_or_create(&l).inc_by(u64::try_from(r.restored_records).unwrap_or(0));
             m.restore_bytes.get_or_create(&l).inc_by(r.restored_bytes);
             if let (Some(a), Some(b)) =
-                (status::unix_seconds(&r.start_time), status::unix_seconds(&r.completion_time))
+                (time::unix_seconds(&r.start_time), time::unix_seconds(&r.completion_time))
             {
                 m.restore_duration.get_or_create(&l).observe((b - a).max(0.0));
             }
@@ -323,19 +322,16 @@ async fn finish(
             status.phase = Some(RunPhase::Completed);
             status.restore = Some(StatusResult {
                 backup_id: Some(r.backup_id.clone()),
-                start_time: status::parse_time(&r.start_time),
-                completion_time: status::parse_time(&r.completion_time),
+                start_time: time::parse(&r.start_time),
+                completion_time: time::parse(&r.completion_time),
                 restored_topics: i32::try_from(r.restored_topics).ok(),
                 restored_partitions: i32::try_from(r.restored_partitions).ok(),
                 restored_records: Some(r.restored_records),
                 restored_bytes: i64::try_from(r.restored_bytes).ok(),
-                point_in_time_target: r.point_in_time_target.as_deref().and_then(status::parse_time),
-                actual_point_in_time: r.actual_point_in_time.as_deref().and_then(status::parse_time),
+                point_in_time_target: r.point_in_time_target.as_deref().and_then(time::parse),
+                actual_point_in_time: r.actual_point_in_time.as_deref().and_then(time::parse),
                 consumer_groups_restored: i32::try_from(r.consumer_groups_restored).ok(),
-                consumer_groups_captured_at: r
-                    .consumer_groups_captured_at
-                    .as_deref()
-                    .and_then(status::parse_time),
+                consumer_groups_captured_at: r.consumer_groups_captured_at.as_deref().and_then(time::parse),
                 retention_adjusted: r.retention_adjusted.clone(),
             });
             let message = format!(
@@ -392,7 +388,7 @@ mod tests {
         let st = progress_status(&p, Some(started), now);
         assert_eq!((st.percent, st.records_restored), (25, 250));
         // 250 records a minute, 750 left: three more minutes.
-        assert_eq!(st.estimated_completion, status::time(now + chrono::Duration::seconds(180)));
+        assert_eq!(st.estimated_completion, time::kube(now + chrono::Duration::seconds(180)));
         let none_yet = crate::restore::run::Progress { records_expected: 1000, ..Default::default() };
         assert_eq!(progress_status(&none_yet, Some(started), now).estimated_completion, None);
         // A result line is not a progress line.

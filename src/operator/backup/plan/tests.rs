@@ -9,6 +9,7 @@ use crate::api::backup::BACKUP_HISTORY_LIMIT;
 use crate::license::Edition;
 use crate::operator::backup::observe::Cluster;
 use crate::operator::connection::ConnectionError;
+use crate::time;
 
 const UID: &str = "0f1e2d3c-4b5a-6978-8a9b-acbdcedf0011";
 const HOURLY: &str = "schedule: {cron: '0 * * * *'}";
@@ -23,7 +24,7 @@ fn at(h: u32, m: u32) -> DateTime<Utc> {
 }
 
 fn time(t: DateTime<Utc>) -> Time {
-    status::time(t).expect("in range")
+    time::kube(t).expect("in range")
 }
 
 /// The Job (and backup id) of the slot at `h:m`.
@@ -206,7 +207,7 @@ fn decided(p: &Plan) -> Decided {
             .iter()
             .map(|c| (c.type_.clone(), c.status, c.reason.clone().unwrap_or_default()))
             .collect(),
-        next: p.status.next_scheduled_backup.as_ref().and_then(status::chrono),
+        next: p.status.next_scheduled_backup.as_ref().and_then(time::chrono),
         then: p.then.clone(),
         recorded: p.recorded.clone(),
         active: p.status.active_job.clone(),
