@@ -14,6 +14,7 @@ pub mod offset_reset;
 pub mod privilege;
 pub mod restore;
 pub mod rules;
+pub mod run;
 pub mod schedule;
 pub mod secrets;
 pub mod selection;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::cluster::ClusterConnection;
 use super::condition::Condition;
-use super::restore::RunPhase;
+use super::run::RunPhase;
 use super::template::JobOptions;
 
 /// Most groups listed in `status.results`; a status object must stay far below etcd's 1.5 MiB.

@@ -281,19 +281,8 @@ pub struct Rollback {
     pub enabled: bool,
 }
 
-/// Phase of a one-shot run (restore or offset reset).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-pub enum RunPhase {
-    /// Accepted, Job not started yet.
-    #[default]
-    Pending,
-    /// Job running.
-    Running,
-    /// Finished successfully.
-    Completed,
-    /// Finished with an error; see the Ready condition.
-    Failed,
-}
+/// Where the run is: shared by every one-shot kind, and re-exported here where it began.
+pub use super::run::RunPhase;
 
 /// Observed state of a `KafkaRestore`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]

@@ -14,6 +14,7 @@
 //! - [`license`]: the installed licence, watched in its Secret, with its metrics and Events.
 //! - [`metrics`]: the Prometheus families of SPEC §6.
 //! - [`offset_reset`]: the `KafkaOffsetReset` controller.
+//! - [`oneshot`]: the run lifecycle every one-shot kind (restore, offset reset) shares.
 //! - [`process`]: the `operator` subcommand: leader election, controllers, shutdown.
 //! - [`restore`]: the `KafkaRestore` controller.
 //! - [`settings`]: the operator's settings from its environment.
@@ -33,6 +34,7 @@ pub mod leader;
 pub mod license;
 pub mod metrics;
 pub mod offset_reset;
+pub mod oneshot;
 pub mod process;
 pub mod restore;
 pub mod settings;

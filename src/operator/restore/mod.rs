@@ -1,7 +1,10 @@
-//! The `KafkaRestore` controller.
+//! The `KafkaRestore` controller: a kind of the one-shot lifecycle
+//! ([`crate::operator::oneshot`]).
 //!
-//! - [`controller`]: the reconcile (I/O, in steps).
+//! - [`controller`]: what a restore adds to the lifecycle (`impl OneShot`), and its reconcile.
+//! - [`source`]: where the backups are and which one (I/O).
 //! - [`run_config`]: the config the restore Job gets (pure).
 
 pub mod controller;
 pub mod run_config;
+pub mod source;

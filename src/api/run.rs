@@ -1,0 +1,209 @@
+//! What every one-shot run kind (`KafkaRestore`, `KafkaOffsetReset`, and the kinds to come:
+//! restore drills, erasure, schema restore) shares in its status: the [`RunPhase`], the
+//! [`RunReason`]s of its `Ready` condition, and the [`RunStatus`] fields the operator's shared
+//! lifecycle (`operator::oneshot`) owns. Each kind keeps its own flat status struct, so the CRD
+//! schemas users see stay as they are; [`RunStatus`] only lends the lifecycle those fields.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::condition::Condition;
+use super::offset_reset::KafkaOffsetResetStatus;
+use super::restore::KafkaRestoreStatus;
+
+/// Phase of a one-shot run (restore or offset reset).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum RunPhase {
+    /// Accepted, Job not started yet.
+    #[default]
+    Pending,
+    /// Job running.
+    Running,
+    /// Finished successfully.
+    Completed,
+    /// Finished with an error; see the Ready condition.
+    Failed,
+}
+
+impl RunPhase {
+    /// Completed or Failed: the run is over for good (its spec cannot change).
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed)
+    }
+}
+
+/// The reason of a one-shot run's `Ready` condition. The strings are a contract: users'
+/// alerts, `kubectl wait` scripts and the e2e tests match on them, so a variant's string never
+/// changes once released. A new kind adds its own variants here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RunReason {
+    /// The spec breaks a rule the webhook checks too (the webhook was bypassed or absent), or
+    /// names neither of two alternatives; a one-shot spec cannot change, so this is final.
+    InvalidSpec,
+    /// The Strimzi `Kafka` named by `spec.strimziClusterRef` does not exist.
+    KafkaNotFound,
+    /// That `Kafka` is not `Ready` yet.
+    KafkaNotReady,
+    /// That `Kafka` has no listener of the requested name.
+    ListenerNotFound,
+    /// `spec.authentication` cannot be used (its KafkaUser or Secret is unusable).
+    InvalidAuthentication,
+    /// A reference into another namespace that the referenced object does not opt in to.
+    CrossNamespaceRefNotAllowed,
+    /// Restore: the `KafkaBackup` of `spec.backupRef` does not exist.
+    BackupNotFound,
+    /// Restore: the `KafkaBackup` has no completed backup to restore yet.
+    NoCompletedBackup,
+    /// Offset reset: the `spec.snapshotRef` ConfigMap is missing or has no snapshot.
+    SnapshotNotFound,
+    /// Restore: the Job is running.
+    RestoreRunning,
+    /// Restore: finished; the records and offsets are in the target.
+    RestoreCompleted,
+    /// Restore: the Job failed.
+    RestoreFailed,
+    /// Restore refused: a target partition changed under it (see `crate::refusal`).
+    TargetChanged,
+    /// Offset reset: the Job is running.
+    ResetRunning,
+    /// Offset reset: every group moved.
+    OffsetsReset,
+    /// Offset reset: done, but some groups were skipped (they had active members).
+    GroupsSkipped,
+    /// Offset reset: the Job failed, or some group could not be moved.
+    ResetFailed,
+}
+
+impl RunReason {
+    /// Every reason, for tests that hold the strings to their contract.
+    pub const ALL: [RunReason; 17] = [
+        Self::InvalidSpec,
+        Self::KafkaNotFound,
+        Self::KafkaNotReady,
+        Self::ListenerNotFound,
+        Self::InvalidAuthentication,
+        Self::CrossNamespaceRefNotAllowed,
+        Self::BackupNotFound,
+        Self::NoCompletedBackup,
+        Self::SnapshotNotFound,
+        Self::RestoreRunning,
+        Self::RestoreCompleted,
+        Self::RestoreFailed,
+        Self::TargetChanged,
+        Self::ResetRunning,
+        Self::OffsetsReset,
+        Self::GroupsSkipped,
+        Self::ResetFailed,
+    ];
+
+    /// The CamelCase string written as the condition's (and its Event's) reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidSpec => "InvalidSpec",
+            Self::KafkaNotFound => "KafkaNotFound",
+            Self::KafkaNotReady => "KafkaNotReady",
+            Self::ListenerNotFound => "ListenerNotFound",
+            Self::InvalidAuthentication => "InvalidAuthentication",
+            Self::CrossNamespaceRefNotAllowed => super::tenancy::REASON,
+            Self::BackupNotFound => "BackupNotFound",
+            Self::NoCompletedBackup => "NoCompletedBackup",
+            Self::SnapshotNotFound => "SnapshotNotFound",
+            Self::RestoreRunning => "RestoreRunning",
+            Self::RestoreCompleted => "RestoreCompleted",
+            Self::RestoreFailed => "RestoreFailed",
+            Self::TargetChanged => "TargetChanged",
+            Self::ResetRunning => "ResetRunning",
+            Self::OffsetsReset => "OffsetsReset",
+            Self::GroupsSkipped => "GroupsSkipped",
+            Self::ResetFailed => "ResetFailed",
+        }
+    }
+}
+
+impl std::fmt::Display for RunReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The status fields every one-shot kind has and the shared lifecycle writes.
+pub struct RunFields<'a> {
+    pub conditions: &'a mut Vec<Condition>,
+    pub observed_generation: &'a mut Option<i64>,
+    pub phase: &'a mut Option<RunPhase>,
+    pub job_name: &'a mut Option<String>,
+}
+
+/// A one-shot kind's status, as the shared lifecycle sees it.
+pub trait RunStatus: Clone + Default + PartialEq + Serialize + Send + Sync {
+    /// The lifecycle's fields, to read and write.
+    fn run(&mut self) -> RunFields<'_>;
+    /// Where the run is.
+    fn phase(&self) -> Option<RunPhase>;
+}
+
+impl RunStatus for KafkaRestoreStatus {
+    fn run(&mut self) -> RunFields<'_> {
+        RunFields {
+            conditions: &mut self.conditions,
+            observed_generation: &mut self.observed_generation,
+            phase: &mut self.phase,
+            job_name: &mut self.job_name,
+        }
+    }
+    fn phase(&self) -> Option<RunPhase> {
+        self.phase
+    }
+}
+
+impl RunStatus for KafkaOffsetResetStatus {
+    fn run(&mut self) -> RunFields<'_> {
+        RunFields {
+            conditions: &mut self.conditions,
+            observed_generation: &mut self.observed_generation,
+            phase: &mut self.phase,
+            job_name: &mut self.job_name,
+        }
+    }
+    fn phase(&self) -> Option<RunPhase> {
+        self.phase
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_reasons_keep_the_strings_users_match_on() {
+        let strings: Vec<&str> = RunReason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(
+            strings,
+            [
+                "InvalidSpec",
+                "KafkaNotFound",
+                "KafkaNotReady",
+                "ListenerNotFound",
+                "InvalidAuthentication",
+                "CrossNamespaceRefNotAllowed",
+                "BackupNotFound",
+                "NoCompletedBackup",
+                "SnapshotNotFound",
+                "RestoreRunning",
+                "RestoreCompleted",
+                "RestoreFailed",
+                "TargetChanged",
+                "ResetRunning",
+                "OffsetsReset",
+                "GroupsSkipped",
+                "ResetFailed",
+            ]
+        );
+    }
+
+    #[test]
+    fn only_completed_and_failed_are_final() {
+        assert!(RunPhase::Completed.is_final() && RunPhase::Failed.is_final());
+        assert!(!RunPhase::Pending.is_final() && !RunPhase::Running.is_final());
+    }
+}

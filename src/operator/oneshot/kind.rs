@@ -1,0 +1,104 @@
+//! [`OneShot`]: what a one-shot kind tells the shared lifecycle — everything that differs
+//! between a restore, an offset reset and the kinds to come. The lifecycle
+//! ([`super::lifecycle`]) does the rest.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::Resource;
+use serde::de::DeserializeOwned;
+
+use super::outcome::{Event, Finished, Ready, Wait};
+use crate::api::cluster::ClusterConnection;
+use crate::api::run::RunStatus;
+use crate::api::template::JobOptions;
+use crate::api::validation::FieldError;
+use crate::kafka::KafkaConnection;
+use crate::operator::context::Context;
+use crate::operator::error::Result;
+use crate::operator::storage_access::StorageAccess;
+
+/// The one time a reconcile works at: read once, passed down, so every time a reconcile writes
+/// and every decision it makes agree.
+#[derive(Clone, Debug)]
+pub struct Now {
+    pub utc: DateTime<Utc>,
+    /// The same instant as a status time.
+    pub time: Time,
+}
+
+impl Now {
+    pub fn read() -> Self {
+        let utc = Utc::now();
+        Self { utc, time: crate::time::kube(utc).unwrap_or_else(crate::time::now) }
+    }
+}
+
+/// What a kind's Job needs, or why it cannot start yet.
+pub enum Prepared {
+    /// Stay `Pending`: `Ready=False` with this reason, looked at again in [`super::lifecycle::WAIT`].
+    Wait(Wait),
+    /// Launch the Job with this config and storage access; once it exists, say so with `ready`
+    /// and `event`.
+    Launch { config_yaml: String, access: StorageAccess, ready: Ready, event: Event },
+}
+
+/// A kind whose every object is one run of one Job: start → progress → finish. The spec is
+/// immutable (CEL `self == oldSelf`), so a run that finished or was invalid is final.
+pub trait OneShot:
+    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + Clone
+    + std::fmt::Debug
+    + DeserializeOwned
+    + Send
+    + Sync
+    + 'static
+{
+    /// The kind's status; the lifecycle writes its [`RunStatus`] fields, the kind the rest.
+    type Status: RunStatus;
+    /// What the data plane prints when the run is done (last JSON line, termination message).
+    type Result: DeserializeOwned + Send;
+
+    /// The data-plane subcommand the Job runs; also its component label and name suffix.
+    const SUBCOMMAND: &'static str;
+    /// How often a running Job is looked at for progress ([`OneShot::progress`]); `None`:
+    /// only when the Job changes.
+    const FOLLOW: Option<Duration> = None;
+
+    fn status(&self) -> Option<&Self::Status>;
+    fn cluster(&self) -> &ClusterConnection;
+    fn job_options(&self) -> &JobOptions;
+
+    /// The rules the webhook checks, checked again (a cluster may run without the webhook).
+    fn validate(&self, now: DateTime<Utc>) -> Vec<FieldError>;
+
+    /// Resolves what the Job needs besides the cluster (which the lifecycle resolved into
+    /// `kafka`) and renders its config. May set the kind's own status fields for a launch
+    /// (a failed launch returns an error, and then nothing is written).
+    fn prepare(
+        &self,
+        ctx: &Context,
+        kafka: KafkaConnection,
+        job: &str,
+        status: &mut Self::Status,
+        now: &Now,
+    ) -> impl Future<Output = Result<Prepared>> + Send;
+
+    /// A running Job's latest log (`FOLLOW` kinds only) into the kind's progress fields. Pure.
+    fn progress(_status: &mut Self::Status, _log: &str, _job: &Job, _now: &Now) {}
+
+    /// A finished Job's result (or why there is none) into the kind's status, with its
+    /// metrics and any objects it leaves (snapshot ConfigMaps); returns the phase, `Ready` and
+    /// Events for the lifecycle to apply.
+    fn finish(
+        &self,
+        ctx: &Context,
+        job: &Job,
+        result: std::result::Result<Self::Result, String>,
+        status: &mut Self::Status,
+        now: &Now,
+    ) -> impl Future<Output = Result<Finished>> + Send;
+}

@@ -1,0 +1,131 @@
+//! The reconcile of every one-shot kind, written once: final phase → wait for a change;
+//! invalid spec → `Failed`; no Job → resolve the cluster and what the kind needs, then launch;
+//! Job running → `Running` (and its progress); Job finished → its result through the kind.
+//! One clock read per reconcile, one status write at its end (none when nothing changed).
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::Job;
+use kube::ResourceExt;
+use kube::api::Api;
+use kube::runtime::controller::Action;
+
+use super::kind::{Now, OneShot, Prepared};
+use super::outcome::{self, Outcome, Wait};
+use crate::api::run::RunStatus;
+use crate::operator::children::{self, JobState};
+use crate::operator::context::Context;
+use crate::operator::dereference;
+use crate::operator::error::{Error, Result};
+use crate::operator::launch::{self, Launch};
+use crate::operator::status;
+
+/// How soon to look again when what a run needs is not there yet.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// The Job of `run`: its name is fixed by the object's, so creating it again is a no-op.
+pub fn job_name<K: OneShot>(run: &K) -> String {
+    crate::operator::job::child_name(&run.name_any(), K::SUBCOMMAND)
+}
+
+/// Reconciles one object of a one-shot kind.
+pub async fn reconcile<K: OneShot>(run: &K, ctx: &Context) -> Result<Action> {
+    let now = Now::read();
+    let before = run.status().cloned();
+    let mut status = before.clone().unwrap_or_default();
+    *status.run().observed_generation = run.meta().generation;
+    let outcome = decide(run, ctx, &mut status, &now).await?;
+    let action = match &outcome {
+        Outcome::Waiting(_) => Action::requeue(WAIT),
+        Outcome::Started { .. } | Outcome::Running { .. } => {
+            K::FOLLOW.map_or_else(Action::await_change, Action::requeue)
+        }
+        Outcome::Over | Outcome::Invalid { .. } | Outcome::Finished { .. } => Action::await_change(),
+    };
+    let object = run.object_ref(&());
+    for e in outcome::settle(&mut status, outcome, &now.time) {
+        ctx.event(&object, e.warning, e.reason, e.action, e.note).await;
+    }
+    status::write(&ctx.client, run, &before, &status).await?;
+    Ok(action)
+}
+
+/// Every read of a reconcile and the decision it leads to (the kind's own fields are set on
+/// the way; the lifecycle's are set from the outcome, by [`outcome::settle`]).
+async fn decide<K: OneShot>(run: &K, ctx: &Context, status: &mut K::Status, now: &Now) -> Result<Outcome> {
+    if status.phase().is_some_and(|p| p.is_final()) {
+        return Ok(Outcome::Over);
+    }
+    let problems = run.validate(now.utc);
+    if !problems.is_empty() {
+        let message = crate::api::rules::message(&problems);
+        return Ok(Outcome::Invalid { kind: K::kind(&()).into_owned(), message });
+    }
+    let ns = run.namespace().unwrap_or_default();
+    let name = job_name(run);
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
+    let Some(job) = jobs.get_opt(&name).await.map_err(Error::read(format!("Job {name}")))? else {
+        return start(run, ctx, name, status, now).await;
+    };
+    match children::state(&job) {
+        JobState::Running => {
+            if K::FOLLOW.is_some() {
+                let output = children::output(&ctx.client, &ns, &name, Some(50)).await?;
+                if let Some(log) = output.log.as_deref() {
+                    K::progress(status, log, &job, now);
+                }
+            }
+            Ok(Outcome::Running { job: name })
+        }
+        state => {
+            let output = children::output(&ctx.client, &ns, &name, None).await?;
+            let result = outcome::run_result::<K::Result>(&state, &output);
+            let finished = run.finish(ctx, &job, result, status, now).await?;
+            Ok(Outcome::Finished { job: name, finished })
+        }
+    }
+}
+
+/// No Job yet: resolves the cluster and what the kind needs, then launches the Job.
+async fn start<K: OneShot>(
+    run: &K,
+    ctx: &Context,
+    name: String,
+    status: &mut K::Status,
+    now: &Now,
+) -> Result<Outcome> {
+    let ns = run.namespace().unwrap_or_default();
+    let connection = dereference::connection(&ctx.strimzi, &ns, run.cluster())
+        .await
+        .map_err(Error::read("the Kafka cluster"))?;
+    let conn = match connection {
+        Ok(c) => c,
+        Err(e) => {
+            let wait = Wait { reason: (&e).into(), action: "ResolveCluster", message: e.to_string() };
+            return Ok(Outcome::Waiting(wait));
+        }
+    };
+    let (config_yaml, access, ready, event) =
+        match run.prepare(ctx, conn.kafka.clone(), &name, status, now).await? {
+            Prepared::Wait(w) => return Ok(Outcome::Waiting(w)),
+            Prepared::Launch { config_yaml, access, ready, event } => (config_yaml, access, ready, event),
+        };
+    launch::launch(
+        ctx,
+        run,
+        Launch {
+            name: name.clone(),
+            component: K::SUBCOMMAND,
+            subcommand: K::SUBCOMMAND,
+            config_yaml,
+            connection: conn,
+            access,
+            options: run.job_options(),
+            cluster: run.cluster(),
+            annotations: BTreeMap::new(),
+        },
+    )
+    .await?;
+    Ok(Outcome::Started { job: name, ready, event })
+}

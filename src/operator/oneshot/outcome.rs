@@ -1,0 +1,162 @@
+//! What a reconcile of a one-shot run decided, and the one place it reaches the status: the
+//! phase, the Job's name and the `Ready` condition are set by [`settle`] from a typed
+//! [`Outcome`], never by a kind directly. Also the reading of a finished Job's result
+//! ([`run_result`]), written once for every kind. Pure: no client, no clock.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde::de::DeserializeOwned;
+
+use crate::api::run::{RunPhase, RunReason, RunStatus};
+use crate::operator::children::{JobState, Output};
+use crate::operator::connection::ConnectionError;
+use crate::operator::status;
+
+/// The `Ready` condition a step decided on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ready {
+    pub ok: bool,
+    pub reason: RunReason,
+    pub message: String,
+}
+
+impl Ready {
+    pub fn ok(reason: RunReason, message: impl Into<String>) -> Self {
+        Self { ok: true, reason, message: message.into() }
+    }
+    pub fn not(reason: RunReason, message: impl Into<String>) -> Self {
+        Self { ok: false, reason, message: message.into() }
+    }
+}
+
+/// An Event to publish on the object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub warning: bool,
+    /// CamelCase, e.g. `RestoreStarted` (Events have reasons of their own beside `Ready`'s).
+    pub reason: &'static str,
+    /// What the operator was doing, e.g. `Restore`.
+    pub action: &'static str,
+    pub note: String,
+}
+
+impl Event {
+    pub fn normal(reason: &'static str, action: &'static str, note: impl Into<String>) -> Self {
+        Self { warning: false, reason, action, note: note.into() }
+    }
+    pub fn warning(reason: &'static str, action: &'static str, note: impl Into<String>) -> Self {
+        Self { warning: true, reason, action, note: note.into() }
+    }
+}
+
+/// Something the run needs is not there (yet): the run stays `Pending` and is looked at again.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wait {
+    pub reason: RunReason,
+    /// The step that found it missing, e.g. `ResolveCluster` (the Event's action).
+    pub action: &'static str,
+    pub message: String,
+}
+
+/// What a finished Job did, as the kind reads it: the final phase, `Ready` and Events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finished {
+    /// `Completed` or `Failed`.
+    pub phase: RunPhase,
+    pub ready: Ready,
+    pub events: Vec<Event>,
+}
+
+/// What one reconcile of a one-shot run decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Completed or Failed already: only `observedGeneration` may change.
+    Over,
+    /// The spec breaks a rule; as it cannot change, the run has failed for good.
+    Invalid { kind: String, message: String },
+    /// Not started: something it needs is missing.
+    Waiting(Wait),
+    /// The Job was just created.
+    Started { job: String, ready: Ready, event: Event },
+    /// The Job runs (its progress, if the kind follows it, is already in the status).
+    Running { job: String },
+    /// The Job finished.
+    Finished { job: String, finished: Finished },
+}
+
+/// Applies `outcome` to the run fields of `status` at `now`: the one place a one-shot run's
+/// phase and `Ready` are set. Returns the Events to publish: a wait's Event only when its
+/// `Ready` changed, so a run that waits for its cluster says so once, not every 30 s.
+pub fn settle<S: RunStatus>(status: &mut S, outcome: Outcome, now: &Time) -> Vec<Event> {
+    let run = status.run();
+    let mut ready = |r: &Ready| status::set_ready(run.conditions, r.ok, r.reason.as_str(), &r.message, now);
+    match outcome {
+        Outcome::Over => Vec::new(),
+        Outcome::Invalid { kind, message } => {
+            *run.phase = Some(RunPhase::Failed);
+            ready(&Ready::not(RunReason::InvalidSpec, &message));
+            let note = format!("{message}; create a new {kind}");
+            vec![Event::warning(RunReason::InvalidSpec.as_str(), "Validate", note)]
+        }
+        Outcome::Waiting(w) => {
+            *run.phase = Some(RunPhase::Pending);
+            let changed = ready(&Ready::not(w.reason, &w.message));
+            if changed { vec![Event::warning(w.reason.as_str(), w.action, w.message)] } else { Vec::new() }
+        }
+        Outcome::Started { job, ready: r, event } => {
+            *run.phase = Some(RunPhase::Running);
+            *run.job_name = Some(job);
+            ready(&r);
+            vec![event]
+        }
+        Outcome::Running { job } => {
+            *run.phase = Some(RunPhase::Running);
+            *run.job_name = Some(job);
+            Vec::new()
+        }
+        Outcome::Finished { job, finished } => {
+            *run.phase = Some(finished.phase);
+            *run.job_name = Some(job);
+            ready(&finished.ready);
+            finished.events
+        }
+    }
+}
+
+/// What the data plane left, read from a finished Job's pod: its result (the last JSON line of
+/// the log, else the termination message) or why there is none. A result wins even when the
+/// Job failed: `offset-reset` prints its result and then exits non-zero when a group failed,
+/// and the per-group outcome is the better report; `restore` prints one only on success.
+pub fn run_result<R: DeserializeOwned>(state: &JobState, output: &Output) -> Result<R, String> {
+    if let Some(result) = output.result::<R>() {
+        return Ok(result);
+    }
+    Err(match state {
+        JobState::Failed { reason } => output.error().unwrap_or_else(|| reason.clone()),
+        _ => "the Job succeeded but left no result (neither in its log nor its termination message)".into(),
+    })
+}
+
+/// The typed reason of a cluster that cannot be reached.
+impl From<&ConnectionError> for RunReason {
+    fn from(e: &ConnectionError) -> Self {
+        match e {
+            ConnectionError::KafkaNotFound { .. } => Self::KafkaNotFound,
+            ConnectionError::KafkaNotReady { .. } => Self::KafkaNotReady,
+            ConnectionError::ListenerNotFound { .. } => Self::ListenerNotFound,
+            ConnectionError::Authentication(_) => Self::InvalidAuthentication,
+            ConnectionError::NotAllowed(_) => Self::CrossNamespaceRefNotAllowed,
+        }
+    }
+}
+
+/// The typed reason of a run the data plane refused.
+impl From<crate::refusal::Reason> for RunReason {
+    fn from(r: crate::refusal::Reason) -> Self {
+        match r {
+            crate::refusal::Reason::TargetChanged => Self::TargetChanged,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

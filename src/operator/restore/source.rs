@@ -1,0 +1,79 @@
+//! Where a restore's backups are and which one: the referenced `KafkaBackup`'s location and its
+//! latest completed backup (when no id is named), or the spec's own `source.storage`. A
+//! `KafkaBackup` in another namespace is followed only with its opt-in.
+
+use kube::ResourceExt;
+use kube::api::Api;
+
+use crate::api::backup::{BackupRunStatus, KafkaBackup};
+use crate::api::cluster::SecretKeyRef;
+use crate::api::restore::KafkaRestore;
+use crate::api::run::RunReason;
+use crate::api::storage::StorageSpec;
+use crate::operator::context::Context;
+use crate::operator::dereference;
+use crate::operator::error::{Error, Result};
+use crate::operator::oneshot::Wait;
+
+/// The backups a restore reads.
+pub struct Source {
+    pub storage: StorageSpec,
+    /// None: the latest (only with `source`, where the Job finds it in storage).
+    pub backup_id: Option<String>,
+    /// The `KafkaBackup`'s encryption key, when its backups are encrypted.
+    pub key: Option<SecretKeyRef>,
+}
+
+fn wait(reason: RunReason, message: impl Into<String>) -> Result<std::result::Result<Source, Wait>> {
+    Ok(Err(Wait { reason, action: "ResolveBackup", message: message.into() }))
+}
+
+/// The source of `kr`, or why the restore must wait for one.
+pub async fn resolve(ctx: &Context, kr: &KafkaRestore) -> Result<std::result::Result<Source, Wait>> {
+    let ns = kr.namespace().unwrap_or_default();
+    if let Some(s) = &kr.spec.source {
+        return Ok(Ok(Source { storage: s.storage.clone(), backup_id: s.backup_id.clone(), key: None }));
+    }
+    let Some(r) = &kr.spec.backup_ref else {
+        return wait(RunReason::InvalidSpec, "set spec.backupRef or spec.source");
+    };
+    let kb_ns = r.namespace.clone().unwrap_or_else(|| ns.clone());
+    let api: Api<KafkaBackup> = Api::namespaced(ctx.client.clone(), &kb_ns);
+    let Some(kb) =
+        api.get_opt(&r.name).await.map_err(Error::read(format!("KafkaBackup {kb_ns}/{}", r.name)))?
+    else {
+        return wait(
+            RunReason::BackupNotFound,
+            format!(
+                "KafkaBackup {kb_ns}/{} not found: fix spec.backupRef, or restore from storage with spec.source",
+                r.name
+            ),
+        );
+    };
+    if let Err(message) = dereference::backup_allowed(&ns, r, &kb) {
+        return wait(RunReason::CrossNamespaceRefNotAllowed, message);
+    }
+    // "Latest" is decided here, from the status users see, and recorded: retention then keeps
+    // exactly this backup while the restore reads it.
+    let backup_id = match &r.backup_id {
+        Some(id) => id.clone(),
+        None => {
+            let latest = kb.status.as_ref().and_then(|s| {
+                s.backup_history.iter().find(|b| b.status == BackupRunStatus::Completed).map(|b| b.id.clone())
+            });
+            let Some(id) = latest else {
+                return wait(
+                    RunReason::NoCompletedBackup,
+                    format!(
+                        "KafkaBackup {kb_ns}/{} has no completed backup yet; the restore starts once it has one",
+                        r.name
+                    ),
+                );
+            };
+            id
+        }
+    };
+    let key = kb.spec.backup.encryption.as_ref().filter(|e| e.enabled).and_then(|e| e.key_secret.clone());
+    let storage = crate::operator::backup::run_config::storage(&kb);
+    Ok(Ok(Source { storage, backup_id: Some(backup_id), key }))
+}
