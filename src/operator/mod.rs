@@ -27,6 +27,8 @@ pub mod connection;
 pub mod context;
 pub mod dereference;
 pub mod error;
+#[cfg(test)]
+mod fixtures;
 pub mod http;
 pub mod job;
 pub mod launch;

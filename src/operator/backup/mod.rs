@@ -20,3 +20,6 @@ pub mod outcome;
 pub mod plan;
 pub mod run_config;
 pub mod schedule;
+
+#[cfg(test)]
+mod reconcile_tests;

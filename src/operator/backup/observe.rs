@@ -64,6 +64,12 @@ pub struct SeenJob {
 }
 
 /// Where a backup Job is, as far as the status is concerned.
+    /// A running Job with no ready pod yet: its pod may be about to start, or stuck; the plan
+    /// looks again soon, the one way to notice a pod that gets stuck (nothing on the Job changes).
+    pub starting: bool,
+    /// Why its pod cannot start ([`children::blocked`]: a missing Secret or key, an image that
+    /// cannot be pulled), read for starting Jobs only.
+    pub blocked: Option<String>,
 #[derive(Clone, Debug)]
 pub enum Phase {
     Running,
@@ -86,7 +92,12 @@ pub async fn observe(ctx: &Context, kb: &KafkaBackup, now: DateTime<Utc>) -> Res
     let mut seen = Vec::new();
     for job in jobs(ctx, kb, COMPONENT).await? {
         let name = job.name_any();
-        let phase = match children::state(&job) {
+        let state = children::state(&job);
+        // `status.ready` counts ready pods (Kubernetes 1.29+; unset before: then always look).
+        let starting =
+            state == JobState::Running && job.status.as_ref().and_then(|s| s.ready).unwrap_or(0) == 0;
+        let blocked = if starting { children::blocked(&ctx.client, &job, now).await? } else { None };
+        let phase = match state {
             JobState::Running => Phase::Running,
             _ if annotation(&job, RECORDED_ANNOTATION) == Some("true") => Phase::Recorded,
             state => {
@@ -107,6 +118,8 @@ pub async fn observe(ctx: &Context, kb: &KafkaBackup, now: DateTime<Utc>) -> Res
         Some(protected(ctx, kb).await?)
     } else {
         None
+            starting,
+            blocked,
     };
     Ok(Observed { licence, cluster: Some(Cluster { jobs: seen, connection, protected }) })
 }

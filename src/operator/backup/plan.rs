@@ -47,6 +47,12 @@ pub const CLUSTER_RETRY: Duration = Duration::from_secs(30);
 /// How soon a due run whose cluster is not usable is tried again (within the starting deadline).
 const DUE_RETRY: chrono::Duration = chrono::Duration::seconds(30);
 /// Added to a requeue at the next scheduled time, so that the reconcile it wakes reads a clock
+/// How soon to look again at a running Job whose pod is not ready yet: the one way to notice a
+/// pod stuck on a missing Secret or image (nothing on the Job changes), within about
+/// [`crate::operator::children::BLOCKED_GRACE`] plus this.
+pub const STARTING_RETRY: Duration = Duration::from_secs(15);
+/// The `Ready` reason of a backup whose running Job's pod cannot start.
+pub const JOB_POD_BLOCKED: &str = "JobPodBlocked";
 /// at or past that time (timers may fire a little early).
 const SCHEDULE_MARGIN: Duration = Duration::from_millis(200);
 
@@ -285,13 +291,21 @@ pub fn plan(kb: &KafkaBackup, observed: &Observed, now: DateTime<Utc>) -> Plan {
     }
     d.status.active_job = active.first().cloned();
 
-    // Ready: a blocking problem, else the last finished run.
-    let problem = connection.as_ref().err().map(|e| (e.reason(), e.to_string()));
+    // Ready: a blocking problem (the cluster, else a run whose pod cannot start), else the last
+    // finished run.
+    let problem = match connection {
+        Err(e) => Some(Problem { reason: e.reason(), action: "ResolveCluster", message: e.to_string() }),
+        Ok(_) => blocked_run(&kb.spec, &cluster.jobs),
+    };
     if let Some(event) = settle_ready(&mut d.status, problem, &d.at) {
         d.events.push(event);
     }
-    let next =
-        [retry, d.status.next_scheduled_backup.as_ref().and_then(time::chrono)].into_iter().flatten().min();
+    let starting = cluster.jobs.iter().any(|j| j.starting && matches!(j.phase, Phase::Running));
+    let look = starting.then(|| now + chrono::Duration::from_std(STARTING_RETRY).unwrap_or_default());
+    let next = [retry, look, d.status.next_scheduled_backup.as_ref().and_then(time::chrono)]
+        .into_iter()
+        .flatten()
+        .min();
     let then = match (next, connection) {
         (_, Err(_)) => Action::requeue(CLUSTER_RETRY),
         (Some(t), _) => Action::requeue((t - now).to_std().unwrap_or_default() + SCHEDULE_MARGIN),
@@ -477,14 +491,10 @@ impl Draft {
 
 /// Sets `Ready` from the state: a blocking problem, else the last finished run. Returns the
 /// Event of a problem that appears.
-fn settle_ready(
-    status: &mut KafkaBackupStatus,
-    problem: Option<(&'static str, String)>,
-    at: &Time,
-) -> Option<Event> {
-    if let Some((reason, message)) = problem {
+fn settle_ready(status: &mut KafkaBackupStatus, problem: Option<Problem>, at: &Time) -> Option<Event> {
+    if let Some(Problem { reason, action, message }) = problem {
         let changed = status::set_ready(&mut status.conditions, false, reason, &message, at);
-        return changed.then_some(Event { warning: true, reason, action: "ResolveCluster", note: message });
+        return changed.then_some(Event { warning: true, reason, action, note: message });
     }
     let last = status
         .backup_history
@@ -509,3 +519,35 @@ fn settle_ready(
 
 #[cfg(test)]
 mod tests;
+/// What keeps `Ready` False while it lasts, with the Event's action.
+struct Problem {
+    reason: &'static str,
+    action: &'static str,
+    message: String,
+}
+
+/// The first running Job whose pod cannot start ([`crate::operator::children::blocked`]), as a [`Problem`] that
+/// names the pod, the kubelet's words and, when the kubelet names a Secret of the spec, the field
+/// that names it: the user fixes the Secret, the kubelet retries, the run goes on by itself.
+fn blocked_run(spec: &KafkaBackupSpec, jobs: &[SeenJob]) -> Option<Problem> {
+    let (job, why) = jobs
+        .iter()
+        .filter(|j| matches!(j.phase, Phase::Running))
+        .find_map(|j| Some((j, j.blocked.as_deref()?)))?;
+    // The kubelet's words: `secret "x" not found`, `couldn't find key k in Secret ns/x`.
+    let fields: Vec<String> = crate::api::secrets::backup(spec)
+        .into_iter()
+        .filter(|r| why.contains(&format!("\"{}\"", r.name)) || why.contains(&format!("/{}", r.name)))
+        .map(|r| r.field)
+        .collect();
+    let named = if fields.is_empty() { String::new() } else { format!(" (named by {})", fields.join(", ")) };
+    Some(Problem {
+        reason: JOB_POD_BLOCKED,
+        action: "Backup",
+        message: format!(
+            "backup Job {} cannot start: {why}{named}; it starts by itself once that is fixed",
+            job.name
+        ),
+    })
+}
+

@@ -121,7 +121,27 @@ fn observed(kb: &KafkaBackup, now: DateTime<Utc>, jobs: Vec<SeenJob>) -> Observe
 }
 
 fn job(name: &str, phase: Phase) -> SeenJob {
-    SeenJob { name: name.into(), backup_id: name.into(), started: Some(time(at(9, 0))), phase }
+    SeenJob {
+        name: name.into(),
+        backup_id: name.into(),
+        started: Some(time(at(9, 0))),
+        phase,
+        starting: false,
+        blocked: None,
+    }
+}
+
+/// A running Job whose pod is not ready yet.
+fn starting(name: &str) -> SeenJob {
+    SeenJob { starting: true, ..running(name) }
+}
+
+/// What the kubelet says of a pod that waits for Secret `s3`.
+const S3_MISSING: &str = "pod p-1: CreateContainerConfigError: secret \"s3\" not found";
+
+/// A running Job whose pod cannot start ([`crate::operator::children::blocked`]).
+fn blocked(name: &str) -> SeenJob {
+    SeenJob { blocked: Some(S3_MISSING.into()), ..starting(name) }
 }
 
 fn running(name: &str) -> SeenJob {
@@ -700,6 +720,78 @@ fn rows() -> Vec<Row> {
                 ..nothing()
             },
         ),
+        // A run whose pod cannot start (a missing Secret): said in Ready, without reading Secrets.
+        row(
+            "a running Job whose pod cannot start: Ready=False JobPodBlocked, a Warning Event, looked at again soon",
+            cursor(backup(HOURLY), at(11, 0)),
+            at(10, 20),
+            |kb| observed(kb, at(10, 20), vec![blocked(&slot(10, 0))]),
+            Decided {
+                events: vec![JOB_POD_BLOCKED],
+                conditions: ready(false, JOB_POD_BLOCKED),
+                next: Some(at(11, 0)),
+                then: Action::requeue(STARTING_RETRY + SCHEDULE_MARGIN),
+                active: Some(slot(10, 0)),
+                ..nothing()
+            },
+        ),
+        row(
+            "a blocked Job reconciled again: no second Event",
+            again(cursor(backup(HOURLY), at(11, 0)), at(10, 20), |kb| {
+                observed(kb, at(10, 20), vec![blocked(&slot(10, 0))])
+            }),
+            at(10, 21),
+            |kb| observed(kb, at(10, 21), vec![blocked(&slot(10, 0))]),
+            Decided {
+                conditions: ready(false, JOB_POD_BLOCKED),
+                next: Some(at(11, 0)),
+                then: Action::requeue(STARTING_RETRY + SCHEDULE_MARGIN),
+                active: Some(slot(10, 0)),
+                ..nothing()
+            },
+        ),
+        row(
+            "the blocked pod starts: Ready follows the runs again, no more looking soon",
+            again(cursor(backup(HOURLY), at(11, 0)), at(10, 20), |kb| {
+                observed(kb, at(10, 20), vec![blocked(&slot(10, 0))])
+            }),
+            at(10, 22),
+            |kb| observed(kb, at(10, 22), vec![running(&slot(10, 0))]),
+            Decided {
+                conditions: ready(true, "BackupRunning"),
+                next: Some(at(11, 0)),
+                then: at_slot(at(11, 0), at(10, 22)),
+                active: Some(slot(10, 0)),
+                ..nothing()
+            },
+        ),
+        row(
+            "a Job whose pod is not ready yet, not blocked: Ready unchanged, looked at again soon",
+            cursor(backup(HOURLY), at(11, 0)),
+            at(10, 20),
+            |kb| observed(kb, at(10, 20), vec![starting(&slot(10, 0))]),
+            Decided {
+                conditions: ready(true, "BackupRunning"),
+                next: Some(at(11, 0)),
+                then: Action::requeue(STARTING_RETRY + SCHEDULE_MARGIN),
+                active: Some(slot(10, 0)),
+                ..nothing()
+            },
+        ),
+        row(
+            "a blocked Job and a cluster not ready: the cluster is the problem named",
+            cursor(backup(HOURLY), at(11, 0)),
+            at(10, 20),
+            |kb| seen(kb, at(10, 20), vec![blocked(&slot(10, 0))], not_ready(), Err(LicenseError::Missing)),
+            Decided {
+                events: vec!["KafkaNotReady"],
+                conditions: ready(false, "KafkaNotReady"),
+                next: Some(at(11, 0)),
+                then: Action::requeue(CLUSTER_RETRY),
+                active: Some(slot(10, 0)),
+                ..nothing()
+            },
+        ),
     ]
 }
 
@@ -858,4 +950,22 @@ fn observe_is_told_what_the_plan_will_use() {
     let suspended = cursor(backup("schedule: {cron: '0 * * * *', suspend: true}"), at(10, 0));
     assert!(!scheduled_run_due(&suspended, at(10, 0)));
     assert!(!scheduled_run_due(&backup(""), at(10, 0)));
+}
+
+#[test]
+fn a_blocked_run_names_its_pod_the_kubelets_words_and_the_field_of_the_secret() {
+    let mut kb = backup("");
+    if let Some(s3) = kb.spec.storage.s3.as_mut() {
+        s3.credentials_secret =
+            Some(crate::api::storage::S3CredentialsSecret { name: "s3".into(), ..Default::default() });
+    }
+    let p = plan(&kb, &observed(&kb, at(10, 20), vec![blocked("nightly-initial-0f1e2d3c")]), at(10, 20));
+    let ready = p.status.conditions.iter().find(|c| c.type_ == "Ready").expect("Ready");
+    assert_eq!(
+        ready.message.as_deref(),
+        Some(
+            "backup Job nightly-initial-0f1e2d3c cannot start: pod p-1: CreateContainerConfigError: secret \"s3\" not found (named by spec.storage.s3.credentialsSecret.name); it starts by itself once that is fixed"
+        )
+    );
+    assert_eq!(p.events.iter().map(|e| (e.reason, e.warning)).collect::<Vec<_>>(), [(JOB_POD_BLOCKED, true)]);
 }

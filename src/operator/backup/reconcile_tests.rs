@@ -1,0 +1,352 @@
+//! The `KafkaBackup` reconcile against a fake API server ([`fixtures`]): for an object and the
+//! world it finds, the exact calls it makes, in order — reads, children, Events, status. The
+//! plan's branches are table-tested in `plan/tests.rs`; these prove that observe and act carry a
+//! plan to the API as they should (what is read, what is created with which name, labels and
+//! owner, when the status is written), without the environment.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use kube::runtime::controller::Action;
+use serde_json::{Value, json};
+use sha2::Digest;
+
+use super::controller::{FINALIZER, reconcile};
+use crate::api::backup::{KafkaBackup, TRIGGER_ANNOTATION};
+use crate::api::schedule::CronSchedule;
+use crate::operator::error::Error;
+use crate::operator::fixtures::{self, Call};
+
+const NS: &str = "kafka";
+const UID: &str = "0f1e2d3c-4b5a-6978-8a9b-acbdcedf0011";
+const KB: &str = "/apis/kafkabackup.com/v1alpha1/namespaces/kafka/kafkabackups/nightly";
+const JOBS: &str = "/apis/batch/v1/namespaces/kafka/jobs";
+const CONFIG_MAPS: &str = "/api/v1/namespaces/kafka/configmaps";
+const PODS: &str = "/api/v1/namespaces/kafka/pods";
+/// How a backup's Jobs are listed.
+const SELECTOR: &str = "app.kubernetes.io/instance=nightly,app.kubernetes.io/component=backup";
+/// The one run of a backup without a schedule: `initial-` and the uid's first 8 hex digits.
+const INITIAL: &str = "nightly-initial-0f1e2d3c";
+const BOOTSTRAP: &str = "my-cluster-kafka-bootstrap.kafka.svc:9092";
+/// Every year: never due while a test runs (but on New Year's midnight).
+const YEARLY: &str = "0 0 1 1 *";
+
+/// `nightly` in `kafka`, finalized, created now, with `spec` added to a minimal one (a direct
+/// bootstrap address: no Strimzi read).
+fn backup(spec: &str) -> KafkaBackup {
+    let spec = serde_yaml_ng::from_str(&format!(
+        "kafkaCluster: {{bootstrapServers: 'k:9092'}}\nstorage: {{type: s3, s3: {{bucket: b, region: r}}}}\n{spec}"
+    ))
+    .expect("spec");
+    let mut kb = KafkaBackup::new("nightly", spec);
+    kb.metadata.namespace = Some(NS.into());
+    kb.metadata.uid = Some(UID.into());
+    kb.metadata.generation = Some(2);
+    kb.metadata.creation_timestamp = crate::time::kube(Utc::now());
+    kb.metadata.finalizers = Some(vec![FINALIZER.into()]);
+    kb
+}
+
+fn object(kb: &KafkaBackup) -> Value {
+    serde_json::to_value(kb).expect("KafkaBackup as JSON")
+}
+
+/// The reconcile of `kb` against `calls`.
+async fn run(kb: KafkaBackup, calls: Vec<Call>) -> Result<Action, Error> {
+    let (ctx, server) = fixtures::context();
+    server.run(calls, reconcile(Arc::new(kb), ctx)).await
+}
+
+fn list_jobs(items: Vec<Value>) -> Call {
+    Call::list(JOBS, SELECTOR, "Job", items)
+}
+
+/// The `Ready` condition of an applied status.
+fn ready(body: &Value) -> (String, String) {
+    let ready = body["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+        .unwrap_or_else(|| panic!("a Ready condition in {body}"));
+    (ready["status"].as_str().unwrap_or("").into(), ready["reason"].as_str().unwrap_or("").into())
+}
+
+/// Asserts a child is `nightly`'s: its name, the labels of `component`, a controller owner
+/// reference to this uid.
+fn owned(body: &Value, name: &str, component: &str) {
+    let meta = &body["metadata"];
+    assert_eq!(meta["name"], name, "child name");
+    assert_eq!(meta["namespace"], NS);
+    let labels = &meta["labels"];
+    for (k, v) in [
+        ("app.kubernetes.io/instance", "nightly"),
+        ("app.kubernetes.io/component", component),
+        ("app.kubernetes.io/managed-by", "strimzi-backup-operator"),
+    ] {
+        assert_eq!(labels[k], v, "label {k} in {labels}");
+    }
+    let owners = meta["ownerReferences"].as_array().expect("owner references");
+    assert_eq!(owners.len(), 1, "one owner: {owners:?}");
+    assert_eq!(
+        (&owners[0]["kind"], &owners[0]["name"], &owners[0]["uid"], &owners[0]["controller"]),
+        (&json!("KafkaBackup"), &json!("nightly"), &json!(UID), &json!(true))
+    );
+}
+
+/// The Job name of trigger value `value` on this object: `trigger-` and the first 4 bytes of
+/// SHA-256 of `<uid>/<value>`, in hex (docs/operator.md), computed here on its own.
+fn trigger_job(value: &str) -> String {
+    let digest = sha2::Sha256::digest(format!("{UID}/{value}").as_bytes());
+    format!("nightly-trigger-{}", hex::encode(&digest[..4]))
+}
+
+/// The next run of `cron` after `t`, at second precision as the status holds it.
+fn next_run(cron: &str, t: DateTime<Utc>) -> String {
+    let schedule: crate::api::backup::Schedule =
+        serde_yaml_ng::from_str(&format!("cron: '{cron}'")).expect("schedule");
+    let next = CronSchedule::parse(&schedule).expect("cron").next_after(t).expect("a next run");
+    next.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Asserts `action` requeues at `at` (RFC 3339), give or take the reconcile's own clock read
+/// between `before` and `after`, plus the 200 ms margin the controller adds.
+fn requeues_at(action: &Action, at: &str, before: DateTime<Utc>, after: DateTime<Utc>) {
+    let at = DateTime::parse_from_rfc3339(at).expect("time").with_timezone(&Utc);
+    let delay = fixtures::requeue_after(action).unwrap_or_else(|| panic!("a requeue, not {action:?}"));
+    let margin = std::time::Duration::from_millis(200);
+    let earliest = (at - after).to_std().expect("in the future") + margin;
+    let latest = (at - before).to_std().expect("in the future") + margin;
+    assert!(
+        earliest <= delay && delay <= latest,
+        "requeue after {delay:?}, not within {earliest:?}..={latest:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_new_kafka_backup_gets_its_finalizer_and_nothing_else_happens() {
+    let mut kb = backup("");
+    kb.metadata.finalizers = None;
+    // The API server reads a missing list as null, which the patch's `test` expects.
+    let mut stored = object(&kb);
+    stored["metadata"]["finalizers"] = Value::Null;
+    let calls = vec![Call::patch(KB, stored).body(|b| {
+        assert!(b.to_string().contains(FINALIZER), "the patch adds {FINALIZER}: {b}");
+    })];
+    assert_eq!(run(kb, calls).await.expect("reconcile"), Action::await_change());
+}
+
+#[tokio::test]
+async fn an_invalid_schedule_is_reported_as_invalid_spec_and_nothing_is_read_or_started() {
+    let kb = backup("schedule: {cron: 'every night at two'}");
+    let calls = vec![
+        Call::event(NS, "Warning", "InvalidSpec"),
+        Call::apply_status(KB, object(&kb)).body(|b| {
+            assert_eq!(ready(b), ("False".into(), "InvalidSpec".into()));
+            assert_eq!(b["status"]["observedGeneration"], 2);
+            assert!(b["status"]["lastBackup"].is_null() && b["status"]["activeJob"].is_null());
+        }),
+    ];
+    assert_eq!(run(kb, calls).await.expect("reconcile"), Action::await_change());
+}
+
+#[tokio::test]
+async fn a_backup_without_schedule_starts_its_first_run_on_the_strimzi_cluster_it_names() {
+    let kb = backup("");
+    let mut kb = {
+        let mut spec = kb.spec.clone();
+        spec.cluster = serde_yaml_ng::from_str("strimziClusterRef: {name: my-cluster}").expect("ref");
+        spec.storage = serde_yaml_ng::from_str(
+            "{type: s3, s3: {bucket: b, region: r, credentialsSecret: {name: s3-creds}}}",
+        )
+        .expect("storage");
+        KafkaBackup { spec, ..kb }
+    };
+    kb.metadata.generation = Some(1);
+    let mut calls = vec![list_jobs(vec![])];
+    calls.extend(fixtures::strimzi_discovery());
+    calls.extend([
+        fixtures::ready_kafka(NS, "my-cluster", BOOTSTRAP),
+        Call::create(CONFIG_MAPS).body(|b| {
+            owned(b, INITIAL, "backup");
+            assert_eq!(b["metadata"]["labels"]["strimzi.io/cluster"], "my-cluster");
+            let config = b["data"]["config.yaml"].as_str().expect("the run's config");
+            assert!(config.contains(BOOTSTRAP), "the listener's address in the config: {config}");
+        }),
+        Call::create(JOBS).body(|b| {
+            owned(b, INITIAL, "backup");
+            assert_eq!(b["metadata"]["annotations"]["kafkabackup.com/backup-id"], INITIAL);
+            let pod = &b["spec"]["template"]["spec"];
+            let container = &pod["containers"][0];
+            assert_eq!(container["image"], fixtures::IMAGE);
+            let text = b.to_string();
+            assert!(text.contains("\"s3-creds\""), "the credentials by Secret reference: {text}");
+            assert!(
+                pod["volumes"].as_array().into_iter().flatten().any(|v| v["configMap"]["name"] == INITIAL),
+                "the run's ConfigMap mounted: {}",
+                pod["volumes"]
+            );
+        }),
+        Call::event(NS, "Normal", "BackupStarted"),
+        Call::apply_status(KB, object(&kb)).body(|b| {
+            let s = &b["status"];
+            assert_eq!(s["activeJob"], INITIAL);
+            assert_eq!(
+                (&s["lastBackup"]["id"], &s["lastBackup"]["status"]),
+                (&json!(INITIAL), &json!("Running"))
+            );
+            assert_eq!(ready(b), ("True".into(), "BackupRunning".into()));
+            assert_eq!(s["observedGeneration"], 1);
+        }),
+    ]);
+    assert_eq!(run(kb, calls).await.expect("reconcile"), Action::await_change());
+}
+
+/// The data plane's result line for backup `id`.
+fn result(id: &str) -> String {
+    format!(
+        r#"{{"backupId": "{id}", "location": "s3://b/", "startedAt": "2026-11-21T10:00:00.000Z", "completedAt": "2026-11-21T10:03:00.000Z", "sizeBytes": 1024, "rawBytes": 4096, "records": 40, "topics": 1, "partitions": 3, "consumerGroups": 0, "backupCount": 7, "storageBytes": 7168}}"#
+    )
+}
+
+#[tokio::test]
+async fn a_finished_run_is_recorded_completed_with_its_figures_and_its_job_marked_recorded() {
+    let mut kb = backup("");
+    kb.status = serde_json::from_value(json!({"activeJob": INITIAL, "observedGeneration": 2,
+        "lastBackup": {"id": INITIAL, "status": "Running", "startTime": "2026-11-21T10:00:00Z"}}))
+    .expect("status");
+    let mut done = fixtures::job(
+        NS,
+        INITIAL,
+        fixtures::labels("nightly", "backup"),
+        vec![fixtures::owner("KafkaBackup", "nightly", UID)],
+        fixtures::finished("Complete", "2026-11-21T10:00:00Z"),
+    );
+    done["metadata"]["annotations"] = json!({"kafkabackup.com/backup-id": INITIAL});
+    let log = format!("INFO backing up\n{}\nINFO done\n", result(INITIAL));
+    let calls = vec![
+        list_jobs(vec![done.clone()]),
+        Call::list(PODS, &format!("job-name={INITIAL}"), "Pod", vec![fixtures::pod(NS, INITIAL, "")]),
+        Call::log(format!("{PODS}/{INITIAL}-pod/log"), &log),
+        Call::event(NS, "Normal", "BackupCompleted"),
+        Call::apply_status(KB, object(&kb)).body(|b| {
+            let s = &b["status"];
+            let last = &s["lastBackup"];
+            assert_eq!((&last["id"], &last["status"]), (&json!(INITIAL), &json!("Completed")));
+            assert_eq!(
+                (&last["records"], &last["sizeBytes"], &last["partitionsBackedUp"], &last["topicsBackedUp"]),
+                (&json!(40), &json!(1024), &json!(3), &json!(1))
+            );
+            assert_eq!(last["completionTime"], "2026-11-21T10:03:00Z");
+            assert_eq!((&s["backupCount"], &s["storageBytes"]), (&json!(7), &json!(7168)));
+            assert!(s["activeJob"].is_null(), "no run active: {s}");
+            assert_eq!(ready(b), ("True".into(), "BackupCompleted".into()));
+        }),
+        Call::patch(format!("{JOBS}/{INITIAL}"), done).body(|b| {
+            assert_eq!(b, &json!({"metadata": {"annotations": {"kafkabackup.com/recorded": "true"}}}));
+        }),
+    ];
+    assert_eq!(run(kb, calls).await.expect("reconcile"), Action::await_change());
+}
+
+#[tokio::test]
+async fn a_job_planted_under_the_runs_name_is_refused_as_foreign_and_nothing_is_recorded() {
+    let kb = backup("");
+    // Same name and labels, no owner reference: made by someone else.
+    let planted = fixtures::job(NS, INITIAL, fixtures::labels("nightly", "backup"), vec![], json!({}));
+    let calls = vec![
+        list_jobs(vec![planted.clone()]),
+        Call::create(CONFIG_MAPS).body(|b| owned(b, INITIAL, "backup")),
+        Call::create_conflict(JOBS).body(|b| owned(b, INITIAL, "backup")),
+        Call::get(format!("{JOBS}/{INITIAL}"), planted),
+    ];
+    let error = run(kb, calls).await.expect_err("a foreign Job is refused");
+    assert_eq!(error.reason(), "ForeignObject");
+    assert!(error.to_string().contains(&format!("Job {INITIAL}")), "names the Job: {error}");
+}
+
+#[tokio::test]
+async fn a_suspended_schedule_starts_nothing_even_when_due_and_moves_its_cursor_on() {
+    // The cursor says a run was due a minute ago: without suspend it would start.
+    let due = Utc::now() - chrono::Duration::minutes(1);
+    let mut kb = backup("schedule: {cron: '* * * * *', suspend: true}");
+    kb.status = serde_json::from_value(json!({"observedGeneration": 2,
+        "nextScheduledBackup": due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}))
+    .expect("status");
+    let before = Utc::now();
+    let expected_next = Arc::new(Mutex::new(String::new()));
+    let seen_next = expected_next.clone();
+    let calls = vec![
+        list_jobs(vec![]),
+        Call::apply_status(KB, object(&kb)).body(move |b| {
+            let s = &b["status"];
+            assert!(s["activeJob"].is_null() && s["lastBackup"].is_null(), "nothing started: {s}");
+            assert_eq!(ready(b), ("True".into(), "Scheduled".into()));
+            let next = s["nextScheduledBackup"].as_str().expect("the cursor").to_string();
+            assert!(next > due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true), "moved on: {next}");
+            *seen_next.lock().expect("lock") = next;
+        }),
+    ];
+    let action = run(kb, calls).await.expect("reconcile");
+    let after = Utc::now();
+    let next = expected_next.lock().expect("lock").clone();
+    assert!(
+        [next_run("* * * * *", before), next_run("* * * * *", after)].contains(&next),
+        "the cursor is the next minute: {next}"
+    );
+    requeues_at(&action, &next, before, after);
+}
+
+#[tokio::test]
+async fn a_schedule_not_yet_due_starts_nothing_and_requeues_at_its_next_time() {
+    let kb = backup(&format!("schedule: {{cron: '{YEARLY}'}}"));
+    let before = Utc::now();
+    let next = next_run(YEARLY, before);
+    let expected = next.clone();
+    let calls = vec![
+        list_jobs(vec![]),
+        Call::apply_status(KB, object(&kb)).body(move |b| {
+            let s = &b["status"];
+            assert_eq!(s["nextScheduledBackup"], expected);
+            assert!(s["activeJob"].is_null() && s["lastBackup"].is_null(), "nothing started: {s}");
+            assert_eq!(ready(b), ("True".into(), "Scheduled".into()));
+        }),
+    ];
+    let action = run(kb, calls).await.expect("reconcile");
+    requeues_at(&action, &next, before, Utc::now());
+}
+
+#[tokio::test]
+async fn a_trigger_annotation_starts_one_run_and_the_same_value_never_a_second() {
+    let mut kb = backup(&format!("schedule: {{cron: '{YEARLY}'}}"));
+    kb.metadata.annotations = Some([(TRIGGER_ANNOTATION.to_string(), "release-42".to_string())].into());
+    let job = trigger_job("release-42");
+    let applied = Arc::new(Mutex::new(Value::Null));
+    let keep = applied.clone();
+    let (cm_name, job_name) = (job.clone(), job.clone());
+    let calls = vec![
+        list_jobs(vec![]),
+        Call::create(CONFIG_MAPS).body(move |b| owned(b, &cm_name, "backup")),
+        Call::create(JOBS).body(move |b| owned(b, &job_name, "backup")),
+        Call::event(NS, "Normal", "BackupStarted"),
+        Call::apply_status(KB, object(&kb)).body(move |b| {
+            *keep.lock().expect("lock") = b["status"].clone();
+        }),
+    ];
+    run(kb.clone(), calls).await.expect("reconcile");
+    let status = applied.lock().expect("lock").clone();
+    assert_eq!(status["lastTrigger"], "release-42");
+    assert_eq!((&status["activeJob"], &status["lastBackup"]["id"]), (&json!(job), &json!(job)));
+
+    // The next reconcile reads what was written and finds the Job running: nothing new, and
+    // nothing to write.
+    kb.status = Some(serde_json::from_value(status).expect("the applied status"));
+    let running = fixtures::job(
+        NS,
+        &job,
+        fixtures::labels("nightly", "backup"),
+        vec![fixtures::owner("KafkaBackup", "nightly", UID)],
+        // Its pod is up (ready): nothing about it to read.
+        json!({"startTime": "2026-11-21T10:00:00Z", "active": 1, "ready": 1}),
+    );
+    let action = run(kb, vec![list_jobs(vec![running])]).await.expect("second reconcile");
+    assert!(fixtures::requeue_after(&action).is_some(), "looks again at the next scheduled time");
+}
