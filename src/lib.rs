@@ -19,6 +19,7 @@
 //! - [`restore`]: the restore data plane (subcommand `restore`).
 //! - [`retention`]: which backups a retention policy lets go, and pruning them.
 //! - [`storage`]: opening the object store of a `storage` block.
+//! - [`strimzi`]: Strimzi's resources as the cluster serves them (version discovery, `Kafka`).
 //! - [`time`]: converting between chrono, Kubernetes `Time` and RFC 3339 text.
 //! - [`verify`]: checking a stored backup end to end (subcommand `verify`).
 
@@ -40,5 +41,6 @@ pub mod refusal;
 pub mod restore;
 pub mod retention;
 pub mod storage;
+pub mod strimzi;
 pub mod time;
 pub mod verify;

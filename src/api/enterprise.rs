@@ -3,6 +3,12 @@
 //! a valid licence) and the `KafkaBackup` controller (which checks again, for clusters where the
 //! webhook is bypassed, and sets the `LicenseInvalid` condition).
 //!
+//! [`verdict`] is the one licence decision: the webhook and the controller both call it, with
+//! what each knows was accepted before (the old object on an update; the status; the record
+//! that outlives the object, `crate::license::accepted`, named by [`record_name`]).
+//!
+//! Its room: the API types and `crate::license` (claims, errors); no I/O.
+//!
 //! Today only at-rest encryption (`spec.backup.encryption`) is Enterprise; audit, erasure,
 //! restore access policy and masking will be listed here when they exist. Restores have no
 //! Enterprise fields: restoring one's own backups, encrypted ones too, never needs a licence.
@@ -90,6 +96,57 @@ pub fn reason(licence: &Result<Claims, LicenseError>) -> &'static str {
     }
 }
 
+/// The licence's verdict on the Enterprise settings of a spec.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    /// Nothing Enterprise is used, or the licence grants every use: it runs. `accepted` is the
+    /// fingerprint of the settings the licence accepted, to remember (`None`: nothing Enterprise).
+    Allowed { accepted: Option<String> },
+    /// New or changed Enterprise settings without a licence that grants them: refused (the
+    /// webhook denies, the controller holds). Each problem names its field and why.
+    Refused { problems: Vec<FieldError>, reason: &'static str },
+    /// Settings accepted before under a valid licence that no longer grants them: they keep
+    /// protecting data (SPEC §4: expiry never stops an existing schedule), with these problems as
+    /// warnings; changing them is refused.
+    Protecting { problems: Vec<FieldError>, reason: &'static str },
+}
+
+/// The one licence verdict, for the webhook and the controller: `uses` of a spec under
+/// `licence` (the installed licence, checked now), given the fingerprints of settings that were
+/// `accepted` under a valid licence before (the old object on an update, the status, the record
+/// that outlives a deleted object).
+pub fn verdict(uses: &[EnterpriseUse], licence: &Result<Claims, LicenseError>, accepted: &[&str]) -> Verdict {
+    let problems = check(uses, licence);
+    let fingerprint = fingerprint(uses);
+    if problems.is_empty() {
+        return Verdict::Allowed { accepted: fingerprint };
+    }
+    let reason = reason(licence);
+    match fingerprint {
+        Some(f) if accepted.contains(&f.as_str()) => Verdict::Protecting { problems, reason },
+        _ => Verdict::Refused { problems, reason },
+    }
+}
+
+/// The name of the record that settings with `fingerprint`, accepted under a valid licence for
+/// the `KafkaBackup` `namespace/name` writing to `storage`, were accepted: a ConfigMap in the
+/// operator's namespace (`crate::license::accepted`). Derived from all four, so the record
+/// vouches only for the same object writing to the same location with the same settings: an
+/// identical re-apply finds it, a new object, another location or other settings do not.
+pub fn record_name(
+    namespace: &str,
+    name: &str,
+    storage: &super::storage::StorageSpec,
+    fingerprint: &str,
+) -> String {
+    let mut hash = sha2::Sha256::new();
+    for part in [namespace, name, &serde_json::to_string(storage).unwrap_or_default(), fingerprint] {
+        hash.update(part.as_bytes());
+        hash.update(b"\n");
+    }
+    format!("strimzi-backup-licensed-{}", hex::encode(&hash.finalize()[..10]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +184,47 @@ mod tests {
         assert_ne!(fingerprint(&uses), fingerprint(&backup_uses(&other_key)));
         assert_eq!(fingerprint(&uses), fingerprint(&backup_uses(&on)));
         assert_eq!(fingerprint(&[]), None);
+    }
+
+    #[test]
+    fn one_verdict_allows_refuses_or_keeps_protecting_what_was_accepted_before() {
+        let uses = backup_uses(&spec("encryption: {enabled: true, keySecret: {name: k, key: key}}"));
+        let fp = fingerprint(&uses).expect("a fingerprint");
+        assert_eq!(verdict(&[], &Err(LicenseError::Missing), &[]), Verdict::Allowed { accepted: None });
+        assert_eq!(verdict(&uses, &Ok(claims(&["*"])), &[]), Verdict::Allowed { accepted: Some(fp.clone()) });
+        let expired = Err(LicenseError::Expired { id: "lic-7".into(), on: "2026-11-01".into() });
+        match verdict(&uses, &expired, &["0123456789abcdef"]) {
+            Verdict::Refused { problems, reason } => {
+                assert_eq!((problems[0].path.as_str(), reason), ("spec.backup.encryption", "LicenseExpired"))
+            }
+            other => panic!("other settings accepted before must not vouch: {other:?}"),
+        }
+        assert!(matches!(
+            verdict(&uses, &expired, &[&fp]),
+            Verdict::Protecting { reason: "LicenseExpired", .. }
+        ));
+        assert!(matches!(verdict(&uses, &Ok(claims(&["audit"])), &[&fp]), Verdict::Protecting { .. }));
+    }
+
+    #[test]
+    fn a_record_vouches_for_one_object_location_and_settings() {
+        let s = spec("encryption: {enabled: true, keySecret: {name: k, key: key}}");
+        let other = spec("encryption: {enabled: true, keySecret: {name: k, key: key}}");
+        let mut elsewhere = other.clone();
+        if let Some(s3) = elsewhere.storage.s3.as_mut() {
+            s3.prefix = Some("elsewhere/".into());
+        }
+        let name = record_name("a", "nightly", &s.storage, "f1");
+        assert_eq!(name, record_name("a", "nightly", &other.storage, "f1"), "an identical re-apply");
+        assert!(name.starts_with("strimzi-backup-licensed-") && name.len() <= 63, "{name}");
+        for different in [
+            record_name("b", "nightly", &s.storage, "f1"),
+            record_name("a", "weekly", &s.storage, "f1"),
+            record_name("a", "nightly", &elsewhere.storage, "f1"),
+            record_name("a", "nightly", &s.storage, "f2"),
+        ] {
+            assert_ne!(name, different);
+        }
     }
 
     #[test]

@@ -5,6 +5,17 @@
 //! public keys compiled into the binary. A release build trusts the release key only; the test
 //! key (whose private half is in the repository, for tests and `hack/`) is trusted only by test
 //! builds and builds with the `test-license` feature. Nothing at run time can add a key.
+//!
+//! - [`installed`]: the installed licence's token, shared by the webhook and the controllers.
+//! - [`accepted`]: Enterprise settings accepted under a valid licence, remembered beyond the
+//!   object that used them (so a re-created `KafkaBackup` keeps protecting data).
+//!
+//! Its room: below `api`, `admission` and `operator`; it imports none of them.
+
+pub mod accepted;
+pub mod installed;
+
+pub use installed::InstalledLicense;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

@@ -8,7 +8,6 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{KeyToPath, SecretVolumeSource, Volume, VolumeMount};
-use serde::Deserialize;
 
 use crate::api::cluster::{AuthenticationType, ClusterConnection, SecretKeyRef};
 use crate::kafka::{ConnectionAuth, KafkaConnection};
@@ -16,49 +15,7 @@ use crate::kafka::{ConnectionAuth, KafkaConnection};
 /// Where the Job finds the connection's secret files.
 pub const MOUNT_ROOT: &str = "/etc/strimzi-backup/kafka";
 
-/// The part of a Strimzi `Kafka` resource's status a connection needs (the same in
-/// `kafka.strimzi.io/v1beta2` and `v1`).
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StrimziKafkaStatus {
-    #[serde(default)]
-    pub listeners: Vec<StrimziListener>,
-    #[serde(default)]
-    pub conditions: Vec<StrimziCondition>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StrimziListener {
-    /// `name` since Strimzi 0.20; `type` before.
-    #[serde(alias = "type")]
-    pub name: String,
-    #[serde(default)]
-    pub bootstrap_servers: Option<String>,
-    /// The listener's CA certificates; present exactly when the listener uses TLS.
-    #[serde(default)]
-    pub certificates: Vec<String>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct StrimziCondition {
-    #[serde(rename = "type")]
-    pub type_: String,
-    pub status: String,
-    #[serde(default)]
-    pub reason: Option<String>,
-    #[serde(default)]
-    pub message: Option<String>,
-}
-
-/// A Strimzi `Kafka` resource as dereferenced.
-#[derive(Clone, Debug)]
-pub struct StrimziKafka {
-    pub name: String,
-    pub namespace: String,
-    pub status: Option<StrimziKafkaStatus>,
-}
+pub use crate::strimzi::{StrimziCondition, StrimziKafka, StrimziKafkaStatus, StrimziListener};
 
 /// Why a connection cannot be resolved; each variant is a condition reason.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -1,5 +1,9 @@
 //! What every reconcile shares: the client, the settings, the metrics, and the Events recorder.
 //! One `Context` per operator process, passed to the three controllers as `Arc<Context>`.
+//!
+//! Its room: the operator's shared state and Event publishing. It imports the installed licence
+//! and Strimzi's API from below the operator (`crate::license`, `crate::strimzi`), never
+//! `operator::license`, which uses it for Events: the dependency points one way.
 
 use std::sync::Arc;
 
@@ -8,11 +12,12 @@ use kube::Client;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use tracing::warn;
 
-use super::dereference::StrimziApi;
 use super::error::Backoff;
-use super::license::InstalledLicense;
 use super::metrics::Metrics;
 use super::settings::Settings;
+use crate::license::InstalledLicense;
+use crate::license::accepted::AcceptedSettings;
+use crate::strimzi::StrimziApi;
 
 /// The name the operator writes under: field manager of its server-side applies, Events'
 /// reporting controller.
@@ -24,6 +29,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// The licence, for the controllers' own check of Enterprise fields.
     pub license: InstalledLicense,
+    /// Enterprise settings accepted under a valid licence, remembered beyond their objects.
+    pub accepted: AcceptedSettings,
     /// Retry delays of failing reconciles, per object.
     pub backoff: Backoff,
     /// Strimzi's resources, in the API version the cluster serves.
@@ -44,6 +51,7 @@ impl Context {
         Self {
             recorder: Recorder::new(client.clone(), reporter()),
             strimzi: StrimziApi::new(client.clone()),
+            accepted: AcceptedSettings::new(client.clone(), &settings.namespace),
             client,
             settings,
             metrics,

@@ -2,14 +2,16 @@
 //! the operator's namespace, watched so that installing, renewing or removing it takes effect
 //! at once, without a restart. Every replica watches it (the webhook serves on all of them).
 //!
-//! The token is kept as text and verified at each use, so a licence that expires while the
-//! process runs stops granting at its expiry time, not at the next Secret change. The watcher
-//! also looks again every minute, so the log, the Event and the metrics follow the expiry too.
+//! The token itself is kept in [`InstalledLicense`] (`crate::license::installed`, below both
+//! the webhook and the controllers); this module is the operator's side: the watcher that keeps
+//! it current, its metrics and its Event. The watcher also looks again every minute, so the log,
+//! the Event and the metrics follow an expiry too. Its room: `crate::license`, `api::enterprise`
+//! and the operator's [`context`](super::context) (for Events); nothing imports it back but the
+//! operator's process wiring and metrics.
 
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use kube::Client;
@@ -22,42 +24,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use tracing::{info, warn};
 
+pub use crate::license::installed::InstalledLicense;
 use crate::license::{self, Claims, LicenseError};
 
 /// The key of the licence Secret that holds the token.
 pub const KEY: &str = "license.key";
-
-/// The licence token as last read from the Secret; cheap to clone and share.
-#[derive(Clone, Debug, Default)]
-pub struct InstalledLicense {
-    token: Arc<RwLock<Option<String>>>,
-}
-
-impl InstalledLicense {
-    /// A licence installed from the start (tests).
-    pub fn with_token(token: Option<String>) -> Self {
-        Self { token: Arc::new(RwLock::new(token)) }
-    }
-
-    pub fn set(&self, token: Option<String>) {
-        match self.token.write() {
-            Ok(mut t) => *t = token,
-            Err(poisoned) => *poisoned.into_inner() = token,
-        }
-    }
-
-    fn token(&self) -> Option<String> {
-        match self.token.read() {
-            Ok(t) => t.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
-    /// The licence's claims if it is valid at `now`, else why not.
-    pub fn check(&self, now: DateTime<Utc>) -> Result<Claims, LicenseError> {
-        license::verify(&self.token().unwrap_or_default(), now)
-    }
-}
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ExpiryLabels {

@@ -10,7 +10,9 @@
 //! continues after them: every record lands once, or the restore is refused (`TargetChanged`).
 //!
 //! - [`config`]: what one restore run is told.
-//! - [`run`]: the run from start to finish, and its result.
+//! - [`run`]: the run from start to finish.
+//! - [`result`]: what a run reports and what it did to each topic (shared by `run`, `state`
+//!   and `topics`, importing none of them: no cycle among the three).
 //! - [`source`]: a partition's segments across the backup chain, the point-in-time target, and
 //!   the records in order.
 //! - [`topics`]: the target topics: checked, created, emptied.
@@ -23,6 +25,7 @@
 pub mod config;
 pub mod offsets;
 pub mod partition;
+pub mod result;
 pub mod run;
 pub mod source;
 pub mod state;
@@ -31,4 +34,5 @@ pub mod topics;
 pub mod writer;
 
 pub use config::RestoreConfig;
-pub use run::{RestoreResult, run};
+pub use result::RestoreResult;
+pub use run::run;

@@ -1,6 +1,9 @@
 //! One restore run, start to finish: read the chain, decide every target topic up front, claim
 //! and prepare them, write each partition (resuming where an earlier run stopped), then move the
-//! consumer groups and record the result.
+//! consumer groups and record the result ([`RestoreResult`], defined in
+//! [`result`](super::result) and re-exported here).
+//!
+//! Its room: every sibling of the restore data plane; none of them imports it back.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -16,12 +19,14 @@ use serde::{Deserialize, Serialize};
 use super::RestoreConfig;
 use super::offsets::{self, GroupSelection};
 use super::partition::{PartitionContext, PartitionJob, PartitionOutcome, restore_partition};
+pub use super::result::RestoreResult;
+use super::result::{GroupOutcome, TopicAction, TopicOutcome};
 use super::source::{self, PartitionSource};
-use super::state::{ResumeState, TopicAction};
+use super::state::ResumeState;
 use super::topics::{self, TargetTopic};
 use super::writer::Writer;
 use crate::api::restore::RestoreScope;
-use crate::format::manifest::{CommittedOffset, Manifest};
+use crate::format::manifest::Manifest;
 use crate::format::{millis_to_rfc3339, rfc3339};
 use crate::refusal::Refusal;
 
@@ -45,86 +50,6 @@ pub struct Progress {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProgressLine {
     pub progress: Progress,
-}
-
-/// What a restore reports (stdout, the termination message, and the resume state once done).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RestoreResult {
-    pub restore_id: String,
-    pub backup_id: String,
-    #[serde(default)]
-    pub dry_run: bool,
-    pub start_time: String,
-    pub completion_time: String,
-    pub restored_topics: u32,
-    pub restored_partitions: u32,
-    /// Records of the backup now in the target cluster (in a dry run: that would be).
-    pub restored_records: i64,
-    pub restored_bytes: u64,
-    /// The requested point in time, resolved to an absolute time.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub point_in_time_target: Option<String>,
-    /// Timestamp of the newest record restored.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub actual_point_in_time: Option<String>,
-    pub consumer_groups_restored: u32,
-    /// When the consumer-group offsets restored were captured (the start of the backup that read
-    /// them: for a point in time, the last backup started at or before it), and by which backup.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub consumer_groups_captured_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub consumer_groups_backup_id: Option<String>,
-    /// Created topics whose `retention.ms` was raised so the restored records are not deleted
-    /// (they were older than the topic's retention).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub retention_adjusted: Vec<topics::RetentionAdjustment>,
-    /// Per topic: what happened to it and how many records it got.
-    #[serde(default)]
-    pub topics: Vec<TopicOutcome>,
-    /// Per consumer group: its offsets in the target, and whether they were committed.
-    #[serde(default)]
-    pub consumer_groups: Vec<GroupOutcome>,
-    /// The target groups' offsets from before the restore (`snapshotOffsets`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub offset_snapshot: Option<crate::offset_reset::Snapshot>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct TopicOutcome {
-    pub source: String,
-    pub target: String,
-    pub action: TopicAction,
-    pub partitions: i32,
-    pub records: i64,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct GroupOutcome {
-    pub group: String,
-    pub target_group: String,
-    /// Committed (or, in a dry run, planned) offsets in the target cluster.
-    pub offsets: Vec<CommittedOffset>,
-    pub committed: bool,
-    /// Why the offsets were not committed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-impl RestoreResult {
-    /// The result without the per-topic and per-group lists, small enough for a termination
-    /// message (Kubernetes keeps 4 KiB).
-    pub fn summary(&self) -> Self {
-        Self {
-            topics: Vec::new(),
-            consumer_groups: Vec::new(),
-            offset_snapshot: None,
-            retention_adjusted: self.retention_adjusted.iter().take(10).cloned().collect(),
-            ..self.clone()
-        }
-    }
 }
 
 /// Names a restore's resume state, so it must be a plain object-name component.

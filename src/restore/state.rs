@@ -15,20 +15,9 @@ use anyhow::Context;
 use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
-use super::run::RestoreResult;
+use super::result::RestoreResult;
+pub use super::result::TopicAction;
 use crate::storage::Storage;
-
-/// What the restore did to a target topic before writing to it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TopicAction {
-    /// Created with the backed-up partition count and configs.
-    Create,
-    /// Existed; records are appended after its own.
-    Append,
-    /// Existed; its records were deleted first.
-    Overwrite,
-}
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -12,7 +12,7 @@ use rdkafka::consumer::Consumer;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use super::state::TopicAction;
+use super::result::TopicAction;
 use crate::api::restore::{ExistingTopicPolicy, RestoreSettings, TopicCreation};
 
 const TIMEOUT: Duration = Duration::from_secs(30);

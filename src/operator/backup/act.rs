@@ -49,6 +49,10 @@ pub async fn act(ctx: &Context, kb: &KafkaBackup, plan: Plan, now: DateTime<Utc>
             status = start.status_if_finished;
         }
     }
+    // Before the status: a status that remembers accepted settings implies their record.
+    if let Some(record) = &plan.licensed {
+        ctx.accepted.record(&record.name, &record.about).await.map_err(Error::write("the licence record"))?;
+    }
     status::write(&ctx.client, kb, &kb.status, &status).await?;
     for job in &plan.recorded {
         mark_recorded(ctx, &ns, job).await?;

@@ -1,6 +1,7 @@
 //! The "observe" step of the `KafkaBackup` reconcile: everything it reads, into [`Observed`] —
-//! the licence, the backup's Jobs and what the finished ones left, the cluster connection, and
-//! the backups that running restores read. Nothing is decided here but what to read, and that by
+//! the licence (and whether a licence record vouches for the Enterprise settings in use), the
+//! backup's Jobs and what the finished ones left, the cluster connection, and the backups that
+//! running restores read. Nothing is decided here but what to read, and that by
 //! asking the plan: a backup held by its spec or its licence ([`plan::held`]) reads nothing
 //! else, as before the split, and the restores are listed only when a scheduled run is due
 //! ([`plan::scheduled_run_due`]) and the cluster usable — once per slot, not at every reconcile
@@ -36,6 +37,9 @@ pub const RECORDED_ANNOTATION: &str = "kafkabackup.com/recorded";
 pub struct Observed {
     /// The installed licence, checked at the reconcile's time.
     pub licence: Result<Claims, LicenseError>,
+    /// Whether a licence record (`crate::license::accepted`) vouches for the Enterprise settings
+    /// in use: read only when some are in use ([`plan::licence_record`]).
+    pub recorded: bool,
     /// What was read of the cluster; `None` when the backup is held ([`plan::held`]).
     pub cluster: Option<Cluster>,
 }
@@ -61,15 +65,15 @@ pub struct SeenJob {
     /// When the Job started.
     pub started: Option<Time>,
     pub phase: Phase,
-}
-
-/// Where a backup Job is, as far as the status is concerned.
     /// A running Job with no ready pod yet: its pod may be about to start, or stuck; the plan
     /// looks again soon, the one way to notice a pod that gets stuck (nothing on the Job changes).
     pub starting: bool,
     /// Why its pod cannot start ([`children::blocked`]: a missing Secret or key, an image that
     /// cannot be pulled), read for starting Jobs only.
     pub blocked: Option<String>,
+}
+
+/// Where a backup Job is, as far as the status is concerned.
 #[derive(Clone, Debug)]
 pub enum Phase {
     Running,
@@ -85,8 +89,14 @@ pub enum Phase {
 /// Reads what the plan for `kb` needs at `now`.
 pub async fn observe(ctx: &Context, kb: &KafkaBackup, now: DateTime<Utc>) -> Result<Observed> {
     let licence = ctx.license.check(now);
-    if plan::held(kb, &licence, now) {
-        return Ok(Observed { licence, cluster: None });
+    let recorded = match plan::licence_record(kb) {
+        Some(record) => {
+            ctx.accepted.recorded(&record.name).await.map_err(Error::read("the licence record"))?
+        }
+        None => false,
+    };
+    if plan::held_with_record(kb, &licence, recorded, now) {
+        return Ok(Observed { licence, recorded, cluster: None });
     }
     let ns = kb.namespace().unwrap_or_default();
     let mut seen = Vec::new();
@@ -109,6 +119,8 @@ pub async fn observe(ctx: &Context, kb: &KafkaBackup, now: DateTime<Utc>) -> Res
             started: job.status.as_ref().and_then(|s| s.start_time.clone()),
             name,
             phase,
+            starting,
+            blocked,
         });
     }
     let connection = dereference::connection(&ctx.strimzi, &ns, &kb.spec.cluster)
@@ -118,10 +130,8 @@ pub async fn observe(ctx: &Context, kb: &KafkaBackup, now: DateTime<Utc>) -> Res
         Some(protected(ctx, kb).await?)
     } else {
         None
-            starting,
-            blocked,
     };
-    Ok(Observed { licence, cluster: Some(Cluster { jobs: seen, connection, protected }) })
+    Ok(Observed { licence, recorded, cluster: Some(Cluster { jobs: seen, connection, protected }) })
 }
 
 /// The Jobs of `kb` with `component` (its own, by owner uid).

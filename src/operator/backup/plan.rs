@@ -28,8 +28,9 @@ use crate::api::backup::{
     TRIGGER_ANNOTATION,
 };
 use crate::api::condition::{self, Condition, ConditionStatus};
+use crate::api::enterprise::{self, Verdict};
+use crate::api::rules;
 use crate::api::schedule::CronSchedule;
-use crate::api::{enterprise, rules};
 use crate::backup::BackupResult;
 use crate::license::{Claims, LicenseError};
 use crate::operator::children::{JobState, Output};
@@ -46,13 +47,13 @@ pub const LICENSE_RETRY: Duration = Duration::from_secs(30);
 pub const CLUSTER_RETRY: Duration = Duration::from_secs(30);
 /// How soon a due run whose cluster is not usable is tried again (within the starting deadline).
 const DUE_RETRY: chrono::Duration = chrono::Duration::seconds(30);
-/// Added to a requeue at the next scheduled time, so that the reconcile it wakes reads a clock
 /// How soon to look again at a running Job whose pod is not ready yet: the one way to notice a
 /// pod stuck on a missing Secret or image (nothing on the Job changes), within about
 /// [`crate::operator::children::BLOCKED_GRACE`] plus this.
 pub const STARTING_RETRY: Duration = Duration::from_secs(15);
 /// The `Ready` reason of a backup whose running Job's pod cannot start.
 pub const JOB_POD_BLOCKED: &str = "JobPodBlocked";
+/// Added to a requeue at the next scheduled time, so that the reconcile it wakes reads a clock
 /// at or past that time (timers may fire a little early).
 const SCHEDULE_MARGIN: Duration = Duration::from_millis(200);
 
@@ -73,8 +74,20 @@ pub struct Plan {
     pub start: Option<Start>,
     /// Jobs whose outcome this status records: annotated as recorded once it is written.
     pub recorded: Vec<String>,
+    /// The licence record to create (`crate::license::accepted`): Enterprise settings a valid
+    /// licence accepted and no record vouches for yet, so that they outlive this object.
+    pub licensed: Option<LicenceRecord>,
     /// When to look again.
     pub then: Action,
+}
+
+/// A record that a valid licence accepted Enterprise settings (`crate::license::accepted`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LicenceRecord {
+    /// Its name, from `api::enterprise::record_name`.
+    pub name: String,
+    /// Whom it vouches for, for people: `KafkaBackup <namespace>/<name>`.
+    pub about: String,
 }
 
 /// An Event on the `KafkaBackup`.
@@ -129,6 +142,7 @@ struct Draft {
     status: KafkaBackupStatus,
     events: Vec<Event>,
     outcomes: Vec<Outcome>,
+    licensed: Option<LicenceRecord>,
     /// The reconcile's time, as written into the status.
     at: Time,
 }
@@ -136,7 +150,7 @@ struct Draft {
 /// What to do about `kb`, given what was observed at `now`.
 pub fn plan(kb: &KafkaBackup, observed: &Observed, now: DateTime<Utc>) -> Plan {
     let mut d = Draft::new(kb, now);
-    if let Some(then) = d.hold(&kb.spec, &observed.licence) {
+    if let Some(then) = d.hold(kb, &observed.licence, observed.recorded) {
         return d.into_plan(then);
     }
     let Some(cluster) = &observed.cluster else {
@@ -318,7 +332,29 @@ pub fn plan(kb: &KafkaBackup, observed: &Observed, now: DateTime<Utc>) -> Plan {
 /// settings without a valid one): then the plan needs nothing of the cluster, and nothing of it
 /// is read.
 pub fn held(kb: &KafkaBackup, licence: &Result<Claims, LicenseError>, now: DateTime<Utc>) -> bool {
-    Draft::new(kb, now).hold(&kb.spec, licence).is_some()
+    held_with_record(kb, licence, false, now)
+}
+
+/// [`held`], knowing whether a licence record (`crate::license::accepted`) vouches for the
+/// Enterprise settings in use: a re-created object's settings accepted before are not held.
+pub fn held_with_record(
+    kb: &KafkaBackup,
+    licence: &Result<Claims, LicenseError>,
+    recorded: bool,
+    now: DateTime<Utc>,
+) -> bool {
+    Draft::new(kb, now).hold(kb, licence, recorded).is_some()
+}
+
+/// The licence record that would vouch for the Enterprise settings `kb` uses (`None`: it uses
+/// none): what observe looks for and act creates.
+pub fn licence_record(kb: &KafkaBackup) -> Option<LicenceRecord> {
+    let fingerprint = enterprise::fingerprint(&enterprise::backup_uses(&kb.spec))?;
+    let namespace = kb.namespace().unwrap_or_default();
+    Some(LicenceRecord {
+        name: enterprise::record_name(&namespace, &kb.name_any(), &kb.spec.storage, &fingerprint),
+        about: format!("KafkaBackup {namespace}/{}", kb.name_any()),
+    })
 }
 
 /// Whether a scheduled run of `kb` is due at `now`: only then are the backups that running
@@ -367,7 +403,7 @@ impl Draft {
     fn new(kb: &KafkaBackup, now: DateTime<Utc>) -> Self {
         let mut status = kb.status.clone().unwrap_or_default();
         status.observed_generation = kb.metadata.generation;
-        Self { status, events: Vec::new(), outcomes: Vec::new(), at: k8s_time(now) }
+        Self { status, events: Vec::new(), outcomes: Vec::new(), licensed: None, at: k8s_time(now) }
     }
 
     fn event(&mut self, warning: bool, reason: &'static str, action: &'static str, note: String) {
@@ -382,13 +418,19 @@ impl Draft {
             replace: Vec::new(),
             start: None,
             recorded: Vec::new(),
+            licensed: self.licensed,
             then,
         }
     }
 
     /// The spec's validity and the licence: `Some(when to look again)` when the backup is held.
-    fn hold(&mut self, spec: &KafkaBackupSpec, licence: &Result<Claims, LicenseError>) -> Option<Action> {
-        let problems = rules::backup(spec);
+    fn hold(
+        &mut self,
+        kb: &KafkaBackup,
+        licence: &Result<Claims, LicenseError>,
+        recorded: bool,
+    ) -> Option<Action> {
+        let problems = rules::backup(&kb.spec);
         if !problems.is_empty() {
             let message = rules::message(&problems);
             if status::set_ready(&mut self.status.conditions, false, "InvalidSpec", &message, &self.at) {
@@ -396,24 +438,37 @@ impl Draft {
             }
             return Some(Action::await_change());
         }
-        self.licence(spec, licence).then_some(Action::requeue(LICENSE_RETRY))
+        self.licence(kb, licence, recorded).then_some(Action::requeue(LICENSE_RETRY))
     }
 
-    /// The webhook's licence check, again, for clusters where it is bypassed. Enterprise
-    /// settings that were accepted under a valid licence keep running when it lapses, with the
-    /// `LicenseInvalid` condition and a Warning Event: expiry never stops a schedule. New or
-    /// changed ones wait (Ready=False) until a valid licence is installed: true then.
-    fn licence(&mut self, spec: &KafkaBackupSpec, checked: &Result<Claims, LicenseError>) -> bool {
-        let uses = enterprise::backup_uses(spec);
-        let fingerprint = enterprise::fingerprint(&uses);
-        let problems = enterprise::check(&uses, checked);
-        if problems.is_empty() {
-            self.status.licensed_settings = fingerprint;
-            condition::remove(&mut self.status.conditions, LICENSE_CONDITION);
-            return false;
-        }
-        let accepted_before = fingerprint.is_some() && self.status.licensed_settings == fingerprint;
-        let message = if accepted_before {
+    /// The licence verdict (`api::enterprise::verdict`, the webhook's own), again, for clusters
+    /// where the webhook is bypassed. Settings accepted before — by this object's status, or by
+    /// a licence record that outlived an earlier object of the same name writing to the same
+    /// storage (`recorded`) — keep running when the licence lapses, with the `LicenseInvalid`
+    /// condition and a Warning Event: expiry never stops a schedule. New or changed ones wait
+    /// (Ready=False) until a valid licence is installed: true then. Settings a valid licence
+    /// accepts are remembered in the status and, unless `recorded`, in a new record.
+    fn licence(&mut self, kb: &KafkaBackup, checked: &Result<Claims, LicenseError>, recorded: bool) -> bool {
+        let uses = enterprise::backup_uses(&kb.spec);
+        let current = enterprise::fingerprint(&uses);
+        let before = self.status.licensed_settings.clone();
+        let accepted: Vec<&str> =
+            before.as_deref().into_iter().chain(current.as_deref().filter(|_| recorded)).collect();
+        let (problems, reason, protecting) = match enterprise::verdict(&uses, checked, &accepted) {
+            Verdict::Allowed { accepted } => {
+                if accepted.is_some() && !recorded {
+                    self.licensed = licence_record(kb);
+                }
+                self.status.licensed_settings = accepted;
+                condition::remove(&mut self.status.conditions, LICENSE_CONDITION);
+                return false;
+            }
+            Verdict::Protecting { problems, reason } => (problems, reason, true),
+            Verdict::Refused { problems, reason } => (problems, reason, false),
+        };
+        let message = if protecting {
+            // A re-created object learns from the record what its status no longer holds.
+            self.status.licensed_settings = current;
             format!(
                 "{}; these settings ran under a valid licence and keep running, changes to them wait for a valid licence",
                 rules::message(&problems)
@@ -421,12 +476,11 @@ impl Draft {
         } else {
             rules::message(&problems)
         };
-        let reason = enterprise::reason(checked);
         let new = Condition::new(LICENSE_CONDITION, ConditionStatus::True, reason, message.clone());
         if status::set_condition(&mut self.status.conditions, new, &self.at) {
             self.event(true, reason, "License", message.clone());
         }
-        if accepted_before {
+        if protecting {
             return false;
         }
         status::set_ready(&mut self.status.conditions, false, LICENSE_CONDITION, &message, &self.at);
@@ -489,36 +543,6 @@ impl Draft {
     }
 }
 
-/// Sets `Ready` from the state: a blocking problem, else the last finished run. Returns the
-/// Event of a problem that appears.
-fn settle_ready(status: &mut KafkaBackupStatus, problem: Option<Problem>, at: &Time) -> Option<Event> {
-    if let Some(Problem { reason, action, message }) = problem {
-        let changed = status::set_ready(&mut status.conditions, false, reason, &message, at);
-        return changed.then_some(Event { warning: true, reason, action, note: message });
-    }
-    let last = status
-        .backup_history
-        .iter()
-        .find(|r| matches!(r.status, BackupRunStatus::Completed | BackupRunStatus::Failed))
-        .cloned();
-    let (ok, reason, message) = match last {
-        Some(r) if r.status == BackupRunStatus::Failed => {
-            (false, "BackupFailed", format!("backup {} failed: {}", r.id, r.message.unwrap_or_default()))
-        }
-        Some(r) => (true, "BackupCompleted", format!("backup {} completed", r.id)),
-        None if status.active_job.is_some() => (true, "BackupRunning", "the first backup is running".into()),
-        None => (true, "Scheduled", "waiting for the first scheduled run".into()),
-    };
-    // Keep the detailed message of the run outcome when the verdict is the same.
-    let same = status::ready(&status.conditions).is_some_and(|c| c.reason.as_deref() == Some(reason));
-    if !same {
-        status::set_ready(&mut status.conditions, ok, reason, message, at);
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests;
 /// What keeps `Ready` False while it lasts, with the Event's action.
 struct Problem {
     reason: &'static str,
@@ -551,3 +575,33 @@ fn blocked_run(spec: &KafkaBackupSpec, jobs: &[SeenJob]) -> Option<Problem> {
     })
 }
 
+/// Sets `Ready` from the state: a blocking problem, else the last finished run. Returns the
+/// Event of a problem that appears.
+fn settle_ready(status: &mut KafkaBackupStatus, problem: Option<Problem>, at: &Time) -> Option<Event> {
+    if let Some(Problem { reason, action, message }) = problem {
+        let changed = status::set_ready(&mut status.conditions, false, reason, &message, at);
+        return changed.then_some(Event { warning: true, reason, action, note: message });
+    }
+    let last = status
+        .backup_history
+        .iter()
+        .find(|r| matches!(r.status, BackupRunStatus::Completed | BackupRunStatus::Failed))
+        .cloned();
+    let (ok, reason, message) = match last {
+        Some(r) if r.status == BackupRunStatus::Failed => {
+            (false, "BackupFailed", format!("backup {} failed: {}", r.id, r.message.unwrap_or_default()))
+        }
+        Some(r) => (true, "BackupCompleted", format!("backup {} completed", r.id)),
+        None if status.active_job.is_some() => (true, "BackupRunning", "the first backup is running".into()),
+        None => (true, "Scheduled", "waiting for the first scheduled run".into()),
+    };
+    // Keep the detailed message of the run outcome when the verdict is the same.
+    let same = status::ready(&status.conditions).is_some_and(|c| c.reason.as_deref() == Some(reason));
+    if !same {
+        status::set_ready(&mut status.conditions, ok, reason, message, at);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

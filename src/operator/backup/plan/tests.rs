@@ -108,11 +108,11 @@ fn seen(
     licence: Result<Claims, LicenseError>,
 ) -> Observed {
     if held(kb, &licence, now) {
-        return Observed { licence, cluster: None };
+        return Observed { licence, recorded: false, cluster: None };
     }
     let due = connection.is_ok() && scheduled_run_due(kb, now);
     let protected = due.then(|| vec![RESTORING.to_string()]);
-    Observed { licence, cluster: Some(Cluster { jobs, connection, protected }) }
+    Observed { licence, recorded: false, cluster: Some(Cluster { jobs, connection, protected }) }
 }
 
 /// The usual observation: a ready cluster, no licence (none needed), these Jobs.
@@ -362,7 +362,7 @@ fn rows() -> Vec<Row> {
             "not held but nothing observed of the cluster: nothing decided, looked at again",
             backup(HOURLY),
             at(10, 0),
-            |_| Observed { licence: Err(LicenseError::Missing), cluster: None },
+            |_| Observed { licence: Err(LicenseError::Missing), recorded: false, cluster: None },
             Decided { then: Action::requeue(CLUSTER_RETRY), ..nothing() },
         ),
         // The schedule.
@@ -934,6 +934,34 @@ fn a_valid_licence_remembers_the_settings_it_accepted() {
     let condition = p.status.conditions.iter().find(|c| c.type_ == LICENSE_CONDITION).expect("condition");
     assert_eq!(condition.reason.as_deref(), Some("LicenseFeatureMissing"));
     assert_eq!(p.then, Action::requeue(LICENSE_RETRY));
+}
+
+#[test]
+fn a_recreated_backup_keeps_running_what_a_licence_record_vouches_for_and_nothing_else() {
+    // Deleted and applied again: no status, so nothing remembers the settings but the record.
+    let kb = cursor(backup(&format!("{ENCRYPTED}\n{HOURLY}")), at(10, 0));
+    assert!(kb.status.as_ref().is_none_or(|s| s.licensed_settings.is_none()));
+    let record = licence_record(&kb).expect("encryption is Enterprise");
+    assert!(held(&kb, &expired(), at(10, 0)), "without the record: held, as any new object");
+    assert!(!held_with_record(&kb, &expired(), true, at(10, 0)));
+    let observed = |recorded| {
+        let mut o = seen(&kb, at(10, 0), vec![], Ok(connection()), Ok(claims(&["*"])));
+        o.licence = expired();
+        o.recorded = recorded;
+        o
+    };
+    let p = plan(&kb, &observed(true), at(10, 0));
+    assert_eq!(p.start.as_ref().map(|s| s.job.clone()), Some(slot(10, 0)), "the due run starts");
+    let condition = p.status.conditions.iter().find(|c| c.type_ == LICENSE_CONDITION).expect("a warning");
+    assert_eq!(condition.reason.as_deref(), Some("LicenseExpired"));
+    assert!(condition.message.as_deref().is_some_and(|m| m.contains("keep running")), "{condition:?}");
+    assert_eq!(p.status.licensed_settings, enterprise::fingerprint(&enterprise::backup_uses(&kb.spec)));
+    assert_eq!(p.licensed, None, "nothing new to record under a lapsed licence");
+    // A valid licence records what it accepts, once.
+    let valid = seen(&kb, at(10, 0), vec![], Ok(connection()), Ok(claims(&["*"])));
+    assert_eq!(plan(&kb, &valid, at(10, 0)).licensed, Some(record.clone()));
+    assert_eq!(plan(&kb, &Observed { recorded: true, ..valid }, at(10, 0)).licensed, None);
+    assert_eq!(record.about, format!("KafkaBackup {}/{}", kb.namespace().unwrap_or_default(), kb.name_any()));
 }
 
 #[test]

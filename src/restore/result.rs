@@ -1,0 +1,103 @@
+//! What a restore run reports, and what it did to each target topic: the types that the run
+//! ([`run`](super::run)), the resume state ([`state`](super::state)) and the topic preparation
+//! ([`topics`](super::topics)) all speak. Its room: plain data; it imports only the format's
+//! committed offsets, the offset-reset snapshot and the API's retention adjustment, and no
+//! sibling module — which is what keeps `run → topics → state` from closing into a cycle
+//! (before, `state` imported the result from `run` and `topics` the action from `state`).
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::restore::RetentionAdjustment;
+use crate::format::manifest::CommittedOffset;
+
+/// What the restore did to a target topic before writing to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TopicAction {
+    /// Created with the backed-up partition count and configs.
+    Create,
+    /// Existed; records are appended after its own.
+    Append,
+    /// Existed; its records were deleted first.
+    Overwrite,
+}
+
+/// What a restore reports (stdout, the termination message, and the resume state once done).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreResult {
+    pub restore_id: String,
+    pub backup_id: String,
+    #[serde(default)]
+    pub dry_run: bool,
+    pub start_time: String,
+    pub completion_time: String,
+    pub restored_topics: u32,
+    pub restored_partitions: u32,
+    /// Records of the backup now in the target cluster (in a dry run: that would be).
+    pub restored_records: i64,
+    pub restored_bytes: u64,
+    /// The requested point in time, resolved to an absolute time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point_in_time_target: Option<String>,
+    /// Timestamp of the newest record restored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actual_point_in_time: Option<String>,
+    pub consumer_groups_restored: u32,
+    /// When the consumer-group offsets restored were captured (the start of the backup that read
+    /// them: for a point in time, the last backup started at or before it), and by which backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer_groups_captured_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consumer_groups_backup_id: Option<String>,
+    /// Created topics whose `retention.ms` was raised so the restored records are not deleted
+    /// (they were older than the topic's retention).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retention_adjusted: Vec<RetentionAdjustment>,
+    /// Per topic: what happened to it and how many records it got.
+    #[serde(default)]
+    pub topics: Vec<TopicOutcome>,
+    /// Per consumer group: its offsets in the target, and whether they were committed.
+    #[serde(default)]
+    pub consumer_groups: Vec<GroupOutcome>,
+    /// The target groups' offsets from before the restore (`snapshotOffsets`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset_snapshot: Option<crate::offset_reset::Snapshot>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TopicOutcome {
+    pub source: String,
+    pub target: String,
+    pub action: TopicAction,
+    pub partitions: i32,
+    pub records: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupOutcome {
+    pub group: String,
+    pub target_group: String,
+    /// Committed (or, in a dry run, planned) offsets in the target cluster.
+    pub offsets: Vec<CommittedOffset>,
+    pub committed: bool,
+    /// Why the offsets were not committed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl RestoreResult {
+    /// The result without the per-topic and per-group lists, small enough for a termination
+    /// message (Kubernetes keeps 4 KiB).
+    pub fn summary(&self) -> Self {
+        Self {
+            topics: Vec::new(),
+            consumer_groups: Vec::new(),
+            offset_snapshot: None,
+            retention_adjusted: self.retention_adjusted.iter().take(10).cloned().collect(),
+            ..self.clone()
+        }
+    }
+}
