@@ -8,7 +8,9 @@
 //! - Validating: the spec must read (a value that does not fit is named at its path), the
 //!   kind's rules, immutability of one-shot specs, and the licence for Enterprise fields. All
 //!   problems are reported together, each with its field and how to fix it. Suspicious but valid
-//!   settings, Secrets that do not exist yet and a licence about to expire are warnings.
+//!   settings and a licence about to expire are warnings. Secrets are not looked at: that
+//!   would need `get secrets` in every namespace (least privilege, issue 14); a Job whose
+//!   Secret is missing is reported by its controller instead (`Ready=False JobPodBlocked`).
 //!
 //! - Tenancy: a reference into another namespace (`api::tenancy`) needs the requesting user's
 //!   right to `get` the referenced object there (a LocalSubjectAccessReview with the request's
@@ -26,9 +28,8 @@ use k8s_openapi::api::authentication::v1::UserInfo;
 use k8s_openapi::api::authorization::v1::{
     LocalSubjectAccessReview, ResourceAttributes, SubjectAccessReviewSpec,
 };
-use k8s_openapi::api::core::v1::Secret;
 use kube::Client;
-use kube::api::{Api, GetParams, PostParams};
+use kube::api::{Api, PostParams};
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation as Verb};
 use kube::core::response::{StatusCause, StatusDetails};
 use kube::core::{DynamicObject, Status};
@@ -38,7 +39,7 @@ use strimzi_backup_webhook::{Admit, Operation, Webhook};
 use crate::api::validation::{FieldError, parse_spec};
 use crate::api::{
     GROUP, KafkaBackup, KafkaBackupSpec, KafkaOffsetResetSpec, KafkaRestoreSpec, VERSION, defaults,
-    enterprise, rules, secrets, tenancy,
+    enterprise, rules, tenancy,
 };
 use crate::license::{Claims, LicenseError};
 use crate::operator::dereference::StrimziApi;
@@ -46,9 +47,6 @@ use crate::operator::license::InstalledLicense;
 
 /// The kinds admitted, each with a mutating and a validating webhook.
 pub const KINDS: [&str; 3] = ["KafkaBackup", "KafkaRestore", "KafkaOffsetReset"];
-
-/// How long a Secret lookup for a warning may take before it is skipped.
-const SECRET_LOOKUP: Duration = Duration::from_secs(2);
 
 /// How long the tenancy checks of one reference (access review, opt-in lookup) may take; the
 /// API server's deadline for the whole decision is 10 s.
@@ -68,8 +66,6 @@ pub fn webhooks() -> Vec<Webhook> {
 pub struct Judgement {
     pub problems: Vec<FieldError>,
     pub warnings: Vec<String>,
-    /// Secrets the spec names, to look up for warnings.
-    pub secrets: Vec<secrets::SecretRef>,
 }
 
 fn spec_of(object: &Value) -> Value {
@@ -136,7 +132,6 @@ pub fn judge(
                 j.warnings = rules::backup_warnings(&s, now);
                 let old = old_spec.as_ref().and_then(|o| parse_spec::<KafkaBackupSpec>(o).ok());
                 licence(&s, old.as_ref(), licence_state, now, &mut j);
-                j.secrets = secrets::backup(&s);
             }
             Err(e) => j.problems.push(e),
         },
@@ -146,7 +141,6 @@ pub fn judge(
                 if let Some(old) = old_spec.as_ref().and_then(|o| parse_spec::<KafkaRestoreSpec>(o).ok()) {
                     j.problems.extend(rules::immutable(kind, &old, &s));
                 }
-                j.secrets = secrets::restore(&s);
             }
             Err(e) => j.problems.push(e),
         },
@@ -157,7 +151,6 @@ pub fn judge(
                 {
                     j.problems.extend(rules::immutable(kind, &old, &s));
                 }
-                j.secrets = secrets::offset_reset(&s);
             }
             Err(e) => j.problems.push(e),
         },
@@ -224,46 +217,16 @@ pub fn deny(
 /// The admission decisions, with what they need from the process.
 pub struct Admission {
     license: InstalledLicense,
-    /// For the Secret-existence warnings; none in unit tests and benchmarks without a cluster.
+    /// For the tenancy checks; none in unit tests and benchmarks without a cluster.
     client: Option<Client>,
     /// Reads another namespace's Strimzi `Kafka` for its opt-in, in the version served.
     strimzi: Option<StrimziApi>,
-    seen: SecretsSeen,
-}
-
-/// Recent answers to "does Secret namespace/name exist", so that applying many objects that
-/// name the same Secret asks the API server once, not once per object: a lookup costs the API
-/// server far more than the whole decision costs us. An existing Secret is remembered for 30 s,
-/// a missing one for 5 s (it is often created right after); bounded, cleared when full.
-#[derive(Default)]
-struct SecretsSeen(std::sync::Mutex<std::collections::HashMap<(String, String), (bool, std::time::Instant)>>);
-
-impl SecretsSeen {
-    const FOUND_FOR: Duration = Duration::from_secs(30);
-    const MISSING_FOR: Duration = Duration::from_secs(5);
-    const MAX: usize = 4096;
-
-    fn get(&self, namespace: &str, name: &str) -> Option<bool> {
-        let map = self.0.lock().ok()?;
-        let (exists, at) = map.get(&(namespace.to_string(), name.to_string()))?;
-        let ttl = if *exists { Self::FOUND_FOR } else { Self::MISSING_FOR };
-        (at.elapsed() < ttl).then_some(*exists)
-    }
-
-    fn put(&self, namespace: &str, name: &str, exists: bool) {
-        if let Ok(mut map) = self.0.lock() {
-            if map.len() >= Self::MAX {
-                map.clear();
-            }
-            map.insert((namespace.into(), name.into()), (exists, std::time::Instant::now()));
-        }
-    }
 }
 
 impl Admission {
     pub fn new(license: InstalledLicense, client: Option<Client>) -> Self {
         let strimzi = client.clone().map(StrimziApi::new);
-        Self { license, client, strimzi, seen: SecretsSeen::default() }
+        Self { license, client, strimzi }
     }
 
     /// The tenancy problems of `refs` for a request by `user` from namespace `from`: each
@@ -340,52 +303,6 @@ impl Admission {
             found => Some(r.not_allowed(from, found.is_some())),
         })
     }
-
-    /// Warnings for the Secrets in `refs` that `namespace` does not have. A lookup that fails
-    /// or is slow (no permission, API server busy) is skipped: warnings must not cost admissions.
-    async fn missing_secrets(&self, namespace: &str, refs: &[secrets::SecretRef]) -> Vec<String> {
-        let Some(client) = &self.client else { return Vec::new() };
-        let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-        let mut names: Vec<&str> = refs.iter().map(|r| r.name.as_str()).collect();
-        names.sort_unstable();
-        names.dedup();
-        let lookups = names.iter().map(|name| {
-            let api = api.clone();
-            async move {
-                if let Some(exists) = self.seen.get(namespace, name) {
-                    return (*name, !exists);
-                }
-                // resourceVersion=0: the API server answers from its watch cache instead of
-                // reading etcd; a warning can live with an answer a moment old.
-                let cached = GetParams::any();
-                let found =
-                    tokio::time::timeout(SECRET_LOOKUP, api.get_metadata_opt_with(name, &cached)).await;
-                match found {
-                    Ok(Ok(secret)) => {
-                        self.seen.put(namespace, name, secret.is_some());
-                        (*name, secret.is_none())
-                    }
-                    // No answer (no permission, slow, unreachable): no warning, nothing remembered.
-                    _ => (*name, false),
-                }
-            }
-        });
-        let missing: Vec<&str> = futures::future::join_all(lookups)
-            .await
-            .into_iter()
-            .filter(|(_, gone)| *gone)
-            .map(|(n, _)| n)
-            .collect();
-        refs.iter()
-            .filter(|r| missing.contains(&r.name.as_str()))
-            .map(|r| {
-                format!(
-                    "{}: Secret {} does not exist in namespace {namespace} (yet); runs fail until it does",
-                    r.field, r.name
-                )
-            })
-            .collect()
-    }
 }
 
 fn mutate(response: AdmissionResponse, kind: &str, name: &str, object: &Value) -> AdmissionResponse {
@@ -414,7 +331,7 @@ impl Admit for Admission {
         }
         let old = request.old_object.as_ref().and_then(|o| serde_json::to_value(o).ok());
         let now = Utc::now();
-        let mut j = judge(kind, &object, old.as_ref(), &self.license.check(now), now);
+        let j = judge(kind, &object, old.as_ref(), &self.license.check(now), now);
         if !j.problems.is_empty() {
             return deny(response, kind, &request.name, &j.problems);
         }
@@ -426,7 +343,6 @@ impl Admit for Admission {
                 return deny(response, kind, &request.name, &problems);
             }
         }
-        j.warnings.extend(self.missing_secrets(&namespace, &j.secrets).await);
         let mut response = response;
         if !j.warnings.is_empty() {
             response.warnings = Some(j.warnings);

@@ -93,30 +93,6 @@ fn enterprise_fields_need_a_licence_and_an_unchanged_one_only_warns_after_expiry
     assert!(j.warnings.iter().any(|w| w.contains("5 days left")), "{:?}", j.warnings);
 }
 
-#[test]
-fn one_shot_specs_are_immutable_and_secrets_are_listed() {
-    let restore = |pit: &str| {
-        json!({"kind": "KafkaRestore", "metadata": {"name": "r"}, "spec": {
-            "kafkaCluster": {"bootstrapServers": "k:9092"}, "backupRef": {"name": "b"},
-            "pointInTime": {"timestamp": pit}
-        }})
-    };
-    let old = restore("2026-11-20T00:00:00Z");
-    let j = judge(
-        "KafkaRestore",
-        &restore("2026-11-19T00:00:00Z"),
-        Some(&old),
-        &Err(LicenseError::Missing),
-        now(),
-    );
-    assert_eq!(j.problems.len(), 1);
-    assert_eq!(j.problems[0].path, "spec.pointInTime");
-    let j = judge("KafkaRestore", &old, Some(&old), &Err(LicenseError::Missing), now());
-    assert!(j.problems.is_empty());
-    let j = judge("KafkaBackup", &backup(minimal()), None, &Err(LicenseError::Missing), now());
-    assert_eq!(j.secrets[0].name, "s3");
-}
-
 fn review(kind: &str, operation: &str, object: Value, old: Option<Value>) -> Value {
     json!({
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
@@ -257,22 +233,6 @@ proptest! {
             }
         }
     }
-}
-
-#[test]
-fn secret_answers_are_remembered_bounded() {
-    let seen = SecretsSeen::default();
-    assert_eq!(seen.get("ns", "s3"), None);
-    seen.put("ns", "s3", true);
-    seen.put("ns", "gone", false);
-    assert_eq!(
-        (seen.get("ns", "s3"), seen.get("ns", "gone"), seen.get("other", "s3")),
-        (Some(true), Some(false), None)
-    );
-    for i in 0..SecretsSeen::MAX {
-        seen.put("ns", &format!("s{i}"), true);
-    }
-    assert_eq!(seen.get("ns", "s3"), None, "cleared when full");
 }
 
 fn restore_from(backup_ns: Option<&str>, cluster_ns: Option<&str>) -> Value {

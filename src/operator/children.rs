@@ -1,5 +1,6 @@
 //! The objects a run is made of — its config ConfigMap and its Job — created idempotently, and
-//! what a finished Job left behind: its outcome and the data plane's result.
+//! what a finished Job left behind: its outcome and the data plane's result; and, while it runs,
+//! whether its pod cannot start ([`blocked`]).
 //!
 //! Names are deterministic, so "create" means "create unless it exists": a restarted operator,
 //! or a second replica that briefly thinks it leads, finds the run instead of starting another
@@ -172,9 +173,147 @@ pub async fn output(client: &Client, namespace: &str, job: &str, tail_lines: Opt
     Ok(Output { message, log })
 }
 
+/// How long a Job's container may wait in a [`BLOCKED_REASONS`] state before the run is reported
+/// blocked: the kubelet retries these (a Secret created right after the resource, an image pull
+/// that fails once), so the first seconds of one are not yet news.
+pub const BLOCKED_GRACE: chrono::Duration = chrono::Duration::seconds(15);
+
+/// Container `waiting` reasons of a pod that cannot start without someone fixing something: a
+/// missing Secret, ConfigMap or key (`CreateContainerConfigError`), an image that cannot be pulled,
+/// a container the runtime cannot create. Not `ContainerCreating`/`PodInitializing` (progress).
+pub const BLOCKED_REASONS: [&str; 4] =
+    ["CreateContainerConfigError", "CreateContainerError", "ErrImagePull", "ImagePullBackOff"];
+
+/// The labels the Job controller puts on its pods, newest first (`batch.kubernetes.io/job-name`
+/// since Kubernetes 1.27; `job-name` before and still).
+const JOB_NAME_LABELS: [&str; 2] = ["batch.kubernetes.io/job-name", "job-name"];
+
+/// Why `job`'s pod cannot start, when one of its containers has been waiting for a reason in
+/// [`BLOCKED_REASONS`] since before `now -` [`BLOCKED_GRACE`]: `pod <name>: <reason>: <the kubelet's
+/// message>`, e.g. `pod b-1-x7k: CreateContainerConfigError: secret "minio-creds" not found`.
+/// `None` for a finished Job, a Job without such a pod, or one still within the grace.
+///
+/// This is how a missing Secret is reported without the operator reading Secrets (issue 14:
+/// no cluster-wide `get secrets`): the kubelet, which must read it anyway, says so in the pod's
+/// status, and pods are listed already for results. Needs `list pods` in the Job's namespace.
+pub async fn blocked(
+    client: &Client,
+    job: &Job,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<String>> {
+    if state(job) != JobState::Running {
+        return Ok(None);
+    }
+    let (namespace, name) = (job.namespace().unwrap_or_default(), job.name_any());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let uid = job.uid().unwrap_or_default();
+    let mut found = Vec::new();
+    for label in JOB_NAME_LABELS {
+        let list = pods
+            .list(&ListParams::default().labels(&format!("{label}={name}")))
+            .await
+            .map_err(Error::read(format!("pods of Job {name}")))?;
+        // Only the Job's own pods: a pod labelled with its name by anyone else says nothing.
+        found = list
+            .items
+            .into_iter()
+            .filter(|p| p.owner_references().iter().any(|o| o.uid == uid))
+            .collect::<Vec<_>>();
+        if !found.is_empty() {
+            break;
+        }
+    }
+    Ok(found.iter().find_map(|pod| blocked_pod(pod, now)))
+}
+
+/// [`blocked`] for one pod: pure, for the tests.
+pub fn blocked_pod(pod: &Pod, now: chrono::DateTime<chrono::Utc>) -> Option<String> {
+    let status = pod.status.as_ref()?;
+    if matches!(status.phase.as_deref(), Some("Succeeded" | "Failed")) {
+        return None;
+    }
+    // The pod's age stands in for how long the container has waited: a waiting state carries no
+    // time of its own, and a container that ran before is not in these states.
+    let created = pod.metadata.creation_timestamp.as_ref().and_then(crate::time::chrono)?;
+    if now - created < BLOCKED_GRACE {
+        return None;
+    }
+    let statuses =
+        status.init_container_statuses.iter().flatten().chain(status.container_statuses.iter().flatten());
+    statuses.filter_map(|c| c.state.as_ref()?.waiting.as_ref()).find_map(|w| {
+        let reason = w.reason.as_deref().filter(|r| BLOCKED_REASONS.contains(r))?;
+        let message = w.message.as_deref().map(str::trim).filter(|m| !m.is_empty());
+        Some(super::context::truncate(
+            match message {
+                Some(m) => format!("pod {}: {reason}: {m}", pod.name_any()),
+                None => format!("pod {}: {reason}", pod.name_any()),
+            },
+            900,
+        ))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use k8s_openapi::api::core::v1::{ContainerState, ContainerStateWaiting, ContainerStatus, PodStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn waiting_pod(
+        reason: &str,
+        message: Option<&str>,
+        age_secs: i64,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Pod {
+        Pod {
+            metadata: ObjectMeta {
+                name: Some("b-1-x7k".into()),
+                creation_timestamp: crate::time::kube(now - chrono::Duration::seconds(age_secs)),
+                ..Default::default()
+            },
+            status: Some(PodStatus {
+                phase: Some("Pending".into()),
+                container_statuses: Some(vec![ContainerStatus {
+                    name: "backup".into(),
+                    state: Some(ContainerState {
+                        waiting: Some(ContainerStateWaiting {
+                            reason: Some(reason.into()),
+                            message: message.map(Into::into),
+                        }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_pod_waiting_on_a_missing_secret_past_the_grace_is_blocked_with_the_kubelets_words() {
+        let now = chrono::Utc::now();
+        let missing = Some("secret \"minio-creds\" not found");
+        assert_eq!(
+            blocked_pod(&waiting_pod("CreateContainerConfigError", missing, 16, now), now).as_deref(),
+            Some("pod b-1-x7k: CreateContainerConfigError: secret \"minio-creds\" not found")
+        );
+        assert_eq!(
+            blocked_pod(&waiting_pod("CreateContainerConfigError", missing, 5, now), now),
+            None,
+            "grace"
+        );
+        assert_eq!(blocked_pod(&waiting_pod("ContainerCreating", None, 600, now), now), None, "progress");
+        assert_eq!(
+            blocked_pod(&waiting_pod("ImagePullBackOff", None, 60, now), now).as_deref(),
+            Some("pod b-1-x7k: ImagePullBackOff")
+        );
+        let mut finished = waiting_pod("ErrImagePull", None, 60, now);
+        if let Some(s) = finished.status.as_mut() {
+            s.phase = Some("Failed".into());
+        }
+        assert_eq!(blocked_pod(&finished, now), None);
+    }
 
     #[derive(serde::Deserialize, Debug, PartialEq)]
     struct R {
