@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, EnvVar};
+use k8s_openapi::api::core::v1::{ConfigMap, EnvVar, EnvVarSource, SecretKeySelector};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::{Resource, ResourceExt};
 
@@ -42,13 +42,34 @@ pub fn labels<K: Resource>(
     job::labels(component, &owner.name_any(), cluster.strimzi_cluster_ref.as_ref().map(|r| r.name.as_str()))
 }
 
-/// The operator's proxy settings as container variables (before the run's own, which win).
-fn proxy_env(proxy: &[(String, String)]) -> impl Iterator<Item = EnvVar> + '_ {
-    proxy.iter().map(|(name, value)| EnvVar {
-        name: name.clone(),
-        value: Some(value.clone()),
-        ..Default::default()
-    })
+/// The operator's proxy settings as container variables (before the run's own, which win): by
+/// `secretKeyRef` to the proxy Secret when one is configured — a proxy password must not stand
+/// in the Job, readable by anyone who may read Jobs — else the credential-free plain values
+/// ([`Settings::proxy`](super::settings::Settings::proxy); credentials there stop the operator at
+/// start).
+pub fn proxy_env(settings: &super::settings::Settings) -> Vec<EnvVar> {
+    if let Some(secret) = &settings.proxy_secret {
+        return super::settings::PROXY_SECRET_KEYS
+            .iter()
+            .map(|(key, optional)| EnvVar {
+                name: key.to_string(),
+                value_from: Some(EnvVarSource {
+                    secret_key_ref: Some(SecretKeySelector {
+                        name: secret.clone(),
+                        key: key.to_string(),
+                        optional: Some(*optional),
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .collect();
+    }
+    settings
+        .proxy
+        .iter()
+        .map(|(name, value)| EnvVar { name: name.clone(), value: Some(value.clone()), ..Default::default() })
+        .collect()
 }
 
 /// Creates the run's ConfigMap and Job unless they exist; returns the Job.
@@ -79,7 +100,7 @@ pub async fn launch<K: Resource<DynamicType = ()>>(ctx: &Context, owner: &K, run
         subcommand: run.subcommand.into(),
         config_map: run.name,
         connection: run.connection,
-        env: proxy_env(&ctx.settings.proxy).chain(run.access.env).collect(),
+        env: proxy_env(&ctx.settings).into_iter().chain(run.access.env).collect(),
         volumes: run.access.volumes,
         mounts: run.access.mounts,
         options: run.options.clone(),
@@ -88,4 +109,46 @@ pub async fn launch<K: Resource<DynamicType = ()>>(ctx: &Context, owner: &K, run
         built.metadata.annotations = Some(run.annotations);
     }
     children::ensure_job(&ctx.client, &namespace, &built).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::operator::settings::Settings;
+
+    fn settings(pairs: &'static [(&'static str, &'static str)]) -> Settings {
+        Settings::from_env(|k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
+            .expect("settings")
+    }
+
+    #[test]
+    fn a_proxy_secret_reaches_jobs_by_reference_and_plain_values_only_without_one() {
+        let plain = settings(&[("STRIMZI_BACKUP_IMAGE", "op:1"), ("HTTPS_PROXY", "http://proxy:3128")]);
+        let env = proxy_env(&plain);
+        assert_eq!(
+            (env[0].name.as_str(), env[0].value.as_deref()),
+            ("HTTPS_PROXY", Some("http://proxy:3128"))
+        );
+        let secret = settings(&[
+            ("STRIMZI_BACKUP_IMAGE", "op:1"),
+            ("HTTPS_PROXY", "http://u:p@proxy:3128"),
+            ("STRIMZI_BACKUP_PROXY_SECRET", "corp-proxy"),
+        ]);
+        let env = proxy_env(&secret);
+        let refs: Vec<String> = env
+            .iter()
+            .map(|e| {
+                let r = e.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref()).expect("secretKeyRef");
+                format!("{}={}/{} optional={:?} value={:?}", e.name, r.name, r.key, r.optional, e.value)
+            })
+            .collect();
+        assert_eq!(
+            refs,
+            [
+                "HTTPS_PROXY=corp-proxy/HTTPS_PROXY optional=Some(false) value=None",
+                "HTTP_PROXY=corp-proxy/HTTP_PROXY optional=Some(true) value=None",
+                "NO_PROXY=corp-proxy/NO_PROXY optional=Some(true) value=None",
+            ]
+        );
+    }
 }
