@@ -138,19 +138,12 @@ pub fn judge(
         "KafkaRestore" => match parse_spec::<KafkaRestoreSpec>(&spec) {
             Ok(s) => {
                 j.problems = rules::restore(&s, now);
-                if let Some(old) = old_spec.as_ref().and_then(|o| parse_spec::<KafkaRestoreSpec>(o).ok()) {
-                    j.problems.extend(rules::immutable(kind, &old, &s));
-                }
             }
             Err(e) => j.problems.push(e),
         },
         "KafkaOffsetReset" => match parse_spec::<KafkaOffsetResetSpec>(&spec) {
             Ok(s) => {
                 j.problems = rules::offset_reset(&s, now);
-                if let Some(old) = old_spec.as_ref().and_then(|o| parse_spec::<KafkaOffsetResetSpec>(o).ok())
-                {
-                    j.problems.extend(rules::immutable(kind, &old, &s));
-                }
             }
             Err(e) => j.problems.push(e),
         },

@@ -77,7 +77,7 @@ pub struct KafkaOffsetResetSpec {
     #[serde(flatten)]
     pub cluster: ClusterConnection,
     /// Consumer group ids to reset.
-    #[schemars(length(min = 1))]
+    #[schemars(length(min = 1), inner(length(min = 1)))]
     pub consumer_groups: Vec<String>,
     /// Topics whose offsets are reset; all topics the group has committed offsets for when
     /// omitted.

@@ -86,8 +86,11 @@ pub struct KafkaRestoreSpec {
     /// Subset of the backed-up topics to restore.
     #[serde(default)]
     pub topics: Selection,
-    /// Topics restored under another name.
+    /// Topics restored under another name; each target topic once. A list keyed by
+    /// `targetTopic`: the API server refuses a second mapping into the same target, at any length
+    /// (a CEL rule comparing every pair would cap the list at a few hundred entries).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["targetTopic"]))]
     pub topic_mapping: Vec<TopicMapping>,
     /// Consumer-group offsets to restore, translated to the offsets of the restored records.
     #[serde(default, skip_serializing_if = "Option::is_none")]

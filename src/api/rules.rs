@@ -1,8 +1,11 @@
-//! The validation rules of the three kinds that need more than the CRD schema can say (parsing
-//! cron, time zones, durations, regexes, timestamps). Written once: the admission webhook denies
-//! with them, and each controller runs them again at the start of a reconcile, so a cluster
-//! where the webhook is bypassed behaves the same — an invalid spec gets a `Ready=False`
-//! condition naming the field, and waits for the user to change it.
+//! The validation rules of the three kinds that the CRD cannot state. Structural rules (one of
+//! two fields, a field a strategy needs, an immutable spec, unique targets) are CEL and schema in
+//! the CRD, so the API server enforces them before any webhook and with or without one; what is
+//! here needs code: parsing cron, time zones, durations, regexes and timestamps, and comparing a
+//! time with now. Written once: the admission webhook denies with them, and each controller runs
+//! them again at the start of a reconcile, so a cluster where the webhook is bypassed behaves the
+//! same — an invalid spec gets a `Ready=False` condition naming the field, and waits for the user
+//! to change it.
 
 use super::backup::KafkaBackupSpec;
 use super::offset_reset::{KafkaOffsetResetSpec, ResetStrategy};
@@ -99,15 +102,6 @@ pub fn restore(spec: &KafkaRestoreSpec, now: chrono::DateTime<chrono::Utc>) -> V
     if let Some(include) = spec.consumer_groups.as_ref().and_then(|g| g.include.as_ref()) {
         regexes(&mut problems, "spec.consumerGroups.include", include, &[]);
     }
-    let mut targets = std::collections::HashSet::new();
-    for (i, m) in spec.topic_mapping.iter().enumerate() {
-        if !targets.insert(m.target_topic.as_str()) {
-            problems.push(FieldError::new(
-                format!("spec.topicMapping[{i}].targetTopic"),
-                format!("`{}` is the target of two mappings: each target topic once", m.target_topic),
-            ));
-        }
-    }
     problems.extend(super::privilege::problems(&spec.job_options));
     problems
 }
@@ -115,75 +109,20 @@ pub fn restore(spec: &KafkaRestoreSpec, now: chrono::DateTime<chrono::Utc>) -> V
 /// Problems in a `KafkaOffsetReset` spec, `now` being the time of the check.
 pub fn offset_reset(spec: &KafkaOffsetResetSpec, now: chrono::DateTime<chrono::Utc>) -> Vec<FieldError> {
     let mut problems = Vec::new();
-    if spec.reset_strategy == ResetStrategy::ToTimestamp {
-        match &spec.reset_timestamp {
-            Some(t) => rfc3339(&mut problems, "spec.resetTimestamp", t, now),
-            None => problems.push(FieldError::new(
-                "spec.resetTimestamp",
-                "resetStrategy to-timestamp needs resetTimestamp (RFC 3339, e.g. 2026-02-13T01:30:00Z)",
-            )),
-        }
-    }
-    let needs = |strategy, present: bool, field: &str, what: &str| {
-        (spec.reset_strategy == strategy && !present).then(|| FieldError::new(field, what))
-    };
-    problems.extend(needs(
-        ResetStrategy::ToOffset,
-        spec.reset_offset.is_some(),
-        "spec.resetOffset",
-        "resetStrategy to-offset needs resetOffset",
-    ));
-    problems.extend(needs(
-        ResetStrategy::ShiftBy,
-        spec.shift_by.is_some(),
-        "spec.shiftBy",
-        "resetStrategy shift-by needs shiftBy (negative moves back)",
-    ));
-    problems.extend(needs(
-        ResetStrategy::ToSnapshot,
-        spec.snapshot_ref.is_some(),
-        "spec.snapshotRef",
-        "resetStrategy to-snapshot needs snapshotRef: the ConfigMap named in a KafkaRestore's status.offsetSnapshot or a KafkaOffsetReset's status.snapshotRef",
-    ));
-    if spec.consumer_groups.iter().any(|g| g.is_empty()) {
-        problems.push(FieldError::new("spec.consumerGroups", "a group id is empty"));
+    if spec.reset_strategy == ResetStrategy::ToTimestamp
+        && let Some(t) = &spec.reset_timestamp
+    {
+        rfc3339(&mut problems, "spec.resetTimestamp", t, now);
     }
     problems.extend(super::privilege::problems(&spec.job_options));
     problems
-}
-
-/// Problems in changing the spec of a one-shot resource (`KafkaRestore`, `KafkaOffsetReset`):
-/// each top-level field that differs, compared after defaulting so a filled-in default is no
-/// change. The CRD's CEL rule says the same; this is the webhook's and the controllers' copy.
-pub fn immutable<S: serde::Serialize>(kind: &str, old: &S, new: &S) -> Vec<FieldError> {
-    let (Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) =
-        (serde_json::to_value(old), serde_json::to_value(new))
-    else {
-        return Vec::new();
-    };
-    let mut fields: Vec<&String> = old.keys().chain(new.keys()).collect();
-    fields.sort();
-    fields.dedup();
-    fields
-        .into_iter()
-        .filter(|f| old.get(*f) != new.get(*f))
-        .map(|f| {
-            FieldError::new(
-                format!("spec.{f}"),
-                format!("a {kind} is one run and its spec cannot change; create a new {kind} instead"),
-            )
-        })
-        .collect()
 }
 
 /// Settings that are valid but probably not what was meant: AdmissionResponse warnings.
 pub fn backup_warnings(spec: &KafkaBackupSpec, now: chrono::DateTime<chrono::Utc>) -> Vec<String> {
     let mut warnings = Vec::new();
     let schedule = spec.schedule.as_ref().and_then(|s| CronSchedule::parse(s).ok());
-    let interval = schedule.as_ref().and_then(|c| {
-        let first = c.next_after(now)?;
-        Some(c.next_after(first)? - first)
-    });
+    let interval = schedule.as_ref().and_then(|c| c.longest_gap(now));
     let max_age = spec.retention.as_ref().and_then(|r| r.max_age.as_deref()).and_then(|a| {
         super::duration::parse_millis(a).ok().map(|ms| (a, chrono::Duration::milliseconds(ms)))
     });
@@ -191,7 +130,7 @@ pub fn backup_warnings(spec: &KafkaBackupSpec, now: chrono::DateTime<chrono::Utc
         && age < interval
     {
         warnings.push(format!(
-            "spec.retention.maxAge {text} is shorter than the time between two scheduled runs ({} minutes): every older backup is pruned at each run, only the newest survives",
+            "spec.retention.maxAge {text} is shorter than the longest time between two scheduled runs ({} minutes): an older backup is pruned at such a run, only the newest survives it",
             interval.num_minutes()
         ));
     }
@@ -242,27 +181,6 @@ mod tests {
     }
 
     #[test]
-    fn a_one_shot_spec_cannot_change_but_a_filled_in_default_is_no_change() {
-        let before: KafkaRestoreSpec =
-            serde_yaml_ng::from_str("kafkaCluster: {bootstrapServers: 'k:9092'}\nbackupRef: {name: b}\n")
-                .expect("spec");
-        let defaulted: KafkaRestoreSpec = serde_yaml_ng::from_str(
-            "kafkaCluster: {bootstrapServers: 'k:9092'}\nbackupRef: {name: b}\nrestore: {parallelism: 4}\n",
-        )
-        .expect("spec");
-        assert!(immutable("KafkaRestore", &before, &defaulted).is_empty());
-        let mut changed = before.clone();
-        changed.point_in_time = Some(crate::api::restore::PointInTime {
-            timestamp: Some("2026-01-01T00:00:00Z".into()),
-            offset_from_end: None,
-        });
-        let problems = immutable("KafkaRestore", &before, &changed);
-        assert_eq!(problems.len(), 1);
-        assert_eq!(problems[0].path, "spec.pointInTime");
-        assert!(problems[0].message.contains("create a new KafkaRestore"));
-    }
-
-    #[test]
     fn suspicious_but_valid_backups_get_warnings_and_lz4_levels_are_checked() {
         let spec: KafkaBackupSpec = serde_yaml_ng::from_str(
             "kafkaCluster: {bootstrapServers: 'k:9092'}\nstorage: {type: s3, s3: {bucket: b, region: r}}\nschedule: {cron: '0 2 * * *'}\nretention: {maxAge: 12h, maxBackups: 1}\nbackup: {compression: lz4, compressionLevel: 15}\n",
@@ -276,15 +194,38 @@ mod tests {
     }
 
     #[test]
+    fn the_retention_warning_uses_the_longest_gap_whatever_the_day_it_is_applied() {
+        // Weeknights: 24 h gaps, and 72 h from Friday to Monday. maxAge 36h prunes Friday's backup
+        // at Monday's run, so the warning is due on every day of the week, not only when the next
+        // gap happens to be the weekend's.
+        let spec: KafkaBackupSpec = serde_yaml_ng::from_str(
+            "kafkaCluster: {bootstrapServers: 'k:9092'}\nstorage: {type: s3, s3: {bucket: b, region: r}}\nschedule: {cron: '0 2 * * 1-5'}\nretention: {maxAge: 36h}\n",
+        )
+        .expect("spec");
+        for day in 0..7 {
+            let warnings = backup_warnings(&spec, now() + chrono::Duration::days(day));
+            assert_eq!(warnings.len(), 1, "day +{day}: {warnings:?}");
+            assert!(
+                warnings[0].contains("maxAge 36h") && warnings[0].contains("4320 minutes"),
+                "{warnings:?}"
+            );
+        }
+        let longer: KafkaBackupSpec = serde_yaml_ng::from_str(
+            "kafkaCluster: {bootstrapServers: 'k:9092'}\nstorage: {type: s3, s3: {bucket: b, region: r}}\nschedule: {cron: '0 2 * * 1-5'}\nretention: {maxAge: 4d}\n",
+        )
+        .expect("spec");
+        assert!(backup_warnings(&longer, now()).is_empty());
+    }
+
+    #[test]
     fn restore_and_reset_times_must_parse_and_not_be_in_the_future() {
         let spec: KafkaRestoreSpec = serde_yaml_ng::from_str(
-            "kafkaCluster: {bootstrapServers: 'k:9092'}\nbackupRef: {name: b}\npointInTime: {timestamp: '2027-01-01T00:00:00Z'}\ntopicMapping: [{sourceTopic: a, targetTopic: x}, {sourceTopic: b, targetTopic: x}]\n",
+            "kafkaCluster: {bootstrapServers: 'k:9092'}\nbackupRef: {name: b}\npointInTime: {timestamp: '2027-01-01T00:00:00Z'}\n",
         )
         .expect("spec");
         let problems = restore(&spec, now());
-        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(problems[0].message.contains("future"));
-        assert_eq!(problems[1].path, "spec.topicMapping[1].targetTopic");
         let reset: KafkaOffsetResetSpec = serde_yaml_ng::from_str(
             "kafkaCluster: {bootstrapServers: 'k:9092'}\nconsumerGroups: [g]\nresetStrategy: to-timestamp\nresetTimestamp: yesterday\n",
         )

@@ -149,7 +149,31 @@ impl CronSchedule {
         }
         self.schedule.after(&local).next_back().map(|p| p.with_timezone(&Utc))
     }
+
+    /// The longest gap between consecutive runs from the next run over the coming week, and over
+    /// at least the next two gaps: what "the time between two runs" means to the alerts ("no
+    /// successful backup within two intervals", `strimzi_backup_schedule_interval_seconds`) and to
+    /// the retention warning. The longest, not the next: `0 2 * * 1-5` runs nightly but not at the
+    /// weekend, so Friday's backup is 72 h old when Monday's runs, whatever the day it is asked on.
+    /// Monthly and yearly schedules have no two runs in a week: their next two gaps count. None
+    /// when the schedule has fewer than two more runs.
+    pub fn longest_gap(&self, now: DateTime<Utc>) -> Option<chrono::Duration> {
+        let first = self.next_after(now)?;
+        let (mut previous, mut longest, mut gaps) = (first, None::<chrono::Duration>, 0u32);
+        while gaps < GAP_WALK_LIMIT && (gaps < 2 || previous - first < GAP_HORIZON) {
+            let Some(next) = self.next_after(previous) else { break };
+            longest = longest.max(Some(next - previous));
+            (previous, gaps) = (next, gaps + 1);
+        }
+        longest
+    }
 }
+
+/// How far ahead [`CronSchedule::longest_gap`] looks: a week holds every gap of a schedule that
+/// repeats weekly.
+const GAP_HORIZON: chrono::Duration = chrono::Duration::days(7);
+/// At most this many gaps are looked at: a week of a schedule that runs every minute.
+const GAP_WALK_LIMIT: u32 = 7 * 24 * 60;
 
 #[cfg(test)]
 mod tests {
@@ -203,5 +227,42 @@ mod tests {
         assert!(both[0].message.contains("restrict one of them"));
         let bad = schedule("61 * * * *", "UTC").expect_err("minute");
         assert!(bad[0].message.contains("not a valid schedule"), "{bad:?}");
+    }
+
+    fn cron(expression: &str, timezone: &str) -> CronSchedule {
+        schedule(expression, timezone).expect("parses")
+    }
+
+    fn at(h: u32, m: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 21, h, m, 0).single().expect("time")
+    }
+
+    #[test]
+    fn the_gap_between_runs_is_the_longest_of_the_coming_week() {
+        // Saturday 2026-11-21.
+        assert_eq!(cron("0 * * * *", "UTC").longest_gap(at(10, 20)), Some(chrono::Duration::hours(1)));
+        assert_eq!(cron("*/15 * * * *", "UTC").longest_gap(at(10, 20)), Some(chrono::Duration::minutes(15)));
+        assert_eq!(cron("0 2 * * *", "UTC").longest_gap(at(10, 20)), Some(chrono::Duration::days(1)));
+        // Weeknights: the weekend's gap, Friday 02:00 to Monday 02:00, whatever the day now.
+        let weeknights = cron("0 2 * * 1-5", "UTC");
+        for day in 0..7 {
+            assert_eq!(
+                weeknights.longest_gap(at(10, 20) + chrono::Duration::days(day)),
+                Some(chrono::Duration::days(3))
+            );
+        }
+        assert_eq!(cron("@weekly", "UTC").longest_gap(at(10, 20)), Some(chrono::Duration::weeks(1)));
+        // Monthly: the next two gaps, December 1 to January 1 to February 1.
+        assert_eq!(cron("0 3 1 * *", "UTC").longest_gap(at(10, 20)), Some(chrono::Duration::days(31)));
+        // Local time: the night the clocks go back (Berlin, 2026-10-25) lasts 25 hours.
+        let berlin = cron("0 2 * * *", "Europe/Berlin");
+        let before = Utc.with_ymd_and_hms(2026, 10, 21, 12, 0, 0).single().expect("time");
+        assert_eq!(berlin.longest_gap(before), Some(chrono::Duration::hours(25)));
+    }
+
+    #[test]
+    fn a_schedule_every_minute_has_one_minute_gaps() {
+        // The walk is bounded by GAP_WALK_LIMIT occurrences (a week of minutes), not by time.
+        assert_eq!(cron("* * * * *", "UTC").longest_gap(at(10, 20)), Some(chrono::Duration::minutes(1)));
     }
 }

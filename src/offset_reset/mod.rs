@@ -254,6 +254,19 @@ async fn reset_group(
 
 /// Runs the reset over every group, `parallelism` at a time.
 pub async fn run(cfg: &OffsetResetConfig) -> anyhow::Result<OffsetResetResult> {
+    // A KafkaOffsetReset cannot get here without its strategy's value (the CRD's rules refuse it);
+    // a config file written by hand can, and must not reset nothing and call it done.
+    let missing = match cfg.reset_strategy {
+        ResetStrategy::ToTimestamp if cfg.reset_timestamp.is_none() => {
+            Some(("to-timestamp", "resetTimestamp"))
+        }
+        ResetStrategy::ToOffset if cfg.reset_offset.is_none() => Some(("to-offset", "resetOffset")),
+        ResetStrategy::ShiftBy if cfg.shift_by.is_none() => Some(("shift-by", "shiftBy")),
+        _ => None,
+    };
+    if let Some((strategy, field)) = missing {
+        anyhow::bail!("resetStrategy {strategy} needs {field}: set it in the config");
+    }
     let client = cfg.kafka.client_config().map_err(anyhow::Error::msg)?;
     let snapshot: Snapshot = match (&cfg.reset_strategy, &cfg.snapshot_file) {
         (ResetStrategy::ToSnapshot, Some(file)) => {

@@ -59,7 +59,7 @@ pub struct Metrics {
     pub backup_last_failure: Family<ResourceLabels, FloatGauge>,
     pub backup_storage_bytes: Family<ResourceLabels, Gauge>,
     pub backup_lag: Family<ResourceLabels, FloatGauge>,
-    /// The schedule's interval (`backup::schedule::interval`) while a `KafkaBackup` has a
+    /// The schedule's interval (`CronSchedule::longest_gap`) while a `KafkaBackup` has a
     /// schedule in effect: the alert "no successful backup within two intervals" compares it with
     /// the last success, and without it Prometheus cannot know when a backup is overdue.
     pub backup_schedule_interval: Family<ResourceLabels, FloatGauge>,

@@ -269,6 +269,27 @@ async fn cel_rules_reject_bad_objects_with_readable_messages() -> anyhow::Result
     let msg = rejection(&cluster, &ns, reset).await?;
     assert!(msg.contains("resetStrategy to-timestamp needs resetTimestamp"), "{msg}");
 
+    // An empty group id and two mappings into one target topic: schema rules, no webhook needed.
+    let reset = json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaOffsetReset",
+        "metadata": {"name": "reset"}, "spec": {"kafkaCluster": {"bootstrapServers": "kafka:9092"},
+        "consumerGroups": ["orders", ""], "resetStrategy": "to-earliest"}});
+    let msg = rejection(&cluster, &ns, reset).await?;
+    assert!(msg.contains("spec.consumerGroups[1]") && msg.contains("at least 1 chars long"), "{msg}");
+    let msg = rejection(
+        &cluster,
+        &ns,
+        restore(json!({
+            "kafkaCluster": {"bootstrapServers": "kafka:9092"}, "backupRef": {"name": "daily"},
+            "topicMapping": [{"sourceTopic": "a", "targetTopic": "x"}, {"sourceTopic": "b", "targetTopic": "x"}],
+        })),
+    )
+    .await?;
+    // Server-side apply words it so; a client-side create says "Duplicate value" at the same path.
+    assert!(
+        msg.contains("spec.topicMapping") && msg.contains(r#"duplicate entries for key [targetTopic="x"]"#),
+        "{msg}"
+    );
+
     // Restore and offset-reset specs are immutable; status still changes.
     let good =
         restore(json!({"kafkaCluster": {"bootstrapServers": "kafka:9092"}, "backupRef": {"name": "daily"}}));

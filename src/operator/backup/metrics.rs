@@ -5,7 +5,6 @@ use chrono::{DateTime, Utc};
 use kube::ResourceExt;
 
 use super::plan::Outcome;
-use super::schedule;
 use crate::api::backup::{BackupRunStatus, KafkaBackup, KafkaBackupStatus};
 use crate::api::schedule::CronSchedule;
 use crate::operator::metrics::{Metrics, OutcomeLabels, ResourceLabels};
@@ -44,7 +43,7 @@ pub fn state_gauges(
 ) {
     let l = labels(kb);
     let suspended = kb.spec.schedule.as_ref().is_some_and(|s| s.suspend);
-    let interval = cron.filter(|_| !suspended).and_then(|cron| schedule::interval(cron, now));
+    let interval = cron.filter(|_| !suspended).and_then(|cron| cron.longest_gap(now));
     match interval {
         Some(i) => {
             m.backup_schedule_interval.get_or_create(&l).set(i.num_milliseconds() as f64 / 1e3);

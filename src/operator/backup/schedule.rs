@@ -67,29 +67,6 @@ pub fn due(
     }
 }
 
-/// How far ahead [`interval`] looks: a week holds every gap of a schedule that repeats weekly.
-const INTERVAL_HORIZON: Duration = Duration::days(7);
-/// At most this many gaps are looked at: a week of a schedule that runs every minute.
-const INTERVAL_GAPS: u32 = 7 * 24 * 60;
-
-/// The schedule's interval as the alerts read it ("no successful backup within two
-/// intervals", `strimzi_backup_schedule_interval_seconds`): the longest gap between consecutive
-/// runs from the next run over the coming week, and over at least the next two gaps. The
-/// longest, not the next: `0 2 * * 1-5` runs nightly but not at the weekend, and twice its
-/// nightly gap (48 h) since Friday's backup would alert every Sunday. Monthly and yearly
-/// schedules have no two runs in a week: their next two gaps count. None when the schedule has
-/// fewer than two more runs.
-pub fn interval(schedule: &CronSchedule, now: DateTime<Utc>) -> Option<Duration> {
-    let first = schedule.next_after(now)?;
-    let (mut previous, mut longest, mut gaps) = (first, None::<Duration>, 0u32);
-    while gaps < INTERVAL_GAPS && (gaps < 2 || previous - first < INTERVAL_HORIZON) {
-        let Some(next) = schedule.next_after(previous) else { break };
-        longest = longest.max(Some(next - previous));
-        (previous, gaps) = (next, gaps + 1);
-    }
-    longest
-}
-
 /// Job (and backup-id) name part for a scheduled time: minutes since the epoch, as CronJob
 /// names its Jobs, so every replica and every restart derives the same name for the same run.
 pub fn run_suffix(scheduled: DateTime<Utc>) -> String {
@@ -149,32 +126,6 @@ mod tests {
             ..Default::default()
         })
         .expect("parses")
-    }
-
-    #[test]
-    fn the_interval_is_the_longest_gap_of_the_coming_week() {
-        // Saturday 2026-11-21.
-        assert_eq!(interval(&hourly(), at(10, 20)), Some(Duration::hours(1)));
-        assert_eq!(interval(&cron("*/15 * * * *", "UTC"), at(10, 20)), Some(Duration::minutes(15)));
-        assert_eq!(interval(&cron("0 2 * * *", "UTC"), at(10, 20)), Some(Duration::days(1)));
-        // Weeknights: the weekend's gap, Friday 02:00 to Monday 02:00, whatever the day now.
-        let weeknights = cron("0 2 * * 1-5", "UTC");
-        for day in 0..7 {
-            assert_eq!(interval(&weeknights, at(10, 20) + Duration::days(day)), Some(Duration::days(3)));
-        }
-        assert_eq!(interval(&cron("@weekly", "UTC"), at(10, 20)), Some(Duration::weeks(1)));
-        // Monthly: the next two gaps, December 1 to January 1 to February 1.
-        assert_eq!(interval(&cron("0 3 1 * *", "UTC"), at(10, 20)), Some(Duration::days(31)));
-        // Local time: the night the clocks go back (Berlin, 2026-10-25) lasts 25 hours.
-        let berlin = cron("0 2 * * *", "Europe/Berlin");
-        let before = Utc.with_ymd_and_hms(2026, 10, 21, 12, 0, 0).single().expect("time");
-        assert_eq!(interval(&berlin, before), Some(Duration::hours(25)));
-    }
-
-    #[test]
-    fn a_schedule_every_minute_has_a_one_minute_interval() {
-        // The walk is bounded by INTERVAL_GAPS occurrences (a week of minutes), not by time.
-        assert_eq!(interval(&cron("* * * * *", "UTC"), at(10, 20)), Some(Duration::minutes(1)));
     }
 
     #[test]
