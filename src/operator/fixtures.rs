@@ -107,6 +107,11 @@ impl Call {
         Self::new(Method::GET, path, Reply::Json(StatusCode::OK, object))
     }
 
+    /// `GET path`, answered 404 NotFound.
+    pub fn get_absent(path: impl Into<String>) -> Self {
+        Self::new(Method::GET, path, Reply::Json(StatusCode::NOT_FOUND, status(404, "NotFound")))
+    }
+
     /// `GET path?labelSelector=selector`, answered with a list of `items` of `kind`.
     pub fn list(path: impl Into<String>, selector: &str, kind: &str, items: Vec<Value>) -> Self {
         let list = json!({"apiVersion": "v1", "kind": format!("{kind}List"), "metadata": {"resourceVersion": "1"}, "items": items});
@@ -348,6 +353,47 @@ pub fn requeue_after(action: &Action) -> Option<Duration> {
     Some(Duration::from_nanos(u64::try_from(nanos).ok()?))
 }
 
+/// The `Ready` condition of an applied status: (status, reason).
+pub fn ready(body: &Value) -> (String, String) {
+    let ready = body["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
+        .unwrap_or_else(|| panic!("a Ready condition in {body}"));
+    (ready["status"].as_str().unwrap_or("").into(), ready["reason"].as_str().unwrap_or("").into())
+}
+
+/// Asserts that a child's body (a ConfigMap or Job being created) is `name` in `namespace`,
+/// labelled as `component` of `instance`, with one owner reference: the controller, `kind`
+/// `instance` of `uid`.
+pub fn assert_owned(
+    body: &Value,
+    namespace: &str,
+    name: &str,
+    kind: &str,
+    instance: &str,
+    uid: &str,
+    component: &str,
+) {
+    let meta = &body["metadata"];
+    assert_eq!((&meta["name"], &meta["namespace"]), (&json!(name), &json!(namespace)), "child name");
+    let labels = &meta["labels"];
+    for (k, v) in [
+        ("app.kubernetes.io/instance", instance),
+        ("app.kubernetes.io/component", component),
+        ("app.kubernetes.io/managed-by", "strimzi-backup-operator"),
+    ] {
+        assert_eq!(labels[k], v, "label {k} in {labels}");
+    }
+    let owners = meta["ownerReferences"].as_array().expect("owner references");
+    assert_eq!(owners.len(), 1, "one owner: {owners:?}");
+    let o = &owners[0];
+    assert_eq!(
+        (&o["kind"], &o["name"], &o["uid"], &o["controller"]),
+        (&json!(kind), &json!(instance), &json!(uid), &json!(true)),
+        "the owner reference"
+    );
+}
+
 /// An owner reference to `kind` `name` with `uid`, as the controllers set it on children.
 pub fn owner(kind: &str, name: &str, uid: &str) -> Value {
     json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": kind, "name": name, "uid": uid,
@@ -373,6 +419,16 @@ pub fn pod(namespace: &str, job: &str, message: &str) -> Value {
             "creationTimestamp": "2026-11-21T10:00:00Z"},
         "status": {"phase": "Succeeded", "containerStatuses": [{"name": "main", "image": IMAGE, "imageID": "",
             "ready": false, "restartCount": 0, "state": {"terminated": {"exitCode": 0, "message": message}}}]}})
+}
+
+/// How a finished Job's output is read: its pods listed by the Job's name, then the log of the
+/// one found, which says `log`.
+pub fn job_output(namespace: &str, job: &str, log: &str) -> Vec<Call> {
+    let pods = format!("/api/v1/namespaces/{namespace}/pods");
+    vec![
+        Call::list(&pods, &format!("job-name={job}"), "Pod", vec![pod(namespace, job, "")]),
+        Call::log(format!("{pods}/{job}-pod/log"), log),
+    ]
 }
 
 /// The labels of a child of `instance` as `component`, without a Strimzi cluster.

@@ -15,14 +15,13 @@ use super::controller::{FINALIZER, reconcile};
 use crate::api::backup::{KafkaBackup, TRIGGER_ANNOTATION};
 use crate::api::schedule::CronSchedule;
 use crate::operator::error::Error;
-use crate::operator::fixtures::{self, Call};
+use crate::operator::fixtures::{self, Call, ready};
 
 const NS: &str = "kafka";
 const UID: &str = "0f1e2d3c-4b5a-6978-8a9b-acbdcedf0011";
 const KB: &str = "/apis/kafkabackup.com/v1alpha1/namespaces/kafka/kafkabackups/nightly";
 const JOBS: &str = "/apis/batch/v1/namespaces/kafka/jobs";
 const CONFIG_MAPS: &str = "/api/v1/namespaces/kafka/configmaps";
-const PODS: &str = "/api/v1/namespaces/kafka/pods";
 /// How a backup's Jobs are listed.
 const SELECTOR: &str = "app.kubernetes.io/instance=nightly,app.kubernetes.io/component=backup";
 /// The one run of a backup without a schedule: `initial-` and the uid's first 8 hex digits.
@@ -61,35 +60,10 @@ fn list_jobs(items: Vec<Value>) -> Call {
     Call::list(JOBS, SELECTOR, "Job", items)
 }
 
-/// The `Ready` condition of an applied status.
-fn ready(body: &Value) -> (String, String) {
-    let ready = body["status"]["conditions"]
-        .as_array()
-        .and_then(|c| c.iter().find(|c| c["type"] == "Ready"))
-        .unwrap_or_else(|| panic!("a Ready condition in {body}"));
-    (ready["status"].as_str().unwrap_or("").into(), ready["reason"].as_str().unwrap_or("").into())
-}
-
 /// Asserts a child is `nightly`'s: its name, the labels of `component`, a controller owner
 /// reference to this uid.
 fn owned(body: &Value, name: &str, component: &str) {
-    let meta = &body["metadata"];
-    assert_eq!(meta["name"], name, "child name");
-    assert_eq!(meta["namespace"], NS);
-    let labels = &meta["labels"];
-    for (k, v) in [
-        ("app.kubernetes.io/instance", "nightly"),
-        ("app.kubernetes.io/component", component),
-        ("app.kubernetes.io/managed-by", "strimzi-backup-operator"),
-    ] {
-        assert_eq!(labels[k], v, "label {k} in {labels}");
-    }
-    let owners = meta["ownerReferences"].as_array().expect("owner references");
-    assert_eq!(owners.len(), 1, "one owner: {owners:?}");
-    assert_eq!(
-        (&owners[0]["kind"], &owners[0]["name"], &owners[0]["uid"], &owners[0]["controller"]),
-        (&json!("KafkaBackup"), &json!("nightly"), &json!(UID), &json!(true))
-    );
+    fixtures::assert_owned(body, NS, name, "KafkaBackup", "nightly", UID, component);
 }
 
 /// The Job name of trigger value `value` on this object: `trigger-` and the first 4 bytes of
@@ -222,10 +196,9 @@ async fn a_finished_run_is_recorded_completed_with_its_figures_and_its_job_marke
     );
     done["metadata"]["annotations"] = json!({"kafkabackup.com/backup-id": INITIAL});
     let log = format!("INFO backing up\n{}\nINFO done\n", result(INITIAL));
-    let calls = vec![
-        list_jobs(vec![done.clone()]),
-        Call::list(PODS, &format!("job-name={INITIAL}"), "Pod", vec![fixtures::pod(NS, INITIAL, "")]),
-        Call::log(format!("{PODS}/{INITIAL}-pod/log"), &log),
+    let mut calls = vec![list_jobs(vec![done.clone()])];
+    calls.extend(fixtures::job_output(NS, INITIAL, &log));
+    calls.extend([
         Call::event(NS, "Normal", "BackupCompleted"),
         Call::apply_status(KB, object(&kb)).body(|b| {
             let s = &b["status"];
@@ -243,7 +216,7 @@ async fn a_finished_run_is_recorded_completed_with_its_figures_and_its_job_marke
         Call::patch(format!("{JOBS}/{INITIAL}"), done).body(|b| {
             assert_eq!(b, &json!({"metadata": {"annotations": {"kafkabackup.com/recorded": "true"}}}));
         }),
-    ];
+    ]);
     assert_eq!(run(kb, calls).await.expect("reconcile"), Action::await_change());
 }
 

@@ -9,3 +9,6 @@
 pub mod controller;
 pub mod run_config;
 pub mod snapshot;
+
+#[cfg(test)]
+mod reconcile_tests;

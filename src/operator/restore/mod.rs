@@ -8,3 +8,6 @@
 pub mod controller;
 pub mod run_config;
 pub mod source;
+
+#[cfg(test)]
+mod reconcile_tests;

@@ -1,0 +1,268 @@
+//! The `KafkaRestore` reconcile against a fake API server ([`fixtures`]), through its public
+//! [`reconcile`] only: for an object and the world it finds, the exact calls it makes, in order.
+//! They pin what the one-shot lifecycle (`operator::oneshot`) must keep doing for restores
+//! whatever its internals: what is read, what is created under which name, labels and owner,
+//! which Events, and the status written.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::runtime::controller::Action;
+use serde_json::{Value, json};
+
+use super::controller::reconcile;
+use crate::api::restore::KafkaRestore;
+use crate::operator::error::Error;
+use crate::operator::fixtures::{self, Call, ready};
+
+const NS: &str = "kafka";
+const UID: &str = "7c6b5a49-3827-4160-9f8e-7d6c5b4a3921";
+const KR: &str = "/apis/kafkabackup.com/v1alpha1/namespaces/kafka/kafkarestores/dr";
+const KB: &str = "/apis/kafkabackup.com/v1alpha1/namespaces/kafka/kafkabackups/nightly";
+const JOB: &str = "dr-restore";
+const JOBS: &str = "/apis/batch/v1/namespaces/kafka/jobs";
+const CONFIG_MAPS: &str = "/api/v1/namespaces/kafka/configmaps";
+/// The latest completed backup of the `KafkaBackup` the restore names.
+const LATEST: &str = "nightly-29420000";
+const BOOTSTRAP: &str = "my-cluster-kafka-bootstrap.kafka.svc:9092";
+
+/// `dr` in `kafka`, restoring the latest backup of `nightly`, with `spec` added (YAML lines).
+fn restore(spec: &str) -> KafkaRestore {
+    let spec = serde_yaml_ng::from_str(&format!(
+        "kafkaCluster: {{bootstrapServers: 'k:9092'}}\nbackupRef: {{name: nightly}}\n{spec}"
+    ))
+    .expect("spec");
+    let mut kr = KafkaRestore::new("dr", spec);
+    kr.metadata.namespace = Some(NS.into());
+    kr.metadata.uid = Some(UID.into());
+    kr.metadata.generation = Some(1);
+    kr
+}
+
+fn object(kr: &KafkaRestore) -> Value {
+    serde_json::to_value(kr).expect("KafkaRestore as JSON")
+}
+
+async fn run(kr: KafkaRestore, calls: Vec<Call>) -> Result<Action, Error> {
+    let (ctx, server) = fixtures::context();
+    server.run(calls, reconcile(Arc::new(kr), ctx)).await
+}
+
+fn owned(body: &Value, name: &str, component: &str) {
+    fixtures::assert_owned(body, NS, name, "KafkaRestore", "dr", UID, component);
+}
+
+/// The `KafkaBackup` the restore names: S3 with credentials by Secret, an older failed run and
+/// the latest completed one.
+fn the_backup() -> Call {
+    Call::get(
+        KB,
+        json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaBackup",
+            "metadata": {"name": "nightly", "namespace": NS, "uid": "0f1e2d3c-4b5a-6978-8a9b-acbdcedf0011"},
+            "spec": {"kafkaCluster": {"bootstrapServers": "k:9092"},
+                "storage": {"type": "s3", "s3": {"bucket": "b", "region": "r", "credentialsSecret": {"name": "s3-creds"}}}},
+            "status": {"backupHistory": [
+                {"id": "nightly-29420060", "status": "Failed"},
+                {"id": LATEST, "status": "Completed"},
+                {"id": "nightly-29410000", "status": "Completed"}]}}),
+    )
+}
+
+/// The Job of this restore as the API server has it, with `status`.
+fn our_job(status: Value) -> Value {
+    fixtures::job(
+        NS,
+        JOB,
+        fixtures::labels("dr", "restore"),
+        vec![fixtures::owner("KafkaRestore", "dr", UID)],
+        status,
+    )
+}
+
+#[tokio::test]
+async fn an_invalid_spec_fails_the_restore_for_good_and_creates_no_job() {
+    let kr = restore("topics: {include: ['orders-(']}");
+    let calls = vec![
+        Call::event(NS, "Warning", "InvalidSpec"),
+        Call::apply_status(KR, object(&kr)).body(|b| {
+            assert_eq!(b["status"]["phase"], "Failed");
+            assert_eq!(ready(b), ("False".into(), "InvalidSpec".into()));
+            assert!(b["status"]["jobName"].is_null(), "no Job: {b}");
+        }),
+    ];
+    assert_eq!(run(kr, calls).await.expect("reconcile"), Action::await_change());
+}
+
+#[tokio::test]
+async fn a_restore_starts_its_job_on_the_strimzi_cluster_from_the_latest_completed_backup() {
+    let mut kr = restore("");
+    kr.spec.cluster = serde_yaml_ng::from_str("strimziClusterRef: {name: my-cluster}").expect("ref");
+    let mut calls = vec![Call::get_absent(format!("{JOBS}/{JOB}"))];
+    calls.extend(fixtures::strimzi_discovery());
+    calls.extend([
+        fixtures::ready_kafka(NS, "my-cluster", BOOTSTRAP),
+        the_backup(),
+        Call::create(CONFIG_MAPS).body(|b| {
+            owned(b, JOB, "restore");
+            assert_eq!(b["metadata"]["labels"]["strimzi.io/cluster"], "my-cluster");
+            let config = b["data"]["config.yaml"].as_str().expect("the run's config");
+            assert!(config.contains(LATEST), "the latest completed backup in the config: {config}");
+            assert!(config.contains(BOOTSTRAP), "the listener's address in the config: {config}");
+            assert!(config.contains(UID), "the restore id is the object's uid: {config}");
+        }),
+        Call::create(JOBS).body(|b| {
+            owned(b, JOB, "restore");
+            let pod = &b["spec"]["template"]["spec"];
+            assert_eq!(pod["containers"][0]["image"], fixtures::IMAGE);
+            let text = b.to_string();
+            assert!(
+                text.contains("\"s3-creds\""),
+                "the backup's storage credentials by Secret reference: {text}"
+            );
+            assert!(
+                pod["volumes"].as_array().into_iter().flatten().any(|v| v["configMap"]["name"] == JOB),
+                "the run's ConfigMap mounted: {}",
+                pod["volumes"]
+            );
+        }),
+        Call::event(NS, "Normal", "RestoreStarted"),
+        Call::apply_status(KR, object(&kr)).body(|b| {
+            let s = &b["status"];
+            assert_eq!((&s["phase"], &s["jobName"]), (&json!("Running"), &json!(JOB)));
+            assert_eq!(s["restore"]["backupId"], LATEST);
+            assert_eq!(ready(b), ("False".into(), "RestoreRunning".into()));
+            assert_eq!(s["observedGeneration"], 1);
+        }),
+    ]);
+    let action = run(kr, calls).await.expect("reconcile");
+    assert_eq!(action, Action::requeue(Duration::from_secs(10)), "progress is read every 10 s");
+}
+
+#[tokio::test]
+async fn a_restore_whose_backup_has_no_completed_run_waits_pending_and_creates_nothing() {
+    let kr = restore("");
+    let no_run = json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaBackup",
+        "metadata": {"name": "nightly", "namespace": NS},
+        "spec": {"kafkaCluster": {"bootstrapServers": "k:9092"}, "storage": {"type": "s3", "s3": {"bucket": "b", "region": "r"}}},
+        "status": {"backupHistory": [{"id": "nightly-29420060", "status": "Failed"}]}});
+    let calls = vec![
+        Call::get_absent(format!("{JOBS}/{JOB}")),
+        Call::get(KB, no_run),
+        Call::event(NS, "Warning", "NoCompletedBackup"),
+        Call::apply_status(KR, object(&kr)).body(|b| {
+            assert_eq!(b["status"]["phase"], "Pending");
+            assert_eq!(ready(b), ("False".into(), "NoCompletedBackup".into()));
+        }),
+    ];
+    assert_eq!(run(kr, calls).await.expect("reconcile"), Action::requeue(Duration::from_secs(30)));
+}
+
+/// The data plane's result of this restore, with a rollback snapshot of group `g1`.
+fn result() -> String {
+    json!({"restoreId": UID, "backupId": LATEST, "startTime": "2026-11-21T10:00:00Z",
+        "completionTime": "2026-11-21T10:04:00Z", "restoredTopics": 2, "restoredPartitions": 6,
+        "restoredRecords": 1200, "restoredBytes": 65536, "consumerGroupsRestored": 1,
+        "offsetSnapshot": {"groups": [{"group": "g1", "offsets": [{"topic": "orders", "partition": 0, "offset": 5}]}]}})
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_finished_restore_is_completed_with_its_figures_and_its_rollback_snapshot_config_map() {
+    let mut kr = restore("");
+    kr.status = serde_json::from_value(json!({"phase": "Running", "jobName": JOB, "observedGeneration": 1,
+        "restore": {"backupId": LATEST, "startTime": "2026-11-21T10:00:00Z"}}))
+    .expect("status");
+    let log = format!(
+        "{{\"progress\":{{\"recordsRestored\":600,\"recordsExpected\":1200,\"bytes\":1,\"percent\":50}}}}\n{}\n",
+        result()
+    );
+    let mut calls = vec![Call::get(
+        format!("{JOBS}/{JOB}"),
+        our_job(fixtures::finished("Complete", "2026-11-21T10:00:00Z")),
+    )];
+    calls.extend(fixtures::job_output(NS, JOB, &log));
+    calls.extend([
+        Call::create(CONFIG_MAPS).body(|b| {
+            owned(b, "dr-offset-snapshot", "offset-snapshot");
+            let snapshot: Value =
+                serde_json::from_str(b["data"]["snapshot.json"].as_str().expect("snapshot.json"))
+                    .expect("JSON");
+            assert_eq!(
+                snapshot["groups"][0]["offsets"][0]["offset"], 5,
+                "the offsets from before: {snapshot}"
+            );
+        }),
+        Call::event(NS, "Normal", "RestoreCompleted"),
+        Call::apply_status(KR, object(&kr)).body(|b| {
+            let s = &b["status"];
+            assert_eq!((&s["phase"], &s["jobName"]), (&json!("Completed"), &json!(JOB)));
+            let r = &s["restore"];
+            assert_eq!(
+                (
+                    &r["backupId"],
+                    &r["restoredRecords"],
+                    &r["restoredPartitions"],
+                    &r["restoredTopics"],
+                    &r["restoredBytes"]
+                ),
+                (&json!(LATEST), &json!(1200), &json!(6), &json!(2), &json!(65536))
+            );
+            assert_eq!(r["completionTime"], "2026-11-21T10:04:00Z");
+            assert_eq!(
+                (&s["offsetSnapshot"]["configMap"], &s["offsetSnapshot"]["groups"]),
+                (&json!("dr-offset-snapshot"), &json!(1))
+            );
+            assert!(s["progress"].is_null(), "no progress once finished: {s}");
+            assert_eq!(ready(b), ("True".into(), "RestoreCompleted".into()));
+        }),
+    ]);
+    assert_eq!(run(kr, calls).await.expect("reconcile"), Action::await_change());
+}
+
+#[tokio::test]
+async fn a_finished_restore_is_final_and_reads_nothing() {
+    let mut kr = restore("");
+    kr.status =
+        serde_json::from_value(json!({"phase": "Completed", "jobName": JOB, "observedGeneration": 1}))
+            .expect("status");
+    assert_eq!(run(kr, vec![]).await.expect("reconcile"), Action::await_change());
+}
+
+#[tokio::test]
+async fn a_config_map_planted_under_the_restores_name_is_refused_as_foreign_and_no_job_runs() {
+    let kr = restore("");
+    let planted = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": JOB, "namespace": NS, "labels": fixtures::labels("dr", "restore")},
+        "data": {"config.yaml": "restore: {targetTopics: [everything]}"}});
+    let calls = vec![
+        Call::get_absent(format!("{JOBS}/{JOB}")),
+        the_backup(),
+        Call::create_conflict(CONFIG_MAPS).body(|b| owned(b, JOB, "restore")),
+        Call::get(format!("{CONFIG_MAPS}/{JOB}"), planted),
+    ];
+    let error = run(kr, calls).await.expect_err("a foreign ConfigMap is refused");
+    assert_eq!(error.reason(), "ForeignObject");
+    assert!(error.to_string().contains(&format!("ConfigMap {JOB}")), "names the ConfigMap: {error}");
+}
+
+/// Fails on main: the one-shot lifecycle finds its Job with a GET by name and follows whatever
+/// is there, owner or not (only a create that meets a conflict checks the owner), so a Job
+/// planted under `<restore>-restore` before the restore starts is adopted and its made-up result
+/// recorded as the restore's. docs/operator.md promises a planted child is never adopted.
+#[tokio::test]
+#[ignore = "bug: operator::oneshot::lifecycle adopts a Job under the run's name without checking its owner reference"]
+async fn a_job_planted_under_the_restores_name_is_refused_as_foreign_and_nothing_is_recorded() {
+    let kr = restore("");
+    // The restore's Job name and labels, no owner reference, finished with a made-up result.
+    let planted = fixtures::job(
+        NS,
+        JOB,
+        fixtures::labels("dr", "restore"),
+        vec![],
+        fixtures::finished("Complete", "2026-11-21T10:00:00Z"),
+    );
+    let calls = vec![Call::get(format!("{JOBS}/{JOB}"), planted)];
+    let error = run(kr, calls).await.expect_err("a foreign Job is refused");
+    assert_eq!(error.reason(), "ForeignObject");
+    assert!(error.to_string().contains(&format!("Job {JOB}")), "names the Job: {error}");
+}
