@@ -203,7 +203,6 @@ async fn a_config_map_planted_under_the_resets_name_is_refused_as_foreign_and_no
 /// Fails on main, as for restores: the one-shot lifecycle follows whatever Job it finds under
 /// the run's name, owner or not, and records its result as the reset's.
 #[tokio::test]
-#[ignore = "bug: operator::oneshot::lifecycle adopts a Job under the run's name without checking its owner reference"]
 async fn a_job_planted_under_the_resets_name_is_refused_as_foreign_and_nothing_is_recorded() {
     let kor = reset("resetStrategy: to-earliest");
     let planted = fixtures::job(

@@ -68,6 +68,12 @@ async fn decide<K: OneShot>(run: &K, ctx: &Context, status: &mut K::Status, now:
     let Some(job) = jobs.get_opt(&name).await.map_err(Error::read(format!("Job {name}")))? else {
         return start(run, ctx, name, status, now).await;
     };
+    // Names are predictable: a Job someone else put under this one's name is never taken for
+    // the run (its result would be reported as the run's), only reported.
+    let uid = run.uid().unwrap_or_default();
+    if !job.owner_references().iter().any(|o| o.uid == uid) {
+        return Err(Error::Foreign { kind: "Job".into(), name, uid });
+    }
     match children::state(&job) {
         JobState::Running => {
             if K::FOLLOW.is_some() {

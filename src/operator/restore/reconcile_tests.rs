@@ -220,6 +220,33 @@ async fn a_finished_restore_is_completed_with_its_figures_and_its_rollback_snaps
 }
 
 #[tokio::test]
+async fn a_running_restore_reports_its_progress_from_the_end_of_its_log_every_10_seconds() {
+    let mut kr = restore("");
+    kr.status = serde_json::from_value(json!({"phase": "Running", "jobName": JOB, "observedGeneration": 1,
+        "restore": {"backupId": LATEST, "startTime": "2026-11-21T10:00:00Z"}}))
+    .expect("status");
+    let running = our_job(json!({"startTime": "2026-11-21T10:00:00Z", "active": 1, "ready": 1}));
+    let log = "INFO restoring\n{\"progress\":{\"recordsRestored\":300,\"recordsExpected\":1200,\"bytes\":9,\"percent\":25}}\n";
+    let mut calls = vec![Call::get(format!("{JOBS}/{JOB}"), running)];
+    let mut output = fixtures::job_output(NS, JOB, log);
+    let read_log = output.pop().expect("the log read");
+    calls.extend(output);
+    calls.extend([
+        read_log.check(|s| assert_eq!(s.param("tailLines"), Some("50"), "only the end of the log")),
+        Call::apply_status(KR, object(&kr)).body(|b| {
+            let s = &b["status"];
+            assert_eq!((&s["phase"], &s["jobName"]), (&json!("Running"), &json!(JOB)));
+            assert_eq!(
+                (&s["progress"]["percent"], &s["progress"]["recordsRestored"]),
+                (&json!(25), &json!(300))
+            );
+            assert!(s["progress"]["estimatedCompletion"].is_string(), "an estimate: {s}");
+        }),
+    ]);
+    assert_eq!(run(kr, calls).await.expect("reconcile"), Action::requeue(Duration::from_secs(10)));
+}
+
+#[tokio::test]
 async fn a_finished_restore_is_final_and_reads_nothing() {
     let mut kr = restore("");
     kr.status =
@@ -250,7 +277,6 @@ async fn a_config_map_planted_under_the_restores_name_is_refused_as_foreign_and_
 /// planted under `<restore>-restore` before the restore starts is adopted and its made-up result
 /// recorded as the restore's. docs/operator.md promises a planted child is never adopted.
 #[tokio::test]
-#[ignore = "bug: operator::oneshot::lifecycle adopts a Job under the run's name without checking its owner reference"]
 async fn a_job_planted_under_the_restores_name_is_refused_as_foreign_and_nothing_is_recorded() {
     let kr = restore("");
     // The restore's Job name and labels, no owner reference, finished with a made-up result.
