@@ -41,9 +41,9 @@ use crate::api::{
     GROUP, KafkaBackup, KafkaBackupSpec, KafkaOffsetResetSpec, KafkaRestoreSpec, VERSION, defaults,
     enterprise, rules, tenancy,
 };
-use crate::license::{Claims, LicenseError};
-use crate::operator::dereference::StrimziApi;
-use crate::operator::license::InstalledLicense;
+use crate::license::accepted::AcceptedSettings;
+use crate::license::{Claims, InstalledLicense, LicenseError};
+use crate::strimzi::StrimziApi;
 
 /// The kinds admitted, each with a mutating and a validating webhook.
 pub const KINDS: [&str; 3] = ["KafkaBackup", "KafkaRestore", "KafkaOffsetReset"];
@@ -72,13 +72,17 @@ fn spec_of(object: &Value) -> Value {
     object.get("spec").cloned().unwrap_or(Value::Object(Default::default()))
 }
 
-/// The Enterprise part of a `KafkaBackup`'s judgement. New or changed Enterprise settings need
-/// a licence that grants them; settings unchanged by an update keep running with a warning when
-/// the licence lapsed, because expiry must never stop an existing schedule.
+/// The Enterprise part of a `KafkaBackup`'s judgement: the one licence verdict
+/// (`api::enterprise::verdict`, which the controller runs too). New or changed Enterprise
+/// settings need a licence that grants them; settings accepted before — unchanged by an update,
+/// or `recorded` for this object and storage (`crate::license::accepted`: a `KafkaBackup`
+/// deleted and applied again) — keep running with a warning when the licence lapsed, because
+/// expiry must never stop an existing schedule.
 fn licence(
     spec: &KafkaBackupSpec,
     old: Option<&KafkaBackupSpec>,
     licence: &Result<Claims, LicenseError>,
+    recorded: bool,
     now: DateTime<Utc>,
     judgement: &mut Judgement,
 ) {
@@ -86,18 +90,22 @@ fn licence(
     if uses.is_empty() {
         return;
     }
-    let unchanged = old.is_some_and(|old| {
-        enterprise::fingerprint(&enterprise::backup_uses(old)) == enterprise::fingerprint(&uses)
-    });
-    let problems = enterprise::check(&uses, licence);
-    if !unchanged {
-        judgement.problems.extend(problems);
-    } else if let Some(p) = problems.first() {
-        judgement.warnings.push(format!(
-            "{}: the licence does not cover it any more ({}); the existing settings keep running, changing them will be refused",
-            p.path,
-            licence.as_ref().err().map(ToString::to_string).unwrap_or_else(|| "feature not granted".into())
-        ));
+    let before = old.and_then(|old| enterprise::fingerprint(&enterprise::backup_uses(old)));
+    let current = enterprise::fingerprint(&uses);
+    let accepted: Vec<&str> =
+        before.as_deref().into_iter().chain(current.as_deref().filter(|_| recorded)).collect();
+    match enterprise::verdict(&uses, licence, &accepted) {
+        enterprise::Verdict::Allowed { .. } => {}
+        enterprise::Verdict::Refused { problems, .. } => judgement.problems.extend(problems),
+        enterprise::Verdict::Protecting { problems, .. } => {
+            if let Some(p) = problems.first() {
+                judgement.warnings.push(format!(
+                    "{}: the licence does not cover it any more ({}); the existing settings keep running, changing them will be refused",
+                    p.path,
+                    licence.as_ref().err().map(ToString::to_string).unwrap_or_else(|| "feature not granted".into())
+                ));
+            }
+        }
     }
     if let Ok(claims) = licence {
         let left = claims.expires_at - now;
@@ -122,6 +130,19 @@ pub fn judge(
     licence_state: &Result<Claims, LicenseError>,
     now: DateTime<Utc>,
 ) -> Judgement {
+    judge_recorded(kind, object, old, licence_state, false, now)
+}
+
+/// [`judge`], knowing whether a licence record vouches for the object's Enterprise settings
+/// (`crate::license::accepted`, looked up by [`Admission`] before judging).
+pub fn judge_recorded(
+    kind: &str,
+    object: &Value,
+    old: Option<&Value>,
+    licence_state: &Result<Claims, LicenseError>,
+    recorded: bool,
+    now: DateTime<Utc>,
+) -> Judgement {
     let mut j = Judgement::default();
     let spec = spec_of(object);
     let old_spec = old.map(spec_of);
@@ -131,7 +152,7 @@ pub fn judge(
                 j.problems = rules::backup(&s);
                 j.warnings = rules::backup_warnings(&s, now);
                 let old = old_spec.as_ref().and_then(|o| parse_spec::<KafkaBackupSpec>(o).ok());
-                licence(&s, old.as_ref(), licence_state, now, &mut j);
+                licence(&s, old.as_ref(), licence_state, recorded, now, &mut j);
             }
             Err(e) => j.problems.push(e),
         },
@@ -214,12 +235,44 @@ pub struct Admission {
     client: Option<Client>,
     /// Reads another namespace's Strimzi `Kafka` for its opt-in, in the version served.
     strimzi: Option<StrimziApi>,
+    /// The licence records (`crate::license::accepted`) in the operator's namespace; none
+    /// without a cluster: then no record vouches for anything.
+    accepted: Option<AcceptedSettings>,
 }
 
 impl Admission {
     pub fn new(license: InstalledLicense, client: Option<Client>) -> Self {
         let strimzi = client.clone().map(StrimziApi::new);
-        Self { license, client, strimzi }
+        Self { license, client, strimzi, accepted: None }
+    }
+
+    /// Looks for licence records in `operator_namespace` (where the controller writes them).
+    pub fn with_licence_records(mut self, operator_namespace: &str) -> Self {
+        self.accepted = self.client.clone().map(|c| AcceptedSettings::new(c, operator_namespace));
+        self
+    }
+
+    /// Whether a licence record vouches for the Enterprise settings of the `KafkaBackup`
+    /// `namespace/name` in `object`. Looked up only when it can matter (Enterprise settings in
+    /// use, no licence that grants them). A lookup that fails or is slow finds nothing: the
+    /// settings are then judged as new, and refused — never admitted unchecked.
+    async fn recorded(
+        &self,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        object: &Value,
+        licence: &Result<Claims, LicenseError>,
+    ) -> bool {
+        let Some(accepted) = self.accepted.as_ref().filter(|_| kind == "KafkaBackup") else { return false };
+        let Ok(spec) = parse_spec::<KafkaBackupSpec>(&spec_of(object)) else { return false };
+        let uses = enterprise::backup_uses(&spec);
+        let Some(fingerprint) = enterprise::fingerprint(&uses) else { return false };
+        if name.is_empty() || enterprise::check(&uses, licence).is_empty() {
+            return false;
+        }
+        let record = enterprise::record_name(namespace, name, &spec.storage, &fingerprint);
+        matches!(tokio::time::timeout(TENANCY_LOOKUP, accepted.recorded(&record)).await, Ok(Ok(true)))
     }
 
     /// The tenancy problems of `refs` for a request by `user` from namespace `from`: each
@@ -324,11 +377,13 @@ impl Admit for Admission {
         }
         let old = request.old_object.as_ref().and_then(|o| serde_json::to_value(o).ok());
         let now = Utc::now();
-        let j = judge(kind, &object, old.as_ref(), &self.license.check(now), now);
+        let namespace = request.namespace.clone().unwrap_or_default();
+        let licence = self.license.check(now);
+        let recorded = self.recorded(kind, &namespace, &request.name, &object, &licence).await;
+        let j = judge_recorded(kind, &object, old.as_ref(), &licence, recorded, now);
         if !j.problems.is_empty() {
             return deny(response, kind, &request.name, &j.problems);
         }
-        let namespace = request.namespace.clone().unwrap_or_default();
         let refs = cross_namespace_refs(kind, &namespace, &object, old.as_ref());
         if !refs.is_empty() {
             let problems = self.tenancy(&request.user_info, &namespace, &refs).await;

@@ -93,6 +93,25 @@ fn enterprise_fields_need_a_licence_and_an_unchanged_one_only_warns_after_expiry
     assert!(j.warnings.iter().any(|w| w.contains("5 days left")), "{:?}", j.warnings);
 }
 
+#[test]
+fn a_recreated_backup_whose_settings_a_licence_record_vouches_for_is_admitted_with_a_warning() {
+    let expired = Err(LicenseError::Expired { id: "lic-1".into(), on: "2026-11-01".into() });
+    let object = backup(encrypted());
+    // A create (no old object): refused without the record, as any new Enterprise use…
+    let j = judge_recorded("KafkaBackup", &object, None, &expired, false, now());
+    assert!(j.problems[0].message.contains("expired on 2026-11-01"), "{:?}", j.problems);
+    // …admitted with the lapse as a warning when the record vouches for these settings.
+    let j = judge_recorded("KafkaBackup", &object, None, &expired, true, now());
+    assert!(j.problems.is_empty(), "{:?}", j.problems);
+    assert!(j.warnings.iter().any(|w| w.contains("keep running")), "{:?}", j.warnings);
+    // The record vouches for the settings it was made for: changed ones on an update are refused
+    // (`recorded` is looked up for the new settings, and found only when they were recorded).
+    let mut new_key = encrypted();
+    new_key["backup"]["encryption"]["keySecret"]["name"] = json!("aes-2");
+    let j = judge_recorded("KafkaBackup", &backup(new_key), Some(&object), &expired, false, now());
+    assert!(!j.problems.is_empty());
+}
+
 fn review(kind: &str, operation: &str, object: Value, old: Option<Value>) -> Value {
     json!({
         "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",

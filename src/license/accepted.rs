@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Client;
 use kube::api::{Api, ObjectMeta, PostParams};
+use tracing::warn;
 
 /// The label every record carries, to list (or restore) them all.
 pub const LABEL: &str = "kafkabackup.com/licensed-settings";
@@ -46,9 +47,22 @@ impl AcceptedSettings {
         Self { api: Api::namespaced(client, operator_namespace) }
     }
 
-    /// Whether the record `name` exists.
+    /// Whether the record `name` exists. Without the right to read ConfigMaps in the operator's
+    /// namespace (an install whose RBAC predates records) there are no records: logged, and the
+    /// settings are judged as the object alone says — never an error that stops its backups.
     pub async fn recorded(&self, name: &str) -> Result<bool, kube::Error> {
-        Ok(self.api.get_metadata_opt(name).await?.is_some())
+        match self.api.get_metadata_opt(name).await {
+            Ok(found) => Ok(found.is_some()),
+            Err(kube::Error::Api(s)) if s.code == 403 => {
+                warn!(
+                    record = name,
+                    "cannot read licence records (no get on ConfigMaps in the operator's namespace): {}",
+                    s.message
+                );
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Creates the record `name` unless it exists; `about` says for whom (e.g. `KafkaBackup
@@ -70,6 +84,15 @@ impl AcceptedSettings {
         match self.api.create(&PostParams::default(), &record).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+            // As in `recorded`: without the right, no record; the backup itself goes on.
+            Err(kube::Error::Api(s)) if s.code == 403 => {
+                warn!(
+                    record = name,
+                    "cannot create the licence record (no create on ConfigMaps in the operator's namespace): {}",
+                    s.message
+                );
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }

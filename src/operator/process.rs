@@ -71,6 +71,7 @@ async fn start_webhook(
     options: &WebhookOptions,
     license: InstalledLicense,
     client: Client,
+    operator_namespace: String,
     metrics: Arc<strimzi_backup_webhook::Metrics>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
@@ -86,7 +87,9 @@ async fn start_webhook(
     Ok(tokio::spawn(async move {
         let store = Arc::new(strimzi_backup_webhook::CertStore::wait_for(dir, CERT_RELOAD).await);
         let _reload = store.watch(CERT_RELOAD);
-        let admission = Arc::new(crate::admission::Admission::new(license, Some(client)));
+        let admission = Arc::new(
+            crate::admission::Admission::new(license, Some(client)).with_licence_records(&operator_namespace),
+        );
         let router = strimzi_backup_webhook::router(admission, &crate::admission::webhooks(), metrics);
         info!(address = %address, certificates = %store.dir().display(), "serving the admission webhooks");
         let shutdown = async move {
@@ -436,9 +439,17 @@ pub async fn run(settings: Settings, options: Options) -> anyhow::Result<()> {
         license_metrics,
     ));
     let webhook = match &options.webhook {
-        Some(w) => {
-            Some(start_webhook(w, license.clone(), client.clone(), webhook_metrics, stop_rx.clone()).await?)
-        }
+        Some(w) => Some(
+            start_webhook(
+                w,
+                license.clone(),
+                client.clone(),
+                settings.namespace.clone(),
+                webhook_metrics,
+                stop_rx.clone(),
+            )
+            .await?,
+        ),
         None => None,
     };
 
