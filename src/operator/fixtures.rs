@@ -120,6 +120,13 @@ impl Call {
             .check(move |s| assert_eq!(s.param("labelSelector"), Some(selector.as_str()), "label selector"))
     }
 
+    /// `GET path` with no label selector (every object of a kind), answered with `items`.
+    pub fn list_all(path: impl Into<String>, kind: &str, items: Vec<Value>) -> Self {
+        let list = json!({"apiVersion": "v1", "kind": format!("{kind}List"), "metadata": {"resourceVersion": "1"}, "items": items});
+        Self::new(Method::GET, path, Reply::Json(StatusCode::OK, list))
+            .check(|s| assert_eq!(s.param("labelSelector"), None, "no label selector"))
+    }
+
     /// `GET path` of a pod's log, answered with `text`.
     pub fn log(path: impl Into<String>, text: &str) -> Self {
         Self::new(Method::GET, path, Reply::Text(text.into()))

@@ -5,6 +5,7 @@
 //! owner, when the status is written), without the environment.
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use kube::runtime::controller::Action;
@@ -325,4 +326,55 @@ async fn a_trigger_annotation_starts_one_run_and_the_same_value_never_a_second()
     );
     let action = run(kb, vec![list_jobs(vec![running])]).await.expect("second reconcile");
     assert!(fixtures::requeue_after(&action).is_some(), "looks again at the next scheduled time");
+}
+
+#[tokio::test]
+async fn a_due_scheduled_run_starts_under_its_slots_name_keeping_the_backups_restores_read() {
+    // Every hour at this minute: the slot at or before now is this minute's whatever the clock
+    // does while the test runs, and the next one is an hour away.
+    let now = Utc::now();
+    let slot = now.timestamp() / 60 * 60;
+    let cron = format!("{} * * * *", chrono::Timelike::minute(&now));
+    let mut kb = backup(&format!("schedule: {{cron: '{cron}'}}"));
+    let at = |secs: i64| {
+        DateTime::from_timestamp(secs, 0).expect("time").to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    };
+    kb.status = serde_json::from_value(json!({"observedGeneration": 2, "nextScheduledBackup": at(slot)}))
+        .expect("status");
+    let job = format!("nightly-{}", slot / 60);
+    // A restore still reading an older backup of this KafkaBackup, and one that finished.
+    let restore = |name: &str, phase: &str, id: &str| {
+        json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaRestore",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {"kafkaCluster": {"bootstrapServers": "k:9092"}, "backupRef": {"name": "nightly"}},
+            "status": {"phase": phase, "restore": {"backupId": id}}})
+    };
+    let (cm_job, job_job, status_job) = (job.clone(), job.clone(), job.clone());
+    let next = at(slot + 3600);
+    let calls = vec![
+        list_jobs(vec![]),
+        Call::list_all(
+            "/apis/kafkabackup.com/v1alpha1/kafkarestores",
+            "KafkaRestore",
+            vec![
+                restore("dr", "Running", "nightly-29000001"),
+                restore("old", "Completed", "nightly-29000002"),
+            ],
+        ),
+        Call::create(CONFIG_MAPS).body(move |b| {
+            owned(b, &cm_job, "backup");
+            let config = b["data"]["config.yaml"].as_str().expect("the run's config");
+            assert!(config.contains("nightly-29000001"), "the running restore's backup is kept: {config}");
+            assert!(!config.contains("nightly-29000002"), "a finished restore keeps nothing: {config}");
+        }),
+        Call::create(JOBS).body(move |b| owned(b, &job_job, "backup")),
+        Call::event(NS, "Normal", "BackupStarted"),
+        Call::apply_status(KB, object(&kb)).body(move |b| {
+            let s = &b["status"];
+            assert_eq!((&s["activeJob"], &s["lastBackup"]["id"]), (&json!(status_job), &json!(status_job)));
+            assert_eq!(s["nextScheduledBackup"], next, "the cursor moves to the next slot");
+        }),
+    ];
+    let action = run(kb, calls).await.expect("reconcile");
+    assert!(fixtures::requeue_after(&action).is_some_and(|d| d > Duration::from_secs(3000)), "{action:?}");
 }

@@ -200,8 +200,8 @@ async fn a_config_map_planted_under_the_resets_name_is_refused_as_foreign_and_no
     assert!(error.to_string().contains(&format!("ConfigMap {JOB}")), "names the ConfigMap: {error}");
 }
 
-/// Fails on main, as for restores: the one-shot lifecycle follows whatever Job it finds under
-/// the run's name, owner or not, and records its result as the reset's.
+/// As for restores: the Job the one-shot lifecycle finds under the run's name is the run's only
+/// with its owner reference; a planted one is refused, and its result never recorded.
 #[tokio::test]
 async fn a_job_planted_under_the_resets_name_is_refused_as_foreign_and_nothing_is_recorded() {
     let kor = reset("resetStrategy: to-earliest");

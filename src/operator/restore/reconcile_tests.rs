@@ -272,10 +272,10 @@ async fn a_config_map_planted_under_the_restores_name_is_refused_as_foreign_and_
     assert!(error.to_string().contains(&format!("ConfigMap {JOB}")), "names the ConfigMap: {error}");
 }
 
-/// Fails on main: the one-shot lifecycle finds its Job with a GET by name and follows whatever
-/// is there, owner or not (only a create that meets a conflict checks the owner), so a Job
-/// planted under `<restore>-restore` before the restore starts is adopted and its made-up result
-/// recorded as the restore's. docs/operator.md promises a planted child is never adopted.
+/// The one-shot lifecycle finds its Job with a GET by name, not a create that meets a conflict:
+/// that read must check the owner too, or a Job planted under `<restore>-restore` before the
+/// restore starts is followed and its made-up result recorded as the restore's (it was, until
+/// e569829). docs/operator.md promises a planted child is never adopted.
 #[tokio::test]
 async fn a_job_planted_under_the_restores_name_is_refused_as_foreign_and_nothing_is_recorded() {
     let kr = restore("");
