@@ -1,15 +1,17 @@
 //! What every one-shot run kind (`KafkaRestore`, `KafkaOffsetReset`, and the kinds to come:
 //! restore drills, erasure, schema restore) shares in its status: the [`RunPhase`], the
-//! [`RunReason`]s of its `Ready` condition, and the [`RunStatus`] fields the operator's shared
-//! lifecycle (`operator::oneshot`) owns. Each kind keeps its own flat status struct, so the CRD
+//! [`RunReason`]s of its `Ready` condition, and the [`RunStatus`] and [`RunSpec`] fields the operator's
+//! shared lifecycle (`operator::oneshot`) uses. Each kind keeps its own flat status struct, so the CRD
 //! schemas users see stay as they are; [`RunStatus`] only lends the lifecycle those fields.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::cluster::ClusterConnection;
 use super::condition::Condition;
-use super::offset_reset::KafkaOffsetResetStatus;
-use super::restore::KafkaRestoreStatus;
+use super::offset_reset::{KafkaOffsetResetSpec, KafkaOffsetResetStatus};
+use super::restore::{KafkaRestoreSpec, KafkaRestoreStatus};
+use super::template::JobOptions;
 
 /// Phase of a one-shot run (restore or offset reset).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -142,33 +144,44 @@ pub trait RunStatus: Clone + Default + PartialEq + Serialize + Send + Sync {
     fn phase(&self) -> Option<RunPhase>;
 }
 
-impl RunStatus for KafkaRestoreStatus {
-    fn run(&mut self) -> RunFields<'_> {
-        RunFields {
-            conditions: &mut self.conditions,
-            observed_generation: &mut self.observed_generation,
-            phase: &mut self.phase,
-            job_name: &mut self.job_name,
-        }
-    }
-    fn phase(&self) -> Option<RunPhase> {
-        self.phase
-    }
+/// A one-shot kind's spec, as the shared lifecycle sees it: what its Job connects to and runs
+/// with.
+pub trait RunSpec {
+    fn cluster(&self) -> &ClusterConnection;
+    fn job_options(&self) -> &JobOptions;
 }
 
-impl RunStatus for KafkaOffsetResetStatus {
-    fn run(&mut self) -> RunFields<'_> {
-        RunFields {
-            conditions: &mut self.conditions,
-            observed_generation: &mut self.observed_generation,
-            phase: &mut self.phase,
-            job_name: &mut self.job_name,
+/// [`RunSpec`] and [`RunStatus`] for a kind whose spec has `cluster` and `job_options` and whose
+/// status has `conditions`, `observedGeneration`, `phase` and `jobName` — every one-shot kind's
+/// shape; a kind that differs writes the two impls out.
+macro_rules! one_shot_fields {
+    ($spec:ty, $status:ty) => {
+        impl RunSpec for $spec {
+            fn cluster(&self) -> &ClusterConnection {
+                &self.cluster
+            }
+            fn job_options(&self) -> &JobOptions {
+                &self.job_options
+            }
         }
-    }
-    fn phase(&self) -> Option<RunPhase> {
-        self.phase
-    }
+        impl RunStatus for $status {
+            fn run(&mut self) -> RunFields<'_> {
+                RunFields {
+                    conditions: &mut self.conditions,
+                    observed_generation: &mut self.observed_generation,
+                    phase: &mut self.phase,
+                    job_name: &mut self.job_name,
+                }
+            }
+            fn phase(&self) -> Option<RunPhase> {
+                self.phase
+            }
+        }
+    };
 }
+
+one_shot_fields!(KafkaRestoreSpec, KafkaRestoreStatus);
+one_shot_fields!(KafkaOffsetResetSpec, KafkaOffsetResetStatus);
 
 #[cfg(test)]
 mod tests {

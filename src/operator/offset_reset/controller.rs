@@ -12,13 +12,11 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
 use super::{run_config, snapshot};
-use crate::api::cluster::ClusterConnection;
 use crate::api::offset_reset::{
     GROUP_RESULTS_LIMIT, GroupResetOutcome, GroupResetResult, KafkaOffsetReset, KafkaOffsetResetStatus,
     PARTITION_CHANGES_LIMIT, PartitionOffsetChange, ResetStrategy,
 };
 use crate::api::run::{RunPhase, RunReason};
-use crate::api::template::JobOptions;
 use crate::api::validation::FieldError;
 use crate::kafka::KafkaConnection;
 use crate::offset_reset::OffsetResetResult;
@@ -34,19 +32,9 @@ pub async fn reconcile(kor: Arc<KafkaOffsetReset>, ctx: Arc<Context>) -> Result<
 }
 
 impl OneShot for KafkaOffsetReset {
-    type Status = KafkaOffsetResetStatus;
     type Result = OffsetResetResult;
     const SUBCOMMAND: &'static str = "offset-reset";
 
-    fn status(&self) -> Option<&KafkaOffsetResetStatus> {
-        self.status.as_ref()
-    }
-    fn cluster(&self) -> &ClusterConnection {
-        &self.spec.cluster
-    }
-    fn job_options(&self) -> &JobOptions {
-        &self.spec.job_options
-    }
     fn validate(&self, now: DateTime<Utc>) -> Vec<FieldError> {
         crate::api::rules::offset_reset(&self.spec, now)
     }

@@ -9,12 +9,11 @@ use chrono::{DateTime, Utc};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::Resource;
+use kube::core::object::{HasSpec, HasStatus};
 use serde::de::DeserializeOwned;
 
 use super::outcome::{Event, Finished, Ready, Wait};
-use crate::api::cluster::ClusterConnection;
-use crate::api::run::RunStatus;
-use crate::api::template::JobOptions;
+use crate::api::run::{RunSpec, RunStatus};
 use crate::api::validation::FieldError;
 use crate::kafka::KafkaConnection;
 use crate::operator::context::Context;
@@ -47,9 +46,13 @@ pub enum Prepared {
 }
 
 /// A kind whose every object is one run of one Job: start → progress → finish. The spec is
-/// immutable (CEL `self == oldSelf`), so a run that finished or was invalid is final.
+/// immutable (CEL `self == oldSelf`), so a run that finished or was invalid is final. Its spec
+/// and status lend the lifecycle their shared fields ([`RunSpec`], [`RunStatus`]: the lifecycle
+/// writes the status's phase, Job name, `Ready` and `observedGeneration`; the kind the rest).
 pub trait OneShot:
     Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + HasSpec<Spec: RunSpec>
+    + HasStatus<Status: RunStatus>
     + Clone
     + std::fmt::Debug
     + DeserializeOwned
@@ -57,8 +60,6 @@ pub trait OneShot:
     + Sync
     + 'static
 {
-    /// The kind's status; the lifecycle writes its [`RunStatus`] fields, the kind the rest.
-    type Status: RunStatus;
     /// What the data plane prints when the run is done (last JSON line, termination message).
     type Result: DeserializeOwned + Send;
 
@@ -67,10 +68,6 @@ pub trait OneShot:
     /// How often a running Job is looked at for progress ([`OneShot::progress`]); `None`:
     /// only when the Job changes.
     const FOLLOW: Option<Duration> = None;
-
-    fn status(&self) -> Option<&Self::Status>;
-    fn cluster(&self) -> &ClusterConnection;
-    fn job_options(&self) -> &JobOptions;
 
     /// The rules the webhook checks, checked again (a cluster may run without the webhook).
     fn validate(&self, now: DateTime<Utc>) -> Vec<FieldError>;

@@ -13,7 +13,7 @@ use kube::runtime::controller::Action;
 
 use super::kind::{Now, OneShot, Prepared};
 use super::outcome::{self, Outcome, Wait};
-use crate::api::run::RunStatus;
+use crate::api::run::{RunSpec, RunStatus};
 use crate::operator::children::{self, JobState};
 use crate::operator::context::Context;
 use crate::operator::dereference;
@@ -102,7 +102,7 @@ async fn start<K: OneShot>(
     now: &Now,
 ) -> Result<Outcome> {
     let ns = run.namespace().unwrap_or_default();
-    let connection = dereference::connection(&ctx.strimzi, &ns, run.cluster())
+    let connection = dereference::connection(&ctx.strimzi, &ns, run.spec().cluster())
         .await
         .map_err(Error::read("the Kafka cluster"))?;
     let conn = match connection {
@@ -127,8 +127,8 @@ async fn start<K: OneShot>(
             config_yaml,
             connection: conn,
             access,
-            options: run.job_options(),
-            cluster: run.cluster(),
+            options: run.spec().job_options(),
+            cluster: run.spec().cluster(),
             annotations: BTreeMap::new(),
         },
     )

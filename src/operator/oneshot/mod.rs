@@ -9,7 +9,9 @@
 //! 3. no Job → resolve the cluster, then what the kind needs ([`OneShot::prepare`]); anything
 //!    missing → `Pending`, `Ready=False` with the typed reason, an Event when it is news, look
 //!    again in 30 s; else launch the Job → `Running`;
-//! 4. Job running → `Running`, with progress for kinds that follow it ([`OneShot::progress`]);
+//! 4. a Job under the run's name without the object's owner reference → refused
+//!    (`ForeignObject`), never taken for the run; Job running → `Running`, with progress for
+//!    kinds that follow it ([`OneShot::progress`]);
 //! 5. Job finished → its result ([`outcome::run_result`]) through [`OneShot::finish`] →
 //!    `Completed`/`Failed`, `Ready` and Events.
 //!

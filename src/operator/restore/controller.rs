@@ -16,12 +16,10 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
 use super::{run_config, source};
-use crate::api::cluster::ClusterConnection;
 use crate::api::restore::{
     KafkaRestore, KafkaRestoreStatus, OffsetSnapshotRef, RestoreProgress, RestoreResult as StatusResult,
 };
 use crate::api::run::{RunPhase, RunReason};
-use crate::api::template::JobOptions;
 use crate::api::validation::FieldError;
 use crate::kafka::KafkaConnection;
 use crate::operator::children::{self, last_json_line};
@@ -39,20 +37,10 @@ pub async fn reconcile(kr: Arc<KafkaRestore>, ctx: Arc<Context>) -> Result<Actio
 }
 
 impl OneShot for KafkaRestore {
-    type Status = KafkaRestoreStatus;
     type Result = RestoreResult;
     const SUBCOMMAND: &'static str = "restore";
     const FOLLOW: Option<Duration> = Some(Duration::from_secs(10));
 
-    fn status(&self) -> Option<&KafkaRestoreStatus> {
-        self.status.as_ref()
-    }
-    fn cluster(&self) -> &ClusterConnection {
-        &self.spec.cluster
-    }
-    fn job_options(&self) -> &JobOptions {
-        &self.spec.job_options
-    }
     fn validate(&self, now: DateTime<Utc>) -> Vec<FieldError> {
         crate::api::rules::restore(&self.spec, now)
     }
