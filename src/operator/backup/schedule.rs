@@ -119,15 +119,6 @@ mod tests {
         );
     }
 
-    fn cron(expression: &str, timezone: &str) -> CronSchedule {
-        CronSchedule::parse(&Schedule {
-            cron: expression.into(),
-            timezone: timezone.into(),
-            ..Default::default()
-        })
-        .expect("parses")
-    }
-
     #[test]
     fn names_are_the_same_on_every_replica() {
         assert_eq!(run_suffix(at(14, 0)), run_suffix(at(14, 0)));
