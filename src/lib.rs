@@ -1,7 +1,18 @@
 //! strimzi-backup-operator: back up and restore Apache Kafka on Kubernetes.
 //!
+//! Layering: dependencies point one way, `api` ← {`admission`, the data plane} ← `operator` ←
+//! `main`. `api` holds the resources and their pure rules and imports only small lower modules
+//! (`license` for the verdict's claims, `refusal`, `crdgen`'s helpers); `admission` and the data
+//! plane (`backup`, `restore`, `offset_reset`, `verify`, `retention`, `catalog`, `location`,
+//! `lease`, `groups`, `kafka`, `storage`) import `api` and those lower modules, never each other's
+//! callers; `operator` may import all of them; nothing imports `operator` but `main`. What both
+//! the webhook and the controllers need lives below both: the installed licence and its records
+//! in `license`, Strimzi's served-version discovery in `strimzi`. Each module's doc says its
+//! room: what it holds and what it may import.
+//!
 //! Module map, top-down:
-//! - [`admission`]: the admission webhooks' decisions (defaults, validation, licence).
+//! - [`admission`]: the admission webhooks' decisions (defaults, validation, licence); imports
+//!   `api`, `license`, `strimzi`, never `operator`.
 //! - [`api`]: the custom resources (`KafkaBackup`, `KafkaRestore`, `KafkaOffsetReset`).
 //! - [`backup`]: the backup data plane (subcommand `backup`).
 //! - [`catalog`]: the backups at a storage location: manifests, the latest, incremental chains.
@@ -12,9 +23,10 @@
 //! - [`kafka`]: the resolved Kafka connection the data plane uses.
 //! - [`location`]: one storage location, one owner (the marker every writer checks first).
 //! - [`lease`]: leases of running restores, which retention, cleanup and `delete` respect.
-//! - [`license`]: Enterprise licence tokens, verified offline against compiled-in keys.
+//! - [`license`]: Enterprise licence tokens, verified offline against compiled-in keys; the
+//!   installed token and the records of accepted settings, shared by webhook and controllers.
 //! - [`offset_reset`]: moving consumer-group offsets (subcommand `offset-reset`).
-//! - [`operator`]: the controllers (subcommand `operator`).
+//! - [`operator`]: the controllers (subcommand `operator`); the top layer below `main`.
 //! - [`refusal`]: failures a rerun cannot fix (their own exit code; Jobs do not retry them).
 //! - [`restore`]: the restore data plane (subcommand `restore`).
 //! - [`retention`]: which backups a retention policy lets go, and pruning them.
