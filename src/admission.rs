@@ -17,6 +17,10 @@
 //!   userInfo) and the referenced object's opt-in annotation. The controllers re-check the
 //!   opt-in (they know no user), so a cluster without this webhook is refused the same refs.
 //!
+//! Its room: `api` (types, rules, the licence verdict), `crate::license` (the installed licence
+//! and its records) and `crate::strimzi` (another namespace's `Kafka`): never `operator`, so the
+//! webhook's decisions do not depend on the controllers.
+//!
 //! Structural rules (exactly one cluster connection, the storage block matching
 //! `storage.type`, …) are CEL rules in the CRDs: the API server applies them with or without
 //! this webhook, so they are not repeated here.

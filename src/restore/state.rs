@@ -8,6 +8,9 @@
 //! the start, `read_committed`, and checks record for record that it is the backup's own, in
 //! order. It continues after the last one; anything else there refuses the restore
 //! (`TargetChanged`) — never counted as the restore's own.
+//!
+//! Its room: the storage and the shared [`result`](super::result) types; not [`run`](super::run),
+//! which uses it.
 
 use std::collections::BTreeMap;
 

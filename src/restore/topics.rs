@@ -1,6 +1,9 @@
 //! The target topics: what exists, what the restore does with each (decided for all of them
 //! before anything is written, with every problem reported together), creating missing topics
 //! with their backed-up configs, and emptying topics under `existingTopicPolicy: overwrite`.
+//!
+//! Its room: Kafka's admin API, the API's restore settings and the shared
+//! [`result`](super::result) types; not [`run`](super::run) or [`state`](super::state).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
