@@ -219,7 +219,19 @@ impl StrimziApi {
             .data
             .get("status")
             .and_then(|s| serde_json::from_value::<StrimziKafkaStatus>(s.clone()).ok());
-        Ok(Some(StrimziKafka { name: name.to_string(), namespace: namespace.to_string(), status }))
+        // The listeners' declared authentication, which the status does not carry; one that does
+        // not parse is treated as not declared.
+        let spec_listeners = kafka
+            .data
+            .pointer("/spec/kafka/listeners")
+            .and_then(|l| serde_json::from_value::<Vec<StrimziListenerSpec>>(l.clone()).ok())
+            .unwrap_or_default();
+        Ok(Some(StrimziKafka {
+            name: name.to_string(),
+            namespace: namespace.to_string(),
+            status,
+            spec_listeners,
+        }))
     }
 
     /// The SASL user name of a `KafkaUser`: its `status.username` (what the User Operator
@@ -273,12 +285,30 @@ pub struct StrimziCondition {
     pub message: Option<String>,
 }
 
+/// A listener as the `Kafka`'s spec declares it (`spec.kafka.listeners[]`, the same in
+/// `v1beta2` and `v1`): how clients authenticate on it, which `status.listeners` does not say.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct StrimziListenerSpec {
+    pub name: String,
+    #[serde(default)]
+    pub authentication: Option<StrimziListenerAuthentication>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct StrimziListenerAuthentication {
+    /// `tls`, `scram-sha-512`, `oauth`, `custom`.
+    #[serde(rename = "type", default)]
+    pub type_: String,
+}
+
 /// A Strimzi `Kafka` resource as dereferenced.
 #[derive(Clone, Debug)]
 pub struct StrimziKafka {
     pub name: String,
     pub namespace: String,
     pub status: Option<StrimziKafkaStatus>,
+    /// Its declared listeners (empty when the spec has none that parse).
+    pub spec_listeners: Vec<StrimziListenerSpec>,
 }
 
 #[cfg(test)]

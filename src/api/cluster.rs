@@ -43,8 +43,11 @@ pub struct StrimziClusterRef {
     /// Namespace of the `Kafka` resource; defaults to the namespace of this resource.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
-    /// Name of the listener in `Kafka.status.listeners` to use. By default the internal TLS
-    /// listener when authentication needs TLS, otherwise the internal plain listener.
+    /// Name of the listener in `Kafka.status.listeners` to use. By default: for `tls`
+    /// authentication a TLS listener; for SCRAM or PLAIN a TLS listener whose authentication
+    /// (in the Kafka's `spec.kafka.listeners`) takes it, so the password never crosses the
+    /// network in clear, and a plain one only when there is none; without authentication the
+    /// `plain` listener.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listener_name: Option<String>,
 }

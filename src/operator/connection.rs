@@ -101,23 +101,65 @@ fn is_ready(status: &StrimziKafkaStatus) -> Result<(), String> {
     }
 }
 
-/// Picks the listener: the one named, else — when the connection needs TLS — the `tls` listener
-/// or the first with certificates, else the `plain` listener or the first without.
+/// Picks the listener: the one named, else by the connection's authentication —
+/// - `tls` (mutual TLS): a listener with TLS, preferring one declared with `tls` authentication,
+///   then the one named `tls`;
+/// - SCRAM or PLAIN: a listener with TLS whose declared authentication takes the mechanism (a
+///   password must not cross the network in clear, issue 14), else one with TLS whose
+///   authentication the spec does not say; only then a plain one, the same way; a listener
+///   declared with another authentication (mTLS, none, OAuth) is never picked for a password;
+/// - none: the `plain` listener, else the first without TLS, else the first.
+///
+/// "With TLS" is what the status says (a listener's `certificates`); the declared authentication
+/// is the `Kafka`'s spec (`spec.kafka.listeners[].authentication.type`), which the status lacks.
 fn pick_listener<'a>(
     kafka: &StrimziKafka,
     listeners: &'a [StrimziListener],
     wanted: Option<&str>,
-    needs_tls: bool,
+    auth: Option<AuthenticationType>,
 ) -> Result<&'a StrimziListener, ConnectionError> {
     let usable = |l: &&StrimziListener| l.bootstrap_servers.as_deref().is_some_and(|b| !b.is_empty());
-    let found = match wanted {
-        Some(name) => listeners.iter().filter(usable).find(|l| l.name == name),
-        None if needs_tls => listeners
+    let tls = |l: &&StrimziListener| !l.certificates.is_empty();
+    // The declared authentication type: None when the spec does not declare the listener,
+    // Some("") when it declares it without authentication.
+    let declared = |l: &StrimziListener| -> Option<String> {
+        let spec = kafka.spec_listeners.iter().find(|s| s.name == l.name)?;
+        Some(spec.authentication.as_ref().map(|a| a.type_.clone()).unwrap_or_default())
+    };
+    let ranked = |rank: &dyn Fn(&StrimziListener) -> Option<u8>| {
+        listeners
             .iter()
             .filter(usable)
-            .find(|l| l.name == "tls")
-            .or_else(|| listeners.iter().filter(usable).find(|l| !l.certificates.is_empty())),
-        None => listeners
+            .filter_map(|l| Some((rank(l)?, l)))
+            .min_by_key(|(r, _)| *r)
+            .map(|(_, l)| l)
+    };
+    let found = match (wanted, auth) {
+        (Some(name), _) => listeners.iter().filter(usable).find(|l| l.name == name),
+        (None, Some(AuthenticationType::Tls)) => ranked(&|l| {
+            let declared = declared(l);
+            tls(&l).then_some(match (declared.as_deref(), l.name.as_str()) {
+                (Some("tls"), _) => 0,
+                (_, "tls") => 1,
+                _ => 2,
+            })
+        }),
+        (None, Some(sasl)) => {
+            // Strimzi declares SCRAM as `scram-sha-512`; SCRAM-SHA-256 and PLAIN need `custom`.
+            let takes = |t: &str| match sasl {
+                AuthenticationType::ScramSha512 => t == "scram-sha-512" || t == "custom",
+                _ => t == "custom",
+            };
+            ranked(&|l| {
+                let base = if tls(&l) { 0 } else { 2 };
+                match declared(l) {
+                    Some(t) if takes(&t) => Some(base),
+                    Some(_) => None,
+                    None => Some(base + 1),
+                }
+            })
+        }
+        (None, None) => listeners
             .iter()
             .filter(usable)
             .find(|l| l.name == "plain")
@@ -127,8 +169,14 @@ fn pick_listener<'a>(
     found.ok_or_else(|| ConnectionError::ListenerNotFound {
         namespace: kafka.namespace.clone(),
         name: kafka.name.clone(),
-        wanted: wanted
-            .map_or_else(|| if needs_tls { "with TLS".into() } else { "to use".into() }, |w| w.to_string()),
+        wanted: wanted.map_or_else(
+            || match auth {
+                Some(AuthenticationType::Tls) => "with TLS".into(),
+                Some(_) => "that takes this authentication".into(),
+                None => "to use".into(),
+            },
+            |w| w.to_string(),
+        ),
         have: listeners.iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(", "),
     })
 }
@@ -144,7 +192,6 @@ pub fn resolve(
 ) -> Result<JobConnection, ConnectionError> {
     let mut job = JobConnection::default();
     let auth = spec.authentication.as_ref();
-    let needs_tls = auth.is_some_and(|a| a.type_ == AuthenticationType::Tls);
     match (&spec.strimzi_cluster_ref, &spec.kafka_cluster) {
         (Some(reference), _) => {
             let kafka = strimzi.ok_or_else(|| ConnectionError::KafkaNotFound {
@@ -158,8 +205,12 @@ pub fn resolve(
             };
             let status = kafka.status.as_ref().ok_or_else(|| not_ready(": it has no status yet".into()))?;
             is_ready(status).map_err(not_ready)?;
-            let listener =
-                pick_listener(kafka, &status.listeners, reference.listener_name.as_deref(), needs_tls)?;
+            let listener = pick_listener(
+                kafka,
+                &status.listeners,
+                reference.listener_name.as_deref(),
+                auth.map(|a| a.type_),
+            )?;
             job.kafka.bootstrap_servers = listener.bootstrap_servers.clone().unwrap_or_default();
             if !listener.certificates.is_empty() {
                 job.kafka.tls = true;
@@ -241,6 +292,7 @@ mod tests {
             name: "my-cluster".into(),
             namespace: "kafka".into(),
             status: Some(serde_json::from_value(status).expect("status")),
+            spec_listeners: Vec::new(),
         }
     }
 
@@ -295,8 +347,9 @@ mod tests {
         let job = resolve("kafka", &by_ref(Some(auth)), Some(&ready_with_listeners()), Some("backup-user"))
             .expect("resolves");
         assert_eq!(
-            job.kafka.bootstrap_servers, "my-cluster-kafka-bootstrap.kafka.svc:9092",
-            "plain listener"
+            (job.kafka.bootstrap_servers.as_str(), job.kafka.tls),
+            ("my-cluster-kafka-bootstrap.kafka.svc:9093", true),
+            "the password goes over the TLS listener"
         );
         match job.kafka.authentication {
             Some(ConnectionAuth::ScramSha512 { username, password_file }) => {
@@ -308,7 +361,7 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let item = &job.volumes[0].secret.as_ref().and_then(|s| s.items.clone()).unwrap_or_default()[0];
+        let item = &job.volumes[1].secret.as_ref().and_then(|s| s.items.clone()).unwrap_or_default()[0];
         assert_eq!((item.key.as_str(), item.path.as_str()), ("password", "password"));
     }
 
@@ -348,5 +401,134 @@ mod tests {
         assert!(job.kafka.tls);
         let item = &job.volumes[0].secret.as_ref().and_then(|s| s.items.clone()).unwrap_or_default()[0];
         assert_eq!((item.key.as_str(), item.path.as_str()), ("tls.crt", "ca.crt"));
+    }
+
+    /// A Ready `Kafka` with `listeners` (name, with TLS) in its status and `declared` (name,
+    /// authentication type; "" for none) in its spec.
+    fn kafka_with(listeners: &[(&str, bool)], declared: &[(&str, &str)]) -> StrimziKafka {
+        let status: Vec<serde_json::Value> = listeners
+            .iter()
+            .enumerate()
+            .map(|(i, (name, tls))| {
+                let mut l = serde_json::json!({"name": name, "bootstrapServers": format!("k:{}", 9092 + i)});
+                if *tls {
+                    l["certificates"] = serde_json::json!(["-----BEGIN CERTIFICATE-----"]);
+                }
+                l
+            })
+            .collect();
+        let mut kafka = strimzi(
+            serde_json::json!({"conditions": [{"type": "Ready", "status": "True"}], "listeners": status}),
+        );
+        kafka.spec_listeners = declared
+            .iter()
+            .map(|(name, auth)| {
+                serde_json::from_value(serde_json::json!({
+                    "name": name,
+                    "authentication": (!auth.is_empty()).then(|| serde_json::json!({"type": auth})),
+                }))
+                .expect("listener spec")
+            })
+            .collect();
+        kafka
+    }
+
+    #[test]
+    fn a_password_goes_to_a_tls_listener_that_takes_it_when_there_is_one() {
+        use AuthenticationType::{Plain, ScramSha512, Tls};
+        let scram = Some(ScramSha512);
+        // (what the Kafka has, the connection's authentication, the listener picked or None)
+        let rows: Vec<(&str, StrimziKafka, Option<AuthenticationType>, Option<&str>)> = vec![
+            (
+                "plain+tls, spec unknown: SCRAM takes tls",
+                kafka_with(&[("plain", false), ("tls", true)], &[]),
+                scram,
+                Some("tls"),
+            ),
+            (
+                "plain+tls, spec unknown: none takes plain",
+                kafka_with(&[("plain", false), ("tls", true)], &[]),
+                None,
+                Some("plain"),
+            ),
+            (
+                "plain+tls, spec unknown: mTLS takes tls",
+                kafka_with(&[("plain", false), ("tls", true)], &[]),
+                Some(Tls),
+                Some("tls"),
+            ),
+            (
+                "only plain: SCRAM has nothing better",
+                kafka_with(&[("plain", false)], &[]),
+                scram,
+                Some("plain"),
+            ),
+            (
+                "tls with scram auth beside plain with scram: tls",
+                kafka_with(
+                    &[("plain", false), ("tls", true)],
+                    &[("plain", "scram-sha-512"), ("tls", "scram-sha-512")],
+                ),
+                scram,
+                Some("tls"),
+            ),
+            (
+                "tls with mTLS auth, plain with scram: plain (the tls listener would refuse SASL)",
+                kafka_with(&[("plain", false), ("tls", true)], &[("plain", "scram-sha-512"), ("tls", "tls")]),
+                scram,
+                Some("plain"),
+            ),
+            (
+                "several: the TLS one declared for scram, not the first TLS one",
+                kafka_with(
+                    &[("plain", false), ("tls", true), ("secure", true), ("external", true)],
+                    &[
+                        ("plain", ""),
+                        ("tls", "tls"),
+                        ("secure", "scram-sha-512"),
+                        ("external", "scram-sha-512"),
+                    ],
+                ),
+                scram,
+                Some("secure"),
+            ),
+            (
+                "several: mTLS prefers the one declared tls",
+                kafka_with(
+                    &[("plain", false), ("tls", true), ("mtls", true)],
+                    &[("tls", "scram-sha-512"), ("mtls", "tls")],
+                ),
+                Some(Tls),
+                Some("mtls"),
+            ),
+            (
+                "no listener takes a password: none picked",
+                kafka_with(&[("plain", false), ("tls", true)], &[("plain", ""), ("tls", "tls")]),
+                scram,
+                None,
+            ),
+            (
+                "PLAIN needs custom authentication: the TLS one declaring it",
+                kafka_with(&[("plain", false), ("tls", true)], &[("plain", "custom"), ("tls", "custom")]),
+                Some(Plain),
+                Some("tls"),
+            ),
+        ];
+        let mut wrong = Vec::new();
+        for (what, kafka, auth, expect) in &rows {
+            let listeners = &kafka.status.as_ref().expect("status").listeners;
+            let got = pick_listener(kafka, listeners, None, *auth).ok().map(|l| l.name.as_str());
+            if got != *expect {
+                wrong.push(format!("{what}: expected {expect:?}, got {got:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        // A listener named in the spec is taken as named, whatever the authentication.
+        let kafka = kafka_with(&[("plain", false), ("tls", true)], &[]);
+        let listeners = &kafka.status.as_ref().expect("status").listeners;
+        assert_eq!(
+            pick_listener(&kafka, listeners, Some("plain"), scram).map(|l| l.name.as_str()),
+            Ok("plain")
+        );
     }
 }

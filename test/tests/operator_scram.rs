@@ -3,6 +3,10 @@
 //! status and the password from the Secret the User Operator writes, all mounted into the Job by
 //! reference. The local broker's SASL_SSL listener checks them for real; a wrong password is a
 //! failed backup with the broker's reason, and the password appears nowhere.
+//!
+//! Without `listenerName`, a SCRAM connection takes the TLS listener that declares SCRAM (issue
+//! 14): the local broker's plain listener has no SASL at all, so a backup that completes went
+//! over TLS.
 
 use std::time::Duration;
 
@@ -58,14 +62,22 @@ async fn scram_over_tls_from_a_kafka_user_and_a_wrong_password_fails_readably() 
     produce(env, &topic, 0, &records(&topic, 0, 70, recent())).await?;
     produce(env, &topic, 1, &records(&topic, 1, 30, recent())).await?;
     let operator = Operator::start(env, &ns)?;
+    // The listeners as a SCRAM user of Strimzi declares them: the password on the TLS one.
+    let listeners = serde_json::json!({"spec": {"kafka": {"listeners": [
+        {"name": "plain", "port": 9092, "type": "internal", "tls": false},
+        {"name": "tls", "port": 9093, "type": "internal", "tls": true, "authentication": {"type": "scram-sha-512"}},
+    ]}}});
+    kafkas.patch("my-cluster", &PatchParams::default(), &Patch::Merge(&listeners)).await?;
     let backup = |name: &str, user: &str| -> anyhow::Result<String> {
+        let listener = if name == "chosen" { String::new() } else { ", listenerName: tls".to_string() };
         Ok(format!(
-            "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: {name}}}\nspec:\n  strimziClusterRef: {{name: my-cluster, listenerName: tls}}\n  authentication: {{type: scram-sha-512, kafkaUserRef: {{name: {user}}}}}\n  topics: {{include: ['{topic}']}}\n{}  job: {{backoffLimit: 0}}\n",
+            "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: {name}}}\nspec:\n  strimziClusterRef: {{name: my-cluster{listener}}}\n  authentication: {{type: scram-sha-512, kafkaUserRef: {{name: {user}}}}}\n  topics: {{include: ['{topic}']}}\n{}  job: {{backoffLimit: 0}}\n",
             minio_storage(env, &format!("e2e-op-scram-{name}-{s}/"), "minio-credentials", 2)?
         ))
     };
     cluster.apply_yaml(&ns, &backup("secure", "backup")?).await?;
     cluster.apply_yaml(&ns, &backup("denied", "stale")?).await?;
+    cluster.apply_yaml(&ns, &backup("chosen", "backup")?).await?;
     let api: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
     let finished = |name: &'static str| {
         let api = api.clone();
@@ -83,6 +95,12 @@ async fn scram_over_tls_from_a_kafka_user_and_a_wrong_password_fails_readably() 
         .map_err(|e| e.context(operator.log_text()))?;
     let last = ok.last_backup.clone().unwrap_or_default();
     assert_eq!((last.status, last.records), (BackupRunStatus::Completed, Some(100)), "{ok:?}");
+    let chosen =
+        wait_until(Duration::from_secs(180), "the backup without listenerName", || finished("chosen"))
+            .await
+            .map_err(|e| e.context(operator.log_text()))?;
+    let last = chosen.last_backup.clone().unwrap_or_default();
+    assert_eq!((last.status, last.records), (BackupRunStatus::Completed, Some(100)), "{chosen:?}");
     let bad = wait_until(Duration::from_secs(180), "the denied backup", || finished("denied"))
         .await
         .map_err(|e| e.context(operator.log_text()))?;
