@@ -272,7 +272,10 @@ impl Admission {
         let Ok(spec) = parse_spec::<KafkaBackupSpec>(&spec_of(object)) else { return false };
         let uses = enterprise::backup_uses(&spec);
         let Some(fingerprint) = enterprise::fingerprint(&uses) else { return false };
-        if name.is_empty() || enterprise::check(&uses, licence).is_empty() {
+        // Only a verdict that is not already "allowed" can be changed by a record.
+        if name.is_empty()
+            || matches!(enterprise::verdict(&uses, licence, &[]), enterprise::Verdict::Allowed { .. })
+        {
             return false;
         }
         let record = enterprise::record_name(namespace, name, &spec.storage, &fingerprint);
