@@ -353,7 +353,7 @@ impl Admission {
         };
         Ok(match annotations {
             Some(a) if tenancy::allows(a.as_ref(), from) => None,
-            found => Some(r.not_allowed(from, found.is_some())),
+            found => Some(r.not_allowed(from, Some(found.is_some()))),
         })
     }
 }

@@ -38,13 +38,17 @@ pub struct CrossRef {
 }
 
 impl CrossRef {
-    /// The refusal when the referenced object does not opt in to `from` (or does not exist).
-    pub fn not_allowed(&self, from: &str, exists: bool) -> FieldError {
+    /// The refusal when the referenced object does not opt in to `from`, or does not exist.
+    /// `exists` is said only to someone who may read the object anyway (the webhook, after the
+    /// user's access review); the controllers pass `None` and say the same words whether the
+    /// object is absent or merely not shared, so a tenant cannot probe which objects another
+    /// namespace holds by naming them.
+    pub fn not_allowed(&self, from: &str, exists: Option<bool>) -> FieldError {
         let what = format!("{} {}/{}", self.kind, self.namespace, self.name);
-        let state = if exists {
-            "does not allow references from namespace"
-        } else {
-            "does not exist, so it cannot allow references from namespace"
+        let state = match exists {
+            Some(true) => "does not allow references from namespace",
+            Some(false) => "does not exist, so it cannot allow references from namespace",
+            None => "does not exist or does not allow references from namespace",
         };
         FieldError::new(
             self.field,
@@ -151,8 +155,11 @@ mod tests {
         }
         let fields: Vec<_> = restore("a", &spec).iter().map(|r| r.field).collect();
         assert_eq!(fields, ["spec.strimziClusterRef.namespace"]);
-        let message = restore("a", &spec)[0].not_allowed("a", true).to_string();
+        let message = restore("a", &spec)[0].not_allowed("a", Some(true)).to_string();
         assert!(message.starts_with("spec.strimziClusterRef.namespace: Kafka b/k"), "{message}");
         assert!(message.contains(ALLOW_ANNOTATION), "{message}");
+        // What a controller says cannot tell an absent object from one not shared.
+        let unsaid = restore("a", &spec)[0].not_allowed("a", None).to_string();
+        assert!(unsaid.contains("does not exist or does not allow"), "{unsaid}");
     }
 }

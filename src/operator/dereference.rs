@@ -27,9 +27,7 @@ pub async fn connection(
     if let Some(cross) = tenancy::cluster_ref(namespace, spec) {
         let kafka = strimzi.get("Kafka", &cross.namespace, &cross.name).await?;
         if !kafka.as_ref().is_some_and(|k| tenancy::allows(k.metadata.annotations.as_ref(), namespace)) {
-            return Ok(Err(ConnectionError::NotAllowed(
-                cross.not_allowed(namespace, kafka.is_some()).to_string(),
-            )));
+            return Ok(Err(ConnectionError::NotAllowed(cross.not_allowed(namespace, None).to_string())));
         }
     }
     let kafka = match &spec.strimzi_cluster_ref {
@@ -50,7 +48,7 @@ pub fn backup_allowed(from: &str, r: &BackupRef, kb: &KafkaBackup) -> Result<(),
     let spec = crate::api::KafkaRestoreSpec { backup_ref: Some(r.clone()), ..Default::default() };
     match tenancy::restore(from, &spec).into_iter().next() {
         Some(cross) if !tenancy::allows(kb.metadata.annotations.as_ref(), from) => {
-            Err(cross.not_allowed(from, true).to_string())
+            Err(cross.not_allowed(from, None).to_string())
         }
         _ => Ok(()),
     }

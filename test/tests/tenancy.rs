@@ -274,6 +274,21 @@ async fn without_the_webhook_the_controllers_refuse_cross_namespace_references_w
     .await
     .map_err(|e| e.context(operator.log_text()))?;
     eprintln!("restore: {restore:?}\nreset: {reset:?}");
+    // A KafkaBackup B does not have reads exactly as one B does not share: naming objects in
+    // another namespace tells a tenant nothing about what is there.
+    let mut ghost_restore = restore_of("b-ghost", &b);
+    ghost_restore["spec"]["backupRef"]["name"] = json!("ghost");
+    cluster.apply(&a, &serde_json::from_value(ghost_restore)?).await?;
+    let (_, ghost) = wait_until(wait, "the restore of a KafkaBackup B does not have refused", || async {
+        Ok(ready_condition(&restores, "b-ghost").await?.filter(|(reason, _)| reason == REASON))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    let (_, shared) = &restore;
+    anyhow::ensure!(
+        ghost == shared.replace(&format!("KafkaBackup {b}/orders"), &format!("KafkaBackup {b}/ghost")),
+        "an absent KafkaBackup reads differently from an unshared one:\n{ghost}\n{shared}"
+    );
     let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &a);
     let listed = jobs.list(&ListParams::default()).await?.items;
     anyhow::ensure!(

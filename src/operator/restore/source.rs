@@ -39,9 +39,16 @@ pub async fn resolve(ctx: &Context, kr: &KafkaRestore) -> Result<std::result::Re
     };
     let kb_ns = r.namespace.clone().unwrap_or_else(|| ns.clone());
     let api: Api<KafkaBackup> = Api::namespaced(ctx.client.clone(), &kb_ns);
-    let Some(kb) =
-        api.get_opt(&r.name).await.map_err(Error::read(format!("KafkaBackup {kb_ns}/{}", r.name)))?
-    else {
+    let found = api.get_opt(&r.name).await.map_err(Error::read(format!("KafkaBackup {kb_ns}/{}", r.name)))?;
+    // In another namespace, absent and not shared read the same: a tenant must not learn
+    // which KafkaBackups another namespace holds by naming them.
+    let cross = crate::api::tenancy::restore(&ns, &kr.spec)
+        .into_iter()
+        .find(|c| c.field == "spec.backupRef.namespace");
+    if let (None, Some(cross)) = (&found, &cross) {
+        return wait(RunReason::CrossNamespaceRefNotAllowed, cross.not_allowed(&ns, None).to_string());
+    }
+    let Some(kb) = found else {
         return wait(
             RunReason::BackupNotFound,
             format!(
