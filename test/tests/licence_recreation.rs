@@ -126,7 +126,7 @@ async fn a_backup_recreated_after_expiry_keeps_backing_up_encrypted_and_a_new_on
 
     // Under a valid licence: accepted, and an encrypted backup is written.
     install_licence(&cluster, &ns, licences::VALID).await?;
-    wait_until(Duration::from_secs(30), "the valid licence to be in effect", || async {
+    wait_until(Duration::from_secs(60), "the valid licence to be in effect", || async {
         Ok(cluster.kubectl_apply(&ns, &manifest, &[])?.0.then_some(()))
     })
     .await?;
@@ -141,7 +141,7 @@ async fn a_backup_recreated_after_expiry_keeps_backing_up_encrypted_and_a_new_on
 
     // The licence expires; the object is deleted (its backups retained) and applied again.
     install_licence(&cluster, &ns, licences::EXPIRED).await?;
-    wait_until(Duration::from_secs(30), "the expiry to be seen", || async {
+    wait_until(Duration::from_secs(60), "the expiry to be seen", || async {
         let m = operator.metric("strimzi_backup_license_info", &["state=\"expired\""]).await?;
         Ok((m == 1.0).then_some(()))
     })
