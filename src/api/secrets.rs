@@ -1,7 +1,6 @@
-//! The Secrets a spec names, each with the field that names it. The admission webhook warns
-//! about the ones that do not exist (yet): creating the Secret after the resource is a normal
-//! order of `kubectl apply -f dir/`, so a missing Secret is a warning, not a denial; the Job that
-//! needs it then waits for it, and the controller reports it.
+//! The Secrets a spec names, each with the field that names it. Nobody reads them here (the
+//! operator has no `get secrets`, issue 14): when the kubelet reports a Job's pod waiting for a
+//! Secret (`JobPodBlocked`), the controller names the field of the spec that names it.
 
 use super::cluster::ClusterConnection;
 use super::storage::StorageSpec;

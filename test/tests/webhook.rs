@@ -170,10 +170,9 @@ async fn bad_samples_are_denied_naming_their_fields_and_minimal_objects_are_stor
     let (ok, text) = cluster.kubectl_apply(&ns, &minimal, &[])?;
     assert!(ok, "{text}");
     assert!(text.contains("Warning: spec.retention.maxAge 1h is shorter"), "{text}");
-    assert!(
-        text.contains("Warning: spec.storage.s3.credentialsSecret.name: Secret s3-creds does not exist"),
-        "{text}"
-    );
+    // No word on the Secret s3-creds, which does not exist: the webhook reads no Secret (issue 14,
+    // least privilege); a run that needs it says so in Ready (JobPodBlocked, least_privilege.rs).
+    assert!(!text.contains("s3-creds"), "{text}");
     // Read untyped: a typed KafkaBackup would fill in serde's defaults on the way in.
     let untyped: Api<DynamicObject> =
         Api::namespaced_with(cluster.client.clone(), &ns, &kube::api::ApiResource::erase::<KafkaBackup>(&()));
