@@ -5,6 +5,17 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+/// A typed reason of a kind's `Ready` condition. Whether `Ready` is True follows from the reason
+/// alone, so no code path can write `BackupFailed` with True or `RestoreCompleted` with False:
+/// `operator::status::set_ready` takes only these. The strings are a contract (alerts, `kubectl
+/// wait` scripts and tests match on them), never changed once released.
+pub trait ReadyReason: Copy {
+    /// The CamelCase string written as the condition's (and its Event's) reason.
+    fn as_str(self) -> &'static str;
+    /// Whether `Ready` is True with this reason.
+    fn is_ready(self) -> bool;
+}
+
 /// One observation of the resource's state.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]

@@ -5,6 +5,7 @@
 //! Doc comments on fields become the `kubectl explain` text and the OLM CSV descriptions.
 
 pub mod backup;
+pub mod backup_reason;
 pub mod cluster;
 pub mod condition;
 pub mod defaults;

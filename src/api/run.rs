@@ -122,6 +122,18 @@ impl RunReason {
     }
 }
 
+impl super::condition::ReadyReason for RunReason {
+    fn as_str(self) -> &'static str {
+        RunReason::as_str(self)
+    }
+
+    /// True only once the run did what it was for; running, waiting and failing are False, so
+    /// `kubectl wait --for=condition=Ready` waits for the result.
+    fn is_ready(self) -> bool {
+        matches!(self, Self::RestoreCompleted | Self::OffsetsReset)
+    }
+}
+
 impl std::fmt::Display for RunReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -212,6 +224,14 @@ mod tests {
                 "ResetFailed",
             ]
         );
+    }
+
+    #[test]
+    fn only_a_run_that_did_its_job_is_ready() {
+        use crate::api::condition::ReadyReason;
+        let ready: Vec<&str> =
+            RunReason::ALL.iter().filter(|r| ReadyReason::is_ready(**r)).map(|r| r.as_str()).collect();
+        assert_eq!(ready, ["RestoreCompleted", "OffsetsReset"]);
     }
 
     #[test]

@@ -180,6 +180,20 @@ pub fn taken_back(conditions: &[Condition], shown: &Shown) -> Option<Vec<Conditi
     Some(after)
 }
 
+/// A failing reconcile as the reason of `Ready` (always False): the error's category, shown once
+/// a failure persists (`operator::process`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Failing(pub &'static str);
+
+impl crate::api::condition::ReadyReason for Failing {
+    fn as_str(self) -> &'static str {
+        self.0
+    }
+    fn is_ready(self) -> bool {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

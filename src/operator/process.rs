@@ -192,7 +192,12 @@ async fn show_failure<K: Reconciled>(ctx: &Context, key: &str, object: &K, error
         return;
     }
     let condition_message = format!("{}; the operator retries with a growing delay", error.user_message());
-    super::status::set_ready(conditions, false, error.reason(), &condition_message, &crate::time::now());
+    super::status::set_ready(
+        conditions,
+        super::error::Failing(error.reason()),
+        &condition_message,
+        &crate::time::now(),
+    );
     let Some(reported) = super::status::ready(conditions).cloned() else { return };
     match super::status::write(&ctx.client, object, &before, &status).await {
         Ok(()) => ctx.backoff.shown(key, was, reported),

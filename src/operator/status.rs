@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 
 use super::context::MANAGER;
 use super::error::{Error, Result};
-use crate::api::condition::{self, Condition, ConditionStatus};
+use crate::api::condition::{self, Condition, ConditionStatus, ReadyReason};
 
 /// Applies `status` to `object` (namespaced) when it differs from `before`.
 pub async fn write<K, S>(client: &kube::Client, object: &K, before: &Option<S>, status: &S) -> Result<()>
@@ -40,16 +40,16 @@ pub fn ready(conditions: &[Condition]) -> Option<&Condition> {
     conditions.iter().find(|c| c.type_ == "Ready")
 }
 
-/// Sets `Ready`; true when its status, reason or message changed (worth an Event).
+/// Sets `Ready` from a typed reason (whether it is True follows from the reason); true when its
+/// status, reason or message changed (worth an Event). The one way any kind writes `Ready`.
 pub fn set_ready(
     conditions: &mut Vec<Condition>,
-    ok: bool,
-    reason: &str,
+    reason: impl ReadyReason,
     message: impl Into<String>,
     now: &Time,
 ) -> bool {
-    let status = if ok { ConditionStatus::True } else { ConditionStatus::False };
-    set_condition(conditions, Condition::new("Ready", status, reason, message), now)
+    let status = if reason.is_ready() { ConditionStatus::True } else { ConditionStatus::False };
+    set_condition(conditions, Condition::new("Ready", status, reason.as_str(), message), now)
 }
 
 /// Sets a condition by type; true when its status, reason or message changed (worth an Event).

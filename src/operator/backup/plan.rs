@@ -27,13 +27,15 @@ use crate::api::backup::{
     BackupRecord, BackupRunStatus, ConcurrencyPolicy, KafkaBackup, KafkaBackupSpec, KafkaBackupStatus,
     TRIGGER_ANNOTATION,
 };
-use crate::api::condition::{self, Condition, ConditionStatus};
+use crate::api::backup_reason::BackupReason;
+use crate::api::condition::{self, Condition, ConditionStatus, ReadyReason};
 use crate::api::enterprise::{self, Verdict};
 use crate::api::rules;
 use crate::api::schedule::CronSchedule;
 use crate::backup::BackupResult;
 use crate::license::{Claims, LicenseError};
 use crate::operator::children::{JobState, Output};
+use crate::operator::connection::ConnectionError;
 use crate::operator::connection::JobConnection;
 use crate::operator::job::child_name;
 use crate::operator::status;
@@ -308,7 +310,7 @@ pub fn plan(kb: &KafkaBackup, observed: &Observed, now: DateTime<Utc>) -> Plan {
     // Ready: a blocking problem (the cluster, else a run whose pod cannot start), else the last
     // finished run.
     let problem = match connection {
-        Err(e) => Some(Problem { reason: e.reason(), action: "ResolveCluster", message: e.to_string() }),
+        Err(e) => Some(Problem { reason: e.into(), action: "ResolveCluster", message: e.to_string() }),
         Ok(_) => blocked_run(&kb.spec, &cluster.jobs),
     };
     if let Some(event) = settle_ready(&mut d.status, problem, &d.at) {
@@ -433,7 +435,7 @@ impl Draft {
         let problems = rules::backup(&kb.spec);
         if !problems.is_empty() {
             let message = rules::message(&problems);
-            if status::set_ready(&mut self.status.conditions, false, "InvalidSpec", &message, &self.at) {
+            if status::set_ready(&mut self.status.conditions, BackupReason::InvalidSpec, &message, &self.at) {
                 self.event(true, "InvalidSpec", "Validate", message);
             }
             return Some(Action::await_change());
@@ -483,7 +485,7 @@ impl Draft {
         if protecting {
             return false;
         }
-        status::set_ready(&mut self.status.conditions, false, LICENSE_CONDITION, &message, &self.at);
+        status::set_ready(&mut self.status.conditions, BackupReason::LicenseInvalid, &message, &self.at);
         true
     }
 
@@ -543,9 +545,22 @@ impl Draft {
     }
 }
 
+/// The typed reason of a cluster that cannot be reached.
+impl From<&ConnectionError> for BackupReason {
+    fn from(e: &ConnectionError) -> Self {
+        match e {
+            ConnectionError::KafkaNotFound { .. } => Self::KafkaNotFound,
+            ConnectionError::KafkaNotReady { .. } => Self::KafkaNotReady,
+            ConnectionError::ListenerNotFound { .. } => Self::ListenerNotFound,
+            ConnectionError::Authentication(_) => Self::InvalidAuthentication,
+            ConnectionError::NotAllowed(_) => Self::CrossNamespaceRefNotAllowed,
+        }
+    }
+}
+
 /// What keeps `Ready` False while it lasts, with the Event's action.
 struct Problem {
-    reason: &'static str,
+    reason: BackupReason,
     action: &'static str,
     message: String,
 }
@@ -566,7 +581,7 @@ fn blocked_run(spec: &KafkaBackupSpec, jobs: &[SeenJob]) -> Option<Problem> {
         .collect();
     let named = if fields.is_empty() { String::new() } else { format!(" (named by {})", fields.join(", ")) };
     Some(Problem {
-        reason: JOB_POD_BLOCKED,
+        reason: BackupReason::JobPodBlocked,
         action: "Backup",
         message: format!(
             "backup Job {} cannot start: {why}{named}; it starts by itself once that is fixed",
@@ -579,26 +594,29 @@ fn blocked_run(spec: &KafkaBackupSpec, jobs: &[SeenJob]) -> Option<Problem> {
 /// Event of a problem that appears.
 fn settle_ready(status: &mut KafkaBackupStatus, problem: Option<Problem>, at: &Time) -> Option<Event> {
     if let Some(Problem { reason, action, message }) = problem {
-        let changed = status::set_ready(&mut status.conditions, false, reason, &message, at);
-        return changed.then_some(Event { warning: true, reason, action, note: message });
+        let changed = status::set_ready(&mut status.conditions, reason, &message, at);
+        return changed.then_some(Event { warning: true, reason: reason.as_str(), action, note: message });
     }
     let last = status
         .backup_history
         .iter()
         .find(|r| matches!(r.status, BackupRunStatus::Completed | BackupRunStatus::Failed))
         .cloned();
-    let (ok, reason, message) = match last {
+    let (reason, message) = match last {
         Some(r) if r.status == BackupRunStatus::Failed => {
-            (false, "BackupFailed", format!("backup {} failed: {}", r.id, r.message.unwrap_or_default()))
+            (BackupReason::BackupFailed, format!("backup {} failed: {}", r.id, r.message.unwrap_or_default()))
         }
-        Some(r) => (true, "BackupCompleted", format!("backup {} completed", r.id)),
-        None if status.active_job.is_some() => (true, "BackupRunning", "the first backup is running".into()),
-        None => (true, "Scheduled", "waiting for the first scheduled run".into()),
+        Some(r) => (BackupReason::BackupCompleted, format!("backup {} completed", r.id)),
+        None if status.active_job.is_some() => {
+            (BackupReason::BackupRunning, "the first backup is running".into())
+        }
+        None => (BackupReason::Scheduled, "waiting for the first scheduled run".into()),
     };
     // Keep the detailed message of the run outcome when the verdict is the same.
-    let same = status::ready(&status.conditions).is_some_and(|c| c.reason.as_deref() == Some(reason));
+    let same =
+        status::ready(&status.conditions).is_some_and(|c| c.reason.as_deref() == Some(reason.as_str()));
     if !same {
-        status::set_ready(&mut status.conditions, ok, reason, message, at);
+        status::set_ready(&mut status.conditions, reason, message, at);
     }
     None
 }

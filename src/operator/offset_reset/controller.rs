@@ -61,7 +61,7 @@ impl OneShot for KafkaOffsetReset {
         Ok(Prepared::Launch {
             config_yaml,
             access,
-            ready: Ready::not(RunReason::ResetRunning, format!("Job {job} is resetting offsets")),
+            ready: Ready::new(RunReason::ResetRunning, format!("Job {job} is resetting offsets")),
             event: Event::normal("OffsetResetStarted", "OffsetReset", format!("Job {job} started")),
         })
     }
@@ -84,7 +84,7 @@ impl OneShot for KafkaOffsetReset {
         let failed = |message: String| Finished {
             phase: RunPhase::Failed,
             events: vec![Event::warning("OffsetResetFailed", "OffsetReset", &message)],
-            ready: Ready::not(RunReason::ResetFailed, message),
+            ready: Ready::new(RunReason::ResetFailed, message),
         };
         let r = match result {
             Ok(r) => r,
@@ -113,9 +113,9 @@ impl OneShot for KafkaOffsetReset {
             .get_or_create(&outcome(if skipped > 0 { "partial" } else { "success" }))
             .inc();
         let ready = if skipped > 0 {
-            Ready::not(RunReason::GroupsSkipped, &message)
+            Ready::new(RunReason::GroupsSkipped, &message)
         } else {
-            Ready::ok(RunReason::OffsetsReset, &message)
+            Ready::new(RunReason::OffsetsReset, &message)
         };
         let event = Event {
             warning: skipped > 0,

@@ -14,17 +14,14 @@ use crate::operator::status;
 /// The `Ready` condition a step decided on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ready {
-    pub ok: bool,
+    /// Whether `Ready` is True follows from it (`ReadyReason::is_ready`).
     pub reason: RunReason,
     pub message: String,
 }
 
 impl Ready {
-    pub fn ok(reason: RunReason, message: impl Into<String>) -> Self {
-        Self { ok: true, reason, message: message.into() }
-    }
-    pub fn not(reason: RunReason, message: impl Into<String>) -> Self {
-        Self { ok: false, reason, message: message.into() }
+    pub fn new(reason: RunReason, message: impl Into<String>) -> Self {
+        Self { reason, message: message.into() }
     }
 }
 
@@ -88,18 +85,18 @@ pub enum Outcome {
 /// `Ready` changed, so a run that waits for its cluster says so once, not every 30 s.
 pub fn settle<S: RunStatus>(status: &mut S, outcome: Outcome, now: &Time) -> Vec<Event> {
     let run = status.run();
-    let mut ready = |r: &Ready| status::set_ready(run.conditions, r.ok, r.reason.as_str(), &r.message, now);
+    let mut ready = |r: &Ready| status::set_ready(run.conditions, r.reason, &r.message, now);
     match outcome {
         Outcome::Over => Vec::new(),
         Outcome::Invalid { kind, message } => {
             *run.phase = Some(RunPhase::Failed);
-            ready(&Ready::not(RunReason::InvalidSpec, &message));
+            ready(&Ready::new(RunReason::InvalidSpec, &message));
             let note = format!("{message}; create a new {kind}");
             vec![Event::warning(RunReason::InvalidSpec.as_str(), "Validate", note)]
         }
         Outcome::Waiting(w) => {
             *run.phase = Some(RunPhase::Pending);
-            let changed = ready(&Ready::not(w.reason, &w.message));
+            let changed = ready(&Ready::new(w.reason, &w.message));
             if changed { vec![Event::warning(w.reason.as_str(), w.action, w.message)] } else { Vec::new() }
         }
         Outcome::Started { job, ready: r, event } => {

@@ -73,7 +73,7 @@ impl OneShot for KafkaRestore {
         Ok(Prepared::Launch {
             config_yaml,
             access,
-            ready: Ready::not(RunReason::RestoreRunning, format!("restoring {what} (Job {job})")),
+            ready: Ready::new(RunReason::RestoreRunning, format!("restoring {what} (Job {job})")),
             event: Event::normal("RestoreStarted", "Restore", format!("restoring {what} with Job {job}")),
         })
     }
@@ -113,7 +113,7 @@ impl OneShot for KafkaRestore {
                 return Ok(Finished {
                     phase: RunPhase::Failed,
                     events: vec![Event::warning(why.as_str(), "Restore", &message)],
-                    ready: Ready::not(why, message),
+                    ready: Ready::new(why, message),
                 });
             }
         };
@@ -161,7 +161,7 @@ impl OneShot for KafkaRestore {
         }
         Ok(Finished {
             phase: RunPhase::Completed,
-            ready: Ready::ok(RunReason::RestoreCompleted, message),
+            ready: Ready::new(RunReason::RestoreCompleted, message),
             events,
         })
     }

@@ -109,7 +109,7 @@ fn a_start_names_the_job_and_a_running_job_keeps_ready_as_it_was() {
     let event = Event::normal("OffsetResetStarted", "OffsetReset", "Job j started");
     let started = Outcome::Started {
         job: "j".into(),
-        ready: Ready::not(RunReason::ResetRunning, "running"),
+        ready: Ready::new(RunReason::ResetRunning, "running"),
         event: event.clone(),
     };
     assert_eq!(settle(&mut status, started, &at(0)), [event]);
@@ -126,7 +126,7 @@ fn a_finished_run_takes_its_phase_ready_and_events_from_the_kind() {
         vec![Event::warning("OffsetResetCompleted", "OffsetReset", "1 group(s) reset; g Skipped: active")];
     let finished = Finished {
         phase: RunPhase::Completed,
-        ready: Ready::not(RunReason::GroupsSkipped, "1 group(s) reset; g Skipped: active"),
+        ready: Ready::new(RunReason::GroupsSkipped, "1 group(s) reset; g Skipped: active"),
         events: events.clone(),
     };
     assert_eq!(settle(&mut status, Outcome::Finished { job: "j".into(), finished }, &at(0)), events);

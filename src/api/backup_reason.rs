@@ -1,0 +1,104 @@
+//! The reasons of a `KafkaBackup`'s `Ready` condition, typed. A KafkaBackup is a schedule, not a
+//! run, so `Ready` says whether it is doing its job: True while backups run and complete (or the
+//! first one is still to come), False while something keeps it from backing up.
+
+use super::condition::ReadyReason;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BackupReason {
+    /// The spec breaks a rule the webhook checks too (the webhook was bypassed or absent).
+    InvalidSpec,
+    /// Enterprise settings the licence does not (or no longer) cover; see the `LicenseInvalid`
+    /// condition of the same name.
+    LicenseInvalid,
+    /// A running Job's pod cannot start (missing Secret or key, image pull).
+    JobPodBlocked,
+    /// The Strimzi `Kafka` named by `spec.strimziClusterRef` does not exist.
+    KafkaNotFound,
+    /// That `Kafka` is not `Ready` yet.
+    KafkaNotReady,
+    /// That `Kafka` has no listener of the requested name.
+    ListenerNotFound,
+    /// `spec.authentication` cannot be used (its KafkaUser or Secret is unusable).
+    InvalidAuthentication,
+    /// A reference into another namespace that the referenced object does not opt in to.
+    CrossNamespaceRefNotAllowed,
+    /// The last finished backup failed.
+    BackupFailed,
+    /// The last finished backup completed.
+    BackupCompleted,
+    /// The first backup is running.
+    BackupRunning,
+    /// Waiting for the first scheduled run.
+    Scheduled,
+}
+
+impl BackupReason {
+    /// Every reason, for tests that hold the strings to their contract.
+    pub const ALL: [BackupReason; 12] = [
+        Self::InvalidSpec,
+        Self::LicenseInvalid,
+        Self::JobPodBlocked,
+        Self::KafkaNotFound,
+        Self::KafkaNotReady,
+        Self::ListenerNotFound,
+        Self::InvalidAuthentication,
+        Self::CrossNamespaceRefNotAllowed,
+        Self::BackupFailed,
+        Self::BackupCompleted,
+        Self::BackupRunning,
+        Self::Scheduled,
+    ];
+}
+
+impl ReadyReason for BackupReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidSpec => "InvalidSpec",
+            Self::LicenseInvalid => "LicenseInvalid",
+            Self::JobPodBlocked => "JobPodBlocked",
+            Self::KafkaNotFound => "KafkaNotFound",
+            Self::KafkaNotReady => "KafkaNotReady",
+            Self::ListenerNotFound => "ListenerNotFound",
+            Self::InvalidAuthentication => "InvalidAuthentication",
+            Self::CrossNamespaceRefNotAllowed => super::tenancy::REASON,
+            Self::BackupFailed => "BackupFailed",
+            Self::BackupCompleted => "BackupCompleted",
+            Self::BackupRunning => "BackupRunning",
+            Self::Scheduled => "Scheduled",
+        }
+    }
+
+    fn is_ready(self) -> bool {
+        matches!(self, Self::BackupCompleted | Self::BackupRunning | Self::Scheduled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backup_reasons_keep_the_strings_users_match_on_and_only_working_ones_are_ready() {
+        let strings: Vec<_> = BackupReason::ALL.iter().map(|r| r.as_str()).collect();
+        assert_eq!(
+            strings,
+            [
+                "InvalidSpec",
+                "LicenseInvalid",
+                "JobPodBlocked",
+                "KafkaNotFound",
+                "KafkaNotReady",
+                "ListenerNotFound",
+                "InvalidAuthentication",
+                "CrossNamespaceRefNotAllowed",
+                "BackupFailed",
+                "BackupCompleted",
+                "BackupRunning",
+                "Scheduled"
+            ]
+        );
+        let ready: Vec<_> = BackupReason::ALL.iter().filter(|r| r.is_ready()).map(|r| r.as_str()).collect();
+        assert_eq!(ready, ["BackupCompleted", "BackupRunning", "Scheduled"]);
+    }
+}
