@@ -93,6 +93,35 @@ pub fn state(job: &Job) -> JobState {
     JobState::Running
 }
 
+/// What a failed Job's result line is worth.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailedResult {
+    /// The result wins even when the Job failed: `offset-reset` prints its result and then exits
+    /// non-zero when a group failed, and the per-group outcome is the better report.
+    Keep,
+    /// A failed Job never has a result: a backup that failed must never be recorded as
+    /// completed, whatever its log says.
+    Ignore,
+}
+
+/// What the data plane left, read from a finished Job's pod: its result (the last JSON line of
+/// the log, else the termination message) or why there is none — the pod's error, else the
+/// Job's failure reason. Written once for every kind.
+pub fn run_result<R: serde::de::DeserializeOwned>(
+    state: &JobState,
+    output: &Output,
+    failed: FailedResult,
+) -> Result<R, String> {
+    let usable = !matches!(state, JobState::Failed { .. }) || failed == FailedResult::Keep;
+    if usable && let Some(result) = output.result::<R>() {
+        return Ok(result);
+    }
+    Err(match state {
+        JobState::Failed { reason } => output.error().unwrap_or_else(|| reason.clone()),
+        _ => "the Job succeeded but left no result (neither in its log nor its termination message)".into(),
+    })
+}
+
 /// What a Job's pod said.
 #[derive(Clone, Debug, Default)]
 pub struct Output {

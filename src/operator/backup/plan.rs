@@ -34,7 +34,7 @@ use crate::api::rules;
 use crate::api::schedule::CronSchedule;
 use crate::backup::BackupResult;
 use crate::license::{Claims, LicenseError};
-use crate::operator::children::{JobState, Output};
+use crate::operator::children::{self, JobState, Output};
 use crate::operator::connection::ConnectionError;
 use crate::operator::connection::JobConnection;
 use crate::operator::job::child_name;
@@ -491,17 +491,7 @@ impl Draft {
 
     /// Records a finished Job's run in the status, with its Events and metrics.
     fn record(&mut self, job: &SeenJob, state: &JobState, output: &Output) {
-        let result = match state {
-            JobState::Succeeded => output.result::<BackupResult>().ok_or_else(|| {
-                "the Job succeeded but left no result (neither in its log nor its termination message)"
-                    .to_string()
-            }),
-            _ => Err(match (output.error(), state) {
-                (Some(e), _) => e,
-                (None, JobState::Failed { reason }) => reason.clone(),
-                (None, _) => "the Job failed".into(),
-            }),
-        };
+        let result = children::run_result::<BackupResult>(state, output, children::FailedResult::Ignore);
         let r = match result {
             Ok(r) => r,
             Err(reason) => {

@@ -86,7 +86,7 @@ async fn decide<K: OneShot>(run: &K, ctx: &Context, status: &mut K::Status, now:
         }
         state => {
             let output = children::output(&ctx.client, &ns, &name, None).await?;
-            let result = outcome::run_result::<K::Result>(&state, &output);
+            let result = children::run_result::<K::Result>(&state, &output, children::FailedResult::Keep);
             let finished = run.finish(ctx, &job, result, status, now).await?;
             Ok(Outcome::Finished { job: name, finished })
         }

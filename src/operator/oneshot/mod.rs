@@ -12,7 +12,7 @@
 //! 4. a Job under the run's name without the object's owner reference → refused
 //!    (`ForeignObject`), never taken for the run; Job running → `Running`, with progress for
 //!    kinds that follow it ([`OneShot::progress`]);
-//! 5. Job finished → its result ([`outcome::run_result`]) through [`OneShot::finish`] →
+//! 5. Job finished → its result ([`crate::operator::children::run_result`]) through [`OneShot::finish`] →
 //!    `Completed`/`Failed`, `Ready` and Events.
 //!
 //! Then the decision ([`outcome::Outcome`]) is applied in one place ([`outcome::settle`]: phase,

@@ -1,13 +1,12 @@
 //! What a reconcile of a one-shot run decided, and the one place it reaches the status: the
 //! phase, the Job's name and the `Ready` condition are set by [`settle`] from a typed
-//! [`Outcome`], never by a kind directly. Also the reading of a finished Job's result
-//! ([`run_result`]), written once for every kind. Pure: no client, no clock.
+//! [`Outcome`], never by a kind directly. (A finished Job's result is read by
+//! [`crate::operator::children::run_result`], the same for every kind.) Pure: no client, no clock.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use serde::de::DeserializeOwned;
 
 use crate::api::run::{RunPhase, RunReason, RunStatus};
-use crate::operator::children::{JobState, Output};
+
 use crate::operator::connection::ConnectionError;
 use crate::operator::status;
 
@@ -117,20 +116,6 @@ pub fn settle<S: RunStatus>(status: &mut S, outcome: Outcome, now: &Time) -> Vec
             finished.events
         }
     }
-}
-
-/// What the data plane left, read from a finished Job's pod: its result (the last JSON line of
-/// the log, else the termination message) or why there is none. A result wins even when the
-/// Job failed: `offset-reset` prints its result and then exits non-zero when a group failed,
-/// and the per-group outcome is the better report; `restore` prints one only on success.
-pub fn run_result<R: DeserializeOwned>(state: &JobState, output: &Output) -> Result<R, String> {
-    if let Some(result) = output.result::<R>() {
-        return Ok(result);
-    }
-    Err(match state {
-        JobState::Failed { reason } => output.error().unwrap_or_else(|| reason.clone()),
-        _ => "the Job succeeded but left no result (neither in its log nor its termination message)".into(),
-    })
 }
 
 /// The typed reason of a cluster that cannot be reached.

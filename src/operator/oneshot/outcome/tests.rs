@@ -5,6 +5,7 @@ use super::*;
 use crate::api::condition::ConditionStatus;
 use crate::api::offset_reset::KafkaOffsetResetStatus;
 use crate::offset_reset::OffsetResetResult;
+use crate::operator::children::{FailedResult, JobState, Output, run_result};
 
 fn at(seconds: i64) -> Time {
     Time(k8s_openapi::jiff::Timestamp::from_second(1_795_000_000 + seconds).expect("in range"))
@@ -28,21 +29,24 @@ fn a_succeeded_job_yields_the_last_result_line_of_its_log() {
         message: None,
         log: Some(format!("INFO starting\n{{\"progress\":1}}\n{RESULT}\nINFO done\n")),
     };
-    let r: OffsetResetResult = run_result(&JobState::Succeeded, &output).expect("a result");
+    let r: OffsetResetResult =
+        run_result(&JobState::Succeeded, &output, FailedResult::Keep).expect("a result");
     assert_eq!(r.groups_reset, 1);
 }
 
 #[test]
 fn without_a_log_the_termination_message_is_the_result() {
     let output = Output { message: Some(format!("{RESULT}\n")), log: None };
-    let r: OffsetResetResult = run_result(&JobState::Succeeded, &output).expect("a result");
+    let r: OffsetResetResult =
+        run_result(&JobState::Succeeded, &output, FailedResult::Keep).expect("a result");
     assert_eq!(r.groups_reset, 1);
 }
 
 #[test]
 fn a_succeeded_job_without_a_result_says_so() {
     let output = Output { message: Some("not json".into()), log: Some("INFO only\n".into()) };
-    let e = run_result::<OffsetResetResult>(&JobState::Succeeded, &output).expect_err("no result");
+    let e = run_result::<OffsetResetResult>(&JobState::Succeeded, &output, FailedResult::Keep)
+        .expect_err("no result");
     assert_eq!(e, "the Job succeeded but left no result (neither in its log nor its termination message)");
 }
 
@@ -51,19 +55,27 @@ fn a_failed_job_with_a_result_reports_the_result() {
     // offset-reset prints its per-group result, then exits non-zero when a group failed.
     let output =
         Output { message: Some("error: 1 group(s) failed".into()), log: Some(format!("{RESULT}\n")) };
-    assert!(run_result::<OffsetResetResult>(&failed("BackoffLimitExceeded"), &output).is_ok());
+    assert!(
+        run_result::<OffsetResetResult>(&failed("BackoffLimitExceeded"), &output, FailedResult::Keep).is_ok()
+    );
+    // A backup that failed is never recorded as completed, whatever its log says.
+    assert_eq!(
+        run_result::<OffsetResetResult>(&failed("BackoffLimitExceeded"), &output, FailedResult::Ignore)
+            .expect_err("ignored"),
+        "1 group(s) failed"
+    );
 }
 
 #[test]
 fn a_failed_job_without_a_result_gives_the_pods_error_else_the_jobs_reason() {
     let said = Output { message: Some("context\nerror: broker down\n".into()), log: Some("INFO x\n".into()) };
     assert_eq!(
-        run_result::<OffsetResetResult>(&failed("BackoffLimitExceeded"), &said),
+        run_result::<OffsetResetResult>(&failed("BackoffLimitExceeded"), &said, FailedResult::Keep),
         Err("broker down".into())
     );
     let silent = Output::default();
     assert_eq!(
-        run_result::<OffsetResetResult>(&failed("DeadlineExceeded: too slow"), &silent),
+        run_result::<OffsetResetResult>(&failed("DeadlineExceeded: too slow"), &silent, FailedResult::Keep),
         Err("DeadlineExceeded: too slow".into())
     );
 }
