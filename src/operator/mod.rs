@@ -8,6 +8,7 @@
 //! - [`connection`]: a resource's cluster connection resolved into what its Job mounts and is
 //!   told.
 //! - [`error`]: reconcile errors and their retry delays.
+//! - [`event`]: the Events the pure steps decide on, one type for every kind.
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz` on the operator's plain HTTP port.
 //! - [`job`]: the Jobs that run the data plane, and the labels on everything created.
 //! - [`launch`]: starting a run (its ConfigMap and Job).
@@ -27,6 +28,7 @@ pub mod connection;
 pub mod context;
 pub mod dereference;
 pub mod error;
+pub mod event;
 #[cfg(test)]
 mod fixtures;
 pub mod http;

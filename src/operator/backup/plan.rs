@@ -37,6 +37,7 @@ use crate::license::{Claims, LicenseError};
 use crate::operator::children::{self, JobState, Output};
 use crate::operator::connection::ConnectionError;
 use crate::operator::connection::JobConnection;
+pub use crate::operator::event::Event;
 use crate::operator::job::child_name;
 use crate::operator::status;
 use crate::time;
@@ -90,15 +91,6 @@ pub struct LicenceRecord {
     pub name: String,
     /// Whom it vouches for, for people: `KafkaBackup <namespace>/<name>`.
     pub about: String,
-}
-
-/// An Event on the `KafkaBackup`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Event {
-    pub warning: bool,
-    pub reason: &'static str,
-    pub action: &'static str,
-    pub note: String,
 }
 
 /// What a run adds to the metrics.

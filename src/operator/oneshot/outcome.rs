@@ -6,6 +6,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::run::{RunPhase, RunReason, RunStatus};
+pub use crate::operator::event::Event;
 
 use crate::operator::connection::ConnectionError;
 use crate::operator::status;
@@ -21,26 +22,6 @@ pub struct Ready {
 impl Ready {
     pub fn new(reason: RunReason, message: impl Into<String>) -> Self {
         Self { reason, message: message.into() }
-    }
-}
-
-/// An Event to publish on the object.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Event {
-    pub warning: bool,
-    /// CamelCase, e.g. `RestoreStarted` (Events have reasons of their own beside `Ready`'s).
-    pub reason: &'static str,
-    /// What the operator was doing, e.g. `Restore`.
-    pub action: &'static str,
-    pub note: String,
-}
-
-impl Event {
-    pub fn normal(reason: &'static str, action: &'static str, note: impl Into<String>) -> Self {
-        Self { warning: false, reason, action, note: note.into() }
-    }
-    pub fn warning(reason: &'static str, action: &'static str, note: impl Into<String>) -> Self {
-        Self { warning: true, reason, action, note: note.into() }
     }
 }
 
