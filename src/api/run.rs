@@ -74,11 +74,14 @@ pub enum RunReason {
     GroupsSkipped,
     /// Offset reset: the Job failed, or some group could not be moved.
     ResetFailed,
+    /// The Job's pod cannot start (missing Secret or key, image pull): the run goes on by itself
+    /// once that is fixed.
+    JobPodBlocked,
 }
 
 impl RunReason {
     /// Every reason, for tests that hold the strings to their contract.
-    pub const ALL: [RunReason; 17] = [
+    pub const ALL: [RunReason; 18] = [
         Self::InvalidSpec,
         Self::KafkaNotFound,
         Self::KafkaNotReady,
@@ -96,6 +99,7 @@ impl RunReason {
         Self::OffsetsReset,
         Self::GroupsSkipped,
         Self::ResetFailed,
+        Self::JobPodBlocked,
     ];
 
     /// The CamelCase string written as the condition's (and its Event's) reason.
@@ -118,6 +122,7 @@ impl RunReason {
             Self::OffsetsReset => "OffsetsReset",
             Self::GroupsSkipped => "GroupsSkipped",
             Self::ResetFailed => "ResetFailed",
+            Self::JobPodBlocked => "JobPodBlocked",
         }
     }
 }
@@ -222,6 +227,7 @@ mod tests {
                 "OffsetsReset",
                 "GroupsSkipped",
                 "ResetFailed",
+                "JobPodBlocked",
             ]
         );
     }

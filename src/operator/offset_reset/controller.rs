@@ -34,6 +34,7 @@ pub async fn reconcile(kor: Arc<KafkaOffsetReset>, ctx: Arc<Context>) -> Result<
 impl OneShot for KafkaOffsetReset {
     type Result = OffsetResetResult;
     const SUBCOMMAND: &'static str = "offset-reset";
+    const RUNNING: RunReason = RunReason::ResetRunning;
 
     fn validate(&self, now: DateTime<Utc>) -> Vec<FieldError> {
         crate::api::rules::offset_reset(&self.spec, now)

@@ -113,7 +113,12 @@ async fn a_reset_to_a_snapshot_starts_its_job_on_the_strimzi_cluster_with_the_sn
             assert_eq!(s["observedGeneration"], 1);
         }),
     ]);
-    assert_eq!(run(kor, calls).await.expect("reconcile"), Action::await_change());
+    // Back in 15 s to see whether the new Job's pod could start (a missing Secret changes
+    // nothing on the Job, so no watch event would tell).
+    assert_eq!(
+        run(kor, calls).await.expect("reconcile"),
+        Action::requeue(std::time::Duration::from_secs(15))
+    );
 }
 
 #[tokio::test]

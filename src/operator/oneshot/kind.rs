@@ -13,7 +13,7 @@ use kube::core::object::{HasSpec, HasStatus};
 use serde::de::DeserializeOwned;
 
 use super::outcome::{Event, Finished, Ready, Wait};
-use crate::api::run::{RunSpec, RunStatus};
+use crate::api::run::{RunReason, RunSpec, RunStatus};
 use crate::api::validation::FieldError;
 use crate::kafka::KafkaConnection;
 use crate::operator::context::Context;
@@ -68,6 +68,9 @@ pub trait OneShot:
     /// How often a running Job is looked at for progress ([`OneShot::progress`]); `None`:
     /// only when the Job changes.
     const FOLLOW: Option<Duration> = None;
+    /// The `Ready` reason while its Job runs (e.g. `RestoreRunning`): what `Ready` returns to
+    /// once a pod that could not start (`JobPodBlocked`) starts.
+    const RUNNING: RunReason;
 
     /// The rules the webhook checks, checked again (a cluster may run without the webhook).
     fn validate(&self, now: DateTime<Utc>) -> Vec<FieldError>;

@@ -54,8 +54,9 @@ pub enum Outcome {
     Waiting(Wait),
     /// The Job was just created.
     Started { job: String, ready: Ready, event: Event },
-    /// The Job runs (its progress, if the kind follows it, is already in the status).
-    Running { job: String },
+    /// The Job runs (its progress, if the kind follows it, is already in the status); `blocked`
+    /// says why its pod cannot start, if it cannot; `running` is the kind's `Ready` reason then.
+    Running { job: String, running: RunReason, blocked: Option<String> },
     /// The Job finished.
     Finished { job: String, finished: Finished },
 }
@@ -65,6 +66,8 @@ pub enum Outcome {
 /// `Ready` changed, so a run that waits for its cluster says so once, not every 30 s.
 pub fn settle<S: RunStatus>(status: &mut S, outcome: Outcome, now: &Time) -> Vec<Event> {
     let run = status.run();
+    let was_blocked = status::ready(run.conditions)
+        .is_some_and(|c| c.reason.as_deref() == Some(RunReason::JobPodBlocked.as_str()));
     let mut ready = |r: &Ready| status::set_ready(run.conditions, r.reason, &r.message, now);
     match outcome {
         Outcome::Over => Vec::new(),
@@ -85,10 +88,27 @@ pub fn settle<S: RunStatus>(status: &mut S, outcome: Outcome, now: &Time) -> Vec
             ready(&r);
             vec![event]
         }
-        Outcome::Running { job } => {
+        Outcome::Running { job, running, blocked } => {
             *run.phase = Some(RunPhase::Running);
+            let events = match blocked {
+                Some(why) => {
+                    let message =
+                        format!("Job {job} cannot start: {why}; it starts by itself once that is fixed");
+                    let changed = ready(&Ready::new(RunReason::JobPodBlocked, &message));
+                    if changed {
+                        vec![Event::warning(RunReason::JobPodBlocked.as_str(), "Run", message)]
+                    } else {
+                        Vec::new()
+                    }
+                }
+                None if was_blocked => {
+                    ready(&Ready::new(running, format!("Job {job} is running")));
+                    Vec::new()
+                }
+                None => Vec::new(),
+            };
             *run.job_name = Some(job);
-            Vec::new()
+            events
         }
         Outcome::Finished { job, finished } => {
             *run.phase = Some(finished.phase);

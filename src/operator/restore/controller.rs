@@ -40,6 +40,7 @@ impl OneShot for KafkaRestore {
     type Result = RestoreResult;
     const SUBCOMMAND: &'static str = "restore";
     const FOLLOW: Option<Duration> = Some(Duration::from_secs(10));
+    const RUNNING: RunReason = RunReason::RestoreRunning;
 
     fn validate(&self, now: DateTime<Utc>) -> Vec<FieldError> {
         crate::api::rules::restore(&self.spec, now)

@@ -247,6 +247,42 @@ async fn a_running_restore_reports_its_progress_from_the_end_of_its_log_every_10
 }
 
 #[tokio::test]
+async fn a_running_restore_whose_pod_cannot_start_says_which_secret_and_looks_again_in_15_seconds() {
+    let mut kr = restore("");
+    kr.status = serde_json::from_value(json!({"phase": "Running", "jobName": JOB, "observedGeneration": 1,
+        "restore": {"backupId": LATEST, "startTime": "2026-11-21T10:00:00Z"}}))
+    .expect("status");
+    let mut starting = our_job(json!({"startTime": "2026-11-21T10:00:00Z", "active": 1, "ready": 0}));
+    starting["metadata"]["uid"] = json!("job-uid");
+    let pods = format!("/api/v1/namespaces/{NS}/pods");
+    let stuck = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "dr-restore-x7", "namespace": NS, "creationTimestamp": "2026-11-21T10:00:00Z",
+            "labels": {"batch.kubernetes.io/job-name": JOB},
+            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": JOB, "uid": "job-uid"}]},
+        "status": {"phase": "Pending", "containerStatuses": [{"name": "main", "image": "x", "imageID": "",
+            "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "CreateContainerConfigError",
+            "message": "secret \"minio-creds\" not found"}}}]}});
+    let calls = vec![
+        Call::get(format!("{JOBS}/{JOB}"), starting),
+        Call::list(&pods, &format!("batch.kubernetes.io/job-name={JOB}"), "Pod", vec![stuck]),
+        // Progress: no log yet from a pod that never started.
+        Call::list(&pods, &format!("job-name={JOB}"), "Pod", vec![]),
+        Call::event(NS, "Warning", "JobPodBlocked"),
+        Call::apply_status(KR, object(&kr)).body(|b| {
+            assert_eq!(b["status"]["phase"], json!("Running"));
+            let (status, reason) = ready(b);
+            assert_eq!((status.as_str(), reason.as_str()), ("False", "JobPodBlocked"));
+            let message = b["status"]["conditions"][0]["message"].as_str().unwrap_or_default();
+            assert!(
+                message.contains("dr-restore-x7") && message.contains(r#"secret "minio-creds" not found"#),
+                "{message}"
+            );
+        }),
+    ];
+    assert_eq!(run(kr, calls).await.expect("reconcile"), Action::requeue(Duration::from_secs(15)));
+}
+
+#[tokio::test]
 async fn a_finished_restore_is_final_and_reads_nothing() {
     let mut kr = restore("");
     kr.status =

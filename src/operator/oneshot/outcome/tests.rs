@@ -127,8 +127,26 @@ fn a_start_names_the_job_and_a_running_job_keeps_ready_as_it_was() {
     assert_eq!(settle(&mut status, started, &at(0)), [event]);
     assert_eq!((status.phase, status.job_name.as_deref()), (Some(RunPhase::Running), Some("j")));
     let before = status.conditions.clone();
-    assert!(settle(&mut status, Outcome::Running { job: "j".into() }, &at(10)).is_empty());
+    let running = || Outcome::Running { job: "j".into(), running: RunReason::ResetRunning, blocked: None };
+    assert!(settle(&mut status, running(), &at(10)).is_empty());
     assert_eq!(status.conditions, before);
+
+    // A pod that cannot start: Ready says so with one Warning Event, not one per look.
+    let blocked = || Outcome::Running {
+        job: "j".into(),
+        running: RunReason::ResetRunning,
+        blocked: Some(r#"pod j-x: CreateContainerConfigError: secret "creds" not found"#.into()),
+    };
+    let events = settle(&mut status, blocked(), &at(20));
+    assert_eq!(events.iter().map(|e| (e.reason, e.warning)).collect::<Vec<_>>(), [("JobPodBlocked", true)]);
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready").expect("Ready");
+    assert_eq!((ready.status, ready.reason.as_deref()), (ConditionStatus::False, Some("JobPodBlocked")));
+    assert!(ready.message.as_deref().is_some_and(|m| m.contains(r#"secret "creds" not found"#)), "{ready:?}");
+    assert!(settle(&mut status, blocked(), &at(35)).is_empty());
+    // Once it starts, Ready is the kind's running reason again.
+    assert!(settle(&mut status, running(), &at(50)).is_empty());
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready").expect("Ready");
+    assert_eq!(ready.reason.as_deref(), Some("ResetRunning"));
 }
 
 #[test]
