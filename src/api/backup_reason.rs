@@ -2,6 +2,7 @@
 //! run, so `Ready` says whether it is doing its job: True while backups run and complete (or the
 //! first one is still to come), False while something keeps it from backing up.
 
+use super::cluster::ReferenceReason;
 use super::condition::ReadyReason;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -13,16 +14,9 @@ pub enum BackupReason {
     LicenseInvalid,
     /// A running Job's pod cannot start (missing Secret or key, image pull).
     JobPodBlocked,
-    /// The Strimzi `Kafka` named by `spec.strimziClusterRef` does not exist.
-    KafkaNotFound,
-    /// That `Kafka` is not `Ready` yet.
-    KafkaNotReady,
-    /// That `Kafka` has no listener of the requested name.
-    ListenerNotFound,
-    /// `spec.authentication` cannot be used (its KafkaUser or Secret is unusable).
-    InvalidAuthentication,
-    /// A reference into another namespace that the referenced object does not opt in to.
-    CrossNamespaceRefNotAllowed,
+    /// What the spec refers to cannot be used (its Kafka cluster, or an object in another
+    /// namespace that does not opt in).
+    Reference(ReferenceReason),
     /// The last finished backup failed.
     BackupFailed,
     /// The last finished backup completed.
@@ -39,11 +33,11 @@ impl BackupReason {
         Self::InvalidSpec,
         Self::LicenseInvalid,
         Self::JobPodBlocked,
-        Self::KafkaNotFound,
-        Self::KafkaNotReady,
-        Self::ListenerNotFound,
-        Self::InvalidAuthentication,
-        Self::CrossNamespaceRefNotAllowed,
+        Self::Reference(ReferenceReason::KafkaNotFound),
+        Self::Reference(ReferenceReason::KafkaNotReady),
+        Self::Reference(ReferenceReason::ListenerNotFound),
+        Self::Reference(ReferenceReason::InvalidAuthentication),
+        Self::Reference(ReferenceReason::CrossNamespaceRefNotAllowed),
         Self::BackupFailed,
         Self::BackupCompleted,
         Self::BackupRunning,
@@ -57,11 +51,7 @@ impl ReadyReason for BackupReason {
             Self::InvalidSpec => "InvalidSpec",
             Self::LicenseInvalid => "LicenseInvalid",
             Self::JobPodBlocked => "JobPodBlocked",
-            Self::KafkaNotFound => "KafkaNotFound",
-            Self::KafkaNotReady => "KafkaNotReady",
-            Self::ListenerNotFound => "ListenerNotFound",
-            Self::InvalidAuthentication => "InvalidAuthentication",
-            Self::CrossNamespaceRefNotAllowed => super::tenancy::REASON,
+            Self::Reference(r) => r.as_str(),
             Self::BackupFailed => "BackupFailed",
             Self::BackupCompleted => "BackupCompleted",
             Self::BackupRunning => "BackupRunning",

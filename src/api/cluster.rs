@@ -166,3 +166,42 @@ pub struct CertificateAndKey {
     #[schemars(length(min = 1))]
     pub key: String,
 }
+
+/// Why what a spec refers to cannot be used: its Kafka cluster (missing, not ready, no such
+/// listener, unusable credentials) or an object in another namespace that does not opt in. A
+/// reason every kind's `Ready` shares, so each kind's reason enum holds it as one variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReferenceReason {
+    /// The Strimzi `Kafka` named by `spec.strimziClusterRef` does not exist.
+    KafkaNotFound,
+    /// That `Kafka` is not `Ready` yet.
+    KafkaNotReady,
+    /// That `Kafka` has no listener of the requested name.
+    ListenerNotFound,
+    /// `spec.authentication` cannot be used (its KafkaUser or Secret is unusable).
+    InvalidAuthentication,
+    /// A reference into another namespace that the referenced object does not opt in to (or
+    /// that does not exist: the two read the same, see `api::tenancy`).
+    CrossNamespaceRefNotAllowed,
+}
+
+impl ReferenceReason {
+    pub const ALL: [ReferenceReason; 5] = [
+        Self::KafkaNotFound,
+        Self::KafkaNotReady,
+        Self::ListenerNotFound,
+        Self::InvalidAuthentication,
+        Self::CrossNamespaceRefNotAllowed,
+    ];
+
+    /// The CamelCase reason string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::KafkaNotFound => "KafkaNotFound",
+            Self::KafkaNotReady => "KafkaNotReady",
+            Self::ListenerNotFound => "ListenerNotFound",
+            Self::InvalidAuthentication => "InvalidAuthentication",
+            Self::CrossNamespaceRefNotAllowed => super::tenancy::REASON,
+        }
+    }
+}

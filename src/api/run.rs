@@ -8,6 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::cluster::ClusterConnection;
+use super::cluster::ReferenceReason;
 use super::condition::Condition;
 use super::offset_reset::{KafkaOffsetResetSpec, KafkaOffsetResetStatus};
 use super::restore::{KafkaRestoreSpec, KafkaRestoreStatus};
@@ -42,16 +43,9 @@ pub enum RunReason {
     /// The spec breaks a rule the webhook checks too (the webhook was bypassed or absent), or
     /// names neither of two alternatives; a one-shot spec cannot change, so this is final.
     InvalidSpec,
-    /// The Strimzi `Kafka` named by `spec.strimziClusterRef` does not exist.
-    KafkaNotFound,
-    /// That `Kafka` is not `Ready` yet.
-    KafkaNotReady,
-    /// That `Kafka` has no listener of the requested name.
-    ListenerNotFound,
-    /// `spec.authentication` cannot be used (its KafkaUser or Secret is unusable).
-    InvalidAuthentication,
-    /// A reference into another namespace that the referenced object does not opt in to.
-    CrossNamespaceRefNotAllowed,
+    /// What the spec refers to cannot be used (its Kafka cluster, or an object in another
+    /// namespace that does not opt in).
+    Reference(ReferenceReason),
     /// Restore: the `KafkaBackup` of `spec.backupRef` does not exist.
     BackupNotFound,
     /// Restore: the `KafkaBackup` has no completed backup to restore yet.
@@ -83,11 +77,11 @@ impl RunReason {
     /// Every reason, for tests that hold the strings to their contract.
     pub const ALL: [RunReason; 18] = [
         Self::InvalidSpec,
-        Self::KafkaNotFound,
-        Self::KafkaNotReady,
-        Self::ListenerNotFound,
-        Self::InvalidAuthentication,
-        Self::CrossNamespaceRefNotAllowed,
+        Self::Reference(ReferenceReason::KafkaNotFound),
+        Self::Reference(ReferenceReason::KafkaNotReady),
+        Self::Reference(ReferenceReason::ListenerNotFound),
+        Self::Reference(ReferenceReason::InvalidAuthentication),
+        Self::Reference(ReferenceReason::CrossNamespaceRefNotAllowed),
         Self::BackupNotFound,
         Self::NoCompletedBackup,
         Self::SnapshotNotFound,
@@ -106,11 +100,7 @@ impl RunReason {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::InvalidSpec => "InvalidSpec",
-            Self::KafkaNotFound => "KafkaNotFound",
-            Self::KafkaNotReady => "KafkaNotReady",
-            Self::ListenerNotFound => "ListenerNotFound",
-            Self::InvalidAuthentication => "InvalidAuthentication",
-            Self::CrossNamespaceRefNotAllowed => super::tenancy::REASON,
+            Self::Reference(r) => r.as_str(),
             Self::BackupNotFound => "BackupNotFound",
             Self::NoCompletedBackup => "NoCompletedBackup",
             Self::SnapshotNotFound => "SnapshotNotFound",

@@ -15,6 +15,7 @@ use crate::kafka::{ConnectionAuth, KafkaConnection};
 /// Where the Job finds the connection's secret files.
 pub const MOUNT_ROOT: &str = "/etc/strimzi-backup/kafka";
 
+use crate::api::cluster::ReferenceReason;
 pub use crate::strimzi::{StrimziCondition, StrimziKafka, StrimziKafkaStatus, StrimziListener};
 
 /// Why a connection cannot be resolved; each variant is a condition reason.
@@ -36,15 +37,20 @@ pub enum ConnectionError {
 }
 
 impl ConnectionError {
+    /// The typed reason, which every kind's `Ready` reason enum holds as `Reference(..)`.
+    pub fn typed(&self) -> ReferenceReason {
+        match self {
+            Self::KafkaNotFound { .. } => ReferenceReason::KafkaNotFound,
+            Self::KafkaNotReady { .. } => ReferenceReason::KafkaNotReady,
+            Self::ListenerNotFound { .. } => ReferenceReason::ListenerNotFound,
+            Self::Authentication(_) => ReferenceReason::InvalidAuthentication,
+            Self::NotAllowed(_) => ReferenceReason::CrossNamespaceRefNotAllowed,
+        }
+    }
+
     /// CamelCase reason for conditions, events and metrics.
     pub fn reason(&self) -> &'static str {
-        match self {
-            Self::KafkaNotFound { .. } => "KafkaNotFound",
-            Self::KafkaNotReady { .. } => "KafkaNotReady",
-            Self::ListenerNotFound { .. } => "ListenerNotFound",
-            Self::Authentication(_) => "InvalidAuthentication",
-            Self::NotAllowed(_) => crate::api::tenancy::REASON,
-        }
+        self.typed().as_str()
     }
 }
 

@@ -35,7 +35,6 @@ use crate::api::schedule::CronSchedule;
 use crate::backup::BackupResult;
 use crate::license::{Claims, LicenseError};
 use crate::operator::children::{self, JobState, Output};
-use crate::operator::connection::ConnectionError;
 use crate::operator::connection::JobConnection;
 pub use crate::operator::event::Event;
 use crate::operator::job::child_name;
@@ -302,7 +301,11 @@ pub fn plan(kb: &KafkaBackup, observed: &Observed, now: DateTime<Utc>) -> Plan {
     // Ready: a blocking problem (the cluster, else a run whose pod cannot start), else the last
     // finished run.
     let problem = match connection {
-        Err(e) => Some(Problem { reason: e.into(), action: "ResolveCluster", message: e.to_string() }),
+        Err(e) => Some(Problem {
+            reason: BackupReason::Reference(e.typed()),
+            action: "ResolveCluster",
+            message: e.to_string(),
+        }),
         Ok(_) => blocked_run(&kb.spec, &cluster.jobs),
     };
     if let Some(event) = settle_ready(&mut d.status, problem, &d.at) {
@@ -524,19 +527,6 @@ impl Draft {
             self.event(false, "BackupsPruned", "Prune", note);
         }
         self.outcomes.push(Outcome::Completed(Box::new(r)));
-    }
-}
-
-/// The typed reason of a cluster that cannot be reached.
-impl From<&ConnectionError> for BackupReason {
-    fn from(e: &ConnectionError) -> Self {
-        match e {
-            ConnectionError::KafkaNotFound { .. } => Self::KafkaNotFound,
-            ConnectionError::KafkaNotReady { .. } => Self::KafkaNotReady,
-            ConnectionError::ListenerNotFound { .. } => Self::ListenerNotFound,
-            ConnectionError::Authentication(_) => Self::InvalidAuthentication,
-            ConnectionError::NotAllowed(_) => Self::CrossNamespaceRefNotAllowed,
-        }
     }
 }
 

@@ -13,7 +13,7 @@ use kube::runtime::controller::Action;
 
 use super::kind::{Now, OneShot, Prepared};
 use super::outcome::{self, Outcome, Wait};
-use crate::api::run::{RunSpec, RunStatus};
+use crate::api::run::{RunReason, RunSpec, RunStatus};
 use crate::operator::children::{self, JobState};
 use crate::operator::context::Context;
 use crate::operator::dereference;
@@ -121,7 +121,11 @@ async fn start<K: OneShot>(
     let conn = match connection {
         Ok(c) => c,
         Err(e) => {
-            let wait = Wait { reason: (&e).into(), action: "ResolveCluster", message: e.to_string() };
+            let wait = Wait {
+                reason: RunReason::Reference(e.typed()),
+                action: "ResolveCluster",
+                message: e.to_string(),
+            };
             return Ok(Outcome::Waiting(wait));
         }
     };

@@ -8,7 +8,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use crate::api::run::{RunPhase, RunReason, RunStatus};
 pub use crate::operator::event::Event;
 
-use crate::operator::connection::ConnectionError;
 use crate::operator::status;
 
 /// The `Ready` condition a step decided on.
@@ -115,19 +114,6 @@ pub fn settle<S: RunStatus>(status: &mut S, outcome: Outcome, now: &Time) -> Vec
             *run.job_name = Some(job);
             ready(&finished.ready);
             finished.events
-        }
-    }
-}
-
-/// The typed reason of a cluster that cannot be reached.
-impl From<&ConnectionError> for RunReason {
-    fn from(e: &ConnectionError) -> Self {
-        match e {
-            ConnectionError::KafkaNotFound { .. } => Self::KafkaNotFound,
-            ConnectionError::KafkaNotReady { .. } => Self::KafkaNotReady,
-            ConnectionError::ListenerNotFound { .. } => Self::ListenerNotFound,
-            ConnectionError::Authentication(_) => Self::InvalidAuthentication,
-            ConnectionError::NotAllowed(_) => Self::CrossNamespaceRefNotAllowed,
         }
     }
 }

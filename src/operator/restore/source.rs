@@ -6,7 +6,7 @@ use kube::ResourceExt;
 use kube::api::Api;
 
 use crate::api::backup::{BackupRunStatus, KafkaBackup};
-use crate::api::cluster::SecretKeyRef;
+use crate::api::cluster::{ReferenceReason, SecretKeyRef};
 use crate::api::restore::KafkaRestore;
 use crate::api::run::RunReason;
 use crate::api::storage::StorageSpec;
@@ -46,7 +46,10 @@ pub async fn resolve(ctx: &Context, kr: &KafkaRestore) -> Result<std::result::Re
         .into_iter()
         .find(|c| c.field == "spec.backupRef.namespace");
     if let (None, Some(cross)) = (&found, &cross) {
-        return wait(RunReason::CrossNamespaceRefNotAllowed, cross.not_allowed(&ns, None).to_string());
+        return wait(
+            RunReason::Reference(ReferenceReason::CrossNamespaceRefNotAllowed),
+            cross.not_allowed(&ns, None).to_string(),
+        );
     }
     let Some(kb) = found else {
         return wait(
@@ -58,7 +61,7 @@ pub async fn resolve(ctx: &Context, kr: &KafkaRestore) -> Result<std::result::Re
         );
     };
     if let Err(message) = dereference::backup_allowed(&ns, r, &kb) {
-        return wait(RunReason::CrossNamespaceRefNotAllowed, message);
+        return wait(RunReason::Reference(ReferenceReason::CrossNamespaceRefNotAllowed), message);
     }
     // "Latest" is decided here, from the status users see, and recorded: retention then keeps
     // exactly this backup while the restore reads it.

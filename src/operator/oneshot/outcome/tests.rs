@@ -2,10 +2,12 @@
 //! outcome lands in the status.
 
 use super::*;
+use crate::api::cluster::ReferenceReason;
 use crate::api::condition::ConditionStatus;
 use crate::api::offset_reset::KafkaOffsetResetStatus;
 use crate::offset_reset::OffsetResetResult;
 use crate::operator::children::{FailedResult, JobState, Output, run_result};
+use crate::operator::connection::ConnectionError;
 
 fn at(seconds: i64) -> Time {
     Time(k8s_openapi::jiff::Timestamp::from_second(1_795_000_000 + seconds).expect("in range"))
@@ -98,7 +100,7 @@ fn a_wait_is_pending_and_tells_its_event_once() {
     let mut status = KafkaOffsetResetStatus::default();
     let wait = |message: &str| {
         Outcome::Waiting(Wait {
-            reason: RunReason::KafkaNotReady,
+            reason: RunReason::Reference(ReferenceReason::KafkaNotReady),
             action: "ResolveCluster",
             message: message.into(),
         })
@@ -182,9 +184,17 @@ fn typed_reasons_are_the_strings_the_errors_gave() {
         ConnectionError::Authentication("x".into()),
         ConnectionError::NotAllowed("x".into()),
     ];
-    for e in &errors {
-        assert_eq!(RunReason::from(e).as_str(), e.reason(), "{e:?}");
-    }
+    let reasons: Vec<&str> = errors.iter().map(|e| RunReason::Reference(e.typed()).as_str()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "KafkaNotFound",
+            "KafkaNotReady",
+            "ListenerNotFound",
+            "InvalidAuthentication",
+            "CrossNamespaceRefNotAllowed"
+        ]
+    );
     let refused = crate::refusal::Reason::TargetChanged;
     assert_eq!(RunReason::from(refused).as_str(), refused.as_str());
 }
