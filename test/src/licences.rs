@@ -15,6 +15,14 @@
 //! then thrown away; `TAMPERED` is `VALID` with its features widened to `"*"` and the signature
 //! of `VALID` kept.
 
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::json;
+
+use crate::env::TestEnv;
+use crate::fixtures::Cluster;
+use crate::operator::minio_storage;
+
 /// Enterprise, `features: ["encryption"]`, id `golden-valid`, issued 2026-01-01, expires 2099-01-01,
 /// signed with the test key: valid for test builds, refused by a release build.
 pub const VALID: &str = "eyJpZCI6ImdvbGRlbi12YWxpZCIsImN1c3RvbWVyIjoiR29sZGVuIEJhbmsiLCJlZGl0aW9uIjoiZW50ZXJwcmlzZSIsImZlYXR1cmVzIjpbImVuY3J5cHRpb24iXSwiaXNzdWVkQXQiOiIyMDI2LTAxLTAxVDAwOjAwOjAwWiIsImV4cGlyZXNBdCI6IjIwOTktMDEtMDFUMDA6MDA6MDBaIn0.5rWGIeGJ-IWX_2vs9BTzaiQqtM4IhXNB5jHMnUzYWMJaAvjdRxz0sp_I1VtyUhYBJMRHlCTcPrnZAKXukMGcDg";
@@ -27,6 +35,32 @@ pub const WRONG_KEY: &str = "eyJpZCI6ImdvbGRlbi13cm9uZy1rZXkiLCJjdXN0b21lciI6Ikd
 
 /// `VALID`'s signature on claims that grant every feature (`"*"`).
 pub const TAMPERED: &str = "eyJpZCI6ImdvbGRlbi12YWxpZCIsImN1c3RvbWVyIjoiR29sZGVuIEJhbmsiLCJlZGl0aW9uIjoiZW50ZXJwcmlzZSIsImZlYXR1cmVzIjpbIioiXSwiaXNzdWVkQXQiOiIyMDI2LTAxLTAxVDAwOjAwOjAwWiIsImV4cGlyZXNBdCI6IjIwOTktMDEtMDFUMDA6MDA6MDBaIn0.5rWGIeGJ-IWX_2vs9BTzaiQqtM4IhXNB5jHMnUzYWMJaAvjdRxz0sp_I1VtyUhYBJMRHlCTcPrnZAKXukMGcDg";
+
+/// Installs `token` as the operator's licence (the Secret `strimzi-backup-license` in `ns`).
+pub async fn install(cluster: &Cluster, ns: &str, token: &str) -> anyhow::Result<()> {
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), ns);
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "strimzi-backup-license"},
+        "stringData": {"license.key": token}});
+    secrets
+        .patch("strimzi-backup-license", &PatchParams::apply("e2e").force(), &Patch::Apply(&secret))
+        .await?;
+    Ok(())
+}
+
+/// A scheduled, encrypted (Enterprise) KafkaBackup `name` of `topic`, its key in Secret
+/// `key_secret` (key `key`), stored at `prefix` in MinIO.
+pub fn encrypted_backup(
+    env: &TestEnv,
+    name: &str,
+    key_secret: &str,
+    topic: &str,
+    prefix: &str,
+) -> anyhow::Result<String> {
+    Ok(format!(
+        "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: {name}}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: ['{topic}']}}\n{}  backup: {{mode: full, encryption: {{enabled: true, keySecret: {{name: {key_secret}, key: key}}}}}}\n  schedule: {{cron: '* * * * *'}}\n",
+        minio_storage(env, prefix, "minio-credentials", 2)?
+    ))
+}
 
 #[cfg(test)]
 mod tests {

@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use serde_json::json;
+use strimzi_backup_operator::api::KafkaBackup;
 
 use crate::env::{TestEnv, workspace_root};
 use crate::fixtures::{Cluster, wait_until};
@@ -82,4 +84,26 @@ impl Drop for Registration {
             eprintln!("removing webhook registration {}: {e:#}", self.name);
         }
     }
+}
+
+/// Waits until the webhooks judge objects in `ns`: a server-side dry run of a backup with an
+/// invalid cron (which only the webhook refuses) is denied by it. Before the registration is in
+/// effect the dry run passes; with a server the API server cannot call, it fails otherwise.
+pub async fn answering(cluster: &Cluster, ns: &str, operator: &Operator) -> anyhow::Result<()> {
+    let api: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), ns);
+    let probe: KafkaBackup = serde_json::from_value(json!({
+        "apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaBackup", "metadata": {"name": "probe"},
+        "spec": {"kafkaCluster": {"bootstrapServers": "127.0.0.1:1"}, "storage": {"type": "s3", "s3": {"bucket": "backups", "region": "r"}},
+                 "schedule": {"cron": "61 * * * *"}}
+    }))?;
+    let params = PostParams { dry_run: true, ..PostParams::default() };
+    wait_until(Duration::from_secs(30), "the webhooks to answer", || async {
+        match api.create(&params, &probe).await {
+            Ok(_) => Ok(None),
+            Err(e) if e.to_string().contains("denied the request") => Ok(Some(())),
+            Err(e) => Err(e.into()),
+        }
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))
 }

@@ -14,62 +14,17 @@
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams};
 use object_store::{ObjectStore, ObjectStoreExt};
-use serde_json::json;
 use strimzi_backup_e2e::dataplane::{create_topic, minio, produce, recent, records};
 use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
 use strimzi_backup_e2e::licences;
-use strimzi_backup_e2e::operator::{Operator, minio_storage, namespace_with_kafka};
-use strimzi_backup_e2e::webhook::Registration;
+use strimzi_backup_e2e::operator::{Operator, namespace_with_kafka};
+use strimzi_backup_e2e::webhook::{self, Registration};
 use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup, KafkaBackupStatus};
 
 /// The AES-256 key (hex) in the Secret `aes`.
 const KEY_HEX: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
-
-fn encrypted_backup(
-    env: &strimzi_backup_e2e::env::TestEnv,
-    name: &str,
-    topic: &str,
-    prefix: &str,
-) -> anyhow::Result<String> {
-    Ok(format!(
-        "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: {name}}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: ['{topic}']}}\n{}  backup: {{mode: full, encryption: {{enabled: true, keySecret: {{name: aes, key: key}}}}}}\n  schedule: {{cron: '* * * * *'}}\n",
-        minio_storage(env, prefix, "minio-credentials", 2)?
-    ))
-}
-
-async fn install_licence(cluster: &Cluster, ns: &str, token: &str) -> anyhow::Result<()> {
-    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), ns);
-    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "strimzi-backup-license"},
-        "stringData": {"license.key": token}});
-    secrets
-        .patch("strimzi-backup-license", &PatchParams::apply("e2e").force(), &Patch::Apply(&secret))
-        .await?;
-    Ok(())
-}
-
-/// Waits until the webhooks judge objects in `ns`: a server-side dry run of a backup with an
-/// invalid cron (which only the webhook refuses) is denied by it.
-async fn webhooks_answer(cluster: &Cluster, ns: &str, operator: &Operator) -> anyhow::Result<()> {
-    let api: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), ns);
-    let probe: KafkaBackup = serde_json::from_value(json!({
-        "apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaBackup", "metadata": {"name": "probe"},
-        "spec": {"kafkaCluster": {"bootstrapServers": "127.0.0.1:1"}, "storage": {"type": "s3", "s3": {"bucket": "backups", "region": "r"}},
-                 "schedule": {"cron": "61 * * * *"}}
-    }))?;
-    let params = PostParams { dry_run: true, ..PostParams::default() };
-    wait_until(Duration::from_secs(30), "the webhooks to answer", || async {
-        match api.create(&params, &probe).await {
-            Ok(_) => Ok(None),
-            Err(e) if e.to_string().contains("denied the request") => Ok(Some(())),
-            Err(e) => Err(e.into()),
-        }
-    })
-    .await
-    .map_err(|e| e.context(operator.log_text()))
-}
 
 fn completed(s: &KafkaBackupStatus) -> Vec<String> {
     s.backup_history.iter().filter(|b| b.status == BackupRunStatus::Completed).map(|b| b.id.clone()).collect()
@@ -115,17 +70,17 @@ async fn a_backup_recreated_after_expiry_keeps_backing_up_encrypted_and_a_new_on
         .await?;
     let operator = Operator::start(env, &ns)?;
     let _registration = Registration::new(&cluster, &operator, &ns).await?;
-    webhooks_answer(&cluster, &ns, &operator).await?;
+    webhook::answering(&cluster, &ns, &operator).await?;
     let s = unique_suffix();
     let prefix = format!("e2e-recreated-{s}/");
     let topic = format!("kept{s}");
     create_topic(env, &topic, 1, &[]).await?;
     produce(env, &topic, 0, &records(&topic, 0, 20, recent())).await?;
-    let manifest = encrypted_backup(env, "kept", &topic, &prefix)?;
+    let manifest = licences::encrypted_backup(env, "kept", "aes", &topic, &prefix)?;
     let api: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
 
     // Under a valid licence: accepted, and an encrypted backup is written.
-    install_licence(&cluster, &ns, licences::VALID).await?;
+    licences::install(&cluster, &ns, licences::VALID).await?;
     wait_until(Duration::from_secs(60), "the valid licence to be in effect", || async {
         Ok(cluster.kubectl_apply(&ns, &manifest, &[])?.0.then_some(()))
     })
@@ -140,7 +95,7 @@ async fn a_backup_recreated_after_expiry_keeps_backing_up_encrypted_and_a_new_on
     anyhow::ensure!(!segments.is_empty() && segments.iter().all(|e| *e), "{first}: {segments:?}");
 
     // The licence expires; the object is deleted (its backups retained) and applied again.
-    install_licence(&cluster, &ns, licences::EXPIRED).await?;
+    licences::install(&cluster, &ns, licences::EXPIRED).await?;
     wait_until(Duration::from_secs(60), "the expiry to be seen", || async {
         let m = operator.metric("strimzi_backup_license_info", &["state=\"expired\""]).await?;
         Ok((m == 1.0).then_some(()))
@@ -177,7 +132,7 @@ async fn a_backup_recreated_after_expiry_keeps_backing_up_encrypted_and_a_new_on
     assert!(st.licensed_settings.is_some(), "{st:?}");
 
     // A new KafkaBackup asking for encryption at a fresh location is refused, naming the field.
-    let fresh = encrypted_backup(env, "fresh", &topic, &format!("{prefix}fresh/"))?;
+    let fresh = licences::encrypted_backup(env, "fresh", "aes", &topic, &format!("{prefix}fresh/"))?;
     let (admitted, text) = cluster.kubectl_apply(&ns, &fresh, &[])?;
     assert!(!admitted, "a new Enterprise use under an expired licence was admitted: {text}");
     assert!(text.contains("spec.backup.encryption") && text.contains("expired on 2026-01-01"), "{text}");

@@ -8,48 +8,15 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::json;
 use strimzi_backup_e2e::dataplane::{create_topic, produce, recent, records};
 use strimzi_backup_e2e::defaults;
 use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
 use strimzi_backup_e2e::licences;
-use strimzi_backup_e2e::operator::{Operator, minio_storage, namespace_with_kafka};
-use strimzi_backup_e2e::webhook::Registration;
+use strimzi_backup_e2e::operator::{Operator, namespace_with_kafka};
+use strimzi_backup_e2e::webhook::{self, Registration};
 use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup, KafkaBackupStatus};
-
-/// Waits until the webhooks judge objects in `ns`: a server-side dry run of a backup with an
-/// invalid cron (which only the webhook refuses) is denied by it. Before the registration is in
-/// effect the dry run passes; with a server the API server cannot call, it fails otherwise.
-async fn webhooks_answer(cluster: &Cluster, ns: &str, operator: &Operator) -> anyhow::Result<()> {
-    let api: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), ns);
-    let probe: KafkaBackup = serde_json::from_value(json!({
-        "apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaBackup", "metadata": {"name": "probe"},
-        "spec": {"kafkaCluster": {"bootstrapServers": "127.0.0.1:1"}, "storage": {"type": "s3", "s3": {"bucket": "backups", "region": "r"}},
-                 "schedule": {"cron": "61 * * * *"}}
-    }))?;
-    let params = PostParams { dry_run: true, ..PostParams::default() };
-    wait_until(Duration::from_secs(30), "the webhooks to answer", || async {
-        match api.create(&params, &probe).await {
-            Ok(_) => Ok(None),
-            Err(e) if e.to_string().contains("denied the request") => Ok(Some(())),
-            Err(e) => Err(e.into()),
-        }
-    })
-    .await
-    .map_err(|e| e.context(operator.log_text()))
-}
-
-async fn install_licence(cluster: &Cluster, ns: &str, token: &str) -> anyhow::Result<()> {
-    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), ns);
-    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "strimzi-backup-license"},
-        "stringData": {"license.key": token}});
-    secrets
-        .patch("strimzi-backup-license", &PatchParams::apply("e2e").force(), &Patch::Apply(&secret))
-        .await?;
-    Ok(())
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_samples_are_denied_naming_their_fields_and_minimal_objects_are_stored_defaulted()
@@ -59,7 +26,7 @@ async fn bad_samples_are_denied_naming_their_fields_and_minimal_objects_are_stor
     let ns = cluster.namespace("webhook-samples").await?;
     let operator = Operator::start(&cluster.env, &ns)?;
     let _registration = Registration::new(&cluster, &operator, &ns).await?;
-    webhooks_answer(&cluster, &ns, &operator).await?;
+    webhook::answering(&cluster, &ns, &operator).await?;
 
     let head = |kind: &str, name: &str| {
         format!("apiVersion: kafkabackup.com/v1alpha1\nkind: {kind}\nmetadata: {{name: {name}}}\nspec:\n")
@@ -212,19 +179,6 @@ async fn bad_samples_are_denied_naming_their_fields_and_minimal_objects_are_stor
     Ok(())
 }
 
-fn encrypted_backup(
-    env: &strimzi_backup_e2e::env::TestEnv,
-    name: &str,
-    key_secret: &str,
-    topic: &str,
-    prefix: &str,
-) -> anyhow::Result<String> {
-    Ok(format!(
-        "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: {name}}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: ['{topic}']}}\n{}  backup: {{mode: full, encryption: {{enabled: true, keySecret: {{name: {key_secret}, key: key}}}}}}\n  schedule: {{cron: '* * * * *'}}\n",
-        minio_storage(env, prefix, "minio-credentials", 2)?
-    ))
-}
-
 fn completed(s: &KafkaBackupStatus) -> usize {
     s.backup_history.iter().filter(|b| b.status == BackupRunStatus::Completed).count()
 }
@@ -248,7 +202,7 @@ async fn encryption_needs_a_licence_and_expiry_warns_but_never_stops_the_schedul
         .await?;
     let operator = Operator::start(env, &ns)?;
     let _registration = Registration::new(&cluster, &operator, &ns).await?;
-    webhooks_answer(&cluster, &ns, &operator).await?;
+    webhook::answering(&cluster, &ns, &operator).await?;
     let s = unique_suffix();
     let prefix = format!("e2e-licence-{s}/");
     let topic = format!("sealed{s}");
@@ -256,8 +210,11 @@ async fn encryption_needs_a_licence_and_expiry_warns_but_never_stops_the_schedul
     produce(env, &topic, 0, &records(&topic, 0, 50, recent())).await?;
 
     // No licence: denied, saying which field needs which edition and why.
-    let (ok, text) =
-        cluster.kubectl_apply(&ns, &encrypted_backup(env, "sealed", "aes", &topic, &prefix)?, &[])?;
+    let (ok, text) = cluster.kubectl_apply(
+        &ns,
+        &licences::encrypted_backup(env, "sealed", "aes", &topic, &prefix)?,
+        &[],
+    )?;
     assert!(!ok, "{text}");
     assert!(
         text.contains("spec.backup.encryption: at-rest encryption needs the Enterprise edition"),
@@ -268,10 +225,13 @@ async fn encryption_needs_a_licence_and_expiry_warns_but_never_stops_the_schedul
     // A licence signed by a key no build trusts, and a genuine one with its claims altered:
     // invalid, and still denied.
     for (token, id) in [(licences::WRONG_KEY, "wrong key"), (licences::TAMPERED, "tampered")] {
-        install_licence(&cluster, &ns, token).await?;
+        licences::install(&cluster, &ns, token).await?;
         let text = wait_until(Duration::from_secs(30), &format!("the {id} licence to be seen"), || async {
-            let (ok, text) =
-                cluster.kubectl_apply(&ns, &encrypted_backup(env, "sealed", "aes", &topic, &prefix)?, &[])?;
+            let (ok, text) = cluster.kubectl_apply(
+                &ns,
+                &licences::encrypted_backup(env, "sealed", "aes", &topic, &prefix)?,
+                &[],
+            )?;
             anyhow::ensure!(!ok, "accepted with a {id} licence: {text}");
             Ok(text.contains("signature does not verify").then_some(text))
         })
@@ -281,10 +241,13 @@ async fn encryption_needs_a_licence_and_expiry_warns_but_never_stops_the_schedul
     }
 
     // A valid licence: accepted, and the schedule runs encrypted backups.
-    install_licence(&cluster, &ns, licences::VALID).await?;
+    licences::install(&cluster, &ns, licences::VALID).await?;
     wait_until(Duration::from_secs(30), "the licence to be in effect", || async {
-        let (ok, text) =
-            cluster.kubectl_apply(&ns, &encrypted_backup(env, "sealed", "aes", &topic, &prefix)?, &[])?;
+        let (ok, text) = cluster.kubectl_apply(
+            &ns,
+            &licences::encrypted_backup(env, "sealed", "aes", &topic, &prefix)?,
+            &[],
+        )?;
         Ok(ok.then_some(text))
     })
     .await?;
@@ -304,7 +267,7 @@ async fn encryption_needs_a_licence_and_expiry_warns_but_never_stops_the_schedul
     assert!(st.licensed_settings.is_some(), "{st:?}");
 
     // Expired: new Enterprise use is denied, naming the date…
-    install_licence(&cluster, &ns, licences::EXPIRED).await?;
+    licences::install(&cluster, &ns, licences::EXPIRED).await?;
     wait_until(Duration::from_secs(30), "the expiry to be seen", || async {
         let m = operator.metric("strimzi_backup_license_info", &["state=\"expired\""]).await?;
         Ok((m == 1.0).then_some(()))
@@ -313,13 +276,16 @@ async fn encryption_needs_a_licence_and_expiry_warns_but_never_stops_the_schedul
     let on = "2026-01-01";
     let (ok, text) = cluster.kubectl_apply(
         &ns,
-        &encrypted_backup(env, "sealed-too", "aes", &topic, &format!("{prefix}too/"))?,
+        &licences::encrypted_backup(env, "sealed-too", "aes", &topic, &format!("{prefix}too/"))?,
         &[],
     )?;
     assert!(!ok && text.contains(&format!("expired on {on}")), "{text}");
     // …changing the existing object's Enterprise settings too…
-    let (ok, text) =
-        cluster.kubectl_apply(&ns, &encrypted_backup(env, "sealed", "other-key", &topic, &prefix)?, &[])?;
+    let (ok, text) = cluster.kubectl_apply(
+        &ns,
+        &licences::encrypted_backup(env, "sealed", "other-key", &topic, &prefix)?,
+        &[],
+    )?;
     assert!(!ok && text.contains("spec.backup.encryption"), "{text}");
     // …while the existing schedule keeps running, with a LicenseInvalid condition.
     let before = completed(&api.get("sealed").await?.status.unwrap_or_default());
@@ -341,7 +307,8 @@ async fn encryption_needs_a_licence_and_expiry_warns_but_never_stops_the_schedul
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(cluster.client.clone());
     let unlabel = json!({"metadata": {"labels": {strimzi_backup_e2e::webhook::LABEL: null}}});
     namespaces.patch(&ns, &PatchParams::default(), &Patch::Merge(&unlabel)).await?;
-    let bypass = encrypted_backup(env, "sealed-bypass", "aes", &topic, &format!("{prefix}bypass/"))?;
+    let bypass =
+        licences::encrypted_backup(env, "sealed-bypass", "aes", &topic, &format!("{prefix}bypass/"))?;
     wait_until(Duration::from_secs(30), "the webhook to stop judging the namespace", || async {
         Ok(cluster.kubectl_apply(&ns, &bypass, &[])?.0.then_some(()))
     })
@@ -368,7 +335,7 @@ async fn a_rotated_certificate_is_picked_up_without_a_restart_or_a_failed_admiss
     let ns = cluster.namespace("webhook-rotate").await?;
     let operator = Operator::start(&cluster.env, &ns)?;
     let registration = Registration::new(&cluster, &operator, &ns).await?;
-    webhooks_answer(&cluster, &ns, &operator).await?;
+    webhook::answering(&cluster, &ns, &operator).await?;
 
     // Admissions all along: dry-run creates, each through both webhooks.
     use std::sync::Arc;
@@ -442,7 +409,7 @@ async fn a_rotated_certificate_is_picked_up_without_a_restart_or_a_failed_admiss
     let failed = load.await?;
     assert!(failed.is_empty(), "failed admissions during the rotation: {failed:?}");
     // With only the new CA trusted, admissions still pass: the new certificate is served.
-    webhooks_answer(&cluster, &ns, &operator).await?;
+    webhook::answering(&cluster, &ns, &operator).await?;
     assert_eq!(operator.log_text().matches("serving the admission webhooks").count(), 1, "no restart");
     cluster.delete_namespace(&ns).await?;
     Ok(())
