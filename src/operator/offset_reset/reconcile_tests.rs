@@ -144,6 +144,40 @@ fn result() -> String {
     .to_string()
 }
 
+/// A Job whose pod is not ready yet is looked at again in 15 s even when nothing is wrong yet:
+/// its pod may get stuck later (a missing Secret past the grace), and that changes nothing on the
+/// Job, so no watch event would bring the reset back to say so.
+#[tokio::test]
+async fn a_reset_whose_pod_is_still_starting_is_looked_at_again_in_15_seconds() {
+    let mut kor = reset("resetStrategy: to-earliest");
+    kor.status = serde_json::from_value(json!({"phase": "Running", "jobName": JOB, "observedGeneration": 1,
+        "startTime": "2026-11-21T10:00:00Z"}))
+    .expect("status");
+    let mut job = fixtures::job(
+        NS,
+        JOB,
+        fixtures::labels("rollback", "offset-reset"),
+        vec![fixtures::owner("KafkaOffsetReset", "rollback", UID)],
+        json!({"startTime": "2026-11-21T10:00:00Z", "active": 1, "ready": 0}),
+    );
+    job["metadata"]["uid"] = json!("job-uid");
+    let pods = format!("/api/v1/namespaces/{NS}/pods");
+    // Just created: pulling its image, not (yet) past the grace of a blocked pod.
+    let young = json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "rollback-offset-reset-q2", "namespace": NS,
+            "creationTimestamp": crate::time::now(),
+            "labels": {"batch.kubernetes.io/job-name": JOB},
+            "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": JOB, "uid": "job-uid"}]},
+        "status": {"phase": "Pending", "containerStatuses": [{"name": "main", "image": "x", "imageID": "",
+            "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "ContainerCreating"}}}]}});
+    let calls = vec![
+        Call::get(format!("{JOBS}/{JOB}"), job),
+        Call::list(&pods, &format!("batch.kubernetes.io/job-name={JOB}"), "Pod", vec![young]),
+    ];
+    let action = run(kor, calls).await.expect("reconcile");
+    assert_eq!(action, Action::requeue(std::time::Duration::from_secs(15)));
+}
+
 #[tokio::test]
 async fn a_finished_reset_is_completed_with_each_groups_result_and_a_snapshot_of_the_offsets_before() {
     let mut kor = reset("resetStrategy: to-earliest");

@@ -48,7 +48,10 @@ pub async fn reconcile<K: OneShot>(run: &K, ctx: &Context) -> Result<Action> {
     let action = match &outcome {
         Outcome::Waiting(_) => Action::requeue(WAIT),
         Outcome::Started { .. } => K::FOLLOW.map_or_else(|| Action::requeue(STARTING), Action::requeue),
-        Outcome::Running { blocked, .. } if blocked.is_some() => Action::requeue(STARTING),
+        // A pod that is not ready yet may still get stuck, which changes nothing on the Job.
+        Outcome::Running { starting: true, .. } => {
+            Action::requeue(K::FOLLOW.map_or(STARTING, |f| f.min(STARTING)))
+        }
         Outcome::Running { .. } => K::FOLLOW.map_or_else(Action::await_change, Action::requeue),
         Outcome::Over | Outcome::Invalid { .. } | Outcome::Finished { .. } => Action::await_change(),
     };
@@ -87,15 +90,15 @@ async fn decide<K: OneShot>(run: &K, ctx: &Context, status: &mut K::Status, now:
         JobState::Running => {
             // A Job with no ready pod may be stuck on a missing Secret or image: nothing on the
             // Job changes then, so the reconcile looks at its pods itself (and comes back soon).
-            let blocked =
-                if starting(&job) { children::blocked(&ctx.client, &job, now.utc).await? } else { None };
+            let starting = starting(&job);
+            let blocked = if starting { children::blocked(&ctx.client, &job, now.utc).await? } else { None };
             if K::FOLLOW.is_some() {
                 let output = children::output(&ctx.client, &ns, &name, Some(50)).await?;
                 if let Some(log) = output.log.as_deref() {
                     K::progress(status, log, &job, now);
                 }
             }
-            Ok(Outcome::Running { job: name, running: K::RUNNING, blocked })
+            Ok(Outcome::Running { job: name, running: K::RUNNING, blocked, starting })
         }
         state => {
             let output = children::output(&ctx.client, &ns, &name, None).await?;

@@ -54,8 +54,9 @@ pub enum Outcome {
     /// The Job was just created.
     Started { job: String, ready: Ready, event: Event },
     /// The Job runs (its progress, if the kind follows it, is already in the status); `blocked`
-    /// says why its pod cannot start, if it cannot; `running` is the kind's `Ready` reason then.
-    Running { job: String, running: RunReason, blocked: Option<String> },
+    /// says why its pod cannot start, if it cannot; `running` is the kind's `Ready` reason then;
+    /// `starting`: no pod of it is ready yet (it may still get stuck: look again soon).
+    Running { job: String, running: RunReason, blocked: Option<String>, starting: bool },
     /// The Job finished.
     Finished { job: String, finished: Finished },
 }
@@ -87,7 +88,7 @@ pub fn settle<S: RunStatus>(status: &mut S, outcome: Outcome, now: &Time) -> Vec
             ready(&r);
             vec![event]
         }
-        Outcome::Running { job, running, blocked } => {
+        Outcome::Running { job, running, blocked, .. } => {
             *run.phase = Some(RunPhase::Running);
             let events = match blocked {
                 Some(why) => {

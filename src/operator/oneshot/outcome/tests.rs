@@ -129,7 +129,12 @@ fn a_start_names_the_job_and_a_running_job_keeps_ready_as_it_was() {
     assert_eq!(settle(&mut status, started, &at(0)), [event]);
     assert_eq!((status.phase, status.job_name.as_deref()), (Some(RunPhase::Running), Some("j")));
     let before = status.conditions.clone();
-    let running = || Outcome::Running { job: "j".into(), running: RunReason::ResetRunning, blocked: None };
+    let running = || Outcome::Running {
+        job: "j".into(),
+        running: RunReason::ResetRunning,
+        blocked: None,
+        starting: false,
+    };
     assert!(settle(&mut status, running(), &at(10)).is_empty());
     assert_eq!(status.conditions, before);
 
@@ -138,6 +143,7 @@ fn a_start_names_the_job_and_a_running_job_keeps_ready_as_it_was() {
         job: "j".into(),
         running: RunReason::ResetRunning,
         blocked: Some(r#"pod j-x: CreateContainerConfigError: secret "creds" not found"#.into()),
+        starting: true,
     };
     let events = settle(&mut status, blocked(), &at(20));
     assert_eq!(events.iter().map(|e| (e.reason, e.warning)).collect::<Vec<_>>(), [("JobPodBlocked", true)]);
