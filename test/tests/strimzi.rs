@@ -73,8 +73,19 @@ async fn a_strimzi_kafka_and_kafka_user_resolve_to_a_working_connection() -> any
         kafka_user_ref: Some(KafkaUserRef { name: "backup".into() }),
         ..Default::default()
     };
-    let job = resolve(&ns, &by_ref(Some(scram)), ready.as_ref(), username.as_deref())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // A password never goes to a listener declared without authentication: this Kafka declares
+    // only `plain` (none) and `tls` (none), so without listenerName SCRAM has no listener.
+    let err = resolve(&ns, &by_ref(Some(scram.clone())), ready.as_ref(), username.as_deref())
+        .expect_err("no listener takes SCRAM");
+    assert_eq!(err.reason(), "ListenerNotFound");
+    assert!(err.to_string().contains("takes this authentication"), "{err}");
+    // Named by the user, the listener is used as named.
+    let mut named = by_ref(Some(scram));
+    if let Some(r) = named.strimzi_cluster_ref.as_mut() {
+        r.listener_name = Some("plain".into());
+    }
+    let job =
+        resolve(&ns, &named, ready.as_ref(), username.as_deref()).map_err(|e| anyhow::anyhow!("{e}"))?;
     assert!(
         matches!(job.kafka.authentication, Some(ConnectionAuth::ScramSha512 { ref username, .. }) if username == "backup-user")
     );
