@@ -202,6 +202,18 @@ pub async fn output(client: &Client, namespace: &str, job: &str, tail_lines: Opt
     Ok(Output { message, log })
 }
 
+/// How soon a controller looks again at a running Job whose pod is not ready yet: the one way
+/// to notice a pod stuck on a missing Secret or image (nothing on the Job changes then), within
+/// about [`BLOCKED_GRACE`] plus this. Every kind uses it.
+pub const STARTING_RECHECK: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// A running Job none of whose pods is ready yet: the Jobs [`blocked`] is asked about.
+/// `status.ready` counts ready pods (Kubernetes 1.29+; unset before, so then every running Job
+/// counts, which costs a pod list per reconcile).
+pub fn starting(job: &Job) -> bool {
+    state(job) == JobState::Running && job.status.as_ref().and_then(|s| s.ready).unwrap_or(0) == 0
+}
+
 /// How long a Job's container may wait in a [`BLOCKED_REASONS`] state before the run is reported
 /// blocked: the kubelet retries these (a Secret created right after the resource, an image pull
 /// that fails once), so the first seconds of one are not yet news.

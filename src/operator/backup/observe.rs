@@ -103,9 +103,7 @@ pub async fn observe(ctx: &Context, kb: &KafkaBackup, now: DateTime<Utc>) -> Res
     for job in jobs(ctx, kb, COMPONENT).await? {
         let name = job.name_any();
         let state = children::state(&job);
-        // `status.ready` counts ready pods (Kubernetes 1.29+; unset before: then always look).
-        let starting =
-            state == JobState::Running && job.status.as_ref().and_then(|s| s.ready).unwrap_or(0) == 0;
+        let starting = children::starting(&job);
         let blocked = if starting { children::blocked(&ctx.client, &job, now).await? } else { None };
         let phase = match state {
             JobState::Running => Phase::Running,

@@ -49,10 +49,6 @@ pub const LICENSE_RETRY: Duration = Duration::from_secs(30);
 pub const CLUSTER_RETRY: Duration = Duration::from_secs(30);
 /// How soon a due run whose cluster is not usable is tried again (within the starting deadline).
 const DUE_RETRY: chrono::Duration = chrono::Duration::seconds(30);
-/// How soon to look again at a running Job whose pod is not ready yet: the one way to notice a
-/// pod stuck on a missing Secret or image (nothing on the Job changes), within about
-/// [`crate::operator::children::BLOCKED_GRACE`] plus this.
-pub const STARTING_RETRY: Duration = Duration::from_secs(15);
 /// The `Ready` reason of a backup whose running Job's pod cannot start.
 pub const JOB_POD_BLOCKED: &str = "JobPodBlocked";
 /// Added to a requeue at the next scheduled time, so that the reconcile it wakes reads a clock
@@ -312,7 +308,8 @@ pub fn plan(kb: &KafkaBackup, observed: &Observed, now: DateTime<Utc>) -> Plan {
         d.events.push(event);
     }
     let starting = cluster.jobs.iter().any(|j| j.starting && matches!(j.phase, Phase::Running));
-    let look = starting.then(|| now + chrono::Duration::from_std(STARTING_RETRY).unwrap_or_default());
+    let look =
+        starting.then(|| now + chrono::Duration::from_std(children::STARTING_RECHECK).unwrap_or_default());
     let next = [retry, look, d.status.next_scheduled_backup.as_ref().and_then(time::chrono)]
         .into_iter()
         .flatten()

@@ -23,15 +23,6 @@ use crate::operator::status;
 
 /// How soon to look again when what a run needs is not there yet.
 pub const WAIT: Duration = Duration::from_secs(30);
-/// How soon to look again at a Job whose pod is not running yet, or cannot start: a pod stuck
-/// on a missing Secret changes nothing on the Job, so no watch event would bring it back.
-pub const STARTING: Duration = Duration::from_secs(15);
-
-/// A running Job none of whose pods is ready yet (`status.ready`, Kubernetes 1.29+; without it
-/// every running Job counts, which costs a pod list per reconcile).
-fn starting(job: &Job) -> bool {
-    job.status.as_ref().is_none_or(|s| s.ready.unwrap_or(0) == 0)
-}
 
 /// The Job of `run`: its name is fixed by the object's, so creating it again is a no-op.
 pub fn job_name<K: OneShot>(run: &K) -> String {
@@ -47,11 +38,13 @@ pub async fn reconcile<K: OneShot>(run: &K, ctx: &Context) -> Result<Action> {
     let outcome = decide(run, ctx, &mut status, &now).await?;
     let action = match &outcome {
         Outcome::Waiting(_) => Action::requeue(WAIT),
-        Outcome::Started { .. } => K::FOLLOW.map_or_else(|| Action::requeue(STARTING), Action::requeue),
-        // A pod that is not ready yet may still get stuck, which changes nothing on the Job.
-        Outcome::Running { starting: true, .. } => {
-            Action::requeue(K::FOLLOW.map_or(STARTING, |f| f.min(STARTING)))
+        Outcome::Started { .. } => {
+            K::FOLLOW.map_or_else(|| Action::requeue(children::STARTING_RECHECK), Action::requeue)
         }
+        // A pod that is not ready yet may still get stuck, which changes nothing on the Job.
+        Outcome::Running { starting: true, .. } => Action::requeue(
+            K::FOLLOW.map_or(children::STARTING_RECHECK, |f| f.min(children::STARTING_RECHECK)),
+        ),
         Outcome::Running { .. } => K::FOLLOW.map_or_else(Action::await_change, Action::requeue),
         Outcome::Over | Outcome::Invalid { .. } | Outcome::Finished { .. } => Action::await_change(),
     };
@@ -90,7 +83,7 @@ async fn decide<K: OneShot>(run: &K, ctx: &Context, status: &mut K::Status, now:
         JobState::Running => {
             // A Job with no ready pod may be stuck on a missing Secret or image: nothing on the
             // Job changes then, so the reconcile looks at its pods itself (and comes back soon).
-            let starting = starting(&job);
+            let starting = children::starting(&job);
             let blocked = if starting { children::blocked(&ctx.client, &job, now.utc).await? } else { None };
             if K::FOLLOW.is_some() {
                 let output = children::output(&ctx.client, &ns, &name, Some(50)).await?;

@@ -730,7 +730,7 @@ fn rows() -> Vec<Row> {
                 events: vec![JOB_POD_BLOCKED],
                 conditions: ready(false, JOB_POD_BLOCKED),
                 next: Some(at(11, 0)),
-                then: Action::requeue(STARTING_RETRY + SCHEDULE_MARGIN),
+                then: Action::requeue(children::STARTING_RECHECK + SCHEDULE_MARGIN),
                 active: Some(slot(10, 0)),
                 ..nothing()
             },
@@ -745,7 +745,7 @@ fn rows() -> Vec<Row> {
             Decided {
                 conditions: ready(false, JOB_POD_BLOCKED),
                 next: Some(at(11, 0)),
-                then: Action::requeue(STARTING_RETRY + SCHEDULE_MARGIN),
+                then: Action::requeue(children::STARTING_RECHECK + SCHEDULE_MARGIN),
                 active: Some(slot(10, 0)),
                 ..nothing()
             },
@@ -773,7 +773,7 @@ fn rows() -> Vec<Row> {
             Decided {
                 conditions: ready(true, "BackupRunning"),
                 next: Some(at(11, 0)),
-                then: Action::requeue(STARTING_RETRY + SCHEDULE_MARGIN),
+                then: Action::requeue(children::STARTING_RECHECK + SCHEDULE_MARGIN),
                 active: Some(slot(10, 0)),
                 ..nothing()
             },
