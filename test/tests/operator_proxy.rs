@@ -24,6 +24,21 @@ use strimzi_backup_e2e::proxy::Proxy;
 use strimzi_backup_operator::api::backup::KafkaBackup;
 use strimzi_backup_operator::api::condition::ConditionStatus;
 
+/// The KafkaBackup `proxied` of `topic`, run once, storing at `prefix` in MinIO reached through
+/// `endpoint` (a name only the proxy resolves).
+fn proxied_backup(
+    env: &strimzi_backup_e2e::env::TestEnv,
+    topic: &str,
+    endpoint: &str,
+    prefix: &str,
+) -> anyhow::Result<String> {
+    Ok(format!(
+        "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: proxied}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: ['{topic}']}}\n  storage:\n    type: s3\n    s3:\n      bucket: {}\n      region: {}\n      endpoint: '{endpoint}'\n      forcePathStyle: true\n      prefix: {prefix}\n      credentialsSecret: {{name: minio-credentials, accessKeyIdKey: id, secretAccessKeyKey: secret}}\n  job: {{backoffLimit: 0}}\n",
+        env.get("MINIO_BUCKET")?,
+        env.get("MINIO_REGION")?,
+    ))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn jobs_reach_object_storage_through_the_operators_proxy() -> anyhow::Result<()> {
     let cluster = Cluster::connect().await?;
@@ -47,16 +62,7 @@ async fn jobs_reach_object_storage_through_the_operators_proxy() -> anyhow::Resu
     let topic = format!("proxied{s}");
     create_topic(env, &topic, 1, &[]).await?;
     produce(env, &topic, 0, &records(&topic, 0, 40, recent())).await?;
-    cluster
-        .apply_yaml(
-            &ns,
-            &format!(
-                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: proxied}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: ['{topic}']}}\n  storage:\n    type: s3\n    s3:\n      bucket: {}\n      region: {}\n      endpoint: '{endpoint}'\n      forcePathStyle: true\n      prefix: e2e-proxy-{s}/\n      credentialsSecret: {{name: minio-credentials, accessKeyIdKey: id, secretAccessKeyKey: secret}}\n  job: {{backoffLimit: 0}}\n",
-                env.get("MINIO_BUCKET")?,
-                env.get("MINIO_REGION")?,
-            ),
-        )
-        .await?;
+    cluster.apply_yaml(&ns, &proxied_backup(env, &topic, &endpoint, &format!("e2e-proxy-{s}/"))?).await?;
     let backups: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
     let st = wait_until(Duration::from_secs(180), "the proxied backup finished", || async {
         let st = backups.get("proxied").await?.status.unwrap_or_default();
@@ -121,16 +127,7 @@ async fn a_proxy_password_reaches_jobs_by_secret_reference_and_stands_in_no_job(
     let topic = format!("proxyauth{s}");
     create_topic(env, &topic, 1, &[]).await?;
     produce(env, &topic, 0, &records(&topic, 0, 30, recent())).await?;
-    cluster
-        .apply_yaml(
-            &ns,
-            &format!(
-                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: proxied}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: ['{topic}']}}\n  storage:\n    type: s3\n    s3:\n      bucket: {}\n      region: {}\n      endpoint: '{endpoint}'\n      forcePathStyle: true\n      prefix: e2e-proxyauth-{s}/\n      credentialsSecret: {{name: minio-credentials, accessKeyIdKey: id, secretAccessKeyKey: secret}}\n  job: {{backoffLimit: 0}}\n",
-                env.get("MINIO_BUCKET")?,
-                env.get("MINIO_REGION")?,
-            ),
-        )
-        .await?;
+    cluster.apply_yaml(&ns, &proxied_backup(env, &topic, &endpoint, &format!("e2e-proxyauth-{s}/"))?).await?;
     let backups: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
     let (ready, status) = wait_until(Duration::from_secs(180), "the proxied backup finished", || async {
         let st = backups.get("proxied").await?.status.unwrap_or_default();
