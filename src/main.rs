@@ -139,6 +139,24 @@ enum Command {
         #[command(flatten)]
         flags: ConfigFlags,
     },
+    /// List the restore points at a storage location (what the sync Jobs of a KafkaBackupLocation
+    /// run): the ids there, and a summary of each one not in the config's `known` list.
+    Sync {
+        /// Sync configuration (YAML or JSON; see docs/data-plane.md). Holds no secrets.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        flags: ConfigFlags,
+    },
+    /// Restore drill: restore a backup into scratch topics, read them back, compare them record
+    /// for record with the backup, and delete them. Exits non-zero when a record differs.
+    Drill {
+        /// Drill configuration (YAML or JSON; see docs/data-plane.md). Holds no secrets.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        flags: ConfigFlags,
+    },
     /// Check a stored backup end to end: checksums, record counts, offset order and coverage.
     /// Exits non-zero and names object and byte/offset of every problem.
     Verify {
@@ -299,6 +317,23 @@ async fn verify(config: Option<&Path>, flags: &ConfigFlags, backup_id: Option<St
     anyhow::bail!("backup {} has {} problem(s)", report.backup_id, report.problems.len())
 }
 
+async fn sync(config: Option<&Path>, flags: &ConfigFlags) -> anyhow::Result<()> {
+    let cfg: strimzi_backup_operator::sync::SyncConfig = config_flags::read(flags.merge(config, false)?, "sync")?;
+    let result = strimzi_backup_operator::sync::run(&cfg).await?;
+    println!("{}", serde_json::to_string(&result)?);
+    termination_message(&serde_json::to_string(&result.summary())?);
+    Ok(())
+}
+
+async fn drill(config: Option<&Path>, flags: &ConfigFlags) -> anyhow::Result<()> {
+    let cfg: strimzi_backup_operator::drill::DrillConfig = config_flags::read(flags.merge(config, true)?, "drill")?;
+    let result = strimzi_backup_operator::drill::run(&cfg).await?;
+    println!("{}", serde_json::to_string(&result)?);
+    termination_message(&serde_json::to_string(&result.summary())?);
+    anyhow::ensure!(result.passed(), "the drill found the restore differing from the backup");
+    Ok(())
+}
+
 async fn delete(config: Option<&Path>, flags: &ConfigFlags) -> anyhow::Result<()> {
     let cfg: VerifyConfig = config_flags::read(flags.merge(config, false)?, "delete")?;
     let storage = strimzi_backup_operator::storage::open(&cfg.storage, &cfg.filesystem_root)?;
@@ -394,6 +429,8 @@ fn main() -> ExitCode {
         }
         Command::OffsetReset { config, dry_run } => block_on(offset_reset(&config, dry_run)),
         Command::Delete { config, flags } => block_on(delete(config.as_deref(), &flags)),
+        Command::Sync { config, flags } => block_on(sync(config.as_deref(), &flags)),
+        Command::Drill { config, flags } => block_on(drill(config.as_deref(), &flags)),
         Command::Verify { config, flags, backup_id } => {
             block_on(verify(config.as_deref(), &flags, backup_id))
         }

@@ -318,6 +318,9 @@ pub struct KafkaBackupStatus {
     /// The last handled value of the `kafkabackup.com/trigger` annotation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_trigger: Option<String>,
+    /// The window a point-in-time restore can target, across the kept restore points.
+    #[serde(flatten)]
+    pub recoverability: super::location::Recoverability,
     /// Fingerprint of the Enterprise settings (e.g. `backup.encryption`) last accepted under a
     /// valid licence. When the licence lapses, settings with this fingerprint keep running (the
     /// `LicenseInvalid` condition warns); new or changed ones wait for a valid licence.

@@ -1,4 +1,4 @@
-//! The public API: the three custom resources of group `kafkabackup.com`, version `v1alpha1`.
+//! The public API: the custom resources of group `kafkabackup.com`, version `v1alpha1`.
 //!
 //! Everything a user writes in YAML is typed here; the CRD schemas (`crdgen`), the admission
 //! webhooks and the controllers all derive from these types, so the API has one source of truth.
@@ -11,9 +11,11 @@ pub mod condition;
 pub mod defaults;
 pub mod duration;
 pub mod enterprise;
+pub mod location;
 pub mod offset_reset;
 pub mod privilege;
 pub mod restore;
+pub mod restore_point;
 pub mod rules;
 pub mod run;
 pub mod schedule;
@@ -25,8 +27,10 @@ pub mod tenancy;
 pub mod validation;
 
 pub use backup::{KafkaBackup, KafkaBackupSpec, KafkaBackupStatus};
+pub use location::{KafkaBackupLocation, KafkaBackupLocationSpec, KafkaBackupLocationStatus};
 pub use offset_reset::{KafkaOffsetReset, KafkaOffsetResetSpec, KafkaOffsetResetStatus};
 pub use restore::{KafkaRestore, KafkaRestoreSpec, KafkaRestoreStatus};
+pub use restore_point::{KafkaRestorePoint, KafkaRestorePointSpec, KafkaRestorePointStatus};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
@@ -37,12 +41,18 @@ use kube::CustomResourceExt;
 pub const GROUP: &str = "kafkabackup.com";
 /// The one served (and stored) version.
 pub const VERSION: &str = "v1alpha1";
-/// `kubectl get strimzi-backup` lists all three kinds.
+/// `kubectl get strimzi-backup` lists every kind.
 pub const CATEGORY: &str = "strimzi-backup";
 
-/// The CustomResourceDefinitions of all three kinds, in a stable order.
+/// The CustomResourceDefinitions of every kind, in a stable order.
 pub fn crds() -> Vec<CustomResourceDefinition> {
-    let mut crds = vec![KafkaBackup::crd(), KafkaRestore::crd(), KafkaOffsetReset::crd()];
+    let mut crds = vec![
+        KafkaBackup::crd(),
+        KafkaRestore::crd(),
+        KafkaOffsetReset::crd(),
+        KafkaBackupLocation::crd(),
+        KafkaRestorePoint::crd(),
+    ];
     for crd in &mut crds {
         for version in &mut crd.spec.versions {
             if let Some(schema) = version.schema.as_mut().and_then(|s| s.open_api_v3_schema.as_mut()) {

@@ -65,8 +65,8 @@ use super::template::JobOptions;
 )]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = super::cluster::exactly_one_cluster())]
-#[x_kube(validation = Rule::new("has(self.backupRef) != has(self.source)")
-    .message("set exactly one of spec.backupRef (a KafkaBackup) or spec.source (a storage location, when no KafkaBackup exists)"))]
+#[x_kube(validation = Rule::new("[has(self.backupRef), has(self.source), has(self.restorePointRef)].filter(x, x).size() == 1")
+    .message("set exactly one of spec.backupRef (a KafkaBackup), spec.restorePointRef (a KafkaRestorePoint) or spec.source (a storage location, when no KafkaBackup exists)"))]
 #[x_kube(validation = Rule::new("self == oldSelf")
     .message("spec is immutable: a KafkaRestore is one run; create a new KafkaRestore instead"))]
 pub struct KafkaRestoreSpec {
@@ -80,6 +80,11 @@ pub struct KafkaRestoreSpec {
     /// Mutually exclusive with `backupRef`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<RestoreSource>,
+    /// Restore one `KafkaRestorePoint` of this namespace (`kubectl get krp`): the backup it
+    /// names, at the location of the `KafkaBackup` or `KafkaBackupLocation` that lists it.
+    /// Mutually exclusive with `backupRef` and `source`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_point_ref: Option<RestorePointRef>,
     /// Restore only records up to this point. Without it everything in the backup is restored.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub point_in_time: Option<PointInTime>,
@@ -120,6 +125,15 @@ pub struct BackupRef {
     /// Backup id to restore; the latest completed backup when omitted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_id: Option<String>,
+}
+
+/// Reference to a `KafkaRestorePoint` in the restore's namespace.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestorePointRef {
+    /// Name of the `KafkaRestorePoint`.
+    #[schemars(length(min = 1))]
+    pub name: String,
 }
 
 /// A storage location to restore from without a `KafkaBackup` object.

@@ -250,7 +250,7 @@ fn crd_rules_are_in_the_schema() {
             .flat_map(|(_, n)| n.x_kubernetes_validations.iter().flatten().map(|r| r.rule.clone()))
             .collect()
     };
-    let [backup, restore, reset] = <[_; 3]>::try_from(crds()).expect("three CRDs");
+    let [backup, restore, reset, location, point] = <[_; 5]>::try_from(crds()).expect("five CRDs");
     let has = |rules: &[String], needle: &str| rules.iter().any(|r| r.contains(needle));
     for crd in [&backup, &restore, &reset] {
         assert!(has(&rules(crd), "has(self.strimziClusterRef) != has(self.kafkaCluster)"));
@@ -261,7 +261,10 @@ fn crd_rules_are_in_the_schema() {
     let r = rules(&restore);
     assert!(has(&r, "has(self.timestamp) != has(self.offsetFromEnd)"));
     assert!(has(&r, "self == oldSelf"));
+    assert!(has(&r, "[has(self.backupRef), has(self.source), has(self.restorePointRef)]"));
     assert!(has(&rules(&reset), "self == oldSelf"));
+    assert!(has(&rules(&location), "has(self.s3) == (self.type == 's3')"));
+    assert!(has(&rules(&point), "self == oldSelf"));
 }
 
 #[test]
@@ -272,7 +275,9 @@ fn crdgen_writes_kubebuilder_file_names() {
         [
             "kafkabackup.com_kafkabackups.yaml",
             "kafkabackup.com_kafkarestores.yaml",
-            "kafkabackup.com_kafkaoffsetresets.yaml"
+            "kafkabackup.com_kafkaoffsetresets.yaml",
+            "kafkabackup.com_kafkabackuplocations.yaml",
+            "kafkabackup.com_kafkarestorepoints.yaml"
         ]
     );
 }

@@ -190,7 +190,17 @@ fn index_links_every_page() {
         assert!(index.contains(&link), "{link} missing from\n{index}");
     }
     let names: Vec<String> = render_all().into_iter().map(|(name, _)| name).collect();
-    assert_eq!(names, ["README.md", "kafkabackup.md", "kafkarestore.md", "kafkaoffsetreset.md"]);
+    assert_eq!(
+        names,
+        [
+            "README.md",
+            "kafkabackup.md",
+            "kafkarestore.md",
+            "kafkaoffsetreset.md",
+            "kafkabackuplocation.md",
+            "kafkarestorepoint.md"
+        ]
+    );
 }
 
 /// Every leaf of the schema (a node with no properties, items or map values) in the page's path
