@@ -52,6 +52,7 @@ pub mod offset_reset;
 pub mod operator;
 pub mod refusal;
 pub mod restore;
+pub mod restore_points;
 pub mod retention;
 pub mod storage;
 pub mod strimzi;

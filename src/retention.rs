@@ -83,6 +83,10 @@ pub struct Inventory {
     pub backup_count: u64,
     /// The stored bytes of the segments they list (each object counted once).
     pub storage_bytes: u64,
+    /// The restore points left, for the operator to mirror (when the run was told which it
+    /// knows: `knownRestorePoints`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_points: Option<crate::sync::SyncResult>,
 }
 
 /// Applies the policy (when given) to the backups of `scan` (the location as just read) and
@@ -111,7 +115,12 @@ pub async fn prune(
     for s in kept.iter().flat_map(|m| m.objects()) {
         objects.insert(s.object.as_str(), s.stored_bytes);
     }
-    Ok(Inventory { pruned, backup_count: kept.len() as u64, storage_bytes: objects.values().sum() })
+    Ok(Inventory {
+        pruned,
+        backup_count: kept.len() as u64,
+        storage_bytes: objects.values().sum(),
+        restore_points: None,
+    })
 }
 
 #[cfg(test)]

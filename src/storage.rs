@@ -99,6 +99,31 @@ fn retry() -> RetryConfig {
     }
 }
 
+/// The location of `spec` as messages name it (`s3://bucket/prefix`, `pvc://claim/path`), without
+/// opening it: what a controller, which never opens storage, writes in status.
+pub fn describe(spec: &StorageSpec) -> String {
+    match spec.type_ {
+        StorageType::S3 => spec.s3.as_ref().map_or_else(
+            || "s3 (no spec.storage.s3)".into(),
+            |s| format!("s3://{}/{}", s.bucket, s.prefix.as_deref().unwrap_or("")),
+        ),
+        StorageType::Azure => spec.azure.as_ref().map_or_else(
+            || "azure (no spec.storage.azure)".into(),
+            |a| {
+                format!("azure://{}/{}/{}", a.storage_account, a.container, a.prefix.as_deref().unwrap_or(""))
+            },
+        ),
+        StorageType::Gcs => spec.gcs.as_ref().map_or_else(
+            || "gcs (no spec.storage.gcs)".into(),
+            |g| format!("gs://{}/{}", g.bucket, g.prefix.as_deref().unwrap_or("")),
+        ),
+        StorageType::Filesystem => spec.filesystem.as_ref().map_or_else(
+            || "filesystem (no spec.storage.filesystem)".into(),
+            |f| format!("pvc://{}/{}", f.claim_name, f.path.as_deref().unwrap_or("").trim_start_matches('/')),
+        ),
+    }
+}
+
 /// Opens the store of `spec`. `filesystem_root` is where a `filesystem` volume is mounted
 /// ([`FILESYSTEM_MOUNT`] in a Job).
 pub fn open(spec: &StorageSpec, filesystem_root: &Path) -> Result<Storage, StorageError> {

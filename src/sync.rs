@@ -1,21 +1,211 @@
-//! `sync`: lists the restore points at a storage location (being built: issue 15 §1).
+//! `sync`: what a storage location holds, for the operator to mirror as `KafkaRestorePoint`s.
+//!
+//! Incremental and bounded: manifests never change once committed, so a backup the cluster
+//! already knows (`known`) costs one HEAD to confirm it is still there, and only the others are
+//! read — each summarised and dropped before the next. The location is listed one level deep
+//! (`backups/<id>/`), so the cost grows with the number of backups, not of segments.
 
+use std::path::PathBuf;
+
+use anyhow::Context;
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SyncConfig {}
+use crate::api::restore_point::KafkaRestorePointSpec;
+use crate::api::storage::StorageSpec;
+use crate::storage::Storage;
 
+/// Requests in flight against the store at once.
+const CONCURRENCY: usize = 16;
+
+/// What `sync` is told.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SyncResult {}
+pub struct SyncConfig {
+    pub storage: StorageSpec,
+    /// Backup ids the cluster already has restore points for: confirmed, not read again.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub known: Vec<String>,
+    #[serde(default = "filesystem_root")]
+    pub filesystem_root: PathBuf,
+}
+
+fn filesystem_root() -> PathBuf {
+    PathBuf::from(crate::storage::FILESYSTEM_MOUNT)
+}
+
+/// What the location holds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncResult {
+    pub location: String,
+    /// Every committed backup at the location this build can read or already knew, sorted. A
+    /// restore point not in it was pruned.
+    pub present: Vec<String>,
+    /// Summaries of the committed backups not in `known`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub added: Vec<KafkaRestorePointSpec>,
+    /// Manifests this build cannot read (damaged, or a newer format): object and why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unreadable: Vec<Unreadable>,
+    /// The `KafkaBackup` that owns the location (`namespace/name`), from its owner marker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// False in the shortened form of a termination message: then it says nothing about what
+    /// was pruned, and the operator syncs again rather than act on it.
+    #[serde(default = "complete")]
+    pub complete: bool,
+}
+
+fn complete() -> bool {
+    true
+}
+
+/// A manifest that could not be read.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Unreadable {
+    pub object: String,
+    pub error: String,
+}
 
 impl SyncResult {
+    /// Small enough for a termination message (4 KiB): counts, not contents.
     pub fn summary(&self) -> Self {
-        self.clone()
+        Self {
+            location: self.location.clone(),
+            present: self.present.iter().take(20).cloned().collect(),
+            added: Vec::new(),
+            unreadable: self.unreadable.iter().take(3).cloned().collect(),
+            owner: self.owner.clone(),
+            complete: false,
+        }
     }
 }
 
-pub async fn run(_cfg: &SyncConfig) -> anyhow::Result<SyncResult> {
-    anyhow::bail!("sync is not built yet")
+/// One backup directory, as the listing found it.
+enum Found {
+    /// Committed, and the cluster knows it.
+    Known(String),
+    /// Committed and new: its summary.
+    Added(Box<KafkaRestorePointSpec>),
+    /// A directory without a manifest: a backup running or killed, or a pruned one's leftovers.
+    Uncommitted,
+    Unreadable(Unreadable),
+}
+
+pub async fn run(cfg: &SyncConfig) -> anyhow::Result<SyncResult> {
+    let storage = crate::storage::open(&cfg.storage, &cfg.filesystem_root)?;
+    sync(&storage, &cfg.known).await
+}
+
+/// Lists `storage` against what the cluster `known`s.
+pub async fn sync(storage: &Storage, known: &[String]) -> anyhow::Result<SyncResult> {
+    let owner = crate::location::read(storage).await?.filter(|m| m.owner.kind == "KafkaBackup").map(|m| {
+        match &m.owner.namespace {
+            Some(ns) => format!("{ns}/{}", m.owner.name),
+            None => m.owner.name.clone(),
+        }
+    });
+    let dir = object_store::path::Path::from(storage.layout.backups_dir().trim_end_matches('/'));
+    let listing = storage
+        .store
+        .list_with_delimiter(Some(&dir))
+        .await
+        .with_context(|| format!("listing the backups in {}", storage.location))?;
+    let ids: Vec<String> =
+        listing.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_string)).collect();
+    let known: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
+    let found: Vec<Found> = futures::stream::iter(ids)
+        .map(|id| {
+            let owner = owner.clone();
+            let is_known = known.contains(id.as_str());
+            async move { look(storage, id, is_known, owner).await }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    let mut result =
+        SyncResult { location: storage.location.clone(), owner, complete: true, ..Default::default() };
+    for f in found {
+        match f {
+            Found::Known(id) => result.present.push(id),
+            Found::Added(spec) => {
+                result.present.push(spec.backup_id.clone());
+                result.added.push(*spec);
+            }
+            Found::Uncommitted => {}
+            Found::Unreadable(u) => result.unreadable.push(u),
+        }
+    }
+    result.present.sort();
+    result.added.sort_by(|a, b| a.backup_id.cmp(&b.backup_id));
+    tracing::info!(location = %result.location, present = result.present.len(), added = result.added.len(),
+        unreadable = result.unreadable.len(), "synced");
+    Ok(result)
+}
+
+/// The same answer from a scan a backup run made anyway (after its own commit and pruning): what
+/// is left of `scan` once `pruned` went, with summaries of those not `known`.
+pub fn from_scan(
+    location: &str,
+    scan: &crate::catalog::Scan,
+    pruned: &[String],
+    known: &[String],
+    owner: Option<String>,
+) -> SyncResult {
+    let kept = scan.manifests.iter().filter(|m| !pruned.contains(&m.backup_id));
+    let mut result =
+        SyncResult { location: location.into(), owner: owner.clone(), complete: true, ..Default::default() };
+    for m in kept {
+        result.present.push(m.backup_id.clone());
+        if !known.contains(&m.backup_id) {
+            result.added.push(crate::restore_points::summarize(m, owner.clone()));
+        }
+    }
+    result.unreadable = scan
+        .unreadable
+        .iter()
+        .map(|(object, error)| Unreadable { object: object.clone(), error: error.clone() })
+        .collect();
+    result.present.sort();
+    result.added.sort_by(|a, b| a.backup_id.cmp(&b.backup_id));
+    result
+}
+
+/// How a location owner is shown in a restore point (`namespace/name`).
+pub fn owner_text(owner: &crate::location::Owner) -> String {
+    match &owner.namespace {
+        Some(ns) => format!("{ns}/{}", owner.name),
+        None => owner.name.clone(),
+    }
+}
+
+async fn look(storage: &Storage, id: String, known: bool, owner: Option<String>) -> anyhow::Result<Found> {
+    let name = storage.layout.manifest(&id);
+    let path = object_store::path::Path::from(name.as_str());
+    if known {
+        return match storage.store.head(&path).await {
+            Ok(_) => Ok(Found::Known(id)),
+            Err(object_store::Error::NotFound { .. }) => Ok(Found::Uncommitted),
+            Err(e) => Err(anyhow::Error::new(e).context(format!("checking {name}"))),
+        };
+    }
+    let bytes = match storage.store.get(&path).await {
+        Ok(got) => got.bytes().await.with_context(|| format!("reading {name}"))?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(Found::Uncommitted),
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {name}"))),
+    };
+    match crate::format::manifest::Manifest::from_json(&bytes, &name) {
+        Ok(m) if m.backup_id == id => Ok(Found::Added(Box::new(crate::restore_points::summarize(&m, owner)))),
+        Ok(m) => Ok(Found::Unreadable(Unreadable {
+            object: name,
+            error: format!("the manifest names backup {}, not the {id} of its path", m.backup_id),
+        })),
+        Err(e) => {
+            tracing::warn!(object = %name, error = %e, "skipping a manifest this build cannot read");
+            Ok(Found::Unreadable(Unreadable { object: name, error: e.to_string() }))
+        }
+    }
 }

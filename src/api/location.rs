@@ -29,7 +29,12 @@ use super::template::JobOptions;
     derive = "PartialEq",
     derive = "Default",
     doc = "KafkaBackupLocation makes the backups at a storage location visible in this namespace: the operator lists them every syncPeriod and keeps one read-only KafkaRestorePoint per restore point, restorable with KafkaRestore.spec.restorePointRef.",
-    printcolumn(name = "Type", type_ = "string", json_path = ".spec.storage.type", description = "Storage backend"),
+    printcolumn(
+        name = "Type",
+        type_ = "string",
+        json_path = ".spec.storage.type",
+        description = "Storage backend"
+    ),
     printcolumn(
         name = "Restore Points",
         type_ = "integer",
@@ -84,6 +89,43 @@ pub enum AccessMode {
     ReadWrite,
 }
 
+/// The reasons of a `KafkaBackupLocation`'s `Ready` condition. The strings are a contract.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LocationReason {
+    /// The spec breaks a rule the webhook checks too (the webhook was bypassed or absent).
+    InvalidSpec,
+    /// The first sync is running.
+    Syncing,
+    /// The last sync listed the location; its restore points are in the namespace.
+    Synced,
+    /// The last sync failed (storage unreachable, credentials refused); the restore points of
+    /// the sync before stay, and it is retried at the next period.
+    SyncFailed,
+    /// The sync Job's pod cannot start (missing Secret or key, image pull).
+    JobPodBlocked,
+}
+
+impl LocationReason {
+    /// Every reason, for tests that hold the strings to their contract.
+    pub const ALL: [LocationReason; 5] =
+        [Self::InvalidSpec, Self::Syncing, Self::Synced, Self::SyncFailed, Self::JobPodBlocked];
+}
+
+impl super::condition::ReadyReason for LocationReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidSpec => "InvalidSpec",
+            Self::Syncing => "Syncing",
+            Self::Synced => "Synced",
+            Self::SyncFailed => "SyncFailed",
+            Self::JobPodBlocked => "JobPodBlocked",
+        }
+    }
+    fn is_ready(self) -> bool {
+        self == Self::Synced
+    }
+}
+
 /// The default `syncPeriod`.
 pub const DEFAULT_SYNC_PERIOD: &str = "5m";
 
@@ -122,6 +164,9 @@ pub struct KafkaBackupLocationStatus {
     /// When the location was last listed successfully.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_sync_time: Option<Time>,
+    /// When the last sync ended, successful or not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_attempt_time: Option<Time>,
     /// When the next sync is due.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_sync_time: Option<Time>,

@@ -40,7 +40,12 @@ pub const GAPS_LISTED_PER_TOPIC: usize = 20;
         priority = 1,
         description = "KafkaBackup or KafkaBackupLocation that lists it"
     ),
-    printcolumn(name = "Topics", type_ = "integer", json_path = ".spec.totals.topics", description = "Topics"),
+    printcolumn(
+        name = "Topics",
+        type_ = "integer",
+        json_path = ".spec.totals.topics",
+        description = "Topics"
+    ),
     printcolumn(
         name = "From",
         type_ = "string",

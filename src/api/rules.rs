@@ -8,6 +8,7 @@
 //! to change it.
 
 use super::backup::KafkaBackupSpec;
+use super::location::KafkaBackupLocationSpec;
 use super::offset_reset::{KafkaOffsetResetSpec, ResetStrategy};
 use super::restore::KafkaRestoreSpec;
 use super::schedule::CronSchedule;
@@ -81,6 +82,27 @@ pub fn backup(spec: &KafkaBackupSpec) -> Vec<FieldError> {
         &spec.consumer_groups.include,
         &spec.consumer_groups.exclude,
     );
+    problems.extend(super::privilege::problems(&spec.job_options));
+    problems
+}
+
+/// The shortest `syncPeriod`: each sync is a Job, and a location changes when a backup commits.
+pub const MIN_SYNC_PERIOD_MS: i64 = 30_000;
+
+/// Problems in a `KafkaBackupLocation` spec.
+pub fn location(spec: &KafkaBackupLocationSpec) -> Vec<FieldError> {
+    let mut problems = Vec::new();
+    match super::duration::parse_millis(&spec.sync_period) {
+        Err(message) => problems.push(FieldError::new("spec.syncPeriod", message)),
+        Ok(ms) if ms < MIN_SYNC_PERIOD_MS => problems.push(FieldError::new(
+            "spec.syncPeriod",
+            format!(
+                "`{}` is shorter than 30s: every sync runs a Job; use e.g. 5m (a KafkaBackup's own restore points appear when each backup ends)",
+                spec.sync_period
+            ),
+        )),
+        Ok(_) => {}
+    }
     problems.extend(super::privilege::problems(&spec.job_options));
     problems
 }

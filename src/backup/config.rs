@@ -49,6 +49,11 @@ pub struct BackupConfig {
     /// Take the location over from another owner (deliberately: its runs are refused after).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub take_over_location: bool,
+    /// The backup ids the cluster has restore points for. When set, the result lists the restore
+    /// points left after this run (`restorePoints`), with summaries of the others: the
+    /// `KafkaBackup` mirrors them without a sync Job of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub known_restore_points: Option<Vec<String>>,
 }
 
 fn orphan_grace_period() -> String {

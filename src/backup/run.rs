@@ -58,7 +58,15 @@ impl BackupResult {
     /// The result small enough for a termination message (Kubernetes keeps 4 KiB): at most the
     /// first ten lineage breaks (the log has them all).
     pub fn summary(&self) -> Self {
-        Self { lineage_breaks: self.lineage_breaks.iter().take(10).cloned().collect(), ..self.clone() }
+        let inventory = self.inventory.clone().map(|mut i| {
+            i.restore_points = i.restore_points.map(|r| r.summary());
+            i
+        });
+        Self {
+            lineage_breaks: self.lineage_breaks.iter().take(10).cloned().collect(),
+            inventory,
+            ..self.clone()
+        }
     }
 }
 
@@ -254,7 +262,13 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         if let Err(e) = crate::catalog::remove_orphans_in(&storage, &scan, grace).await {
             tracing::warn!(error = %format!("{e:#}"), "could not clean up unfinished backups; the next backup retries");
         }
-        crate::retention::prune(&storage, &scan, policy, &protected, Utc::now()).await
+        let mut inventory = crate::retention::prune(&storage, &scan, policy, &protected, Utc::now()).await?;
+        if let Some(known) = &cfg.known_restore_points {
+            let owner = cfg.owner.as_ref().filter(|o| o.kind == "KafkaBackup").map(crate::sync::owner_text);
+            inventory.restore_points =
+                Some(crate::sync::from_scan(&storage.location, &scan, &inventory.pruned, known, owner));
+        }
+        anyhow::Ok(inventory)
     };
     let inventory = match housekeeping.await {
         Ok(inventory) => Some(inventory),

@@ -13,11 +13,13 @@
 //! - [`job`]: the Jobs that run the data plane, and the labels on everything created.
 //! - [`launch`]: starting a run (its ConfigMap and Job).
 //! - [`license`]: the installed licence, watched in its Secret, with its metrics and Events.
+//! - [`location`]: the `KafkaBackupLocation` controller (sync Jobs → `KafkaRestorePoint`s).
 //! - [`metrics`]: the Prometheus families of SPEC §6.
 //! - [`offset_reset`]: the `KafkaOffsetReset` controller.
 //! - [`oneshot`]: the run lifecycle every one-shot kind (restore, offset reset) shares.
 //! - [`process`]: the `operator` subcommand: leader election, controllers, shutdown.
 //! - [`restore`]: the `KafkaRestore` controller.
+//! - [`restore_points`]: mirroring what a location holds into `KafkaRestorePoint`s.
 //! - [`settings`]: the operator's settings from its environment.
 //! - [`status`]: writing status (server-side apply) and the `Ready` condition.
 //! - [`storage_access`]: a storage block's credentials, volume and encryption key for a Job.
@@ -36,11 +38,13 @@ pub mod job;
 pub mod launch;
 pub mod leader;
 pub mod license;
+pub mod location;
 pub mod metrics;
 pub mod offset_reset;
 pub mod oneshot;
 pub mod process;
 pub mod restore;
+pub mod restore_points;
 pub mod settings;
 pub mod status;
 pub mod storage_access;

@@ -115,7 +115,8 @@ trait Reconciled:
     const CONTROLLER: &'static str;
     /// The kind's status, which a failing reconcile's condition is written into.
     type Status: serde::Serialize + Clone + Default + PartialEq + Send + Sync;
-    fn cluster(&self) -> &ClusterConnection;
+    /// The Kafka cluster it refers to, if any: a change of that Strimzi `Kafka` wakes it.
+    fn cluster(&self) -> Option<&ClusterConnection>;
     fn status(&self) -> Option<&Self::Status>;
     fn conditions(status: &mut Self::Status) -> &mut Vec<Condition>;
 }
@@ -123,8 +124,8 @@ trait Reconciled:
 impl Reconciled for KafkaBackup {
     const CONTROLLER: &'static str = "kafkabackup";
     type Status = crate::api::backup::KafkaBackupStatus;
-    fn cluster(&self) -> &ClusterConnection {
-        &self.spec.cluster
+    fn cluster(&self) -> Option<&ClusterConnection> {
+        Some(&self.spec.cluster)
     }
     fn status(&self) -> Option<&Self::Status> {
         self.status.as_ref()
@@ -137,8 +138,8 @@ impl Reconciled for KafkaBackup {
 impl Reconciled for KafkaRestore {
     const CONTROLLER: &'static str = "kafkarestore";
     type Status = crate::api::restore::KafkaRestoreStatus;
-    fn cluster(&self) -> &ClusterConnection {
-        &self.spec.cluster
+    fn cluster(&self) -> Option<&ClusterConnection> {
+        Some(&self.spec.cluster)
     }
     fn status(&self) -> Option<&Self::Status> {
         self.status.as_ref()
@@ -151,8 +152,22 @@ impl Reconciled for KafkaRestore {
 impl Reconciled for KafkaOffsetReset {
     const CONTROLLER: &'static str = "kafkaoffsetreset";
     type Status = crate::api::offset_reset::KafkaOffsetResetStatus;
-    fn cluster(&self) -> &ClusterConnection {
-        &self.spec.cluster
+    fn cluster(&self) -> Option<&ClusterConnection> {
+        Some(&self.spec.cluster)
+    }
+    fn status(&self) -> Option<&Self::Status> {
+        self.status.as_ref()
+    }
+    fn conditions(status: &mut Self::Status) -> &mut Vec<Condition> {
+        &mut status.conditions
+    }
+}
+
+impl Reconciled for crate::api::location::KafkaBackupLocation {
+    const CONTROLLER: &'static str = "kafkabackuplocation";
+    type Status = crate::api::location::KafkaBackupLocationStatus;
+    fn cluster(&self) -> Option<&ClusterConnection> {
+        None
     }
     fn status(&self) -> Option<&Self::Status> {
         self.status.as_ref()
@@ -230,13 +245,13 @@ async fn take_back<K: Reconciled>(ctx: &Context, key: &str, object: &K, shown: &
 
 /// Whether `object` refers to the Strimzi `Kafka` `namespace/name`.
 fn refers_to<K: Reconciled>(object: &K, namespace: &str, name: &str) -> bool {
-    object.cluster().strimzi_cluster_ref.as_ref().is_some_and(|r| {
+    object.cluster().and_then(|c| c.strimzi_cluster_ref.as_ref()).is_some_and(|r| {
         r.name == name
             && r.namespace.as_deref().unwrap_or(&object.namespace().unwrap_or_default()) == namespace
     })
 }
 
-/// The controllers of the three kinds in every watched namespace, woken by changes of Strimzi's
+/// The controllers of every kind in every watched namespace, woken by changes of Strimzi's
 /// `Kafka` (in the version `kafka` the cluster serves, if any), until `shutdown` fires.
 fn spawn_controllers(
     ctx: &Arc<Context>,
@@ -257,6 +272,10 @@ fn spawn_controllers(
     for (ns, api) in apis::<KafkaOffsetReset>(client, watched) {
         let f = super::offset_reset::controller::reconcile;
         controllers.spawn(control(ctx.clone(), ns, api, kafka.clone(), f, shutdown.clone()));
+    }
+    for (ns, api) in apis::<crate::api::location::KafkaBackupLocation>(client, watched) {
+        let f = super::location::controller::reconcile;
+        controllers.spawn(control(ctx.clone(), ns, api, None, f, shutdown.clone()));
     }
     controllers
 }

@@ -111,6 +111,23 @@ impl StorageAccess {
         access
     }
 
+    /// The same access with the filesystem volume mounted read-only: for Jobs that must never
+    /// write to the location (a `KafkaBackupLocation` in `ReadOnly` mode). Object stores are
+    /// read-only by what the Job does; a volume can be made so by the kubelet.
+    pub fn read_only(mut self) -> Self {
+        for v in &mut self.volumes {
+            if let Some(pvc) = v.persistent_volume_claim.as_mut() {
+                pvc.read_only = Some(true);
+            }
+        }
+        for m in &mut self.mounts {
+            if m.mount_path == FILESYSTEM_MOUNT {
+                m.read_only = Some(true);
+            }
+        }
+        self
+    }
+
     /// Adds the encryption key as a file; returns its path for the config.
     pub fn with_encryption_key(&mut self, key: &SecretKeyRef) -> &'static str {
         self.mount_secret_file("encryption-key", &key.name, &key.key, ENCRYPTION_KEY_FILE);

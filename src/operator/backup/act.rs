@@ -17,13 +17,14 @@ use tracing::info;
 
 use super::metrics;
 use super::observe::{BACKUP_ID_ANNOTATION, COMPONENT, RECORDED_ANNOTATION};
-use super::plan::{Plan, Start};
+use super::plan::{Outcome, Plan, Start};
 use super::run_config::{self, Run};
-use crate::api::backup::KafkaBackup;
+use crate::api::backup::{KafkaBackup, KafkaBackupStatus};
 use crate::operator::children::{self, JobState};
 use crate::operator::context::Context;
 use crate::operator::error::{Error, Result};
 use crate::operator::launch::{self, Launch};
+use crate::operator::restore_points;
 use crate::operator::status;
 use crate::operator::storage_access::StorageAccess;
 
@@ -39,6 +40,7 @@ pub async fn act(ctx: &Context, kb: &KafkaBackup, plan: Plan, now: DateTime<Utc>
         children::delete_job(&ctx.client, &ns, old).await?;
     }
     let mut status = plan.status;
+    mirror_restore_points(ctx, kb, &plan.outcomes, &mut status).await?;
     if let Some(start) = plan.start {
         let job = launch(ctx, kb, &start).await?;
         if children::state(&job) == JobState::Running {
@@ -83,6 +85,7 @@ async fn launch(ctx: &Context, kb: &KafkaBackup, start: &Start) -> Result<Job> {
             encryption_key_file: key_file,
             owner: Some(run_config::owner(kb)),
             take_over: run_config::takes_over(kb),
+            known_restore_points: Some(restore_points::known(&restore_points::list(&ctx.client, kb).await?)),
         },
     );
     let yaml = run_config::to_yaml(&config).map_err(|e| Error::Render(e.to_string()))?;
@@ -102,6 +105,38 @@ async fn launch(ctx: &Context, kb: &KafkaBackup, start: &Start) -> Result<Job> {
         },
     )
     .await
+}
+
+/// A `KafkaBackup` syncs its own location as each backup ends: the newest completed run's
+/// result lists the restore points left after its pruning, which become the `KafkaRestorePoint`s
+/// it owns, and their window its status' recoverability.
+async fn mirror_restore_points(
+    ctx: &Context,
+    kb: &KafkaBackup,
+    outcomes: &[Outcome],
+    status: &mut KafkaBackupStatus,
+) -> Result<()> {
+    // Runs recorded together (a reconcile after a pause): the one completed last knows best.
+    let newest = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Completed(r) => Some(r),
+            _ => None,
+        })
+        .filter_map(|r| {
+            let points = r.inventory.as_ref()?.restore_points.as_ref().filter(|p| p.complete)?;
+            Some((crate::time::parse(&r.completed_at).map(|t| t.0), points))
+        })
+        .max_by_key(|(completed, _)| *completed);
+    let Some((_, result)) = newest else { return Ok(()) };
+    let existing = restore_points::list(&ctx.client, kb).await?;
+    let mirrored = restore_points::mirror(&ctx.client, kb, existing, result).await?;
+    status.recoverability = crate::restore_points::recoverability(&mirrored.points);
+    if mirrored.created + mirrored.deleted > 0 {
+        info!(backup = %kb.name_any(), created = mirrored.created, deleted = mirrored.deleted,
+            points = mirrored.points.len(), "restore points synced");
+    }
+    Ok(())
 }
 
 async fn mark_recorded(ctx: &Context, ns: &str, job: &str) -> Result<()> {

@@ -25,6 +25,17 @@ const UID: &str = "0f1e2d3c-4b5a-6978-8a9b-acbdcedf0011";
 const KB: &str = "/apis/kafkabackup.com/v1alpha1/namespaces/kafka/kafkabackups/nightly";
 const JOBS: &str = "/apis/batch/v1/namespaces/kafka/jobs";
 const CONFIG_MAPS: &str = "/api/v1/namespaces/kafka/configmaps";
+const POINTS: &str = "/apis/kafkabackup.com/v1alpha1/namespaces/kafka/kafkarestorepoints";
+
+/// The restore points a run is told it knows (none yet), read right before its config is made.
+fn list_points() -> Call {
+    Call::list(
+        POINTS,
+        "kafkabackup.com/source-kind=KafkaBackup,kafkabackup.com/source=nightly",
+        "KafkaRestorePoint",
+        vec![],
+    )
+}
 /// How a backup's Jobs are listed.
 const SELECTOR: &str = "app.kubernetes.io/instance=nightly,app.kubernetes.io/component=backup";
 /// The one run of a backup without a schedule: `initial-` and the uid's first 8 hex digits.
@@ -143,6 +154,7 @@ async fn a_backup_without_schedule_starts_its_first_run_on_the_strimzi_cluster_i
     calls.extend(fixtures::strimzi_discovery());
     calls.extend([
         fixtures::ready_kafka(NS, "my-cluster", BOOTSTRAP),
+        list_points(),
         Call::create(CONFIG_MAPS).body(|b| {
             owned(b, INITIAL, "backup");
             assert_eq!(b["metadata"]["labels"]["strimzi.io/cluster"], "my-cluster");
@@ -231,6 +243,7 @@ async fn a_job_planted_under_the_runs_name_is_refused_as_foreign_and_nothing_is_
     let planted = fixtures::job(NS, INITIAL, fixtures::labels("nightly", "backup"), vec![], json!({}));
     let calls = vec![
         list_jobs(vec![planted.clone()]),
+        list_points(),
         Call::create(CONFIG_MAPS).body(|b| owned(b, INITIAL, "backup")),
         Call::create_conflict(JOBS).body(|b| owned(b, INITIAL, "backup")),
         Call::get(format!("{JOBS}/{INITIAL}"), planted),
@@ -301,6 +314,7 @@ async fn a_trigger_annotation_starts_one_run_and_the_same_value_never_a_second()
     let (cm_name, job_name) = (job.clone(), job.clone());
     let calls = vec![
         list_jobs(vec![]),
+        list_points(),
         Call::create(CONFIG_MAPS).body(move |b| owned(b, &cm_name, "backup")),
         Call::create(JOBS).body(move |b| owned(b, &job_name, "backup")),
         Call::event(NS, "Normal", "BackupStarted"),
@@ -361,6 +375,7 @@ async fn a_due_scheduled_run_starts_under_its_slots_name_keeping_the_backups_res
                 restore("old", "Completed", "nightly-29000002"),
             ],
         ),
+        list_points(),
         Call::create(CONFIG_MAPS).body(move |b| {
             owned(b, &cm_job, "backup");
             let config = b["data"]["config.yaml"].as_str().expect("the run's config");

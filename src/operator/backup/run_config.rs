@@ -27,6 +27,8 @@ pub struct Run {
     /// The `KafkaBackup` that owns the location, and whether it takes the location over.
     pub owner: Option<Owner>,
     pub take_over: bool,
+    /// The backup ids the `KafkaBackup`'s restore points hold: the run reports the others.
+    pub known_restore_points: Option<Vec<String>>,
 }
 
 /// The annotation that lets a `KafkaBackup` take a storage location over from another owner.
@@ -69,6 +71,7 @@ pub fn render(
         orphan_grace_period: "24h".into(),
         owner: run.owner.clone(),
         take_over_location: run.take_over,
+        known_restore_points: run.known_restore_points.clone(),
     }
 }
 

@@ -1,0 +1,213 @@
+//! The `KafkaBackupLocation` reconcile: validate → observe (its sync Jobs) → [`decide`] → act
+//! (launch a sync, or record a finished one: mirror the restore points, write status, delete the
+//! Job) → status. Restore points are owned by the location, so deleting it deletes them (and
+//! nothing at the location: the location object never writes there).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DeleteParams, ListParams};
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+
+use super::decide::{self, Step, SyncJob};
+use crate::api::cluster::ClusterConnection;
+use crate::api::location::{AccessMode, KafkaBackupLocation, KafkaBackupLocationStatus, LocationReason};
+use crate::operator::children::{self, FailedResult, JobState};
+use crate::operator::connection::JobConnection;
+use crate::operator::context::Context;
+use crate::operator::error::{Error, Result};
+use crate::operator::launch::{Launch, launch};
+use crate::operator::status::{set_ready, write};
+use crate::operator::storage_access::StorageAccess;
+use crate::sync::{SyncConfig, SyncResult};
+
+/// The `app.kubernetes.io/component` of sync Jobs.
+pub const COMPONENT: &str = "sync";
+
+pub async fn reconcile(kbl: Arc<KafkaBackupLocation>, ctx: Arc<Context>) -> Result<Action> {
+    let now = Utc::now();
+    let before = kbl.status.clone();
+    let mut status = before.clone().unwrap_or_default();
+    let problems = crate::api::rules::location(&kbl.spec);
+    if !problems.is_empty() {
+        let message = crate::api::rules::message(&problems);
+        if set_ready(&mut status.conditions, LocationReason::InvalidSpec, &message, &crate::time::now()) {
+            event(&ctx, &kbl, true, "InvalidSpec", message).await;
+        }
+        status.observed_generation = kbl.metadata.generation;
+        write(&ctx.client, kbl.as_ref(), &before, &status).await?;
+        return Ok(Action::await_change());
+    }
+    let period = crate::api::duration::parse_millis(&kbl.spec.sync_period).unwrap_or(300_000);
+    let jobs = sync_jobs(&ctx, &kbl).await?;
+    let observed: Vec<SyncJob> =
+        jobs.iter().map(|j| SyncJob { name: j.name_any(), state: children::state(j) }).collect();
+    let step = decide::decide(&kbl, &observed, period, now);
+    let requeue = match step {
+        Step::Record { job, state } => {
+            record(&ctx, &kbl, &mut status, &job, &state).await?;
+            status.observed_generation = kbl.metadata.generation;
+            status.active_job = None;
+            write(&ctx.client, kbl.as_ref(), &before, &status).await?;
+            delete_run(&ctx, &kbl, &job).await?;
+            // The next reconcile computes the next slot from the status just written.
+            return Ok(Action::requeue(Duration::from_secs(1)));
+        }
+        Step::Running { job } => {
+            let blocked = match jobs.iter().find(|j| j.name_any() == job) {
+                Some(j) if children::starting(j) => children::blocked(&ctx.client, j, now).await?,
+                _ => None,
+            };
+            if let Some(why) = blocked {
+                set_ready(&mut status.conditions, LocationReason::JobPodBlocked, why, &crate::time::now());
+            }
+            status.active_job = Some(job);
+            children::STARTING_RECHECK
+        }
+        Step::Launch { job } => {
+            start(&ctx, &kbl, &job).await?;
+            if status.last_sync_time.is_none() {
+                let message = format!("listing {} for its restore points", location_text(&kbl));
+                set_ready(&mut status.conditions, LocationReason::Syncing, message, &crate::time::now());
+            }
+            status.observed_generation = kbl.metadata.generation;
+            status.active_job = Some(job);
+            children::STARTING_RECHECK
+        }
+        Step::Wait { until } => {
+            status.next_sync_time = crate::time::kube(until);
+            (until - now).to_std().unwrap_or(Duration::from_secs(1)) + Duration::from_secs(1)
+        }
+    };
+    write(&ctx.client, kbl.as_ref(), &before, &status).await?;
+    Ok(Action::requeue(requeue))
+}
+
+/// A readable name of the location for messages (never a credential: the storage block holds
+/// only references to Secrets).
+fn location_text(kbl: &KafkaBackupLocation) -> String {
+    crate::storage::describe(&kbl.spec.storage)
+}
+
+async fn event(ctx: &Context, kbl: &KafkaBackupLocation, warning: bool, reason: &str, note: String) {
+    ctx.event(&kbl.object_ref(&()), warning, reason, "Sync", note).await;
+}
+
+/// The sync Jobs of `kbl` (its own, by owner uid).
+async fn sync_jobs(ctx: &Context, kbl: &KafkaBackupLocation) -> Result<Vec<Job>> {
+    let api: Api<Job> = Api::namespaced(ctx.client.clone(), &kbl.namespace().unwrap_or_default());
+    let selector =
+        format!("app.kubernetes.io/instance={},app.kubernetes.io/component={COMPONENT}", kbl.name_any());
+    let uid = kbl.uid();
+    let mut jobs: Vec<Job> = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(Error::read("sync Jobs"))?
+        .items
+        .into_iter()
+        .filter(|j| j.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref()))
+        .collect();
+    jobs.sort_by_key(|j| j.name_any());
+    Ok(jobs)
+}
+
+async fn start(ctx: &Context, kbl: &KafkaBackupLocation, job: &str) -> Result<()> {
+    let known = crate::operator::restore_points::known(
+        &crate::operator::restore_points::list(&ctx.client, kbl).await?,
+    );
+    let config = SyncConfig { storage: kbl.spec.storage.clone(), known, ..Default::default() };
+    let config_yaml = serde_yaml_ng::to_string(&config).map_err(|e| Error::Render(e.to_string()))?;
+    let access = StorageAccess::for_storage(&kbl.spec.storage);
+    // Only reads happen either way; read-only makes the kubelet hold the Job to that.
+    let access = if kbl.spec.access_mode == AccessMode::ReadOnly { access.read_only() } else { access };
+    let cluster = ClusterConnection::default();
+    let run = Launch {
+        name: job.to_string(),
+        component: COMPONENT,
+        subcommand: "sync",
+        config_yaml,
+        connection: JobConnection::default(),
+        access,
+        options: &kbl.spec.job_options,
+        cluster: &cluster,
+        annotations: Default::default(),
+    };
+    launch(ctx, kbl, run).await?;
+    Ok(())
+}
+
+/// Reads a finished sync, mirrors it and fills in `status`.
+async fn record(
+    ctx: &Context,
+    kbl: &KafkaBackupLocation,
+    status: &mut KafkaBackupLocationStatus,
+    job: &str,
+    state: &JobState,
+) -> Result<()> {
+    let namespace = kbl.namespace().unwrap_or_default();
+    let output = children::output(&ctx.client, &namespace, job, None).await?;
+    let now = crate::time::now();
+    status.last_attempt_time = Some(now.clone());
+    match children::run_result::<SyncResult>(state, &output, FailedResult::Ignore) {
+        Ok(result) if result.complete => {
+            let existing = crate::operator::restore_points::list(&ctx.client, kbl).await?;
+            let mirrored =
+                crate::operator::restore_points::mirror(&ctx.client, kbl, existing, &result).await?;
+            status.last_sync_time = Some(now.clone());
+            status.restore_points = Some(mirrored.points.len() as i64);
+            status.unreadable = result.unreadable.iter().map(|u| u.object.clone()).collect();
+            status.recoverability = crate::restore_points::recoverability(&mirrored.points);
+            let mut message = format!("{} restore point(s) at {}", mirrored.points.len(), result.location);
+            if !result.unreadable.is_empty() {
+                message.push_str(&format!(
+                    "; {} manifest(s) this build cannot read are left out: {}",
+                    result.unreadable.len(),
+                    result
+                        .unreadable
+                        .iter()
+                        .map(|u| format!("{} ({})", u.object, u.error))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            set_ready(&mut status.conditions, LocationReason::Synced, message, &now);
+            if mirrored.created + mirrored.deleted > 0 {
+                let note = format!(
+                    "{} new restore point(s), {} pruned; {} at {}",
+                    mirrored.created,
+                    mirrored.deleted,
+                    mirrored.points.len(),
+                    result.location
+                );
+                event(ctx, kbl, false, "RestorePointsSynced", note).await;
+            }
+        }
+        Ok(_) => {
+            let message = "the sync Job's log is gone and its termination message holds only a summary; syncing again at the next period".to_string();
+            set_ready(&mut status.conditions, LocationReason::SyncFailed, message, &now);
+        }
+        Err(why) => {
+            let message = format!("listing {} failed: {why}", location_text(kbl));
+            if set_ready(&mut status.conditions, LocationReason::SyncFailed, &message, &now) {
+                event(ctx, kbl, true, "SyncFailed", message).await;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a recorded sync Job and its ConfigMap: syncs are frequent, their result is in status.
+async fn delete_run(ctx: &Context, kbl: &KafkaBackupLocation, job: &str) -> Result<()> {
+    let namespace = kbl.namespace().unwrap_or_default();
+    children::delete_job(&ctx.client, &namespace, job).await?;
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
+    match api.delete(job, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(Error::write(format!("ConfigMap {job}"))(e)),
+    }
+}

@@ -1,0 +1,158 @@
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::format::manifest::{
+    Encoding, Gap, GapReason, GroupEntry, LineageBreak, LineageBreakReason, PartitionEntry, SegmentEntry,
+    TopicEntry, Totals,
+};
+
+fn segment(first: i64, last: i64, records: u64, min_ts: i64, max_ts: i64) -> SegmentEntry {
+    SegmentEntry {
+        object: format!("backups/b/segments/t/0/{first:020}.kbseg"),
+        first_offset: first,
+        last_offset: last,
+        records,
+        offsets_skipped: 0,
+        min_timestamp: min_ts,
+        max_timestamp: max_ts,
+        raw_bytes: records * 10,
+        stored_bytes: records * 4,
+        sha256: "00".into(),
+        max_record_bytes: Some(10),
+    }
+}
+
+fn manifest(id: &str, started: &str, completed: &str) -> Manifest {
+    Manifest {
+        format_version: 2,
+        backup_id: id.into(),
+        parent_id: Some("nightly-1".into()),
+        started_at: started.into(),
+        completed_at: completed.into(),
+        cluster_id: Some("cluster-a".into()),
+        encoding: Encoding { compression: "zstd".into(), encryption_key_id: Some("k1".into()) },
+        topics: vec![
+            TopicEntry {
+                name: "orders".into(),
+                partition_count: 2,
+                replication_factor: 1,
+                topic_id: None,
+                configs: BTreeMap::new(),
+                partitions: vec![
+                    PartitionEntry {
+                        partition: 0,
+                        start_offset: 0,
+                        end_offset: 100,
+                        read_from: Some(50),
+                        lineage_start: Some("nightly-1".into()),
+                        lineage_break: None,
+                        segments: vec![segment(0, 49, 50, 1_000, 2_000), segment(50, 99, 50, 2_000, 3_000)],
+                        gaps: vec![],
+                    },
+                    PartitionEntry {
+                        partition: 1,
+                        start_offset: 0,
+                        end_offset: 40,
+                        read_from: Some(0),
+                        lineage_start: Some(id.into()),
+                        lineage_break: Some(LineageBreak {
+                            reason: LineageBreakReason::TopicRecreated,
+                            message: "another topic id".into(),
+                        }),
+                        // A record without a timestamp (-1) bounds nothing.
+                        segments: vec![segment(10, 39, 30, -1, 5_000)],
+                        gaps: vec![Gap { from: 0, to: 10, reason: GapReason::RetentionDeleted }],
+                    },
+                ],
+            },
+            TopicEntry {
+                name: "empty".into(),
+                partition_count: 1,
+                replication_factor: 1,
+                topic_id: None,
+                configs: BTreeMap::new(),
+                partitions: vec![PartitionEntry {
+                    partition: 0,
+                    start_offset: 0,
+                    end_offset: 0,
+                    read_from: Some(0),
+                    lineage_start: None,
+                    lineage_break: None,
+                    segments: vec![],
+                    gaps: (0..25)
+                        .map(|i| Gap { from: i, to: i + 1, reason: GapReason::NotReturned })
+                        .collect(),
+                }],
+            },
+        ],
+        consumer_groups: vec![GroupEntry { group: "g".into(), offsets: vec![] }],
+        totals: Totals::default(),
+        written: None,
+    }
+}
+
+#[test]
+fn a_manifest_summarises_per_topic_with_gaps_lineage_and_its_time_range() {
+    let m = manifest("nightly-2", "2026-02-13T02:00:00.000Z", "2026-02-13T02:05:00.000Z");
+    let s = summarize(&m, Some("ns/nightly".into()));
+    assert_eq!(s.backup_id, "nightly-2");
+    assert_eq!(s.owner.as_deref(), Some("ns/nightly"));
+    assert_eq!((s.format_version, s.compression.as_str()), (2, "zstd"));
+    assert_eq!(s.encryption_key_id.as_deref(), Some("k1"));
+    assert_eq!(s.captured_at, "2026-02-13T02:00:00.000Z");
+    assert_eq!(
+        s.totals,
+        RestorePointTotals { topics: 2, partitions: 3, records: 130, raw_bytes: 1300, stored_bytes: 520 }
+    );
+    let orders = &s.topics[0];
+    assert_eq!((orders.partitions, orders.records, orders.bytes), (2, 130, 520));
+    assert_eq!(orders.first_timestamp.as_deref(), Some("1970-01-01T00:00:01.000Z"));
+    assert_eq!(orders.last_timestamp.as_deref(), Some("1970-01-01T00:00:05.000Z"));
+    assert_eq!(orders.gap_count, 1);
+    assert_eq!(
+        orders.gaps[0],
+        GapSummary { partition: 1, from: 0, to: 10, reason: "RetentionDeleted".into() }
+    );
+    // At most 20 gaps listed, all counted; an empty topic has no time range.
+    let empty = &s.topics[1];
+    assert_eq!((empty.gaps.len(), empty.gap_count, empty.first_timestamp.as_ref()), (20, 25, None));
+    assert_eq!(s.restorable_from.as_deref(), Some("1970-01-01T00:00:01.000Z"));
+    assert_eq!(s.restorable_to.as_deref(), Some("1970-01-01T00:00:05.000Z"));
+    assert_eq!(s.lineage.parent_id.as_deref(), Some("nightly-1"));
+    assert_eq!(s.lineage.started_by, ["nightly-1", "nightly-2"]);
+    assert_eq!(
+        s.lineage.breaks,
+        [LineageBreakSummary { topic: "orders".into(), partition: 1, reason: "TopicRecreated".into() }]
+    );
+    assert_eq!(s.consumer_groups, 1);
+}
+
+#[test]
+fn names_are_readable_valid_and_stable() {
+    assert_eq!(object_name("nightly", "nightly-29390400"), "nightly-29390400");
+    assert_eq!(object_name("dr", "backup-20260213-020000"), "dr-backup-20260213-020000");
+    let odd = object_name("dr", "Backup_2026");
+    assert!(odd.starts_with("dr-") && odd.len() == 15, "{odd}");
+    assert_eq!(odd, object_name("dr", "Backup_2026"));
+    assert_ne!(odd, object_name("dr", "Backup_2027"));
+    let long = object_name(&"a".repeat(250), "x");
+    assert!(long.len() <= 253 && is_dns_subdomain(&long), "{long}");
+}
+
+#[test]
+fn the_window_runs_from_the_oldest_record_to_the_newest_cut() {
+    let mut old =
+        summarize(&manifest("nightly-2", "1970-01-01T00:00:06.000Z", "1970-01-01T00:00:07.000Z"), None);
+    old.restorable_from = Some("1970-01-01T00:00:00.500Z".into());
+    let newer =
+        summarize(&manifest("nightly-3", "1970-01-01T00:00:09.000Z", "1970-01-01T00:00:10.000Z"), None);
+    let w = recoverability([&newer, &old]);
+    let ms = |t: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
+        t.as_ref().map(|t| t.0.as_millisecond())
+    };
+    assert_eq!(ms(&w.first_recoverability_point), Some(500));
+    // The newest point's cut (9 s) is later than its newest record (5 s).
+    assert_eq!(ms(&w.last_recoverability_point), Some(9_000));
+    assert_eq!(ms(&w.last_successful_backup), Some(10_000));
+    assert_eq!(recoverability([]), Recoverability::default());
+}
