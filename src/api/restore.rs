@@ -34,7 +34,14 @@ use super::template::JobOptions;
         name = "Phase",
         type_ = "string",
         json_path = ".status.phase",
-        description = "Pending, Running, Completed or Failed"
+        description = "Pending, Planned, Running, Completed or Failed"
+    ),
+    printcolumn(
+        name = "Plan",
+        type_ = "string",
+        json_path = ".status.plan.hash",
+        priority = 1,
+        description = "Hash of the restore plan (approve with kafkabackup.com/approve=<hash>)"
     ),
     printcolumn(
         name = "Backup",
@@ -251,9 +258,13 @@ pub struct RestoreSettings {
     #[schemars(range(min = 1, max = 256))]
     pub parallelism: i32,
     /// Report what would be restored (topics, partitions, records, offset translations) in
-    /// status and write nothing.
+    /// status and write nothing: the plan (`status.plan`) is the result.
     #[serde(default)]
     pub dry_run: bool,
+    /// Whether the restore starts once its plan is in `status.plan` (`Automatic`), or waits
+    /// until the object is annotated `kafkabackup.com/approve=<status.plan.hash>` (`Manual`).
+    #[serde(default)]
+    pub approval: Approval,
     /// Which records of each partition are restored: `restorePoint` (default) what Kafka held
     /// at the backup's cut, each partition from its log start then; `allRetained` also the
     /// older records that earlier backups of the same lineage still keep at the location, from
@@ -261,6 +272,19 @@ pub struct RestoreSettings {
     #[serde(default)]
     pub scope: RestoreScope,
 }
+
+/// Who lets a planned restore write.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub enum Approval {
+    /// The restore starts as soon as its plan is in status.
+    #[default]
+    Automatic,
+    /// The restore waits in phase `Planned` until annotated with the plan's hash.
+    Manual,
+}
+
+/// The annotation that approves a `Manual` restore: its value must be `status.plan.hash`.
+pub const APPROVE_ANNOTATION: &str = "kafkabackup.com/approve";
 
 /// Which records of each partition a restore writes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -280,6 +304,7 @@ impl Default for RestoreSettings {
             existing_topic_policy: ExistingTopicPolicy::default(),
             parallelism: default_parallelism(),
             dry_run: false,
+            approval: Approval::default(),
             scope: RestoreScope::default(),
         }
     }
@@ -317,6 +342,10 @@ pub struct KafkaRestoreStatus {
     /// Name of the restore Job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_name: Option<String>,
+    /// What the restore will do, computed by a dry run before anything is written (phase
+    /// `Planned`); the restore Job then restores exactly this backup to this point in time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<RestorePlan>,
     /// Result of the run (final once `phase` is Completed or Failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore: Option<RestoreResult>,
@@ -397,9 +426,84 @@ pub struct RestoreProgress {
     pub percent: i32,
     /// Records restored so far.
     pub records_restored: i64,
+    /// Bytes of record data restored so far (keys, values and headers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_restored: Option<i64>,
     /// Estimated completion time at the current rate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub estimated_completion: Option<Time>,
+}
+
+/// Most topics listed in a plan; `topicCount` and the totals always cover all of them.
+pub const PLAN_TOPICS_LISTED: usize = 200;
+/// Most consumer-group names listed in a plan; `consumerGroups.count` covers all of them.
+pub const PLAN_GROUPS_LISTED: usize = 50;
+
+/// What a restore will do, from its dry run: shown before anything is written, approved by its
+/// `hash`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestorePlan {
+    /// First 16 hex digits of the SHA-256 of the plan's canonical JSON (every field below but
+    /// `estimatedDurationSeconds`, `computedAt` and `jobName`): the value of the approval
+    /// annotation `kafkabackup.com/approve`.
+    pub hash: String,
+    /// The backup the restore reads (resolved: never "latest").
+    pub backup_id: String,
+    /// The point in time restored to, resolved to an absolute time (RFC 3339, milliseconds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub point_in_time: Option<String>,
+    /// Per target topic, sorted by target name (at most 200 listed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub topics: Vec<PlannedTopic>,
+    /// Topics restored in all.
+    pub topic_count: i32,
+    /// Consumer groups whose offsets the restore translates.
+    #[serde(default)]
+    pub consumer_groups: PlannedGroups,
+    /// Records written in all.
+    pub records: i64,
+    /// Bytes of record data written in all.
+    pub bytes: i64,
+    /// Estimated time to restore, at the throughput measured in docs/benchmarks.md.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimated_duration_seconds: Option<i64>,
+    /// When the plan was computed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computed_at: Option<Time>,
+    /// The Job that computed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_name: Option<String>,
+}
+
+/// One target topic of a plan.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedTopic {
+    /// The topic in the backup.
+    pub source: String,
+    /// The topic written in the target cluster.
+    pub target: String,
+    /// `create` (missing: created), `append` (exists: records after its own) or `overwrite`
+    /// (exists: its records deleted first).
+    pub action: String,
+    /// Partitions restored.
+    pub partitions: i32,
+    /// Records written.
+    pub records: i64,
+    /// Bytes of record data written (keys, values, headers).
+    pub bytes: i64,
+}
+
+/// The consumer groups of a plan.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlannedGroups {
+    /// Groups whose offsets are translated and committed.
+    pub count: i32,
+    /// Their names in the target cluster, sorted (at most 50 listed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
 }
 
 /// Where an offset snapshot is kept.

@@ -20,6 +20,9 @@ pub enum RunPhase {
     /// Accepted, Job not started yet.
     #[default]
     Pending,
+    /// A plan was computed (what the run will do, in the kind's status: a restore's `plan`) and
+    /// nothing was written yet; the run starts from here once approved (at once when automatic).
+    Planned,
     /// Job running.
     Running,
     /// Finished successfully.
@@ -71,11 +74,22 @@ pub enum RunReason {
     /// The Job's pod cannot start (missing Secret or key, image pull): the run goes on by itself
     /// once that is fixed.
     JobPodBlocked,
+    /// Restore: the plan Job is computing what the restore will do (a dry run); nothing written.
+    RestorePlanning,
+    /// Restore: the plan is in `status.plan`; the restore starts now (`approval: Automatic`).
+    RestorePlanned,
+    /// Restore: the plan is in `status.plan` and waits for the annotation
+    /// `kafkabackup.com/approve=<plan hash>` (`approval: Manual`).
+    AwaitingApproval,
+    /// Restore: the `KafkaRestorePoint` of `spec.restorePointRef` does not exist.
+    RestorePointNotFound,
+    /// Restore: the `KafkaBackupLocation` a restore point names as its source does not exist.
+    LocationNotFound,
 }
 
 impl RunReason {
     /// Every reason, for tests that hold the strings to their contract.
-    pub const ALL: [RunReason; 18] = [
+    pub const ALL: [RunReason; 23] = [
         Self::InvalidSpec,
         Self::Reference(ReferenceReason::KafkaNotFound),
         Self::Reference(ReferenceReason::KafkaNotReady),
@@ -94,6 +108,11 @@ impl RunReason {
         Self::GroupsSkipped,
         Self::ResetFailed,
         Self::JobPodBlocked,
+        Self::RestorePlanning,
+        Self::RestorePlanned,
+        Self::AwaitingApproval,
+        Self::RestorePointNotFound,
+        Self::LocationNotFound,
     ];
 
     /// The CamelCase string written as the condition's (and its Event's) reason.
@@ -113,6 +132,11 @@ impl RunReason {
             Self::GroupsSkipped => "GroupsSkipped",
             Self::ResetFailed => "ResetFailed",
             Self::JobPodBlocked => "JobPodBlocked",
+            Self::RestorePlanning => "RestorePlanning",
+            Self::RestorePlanned => "RestorePlanned",
+            Self::AwaitingApproval => "AwaitingApproval",
+            Self::RestorePointNotFound => "RestorePointNotFound",
+            Self::LocationNotFound => "LocationNotFound",
         }
     }
 }
@@ -218,6 +242,11 @@ mod tests {
                 "GroupsSkipped",
                 "ResetFailed",
                 "JobPodBlocked",
+                "RestorePlanning",
+                "RestorePlanned",
+                "AwaitingApproval",
+                "RestorePointNotFound",
+                "LocationNotFound",
             ]
         );
     }
@@ -234,5 +263,6 @@ mod tests {
     fn only_completed_and_failed_are_final() {
         assert!(RunPhase::Completed.is_final() && RunPhase::Failed.is_final());
         assert!(!RunPhase::Pending.is_final() && !RunPhase::Running.is_final());
+        assert!(!RunPhase::Planned.is_final(), "a planned run goes on once approved");
     }
 }

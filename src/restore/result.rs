@@ -73,6 +73,10 @@ pub struct TopicOutcome {
     pub action: TopicAction,
     pub partitions: i32,
     pub records: i64,
+    /// Bytes of record data (keys, values, headers) it got; what a plan (dry run) reports per
+    /// topic.
+    #[serde(default)]
+    pub bytes: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

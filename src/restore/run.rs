@@ -409,6 +409,7 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
             action: actions.get(&t.name).copied().unwrap_or(TopicAction::Append),
             partitions: t.partitions,
             records: outcomes.iter().filter(|(s, _, _)| *s == t.source).map(|(_, _, o)| o.records).sum(),
+            bytes: outcomes.iter().filter(|(s, _, _)| *s == t.source).map(|(_, _, o)| o.bytes).sum(),
         })
         .collect();
     let result = RestoreResult {

@@ -17,6 +17,7 @@ use crate::api::run::{RunReason, RunSpec, RunStatus};
 use crate::api::validation::FieldError;
 use crate::kafka::KafkaConnection;
 use crate::operator::context::Context;
+use crate::operator::error::Error;
 use crate::operator::error::Result;
 use crate::operator::storage_access::StorageAccess;
 
@@ -45,6 +46,26 @@ pub enum Prepared {
     Launch { config_yaml: String, access: StorageAccess, ready: Ready, event: Event },
 }
 
+/// Where a kind that plans first ([`OneShot::PLAN`]) stands, before its run's Job exists.
+pub enum Stage {
+    /// No plan yet: compute it (launch or follow the plan Job `<name>-plan`).
+    Plan,
+    /// Start the run's Job (a kind without a plan stage always is here).
+    Run,
+    /// Planned, and the run may not start yet (it waits for an approval): phase `Planned`,
+    /// `Ready` as given, the Event when `Ready` changed.
+    Hold { ready: Ready, event: Event },
+}
+
+/// What a kind made of its plan Job's result.
+pub enum Planned {
+    /// The plan is in the status, announced by `ready` and `event`; the run starts or is held
+    /// as [`OneShot::stage`] then says.
+    Ready { ready: Ready, event: Event },
+    /// The plan is the end: it failed, or it was all that was asked for (a dry run).
+    Final(Finished),
+}
+
 /// A kind whose every object is one run of one Job: start → progress → finish. The spec is
 /// immutable (CEL `self == oldSelf`), so a run that finished or was invalid is final. Its spec
 /// and status lend the lifecycle their shared fields ([`RunSpec`], [`RunStatus`]: the lifecycle
@@ -71,6 +92,11 @@ pub trait OneShot:
     /// The `Ready` reason while its Job runs (e.g. `RestoreRunning`): what `Ready` returns to
     /// once a pod that could not start (`JobPodBlocked`) starts.
     const RUNNING: RunReason;
+    /// `Some(reason)`: the kind plans before it runs. A plan Job `<name>-plan` (the same
+    /// subcommand, told by [`OneShot::prepare_plan`]'s config to only plan) goes first, with
+    /// this `Ready` reason while it runs; its result goes to [`OneShot::planned`], and
+    /// [`OneShot::stage`] says when the run's own Job may start. `None` (default): no plan.
+    const PLAN: Option<RunReason> = None;
 
     /// The rules the webhook checks, checked again (a cluster may run without the webhook).
     fn validate(&self, now: DateTime<Utc>) -> Vec<FieldError>;
@@ -86,6 +112,37 @@ pub trait OneShot:
         status: &mut Self::Status,
         now: &Now,
     ) -> impl Future<Output = Result<Prepared>> + Send;
+
+    /// Where the run stands before its Job exists (kinds with [`OneShot::PLAN`] only): compute
+    /// the plan, start, or hold. Pure.
+    fn stage(&self, _status: &Self::Status) -> Stage {
+        Stage::Run
+    }
+
+    /// Like [`OneShot::prepare`], for the plan Job (kinds with [`OneShot::PLAN`] only).
+    fn prepare_plan(
+        &self,
+        _ctx: &Context,
+        _kafka: KafkaConnection,
+        _job: &str,
+        _status: &mut Self::Status,
+        _now: &Now,
+    ) -> impl Future<Output = Result<Prepared>> + Send {
+        async { Err(Error::Render(format!("{} runs have no plan stage", Self::SUBCOMMAND))) }
+    }
+
+    /// A finished plan Job's result (or why there is none) into the kind's status, with its
+    /// metrics (kinds with [`OneShot::PLAN`] only).
+    fn planned(
+        &self,
+        _ctx: &Context,
+        _job: &Job,
+        _result: std::result::Result<Self::Result, String>,
+        _status: &mut Self::Status,
+        _now: &Now,
+    ) -> impl Future<Output = Result<Planned>> + Send {
+        async { Err(Error::Render(format!("{} runs have no plan stage", Self::SUBCOMMAND))) }
+    }
 
     /// A running Job's latest log (`FOLLOW` kinds only) into the kind's progress fields. Pure.
     fn progress(_status: &mut Self::Status, _log: &str, _job: &Job, _now: &Now) {}

@@ -1,5 +1,6 @@
 //! The reconcile of every one-shot kind, written once: final phase → wait for a change;
-//! invalid spec → `Failed`; no Job → resolve the cluster and what the kind needs, then launch;
+//! invalid spec → `Failed`; no Job → (kinds that plan first: the plan Job, its result, then
+//! start or hold as the kind says) resolve the cluster and what the kind needs, then launch;
 //! Job running → `Running` (and its progress); Job finished → its result through the kind.
 //! One clock read per reconcile, one status write at its end (none when nothing changed).
 
@@ -11,9 +12,9 @@ use kube::ResourceExt;
 use kube::api::Api;
 use kube::runtime::controller::Action;
 
-use super::kind::{Now, OneShot, Prepared};
+use super::kind::{Now, OneShot, Planned, Prepared, Stage};
 use super::outcome::{self, Outcome, Wait};
-use crate::api::run::{RunReason, RunSpec, RunStatus};
+use crate::api::run::{RunPhase, RunReason, RunSpec, RunStatus};
 use crate::operator::children::{self, JobState};
 use crate::operator::context::Context;
 use crate::operator::dereference;
@@ -27,6 +28,24 @@ pub const WAIT: Duration = Duration::from_secs(30);
 /// The Job of `run`: its name is fixed by the object's, so creating it again is a no-op.
 pub fn job_name<K: OneShot>(run: &K) -> String {
     crate::operator::job::child_name(&run.name_any(), K::SUBCOMMAND)
+}
+
+/// The plan Job of `run` (kinds with [`OneShot::PLAN`]): `<name>-plan`, never the run's own name,
+/// so the run's Job and its pods are told apart from it.
+pub fn plan_job_name<K: OneShot>(run: &K) -> String {
+    crate::operator::job::child_name(&run.name_any(), PLAN_SUFFIX)
+}
+
+/// The plan Job's name suffix and component label.
+pub const PLAN_SUFFIX: &str = "plan";
+
+/// Which of a run's Jobs a step is about.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// The plan Job: runs `Pending`, its result goes to [`OneShot::planned`].
+    Plan,
+    /// The run's own Job.
+    Run,
 }
 
 /// Reconciles one object of a one-shot kind.
@@ -46,6 +65,10 @@ pub async fn reconcile<K: OneShot>(run: &K, ctx: &Context) -> Result<Action> {
             K::FOLLOW.map_or(children::STARTING_RECHECK, |f| f.min(children::STARTING_RECHECK)),
         ),
         Outcome::Running { .. } => K::FOLLOW.map_or_else(Action::await_change, Action::requeue),
+        // The status with the plan is written first; the run's Job starts at the next look.
+        Outcome::Planned { proceed: true, .. } => Action::requeue(Duration::ZERO),
+        // Held for an approval: a change of the object (its annotation) brings it back.
+        Outcome::Planned { proceed: false, .. } => Action::await_change(),
         Outcome::Over | Outcome::Invalid { .. } | Outcome::Finished { .. } => Action::await_change(),
     };
     let object = run.object_ref(&());
@@ -70,9 +93,34 @@ async fn decide<K: OneShot>(run: &K, ctx: &Context, status: &mut K::Status, now:
     let ns = run.namespace().unwrap_or_default();
     let name = job_name(run);
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
-    let Some(job) = jobs.get_opt(&name).await.map_err(Error::read(format!("Job {name}")))? else {
-        return start(run, ctx, name, status, now).await;
-    };
+    if let Some(job) = jobs.get_opt(&name).await.map_err(Error::read(format!("Job {name}")))? {
+        return follow(run, ctx, job, name, Step::Run, status, now).await;
+    }
+    match run.stage(status) {
+        Stage::Run => start(run, ctx, name, Step::Run, status, now).await,
+        Stage::Hold { ready, event } => Ok(Outcome::Planned { ready, events: vec![event], proceed: false }),
+        Stage::Plan => {
+            let name = plan_job_name(run);
+            match jobs.get_opt(&name).await.map_err(Error::read(format!("Job {name}")))? {
+                Some(job) => follow(run, ctx, job, name, Step::Plan, status, now).await,
+                None => start(run, ctx, name, Step::Plan, status, now).await,
+            }
+        }
+    }
+}
+
+/// A Job of the run exists: it runs (progress, a pod that cannot start) or it finished (its
+/// result through the kind).
+async fn follow<K: OneShot>(
+    run: &K,
+    ctx: &Context,
+    job: Job,
+    name: String,
+    step: Step,
+    status: &mut K::Status,
+    now: &Now,
+) -> Result<Outcome> {
+    let ns = run.namespace().unwrap_or_default();
     // Names are predictable: a Job someone else put under this one's name is never taken for
     // the run (its result would be reported as the run's), only reported.
     let uid = run.uid().unwrap_or_default();
@@ -85,28 +133,49 @@ async fn decide<K: OneShot>(run: &K, ctx: &Context, status: &mut K::Status, now:
             // Job changes then, so the reconcile looks at its pods itself (and comes back soon).
             let starting = children::starting(&job);
             let blocked = if starting { children::blocked(&ctx.client, &job, now.utc).await? } else { None };
-            if K::FOLLOW.is_some() {
+            let (phase, running) = match step {
+                Step::Plan => (RunPhase::Pending, K::PLAN.unwrap_or(K::RUNNING)),
+                Step::Run => (RunPhase::Running, K::RUNNING),
+            };
+            // A plan Job's progress is not the run's: only the run's own Job is followed.
+            if K::FOLLOW.is_some() && step == Step::Run {
                 let output = children::output(&ctx.client, &ns, &name, Some(50)).await?;
                 if let Some(log) = output.log.as_deref() {
                     K::progress(status, log, &job, now);
                 }
             }
-            Ok(Outcome::Running { job: name, running: K::RUNNING, blocked, starting })
+            Ok(Outcome::Running { job: name, phase, running, blocked, starting })
         }
         state => {
             let output = children::output(&ctx.client, &ns, &name, None).await?;
             let result = children::run_result::<K::Result>(&state, &output, children::FailedResult::Keep);
+            if step == Step::Plan {
+                return Ok(match run.planned(ctx, &job, result, status, now).await? {
+                    Planned::Final(finished) => Outcome::Finished { job: name, finished },
+                    Planned::Ready { ready, event } => match run.stage(status) {
+                        Stage::Hold { ready, event: held } => {
+                            Outcome::Planned { ready, events: vec![event, held], proceed: false }
+                        }
+                        // A kind that asks for its plan again would only loop: it goes on.
+                        Stage::Run | Stage::Plan => {
+                            Outcome::Planned { ready, events: vec![event], proceed: true }
+                        }
+                    },
+                });
+            }
             let finished = run.finish(ctx, &job, result, status, now).await?;
             Ok(Outcome::Finished { job: name, finished })
         }
     }
 }
 
-/// No Job yet: resolves the cluster and what the kind needs, then launches the Job.
+/// No Job yet: resolves the cluster and what the kind needs, then launches the Job (the run's,
+/// or its plan Job).
 async fn start<K: OneShot>(
     run: &K,
     ctx: &Context,
     name: String,
+    step: Step,
     status: &mut K::Status,
     now: &Now,
 ) -> Result<Outcome> {
@@ -125,17 +194,23 @@ async fn start<K: OneShot>(
             return Ok(Outcome::Waiting(wait));
         }
     };
-    let (config_yaml, access, ready, event) =
-        match run.prepare(ctx, conn.kafka.clone(), &name, status, now).await? {
-            Prepared::Wait(w) => return Ok(Outcome::Waiting(w)),
-            Prepared::Launch { config_yaml, access, ready, event } => (config_yaml, access, ready, event),
-        };
+    let prepared = match step {
+        Step::Run => run.prepare(ctx, conn.kafka.clone(), &name, status, now).await?,
+        Step::Plan => run.prepare_plan(ctx, conn.kafka.clone(), &name, status, now).await?,
+    };
+    let (config_yaml, access, ready, event) = match prepared {
+        Prepared::Wait(w) => return Ok(Outcome::Waiting(w)),
+        Prepared::Launch { config_yaml, access, ready, event } => (config_yaml, access, ready, event),
+    };
     launch::launch(
         ctx,
         run,
         Launch {
             name: name.clone(),
-            component: K::SUBCOMMAND,
+            component: match step {
+                Step::Run => K::SUBCOMMAND,
+                Step::Plan => PLAN_SUFFIX,
+            },
             subcommand: K::SUBCOMMAND,
             config_yaml,
             connection: conn,
@@ -146,5 +221,9 @@ async fn start<K: OneShot>(
         },
     )
     .await?;
-    Ok(Outcome::Started { job: name, ready, event })
+    let phase = match step {
+        Step::Run => RunPhase::Running,
+        Step::Plan => RunPhase::Pending,
+    };
+    Ok(Outcome::Started { job: name, phase, ready, event })
 }

@@ -51,12 +51,18 @@ pub enum Outcome {
     Invalid { kind: String, message: String },
     /// Not started: something it needs is missing.
     Waiting(Wait),
-    /// The Job was just created.
-    Started { job: String, ready: Ready, event: Event },
+    /// The Job was just created; `phase`: `Running` for the run's Job, `Pending` for a plan Job
+    /// (nothing is written while a plan is computed).
+    Started { job: String, phase: RunPhase, ready: Ready, event: Event },
     /// The Job runs (its progress, if the kind follows it, is already in the status); `blocked`
     /// says why its pod cannot start, if it cannot; `running` is the kind's `Ready` reason then;
-    /// `starting`: no pod of it is ready yet (it may still get stuck: look again soon).
-    Running { job: String, running: RunReason, blocked: Option<String>, starting: bool },
+    /// `starting`: no pod of it is ready yet (it may still get stuck: look again soon); `phase`
+    /// as for `Started`.
+    Running { job: String, phase: RunPhase, running: RunReason, blocked: Option<String>, starting: bool },
+    /// The plan is in the status: phase `Planned` with this `Ready`, the Events when `Ready`
+    /// changed; `proceed`: the run's Job starts at the next reconcile (soon), else the run waits
+    /// for a change of the object (an approval).
+    Planned { ready: Ready, events: Vec<Event>, proceed: bool },
     /// The Job finished.
     Finished { job: String, finished: Finished },
 }
@@ -82,14 +88,14 @@ pub fn settle<S: RunStatus>(status: &mut S, outcome: Outcome, now: &Time) -> Vec
             let changed = ready(&Ready::new(w.reason, &w.message));
             if changed { vec![Event::warning(w.reason.as_str(), w.action, w.message)] } else { Vec::new() }
         }
-        Outcome::Started { job, ready: r, event } => {
-            *run.phase = Some(RunPhase::Running);
+        Outcome::Started { job, phase, ready: r, event } => {
+            *run.phase = Some(phase);
             *run.job_name = Some(job);
             ready(&r);
             vec![event]
         }
-        Outcome::Running { job, running, blocked, .. } => {
-            *run.phase = Some(RunPhase::Running);
+        Outcome::Running { job, phase, running, blocked, .. } => {
+            *run.phase = Some(phase);
             let events = match blocked {
                 Some(why) => {
                     let message =
@@ -109,6 +115,10 @@ pub fn settle<S: RunStatus>(status: &mut S, outcome: Outcome, now: &Time) -> Vec
             };
             *run.job_name = Some(job);
             events
+        }
+        Outcome::Planned { ready: r, events, .. } => {
+            *run.phase = Some(RunPhase::Planned);
+            if ready(&r) { events } else { Vec::new() }
         }
         Outcome::Finished { job, finished } => {
             *run.phase = Some(finished.phase);

@@ -1,7 +1,10 @@
 //! The `KafkaRestore` kind of the one-shot lifecycle ([`crate::operator::oneshot`]): validate
 //! (the webhook's rules, again) → the backups' location ([`super::source`]: the `KafkaBackup`'s,
-//! or `source.storage`) → the restore Job → its progress, read from the data plane's log every
-//! 10 s → the result, the rollback snapshot ConfigMap, the metrics and Events.
+//! a `KafkaRestorePoint`'s, or `source.storage`) → the plan Job (`<name>-plan`, a dry run) →
+//! the plan in `status.plan`, phase `Planned` ([`super::plan`]) → once approved (at once with
+//! `approval: Automatic`) the restore Job, pinned to the plan's backup and point in time → its
+//! progress, read from the data plane's log every 10 s → the result, the rollback snapshot
+//! ConfigMap, the metrics and Events. With `dryRun` the plan is the result.
 //!
 //! A finished restore is final: `Completed` or `Failed` stays, the spec being immutable. The
 //! restore id is the object's uid, so a Job pod that dies and is retried resumes the same
@@ -15,9 +18,11 @@ use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
+use super::plan::{self as restore_plan, Approved};
 use super::{run_config, source};
 use crate::api::restore::{
-    KafkaRestore, KafkaRestoreStatus, OffsetSnapshotRef, RestoreProgress, RestoreResult as StatusResult,
+    KafkaRestore, KafkaRestoreStatus, OffsetSnapshotRef, PointInTime, RestoreProgress,
+    RestoreResult as StatusResult,
 };
 use crate::api::run::{RunPhase, RunReason};
 use crate::api::validation::FieldError;
@@ -26,7 +31,7 @@ use crate::operator::children::{self, last_json_line};
 use crate::operator::context::Context;
 use crate::operator::error::{Error, Result};
 use crate::operator::metrics::{OutcomeLabels, ResourceLabels};
-use crate::operator::oneshot::{Event, Finished, Now, OneShot, Prepared, Ready, lifecycle};
+use crate::operator::oneshot::{Event, Finished, Now, OneShot, Planned, Prepared, Ready, Stage, lifecycle};
 use crate::operator::storage_access::StorageAccess;
 use crate::restore::RestoreResult;
 use crate::restore::run::ProgressLine;
@@ -41,6 +46,7 @@ impl OneShot for KafkaRestore {
     const SUBCOMMAND: &'static str = "restore";
     const FOLLOW: Option<Duration> = Some(Duration::from_secs(10));
     const RUNNING: RunReason = RunReason::RestoreRunning;
+    const PLAN: Option<RunReason> = Some(RunReason::RestorePlanning);
 
     fn validate(&self, now: DateTime<Utc>) -> Vec<FieldError> {
         crate::api::rules::restore(&self.spec, now)
@@ -54,28 +60,111 @@ impl OneShot for KafkaRestore {
         status: &mut KafkaRestoreStatus,
         now: &Now,
     ) -> Result<Prepared> {
-        let source = match source::resolve(ctx, self).await? {
-            Ok(s) => s,
+        let (config_yaml, access, backup_id) = match self.config(ctx, kafka, status, false).await? {
+            Ok(c) => c,
             Err(wait) => return Ok(Prepared::Wait(wait)),
         };
-        let mut access = StorageAccess::for_storage(&source.storage);
-        let key_file = source.key.as_ref().map(|k| access.with_encryption_key(k).into());
-        let uid = self.uid().unwrap_or_default();
-        let mut config = run_config::render(&self.spec, &uid, kafka, source.storage, key_file);
-        config.backup_id = source.backup_id.clone();
-        let config_yaml = serde_yaml_ng::to_string(&config).map_err(|e| Error::Render(e.to_string()))?;
         status.restore = Some(StatusResult {
-            backup_id: source.backup_id.clone(),
+            backup_id: backup_id.clone(),
             start_time: Some(now.time.clone()),
             ..Default::default()
         });
-        let what =
-            source.backup_id.map_or_else(|| "the latest backup".to_string(), |id| format!("backup {id}"));
+        let what = backup_id.map_or_else(|| "the latest backup".to_string(), |id| format!("backup {id}"));
+        let plan = status.plan.as_ref().map(|p| format!(" as planned ({})", p.hash)).unwrap_or_default();
         Ok(Prepared::Launch {
             config_yaml,
             access,
-            ready: Ready::new(RunReason::RestoreRunning, format!("restoring {what} (Job {job})")),
-            event: Event::normal("RestoreStarted", "Restore", format!("restoring {what} with Job {job}")),
+            ready: Ready::new(RunReason::RestoreRunning, format!("restoring {what}{plan} (Job {job})")),
+            event: Event::normal(
+                "RestoreStarted",
+                "Restore",
+                format!("restoring {what}{plan} with Job {job}"),
+            ),
+        })
+    }
+
+    fn stage(&self, status: &KafkaRestoreStatus) -> Stage {
+        let Some(plan) = &status.plan else { return Stage::Plan };
+        let summary = restore_plan::summary(plan);
+        match restore_plan::approved(self, plan) {
+            Approved::Yes => Stage::Run,
+            Approved::Waiting { command } => {
+                let message = format!("{summary}; nothing is written until it is approved: {command}");
+                Stage::Hold {
+                    ready: Ready::new(RunReason::AwaitingApproval, &message),
+                    event: Event::normal(RunReason::AwaitingApproval.as_str(), "Approve", message),
+                }
+            }
+            Approved::WrongHash { given, command } => {
+                let message = format!(
+                    "annotation kafkabackup.com/approve is {given}, which is not this plan's hash {}: nothing runs; {summary}; to approve it: {command}",
+                    plan.hash
+                );
+                Stage::Hold {
+                    ready: Ready::new(RunReason::AwaitingApproval, &message),
+                    event: Event::warning(RunReason::AwaitingApproval.as_str(), "Approve", message),
+                }
+            }
+        }
+    }
+
+    async fn prepare_plan(
+        &self,
+        ctx: &Context,
+        kafka: KafkaConnection,
+        job: &str,
+        status: &mut KafkaRestoreStatus,
+        _now: &Now,
+    ) -> Result<Prepared> {
+        let (config_yaml, access, backup_id) = match self.config(ctx, kafka, status, true).await? {
+            Ok(c) => c,
+            Err(wait) => return Ok(Prepared::Wait(wait)),
+        };
+        // Recorded now: retention keeps the backup a restore reads from its plan on.
+        status.restore = Some(StatusResult { backup_id: backup_id.clone(), ..Default::default() });
+        let what = backup_id.map_or_else(|| "the latest backup".to_string(), |id| format!("backup {id}"));
+        Ok(Prepared::Launch {
+            config_yaml,
+            access,
+            ready: Ready::new(
+                RunReason::RestorePlanning,
+                format!("computing the plan of restoring {what} (Job {job}); nothing is written yet"),
+            ),
+            event: Event::normal(
+                "RestorePlanning",
+                "Plan",
+                format!("computing the plan of restoring {what} with Job {job}"),
+            ),
+        })
+    }
+
+    async fn planned(
+        &self,
+        ctx: &Context,
+        job: &Job,
+        result: std::result::Result<RestoreResult, String>,
+        status: &mut KafkaRestoreStatus,
+        now: &Now,
+    ) -> Result<Planned> {
+        let r = match result {
+            // Refused or failed before anything was written: the restore failed.
+            Err(reason) => {
+                let finished =
+                    self.finish(ctx, job, Err(format!("its plan failed: {reason}")), status, now).await?;
+                return Ok(Planned::Final(finished));
+            }
+            Ok(r) => r,
+        };
+        let plan = restore_plan::from_result(&r, Some(now.time.clone()), &job.name_any());
+        status.restore = Some(StatusResult { backup_id: Some(plan.backup_id.clone()), ..Default::default() });
+        let summary = restore_plan::summary(&plan);
+        status.plan = Some(plan);
+        if self.spec.restore.dry_run {
+            return Ok(Planned::Final(self.finish(ctx, job, Ok(r), status, now).await?));
+        }
+        Ok(Planned::Ready {
+            ready: Ready::new(RunReason::RestorePlanned, format!("{summary}; starting the restore")),
+            event: Event::normal(RunReason::RestorePlanned.as_str(), "Plan", summary),
         })
     }
 
@@ -168,7 +257,46 @@ impl OneShot for KafkaRestore {
     }
 }
 
-/// The status form of a completed restore's result.
+impl KafkaRestore {
+    /// The Job's config (a plan Job's: a dry run), its storage access and the backup id it
+    /// reads, or why it must wait. Once planned, the restore reads exactly the plan's backup up
+    /// to the plan's point in time, resolved to an absolute time: "latest" and "2h before the
+    /// end" mean what they meant when the plan was made.
+    async fn config(
+        &self,
+        ctx: &Context,
+        kafka: KafkaConnection,
+        status: &KafkaRestoreStatus,
+        plan_only: bool,
+    ) -> Result<std::result::Result<(String, StorageAccess, Option<String>), crate::operator::oneshot::Wait>>
+    {
+        let source = match source::resolve(ctx, self).await? {
+            Ok(s) => s,
+            Err(wait) => return Ok(Err(wait)),
+        };
+        let mut access = StorageAccess::for_storage(&source.storage);
+        let key_file = source.key.as_ref().map(|k| access.with_encryption_key(k).into());
+        let uid = self.uid().unwrap_or_default();
+        let mut config = run_config::render(&self.spec, &uid, kafka, source.storage, key_file);
+        config.backup_id = source.backup_id.clone();
+        match (&status.plan, plan_only) {
+            (_, true) => config.restore.dry_run = true,
+            (Some(plan), false) => {
+                config.backup_id = Some(plan.backup_id.clone());
+                if let Some(at) = &plan.point_in_time {
+                    config.point_in_time =
+                        Some(PointInTime { timestamp: Some(at.clone()), offset_from_end: None });
+                }
+            }
+            (None, false) => {}
+        }
+        let backup_id = config.backup_id.clone();
+        let config_yaml = serde_yaml_ng::to_string(&config).map_err(|e| Error::Render(e.to_string()))?;
+        Ok(Ok((config_yaml, access, backup_id)))
+    }
+}
+
+/// The status form of a completed restore
 fn completed(r: &RestoreResult) -> StatusResult {
     StatusResult {
         backup_id: Some(r.backup_id.clone()),
@@ -201,6 +329,7 @@ fn progress_status(
     RestoreProgress {
         percent: i32::try_from(p.percent).unwrap_or(99),
         records_restored: i64::try_from(p.records_restored).unwrap_or(i64::MAX),
+        bytes_restored: i64::try_from(p.bytes).ok(),
         estimated_completion,
     }
 }
@@ -217,7 +346,7 @@ mod tests {
         let started = Utc.with_ymd_and_hms(2026, 11, 22, 1, 0, 0).single().expect("time");
         let now = started + chrono::Duration::seconds(60);
         let st = progress_status(&p, Some(started), now);
-        assert_eq!((st.percent, st.records_restored), (25, 250));
+        assert_eq!((st.percent, st.records_restored, st.bytes_restored), (25, 250, Some(9)));
         // 250 records a minute, 750 left: three more minutes.
         assert_eq!(st.estimated_completion, time::kube(now + chrono::Duration::seconds(180)));
         let none_yet = crate::restore::run::Progress { records_expected: 1000, ..Default::default() };

@@ -3,9 +3,11 @@
 //!
 //! - [`controller`]: what a restore adds to the lifecycle (`impl OneShot`), and its reconcile.
 //! - [`source`]: where the backups are and which one (I/O).
+//! - [`plan`]: the plan from the dry run, its hash, and the approval (pure).
 //! - [`run_config`]: the config the restore Job gets (pure).
 
 pub mod controller;
+pub mod plan;
 pub mod run_config;
 pub mod source;
 

@@ -1,13 +1,16 @@
 //! Where a restore's backups are and which one: the referenced `KafkaBackup`'s location and its
-//! latest completed backup (when no id is named), or the spec's own `source.storage`. A
-//! `KafkaBackup` in another namespace is followed only with its opt-in.
+//! latest completed backup (when no id is named), a `KafkaRestorePoint`'s backup at the location
+//! of the `KafkaBackup` or `KafkaBackupLocation` that lists it, or the spec's own
+//! `source.storage`. A `KafkaBackup` in another namespace is followed only with its opt-in.
 
 use kube::ResourceExt;
 use kube::api::Api;
 
 use crate::api::backup::{BackupRunStatus, KafkaBackup};
 use crate::api::cluster::{ReferenceReason, SecretKeyRef};
+use crate::api::location::KafkaBackupLocation;
 use crate::api::restore::KafkaRestore;
+use crate::api::restore_point::KafkaRestorePoint;
 use crate::api::run::RunReason;
 use crate::api::storage::StorageSpec;
 use crate::operator::context::Context;
@@ -34,8 +37,11 @@ pub async fn resolve(ctx: &Context, kr: &KafkaRestore) -> Result<std::result::Re
     if let Some(s) = &kr.spec.source {
         return Ok(Ok(Source { storage: s.storage.clone(), backup_id: s.backup_id.clone(), key: None }));
     }
+    if let Some(r) = &kr.spec.restore_point_ref {
+        return restore_point(ctx, &ns, &r.name).await;
+    }
     let Some(r) = &kr.spec.backup_ref else {
-        return wait(RunReason::InvalidSpec, "set spec.backupRef or spec.source");
+        return wait(RunReason::InvalidSpec, "set spec.backupRef, spec.restorePointRef or spec.source");
     };
     let kb_ns = r.namespace.clone().unwrap_or_else(|| ns.clone());
     let api: Api<KafkaBackup> = Api::namespaced(ctx.client.clone(), &kb_ns);
@@ -86,4 +92,62 @@ pub async fn resolve(ctx: &Context, kr: &KafkaRestore) -> Result<std::result::Re
     let key = kb.spec.backup.encryption.as_ref().filter(|e| e.enabled).and_then(|e| e.key_secret.clone());
     let storage = crate::operator::backup::run_config::storage(&kb);
     Ok(Ok(Source { storage, backup_id: Some(backup_id), key }))
+}
+
+/// The backup of the `KafkaRestorePoint` `name` (same namespace), at the location of the
+/// `KafkaBackup` (with its encryption key) or `KafkaBackupLocation` that lists it.
+async fn restore_point(ctx: &Context, ns: &str, name: &str) -> Result<std::result::Result<Source, Wait>> {
+    let points: Api<KafkaRestorePoint> = Api::namespaced(ctx.client.clone(), ns);
+    let Some(point) =
+        points.get_opt(name).await.map_err(Error::read(format!("KafkaRestorePoint {ns}/{name}")))?
+    else {
+        return wait(
+            RunReason::RestorePointNotFound,
+            format!(
+                "KafkaRestorePoint {ns}/{name} not found: fix spec.restorePointRef.name (kubectl get krp -n {ns} lists them)"
+            ),
+        );
+    };
+    let backup_id = Some(point.spec.backup_id.clone());
+    let from = &point.spec.source;
+    let missing = |reason, kind: &str| {
+        wait(
+            reason,
+            format!(
+                "{kind} {ns}/{}, the source of KafkaRestorePoint {name} (spec.restorePointRef), not found; the restore starts once it exists",
+                from.name
+            ),
+        )
+    };
+    match from.kind.as_str() {
+        "KafkaBackup" => {
+            let api: Api<KafkaBackup> = Api::namespaced(ctx.client.clone(), ns);
+            let found = api
+                .get_opt(&from.name)
+                .await
+                .map_err(Error::read(format!("KafkaBackup {ns}/{}", from.name)))?;
+            let Some(kb) = found else { return missing(RunReason::BackupNotFound, "KafkaBackup") };
+            let key =
+                kb.spec.backup.encryption.as_ref().filter(|e| e.enabled).and_then(|e| e.key_secret.clone());
+            let storage = crate::operator::backup::run_config::storage(&kb);
+            Ok(Ok(Source { storage, backup_id, key }))
+        }
+        "KafkaBackupLocation" => {
+            let api: Api<KafkaBackupLocation> = Api::namespaced(ctx.client.clone(), ns);
+            let found = api
+                .get_opt(&from.name)
+                .await
+                .map_err(Error::read(format!("KafkaBackupLocation {ns}/{}", from.name)))?;
+            let Some(location) = found else {
+                return missing(RunReason::LocationNotFound, "KafkaBackupLocation");
+            };
+            Ok(Ok(Source { storage: location.spec.storage.clone(), backup_id, key: None }))
+        }
+        other => wait(
+            RunReason::RestorePointNotFound,
+            format!(
+                "KafkaRestorePoint {ns}/{name} (spec.restorePointRef) names a source of kind {other:?}, neither KafkaBackup nor KafkaBackupLocation"
+            ),
+        ),
+    }
 }

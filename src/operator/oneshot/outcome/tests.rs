@@ -123,6 +123,7 @@ fn a_start_names_the_job_and_a_running_job_keeps_ready_as_it_was() {
     let event = Event::normal("OffsetResetStarted", "OffsetReset", "Job j started");
     let started = Outcome::Started {
         job: "j".into(),
+        phase: RunPhase::Running,
         ready: Ready::new(RunReason::ResetRunning, "running"),
         event: event.clone(),
     };
@@ -131,6 +132,7 @@ fn a_start_names_the_job_and_a_running_job_keeps_ready_as_it_was() {
     let before = status.conditions.clone();
     let running = || Outcome::Running {
         job: "j".into(),
+        phase: RunPhase::Running,
         running: RunReason::ResetRunning,
         blocked: None,
         starting: false,
@@ -141,6 +143,7 @@ fn a_start_names_the_job_and_a_running_job_keeps_ready_as_it_was() {
     // A pod that cannot start: Ready says so with one Warning Event, not one per look.
     let blocked = || Outcome::Running {
         job: "j".into(),
+        phase: RunPhase::Running,
         running: RunReason::ResetRunning,
         blocked: Some(r#"pod j-x: CreateContainerConfigError: secret "creds" not found"#.into()),
         starting: true,
@@ -203,4 +206,21 @@ fn typed_reasons_are_the_strings_the_errors_gave() {
     );
     let refused = crate::refusal::Reason::TargetChanged;
     assert_eq!(RunReason::from(refused).as_str(), refused.as_str());
+}
+
+#[test]
+fn a_plan_holds_the_run_in_planned_and_says_so_once_per_change_of_ready() {
+    let mut status = KafkaOffsetResetStatus::default();
+    let planned = |message: &str| Outcome::Planned {
+        ready: Ready::new(RunReason::AwaitingApproval, message),
+        events: vec![Event::normal("AwaitingApproval", "Plan", message)],
+        proceed: false,
+    };
+    assert_eq!(settle(&mut status, planned("annotate with abc"), &at(0)).len(), 1);
+    assert_eq!(status.phase, Some(RunPhase::Planned));
+    let (is, reason, _) = ready(&status);
+    assert_eq!((is, reason.as_str()), (ConditionStatus::False, "AwaitingApproval"));
+    assert!(settle(&mut status, planned("annotate with abc"), &at(10)).is_empty(), "not every look");
+    assert_eq!(settle(&mut status, planned("xyz is not abc"), &at(20)).len(), 1, "a new message is news");
+    assert_eq!(status.phase, Some(RunPhase::Planned));
 }
