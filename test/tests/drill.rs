@@ -1,0 +1,207 @@
+//! The restore drill against the real broker and MinIO: a backed-up topic restores into scratch
+//! topics, reads back equal record for record, and the scratch topics are gone afterwards with the
+//! source untouched; a corrupted segment fails the drill naming topic, partition and offset, and
+//! the scratch topics are gone too; a prefix that would write to a real topic is refused before
+//! anything is written.
+
+use std::collections::BTreeMap;
+
+use futures::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt};
+use strimzi_backup_e2e::dataplane::{
+    base_config, consume_all, create_topic, delete_topic, minio, partition_count, produce, read_backup,
+    recent, records, result_line, run, run_ok, watermarks, without_offsets,
+};
+use strimzi_backup_e2e::env::TestEnv;
+use strimzi_backup_e2e::fixtures::unique_suffix;
+use strimzi_backup_operator::format::record::Record;
+
+/// Creates `topic` with `counts.len()` partitions holding `counts[p]` varied records each (keys,
+/// null keys, null and empty values, headers with null values), and returns them per partition.
+async fn topic_with_records(
+    env: &TestEnv,
+    topic: &str,
+    counts: &[usize],
+) -> anyhow::Result<Vec<Vec<Record>>> {
+    create_topic(env, topic, counts.len() as i32, &[]).await?;
+    let mut out = Vec::new();
+    for (p, n) in counts.iter().enumerate() {
+        let recs = records(topic, p as i32, *n, recent());
+        produce(env, topic, p as i32, &recs).await?;
+        out.push(recs);
+    }
+    Ok(out)
+}
+
+/// Backs up the topics matching `topics` under `prefix`; returns the backup id.
+fn backup(env: &TestEnv, prefix: &str, topics: &str) -> anyhow::Result<String> {
+    let config = format!("{}topics:\n  include: [\"{topics}\"]\n", base_config(env, prefix, None)?);
+    let result = run_ok(env, "backup", &config, &[])?;
+    Ok(result["backupId"].as_str().unwrap_or_default().to_string())
+}
+
+fn drill_config(env: &TestEnv, prefix: &str, extra: &str) -> anyhow::Result<String> {
+    Ok(format!("{}{extra}", base_config(env, prefix, None)?))
+}
+
+/// The objects under `<prefix>restores/`: a drill leaves no resume state or lease behind.
+async fn restore_objects(store: &impl ObjectStore, prefix: &str) -> anyhow::Result<Vec<String>> {
+    let dir = object_store::path::Path::from(format!("{prefix}restores"));
+    let listed: Vec<_> = store.list(Some(&dir)).try_collect().await?;
+    Ok(listed.into_iter().map(|o| o.location.to_string()).collect())
+}
+
+/// Per partition: its records without offsets and its watermarks.
+type Contents = BTreeMap<i32, (Vec<Record>, (i64, i64))>;
+
+/// Every record of every partition, without offsets, and the watermarks: what "untouched" means.
+fn snapshot(env: &TestEnv, topic: &str, partitions: i32) -> anyhow::Result<Contents> {
+    let mut out = BTreeMap::new();
+    for p in 0..partitions {
+        out.insert(p, (without_offsets(&consume_all(env, topic, p)?), watermarks(env, topic, p)?));
+    }
+    Ok(out)
+}
+
+#[tokio::test]
+async fn a_drill_restores_into_scratch_topics_compares_every_record_and_deletes_them() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-drill-{s}/");
+    let topic = format!("dr{s}-orders");
+    let produced = topic_with_records(&env, &topic, &[300, 120, 45]).await?;
+    let id = backup(&env, &prefix, &topic)?;
+    // What the backup holds, read by the test's own decoder.
+    let store = minio(&env)?;
+    let (_, held) = read_backup(&store, &prefix, &id).await?;
+    let held_records: usize = held.values().map(Vec::len).sum();
+    assert_eq!(held_records, 465);
+    for (p, recs) in produced.iter().enumerate() {
+        assert_eq!(
+            without_offsets(&held[&(topic.clone(), p as i32)]),
+            without_offsets(recs),
+            "{topic}/{p} in the backup"
+        );
+    }
+    let before = snapshot(&env, &topic, 3)?;
+
+    let scratch_prefix = format!("drill{s}-");
+    let config = drill_config(&env, &prefix, &format!("topicPrefix: {scratch_prefix}\ndrillId: d{s}\n"))?;
+    let result = run_ok(&env, "drill", &config, &[])?;
+    assert_eq!(result["result"], "Passed", "{result}");
+    assert_eq!(result["backupId"], id.as_str());
+    assert_eq!(result["topics"], serde_json::json!([topic]));
+    assert_eq!(result["records"], held_records as u64, "every backed-up record compared: {result}");
+    assert_eq!(result["mismatches"], 0);
+    assert_eq!(result["firstMismatches"], serde_json::json!([]));
+    assert_eq!(result["scratchTopicsDeleted"], true);
+    assert!(result["restoreSeconds"].as_f64().is_some_and(|s| s > 0.0), "{result}");
+    assert!(result["recordsPerSecond"].as_f64().is_some_and(|r| r > 0.0), "{result}");
+    assert!(result["bytes"].as_u64().is_some_and(|b| b > 0), "{result}");
+
+    assert_eq!(
+        partition_count(&env, &format!("{scratch_prefix}{topic}"))?,
+        None,
+        "the scratch topic is gone"
+    );
+    assert_eq!(snapshot(&env, &topic, 3)?, before, "the source topic is untouched");
+    assert_eq!(
+        restore_objects(&store, &prefix).await?,
+        Vec::<String>::new(),
+        "no resume state or lease left"
+    );
+    delete_topic(&env, &topic).await
+}
+
+#[tokio::test]
+async fn a_corrupted_segment_fails_the_drill_naming_topic_partition_and_offset() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-drill-bad-{s}/");
+    let topic = format!("drb{s}-events");
+    topic_with_records(&env, &topic, &[200, 150]).await?;
+    let id = backup(&env, &prefix, &topic)?;
+    let store = minio(&env)?;
+    let (manifest, _) = read_backup(&store, &prefix, &id).await?;
+    let (_, part) =
+        manifest.partition(&topic, 1).ok_or_else(|| anyhow::anyhow!("no {topic}/1 in the backup"))?;
+    let segment = part.segments.first().ok_or_else(|| anyhow::anyhow!("no segment"))?.clone();
+    // One byte flipped in the middle of the segment, as bit rot in the bucket would.
+    let path = object_store::path::Path::from(segment.object.as_str());
+    let mut bytes = store.get(&path).await?.bytes().await?.to_vec();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0xff;
+    store.put(&path, bytes.into()).await?;
+
+    let scratch_prefix = format!("drill{s}-");
+    let config = drill_config(&env, &prefix, &format!("topicPrefix: {scratch_prefix}\ndrillId: bad{s}\n"))?;
+    let out = run(&env, "drill", &config, &[])?;
+    assert!(
+        !out.status.success(),
+        "the drill passed a corrupted backup: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let result = result_line(&out.stdout)?;
+    assert_eq!(result["result"], "Failed", "{result}");
+    let message = result["message"].as_str().unwrap_or_default();
+    let named = format!("topic {topic} partition 1 offset {}", segment.first_offset);
+    assert!(message.contains(&named), "`{named}` not in: {message}");
+    assert!(message.contains(&segment.object), "the object is named: {message}");
+    assert_eq!(result["scratchTopicsDeleted"], true, "{result}");
+    assert_eq!(
+        partition_count(&env, &format!("{scratch_prefix}{topic}"))?,
+        None,
+        "the scratch topic is gone"
+    );
+    assert_eq!(
+        restore_objects(&store, &prefix).await?,
+        Vec::<String>::new(),
+        "no resume state or lease left"
+    );
+    delete_topic(&env, &topic).await
+}
+
+#[tokio::test]
+async fn a_scratch_name_of_a_real_topic_is_refused_before_anything_is_written() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-drill-clash-{s}/");
+    let (topic, other) = (format!("dc{s}"), format!("x{s}-dc{s}"));
+    topic_with_records(&env, &topic, &[30]).await?;
+    topic_with_records(&env, &other, &[20]).await?;
+    backup(&env, &prefix, &format!("(dc|x){s}.*"))?;
+    let store = minio(&env)?;
+
+    // `x<s>-` would restore dc<s> into x<s>-dc<s>: a topic of the cluster and of the backup.
+    let before = snapshot(&env, &other, 1)?;
+    let config = drill_config(&env, &prefix, &format!("topicPrefix: x{s}-\ndrillId: clash{s}\n"))?;
+    let out = run(&env, "drill", &config, &[])?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a drill onto a real topic ran: {stderr}");
+    assert!(stderr.contains(&format!("scratch topic {other} already exists in the cluster")), "{stderr}");
+    assert!(stderr.contains(&format!("scratch topic {other} is the name of a topic in backup")), "{stderr}");
+    assert_eq!(snapshot(&env, &other, 1)?, before, "the real topic is untouched");
+    assert_eq!(
+        partition_count(&env, &format!("x{s}-x{s}-dc{s}"))?,
+        None,
+        "no other scratch topic was created"
+    );
+    assert_eq!(
+        restore_objects(&store, &prefix).await?,
+        Vec::<String>::new(),
+        "nothing written at the location"
+    );
+
+    // Gone from the cluster, still a backed-up name: refused as well.
+    delete_topic(&env, &other).await?;
+    let stderr = String::from_utf8_lossy(&run(&env, "drill", &config, &[])?.stderr).to_string();
+    assert!(stderr.contains(&format!("scratch topic {other} is the name of a topic in backup")), "{stderr}");
+    assert!(!stderr.contains("already exists"), "{stderr}");
+    assert_eq!(partition_count(&env, &other)?, None, "nothing was restored into it");
+    assert_eq!(
+        restore_objects(&store, &prefix).await?,
+        Vec::<String>::new(),
+        "nothing written at the location"
+    );
+    delete_topic(&env, &topic).await
+}
