@@ -216,6 +216,7 @@ build_strimzi_crds
   -f config/crd/bases/ -f "$STRIMZI_CRDS_BOTH"
 "$KUBECTL" wait --for condition=Established --timeout 60s \
   crd/kafkabackups.kafkabackup.com crd/kafkarestores.kafkabackup.com crd/kafkaoffsetresets.kafkabackup.com \
+  crd/kafkabackuplocations.kafkabackup.com crd/kafkarestorepoints.kafkabackup.com \
   crd/kafkas.kafka.strimzi.io crd/kafkausers.kafka.strimzi.io
 
 # ==================================================================================================

@@ -10,7 +10,11 @@ operator-sdk builds the CSV from config/manifests but cannot know:
 - the OpenShift versions (`com.redhat.openshift.versions`) in annotations.yaml and
   bundle.Dockerfile.
 It also fails when a top-level spec or status field of an owned CRD has no descriptor, or when an
-alm-example carries a status, so a new field cannot ship undescribed.
+alm-example carries a status, so a new field cannot ship undescribed; when a kind lists no
+`resources` (scorecard's olm-crds-have-resources fails on it too); and when a kind users create has
+no alm-example. Kinds the operator alone writes are named in the
+`operators.operatorframework.io/internal-objects` annotation (KafkaRestorePoint): the console
+offers no form for them, so they have no alm-example (and must not have one).
 """
 import argparse
 import base64
@@ -40,8 +44,20 @@ def load(path: Path):
     return yaml.safe_load(path.read_text())
 
 
+INTERNAL_OBJECTS = "operators.operatorframework.io/internal-objects"
+
+
+def internal_objects(csv) -> set[str]:
+    """The CRD names (plural.group) the CSV marks internal."""
+    return set(json.loads(csv["metadata"].get("annotations", {}).get(INTERNAL_OBJECTS, "[]")))
+
+
 def descriptor_problems(csv, crds) -> list[str]:
     problems = []
+    internal = internal_objects(csv)
+    owned_names = {o["name"] for o in csv["spec"]["customresourcedefinitions"]["owned"]}
+    for name in sorted(internal - owned_names):
+        problems.append(f"{INTERNAL_OBJECTS} names {name}, which is not an owned CRD")
     by_name = {c["metadata"]["name"]: c for c in crds}
     for owned in csv["spec"]["customresourcedefinitions"]["owned"]:
         crd = by_name.get(owned["name"])
@@ -94,10 +110,13 @@ def main() -> int:
 
     problems = descriptor_problems(csv, crds)
     examples = json.loads(meta["annotations"].get("alm-examples", "[]"))
-    kinds = {o["kind"] for o in csv["spec"]["customresourcedefinitions"]["owned"]}
+    internal = internal_objects(csv)
+    kinds = {o["kind"] for o in csv["spec"]["customresourcedefinitions"]["owned"] if o["name"] not in internal}
     for example in examples:
         if "status" in example:
             problems.append(f"alm-example {example['kind']} carries a status")
+        if any(o["kind"] == example["kind"] and o["name"] in internal for o in csv["spec"]["customresourcedefinitions"]["owned"]):
+            problems.append(f"alm-example {example['kind']}: an internal object (written by the operator only)")
         kinds.discard(example["kind"])
     problems += [f"no alm-example for {k}" for k in sorted(kinds)]
     if problems:

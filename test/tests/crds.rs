@@ -6,7 +6,9 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use serde_json::json;
 use strimzi_backup_e2e::env::workspace_root;
 use strimzi_backup_e2e::fixtures::{Cluster, MANAGER};
-use strimzi_backup_operator::api::{KafkaBackup, KafkaOffsetReset, KafkaRestore};
+use strimzi_backup_operator::api::{
+    KafkaBackup, KafkaBackupLocation, KafkaOffsetReset, KafkaRestore, KafkaRestorePoint,
+};
 
 async fn setup(prefix: &str) -> anyhow::Result<(Cluster, String)> {
     let cluster = Cluster::connect().await?;
@@ -22,15 +24,17 @@ async fn crds_install_and_become_established() -> anyhow::Result<()> {
     assert_eq!(
         names,
         [
+            "kafkabackuplocations.kafkabackup.com",
             "kafkabackups.kafkabackup.com",
             "kafkaoffsetresets.kafkabackup.com",
+            "kafkarestorepoints.kafkabackup.com",
             "kafkarestores.kafkabackup.com"
         ]
     );
     // Short names and the category resolve through discovery, as users type them.
     let out = cluster.kubectl(&["api-resources", "--api-group=kafkabackup.com", "-o", "wide"])?;
     let text = String::from_utf8_lossy(&out.stdout);
-    for expected in ["kb", "kr", "kor", "strimzi-backup"] {
+    for expected in ["kb", "kr", "kor", "kbl", "krp", "strimzi-backup"] {
         assert!(
             text.split_whitespace().any(|w| w.split(',').any(|p| p == expected)),
             "{expected} in:\n{text}"
@@ -66,7 +70,10 @@ async fn every_sample_applies_cleanly() -> anyhow::Result<()> {
         Api::namespaced(cluster.client.clone(), &ns).list(&Default::default()).await?.items;
     let resets: Vec<KafkaOffsetReset> =
         Api::namespaced(cluster.client.clone(), &ns).list(&Default::default()).await?.items;
-    assert_eq!(backups.len() + restores.len() + resets.len(), applied);
+    let locations: Vec<KafkaBackupLocation> =
+        Api::namespaced(cluster.client.clone(), &ns).list(&Default::default()).await?.items;
+    assert_eq!(backups.len() + restores.len() + resets.len() + locations.len(), applied);
+    assert!(!locations.is_empty(), "no KafkaBackupLocation among the samples");
     let daily =
         backups.iter().find(|b| b.metadata.name.as_deref() == Some("prod-backup-daily")).expect("sample");
     assert_eq!(daily.spec.topics.exclude, ["__.*"], "schema default applied by the apiserver");
@@ -76,7 +83,9 @@ async fn every_sample_applies_cleanly() -> anyhow::Result<()> {
 }
 
 /// The CSV's `alm-examples` (what the OpenShift console offers as "Create KafkaBackup") are valid
-/// objects: every key is in the schema (strict field validation), CEL rules pass, one per kind.
+/// objects: every key is in the schema (strict field validation), CEL rules pass, one per kind
+/// users create. KafkaRestorePoint, which the operator alone writes, has none and is marked an
+/// internal object, so the console offers no form for it.
 #[tokio::test]
 async fn the_bundles_alm_examples_apply_with_strict_field_validation() -> anyhow::Result<()> {
     let (cluster, ns) = setup("alm-examples").await?;
@@ -93,7 +102,13 @@ async fn the_bundles_alm_examples_apply_with_strict_field_validation() -> anyhow
         kinds.extend(example.types.as_ref().map(|t| t.kind.clone()));
     }
     kinds.sort();
-    assert_eq!(kinds, ["KafkaBackup", "KafkaOffsetReset", "KafkaRestore"]);
+    assert_eq!(kinds, ["KafkaBackup", "KafkaBackupLocation", "KafkaOffsetReset", "KafkaRestore"]);
+    let internal: Vec<String> = serde_json::from_str(
+        csv.pointer("/metadata/annotations/operators.operatorframework.io~1internal-objects")
+            .and_then(|v| v.as_str())
+            .unwrap_or("[]"),
+    )?;
+    assert_eq!(internal, ["kafkarestorepoints.kafkabackup.com"]);
     cluster.delete_namespace(&ns).await?;
     Ok(())
 }
@@ -105,6 +120,9 @@ async fn kubectl_get_shows_the_printer_columns() -> anyhow::Result<()> {
     cluster.apply_file(&ns, &sample.join("kafkabackup.com_v1alpha1_kafkabackup.yaml")).await?;
     cluster.apply_file(&ns, &sample.join("kafkabackup.com_v1alpha1_kafkarestore.yaml")).await?;
     cluster.apply_file(&ns, &sample.join("kafkabackup.com_v1alpha1_kafkaoffsetreset.yaml")).await?;
+    cluster.apply_file(&ns, &sample.join("kafkabackup.com_v1alpha1_kafkabackuplocation.yaml")).await?;
+    // A restore point as the operator writes it (no sample: users never create one).
+    cluster.apply(&ns, &serde_json::from_value(restore_point("backup-20260213-020000"))?).await?;
 
     // Status as the controller will write it, through the status subresource.
     let backups: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
@@ -124,6 +142,16 @@ async fn kubectl_get_shows_the_printer_columns() -> anyhow::Result<()> {
     let resets: Api<KafkaOffsetReset> = Api::namespaced(cluster.client.clone(), &ns);
     let status = json!({"status": {"phase": "Completed", "groupsReset": 2, "groupsFailed": 0}});
     resets.patch_status("reprocess-since-1430", &PatchParams::default(), &Patch::Merge(&status)).await?;
+    let locations: Api<KafkaBackupLocation> = Api::namespaced(cluster.client.clone(), &ns);
+    let status = json!({"status": {
+        "conditions": [{"type": "Ready", "status": "True", "reason": "Synced",
+                        "lastTransitionTime": "2026-02-13T02:20:00Z"}],
+        "restorePoints": 31, "lastSyncTime": "2026-02-13T02:20:00Z"
+    }});
+    locations.patch_status("my-cluster-nightly-dr", &PatchParams::default(), &Patch::Merge(&status)).await?;
+    let points: Api<KafkaRestorePoint> = Api::namespaced(cluster.client.clone(), &ns);
+    let status = json!({"status": {"verification": {"result": "Passed", "records": 1200, "mismatches": 0}}});
+    points.patch_status("backup-20260213-020000", &PatchParams::default(), &Patch::Merge(&status)).await?;
 
     let get = |kind: &str| -> anyhow::Result<Vec<String>> {
         let out = cluster.kubectl(&["-n", &ns, "get", kind])?;
@@ -154,11 +182,36 @@ async fn kubectl_get_shows_the_printer_columns() -> anyhow::Result<()> {
     for cell in ["reprocess-since-1430", "to-timestamp", "Completed", "2"] {
         assert!(kor[1].contains(cell), "{cell} in {kor:?}");
     }
-    // The category lists all three kinds at once.
+    let kbl = get("kbl")?;
+    assert!(
+        kbl[0].split_whitespace().eq(["NAME", "TYPE", "RESTORE", "POINTS", "LAST", "SYNC", "STATUS", "AGE"]),
+        "{kbl:?}"
+    );
+    for cell in ["my-cluster-nightly-dr", "s3", "31", "Synced"] {
+        assert!(kbl[1].contains(cell), "{cell} in {kbl:?}");
+    }
+    // `kubectl get krp` is the catalog of what can be restored (issue 15 §1).
+    let krp = get("krp")?;
+    assert!(
+        krp[0].split_whitespace().eq(["NAME", "BACKUP", "TOPICS", "FROM", "TO", "SIZE", "VERIFIED", "AGE"]),
+        "{krp:?}"
+    );
+    for cell in [
+        "backup-20260213-020000",
+        "2026-02-12T02:00:00.000Z",
+        "2026-02-13T01:59:59.999Z",
+        "53687091200",
+        "Passed",
+    ] {
+        assert!(krp[1].contains(cell), "{cell} in {krp:?}");
+    }
+    // The category lists every kind at once.
     let all = get("strimzi-backup")?.join("\n");
     for name in [
         "kafkabackup.kafkabackup.com/my-cluster-nightly",
         "kafkarestore.kafkabackup.com/orders-before-incident",
+        "kafkabackuplocation.kafkabackup.com/my-cluster-nightly-dr",
+        "kafkarestorepoint.kafkabackup.com/backup-20260213-020000",
     ] {
         assert!(all.contains(name), "{name} in {all}");
     }
@@ -173,6 +226,19 @@ async fn rejection(cluster: &Cluster, ns: &str, obj: serde_json::Value) -> anyho
         Ok(_) => anyhow::bail!("the apiserver accepted an invalid object: {obj:?}"),
         Err(err) => Ok(format!("{err:#}")),
     }
+}
+
+/// A `KafkaRestorePoint` named after its backup id, as the operator writes it from a manifest.
+fn restore_point(id: &str) -> serde_json::Value {
+    json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaRestorePoint", "metadata": {"name": id},
+        "spec": {"backupId": id, "source": {"kind": "KafkaBackupLocation", "name": "my-cluster-nightly-dr"},
+            "formatVersion": 2, "capturedAt": "2026-02-13T02:00:00Z", "completedAt": "2026-02-13T02:15:23Z",
+            "restorableFrom": "2026-02-12T02:00:00.000Z", "restorableTo": "2026-02-13T01:59:59.999Z",
+            "compression": "zstd",
+            "totals": {"topics": 2, "partitions": 12, "records": 1200, "rawBytes": 107374182400_i64,
+                       "storedBytes": 53687091200_i64},
+            "topics": [{"name": "orders", "partitions": 6, "records": 600, "bytes": 26843545600_i64},
+                       {"name": "payments", "partitions": 6, "records": 600, "bytes": 26843545600_i64}]}})
 }
 
 fn backup(spec: serde_json::Value) -> serde_json::Value {
@@ -314,6 +380,49 @@ async fn cel_rules_reject_bad_objects_with_readable_messages() -> anyhow::Result
     changed["spec"]["dryRun"] = json!(true);
     let msg = rejection(&cluster, &ns, changed).await?;
     assert!(msg.contains("spec is immutable: a KafkaOffsetReset is one run"), "{msg}");
+
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
+
+/// The schema rules of the two kinds of issue 15: a restore point's spec is what its manifest
+/// holds and never changes (its status does: drills write it), and a location's sync period and
+/// access mode are checked before any operator sees them.
+#[tokio::test]
+async fn restore_points_are_immutable_and_locations_checked_by_the_schema() -> anyhow::Result<()> {
+    let (cluster, ns) = setup("cel-restore-points").await?;
+    let point = restore_point("backup-20260214-020000");
+    cluster.apply(&ns, &serde_json::from_value(point.clone())?).await?;
+    let mut changed = point;
+    changed["spec"]["totals"]["records"] = json!(1);
+    let msg = rejection(&cluster, &ns, changed).await?;
+    assert!(msg.contains("a KafkaRestorePoint's spec is what its manifest holds and never changes"), "{msg}");
+    let points: Api<KafkaRestorePoint> = Api::namespaced(cluster.client.clone(), &ns);
+    let status = json!({"status": {"verification": {"result": "Failed", "mismatches": 1,
+        "message": "orders/0 offset 42: record differs"}}});
+    points.patch_status("backup-20260214-020000", &PatchParams::default(), &Patch::Merge(&status)).await?;
+
+    let location = |spec: serde_json::Value| {
+        json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaBackupLocation",
+            "metadata": {"name": "dr"}, "spec": spec})
+    };
+    let pvc = json!({"type": "filesystem", "filesystem": {"claimName": "backups"}});
+    let msg = rejection(&cluster, &ns, location(json!({"storage": pvc, "syncPeriod": "5 minutes"}))).await?;
+    assert!(msg.contains("spec.syncPeriod"), "{msg}");
+    let msg = rejection(&cluster, &ns, location(json!({"storage": pvc, "accessMode": "WriteOnly"}))).await?;
+    assert!(msg.contains("spec.accessMode") && msg.contains(r#""ReadOnly", "ReadWrite""#), "{msg}");
+    let msg = rejection(
+        &cluster,
+        &ns,
+        location(json!({"storage": {"type": "s3", "filesystem": {"claimName": "b"}}})),
+    )
+    .await?;
+    assert!(msg.contains("storage.s3 must be set when storage.type is s3"), "{msg}");
+    // Left out, syncPeriod and accessMode get the schema defaults.
+    let applied = cluster.apply(&ns, &serde_json::from_value(location(json!({"storage": pvc})))?).await?;
+    let location: KafkaBackupLocation = serde_json::from_value(serde_json::to_value(&applied)?)?;
+    assert_eq!(location.spec.sync_period, "5m");
+    assert_eq!(location.spec.access_mode, strimzi_backup_operator::api::location::AccessMode::ReadOnly);
 
     cluster.delete_namespace(&ns).await?;
     Ok(())
