@@ -171,10 +171,11 @@ pub fn recoverability<'a>(points: impl IntoIterator<Item = &'a KafkaRestorePoint
         let record = n.restorable_to.as_deref().and_then(parse);
         cut.into_iter().chain(record).max()
     });
+    let text = |t: chrono::DateTime<chrono::Utc>| millis_to_rfc3339(t.timestamp_millis());
     Recoverability {
-        first_recoverability_point: first.and_then(crate::time::kube),
-        last_recoverability_point: last.and_then(crate::time::kube),
-        last_successful_backup: newest.and_then(|n| crate::time::parse(&n.completed_at)),
+        first_recoverability_point: first.and_then(text),
+        last_recoverability_point: last.and_then(text),
+        last_successful_backup: newest.and_then(|n| parse(&n.completed_at)).and_then(text),
     }
 }
 

@@ -134,21 +134,22 @@ fn default_sync_period() -> String {
 }
 
 /// The recoverability of a set of restore points: what a point-in-time restore can target.
-/// Shared by `KafkaBackup` and `KafkaBackupLocation` status.
+/// Shared by `KafkaBackup` and `KafkaBackupLocation` status. RFC 3339 with milliseconds (a
+/// Kubernetes `Time` keeps seconds only, and a point in time is a millisecond).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Recoverability {
     /// The earliest millisecond a point-in-time restore can target: the oldest record timestamp
     /// any kept restore point holds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub first_recoverability_point: Option<Time>,
+    pub first_recoverability_point: Option<String>,
     /// The latest millisecond a point-in-time restore can target: the newest restore point's
     /// capture time (its cut), or its newest record's timestamp when that is later.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_recoverability_point: Option<Time>,
+    pub last_recoverability_point: Option<String>,
     /// When the newest restore point was committed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_successful_backup: Option<Time>,
+    pub last_successful_backup: Option<String>,
 }
 
 /// Observed state of a `KafkaBackupLocation`.

@@ -147,8 +147,8 @@ fn the_window_runs_from_the_oldest_record_to_the_newest_cut() {
     let newer =
         summarize(&manifest("nightly-3", "1970-01-01T00:00:09.000Z", "1970-01-01T00:00:10.000Z"), None);
     let w = recoverability([&newer, &old]);
-    let ms = |t: &Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::Time>| {
-        t.as_ref().map(|t| t.0.as_millisecond())
+    let ms = |t: &Option<String>| {
+        chrono::DateTime::parse_from_rfc3339(t.as_deref()?).ok().map(|t| t.timestamp_millis())
     };
     assert_eq!(ms(&w.first_recoverability_point), Some(500));
     // The newest point's cut (9 s) is later than its newest record (5 s).
