@@ -685,14 +685,8 @@ async fn backup_sets_the_trigger_annotation_and_waits_for_the_run_it_started() -
     let at = chrono::DateTime::parse_from_rfc3339(value)?;
     assert!((chrono::Utc::now() - at.with_timezone(&chrono::Utc)).num_seconds().abs() < 60, "{value}");
 
-    // --wait: the run the operator started for this value, until it ends.
-    let mut child = plugin.spawn(&["backup", "orders", "--wait"])?;
-    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
-    let mut seen = String::new();
-    read_until(&mut lines, &mut seen, "triggered: ").await?;
-    let second = annotation(&backups.get("orders").await?).context("annotation")?;
-    assert_ne!(second, value, "a second trigger is a new value");
-    // An older run ending is not this one.
+    // --wait: the run the operator started for this value, until it ends. The run of the first
+    // value has ended already when it starts: that one is not waited for.
     set_status::<KafkaBackup>(
         &cluster,
         &ns,
@@ -701,6 +695,12 @@ async fn backup_sets_the_trigger_annotation_and_waits_for_the_run_it_started() -
         "lastBackup": {"id": "orders-old", "status": "Completed"}}),
     )
     .await?;
+    let mut child = plugin.spawn(&["backup", "orders", "--wait"])?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let mut seen = String::new();
+    read_until(&mut lines, &mut seen, "triggered: ").await?;
+    let second = annotation(&backups.get("orders").await?).context("annotation")?;
+    assert_ne!(second, value, "a second trigger is a new value");
     set_status::<KafkaBackup>(
         &cluster,
         &ns,
