@@ -731,3 +731,77 @@ async fn backup_sets_the_trigger_annotation_and_waits_for_the_run_it_started() -
     assert_eq!(serde_json::from_str::<Value>(&run.stdout)?["clientVersion"], env!("CARGO_PKG_VERSION"));
     cluster.delete_namespace(&ns).await
 }
+
+/// The krew manifest from release archives (hack/krew-manifest.sh, offline): the `Plugin` kind
+/// krew reads, one platform per archive with that archive's URL and SHA-256, the binary and
+/// licence it unpacks; a platform without its archive is an error naming it.
+#[test]
+fn the_krew_manifest_names_each_platforms_archive_and_its_sha256() -> anyhow::Result<()> {
+    use sha2::Digest;
+    let dir = std::env::temp_dir().join(format!("krew-{}", unique_suffix()));
+    std::fs::create_dir_all(&dir)?;
+    let platforms = [("linux", "amd64"), ("linux", "arm64"), ("darwin", "amd64"), ("darwin", "arm64")];
+    let mut archives = Vec::new();
+    let mut sums = std::collections::BTreeMap::new();
+    std::fs::copy(workspace_root().join("LICENSE"), dir.join("LICENSE"))?;
+    for (os, arch) in platforms {
+        // A different binary per platform, so a SHA-256 in the wrong place shows.
+        std::fs::write(dir.join("kubectl-kafkabackup"), format!("binary for {os}/{arch}"))?;
+        let name = format!("kubectl-kafkabackup_v1.2.3_{os}_{arch}.tar.gz");
+        let out = std::process::Command::new("tar")
+            .arg("-czf")
+            .arg(dir.join(&name))
+            .arg("-C")
+            .arg(&dir)
+            .args(["kubectl-kafkabackup", "LICENSE"])
+            .output()?;
+        anyhow::ensure!(out.status.success(), "tar: {}", String::from_utf8_lossy(&out.stderr));
+        sums.insert((os, arch), hex::encode(sha2::Sha256::digest(std::fs::read(dir.join(&name))?)));
+        archives.push(dir.join(name));
+    }
+    let script = |archives: &[PathBuf], output: &std::path::Path| {
+        std::process::Command::new(workspace_root().join("hack/krew-manifest.sh"))
+            .args(["--version", "v1.2.3", "--base-url", "https://example.com/releases/v1.2.3/", "--output"])
+            .arg(output)
+            .args(archives)
+            .output()
+    };
+    let manifest_file = dir.join("kafkabackup.yaml");
+    let out = script(&archives, &manifest_file)?;
+    anyhow::ensure!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let manifest: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(&manifest_file)?)?;
+    assert_eq!(manifest["apiVersion"], "krew.googlecontainertools.github.com/v1alpha2");
+    assert_eq!((&manifest["kind"], &manifest["metadata"]["name"]), (&json!("Plugin"), &json!("kafkabackup")));
+    let spec = &manifest["spec"];
+    assert_eq!(spec["version"], "v1.2.3");
+    assert!(spec["shortDescription"].as_str().is_some_and(|d| !d.is_empty() && d.len() <= 80), "{spec}");
+    let listed = spec["platforms"].as_array().context("platforms")?;
+    assert_eq!(listed.len(), platforms.len());
+    for (os, arch) in platforms {
+        let p = listed
+            .iter()
+            .find(|p| p["selector"]["matchLabels"] == json!({"os": os, "arch": arch}))
+            .with_context(|| format!("no platform {os}/{arch}"))?;
+        assert_eq!(
+            p["uri"],
+            format!("https://example.com/releases/v1.2.3/kubectl-kafkabackup_v1.2.3_{os}_{arch}.tar.gz")
+        );
+        assert_eq!(p["sha256"], sums[&(os, arch)], "{os}/{arch}");
+        assert_eq!(p["bin"], "kubectl-kafkabackup");
+        let from: Vec<&str> =
+            p["files"].as_array().context("files")?.iter().filter_map(|f| f["from"].as_str()).collect();
+        assert_eq!(from, ["kubectl-kafkabackup", "LICENSE"], "{os}/{arch}");
+    }
+
+    // The same archives again: the same file. One missing: refused, naming the platform.
+    let again = dir.join("again.yaml");
+    anyhow::ensure!(script(&archives, &again)?.status.success());
+    assert_eq!(std::fs::read(&again)?, std::fs::read(&manifest_file)?);
+    let out = script(&archives[..3], &dir.join("partial.yaml"))?;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no archive for darwin/arm64"), "{out:?}");
+    assert!(!dir.join("partial.yaml").exists());
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
