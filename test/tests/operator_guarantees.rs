@@ -200,9 +200,9 @@ async fn created_objects_are_labelled_runs_leave_events_and_metrics_match_the_ba
     check!(ConfigMap);
     check!(Secret);
     assert!(problems.is_empty(), "{problems:#?}");
-    // What this run must have created: four Jobs (two backups, a restore, a reset), their pods,
-    // and the snapshots of the rollback and of the reset.
-    assert_eq!(seen.get("Job"), Some(&4), "{seen:?}");
+    // What this run must have created: five Jobs (two backups, a restore's plan and its run, a
+    // reset), their pods, and the snapshots of the rollback and of the reset.
+    assert_eq!(seen.get("Job"), Some(&5), "{seen:?}");
     assert!(seen.get("Pod").copied().unwrap_or(0) >= 4, "{seen:?}");
     assert!(seen.get("ConfigMap").copied().unwrap_or(0) >= 2, "{seen:?}");
     cluster.delete_namespace(&ns).await?;
