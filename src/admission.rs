@@ -33,7 +33,7 @@ use k8s_openapi::api::authorization::v1::{
     LocalSubjectAccessReview, ResourceAttributes, SubjectAccessReviewSpec,
 };
 use kube::Client;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use kube::core::admission::{AdmissionRequest, AdmissionResponse, Operation as Verb};
 use kube::core::response::{StatusCause, StatusDetails};
 use kube::core::{DynamicObject, Status};
@@ -358,6 +358,73 @@ impl Admission {
     }
 }
 
+impl Admission {
+    /// The restore-point problems of a new `KafkaRestore`: a `backupRef.backupId` that is not a
+    /// kept restore point of the `KafkaBackup`, a `restorePointRef` that names none, a point in
+    /// time outside the window of what it restores. A `KafkaBackup` that has not listed its
+    /// restore points yet (one from before they existed, until its next run) is not judged; a
+    /// lookup that fails admits with a warning — the restore itself still refuses a backup that
+    /// is not there.
+    async fn restore_target(&self, namespace: &str, object: &Value) -> (Vec<FieldError>, Vec<String>) {
+        let Some(client) = &self.client else { return (Vec::new(), Vec::new()) };
+        let Ok(spec) = parse_spec::<KafkaRestoreSpec>(&spec_of(object)) else {
+            return (Vec::new(), Vec::new());
+        };
+        let looked = tokio::time::timeout(TENANCY_LOOKUP, restore_target(client, namespace, &spec)).await;
+        match looked {
+            Ok(Ok(problems)) => (problems, Vec::new()),
+            Ok(Err(e)) => (Vec::new(), vec![format!("the restore's backup and point in time were not checked against its restore points: {e}")]),
+            Err(_) => (Vec::new(), vec!["the restore's backup and point in time were not checked against its restore points: timed out".into()]),
+        }
+    }
+}
+
+async fn restore_target(
+    client: &Client,
+    namespace: &str,
+    spec: &KafkaRestoreSpec,
+) -> Result<Vec<FieldError>, kube::Error> {
+    use crate::api::restore_point::{KafkaRestorePoint, SOURCE_KIND_LABEL, SOURCE_LABEL};
+    let pit = spec.point_in_time.as_ref().and_then(|p| p.timestamp.as_deref());
+    if let Some(r) = &spec.restore_point_ref {
+        let api: Api<KafkaRestorePoint> = Api::namespaced(client.clone(), namespace);
+        return Ok(match api.get_opt(&r.name).await? {
+            Some(point) => {
+                let source = format!("restore point {}", r.name);
+                let window = crate::restore_points::window_of(&point.spec);
+                crate::restore_points::restore_target_problems(&source, None, pit, &[], &window)
+            }
+            None => vec![FieldError::new(
+                "spec.restorePointRef.name",
+                format!(
+                    "no KafkaRestorePoint {} in {namespace}; `kubectl get krp -n {namespace}` lists them",
+                    r.name
+                ),
+            )],
+        });
+    }
+    let Some(r) = &spec.backup_ref else { return Ok(Vec::new()) };
+    let kb_ns = r.namespace.clone().unwrap_or_else(|| namespace.to_string());
+    let backups: Api<KafkaBackup> = Api::namespaced(client.clone(), &kb_ns);
+    let Some(kb) = backups.get_opt(&r.name).await? else { return Ok(Vec::new()) };
+    let window = kb.status.map(|s| s.recoverability).unwrap_or_default();
+    if window.last_successful_backup.is_none() {
+        return Ok(Vec::new());
+    }
+    let points: Api<KafkaRestorePoint> = Api::namespaced(client.clone(), &kb_ns);
+    let selector = format!("{SOURCE_KIND_LABEL}=KafkaBackup,{SOURCE_LABEL}={}", r.name);
+    let specs: Vec<_> = points
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items
+        .into_iter()
+        .map(|p| p.spec)
+        .collect();
+    let source = format!("KafkaBackup {kb_ns}/{}", r.name);
+    let id = r.backup_id.as_deref().map(|id| ("spec.backupRef.backupId", id));
+    Ok(crate::restore_points::restore_target_problems(&source, id, pit, &specs, &window))
+}
+
 fn mutate(response: AdmissionResponse, kind: &str, name: &str, object: &Value) -> AdmissionResponse {
     match defaults::patch(kind, object) {
         Ok(patch) if patch.0.is_empty() => response,
@@ -398,9 +465,17 @@ impl Admit for Admission {
                 return deny(response, kind, &request.name, &problems);
             }
         }
+        let mut warnings = j.warnings;
+        if kind == "KafkaRestore" && request.operation == Verb::Create {
+            let (problems, more) = self.restore_target(&namespace, &object).await;
+            if !problems.is_empty() {
+                return deny(response, kind, &request.name, &problems);
+            }
+            warnings.extend(more);
+        }
         let mut response = response;
-        if !j.warnings.is_empty() {
-            response.warnings = Some(j.warnings);
+        if !warnings.is_empty() {
+            response.warnings = Some(warnings);
         }
         response
     }

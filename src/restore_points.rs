@@ -179,5 +179,63 @@ pub fn recoverability<'a>(points: impl IntoIterator<Item = &'a KafkaRestorePoint
     }
 }
 
+/// The window of one restore point.
+pub fn window_of(point: &KafkaRestorePointSpec) -> Recoverability {
+    recoverability([point])
+}
+
+/// What a restore may target, and where it was named: the problems of a restore whose backup id
+/// is not one of `points` (the kept restore points of `source`, a `KafkaBackup` or location) or
+/// whose point in time (RFC 3339) lies outside `window`. Pure: the webhook and the controller
+/// look the points up, this judges.
+pub fn restore_target_problems(
+    source: &str,
+    backup_id: Option<(&str, &str)>,
+    point_in_time: Option<&str>,
+    points: &[KafkaRestorePointSpec],
+    window: &Recoverability,
+) -> Vec<crate::api::validation::FieldError> {
+    use crate::api::validation::FieldError;
+    let mut problems = Vec::new();
+    let mut window = window.clone();
+    if let Some((field, id)) = backup_id {
+        match points.iter().find(|p| p.backup_id == id) {
+            Some(point) => window = window_of(point),
+            None => {
+                let mut kept: Vec<&str> = points.iter().map(|p| p.backup_id.as_str()).collect();
+                kept.sort();
+                let listed = match kept.len() {
+                    0 => "none".to_string(),
+                    n if n > 10 => format!("{} … and {} more", kept[n - 10..].join(", "), n - 10),
+                    _ => kept.join(", "),
+                };
+                problems.push(FieldError::new(
+                    field,
+                    format!("`{id}` is not a kept restore point of {source} (kept: {listed}); `kubectl get krp` lists them"),
+                ));
+                return problems;
+            }
+        }
+    }
+    let (Some(t), Some(first), Some(last)) = (
+        point_in_time,
+        window.first_recoverability_point.as_deref(),
+        window.last_recoverability_point.as_deref(),
+    ) else {
+        return problems;
+    };
+    let ms = |s: &str| chrono::DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_millis());
+    if let (Some(at), Some(from), Some(to)) = (ms(t), ms(first), ms(last))
+        && (at < from || at > to)
+    {
+        let which = if at < from { "before the oldest record" } else { "after the newest restore point" };
+        problems.push(FieldError::new(
+            "spec.pointInTime.timestamp",
+            format!("`{t}` is {which} of {source}: a point-in-time restore can target {first} to {last}"),
+        ));
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests;

@@ -156,3 +156,43 @@ fn the_window_runs_from_the_oldest_record_to_the_newest_cut() {
     assert_eq!(ms(&w.last_successful_backup), Some(10_000));
     assert_eq!(recoverability([]), Recoverability::default());
 }
+
+#[test]
+fn a_restore_outside_the_window_or_of_an_unkept_backup_is_named_with_the_window() {
+    let old = summarize(&manifest("nightly-2", "1970-01-01T00:00:06.000Z", "1970-01-01T00:00:07.000Z"), None);
+    let newer =
+        summarize(&manifest("nightly-3", "1970-01-01T00:00:09.000Z", "1970-01-01T00:00:10.000Z"), None);
+    let points = [old.clone(), newer.clone()];
+    let window = recoverability(&points);
+    let judge = |id: Option<&str>, t: Option<&str>| {
+        restore_target_problems(
+            "KafkaBackup ns/nightly",
+            id.map(|i| ("spec.backupRef.backupId", i)),
+            t,
+            &points,
+            &window,
+        )
+    };
+    assert!(judge(None, Some("1970-01-01T00:00:03.000Z")).is_empty());
+    assert!(judge(None, None).is_empty());
+    let early = judge(None, Some("1970-01-01T00:00:00.999Z"));
+    assert_eq!(early[0].path, "spec.pointInTime.timestamp");
+    assert!(
+        early[0].message.contains("before the oldest record")
+            && early[0].message.contains("1970-01-01T00:00:01.000Z to 1970-01-01T00:00:09.000Z"),
+        "{}",
+        early[0].message
+    );
+    let late = judge(None, Some("1970-01-01T00:00:09.001Z"));
+    assert!(late[0].message.contains("after the newest restore point"), "{}", late[0].message);
+    // A named backup has its own window: nightly-2's cut is at 6 s.
+    assert!(
+        judge(Some("nightly-2"), Some("1970-01-01T00:00:07.000Z"))[0]
+            .message
+            .contains("to 1970-01-01T00:00:06.000Z")
+    );
+    assert!(judge(Some("nightly-2"), Some("1970-01-01T00:00:05.000Z")).is_empty());
+    let unknown = judge(Some("nightly-1"), None);
+    assert_eq!(unknown[0].path, "spec.backupRef.backupId");
+    assert!(unknown[0].message.contains("kept: nightly-2, nightly-3"), "{}", unknown[0].message);
+}

@@ -2,15 +2,16 @@
 //! MinIO and job controller: a `KafkaBackup` lists its own restore points with its
 //! recoverability window; a fresh namespace with only a `KafkaBackupLocation` (disaster recovery)
 //! sees the same restore points, follows pruning at the location, and restores one by
-//! `restorePointRef`.
+//! `restorePointRef`; the webhook refuses a restore outside a backup's recoverability window.
 
 use std::time::Duration;
 
-use kube::api::{Api, ListParams, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use object_store::ObjectStoreExt;
 use strimzi_backup_e2e::dataplane::{consume_all, create_topic, minio, produce, recent, records};
 use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
 use strimzi_backup_e2e::operator::{Operator, event, finished_run, minio_storage, namespace_with_kafka};
+use strimzi_backup_e2e::webhook;
 use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup};
 use strimzi_backup_operator::api::location::KafkaBackupLocation;
 use strimzi_backup_operator::api::restore::{KafkaRestore, RunPhase};
@@ -123,6 +124,47 @@ async fn restore_points_of_a_backup_are_seen_pruned_and_restored_from_a_location
         Ok((p.len() == 2).then_some(p))
     })
     .await?;
+
+    // The webhook holds restores to what the restore points hold: a point in time outside the
+    // window, or a backup id that is not kept, is refused naming the window; one inside passes.
+    let _registration = webhook::Registration::new(&cluster, &operator, &source_ns).await?;
+    webhook::answering(&cluster, &source_ns, &operator).await?;
+    let restores: Api<KafkaRestore> = Api::namespaced(cluster.client.clone(), &source_ns);
+    let dry = PostParams { dry_run: true, ..PostParams::default() };
+    let restore = |pit: i64, backup_id: Option<&str>| -> anyhow::Result<KafkaRestore> {
+        let mut backup_ref = serde_json::json!({"name": "orders"});
+        if let Some(id) = backup_id {
+            backup_ref["backupId"] = id.into();
+        }
+        Ok(serde_json::from_value(serde_json::json!({
+            "apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaRestore", "metadata": {"name": "probe"},
+            "spec": {"strimziClusterRef": {"name": "my-cluster"}, "backupRef": backup_ref,
+                     "pointInTime": {"timestamp": strimzi_backup_operator::format::millis_to_rfc3339(pit)}}
+        }))?)
+    };
+    let refused = |r: Result<KafkaRestore, kube::Error>| match r {
+        Ok(_) => "admitted".to_string(),
+        Err(e) => e.to_string(),
+    };
+    let early = refused(restores.create(&dry, &restore(base - 1, None)?).await);
+    assert!(
+        early.contains("spec.pointInTime.timestamp") && early.contains("before the oldest record"),
+        "{early}"
+    );
+    let first_ms = ms(Some(&own[0].spec.captured_at)).unwrap_or_default().max(base + 529);
+    let after_first =
+        refused(restores.create(&dry, &restore(first_ms + 1, Some(&own[0].spec.backup_id))?).await);
+    assert!(after_first.contains("after the newest restore point"), "{after_first}");
+    let unknown = refused(restores.create(&dry, &restore(base + 10, Some("not-a-backup"))?).await);
+    assert!(
+        unknown.contains("spec.backupRef.backupId") && unknown.contains("is not a kept restore point"),
+        "{unknown}"
+    );
+    assert_eq!(
+        refused(restores.create(&dry, &restore(base + 10, Some(&own[0].spec.backup_id))?).await),
+        "admitted"
+    );
+    assert_eq!(refused(restores.create(&dry, &restore(base + 10, None)?).await), "admitted");
 
     // Disaster recovery: another namespace with nothing but a location at the same storage.
     cluster
