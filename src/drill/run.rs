@@ -82,13 +82,31 @@ pub async fn run(cfg: &DrillConfig) -> anyhow::Result<DrillResult> {
         Err(e) => fail(&mut result, format!("the restore failed: {}", locate(&format!("{e:#}"), &sources))),
     }
 
-    // Always: the scratch topics, then the restore's state and lease.
-    match cleanup::delete_topics(&client, &scratch).await {
-        Ok(()) => result.scratch_topics_deleted = true,
-        Err(e) => append(&mut result.message, format!("the scratch topics were not all deleted: {e:#}")),
-    }
-    if let Err(e) = cleanup::forget_restore(&storage, &restore_id).await {
-        append(&mut result.message, format!("the drill's restore state was not removed: {e:#}"));
+    // Always: the scratch topics the restore created, then its state and lease (kept when a
+    // topic could not be deleted: a rerun with the same drill id finds the topics by it).
+    match created_topics(&storage, &restore_id, &scratch).await {
+        Ok(created) => match cleanup::delete_topics(&client, &created).await {
+            Ok(()) => {
+                result.scratch_topics_deleted = true;
+                if let Err(e) = cleanup::forget_restore(&storage, &restore_id).await {
+                    append(&mut result.message, format!("the drill's restore state was not removed: {e:#}"));
+                }
+            }
+            Err(e) => append(
+                &mut result.message,
+                format!(
+                    "the scratch topics were not all deleted ({e:#}); a rerun with drillId {} deletes them",
+                    result.drill_id
+                ),
+            ),
+        },
+        Err(e) => append(
+            &mut result.message,
+            format!(
+                "which scratch topics the restore created is unknown ({e:#}); a rerun with drillId {} deletes them",
+                result.drill_id
+            ),
+        ),
     }
     result.completion_time = rfc3339(Utc::now());
     tracing::info!(result = ?result.result, records = result.records, mismatches = result.mismatches, "drill done");
@@ -113,6 +131,24 @@ fn records_from(s: &PartitionSource) -> u64 {
     s.segments.iter().filter(|seg| seg.last_offset >= s.start_offset).map(|seg| seg.records).sum()
 }
 
+/// The scratch topics the drill's restore created: those its resume state claims as `create`
+/// (saved before any topic is created). Never a topic that existed before — not even one
+/// created under a scratch name by someone else between the drill's check and its restore, which
+/// the restore refuses (`existingTopicPolicy: fail`).
+async fn created_topics(
+    storage: &Storage,
+    restore_id: &str,
+    scratch: &[String],
+) -> anyhow::Result<Vec<String>> {
+    let Some(state) = ResumeState::load(storage, restore_id).await? else { return Ok(Vec::new()) };
+    Ok(state
+        .claimed
+        .iter()
+        .filter(|(name, action)| **action == TopicAction::Create && scratch.contains(name))
+        .map(|(name, _)| name.clone())
+        .collect())
+}
+
 /// A drill killed before its cleanup (a Job's pod, a process) left the topics its restore
 /// created — recorded as claimed (`create`) in its resume state before they were created — and
 /// that state: a rerun under the same drill id removes them first. Nothing else is deleted.
@@ -122,13 +158,10 @@ async fn clear_earlier_attempt(
     restore_id: &str,
     scratch: &[String],
 ) -> anyhow::Result<()> {
-    let Some(state) = ResumeState::load(storage, restore_id).await? else { return Ok(()) };
-    let own: Vec<String> = state
-        .claimed
-        .iter()
-        .filter(|(name, action)| **action == TopicAction::Create && scratch.contains(name))
-        .map(|(name, _)| name.clone())
-        .collect();
+    if ResumeState::load(storage, restore_id).await?.is_none() {
+        return Ok(());
+    }
+    let own = created_topics(storage, restore_id, scratch).await?;
     tracing::warn!(drill = %restore_id, topics = ?own, "an earlier attempt of this drill left scratch topics; deleting them");
     cleanup::delete_topics(client, &own).await?;
     cleanup::forget_restore(storage, restore_id).await
