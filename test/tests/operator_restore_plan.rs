@@ -2,8 +2,8 @@
 //! backup made by the operator; a `Manual` restore that stops in `Planned` with its plan in status
 //! while the target topic does not exist, ignores an approval with another hash (saying so),
 //! and restores once annotated with the plan's hash; an `Automatic` restore of a
-//! `KafkaRestorePoint` that plans (a plan Job that finishes before the restore Job exists), then
-//! restores that restore point's backup.
+//! `KafkaRestorePoint` of an older backup that plans (a plan Job that finishes before the restore
+//! Job exists), then restores that restore point's backup, not the latest.
 
 use std::time::Duration;
 
@@ -156,6 +156,20 @@ async fn an_automatic_restore_of_a_restore_point_plans_first_then_restores_that_
 {
     let b = backed_up("kra", 150).await?;
     let (cluster, env, ns) = (&b.cluster, &b.cluster.env, &b.ns);
+    // A second, newer backup with 50 more records: the restore point names the first, so what is
+    // restored is that backup, not the latest.
+    let more: Vec<_> = records(&b.topic, 0, 200, recent()).into_iter().skip(150).collect();
+    produce(env, &b.topic, 0, &more).await?;
+    let backups: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), ns);
+    let trigger = serde_json::json!({"metadata": {"annotations": {"kafkabackup.com/trigger": "second"}}});
+    backups.patch("orders", &PatchParams::default(), &Patch::Merge(&trigger)).await?;
+    wait_until(Duration::from_secs(120), "the second backup", || async {
+        let st = backups.get("orders").await?.status.unwrap_or_default();
+        Ok((st.backup_history.iter().filter(|h| h.status == BackupRunStatus::Completed).count() == 2)
+            .then_some(()))
+    })
+    .await
+    .map_err(|e| e.context(b.operator.log_text()))?;
     // The restore point as the operator's sync writes it for this backup (no sync labels: a
     // sync running in this operator must not take it for one of its own to prune).
     cluster
@@ -184,7 +198,7 @@ async fn an_automatic_restore_of_a_restore_point_plans_first_then_restores_that_
     let st = run.status.unwrap_or_default();
     assert_eq!(st.phase, Some(RunPhase::Completed), "{st:?}");
     let result = st.restore.clone().unwrap_or_default();
-    assert_eq!(result.backup_id.as_deref(), Some(b.backup_id.as_str()), "the restore point's backup");
+    assert_eq!(result.backup_id.as_deref(), Some(b.backup_id.as_str()), "the restore point's backup: {st:?}");
     assert_eq!(result.restored_records, Some(150));
     assert_eq!(without_offsets(&consume_all(env, &target, 0)?), without_offsets(&b.produced));
     // It passed through Planned: the plan is in the final status, announced by an Event, and its
