@@ -96,10 +96,11 @@ pub async fn run(target: &Target, args: Args) -> anyhow::Result<ExitCode> {
         .map_err(anyhow::Error::msg)?;
 
     // The KafkaBackup whose cluster is the default target: named, or the one listing --point.
+    // Read even for `--dry-run=client`, which only sends nothing to be written.
     let client_only = args.dry_run.as_deref() == Some("client");
     let kb_name = match (&args.kafka_backup, &args.point) {
         (Some(kb), _) => Some(kb.clone()),
-        (None, Some(p)) if !client_only => {
+        (None, Some(p)) => {
             let point = get(&target.api::<KafkaRestorePoint>(), "KafkaRestorePoint", p, ns).await?;
             (point.spec.source.kind == "KafkaBackup").then_some(point.spec.source.name)
         }
@@ -107,7 +108,7 @@ pub async fn run(target: &Target, args: Args) -> anyhow::Result<ExitCode> {
     };
     let needs_default_cluster = args.cluster.is_none() && args.bootstrap_servers.is_none();
     let kb = match &kb_name {
-        Some(name) if needs_default_cluster && !client_only => {
+        Some(name) if needs_default_cluster => {
             Some(get(&target.api::<KafkaBackup>(), "KafkaBackup", name, ns).await?)
         }
         _ => None,
@@ -116,7 +117,6 @@ pub async fn run(target: &Target, args: Args) -> anyhow::Result<ExitCode> {
         (Some(kafka), _, _) => json!({"strimziClusterRef": {"name": kafka}}),
         (None, Some(bootstrap), _) => json!({"kafkaCluster": {"bootstrapServers": bootstrap}}),
         (None, None, Some(kb)) => serde_json::to_value(&kb.spec.cluster)?,
-        (None, None, None) if client_only => json!({}),
         (None, None, None) => bail!(
             "the target cluster is unknown: the restore point is not listed by a KafkaBackup; name one with --cluster or --bootstrap-servers"
         ),
