@@ -1,8 +1,9 @@
 //! The restore drill against the real broker and MinIO: a backed-up topic restores into scratch
 //! topics, reads back equal record for record, and the scratch topics are gone afterwards with the
 //! source untouched; a corrupted segment fails the drill naming topic, partition and offset, and
-//! the scratch topics are gone too; a prefix that would write to a real topic is refused before
-//! anything is written.
+//! the scratch topics are gone too; a prefix that would write to a real topic, or a selection over
+//! `maxRecords`, is refused before anything is written; a rerun after a killed drill removes the
+//! scratch topics it left.
 
 use std::collections::BTreeMap;
 
@@ -10,7 +11,7 @@ use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt};
 use strimzi_backup_e2e::dataplane::{
     base_config, consume_all, create_topic, delete_topic, minio, partition_count, produce, read_backup,
-    recent, records, result_line, run, run_ok, watermarks, without_offsets,
+    recent, records, result_line, run, run_err, run_ok, watermarks, without_offsets,
 };
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::unique_suffix;
@@ -86,6 +87,17 @@ async fn a_drill_restores_into_scratch_topics_compares_every_record_and_deletes_
     let before = snapshot(&env, &topic, 3)?;
 
     let scratch_prefix = format!("drill{s}-");
+    // A selection larger than maxRecords is refused before anything is written.
+    let limited = drill_config(&env, &prefix, &format!("topicPrefix: {scratch_prefix}\nmaxRecords: 400\n"))?;
+    let stderr = run_err(&env, "drill", &limited, &[])?;
+    assert!(stderr.contains("would restore 465 records") && stderr.contains("maxRecords 400"), "{stderr}");
+    assert_eq!(partition_count(&env, &format!("{scratch_prefix}{topic}"))?, None, "nothing restored");
+    assert_eq!(
+        restore_objects(&store, &prefix).await?,
+        Vec::<String>::new(),
+        "nothing written at the location"
+    );
+
     let config = drill_config(&env, &prefix, &format!("topicPrefix: {scratch_prefix}\ndrillId: d{s}\n"))?;
     let result = run_ok(&env, "drill", &config, &[])?;
     assert_eq!(result["result"], "Passed", "{result}");
@@ -202,6 +214,42 @@ async fn a_scratch_name_of_a_real_topic_is_refused_before_anything_is_written() 
         restore_objects(&store, &prefix).await?,
         Vec::<String>::new(),
         "nothing written at the location"
+    );
+    delete_topic(&env, &topic).await
+}
+
+#[tokio::test]
+async fn a_rerun_under_the_same_drill_id_deletes_the_scratch_topics_its_earlier_attempt_left()
+-> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-drill-again-{s}/");
+    let topic = format!("dra{s}-orders");
+    topic_with_records(&env, &topic, &[40, 25]).await?;
+    backup(&env, &prefix, &topic)?;
+    let store = minio(&env)?;
+    // What a drill killed after its restore and before its cleanup leaves: the scratch topic and
+    // the resume state of its restore (`drill-<drillId>`), which claims the topic as created.
+    let scratch = format!("drill{s}-{topic}");
+    let restore = format!(
+        "{}topicMapping:\n  - sourceTopic: {topic}\n    targetTopic: {scratch}\nconsumerGroups:\n  restore: false\n",
+        base_config(&env, &prefix, None)?
+    );
+    run_ok(&env, "restore", &restore, &["--restore-id", &format!("drill-again{s}")])?;
+    assert_eq!(partition_count(&env, &scratch)?, Some(2));
+
+    let config = drill_config(&env, &prefix, &format!("topicPrefix: drill{s}-\ndrillId: again{s}\n"))?;
+    let result = run_ok(&env, "drill", &config, &[])?;
+    assert_eq!(result["result"], "Passed", "{result}");
+    assert_eq!(
+        result["records"], 65,
+        "restored again and compared, not the earlier result reported: {result}"
+    );
+    assert_eq!(partition_count(&env, &scratch)?, None, "the scratch topic is gone");
+    assert_eq!(
+        restore_objects(&store, &prefix).await?,
+        Vec::<String>::new(),
+        "no resume state or lease left"
     );
     delete_topic(&env, &topic).await
 }
