@@ -18,6 +18,8 @@
 #   BENCH_KEEP          1: keep topics, groups and objects (default 0)
 #   BENCH_OPERATOR      0: skip the operator's footprint and latency (default 1)
 #   BENCH_OPERATOR_OBJECTS / BENCH_OPERATOR_RUNS  scheduled objects (1000) / run-once backups (40)
+#   BENCH_SYNC          0: skip the restore-point sync figures (default 1)
+#   BENCH_SYNC_POINTS   restore points at the synced location (default 1000)
 #   BENCH_WEBHOOK       0: skip the admission webhooks' latency and throughput (default 1)
 #   BENCH_WEBHOOK_RATE / BENCH_WEBHOOK_SECONDS  requests/s (500) and seconds (20) of the fixed-rate runs
 #   BENCH_WEBHOOK_CONCURRENCY  requests in flight (default 8)
@@ -392,6 +394,17 @@ if [[ ${BENCH_OPERATOR:-1} == 1 ]]; then
   ${CARGO:-cargo} build --quiet -p strimzi-backup-e2e --bin operator-bench
   "$ROOT_DIR/target/debug/operator-bench" --operator "$BIN" \
     --objects "${BENCH_OPERATOR_OBJECTS:-1000}" --runs "${BENCH_OPERATOR_RUNS:-40}"
+fi
+
+# --- restore points: how fast a location is seen --------------------------------------------------
+# BENCH_SYNC_POINTS manifests (default 1000) at a MinIO prefix: the release `sync` cold (every
+# manifest read) and incremental (all but 10 known), wall time and peak RSS; then the release
+# operator end to end, a KafkaBackupLocation until its status counts every restore point, and
+# the next sync with 10 more (test/src/bin/sync-bench.rs). BENCH_SYNC=0 skips it.
+if [[ ${BENCH_SYNC:-1} == 1 ]]; then
+  echo
+  ${CARGO:-cargo} build --quiet -p strimzi-backup-e2e --bin sync-bench
+  "$ROOT_DIR/target/debug/sync-bench" --operator "$BIN" --points "${BENCH_SYNC_POINTS:-1000}"
 fi
 
 # --- the admission webhooks: latency and throughput over TLS ------------------------------------

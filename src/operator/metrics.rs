@@ -17,6 +17,14 @@ pub struct ResourceLabels {
     pub name: String,
 }
 
+/// An object that lists restore points: `KafkaBackup` or `KafkaBackupLocation`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    pub kind: String,
+    pub namespace: String,
+    pub name: String,
+}
+
 /// A run's outcome (`success`, `failure`, `skipped`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
@@ -64,6 +72,9 @@ pub struct Metrics {
     /// the last success, and without it Prometheus cannot know when a backup is overdue.
     pub backup_schedule_interval: Family<ResourceLabels, FloatGauge>,
     pub backups: Family<OutcomeLabels, Counter>,
+    pub first_recoverability: Family<SourceLabels, FloatGauge>,
+    pub last_recoverability: Family<SourceLabels, FloatGauge>,
+    pub restore_points: Family<SourceLabels, Gauge>,
     pub restore_records: Family<ResourceLabels, Counter>,
     pub restore_bytes: Family<ResourceLabels, Counter>,
     pub restore_duration: Family<ResourceLabels, Histogram, fn() -> Histogram>,
@@ -87,6 +98,9 @@ impl Metrics {
             backup_lag: Family::default(),
             backup_schedule_interval: Family::default(),
             backups: Family::default(),
+            first_recoverability: Family::default(),
+            last_recoverability: Family::default(),
+            restore_points: Family::default(),
             restore_records: Family::default(),
             restore_bytes: Family::default(),
             restore_duration: Family::new_with_constructor(duration_histogram),
@@ -126,6 +140,21 @@ impl Metrics {
             m.backup_schedule_interval.clone(),
         );
         r.register("strimzi_backup_backups", "Backup runs by outcome", m.backups.clone());
+        r.register(
+            "strimzi_backup_first_recoverability_timestamp",
+            "Unix time of the earliest point a point-in-time restore can target (the oldest record kept)",
+            m.first_recoverability.clone(),
+        );
+        r.register(
+            "strimzi_backup_last_recoverability_timestamp",
+            "Unix time of the latest point a point-in-time restore can target; time() minus it is the recovery point age",
+            m.last_recoverability.clone(),
+        );
+        r.register(
+            "strimzi_backup_restore_points",
+            "Restore points a KafkaBackup or KafkaBackupLocation lists",
+            m.restore_points.clone(),
+        );
         r.register("strimzi_restore_records", "Records restored", m.restore_records.clone());
         r.register("strimzi_restore_bytes", "Record bytes restored", m.restore_bytes.clone());
         r.register(
@@ -152,12 +181,50 @@ impl Metrics {
     /// Drops the gauges of a `KafkaBackup` that is being deleted. They are state, not history:
     /// a deleted backup's last failure, its interval or its age must not keep alerting and
     /// drawing. Its counters and histograms stay; they only grow, and their rates fall to zero.
+    /// The recoverability window of `who` (and how many restore points, when counted).
+    pub fn recoverability(
+        &self,
+        who: &SourceLabels,
+        window: &crate::api::location::Recoverability,
+        points: Option<usize>,
+    ) {
+        let seconds = |t: &Option<String>| t.as_deref().and_then(crate::time::unix_seconds);
+        for (family, at) in [
+            (&self.first_recoverability, seconds(&window.first_recoverability_point)),
+            (&self.last_recoverability, seconds(&window.last_recoverability_point)),
+        ] {
+            match at {
+                Some(t) => {
+                    family.get_or_create(who).set(t);
+                }
+                None => {
+                    family.remove(who);
+                }
+            }
+        }
+        if let Some(n) = points {
+            self.restore_points.get_or_create(who).set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Drops the restore-point figures of an object that is gone.
+    pub fn forget_source(&self, who: &SourceLabels) {
+        self.first_recoverability.remove(who);
+        self.last_recoverability.remove(who);
+        self.restore_points.remove(who);
+    }
+
     pub fn forget_backup(&self, who: &ResourceLabels) {
         self.backup_last_success.remove(who);
         self.backup_last_failure.remove(who);
         self.backup_storage_bytes.remove(who);
         self.backup_lag.remove(who);
         self.backup_schedule_interval.remove(who);
+        self.forget_source(&SourceLabels {
+            kind: "KafkaBackup".into(),
+            namespace: who.namespace.clone(),
+            name: who.name.clone(),
+        });
     }
 }
 

@@ -31,7 +31,7 @@ use super::context::{Context, MANAGER};
 use super::error::Error;
 use super::http::{self, Probe};
 use super::license::{InstalledLicense, LicenseMetrics};
-use super::metrics::{ControllerLabels, ErrorLabels, Metrics};
+use super::metrics::{ControllerLabels, ErrorLabels, Metrics, SourceLabels};
 use super::settings::{Settings, Watched};
 use crate::api::cluster::ClusterConnection;
 use crate::api::condition::Condition;
@@ -342,7 +342,16 @@ async fn control<K, F, Fut>(
                             let current = Arc::new(current);
                             (current.clone(), reconcile(current, ctx.clone()).await)
                         }
-                        Ok(None) => (object.clone(), Ok(Action::await_change())),
+                        Ok(None) => {
+                            // Gone: its restore-point figures go with it (a KafkaBackup's other
+                            // figures go in its cleanup).
+                            ctx.metrics.forget_source(&SourceLabels {
+                                kind: K::kind(&()).to_string(),
+                                namespace: object.namespace().unwrap_or_default(),
+                                name: object.name_any(),
+                            });
+                            (object.clone(), Ok(Action::await_change()))
+                        }
                         Err(e) => (object.clone(), Err(e)),
                     };
                     let labels = ControllerLabels { controller: K::CONTROLLER.into() };

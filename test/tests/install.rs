@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::Api;
+use kube::api::{Api, ListParams};
 use serde_json::Value;
 use strimzi_backup_e2e::certmanager::CertManager;
 use strimzi_backup_e2e::dataplane::{consume_all, create_topic, produce, recent, records};
@@ -24,6 +24,7 @@ use strimzi_backup_e2e::operator::{
 use strimzi_backup_operator::api::backup::KafkaBackup;
 use strimzi_backup_operator::api::offset_reset::KafkaOffsetReset;
 use strimzi_backup_operator::api::restore::{KafkaRestore, RunPhase};
+use strimzi_backup_operator::api::restore_point::KafkaRestorePoint;
 
 const NAMESPACE: &str = "strimzi-backup-system";
 const DEPLOYMENT: &str = "strimzi-backup-operator";
@@ -167,13 +168,37 @@ async fn run(cluster: &Cluster) -> anyhow::Result<()> {
     );
     backup_completed(&backups, "orders", Duration::from_secs(180)).await?;
 
-    // A restore into a renamed topic, and an offset reset dry run, both under the same RBAC.
+    // The same storage as a location: its sync Job lists the backup as a restore point.
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackupLocation\nmetadata: {{name: orders-dr}}\nspec:\n  syncPeriod: 30s\n{}",
+                minio_storage(env, &prefix, "minio-credentials", 2)?
+            ),
+        )
+        .await?;
+    let points: Api<KafkaRestorePoint> = Api::namespaced(cluster.client.clone(), &ns);
+    let point = wait_until(Duration::from_secs(120), "the location's restore point", || async {
+        let found =
+            points
+                .list(&ListParams::default().labels(
+                    "kafkabackup.com/source-kind=KafkaBackupLocation,kafkabackup.com/source=orders-dr",
+                ))
+                .await?
+                .items;
+        Ok(found.first().and_then(|p| p.metadata.name.clone()))
+    })
+    .await?;
+
+    // A restore of that restore point into a renamed topic, and an offset reset dry run, both
+    // under the same RBAC.
     let renamed = format!("{topic}-restored");
     cluster
         .apply_yaml(
             &ns,
             &format!(
-                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaRestore\nmetadata: {{name: again}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  backupRef: {{name: orders}}\n  topicMapping: [{{sourceTopic: {topic}, targetTopic: {renamed}}}]\n"
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaRestore\nmetadata: {{name: again}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  restorePointRef: {{name: {point}}}\n  topicMapping: [{{sourceTopic: {topic}, targetTopic: {renamed}}}]\n"
             ),
         )
         .await?;
@@ -314,6 +339,9 @@ fn why_unused(grant: &Grant) -> Option<&'static str> {
             Some("SCRAM credentials of a KafkaUser (operator_scram.rs)")
         }
         ("events.k8s.io", "events", "patch") => Some("a repeated Event (series)"),
+        ("kafkabackup.com", "kafkarestorepoints", "delete") => {
+            Some("a restore point pruned at its location (restore_points.rs)")
+        }
         ("authorization.k8s.io", "localsubjectaccessreviews", "create") => {
             Some("a reference into another namespace is admitted (tenancy.rs)")
         }

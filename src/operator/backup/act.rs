@@ -132,6 +132,11 @@ async fn mirror_restore_points(
     let existing = restore_points::list(&ctx.client, kb).await?;
     let mirrored = restore_points::mirror(&ctx.client, kb, existing, result).await?;
     status.recoverability = crate::restore_points::recoverability(&mirrored.points);
+    ctx.metrics.recoverability(
+        &metrics::source_labels(kb),
+        &status.recoverability,
+        Some(mirrored.points.len()),
+    );
     if mirrored.created + mirrored.deleted > 0 {
         info!(backup = %kb.name_any(), created = mirrored.created, deleted = mirrored.deleted,
             points = mirrored.points.len(), "restore points synced");

@@ -32,6 +32,9 @@ pub async fn reconcile(kbl: Arc<KafkaBackupLocation>, ctx: Arc<Context>) -> Resu
     let now = Utc::now();
     let before = kbl.status.clone();
     let mut status = before.clone().unwrap_or_default();
+    // From status on every reconcile, so a restarted operator exports them again at once.
+    let count = status.restore_points.and_then(|n| usize::try_from(n).ok());
+    ctx.metrics.recoverability(&source_labels(&kbl), &status.recoverability, count);
     let problems = crate::api::rules::location(&kbl.spec);
     if !problems.is_empty() {
         let message = crate::api::rules::message(&problems);
@@ -85,6 +88,15 @@ pub async fn reconcile(kbl: Arc<KafkaBackupLocation>, ctx: Arc<Context>) -> Resu
     };
     write(&ctx.client, kbl.as_ref(), &before, &status).await?;
     Ok(Action::requeue(requeue))
+}
+
+/// The labels of a location's restore-point figures.
+pub fn source_labels(kbl: &KafkaBackupLocation) -> crate::operator::metrics::SourceLabels {
+    crate::operator::metrics::SourceLabels {
+        kind: "KafkaBackupLocation".into(),
+        namespace: kbl.namespace().unwrap_or_default(),
+        name: kbl.name_any(),
+    }
 }
 
 /// A readable name of the location for messages (never a credential: the storage block holds
@@ -161,6 +173,11 @@ async fn record(
             status.restore_points = Some(mirrored.points.len() as i64);
             status.unreadable = result.unreadable.iter().map(|u| u.object.clone()).collect();
             status.recoverability = crate::restore_points::recoverability(&mirrored.points);
+            ctx.metrics.recoverability(
+                &source_labels(kbl),
+                &status.recoverability,
+                Some(mirrored.points.len()),
+            );
             let mut message = format!("{} restore point(s) at {}", mirrored.points.len(), result.location);
             if !result.unreadable.is_empty() {
                 message.push_str(&format!(
