@@ -17,7 +17,8 @@
 #   7. applies a point-in-time KafkaRestore into `demo-orders-restored`, group translated, with a
 #      rollback snapshot
 #   8. applies a dry-run KafkaOffsetReset
-#   9. prints `kubectl get kb,kr,kor`, the restore's status and the record counts and offsets
+#   9. prints `kubectl get kb,kr,kor`, the backup's restore points (`kubectl kafkabackup list`),
+#      the restore's status and the record counts and offsets
 #
 # Rerunnable: each run starts from a fresh namespace, fresh topics and groups and an empty storage
 # prefix. The resources, topics and backup stay afterwards for a look around.
@@ -508,6 +509,8 @@ printf '\n$ kubectl -n %s get kb,kr,kor -o wide\n' "$NS"
 "$KUBECTL" -n "$NS" get kb,kr,kor -o wide
 printf '\n$ kubectl -n %s get jobs\n' "$NS"
 "$KUBECTL" -n "$NS" get jobs
+printf '\n$ kubectl kafkabackup -n %s list my-cluster-nightly   (its restore points; the plugin is target/debug/kubectl-kafkabackup, docs/kubectl-plugin.md)\n' "$NS"
+PATH="$ROOT_DIR/target/debug:$PATH" "$KUBECTL" kafkabackup -n "$NS" list my-cluster-nightly
 printf '\n$ kubectl -n %s get kr orders-before-incident -o yaml   (its status)\n' "$NS"
 "$KUBECTL" -n "$NS" get kr orders-before-incident -o yaml | sed -n '/^status:/,$p'
 printf '\n$ kubectl -n %s get kor rewind-to-incident -o jsonpath={.status.results}   (planned, nothing changed)\n' "$NS"
@@ -541,6 +544,8 @@ cut -d, -f2,3 "$WORK/group-offsets.csv" | sort -n >"$WORK/source-group.txt"
 if ! cmp -s "$WORK/restored-group.txt" "$WORK/source-group.txt"; then
   die "$RESTORED_GROUP's offsets ($(tr '\n' ' ' <"$WORK/restored-group.txt")) are not $GROUP's ($(tr '\n' ' ' <"$WORK/source-group.txt"))"
 fi
+points=$("$KUBECTL" -n "$NS" get krp -l kafkabackup.com/source=my-cluster-nightly -o name | wc -l)
+[[ $points == 2 ]] || die "my-cluster-nightly lists $points restore points, not the 2 backups it made"
 echo "OK: $RESTORED holds exactly batch 1 ($(awk '{ t += $2 } END { print t }' "$WORK/batch1.txt") of $((2 * RECORDS)) records, per partition): the point-in-time restore left out batch 2."
 echo "OK: $RESTORED_GROUP resumes where $GROUP was, partition by partition."
 
