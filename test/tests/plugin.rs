@@ -586,6 +586,43 @@ async fn restore_writes_the_kafka_restore_the_flags_say_and_prints_its_plan() ->
     cluster.delete_namespace(&ns).await
 }
 
+/// The operator's validating webhook refuses what the schema cannot (a point in time in the
+/// future); the plugin prints that refusal as the API server words it, and exits 1.
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_prints_the_admission_webhooks_refusal_word_for_word() -> anyhow::Result<()> {
+    use strimzi_backup_e2e::operator::Operator;
+    use strimzi_backup_e2e::webhook::{Registration, answering};
+    let (cluster, plugin) = setup("plugin-webhook").await?;
+    let ns = plugin.ns.clone();
+    let operator = Operator::start(&cluster.env, &ns)?;
+    let registration = Registration::new(&cluster, &operator, &ns).await?;
+    answering(&cluster, &ns, &operator).await?;
+
+    let args = [
+        "restore",
+        "orders",
+        "--cluster",
+        "my-cluster",
+        "--name",
+        "r-future",
+        "--to",
+        "2099-01-01T00:00:00Z",
+    ];
+    let dry = plugin.run(&[&args[..], &["--dry-run=client", "-o", "json"]].concat()).await?;
+    let object: DynamicObject = serde_json::from_str(&dry.stdout).with_context(|| format!("{dry:?}"))?;
+    let restores = dynamic_api::<KafkaRestore>(&cluster, &ns);
+    let refusal = match restores.create(&PostParams { dry_run: true, ..Default::default() }, &object).await {
+        Err(kube::Error::Api(status)) => status.message,
+        other => anyhow::bail!("the webhook let a restore to 2099 through: {other:?}"),
+    };
+    assert!(refusal.contains("denied the request") && refusal.contains("is in the future"), "{refusal}");
+    let run = plugin.run(&args).await?;
+    assert_eq!((run.code, run.stderr.clone()), (1, format!("error: {refusal}\n")), "{run:?}");
+    assert!(restores.get_opt("r-future").await?.is_none());
+    drop(registration);
+    cluster.delete_namespace(&ns).await
+}
+
 /// A KafkaRestore named `name` as the plugin writes it, without waiting for a plan.
 async fn plain_restore(plugin: &Plugin, name: &str) -> anyhow::Result<()> {
     let run = plugin.run(&["restore", "orders", "--name", name, "--wait-plan=false"]).await?;
