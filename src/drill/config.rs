@@ -76,6 +76,15 @@ impl DrillConfig {
             self.topic_prefix
         );
         anyhow::ensure!(self.parallelism >= 1, "parallelism must be at least 1");
+        // It names objects at the location (`restores/drill-<drillId>/`), checked before any is read.
+        if let Some(id) = &self.drill_id {
+            anyhow::ensure!(
+                !id.is_empty()
+                    && id.len() <= 120
+                    && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)),
+                "drillId `{id}`: use 1-120 letters, digits, `-`, `_` or `.`"
+            );
+        }
         Ok(())
     }
 
@@ -142,9 +151,15 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_or_unusable_prefix_is_refused() {
+    fn an_empty_or_unusable_prefix_or_drill_id_is_refused() {
         assert!(config("").check().is_err());
         assert!(config("a/b").check().is_err());
         assert!(valid_topic_name("drill-orders") && !valid_topic_name(&"x".repeat(250)));
+        for bad in ["", "../x", "a/b", "spaces here"] {
+            let cfg = DrillConfig { drill_id: Some(bad.into()), ..config("drill-") };
+            assert!(cfg.check().is_err(), "drillId {bad:?}");
+        }
+        let cfg = DrillConfig { drill_id: Some("kb-orders.20261203_0200".into()), ..config("drill-") };
+        assert!(cfg.check().is_ok());
     }
 }
