@@ -318,7 +318,8 @@ async fn verify(config: Option<&Path>, flags: &ConfigFlags, backup_id: Option<St
 }
 
 async fn sync(config: Option<&Path>, flags: &ConfigFlags) -> anyhow::Result<()> {
-    let cfg: strimzi_backup_operator::sync::SyncConfig = config_flags::read(flags.merge(config, false)?, "sync")?;
+    let cfg: strimzi_backup_operator::sync::SyncConfig =
+        config_flags::read(flags.merge(config, false)?, "sync")?;
     let result = strimzi_backup_operator::sync::run(&cfg).await?;
     println!("{}", serde_json::to_string(&result)?);
     termination_message(&serde_json::to_string(&result.summary())?);
@@ -326,7 +327,8 @@ async fn sync(config: Option<&Path>, flags: &ConfigFlags) -> anyhow::Result<()> 
 }
 
 async fn drill(config: Option<&Path>, flags: &ConfigFlags) -> anyhow::Result<()> {
-    let cfg: strimzi_backup_operator::drill::DrillConfig = config_flags::read(flags.merge(config, true)?, "drill")?;
+    let cfg: strimzi_backup_operator::drill::DrillConfig =
+        config_flags::read(flags.merge(config, true)?, "drill")?;
     let result = strimzi_backup_operator::drill::run(&cfg).await?;
     println!("{}", serde_json::to_string(&result)?);
     termination_message(&serde_json::to_string(&result.summary())?);

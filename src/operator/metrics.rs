@@ -296,6 +296,14 @@ mod tests {
         m.backup_lag.get_or_create(&who).set(1.0);
         m.backup_schedule_interval.get_or_create(&who).set(3600.0);
         m.backups.get_or_create(&outcome).inc();
+        let source =
+            SourceLabels { kind: "KafkaBackup".into(), namespace: "kafka".into(), name: "nightly".into() };
+        let window = crate::api::location::Recoverability {
+            first_recoverability_point: Some("2026-12-01T00:00:00.000Z".into()),
+            last_recoverability_point: Some("2026-12-03T00:00:00.000Z".into()),
+            last_successful_backup: None,
+        };
+        m.recoverability(&source, &window, Some(2));
         m.restore_records.get_or_create(&who).inc();
         m.restore_bytes.get_or_create(&who).inc();
         m.restore_duration.get_or_create(&who).observe(1.0);
