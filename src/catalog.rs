@@ -257,18 +257,12 @@ pub async fn remove_orphans_in(
         );
         return Ok(Vec::new());
     }
-    let dir = object_store::path::Path::from(storage.layout.backups_dir().trim_end_matches('/'));
-    let listing = storage
-        .store
-        .list_with_delimiter(Some(&dir))
-        .await
-        .with_context(|| format!("listing the backups in {}", storage.location))?;
     let committed: HashSet<&str> = scan.manifests.iter().map(|m| m.backup_id.as_str()).collect();
     let referenced = scan.referenced();
     let cutoff = chrono::Utc::now() - grace;
     let mut removed = Vec::new();
-    for prefix in listing.common_prefixes {
-        let Some(id) = prefix.filename().map(str::to_string) else { continue };
+    for id in backup_dirs(storage).await? {
+        let prefix = object_store::path::Path::from(format!("{}{id}", storage.layout.backups_dir()));
         if committed.contains(id.as_str()) {
             continue;
         }
@@ -287,6 +281,18 @@ pub async fn remove_orphans_in(
         }
     }
     Ok(removed)
+}
+
+/// The backup ids with objects under the storage prefix (`backups/<id>/`), committed or not: one
+/// listing one level deep, whatever the number of segments.
+pub async fn backup_dirs(storage: &Storage) -> anyhow::Result<Vec<String>> {
+    let dir = object_store::path::Path::from(storage.layout.backups_dir().trim_end_matches('/'));
+    let listing = storage
+        .store
+        .list_with_delimiter(Some(&dir))
+        .await
+        .with_context(|| format!("listing the backups in {}", storage.location))?;
+    Ok(listing.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_string)).collect())
 }
 
 /// Loads the key from its file (the mounted Secret).

@@ -102,20 +102,11 @@ pub async fn run(cfg: &SyncConfig) -> anyhow::Result<SyncResult> {
 
 /// Lists `storage` against what the cluster `known`s.
 pub async fn sync(storage: &Storage, known: &[String]) -> anyhow::Result<SyncResult> {
-    let owner = crate::location::read(storage).await?.filter(|m| m.owner.kind == "KafkaBackup").map(|m| {
-        match &m.owner.namespace {
-            Some(ns) => format!("{ns}/{}", m.owner.name),
-            None => m.owner.name.clone(),
-        }
-    });
-    let dir = object_store::path::Path::from(storage.layout.backups_dir().trim_end_matches('/'));
-    let listing = storage
-        .store
-        .list_with_delimiter(Some(&dir))
-        .await
-        .with_context(|| format!("listing the backups in {}", storage.location))?;
-    let ids: Vec<String> =
-        listing.common_prefixes.iter().filter_map(|p| p.filename().map(str::to_string)).collect();
+    let owner = crate::location::read(storage)
+        .await?
+        .filter(|m| m.owner.kind == "KafkaBackup")
+        .map(|m| owner_text(&m.owner));
+    let ids = crate::catalog::backup_dirs(storage).await?;
     let known: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
     let found: Vec<Found> = futures::stream::iter(ids)
         .map(|id| {
