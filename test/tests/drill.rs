@@ -64,6 +64,19 @@ fn snapshot(env: &TestEnv, topic: &str, partitions: i32) -> anyhow::Result<Conte
     Ok(out)
 }
 
+/// After a drill, passed or failed: its scratch topic is gone and no resume state or lease is
+/// left at the location.
+async fn left_nothing(
+    env: &TestEnv,
+    store: &impl ObjectStore,
+    prefix: &str,
+    scratch: &str,
+) -> anyhow::Result<()> {
+    assert_eq!(partition_count(env, scratch)?, None, "the scratch topic is gone");
+    assert_eq!(restore_objects(store, prefix).await?, Vec::<String>::new(), "no resume state or lease left");
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_drill_restores_into_scratch_topics_compares_every_record_and_deletes_them() -> anyhow::Result<()> {
     let env = TestEnv::load()?;
@@ -111,17 +124,8 @@ async fn a_drill_restores_into_scratch_topics_compares_every_record_and_deletes_
     assert!(result["recordsPerSecond"].as_f64().is_some_and(|r| r > 0.0), "{result}");
     assert!(result["bytes"].as_u64().is_some_and(|b| b > 0), "{result}");
 
-    assert_eq!(
-        partition_count(&env, &format!("{scratch_prefix}{topic}"))?,
-        None,
-        "the scratch topic is gone"
-    );
+    left_nothing(&env, &store, &prefix, &format!("{scratch_prefix}{topic}")).await?;
     assert_eq!(snapshot(&env, &topic, 3)?, before, "the source topic is untouched");
-    assert_eq!(
-        restore_objects(&store, &prefix).await?,
-        Vec::<String>::new(),
-        "no resume state or lease left"
-    );
     delete_topic(&env, &topic).await
 }
 
@@ -160,16 +164,7 @@ async fn a_corrupted_segment_fails_the_drill_naming_topic_partition_and_offset()
     assert!(message.contains(&named), "`{named}` not in: {message}");
     assert!(message.contains(&segment.object), "the object is named: {message}");
     assert_eq!(result["scratchTopicsDeleted"], true, "{result}");
-    assert_eq!(
-        partition_count(&env, &format!("{scratch_prefix}{topic}"))?,
-        None,
-        "the scratch topic is gone"
-    );
-    assert_eq!(
-        restore_objects(&store, &prefix).await?,
-        Vec::<String>::new(),
-        "no resume state or lease left"
-    );
+    left_nothing(&env, &store, &prefix, &format!("{scratch_prefix}{topic}")).await?;
     delete_topic(&env, &topic).await
 }
 
@@ -245,11 +240,6 @@ async fn a_rerun_under_the_same_drill_id_deletes_the_scratch_topics_its_earlier_
         result["records"], 65,
         "restored again and compared, not the earlier result reported: {result}"
     );
-    assert_eq!(partition_count(&env, &scratch)?, None, "the scratch topic is gone");
-    assert_eq!(
-        restore_objects(&store, &prefix).await?,
-        Vec::<String>::new(),
-        "no resume state or lease left"
-    );
+    left_nothing(&env, &store, &prefix, &scratch).await?;
     delete_topic(&env, &topic).await
 }

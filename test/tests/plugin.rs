@@ -234,6 +234,17 @@ async fn restore_point(
     .await
 }
 
+/// A command naming an object that does not exist exits 1 with kubectl's own words.
+async fn not_found(plugin: &Plugin, args: &[&str], kind: &str, name: &str) -> anyhow::Result<()> {
+    let run = plugin.run(args).await?;
+    let ns = &plugin.ns;
+    assert_eq!(
+        (run.code, run.stderr),
+        (1, format!("error: {kind} \"{name}\" not found in namespace \"{ns}\"\n"))
+    );
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn list_shows_the_catalog_newest_first_per_backup_location_or_namespace() -> anyhow::Result<()> {
     let (cluster, plugin) = setup("plugin-list").await?;
@@ -578,11 +589,7 @@ async fn restore_writes_the_kafka_restore_the_flags_say_and_prints_its_plan() ->
     assert_eq!((run.code, run.stderr.clone()), (1, format!("error: {refusal}\n")), "{run:?}");
     assert!(refusal.contains("Duplicate value"), "{refusal}");
 
-    let run = plugin.run(&["restore", "nothing"]).await?;
-    assert_eq!(
-        (run.code, run.stderr),
-        (1, format!("error: kafkabackup \"nothing\" not found in namespace \"{ns}\"\n"))
-    );
+    not_found(&plugin, &["restore", "nothing"], "kafkabackup", "nothing").await?;
     cluster.delete_namespace(&ns).await
 }
 
@@ -693,11 +700,7 @@ async fn watch_follows_the_progress_and_exits_by_how_the_restore_ended() -> anyh
     let run = exited(child, lines, seen).await?;
     assert_eq!((run.code, run.stderr), (1, format!("error: KafkaRestore bad Failed: {why}\n")));
 
-    let run = plugin.run(&["watch", "nothing"]).await?;
-    assert_eq!(
-        (run.code, run.stderr),
-        (1, format!("error: kafkarestore \"nothing\" not found in namespace \"{ns}\"\n"))
-    );
+    not_found(&plugin, &["watch", "nothing"], "kafkarestore", "nothing").await?;
     cluster.delete_namespace(&ns).await
 }
 
@@ -759,11 +762,7 @@ async fn backup_sets_the_trigger_annotation_and_waits_for_the_run_it_started() -
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.ends_with("backup orders-trigger-1 Completed, 5 records\n"), "{run:?}");
 
-    let run = plugin.run(&["backup", "nothing"]).await?;
-    assert_eq!(
-        (run.code, run.stderr),
-        (1, format!("error: kafkabackup \"nothing\" not found in namespace \"{ns}\"\n"))
-    );
+    not_found(&plugin, &["backup", "nothing"], "kafkabackup", "nothing").await?;
     let run = plugin.run(&["version", "-o", "json"]).await?;
     assert_eq!(serde_json::from_str::<Value>(&run.stdout)?["clientVersion"], env!("CARGO_PKG_VERSION"));
     cluster.delete_namespace(&ns).await
