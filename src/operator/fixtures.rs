@@ -142,6 +142,11 @@ impl Call {
         Self::new(Method::POST, path, Reply::Json(StatusCode::CONFLICT, status(409, "AlreadyExists")))
     }
 
+    /// `DELETE path`, answered 200 with a Success status.
+    pub fn delete(path: impl Into<String>) -> Self {
+        Self::new(Method::DELETE, path, Reply::Json(StatusCode::OK, status(200, "Success")))
+    }
+
     /// `PATCH path`, answered with `object` with the patch merged in.
     pub fn patch(path: impl Into<String>, object: Value) -> Self {
         Self::new(Method::PATCH, path, Reply::Merged(object))

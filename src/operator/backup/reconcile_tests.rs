@@ -237,6 +237,59 @@ async fn a_finished_run_is_recorded_completed_with_its_figures_and_its_job_marke
 }
 
 #[tokio::test]
+async fn a_finished_run_mirrors_the_restore_points_it_reports_and_shows_their_window() {
+    let mut kb = backup("");
+    kb.status = serde_json::from_value(json!({"activeJob": INITIAL, "observedGeneration": 2,
+        "lastBackup": {"id": INITIAL, "status": "Running", "startTime": "2026-11-21T10:00:00Z"}}))
+    .expect("status");
+    let mut done = fixtures::job(
+        NS,
+        INITIAL,
+        fixtures::labels("nightly", "backup"),
+        vec![fixtures::owner("KafkaBackup", "nightly", UID)],
+        fixtures::finished("Complete", "2026-11-21T10:00:00Z"),
+    );
+    done["metadata"]["annotations"] = json!({"kafkabackup.com/backup-id": INITIAL});
+    let mut result: Value = serde_json::from_str(&result(INITIAL)).expect("result");
+    let manifest = json!({
+        "formatVersion": 2, "backupId": INITIAL, "startedAt": "2026-11-21T10:00:00.000Z",
+        "completedAt": "2026-11-21T10:03:00.000Z", "encoding": {"compression": "zstd"},
+        "topics": [{"name": "orders", "partitionCount": 1, "replicationFactor": 1, "partitions": [{
+            "partition": 0, "startOffset": 0, "endOffset": 40, "segments": [{
+                "object": "b/0.kbseg", "firstOffset": 0, "lastOffset": 39, "records": 40, "offsetsSkipped": 0,
+                "minTimestamp": 1_795_000_000_000_i64, "maxTimestamp": 1_795_000_100_000_i64,
+                "rawBytes": 4096, "storedBytes": 1024, "sha256": "00"}]}]}],
+        "totals": {"records": 40, "rawBytes": 4096, "storedBytes": 1024, "topics": 1, "partitions": 1}
+    });
+    let summary =
+        crate::restore_points::summarize(&serde_json::from_value(manifest).expect("manifest"), None);
+    result["restorePoints"] =
+        json!({"location": "s3://b/", "present": [INITIAL], "added": [summary], "complete": true});
+    let log = format!("{result}\n");
+    let mut calls = vec![list_jobs(vec![done.clone()])];
+    calls.extend(fixtures::job_output(NS, INITIAL, &log));
+    calls.extend([
+        Call::event(NS, "Normal", "BackupCompleted"),
+        list_points(),
+        Call::create(POINTS).body(|b| {
+            assert_eq!(b["metadata"]["name"], INITIAL, "the run's id starts with the KafkaBackup's name");
+            assert_eq!(b["spec"]["source"], json!({"kind": "KafkaBackup", "name": "nightly"}));
+            assert_eq!(b["spec"]["totals"]["records"], 40);
+            let owner = &b["metadata"]["ownerReferences"][0];
+            assert_eq!((&owner["kind"], &owner["uid"]), (&json!("KafkaBackup"), &json!(UID)), "owned: {b}");
+        }),
+        Call::apply_status(KB, object(&kb)).body(|b| {
+            let s = &b["status"];
+            assert_eq!(s["firstRecoverabilityPoint"], "2026-11-18T11:06:40.000Z");
+            assert_eq!(s["lastRecoverabilityPoint"], "2026-11-21T10:00:00.000Z");
+            assert_eq!(s["lastSuccessfulBackup"], "2026-11-21T10:03:00.000Z");
+        }),
+        Call::patch(format!("{JOBS}/{INITIAL}"), done),
+    ]);
+    assert_eq!(run(kb, calls).await.expect("reconcile"), Action::await_change());
+}
+
+#[tokio::test]
 async fn a_job_planted_under_the_runs_name_is_refused_as_foreign_and_nothing_is_recorded() {
     let kb = backup("");
     // Same name and labels, no owner reference: made by someone else.

@@ -27,6 +27,8 @@ use crate::sync::{SyncConfig, SyncResult};
 
 /// The `app.kubernetes.io/component` of sync Jobs.
 pub const COMPONENT: &str = "sync";
+/// On a sync Job: the location's `metadata.generation` it lists for.
+pub const GENERATION_ANNOTATION: &str = "kafkabackup.com/generation";
 
 pub async fn reconcile(kbl: Arc<KafkaBackupLocation>, ctx: Arc<Context>) -> Result<Action> {
     let now = Utc::now();
@@ -53,7 +55,13 @@ pub async fn reconcile(kbl: Arc<KafkaBackupLocation>, ctx: Arc<Context>) -> Resu
     let requeue = match step {
         Step::Record { job, state } => {
             record(&ctx, &kbl, &mut status, &job, &state).await?;
-            status.observed_generation = kbl.metadata.generation;
+            // What the Job listed is the spec it was started with: a spec changed while it ran
+            // stays unobserved, so the next sync starts at once.
+            let launched = jobs
+                .iter()
+                .find(|j| j.name_any() == job)
+                .and_then(|j| j.annotations().get(GENERATION_ANNOTATION).and_then(|g| g.parse::<i64>().ok()));
+            status.observed_generation = launched.or(kbl.metadata.generation);
             status.active_job = None;
             write(&ctx.client, kbl.as_ref(), &before, &status).await?;
             delete_run(&ctx, &kbl, &job).await?;
@@ -77,7 +85,6 @@ pub async fn reconcile(kbl: Arc<KafkaBackupLocation>, ctx: Arc<Context>) -> Resu
                 let message = format!("listing {} for its restore points", location_text(&kbl));
                 set_ready(&mut status.conditions, LocationReason::Syncing, message, &crate::time::now());
             }
-            status.observed_generation = kbl.metadata.generation;
             status.active_job = Some(job);
             children::STARTING_RECHECK
         }
@@ -146,7 +153,11 @@ async fn start(ctx: &Context, kbl: &KafkaBackupLocation, job: &str) -> Result<()
         access,
         options: &kbl.spec.job_options,
         cluster: &cluster,
-        annotations: Default::default(),
+        annotations: kbl
+            .metadata
+            .generation
+            .map(|g| [(GENERATION_ANNOTATION.to_string(), g.to_string())].into())
+            .unwrap_or_default(),
     };
     launch(ctx, kbl, run).await?;
     Ok(())

@@ -7,3 +7,6 @@
 
 pub mod controller;
 pub mod decide;
+
+#[cfg(test)]
+mod reconcile_tests;
