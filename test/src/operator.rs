@@ -42,6 +42,13 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// Two distinct ports nothing listens on now.
+pub fn two_free_ports() -> anyhow::Result<(u16, u16)> {
+    let a = std::net::TcpListener::bind("127.0.0.1:0")?;
+    let b = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok((a.local_addr()?.port(), b.local_addr()?.port()))
+}
+
 impl Operator {
     /// Starts an operator watching `namespace`.
     pub fn start(env: &TestEnv, namespace: &str) -> anyhow::Result<Self> {
@@ -105,8 +112,9 @@ impl Operator {
         log: PathBuf,
         extra_env: Vec<(String, String)>,
     ) -> anyhow::Result<Self> {
-        let port = free_port()?;
-        let webhook_port = free_port()?;
+        // Both held open while picked: two picks one after the other may get the same port back
+        // (seen in CI: the webhook server found its port taken by the metrics server).
+        let (port, webhook_port) = two_free_ports()?;
         let cert_dir = log.with_extension("certs");
         let out = File::create(&log)?;
         let child = Command::new(&program)
