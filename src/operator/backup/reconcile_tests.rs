@@ -197,8 +197,8 @@ fn result(id: &str) -> String {
     )
 }
 
-#[tokio::test]
-async fn a_finished_run_is_recorded_completed_with_its_figures_and_its_job_marked_recorded() {
+/// `nightly` whose initial run is active in status, and that run's Job, completed.
+fn initial_run_finished() -> (KafkaBackup, Value) {
     let mut kb = backup("");
     kb.status = serde_json::from_value(json!({"activeJob": INITIAL, "observedGeneration": 2,
         "lastBackup": {"id": INITIAL, "status": "Running", "startTime": "2026-11-21T10:00:00Z"}}))
@@ -211,6 +211,12 @@ async fn a_finished_run_is_recorded_completed_with_its_figures_and_its_job_marke
         fixtures::finished("Complete", "2026-11-21T10:00:00Z"),
     );
     done["metadata"]["annotations"] = json!({"kafkabackup.com/backup-id": INITIAL});
+    (kb, done)
+}
+
+#[tokio::test]
+async fn a_finished_run_is_recorded_completed_with_its_figures_and_its_job_marked_recorded() {
+    let (kb, done) = initial_run_finished();
     let log = format!("INFO backing up\n{}\nINFO done\n", result(INITIAL));
     let mut calls = vec![list_jobs(vec![done.clone()])];
     calls.extend(fixtures::job_output(NS, INITIAL, &log));
@@ -238,18 +244,7 @@ async fn a_finished_run_is_recorded_completed_with_its_figures_and_its_job_marke
 
 #[tokio::test]
 async fn a_finished_run_mirrors_the_restore_points_it_reports_and_shows_their_window() {
-    let mut kb = backup("");
-    kb.status = serde_json::from_value(json!({"activeJob": INITIAL, "observedGeneration": 2,
-        "lastBackup": {"id": INITIAL, "status": "Running", "startTime": "2026-11-21T10:00:00Z"}}))
-    .expect("status");
-    let mut done = fixtures::job(
-        NS,
-        INITIAL,
-        fixtures::labels("nightly", "backup"),
-        vec![fixtures::owner("KafkaBackup", "nightly", UID)],
-        fixtures::finished("Complete", "2026-11-21T10:00:00Z"),
-    );
-    done["metadata"]["annotations"] = json!({"kafkabackup.com/backup-id": INITIAL});
+    let (kb, done) = initial_run_finished();
     let mut result: Value = serde_json::from_str(&result(INITIAL)).expect("result");
     let manifest = json!({
         "formatVersion": 2, "backupId": INITIAL, "startedAt": "2026-11-21T10:00:00.000Z",
