@@ -25,6 +25,17 @@ pub struct SourceLabels {
     pub name: String,
 }
 
+impl SourceLabels {
+    /// The labels of `object`, by its kind.
+    pub fn of<K: kube::Resource<DynamicType = ()>>(object: &K) -> Self {
+        Self {
+            kind: K::kind(&()).to_string(),
+            namespace: object.meta().namespace.clone().unwrap_or_default(),
+            name: object.meta().name.clone().unwrap_or_default(),
+        }
+    }
+}
+
 /// A run's outcome (`success`, `failure`, `skipped`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {

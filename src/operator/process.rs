@@ -345,11 +345,7 @@ async fn control<K, F, Fut>(
                         Ok(None) => {
                             // Gone: its restore-point figures go with it (a KafkaBackup's other
                             // figures go in its cleanup).
-                            ctx.metrics.forget_source(&SourceLabels {
-                                kind: K::kind(&()).to_string(),
-                                namespace: object.namespace().unwrap_or_default(),
-                                name: object.name_any(),
-                            });
+                            ctx.metrics.forget_source(&SourceLabels::of(object.as_ref()));
                             (object.clone(), Ok(Action::await_change()))
                         }
                         Err(e) => (object.clone(), Err(e)),

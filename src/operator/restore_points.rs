@@ -127,23 +127,19 @@ pub async fn mirror<K: Resource<DynamicType = ()>>(
 /// read the same once prefixed), under the hashed name instead. One that exists already is
 /// taken as created (a sync repeated after a lost answer).
 async fn create(api: &Api<KafkaRestorePoint>, mut point: KafkaRestorePoint) -> Result<KafkaRestorePoint> {
-    for attempt in 0..2 {
-        let name = point.name_any();
+    let names = [point.name_any(), hashed_name(&point.spec.source.name, &point.spec.backup_id)];
+    for name in &names {
+        point.metadata.name = Some(name.clone());
         match api.create(&PostParams::default(), &point).await {
             Ok(created) => return Ok(created),
             Err(kube::Error::Api(e)) if e.code == 409 => {
-                let there = api.get(&name).await.map_err(Error::read(format!("KafkaRestorePoint {name}")))?;
+                let there = api.get(name).await.map_err(Error::read(format!("KafkaRestorePoint {name}")))?;
                 if there.spec.source == point.spec.source && there.spec.backup_id == point.spec.backup_id {
                     return Ok(there);
                 }
-                if attempt == 0 {
-                    point.metadata.name = Some(hashed_name(&point.spec.source.name, &point.spec.backup_id));
-                    continue;
-                }
-                return Err(Error::Foreign { kind: "KafkaRestorePoint".into(), name, uid: String::new() });
             }
             Err(e) => return Err(Error::write(format!("KafkaRestorePoint {name}"))(e)),
         }
     }
-    Err(Error::Render("unreachable: two attempts".into()))
+    Err(Error::Foreign { kind: "KafkaRestorePoint".into(), name: names.join(" and "), uid: String::new() })
 }

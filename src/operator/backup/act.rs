@@ -40,9 +40,14 @@ pub async fn act(ctx: &Context, kb: &KafkaBackup, plan: Plan, now: DateTime<Utc>
         children::delete_job(&ctx.client, &ns, old).await?;
     }
     let mut status = plan.status;
-    mirror_restore_points(ctx, kb, &plan.outcomes, &mut status).await?;
+    let mirrored = mirror_restore_points(ctx, kb, &plan.outcomes, &mut status).await?;
     if let Some(start) = plan.start {
-        let job = launch(ctx, kb, &start).await?;
+        // What the run is told it knows: the restore points just mirrored, else as listed now.
+        let known = match mirrored {
+            Some(points) => points,
+            None => restore_points::known(&restore_points::list(&ctx.client, kb).await?),
+        };
+        let job = launch(ctx, kb, &start, known).await?;
         if children::state(&job) == JobState::Running {
             info!(backup = %kb.name_any(), job = %start.job, why = %start.why, "backup started");
             let e = start.started;
@@ -63,7 +68,7 @@ pub async fn act(ctx: &Context, kb: &KafkaBackup, plan: Plan, now: DateTime<Utc>
 }
 
 /// Renders the run's config and creates its ConfigMap and Job unless they exist; returns the Job.
-async fn launch(ctx: &Context, kb: &KafkaBackup, start: &Start) -> Result<Job> {
+async fn launch(ctx: &Context, kb: &KafkaBackup, start: &Start, known: Vec<String>) -> Result<Job> {
     let storage = run_config::storage(kb);
     let mut access = StorageAccess::for_storage(&storage);
     let key_file = kb
@@ -85,7 +90,7 @@ async fn launch(ctx: &Context, kb: &KafkaBackup, start: &Start) -> Result<Job> {
             encryption_key_file: key_file,
             owner: Some(run_config::owner(kb)),
             take_over: run_config::takes_over(kb),
-            known_restore_points: Some(restore_points::known(&restore_points::list(&ctx.client, kb).await?)),
+            known_restore_points: Some(known),
         },
     );
     let yaml = run_config::to_yaml(&config).map_err(|e| Error::Render(e.to_string()))?;
@@ -109,13 +114,14 @@ async fn launch(ctx: &Context, kb: &KafkaBackup, start: &Start) -> Result<Job> {
 
 /// A `KafkaBackup` syncs its own location as each backup ends: the newest completed run's
 /// result lists the restore points left after its pruning, which become the `KafkaRestorePoint`s
-/// it owns, and their window its status' recoverability.
+/// it owns, and their window its status' recoverability. Returns the backup ids they hold, when
+/// it mirrored.
 async fn mirror_restore_points(
     ctx: &Context,
     kb: &KafkaBackup,
     outcomes: &[Outcome],
     status: &mut KafkaBackupStatus,
-) -> Result<()> {
+) -> Result<Option<Vec<String>>> {
     // Runs recorded together (a reconcile after a pause): the one completed last knows best.
     let newest = outcomes
         .iter()
@@ -128,12 +134,12 @@ async fn mirror_restore_points(
             Some((crate::time::parse(&r.completed_at).map(|t| t.0), points))
         })
         .max_by_key(|(completed, _)| *completed);
-    let Some((_, result)) = newest else { return Ok(()) };
+    let Some((_, result)) = newest else { return Ok(None) };
     let existing = restore_points::list(&ctx.client, kb).await?;
     let mirrored = restore_points::mirror(&ctx.client, kb, existing, result).await?;
     status.recoverability = crate::restore_points::recoverability(&mirrored.points);
     ctx.metrics.recoverability(
-        &metrics::source_labels(kb),
+        &crate::operator::metrics::SourceLabels::of(kb),
         &status.recoverability,
         Some(mirrored.points.len()),
     );
@@ -141,7 +147,9 @@ async fn mirror_restore_points(
         info!(backup = %kb.name_any(), created = mirrored.created, deleted = mirrored.deleted,
             points = mirrored.points.len(), "restore points synced");
     }
-    Ok(())
+    let mut ids: Vec<String> = mirrored.points.into_iter().map(|p| p.backup_id).collect();
+    ids.sort();
+    Ok(Some(ids))
 }
 
 async fn mark_recorded(ctx: &Context, ns: &str, job: &str) -> Result<()> {

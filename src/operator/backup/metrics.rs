@@ -14,15 +14,6 @@ pub fn labels(kb: &KafkaBackup) -> ResourceLabels {
     ResourceLabels { namespace: kb.namespace().unwrap_or_default(), name: kb.name_any() }
 }
 
-/// The labels of a `KafkaBackup`'s restore-point figures.
-pub fn source_labels(kb: &KafkaBackup) -> crate::operator::metrics::SourceLabels {
-    crate::operator::metrics::SourceLabels {
-        kind: "KafkaBackup".into(),
-        namespace: kb.namespace().unwrap_or_default(),
-        name: kb.name_any(),
-    }
-}
-
 fn outcome_labels(kb: &KafkaBackup, outcome: &str) -> OutcomeLabels {
     OutcomeLabels {
         namespace: kb.namespace().unwrap_or_default(),
@@ -51,7 +42,7 @@ pub fn state_gauges(
     now: DateTime<Utc>,
 ) {
     let l = labels(kb);
-    m.recoverability(&source_labels(kb), &status.recoverability, None);
+    m.recoverability(&crate::operator::metrics::SourceLabels::of(kb), &status.recoverability, None);
     let suspended = kb.spec.schedule.as_ref().is_some_and(|s| s.suspend);
     let interval = cron.filter(|_| !suspended).and_then(|cron| cron.longest_gap(now));
     match interval {

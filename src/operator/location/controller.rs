@@ -21,6 +21,7 @@ use crate::operator::connection::JobConnection;
 use crate::operator::context::Context;
 use crate::operator::error::{Error, Result};
 use crate::operator::launch::{Launch, launch};
+use crate::operator::metrics::SourceLabels;
 use crate::operator::status::{set_ready, write};
 use crate::operator::storage_access::StorageAccess;
 use crate::sync::{SyncConfig, SyncResult};
@@ -36,7 +37,7 @@ pub async fn reconcile(kbl: Arc<KafkaBackupLocation>, ctx: Arc<Context>) -> Resu
     let mut status = before.clone().unwrap_or_default();
     // From status on every reconcile, so a restarted operator exports them again at once.
     let count = status.restore_points.and_then(|n| usize::try_from(n).ok());
-    ctx.metrics.recoverability(&source_labels(&kbl), &status.recoverability, count);
+    ctx.metrics.recoverability(&SourceLabels::of(kbl.as_ref()), &status.recoverability, count);
     let problems = crate::api::rules::location(&kbl.spec);
     if !problems.is_empty() {
         let message = crate::api::rules::message(&problems);
@@ -95,15 +96,6 @@ pub async fn reconcile(kbl: Arc<KafkaBackupLocation>, ctx: Arc<Context>) -> Resu
     };
     write(&ctx.client, kbl.as_ref(), &before, &status).await?;
     Ok(Action::requeue(requeue))
-}
-
-/// The labels of a location's restore-point figures.
-pub fn source_labels(kbl: &KafkaBackupLocation) -> crate::operator::metrics::SourceLabels {
-    crate::operator::metrics::SourceLabels {
-        kind: "KafkaBackupLocation".into(),
-        namespace: kbl.namespace().unwrap_or_default(),
-        name: kbl.name_any(),
-    }
 }
 
 /// A readable name of the location for messages (never a credential: the storage block holds
@@ -185,7 +177,7 @@ async fn record(
             status.unreadable = result.unreadable.iter().map(|u| u.object.clone()).collect();
             status.recoverability = crate::restore_points::recoverability(&mirrored.points);
             ctx.metrics.recoverability(
-                &source_labels(kbl),
+                &SourceLabels::of(kbl),
                 &status.recoverability,
                 Some(mirrored.points.len()),
             );
