@@ -9,6 +9,7 @@ pub mod backup_reason;
 pub mod cluster;
 pub mod condition;
 pub mod defaults;
+pub mod drill;
 pub mod duration;
 pub mod enterprise;
 pub mod location;
@@ -27,6 +28,7 @@ pub mod tenancy;
 pub mod validation;
 
 pub use backup::{KafkaBackup, KafkaBackupSpec, KafkaBackupStatus};
+pub use drill::{KafkaRestoreDrill, KafkaRestoreDrillSpec, KafkaRestoreDrillStatus};
 pub use location::{KafkaBackupLocation, KafkaBackupLocationSpec, KafkaBackupLocationStatus};
 pub use offset_reset::{KafkaOffsetReset, KafkaOffsetResetSpec, KafkaOffsetResetStatus};
 pub use restore::{KafkaRestore, KafkaRestoreSpec, KafkaRestoreStatus};
@@ -52,6 +54,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         KafkaOffsetReset::crd(),
         KafkaBackupLocation::crd(),
         KafkaRestorePoint::crd(),
+        KafkaRestoreDrill::crd(),
     ];
     for crd in &mut crds {
         for version in &mut crd.spec.versions {

@@ -8,6 +8,7 @@
 //! to change it.
 
 use super::backup::KafkaBackupSpec;
+use super::drill::KafkaRestoreDrillSpec;
 use super::location::KafkaBackupLocationSpec;
 use super::offset_reset::{KafkaOffsetResetSpec, ResetStrategy};
 use super::restore::KafkaRestoreSpec;
@@ -82,6 +83,27 @@ pub fn backup(spec: &KafkaBackupSpec) -> Vec<FieldError> {
         &spec.consumer_groups.include,
         &spec.consumer_groups.exclude,
     );
+    problems.extend(super::privilege::problems(&spec.job_options));
+    problems
+}
+
+/// Problems in a `KafkaRestoreDrill` spec.
+pub fn drill(spec: &KafkaRestoreDrillSpec) -> Vec<FieldError> {
+    let mut problems = Vec::new();
+    if let Some(schedule) = &spec.schedule
+        && let Err(mut e) = CronSchedule::parse(&schedule.as_backup_schedule())
+    {
+        problems.append(&mut e);
+    }
+    if let Some(prefix) = &spec.topic_prefix
+        && !crate::drill::config::valid_topic_name(prefix)
+    {
+        problems.push(FieldError::new(
+            "spec.topicPrefix",
+            format!("`{prefix}`: use 1-100 letters, digits, `.`, `_` or `-` (it starts Kafka topic names)"),
+        ));
+    }
+    regexes(&mut problems, "spec.topics", &spec.topics.include, &spec.topics.exclude);
     problems.extend(super::privilege::problems(&spec.job_options));
     problems
 }

@@ -10,23 +10,9 @@ pub const FIRST_MISMATCHES: usize = 20;
 /// A termination message holds at most 4 KiB; the summary stays below with room to spare.
 const SUMMARY_BYTES: usize = 3800;
 
-/// One record that did not come back as the backup holds it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Mismatch {
-    /// The backed-up topic (not the scratch topic).
-    pub topic: String,
-    pub partition: i32,
-    /// The record's offset in the backup; absent for a record the backup does not hold (`extra`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub offset: Option<i64>,
-    /// Where the record read back sits in the scratch topic; absent when it is `missing`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub restored_offset: Option<i64>,
-    /// `missing`, `extra`, or the fields that differ: `key`, `value`, `headers`, `timestamp`
-    /// (comma-separated).
-    pub what: String,
-}
+/// One record that did not come back as the backup holds it (the API type, so the operator
+/// copies it into status as it is).
+pub use crate::api::drill::Mismatch;
 
 /// What a drill found.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
