@@ -8,7 +8,6 @@
 //! one backup may be drilled on several clusters with different budgets.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::core::Rule;
 use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
