@@ -44,6 +44,11 @@ pub struct DrillConfig {
     pub parallelism: i32,
     #[serde(default = "filesystem_root")]
     pub filesystem_root: PathBuf,
+    /// Write the result as evidence at the location (`verifications/<backupId>/<drillId>.json`),
+    /// where every cluster that syncs the location sees it. Only where the operator may write:
+    /// a `KafkaBackup`'s own location, or a `KafkaBackupLocation` with `accessMode: ReadWrite`.
+    #[serde(default)]
+    pub record_evidence: bool,
 }
 
 fn parallelism() -> i32 {
