@@ -179,6 +179,16 @@ pub async fn backup_partition(
                 }
                 let broker_end = watermarks(&consumer, plan).map(|(_, high)| high);
                 stall.waited(&name, next, entry.end_offset, broker_end.map_err(|e| format!("{e:#}")))?;
+                if stall.renew_due() {
+                    // A client can stay stuck after a broker came back (CI saw librdkafka keep
+                    // a stale "unknown partition" for minutes after a frozen broker thawed, the
+                    // broker reporting the records there): a fresh one from `next` reads on.
+                    tracing::info!(partition = %name, next, "no record for a while: reading on with a new client");
+                    let old = std::mem::replace(&mut consumer, self::consumer(ctx, plan, next)?);
+                    // Closing a client whose broker does not answer can block: not on a runtime thread.
+                    tokio::task::spawn_blocking(move || drop(old));
+                    stall.renewed();
+                }
                 continue;
             }
         };
@@ -282,15 +292,32 @@ fn watermarks(consumer: &PartitionConsumer, plan: &PartitionPlan) -> anyhow::Res
     .map_err(anyhow::Error::new)
 }
 
+/// With no record for this long, the partition's client is replaced by a new one (at most once
+/// per period).
+const RENEW_AFTER: Duration = Duration::from_secs(20);
+
 /// The time budget of a partition that makes no progress.
 struct Stall {
     budget: Duration,
     since: Instant,
+    /// When the client was last replaced.
+    renewed: Option<Instant>,
 }
 
 impl Stall {
     fn new(budget: Duration) -> Self {
-        Self { budget, since: Instant::now() }
+        Self { budget, since: Instant::now(), renewed: None }
+    }
+
+    /// Whether the client went long enough without a record (since the last record and since
+    /// it was last replaced) to be replaced.
+    fn renew_due(&self) -> bool {
+        let last = self.renewed.map_or(self.since, |r| r.max(self.since));
+        last.elapsed() >= RENEW_AFTER
+    }
+
+    fn renewed(&mut self) {
+        self.renewed = Some(Instant::now());
     }
 
     /// How long to wait for a record before looking at the partition: often enough that a
@@ -401,4 +428,29 @@ fn out_of_range(e: &KafkaError) -> bool {
         e.rdkafka_error_code(),
         Some(RDKafkaErrorCode::OffsetOutOfRange) | Some(RDKafkaErrorCode::AutoOffsetReset)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stall(silent: Duration, renewed: Option<Duration>) -> Stall {
+        let now = Instant::now();
+        Stall {
+            budget: Duration::from_secs(300),
+            since: now.checked_sub(silent).expect("a past instant"),
+            renewed: renewed.map(|ago| now.checked_sub(ago).expect("a past instant")),
+        }
+    }
+
+    #[test]
+    fn a_client_is_replaced_only_after_a_silence_and_then_once_per_period() {
+        assert!(!stall(Duration::from_secs(5), None).renew_due(), "a short silence keeps the client");
+        assert!(stall(RENEW_AFTER + Duration::from_secs(1), None).renew_due());
+        // Replaced 5 s ago, silent for a minute: not again yet.
+        assert!(!stall(Duration::from_secs(60), Some(Duration::from_secs(5))).renew_due());
+        assert!(stall(Duration::from_secs(60), Some(RENEW_AFTER + Duration::from_secs(1))).renew_due());
+        // A record since the last replacement restarts the count from the record.
+        assert!(!stall(Duration::from_secs(3), Some(Duration::from_secs(60))).renew_due());
+    }
 }
