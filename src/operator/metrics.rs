@@ -44,6 +44,14 @@ pub struct OutcomeLabels {
     pub outcome: String,
 }
 
+/// A finished restore drill's result (`Passed`, `Failed`, as in its status).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DrillLabels {
+    pub namespace: String,
+    pub name: String,
+    pub result: String,
+}
+
 /// A controller (`kafkabackup`, `kafkarestore`, `kafkaoffsetreset`).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ControllerLabels {
@@ -91,6 +99,15 @@ pub struct Metrics {
     pub restore_duration: Family<ResourceLabels, Histogram, fn() -> Histogram>,
     pub restores: Family<OutcomeLabels, Counter>,
     pub offset_resets: Family<OutcomeLabels, Counter>,
+    /// A `KafkaRestoreDrill`'s last drill: 1 passed, 0 failed (absent before the first).
+    pub drill_last_result: Family<ResourceLabels, Gauge>,
+    pub drill_last_success: Family<ResourceLabels, FloatGauge>,
+    pub drill_last_rto: Family<ResourceLabels, FloatGauge>,
+    pub drill_mismatches: Family<ResourceLabels, Gauge>,
+    /// The drill schedule's longest gap, like `backup_schedule_interval`: the alert "no drill
+    /// passed within two intervals" needs it.
+    pub drill_interval: Family<ResourceLabels, FloatGauge>,
+    pub drills: Family<DrillLabels, Counter>,
     pub reconciles: Family<ControllerLabels, Counter>,
     pub reconcile_errors: Family<ErrorLabels, Counter>,
     pub reconcile_duration: Family<ControllerLabels, Histogram, fn() -> Histogram>,
@@ -117,6 +134,12 @@ impl Metrics {
             restore_duration: Family::new_with_constructor(duration_histogram),
             restores: Family::default(),
             offset_resets: Family::default(),
+            drill_last_result: Family::default(),
+            drill_last_success: Family::default(),
+            drill_last_rto: Family::default(),
+            drill_mismatches: Family::default(),
+            drill_interval: Family::default(),
+            drills: Family::default(),
             reconciles: Family::default(),
             reconcile_errors: Family::default(),
             reconcile_duration: Family::new_with_constructor(reconcile_histogram),
@@ -175,6 +198,32 @@ impl Metrics {
         );
         r.register("strimzi_restore_restores", "Restore runs by outcome", m.restores.clone());
         r.register("strimzi_offset_reset", "Offset reset runs by outcome", m.offset_resets.clone());
+        r.register(
+            "strimzi_backup_drill_last_result",
+            "Result of the last restore drill: 1 passed, 0 failed",
+            m.drill_last_result.clone(),
+        );
+        r.register(
+            "strimzi_backup_drill_last_success_timestamp",
+            "Unix time of the last restore drill that passed",
+            m.drill_last_success.clone(),
+        );
+        r.register(
+            "strimzi_backup_drill_last_rto_seconds",
+            "Time to restore (RTO) measured by the last restore drill",
+            m.drill_last_rto.clone(),
+        );
+        r.register(
+            "strimzi_backup_drill_mismatches",
+            "Records the last restore drill found differing, missing or extra",
+            m.drill_mismatches.clone(),
+        );
+        r.register(
+            "strimzi_backup_drill_interval_seconds",
+            "Longest gap between the scheduled restore drills of the coming week; absent without a schedule in effect",
+            m.drill_interval.clone(),
+        );
+        r.register("strimzi_backup_drills", "Restore drills by result", m.drills.clone());
         r.register("strimzi_backup_reconcile", "Reconciles by controller", m.reconciles.clone());
         r.register(
             "strimzi_backup_reconcile_errors",
@@ -223,6 +272,44 @@ impl Metrics {
         self.first_recoverability.remove(who);
         self.last_recoverability.remove(who);
         self.restore_points.remove(who);
+    }
+
+    /// The gauges of a `KafkaRestoreDrill`, from its status (`interval`: its schedule's longest
+    /// gap in seconds, when one is in effect). Set on every reconcile, so a restarted operator
+    /// exports them at once.
+    pub fn drill(
+        &self,
+        who: &ResourceLabels,
+        status: &crate::api::drill::KafkaRestoreDrillStatus,
+        interval: Option<f64>,
+    ) {
+        fn put<N, A: prometheus_client::metrics::gauge::Atomic<N> + Default>(
+            family: &Family<ResourceLabels, Gauge<N, A>>,
+            who: &ResourceLabels,
+            value: Option<N>,
+        ) {
+            match value {
+                Some(v) => {
+                    family.get_or_create(who).set(v);
+                }
+                None => {
+                    family.remove(who);
+                }
+            }
+        }
+        let last = status.last_verification.as_ref();
+        let passed = last.map(|r| r.result == crate::api::restore_point::VerificationResult::Passed);
+        put(&self.drill_last_result, who, passed.map(i64::from));
+        put(&self.drill_mismatches, who, last.map(|r| r.mismatches));
+        put(&self.drill_last_rto, who, last.and_then(|r| r.rto_seconds));
+        let success = status.last_success_time.as_ref().and_then(crate::time::chrono);
+        put(&self.drill_last_success, who, success.map(|t| t.timestamp_millis() as f64 / 1e3));
+        put(&self.drill_interval, who, interval);
+    }
+
+    /// Drops the gauges of a `KafkaRestoreDrill` that is gone (its counter stays, as a backup's).
+    pub fn forget_drill(&self, who: &ResourceLabels) {
+        self.drill(who, &Default::default(), None);
     }
 
     pub fn forget_backup(&self, who: &ResourceLabels) {
@@ -320,6 +407,23 @@ mod tests {
         m.restore_duration.get_or_create(&who).observe(1.0);
         m.restores.get_or_create(&outcome).inc();
         m.offset_resets.get_or_create(&outcome).inc();
+        let drilled = crate::api::drill::KafkaRestoreDrillStatus {
+            last_verification: Some(crate::api::drill::DrillRun {
+                result: crate::api::restore_point::VerificationResult::Passed,
+                rto_seconds: Some(2.5),
+                ..Default::default()
+            }),
+            last_success_time: crate::time::parse("2026-12-03T00:00:00.000Z"),
+            ..Default::default()
+        };
+        m.drill(&who, &drilled, Some(604800.0));
+        m.drills
+            .get_or_create(&DrillLabels {
+                namespace: "kafka".into(),
+                name: "nightly".into(),
+                result: "Passed".into(),
+            })
+            .inc();
         let controller = ControllerLabels { controller: "kafkabackup".into() };
         m.reconciles.get_or_create(&controller).inc();
         m.reconcile_errors

@@ -5,6 +5,8 @@
 //! - [`children`]: the ConfigMaps and Jobs of runs, and what finished Jobs left.
 //! - [`context`]: what every reconcile shares (client, settings, metrics, Events).
 //! - [`dereference`]: reading the Strimzi `Kafka` and `KafkaUser` a resource refers to.
+//! - [`drill`]: the `KafkaRestoreDrill` controller (drill Jobs → evidence in status, on the
+//!   restore point, Events, metrics).
 //! - [`connection`]: a resource's cluster connection resolved into what its Job mounts and is
 //!   told.
 //! - [`error`]: reconcile errors and their retry delays.
@@ -29,6 +31,7 @@ pub mod children;
 pub mod connection;
 pub mod context;
 pub mod dereference;
+pub mod drill;
 pub mod error;
 pub mod event;
 #[cfg(test)]

@@ -119,6 +119,12 @@ trait Reconciled:
     fn cluster(&self) -> Option<&ClusterConnection>;
     fn status(&self) -> Option<&Self::Status>;
     fn conditions(status: &mut Self::Status) -> &mut Vec<Condition>;
+    /// Drops the gauges of an object of this kind that is gone: by default its restore-point
+    /// figures (a KafkaBackup's other figures go in its cleanup).
+    fn forget(metrics: &Metrics, namespace: &str, name: &str) {
+        let kind = Self::kind(&()).to_string();
+        metrics.forget_source(&SourceLabels { kind, namespace: namespace.into(), name: name.into() });
+    }
 }
 
 impl Reconciled for KafkaBackup {
@@ -174,6 +180,24 @@ impl Reconciled for crate::api::location::KafkaBackupLocation {
     }
     fn conditions(status: &mut Self::Status) -> &mut Vec<Condition> {
         &mut status.conditions
+    }
+}
+
+impl Reconciled for crate::api::drill::KafkaRestoreDrill {
+    const CONTROLLER: &'static str = "kafkarestoredrill";
+    type Status = crate::api::drill::KafkaRestoreDrillStatus;
+    fn cluster(&self) -> Option<&ClusterConnection> {
+        self.spec.target.as_ref()
+    }
+    fn status(&self) -> Option<&Self::Status> {
+        self.status.as_ref()
+    }
+    fn conditions(status: &mut Self::Status) -> &mut Vec<Condition> {
+        &mut status.conditions
+    }
+    fn forget(metrics: &Metrics, namespace: &str, name: &str) {
+        metrics
+            .forget_drill(&super::metrics::ResourceLabels { namespace: namespace.into(), name: name.into() });
     }
 }
 
@@ -277,6 +301,10 @@ fn spawn_controllers(
         let f = super::location::controller::reconcile;
         controllers.spawn(control(ctx.clone(), ns, api, None, f, shutdown.clone()));
     }
+    for (ns, api) in apis::<crate::api::drill::KafkaRestoreDrill>(client, watched) {
+        let f = super::drill::controller::reconcile;
+        controllers.spawn(control(ctx.clone(), ns, api, kafka.clone(), f, shutdown.clone()));
+    }
     controllers
 }
 
@@ -327,6 +355,7 @@ async fn control<K, F, Fut>(
         });
     }
     let reconcile = Arc::new(reconcile);
+    let metrics = ctx.metrics.clone();
     controller
         .graceful_shutdown_on(async move {
             let _ = shutdown.wait_for(|stop| *stop).await;
@@ -343,9 +372,8 @@ async fn control<K, F, Fut>(
                             (current.clone(), reconcile(current, ctx.clone()).await)
                         }
                         Ok(None) => {
-                            // Gone: its restore-point figures go with it (a KafkaBackup's other
-                            // figures go in its cleanup).
-                            ctx.metrics.forget_source(&SourceLabels::of(object.as_ref()));
+                            // Gone: its figures go with it.
+                            forget::<K>(&ctx.metrics, object.as_ref());
                             (object.clone(), Ok(Action::await_change()))
                         }
                         Err(e) => (object.clone(), Err(e)),
@@ -384,7 +412,11 @@ async fn control<K, F, Fut>(
             },
             ctx,
         )
-        .for_each(|result| {
+        .for_each(move |result| {
+            // An object deleted is looked up once more and found gone: its figures go with it.
+            if let Err(kube::runtime::controller::Error::ObjectNotFound(gone)) = &result {
+                K::forget(&metrics, gone.namespace.as_deref().unwrap_or_default(), &gone.name);
+            }
             if let Err(e) = result {
                 // Watch errors and objects gone before their reconcile: the controller retries.
                 tracing::debug!(error = %e, "controller event");
@@ -392,6 +424,11 @@ async fn control<K, F, Fut>(
             futures::future::ready(())
         })
         .await;
+}
+
+/// Drops the gauges of `object`, which is gone.
+fn forget<K: Reconciled>(metrics: &Metrics, object: &K) {
+    K::forget(metrics, &object.namespace().unwrap_or_default(), &object.name_any());
 }
 
 /// The object as the API server has it now. The controller's cache can lag behind the status
