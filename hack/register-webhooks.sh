@@ -46,10 +46,11 @@ if [[ -n $LABEL ]]; then
   SELECTOR="{matchLabels: {\"${BASH_REMATCH[1]}\": \"${BASH_REMATCH[2]}\"}}"
 fi
 
-# One webhook per kind and operation, at the kubebuilder paths the operator serves.
+# One webhook per kind and operation, at the kubebuilder paths the operator serves (admission::KINDS;
+# src/admission/tests.rs holds this list to it).
 webhooks() {
   local op=$1 kind plural
-  for kind in KafkaBackup KafkaRestore KafkaOffsetReset; do
+  for kind in KafkaBackup KafkaRestore KafkaOffsetReset KafkaBackupLocation KafkaRestoreDrill; do
     plural=$(tr '[:upper:]' '[:lower:]' <<<"$kind")
     cat <<YAML
   - name: ${op:0:1}${plural}.kafkabackup.com

@@ -6,8 +6,9 @@
 //!
 //! - Mutating: the defaulting JSON patch of `api::defaults`.
 //! - Validating: the spec must read (a value that does not fit is named at its path), the
-//!   kind's rules, immutability of one-shot specs, and the licence for Enterprise fields. All
-//!   problems are reported together, each with its field and how to fix it. Suspicious but valid
+//!   kind's rules (`api::rules`: `backup`, `restore`, `offset_reset`, `location`, `drill`),
+//!   immutability of one-shot specs, and the licence for Enterprise fields. All problems are
+//!   reported together, each with its field and how to fix it. Suspicious but valid
 //!   settings and a licence about to expire are warnings. Secrets are not looked at: that
 //!   would need `get secrets` in every namespace (least privilege, issue 14); a Job whose
 //!   Secret is missing is reported by its controller instead (`Ready=False JobPodBlocked`).
@@ -42,15 +43,18 @@ use strimzi_backup_webhook::{Admit, Operation, Webhook};
 
 use crate::api::validation::{FieldError, parse_spec};
 use crate::api::{
-    GROUP, KafkaBackup, KafkaBackupSpec, KafkaOffsetResetSpec, KafkaRestoreSpec, VERSION, defaults,
-    enterprise, rules, tenancy,
+    GROUP, KafkaBackup, KafkaBackupLocationSpec, KafkaBackupSpec, KafkaOffsetResetSpec,
+    KafkaRestoreDrillSpec, KafkaRestoreSpec, VERSION, defaults, enterprise, rules, tenancy,
 };
 use crate::license::accepted::AcceptedSettings;
 use crate::license::{Claims, InstalledLicense, LicenseError};
 use crate::strimzi::StrimziApi;
 
-/// The kinds admitted, each with a mutating and a validating webhook.
-pub const KINDS: [&str; 3] = ["KafkaBackup", "KafkaRestore", "KafkaOffsetReset"];
+/// The kinds admitted, each with a mutating and a validating webhook: every kind users write.
+/// `KafkaRestorePoint` is not among them: only the operator writes restore points (users' roles
+/// read them), so there is nothing to admit.
+pub const KINDS: [&str; 5] =
+    ["KafkaBackup", "KafkaRestore", "KafkaOffsetReset", "KafkaBackupLocation", "KafkaRestoreDrill"];
 
 /// How long the tenancy checks of one reference (access review, opt-in lookup) may take; the
 /// API server's deadline for the whole decision is 10 s.
@@ -59,7 +63,7 @@ const TENANCY_LOOKUP: Duration = Duration::from_secs(3);
 /// A licence closer than this to its expiry is mentioned in a warning.
 const EXPIRY_WARNING_DAYS: i64 = 14;
 
-/// The six webhooks at their kubebuilder paths.
+/// The ten webhooks at their kubebuilder paths.
 pub fn webhooks() -> Vec<Webhook> {
     let ops = [Operation::Mutate, Operation::Validate];
     KINDS.iter().flat_map(|kind| ops.map(|op| Webhook::kubebuilder(op, GROUP, VERSION, kind))).collect()
@@ -172,6 +176,14 @@ pub fn judge_recorded(
             }
             Err(e) => j.problems.push(e),
         },
+        "KafkaBackupLocation" => match parse_spec::<KafkaBackupLocationSpec>(&spec) {
+            Ok(s) => j.problems = rules::location(&s),
+            Err(e) => j.problems.push(e),
+        },
+        "KafkaRestoreDrill" => match parse_spec::<KafkaRestoreDrillSpec>(&spec) {
+            Ok(s) => j.problems = rules::drill(&s),
+            Err(e) => j.problems.push(e),
+        },
         other => j.problems.push(FieldError::new("kind", format!("{other} is not a kind of {GROUP}"))),
     }
     j
@@ -192,6 +204,7 @@ pub fn cross_namespace_refs(
             "KafkaBackup" => parse_spec(&spec).map(|s| tenancy::backup(namespace, &s)),
             "KafkaRestore" => parse_spec(&spec).map(|s| tenancy::restore(namespace, &s)),
             "KafkaOffsetReset" => parse_spec(&spec).map(|s| tenancy::offset_reset(namespace, &s)),
+            "KafkaRestoreDrill" => parse_spec(&spec).map(|s| tenancy::drill(namespace, &s)),
             _ => Ok(Vec::new()),
         }
         .unwrap_or_default()

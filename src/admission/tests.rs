@@ -235,7 +235,7 @@ proptest! {
         value in any_json(),
         spec in any_json(),
         old_spec in any_json(),
-        hook in 0usize..6,
+        hook in 0usize..KINDS.len() * 2,
         op in prop_oneof![Just("CREATE"), Just("UPDATE"), Just("DELETE"), Just("CONNECT")],
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
@@ -287,4 +287,125 @@ async fn a_cross_namespace_reference_that_cannot_be_checked_is_refused_naming_th
     let own = review("KafkaRestore", "CREATE", restore_from(Some("ns"), Some("ns")), None);
     let (_, out) = post(app(None), path, serde_json::to_vec(&own).expect("json")).await;
     assert_eq!(out["response"]["allowed"], true, "{out}");
+}
+
+fn location(sync_period: &str) -> Value {
+    json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaBackupLocation", "metadata": {"name": "dr"}, "spec": {
+        "storage": {"type": "s3", "s3": {"bucket": "b", "region": "r"}},
+        "syncPeriod": sync_period
+    }})
+}
+
+fn drill(cron: &str, target_ns: Option<&str>) -> Value {
+    json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaRestoreDrill", "metadata": {"name": "weekly"}, "spec": {
+        "locationRef": {"name": "dr"},
+        "target": {"strimziClusterRef": {"name": "scratch", "namespace": target_ns}},
+        "schedule": {"cron": cron}
+    }})
+}
+
+/// The fields a validating webhook's denial names, or none when it admits.
+async fn denied_fields(kind: &str, object: Value) -> Vec<String> {
+    let path = format!("/validate-kafkabackup-com-v1alpha1-{}", kind.to_lowercase());
+    let (status, out) =
+        post(app(None), &path, serde_json::to_vec(&review(kind, "CREATE", object, None)).expect("json"))
+            .await;
+    assert_eq!(status, StatusCode::OK, "{out}");
+    let causes = out["response"]["status"]["details"]["causes"].as_array().cloned().unwrap_or_default();
+    assert_eq!(out["response"]["allowed"], causes.is_empty(), "{out}");
+    causes.iter().filter_map(|c| c["field"].as_str().map(String::from)).collect()
+}
+
+#[tokio::test]
+async fn locations_and_drills_are_judged_by_their_rules_through_their_routes() {
+    // The rules the controllers run (`rules::location`, `rules::drill`), served at the kinds' paths.
+    assert_eq!(denied_fields("KafkaBackupLocation", location("10s")).await, ["spec.syncPeriod"]);
+    assert!(denied_fields("KafkaBackupLocation", location("5m")).await.is_empty());
+    assert_eq!(denied_fields("KafkaRestoreDrill", drill("0 25 * * *", None)).await, ["spec.schedule.cron"]);
+    assert!(denied_fields("KafkaRestoreDrill", drill("0 4 * * 0", Some("ns"))).await.is_empty());
+    let mut bad_prefix = drill("0 4 * * 0", None);
+    bad_prefix["spec"]["topicPrefix"] = json!("drill/");
+    bad_prefix["spec"]["topics"] = json!({"include": ["orders-("]});
+    assert_eq!(
+        denied_fields("KafkaRestoreDrill", bad_prefix).await,
+        ["spec.topicPrefix", "spec.topics.include[0]"]
+    );
+    // A value of the wrong type is named at its path, as for every kind.
+    let mut wrong = drill("0 4 * * 0", None);
+    wrong["spec"]["restorePoint"] = json!("Oldest");
+    assert_eq!(denied_fields("KafkaRestoreDrill", wrong).await, ["spec.restorePoint"]);
+}
+
+#[tokio::test]
+async fn locations_and_drills_are_stored_with_their_defaults() {
+    for (kind, object, expected) in [
+        ("KafkaBackupLocation", location("10m"), json!({"accessMode": "ReadOnly", "syncPeriod": "10m"})),
+        (
+            "KafkaRestoreDrill",
+            drill("0 4 * * 0", None),
+            json!({"restorePoint": "Newest", "parallelism": 4, "historyLimit": 10, "schedule": {"cron": "0 4 * * 0", "timezone": "UTC", "suspend": false}}),
+        ),
+    ] {
+        let path = format!("/mutate-kafkabackup-com-v1alpha1-{}", kind.to_lowercase());
+        let body = serde_json::to_vec(&review(kind, "CREATE", object.clone(), None)).expect("json");
+        let (_, out) = post(app(None), &path, body).await;
+        assert_eq!(out["response"]["allowed"], true, "{out}");
+        let patch: Vec<u8> = serde_json::from_value(out["response"]["patch"].clone()).expect("patch bytes");
+        let patch: json_patch::Patch = serde_json::from_slice(&patch).expect("a JSON patch");
+        let mut defaulted = object;
+        json_patch::patch(&mut defaulted, &patch).expect("applies");
+        for (field, value) in expected.as_object().into_iter().flatten() {
+            assert_eq!(&defaulted["spec"][field], value, "{kind} spec.{field}");
+        }
+    }
+}
+
+#[test]
+fn a_drill_target_in_another_namespace_is_judged_for_tenancy_at_its_field() {
+    let refs = cross_namespace_refs("KafkaRestoreDrill", "ns", &drill("0 4 * * 0", Some("kafka")), None);
+    let found: Vec<_> =
+        refs.iter().map(|r| (r.field, r.kind, r.namespace.as_str(), r.name.as_str())).collect();
+    assert_eq!(found, [("spec.target.strimziClusterRef.namespace", "Kafka", "kafka", "scratch")]);
+    assert!(
+        cross_namespace_refs("KafkaRestoreDrill", "ns", &drill("0 4 * * 0", Some("ns")), None).is_empty()
+    );
+    assert!(cross_namespace_refs("KafkaBackupLocation", "ns", &location("5m"), None).is_empty());
+}
+
+#[tokio::test]
+async fn a_drill_target_in_another_namespace_that_cannot_be_checked_is_refused() {
+    // No API client: the access review cannot be made, so the reference is refused, never followed.
+    assert_eq!(
+        denied_fields("KafkaRestoreDrill", drill("0 4 * * 0", Some("kafka"))).await,
+        ["spec.target.strimziClusterRef.namespace"]
+    );
+}
+
+/// Every webhook the operator serves is registered by each way of installing it, and nothing
+/// else is: config/webhook (dist/install.yaml, the OLM bundle's webhookdefinitions), the Helm
+/// chart's list, and hack/register-webhooks.sh (local runs and the e2e tests).
+#[test]
+fn every_served_webhook_is_registered_everywhere() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let read = |file: &str| std::fs::read_to_string(root.join(file)).expect(file);
+    let served: std::collections::BTreeSet<String> = webhooks().iter().map(|w| w.path.clone()).collect();
+    let manifests = read("config/webhook/manifests.yaml");
+    let registered: std::collections::BTreeSet<String> =
+        manifests.lines().filter_map(|l| l.trim().strip_prefix("path: ").map(String::from)).collect();
+    assert_eq!(registered, served, "config/webhook/manifests.yaml");
+    let lower: Vec<String> = KINDS.iter().map(|k| format!("\"{}\"", k.to_lowercase())).collect();
+    let chart = read("config/helm/strimzi-backup-operator/templates/webhooks.yaml");
+    let kinds_line = chart.lines().find(|l| l.contains("$kinds := list")).expect("the chart's $kinds");
+    assert_eq!(kinds_line.matches('"').count(), 2 * KINDS.len(), "{kinds_line}");
+    assert!(lower.iter().all(|k| kinds_line.contains(k.as_str())), "{kinds_line}");
+    let script = read("hack/register-webhooks.sh");
+    let for_line =
+        script.lines().find(|l| l.trim_start().starts_with("for kind in")).expect("the script's kinds");
+    let listed: Vec<&str> = for_line
+        .trim()
+        .trim_start_matches("for kind in")
+        .trim_end_matches("; do")
+        .split_whitespace()
+        .collect();
+    assert_eq!(listed, KINDS, "hack/register-webhooks.sh");
 }

@@ -17,7 +17,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::validation::FieldError;
-use super::{KafkaBackupSpec, KafkaOffsetResetSpec, KafkaRestoreSpec};
+use super::{
+    KafkaBackupLocationSpec, KafkaBackupSpec, KafkaOffsetResetSpec, KafkaRestoreDrillSpec, KafkaRestoreSpec,
+};
 
 /// `spec` with every default filled in, or why it does not read as `S`.
 pub fn defaulted<S: DeserializeOwned + Serialize>(spec: &Value) -> Result<Value, FieldError> {
@@ -59,12 +61,14 @@ fn under_spec(op: PatchOperation) -> PatchOperation {
 }
 
 /// The defaulting patch for an object of `kind` (`KafkaBackup`, `KafkaRestore`,
-/// `KafkaOffsetReset`).
+/// `KafkaOffsetReset`, `KafkaBackupLocation`, `KafkaRestoreDrill`).
 pub fn patch(kind: &str, object: &Value) -> Result<Patch, FieldError> {
     match kind {
         "KafkaBackup" => patch_with::<KafkaBackupSpec>(object),
         "KafkaRestore" => patch_with::<KafkaRestoreSpec>(object),
         "KafkaOffsetReset" => patch_with::<KafkaOffsetResetSpec>(object),
+        "KafkaBackupLocation" => patch_with::<KafkaBackupLocationSpec>(object),
+        "KafkaRestoreDrill" => patch_with::<KafkaRestoreDrillSpec>(object),
         other => Err(FieldError::new("kind", format!("{other} is not a kind of kafkabackup.com"))),
     }
 }

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use super::cluster::ClusterConnection;
 use super::validation::FieldError;
-use super::{KafkaBackupSpec, KafkaOffsetResetSpec, KafkaRestoreSpec};
+use super::{KafkaBackupSpec, KafkaOffsetResetSpec, KafkaRestoreDrillSpec, KafkaRestoreSpec};
 
 /// The opt-in annotation on a referenced object: `"team-a,team-b"` or `"*"`.
 pub const ALLOW_ANNOTATION: &str = "kafkabackup.com/allow-from-namespaces";
@@ -115,6 +115,14 @@ pub fn restore(own: &str, spec: &KafkaRestoreSpec) -> Vec<CrossRef> {
 /// The cross-namespace references of a `KafkaOffsetReset` in namespace `own`.
 pub fn offset_reset(own: &str, spec: &KafkaOffsetResetSpec) -> Vec<CrossRef> {
     cluster_ref(own, &spec.cluster).into_iter().collect()
+}
+
+/// The cross-namespace references of a `KafkaRestoreDrill` in namespace `own`: only its
+/// `target`'s `strimziClusterRef` can leave the namespace (`backupRef` and `locationRef` name
+/// objects of its own namespace), named at the field where the drill holds it.
+pub fn drill(own: &str, spec: &KafkaRestoreDrillSpec) -> Vec<CrossRef> {
+    let target = spec.target.as_ref().and_then(|t| cluster_ref(own, t));
+    target.map(|r| CrossRef { field: "spec.target.strimziClusterRef.namespace", ..r }).into_iter().collect()
 }
 
 #[cfg(test)]

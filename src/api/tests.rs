@@ -87,6 +87,7 @@ fn every_sample_parses_into_the_api_types_without_losing_a_field() {
             Some("KafkaRestore") => roundtrip::<KafkaRestore>(doc),
             Some("KafkaOffsetReset") => roundtrip::<KafkaOffsetReset>(doc),
             Some("KafkaBackupLocation") => roundtrip::<super::KafkaBackupLocation>(doc),
+            Some("KafkaRestoreDrill") => roundtrip::<super::KafkaRestoreDrill>(doc),
             other => panic!("{}: unexpected kind {other:?}", file.display()),
         };
         assert!(missing.is_empty(), "{}: fields not in the API: {missing:?}", file.display());
@@ -102,7 +103,10 @@ fn one_top_level_sample_per_kind() {
         .collect();
     kinds.sort();
     // Restore points are written by the operator only: no sample.
-    assert_eq!(kinds, ["KafkaBackup", "KafkaBackupLocation", "KafkaOffsetReset", "KafkaRestore"]);
+    assert_eq!(
+        kinds,
+        ["KafkaBackup", "KafkaBackupLocation", "KafkaOffsetReset", "KafkaRestore", "KafkaRestoreDrill"]
+    );
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The users' roles of `config/rbac` (`*_editor_role.yaml`, `*_viewer_role.yaml`, shipped by
 //! every install path) against the real API server's authorizer: every kind has both, each allows
 //! what docs/install.md says and nothing more, and above all no user writes a `KafkaRestorePoint`
-//! — editors included — since only the operator keeps restore points (issue 15 §1).
+//! or its status — editors included — since only the operator keeps restore points (issue 15 §1)
+//! and records the drills' verification on them (§4); a drill editor creates drills.
 //!
 //! The local control plane runs no ClusterRole aggregation controller, so each role is installed
 //! under a test-unique name and bound directly by a RoleBinding in a namespace of the test, to a
@@ -18,9 +19,15 @@ use serde_json::json;
 use strimzi_backup_e2e::env::workspace_root;
 use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
 
-/// The five kinds' plural names, each with an editor and a viewer role.
-const KINDS: [&str; 5] =
-    ["kafkabackups", "kafkarestores", "kafkaoffsetresets", "kafkabackuplocations", "kafkarestorepoints"];
+/// The six kinds' plural names, each with an editor and a viewer role.
+const KINDS: [&str; 6] = [
+    "kafkabackups",
+    "kafkarestores",
+    "kafkaoffsetresets",
+    "kafkabackuplocations",
+    "kafkarestorepoints",
+    "kafkarestoredrills",
+];
 /// Every verb a user might try.
 const VERBS: [&str; 8] = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"];
 const READ: [&str; 3] = ["get", "list", "watch"];
@@ -133,9 +140,42 @@ async fn users_roles_let_editors_write_every_kind_but_restore_points_which_all_o
             for other in KINDS.iter().filter(|k| **k != kind.as_str()) {
                 assert!(!allowed(&cluster, user, &ns, "get", other).await?, "{file}: get {other}");
             }
+            // A restore point's verification is the drills' evidence, written by the operator
+            // alone: no role, the drill editor's included, writes restore points' status.
+            for verb in ["update", "patch"] {
+                let status = "kafkarestorepoints/status";
+                assert!(!allowed(&cluster, user, &ns, verb, status).await?, "{file}: {verb} {status}");
+            }
         }
 
-        // As a user meets it: an editor of restore points lists them but cannot make one.
+        // As a user meets it: an editor of drills creates one, a viewer of drills cannot.
+        let user_of = |role: &str| {
+            users
+                .iter()
+                .find(|(file, ..)| file == role)
+                .map(|(.., user)| user.clone())
+                .ok_or_else(|| anyhow::anyhow!("no user for {role}"))
+        };
+        let drill = format!(
+            "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaRestoreDrill\nmetadata: {{name: weekly-{s}}}\nspec:\n  backupRef: {{name: nightly}}\n  schedule: {{cron: '0 4 * * 0', suspend: true}}\n"
+        );
+        let drill_file = std::env::temp_dir().join(format!("drill-{s}.yaml"));
+        std::fs::write(&drill_file, &drill)?;
+        let create_drill = |user: &str| {
+            cluster.kubectl(&["--as", user, "-n", &ns, "create", "-f", &drill_file.to_string_lossy()])
+        };
+        let viewer = create_drill(&user_of("kafkarestoredrill_viewer_role.yaml")?);
+        let editor = create_drill(&user_of("kafkarestoredrill_editor_role.yaml")?);
+        let _ = std::fs::remove_file(&drill_file);
+        let (viewer, editor) = (viewer?, editor?);
+        let viewer_err = String::from_utf8_lossy(&viewer.stderr);
+        anyhow::ensure!(
+            !viewer.status.success() && viewer_err.contains("forbidden"),
+            "a drill viewer created a drill: {viewer_err}"
+        );
+        anyhow::ensure!(editor.status.success(), "a drill editor: {}", String::from_utf8_lossy(&editor.stderr));
+
+        // An editor of restore points lists them but cannot make one.
         let (_, _, _, user) = users
             .iter()
             .find(|(file, ..)| file == "kafkarestorepoint_editor_role.yaml")

@@ -1,10 +1,10 @@
 //! The admission webhooks end to end: the operator process serves them over TLS with its
 //! self-signed certificate, `hack/register-webhooks.sh` registers them with the real API server,
-//! and `kubectl apply` meets them as a user would. Bad samples are denied naming every field;
-//! a minimal object is stored fully defaulted; `spec.backup.encryption` follows the licence
-//! Secret (denied, accepted, denied again after expiry while the existing schedule keeps
-//! running); a certificate rotated on disk is picked up without a restart and without one failed
-//! admission.
+//! and `kubectl apply` meets them as a user would. Bad samples of every kind users write are
+//! denied naming every field; minimal objects are stored fully defaulted;
+//! `spec.backup.encryption` follows the licence Secret (denied, accepted, denied again after
+//! expiry while the existing schedule keeps running); a certificate rotated on disk is picked up
+//! without a restart and without one failed admission.
 
 use std::time::Duration;
 
@@ -75,6 +75,18 @@ async fn bad_samples_are_denied_naming_their_fields_and_minimal_objects_are_stor
             ),
             vec!["spec.resetTimestamp", "RFC 3339"],
         ),
+        // The two kinds of issue 15, judged by the rules their controllers run.
+        (
+            format!(
+                "{}  backupRef: {{name: nightly}}\n  schedule: {{cron: '0 25 * * *'}}\n",
+                head("KafkaRestoreDrill", "never")
+            ),
+            vec!["spec.schedule.cron"],
+        ),
+        (
+            format!("{}{storage}  syncPeriod: 10s\n", head("KafkaBackupLocation", "too-often")),
+            vec!["spec.syncPeriod", "shorter than 30s"],
+        ),
     ];
     for (yaml, expected) in &cases {
         let (ok, text) = cluster.kubectl_apply(&ns, yaml, &[])?;
@@ -123,6 +135,13 @@ async fn bad_samples_are_denied_naming_their_fields_and_minimal_objects_are_stor
             ),
             "shift-by needs shiftBy",
         ),
+        (
+            format!(
+                "{}  backupRef: {{name: nightly}}\n  locationRef: {{name: dr}}\n",
+                head("KafkaRestoreDrill", "two-sources")
+            ),
+            "set exactly one of spec.backupRef",
+        ),
     ];
     for (yaml, expected) in &schema_cases {
         let (ok, text) = cluster.kubectl_apply(&ns, yaml, &[])?;
@@ -156,6 +175,31 @@ async fn bad_samples_are_denied_naming_their_fields_and_minimal_objects_are_stor
     assert_eq!(spec["schedule"]["timezone"], "UTC");
     assert_eq!(spec["topics"]["exclude"], json!(["__.*"]));
     assert_eq!(spec["deletionPolicy"], "Retain");
+
+    // A minimal drill and location are stored with their defaults too (their mutating webhooks).
+    let drill = format!(
+        "{}  backupRef: {{name: nightly}}\n  schedule: {{cron: '0 4 * * 0', suspend: true}}\n",
+        head("KafkaRestoreDrill", "weekly")
+    );
+    let location = format!("{}{storage}", head("KafkaBackupLocation", "dr"));
+    for (yaml, kind, expected) in [
+        (
+            &drill,
+            "kafkarestoredrill/weekly",
+            json!({"restorePoint": "Newest", "parallelism": 4, "historyLimit": 10, "timezone": "UTC"}),
+        ),
+        (&location, "kafkabackuplocation/dr", json!({"syncPeriod": "5m", "accessMode": "ReadOnly"})),
+    ] {
+        let (ok, text) = cluster.kubectl_apply(&ns, yaml, &[])?;
+        assert!(ok, "{text}");
+        let out = cluster.kubectl(&["get", "-n", &ns, kind, "-o", "json"])?;
+        let stored: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+        let spec = &stored["spec"];
+        for (field, value) in expected.as_object().into_iter().flatten() {
+            let found = if field == "timezone" { &spec["schedule"][field] } else { &spec[field] };
+            assert_eq!(found, value, "{kind} spec.{field} not defaulted: {spec}");
+        }
+    }
 
     // A one-shot spec cannot change (the CRD's rule or the webhook, whichever speaks first).
     let restore = |ts: &str| {
