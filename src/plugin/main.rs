@@ -11,9 +11,11 @@
 //! - [`restore`] (with [`to`] for `--to`): writing a `KafkaRestore` and waiting for its plan.
 //! - [`watch`] (with [`progress`]): a restore's live progress until it ends.
 //! - [`trigger`]: `backup KB`, a backup now.
+//! - [`drill`]: `drill KB`, a restore drill now (a `KafkaRestoreDrill` triggered or created).
 
 mod client;
 mod describe;
+mod drill;
 mod list;
 mod output;
 mod progress;
@@ -48,6 +50,8 @@ enum Command {
     Watch(watch::Args),
     /// Run a backup of a KafkaBackup now.
     Backup(trigger::Args),
+    /// Run a restore drill of a KafkaBackup (or KafkaBackupLocation) now.
+    Drill(Box<drill::Args>),
     /// Print the plugin's version.
     Version(VersionArgs),
 }
@@ -87,6 +91,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Restore(a) => restore::run(&target, *a).await,
         Command::Watch(a) => watch::run(&target, a).await,
         Command::Backup(a) => trigger::run(&target, a).await,
+        Command::Drill(a) => drill::run(&target, *a).await,
         Command::Version(_) => Ok(ExitCode::SUCCESS),
     }
 }

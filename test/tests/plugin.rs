@@ -15,7 +15,9 @@ use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams}
 use serde_json::{Value, json};
 use strimzi_backup_e2e::env::workspace_root;
 use strimzi_backup_e2e::fixtures::{Cluster, MANAGER, unique_suffix, wait_until};
-use strimzi_backup_operator::api::{KafkaBackup, KafkaBackupLocation, KafkaRestore, KafkaRestorePoint, crds};
+use strimzi_backup_operator::api::{
+    KafkaBackup, KafkaBackupLocation, KafkaRestore, KafkaRestoreDrill, KafkaRestorePoint, crds,
+};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 /// The plugin binary `cargo build --workspace --bins` leaves.
@@ -765,6 +767,191 @@ async fn backup_sets_the_trigger_annotation_and_waits_for_the_run_it_started() -
     not_found(&plugin, &["backup", "nothing"], "kafkabackup", "nothing").await?;
     let run = plugin.run(&["version", "-o", "json"]).await?;
     assert_eq!(serde_json::from_str::<Value>(&run.stdout)?["clientVersion"], env!("CARGO_PKG_VERSION"));
+    cluster.delete_namespace(&ns).await
+}
+
+/// A drill as the operator's status records it: `lastVerification` of a drill started at `start`.
+fn drill_run(start: &str, result: &str, mismatches: Value) -> Value {
+    let count = mismatches.as_array().map_or(0, Vec::len);
+    json!({"lastVerification": {
+        "restorePoint": "orders-new", "backupId": "backup-orders-new", "startTime": start,
+        "completionTime": start, "result": result, "records": 1500, "mismatches": count,
+        "rtoSeconds": 12.34, "firstMismatches": mismatches,
+        "message": if count > 0 { "orders/1 offset 17: value differs" } else { "every record restored" }}})
+}
+
+/// Seconds-precision "now" as a Kubernetes time is written.
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn drill_creates_or_triggers_the_backups_drill_and_waits_for_its_result() -> anyhow::Result<()> {
+    let (cluster, plugin) = setup("plugin-drill").await?;
+    let ns = plugin.ns.clone();
+    kafka_backup(&cluster, &ns, "orders").await?;
+    create::<KafkaBackupLocation>(&cluster, &ns, json!({
+        "apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaBackupLocation", "metadata": {"name": "prod"},
+        "spec": {"storage": storage()}
+    }))
+    .await?;
+    let drills: Api<KafkaRestoreDrill> = Api::namespaced(cluster.client.clone(), &ns);
+    let trigger = |d: &KafkaRestoreDrill| {
+        d.metadata.annotations.as_ref().and_then(|a| a.get("kafkabackup.com/trigger").cloned())
+    };
+
+    // No drill of `orders` yet: one is created, without a schedule (it runs once, now).
+    let run = plugin
+        .run(&[
+            "drill",
+            "orders",
+            "--topic",
+            "orders.v1",
+            "--prefix",
+            "check-",
+            "--restore-point",
+            "Sampled",
+            "--max-records",
+            "5000",
+        ])
+        .await?;
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "kafkarestoredrill.kafkabackup.com/orders-drill created\n"),
+        "{run:?}"
+    );
+    let created = drills.get("orders-drill").await?;
+    let spec = serde_json::to_value(&created.spec)?;
+    assert_eq!(spec["backupRef"], json!({"name": "orders"}));
+    assert_eq!(
+        (&spec["restorePoint"], &spec["topicPrefix"], &spec["maxRecords"]),
+        (&json!("Sampled"), &json!("check-"), &json!(5000))
+    );
+    assert_eq!(spec["topics"]["include"], json!(["orders\\.v1"]));
+    assert!(
+        created.spec.schedule.is_none()
+            && created.spec.target.is_none()
+            && created.spec.location_ref.is_none(),
+        "{spec}"
+    );
+    assert_eq!(trigger(&created), None);
+
+    // Now there is one: it is triggered with a new value, and flags that describe a new drill
+    // are refused rather than silently ignored.
+    let run = plugin.run(&["drill", "orders"]).await?;
+    assert_eq!(run.code, 0, "{run:?}");
+    let value = run
+        .stdout
+        .trim()
+        .strip_prefix("kafkarestoredrill.kafkabackup.com/orders-drill triggered: kafkabackup.com/trigger=")
+        .with_context(|| format!("{run:?}"))?;
+    assert_eq!(trigger(&drills.get("orders-drill").await?).as_deref(), Some(value));
+    let run = plugin.run(&["drill", "orders", "--prefix", "other-"]).await?;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(
+        run.stderr
+            .starts_with("error: --prefix describe a new drill, but KafkaRestoreDrill orders-drill exists"),
+        "{run:?}"
+    );
+    assert_eq!(drills.get("orders-drill").await?.spec.topic_prefix.as_deref(), Some("check-"));
+
+    // Two drills of `orders`: the plugin does not pick one; --drill does.
+    create::<KafkaRestoreDrill>(&cluster, &ns, json!({
+        "apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaRestoreDrill", "metadata": {"name": "weekly"},
+        "spec": {"backupRef": {"name": "orders"}, "schedule": {"cron": "0 4 * * 0"}}
+    }))
+    .await?;
+    let run = plugin.run(&["drill", "orders"]).await?;
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (
+            1,
+            "error: KafkaBackup orders is drilled by 2 KafkaRestoreDrills (orders-drill, weekly): name one with --drill\n"
+        )
+    );
+    let run = plugin.run(&["drill", "orders", "--drill", "weekly"]).await?;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(trigger(&drills.get("weekly").await?).is_some());
+    let run = plugin.run(&["drill", "orders", "--drill", "prod-drill", "-o", "json"]).await?;
+    assert_eq!(run.code, 0, "{run:?}");
+    let printed: Value = serde_json::from_str(&run.stdout).with_context(|| format!("{run:?}"))?;
+    assert_eq!(
+        (&printed["kind"], &printed["metadata"]["name"]),
+        (&json!("KafkaRestoreDrill"), &json!("prod-drill"))
+    );
+    assert_eq!(printed["spec"]["backupRef"], json!({"name": "orders"}));
+    drills.delete("prod-drill", &Default::default()).await?;
+
+    // A location's restore points: the cluster to restore into is required.
+    let run = plugin.run(&["drill", "--location", "prod"]).await?;
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("needs the cluster to restore into"), "{run:?}");
+    let run = plugin.run(&["drill", "--location", "prod", "--cluster", "dr-kafka"]).await?;
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "kafkarestoredrill.kafkabackup.com/prod-drill created\n"),
+        "{run:?}"
+    );
+    let spec = serde_json::to_value(&drills.get("prod-drill").await?.spec)?;
+    assert_eq!(
+        (&spec["locationRef"], &spec["target"], spec.get("backupRef")),
+        (&json!({"name": "prod"}), &json!({"strimziClusterRef": {"name": "dr-kafka"}}), None)
+    );
+
+    // --wait: a drill that ended before the trigger is not the result; the one started after it
+    // is, printed with its first mismatches, exit 1 when it failed.
+    let old =
+        (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    set_status::<KafkaRestoreDrill>(&cluster, &ns, "weekly", drill_run(&old, "Passed", json!([]))).await?;
+    let mut child = plugin.spawn(&["drill", "orders", "--drill", "weekly", "--wait"])?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let mut seen = String::new();
+    read_until(&mut lines, &mut seen, "triggered: ").await?;
+    let mismatches = json!([
+        {"topic": "orders", "partition": 1, "offset": 17, "restoredOffset": 17, "what": "value"},
+        {"topic": "orders", "partition": 2, "offset": 40, "what": "missing"}]);
+    set_status::<KafkaRestoreDrill>(&cluster, &ns, "weekly", drill_run(&now_rfc3339(), "Failed", mismatches))
+        .await?;
+    let run = exited(child, lines, seen).await?;
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (1, "error: drill weekly Failed: orders/1 offset 17: value differs\n"),
+        "{run:?}"
+    );
+    assert!(
+        run.stdout.contains(
+            "drill weekly Failed: restore point orders-new, 1500 records, 2 mismatches, RTO 12.3s\n\
+             TOPIC    PARTITION   OFFSET   RESTORED OFFSET   WHAT\n\
+             orders   1           17       17                value\n\
+             orders   2           40       -                 missing\n"
+        ),
+        "{run:?}"
+    );
+
+    // A passing drill: exit 0.
+    let mut child = plugin.spawn(&["drill", "orders", "--drill", "weekly", "--wait"])?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let mut seen = String::new();
+    read_until(&mut lines, &mut seen, "triggered: ").await?;
+    set_status::<KafkaRestoreDrill>(&cluster, &ns, "weekly", drill_run(&now_rfc3339(), "Passed", json!([])))
+        .await?;
+    let run = exited(child, lines, seen).await?;
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(
+        run.stdout.ends_with(
+            "drill weekly Passed: restore point orders-new, 1500 records, 0 mismatches, RTO 12.3s\n"
+        ),
+        "{run:?}"
+    );
+
+    not_found(&plugin, &["drill", "nothing"], "kafkabackup", "nothing").await?;
+    not_found(
+        &plugin,
+        &["drill", "--location", "nothing", "--cluster", "c"],
+        "kafkabackuplocation",
+        "nothing",
+    )
+    .await?;
     cluster.delete_namespace(&ns).await
 }
 
