@@ -119,6 +119,11 @@ trait Reconciled:
     fn cluster(&self) -> Option<&ClusterConnection>;
     fn status(&self) -> Option<&Self::Status>;
     fn conditions(status: &mut Self::Status) -> &mut Vec<Condition>;
+    /// Whether the controller also hears of deletions, so that [`Reconciled::forget`] runs for
+    /// an object deleted while nothing is scheduled for it (the controller's own watch passes
+    /// on only objects applied). A second watch of the kind: only for kinds with gauges that
+    /// nothing else drops.
+    const WATCH_DELETIONS: bool = false;
     /// Drops the gauges of an object of this kind that is gone: by default its restore-point
     /// figures (a KafkaBackup's other figures go in its cleanup).
     fn forget(metrics: &Metrics, namespace: &str, name: &str) {
@@ -185,6 +190,7 @@ impl Reconciled for crate::api::location::KafkaBackupLocation {
 
 impl Reconciled for crate::api::drill::KafkaRestoreDrill {
     const CONTROLLER: &'static str = "kafkarestoredrill";
+    const WATCH_DELETIONS: bool = true;
     type Status = crate::api::drill::KafkaRestoreDrillStatus;
     fn cluster(&self) -> Option<&ClusterConnection> {
         self.spec.target.as_ref()
@@ -336,8 +342,15 @@ async fn control<K, F, Fut>(
         ns => Api::namespaced(client.clone(), ns),
     };
     let labels = format!("app.kubernetes.io/managed-by={MANAGER}");
+    let again = api.clone();
     let mut controller = Controller::new(api, watcher::Config::default())
         .owns(jobs, watcher::Config::default().labels(&labels));
+    if K::WATCH_DELETIONS {
+        // A deleted object is looked up in the store, found gone, and reported `ObjectNotFound`
+        // below, where its gauges are dropped.
+        controller =
+            controller.watches(again, watcher::Config::default(), |o: K| Some(ObjectRef::from_obj(&o)));
+    }
     if let Some(resource) = kafka {
         let kafkas: Api<DynamicObject> = match namespace.as_str() {
             "*" => Api::all_with(client.clone(), &resource),
