@@ -98,9 +98,9 @@ fn newest<'a>(manifests: impl Iterator<Item = &'a Manifest>) -> Option<&'a Manif
 }
 
 /// Deletes backups (`ids`, all in `scan`): every manifest first, so each is gone for every reader
-/// at once, then the objects under their ids that no other manifest lists — a later backup may
-/// still need their segments. A failure half-way leaves only invisible objects, which
-/// [`remove_orphans_in`] finishes later.
+/// at once, then their drills' evidence (`verifications/<id>/`), then the objects under their ids
+/// that no other manifest lists — a later backup may still need their segments. A failure
+/// half-way leaves only invisible objects, which [`remove_orphans_in`] finishes later.
 pub async fn delete(storage: &Storage, scan: &Scan, ids: &[String]) -> anyhow::Result<()> {
     for id in ids {
         let manifest = object_store::path::Path::from(storage.layout.manifest(id));
@@ -108,6 +108,13 @@ pub async fn delete(storage: &Storage, scan: &Scan, ids: &[String]) -> anyhow::R
             Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
             Err(e) => return Err(anyhow::Error::new(e).context(format!("deleting {manifest}"))),
         }
+    }
+    // The drills' evidence of a deleted backup goes with it: it is about nothing any more.
+    for id in ids {
+        let dir = object_store::path::Path::from(format!("{}{id}", storage.layout.verifications_dir()));
+        delete_unlisted(storage, &dir, &HashSet::new(), None)
+            .await
+            .with_context(|| format!("deleting the drills' evidence of backup {id}"))?;
     }
     if !scan.unreadable.is_empty() {
         tracing::warn!(
@@ -280,7 +287,36 @@ pub async fn remove_orphans_in(
             removed.push(id);
         }
     }
+    remove_orphaned_evidence(storage, &committed, cutoff).await?;
     Ok(removed)
+}
+
+/// Deletes the drills' evidence of backups without a manifest (a pruning that stopped half-way),
+/// once nothing was written there since `cutoff`.
+async fn remove_orphaned_evidence(
+    storage: &Storage,
+    committed: &HashSet<&str>,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    let dir = object_store::path::Path::from(storage.layout.verifications_dir().trim_end_matches('/'));
+    let listing = storage
+        .store
+        .list_with_delimiter(Some(&dir))
+        .await
+        .with_context(|| format!("listing the drills' evidence in {}", storage.location))?;
+    for id in listing.common_prefixes.iter().filter_map(|p| p.filename()) {
+        if committed.contains(id) {
+            continue;
+        }
+        let prefix = object_store::path::Path::from(format!("{}{id}", storage.layout.verifications_dir()));
+        let n = delete_unlisted(storage, &prefix, &HashSet::new(), Some(cutoff))
+            .await
+            .with_context(|| format!("deleting the drills' evidence of backup {id}"))?;
+        if n > 0 {
+            tracing::info!(backup = %id, objects = n, "deleted the drills' evidence of a backup that is gone");
+        }
+    }
+    Ok(())
 }
 
 /// The backup ids with objects under the storage prefix (`backups/<id>/`), committed or not: one

@@ -7,7 +7,7 @@ use sha2::{Digest, Sha256};
 use crate::api::location::Recoverability;
 use crate::api::restore_point::{
     GAPS_LISTED_PER_TOPIC, GapSummary, KafkaRestorePointSpec, Lineage, LineageBreakSummary,
-    RestorePointTotals, TopicSummary,
+    RestorePointTotals, TopicSummary, Verification,
 };
 use crate::format::manifest::Manifest;
 use crate::format::millis_to_rfc3339;
@@ -235,6 +235,82 @@ pub fn restore_target_problems(
         ));
     }
     problems
+}
+
+/// The longest `status.verification.message` copied from evidence: a status is read often.
+const VERIFICATION_MESSAGE_CHARS: usize = 1000;
+
+/// A drill's result as a restore point's verification state (`drill` is the drill id).
+pub fn verification_of(result: &crate::drill::DrillResult) -> Verification {
+    let mut message: String = result.message.chars().take(VERIFICATION_MESSAGE_CHARS).collect();
+    if message.len() < result.message.len() {
+        message.push('…');
+    }
+    Verification {
+        result: result.result,
+        drill: Some(result.drill_id.clone()).filter(|d| !d.is_empty()),
+        start_time: crate::time::parse(&result.start_time),
+        completion_time: crate::time::parse(&result.completion_time),
+        records: count(result.records),
+        mismatches: count(result.mismatches),
+        rto_seconds: Some(result.restore_seconds),
+        message: Some(message).filter(|m| !m.is_empty()),
+    }
+}
+
+/// Whether `candidate` is newer than what a restore point shows (`shown`), by completion time:
+/// anything is newer than nothing, and a verification without a completion time is never newer
+/// than one that has it.
+pub fn supersedes(candidate: &Verification, shown: Option<&Verification>) -> bool {
+    let Some(shown) = shown else { return true };
+    match (&candidate.completion_time, &shown.completion_time) {
+        (Some(c), Some(s)) => c.0 > s.0,
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
+/// The newest evidence object per backup id, folded from a listing of `verifications/` one
+/// object at a time: it holds one entry per backup, however many drills left evidence.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NewestEvidence {
+    by_backup: std::collections::HashMap<String, Written>,
+}
+
+/// One evidence object as listed: its drill id and when it was written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Written {
+    pub drill_id: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+impl NewestEvidence {
+    /// Takes the evidence of `drill_id` for `backup_id`, written `at`, when it is newer than the
+    /// one held: written later, or at the same instant by the greater drill id (so the choice
+    /// does not depend on listing order).
+    pub fn offer(&mut self, backup_id: &str, drill_id: &str, at: chrono::DateTime<chrono::Utc>) {
+        let newer = |held: &Written| (at, drill_id) > (held.at, held.drill_id.as_str());
+        match self.by_backup.get_mut(backup_id) {
+            Some(held) if !newer(held) => {}
+            Some(held) => *held = Written { drill_id: drill_id.into(), at },
+            None => {
+                self.by_backup.insert(backup_id.into(), Written { drill_id: drill_id.into(), at });
+            }
+        }
+    }
+
+    /// The newest evidence of `backup_id`, if any drill left one.
+    pub fn of(&self, backup_id: &str) -> Option<&Written> {
+        self.by_backup.get(backup_id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_backup.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_backup.is_empty()
+    }
 }
 
 #[cfg(test)]

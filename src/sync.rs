@@ -4,7 +4,13 @@
 //! already knows (`known`) costs one HEAD to confirm it is still there, and only the others are
 //! read — each summarised and dropped before the next. The location is listed one level deep
 //! (`backups/<id>/`), so the cost grows with the number of backups, not of segments.
+//!
+//! Restore drills' evidence (`verifications/<id>/<drillId>.json`, [`crate::drill::evidence`]) is
+//! listed once, whole, folded into the newest object per backup as the pages come (memory grows
+//! with the backups, not the drills); only the newest evidence of a present backup is read, and
+//! not when the cluster already shows that drill (`verified`).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -12,8 +18,10 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
-use crate::api::restore_point::KafkaRestorePointSpec;
+use crate::api::restore_point::{KafkaRestorePointSpec, Verification};
 use crate::api::storage::StorageSpec;
+use crate::drill::evidence::Evidence;
+use crate::restore_points::NewestEvidence;
 use crate::storage::Storage;
 
 /// Requests in flight against the store at once.
@@ -27,6 +35,10 @@ pub struct SyncConfig {
     /// Backup ids the cluster already has restore points for: confirmed, not read again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub known: Vec<String>,
+    /// Per backup id, the drill whose verification the cluster's restore point shows: when that
+    /// drill's evidence is still the newest, it is not read again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub verified: BTreeMap<String, String>,
     #[serde(default = "filesystem_root")]
     pub filesystem_root: PathBuf,
 }
@@ -49,6 +61,10 @@ pub struct SyncResult {
     /// Manifests this build cannot read (damaged, or a newer format): object and why.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unreadable: Vec<Unreadable>,
+    /// Per present backup id, the newest evidence a restore drill left at the location (unless
+    /// the cluster already shows that drill: `verified`), as the restore point's verification.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub verifications: BTreeMap<String, Verification>,
     /// The `KafkaBackup` that owns the location (`namespace/name`), from its owner marker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
@@ -78,6 +94,7 @@ impl SyncResult {
             present: self.present.iter().take(20).cloned().collect(),
             added: Vec::new(),
             unreadable: self.unreadable.iter().take(3).cloned().collect(),
+            verifications: BTreeMap::new(),
             owner: self.owner.clone(),
             complete: false,
         }
@@ -97,26 +114,32 @@ enum Found {
 
 pub async fn run(cfg: &SyncConfig) -> anyhow::Result<SyncResult> {
     let storage = crate::storage::open(&cfg.storage, &cfg.filesystem_root)?;
-    sync(&storage, &cfg.known).await
+    sync(&storage, &cfg.known, &cfg.verified).await
 }
 
-/// Lists `storage` against what the cluster `known`s.
-pub async fn sync(storage: &Storage, known: &[String]) -> anyhow::Result<SyncResult> {
+/// Lists `storage` against what the cluster `known`s and the drills it shows (`verified`).
+pub async fn sync(
+    storage: &Storage,
+    known: &[String],
+    verified: &BTreeMap<String, String>,
+) -> anyhow::Result<SyncResult> {
     let owner = crate::location::read(storage)
         .await?
         .filter(|m| m.owner.kind == "KafkaBackup")
         .map(|m| owner_text(&m.owner));
     let ids = crate::catalog::backup_dirs(storage).await?;
     let known: std::collections::HashSet<&str> = known.iter().map(String::as_str).collect();
-    let found: Vec<Found> = futures::stream::iter(ids)
+    let manifests = futures::stream::iter(ids)
         .map(|id| {
             let owner = owner.clone();
             let is_known = known.contains(id.as_str());
             async move { look(storage, id, is_known, owner).await }
         })
         .buffer_unordered(CONCURRENCY)
-        .try_collect()
-        .await?;
+        .try_collect::<Vec<Found>>();
+    // The one listing of the drills' evidence runs beside the manifests' reads.
+    let (found, evidence) = futures::join!(manifests, newest_evidence(storage));
+    let found = found?;
     let mut result =
         SyncResult { location: storage.location.clone(), owner, complete: true, ..Default::default() };
     for f in found {
@@ -132,9 +155,75 @@ pub async fn sync(storage: &Storage, known: &[String]) -> anyhow::Result<SyncRes
     }
     result.present.sort();
     result.added.sort_by(|a, b| a.backup_id.cmp(&b.backup_id));
+    result.verifications = read_evidence(storage, &result.present, &evidence, verified).await;
     tracing::info!(location = %result.location, present = result.present.len(), added = result.added.len(),
-        unreadable = result.unreadable.len(), "synced");
+        unreadable = result.unreadable.len(), evidence = evidence.len(), verifications = result.verifications.len(),
+        "synced");
     Ok(result)
+}
+
+/// The newest evidence object per backup id under `verifications/`, from one listing. Evidence is
+/// advisory: a listing that fails is logged and taken as none, never failing the sync.
+async fn newest_evidence(storage: &Storage) -> NewestEvidence {
+    let dir = object_store::path::Path::from(storage.layout.verifications_dir().trim_end_matches('/'));
+    let mut newest = NewestEvidence::default();
+    let mut listing = storage.store.list(Some(&dir));
+    while let Some(meta) = listing.next().await {
+        match meta {
+            Ok(meta) => {
+                if let Some((backup, drill)) = storage.layout.verification_of(meta.location.as_ref()) {
+                    newest.offer(backup, drill, meta.last_modified);
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, location = %storage.location,
+                    "listing the drills' evidence failed; restore points are synced without it");
+                return NewestEvidence::default();
+            }
+        }
+    }
+    newest
+}
+
+/// Reads the newest evidence of each `present` backup that has one the cluster does not show
+/// (`verified`): one GET each, at most [`CONCURRENCY`] at once. One that cannot be read is logged
+/// and left out.
+async fn read_evidence(
+    storage: &Storage,
+    present: &[String],
+    evidence: &NewestEvidence,
+    verified: &BTreeMap<String, String>,
+) -> BTreeMap<String, Verification> {
+    let wanted = present.iter().filter_map(|id| {
+        let newest = evidence.of(id)?;
+        let shown = verified.get(id).is_some_and(|d| *d == newest.drill_id);
+        (!shown).then(|| (id.clone(), storage.layout.verification(id, &newest.drill_id)))
+    });
+    futures::stream::iter(wanted)
+        .map(|(id, name)| async move {
+            match read_one(storage, &name).await {
+                Ok(e) if e.result.backup_id == id => Some((id, crate::restore_points::verification_of(&e.result))),
+                Ok(e) => {
+                    tracing::warn!(object = %name, backup = %e.result.backup_id,
+                        "skipping evidence that names another backup than its path");
+                    None
+                }
+                Err(e) => {
+                    tracing::warn!(object = %name, error = %format!("{e:#}"), "skipping evidence this build cannot read");
+                    None
+                }
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .filter_map(std::future::ready)
+        .collect()
+        .await
+}
+
+async fn read_one(storage: &Storage, name: &str) -> anyhow::Result<Evidence> {
+    let path = object_store::path::Path::from(name);
+    let bytes = storage.store.get(&path).await?.bytes().await.with_context(|| format!("reading {name}"))?;
+    Evidence::from_json(&bytes, name)
 }
 
 /// The same answer from a scan a backup run made anyway (after its own commit and pruning): what

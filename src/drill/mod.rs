@@ -10,10 +10,12 @@
 //! - [`readback`]: reading a scratch partition back.
 //! - [`cleanup`]: removing scratch topics, resume state and lease.
 //! - [`result`]: what a drill reports.
+//! - [`evidence`]: the result written at the location for every cluster that syncs it.
 
 pub mod cleanup;
 pub mod compare;
 pub mod config;
+pub mod evidence;
 pub mod readback;
 pub mod result;
 pub mod run;

@@ -42,6 +42,11 @@ pub struct DrillResult {
     pub message: String,
     /// Whether every scratch topic is gone again.
     pub scratch_topics_deleted: bool,
+    /// Whether the result was written as evidence at the location (`recordEvidence`); absent
+    /// when it was not asked for. A failure to write it never changes `result`; the message says
+    /// why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_written: Option<bool>,
 }
 
 impl DrillResult {

@@ -109,8 +109,27 @@ pub async fn run(cfg: &DrillConfig) -> anyhow::Result<DrillResult> {
         ),
     }
     result.completion_time = rfc3339(Utc::now());
+    if cfg.record_evidence {
+        record_evidence(&storage, &mut result).await;
+    }
     tracing::info!(result = ?result.result, records = result.records, mismatches = result.mismatches, "drill done");
     Ok(result)
+}
+
+/// Writes the result as evidence at the location; a failure is said in the result and logged,
+/// never turned into the drill's failure (the records compared as they did).
+async fn record_evidence(storage: &Storage, result: &mut DrillResult) {
+    match super::evidence::write(storage, result).await {
+        Ok(object) => {
+            tracing::info!(%object, "drill evidence written");
+            result.evidence_written = Some(true);
+        }
+        Err(e) => {
+            tracing::warn!(error = %format!("{e:#}"), "the drill's evidence was not written");
+            append(&mut result.message, format!("the evidence was not written at the location: {e:#}"));
+            result.evidence_written = Some(false);
+        }
+    }
 }
 
 fn append(message: &mut String, more: String) {

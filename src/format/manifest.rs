@@ -15,6 +15,7 @@ use super::{FormatError, MANIFEST_VERSIONS};
 /// <prefix>backups/<backup-id>/manifest.json
 /// <prefix>backups/<backup-id>/segments/<topic>/<partition>/<first-offset, 20 digits>.kbseg
 /// <prefix>restores/<restore-id>/state.json      (resume state of a restore run)
+/// <prefix>verifications/<backup-id>/<drill-id>.json  (a restore drill's evidence, advisory)
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Layout {
@@ -64,6 +65,23 @@ impl Layout {
     /// Where a restore run keeps what it needs to resume without writing a record twice.
     pub fn restore_state(&self, restore_id: &str) -> String {
         format!("{}restores/{restore_id}/state.json", self.prefix)
+    }
+
+    /// Where restore drills leave their evidence (read by sync, never by restore).
+    pub fn verifications_dir(&self) -> String {
+        format!("{}verifications/", self.prefix)
+    }
+
+    /// The evidence drill `drill_id` left of backup `backup_id`.
+    pub fn verification(&self, backup_id: &str, drill_id: &str) -> String {
+        format!("{}verifications/{backup_id}/{drill_id}.json", self.prefix)
+    }
+
+    /// The backup and drill ids of an evidence object's name, if it is one.
+    pub fn verification_of<'a>(&self, object: &'a str) -> Option<(&'a str, &'a str)> {
+        let (backup, file) = object.strip_prefix(&self.verifications_dir())?.split_once('/')?;
+        let drill = file.strip_suffix(".json").filter(|d| !d.is_empty() && !d.contains('/'))?;
+        Some((backup, drill)).filter(|(b, _)| !b.is_empty())
     }
 
     /// The backup id of a manifest's object name, if it is one.
@@ -542,5 +560,9 @@ mod tests {
         assert_eq!(l.backup_id_of_manifest("prod/orders/backups/b1/x/manifest.json"), None);
         assert_eq!(Layout::new("").manifest("b"), "backups/b/manifest.json");
         assert_eq!(Layout::new("/p/").backups_dir(), "p/backups/");
+        assert_eq!(l.verification("b1", "d1"), "prod/orders/verifications/b1/d1.json");
+        assert_eq!(l.verification_of("prod/orders/verifications/b1/d1.json"), Some(("b1", "d1")));
+        assert_eq!(l.verification_of("prod/orders/verifications/b1/x/d1.json"), None);
+        assert_eq!(l.verification_of("prod/orders/verifications/b1/.json"), None);
     }
 }

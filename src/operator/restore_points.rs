@@ -1,22 +1,25 @@
 //! Mirroring a location into `KafkaRestorePoint`s: what a sync (a `KafkaBackupLocation`'s sync
 //! Job, or a `KafkaBackup`'s own backup run) found is made the set of restore points its source
 //! object lists — new ones created, pruned ones deleted, the rest left as they are (their spec is
-//! a manifest's, which never changes; their status is the drills').
+//! a manifest's, which never changes; their status is the drills'). A drill's evidence the sync
+//! found at the location becomes a restore point's `status.verification` when the point shows
+//! none or an older one, so a cluster that only reads the location sees what drills proved.
 //!
 //! Each restore point is owned by its source (deleted with it) and labelled with it, so the
 //! catalog of one source is one list call and a restore point is found by name.
 
 use std::collections::{BTreeMap, HashSet};
 
-use futures::{StreamExt, TryStreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use kube::api::{Api, DeleteParams, ListParams, PostParams};
 use kube::{Resource, ResourceExt};
 
 use super::error::{Error, Result};
 use crate::api::restore_point::{
-    KafkaRestorePoint, KafkaRestorePointSpec, RestorePointSource, SOURCE_KIND_LABEL, SOURCE_LABEL,
+    KafkaRestorePoint, KafkaRestorePointSpec, KafkaRestorePointStatus, RestorePointSource, SOURCE_KIND_LABEL,
+    SOURCE_LABEL, Verification,
 };
-use crate::restore_points::{hashed_name, object_name};
+use crate::restore_points::{hashed_name, object_name, supersedes};
 use crate::sync::SyncResult;
 
 /// Creates and deletes in flight at once: 1,000 new restore points take seconds, not minutes,
@@ -50,11 +53,25 @@ pub fn known(points: &[KafkaRestorePoint]) -> Vec<String> {
     ids
 }
 
+/// Per backup id, the drill whose verification each of `points` shows, for a sync's `verified`:
+/// that drill's evidence is not read again while it is the newest.
+pub fn verified(points: &[KafkaRestorePoint]) -> BTreeMap<String, String> {
+    points
+        .iter()
+        .filter_map(|p| {
+            let drill = p.status.as_ref()?.verification.as_ref()?.drill.clone()?;
+            Some((p.spec.backup_id.clone(), drill))
+        })
+        .collect()
+}
+
 /// What mirroring changed.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Mirrored {
     pub created: usize,
     pub deleted: usize,
+    /// Restore points whose `status.verification` was written from a drill's evidence.
+    pub verified: usize,
     /// The specs of every restore point the source now lists.
     pub points: Vec<KafkaRestorePointSpec>,
 }
@@ -99,11 +116,23 @@ pub async fn mirror<K: Resource<DynamicType = ()>>(
             point
         })
         .collect();
-    let created: Vec<KafkaRestorePoint> = futures::stream::iter(new)
-        .map(|p| create(&api, p))
+    // A new restore point gets its verification right after it is created. (The futures are
+    // boxed so that the controller's spawn can prove them `Send`.)
+    let created: Vec<(KafkaRestorePoint, bool)> = futures::stream::iter(new)
+        .map(|p| {
+            let api = &api;
+            async move {
+                let created = create(api, p).await?;
+                let verified = verify(client, &created, result).await?;
+                Ok::<_, Error>((created, verified))
+            }
+            .boxed()
+        })
         .buffer_unordered(CONCURRENCY)
         .try_collect()
         .await?;
+    let mut verified = created.iter().filter(|(_, v)| *v).count();
+    let created: Vec<KafkaRestorePoint> = created.into_iter().map(|(p, _)| p).collect();
     let deleted = gone.len();
     futures::stream::iter(gone)
         .map(|p| {
@@ -119,8 +148,33 @@ pub async fn mirror<K: Resource<DynamicType = ()>>(
         .buffer_unordered(CONCURRENCY)
         .try_collect::<Vec<()>>()
         .await?;
+    let evidenced: Vec<KafkaRestorePoint> =
+        keep.iter().filter(|p| result.verifications.contains_key(&p.spec.backup_id)).cloned().collect();
+    verified += futures::stream::iter(evidenced)
+        .map(|p| async move { verify(client, &p, result).await }.boxed())
+        .buffer_unordered(CONCURRENCY)
+        .try_collect::<Vec<bool>>()
+        .await?
+        .into_iter()
+        .filter(|v| *v)
+        .count();
     let points = keep.into_iter().chain(created.iter().cloned()).map(|p| p.spec).collect();
-    Ok(Mirrored { created: created.len(), deleted, points })
+    Ok(Mirrored { created: created.len(), deleted, verified, points })
+}
+
+/// Writes the evidence `result` holds for `point`'s backup as its `status.verification` when the
+/// point shows none or an older one (by completion time); true when it wrote.
+async fn verify(client: &kube::Client, point: &KafkaRestorePoint, result: &SyncResult) -> Result<bool> {
+    let Some(found) = result.verifications.get(&point.spec.backup_id) else { return Ok(false) };
+    let shown: Option<&Verification> = point.status.as_ref().and_then(|s| s.verification.as_ref());
+    if !supersedes(found, shown) {
+        return Ok(false);
+    }
+    // The rest of the status as it is (the drills' own fields, should it gain any).
+    let mut status: KafkaRestorePointStatus = point.status.clone().unwrap_or_default();
+    status.verification = Some(found.clone());
+    super::status::write(client, point, &point.status, &status).await?;
+    Ok(true)
 }
 
 /// Creates `point`; when its readable name is taken by another restore point (two ids that

@@ -196,3 +196,70 @@ fn a_restore_outside_the_window_or_of_an_unkept_backup_is_named_with_the_window(
     assert_eq!(unknown[0].path, "spec.backupRef.backupId");
     assert!(unknown[0].message.contains("kept: nightly-2, nightly-3"), "{}", unknown[0].message);
 }
+
+fn at(s: &str) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(s).expect("time").to_utc()
+}
+
+#[test]
+fn the_newest_evidence_per_backup_is_the_one_written_last_whatever_the_listing_order() {
+    let listed = [
+        ("b1", "nightly-20261201", "2026-12-01T03:00:00Z"),
+        ("b1", "nightly-20261203", "2026-12-03T03:00:00Z"),
+        ("b1", "adhoc", "2026-12-02T12:00:00Z"),
+        ("b2", "z-first", "2026-12-01T03:00:00Z"),
+        ("b2", "a-second", "2026-12-01T03:00:00Z"),
+    ];
+    let mut orders = vec![listed.to_vec()];
+    orders.push(listed.iter().rev().copied().collect());
+    for order in orders {
+        let mut newest = NewestEvidence::default();
+        for (backup, drill, written) in order {
+            newest.offer(backup, drill, at(written));
+        }
+        assert_eq!(newest.len(), 2, "one entry per backup");
+        assert_eq!(newest.of("b1").map(|w| w.drill_id.as_str()), Some("nightly-20261203"));
+        // Written at the same instant: the greater drill id, in any order.
+        assert_eq!(newest.of("b2").map(|w| w.drill_id.as_str()), Some("z-first"));
+        assert_eq!(newest.of("b3"), None);
+    }
+}
+
+#[test]
+fn evidence_replaces_a_shown_verification_only_when_it_completed_later() {
+    let done = |t: &str| Verification {
+        completion_time: crate::time::parse(t),
+        drill: Some(t.into()),
+        ..Default::default()
+    };
+    let (old, new) = (done("2026-12-01T03:00:00Z"), done("2026-12-02T03:00:00Z"));
+    assert!(supersedes(&new, None), "anything beats nothing");
+    assert!(supersedes(&new, Some(&old)));
+    assert!(!supersedes(&old, Some(&new)), "an older drill never replaces a newer one");
+    assert!(!supersedes(&new, Some(&new)), "the same drill is not written again");
+    assert!(supersedes(&new, Some(&Verification::default())), "one without a time is the older");
+    assert!(!supersedes(&Verification::default(), Some(&old)));
+}
+
+#[test]
+fn a_drill_result_becomes_the_verification_state_it_names() {
+    let result = crate::drill::DrillResult {
+        drill_id: "nightly-20261203".into(),
+        backup_id: "b1".into(),
+        start_time: "2026-12-03T02:00:00.000Z".into(),
+        completion_time: "2026-12-03T02:01:30.500Z".into(),
+        restore_seconds: 42.5,
+        records: 465,
+        mismatches: 2,
+        result: crate::api::restore_point::VerificationResult::Failed,
+        message: "m".repeat(5000),
+        ..Default::default()
+    };
+    let v = verification_of(&result);
+    assert_eq!(v.drill.as_deref(), Some("nightly-20261203"));
+    assert_eq!((v.records, v.mismatches, v.rto_seconds), (465, 2, Some(42.5)));
+    assert_eq!(v.result, crate::api::restore_point::VerificationResult::Failed);
+    assert_eq!(v.completion_time, crate::time::parse("2026-12-03T02:01:30.500Z"));
+    assert_eq!(v.start_time, crate::time::parse("2026-12-03T02:00:00.000Z"));
+    assert!(v.message.is_some_and(|m| m.chars().count() == 1001), "the message is cut");
+}

@@ -3,7 +3,9 @@
 //! source untouched; a corrupted segment fails the drill naming topic, partition and offset, and
 //! the scratch topics are gone too; a prefix that would write to a real topic, or a selection over
 //! `maxRecords`, is refused before anything is written; a rerun after a killed drill removes the
-//! scratch topics it left.
+//! scratch topics it left. With `recordEvidence`, a drill — passed or failed — leaves its result
+//! at `verifications/<backupId>/<drillId>.json`, a `sync` reports it as the restore point's
+//! verification, and deleting the backup deletes it; without, nothing is written there.
 
 use std::collections::BTreeMap;
 
@@ -50,6 +52,36 @@ async fn restore_objects(store: &impl ObjectStore, prefix: &str) -> anyhow::Resu
     let dir = object_store::path::Path::from(format!("{prefix}restores"));
     let listed: Vec<_> = store.list(Some(&dir)).try_collect().await?;
     Ok(listed.into_iter().map(|o| o.location.to_string()).collect())
+}
+
+/// The objects under `<prefix>verifications/`: the drills' evidence.
+async fn evidence_objects(store: &impl ObjectStore, prefix: &str) -> anyhow::Result<Vec<String>> {
+    let dir = object_store::path::Path::from(format!("{prefix}verifications"));
+    let listed: Vec<_> = store.list(Some(&dir)).try_collect().await?;
+    Ok(listed.into_iter().map(|o| o.location.to_string()).collect())
+}
+
+/// The evidence drill `drill` left of backup `id`, read by the test itself.
+async fn evidence(
+    store: &impl ObjectStore,
+    prefix: &str,
+    id: &str,
+    drill: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let path = object_store::path::Path::from(format!("{prefix}verifications/{id}/{drill}.json"));
+    Ok(serde_json::from_slice(&store.get(&path).await?.bytes().await?)?)
+}
+
+/// What a `sync` of the location reports as backup `id`'s verification.
+fn synced_verification(
+    env: &TestEnv,
+    prefix: &str,
+    id: &str,
+    extra: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let synced = run_ok(env, "sync", &format!("{}{extra}", base_config(env, prefix, None)?), &[])?;
+    assert_eq!(synced["present"], serde_json::json!([id]), "{synced}");
+    Ok(synced["verifications"][id].clone())
 }
 
 /// Per partition: its records without offsets and its watermarks.
@@ -123,6 +155,13 @@ async fn a_drill_restores_into_scratch_topics_compares_every_record_and_deletes_
     assert!(result["restoreSeconds"].as_f64().is_some_and(|s| s > 0.0), "{result}");
     assert!(result["recordsPerSecond"].as_f64().is_some_and(|r| r > 0.0), "{result}");
     assert!(result["bytes"].as_u64().is_some_and(|b| b > 0), "{result}");
+    assert!(result.get("evidenceWritten").is_none(), "no evidence asked for: {result}");
+    assert_eq!(
+        evidence_objects(&store, &prefix).await?,
+        Vec::<String>::new(),
+        "no evidence without recordEvidence"
+    );
+    assert_eq!(synced_verification(&env, &prefix, &id, "")?, serde_json::Value::Null);
 
     left_nothing(&env, &store, &prefix, &format!("{scratch_prefix}{topic}")).await?;
     assert_eq!(snapshot(&env, &topic, 3)?, before, "the source topic is untouched");
@@ -150,7 +189,11 @@ async fn a_corrupted_segment_fails_the_drill_naming_topic_partition_and_offset()
     store.put(&path, bytes.into()).await?;
 
     let scratch_prefix = format!("drill{s}-");
-    let config = drill_config(&env, &prefix, &format!("topicPrefix: {scratch_prefix}\ndrillId: bad{s}\n"))?;
+    let config = drill_config(
+        &env,
+        &prefix,
+        &format!("topicPrefix: {scratch_prefix}\ndrillId: bad{s}\nrecordEvidence: true\n"),
+    )?;
     let out = run(&env, "drill", &config, &[])?;
     assert!(
         !out.status.success(),
@@ -165,6 +208,18 @@ async fn a_corrupted_segment_fails_the_drill_naming_topic_partition_and_offset()
     assert!(message.contains(&segment.object), "the object is named: {message}");
     assert_eq!(result["scratchTopicsDeleted"], true, "{result}");
     left_nothing(&env, &store, &prefix, &format!("{scratch_prefix}{topic}")).await?;
+
+    // A failed drill leaves its evidence too, and a sync shows it as the restore point's state.
+    assert_eq!(result["evidenceWritten"], true, "{result}");
+    let written = evidence(&store, &prefix, &id, &format!("bad{s}")).await?;
+    assert_eq!(written["evidenceVersion"], 1, "{written}");
+    assert_eq!((&written["result"], &written["backupId"]), (&result["result"], &result["backupId"]));
+    assert_eq!(written["message"], result["message"], "{written}");
+    let seen = synced_verification(&env, &prefix, &id, "")?;
+    assert_eq!(seen["result"], "Failed", "{seen}");
+    assert_eq!(seen["drill"], format!("bad{s}"));
+    assert_eq!((&seen["records"], &seen["mismatches"]), (&result["records"], &result["mismatches"]));
+    assert!(seen["message"].as_str().is_some_and(|m| m.contains(&named)), "{seen}");
     delete_topic(&env, &topic).await
 }
 
@@ -221,7 +276,7 @@ async fn a_rerun_under_the_same_drill_id_deletes_the_scratch_topics_its_earlier_
     let prefix = format!("e2e-drill-again-{s}/");
     let topic = format!("dra{s}-orders");
     topic_with_records(&env, &topic, &[40, 25]).await?;
-    backup(&env, &prefix, &topic)?;
+    let id = backup(&env, &prefix, &topic)?;
     let store = minio(&env)?;
     // What a drill killed after its restore and before its cleanup leaves: the scratch topic and
     // the resume state of its restore (`drill-<drillId>`), which claims the topic as created.
@@ -233,7 +288,11 @@ async fn a_rerun_under_the_same_drill_id_deletes_the_scratch_topics_its_earlier_
     run_ok(&env, "restore", &restore, &["--restore-id", &format!("drill-again{s}")])?;
     assert_eq!(partition_count(&env, &scratch)?, Some(2));
 
-    let config = drill_config(&env, &prefix, &format!("topicPrefix: drill{s}-\ndrillId: again{s}\n"))?;
+    let config = drill_config(
+        &env,
+        &prefix,
+        &format!("topicPrefix: drill{s}-\ndrillId: again{s}\nrecordEvidence: true\n"),
+    )?;
     let result = run_ok(&env, "drill", &config, &[])?;
     assert_eq!(result["result"], "Passed", "{result}");
     assert_eq!(
@@ -241,5 +300,43 @@ async fn a_rerun_under_the_same_drill_id_deletes_the_scratch_topics_its_earlier_
         "restored again and compared, not the earlier result reported: {result}"
     );
     left_nothing(&env, &store, &prefix, &scratch).await?;
+
+    // The passed drill's evidence, and a sync reporting it as the restore point's verification.
+    assert_eq!(result["evidenceWritten"], true, "{result}");
+    let drill = format!("again{s}");
+    assert_eq!(
+        evidence_objects(&store, &prefix).await?,
+        [format!("{prefix}verifications/{id}/{drill}.json")],
+        "one evidence object, named for the backup and the drill"
+    );
+    let written = evidence(&store, &prefix, &id, &drill).await?;
+    assert_eq!(
+        (&written["result"], &written["records"]),
+        (&result["result"], &result["records"]),
+        "{written}"
+    );
+    assert_eq!(written["completionTime"], result["completionTime"]);
+    let seen = synced_verification(&env, &prefix, &id, "")?;
+    assert_eq!(seen["result"], "Passed", "{seen}");
+    assert_eq!(seen["drill"], drill.as_str());
+    assert_eq!((seen["records"].as_u64(), seen["mismatches"].as_u64()), (Some(65), Some(0)));
+    assert_eq!(seen["rtoSeconds"], result["restoreSeconds"]);
+    // Kubernetes times are whole seconds.
+    let at = |v: &serde_json::Value| {
+        chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_default()).ok().map(|t| t.timestamp())
+    };
+    assert_eq!(at(&seen["completionTime"]), at(&result["completionTime"]), "{seen}");
+    assert_eq!(at(&seen["startTime"]), at(&result["startTime"]), "{seen}");
+    // A cluster that already shows this drill is not told it again.
+    let shown = format!("verified:\n  {id}: {drill}\n");
+    assert_eq!(synced_verification(&env, &prefix, &id, &shown)?, serde_json::Value::Null);
+
+    // Deleting the backup deletes its evidence.
+    run_ok(&env, "delete", &base_config(&env, &prefix, None)?, &[])?;
+    assert_eq!(
+        evidence_objects(&store, &prefix).await?,
+        Vec::<String>::new(),
+        "the evidence went with the backup"
+    );
     delete_topic(&env, &topic).await
 }

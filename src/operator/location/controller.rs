@@ -127,10 +127,13 @@ async fn sync_jobs(ctx: &Context, kbl: &KafkaBackupLocation) -> Result<Vec<Job>>
 }
 
 async fn start(ctx: &Context, kbl: &KafkaBackupLocation, job: &str) -> Result<()> {
-    let known = crate::operator::restore_points::known(
-        &crate::operator::restore_points::list(&ctx.client, kbl).await?,
-    );
-    let config = SyncConfig { storage: kbl.spec.storage.clone(), known, ..Default::default() };
+    let points = crate::operator::restore_points::list(&ctx.client, kbl).await?;
+    let config = SyncConfig {
+        storage: kbl.spec.storage.clone(),
+        known: crate::operator::restore_points::known(&points),
+        verified: crate::operator::restore_points::verified(&points),
+        ..Default::default()
+    };
     let config_yaml = serde_yaml_ng::to_string(&config).map_err(|e| Error::Render(e.to_string()))?;
     let access = StorageAccess::for_storage(&kbl.spec.storage);
     // Only reads happen either way; read-only makes the kubelet hold the Job to that.

@@ -1,6 +1,7 @@
 //! The `KafkaBackupLocation` reconcile against a fake API server ([`fixtures`]), through its
 //! public [`reconcile`] only: the exact calls for a new location, a finished sync (restore points
-//! created and pruned, status, the Job and its ConfigMap deleted) and a failed one.
+//! created and pruned, status, the Job and its ConfigMap deleted), a failed one, and the drills'
+//! evidence a sync found written into restore points (and the drills they show told to the next).
 
 use std::sync::Arc;
 
@@ -162,5 +163,84 @@ async fn a_failed_sync_keeps_the_restore_points_and_says_why() {
         Call::delete(format!("{JOBS}/prod-sync-2")),
         Call::delete(format!("{CONFIG_MAPS}/prod-sync-2")),
     ]);
+    run(kbl, calls).await.expect("reconcile");
+}
+
+/// A drill's evidence as a sync reports it for one backup.
+fn evidence(drill: &str, completed: &str, result: &str) -> Value {
+    json!({"result": result, "drill": drill, "startTime": "2026-12-02T01:00:00Z", "completionTime": completed,
+        "records": 465, "mismatches": 0, "rtoSeconds": 12.5})
+}
+
+#[tokio::test]
+async fn a_finished_sync_writes_drill_evidence_into_restore_points_showing_none_or_an_older_one() {
+    let kbl = location(json!({"observedGeneration": 1, "activeJob": "prod-sync-3"}));
+    let mut job = fixtures::job(
+        NS,
+        "prod-sync-3",
+        fixtures::labels("prod", "sync"),
+        vec![fixtures::owner("KafkaBackupLocation", "prod", UID)],
+        fixtures::finished("Complete", "2026-12-03T03:00:00Z"),
+    );
+    job["metadata"]["annotations"] = json!({"kafkabackup.com/generation": "1"});
+    let added = crate::restore_points::summarize(
+        &serde_json::from_value(json!({
+            "formatVersion": 2, "backupId": "b3", "startedAt": "2026-12-02T02:00:00.000Z",
+            "completedAt": "2026-12-02T02:05:00.000Z", "encoding": {"compression": "zstd"},
+            "topics": [], "totals": {"records": 0, "rawBytes": 0, "storedBytes": 0, "topics": 0, "partitions": 0}
+        }))
+        .expect("manifest"),
+        None,
+    );
+    // b1 shows no verification, b2 a newer one than its evidence, b3 is new.
+    let mut b2 = point("b2");
+    b2["status"] = json!({"verification": evidence("dr/krd-later", "2026-12-03T01:00:00Z", "Passed")});
+    let result = json!({"location": "s3://backups/prod/", "present": ["b1", "b2", "b3"], "added": [added],
+        "complete": true, "verifications": {
+            "b1": evidence("d-b1", "2026-12-02T01:05:00Z", "Failed"),
+            "b2": evidence("d-b2", "2026-12-02T01:05:00Z", "Failed"),
+            "b3": evidence("d-b3", "2026-12-02T03:05:00Z", "Passed")}});
+    let mut calls = vec![Call::list(JOBS, SYNC_JOBS, "Job", vec![job])];
+    calls.extend(fixtures::job_output(NS, "prod-sync-3", &format!("{result}\n")));
+    calls.extend([
+        Call::list(POINTS, SOURCE, "KafkaRestorePoint", vec![point("b1"), b2]),
+        Call::create(POINTS).body(|b| assert_eq!(b["metadata"]["name"], "prod-b3")),
+        // Right after its creation, the new restore point shows its evidence.
+        Call::apply_status(&format!("{POINTS}/prod-b3"), point("b3")).body(|b| {
+            assert_eq!(b["status"]["verification"]["drill"], "d-b3", "{b}");
+            assert_eq!(b["status"]["verification"]["result"], "Passed");
+            assert_eq!(b["status"]["verification"]["rtoSeconds"], 12.5);
+        }),
+        Call::apply_status(&format!("{POINTS}/prod-b1"), point("b1")).body(|b| {
+            assert_eq!(b["status"]["verification"]["drill"], "d-b1", "{b}");
+            assert_eq!(b["status"]["verification"]["result"], "Failed");
+            assert_eq!(b["status"]["verification"]["records"], 465);
+        }),
+        // b2 keeps its newer verification: no write.
+        Call::event(NS, "Normal", "RestorePointsSynced"),
+        Call::apply_status(KBL, object(&kbl)).body(|b| assert_eq!(b["status"]["restorePoints"], 3)),
+        Call::delete(format!("{JOBS}/prod-sync-3")),
+        Call::delete(format!("{CONFIG_MAPS}/prod-sync-3")),
+    ]);
+    run(kbl, calls).await.expect("reconcile");
+}
+
+#[tokio::test]
+async fn a_sync_is_told_which_drill_each_restore_point_shows() {
+    let kbl = location(json!({"observedGeneration": 1, "lastSyncTime": "2026-12-01T00:00:00Z"}));
+    let mut b2 = point("b2");
+    b2["status"] = json!({"verification": evidence("d-b2", "2026-12-03T01:00:00Z", "Passed")});
+    let calls = vec![
+        Call::list(JOBS, SYNC_JOBS, "Job", vec![]),
+        Call::list(POINTS, SOURCE, "KafkaRestorePoint", vec![point("b1"), b2]),
+        Call::create(CONFIG_MAPS).body(|b| {
+            let config: Value =
+                serde_yaml_ng::from_str(b["data"]["config.yaml"].as_str().unwrap_or_default()).expect("yaml");
+            assert_eq!(config["known"], json!(["b1", "b2"]));
+            assert_eq!(config["verified"], json!({"b2": "d-b2"}), "{config}");
+        }),
+        Call::create(JOBS),
+        Call::apply_status(KBL, object(&kbl)),
+    ];
     run(kbl, calls).await.expect("reconcile");
 }
