@@ -1,8 +1,9 @@
 //! `dist/install.yaml` on the local control plane, applied the way the README says, with a real
 //! cert-manager issuing the webhook certificate. The operator runs as the Deployment's pod (the
 //! pod harness runs it with its ServiceAccount's token, so every API call goes through the RBAC
-//! the file grants), its webhooks answer through their Service, and a backup, a point-in-time
-//! restore and an offset reset complete under that RBAC alone.
+//! the file grants), its webhooks answer through their Service, and a backup, a location's
+//! restore point, a point-in-time restore, an offset reset and a restore drill complete under
+//! that RBAC alone.
 //!
 //! The plain install watches all namespaces and registers webhooks for all of them, so this test
 //! takes over the cluster: it is `#[ignore]`d in the parallel pass and run alone by `make e2e`.
@@ -22,9 +23,10 @@ use strimzi_backup_e2e::operator::{
     operator_pod_logs,
 };
 use strimzi_backup_operator::api::backup::KafkaBackup;
+use strimzi_backup_operator::api::drill::KafkaRestoreDrill;
 use strimzi_backup_operator::api::offset_reset::KafkaOffsetReset;
 use strimzi_backup_operator::api::restore::{KafkaRestore, RunPhase};
-use strimzi_backup_operator::api::restore_point::KafkaRestorePoint;
+use strimzi_backup_operator::api::restore_point::{KafkaRestorePoint, VerificationResult};
 
 const NAMESPACE: &str = "strimzi-backup-system";
 const DEPLOYMENT: &str = "strimzi-backup-operator";
@@ -123,7 +125,8 @@ async fn run(cluster: &Cluster) -> anyhow::Result<()> {
                 "jsonpath={.webhooks[*].clientConfig.caBundle}",
             ])?;
             let bundles = String::from_utf8_lossy(&out.stdout).to_string();
-            Ok((bundles.split_whitespace().count() == 3).then_some(()))
+            // One webhook of each configuration per kind users write (admission::KINDS).
+            Ok((bundles.split_whitespace().count() == 5).then_some(()))
         })
         .await?;
     }
@@ -226,6 +229,32 @@ async fn run(cluster: &Cluster) -> anyhow::Result<()> {
         .unwrap_or_default();
     anyhow::ensure!(st.phase == Some(RunPhase::Completed), "the offset reset failed: {:?}", st.conditions);
 
+    // A drill of the location's restore point into scratch topics on the same cluster, under the
+    // same RBAC: it reads the drill, writes its status and the restore point's verification.
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaRestoreDrill\nmetadata: {{name: proof}}\nspec:\n  locationRef: {{name: orders-dr}}\n  target: {{strimziClusterRef: {{name: my-cluster}}}}\n  topics: {{include: ['{topic}']}}\n  topicPrefix: drill-inst{s}-\n"
+            ),
+        )
+        .await?;
+    let drills: Api<KafkaRestoreDrill> = Api::namespaced(cluster.client.clone(), &ns);
+    let last = wait_until(Duration::from_secs(240), "the drill's evidence", || async {
+        let krd = drills.get("proof").await?;
+        Ok(krd.status.and_then(|s| s.last_verification))
+    })
+    .await?;
+    anyhow::ensure!(
+        last.result == VerificationResult::Passed && last.records == 200,
+        "the drill did not pass with 200 records: {last:?}"
+    );
+    let verified = points.get(&point).await?.status.and_then(|s| s.verification);
+    anyhow::ensure!(
+        verified.is_some_and(|v| v.result == VerificationResult::Passed),
+        "the restore point {point} does not carry the drill's verification"
+    );
+
     // The API server called the pod's webhooks (through the webhook Service, verifying
     // cert-manager's certificate): the pod's own counters say so. The pod shares the host's
     // network, so its metrics port is 127.0.0.1:9090.
@@ -241,6 +270,8 @@ async fn run(cluster: &Cluster) -> anyhow::Result<()> {
         ("mutate-kafkabackup", "allowed"),
         ("validate-kafkabackup", "denied"),
         ("validate-kafkarestore", "allowed"),
+        ("mutate-kafkabackuplocation", "allowed"),
+        ("validate-kafkarestoredrill", "allowed"),
     ] {
         anyhow::ensure!(
             count(webhook, verdict) >= 1.0,
