@@ -132,7 +132,7 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         "backup planned"
     );
     let ctx = PartitionContext {
-        client,
+        client: client.clone(),
         storage: storage.clone(),
         backup_id: backup_id.clone(),
         codec: Codec::new(cfg.backup.compression, cfg.backup.compression_level),
@@ -179,7 +179,7 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
     progress.abort();
     let mut entries = results?;
     entries.sort_by(|a, b| (&a.0, a.1.partition).cmp(&(&b.0, b.1.partition)));
-    replaced_during_the_read(&plan, &mut entries, &backup_id, &storage).await?;
+    replaced_during_the_read(&plan, &client, &mut entries, &backup_id, &storage).await?;
 
     let topics: Vec<TopicEntry> = plan
         .topics
@@ -358,6 +358,7 @@ async fn committed_by_an_earlier_attempt(
 /// is complete and stays.
 async fn replaced_during_the_read(
     plan: &super::plan::Plan,
+    client: &rdkafka::ClientConfig,
     entries: &mut [(String, PartitionEntry)],
     backup_id: &str,
     storage: &crate::storage::Storage,
@@ -365,10 +366,28 @@ async fn replaced_during_the_read(
     use crate::kafka::describe::Described;
     let names: Vec<String> = plan.topics.iter().map(|t| t.name.clone()).collect();
     let admin = plan.admin.clone();
-    let now = tokio::task::spawn_blocking(move || {
-        crate::kafka::describe::topic_ids(&admin, &names, Duration::from_secs(30))
-    })
-    .await??;
+    let asked = {
+        let names = names.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::kafka::describe::topic_ids(&admin, &names, Duration::from_secs(30))
+        })
+        .await?
+    };
+    let now = match asked {
+        Ok(ids) => ids,
+        Err(e) => {
+            // The plan's client may hold a connection gone silent (it was idle the whole read):
+            // a new client asks once more before the backup gives up.
+            tracing::warn!(error = %format!("{e:#}"), "describing the topics again with a new client");
+            let fresh: crate::kafka::Admin = client
+                .create_with_context(crate::kafka::DataPlaneContext)
+                .context("creating the Kafka admin client")?;
+            tokio::task::spawn_blocking(move || {
+                crate::kafka::describe::topic_ids(&fresh, &names, Duration::from_secs(30))
+            })
+            .await??
+        }
+    };
     let own = format!("{}{backup_id}/", storage.layout.backups_dir());
     for t in &plan.topics {
         let replaced = matches!(now.get(&t.name), Some(Described::Id(id)) if *id != t.topic_id);

@@ -152,8 +152,30 @@ impl PrivateBroker {
 
     /// [`Self::start`] with more broker settings (`server.properties` lines).
     pub fn start_with(env: &TestEnv, settings: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_advertising(env, settings, None)
+    }
+
+    /// [`Self::start`] behind `proxy`: the broker advertises the proxy's address, so every
+    /// client connection after the bootstrap goes through it (the proxy is pointed at the broker
+    /// before it starts).
+    pub fn start_behind(env: &TestEnv, proxy: &crate::proxy::Proxy) -> anyhow::Result<Self> {
+        Self::start_advertising(env, &[], Some(proxy))
+    }
+
+    fn start_advertising(
+        env: &TestEnv,
+        settings: &[(&str, &str)],
+        proxy: Option<&crate::proxy::Proxy>,
+    ) -> anyhow::Result<Self> {
         let ports = free_ports(2)?;
         let (port, controller) = (ports[0], ports[1]);
+        let advertised = match proxy {
+            Some(p) => {
+                p.retarget(&format!("127.0.0.1:{port}"));
+                p.addr().to_string()
+            }
+            None => format!("127.0.0.1:{port}"),
+        };
         let dir = std::env::temp_dir().join(format!("sbo-broker-{}", unique_suffix()));
         std::fs::create_dir_all(dir.join("data"))?;
         let props = dir.join("server.properties");
@@ -161,7 +183,7 @@ impl PrivateBroker {
             "process.roles=broker,controller\nnode.id=1\n\
              controller.quorum.voters=1@127.0.0.1:{controller}\n\
              listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller}\n\
-             advertised.listeners=PLAINTEXT://127.0.0.1:{port}\n\
+             advertised.listeners=PLAINTEXT://{advertised}\n\
              log.dirs={}\nnum.partitions=1\n\
              offsets.topic.replication.factor=1\noffsets.topic.num.partitions=3\n\
              transaction.state.log.replication.factor=1\ntransaction.state.log.min.isr=1\n\

@@ -3,6 +3,12 @@
 //! sees when a storage endpoint or load balancer fails. Only the client using the proxy is
 //! affected; the service itself and other tests go on undisturbed.
 //!
+//! [`Proxy::stall`] is the other kind of failure: the connections open at that moment stay open
+//! and carry nothing more in either direction (a half-dead load balancer, a NAT entry dropped on
+//! one side), while new connections work — what only a client that opens a new one survives.
+//! [`Proxy::retarget`] points it at an upstream known only after the proxy's own address was
+//! needed (a broker advertising the proxy).
+//!
 //! [`Proxy::start_with_credentials`] makes it an HTTP proxy that demands Basic credentials, as a
 //! corporate proxy does: a connection whose first request carries no matching
 //! `Proxy-Authorization` is answered `407` and closed (later requests on an accepted keep-alive
@@ -19,6 +25,11 @@ use tokio::task::JoinSet;
 pub struct Proxy {
     addr: SocketAddr,
     down: Arc<AtomicBool>,
+    upstream: Arc<std::sync::Mutex<String>>,
+    /// Raised by [`Proxy::stall`]: connections opened before hold still.
+    stalls: tokio::sync::watch::Sender<u64>,
+    /// The connections stalled, kept open until the proxy is dropped.
+    held: Arc<std::sync::Mutex<Vec<(TcpStream, TcpStream)>>>,
     connections: Arc<Mutex<JoinSet<()>>>,
     refused: Arc<AtomicU64>,
     accepted: Arc<AtomicU64>,
@@ -74,10 +85,13 @@ impl Proxy {
         let accepted = Arc::new(AtomicU64::new(0));
         let unauthorized = Arc::new(AtomicU64::new(0));
         let connections = Arc::new(Mutex::new(JoinSet::new()));
-        let upstream = upstream.to_string();
+        let upstream = Arc::new(std::sync::Mutex::new(upstream.to_string()));
+        let (stalls, _) = tokio::sync::watch::channel(0u64);
+        let held = Arc::new(std::sync::Mutex::new(Vec::new()));
         let accept = tokio::spawn({
             let (down, refused, connections) = (down.clone(), refused.clone(), connections.clone());
             let (accepted, unauthorized) = (accepted.clone(), unauthorized.clone());
+            let (target, stalls, held) = (upstream.clone(), stalls.clone(), held.clone());
             async move {
                 while let Ok((mut client, _)) = listener.accept().await {
                     accepted.fetch_add(1, Ordering::Relaxed);
@@ -86,8 +100,10 @@ impl Proxy {
                         drop(client);
                         continue;
                     }
-                    let upstream = upstream.clone();
+                    let upstream = target.lock().map(|u| u.clone()).unwrap_or_default();
                     let (credentials, unauthorized) = (credentials.clone(), unauthorized.clone());
+                    let (mut stalled, held) = (stalls.subscribe(), held.clone());
+                    let opened_in = *stalled.borrow_and_update();
                     connections.lock().await.spawn(async move {
                         use tokio::io::AsyncWriteExt;
                         let mut head = Vec::new();
@@ -106,13 +122,20 @@ impl Proxy {
                         if let Ok(mut server) = TcpStream::connect(&upstream).await
                             && server.write_all(&head).await.is_ok()
                         {
-                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                            tokio::select! {
+                                _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                                _ = stalled.wait_for(|n| *n > opened_in) => {
+                                    if let Ok(mut held) = held.lock() {
+                                        held.push((client, server));
+                                    }
+                                }
+                            }
                         }
                     });
                 }
             }
         });
-        Ok(Self { addr, down, connections, refused, accepted, unauthorized, accept })
+        Ok(Self { addr, down, upstream, stalls, held, connections, refused, accepted, unauthorized, accept })
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -124,6 +147,29 @@ impl Proxy {
     pub async fn cut(&self) {
         self.down.store(true, Ordering::SeqCst);
         self.connections.lock().await.abort_all();
+    }
+
+    /// Every connection open now stops carrying bytes, both ways, and stays open; connections
+    /// opened later are forwarded as before.
+    pub fn stall(&self) {
+        self.stalls.send_modify(|n| *n += 1);
+    }
+
+    /// Connections held still by [`Self::stall`] so far.
+    pub fn stalled(&self) -> usize {
+        self.held.lock().map(|h| h.len()).unwrap_or_default()
+    }
+
+    /// New connections go to `upstream` (`host:port`) from now on.
+    pub fn retarget(&self, upstream: &str) {
+        if let Ok(mut u) = self.upstream.lock() {
+            *u = upstream.to_string();
+        }
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     /// Ends the outage.

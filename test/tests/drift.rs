@@ -74,24 +74,38 @@ async fn objects_under(store: &impl ObjectStore, prefix: &str) -> anyhow::Result
 /// block's extra settings.
 async fn backup_on_a_frozen_broker(env: &TestEnv, prefix: &str, backup: &str) -> anyhow::Result<Frozen> {
     let broker = PrivateBroker::start(env)?;
+    let Started { child, config, id, topic } = big_backup_started(&broker.env, prefix, backup).await?;
+    broker.freeze()?;
+    Ok(Frozen { broker, child, config, id, topic })
+}
+
+/// A backup of [`STALLED_RECORDS`] records (one partition) started and seen storing its first
+/// segment.
+struct Started {
+    child: std::process::Child,
+    config: String,
+    id: String,
+    topic: String,
+}
+
+async fn big_backup_started(env: &TestEnv, prefix: &str, backup: &str) -> anyhow::Result<Started> {
     let s = unique_suffix();
     let topic = format!("stall{s}");
-    create_topic(&broker.env, &topic, 1, &[]).await?;
-    fill_fast(&broker.env, &topic, STALLED_RECORDS).await?;
+    create_topic(env, &topic, 1, &[]).await?;
+    fill_fast(env, &topic, STALLED_RECORDS).await?;
     let config = format!(
         "{}topics: {{include: [\"{topic}\"]}}\nbackup: {{compression: none, segmentSize: 1048576{backup}}}\n",
-        base_config(&broker.env, prefix, None)?
+        base_config(env, prefix, None)?
     );
     let id = format!("frozen-{s}");
-    let store = minio(&broker.env)?;
-    let child = spawn(&broker.env, "backup", &config, &["--backup-id", &id])?;
+    let store = minio(env)?;
+    let child = spawn(env, "backup", &config, &["--backup-id", &id])?;
     let deadline = Instant::now() + Duration::from_secs(120);
     while objects_under(&store, &format!("{prefix}backups/{id}/segments/")).await?.is_empty() {
         anyhow::ensure!(Instant::now() < deadline, "the backup wrote no segment in 120 s");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    broker.freeze()?;
-    Ok(Frozen { broker, child, config, id, topic })
+    Ok(Started { child, config, id, topic })
 }
 
 /// A backup running against a frozen broker.
@@ -142,6 +156,39 @@ async fn a_broker_frozen_longer_than_the_stall_timeout_fails_the_backup_naming_t
     let store = minio(&broker.env)?;
     let left = objects_under(&store, &format!("{prefix}backups/{id}/")).await?;
     assert!(!left.iter().any(|o| o.ends_with("manifest.json")), "no backup was committed: {left:?}");
+    Ok(())
+}
+
+/// The backup's fetch connection goes silent — open, carrying nothing either way, as behind a
+/// half-dead load balancer — while the broker answers new connections. librdkafka notices such a
+/// connection only after `socket.timeout.ms` (60 s), past this backup's stall budget (45 s): the
+/// backup replaces the partition's client once it went 20 s without a record, and reaches its
+/// cut. (CI saw a client stuck the same way, on a stale "unknown partition", after a broker
+/// thawed from a freeze.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_connection_gone_silent_is_replaced_within_the_stall_budget_and_the_backup_reaches_its_cut()
+-> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    // The broker advertises the proxy: every connection after the bootstrap goes through it.
+    let proxy = Proxy::start("127.0.0.1:9").await?;
+    let broker = PrivateBroker::start_behind(&env, &proxy)?;
+    let prefix = format!("e2e-silent-{}/", unique_suffix());
+    let Started { child, config, id, .. } =
+        big_backup_started(&broker.env, &prefix, ", stallTimeout: 45s").await?;
+    proxy.stall();
+    let out = tokio::time::timeout(
+        Duration::from_secs(300),
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await???;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(proxy.stalled() > 0, "the proxy held the backup's connections still");
+    assert!(out.status.success(), "the backup failed: {stderr}");
+    assert!(stderr.contains("reading on with a new client"), "the client was replaced: {stderr}");
+    let result = strimzi_backup_e2e::dataplane::result_line(&out.stdout)?;
+    assert_eq!(result["records"], STALLED_RECORDS as u64, "committed short of its cut: {result}\n{stderr}");
+    let verified = run_ok(&broker.env, "verify", &config, &["--backup-id", &id])?;
+    assert_eq!(verified["records"], STALLED_RECORDS as u64, "{verified}");
     Ok(())
 }
 
