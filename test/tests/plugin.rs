@@ -955,6 +955,77 @@ async fn drill_creates_or_triggers_the_backups_drill_and_waits_for_its_result() 
     cluster.delete_namespace(&ns).await
 }
 
+/// `drill --wait` against the operator itself: a real backup of produced records, the drill the
+/// plugin creates run by the controller as a Job, and the plugin exiting 0 with the evidence the
+/// controller recorded; a second call triggers the same drill and waits for its new run.
+#[tokio::test(flavor = "multi_thread")]
+async fn drill_wait_prints_the_result_of_the_drill_the_operator_ran() -> anyhow::Result<()> {
+    use strimzi_backup_e2e::dataplane::{create_topic, delete_topic, produce, recent, records};
+    use strimzi_backup_e2e::operator::{Operator, backup_completed, minio_storage, namespace_with_kafka};
+    let cluster = Cluster::connect().await?;
+    let env = &cluster.env;
+    let ns = namespace_with_kafka(&cluster, "plugin-drill-op").await?;
+    let s = unique_suffix();
+    let topic = format!("pdr{s}-orders");
+    create_topic(env, &topic, 1, &[]).await?;
+    produce(env, &topic, 0, &records(&topic, 0, 50, recent())).await?;
+    let operator = Operator::start(env, &ns)?;
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: orders}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: ['{topic}']}}\n{}",
+                minio_storage(env, &format!("e2e-plugin-drill-{s}/"), "minio-credentials", 2)?
+            ),
+        )
+        .await?;
+    let backups: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
+    backup_completed(&backups, "orders", Duration::from_secs(180))
+        .await
+        .map_err(|e| e.context(operator.log_text()))?;
+    let points: Api<KafkaRestorePoint> = Api::namespaced(cluster.client.clone(), &ns);
+    wait_until(Duration::from_secs(30), "the KafkaBackup's restore point", || async {
+        let list =
+            points.list(&kube::api::ListParams::default().labels("kafkabackup.com/source=orders")).await?;
+        Ok((!list.items.is_empty()).then_some(()))
+    })
+    .await?;
+
+    let plugin = Plugin { kubeconfig: env.kubeconfig().to_path_buf(), ns: ns.clone() };
+    let prefix = format!("pdrill{s}-");
+    let long = |args: &[&str]| {
+        let cmd = plugin.command(args);
+        async move {
+            let out = tokio::time::timeout(Duration::from_secs(300), { cmd }.output())
+                .await
+                .context("the drill did not end within 300 s")??;
+            anyhow::Ok(Run {
+                code: out.status.code().unwrap_or(-1),
+                stdout: String::from_utf8_lossy(&out.stdout).into(),
+                stderr: String::from_utf8_lossy(&out.stderr).into(),
+            })
+        }
+    };
+    let expected = "records, 0 mismatches, RTO ";
+    let run = long(&["drill", "orders", "--prefix", &prefix, "--wait"]).await?;
+    assert_eq!(run.code, 0, "{run:?}\n{}", operator.log_text());
+    assert!(run.stdout.starts_with("kafkarestoredrill.kafkabackup.com/orders-drill created\n"), "{run:?}");
+    assert!(run.stdout.contains("drill orders-drill Passed: restore point orders-"), "{run:?}");
+    assert!(run.stdout.contains(&format!(", 50 {expected}")), "{run:?}");
+    let drills: Api<KafkaRestoreDrill> = Api::namespaced(cluster.client.clone(), &ns);
+    let first = drills.get("orders-drill").await?.status.and_then(|s| s.last_verification);
+    let first_job = first.and_then(|r| r.job).context("the first drill's Job")?;
+
+    let run = long(&["drill", "orders", "--wait", "-o", "json"]).await?;
+    assert_eq!(run.code, 0, "{run:?}\n{}", operator.log_text());
+    let printed: Value = serde_json::from_str(&run.stdout).with_context(|| format!("{run:?}"))?;
+    let last = &printed["status"]["lastVerification"];
+    assert_eq!((&last["result"], &last["records"]), (&json!("Passed"), &json!(50)), "{printed}");
+    assert_ne!(last["job"], json!(first_job), "a new drill, not the first one again");
+    cluster.delete_namespace(&ns).await?;
+    delete_topic(env, &topic).await
+}
+
 /// The krew manifest from release archives (hack/krew-manifest.sh, offline): the `Plugin` kind
 /// krew reads, one platform per archive with that archive's URL and SHA-256, the binary and
 /// licence it unpacks; a platform without its archive is an error naming it.
