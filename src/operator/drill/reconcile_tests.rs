@@ -2,7 +2,8 @@
 //! [`reconcile`] only: the exact calls for a new drill (the source and its restore points read,
 //! the drill Job launched with the newest point), a finished drill that found a mismatch (the
 //! evidence in status, on the restore point, as an Event and metrics; the Job and ConfigMap
-//! deleted), a drill whose pod died without a result, and a drill of a missing KafkaBackup.
+//! deleted), a drill whose pod died without a result, a drill of a missing KafkaBackup, and a
+//! scheduled drill waiting for its slot.
 
 use std::sync::Arc;
 
@@ -247,4 +248,32 @@ async fn a_drill_of_a_missing_backup_waits_saying_so() {
     ];
     let (action, _) = run_with(krd, calls).await;
     assert_eq!(fixtures::requeue_after(&action.expect("reconcile")), Some(NOT_STARTED_RETRY));
+}
+
+#[tokio::test]
+async fn a_scheduled_drill_waits_for_its_slot_and_exports_its_interval() {
+    let mut krd = drill(json!(null));
+    krd.spec.schedule = Some(crate::api::drill::DrillSchedule {
+        cron: "0 4 * * 0".into(),
+        timezone: "UTC".into(),
+        suspend: false,
+    });
+    let calls = vec![
+        Call::list(JOBS, DRILL_JOBS, "Job", vec![]),
+        Call::apply_status(KRD, object(&krd)).body(|b| {
+            assert_eq!(ready(b), ("False".into(), "Scheduled".into()));
+            let next = b["status"]["nextScheduleTime"].as_str().unwrap_or_default();
+            let next = chrono::DateTime::parse_from_rfc3339(next).expect("nextScheduleTime");
+            assert_eq!(
+                (next.format("%a %H:%M").to_string(), next.to_utc() > chrono::Utc::now()),
+                ("Sun 04:00".into(), true)
+            );
+            assert!(b["status"]["activeJob"].is_null(), "nothing runs before the slot");
+        }),
+    ];
+    let (action, ctx) = run_with(krd, calls).await;
+    let after = fixtures::requeue_after(&action.expect("reconcile")).expect("a requeue at the slot");
+    assert!(after <= std::time::Duration::from_secs(7 * 86_400 + 1), "{after:?}");
+    let who = ResourceLabels { namespace: NS.into(), name: "weekly".into() };
+    assert_eq!(ctx.metrics.drill_interval.get_or_create(&who).get(), 7.0 * 86_400.0);
 }
