@@ -3,7 +3,8 @@
 //! every command's output and exit code is checked. The test plays the operator: it writes the
 //! `KafkaRestorePoint`s and the status fields (a restore's plan and progress, a backup's
 //! `lastTrigger`) the plugin reads, and checks what the plugin wrote (a `KafkaRestore`'s spec, a
-//! backup's trigger annotation).
+//! backup's or drill's trigger annotation, a drill created). One test runs the operator itself for
+//! `drill --wait`.
 
 use std::path::PathBuf;
 use std::process::Stdio;
