@@ -7,7 +7,7 @@ use serde_json::json;
 use strimzi_backup_e2e::env::workspace_root;
 use strimzi_backup_e2e::fixtures::{Cluster, MANAGER};
 use strimzi_backup_operator::api::{
-    KafkaBackup, KafkaBackupLocation, KafkaOffsetReset, KafkaRestore, KafkaRestorePoint,
+    KafkaBackup, KafkaBackupLocation, KafkaOffsetReset, KafkaRestore, KafkaRestoreDrill, KafkaRestorePoint,
 };
 
 async fn setup(prefix: &str) -> anyhow::Result<(Cluster, String)> {
@@ -27,6 +27,7 @@ async fn crds_install_and_become_established() -> anyhow::Result<()> {
             "kafkabackuplocations.kafkabackup.com",
             "kafkabackups.kafkabackup.com",
             "kafkaoffsetresets.kafkabackup.com",
+            "kafkarestoredrills.kafkabackup.com",
             "kafkarestorepoints.kafkabackup.com",
             "kafkarestores.kafkabackup.com"
         ]
@@ -34,7 +35,7 @@ async fn crds_install_and_become_established() -> anyhow::Result<()> {
     // Short names and the category resolve through discovery, as users type them.
     let out = cluster.kubectl(&["api-resources", "--api-group=kafkabackup.com", "-o", "wide"])?;
     let text = String::from_utf8_lossy(&out.stdout);
-    for expected in ["kb", "kr", "kor", "kbl", "krp", "strimzi-backup"] {
+    for expected in ["kb", "kr", "kor", "kbl", "krp", "krd", "strimzi-backup"] {
         assert!(
             text.split_whitespace().any(|w| w.split(',').any(|p| p == expected)),
             "{expected} in:\n{text}"
@@ -72,8 +73,11 @@ async fn every_sample_applies_cleanly() -> anyhow::Result<()> {
         Api::namespaced(cluster.client.clone(), &ns).list(&Default::default()).await?.items;
     let locations: Vec<KafkaBackupLocation> =
         Api::namespaced(cluster.client.clone(), &ns).list(&Default::default()).await?.items;
-    assert_eq!(backups.len() + restores.len() + resets.len() + locations.len(), applied);
+    let drills: Vec<KafkaRestoreDrill> =
+        Api::namespaced(cluster.client.clone(), &ns).list(&Default::default()).await?.items;
+    assert_eq!(backups.len() + restores.len() + resets.len() + locations.len() + drills.len(), applied);
     assert!(!locations.is_empty(), "no KafkaBackupLocation among the samples");
+    assert!(!drills.is_empty(), "no KafkaRestoreDrill among the samples");
     let daily =
         backups.iter().find(|b| b.metadata.name.as_deref() == Some("prod-backup-daily")).expect("sample");
     assert_eq!(daily.spec.topics.exclude, ["__.*"], "schema default applied by the apiserver");
@@ -102,7 +106,10 @@ async fn the_bundles_alm_examples_apply_with_strict_field_validation() -> anyhow
         kinds.extend(example.types.as_ref().map(|t| t.kind.clone()));
     }
     kinds.sort();
-    assert_eq!(kinds, ["KafkaBackup", "KafkaBackupLocation", "KafkaOffsetReset", "KafkaRestore"]);
+    assert_eq!(
+        kinds,
+        ["KafkaBackup", "KafkaBackupLocation", "KafkaOffsetReset", "KafkaRestore", "KafkaRestoreDrill"]
+    );
     let internal: Vec<String> = serde_json::from_str(
         csv.pointer("/metadata/annotations/operators.operatorframework.io~1internal-objects")
             .and_then(|v| v.as_str())
@@ -121,6 +128,7 @@ async fn kubectl_get_shows_the_printer_columns() -> anyhow::Result<()> {
     cluster.apply_file(&ns, &sample.join("kafkabackup.com_v1alpha1_kafkarestore.yaml")).await?;
     cluster.apply_file(&ns, &sample.join("kafkabackup.com_v1alpha1_kafkaoffsetreset.yaml")).await?;
     cluster.apply_file(&ns, &sample.join("kafkabackup.com_v1alpha1_kafkabackuplocation.yaml")).await?;
+    cluster.apply_file(&ns, &sample.join("kafkabackup.com_v1alpha1_kafkarestoredrill.yaml")).await?;
     // A restore point as the operator writes it (no sample: users never create one).
     cluster.apply(&ns, &serde_json::from_value(restore_point("backup-20260213-020000"))?).await?;
 
@@ -152,6 +160,14 @@ async fn kubectl_get_shows_the_printer_columns() -> anyhow::Result<()> {
     let points: Api<KafkaRestorePoint> = Api::namespaced(cluster.client.clone(), &ns);
     let status = json!({"status": {"verification": {"result": "Passed", "records": 1200, "mismatches": 0}}});
     points.patch_status("backup-20260213-020000", &PatchParams::default(), &Patch::Merge(&status)).await?;
+    let drills: Api<KafkaRestoreDrill> = Api::namespaced(cluster.client.clone(), &ns);
+    let status = json!({"status": {
+        "conditions": [{"type": "Ready", "status": "True", "reason": "DrillPassed",
+                        "lastTransitionTime": "2026-02-15T03:12:00Z"}],
+        "lastVerification": {"restorePoint": "backup-20260213-020000", "result": "Passed", "records": 1200,
+                             "rtoSeconds": 41.5, "completionTime": "2026-02-15T03:12:00Z"}
+    }});
+    drills.patch_status("my-cluster-weekly-drill", &PatchParams::default(), &Patch::Merge(&status)).await?;
 
     let get = |kind: &str| -> anyhow::Result<Vec<String>> {
         let out = cluster.kubectl(&["-n", &ns, "get", kind])?;
@@ -205,6 +221,19 @@ async fn kubectl_get_shows_the_printer_columns() -> anyhow::Result<()> {
     ] {
         assert!(krp[1].contains(cell), "{cell} in {krp:?}");
     }
+    // `kubectl get krd`: whether the restore points restore (issue 15 §4).
+    let krd = get("krd")?;
+    assert!(
+        krd[0]
+            .split_whitespace()
+            .eq(["NAME", "SCHEDULE", "RESTORE", "POINT", "RESULT", "RTO", "LAST", "DRILL", "STATUS", "AGE"]),
+        "{krd:?}"
+    );
+    for cell in
+        ["my-cluster-weekly-drill", "0 4 * * 0", "backup-20260213-020000", "Passed", "41.5", "DrillPassed"]
+    {
+        assert!(krd[1].contains(cell), "{cell} in {krd:?}");
+    }
     // The category lists every kind at once.
     let all = get("strimzi-backup")?.join("\n");
     for name in [
@@ -212,6 +241,7 @@ async fn kubectl_get_shows_the_printer_columns() -> anyhow::Result<()> {
         "kafkarestore.kafkabackup.com/orders-before-incident",
         "kafkabackuplocation.kafkabackup.com/my-cluster-nightly-dr",
         "kafkarestorepoint.kafkabackup.com/backup-20260213-020000",
+        "kafkarestoredrill.kafkabackup.com/my-cluster-weekly-drill",
     ] {
         assert!(all.contains(name), "{name} in {all}");
     }
