@@ -125,8 +125,9 @@ async fn run(cluster: &Cluster) -> anyhow::Result<()> {
                 "jsonpath={.webhooks[*].clientConfig.caBundle}",
             ])?;
             let bundles = String::from_utf8_lossy(&out.stdout).to_string();
-            // One webhook of each configuration per kind users write (admission::KINDS).
-            Ok((bundles.split_whitespace().count() == 5).then_some(()))
+            // One webhook of each configuration per kind users write.
+            let kinds = strimzi_backup_operator::admission::KINDS.len();
+            Ok((bundles.split_whitespace().count() == kinds).then_some(()))
         })
         .await?;
     }
