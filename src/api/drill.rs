@@ -213,6 +213,10 @@ pub struct KafkaRestoreDrillStatus {
     /// The drill Job running now.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active_job: Option<String>,
+    /// The last value of the `kafkabackup.com/trigger` annotation a drill was started for: one
+    /// value starts one drill.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_trigger: Option<String>,
     /// The last drills, newest first (at most `spec.historyLimit`), without their mismatches.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<DrillRun>,

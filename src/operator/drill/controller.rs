@@ -103,6 +103,9 @@ pub async fn reconcile(krd: Arc<KafkaRestoreDrill>, ctx: Arc<Context>) -> Result
                 if status.last_verification.is_none() {
                     set_ready(&mut status.conditions, DrillReason::Scheduled, &note, &crate::time::now());
                 }
+                if let Why::Trigger(value) = &why {
+                    status.last_trigger = Some(value.clone());
+                }
                 if let Why::Scheduled { missed, .. } = why {
                     status.next_schedule_time = next.and_then(crate::time::kube);
                     if missed > 0 {

@@ -81,10 +81,11 @@ pub fn scheduled_job(krd: &KafkaRestoreDrill, at: DateTime<Utc>) -> String {
     crate::operator::job::child_name(&krd.name_any(), &format!("drill-{}", at.timestamp()))
 }
 
-/// Whether a drill Job of this name is running or has been recorded (status has no field of
-/// the trigger value handled; the Job name stands for it).
-fn handled(status: &KafkaRestoreDrillStatus, job: &str) -> bool {
-    status.active_job.as_deref() == Some(job)
+/// Whether trigger `value` (Job `job`) was handled: its value recorded in `lastTrigger`, or its
+/// Job running or recorded (a status written before `lastTrigger` existed).
+fn handled(status: &KafkaRestoreDrillStatus, value: &str, job: &str) -> bool {
+    status.last_trigger.as_deref() == Some(value)
+        || status.active_job.as_deref() == Some(job)
         || status.last_verification.as_ref().and_then(|r| r.job.as_deref()) == Some(job)
         || status.history.iter().any(|r| r.job.as_deref() == Some(job))
 }
@@ -100,7 +101,7 @@ pub fn decide(krd: &KafkaRestoreDrill, jobs: &[DrillJob], now: DateTime<Utc>) ->
     let cursor = status.next_schedule_time.as_ref().and_then(crate::time::chrono);
     if let Some(value) = trigger(krd) {
         let job = trigger_job(krd, value);
-        if !handled(&status, &job) {
+        if !handled(&status, value, &job) {
             return Step::Launch { job, why: Why::Trigger(value.clone()), next: cursor };
         }
     }
@@ -258,6 +259,13 @@ mod tests {
         let recorded = with_status(t, |s| s.history = vec![ran(&job)]);
         assert_eq!(decide(&recorded, &[], now), Step::Wait { next: None, missed: None });
         assert_ne!(trigger_job(&recorded, "again"), job);
+        // Its run pushed out of a short history by later drills: `lastTrigger` still holds it.
+        let forgotten = with_status(recorded, |s| {
+            s.history = vec![ran("nightly-drill-1764756000")];
+            s.last_verification = Some(ran("nightly-drill-1764756000"));
+            s.last_trigger = Some("now".into());
+        });
+        assert_eq!(decide(&forgotten, &[], now), Step::Wait { next: None, missed: None });
     }
 
     #[test]
