@@ -6,7 +6,9 @@
 //! backup's manifest) are written to a MinIO prefix. Then:
 //! 1. the data plane's `sync` (the build given by `--operator`): cold (nothing known: every
 //!    manifest read and summarised) and incremental (all but `--new` known: those get a HEAD, the
-//!    new ones a GET) — wall time and peak RSS of the process;
+//!    new ones a GET) — wall time and peak RSS of the process; then again with a drill's
+//!    evidence (`verifications/<id>/<drill>.json`) for every restore point: cold (every newest
+//!    evidence read) and incremental (the cluster shows every drill: one listing, no reads);
 //! 2. the operator end to end: a `KafkaBackupLocation` created in a fresh namespace until its
 //!    status counts every restore point (a sync Job through the pod harness, then one
 //!    `KafkaRestorePoint` per backup written to the API server), then `--new` more manifests
@@ -40,6 +42,38 @@ struct Cli {
     /// Restore points added for the incremental syncs.
     #[arg(long, default_value_t = 10)]
     new: usize,
+    /// Only the data plane's figures (no operator end to end).
+    #[arg(long)]
+    data_plane_only: bool,
+}
+
+/// A drill's evidence for each restore point `ids` (what `recordEvidence` writes).
+async fn write_evidence(
+    store: &object_store::aws::AmazonS3,
+    prefix: &str,
+    ids: std::ops::Range<usize>,
+) -> anyhow::Result<()> {
+    let layout = Layout::new(prefix);
+    futures::stream::iter(ids)
+        .map(|i| {
+            let id = format!("bench-{i:06}");
+            let path = object_store::path::Path::from(layout.verification(&id, &format!("drill-{i:06}")));
+            let body = serde_json::json!({"evidenceVersion": 1, "drillId": format!("drill-{i:06}"), "backupId": id,
+                "topics": ["orders-0", "orders-1", "orders-2", "orders-3"],
+                "startTime": "2026-12-03T02:10:00.000Z", "completionTime": "2026-12-03T02:11:02.412Z",
+                "restoreSeconds": 48.3, "records": 48000, "bytes": 49152000, "recordsPerSecond": 993.8,
+                "mbPerSecond": 1.0, "mismatches": 0, "firstMismatches": [], "result": "Passed",
+                "message": "48000 records of 4 topics restored in 48.3 s, read back and equal to the backup",
+                "scratchTopicsDeleted": true});
+            async move {
+                store.put(&path, PutPayload::from(body.to_string())).await?;
+                anyhow::Ok(())
+            }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<()>>()
+        .await?;
+    Ok(())
 }
 
 fn manifest(layout: &Layout, i: usize) -> Manifest {
@@ -122,15 +156,17 @@ async fn write_manifests(
     Ok(())
 }
 
-/// Runs `sync` with `known` ids; returns wall seconds, peak RSS (MiB), present and added counts.
+/// Runs `sync` with `known` ids (and `extra` config); returns wall seconds, peak RSS (MiB),
+/// present and added counts, and how many verifications it reported.
 fn run_sync(
     cli: &Cli,
     cluster: &Cluster,
     prefix: &str,
     known: &[String],
-) -> anyhow::Result<(f64, f64, usize, usize)> {
+    extra: &str,
+) -> anyhow::Result<(f64, f64, usize, usize, usize)> {
     let env = &cluster.env;
-    let mut config = base_config(env, prefix, None)?;
+    let mut config = format!("{}{extra}", base_config(env, prefix, None)?);
     if !known.is_empty() {
         config.push_str("known:\n");
     }
@@ -165,7 +201,8 @@ fn run_sync(
         / 1024.0;
     let result = strimzi_backup_e2e::dataplane::result_line(&out.stdout)?;
     let count = |k: &str| result[k].as_array().map(Vec::len).unwrap_or(0);
-    Ok((wall, rss, count("present"), count("added")))
+    let verifications = result["verifications"].as_object().map_or(0, |v| v.len());
+    Ok((wall, rss, count("present"), count("added"), verifications))
 }
 
 #[tokio::main]
@@ -182,16 +219,39 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("  written in {:.1} s", started.elapsed().as_secs_f64());
 
-    let (wall, rss, present, added) = run_sync(&cli, &cluster, &prefix, &[])?;
+    let (wall, rss, present, added, _) = run_sync(&cli, &cluster, &prefix, &[], "")?;
     anyhow::ensure!(present == n && added == n, "cold sync found {present} present, {added} added, not {n}");
     println!("  data plane, cold (all {n} read and summarised): {wall:.2} s wall, {rss:.0} MiB peak RSS");
     write_manifests(&store, &prefix, n..n + new).await?;
     let known: Vec<String> = (0..n).map(|i| format!("bench-{i:06}")).collect();
-    let (wall, rss, present, added) = run_sync(&cli, &cluster, &prefix, &known)?;
+    let (wall, rss, present, added, _) = run_sync(&cli, &cluster, &prefix, &known, "")?;
     anyhow::ensure!(present == n + new && added == new, "incremental sync: {present} present, {added} added");
     println!(
         "  data plane, incremental ({n} known: HEAD each; {new} new: read): {wall:.2} s wall, {rss:.0} MiB peak RSS"
     );
+    // A drill's evidence for every restore point (the most there can be to read).
+    write_evidence(&store, &prefix, 0..n + new).await?;
+    let (wall, rss, _, added, verified) = run_sync(&cli, &cluster, &prefix, &[], "")?;
+    anyhow::ensure!(
+        added == n + new && verified == n + new,
+        "cold sync with evidence: {verified} verifications"
+    );
+    println!(
+        "  data plane, cold with evidence ({} evidence objects listed once and read): {wall:.2} s wall, {rss:.0} MiB peak RSS",
+        n + new
+    );
+    let shown: String = (0..n + new).map(|i| format!("  bench-{i:06}: drill-{i:06}\n")).collect();
+    let (wall, rss, _, _, verified) =
+        run_sync(&cli, &cluster, &prefix, &known, &format!("verified:\n{shown}"))?;
+    anyhow::ensure!(verified == 0, "incremental sync with evidence shown: {verified} verifications");
+    println!(
+        "  data plane, incremental with evidence (every drill shown: listed, none read): {wall:.2} s wall, {rss:.0} MiB peak RSS"
+    );
+    if cli.data_plane_only {
+        return remove(&store, &prefix).await;
+    }
+    // The operator's figures are without evidence, as before it existed.
+    remove(&store, &format!("{prefix}verifications/")).await?;
 
     // The operator end to end.
     let ns = namespace_with_kafka(&cluster, "sync-bench").await?;
@@ -231,8 +291,12 @@ async fn main() -> anyhow::Result<()> {
         "  operator, next sync ({new} new; syncPeriod 30s, so up to 30 s of it is waiting for the period): {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    // Remove the manifests (the location object only reads; deleting it deletes its restore
-    // points, not these).
+    // The location object only reads; deleting it deletes its restore points, not these.
+    remove(&store, &prefix).await
+}
+
+/// Removes the objects written under `prefix`.
+async fn remove(store: &object_store::aws::AmazonS3, prefix: &str) -> anyhow::Result<()> {
     let objects: Vec<_> =
         store.list(Some(&object_store::path::Path::from(prefix.trim_end_matches('/')))).try_collect().await?;
     for o in objects {
