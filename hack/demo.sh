@@ -17,8 +17,10 @@
 #   7. applies a point-in-time KafkaRestore into `demo-orders-restored`, group translated, with a
 #      rollback snapshot
 #   8. applies a dry-run KafkaOffsetReset
-#   9. prints `kubectl get kb,kr,kor`, the backup's restore points (`kubectl kafkabackup list`),
-#      the restore's status and the record counts and offsets
+#   9. applies a KafkaRestoreDrill of the backup: its newest restore point restored into scratch
+#      topics, compared record for record, timed, and the scratch topics deleted again
+#  10. prints `kubectl get kb,kr,kor,krd`, the backup's restore points (`kubectl kafkabackup
+#      list`), the drill's evidence, the restore's status and the record counts and offsets
 #
 # Rerunnable: each run starts from a fresh namespace, fresh topics and groups and an empty storage
 # prefix. The resources, topics and backup stay afterwards for a look around.
@@ -218,7 +220,7 @@ build_strimzi_crds
 "$KUBECTL" wait --for condition=Established --timeout 60s \
   crd/kafkabackups.kafkabackup.com crd/kafkarestores.kafkabackup.com crd/kafkaoffsetresets.kafkabackup.com \
   crd/kafkabackuplocations.kafkabackup.com crd/kafkarestorepoints.kafkabackup.com \
-  crd/kafkas.kafka.strimzi.io crd/kafkausers.kafka.strimzi.io
+  crd/kafkarestoredrills.kafkabackup.com crd/kafkas.kafka.strimzi.io crd/kafkausers.kafka.strimzi.io
 
 # ==================================================================================================
 section "3. Namespace '$NS' with a Strimzi Kafka 'my-cluster' and the storage credentials"
@@ -502,15 +504,31 @@ EOF
 wait_for_value kafkaoffsetreset rewind-to-incident '{.status.phase}' Completed Failed "the offset reset (dry run) to complete"
 
 # ==================================================================================================
-section "9. What a user looks at"
-printf '\n$ kubectl -n %s get kb,kr,kor\n' "$NS"
-"$KUBECTL" -n "$NS" get kb,kr,kor
+section "9. KafkaRestoreDrill 'nightly-drill': prove the newest restore point restores"
+"$KUBECTL" -n "$NS" apply -f - <<EOF
+apiVersion: kafkabackup.com/v1alpha1
+kind: KafkaRestoreDrill
+metadata:
+  name: nightly-drill
+spec:
+  backupRef:
+    name: my-cluster-nightly
+  restorePoint: Newest
+EOF
+wait_for_value kafkarestoredrill nightly-drill '{.status.lastVerification.result}' Passed Failed "the restore drill to pass"
+
+# ==================================================================================================
+section "10. What a user looks at"
+printf '\n$ kubectl -n %s get kb,kr,kor,krd\n' "$NS"
+"$KUBECTL" -n "$NS" get kb,kr,kor,krd
 printf '\n$ kubectl -n %s get kb,kr,kor -o wide\n' "$NS"
 "$KUBECTL" -n "$NS" get kb,kr,kor -o wide
 printf '\n$ kubectl -n %s get jobs\n' "$NS"
 "$KUBECTL" -n "$NS" get jobs
 printf '\n$ kubectl kafkabackup -n %s list my-cluster-nightly   (its restore points; the plugin is target/debug/kubectl-kafkabackup, docs/kubectl-plugin.md)\n' "$NS"
 PATH="$ROOT_DIR/target/debug:$PATH" "$KUBECTL" kafkabackup -n "$NS" list my-cluster-nightly
+printf '\n$ kubectl -n %s get krd nightly-drill -o yaml   (the evidence of the drill)\n' "$NS"
+"$KUBECTL" -n "$NS" get krd nightly-drill -o yaml | sed -n '/^status:/,$p'
 printf '\n$ kubectl -n %s get kr orders-before-incident -o yaml   (its status)\n' "$NS"
 "$KUBECTL" -n "$NS" get kr orders-before-incident -o yaml | sed -n '/^status:/,$p'
 printf '\n$ kubectl -n %s get kor rewind-to-incident -o jsonpath={.status.results}   (planned, nothing changed)\n' "$NS"
@@ -530,7 +548,7 @@ group_cmd --describe --group "$GROUP" 2>/dev/null | sed '/^$/d'
 group_cmd --describe --group "$RESTORED_GROUP" 2>/dev/null | sed '/^$/d'
 
 printf '\n--- operator metrics (%s) ---\n' "$METRICS"
-curl -sf "$METRICS" | grep -E '^strimzi_(backup_(records_total|backups_total|storage_bytes)|restore_(records_total|restores_total)|offset_reset_total|backup_webhook_requests_total|backup_license_info)' || true
+curl -sf "$METRICS" | grep -E '^strimzi_(backup_(records_total|backups_total|storage_bytes|drill_last_result|drill_last_rto_seconds)|restore_(records_total|restores_total)|offset_reset_total|backup_webhook_requests_total|backup_license_info)' || true
 
 printf '\n--- check ---\n'
 # Per partition: the restored records are exactly batch 1, and the translated group sits where
@@ -546,8 +564,15 @@ if ! cmp -s "$WORK/restored-group.txt" "$WORK/source-group.txt"; then
 fi
 points=$("$KUBECTL" -n "$NS" get krp -l kafkabackup.com/source=my-cluster-nightly -o name | wc -l)
 [[ $points == 2 ]] || die "my-cluster-nightly lists $points restore points, not the 2 backups it made"
+drilled=$("$KUBECTL" -n "$NS" get krd nightly-drill -o 'jsonpath={.status.lastVerification.records}')
+# The newest restore point holds every record of both batches (an incremental restores its lineage).
+[[ $drilled == $((2 * RECORDS)) ]] || die "the drill compared ${drilled:-no} records, not the $((2 * RECORDS)) the newest restore point holds"
+verified=$("$KUBECTL" -n "$NS" get krp -l kafkabackup.com/source=my-cluster-nightly -o 'jsonpath={.items[*].status.verification.result}')
+[[ $verified == *Passed* ]] || die "no restore point of my-cluster-nightly carries the drill's verification (saw: ${verified:-none})"
+if topic_cmd --list | grep -q '^drill-nightly-drill-'; then die "the drill left scratch topics behind"; fi
 echo "OK: $RESTORED holds exactly batch 1 ($(awk '{ t += $2 } END { print t }' "$WORK/batch1.txt") of $((2 * RECORDS)) records, per partition): the point-in-time restore left out batch 2."
 echo "OK: $RESTORED_GROUP resumes where $GROUP was, partition by partition."
+echo "OK: the drill restored the newest restore point's $drilled records into scratch topics, each equal to the backup, and deleted them again."
 
 printf '\nDemo done in %ss. Operator log: %s\n' "$((SECONDS - STARTED))" "$OPERATOR_LOG"
 if [[ $KEEP_OPERATOR == 1 ]]; then
