@@ -157,6 +157,7 @@ impl DrillSchedule {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LocalRef {
+    /// Name of the object, in the drill's namespace.
     #[schemars(length(min = 1))]
     pub name: String,
 }

@@ -256,7 +256,7 @@ fn crd_rules_are_in_the_schema() {
             .flat_map(|(_, n)| n.x_kubernetes_validations.iter().flatten().map(|r| r.rule.clone()))
             .collect()
     };
-    let [backup, restore, reset, location, point] = <[_; 5]>::try_from(crds()).expect("five CRDs");
+    let [backup, restore, reset, location, point, drill] = <[_; 6]>::try_from(crds()).expect("six CRDs");
     let has = |rules: &[String], needle: &str| rules.iter().any(|r| r.contains(needle));
     for crd in [&backup, &restore, &reset] {
         assert!(has(&rules(crd), "has(self.strimziClusterRef) != has(self.kafkaCluster)"));
@@ -271,6 +271,10 @@ fn crd_rules_are_in_the_schema() {
     assert!(has(&rules(&reset), "self == oldSelf"));
     assert!(has(&rules(&location), "has(self.s3) == (self.type == 's3')"));
     assert!(has(&rules(&point), "self == oldSelf"));
+    let d = rules(&drill);
+    assert!(has(&d, "has(self.backupRef) != has(self.locationRef)"));
+    assert!(has(&d, "has(self.backupRef) || has(self.target)"));
+    assert!(has(&d, "has(self.target.strimziClusterRef) != has(self.target.kafkaCluster)"));
 }
 
 #[test]
@@ -283,7 +287,8 @@ fn crdgen_writes_kubebuilder_file_names() {
             "kafkabackup.com_kafkarestores.yaml",
             "kafkabackup.com_kafkaoffsetresets.yaml",
             "kafkabackup.com_kafkabackuplocations.yaml",
-            "kafkabackup.com_kafkarestorepoints.yaml"
+            "kafkabackup.com_kafkarestorepoints.yaml",
+            "kafkabackup.com_kafkarestoredrills.yaml"
         ]
     );
 }
