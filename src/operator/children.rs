@@ -63,6 +63,41 @@ pub async fn delete_job(client: &Client, namespace: &str, name: &str) -> Result<
     }
 }
 
+/// Deletes a recorded run: its Job (with pods) and the ConfigMap of the same name it read its
+/// settings from. What it found is in the owner's status by then. Gone already is fine.
+pub async fn delete_run(client: &Client, namespace: &str, job: &str) -> Result<()> {
+    delete_job(client, namespace, job).await?;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
+    match api.delete(job, &DeleteParams::default()).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
+        Err(e) => Err(Error::write(format!("ConfigMap {job}"))(e)),
+    }
+}
+
+/// The Jobs of `owner` with `app.kubernetes.io/component=<component>` — its own, by owner uid
+/// (a namesake's are not) — by name.
+pub async fn owned_jobs<K: Resource<DynamicType = ()>>(
+    client: &Client,
+    owner: &K,
+    component: &str,
+) -> Result<Vec<Job>> {
+    let api: Api<Job> = Api::namespaced(client.clone(), &owner.namespace().unwrap_or_default());
+    let selector =
+        format!("app.kubernetes.io/instance={},app.kubernetes.io/component={component}", owner.name_any());
+    let uid = owner.uid();
+    let mut jobs: Vec<Job> = api
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(Error::read(format!("{component} Jobs")))?
+        .items
+        .into_iter()
+        .filter(|j| j.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref()))
+        .collect();
+    jobs.sort_by_key(|j| j.name_any());
+    Ok(jobs)
+}
+
 /// Where a Job is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JobState {

@@ -9,8 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DeleteParams, ListParams};
+use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use tracing::info;
@@ -63,7 +62,7 @@ pub async fn reconcile(krd: Arc<KafkaRestoreDrill>, ctx: Arc<Context>) -> Result
         write(&ctx.client, krd.as_ref(), &before, &status).await?;
         return Ok(Action::await_change());
     }
-    let jobs = drill_jobs(&ctx, &krd).await?;
+    let jobs = children::owned_jobs(&ctx.client, krd.as_ref(), COMPONENT).await?;
     let observed: Vec<DrillJob> =
         jobs.iter().map(|j| DrillJob { name: j.name_any(), state: children::state(j) }).collect();
     let requeue = match decide::decide(&krd, &observed, now) {
@@ -79,7 +78,7 @@ pub async fn reconcile(krd: Arc<KafkaRestoreDrill>, ctx: Arc<Context>) -> Result
             status.active_job = None;
             ctx.metrics.drill(&who, &status, interval(&krd, now));
             write(&ctx.client, krd.as_ref(), &before, &status).await?;
-            delete_run(&ctx, &krd, &job).await?;
+            children::delete_run(&ctx.client, &krd.namespace().unwrap_or_default(), &job).await?;
             // The next reconcile decides what is due from the status just written.
             return Ok(Action::requeue(Duration::from_secs(1)));
         }
@@ -169,24 +168,6 @@ pub fn interval(krd: &KafkaRestoreDrill, now: DateTime<Utc>) -> Option<f64> {
 
 async fn event(ctx: &Context, krd: &KafkaRestoreDrill, warning: bool, reason: &str, note: String) {
     ctx.event(&krd.object_ref(&()), warning, reason, "Drill", note).await;
-}
-
-/// The drill Jobs of `krd` (its own, by owner uid).
-async fn drill_jobs(ctx: &Context, krd: &KafkaRestoreDrill) -> Result<Vec<Job>> {
-    let api: Api<Job> = Api::namespaced(ctx.client.clone(), &krd.namespace().unwrap_or_default());
-    let selector =
-        format!("app.kubernetes.io/instance={},app.kubernetes.io/component={COMPONENT}", krd.name_any());
-    let uid = krd.uid();
-    let mut jobs: Vec<Job> = api
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(Error::read("drill Jobs"))?
-        .items
-        .into_iter()
-        .filter(|j| j.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref()))
-        .collect();
-    jobs.sort_by_key(|j| j.name_any());
-    Ok(jobs)
 }
 
 /// Where the restore points of a drill are, and what a drill of them may do.
@@ -454,17 +435,5 @@ async fn verify(ctx: &Context, krd: &KafkaRestoreDrill, point: &str, run: &Drill
             Ok(())
         }
         other => other,
-    }
-}
-
-/// Deletes a recorded drill Job and its ConfigMap: the evidence is in status.
-async fn delete_run(ctx: &Context, krd: &KafkaRestoreDrill, job: &str) -> Result<()> {
-    let namespace = krd.namespace().unwrap_or_default();
-    children::delete_job(&ctx.client, &namespace, job).await?;
-    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
-    match api.delete(job, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(Error::write(format!("ConfigMap {job}"))(e)),
     }
 }

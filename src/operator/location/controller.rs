@@ -7,9 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DeleteParams, ListParams};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 
@@ -49,7 +46,7 @@ pub async fn reconcile(kbl: Arc<KafkaBackupLocation>, ctx: Arc<Context>) -> Resu
         return Ok(Action::await_change());
     }
     let period = crate::api::duration::parse_millis(&kbl.spec.sync_period).unwrap_or(300_000);
-    let jobs = sync_jobs(&ctx, &kbl).await?;
+    let jobs = children::owned_jobs(&ctx.client, kbl.as_ref(), COMPONENT).await?;
     let observed: Vec<SyncJob> =
         jobs.iter().map(|j| SyncJob { name: j.name_any(), state: children::state(j) }).collect();
     let step = decide::decide(&kbl, &observed, period, now);
@@ -65,7 +62,7 @@ pub async fn reconcile(kbl: Arc<KafkaBackupLocation>, ctx: Arc<Context>) -> Resu
             status.observed_generation = launched.or(kbl.metadata.generation);
             status.active_job = None;
             write(&ctx.client, kbl.as_ref(), &before, &status).await?;
-            delete_run(&ctx, &kbl, &job).await?;
+            children::delete_run(&ctx.client, &kbl.namespace().unwrap_or_default(), &job).await?;
             // The next reconcile computes the next slot from the status just written.
             return Ok(Action::requeue(Duration::from_secs(1)));
         }
@@ -106,24 +103,6 @@ fn location_text(kbl: &KafkaBackupLocation) -> String {
 
 async fn event(ctx: &Context, kbl: &KafkaBackupLocation, warning: bool, reason: &str, note: String) {
     ctx.event(&kbl.object_ref(&()), warning, reason, "Sync", note).await;
-}
-
-/// The sync Jobs of `kbl` (its own, by owner uid).
-async fn sync_jobs(ctx: &Context, kbl: &KafkaBackupLocation) -> Result<Vec<Job>> {
-    let api: Api<Job> = Api::namespaced(ctx.client.clone(), &kbl.namespace().unwrap_or_default());
-    let selector =
-        format!("app.kubernetes.io/instance={},app.kubernetes.io/component={COMPONENT}", kbl.name_any());
-    let uid = kbl.uid();
-    let mut jobs: Vec<Job> = api
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(Error::read("sync Jobs"))?
-        .items
-        .into_iter()
-        .filter(|j| j.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref()))
-        .collect();
-    jobs.sort_by_key(|j| j.name_any());
-    Ok(jobs)
 }
 
 async fn start(ctx: &Context, kbl: &KafkaBackupLocation, job: &str) -> Result<()> {
@@ -221,16 +200,4 @@ async fn record(
         }
     }
     Ok(())
-}
-
-/// Deletes a recorded sync Job and its ConfigMap: syncs are frequent, their result is in status.
-async fn delete_run(ctx: &Context, kbl: &KafkaBackupLocation, job: &str) -> Result<()> {
-    let namespace = kbl.namespace().unwrap_or_default();
-    children::delete_job(&ctx.client, &namespace, job).await?;
-    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
-    match api.delete(job, &DeleteParams::default()).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(e)) if e.code == 404 => Ok(()),
-        Err(e) => Err(Error::write(format!("ConfigMap {job}"))(e)),
-    }
 }
