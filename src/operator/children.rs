@@ -63,6 +63,28 @@ pub async fn delete_job(client: &Client, namespace: &str, name: &str) -> Result<
     }
 }
 
+/// On a Job: the owner's `metadata.generation` it was started for, so the owner's
+/// `observedGeneration` says which spec the recorded run used (a spec changed while it ran stays
+/// unobserved).
+pub const GENERATION_ANNOTATION: &str = "kafkabackup.com/generation";
+
+/// The owner generation `job` was started for, when it says.
+pub fn launched_generation(job: &Job) -> Option<i64> {
+    job.annotations().get(GENERATION_ANNOTATION).and_then(|g| g.parse::<i64>().ok())
+}
+
+/// Why the pod of `job` cannot start (a missing Secret, an image pull), while it is starting.
+pub async fn blocked_while_starting(
+    client: &Client,
+    job: Option<&Job>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<String>> {
+    match job {
+        Some(j) if starting(j) => blocked(client, j, now).await,
+        _ => Ok(None),
+    }
+}
+
 /// Deletes a recorded run: its Job (with pods) and the ConfigMap of the same name it read its
 /// settings from. What it found is in the owner's status by then. Gone already is fine.
 pub async fn delete_run(client: &Client, namespace: &str, job: &str) -> Result<()> {

@@ -26,11 +26,11 @@ use crate::api::restore_point::{
 use crate::api::storage::StorageSpec;
 use crate::api::template::JobSettings;
 use crate::drill::{DrillConfig, DrillResult};
+use crate::operator::children::GENERATION_ANNOTATION;
 use crate::operator::children::{self, FailedResult, JobState};
 use crate::operator::context::Context;
 use crate::operator::error::{Error, Result};
 use crate::operator::launch::{Launch, launch};
-use crate::operator::location::controller::GENERATION_ANNOTATION;
 use crate::operator::metrics::ResourceLabels;
 use crate::operator::status::{set_ready, write};
 use crate::operator::storage_access::StorageAccess;
@@ -72,8 +72,7 @@ pub async fn reconcile(krd: Arc<KafkaRestoreDrill>, ctx: Arc<Context>) -> Result
             };
             record(&ctx, &krd, &mut status, finished, &state).await?;
             // What the Job drilled is the spec it was started with.
-            let launched =
-                finished.annotations().get(GENERATION_ANNOTATION).and_then(|g| g.parse::<i64>().ok());
+            let launched = children::launched_generation(finished);
             status.observed_generation = launched.or(krd.metadata.generation);
             status.active_job = None;
             ctx.metrics.drill(&who, &status, interval(&krd, now));
@@ -83,10 +82,8 @@ pub async fn reconcile(krd: Arc<KafkaRestoreDrill>, ctx: Arc<Context>) -> Result
             return Ok(Action::requeue(Duration::from_secs(1)));
         }
         Step::Running { job } => {
-            let blocked = match jobs.iter().find(|j| j.name_any() == job) {
-                Some(j) if children::starting(j) => children::blocked(&ctx.client, j, now).await?,
-                _ => None,
-            };
+            let running = jobs.iter().find(|j| j.name_any() == job);
+            let blocked = children::blocked_while_starting(&ctx.client, running, now).await?;
             if let Some(why) = blocked {
                 set_ready(&mut status.conditions, DrillReason::JobPodBlocked, why, &crate::time::now());
             }

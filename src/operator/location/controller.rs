@@ -13,7 +13,7 @@ use kube::{Resource, ResourceExt};
 use super::decide::{self, Step, SyncJob};
 use crate::api::cluster::ClusterConnection;
 use crate::api::location::{AccessMode, KafkaBackupLocation, KafkaBackupLocationStatus, LocationReason};
-use crate::operator::children::{self, FailedResult, JobState};
+use crate::operator::children::{self, FailedResult, GENERATION_ANNOTATION, JobState};
 use crate::operator::connection::JobConnection;
 use crate::operator::context::Context;
 use crate::operator::error::{Error, Result};
@@ -25,8 +25,6 @@ use crate::sync::{SyncConfig, SyncResult};
 
 /// The `app.kubernetes.io/component` of sync Jobs.
 pub const COMPONENT: &str = "sync";
-/// On a sync Job: the location's `metadata.generation` it lists for.
-pub const GENERATION_ANNOTATION: &str = "kafkabackup.com/generation";
 
 pub async fn reconcile(kbl: Arc<KafkaBackupLocation>, ctx: Arc<Context>) -> Result<Action> {
     let now = Utc::now();
@@ -55,10 +53,7 @@ pub async fn reconcile(kbl: Arc<KafkaBackupLocation>, ctx: Arc<Context>) -> Resu
             record(&ctx, &kbl, &mut status, &job, &state).await?;
             // What the Job listed is the spec it was started with: a spec changed while it ran
             // stays unobserved, so the next sync starts at once.
-            let launched = jobs
-                .iter()
-                .find(|j| j.name_any() == job)
-                .and_then(|j| j.annotations().get(GENERATION_ANNOTATION).and_then(|g| g.parse::<i64>().ok()));
+            let launched = jobs.iter().find(|j| j.name_any() == job).and_then(children::launched_generation);
             status.observed_generation = launched.or(kbl.metadata.generation);
             status.active_job = None;
             write(&ctx.client, kbl.as_ref(), &before, &status).await?;
@@ -67,10 +62,8 @@ pub async fn reconcile(kbl: Arc<KafkaBackupLocation>, ctx: Arc<Context>) -> Resu
             return Ok(Action::requeue(Duration::from_secs(1)));
         }
         Step::Running { job } => {
-            let blocked = match jobs.iter().find(|j| j.name_any() == job) {
-                Some(j) if children::starting(j) => children::blocked(&ctx.client, j, now).await?,
-                _ => None,
-            };
+            let running = jobs.iter().find(|j| j.name_any() == job);
+            let blocked = children::blocked_while_starting(&ctx.client, running, now).await?;
             if let Some(why) = blocked {
                 set_ready(&mut status.conditions, LocationReason::JobPodBlocked, why, &crate::time::now());
             }
