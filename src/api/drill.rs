@@ -190,12 +190,14 @@ pub fn default_topic_prefix(drill_name: &str) -> String {
     format!("drill-{drill_name}-")
 }
 
+/// What the drills found, written by the operator.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct KafkaRestoreDrillStatus {
     /// `Ready` is true while the last drill passed.
     #[serde(default)]
     pub conditions: Vec<Condition>,
+    /// The `metadata.generation` of the spec the last recorded drill ran with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// The evidence of the last finished drill.
@@ -236,8 +238,10 @@ pub struct DrillRun {
     /// The drill Job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job: Option<String>,
+    /// When the drill started.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_time: Option<Time>,
+    /// When it finished: scratch topics compared and deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_time: Option<Time>,
     /// `Passed`: every record came back as the backup holds it. `Failed`: a record differed or
@@ -255,8 +259,10 @@ pub struct DrillRun {
     /// Time to restore (RTO): the restore from reading the manifest to its last commit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rto_seconds: Option<f64>,
+    /// Records restored per second of the restore (throughput).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub records_per_second: Option<f64>,
+    /// Megabytes (10^6 bytes of keys, values and headers) restored per second of the restore.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mb_per_second: Option<f64>,
     /// The first records that differed, each named by topic, partition and offset (only on
@@ -277,6 +283,7 @@ pub struct DrillRun {
 pub struct Mismatch {
     /// The backed-up topic (not the scratch topic).
     pub topic: String,
+    /// The partition (the same number in the scratch topic).
     pub partition: i32,
     /// The record's offset in the backup; absent for a record the backup does not hold (`extra`).
     #[serde(default, skip_serializing_if = "Option::is_none")]

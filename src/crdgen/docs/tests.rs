@@ -198,7 +198,8 @@ fn index_links_every_page() {
             "kafkarestore.md",
             "kafkaoffsetreset.md",
             "kafkabackuplocation.md",
-            "kafkarestorepoint.md"
+            "kafkarestorepoint.md",
+            "kafkarestoredrill.md"
         ]
     );
 }
