@@ -71,14 +71,7 @@ pub async fn act(ctx: &Context, kb: &KafkaBackup, plan: Plan, now: DateTime<Utc>
 async fn launch(ctx: &Context, kb: &KafkaBackup, start: &Start, known: Vec<String>) -> Result<Job> {
     let storage = run_config::storage(kb);
     let mut access = StorageAccess::for_storage(&storage);
-    let key_file = kb
-        .spec
-        .backup
-        .encryption
-        .as_ref()
-        .filter(|e| e.enabled)
-        .and_then(|e| e.key_secret.as_ref())
-        .map(|k| access.with_encryption_key(k).into());
+    let key_file = run_config::encryption_key(kb).map(|k| access.with_encryption_key(k).into());
     let config = run_config::render(
         &kb.spec,
         storage,

@@ -51,6 +51,12 @@ pub fn storage(kb: &KafkaBackup) -> crate::api::storage::StorageSpec {
     kb.spec.storage.located_for(&kb.namespace().unwrap_or_default(), &kb.name_any())
 }
 
+/// The Secret key a `KafkaBackup`'s backups are encrypted with, when encryption is on: what
+/// its runs encrypt with and what a restore or drill of them decrypts with.
+pub fn encryption_key(kb: &KafkaBackup) -> Option<&crate::api::cluster::SecretKeyRef> {
+    kb.spec.backup.encryption.as_ref().filter(|e| e.enabled).and_then(|e| e.key_secret.as_ref())
+}
+
 pub fn render(
     spec: &KafkaBackupSpec,
     storage: crate::api::storage::StorageSpec,

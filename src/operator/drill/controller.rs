@@ -199,7 +199,7 @@ async fn source(ctx: &Context, krd: &KafkaRestoreDrill) -> Result<std::result::R
             return missing(what, "spec.backupRef.name");
         };
         let points = crate::operator::restore_points::list(&ctx.client, &kb).await?;
-        let key = kb.spec.backup.encryption.as_ref().filter(|e| e.enabled).and_then(|e| e.key_secret.clone());
+        let key = crate::operator::backup::run_config::encryption_key(&kb).cloned();
         return Ok(Ok(Source {
             storage: crate::operator::backup::run_config::storage(&kb),
             key,

@@ -89,7 +89,7 @@ pub async fn resolve(ctx: &Context, kr: &KafkaRestore) -> Result<std::result::Re
             id
         }
     };
-    let key = kb.spec.backup.encryption.as_ref().filter(|e| e.enabled).and_then(|e| e.key_secret.clone());
+    let key = crate::operator::backup::run_config::encryption_key(&kb).cloned();
     let storage = crate::operator::backup::run_config::storage(&kb);
     Ok(Ok(Source { storage, backup_id: Some(backup_id), key }))
 }
@@ -127,8 +127,7 @@ async fn restore_point(ctx: &Context, ns: &str, name: &str) -> Result<std::resul
                 .await
                 .map_err(Error::read(format!("KafkaBackup {ns}/{}", from.name)))?;
             let Some(kb) = found else { return missing(RunReason::BackupNotFound, "KafkaBackup") };
-            let key =
-                kb.spec.backup.encryption.as_ref().filter(|e| e.enabled).and_then(|e| e.key_secret.clone());
+            let key = crate::operator::backup::run_config::encryption_key(&kb).cloned();
             let storage = crate::operator::backup::run_config::storage(&kb);
             Ok(Ok(Source { storage, backup_id, key }))
         }
