@@ -2,7 +2,7 @@
 # `make dist-build`: the operator binary exactly as the Dockerfile builds it — profile `dist` (fat
 # LTO, one codegen unit, stripped), the operator package alone, so no test feature (and no
 # test licence key) is compiled in — copied to target/dist-bin/ for the end-to-end tests of the
-# shipped build (test/tests/shipped_build.rs). The build directory is kept in the cache, outside
+# shipped build (test/tests/e2e/shipped_build.rs). The build directory is kept in the cache, outside
 # the clone: the dependencies are built once, later runs rebuild only this workspace's crate.
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT_DIR"

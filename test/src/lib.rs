@@ -16,7 +16,7 @@
 //! - [`proxy`]: a TCP proxy that cuts a service off on demand (storage outages).
 //! - [`webhook`]: the operator's admission webhooks registered for one test namespace.
 //!
-//! The tests themselves are in `test/tests/`.
+//! The tests themselves are in `test/tests/e2e/`.
 
 pub mod broker;
 pub mod certmanager;
