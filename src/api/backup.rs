@@ -126,6 +126,10 @@ pub enum Compression {
     Lz4,
     /// No compression (already-compressed or encrypted payloads).
     None,
+    /// gzip (DEFLATE): what every tool reads; slower than zstd for a lower ratio. Levels 1-9.
+    Gzip,
+    /// Snappy (raw block format): fast, a lower ratio than zstd; it has no levels.
+    Snappy,
 }
 
 /// Full or incremental backups.
@@ -146,7 +150,8 @@ pub struct BackupSettings {
     /// Segment compression.
     #[serde(default)]
     pub compression: Compression,
-    /// Compression level (zstd: 1-22; lz4: 1-12; ignored for none).
+    /// Compression level (zstd: 1-22; lz4: 1-12; gzip: 1-9; ignored for snappy, which has no
+    /// levels, and for none).
     #[serde(default = "default_compression_level")]
     #[schemars(range(min = 1, max = 22))]
     pub compression_level: i32,

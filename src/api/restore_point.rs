@@ -98,7 +98,7 @@ pub struct KafkaRestorePointSpec {
     /// Timestamp of the newest record a restore can write (RFC 3339, milliseconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restorable_to: Option<String>,
-    /// Segment compression (`zstd`, `lz4`, `none`).
+    /// Segment compression (`zstd`, `lz4`, `gzip`, `snappy`, `none`).
     pub compression: String,
     /// Whether the segments are encrypted (the key id, never the key).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -67,15 +67,7 @@ pub fn backup(spec: &KafkaBackupSpec) -> Vec<FieldError> {
         )),
         Ok(_) => {}
     }
-    if spec.backup.compression == super::backup::Compression::Lz4 && spec.backup.compression_level > 12 {
-        problems.push(FieldError::new(
-            "spec.backup.compressionLevel",
-            format!(
-                "lz4 levels are 1-12, not {}: lower it, or use compression zstd",
-                spec.backup.compression_level
-            ),
-        ));
-    }
+    problems.extend(compression_level(&spec.backup));
     regexes(&mut problems, "spec.topics", &spec.topics.include, &spec.topics.exclude);
     regexes(
         &mut problems,
@@ -85,6 +77,26 @@ pub fn backup(spec: &KafkaBackupSpec) -> Vec<FieldError> {
     );
     problems.extend(super::privilege::problems(&spec.job_options));
     problems
+}
+
+/// `backup.compressionLevel` against the chosen codec: the schema allows zstd's 1-22; lz4 stops
+/// at 12 and gzip at 9; snappy and none have no levels (the value is ignored).
+fn compression_level(settings: &super::backup::BackupSettings) -> Option<FieldError> {
+    use super::backup::Compression;
+    let (codec, max) = match settings.compression {
+        Compression::Lz4 => ("lz4", 12),
+        Compression::Gzip => ("gzip", 9),
+        Compression::Zstd | Compression::Snappy | Compression::None => return None,
+    };
+    (settings.compression_level > max).then(|| {
+        FieldError::new(
+            "spec.backup.compressionLevel",
+            format!(
+                "{codec} levels are 1-{max}, not {}: lower it, or use compression zstd",
+                settings.compression_level
+            ),
+        )
+    })
 }
 
 /// Problems in a `KafkaRestoreDrill` spec.
@@ -235,6 +247,29 @@ mod tests {
         assert!(warnings[0].contains("maxAge 12h") && warnings[0].contains("1440 minutes"), "{warnings:?}");
         assert!(warnings[1].contains("mode full"));
         assert_eq!(backup(&spec)[0].path, "spec.backup.compressionLevel");
+    }
+
+    #[test]
+    fn compression_levels_are_checked_per_codec() {
+        let problems = |compression: &str, level: i32| {
+            let spec: KafkaBackupSpec = serde_yaml_ng::from_str(&format!(
+                "kafkaCluster: {{bootstrapServers: 'k:9092'}}\nstorage: {{type: s3, s3: {{bucket: b, region: r}}}}\nbackup: {{compression: {compression}, compressionLevel: {level}}}\n"
+            ))
+            .expect("spec");
+            backup(&spec).into_iter().map(|p| format!("{}: {}", p.path, p.message)).collect::<Vec<_>>()
+        };
+        for (compression, max) in [("zstd", 22), ("lz4", 12), ("gzip", 9), ("snappy", 22), ("none", 22)] {
+            assert_eq!(problems(compression, 1), Vec::<String>::new(), "{compression} 1");
+            assert_eq!(problems(compression, max), Vec::<String>::new(), "{compression} {max}");
+        }
+        assert_eq!(
+            problems("gzip", 10),
+            ["spec.backup.compressionLevel: gzip levels are 1-9, not 10: lower it, or use compression zstd"]
+        );
+        assert_eq!(
+            problems("lz4", 13),
+            ["spec.backup.compressionLevel: lz4 levels are 1-12, not 13: lower it, or use compression zstd"]
+        );
     }
 
     #[test]

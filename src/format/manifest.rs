@@ -303,7 +303,7 @@ pub struct GroupEntry {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Encoding {
-    /// `zstd`, `lz4` or `none`.
+    /// `zstd`, `lz4`, `gzip`, `snappy` or `none`.
     pub compression: String,
     /// Id of the AES-256-GCM key (SHA-256 prefix), when encrypted.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -6,7 +6,7 @@
 //! not exist for restore, verify or retention, and is cleaned up later.
 //!
 //! - [`record`]: one Kafka record exactly as consumed, and its binary encoding.
-//! - [`codec`]: block compression (zstd, lz4, none) and AES-256-GCM encryption.
+//! - [`codec`]: block compression (zstd, lz4, gzip, snappy, none) and AES-256-GCM encryption.
 //! - [`segment`]: segment objects: a header, self-checking blocks of records, a trailer;
 //!   written and read one block at a time so memory stays bounded.
 //! - [`manifest`]: the manifest (commit point, checksummed) and the object layout under a prefix.

@@ -572,7 +572,9 @@ mod tests {
     #[tokio::test]
     async fn round_trips_with_every_codec_and_encryption() {
         let records = records();
-        for codec in [Codec::None, Codec::Zstd { level: 3 }, Codec::Lz4] {
+        for codec in
+            [Codec::None, Codec::Zstd { level: 3 }, Codec::Lz4, Codec::Gzip { level: 6 }, Codec::Snappy]
+        {
             for key in [None, Some(EncryptionKey::from_secret(KEY).expect("key"))] {
                 let (bytes, summary) = write(codec, key.clone(), &records, 16 * 1024);
                 assert!(summary.blocks > 4, "several blocks");

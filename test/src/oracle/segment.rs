@@ -17,6 +17,8 @@ pub enum Codec {
     None,
     Zstd,
     Lz4,
+    Gzip,
+    Snappy,
 }
 
 /// The fixed 28-byte header.
@@ -138,6 +140,8 @@ fn parse_header(h: &[u8]) -> anyhow::Result<Header> {
         0 => Codec::None,
         1 => Codec::Zstd,
         2 => Codec::Lz4,
+        3 => Codec::Gzip,
+        4 => Codec::Snappy,
         other => bail!("unknown codec {other}"),
     };
     let encrypted = match c.u8()? {
@@ -192,6 +196,16 @@ fn decode_block(
         Codec::None => compressed,
         Codec::Zstd => zstd::stream::decode_all(&compressed[..]).context("zstd")?,
         Codec::Lz4 => lz4_flex::block::decompress(&compressed, info.raw_len as usize).context("lz4 block")?,
+        Codec::Gzip => gunzip(&compressed, info.raw_len)?,
+        Codec::Snappy => {
+            let said = snap::raw::decompress_len(&compressed).context("snappy length preamble")?;
+            ensure!(
+                said == info.raw_len as usize,
+                "snappy preamble says {said} bytes, raw-len {}",
+                info.raw_len
+            );
+            snap::raw::Decoder::new().decompress_vec(&compressed).context("snappy raw block")?
+        }
     };
     ensure!(raw.len() == info.raw_len as usize, "raw-len {} but {} bytes decoded", info.raw_len, raw.len());
     let records = decode_records(&raw, info.first_offset)?;
@@ -224,6 +238,19 @@ fn decode_block(
         info.max_timestamp
     );
     Ok((info, records))
+}
+
+/// One gzip member and nothing after it, inflated to at most `raw_len` + 1 bytes (so a block
+/// that inflates further is refused, not held).
+fn gunzip(compressed: &[u8], raw_len: u32) -> anyhow::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut member = flate2::bufread::GzDecoder::new(compressed);
+    let mut raw = Vec::new();
+    (&mut member).take(u64::from(raw_len) + 1).read_to_end(&mut raw).context("gzip member")?;
+    ensure!(raw.len() <= raw_len as usize, "gzip block inflates past raw-len {raw_len}");
+    let after = member.into_inner().len();
+    ensure!(after == 0, "{after} bytes after the gzip member");
+    Ok(raw)
 }
 
 fn parse_trailer(t: &[u8]) -> anyhow::Result<Trailer> {
