@@ -6,9 +6,11 @@
 //! - [`config`]: what one backup run is told (a file the operator writes; no secrets).
 //! - [`plan`]: topics, partitions, offset ranges, configs and group offsets at the start.
 //! - [`partition`]: backing up one partition into segments.
+//! - [`metadata`]: the cluster's ACLs, quotas and SCRAM users, stored beside the manifest.
 //! - [`run`]: the whole run and its result.
 
 pub mod config;
+pub mod metadata;
 pub mod partition;
 pub mod plan;
 pub mod run;

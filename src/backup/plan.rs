@@ -372,6 +372,7 @@ mod tests {
             consumer_groups: Vec::new(),
             totals: Totals::default(),
             written: None,
+            cluster_metadata: None,
         }
     }
 

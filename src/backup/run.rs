@@ -52,6 +52,10 @@ pub struct BackupResult {
     /// read; the backup itself is committed regardless).
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub inventory: Option<crate::retention::Inventory>,
+    /// The cluster metadata stored with the backup: ACLs, quotas and SCRAM users held, users
+    /// per SCRAM mechanism, and the parts not captured with why (absent: not asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_metadata: Option<crate::format::metadata::MetadataRef>,
 }
 
 impl BackupResult {
@@ -131,6 +135,9 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         groups = plan.groups.len(), parent = ?plan.parent.as_ref().map(|p| &p.backup_id), location = %storage.location,
         "backup planned"
     );
+    // Written before the manifest that names it, so a committed backup always has it whole.
+    let cluster_metadata =
+        super::metadata::capture(cfg, plan.admin.clone(), &storage, &backup_id, rfc3339(started)).await?;
     let ctx = PartitionContext {
         client: client.clone(),
         storage: storage.clone(),
@@ -230,6 +237,7 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         consumer_groups: plan.groups.clone(),
         totals: totals.clone(),
         written: Some(written.clone()),
+        cluster_metadata,
     };
     // The commit point: only now does the backup exist. Create-only, so two writers can never
     // both commit one id; a write of ours that landed although its answer was lost reads back
@@ -328,6 +336,7 @@ fn result_of(
         lineage_breaks,
         topics_deleted,
         inventory,
+        cluster_metadata: manifest.cluster_metadata.clone(),
     }
 }
 

@@ -84,6 +84,11 @@ impl Layout {
         Some((backup, drill)).filter(|(b, _)| !b.is_empty())
     }
 
+    /// The cluster metadata object of a backup ([`super::metadata`]).
+    pub fn cluster_metadata(&self, backup_id: &str) -> String {
+        format!("{}backups/{backup_id}/{}", self.prefix, super::metadata::OBJECT_NAME)
+    }
+
     /// The backup id of a manifest's object name, if it is one.
     pub fn backup_id_of_manifest<'a>(&self, object: &'a str) -> Option<&'a str> {
         object
@@ -350,6 +355,11 @@ pub struct Manifest {
     /// earlier backups of its lineages).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub written: Option<Written>,
+    /// The cluster metadata object (ACLs, quotas, SCRAM users) this backup wrote before its
+    /// manifest; absent when the backup did not capture it (`backup.clusterMetadata: false`, or
+    /// written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_metadata: Option<super::metadata::MetadataRef>,
 }
 
 /// Records and bytes one backup wrote.
@@ -508,6 +518,7 @@ mod tests {
             }],
             totals: Totals::default(),
             written: None,
+            cluster_metadata: None,
         }
     }
 

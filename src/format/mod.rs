@@ -10,9 +10,11 @@
 //! - [`segment`]: segment objects: a header, self-checking blocks of records, a trailer;
 //!   written and read one block at a time so memory stays bounded.
 //! - [`manifest`]: the manifest (commit point, checksummed) and the object layout under a prefix.
+//! - [`metadata`]: the cluster metadata object (ACLs, quotas, SCRAM users) the manifest names.
 
 pub mod codec;
 pub mod manifest;
+pub mod metadata;
 pub mod record;
 pub mod segment;
 mod varint;

@@ -4,9 +4,12 @@
 
 use std::path::PathBuf;
 
+pub mod acl;
 pub mod describe;
 mod ffi;
 pub mod group_describe;
+pub mod quota;
+pub mod scram;
 
 use rdkafka::ClientConfig;
 use serde::{Deserialize, Serialize};

@@ -21,8 +21,10 @@
 //! - [`target`]: reading a target partition back.
 //! - [`partition`]: writing one partition.
 //! - [`offsets`]: translating consumer-group offsets to the restored records.
+//! - [`metadata`]: the backup's ACLs and quotas (`restore.metadata`), SCRAM users reported.
 
 pub mod config;
+pub mod metadata;
 pub mod offsets;
 pub mod partition;
 pub mod result;

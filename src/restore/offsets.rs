@@ -253,6 +253,7 @@ mod tests {
             consumer_groups: vec![group("billing", &[("orders", 0, offset)])],
             totals: Totals::default(),
             written: None,
+            cluster_metadata: None,
         }
     }
 

@@ -88,6 +88,7 @@ fn manifest(id: &str, started: &str, completed: &str) -> Manifest {
         consumer_groups: vec![GroupEntry { group: "g".into(), offsets: vec![] }],
         totals: Totals::default(),
         written: None,
+        cluster_metadata: None,
     }
 }
 

@@ -19,6 +19,12 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use crate::env::TestEnv;
 use crate::fixtures::unique_suffix;
 
+/// The settings of [`PrivateBroker::start_with_authorizer`].
+pub const AUTHORIZER: [(&str, &str); 2] = [
+    ("authorizer.class.name", "org.apache.kafka.metadata.authorizer.StandardAuthorizer"),
+    ("super.users", "User:ANONYMOUS"),
+];
+
 pub struct PrivateBroker {
     child: Child,
     dir: PathBuf,
@@ -153,6 +159,13 @@ impl PrivateBroker {
     /// [`Self::start`] with more broker settings (`server.properties` lines).
     pub fn start_with(env: &TestEnv, settings: &[(&str, &str)]) -> anyhow::Result<Self> {
         Self::start_advertising(env, settings, None)
+    }
+
+    /// [`Self::start`] with KRaft's `StandardAuthorizer`: ACLs are enforced, and the clients of
+    /// the tests (`ANONYMOUS` on PLAINTEXT, also the broker itself on its controller listener)
+    /// are super users, so they may describe and change everything — ACLs, quotas, SCRAM users.
+    pub fn start_with_authorizer(env: &TestEnv) -> anyhow::Result<Self> {
+        Self::start_with(env, &AUTHORIZER)
     }
 
     /// [`Self::start`] behind `proxy`: the broker advertises the proxy's address, so every

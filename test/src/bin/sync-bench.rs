@@ -131,6 +131,7 @@ fn manifest(layout: &Layout, i: usize) -> Manifest {
         consumer_groups: vec![],
         totals: Totals::default(),
         written: None,
+        cluster_metadata: None,
     }
 }
 

@@ -482,6 +482,7 @@ fn generate_golden_objects() -> anyhow::Result<()> {
             stored_bytes: s0.stored_bytes + s1.stored_bytes + s2.stored_bytes,
             segments: 3,
         }),
+        cluster_metadata: None,
     };
     // Version 1 as format.md describes it: no topicId, readFrom, lineageStart, lineageBreak,
     // written or maxRecordBytes.
@@ -511,6 +512,7 @@ fn generate_golden_objects() -> anyhow::Result<()> {
         consumer_groups: vec![],
         totals: totals(&[&s3_v1], 1),
         written: None,
+        cluster_metadata: None,
     };
     for m in [v2, v1] {
         std::fs::write(dir.join(format!("backups/{}/manifest.json", m.backup_id)), m.to_json()?)?;
