@@ -116,7 +116,8 @@ pub fn summarize(manifest: &Manifest, owner: Option<String>) -> KafkaRestorePoin
 /// The longest object name Kubernetes accepts (a DNS subdomain).
 const MAX_NAME: usize = 253;
 
-fn is_dns_subdomain(name: &str) -> bool {
+/// Whether `name` is a valid Kubernetes object name (a DNS-1123 subdomain).
+pub fn is_dns_subdomain(name: &str) -> bool {
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.';
     let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     !name.is_empty()

@@ -228,6 +228,12 @@ pub enum TopicCreation {
     Auto,
     /// Topics must exist (e.g. managed as Strimzi `KafkaTopic`s); a missing one fails the run.
     Manual,
+    /// Create missing topics as `auto` does, and declare each as a Strimzi `KafkaTopic` (in the
+    /// `Kafka`'s namespace, label `strimzi.io/cluster`) with exactly the topic's partitions,
+    /// replicas and configs, so the Topic Operator manages it from then on. Needs
+    /// `strimziClusterRef`; an existing `KafkaTopic` for the name that disagrees is refused
+    /// before anything is written (docs/strimzi-topics.md).
+    Strimzi,
 }
 
 /// What to do with a target topic that already exists.
@@ -247,7 +253,8 @@ pub enum ExistingTopicPolicy {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RestoreSettings {
-    /// Create missing topics (`auto`) or require them (`manual`).
+    /// Create missing topics (`auto`), create them and declare each as a Strimzi `KafkaTopic`
+    /// (`strimzi`, needs `strimziClusterRef`), or require them (`manual`).
     #[serde(default)]
     pub topic_creation: TopicCreation,
     /// What to do when a target topic exists.

@@ -158,6 +158,16 @@ pub fn restore(spec: &KafkaRestoreSpec, now: chrono::DateTime<chrono::Utc>) -> V
     if let Some(include) = spec.consumer_groups.as_ref().and_then(|g| g.include.as_ref()) {
         regexes(&mut problems, "spec.consumerGroups.include", include, &[]);
     }
+    if spec.restore.topic_creation == super::restore::TopicCreation::Strimzi
+        && spec.cluster.strimzi_cluster_ref.is_none()
+    {
+        problems.push(FieldError::new(
+            "spec.restore.topicCreation",
+            "strimzi declares each created topic as a KafkaTopic of the target's Strimzi Kafka, so it needs \
+             spec.strimziClusterRef instead of spec.kafkaCluster; for a cluster reached by bootstrap address \
+             use topicCreation auto",
+        ));
+    }
     problems.extend(super::privilege::problems(&spec.job_options));
     problems
 }
@@ -315,5 +325,22 @@ mod tests {
         )
         .expect("spec");
         assert!(offset_reset(&fine, now()).is_empty());
+    }
+
+    #[test]
+    fn strimzi_topic_creation_needs_a_strimzi_cluster() {
+        let plain: KafkaRestoreSpec = serde_yaml_ng::from_str(
+            "kafkaCluster: {bootstrapServers: 'k:9092'}\nbackupRef: {name: b}\nrestore: {topicCreation: strimzi}\n",
+        )
+        .expect("spec");
+        let problems = restore(&plain, now());
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].path, "spec.restore.topicCreation");
+        assert!(problems[0].message.contains("spec.strimziClusterRef"), "{problems:?}");
+        let strimzi: KafkaRestoreSpec = serde_yaml_ng::from_str(
+            "strimziClusterRef: {name: my-cluster}\nbackupRef: {name: b}\nrestore: {topicCreation: strimzi}\n",
+        )
+        .expect("spec");
+        assert!(restore(&strimzi, now()).is_empty());
     }
 }

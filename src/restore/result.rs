@@ -77,6 +77,14 @@ pub struct TopicOutcome {
     /// topic.
     #[serde(default)]
     pub bytes: u64,
+    /// A created topic's replication factor (the backed-up one, capped at the target's brokers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_factor: Option<i32>,
+    /// A created topic's dynamic configs once restored, every one (in a plan: as they will be,
+    /// before any retention raise): what a `topicCreation: strimzi` restore declares in its
+    /// `KafkaTopic`. Empty for a topic that existed.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub configs: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

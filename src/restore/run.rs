@@ -403,13 +403,23 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
 
     let topic_outcomes: Vec<TopicOutcome> = targets
         .iter()
-        .map(|t| TopicOutcome {
-            source: t.source.clone(),
-            target: t.name.clone(),
-            action: actions.get(&t.name).copied().unwrap_or(TopicAction::Append),
-            partitions: t.partitions,
-            records: outcomes.iter().filter(|(s, _, _)| *s == t.source).map(|(_, _, o)| o.records).sum(),
-            bytes: outcomes.iter().filter(|(s, _, _)| *s == t.source).map(|(_, _, o)| o.bytes).sum(),
+        .map(|t| {
+            let action = actions.get(&t.name).copied().unwrap_or(TopicAction::Append);
+            let created = action == TopicAction::Create;
+            let raised = retention_adjusted.iter().find(|a| a.topic == t.name).map(|a| a.applied_ms);
+            TopicOutcome {
+                source: t.source.clone(),
+                target: t.name.clone(),
+                action,
+                partitions: t.partitions,
+                records: outcomes.iter().filter(|(s, _, _)| *s == t.source).map(|(_, _, o)| o.records).sum(),
+                bytes: outcomes.iter().filter(|(s, _, _)| *s == t.source).map(|(_, _, o)| o.bytes).sum(),
+                replication_factor: created.then(|| t.replication_on(&cluster)),
+                configs: match created {
+                    true => topics::final_configs(t, &cluster, raised),
+                    false => Default::default(),
+                },
+            }
         })
         .collect();
     let result = RestoreResult {

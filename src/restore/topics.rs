@@ -48,7 +48,7 @@ pub struct TargetTopic {
 impl TargetTopic {
     /// The replication factor the topic is created with: the backed-up one, capped at the
     /// target's broker count (a DR cluster is often smaller).
-    fn replication_on(&self, cluster: &Cluster) -> i32 {
+    pub fn replication_on(&self, cluster: &Cluster) -> i32 {
         self.replication_factor.clamp(1, cluster.brokers.max(1))
     }
 }
@@ -116,7 +116,7 @@ pub fn decide(
         }
         let action = match (claimed.get(&t.name), existing) {
             (Some(action), _) => *action,
-            (None, None) if settings.topic_creation == TopicCreation::Auto => TopicAction::Create,
+            (None, None) if settings.topic_creation != TopicCreation::Manual => TopicAction::Create,
             (None, None) => {
                 problems.push(format!(
                     "target topic {} does not exist and spec.restore.topicCreation is manual: create it \
@@ -153,6 +153,19 @@ fn creation_configs(t: &TargetTopic, replication_factor: i32) -> BTreeMap<String
         && min_isr.parse::<i32>().is_ok_and(|n| n > replication_factor)
     {
         *min_isr = replication_factor.to_string();
+    }
+    configs
+}
+
+/// The dynamic configs a created topic has once the restore is done — all of them, since
+/// [`finish`] sets them with AlterConfigs, which replaces the whole set: the backed-up ones fitted
+/// to the cluster, and `retention.ms` as raised when it was (`raised_ms`). What a
+/// `topicCreation: strimzi` restore declares in the topic's `KafkaTopic`.
+pub fn final_configs(t: &TargetTopic, cluster: &Cluster, raised_ms: Option<i64>) -> BTreeMap<String, String> {
+    let mut configs = creation_configs(t, t.replication_on(cluster));
+    configs.extend(t.configs.get(TIMESTAMP_TYPE).map(|v| (TIMESTAMP_TYPE.to_string(), v.clone())));
+    if let Some(ms) = raised_ms {
+        configs.insert(RETENTION_MS.into(), ms.to_string());
     }
     configs
 }
@@ -246,9 +259,6 @@ pub async fn finish(
         if actions.get(&t.name) != Some(&TopicAction::Create) {
             continue;
         }
-        // AlterConfigs replaces a topic's whole dynamic config, so the full set goes again.
-        let mut configs = creation_configs(t, t.replication_on(cluster));
-        configs.extend(t.configs.get(TIMESTAMP_TYPE).map(|v| (TIMESTAMP_TYPE.to_string(), v.clone())));
         let retention_ms = match t.configs.get(RETENTION_MS).and_then(|v| v.parse::<i64>().ok()) {
             Some(ms) => ms,
             None => match default_retention {
@@ -260,6 +270,7 @@ pub async fn finish(
                 }
             },
         };
+        let mut raised = None;
         if let Some(oldest) = oldest.get(&t.name)
             && retention_ms >= 0
             && now_ms - oldest > retention_ms
@@ -267,9 +278,11 @@ pub async fn finish(
             let applied_ms = (now_ms - oldest).saturating_add(retention_ms);
             tracing::warn!(topic = %t.name, retention_ms, applied_ms,
                 "restored records are older than the topic's retention: retention.ms raised so they are kept");
-            configs.insert(RETENTION_MS.into(), applied_ms.to_string());
+            raised = Some(applied_ms);
             adjusted.push(RetentionAdjustment { topic: t.name.clone(), retention_ms, applied_ms });
         }
+        // AlterConfigs replaces a topic's whole dynamic config, so the full set goes again.
+        let configs = final_configs(t, cluster, raised);
         let mut alter = AlterConfig::new(ResourceSpecifier::Topic(&t.name));
         for (k, v) in &configs {
             alter = alter.set(k, v);

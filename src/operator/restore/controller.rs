@@ -19,7 +19,7 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
 use super::plan::{self as restore_plan, Approved};
-use super::{run_config, source};
+use super::{run_config, source, strimzi_topics};
 use crate::api::restore::{
     KafkaRestore, KafkaRestoreStatus, OffsetSnapshotRef, PointInTime, RestoreProgress,
     RestoreResult as StatusResult,
@@ -155,6 +155,11 @@ impl OneShot for KafkaRestore {
             }
             Ok(r) => r,
         };
+        // `topicCreation: strimzi`: a KafkaTopic that would disagree refuses before any write.
+        if let Err(refusal) = strimzi_topics::check(ctx, self, &r).await? {
+            let reason = format!("refused before anything was written: {refusal}");
+            return Ok(Planned::Final(self.finish(ctx, job, Err(reason), status, now).await?));
+        }
         let plan = restore_plan::from_result(&r, Some(now.time.clone()), &job.name_any());
         status.restore = Some(StatusResult { backup_id: Some(plan.backup_id.clone()), ..Default::default() });
         let summary = restore_plan::summary(&plan);
@@ -189,6 +194,21 @@ impl OneShot for KafkaRestore {
             outcome: outcome.into(),
         };
         status.progress = None;
+        // `topicCreation: strimzi`: the restored topics are declared before the run is Completed.
+        let mut declared = Vec::new();
+        let result = match result {
+            Ok(r) if !r.dry_run => match strimzi_topics::declare(ctx, self, &r).await? {
+                Ok(names) => {
+                    declared = names;
+                    Ok(r)
+                }
+                Err(why) => Err(format!(
+                    "{} records were restored, but the created topics could not be declared as KafkaTopics: {why}",
+                    r.restored_records
+                )),
+            },
+            other => other,
+        };
         let r = match result {
             Ok(r) => r,
             Err(reason) => {
@@ -237,6 +257,20 @@ impl OneShot for KafkaRestore {
             r.consumer_groups_restored
         );
         let mut events = vec![Event::normal("RestoreCompleted", "Restore", &message)];
+        if let Some((namespace, cluster)) = strimzi_topics::target(self).filter(|_| !declared.is_empty()) {
+            let shown: Vec<&str> = declared.iter().take(20).map(String::as_str).collect();
+            let more = declared.len().saturating_sub(shown.len());
+            events.push(Event::normal(
+                "KafkaTopicsCreated",
+                "Restore",
+                format!(
+                    "declared the {} created topics as KafkaTopics of Kafka {cluster} in namespace {namespace}: {}{}",
+                    declared.len(),
+                    shown.join(", "),
+                    if more > 0 { format!(" and {more} more") } else { String::new() }
+                ),
+            ));
+        }
         if !r.retention_adjusted.is_empty() {
             let topics: Vec<String> = r
                 .retention_adjusted

@@ -5,11 +5,13 @@
 //! - [`source`]: where the backups are and which one (I/O).
 //! - [`plan`]: the plan from the dry run, its hash, and the approval (pure).
 //! - [`run_config`]: the config the restore Job gets (pure).
+//! - [`strimzi_topics`]: `topicCreation: strimzi`, the `KafkaTopic` of every created topic.
 
 pub mod controller;
 pub mod plan;
 pub mod run_config;
 pub mod source;
+pub mod strimzi_topics;
 
 #[cfg(test)]
 mod reconcile_tests;

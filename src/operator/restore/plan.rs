@@ -168,6 +168,8 @@ mod tests {
                     partitions: 3,
                     records: 900,
                     bytes: 4_000,
+                    replication_factor: None,
+                    configs: Default::default(),
                 },
                 TopicOutcome {
                     source: "audit".into(),
@@ -176,6 +178,8 @@ mod tests {
                     partitions: 1,
                     records: 100,
                     bytes: 96,
+                    replication_factor: None,
+                    configs: Default::default(),
                 },
             ],
             consumer_groups: vec![GroupOutcome {
