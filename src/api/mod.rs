@@ -6,6 +6,7 @@
 
 pub mod backup;
 pub mod backup_reason;
+pub mod backup_schedule;
 pub mod cluster;
 pub mod condition;
 pub mod defaults;
@@ -28,6 +29,7 @@ pub mod tenancy;
 pub mod validation;
 
 pub use backup::{KafkaBackup, KafkaBackupSpec, KafkaBackupStatus};
+pub use backup_schedule::{KafkaBackupSchedule, KafkaBackupScheduleSpec, KafkaBackupScheduleStatus};
 pub use drill::{KafkaRestoreDrill, KafkaRestoreDrillSpec, KafkaRestoreDrillStatus};
 pub use location::{KafkaBackupLocation, KafkaBackupLocationSpec, KafkaBackupLocationStatus};
 pub use offset_reset::{KafkaOffsetReset, KafkaOffsetResetSpec, KafkaOffsetResetStatus};
@@ -55,6 +57,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         KafkaBackupLocation::crd(),
         KafkaRestorePoint::crd(),
         KafkaRestoreDrill::crd(),
+        KafkaBackupSchedule::crd(),
     ];
     for crd in &mut crds {
         for version in &mut crd.spec.versions {

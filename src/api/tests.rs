@@ -256,7 +256,8 @@ fn crd_rules_are_in_the_schema() {
             .flat_map(|(_, n)| n.x_kubernetes_validations.iter().flatten().map(|r| r.rule.clone()))
             .collect()
     };
-    let [backup, restore, reset, location, point, drill] = <[_; 6]>::try_from(crds()).expect("six CRDs");
+    let [backup, restore, reset, location, point, drill, schedule] =
+        <[_; 7]>::try_from(crds()).expect("seven CRDs");
     let has = |rules: &[String], needle: &str| rules.iter().any(|r| r.contains(needle));
     for crd in [&backup, &restore, &reset] {
         assert!(has(&rules(crd), "has(self.strimziClusterRef) != has(self.kafkaCluster)"));
@@ -275,6 +276,9 @@ fn crd_rules_are_in_the_schema() {
     assert!(has(&d, "has(self.backupRef) != has(self.locationRef)"));
     assert!(has(&d, "has(self.backupRef) || has(self.target)"));
     assert!(has(&d, "has(self.target.strimziClusterRef) != has(self.target.kafkaCluster)"));
+    let s = rules(&schedule);
+    assert!(has(&s, "!has(self.strimziClusterRef) && !has(self.kafkaCluster)"));
+    assert!(has(&s, "has(self.s3) == (self.type == 's3')"));
 }
 
 #[test]
@@ -288,7 +292,8 @@ fn crdgen_writes_kubebuilder_file_names() {
             "kafkabackup.com_kafkaoffsetresets.yaml",
             "kafkabackup.com_kafkabackuplocations.yaml",
             "kafkabackup.com_kafkarestorepoints.yaml",
-            "kafkabackup.com_kafkarestoredrills.yaml"
+            "kafkabackup.com_kafkarestoredrills.yaml",
+            "kafkabackup.com_kafkabackupschedules.yaml"
         ]
     );
 }

@@ -199,7 +199,8 @@ fn index_links_every_page() {
             "kafkaoffsetreset.md",
             "kafkabackuplocation.md",
             "kafkarestorepoint.md",
-            "kafkarestoredrill.md"
+            "kafkarestoredrill.md",
+            "kafkabackupschedule.md"
         ]
     );
 }
