@@ -2,6 +2,8 @@
 //! resources into Jobs running the data plane, and report back.
 //!
 //! - [`backup`]: the `KafkaBackup` controller.
+//! - [`backup_schedule`]: the `KafkaBackupSchedule` controller (one owned `KafkaBackup` per
+//!   selected Strimzi `Kafka`).
 //! - [`children`]: the ConfigMaps and Jobs of runs, and what finished Jobs left.
 //! - [`context`]: what every reconcile shares (client, settings, metrics, Events).
 //! - [`dereference`]: reading the Strimzi `Kafka` and `KafkaUser` a resource refers to.
@@ -27,6 +29,7 @@
 //! - [`storage_access`]: a storage block's credentials, volume and encryption key for a Job.
 
 pub mod backup;
+pub mod backup_schedule;
 pub mod children;
 pub mod connection;
 pub mod context;

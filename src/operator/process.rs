@@ -130,6 +130,10 @@ trait Reconciled:
         let kind = Self::kind(&()).to_string();
         metrics.forget_source(&SourceLabels { kind, namespace: namespace.into(), name: name.into() });
     }
+    /// Further watches that wake the kind's controller in `namespace` (`*`: all); none by default.
+    fn watch_more(controller: Controller<Self>, _ctx: &Context, _namespace: &str) -> Controller<Self> {
+        controller
+    }
 }
 
 impl Reconciled for KafkaBackup {
@@ -204,6 +208,48 @@ impl Reconciled for crate::api::drill::KafkaRestoreDrill {
     fn forget(metrics: &Metrics, namespace: &str, name: &str) {
         metrics
             .forget_drill(&super::metrics::ResourceLabels { namespace: namespace.into(), name: name.into() });
+    }
+}
+
+impl Reconciled for crate::api::KafkaBackupSchedule {
+    const CONTROLLER: &'static str = "kafkabackupschedule";
+    type Status = crate::api::KafkaBackupScheduleStatus;
+    fn cluster(&self) -> Option<&ClusterConnection> {
+        None
+    }
+    fn status(&self) -> Option<&Self::Status> {
+        self.status.as_ref()
+    }
+    fn conditions(status: &mut Self::Status) -> &mut Vec<Condition> {
+        &mut status.conditions
+    }
+    /// Woken by the `KafkaBackup`s it owns (their status: last backup, recoverability) and by
+    /// every `Kafka` in the watched namespaces (a `namespaceSelector` may reach any of them)
+    /// that it selects or listed.
+    fn watch_more(mut controller: Controller<Self>, ctx: &Context, namespace: &str) -> Controller<Self> {
+        use crate::api::backup_schedule::{KafkaId, SCHEDULE_UID_LABEL};
+        let client = ctx.client.clone();
+        let backups: Api<KafkaBackup> = match namespace {
+            "*" => Api::all(client.clone()),
+            ns => Api::namespaced(client.clone(), ns),
+        };
+        controller = controller.owns(backups, watcher::Config::default().labels(SCHEDULE_UID_LABEL));
+        let Some(resource) = ctx.strimzi.kafka_resource().borrow().clone() else { return controller };
+        let kafka_apis: Vec<Api<DynamicObject>> = match &ctx.settings.watched {
+            Watched::All => vec![Api::all_with(client.clone(), &resource)],
+            Watched::Namespaces(list) => {
+                list.iter().map(|ns| Api::namespaced_with(client.clone(), ns, &resource)).collect()
+            }
+        };
+        for kafkas in kafka_apis {
+            let store = controller.store();
+            controller =
+                controller.watches_with(kafkas, resource.clone(), watcher::Config::default(), move |kafka| {
+                    let id = KafkaId::new(kafka.namespace().unwrap_or_default(), kafka.name_any());
+                    super::backup_schedule::controller::wakes(&store.state(), &id, kafka.labels())
+                });
+        }
+        controller
     }
 }
 
@@ -311,6 +357,11 @@ fn spawn_controllers(
         let f = super::drill::controller::reconcile;
         controllers.spawn(control(ctx.clone(), ns, api, kafka.clone(), f, shutdown.clone()));
     }
+    // Its Kafka watch is its own (by selector, over every watched namespace): `watch_more`.
+    for (ns, api) in apis::<crate::api::KafkaBackupSchedule>(client, watched) {
+        let f = super::backup_schedule::controller::reconcile;
+        controllers.spawn(control(ctx.clone(), ns, api, None, f, shutdown.clone()));
+    }
     controllers
 }
 
@@ -367,6 +418,7 @@ async fn control<K, F, Fut>(
                 .collect::<Vec<_>>()
         });
     }
+    controller = K::watch_more(controller, &ctx, &namespace);
     let reconcile = Arc::new(reconcile);
     let metrics = ctx.metrics.clone();
     controller
