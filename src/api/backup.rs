@@ -147,7 +147,8 @@ pub enum BackupMode {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BackupSettings {
-    /// Segment compression.
+    /// Segment compression, block by block: `zstd` (best ratio at good speed), `lz4` or `snappy`
+    /// (faster, lower ratio), `gzip` (slowest, for policies that ask for it) or `none`.
     #[serde(default)]
     pub compression: Compression,
     /// Compression level (zstd: 1-22; lz4: 1-12; gzip: 1-9; ignored for snappy, which has no
