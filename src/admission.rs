@@ -53,8 +53,14 @@ use crate::strimzi::StrimziApi;
 /// The kinds admitted, each with a mutating and a validating webhook: every kind users write.
 /// `KafkaRestorePoint` is not among them: only the operator writes restore points (users' roles
 /// read them), so there is nothing to admit.
-pub const KINDS: [&str; 5] =
-    ["KafkaBackup", "KafkaRestore", "KafkaOffsetReset", "KafkaBackupLocation", "KafkaRestoreDrill"];
+pub const KINDS: [&str; 6] = [
+    "KafkaBackup",
+    "KafkaRestore",
+    "KafkaOffsetReset",
+    "KafkaBackupLocation",
+    "KafkaRestoreDrill",
+    "KafkaBackupSchedule",
+];
 
 /// How long the tenancy checks of one reference (access review, opt-in lookup) may take; the
 /// API server's deadline for the whole decision is 10 s.
@@ -182,6 +188,10 @@ pub fn judge_recorded(
         },
         "KafkaRestoreDrill" => match parse_spec::<KafkaRestoreDrillSpec>(&spec) {
             Ok(s) => j.problems = rules::drill(&s),
+            Err(e) => j.problems.push(e),
+        },
+        "KafkaBackupSchedule" => match parse_spec::<crate::api::KafkaBackupScheduleSpec>(&spec) {
+            Ok(s) => j.problems = crate::api::backup_schedule::rules::problems(&s),
             Err(e) => j.problems.push(e),
         },
         other => j.problems.push(FieldError::new("kind", format!("{other} is not a kind of {GROUP}"))),

@@ -61,7 +61,7 @@ fn under_spec(op: PatchOperation) -> PatchOperation {
 }
 
 /// The defaulting patch for an object of `kind` (`KafkaBackup`, `KafkaRestore`,
-/// `KafkaOffsetReset`, `KafkaBackupLocation`, `KafkaRestoreDrill`).
+/// `KafkaOffsetReset`, `KafkaBackupLocation`, `KafkaRestoreDrill`, `KafkaBackupSchedule`).
 pub fn patch(kind: &str, object: &Value) -> Result<Patch, FieldError> {
     match kind {
         "KafkaBackup" => patch_with::<KafkaBackupSpec>(object),
@@ -69,6 +69,7 @@ pub fn patch(kind: &str, object: &Value) -> Result<Patch, FieldError> {
         "KafkaOffsetReset" => patch_with::<KafkaOffsetResetSpec>(object),
         "KafkaBackupLocation" => patch_with::<KafkaBackupLocationSpec>(object),
         "KafkaRestoreDrill" => patch_with::<KafkaRestoreDrillSpec>(object),
+        "KafkaBackupSchedule" => patch_with::<super::KafkaBackupScheduleSpec>(object),
         other => Err(FieldError::new("kind", format!("{other} is not a kind of kafkabackup.com"))),
     }
 }

@@ -88,6 +88,7 @@ fn every_sample_parses_into_the_api_types_without_losing_a_field() {
             Some("KafkaOffsetReset") => roundtrip::<KafkaOffsetReset>(doc),
             Some("KafkaBackupLocation") => roundtrip::<super::KafkaBackupLocation>(doc),
             Some("KafkaRestoreDrill") => roundtrip::<super::KafkaRestoreDrill>(doc),
+            Some("KafkaBackupSchedule") => roundtrip::<super::KafkaBackupSchedule>(doc),
             other => panic!("{}: unexpected kind {other:?}", file.display()),
         };
         assert!(missing.is_empty(), "{}: fields not in the API: {missing:?}", file.display());
@@ -105,7 +106,14 @@ fn one_top_level_sample_per_kind() {
     // Restore points are written by the operator only: no sample.
     assert_eq!(
         kinds,
-        ["KafkaBackup", "KafkaBackupLocation", "KafkaOffsetReset", "KafkaRestore", "KafkaRestoreDrill"]
+        [
+            "KafkaBackup",
+            "KafkaBackupLocation",
+            "KafkaBackupSchedule",
+            "KafkaOffsetReset",
+            "KafkaRestore",
+            "KafkaRestoreDrill"
+        ]
     );
 }
 

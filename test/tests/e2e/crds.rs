@@ -26,6 +26,7 @@ async fn crds_install_and_become_established() -> anyhow::Result<()> {
         [
             "kafkabackuplocations.kafkabackup.com",
             "kafkabackups.kafkabackup.com",
+            "kafkabackupschedules.kafkabackup.com",
             "kafkaoffsetresets.kafkabackup.com",
             "kafkarestoredrills.kafkabackup.com",
             "kafkarestorepoints.kafkabackup.com",
@@ -35,7 +36,7 @@ async fn crds_install_and_become_established() -> anyhow::Result<()> {
     // Short names and the category resolve through discovery, as users type them.
     let out = cluster.kubectl(&["api-resources", "--api-group=kafkabackup.com", "-o", "wide"])?;
     let text = String::from_utf8_lossy(&out.stdout);
-    for expected in ["kb", "kr", "kor", "kbl", "krp", "krd", "strimzi-backup"] {
+    for expected in ["kb", "kr", "kor", "kbl", "krp", "krd", "kbs", "strimzi-backup"] {
         assert!(
             text.split_whitespace().any(|w| w.split(',').any(|p| p == expected)),
             "{expected} in:\n{text}"
@@ -75,7 +76,13 @@ async fn every_sample_applies_cleanly() -> anyhow::Result<()> {
         Api::namespaced(cluster.client.clone(), &ns).list(&Default::default()).await?.items;
     let drills: Vec<KafkaRestoreDrill> =
         Api::namespaced(cluster.client.clone(), &ns).list(&Default::default()).await?.items;
-    assert_eq!(backups.len() + restores.len() + resets.len() + locations.len() + drills.len(), applied);
+    let schedules: Vec<strimzi_backup_operator::api::KafkaBackupSchedule> =
+        Api::namespaced(cluster.client.clone(), &ns).list(&Default::default()).await?.items;
+    assert_eq!(
+        backups.len() + restores.len() + resets.len() + locations.len() + drills.len() + schedules.len(),
+        applied
+    );
+    assert!(!schedules.is_empty(), "no KafkaBackupSchedule among the samples");
     assert!(!locations.is_empty(), "no KafkaBackupLocation among the samples");
     assert!(!drills.is_empty(), "no KafkaRestoreDrill among the samples");
     let daily =

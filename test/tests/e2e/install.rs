@@ -377,6 +377,13 @@ fn why_unused(grant: &Grant) -> Option<&'static str> {
         ("kafkabackup.com", "kafkarestorepoints", "delete") => {
             Some("a restore point pruned at its location (restore_points.rs)")
         }
+        ("kafkabackup.com", "kafkabackups", "create") => Some(
+            "a KafkaBackupSchedule's KafkaBackup is created by server-side apply: authorized as create, audited as patch (kafka_backup_schedule.rs)",
+        ),
+        ("kafkabackup.com", "kafkabackupschedules", "get")
+        | ("kafkabackup.com", "kafkabackupschedules/status", "patch") => {
+            Some("a KafkaBackupSchedule reconciled (kafka_backup_schedule.rs)")
+        }
         ("authorization.k8s.io", "localsubjectaccessreviews", "create") => {
             Some("a reference into another namespace is admitted (tenancy.rs)")
         }

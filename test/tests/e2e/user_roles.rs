@@ -19,14 +19,15 @@ use serde_json::json;
 use strimzi_backup_e2e::env::workspace_root;
 use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
 
-/// The six kinds' plural names, each with an editor and a viewer role.
-const KINDS: [&str; 6] = [
+/// The seven kinds' plural names, each with an editor and a viewer role.
+const KINDS: [&str; 7] = [
     "kafkabackups",
     "kafkarestores",
     "kafkaoffsetresets",
     "kafkabackuplocations",
     "kafkarestorepoints",
     "kafkarestoredrills",
+    "kafkabackupschedules",
 ];
 /// Every verb a user might try.
 const VERBS: [&str; 8] = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"];
