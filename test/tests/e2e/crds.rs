@@ -115,7 +115,14 @@ async fn the_bundles_alm_examples_apply_with_strict_field_validation() -> anyhow
     kinds.sort();
     assert_eq!(
         kinds,
-        ["KafkaBackup", "KafkaBackupLocation", "KafkaOffsetReset", "KafkaRestore", "KafkaRestoreDrill"]
+        [
+            "KafkaBackup",
+            "KafkaBackupLocation",
+            "KafkaBackupSchedule",
+            "KafkaOffsetReset",
+            "KafkaRestore",
+            "KafkaRestoreDrill"
+        ]
     );
     let internal: Vec<String> = serde_json::from_str(
         csv.pointer("/metadata/annotations/operators.operatorframework.io~1internal-objects")

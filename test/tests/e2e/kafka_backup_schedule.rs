@@ -216,3 +216,19 @@ async fn a_schedule_backs_up_every_selected_cluster_suspends_one_that_leaves_and
     cluster.delete_namespace(&ns).await?;
     Ok(())
 }
+
+/// The API server itself refuses a template that names a cluster (CEL in the CRD), naming the
+/// field and the fix, with or without the webhook.
+#[tokio::test]
+async fn a_template_that_names_a_cluster_is_refused_by_the_api_server() -> anyhow::Result<()> {
+    let cluster = Cluster::connect().await?;
+    cluster.install_crds().await?;
+    let ns = cluster.namespace("kbs-cel").await?;
+    let yaml = "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackupSchedule\nmetadata: {name: bad}\nspec:\n  clusterSelector: {}\n  schedule: {cron: '0 2 * * *'}\n  backupTemplate:\n    strimziClusterRef: {name: my-cluster}\n    storage: {type: filesystem, filesystem: {claimName: backups}}\n";
+    let refused = cluster.apply_yaml(&ns, yaml).await;
+    let message =
+        format!("{:#}", refused.err().ok_or_else(|| anyhow::anyhow!("the API server accepted it"))?);
+    assert!(message.contains("spec.backupTemplate names no cluster"), "{message}");
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
