@@ -199,6 +199,7 @@ pub async fn verify(cfg: &VerifyConfig) -> anyhow::Result<VerifyReport> {
             report.problems.push(format!("parent backup {parent} is missing ({name}): the chain is broken"));
         }
     }
+    report.problems.extend(crate::backup::metadata::problem(&storage, &manifest).await);
     for topic in &manifest.topics {
         for partition in &topic.partitions {
             for p in partition.coverage_problems() {

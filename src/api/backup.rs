@@ -177,6 +177,16 @@ pub struct BackupSettings {
     #[serde(default = "default_stall_timeout")]
     #[schemars(regex(pattern = r"^([1-9][0-9]*(ms|s|m|h))+$"))]
     pub stall_timeout: String,
+    /// Back up the cluster's ACLs, client quotas and SCRAM users' mechanisms with each backup
+    /// (Kafka never reveals SCRAM credentials: those are not in any backup). A part the cluster
+    /// refuses to show (no `Describe` on the cluster; quotas over TLS or SASL) is recorded as
+    /// not captured, with why, in the backup and its result.
+    #[serde(default = "default_cluster_metadata")]
+    pub cluster_metadata: bool,
+}
+
+fn default_cluster_metadata() -> bool {
+    true
 }
 
 impl Default for BackupSettings {
@@ -189,6 +199,7 @@ impl Default for BackupSettings {
             parallelism: default_parallelism(),
             mode: BackupMode::default(),
             stall_timeout: default_stall_timeout(),
+            cluster_metadata: default_cluster_metadata(),
         }
     }
 }

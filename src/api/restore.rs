@@ -278,6 +278,33 @@ pub struct RestoreSettings {
     /// before the source's retention deleted them.
     #[serde(default)]
     pub scope: RestoreScope,
+    /// Cluster metadata stored with the backup to restore into the target as well: its ACLs
+    /// (topic names mapped by `topicMapping`) and client quotas. SCRAM users cannot be restored:
+    /// Kafka never reveals their credentials, so the backup holds only their mechanisms.
+    #[serde(default, skip_serializing_if = "RestoreMetadata::is_none")]
+    pub metadata: RestoreMetadata,
+}
+
+/// Which cluster metadata of the backup a restore writes into the target cluster.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreMetadata {
+    /// Create the backed-up ACL bindings. A `LITERAL` topic ACL of a topic in `topicMapping`
+    /// names the target topic; a `PREFIXED` one is created unchanged (the result lists those
+    /// whose prefix matches a mapped topic). The restore's user needs `Alter` on the cluster.
+    #[serde(default)]
+    pub acls: bool,
+    /// Set the backed-up client quotas (user, client-id, ip and their defaults); values the
+    /// target has for other keys stay. Read and written over PLAINTEXT connections only.
+    #[serde(default)]
+    pub quotas: bool,
+}
+
+impl RestoreMetadata {
+    /// Nothing of the metadata is restored (the default).
+    pub fn is_none(&self) -> bool {
+        !self.acls && !self.quotas
+    }
 }
 
 /// Who lets a planned restore write.
@@ -313,6 +340,7 @@ impl Default for RestoreSettings {
             dry_run: false,
             approval: Approval::default(),
             scope: RestoreScope::default(),
+            metadata: RestoreMetadata::default(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! default): ACLs, client quotas and the SCRAM users' mechanisms, read when the backup starts and
 //! stored as `backups/<id>/cluster-metadata.json` before the manifest that names it.
 //!
-//! A part the cluster refuses to show (no `Describe` on the cluster, no authorizer, quotas over
+//! A part the cluster refuses to show (no `Describe` on the cluster, quotas over
 //! a TLS or SASL connection) does not fail the backup: it is logged as a warning and recorded as
 //! not captured, with the reason, in the object, the manifest and the backup's result — never
 //! left out silently. Any other failure (the cluster unreachable, a timeout) fails the backup,
@@ -91,5 +91,23 @@ fn part<T>(
             Ok(None)
         }
         Err(e) => Err(anyhow::anyhow!("reading the cluster metadata: {}", e.message)),
+    }
+}
+
+/// What is wrong with the cluster metadata object `manifest` names (missing, altered,
+/// unreadable), if anything: one of the problems `verify` reports.
+pub async fn problem(
+    storage: &crate::storage::Storage,
+    manifest: &crate::format::manifest::Manifest,
+) -> Option<String> {
+    let reference = manifest.cluster_metadata.as_ref()?;
+    let path = object_store::path::Path::from(reference.object.as_str());
+    let bytes = match storage.store.get(&path).await {
+        Ok(got) => got.bytes().await,
+        Err(e) => Err(e),
+    };
+    match bytes {
+        Err(e) => Some(format!("{}: the cluster metadata object cannot be read: {e}", reference.object)),
+        Ok(bytes) => ClusterMetadata::from_object(&bytes, reference).err().map(|e| e.to_string()),
     }
 }

@@ -186,17 +186,12 @@ impl ClusterMetadata {
     pub fn from_object(bytes: &[u8], reference: &MetadataRef) -> Result<Self, FormatError> {
         let object = reference.object.clone();
         if hex::encode(Sha256::digest(bytes)) != reference.sha256 {
-            return Err(FormatError::Corrupted {
-                object,
-                byte_offset: 0,
-                detail: "its SHA-256 is not the one the manifest records".into(),
-            });
+            return Err(FormatError::Invalid(format!(
+                "{object}: its SHA-256 is not the one the manifest records (altered or replaced)"
+            )));
         }
-        let parsed: Self = serde_json::from_slice(bytes).map_err(|e| FormatError::Corrupted {
-            object: object.clone(),
-            byte_offset: 0,
-            detail: format!("does not parse: {e}"),
-        })?;
+        let parsed: Self = serde_json::from_slice(bytes)
+            .map_err(|e| FormatError::Invalid(format!("{object}: does not parse: {e}")))?;
         if parsed.metadata_version != METADATA_VERSION {
             return Err(FormatError::UnsupportedVersion {
                 object,

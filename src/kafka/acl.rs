@@ -94,8 +94,57 @@ fn value_of<T: Copy>(table: &[(T, &'static str)], name: &str, what: &str) -> Res
         .ok_or_else(|| format!("{what} {name:?} is not one librdkafka can create"))
 }
 
-/// Every ACL binding of the cluster (blocking; at most `timeout` plus queueing), sorted.
+/// Whether this client may `Describe` the cluster (what reading ACLs and SCRAM users needs), as
+/// `DescribeCluster` with the client's authorized operations says (blocking). librdkafka drops
+/// the error a `DescribeAcls` answer carries — a refused description reads as "no ACLs" — so
+/// this is asked first. A cluster without an authorizer allows everything.
+pub fn may_describe_cluster(admin: &Admin, timeout: Duration) -> Result<bool, MetadataError> {
+    let rk = admin.inner().native_ptr();
+    // SAFETY: the options pointer is the live one `admin_request` owns; an error object it
+    // returns is freed here; results are read only while the event that owns them is alive.
+    unsafe {
+        let event =
+            admin_request(rk, rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBECLUSTER, timeout, |o, q| {
+                let err = rd::rd_kafka_AdminOptions_set_include_authorized_operations(o, 1);
+                if !err.is_null() {
+                    rd::rd_kafka_error_destroy(err);
+                }
+                rd::rd_kafka_DescribeCluster(rk, o, q)
+            })
+            .map_err(|e| error(e.code, "describing the cluster", e.message))?;
+        let result = rd::rd_kafka_event_DescribeCluster_result(event.0);
+        if result.is_null() {
+            return Err(MetadataError {
+                refused: false,
+                message: "describing the cluster: the answer is not a DescribeCluster result".into(),
+            });
+        }
+        let mut count = 0usize;
+        let ops = rd::rd_kafka_DescribeCluster_result_authorized_operations(result, &mut count);
+        if ops.is_null() {
+            // The broker did not say (too old to): the descriptions themselves will tell.
+            return Ok(true);
+        }
+        Ok((0..count).map(|i| *ops.add(i)).any(|op| {
+            matches!(
+                op,
+                rd::rd_kafka_AclOperation_t::RD_KAFKA_ACL_OPERATION_DESCRIBE
+                    | rd::rd_kafka_AclOperation_t::RD_KAFKA_ACL_OPERATION_ALTER
+                    | rd::rd_kafka_AclOperation_t::RD_KAFKA_ACL_OPERATION_ALL
+            )
+        }))
+    }
+}
+
+/// Every ACL binding of the cluster (blocking; at most `timeout` plus queueing), sorted. Refused
+/// when the client may not `Describe` the cluster ([`may_describe_cluster`]).
 pub fn describe_all(admin: &Admin, timeout: Duration) -> Result<Vec<AclEntry>, MetadataError> {
+    if !may_describe_cluster(admin, timeout)? {
+        return Err(MetadataError {
+            refused: true,
+            message: "describing ACLs: the client is not allowed Describe on the cluster".into(),
+        });
+    }
     let rk = admin.inner().native_ptr();
     let fail = |message: String| MetadataError { refused: false, message };
     let mut errstr = [0 as c_char; 512];

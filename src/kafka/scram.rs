@@ -34,6 +34,11 @@ pub fn describe_all(admin: &Admin, timeout: Duration) -> Result<Vec<ScramUser>, 
         };
         MetadataError { refused: refused(code), message: format!("{what}: {message}{hint}") }
     };
+    // Describing SCRAM users needs Describe on the cluster: asked first, so a refusal is never
+    // read as "no users" (as with ACLs).
+    if !super::acl::may_describe_cluster(admin, timeout)? {
+        return Err(fail(E::RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED, "not allowed".into()));
+    }
     // SAFETY: no user list is passed (null, 0: every user); results are read only while the
     // event that owns them is alive.
     unsafe {

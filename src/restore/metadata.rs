@@ -211,7 +211,7 @@ mod tests {
         assert_eq!(renamed, 1);
         assert_eq!(notes.len(), 2, "{notes:?}");
         assert!(
-            notes[0].contains("cannot create") && notes[1].contains("mapped topic(s) orders"),
+            notes[0].contains("mapped topic(s) orders") && notes[1].contains("cannot create"),
             "{notes:?}"
         );
     }

@@ -63,6 +63,37 @@ pub struct RestoreResult {
     /// The target groups' offsets from before the restore (`snapshotOffsets`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offset_snapshot: Option<crate::offset_reset::Snapshot>,
+    /// The backup's cluster metadata: what was restored of it (`restore.metadata`) and what
+    /// cannot be (SCRAM users). Absent when the backup holds none and none was asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<MetadataOutcome>,
+}
+
+/// What a restore did with the backup's cluster metadata.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MetadataOutcome {
+    /// ACL bindings created (in a dry run: that would be); absent when not asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acls_restored: Option<u32>,
+    /// Of those, `LITERAL` topic ACLs that name a target topic of `topicMapping` instead of
+    /// the backed-up one.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub acls_renamed: u32,
+    /// Quota entities set (in a dry run: that would be); absent when not asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quotas_restored: Option<u32>,
+    /// SCRAM users the backup lists, none of them restored: Kafka never reveals credentials.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub scram_users_not_restored: u32,
+    /// What needs a person's attention: the SCRAM users, `PREFIXED` ACLs matching mapped
+    /// topics (created unchanged), bindings this build cannot create.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -108,6 +139,10 @@ impl RestoreResult {
             topics: Vec::new(),
             consumer_groups: Vec::new(),
             offset_snapshot: None,
+            metadata: self.metadata.clone().map(|mut m| {
+                m.notes.truncate(5);
+                m
+            }),
             retention_adjusted: self.retention_adjusted.iter().take(10).cloned().collect(),
             ..self.clone()
         }

@@ -218,6 +218,8 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
     }
     let too_large = topics::oversized(&client, &targets, &actions, &cluster, &largest).await?;
     anyhow::ensure!(too_large.is_empty(), "{}", too_large.join("; "));
+    // The cluster metadata asked for must be in the backup before anything is written.
+    let cluster_metadata = super::metadata::load(cfg, &storage, &last).await?;
     // Retention, cleanup and `delete` leave the backup alone while this restore reads it.
     let lease = match dry_run {
         true => None,
@@ -401,6 +403,11 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         });
     }
 
+    let metadata = match cluster_metadata {
+        Some(m) => Some(super::metadata::apply(cfg, &client, m, dry_run).await?),
+        None => None,
+    };
+
     let topic_outcomes: Vec<TopicOutcome> = targets
         .iter()
         .map(|t| {
@@ -445,6 +452,7 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         topics: topic_outcomes,
         consumer_groups: groups,
         offset_snapshot: state.snapshot.clone(),
+        metadata,
     };
     if !dry_run {
         state.result = Some(result.clone());
