@@ -23,6 +23,8 @@ pub fn kafka_backup() -> Value {
             "mode": "incremental",
             // Not in SPEC §2.2 (issue 12 §5): how long a partition may stall before the run fails.
             "stallTimeout": "5m",
+            // Not in SPEC §2.2 (issue 16 §3): ACLs, client quotas and SCRAM mechanisms with the data.
+            "clusterMetadata": true,
         },
         "schedule": {"timezone": "UTC", "suspend": false, "concurrencyPolicy": "Forbid"},
         "retention": {"pruneOnSchedule": true},
