@@ -373,6 +373,8 @@ mod tests {
             totals: Totals::default(),
             written: None,
             cluster_metadata: None,
+            schema_registry: None,
+            strimzi_resources: None,
         }
     }
 

@@ -238,6 +238,8 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         totals: totals.clone(),
         written: Some(written.clone()),
         cluster_metadata,
+        schema_registry: None,
+        strimzi_resources: None,
     };
     // The commit point: only now does the backup exist. Create-only, so two writers can never
     // both commit one id; a write of ours that landed although its answer was lost reads back

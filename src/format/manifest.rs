@@ -89,6 +89,16 @@ impl Layout {
         format!("{}backups/{backup_id}/{}", self.prefix, super::metadata::OBJECT_NAME)
     }
 
+    /// The Schema Registry object of a backup ([`super::schemas`]).
+    pub fn schema_registry(&self, backup_id: &str) -> String {
+        format!("{}backups/{backup_id}/{}", self.prefix, super::schemas::OBJECT_NAME)
+    }
+
+    /// The Strimzi resources object of a backup ([`super::strimzi_resources`]).
+    pub fn strimzi_resources(&self, backup_id: &str) -> String {
+        format!("{}backups/{backup_id}/{}", self.prefix, super::strimzi_resources::OBJECT_NAME)
+    }
+
     /// The backup id of a manifest's object name, if it is one.
     pub fn backup_id_of_manifest<'a>(&self, object: &'a str) -> Option<&'a str> {
         object
@@ -360,6 +370,14 @@ pub struct Manifest {
     /// written before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_metadata: Option<super::metadata::MetadataRef>,
+    /// The Schema Registry object (subjects, versions, ids, compatibility, modes) this backup
+    /// wrote before its manifest; absent when the backup names no `schemaRegistry`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_registry: Option<super::schemas::SchemasRef>,
+    /// The Strimzi resources object (`KafkaTopic`s, `KafkaUser`s) this backup wrote before its
+    /// manifest; absent unless `backup.strimziResources` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strimzi_resources: Option<super::strimzi_resources::StrimziResourcesRef>,
 }
 
 /// Records and bytes one backup wrote.
@@ -391,6 +409,15 @@ impl Manifest {
     }
 }
 
+/// The versions this build reads, as prose: `1, 2 and 3`.
+fn version_list() -> String {
+    let names = MANIFEST_VERSIONS.map(|v| v.to_string());
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => names.join(""),
+    }
+}
+
 /// The stored form: the manifest and the SHA-256 of its canonical JSON.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -419,7 +446,7 @@ impl Manifest {
                 return Err(FormatError::UnsupportedVersion {
                     object: object.into(),
                     found: u16::try_from(v).unwrap_or(u16::MAX),
-                    supported: MANIFEST_VERSIONS.map(|v| v.to_string()).join(" and "),
+                    supported: version_list(),
                 });
             }
             None => {
@@ -519,6 +546,8 @@ mod tests {
             totals: Totals::default(),
             written: None,
             cluster_metadata: None,
+            schema_registry: None,
+            strimzi_resources: None,
         }
     }
 
@@ -539,10 +568,10 @@ mod tests {
     fn newer_format_versions_are_refused_by_name() {
         let json = String::from_utf8(manifest().to_json().expect("json"))
             .expect("utf8")
-            .replace("\"formatVersion\": 2", "\"formatVersion\": 7");
+            .replace(&format!("\"formatVersion\": {MANIFEST_VERSION}"), "\"formatVersion\": 7");
         let err = Manifest::from_json(json.as_bytes(), "m.json").expect_err("version");
         assert!(err.to_string().contains("format version 7 is not supported"), "{err}");
-        assert!(err.to_string().contains("reads versions 1 and 2"), "{err}");
+        assert!(err.to_string().contains("reads versions 1, 2 and 3"), "{err}");
     }
 
     #[test]

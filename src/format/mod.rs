@@ -1,5 +1,5 @@
-//! The on-storage format of a backup (manifest version 2, segment version 1; documented in
-//! `docs/format.md`, which also describes version 1 manifests, still read).
+//! The on-storage format of a backup (manifest version 3, segment version 1; documented in
+//! `docs/format.md`, which also describes version 1 and 2 manifests, still read).
 //!
 //! A backup is a directory of immutable objects: segments holding the records of one partition,
 //! and a manifest written last, which is the commit point — a backup without its manifest does
@@ -11,12 +11,16 @@
 //!   written and read one block at a time so memory stays bounded.
 //! - [`manifest`]: the manifest (commit point, checksummed) and the object layout under a prefix.
 //! - [`metadata`]: the cluster metadata object (ACLs, quotas, SCRAM users) the manifest names.
+//! - [`schemas`]: the Schema Registry object the manifest names.
+//! - [`strimzi_resources`]: the Strimzi `KafkaTopic`/`KafkaUser` object the manifest names.
 
 pub mod codec;
 pub mod manifest;
 pub mod metadata;
 pub mod record;
+pub mod schemas;
 pub mod segment;
+pub mod strimzi_resources;
 mod varint;
 
 /// How times are written in manifests and results: RFC 3339 in UTC, to the millisecond (record
@@ -37,10 +41,16 @@ pub const SEGMENT_VERSION: u16 = 1;
 /// point (it lists every segment it needs, also those earlier backups of its lineage wrote) and
 /// records the identity of what was read (cluster id, topic ids, log start offsets) and lineage
 /// breaks. Readers accept exactly the versions in [`MANIFEST_VERSIONS`].
-pub const MANIFEST_VERSION: u16 = 2;
+///
+/// Version 3 is version 2 plus the objects a manifest may name beside its segments (cluster
+/// metadata, Schema Registry contents, Strimzi resources). Their fields are optional, so the
+/// layout would parse as version 2; the number changed so that a build that knows only version 2
+/// refuses such a manifest by its version ("upgrade the operator") rather than reporting a
+/// checksum mismatch over fields it cannot see, which reads as corruption.
+pub const MANIFEST_VERSION: u16 = 3;
 
 /// Manifest versions this build reads.
-pub const MANIFEST_VERSIONS: [u16; 2] = [1, 2];
+pub const MANIFEST_VERSIONS: [u16; 3] = [1, 2, 3];
 
 /// A backup that cannot be read as it should: every variant names where the problem is.
 #[derive(Debug, thiserror::Error)]

@@ -128,19 +128,26 @@ pub struct GroupPlan {
     pub offsets: Vec<CommittedOffset>,
 }
 
+/// The offsets of groups on topics restored into another partition count, worked out by
+/// [`repartition`](super::repartition): (group, source topic) -> the target partitions' offsets
+/// and the metadata to commit with them.
+pub type Moved = BTreeMap<(String, String), (Vec<(i32, i64)>, Option<String>)>;
+
 /// Translates the selected groups' offsets on the restored partitions. `translated` maps a
-/// backed-up partition to its source -> target offsets; `target_topic` names its topic in the
-/// target cluster.
+/// backed-up partition to its source -> target offsets; `moved` holds the offsets on
+/// repartitioned topics (whose source offsets `translated` does not hold); `target_topic` names
+/// a topic in the target cluster.
 pub fn plan(
     groups: &[GroupEntry],
     selection: &GroupSelection,
     translated: &HashMap<(String, i32), BTreeMap<i64, i64>>,
+    moved: &Moved,
     target_topic: impl Fn(&str) -> String,
 ) -> Vec<GroupPlan> {
     let mut plans: Vec<GroupPlan> = Vec::new();
     for g in groups {
         let Some(target_group) = selection.target(&g.group) else { continue };
-        let offsets: Vec<CommittedOffset> = g
+        let mut offsets: Vec<CommittedOffset> = g
             .offsets
             .iter()
             .filter_map(|o| {
@@ -153,6 +160,14 @@ pub fn plan(
                 })
             })
             .collect();
+        for ((_, source), (on, metadata)) in moved.iter().filter(|((group, _), _)| *group == g.group) {
+            offsets.extend(on.iter().map(|(partition, offset)| CommittedOffset {
+                topic: target_topic(source),
+                partition: *partition,
+                offset: *offset,
+                metadata: metadata.clone(),
+            }));
+        }
         if offsets.is_empty() {
             continue;
         }
@@ -206,7 +221,7 @@ mod tests {
         assert_eq!(committed[&("orders".to_string(), 0)], vec![40], "ops is not selected");
         // orders/0 was restored (audit was not): source offset 40 is now target offset 1012.
         let translated = HashMap::from([(("orders".to_string(), 0), BTreeMap::from([(40, 1012)]))]);
-        let plans = plan(&groups, &selection, &translated, |t| format!("{t}-restored"));
+        let plans = plan(&groups, &selection, &translated, &Moved::new(), |t| format!("{t}-restored"));
         assert_eq!(plans.len(), 1);
         assert_eq!(plans[0].target_group, "billing-dr");
         assert_eq!(plans[0].offsets.len(), 1, "audit/0 was not restored");
@@ -254,6 +269,8 @@ mod tests {
             totals: Totals::default(),
             written: None,
             cluster_metadata: None,
+            schema_registry: None,
+            strimzi_resources: None,
         }
     }
 

@@ -89,6 +89,8 @@ fn manifest(id: &str, started: &str, completed: &str) -> Manifest {
         totals: Totals::default(),
         written: None,
         cluster_metadata: None,
+        schema_registry: None,
+        strimzi_resources: None,
     }
 }
 

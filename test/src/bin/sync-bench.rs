@@ -132,6 +132,8 @@ fn manifest(layout: &Layout, i: usize) -> Manifest {
         totals: Totals::default(),
         written: None,
         cluster_metadata: None,
+        schema_registry: None,
+        strimzi_resources: None,
     }
 }
 

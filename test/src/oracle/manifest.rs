@@ -1,5 +1,5 @@
 //! `manifest.json` decoded from docs/format.md alone ("Manifest"): the envelope and its SHA-256,
-//! format versions 1 and 2, and the offset accounting of every partition.
+//! format versions 1, 2 and 3, and the offset accounting of every partition.
 
 use anyhow::{Context, bail, ensure};
 use serde::Deserialize;
@@ -81,7 +81,7 @@ pub fn parse(bytes: &[u8]) -> anyhow::Result<Manifest> {
     );
     let raw = obj.get("manifest").context("no manifest")?.clone();
     let mut m: Manifest = serde_json::from_value(raw.clone()).context("manifest fields")?;
-    if !matches!(m.format_version, 1 | 2) {
+    if !matches!(m.format_version, 1..=3) {
         bail!("unknown formatVersion {}", m.format_version);
     }
     m.raw = raw;
