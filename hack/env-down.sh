@@ -23,7 +23,7 @@ stop() {
   rm -f "$PID_DIR/$name.pid" "$PID_DIR/$name.exe"
 }
 
-for name in harness controller-manager apiserver kafka fake-gcs azurite minio etcd; do
+for name in harness controller-manager apiserver schema-registry kafka fake-gcs azurite minio etcd; do
   stop "$name"
 done
 if [[ ${1:-} == --purge ]]; then

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts the local test environment on 127.0.0.1, every part real: etcd, kube-apiserver,
-# kube-controller-manager, the pod harness (plays the kubelet), Apache Kafka (KRaft), and the
-# object stores MinIO (S3), Azurite (Azure Blob) and fake-gcs-server (GCS).
+# kube-controller-manager, the pod harness (plays the kubelet), Apache Kafka (KRaft), a Schema
+# Registry (Apicurio Registry, Confluent-compatible API), and the object stores MinIO (S3), Azurite
+# (Azure Blob) and fake-gcs-server (GCS).
 # Writes $ENV_DIR/kubeconfig and $ENV_DIR/env (KEY=VALUE, read by the tests and by `source`),
 # waits until each part really answers, and names the part that failed and why.
 # Idempotent: parts already running are left alone. Stop with hack/env-down.sh.
@@ -14,6 +15,8 @@ PKI=$ENV_DIR/pki
 # The pod harness's kubelet API (container logs, HTTPS): the kubelet's 10250 in the 3xxxx/4xxxx
 # scheme of hack/lib.sh. The apiserver proxies `kubectl logs` there (the node advertises it).
 HARNESS_PORT=${HARNESS_PORT:-40250}
+# The Schema Registry: Confluent's 8081 in the same scheme.
+SCHEMA_REGISTRY_PORT=${SCHEMA_REGISTRY_PORT:-38081}
 
 # Starts "$@" detached in its own session, logging to $LOG_DIR/$name.log, unless running already.
 start() {
@@ -260,6 +263,22 @@ kafka_ready() {
     org.apache.kafka.tools.TopicCommand --bootstrap-server "127.0.0.1:$KAFKA_PORT" --list
 }
 
+# --- Schema Registry (Apicurio Registry) ---------------------------------------------------------
+# Its Confluent-compatible API (what the backup speaks) is under /apis/ccompat/v7. Storage is H2 in
+# memory: a restart empties it. Deletes are off by default in Apicurio and on here (the Confluent
+# API's soft and permanent deletes need them). One small pool, one small heap: ~220 MiB resident.
+SCHEMA_REGISTRY_URL=http://127.0.0.1:$SCHEMA_REGISTRY_PORT/apis/ccompat/v7
+start_schema_registry() {
+  start schema-registry "$SCHEMA_REGISTRY_PORT" java -Xms32m -Xmx256m -XX:+UseSerialGC \
+    -Dquarkus.http.host=127.0.0.1 "-Dquarkus.http.port=$SCHEMA_REGISTRY_PORT" \
+    -Dapicurio.datasource.jdbc.initial-size=2 -Dapicurio.datasource.jdbc.min-size=2 -Dapicurio.datasource.jdbc.max-size=20 \
+    -Dapicurio.rest.deletion.group.enabled=true -Dapicurio.rest.deletion.artifact.enabled=true \
+    -Dapicurio.rest.deletion.artifact-version.enabled=true \
+    -jar "$APICURIO_JAR"
+}
+# A real call of the API the backup uses: list subjects.
+schema_registry_ready() { curl -sf "$SCHEMA_REGISTRY_URL/subjects"; }
+
 # --- MinIO -------------------------------------------------------------------------------------
 MINIO_ROOT_USER=${MINIO_ROOT_USER:-strimzi-backup}
 MINIO_ROOT_PASSWORD=${MINIO_ROOT_PASSWORD:-strimzi-backup-secret}
@@ -367,6 +386,7 @@ AZURITE_KEY=$AZURITE_KEY
 AZURITE_CONTAINER=$AZURITE_CONTAINER
 FAKE_GCS_ENDPOINT=http://127.0.0.1:$FAKE_GCS_PORT
 FAKE_GCS_BUCKET=$FAKE_GCS_BUCKET
+SCHEMA_REGISTRY_URL=$SCHEMA_REGISTRY_URL
 HARNESS_STATE_DIR=$ENV_DIR/harness
 AUDIT_LOG=$LOG_DIR/audit.log
 CERT_MANAGER_CONTROLLER=$CERT_MANAGER_CONTROLLER
@@ -395,6 +415,7 @@ main() {
   start_azurite
   start_fake_gcs
   start_kafka
+  start_schema_registry
   wait_for etcd 60 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
   start_apiserver
   wait_for apiserver 120 apiserver_ready
@@ -410,6 +431,7 @@ main() {
   fake_gcs_bucket
   wait_for kafka 120 kafka_ready
   kafka_scram_user
+  wait_for schema-registry 120 schema_registry_ready
   write_env
   cat <<MSG
 
@@ -419,6 +441,7 @@ Local environment is up (state in $ENV_DIR):
   MinIO       http://127.0.0.1:$MINIO_PORT  bucket '$MINIO_BUCKET' (user $MINIO_ROOT_USER)
   Azurite     $AZURITE_ENDPOINT  container '$AZURITE_CONTAINER' (Azure Blob, Azurite $AZURITE_VERSION)
   fake-gcs    http://127.0.0.1:$FAKE_GCS_PORT  bucket '$FAKE_GCS_BUCKET' (GCS, fake-gcs-server $FAKE_GCS_VERSION)
+  Registry    $SCHEMA_REGISTRY_URL  (Confluent API of Apicurio Registry $APICURIO_VERSION, in memory)
   Pods        run by the test harness on node 'harness' (kubectl logs; files in $ENV_DIR/harness)
   Variables   $ENV_DIR/env     Stop with: make env-down
 MSG

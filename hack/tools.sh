@@ -4,14 +4,14 @@
 # source this file; SC2030/SC2031: each build exports its Go settings inside a subshell on purpose.)
 # Builds or fetches the real components the local environment runs, pinned in versions.env and
 # cached under $CACHE_DIR/<component>-<version>/ so a second run is instant.
-#   hack/tools.sh [all|env|native|kubernetes|etcd|kafka|minio|azurite|fake-gcs|oha|ship|
+#   hack/tools.sh [all|env|native|kubernetes|etcd|kafka|minio|azurite|fake-gcs|apicurio|oha|ship|
 #                  operator-sdk|scorecard-test|opm|olm|helm|promtool|hadolint|cert-manager|prometheus-crds|
 #                  strimzi-crds]...
 # Prints nothing but progress; a failed build names its log file. Sourcing it (as env-up.sh does)
 # only defines the component paths: K8S_BIN, ETCD_BIN, KAFKA_HOME, MINIO_BIN, AZURITE_BLOB_JS,
-# FAKE_GCS_BIN, and (exported) OHA_BIN, OPERATOR_SDK, SCORECARD_TEST, OPM, OLM_BIN, OLM_CRDS, HELM,
-# PROMTOOL, HADOLINT, CERT_MANAGER_{CONTROLLER,CAINJECTOR,CRDS}, PROMETHEUS_CRDS, and
-# STRIMZI_CRDS_{V1BETA2_ONLY,BOTH,V1_ONLY} (Strimzi's real CRDs, hack/strimzi-crds.sh). `env` is what
+# FAKE_GCS_BIN, APICURIO_JAR (the Schema Registry), and (exported) OHA_BIN, OPERATOR_SDK,
+# SCORECARD_TEST, OPM, OLM_BIN, OLM_CRDS, HELM, PROMTOOL, HADOLINT, CERT_MANAGER_{CONTROLLER,CAINJECTOR,
+# CRDS}, PROMETHEUS_CRDS, and STRIMZI_CRDS_{V1BETA2_ONLY,BOTH,V1_ONLY} (Strimzi's real CRDs, hack/strimzi-crds.sh). `env` is what
 # `make env-up` runs; `all` is what the tests need: env, `ship` (the packaging and lint tools: operator-sdk,
 # scorecard-test, opm, olm, helm, promtool, hadolint), cert-manager (the plain-install test) and
 # the Prometheus Operator's CRDs (the OLM test);
@@ -35,6 +35,12 @@ MINIO_BIN=$MINIO_DIR/bin
 # What the azurite-blob command runs; env-up starts it with node so the pid check sees node.
 AZURITE_BLOB_JS=$AZURITE_DIR/node_modules/azurite/dist/src/blob/main.js
 FAKE_GCS_BIN=$FAKE_GCS_DIR/bin
+# Apicurio Registry (the Schema Registry, Confluent-compatible API), built by the Maven project in
+# hack/schema-registry; keyed by that directory's content too, so a changed build is made anew.
+APICURIO_SRC=$HACK_DIR/schema-registry
+APICURIO_DIR=$CACHE_DIR/apicurio-$APICURIO_VERSION-$(cd "$APICURIO_SRC" && find . -type f -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-8)
+# A Quarkus legacy jar (Apicurio's own packaging): the runner and its lib/ directory.
+APICURIO_JAR=$APICURIO_DIR/app/apicurio-registry-runner-1-runner.jar
 OHA_DIR=$CACHE_DIR/oha-$OHA_VERSION
 # Exported: test/src/bin/webhook-bench.rs reads it when no --oha is given.
 export OHA_BIN=$OHA_DIR/bin/oha
@@ -214,6 +220,43 @@ build_fake_gcs() {
     cd "$src" || exit
     run_logged "go build fake-gcs-server" "$FAKE_GCS_DIR/build.log" go build -trimpath -ldflags "-s -w" -o "$bin/fake-gcs-server" .
   )
+}
+
+# Apicurio Registry from Maven Central: its thin app jar plus Quarkus' augmentation (the Maven
+# project hack/schema-registry/pom.xml, built in a copy here). The registry here serves only part of
+# Apicurio's modules, so the 3.0.9 pieces it lacks are first put into that project's file
+# repository overlay-repo: the release's parent pom, config-definitions built from the release's
+# source, and config-index-deployment 3.0.6's jar (the same source) under 3.0.9's name. pom.xml says more.
+build_apicurio() {
+  if [[ -f $APICURIO_JAR ]]; then return; fi
+  [[ -f $APICURIO_SRC/apicurio-registry-$APICURIO_VERSION.pom ]] ||
+    die "hack/schema-registry builds Apicurio 3.0.9 only (it fills in that release's missing modules); APICURIO_VERSION=$APICURIO_VERSION needs its own (docs/local-environment.md)"
+  command -v mvn >/dev/null || die "Apicurio Registry is built with Maven: apt-get install maven"
+  log "building Apicurio Registry $APICURIO_VERSION on Quarkus $APICURIO_QUARKUS_VERSION (Maven Central; ~3 min cold)"
+  local src=$APICURIO_DIR/src repo app logfile=$APICURIO_DIR/build.log
+  rm -rf "$APICURIO_DIR"
+  mkdir -p "$APICURIO_DIR/fetch"
+  cp -R "$APICURIO_SRC" "$src"
+  repo=$src/overlay-repo
+  mkdir -p "$repo/io/apicurio/apicurio-registry/$APICURIO_VERSION"
+  cp "$src/apicurio-registry-$APICURIO_VERSION.pom" "$repo/io/apicurio/apicurio-registry/$APICURIO_VERSION/"
+  local mvn=(mvn -B -q "-Dapicurio.version=$APICURIO_VERSION" "-Dquarkus.version=$APICURIO_QUARKUS_VERSION")
+  run_logged "mvn deploy apicurio-registry-config-definitions" "$logfile" \
+    "${mvn[@]}" -f "$src/config-definitions/pom.xml" deploy "-DaltDeploymentRepository=overlay::default::file://$repo"
+  (
+    # Outside any project: these goals would read the nearest pom.xml.
+    cd "$APICURIO_DIR/fetch" || exit
+    run_logged "mvn fetch apicurio-registry-config-index-deployment 3.0.6" "$logfile" "${mvn[@]}" dependency:copy \
+      -Dartifact=io.apicurio:apicurio-registry-config-index-deployment:3.0.6 -DoutputDirectory=.
+    run_logged "mvn deploy apicurio-registry-config-index-deployment" "$logfile" "${mvn[@]}" deploy:deploy-file \
+      -Dfile=apicurio-registry-config-index-deployment-3.0.6.jar -DpomFile="$src/config-index-deployment-$APICURIO_VERSION.pom" \
+      -DrepositoryId=overlay -Durl="file://$repo"
+  )
+  run_logged "mvn package (Quarkus build of Apicurio Registry)" "$logfile" "${mvn[@]}" -f "$src/pom.xml" package
+  app=$(stage_dir "$APICURIO_DIR/app")
+  mv "$src/target/lib" "$src/target/apicurio-registry-runner-1-runner.jar" "$app/"
+  publish_dir "$APICURIO_DIR/app"
+  rm -rf "$src/target" "$APICURIO_DIR/fetch"
 }
 
 # oha, the HTTP load generator of the webhook bench, from crates.io with its own lock file, so the
@@ -421,12 +464,12 @@ main() {
   [[ ${#targets[@]} -gt 0 ]] || targets=(all)
   for t in "${targets[@]}"; do
     case $t in
-      env) check_native; build_etcd; build_kafka; build_minio; build_azurite; build_fake_gcs; build_kubernetes; build_strimzi_crds ;;
+      env) check_native; build_etcd; build_kafka; build_minio; build_azurite; build_fake_gcs; build_apicurio; build_kubernetes; build_strimzi_crds ;;
       all) main env; build_ship; build_cert_manager; build_prometheus_crds ;;
       native) check_native ;;
-      kubernetes | etcd | kafka | minio | azurite | oha | ship | opm | olm | helm | promtool | hadolint) "build_$t" ;;
+      kubernetes | etcd | kafka | minio | azurite | apicurio | oha | ship | opm | olm | helm | promtool | hadolint) "build_$t" ;;
       fake-gcs | operator-sdk | scorecard-test | cert-manager | prometheus-crds | strimzi-crds) "build_${t//-/_}" ;;
-      *) die "unknown component '$t' (expected all, env, native, kubernetes, etcd, kafka, minio, azurite, fake-gcs, oha, ship, operator-sdk, scorecard-test, opm, olm, helm, promtool, hadolint, cert-manager, prometheus-crds, strimzi-crds)" ;;
+      *) die "unknown component '$t' (expected all, env, native, kubernetes, etcd, kafka, minio, azurite, fake-gcs, apicurio, oha, ship, operator-sdk, scorecard-test, opm, olm, helm, promtool, hadolint, cert-manager, prometheus-crds, strimzi-crds)" ;;
     esac
   done
 }
