@@ -232,7 +232,7 @@ build_apicurio() {
   [[ -f $APICURIO_SRC/apicurio-registry-$APICURIO_VERSION.pom ]] ||
     die "hack/schema-registry builds Apicurio 3.0.9 only (it fills in that release's missing modules); APICURIO_VERSION=$APICURIO_VERSION needs its own (docs/local-environment.md)"
   command -v mvn >/dev/null || die "Apicurio Registry is built with Maven: apt-get install maven"
-  log "building Apicurio Registry $APICURIO_VERSION on Quarkus $APICURIO_QUARKUS_VERSION (Maven Central; ~3 min cold)"
+  log "building Apicurio Registry $APICURIO_VERSION on Quarkus $APICURIO_QUARKUS_VERSION (Maven Central; ~4 min cold)"
   local src=$APICURIO_DIR/src repo app logfile=$APICURIO_DIR/build.log
   rm -rf "$APICURIO_DIR"
   mkdir -p "$APICURIO_DIR/fetch"
