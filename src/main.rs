@@ -275,7 +275,11 @@ async fn restore(config: Option<&Path>, flags: &ConfigFlags, extra: RestoreFlags
             .split_once('=')
             .filter(|(s, t)| !s.is_empty() && !t.is_empty())
             .ok_or_else(|| anyhow::anyhow!("--rename {rename}: expected source=target"))?;
-        cfg.topic_mapping.push(TopicMapping { source_topic: source.into(), target_topic: target.into() });
+        cfg.topic_mapping.push(TopicMapping {
+            source_topic: source.into(),
+            target_topic: target.into(),
+            partitions: None,
+        });
     }
     let result = strimzi_backup_operator::restore::run(&cfg).await?;
     println!("{}", serde_json::to_string(&result)?);

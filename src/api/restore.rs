@@ -180,6 +180,16 @@ pub struct TopicMapping {
     /// Topic name in the target cluster.
     #[schemars(length(min = 1, max = 249))]
     pub target_topic: String,
+    /// Restore into this many partitions instead of the backup's count (repartitioning). Each
+    /// record goes where Kafka's default partitioner puts it: `murmur2(key)` modulo the count
+    /// for keyed records (every record of a key lands in one partition, in its order), and
+    /// keyless records in turn. Committed consumer offsets then cannot be translated one to one:
+    /// each group starts every target partition at the first record there it had not consumed.
+    /// A target topic that already exists must have exactly this many partitions. Omitted or
+    /// equal to the backup's count: partitions are restored one to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub partitions: Option<i32>,
 }
 
 /// Which consumer-group offsets to restore.

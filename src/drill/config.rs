@@ -109,7 +109,11 @@ impl DrillConfig {
             topics: self.topics.clone(),
             topic_mapping: topics
                 .iter()
-                .map(|t| TopicMapping { source_topic: t.clone(), target_topic: self.scratch_topic(t) })
+                .map(|t| TopicMapping {
+                    source_topic: t.clone(),
+                    target_topic: self.scratch_topic(t),
+                    partitions: None,
+                })
                 .collect(),
             consumer_groups: Some(RestoreConsumerGroups {
                 restore: false,

@@ -56,3 +56,13 @@ impl RestoreConfig {
             .map_or(source, |m| m.target_topic.as_str())
     }
 }
+
+    /// The partition count asked for a backed-up topic (`topicMapping[].partitions`) and the
+    /// field that asks it, if any.
+    pub fn target_partitions(&self, source: &str) -> Option<(i32, String)> {
+        self.topic_mapping
+            .iter()
+            .enumerate()
+            .find(|(_, m)| m.source_topic == source)
+            .and_then(|(i, m)| m.partitions.map(|n| (n, format!("spec.topicMapping[{i}].partitions"))))
+    }

@@ -187,8 +187,11 @@ mod tests {
             "kafka": {"bootstrapServers": "k:9092"}, "storage": {"type": "filesystem"},
         }))
         .map(|mut c: RestoreConfig| {
-            c.topic_mapping =
-                vec![TopicMapping { source_topic: "orders".into(), target_topic: "orders-dr".into() }];
+            c.topic_mapping = vec![TopicMapping {
+                source_topic: "orders".into(),
+                target_topic: "orders-dr".into(),
+                partitions: None,
+            }];
             c
         })
         .expect("config");

@@ -20,6 +20,8 @@
 //! - [`writer`]: the transactional producer: fencing earlier attempts, periodic commits.
 //! - [`target`]: reading a target partition back.
 //! - [`partition`]: writing one partition.
+//! - [`repartition`]: restoring a topic into another partition count (`topicMapping[].partitions`):
+//!   placement by Kafka's default partitioner, the merged order, resuming, consumer offsets.
 //! - [`offsets`]: translating consumer-group offsets to the restored records.
 //! - [`metadata`]: the backup's ACLs and quotas (`restore.metadata`), SCRAM users reported.
 
@@ -28,6 +30,7 @@ pub mod metadata;
 pub mod offsets;
 pub mod partition;
 pub mod result;
+pub mod repartition;
 pub mod run;
 pub mod source;
 pub mod state;

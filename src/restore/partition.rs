@@ -26,11 +26,11 @@ use crate::storage::Storage;
 /// A delivery not acknowledged for this long means the target cluster is unreachable: the run
 /// stops, and a rerun resumes. The producer gives up on a record sooner (the transaction timeout
 /// of [`super::writer`]); this only bounds the wait should its report never come.
-const STALL: Duration = Duration::from_secs(10 * 60);
+pub(super) const STALL: Duration = Duration::from_secs(10 * 60);
 
 /// Deliveries awaited per partition before the next record is sent: bounds memory and keeps the
 /// producer's queue shared fairly between partitions.
-const MAX_IN_FLIGHT: usize = 5_000;
+pub(super) const MAX_IN_FLIGHT: usize = 5_000;
 
 /// What every partition of a run shares.
 pub struct PartitionContext {
@@ -86,7 +86,11 @@ pub struct PartitionOutcome {
     pub end: i64,
 }
 
-fn to_future_record<'a>(topic: &'a str, partition: i32, r: &'a Record) -> FutureRecord<'a, [u8], [u8]> {
+pub(super) fn to_future_record<'a>(
+    topic: &'a str,
+    partition: i32,
+    r: &'a Record,
+) -> FutureRecord<'a, [u8], [u8]> {
     let mut rec: FutureRecord<'a, [u8], [u8]> =
         FutureRecord::to(topic).partition(partition).timestamp(r.timestamp);
     if !r.headers.is_empty() {
@@ -106,35 +110,35 @@ fn to_future_record<'a>(topic: &'a str, partition: i32, r: &'a Record) -> Future
 }
 
 /// A record sent and not yet acknowledged.
-struct InFlight {
+pub(super) struct InFlight {
     /// The transaction it went into.
-    txn: u64,
+    pub(super) txn: u64,
     /// Committed offsets that translate to where it lands.
-    translates: Vec<i64>,
-    delivery: DeliveryFuture,
+    pub(super) translates: Vec<i64>,
+    pub(super) delivery: DeliveryFuture,
 }
 
 /// One partition's restore under way: the backup's records in order, where the restore's own
 /// records sit in the target, and the consumer offsets waiting for a target offset.
-struct Partition<'c> {
-    ctx: &'c PartitionContext,
-    name: String,
-    outcome: PartitionOutcome,
-    committed: std::iter::Peekable<std::vec::IntoIter<i64>>,
+pub(super) struct Partition<'c> {
+    pub(super) ctx: &'c PartitionContext,
+    pub(super) name: String,
+    pub(super) outcome: PartitionOutcome,
+    pub(super) committed: std::iter::Peekable<std::vec::IntoIter<i64>>,
     /// Committed offsets at or before the record being handled: they translate to its target offset.
-    pending: Vec<i64>,
+    pub(super) pending: Vec<i64>,
     /// Records of the backup handled so far.
-    index: i64,
+    pub(super) index: i64,
     /// Where the next record of this run must land when nothing of the restore is in the
     /// partition after `start` yet.
-    first: i64,
+    pub(super) first: i64,
     /// The restore's last record in the partition and its transaction.
-    last: Option<(i64, u64)>,
+    pub(super) last: Option<(i64, u64)>,
 }
 
 impl Partition<'_> {
     /// Accounts for the next record of the backup.
-    fn take(&mut self, record: &Record) {
+    pub(super) fn take(&mut self, record: &Record) {
         while let Some(c) = self.committed.next_if(|c| *c <= record.offset) {
             self.pending.push(c);
         }
@@ -148,7 +152,21 @@ impl Partition<'_> {
     }
 
     /// The record just taken is at `offset` in the target.
-    fn place(&mut self, translates: Vec<i64>, offset: i64) {
+    pub(super) fn place(&mut self, translates: Vec<i64>, offset: i64) {
+    /// What the partition's restore did, once every record is settled; `start` is where the
+    /// target partition stood before the restore.
+    pub(super) fn finish(self, start: i64) -> PartitionOutcome {
+        let mut outcome = self.outcome;
+        outcome.at_end = self.pending.into_iter().chain(self.committed).collect();
+        outcome.end = match (&self.ctx.writer, self.last) {
+            (None, _) => start + self.index,
+            (Some(_), Some((at, _))) => at + 2,
+            (Some(_), None) => self.first,
+        };
+        outcome.records = self.index;
+        outcome
+    }
+
         for c in translates {
             self.outcome.translated.insert(c, offset);
         }
@@ -157,7 +175,7 @@ impl Partition<'_> {
     /// Waits for the oldest delivery and checks that it landed right after the restore's previous
     /// record — one offset further, or two when a commit marker lies between — so that nothing
     /// else sits between the restore's records.
-    async fn settle(&mut self, sent: InFlight) -> anyhow::Result<()> {
+    pub(super) async fn settle(&mut self, sent: InFlight) -> anyhow::Result<()> {
         let name = &self.name;
         let offset = match tokio::time::timeout(STALL, sent.delivery).await {
             Err(_) => anyhow::bail!(
@@ -295,13 +313,5 @@ pub async fn restore_partition(
     while let Some(sent) = in_flight.pop_front() {
         p.settle(sent).await?;
     }
-    let mut outcome = p.outcome;
-    outcome.at_end = p.pending.into_iter().chain(p.committed).collect();
-    outcome.end = match (&ctx.writer, p.last) {
-        (None, _) => job.start + p.index,
-        (Some(_), Some((at, _))) => at + 2,
-        (Some(_), None) => p.first,
-    };
-    outcome.records = p.index;
-    Ok(outcome)
+    Ok(p.finish(job.start))
 }

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use super::RestoreConfig;
 use super::offsets::{self, GroupSelection};
-use super::partition::{PartitionContext, PartitionJob, PartitionOutcome, restore_partition};
+use super::partition::{PartitionContext, PartitionJob, PartitionOutcome};
+use super::repartition::{self, RepartitionJob, Work};
 pub use super::result::RestoreResult;
 use super::result::{GroupOutcome, TopicAction, TopicOutcome};
 use super::source::{self, PartitionSource};
@@ -84,6 +85,7 @@ fn target_topics(
             continue;
         }
         let name = cfg.target_topic(&s.topic.name).to_string();
+        let asked = cfg.target_partitions(&s.topic.name);
         if let Some(other) = targets.iter().find(|t| t.name == name) {
             problems.push(format!(
                 "spec.topicMapping: {} and {} would both be restored as {name}: map them to different names",
@@ -94,9 +96,11 @@ fn target_topics(
         targets.push(TargetTopic {
             source: s.topic.name.clone(),
             name,
-            partitions: s.topic.partition_count,
+            partitions: asked.as_ref().map_or(s.topic.partition_count, |(n, _)| *n),
             replication_factor: s.topic.replication_factor,
             configs: s.topic.configs.clone(),
+            repartitioned: asked.as_ref().is_some_and(|(n, _)| *n != s.topic.partition_count),
+            partitions_field: asked.map(|(_, field)| field),
         });
     }
     anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
@@ -277,30 +281,51 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         records: Arc::new(AtomicU64::new(0)),
         bytes: Arc::new(AtomicU64::new(0)),
     });
-    let mut jobs = Vec::new();
-    for s in &sources {
-        let target_topic = cfg.target_topic(&s.topic.name).to_string();
-        let start = starts.get(&target_topic).and_then(|m| m.get(&s.partition)).copied();
-        let current = now.get(&target_topic).and_then(|m| m.get(&s.partition)).copied();
+    let recorded_start = |target_topic: &str, partition: i32| -> anyhow::Result<i64> {
+        let start = starts.get(target_topic).and_then(|m| m.get(&partition)).copied();
+        let current = now.get(target_topic).and_then(|m| m.get(&partition)).copied();
         let (Some(start), Some(current)) = (start, current) else {
-            anyhow::bail!("{target_topic}/{}: no recorded start; the restore state is damaged", s.partition);
+            anyhow::bail!("{target_topic}/{partition}: no recorded start; the restore state is damaged");
         };
         if current < start {
             return Err(Refusal::target_changed(format!(
-                "{target_topic}/{}: its end offset went back from {start} to {current} since this restore \
-                 started (the topic was deleted or emptied): restore again under a new KafkaRestore",
-                s.partition
+                "{target_topic}/{partition}: its end offset went back from {start} to {current} since this \
+                 restore started (the topic was deleted or emptied): restore again under a new KafkaRestore"
             ))
             .into());
         }
-        jobs.push(PartitionJob {
+        Ok(start)
+    };
+    // Topics restored into another partition count: one task each, over all its partitions.
+    let mut jobs = Vec::new();
+    let mut moved_groups = Vec::new();
+    for t in targets.iter().filter(|t| t.repartitioned) {
+        let starts = (0..t.partitions).map(|p| recorded_start(&t.name, p)).collect::<anyhow::Result<_>>()?;
+        let selected = capture.groups.iter().filter(|g| selection.target(&g.group).is_some());
+        let groups = repartition::starts_for(selected, &t.source);
+        moved_groups.push((t.source.clone(), groups.clone()));
+        jobs.push(Work::Topic(RepartitionJob {
+            sources: sources.iter().filter(|s| s.topic.name == t.source).cloned().collect(),
+            target_topic: t.name.clone(),
+            partitions: t.partitions,
+            starts,
+            resumed,
+            compacted: compacted.contains(&t.name),
+            groups,
+        }));
+    }
+    let repartitioned = |source: &str| moved_groups.iter().any(|(s, _)| s == source);
+    for s in sources.iter().filter(|s| !repartitioned(&s.topic.name)) {
+        let target_topic = cfg.target_topic(&s.topic.name).to_string();
+        let start = recorded_start(&target_topic, s.partition)?;
+        jobs.push(Work::Partition(PartitionJob {
             source: s.clone(),
             compacted: compacted.contains(&target_topic),
             target_topic,
             start,
             resumed,
             committed: committed.get(&(s.topic.name.clone(), s.partition)).cloned().unwrap_or_default(),
-        });
+        }));
     }
     let expected: u64 = sources
         .iter()
@@ -333,17 +358,16 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
     let committer = writer.as_ref().map(|w| w.commit_periodically());
     let outcomes: anyhow::Result<Vec<(String, i32, PartitionOutcome)>> = futures::stream::iter(jobs)
         .map(|job| {
-            // Each partition is its own task: reading and decompressing use every core.
+            // Each partition (or repartitioned topic) is its own task: reading and decompressing
+            // use every core.
             let ctx = ctx.clone();
-            tokio::spawn(async move {
-                let (topic, partition) = (job.source.topic.name.clone(), job.source.partition);
-                anyhow::Ok((topic, partition, restore_partition(&ctx, job).await?))
-            })
+            tokio::spawn(async move { job.run(&ctx).await })
         })
         .buffer_unordered(parallelism)
         .map(|joined| joined.map_err(anyhow::Error::from).and_then(|r| r))
-        .try_collect()
-        .await;
+        .try_collect::<Vec<_>>()
+        .await
+        .map(|per_job| per_job.into_iter().flatten().collect());
     progress.abort();
     // Everything written becomes visible at once with the last commit; on a failure the open
     // transaction is aborted, and a rerun proves and keeps what earlier commits made visible.
@@ -382,9 +406,22 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         })
         .collect();
     let mut groups = Vec::new();
-    for plan in offsets::plan(&capture.groups, &selection, &translated, |t| cfg.target_topic(t).to_string()) {
+    let mut moved = offsets::Moved::new();
+    for (source, groups) in &moved_groups {
+        let mut on: Vec<(i32, &PartitionOutcome)> =
+            outcomes.iter().filter(|(t, _, _)| t == source).map(|(_, p, o)| (*p, o)).collect();
+        on.sort_by_key(|(p, _)| *p);
+        let on: Vec<&PartitionOutcome> = on.into_iter().map(|(_, o)| o).collect();
+        for (group, offsets) in repartition::group_offsets(groups, &on) {
+            let metadata = groups.iter().find(|g| g.group == group).and_then(|g| g.metadata.clone());
+            moved.insert((group, source.clone()), (offsets, metadata));
+        }
+    }
+    let target_topic = |t: &str| cfg.target_topic(t).to_string();
+    for plan in offsets::plan(&capture.groups, &selection, &translated, &moved, target_topic) {
         let reason = if dry_run {
             Some("dry run".to_string())
+        .filter(|(t, _, _)| !repartitioned(t))
         } else {
             crate::groups::busy(&client, &plan.target_group).await?
         };

@@ -43,6 +43,12 @@ pub struct TargetTopic {
     pub partitions: i32,
     pub replication_factor: i32,
     pub configs: BTreeMap<String, String>,
+    /// The partition count is asked for (`topicMapping[].partitions`, the field's path): an
+    /// existing target topic must have exactly that many.
+    pub partitions_field: Option<String>,
+    /// The backup's partition count differs from [`Self::partitions`]: the records are placed
+    /// by key ([`repartition`](super::repartition)), not one partition to one.
+    pub repartitioned: bool,
 }
 
 impl TargetTopic {
@@ -103,6 +109,17 @@ pub fn decide(
     let mut problems = Vec::new();
     for t in targets {
         let existing = cluster.topics.get(&t.name).copied();
+        if let (Some(have), Some(field)) = (existing, &t.partitions_field)
+            && have != t.partitions
+        {
+            problems.push(format!(
+                "{field}: target topic {} exists with {have} partitions, not {}: records are placed by key \
+                 for {} partitions, so the topic must have exactly that many. Set {field} to {have}, change \
+                 the topic's partition count (Kafka can only add partitions), or restore under another name",
+                t.name, t.partitions, t.partitions
+            ));
+            continue;
+        }
         if let Some(have) = existing
             && have < t.partitions
         {
@@ -499,7 +516,33 @@ mod tests {
             partitions,
             replication_factor: 3,
             configs: BTreeMap::new(),
+            partitions_field: None,
+            repartitioned: false,
         }
+    }
+
+    #[test]
+    fn an_existing_topic_must_have_the_partition_count_asked_for() {
+        let asked = TargetTopic {
+            partitions_field: Some("spec.topicMapping[0].partitions".into()),
+            repartitioned: true,
+            ..target("orders", 5)
+        };
+        let settings =
+            RestoreSettings { existing_topic_policy: ExistingTopicPolicy::Overwrite, ..Default::default() };
+        let problems = decide(&[asked.clone()], &cluster(&[("orders", 8)]), &settings, &BTreeMap::new())
+            .expect_err("8 partitions, not 5");
+        assert!(
+            problems[0].starts_with("spec.topicMapping[0].partitions: target topic orders exists with 8"),
+            "{problems:?}"
+        );
+        let actions = decide(&[asked.clone()], &cluster(&[("orders", 5)]), &settings, &BTreeMap::new());
+        assert_eq!(actions.ok().and_then(|a| a.get("orders").copied()), Some(TopicAction::Overwrite));
+        let actions = decide(&[asked], &cluster(&[]), &settings, &BTreeMap::new());
+        assert_eq!(actions.ok().and_then(|a| a.get("orders").copied()), Some(TopicAction::Create));
+        // Not asked for: a larger existing topic is restored into as before.
+        let actions = decide(&[target("orders", 5)], &cluster(&[("orders", 8)]), &settings, &BTreeMap::new());
+        assert!(actions.is_ok());
     }
 
     fn cluster(topics: &[(&str, i32)]) -> Cluster {
