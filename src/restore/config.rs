@@ -55,7 +55,6 @@ impl RestoreConfig {
             .find(|m| m.source_topic == source)
             .map_or(source, |m| m.target_topic.as_str())
     }
-}
 
     /// The partition count asked for a backed-up topic (`topicMapping[].partitions`) and the
     /// field that asks it, if any.
@@ -66,3 +65,4 @@ impl RestoreConfig {
             .find(|(_, m)| m.source_topic == source)
             .and_then(|(i, m)| m.partitions.map(|n| (n, format!("spec.topicMapping[{i}].partitions"))))
     }
+}

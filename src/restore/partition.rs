@@ -151,8 +151,6 @@ impl Partition<'_> {
         self.index += 1;
     }
 
-    /// The record just taken is at `offset` in the target.
-    pub(super) fn place(&mut self, translates: Vec<i64>, offset: i64) {
     /// What the partition's restore did, once every record is settled; `start` is where the
     /// target partition stood before the restore.
     pub(super) fn finish(self, start: i64) -> PartitionOutcome {
@@ -167,6 +165,8 @@ impl Partition<'_> {
         outcome
     }
 
+    /// The record just taken is at `offset` in the target.
+    pub(super) fn place(&mut self, translates: Vec<i64>, offset: i64) {
         for c in translates {
             self.outcome.translated.insert(c, offset);
         }

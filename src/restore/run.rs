@@ -399,6 +399,7 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
 
     let translated: HashMap<(String, i32), BTreeMap<i64, i64>> = outcomes
         .iter()
+        .filter(|(t, _, _)| !repartitioned(t))
         .map(|(t, p, o)| {
             let mut translated = o.translated.clone();
             translated.extend(o.at_end.iter().map(|c| (*c, o.end)));
@@ -421,7 +422,6 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
     for plan in offsets::plan(&capture.groups, &selection, &translated, &moved, target_topic) {
         let reason = if dry_run {
             Some("dry run".to_string())
-        .filter(|(t, _, _)| !repartitioned(t))
         } else {
             crate::groups::busy(&client, &plan.target_group).await?
         };
