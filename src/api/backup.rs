@@ -183,6 +183,13 @@ pub struct BackupSettings {
     /// not captured, with why, in the backup and its result.
     #[serde(default = "default_cluster_metadata")]
     pub cluster_metadata: bool,
+    /// Back up the Strimzi `KafkaTopic` and `KafkaUser` resources of the cluster (labelled
+    /// `strimzi.io/cluster: <name>` in the `Kafka`'s namespace) with each backup, as declared:
+    /// spec, labels and annotations, no status. Needs `strimziClusterRef`. `KafkaUser`s hold
+    /// references to Secrets, never passwords; Secrets are never backed up
+    /// (docs/strimzi-resources.md).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub strimzi_resources: bool,
 }
 
 fn default_cluster_metadata() -> bool {
@@ -200,6 +207,7 @@ impl Default for BackupSettings {
             mode: BackupMode::default(),
             stall_timeout: default_stall_timeout(),
             cluster_metadata: default_cluster_metadata(),
+            strimzi_resources: false,
         }
     }
 }
@@ -391,4 +399,10 @@ pub struct BackupRecord {
     /// Why the run failed or was skipped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// `KafkaTopic`s stored with the backup (`backup.strimziResources`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka_topics_backed_up: Option<i32>,
+    /// `KafkaUser`s stored with the backup (`backup.strimziResources`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka_users_backed_up: Option<i32>,
 }

@@ -293,6 +293,41 @@ pub struct RestoreSettings {
     /// Kafka never reveals their credentials, so the backup holds only their mechanisms.
     #[serde(default, skip_serializing_if = "RestoreMetadata::is_none")]
     pub metadata: RestoreMetadata,
+    /// Recreate the Strimzi `KafkaTopic`s and `KafkaUser`s stored with the backup
+    /// (`backup.strimziResources`) in a namespace of the target, for the target's `Kafka`:
+    /// topic renames of `topicMapping` applied, topics the restore does not select skipped, an
+    /// identical existing resource left alone and a different one refused before anything is
+    /// written. Needs `strimziClusterRef`; not with `topicCreation: strimzi`
+    /// (docs/strimzi-resources.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strimzi_resources: Option<RestoreStrimziResources>,
+}
+
+/// Where and which backed-up Strimzi resources a restore recreates.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RestoreStrimziResources {
+    /// Namespace to create them in; default the `Kafka`'s (`strimziClusterRef.namespace`, else
+    /// the restore's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_namespace: Option<String>,
+    /// The `strimzi.io/cluster` label they get; default `strimziClusterRef.name`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_cluster: Option<String>,
+    /// Which kinds; default both.
+    #[serde(default = "all_strimzi_kinds")]
+    pub kinds: Vec<StrimziKind>,
+}
+
+/// A Strimzi kind a restore can recreate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+pub enum StrimziKind {
+    KafkaTopic,
+    KafkaUser,
+}
+
+fn all_strimzi_kinds() -> Vec<StrimziKind> {
+    vec![StrimziKind::KafkaTopic, StrimziKind::KafkaUser]
 }
 
 /// Which cluster metadata of the backup a restore writes into the target cluster.
@@ -351,6 +386,7 @@ impl Default for RestoreSettings {
             approval: Approval::default(),
             scope: RestoreScope::default(),
             metadata: RestoreMetadata::default(),
+            strimzi_resources: None,
         }
     }
 }
@@ -446,6 +482,23 @@ pub struct RestoreResult {
     /// consumers resume where they were then.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub consumer_groups_captured_at: Option<Time>,
+    /// The backed-up Strimzi resources recreated (`restore.strimziResources`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strimzi_resources: Option<StrimziResourcesRestored>,
+}
+
+/// What a restore did with the backed-up Strimzi resources.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StrimziResourcesRestored {
+    /// `KafkaTopic`s created.
+    pub kafka_topics_created: i32,
+    /// `KafkaUser`s created.
+    pub kafka_users_created: i32,
+    /// Identical ones already there, left alone.
+    pub unchanged: i32,
+    /// Not recreated: `KafkaTopic`s of topics the restore does not select, and kinds not asked for.
+    pub skipped: i32,
 }
 
 /// A created topic whose retention a restore raised so its restored records are not deleted.

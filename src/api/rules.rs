@@ -68,6 +68,13 @@ pub fn backup(spec: &KafkaBackupSpec) -> Vec<FieldError> {
         Ok(_) => {}
     }
     problems.extend(compression_level(&spec.backup));
+    if spec.backup.strimzi_resources && spec.cluster.strimzi_cluster_ref.is_none() {
+        problems.push(FieldError::new(
+            "spec.backup.strimziResources",
+            "backs up the KafkaTopics and KafkaUsers of a Strimzi Kafka, so it needs spec.strimziClusterRef \
+             instead of spec.kafkaCluster; for a cluster reached by bootstrap address set it false",
+        ));
+    }
     regexes(&mut problems, "spec.topics", &spec.topics.include, &spec.topics.exclude);
     regexes(
         &mut problems,
@@ -167,6 +174,44 @@ pub fn restore(spec: &KafkaRestoreSpec, now: chrono::DateTime<chrono::Utc>) -> V
              spec.strimziClusterRef instead of spec.kafkaCluster; for a cluster reached by bootstrap address \
              use topicCreation auto",
         ));
+    }
+    if let Some(sr) = &spec.restore.strimzi_resources {
+        use super::restore::{StrimziKind, TopicCreation};
+        if spec.cluster.strimzi_cluster_ref.is_none() {
+            problems.push(FieldError::new(
+                "spec.restore.strimziResources",
+                "recreates the backed-up KafkaTopics and KafkaUsers for a Strimzi Kafka, so it needs \
+                 spec.strimziClusterRef instead of spec.kafkaCluster",
+            ));
+        }
+        if sr.kinds.is_empty() {
+            problems.push(FieldError::new(
+                "spec.restore.strimziResources.kinds",
+                "is empty: list KafkaTopic, KafkaUser or both, or leave it out for both",
+            ));
+        }
+        if spec.restore.topic_creation == TopicCreation::Strimzi
+            && sr.kinds.contains(&StrimziKind::KafkaTopic)
+        {
+            problems.push(FieldError::new(
+                "spec.restore.strimziResources.kinds",
+                "restores the backed-up KafkaTopics, and topicCreation strimzi declares KafkaTopics of its own for \
+                 the same topics: use one of them (topicCreation auto with the backed-up KafkaTopics, or kinds \
+                 [KafkaUser] with topicCreation strimzi)",
+            ));
+        }
+        if let Some(ns) = &sr.target_namespace
+            && !(ns.len() <= 63
+                && ns.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !ns.starts_with('-')
+                && !ns.ends_with('-')
+                && !ns.is_empty())
+        {
+            problems.push(FieldError::new(
+                "spec.restore.strimziResources.targetNamespace",
+                format!("`{ns}` is not a namespace name (lower-case letters, digits and `-`, at most 63)"),
+            ));
+        }
     }
     problems.extend(super::privilege::problems(&spec.job_options));
     problems
@@ -325,6 +370,41 @@ mod tests {
         )
         .expect("spec");
         assert!(offset_reset(&fine, now()).is_empty());
+    }
+
+    #[test]
+    fn strimzi_resources_need_a_strimzi_cluster_and_exclude_topic_creation_strimzi() {
+        let backup: KafkaBackupSpec = serde_yaml_ng::from_str(
+            "kafkaCluster: {bootstrapServers: 'k:9092'}\nstorage: {type: s3, s3: {bucket: b, region: r}}\nbackup: {strimziResources: true}\n",
+        )
+        .expect("spec");
+        let problems = super::backup(&backup);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].path, "spec.backup.strimziResources");
+        assert!(problems[0].message.contains("spec.strimziClusterRef"), "{problems:?}");
+
+        let by_address: KafkaRestoreSpec = serde_yaml_ng::from_str(
+            "kafkaCluster: {bootstrapServers: 'k:9092'}\nbackupRef: {name: b}\nrestore: {strimziResources: {}}\n",
+        )
+        .expect("spec");
+        let problems = restore(&by_address, now());
+        assert_eq!(problems[0].path, "spec.restore.strimziResources", "{problems:?}");
+        let both: KafkaRestoreSpec = serde_yaml_ng::from_str(
+            "strimziClusterRef: {name: c}\nbackupRef: {name: b}\nrestore: {topicCreation: strimzi, strimziResources: {targetNamespace: Bad_NS}}\n",
+        )
+        .expect("spec");
+        let problems = restore(&both, now());
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["spec.restore.strimziResources.kinds", "spec.restore.strimziResources.targetNamespace"],
+            "{problems:?}"
+        );
+        let users_only: KafkaRestoreSpec = serde_yaml_ng::from_str(
+            "strimziClusterRef: {name: c}\nbackupRef: {name: b}\nrestore: {topicCreation: strimzi, strimziResources: {kinds: [KafkaUser]}}\n",
+        )
+        .expect("spec");
+        assert!(restore(&users_only, now()).is_empty());
     }
 
     #[test]

@@ -54,6 +54,10 @@ pub struct BackupConfig {
     /// `KafkaBackup` mirrors them without a sync Job of its own.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub known_restore_points: Option<Vec<String>>,
+    /// The `KafkaTopic`s and `KafkaUser`s the operator read for this run
+    /// (`backup.strimziResources`), stored with the backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strimzi_resources: Option<super::strimzi_resources::StrimziResourcesInput>,
 }
 
 fn orphan_grace_period() -> String {

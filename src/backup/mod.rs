@@ -7,6 +7,7 @@
 //! - [`plan`]: topics, partitions, offset ranges, configs and group offsets at the start.
 //! - [`partition`]: backing up one partition into segments.
 //! - [`metadata`]: the cluster's ACLs, quotas and SCRAM users, stored beside the manifest.
+//! - [`strimzi_resources`]: the `KafkaTopic`s and `KafkaUser`s the operator read, stored beside it.
 //! - [`run`]: the whole run and its result.
 
 pub mod config;
@@ -14,6 +15,7 @@ pub mod metadata;
 pub mod partition;
 pub mod plan;
 pub mod run;
+pub mod strimzi_resources;
 
 pub use config::BackupConfig;
 pub use run::{BackupResult, run};

@@ -56,6 +56,10 @@ pub struct BackupResult {
     /// per SCRAM mechanism, and the parts not captured with why (absent: not asked for).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_metadata: Option<crate::format::metadata::MetadataRef>,
+    /// The Strimzi resources stored with the backup: how many `KafkaTopic`s and `KafkaUser`s
+    /// (absent: `backup.strimziResources` off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strimzi_resources: Option<crate::format::strimzi_resources::StrimziResourcesRef>,
 }
 
 impl BackupResult {
@@ -138,6 +142,7 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
     // Written before the manifest that names it, so a committed backup always has it whole.
     let cluster_metadata =
         super::metadata::capture(cfg, plan.admin.clone(), &storage, &backup_id, rfc3339(started)).await?;
+    let strimzi_resources = super::strimzi_resources::store(cfg, &storage, &backup_id).await?;
     let ctx = PartitionContext {
         client: client.clone(),
         storage: storage.clone(),
@@ -239,7 +244,7 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         written: Some(written.clone()),
         cluster_metadata,
         schema_registry: None,
-        strimzi_resources: None,
+        strimzi_resources,
     };
     // The commit point: only now does the backup exist. Create-only, so two writers can never
     // both commit one id; a write of ours that landed although its answer was lost reads back
@@ -339,6 +344,7 @@ fn result_of(
         topics_deleted,
         inventory,
         cluster_metadata: manifest.cluster_metadata.clone(),
+        strimzi_resources: manifest.strimzi_resources.clone(),
     }
 }
 

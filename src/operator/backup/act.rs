@@ -19,6 +19,7 @@ use super::metrics;
 use super::observe::{BACKUP_ID_ANNOTATION, COMPONENT, RECORDED_ANNOTATION};
 use super::plan::{Outcome, Plan, Start};
 use super::run_config::{self, Run};
+use super::strimzi_resources;
 use crate::api::backup::{KafkaBackup, KafkaBackupStatus};
 use crate::operator::children::{self, JobState};
 use crate::operator::context::Context;
@@ -72,6 +73,15 @@ async fn launch(ctx: &Context, kb: &KafkaBackup, start: &Start, known: Vec<Strin
     let storage = run_config::storage(kb);
     let mut access = StorageAccess::for_storage(&storage);
     let key_file = run_config::encryption_key(kb).map(|k| access.with_encryption_key(k).into());
+    // Read before the Job exists, so the run stores what was declared when it started.
+    let strimzi = match strimzi_resources::read(ctx, kb).await? {
+        Some(Ok(packed)) => {
+            strimzi_resources::mount(&mut access, &start.job);
+            Some(packed)
+        }
+        Some(Err(too_large)) => return Err(Error::Render(too_large)),
+        None => None,
+    };
     let config = run_config::render(
         &kb.spec,
         storage,
@@ -84,10 +94,11 @@ async fn launch(ctx: &Context, kb: &KafkaBackup, start: &Start, known: Vec<Strin
             owner: Some(run_config::owner(kb)),
             take_over: run_config::takes_over(kb),
             known_restore_points: Some(known),
+            strimzi_resources: strimzi.as_ref().map(|p| p.input.clone()),
         },
     );
     let yaml = run_config::to_yaml(&config).map_err(|e| Error::Render(e.to_string()))?;
-    launch::launch(
+    let job = launch::launch(
         ctx,
         kb,
         Launch {
@@ -102,7 +113,13 @@ async fn launch(ctx: &Context, kb: &KafkaBackup, start: &Start, known: Vec<Strin
             annotations: BTreeMap::from([(BACKUP_ID_ANNOTATION.to_string(), start.job.clone())]),
         },
     )
-    .await
+    .await?;
+    if let Some(packed) = &strimzi {
+        info!(backup = %kb.name_any(), job = %start.job, kafka_topics = packed.kafka_topics,
+            kafka_users = packed.kafka_users, "Strimzi resources handed to the backup Job");
+        strimzi_resources::hand_over(ctx, kb, &job, packed).await?;
+    }
+    Ok(job)
 }
 
 /// A `KafkaBackup` syncs its own location as each backup ends: the newest completed run's

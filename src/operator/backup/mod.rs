@@ -10,6 +10,7 @@
 //! - [`run_config`]: the config a run's Job gets (pure).
 //! - [`outcome`]: what a finished run does to the status (pure).
 //! - [`metrics`]: what a reconcile sets in the metrics.
+//! - [`strimzi_resources`]: the `KafkaTopic`s and `KafkaUser`s handed to a run (I/O).
 
 pub mod act;
 pub mod cleanup;
@@ -20,6 +21,7 @@ pub mod outcome;
 pub mod plan;
 pub mod run_config;
 pub mod schedule;
+pub mod strimzi_resources;
 
 #[cfg(test)]
 mod reconcile_tests;

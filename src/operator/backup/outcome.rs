@@ -31,6 +31,14 @@ pub fn completed(status: &mut KafkaBackupStatus, result: &BackupResult, now: Tim
         oldest_timestamp: result.oldest_timestamp.as_deref().and_then(time),
         newest_timestamp: result.newest_timestamp.as_deref().and_then(time),
         message: None,
+        kafka_topics_backed_up: result
+            .strimzi_resources
+            .as_ref()
+            .and_then(|r| i32::try_from(r.kafka_topics).ok()),
+        kafka_users_backed_up: result
+            .strimzi_resources
+            .as_ref()
+            .and_then(|r| i32::try_from(r.kafka_users).ok()),
     };
     if let Some(inventory) = &result.inventory {
         status.backup_count = i64::try_from(inventory.backup_count).ok();

@@ -29,6 +29,8 @@ pub struct Run {
     pub take_over: bool,
     /// The backup ids the `KafkaBackup`'s restore points hold: the run reports the others.
     pub known_restore_points: Option<Vec<String>>,
+    /// The Strimzi resources the operator read for the run (`backup.strimziResources`).
+    pub strimzi_resources: Option<crate::backup::strimzi_resources::StrimziResourcesInput>,
 }
 
 /// The annotation that lets a `KafkaBackup` take a storage location over from another owner.
@@ -78,6 +80,7 @@ pub fn render(
         owner: run.owner.clone(),
         take_over_location: run.take_over,
         known_restore_points: run.known_restore_points.clone(),
+        strimzi_resources: run.strimzi_resources.clone(),
     }
 }
 

@@ -345,6 +345,7 @@ fn completed(r: &RestoreResult) -> StatusResult {
         consumer_groups_restored: i32::try_from(r.consumer_groups_restored).ok(),
         consumer_groups_captured_at: r.consumer_groups_captured_at.as_deref().and_then(time::parse),
         retention_adjusted: r.retention_adjusted.clone(),
+        strimzi_resources: None,
     }
 }
 

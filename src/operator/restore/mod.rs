@@ -6,11 +6,14 @@
 //! - [`plan`]: the plan from the dry run, its hash, and the approval (pure).
 //! - [`run_config`]: the config the restore Job gets (pure).
 //! - [`strimzi_topics`]: `topicCreation: strimzi`, the `KafkaTopic` of every created topic.
+//! - [`strimzi_resources`]: `restore.strimziResources`, the backed-up `KafkaTopic`s and
+//!   `KafkaUser`s recreated.
 
 pub mod controller;
 pub mod plan;
 pub mod run_config;
 pub mod source;
+pub mod strimzi_resources;
 pub mod strimzi_topics;
 
 #[cfg(test)]
