@@ -85,6 +85,8 @@ pub struct SegmentWriter {
     summary: SegmentSummary,
     /// Blocks taken out with [`SegmentWriter::push_detached`] and not yet appended.
     detached: u32,
+    /// Their encoded record bytes.
+    detached_raw: u64,
 }
 
 /// A full block taken out of a writer to be compressed (and sealed) elsewhere — on another
@@ -151,6 +153,7 @@ impl SegmentWriter {
             hasher: Sha256::new(),
             summary: SegmentSummary { first_offset: -1, last_offset: -1, ..Default::default() },
             detached: 0,
+            detached_raw: 0,
         };
         writer.emit(&header);
         Ok(writer)
@@ -212,6 +215,7 @@ impl SegmentWriter {
             raw: std::mem::take(&mut self.raw),
         };
         self.detached += 1;
+        self.detached_raw += block.raw.len() as u64;
         block
     }
 
@@ -222,6 +226,7 @@ impl SegmentWriter {
         self.summary.raw_bytes += block.raw_len as u64;
         self.summary.blocks += 1;
         self.detached = self.detached.saturating_sub(1);
+        self.detached_raw = self.detached_raw.saturating_sub(block.raw_len as u64);
     }
 
     /// Records so far.
@@ -229,10 +234,11 @@ impl SegmentWriter {
         self.summary.records
     }
 
-    /// Encoded record bytes appended so far plus the open block (what segment rotation is
-    /// measured in; detached blocks count once appended).
+    /// Encoded record bytes of the segment so far: appended blocks, blocks detached and being
+    /// sealed elsewhere, and the open block. Segment rotation is measured in it, so the blocks in
+    /// flight must count: without them a segment overshot its size by those blocks.
     pub fn raw_bytes(&self) -> u64 {
-        self.summary.raw_bytes + self.raw.len() as u64
+        self.summary.raw_bytes + self.detached_raw + self.raw.len() as u64
     }
 
     /// Bytes sealed and not yet taken.
@@ -587,6 +593,32 @@ mod tests {
                 assert_eq!(read(&bytes, key).await.expect("reads"), records, "{codec:?}");
             }
         }
+    }
+
+    /// Rotation reads `raw_bytes` while blocks are being sealed on other threads: every record
+    /// pushed counts at once and stays counted, whether its block is open, detached or appended.
+    #[test]
+    fn raw_bytes_counts_blocks_being_sealed() {
+        let mut w = SegmentWriter::new(Codec::None, None, 1024).expect("writer");
+        let mut in_flight = std::collections::VecDeque::new();
+        let mut before = w.raw_bytes();
+        for r in records().iter().take(200) {
+            if let Some(block) = w.push_detached(r).expect("push") {
+                in_flight.push_back(block);
+            }
+            if in_flight.len() > 2 {
+                w.append(in_flight.pop_front().expect("a block").seal().expect("seal"));
+            }
+            assert!(w.raw_bytes() > before, "offset {}: {} after {before}", r.offset, w.raw_bytes());
+            before = w.raw_bytes();
+        }
+        assert!(w.detached > 0, "blocks were in flight");
+        while let Some(block) = in_flight.pop_front() {
+            w.append(block.seal().expect("seal"));
+        }
+        assert_eq!(w.raw_bytes(), before, "appending moves bytes, it adds none");
+        let (_, summary) = w.finish().expect("finish");
+        assert_eq!(summary.raw_bytes, before);
     }
 
     #[tokio::test]

@@ -69,7 +69,23 @@ impl Context {
         action: &str,
         note: String,
     ) {
-        publish(&self.recorder, object, warning, reason, action, note).await;
+        publish(&self.recorder, object, warning, reason, action, note, None).await;
+    }
+
+    /// Publishes an Event on `object` about `related` (another object it concerns). The
+    /// recorder folds Events of one object, type, reason and action into a series that keeps
+    /// the first note, so Events with one reason about several objects (one per cluster a
+    /// schedule selects) must name the other object to each stay visible.
+    pub async fn event_related(
+        &self,
+        object: &ObjectReference,
+        related: ObjectReference,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) {
+        publish(&self.recorder, object, warning, reason, action, note, Some(related)).await;
     }
 }
 
@@ -82,6 +98,7 @@ pub async fn publish(
     reason: &str,
     action: &str,
     note: String,
+    related: Option<ObjectReference>,
 ) {
     let event = Event {
         type_: if warning { EventType::Warning } else { EventType::Normal },
@@ -89,7 +106,7 @@ pub async fn publish(
         // Events keep 1 kB of note.
         note: Some(truncate(note, 1000)),
         action: action.into(),
-        secondary: None,
+        secondary: related,
     };
     if let Err(e) = recorder.publish(&event, object).await {
         warn!(reason, error = %e, "cannot publish an Event");

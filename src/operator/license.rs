@@ -166,8 +166,16 @@ pub async fn watch(
         if !first_and_missing {
             let reason =
                 if checked.is_ok() { "LicenseValid" } else { crate::api::enterprise::reason(&checked) };
-            super::context::publish(&recorder, &reference, checked.is_err(), reason, "License", line.clone())
-                .await;
+            super::context::publish(
+                &recorder,
+                &reference,
+                checked.is_err(),
+                reason,
+                "License",
+                line.clone(),
+                None,
+            )
+            .await;
         }
         last = Some(line);
     }

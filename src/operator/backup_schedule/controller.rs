@@ -68,7 +68,14 @@ pub async fn reconcile(kbs: Arc<KafkaBackupSchedule>, ctx: Arc<Context>) -> Resu
                     desired.name
                 ),
             };
-            event(&ctx, &kbs, false, reason, note).await;
+            let related = k8s_openapi::api::core::v1::ObjectReference {
+                api_version: Some(KafkaBackup::api_version(&()).into()),
+                kind: Some(KafkaBackup::kind(&()).into()),
+                namespace: kbs.namespace(),
+                name: Some(desired.name.clone()),
+                ..Default::default()
+            };
+            ctx.event_related(&kbs.object_ref(&()), related, false, reason, "Schedule", note).await;
         }
     }
     let selected = plan.clusters.iter().filter(|c| c.selected).count();

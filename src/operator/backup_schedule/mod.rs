@@ -10,3 +10,5 @@
 
 pub mod controller;
 pub mod decide;
+#[cfg(test)]
+mod reconcile_tests;
