@@ -483,6 +483,8 @@ fn generate_golden_objects() -> anyhow::Result<()> {
             segments: 3,
         }),
         cluster_metadata: None,
+        schema_registry: None,
+        strimzi_resources: None,
     };
     // Version 1 as format.md describes it: no topicId, readFrom, lineageStart, lineageBreak,
     // written or maxRecordBytes.
@@ -513,6 +515,8 @@ fn generate_golden_objects() -> anyhow::Result<()> {
         totals: totals(&[&s3_v1], 1),
         written: None,
         cluster_metadata: None,
+        schema_registry: None,
+        strimzi_resources: None,
     };
     for m in [v2, v1] {
         std::fs::write(dir.join(format!("backups/{}/manifest.json", m.backup_id)), m.to_json()?)?;
