@@ -406,10 +406,8 @@ pub async fn restore_topic(
         }
     }
     let records: Vec<i64> = parts.iter().map(|p| p.index).collect();
-    match ctx.writer {
-        None => tracing::info!(topic = %job.target_topic, partitions = n, ?records, "repartitioned topic planned"),
-        Some(_) => tracing::info!(topic = %job.target_topic, partitions = n, ?records, "repartitioned topic restored"),
-    }
+    let done = if ctx.writer.is_some() { "restored" } else { "planned" };
+    tracing::info!(topic = %job.target_topic, partitions = n, ?records, "repartitioned topic {done}");
     Ok(parts.into_iter().zip(&job.starts).map(|(p, start)| p.finish(*start)).collect())
 }
 

@@ -530,13 +530,15 @@ mod tests {
         };
         let settings =
             RestoreSettings { existing_topic_policy: ExistingTopicPolicy::Overwrite, ..Default::default() };
-        let problems = decide(&[asked.clone()], &cluster(&[("orders", 8)]), &settings, &BTreeMap::new())
-            .expect_err("8 partitions, not 5");
+        let problems =
+            decide(std::slice::from_ref(&asked), &cluster(&[("orders", 8)]), &settings, &BTreeMap::new())
+                .expect_err("8 partitions, not 5");
         assert!(
             problems[0].starts_with("spec.topicMapping[0].partitions: target topic orders exists with 8"),
             "{problems:?}"
         );
-        let actions = decide(&[asked.clone()], &cluster(&[("orders", 5)]), &settings, &BTreeMap::new());
+        let actions =
+            decide(std::slice::from_ref(&asked), &cluster(&[("orders", 5)]), &settings, &BTreeMap::new());
         assert_eq!(actions.ok().and_then(|a| a.get("orders").copied()), Some(TopicAction::Overwrite));
         let actions = decide(&[asked], &cluster(&[]), &settings, &BTreeMap::new());
         assert_eq!(actions.ok().and_then(|a| a.get("orders").copied()), Some(TopicAction::Create));

@@ -34,7 +34,7 @@ const SIZES: [usize; 3] = [400, 250, 333];
 /// value naming it, a header, and a timestamp every 10 ms — the same across partitions every
 /// seventh record (ties broken by source partition).
 fn source_record(p: i32, i: usize, base: i64, big: bool) -> Record {
-    let tie = i % 7 == 0;
+    let tie = i.is_multiple_of(7);
     let mut value = format!("s{p}-{i}").into_bytes();
     if big {
         value.resize(1024, b'x');
@@ -43,7 +43,7 @@ fn source_record(p: i32, i: usize, base: i64, big: bool) -> Record {
         offset: i as i64,
         timestamp: base + i as i64 * 10 + if tie { 0 } else { i64::from(p) },
         timestamp_type: TimestampType::CreateTime,
-        key: (i % 5 != 0).then(|| Bytes::from(format!("key-{p}-{}", i % 40))),
+        key: (!i.is_multiple_of(5)).then(|| Bytes::from(format!("key-{p}-{}", i % 40))),
         value: Some(Bytes::from(value)),
         headers: vec![Header { key: "i".into(), value: Some(Bytes::from(i.to_string())) }],
     }
@@ -73,7 +73,10 @@ async fn oracle_partitions(
     let mut out = HashMap::new();
     for k in keys {
         let delivery = producer
-            .send(FutureRecord::<[u8], [u8]>::to(&scratch).key(&k[..]).payload(b"".as_slice()), Duration::from_secs(30))
+            .send(
+                FutureRecord::<[u8], [u8]>::to(&scratch).key(&k[..]).payload(b"".as_slice()),
+                Duration::from_secs(30),
+            )
             .await
             .map_err(|(e, _)| e)?;
         out.insert(k.clone(), delivery.partition);
@@ -118,7 +121,11 @@ async fn check_placement(
             assert!(kept(source), "{target}/{t}: s{p}-{i} is past the point in time");
             *seen.entry((p, i)).or_default() += 1;
             if let Some(k) = &r.key {
-                assert_eq!(oracle.get(k), Some(&t), "{target}/{t}: key {k:?} is where Kafka's partitioner puts it");
+                assert_eq!(
+                    oracle.get(k),
+                    Some(&t),
+                    "{target}/{t}: key {k:?} is where Kafka's partitioner puts it"
+                );
             }
             // Every source partition's records, and so every key's, in their order.
             if let Some(before) = last_of_source.insert(p, i) {
@@ -130,7 +137,11 @@ async fn check_placement(
     }
     let total = want.iter().flatten().filter(|r| kept(r)).count();
     assert_eq!(seen.len(), total, "{target}: every record of the backup is there");
-    assert!(seen.values().all(|n| *n == 1), "{target}: no record twice: {:?}", seen.iter().find(|(_, n)| **n > 1));
+    assert!(
+        seen.values().all(|n| *n == 1),
+        "{target}: no record twice: {:?}",
+        seen.iter().find(|(_, n)| **n > 1)
+    );
     let (min, max) = (keyless.iter().min().copied().unwrap_or(0), keyless.iter().max().copied().unwrap_or(0));
     assert!(max - min <= 1, "{target}: keyless records round-robin: {keyless:?}");
     Ok(got)
@@ -168,9 +179,8 @@ async fn keyed_records_go_where_kafkas_partitioner_puts_them_and_groups_skip_not
     let (full, front) = (format!("rp-full-{s}"), format!("rp-front-{s}"));
     create_topic(&env, &topic, 3, &[]).await?;
     let base = recent() - 600_000;
-    let want: Vec<Vec<Record>> = (0..3)
-        .map(|p| (0..SIZES[p as usize]).map(|i| source_record(p, i, base, false)).collect())
-        .collect();
+    let want: Vec<Vec<Record>> =
+        (0..3).map(|p| (0..SIZES[p as usize]).map(|i| source_record(p, i, base, false)).collect()).collect();
     for (p, recs) in want.iter().enumerate() {
         produce(&env, &topic, p as i32, recs).await?;
     }
@@ -219,7 +229,11 @@ async fn keyed_records_go_where_kafkas_partitioner_puts_them_and_groups_skip_not
                 .as_array()
                 .and_then(|gs| gs.iter().find(|g| g["group"] == group.as_str()))
                 .map(|g| g["offsets"].as_array().map_or(0, Vec::len));
-            assert_eq!(reported, Some(partitions as usize), "{group}: reported per target partition: {result}");
+            assert_eq!(
+                reported,
+                Some(partitions as usize),
+                "{group}: reported per target partition: {result}"
+            );
             // The plan placed it alike (a plan has no transaction markers, so only which record).
             let planned = plan["consumerGroups"]
                 .as_array()
@@ -256,7 +270,8 @@ async fn a_repartitioning_restore_killed_twice_lands_every_record_exactly_once()
     create_topic(&env, &topic, 3, &[]).await?;
     let n = 12_000;
     let base = recent() - 600_000;
-    let want: Vec<Vec<Record>> = (0..3).map(|p| (0..n).map(|i| source_record(p, i, base, true)).collect()).collect();
+    let want: Vec<Vec<Record>> =
+        (0..3).map(|p| (0..n).map(|i| source_record(p, i, base, true)).collect()).collect();
     for (p, recs) in want.iter().enumerate() {
         produce(&env, &topic, p as i32, recs).await?;
     }
