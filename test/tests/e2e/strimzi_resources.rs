@@ -141,8 +141,8 @@ async fn a_backup_stores_the_kafka_topics_and_kafka_users_of_its_cluster_as_decl
     // The object the manifest names, against the resources as the API server has them.
     let store = minio(env)?;
     let manifest_path = object_store::path::Path::from(format!("{prefix}backups/{}/manifest.json", run.id));
-    let manifest: Manifest =
-        serde_json::from_slice(&store.get(&manifest_path).await?.bytes().await?).context("the manifest")?;
+    let manifest =
+        Manifest::from_json(&store.get(&manifest_path).await?.bytes().await?, manifest_path.as_ref())?;
     let reference = manifest.strimzi_resources.context("the manifest names no Strimzi resources")?;
     assert_eq!(reference.object, format!("{prefix}backups/{}/strimzi-resources.json", run.id));
     let bytes = store.get(&object_store::path::Path::from(reference.object.as_str())).await?.bytes().await?;
