@@ -6,7 +6,8 @@
 //! ACL authorization spec), plus a `KafkaTopic` of another cluster that must not be taken; a
 //! `KafkaBackup` with `strimziResources: true` counts them in its status, and the object the
 //! manifest names holds exactly their declarations (spec, labels, annotations; no status, uid,
-//! resourceVersion, managedFields, last-applied). The rules refuse it without a Strimzi cluster.
+//! resourceVersion, managedFields, last-applied). The rules refuse it without a Strimzi cluster, and
+//! a restore of the backed-up KafkaTopics together with `topicCreation: strimzi`.
 
 use std::time::Duration;
 
@@ -17,8 +18,9 @@ use serde_json::{Value, json};
 use strimzi_backup_e2e::dataplane::{create_topic, minio};
 use strimzi_backup_e2e::env::workspace_root;
 use strimzi_backup_e2e::fixtures::{Cluster, strimzi_resource, unique_suffix, wait_until};
-use strimzi_backup_e2e::operator::{Operator, minio_storage, namespace_with_kafka};
+use strimzi_backup_e2e::operator::{Operator, finished_run, minio_storage, namespace_with_kafka};
 use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup};
+use strimzi_backup_operator::api::restore::{KafkaRestore, RunPhase};
 use strimzi_backup_operator::format::manifest::Manifest;
 use strimzi_backup_operator::format::strimzi_resources::{LAST_APPLIED, StrimziResources};
 
@@ -165,5 +167,54 @@ async fn a_backup_stores_the_kafka_topics_and_kafka_users_of_its_cluster_as_decl
     let alice = &stored.kafka_users[0];
     assert_eq!(alice["spec"]["authorization"]["acls"][1]["resource"]["patternType"], "prefix");
     assert!(!text.to_lowercase().contains("password"), "no password: {text}");
+
+    // Backed-up KafkaTopics and topicCreation strimzi at once: an invalid spec naming the field.
+    cluster
+        .apply_yaml(
+            &ns,
+            "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaRestore\nmetadata: {name: both}\nspec:\n  strimziClusterRef: {name: my-cluster}\n  backupRef: {name: declared}\n  restore: {topicCreation: strimzi, strimziResources: {}}\n",
+        )
+        .await?;
+    let restores: Api<KafkaRestore> = Api::namespaced(cluster.client.clone(), &ns);
+    let st = finished_run(&restores, "both", Duration::from_secs(60), |r| r.status.as_ref()?.phase)
+        .await
+        .map_err(|e| e.context(operator.log_text()))?
+        .status
+        .unwrap_or_default();
+    assert_eq!(st.phase, Some(RunPhase::Failed), "{st:?}");
+    let ready = st.conditions.iter().find(|c| c.type_ == "Ready").context("Ready")?;
+    assert_eq!(ready.reason.as_deref(), Some("InvalidSpec"), "{ready:?}");
+    let message = ready.message.clone().unwrap_or_default();
+    assert!(
+        message.contains("spec.restore.strimziResources.kinds") && message.contains("topicCreation"),
+        "{message}"
+    );
+
+    // Without a Strimzi cluster the backup cannot run: the field is named.
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: plain}}\nspec:\n  kafkaCluster: {{bootstrapServers: '{}'}}\n  backup: {{strimziResources: true}}\n{}",
+                env.kafka_bootstrap(),
+                minio_storage(env, &format!("e2e-sr-plain-{s}/"), "minio-credentials", 2)?
+            ),
+        )
+        .await?;
+    let message = wait_until(Duration::from_secs(60), "the backup's InvalidSpec", || async {
+        let st = backups.get("plain").await?.status.unwrap_or_default();
+        Ok(st
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready" && c.reason.as_deref() == Some("InvalidSpec"))
+            .and_then(|c| c.message.clone()))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    assert!(
+        message.contains("spec.backup.strimziResources") && message.contains("spec.strimziClusterRef"),
+        "{message}"
+    );
+    cluster.delete_namespace(&ns).await?;
     Ok(())
 }
