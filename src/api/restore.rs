@@ -322,7 +322,9 @@ pub struct RestoreStrimziResources {
 /// A Strimzi kind a restore can recreate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub enum StrimziKind {
+    /// The backed-up `KafkaTopic`s of the topics the restore selects, renamed by `topicMapping`.
     KafkaTopic,
+    /// The backed-up `KafkaUser`s (their literal topic ACLs renamed by `topicMapping`).
     KafkaUser,
 }
 
