@@ -30,6 +30,7 @@
 //! - [`refusal`]: failures a rerun cannot fix (their own exit code; Jobs do not retry them).
 //! - [`restore`]: the restore data plane (subcommand `restore`).
 //! - [`retention`]: which backups a retention policy lets go, and pruning them.
+//! - [`schema_registry`]: Schema Registry subjects and schemas with each backup, re-registered by restores.
 //! - [`storage`]: opening the object store of a `storage` block.
 //! - [`strimzi`]: Strimzi's resources as the cluster serves them (version discovery, `Kafka`).
 //! - [`time`]: converting between chrono, Kubernetes `Time` and RFC 3339 text.
@@ -54,6 +55,7 @@ pub mod refusal;
 pub mod restore;
 pub mod restore_points;
 pub mod retention;
+pub mod schema_registry;
 pub mod storage;
 pub mod strimzi;
 pub mod sync;

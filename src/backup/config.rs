@@ -58,6 +58,9 @@ pub struct BackupConfig {
     /// (`backup.strimziResources`), stored with the backup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strimzi_resources: Option<super::strimzi_resources::StrimziResourcesInput>,
+    /// The Schema Registry to back up with the records (`spec.schemaRegistry`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_registry: Option<crate::schema_registry::RegistryBackup>,
 }
 
 fn orphan_grace_period() -> String {

@@ -15,6 +15,7 @@ pub mod metadata;
 pub mod partition;
 pub mod plan;
 pub mod run;
+pub mod schemas;
 pub mod strimzi_resources;
 
 pub use config::BackupConfig;

@@ -56,6 +56,10 @@ pub struct BackupResult {
     /// per SCRAM mechanism, and the parts not captured with why (absent: not asked for).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_metadata: Option<crate::format::metadata::MetadataRef>,
+    /// The Schema Registry stored with the backup: subjects, versions, schema ids, soft-deleted
+    /// versions, versions per type, settings not captured (absent: no registry configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_registry: Option<crate::format::schemas::SchemasRef>,
     /// The Strimzi resources stored with the backup: how many `KafkaTopic`s and `KafkaUser`s
     /// (absent: `backup.strimziResources` off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -142,6 +146,7 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
     // Written before the manifest that names it, so a committed backup always has it whole.
     let cluster_metadata =
         super::metadata::capture(cfg, plan.admin.clone(), &storage, &backup_id, rfc3339(started)).await?;
+    let schema_registry = super::schemas::capture(cfg, &storage, &backup_id, rfc3339(started)).await?;
     let strimzi_resources = super::strimzi_resources::store(cfg, &storage, &backup_id).await?;
     let ctx = PartitionContext {
         client: client.clone(),
@@ -243,7 +248,7 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         totals: totals.clone(),
         written: Some(written.clone()),
         cluster_metadata,
-        schema_registry: None,
+        schema_registry,
         strimzi_resources,
     };
     // The commit point: only now does the backup exist. Create-only, so two writers can never
@@ -344,6 +349,7 @@ fn result_of(
         topics_deleted,
         inventory,
         cluster_metadata: manifest.cluster_metadata.clone(),
+        schema_registry: manifest.schema_registry.clone(),
         strimzi_resources: manifest.strimzi_resources.clone(),
     }
 }

@@ -130,6 +130,7 @@ impl DrillConfig {
             encryption_key_file: self.encryption_key_file.clone(),
             snapshot_offsets: false,
             filesystem_root: self.filesystem_root.clone(),
+            schema_registry: None,
         }
     }
 }

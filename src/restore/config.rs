@@ -41,6 +41,9 @@ pub struct RestoreConfig {
     pub snapshot_offsets: bool,
     #[serde(default = "filesystem_root")]
     pub filesystem_root: PathBuf,
+    /// The registry to re-register the backup's schemas in, before any record is written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_registry: Option<crate::schema_registry::RegistryRestore>,
 }
 
 fn filesystem_root() -> PathBuf {

@@ -24,6 +24,7 @@
 //!   placement by Kafka's default partitioner, the merged order, resuming, consumer offsets.
 //! - [`offsets`]: translating consumer-group offsets to the restored records.
 //! - [`metadata`]: the backup's ACLs and quotas (`restore.metadata`), SCRAM users reported.
+//! - [`schemas`]: the backup's Schema Registry subjects, re-registered before any record.
 
 pub mod config;
 pub mod metadata;
@@ -32,6 +33,7 @@ pub mod partition;
 pub mod repartition;
 pub mod result;
 pub mod run;
+pub mod schemas;
 pub mod source;
 pub mod state;
 pub mod target;

@@ -43,6 +43,8 @@ pub struct PartitionContext {
     /// The target cluster, for reading partitions back.
     pub client: ClientConfig,
     pub restore_id: String,
+    /// Schema ids to rewrite in record keys and values (`rewriteSchemaIds`, ids not kept).
+    pub schema_ids: Option<Arc<crate::schema_registry::rewrite::IdMap>>,
     pub records: Arc<AtomicU64>,
     pub bytes: Arc<AtomicU64>,
 }
@@ -261,7 +263,8 @@ pub async fn restore_partition(
 ) -> anyhow::Result<PartitionOutcome> {
     let partition = job.source.partition;
     let name = format!("{}/{partition}", job.target_topic);
-    let mut source = RecordSource::new(ctx.storage.clone(), ctx.key.clone(), ctx.target, &job.source);
+    let mut source = RecordSource::new(ctx.storage.clone(), ctx.key.clone(), ctx.target, &job.source)
+        .rewriting(ctx.schema_ids.clone());
     let mut p = Partition {
         ctx,
         name: name.clone(),

@@ -196,7 +196,8 @@ impl Merge {
     async fn open(ctx: &PartitionContext, sources: &[PartitionSource]) -> anyhow::Result<Self> {
         let mut merge = Self { sources: Vec::new(), heads: Vec::new(), order: BinaryHeap::new() };
         for s in sources {
-            let source = RecordSource::new(ctx.storage.clone(), ctx.key.clone(), ctx.target, s);
+            let source = RecordSource::new(ctx.storage.clone(), ctx.key.clone(), ctx.target, s)
+                .rewriting(ctx.schema_ids.clone());
             merge.sources.push((s.partition, format!("{}/{}", s.topic.name, s.partition), source));
             merge.heads.push(None);
             merge.refill(merge.sources.len() - 1).await?;

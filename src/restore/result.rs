@@ -67,6 +67,9 @@ pub struct RestoreResult {
     /// cannot be (SCRAM users). Absent when the backup holds none and none was asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<MetadataOutcome>,
+    /// What was re-registered in the target Schema Registry, and the schema ids that changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_registry: Option<super::schemas::SchemaRegistryOutcome>,
 }
 
 /// What a restore did with the backup's cluster metadata.
@@ -144,6 +147,11 @@ impl RestoreResult {
                 m
             }),
             retention_adjusted: self.retention_adjusted.iter().take(10).cloned().collect(),
+            schema_registry: self.schema_registry.clone().map(|mut s| {
+                s.id_changes.truncate(10);
+                s.settings_not_restored.truncate(5);
+                s
+            }),
             ..self.clone()
         }
     }

@@ -86,6 +86,11 @@ fn target_topics(
         }
         let name = cfg.target_topic(&s.topic.name).to_string();
         let asked = cfg.target_partitions(&s.topic.name);
+        if let Some((n, field)) = asked.as_ref().filter(|(n, _)| *n < 1) {
+            // The CRD's minimum says so too; a configuration written by hand skips it.
+            problems.push(format!("{field}: {n} partitions; use 1 or more (or leave it out)"));
+            continue;
+        }
         if let Some(other) = targets.iter().find(|t| t.name == name) {
             problems.push(format!(
                 "spec.topicMapping: {} and {} would both be restored as {name}: map them to different names",
@@ -224,6 +229,7 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
     anyhow::ensure!(too_large.is_empty(), "{}", too_large.join("; "));
     // The cluster metadata asked for must be in the backup before anything is written.
     let cluster_metadata = super::metadata::load(cfg, &storage, &last).await?;
+    let schemas = super::schemas::load(cfg, &storage, &last).await?;
     // Retention, cleanup and `delete` leave the backup alone while this restore reads it.
     let lease = match dry_run {
         true => None,
@@ -235,6 +241,14 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         resumed = !state.starts.is_empty(), "restore planned"
     );
 
+    // Schemas go in before any record, so every record restored names a registered schema.
+    let (schema_registry, schema_ids) = match (&cfg.schema_registry, schemas, dry_run) {
+        (Some(target), Some(backup), false) => {
+            let (outcome, ids) = super::schemas::apply(target, &backup).await?;
+            (Some(outcome), (!ids.is_empty()).then(|| Arc::new(ids)))
+        }
+        _ => (None, None),
+    };
     // Fences every earlier attempt of this restore before anything is read back or written.
     let writer = match dry_run {
         true => None,
@@ -278,6 +292,7 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         writer: writer.clone(),
         client: client.clone(),
         restore_id: restore_id.clone(),
+        schema_ids,
         records: Arc::new(AtomicU64::new(0)),
         bytes: Arc::new(AtomicU64::new(0)),
     });
@@ -490,6 +505,7 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         consumer_groups: groups,
         offset_snapshot: state.snapshot.clone(),
         metadata,
+        schema_registry,
     };
     if !dry_run {
         state.result = Some(result.clone());

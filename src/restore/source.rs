@@ -154,6 +154,8 @@ pub struct RecordSource {
     segments: VecDeque<SegmentEntry>,
     reader: Option<CheckedSegment>,
     pending: VecDeque<Record>,
+    /// Schema ids to rewrite in keys and values ([`Self::rewriting`]).
+    schema_ids: Option<std::sync::Arc<crate::schema_registry::rewrite::IdMap>>,
 }
 
 impl RecordSource {
@@ -171,12 +173,36 @@ impl RecordSource {
             .filter(|s| target.is_none_or(|t| s.min_timestamp <= t) && s.last_offset >= from)
             .cloned()
             .collect();
-        Self { storage, key, target, from, segments, reader: None, pending: VecDeque::new() }
+        Self {
+            storage,
+            key,
+            target,
+            from,
+            segments,
+            reader: None,
+            pending: VecDeque::new(),
+            schema_ids: None,
+        }
+    }
+
+    /// Records come out with their schema id prefixes rewritten through `ids` (`rewriteSchemaIds`).
+    /// Rewritten here, where records leave the backup, so what is written and what a resumed run
+    /// reads back and compares are the same bytes.
+    pub fn rewriting(mut self, ids: Option<std::sync::Arc<crate::schema_registry::rewrite::IdMap>>) -> Self {
+        self.schema_ids = ids;
+        self
     }
 
     pub async fn next(&mut self) -> anyhow::Result<Option<Record>> {
         loop {
-            if let Some(r) = self.pending.pop_front() {
+            if let Some(mut r) = self.pending.pop_front() {
+                if let Some(ids) = &self.schema_ids {
+                    for bytes in [r.key.as_mut(), r.value.as_mut()].into_iter().flatten() {
+                        if let Some(new) = ids.rewrite(bytes) {
+                            *bytes = new.into();
+                        }
+                    }
+                }
                 return Ok(Some(r));
             }
             if let Some(reader) = self.reader.as_mut() {

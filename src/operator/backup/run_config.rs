@@ -80,6 +80,7 @@ pub fn render(
         owner: run.owner.clone(),
         take_over_location: run.take_over,
         known_restore_points: run.known_restore_points.clone(),
+        schema_registry: None,
         strimzi_resources: run.strimzi_resources.clone(),
     }
 }

@@ -36,6 +36,7 @@ pub fn render(
         encryption_key_file,
         filesystem_root: PathBuf::from(FILESYSTEM_MOUNT),
         snapshot_offsets: spec.rollback.as_ref().is_some_and(|r| r.enabled),
+        schema_registry: None,
     }
 }
 
