@@ -327,7 +327,7 @@ async fn a_repartitioning_restore_killed_twice_lands_every_record_exactly_once()
 }
 
 #[tokio::test]
-async fn an_existing_topic_with_another_partition_count_is_refused_naming_the_field() -> anyhow::Result<()> {
+async fn an_existing_topic_with_another_partition_count_or_none_at_all_is_refused_naming_the_field() -> anyhow::Result<()> {
     let env = TestEnv::load()?;
     let s = unique_suffix();
     let prefix = format!("e2e-rpx-{s}/");
@@ -348,5 +348,8 @@ async fn an_existing_topic_with_another_partition_count_is_refused_naming_the_fi
         "{err}"
     );
     assert_eq!(watermarks(&env, &target, 0)?.1, 0, "nothing written");
+    // A configuration written by hand is not checked by the CRD's minimum: the run is.
+    let err = run_err(&env, "restore", &restore.replace("partitions: 5", "partitions: 0"), &[])?;
+    assert!(err.contains("spec.topicMapping[0].partitions: 0 partitions; use 1 or more"), "{err}");
     Ok(())
 }
