@@ -110,6 +110,11 @@ pub struct KafkaBackupSpec {
     /// What happens to stored backups when this resource is deleted.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+    /// A Schema Registry whose subjects, versions, ids, compatibility and modes are stored with
+    /// each backup (`schema-registry.json`), so a restore can re-register the schemas its records
+    /// name (docs/schema-registry.md). A registry that cannot be read fails the backup.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_registry: Option<super::schema_registry::SchemaRegistryBackupSpec>,
     /// Resources, template and Job settings of the backup Jobs.
     #[serde(flatten)]
     pub job_options: JobOptions,
@@ -405,4 +410,48 @@ pub struct BackupRecord {
     /// `KafkaUser`s stored with the backup (`backup.strimziResources`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kafka_users_backed_up: Option<i32>,
+    /// Schema Registry subjects stored with the backup (`spec.schemaRegistry`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_subjects: Option<i32>,
+    /// Schema Registry versions stored with the backup, soft-deleted ones included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_versions: Option<i32>,
+    /// The cluster metadata stored with the backup (`backup.clusterMetadata`): what was
+    /// captured, and what was not and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_metadata: Option<CapturedMetadata>,
+}
+
+/// What a backup stored of the cluster's metadata. A part the cluster refused (no `Describe` on
+/// the cluster, quotas over a TLS or SASL connection) does not fail the backup: it is listed in
+/// `notCaptured`, and a restore asking for it is refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CapturedMetadata {
+    /// ACL bindings stored (absent: not captured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acls: Option<i32>,
+    /// Client quota entities stored (absent: not captured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quotas: Option<i32>,
+    /// SCRAM users whose mechanisms were stored (absent: not captured). Kafka never reveals
+    /// the credentials themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scram_users: Option<i32>,
+    /// Each part not captured, with why (`quotas: ...`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_captured: Vec<String>,
+}
+
+impl CapturedMetadata {
+    /// The status form of the manifest's reference to the metadata object.
+    pub fn from_ref(r: &crate::format::metadata::MetadataRef) -> Self {
+        let count = |n: Option<u32>| n.and_then(|n| i32::try_from(n).ok());
+        Self {
+            acls: count(r.acls),
+            quotas: count(r.quotas),
+            scram_users: count(r.scram_users),
+            not_captured: r.not_captured.iter().map(|n| format!("{}: {}", n.what, n.reason)).collect(),
+        }
+    }
 }

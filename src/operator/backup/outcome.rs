@@ -4,7 +4,9 @@
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::api::backup::{BACKUP_HISTORY_LIMIT, BackupRecord, BackupRunStatus, KafkaBackupStatus};
+use crate::api::backup::{
+    BACKUP_HISTORY_LIMIT, BackupRecord, BackupRunStatus, CapturedMetadata, KafkaBackupStatus,
+};
 use crate::api::condition::{self, Condition, ConditionStatus};
 use crate::backup::BackupResult;
 use crate::time::parse as time;
@@ -39,6 +41,9 @@ pub fn completed(status: &mut KafkaBackupStatus, result: &BackupResult, now: Tim
             .strimzi_resources
             .as_ref()
             .and_then(|r| i32::try_from(r.kafka_users).ok()),
+        schema_subjects: result.schema_registry.as_ref().and_then(|r| i32::try_from(r.subjects).ok()),
+        schema_versions: result.schema_registry.as_ref().and_then(|r| i32::try_from(r.versions).ok()),
+        cluster_metadata: result.cluster_metadata.as_ref().map(CapturedMetadata::from_ref),
     };
     if let Some(inventory) = &result.inventory {
         status.backup_count = i64::try_from(inventory.backup_count).ok();
@@ -128,6 +133,21 @@ mod tests {
         assert_eq!((status.backup_count, status.storage_bytes), (Some(7), Some(7168)));
         assert_eq!(status.active_job, None);
         assert_eq!(status.conditions[0].reason.as_deref(), Some("BackupCompleted"));
+    }
+
+    #[test]
+    fn the_cluster_metadata_captured_and_not_captured_reaches_the_status() {
+        let mut r = result("b1");
+        r.cluster_metadata = serde_json::from_value(serde_json::json!({
+            "object": "backups/b1/cluster-metadata.json", "sha256": "00", "acls": 4, "scramUsers": 2,
+            "notCaptured": [{"what": "quotas", "reason": "read over PLAINTEXT connections only"}]
+        }))
+        .expect("a metadata reference");
+        let mut status = KafkaBackupStatus::default();
+        completed(&mut status, &r, now());
+        let m = status.last_backup.and_then(|b| b.cluster_metadata).expect("cluster metadata in the status");
+        assert_eq!((m.acls, m.quotas, m.scram_users), (Some(4), None, Some(2)));
+        assert_eq!(m.not_captured, ["quotas: read over PLAINTEXT connections only"]);
     }
 
     #[test]

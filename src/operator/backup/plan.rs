@@ -514,6 +514,16 @@ impl Draft {
             );
             self.event(true, "LineageBroken", "Backup", note);
         }
+        if let Some(m) = r.cluster_metadata.as_ref().filter(|m| !m.not_captured.is_empty()) {
+            let parts: Vec<String> =
+                m.not_captured.iter().map(|n| format!("{}: {}", n.what, n.reason)).collect();
+            let note = format!(
+                "backup {} completed without part of the cluster metadata (a restore asking for it is refused): {}",
+                r.backup_id,
+                parts.join("; ")
+            );
+            self.event(true, "MetadataNotCaptured", "Backup", note);
+        }
         if let Some(inv) = r.inventory.as_ref().filter(|i| !i.pruned.is_empty()) {
             let note = format!(
                 "retention deleted {} backup(s): {}; {} left",
