@@ -147,6 +147,10 @@ pub struct BackupTemplate {
     /// keeps them.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+    /// A Schema Registry stored with every cluster's backups (`KafkaBackup.spec.schemaRegistry`):
+    /// the same registry for each selected cluster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_registry: Option<super::schema_registry::SchemaRegistryBackupSpec>,
     /// Resources, template and Job settings of the backup Jobs.
     #[serde(flatten)]
     pub job_options: JobOptions,
@@ -340,6 +344,7 @@ pub fn owned_spec(kbs: &KafkaBackupSchedule, kafka: &KafkaId, selected: bool) ->
         schedule: Some(schedule),
         retention: t.retention.clone(),
         deletion_policy: t.deletion_policy,
+        schema_registry: t.schema_registry.clone(),
         job_options: t.job_options.clone(),
     }
 }

@@ -21,6 +21,7 @@ pub mod restore_point;
 pub mod rules;
 pub mod run;
 pub mod schedule;
+pub mod schema_registry;
 pub mod secrets;
 pub mod selection;
 pub mod storage;

@@ -301,6 +301,13 @@ pub struct RestoreSettings {
     /// (docs/strimzi-resources.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strimzi_resources: Option<RestoreStrimziResources>,
+    /// Re-register the backup's Schema Registry schemas (stored with `spec.schemaRegistry` of
+    /// the `KafkaBackup`) in this registry before any record is written: references first, with
+    /// the original ids where the target keeps them; the ids that changed are reported in
+    /// `status.restore.schemaRegistry` (docs/schema-registry.md). A backup without schemas is
+    /// refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_registry: Option<super::schema_registry::SchemaRegistryRestoreSpec>,
 }
 
 /// Where and which backed-up Strimzi resources a restore recreates.
@@ -389,6 +396,7 @@ impl Default for RestoreSettings {
             scope: RestoreScope::default(),
             metadata: RestoreMetadata::default(),
             strimzi_resources: None,
+            schema_registry: None,
         }
     }
 }
@@ -487,6 +495,38 @@ pub struct RestoreResult {
     /// The backed-up Strimzi resources recreated (`restore.strimziResources`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strimzi_resources: Option<StrimziResourcesRestored>,
+    /// What was re-registered in the target Schema Registry (`restore.schemaRegistry`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_registry: Option<SchemaRegistryRestored>,
+}
+
+/// What a restore re-registered in the target Schema Registry.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaRegistryRestored {
+    /// Subjects of the backup.
+    pub subjects: i32,
+    /// Versions of the backup, soft-deleted ones included.
+    pub versions: i32,
+    /// Versions this run registered.
+    pub registered: i32,
+    /// Versions the target already had (an earlier attempt, or the same schema there before).
+    pub already_present: i32,
+    /// Every schema id kept its number. When false, records name the old ids unless
+    /// `rewriteSchemaIds` rewrote them.
+    pub ids_kept: bool,
+    /// Schema ids that changed (the Job's result lists the first 50, old -> new).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_change_count: Option<i32>,
+    /// Why ids could not be kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids_note: Option<String>,
+    /// Restored keys and values had their schema id prefix rewritten to the new ids.
+    #[serde(default)]
+    pub rewrite_schema_ids: bool,
+    /// Settings (compatibility, mode) the target refused, with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings_not_restored: Vec<String>,
 }
 
 /// What a restore did with the backed-up Strimzi resources.

@@ -68,6 +68,10 @@ pub fn backup(spec: &KafkaBackupSpec) -> Vec<FieldError> {
         Ok(_) => {}
     }
     problems.extend(compression_level(&spec.backup));
+    if let Some(sr) = &spec.schema_registry {
+        problems.extend(super::schema_registry::problems("spec.schemaRegistry", &sr.connection));
+        regexes(&mut problems, "spec.schemaRegistry.subjects", &sr.subjects.include, &sr.subjects.exclude);
+    }
     if spec.backup.strimzi_resources && spec.cluster.strimzi_cluster_ref.is_none() {
         problems.push(FieldError::new(
             "spec.backup.strimziResources",
@@ -212,6 +216,9 @@ pub fn restore(spec: &KafkaRestoreSpec, now: chrono::DateTime<chrono::Utc>) -> V
                 format!("`{ns}` is not a namespace name (lower-case letters, digits and `-`, at most 63)"),
             ));
         }
+    }
+    if let Some(sr) = &spec.restore.schema_registry {
+        problems.extend(super::schema_registry::problems("spec.restore.schemaRegistry", &sr.connection));
     }
     problems.extend(super::privilege::problems(&spec.job_options));
     problems

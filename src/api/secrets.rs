@@ -49,12 +49,33 @@ fn storage(refs: &mut Vec<SecretRef>, prefix: &str, s: &StorageSpec) {
     }
 }
 
+fn schema_registry(
+    refs: &mut Vec<SecretRef>,
+    prefix: &str,
+    c: &super::schema_registry::RegistryConnectionSpec,
+) {
+    if let Some(ca) = c.tls.as_ref().and_then(|t| t.ca_secret.as_ref()) {
+        push(refs, format!("{prefix}.tls.caSecret.name"), &ca.name);
+    }
+    if let Some(a) = &c.authentication {
+        if let Some(p) = &a.password_secret {
+            push(refs, format!("{prefix}.authentication.passwordSecret.name"), &p.name);
+        }
+        if let Some(t) = &a.token_secret {
+            push(refs, format!("{prefix}.authentication.tokenSecret.name"), &t.name);
+        }
+    }
+}
+
 pub fn backup(spec: &KafkaBackupSpec) -> Vec<SecretRef> {
     let mut refs = Vec::new();
     connection(&mut refs, &spec.cluster);
     storage(&mut refs, "spec.storage", &spec.storage);
     if let Some(key) = spec.backup.encryption.as_ref().and_then(|e| e.key_secret.as_ref()) {
         push(&mut refs, "spec.backup.encryption.keySecret.name", &key.name);
+    }
+    if let Some(sr) = &spec.schema_registry {
+        schema_registry(&mut refs, "spec.schemaRegistry", &sr.connection);
     }
     refs
 }
@@ -64,6 +85,9 @@ pub fn restore(spec: &KafkaRestoreSpec) -> Vec<SecretRef> {
     connection(&mut refs, &spec.cluster);
     if let Some(source) = &spec.source {
         storage(&mut refs, "spec.source.storage", &source.storage);
+    }
+    if let Some(sr) = &spec.restore.schema_registry {
+        schema_registry(&mut refs, "spec.restore.schemaRegistry", &sr.connection);
     }
     refs
 }
@@ -81,7 +105,7 @@ mod tests {
     #[test]
     fn every_secret_is_found_with_its_field() {
         let spec: KafkaBackupSpec = serde_yaml_ng::from_str(
-            "kafkaCluster: {bootstrapServers: 'k:9093', tls: {enabled: true, caSecret: {name: ca, key: ca.crt}}}\nauthentication: {type: scram-sha-512, username: u, passwordSecret: {name: pw, key: password}}\nstorage: {type: s3, s3: {bucket: b, region: r, credentialsSecret: {name: s3-creds}}}\nbackup: {encryption: {enabled: true, keySecret: {name: aes, key: key}}}\n",
+            "kafkaCluster: {bootstrapServers: 'k:9093', tls: {enabled: true, caSecret: {name: ca, key: ca.crt}}}\nauthentication: {type: scram-sha-512, username: u, passwordSecret: {name: pw, key: password}}\nstorage: {type: s3, s3: {bucket: b, region: r, credentialsSecret: {name: s3-creds}}}\nbackup: {encryption: {enabled: true, keySecret: {name: aes, key: key}}}\nschemaRegistry: {url: 'https://sr', tls: {caSecret: {name: sr-ca, key: ca.crt}}, authentication: {type: basic, username: u, passwordSecret: {name: sr-pw, key: p}}}\n",
         )
         .expect("spec");
         let refs = backup(&spec);
@@ -93,6 +117,8 @@ mod tests {
                 ("spec.authentication.passwordSecret.name", "pw"),
                 ("spec.storage.s3.credentialsSecret.name", "s3-creds"),
                 ("spec.backup.encryption.keySecret.name", "aes"),
+                ("spec.schemaRegistry.tls.caSecret.name", "sr-ca"),
+                ("spec.schemaRegistry.authentication.passwordSecret.name", "sr-pw"),
             ]
         );
         let reset: KafkaOffsetResetSpec = serde_yaml_ng::from_str(

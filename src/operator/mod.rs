@@ -51,6 +51,7 @@ pub mod oneshot;
 pub mod process;
 pub mod restore;
 pub mod restore_points;
+pub mod schema_registry;
 pub mod settings;
 pub mod status;
 pub mod storage_access;

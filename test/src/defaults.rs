@@ -29,11 +29,14 @@ pub fn kafka_backup() -> Value {
         "schedule": {"timezone": "UTC", "suspend": false, "concurrencyPolicy": "Forbid"},
         "retention": {"pruneOnSchedule": true},
         "deletionPolicy": "Retain",
+        // Not in SPEC §2.2 (issue 16 §4): the Schema Registry's subjects, all by default.
+        "schemaRegistry": {"subjects": {"include": [".*"], "exclude": []}},
     })
 }
 
-/// Sections whose defaults apply even when the user leaves the section out.
-const ALWAYS: [&str; 3] = ["topics", "consumerGroups", "backup"];
+/// Sections whose defaults apply even when the user leaves the section out (`subjects`: once
+/// `schemaRegistry` is written).
+const ALWAYS: [&str; 4] = ["topics", "consumerGroups", "backup", "subjects"];
 
 /// `spec` as it must be stored: the user's values, and `defaults` for every field left out.
 pub fn applied(defaults: &Value, spec: &Value) -> Value {
@@ -74,5 +77,9 @@ mod tests {
         assert_eq!(got["deletionPolicy"], "Retain");
         assert!(got.get("schedule").is_none() && got.get("retention").is_none(), "{got}");
         assert!(got["storage"]["s3"].get("credentialsSecret").is_none(), "{got}");
+        assert!(got.get("schemaRegistry").is_none(), "{got}");
+        let with_registry = json!({"schemaRegistry": {"url": "http://sr"}});
+        let got = applied(&kafka_backup(), &with_registry);
+        assert_eq!(got["schemaRegistry"]["subjects"]["include"], json!([".*"]));
     }
 }

@@ -65,6 +65,7 @@ fn template_as_backup(spec: &KafkaBackupScheduleSpec) -> KafkaBackupSpec {
         schedule: None,
         retention: t.retention.clone(),
         deletion_policy: t.deletion_policy,
+        schema_registry: t.schema_registry.clone(),
         job_options: t.job_options.clone(),
     }
 }

@@ -82,6 +82,7 @@ async fn launch(ctx: &Context, kb: &KafkaBackup, start: &Start, known: Vec<Strin
         Some(Err(too_large)) => return Err(Error::Render(too_large)),
         None => None,
     };
+    let schema_registry = run_config::schema_registry(&kb.spec, &mut access);
     let config = run_config::render(
         &kb.spec,
         storage,
@@ -95,6 +96,7 @@ async fn launch(ctx: &Context, kb: &KafkaBackup, start: &Start, known: Vec<Strin
             take_over: run_config::takes_over(kb),
             known_restore_points: Some(known),
             strimzi_resources: strimzi.as_ref().map(|p| p.input.clone()),
+            schema_registry,
         },
     );
     let yaml = run_config::to_yaml(&config).map_err(|e| Error::Render(e.to_string()))?;

@@ -31,6 +31,8 @@ pub struct Run {
     pub known_restore_points: Option<Vec<String>>,
     /// The Strimzi resources the operator read for the run (`backup.strimziResources`).
     pub strimzi_resources: Option<crate::backup::strimzi_resources::StrimziResourcesInput>,
+    /// The Schema Registry to capture (`spec.schemaRegistry`), its Secrets mounted as files.
+    pub schema_registry: Option<crate::schema_registry::RegistryBackup>,
 }
 
 /// The annotation that lets a `KafkaBackup` take a storage location over from another owner.
@@ -59,6 +61,15 @@ pub fn encryption_key(kb: &KafkaBackup) -> Option<&crate::api::cluster::SecretKe
     kb.spec.backup.encryption.as_ref().filter(|e| e.enabled).and_then(|e| e.key_secret.as_ref())
 }
 
+/// The registry a run captures (`spec.schemaRegistry`), its Secrets added to `access` as
+/// mounted files: the config names only their paths.
+pub fn schema_registry(
+    spec: &KafkaBackupSpec,
+    access: &mut crate::operator::storage_access::StorageAccess,
+) -> Option<crate::schema_registry::RegistryBackup> {
+    spec.schema_registry.as_ref().map(|sr| crate::operator::schema_registry::backup(sr, access))
+}
+
 pub fn render(
     spec: &KafkaBackupSpec,
     storage: crate::api::storage::StorageSpec,
@@ -80,7 +91,7 @@ pub fn render(
         owner: run.owner.clone(),
         take_over_location: run.take_over,
         known_restore_points: run.known_restore_points.clone(),
-        schema_registry: None,
+        schema_registry: run.schema_registry.clone(),
         strimzi_resources: run.strimzi_resources.clone(),
     }
 }

@@ -257,6 +257,19 @@ impl OneShot for KafkaRestore {
             r.consumer_groups_restored
         );
         let mut events = vec![Event::normal("RestoreCompleted", "Restore", &message)];
+        if let Some(sr) = r.schema_registry.as_ref().filter(|s| !s.ids_kept) {
+            let records = if sr.rewrite_schema_ids {
+                "restored records were rewritten to the new ids"
+            } else {
+                "restored records still name the old ids: set restore.schemaRegistry.rewriteSchemaIds to rewrite them"
+            };
+            let why = sr.ids_note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
+            events.push(Event::warning(
+                "SchemaIdsChanged",
+                "Restore",
+                format!("{} schema ids changed in {}{why}; {records}", sr.id_change_count, sr.url),
+            ));
+        }
         if let Some((namespace, cluster)) = strimzi_topics::target(self).filter(|_| !declared.is_empty()) {
             let shown: Vec<&str> = declared.iter().take(20).map(String::as_str).collect();
             let more = declared.len().saturating_sub(shown.len());
@@ -313,6 +326,7 @@ impl KafkaRestore {
         let uid = self.uid().unwrap_or_default();
         let mut config = run_config::render(&self.spec, &uid, kafka, source.storage, key_file);
         config.backup_id = source.backup_id.clone();
+        config.schema_registry = run_config::schema_registry(&self.spec, &mut access);
         match (&status.plan, plan_only) {
             (_, true) => config.restore.dry_run = true,
             (Some(plan), false) => {
@@ -346,6 +360,20 @@ fn completed(r: &RestoreResult) -> StatusResult {
         consumer_groups_captured_at: r.consumer_groups_captured_at.as_deref().and_then(time::parse),
         retention_adjusted: r.retention_adjusted.clone(),
         strimzi_resources: None,
+        schema_registry: r.schema_registry.as_ref().map(|s| {
+            let n = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+            crate::api::restore::SchemaRegistryRestored {
+                subjects: n(s.subjects),
+                versions: n(s.versions),
+                registered: n(s.registered),
+                already_present: n(s.already_present),
+                ids_kept: s.ids_kept,
+                id_change_count: (s.id_change_count > 0).then(|| n(s.id_change_count)),
+                ids_note: s.ids_note.clone(),
+                rewrite_schema_ids: s.rewrite_schema_ids,
+                settings_not_restored: s.settings_not_restored.clone(),
+            }
+        }),
     }
 }
 

@@ -11,6 +11,15 @@ use crate::kafka::KafkaConnection;
 use crate::restore::RestoreConfig;
 use crate::storage::FILESYSTEM_MOUNT;
 
+/// The target registry of a restore (`spec.restore.schemaRegistry`), its Secrets added to
+/// `access` as mounted files: the config names only their paths.
+pub fn schema_registry(
+    spec: &KafkaRestoreSpec,
+    access: &mut crate::operator::storage_access::StorageAccess,
+) -> Option<crate::schema_registry::RegistryRestore> {
+    spec.restore.schema_registry.as_ref().map(|sr| crate::operator::schema_registry::restore(sr, access))
+}
+
 pub fn render(
     spec: &KafkaRestoreSpec,
     uid: &str,
@@ -32,7 +41,8 @@ pub fn render(
         topics: spec.topics.clone(),
         topic_mapping: spec.topic_mapping.clone(),
         consumer_groups: spec.consumer_groups.clone(),
-        restore: spec.restore.clone(),
+        // The registry goes to the data plane as `schemaRegistry`, its Secrets as files.
+        restore: crate::api::restore::RestoreSettings { schema_registry: None, ..spec.restore.clone() },
         encryption_key_file,
         filesystem_root: PathBuf::from(FILESYSTEM_MOUNT),
         snapshot_offsets: spec.rollback.as_ref().is_some_and(|r| r.enabled),
