@@ -36,6 +36,7 @@ pub mod run;
 pub mod schemas;
 pub mod source;
 pub mod state;
+pub mod strimzi_resources;
 pub mod target;
 pub mod topics;
 pub mod writer;

@@ -70,6 +70,10 @@ pub struct RestoreResult {
     /// What was re-registered in the target Schema Registry, and the schema ids that changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_registry: Option<super::schemas::SchemaRegistryOutcome>,
+    /// `restore.strimziResources`: the backup's Strimzi resources object, for the operator to
+    /// recreate (the object itself only in the log's result line, not in the summary).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strimzi_resources: Option<super::strimzi_resources::StrimziResourcesHandoff>,
 }
 
 /// What a restore did with the backup's cluster metadata.
@@ -150,6 +154,10 @@ impl RestoreResult {
             schema_registry: self.schema_registry.clone().map(|mut s| {
                 s.id_changes.truncate(10);
                 s.settings_not_restored.truncate(5);
+                s
+            }),
+            strimzi_resources: self.strimzi_resources.clone().map(|mut s| {
+                s.gzip_base64 = None;
                 s
             }),
             ..self.clone()

@@ -230,6 +230,7 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
     // The cluster metadata asked for must be in the backup before anything is written.
     let cluster_metadata = super::metadata::load(cfg, &storage, &last).await?;
     let schemas = super::schemas::load(cfg, &storage, &last).await?;
+    let strimzi_resources = super::strimzi_resources::load(cfg, &storage, &last).await?;
     // Retention, cleanup and `delete` leave the backup alone while this restore reads it.
     let lease = match dry_run {
         true => None,
@@ -506,6 +507,7 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         offset_snapshot: state.snapshot.clone(),
         metadata,
         schema_registry,
+        strimzi_resources,
     };
     if !dry_run {
         state.result = Some(result.clone());

@@ -19,7 +19,7 @@ use kube::ResourceExt;
 use kube::runtime::controller::Action;
 
 use super::plan::{self as restore_plan, Approved};
-use super::{run_config, source, strimzi_topics};
+use super::{run_config, source, strimzi_resources, strimzi_topics};
 use crate::api::restore::{
     KafkaRestore, KafkaRestoreStatus, OffsetSnapshotRef, PointInTime, RestoreProgress,
     RestoreResult as StatusResult,
@@ -160,6 +160,12 @@ impl OneShot for KafkaRestore {
             let reason = format!("refused before anything was written: {refusal}");
             return Ok(Planned::Final(self.finish(ctx, job, Err(reason), status, now).await?));
         }
+        // `restore.strimziResources`: a backed-up KafkaTopic or KafkaUser that exists and declares
+        // something else refuses before any write, as does a backup that holds none.
+        if let Err(refusal) = strimzi_resources::check(ctx, self, &r).await? {
+            let reason = format!("refused before anything was written: {refusal}");
+            return Ok(Planned::Final(self.finish(ctx, job, Err(reason), status, now).await?));
+        }
         let plan = restore_plan::from_result(&r, Some(now.time.clone()), &job.name_any());
         status.restore = Some(StatusResult { backup_id: Some(plan.backup_id.clone()), ..Default::default() });
         let summary = restore_plan::summary(&plan);
@@ -209,6 +215,30 @@ impl OneShot for KafkaRestore {
             },
             other => other,
         };
+        // `restore.strimziResources`: the backed-up KafkaTopics and KafkaUsers, recreated before
+        // the run is Completed (checked at the plan; checked again here, nothing created on a
+        // refusal).
+        let mut recreated = None;
+        let result = match result {
+            Ok(r) if !r.dry_run && strimzi_resources::target(self).is_some() => {
+                let declared = match strimzi_resources::stored(&r) {
+                    Ok(stored) => strimzi_resources::declare(ctx, self, &stored).await?,
+                    Err(e) => Err(e),
+                };
+                match declared {
+                    Ok(done) => {
+                        recreated = Some(done);
+                        Ok(r)
+                    }
+                    Err(why) => Err(format!(
+                        "{} records were restored, but the backed-up Strimzi resources were not recreated \
+                         (spec.restore.strimziResources): {why}",
+                        r.restored_records
+                    )),
+                }
+            }
+            other => other,
+        };
         let r = match result {
             Ok(r) => r,
             Err(reason) => {
@@ -246,7 +276,7 @@ impl OneShot for KafkaRestore {
             m.restore_duration.get_or_create(&l).observe((b - a).max(0.0));
         }
         m.restores.get_or_create(&labels("success")).inc();
-        status.restore = Some(completed(&r));
+        status.restore = Some(StatusResult { strimzi_resources: recreated.clone(), ..completed(&r) });
         let message = format!(
             "{}restored {} records into {} partitions of {} topics from backup {}; {} consumer groups",
             if r.dry_run { "dry run: would have " } else { "" },
@@ -281,6 +311,22 @@ impl OneShot for KafkaRestore {
                     declared.len(),
                     shown.join(", "),
                     if more > 0 { format!(" and {more} more") } else { String::new() }
+                ),
+            ));
+        }
+        if let (Some(done), Some(t)) = (&recreated, strimzi_resources::target(self)) {
+            events.push(Event::normal(
+                "StrimziResourcesRecreated",
+                "Restore",
+                format!(
+                    "backed-up Strimzi resources in namespace {} for Kafka {}: {} KafkaTopics and {} KafkaUsers \
+                     created, {} already declared the same, {} not selected",
+                    t.namespace,
+                    t.cluster,
+                    done.kafka_topics_created,
+                    done.kafka_users_created,
+                    done.unchanged,
+                    done.skipped
                 ),
             ));
         }

@@ -29,6 +29,7 @@ use crate::api::restore::{KafkaRestore, StrimziKind, StrimziResourcesRestored};
 use crate::format::strimzi_resources::{StrimziResources, name_of, topic_of};
 use crate::operator::context::Context;
 use crate::operator::error::{Error, Result};
+use crate::restore::RestoreResult;
 
 /// Where and which resources a restore recreates.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -223,14 +224,31 @@ pub fn object(resource: &ApiResource, namespace: &str, d: &Desired) -> DynamicOb
     obj
 }
 
-/// Recreates the resources of `stored` for `kr`: `Err` with the refusal when one that exists
-/// declares something else (nothing is created then).
-pub async fn declare(
+/// The backup's resources as the restore Job reported them (`restored`: the plan's or the
+/// run's result); `Err` when the restore asks for them and the result does not carry them.
+pub fn stored(restored: &RestoreResult) -> std::result::Result<StrimziResources, String> {
+    match &restored.strimzi_resources {
+        Some(handoff) => handoff.unpack(),
+        None => Err("the restore Job reported no Strimzi resources (its image may predate \
+                     restore.strimziResources)"
+            .into()),
+    }
+}
+
+/// What the target namespace holds against what the restore recreates: the resources to
+/// create, with the API of each kind, and the counts so far; `Err` with every refusal.
+struct Examined {
+    missing: Vec<Desired>,
+    apis: BTreeMap<StrimziKind, (Api<DynamicObject>, ApiResource)>,
+    done: StrimziResourcesRestored,
+}
+
+async fn examine(
     ctx: &Context,
     kr: &KafkaRestore,
+    target: &Target,
     stored: &StrimziResources,
-) -> Result<std::result::Result<StrimziResourcesRestored, String>> {
-    let Some(target) = target(kr) else { return Ok(Ok(Default::default())) };
+) -> Result<std::result::Result<Examined, String>> {
     let filter = match kr.spec.topics.filter("spec.topics") {
         Ok(f) => f,
         Err(e) => return Ok(Err(e)),
@@ -240,7 +258,7 @@ pub async fn declare(
     let restored_by = format!("{}/{}", kr.namespace().unwrap_or_default(), kr.name_any());
     let selected = desired(
         stored,
-        &target,
+        target,
         &restored_by,
         |t| filter.matches(t),
         |t| mapping.get(t).map_or_else(|| t.to_string(), |m| m.to_string()),
@@ -272,11 +290,43 @@ pub async fn declare(
     if !problems.is_empty() {
         return Ok(Err(problems.join("; ")));
     }
-    let mut done = StrimziResourcesRestored {
+    let done = StrimziResourcesRestored {
         unchanged: i32::try_from(unchanged).unwrap_or(i32::MAX),
         skipped: i32::try_from(selected.skipped).unwrap_or(i32::MAX),
         ..Default::default()
     };
+    Ok(Ok(Examined { missing, apis, done }))
+}
+
+/// At the plan, before anything is written: `Err` with the refusal when a resource the restore
+/// would recreate exists and declares something else, or the Job could not hand the backup's
+/// resources over.
+pub async fn check(
+    ctx: &Context,
+    kr: &KafkaRestore,
+    plan: &RestoreResult,
+) -> Result<std::result::Result<(), String>> {
+    let Some(target) = target(kr) else { return Ok(Ok(())) };
+    let stored = match stored(plan) {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(format!("spec.restore.strimziResources: {e}"))),
+    };
+    Ok(examine(ctx, kr, &target, &stored).await?.map(|_| ()))
+}
+
+/// Recreates the resources of `stored` for `kr`: `Err` with the refusal when one that exists
+/// declares something else (nothing is created then).
+pub async fn declare(
+    ctx: &Context,
+    kr: &KafkaRestore,
+    stored: &StrimziResources,
+) -> Result<std::result::Result<StrimziResourcesRestored, String>> {
+    let Some(target) = target(kr) else { return Ok(Ok(Default::default())) };
+    let Examined { missing, apis, mut done } = match examine(ctx, kr, &target, stored).await? {
+        Ok(e) => e,
+        Err(refusal) => return Ok(Err(refusal)),
+    };
+    let ns = &target.namespace;
     for d in &missing {
         let Some((api, resource)) = apis.get(&d.kind) else { continue };
         let obj = object(resource, ns, d);

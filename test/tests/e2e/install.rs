@@ -370,6 +370,9 @@ fn why_unused(grant: &Grant) -> Option<&'static str> {
         ("kafka.strimzi.io", "kafkausers", "get") => {
             Some("SCRAM credentials of a KafkaUser (operator_scram.rs)")
         }
+        ("kafka.strimzi.io", "kafkausers", "create") => {
+            Some("restore.strimziResources recreates backed-up KafkaUsers (strimzi_resources.rs)")
+        }
         ("kafka.strimzi.io", "kafkatopics", "list" | "create") => {
             Some("restore.topicCreation: strimzi declares restored topics as KafkaTopics (strimzi_topics.rs)")
         }

@@ -215,6 +215,132 @@ async fn a_backup_stores_the_kafka_topics_and_kafka_users_of_its_cluster_as_decl
         message.contains("spec.backup.strimziResources") && message.contains("spec.strimziClusterRef"),
         "{message}"
     );
+
+    recreated_in_another_namespace(&cluster, &operator, &ns, &s, &stored, user_version).await?;
     cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
+
+/// `restore.strimziResources` from the backup above into another namespace, for another
+/// cluster, with one topic renamed to a valid object name and one to a name that is not; the
+/// third topic is not selected. Then a restore that finds a differing KafkaUser there is
+/// refused at its plan, naming the object and the field.
+async fn recreated_in_another_namespace(
+    cluster: &Cluster,
+    operator: &Operator,
+    ns: &str,
+    s: &str,
+    stored: &StrimziResources,
+    user_version: &str,
+) -> anyhow::Result<()> {
+    let dr = cluster.namespace("srdr").await?;
+    let restore = |name: &str, suffix: &str| {
+        format!(
+            "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaRestore\nmetadata: {{name: {name}}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  backupRef: {{name: declared}}\n  topics: {{include: ['sr{s}-orders', 'sr{s}-payments']}}\n  topicMapping:\n    - {{sourceTopic: sr{s}-orders, targetTopic: sr{s}-orders-dr{suffix}}}\n    - {{sourceTopic: sr{s}-payments, targetTopic: sr{s}-Payments_DR{suffix}}}\n  restore: {{strimziResources: {{targetNamespace: {dr}, targetCluster: dr-cluster}}}}\n"
+        )
+    };
+    cluster.apply_yaml(ns, &restore("recreate", "")).await?;
+    let restores: Api<KafkaRestore> = Api::namespaced(cluster.client.clone(), ns);
+    let st = finished_run(&restores, "recreate", Duration::from_secs(180), |r| r.status.as_ref()?.phase)
+        .await
+        .map_err(|e| e.context(operator.log_text()))?
+        .status
+        .unwrap_or_default();
+    assert_eq!(st.phase, Some(RunPhase::Completed), "{st:?}\n{}", operator.log_text());
+    let done = st
+        .restore
+        .as_ref()
+        .and_then(|r| r.strimzi_resources.clone())
+        .context("status.restore.strimziResources")?;
+    assert_eq!(
+        (done.kafka_topics_created, done.kafka_users_created, done.unchanged, done.skipped),
+        (2, 2, 0, 1),
+        "{done:?}"
+    );
+
+    // What the target namespace holds, against the backed-up declarations.
+    let topics: Api<DynamicObject> = Api::namespaced_with(
+        cluster.client.clone(),
+        &dr,
+        &strimzi_resource("v1", "KafkaTopic", "kafkatopics"),
+    );
+    let users: Api<DynamicObject> = Api::namespaced_with(
+        cluster.client.clone(),
+        &dr,
+        &strimzi_resource(user_version, "KafkaUser", "kafkausers"),
+    );
+    let in_dr = |o: &DynamicObject| {
+        assert!(o.metadata.owner_references.as_ref().is_none_or(Vec::is_empty), "owned: {o:?}");
+        let labels = o.metadata.labels.clone().unwrap_or_default();
+        assert_eq!(labels.get("strimzi.io/cluster").map(String::as_str), Some("dr-cluster"), "{o:?}");
+        let annotations = o.metadata.annotations.clone().unwrap_or_default();
+        assert_eq!(annotations.get("kafkabackup.com/restored-by"), Some(&format!("{ns}/recreate")), "{o:?}");
+        (labels, annotations)
+    };
+    let source_topic = |name: &str| {
+        stored.kafka_topics.iter().find(|t| t["metadata"]["name"] == name).cloned().unwrap_or_default()
+    };
+    let listed_topics = topics.list(&ListParams::default()).await?.items;
+    assert_eq!(listed_topics.len(), 2, "{listed_topics:?}");
+    let orders = topics.get(&format!("sr{s}-orders-dr")).await?;
+    let (labels, annotations) = in_dr(&orders);
+    let source = source_topic(&format!("sr{s}-orders"));
+    assert_eq!(orders.data["spec"], source["spec"], "kept under a valid name: the spec as declared");
+    assert_eq!(labels.get("team").map(String::as_str), Some("t0"));
+    assert_eq!(annotations.get("owner").map(String::as_str), Some("team-0"));
+    let payments = listed_topics
+        .iter()
+        .find(|t| t.data["spec"]["topicName"] == format!("sr{s}-Payments_DR"))
+        .context("the KafkaTopic of the renamed payments topic, by spec.topicName")?;
+    in_dr(payments);
+    let name = payments.metadata.name.clone().unwrap_or_default();
+    assert!(name.starts_with(&format!("sr{s}-payments-dr-")), "{name}");
+    let mut spec = source_topic(&format!("sr{s}-payments"))["spec"].clone();
+    spec["topicName"] = json!(format!("sr{s}-Payments_DR"));
+    assert_eq!(payments.data["spec"], spec);
+    let listed_users = users.list(&ListParams::default()).await?.items;
+    assert_eq!(listed_users.len(), 2, "{listed_users:?}");
+    for u in &stored.kafka_users {
+        let name = u["metadata"]["name"].as_str().unwrap_or_default();
+        let got = users.get(name).await?;
+        in_dr(&got);
+        let mut spec = u["spec"].clone();
+        // The literal ACL of the renamed topic names its target; the prefix one is kept.
+        if let Some(acl) = spec.pointer_mut("/authorization/acls/0/resource/name") {
+            *acl = json!(format!("sr{s}-orders-dr"));
+        }
+        assert_eq!(got.data["spec"], spec, "{name}");
+    }
+
+    // A KafkaUser there that declares something else: the next restore is refused at its plan.
+    cluster
+        .apply_yaml(
+            &dr,
+            &format!(
+                "apiVersion: kafka.strimzi.io/{user_version}\nkind: KafkaUser\nmetadata: {{name: sr{s}-bob, labels: {{strimzi.io/cluster: dr-cluster}}}}\nspec:\n  authentication: {{type: scram-sha-512}}\n"
+            ),
+        )
+        .await?;
+    cluster.apply_yaml(ns, &restore("refused", "2")).await?;
+    let st = finished_run(&restores, "refused", Duration::from_secs(180), |r| r.status.as_ref()?.phase)
+        .await
+        .map_err(|e| e.context(operator.log_text()))?
+        .status
+        .unwrap_or_default();
+    assert_eq!(st.phase, Some(RunPhase::Failed), "{st:?}");
+    let message =
+        st.conditions.iter().find(|c| c.type_ == "Ready").and_then(|c| c.message.clone()).unwrap_or_default();
+    for part in [
+        "refused before anything was written".to_string(),
+        format!("KafkaUser {dr}/sr{s}-bob already exists"),
+        "spec.authentication".to_string(),
+    ] {
+        assert!(message.contains(&part), "{part}: {message}");
+    }
+    // Nothing was created: no KafkaTopic of the second restore's topics, no record restored.
+    let after = topics.list(&ListParams::default()).await?.items;
+    assert_eq!(after.len(), 2, "{after:?}");
+    assert_eq!(st.restore.as_ref().and_then(|r| r.restored_records), None, "{st:?}");
+    cluster.delete_namespace(&dr).await?;
     Ok(())
 }
