@@ -126,4 +126,34 @@ mod tests {
         let manual = Run { backup_id: "nightly-manual-1".into(), ..Default::default() };
         assert!(render(&spec(), spec().storage, kafka, &manual).retention.is_none());
     }
+
+    #[test]
+    fn the_schema_registry_is_rendered_with_its_secrets_as_mounted_files() {
+        let spec: KafkaBackupSpec = serde_yaml_ng::from_str(
+            "kafkaCluster: {bootstrapServers: 'k:9092'}\nstorage: {type: s3, s3: {bucket: b, region: r}}\nschemaRegistry: {url: 'https://sr:8081', tls: {caSecret: {name: sr-ca, key: ca.crt}}, authentication: {type: basic, username: backup, passwordSecret: {name: sr-creds, key: pw}}, subjects: {include: ['.*-value']}}\n",
+        )
+        .expect("spec");
+        let mut access = crate::operator::storage_access::StorageAccess::for_storage(&spec.storage);
+        let run = Run {
+            backup_id: "b-1".into(),
+            schema_registry: schema_registry(&spec, &mut access),
+            ..Default::default()
+        };
+        let kafka = KafkaConnection { bootstrap_servers: "k:9092".into(), ..Default::default() };
+        let yaml = to_yaml(&render(&spec, spec.storage.clone(), kafka, &run)).expect("yaml");
+        let back: BackupConfig = serde_yaml_ng::from_str(&yaml).expect("the data plane reads it");
+        let sr = back.schema_registry.expect("schemaRegistry in the config");
+        assert_eq!(sr.connection.url, "https://sr:8081");
+        assert_eq!(sr.subjects.include, [".*-value"]);
+        assert!(
+            yaml.contains("passwordFile: /etc/strimzi-backup/schema-registry/password/password"),
+            "{yaml}"
+        );
+        assert!(yaml.contains("caFile: /etc/strimzi-backup/schema-registry/ca/ca"), "{yaml}");
+        // References stay in the spec: the config has neither the Secrets' names nor their keys.
+        assert!(!yaml.contains("sr-creds") && !yaml.contains("sr-ca") && !yaml.contains("pw\n"), "{yaml}");
+        let secrets: Vec<_> =
+            access.volumes.iter().filter_map(|v| v.secret.as_ref()?.secret_name.clone()).collect();
+        assert_eq!(secrets, ["sr-ca", "sr-creds"]);
+    }
 }

@@ -70,4 +70,25 @@ mod tests {
         let back: RestoreConfig = serde_yaml_ng::from_str(&yaml).expect("the data plane reads it");
         assert_eq!(back.point_in_time, spec.point_in_time);
     }
+
+    #[test]
+    fn the_target_registry_is_rendered_once_with_its_token_as_a_mounted_file() {
+        let spec: KafkaRestoreSpec = serde_yaml_ng::from_str(
+            "kafkaCluster: {bootstrapServers: 'dr:9092'}\nbackupRef: {name: nightly}\nrestore: {schemaRegistry: {url: 'http://dr-sr:8081', authentication: {type: bearer, tokenSecret: {name: sr-token, key: token}}, rewriteSchemaIds: true}}\n",
+        )
+        .expect("spec");
+        let mut access = crate::operator::storage_access::StorageAccess::default();
+        let kafka = KafkaConnection { bootstrap_servers: "dr:9092".into(), ..Default::default() };
+        let mut config = render(&spec, "uid", kafka, StorageSpec::default(), None);
+        config.schema_registry = schema_registry(&spec, &mut access);
+        let yaml = serde_yaml_ng::to_string(&config).expect("yaml");
+        let back: RestoreConfig = serde_yaml_ng::from_str(&yaml).expect("the data plane reads it");
+        let sr = back.schema_registry.expect("schemaRegistry in the config");
+        assert!(sr.rewrite_schema_ids);
+        assert_eq!(sr.connection.url, "http://dr-sr:8081");
+        assert!(back.restore.schema_registry.is_none(), "the spec's references are not passed on: {yaml}");
+        assert!(yaml.contains("tokenFile: /etc/strimzi-backup/schema-registry/token/token"), "{yaml}");
+        assert!(!yaml.contains("sr-token"), "{yaml}");
+        assert_eq!(access.volumes.len(), 1);
+    }
 }

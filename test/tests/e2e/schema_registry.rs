@@ -486,3 +486,129 @@ async fn ids_not_kept_are_reported_and_rewritten_in_restored_records_only_when_a
     call(&r, "DELETE", &format!("/subjects/{s}?permanent=true"), None).await?;
     Ok(())
 }
+
+/// `KafkaBackup.spec.schemaRegistry` through the real operator: the backup Job is given the
+/// registry with basic authentication whose password is a Secret mounted as a file (Apicurio
+/// here takes any credentials: what is checked is that the Job gets the file, not the value),
+/// the run completes with the subject and version counts in `status.lastBackup`, and the
+/// manifest names `schema-registry.json`. The password is in no config, argument, environment
+/// value or status. A URL with credentials in it is refused naming the field.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kafka_backup_with_spec_schema_registry_stores_the_subjects_through_the_operator()
+-> anyhow::Result<()> {
+    use std::time::Duration;
+
+    use k8s_openapi::api::batch::v1::Job;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::Api;
+    use strimzi_backup_e2e::fixtures::{Cluster, wait_until};
+    use strimzi_backup_e2e::operator::{Operator, minio_storage, namespace_with_kafka};
+    use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup};
+    use strimzi_backup_operator::format::manifest::Manifest;
+
+    let cluster = Cluster::connect().await?;
+    let env = &cluster.env;
+    let (url, r) = registry(env)?;
+    let s = unique_suffix();
+    let (_subjects, order_id, _) = set_up(&r, &s).await?;
+    let topic = format!("sr-op{s}");
+    create_topic(env, &topic, 1, &[]).await?;
+    let ts = recent();
+    produce(env, &topic, 0, &(0..RECORDS).map(|i| order_record(i, order_id, ts)).collect::<Vec<_>>()).await?;
+
+    let ns = namespace_with_kafka(&cluster, "schemas").await?;
+    let password = format!("never-shown-{s}");
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: v1\nkind: Secret\nmetadata: {{name: registry-creds}}\nstringData: {{password: {password}}}\n"
+            ),
+        )
+        .await?;
+    let operator = Operator::start(env, &ns)?;
+    let prefix = format!("e2e-schemas-op-{s}/");
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: with-schemas}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: ['{topic}']}}\n  schemaRegistry:\n    url: '{url}'\n    authentication: {{type: basic, username: backup, passwordSecret: {{name: registry-creds, key: password}}}}\n    subjects: {{include: ['.*{s}-value']}}\n{}",
+                minio_storage(env, &prefix, "minio-credentials", 2)?
+            ),
+        )
+        .await?;
+    let backups: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
+    let run = wait_until(Duration::from_secs(180), "the backup", || async {
+        let st = backups.get("with-schemas").await?.status.unwrap_or_default();
+        Ok(st.backup_history.into_iter().find(|b| b.status != BackupRunStatus::Running))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    assert_eq!(run.status, BackupRunStatus::Completed, "{run:?}\n{}", operator.log_text());
+    // Four subjects; five versions (the JSON subject's soft-deleted second one included).
+    let last = backups.get("with-schemas").await?.status.unwrap_or_default().last_backup;
+    let last = last.context("status.lastBackup")?;
+    assert_eq!((last.schema_subjects, last.schema_versions), (Some(4), Some(5)), "{last:?}");
+
+    let store = strimzi_backup_e2e::dataplane::minio(env)?;
+    let manifest_path = object_store::path::Path::from(format!("{prefix}backups/{}/manifest.json", run.id));
+    let manifest = Manifest::from_json(
+        &object_store::ObjectStoreExt::get(&store, &manifest_path).await?.bytes().await?,
+        manifest_path.as_ref(),
+    )?;
+    let reference = manifest.schema_registry.context("the manifest names no Schema Registry object")?;
+    assert_eq!(reference.object, format!("{prefix}backups/{}/schema-registry.json", run.id));
+    assert_eq!((reference.subjects, reference.versions), (4, 5), "{reference:?}");
+
+    // The Job: the password Secret as a mounted file; its value nowhere in the Job or config.
+    let job = Api::<Job>::namespaced(cluster.client.clone(), &ns).get(&run.id).await?;
+    let pod = job.spec.as_ref().and_then(|s| s.template.spec.clone()).context("pod spec")?;
+    let volume = pod
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.secret.as_ref().and_then(|s| s.secret_name.as_deref()) == Some("registry-creds"))
+        .context("the registry's Secret is not mounted")?;
+    let config = Api::<ConfigMap>::namespaced(cluster.client.clone(), &ns).get(&run.id).await?;
+    let text = serde_json::to_string(&config.data)?;
+    assert!(
+        text.contains("/etc/strimzi-backup/schema-registry/password/password") && text.contains(&url),
+        "the config names the registry and the mounted file: {text}"
+    );
+    let everything = format!(
+        "{text}{}{}",
+        serde_json::to_string(&job)?,
+        serde_json::to_string(&backups.get("with-schemas").await?.status)?
+    );
+    assert!(!everything.contains(&password), "the password leaked: {volume:?}");
+    assert!(!operator.log_text().contains(&password), "the password is in the operator's log");
+
+    // Credentials in the URL: refused, naming the field and the fix.
+    let bad = url.replacen("://", "://backup:pw@", 1);
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: url-creds}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: ['{topic}']}}\n  schemaRegistry: {{url: '{bad}'}}\n{}",
+                minio_storage(env, &format!("e2e-schemas-bad-{s}/"), "minio-credentials", 2)?
+            ),
+        )
+        .await?;
+    let message = wait_until(Duration::from_secs(60), "the backup's InvalidSpec", || async {
+        let st = backups.get("url-creds").await?.status.unwrap_or_default();
+        Ok(st
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready" && c.reason.as_deref() == Some("InvalidSpec"))
+            .and_then(|c| c.message.clone()))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    assert!(
+        message.contains("spec.schemaRegistry.url") && message.contains("spec.schemaRegistry.authentication"),
+        "{message}"
+    );
+    assert!(!message.contains("backup:pw"), "the credentials are repeated: {message}");
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
