@@ -492,7 +492,8 @@ async fn ids_not_kept_are_reported_and_rewritten_in_restored_records_only_when_a
 /// here takes any credentials: what is checked is that the Job gets the file, not the value),
 /// the run completes with the subject and version counts in `status.lastBackup`, and the
 /// manifest names `schema-registry.json`. The password is in no config, argument, environment
-/// value or status. A URL with credentials in it is refused naming the field.
+/// value or status. A restore of it through the operator reports the registry in its status. A
+/// URL with credentials in it is refused naming the field.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kafka_backup_with_spec_schema_registry_stores_the_subjects_through_the_operator()
 -> anyhow::Result<()> {
@@ -502,8 +503,9 @@ async fn a_kafka_backup_with_spec_schema_registry_stores_the_subjects_through_th
     use k8s_openapi::api::core::v1::ConfigMap;
     use kube::api::Api;
     use strimzi_backup_e2e::fixtures::{Cluster, wait_until};
-    use strimzi_backup_e2e::operator::{Operator, minio_storage, namespace_with_kafka};
+    use strimzi_backup_e2e::operator::{Operator, finished_run, minio_storage, namespace_with_kafka};
     use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup};
+    use strimzi_backup_operator::api::restore::{KafkaRestore, RunPhase};
     use strimzi_backup_operator::format::manifest::Manifest;
 
     let cluster = Cluster::connect().await?;
@@ -582,6 +584,33 @@ async fn a_kafka_backup_with_spec_schema_registry_stores_the_subjects_through_th
     );
     assert!(!everything.contains(&password), "the password leaked: {volume:?}");
     assert!(!operator.log_text().contains(&password), "the password is in the operator's log");
+
+    // A restore of it through the operator, into the same registry (everything is found there
+    // already), with a bearer token from the Secret: the summary reaches the status.
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaRestore\nmetadata: {{name: with-schemas}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  backupRef: {{name: with-schemas}}\n  topicMapping: [{{sourceTopic: {topic}, targetTopic: {topic}-restored}}]\n  restore:\n    schemaRegistry:\n      url: '{url}'\n      authentication: {{type: bearer, tokenSecret: {{name: registry-creds, key: password}}}}\n"
+            ),
+        )
+        .await?;
+    let restores: Api<KafkaRestore> = Api::namespaced(cluster.client.clone(), &ns);
+    let restored =
+        finished_run(&restores, "with-schemas", Duration::from_secs(180), |r| r.status.as_ref()?.phase)
+            .await
+            .map_err(|e| e.context(operator.log_text()))?
+            .status
+            .unwrap_or_default();
+    assert_eq!(restored.phase, Some(RunPhase::Completed), "{restored:?}\n{}", operator.log_text());
+    let sr = restored
+        .restore
+        .as_ref()
+        .and_then(|r| r.schema_registry.clone())
+        .context("status.restore.schemaRegistry")?;
+    println!("restore's schema registry status: {sr:?}");
+    assert_eq!((sr.subjects, sr.versions, sr.registered + sr.already_present), (4, 5, 5), "{sr:?}");
+    assert!(!serde_json::to_string(&restored)?.contains(&password), "the token leaked into the status");
 
     // Credentials in the URL: refused, naming the field and the fix.
     let bad = url.replacen("://", "://backup:pw@", 1);
