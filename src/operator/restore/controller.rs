@@ -220,6 +220,16 @@ impl OneShot for KafkaRestore {
         // refusal).
         let mut recreated = None;
         let result = match result {
+            // A dry run reports what it would create (the plan checked it already).
+            Ok(r) if r.dry_run && strimzi_resources::target(self).is_some() => {
+                match strimzi_resources::check(ctx, self, &r).await? {
+                    Ok(would) => {
+                        recreated = Some(would);
+                        Ok(r)
+                    }
+                    Err(why) => Err(format!("refused before anything was written: {why}")),
+                }
+            }
             Ok(r) if !r.dry_run && strimzi_resources::target(self).is_some() => {
                 let declared = match strimzi_resources::stored(&r) {
                     Ok(stored) => strimzi_resources::declare(ctx, self, &stored).await?,
@@ -320,11 +330,12 @@ impl OneShot for KafkaRestore {
                 "Restore",
                 format!(
                     "backed-up Strimzi resources in namespace {} for Kafka {}: {} KafkaTopics and {} KafkaUsers \
-                     created, {} already declared the same, {} not selected",
+                     {}, {} already declared the same, {} not selected",
                     t.namespace,
                     t.cluster,
                     done.kafka_topics_created,
                     done.kafka_users_created,
+                    if r.dry_run { "to be created (dry run)" } else { "created" },
                     done.unchanged,
                     done.skipped
                 ),

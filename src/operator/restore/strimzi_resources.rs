@@ -298,20 +298,26 @@ async fn examine(
     Ok(Ok(Examined { missing, apis, done }))
 }
 
-/// At the plan, before anything is written: `Err` with the refusal when a resource the restore
-/// would recreate exists and declares something else, or the Job could not hand the backup's
-/// resources over.
+/// At the plan, before anything is written: what the restore would recreate (the `created`
+/// counts: to be created), or `Err` with the refusal when a resource it would recreate exists
+/// and declares something else, or the Job could not hand the backup's resources over.
 pub async fn check(
     ctx: &Context,
     kr: &KafkaRestore,
     plan: &RestoreResult,
-) -> Result<std::result::Result<(), String>> {
-    let Some(target) = target(kr) else { return Ok(Ok(())) };
+) -> Result<std::result::Result<StrimziResourcesRestored, String>> {
+    let Some(target) = target(kr) else { return Ok(Ok(Default::default())) };
     let stored = match stored(plan) {
         Ok(s) => s,
         Err(e) => return Ok(Err(format!("spec.restore.strimziResources: {e}"))),
     };
-    Ok(examine(ctx, kr, &target, &stored).await?.map(|_| ()))
+    Ok(examine(ctx, kr, &target, &stored).await?.map(|Examined { missing, mut done, .. }| {
+        let count =
+            |kind| i32::try_from(missing.iter().filter(|d| d.kind == kind).count()).unwrap_or(i32::MAX);
+        done.kafka_topics_created = count(StrimziKind::KafkaTopic);
+        done.kafka_users_created = count(StrimziKind::KafkaUser);
+        done
+    }))
 }
 
 /// Recreates the resources of `stored` for `kr`: `Err` with the refusal when one that exists

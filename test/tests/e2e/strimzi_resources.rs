@@ -312,6 +312,27 @@ async fn recreated_in_another_namespace(
         assert_eq!(got.data["spec"], spec, "{name}");
     }
 
+    // A dry run of the KafkaTopics only, for other target topics: the two to be created, the
+    // third topic and the two KafkaUsers not selected, nothing created. (With KafkaUsers it
+    // would be refused: alice's literal ACL would name the other target topic.)
+    let preview = restore("preview", "3")
+        .replace("  restore: {", "  restore: {dryRun: true, ")
+        .replace("targetCluster: dr-cluster}", "targetCluster: dr-cluster, kinds: [KafkaTopic]}");
+    cluster.apply_yaml(ns, &preview).await?;
+    let st = finished_run(&restores, "preview", Duration::from_secs(180), |r| r.status.as_ref()?.phase)
+        .await
+        .map_err(|e| e.context(operator.log_text()))?
+        .status
+        .unwrap_or_default();
+    assert_eq!(st.phase, Some(RunPhase::Completed), "{st:?}");
+    let would = st.restore.as_ref().and_then(|r| r.strimzi_resources.clone()).context("dry run's counts")?;
+    assert_eq!(
+        (would.kafka_topics_created, would.kafka_users_created, would.unchanged, would.skipped),
+        (2, 0, 0, 3),
+        "{would:?}"
+    );
+    assert_eq!(topics.list(&ListParams::default()).await?.items.len(), 2, "a dry run creates none");
+
     // A KafkaUser there that declares something else: the next restore is refused at its plan.
     cluster
         .apply_yaml(
