@@ -109,7 +109,36 @@ pub fn restore(own: &str, spec: &KafkaRestoreSpec) -> Vec<CrossRef> {
             name: r.name.clone(),
         })
     });
-    backup.into_iter().chain(cluster_ref(own, &spec.cluster)).collect()
+    let mut refs: Vec<CrossRef> = backup.into_iter().chain(cluster_ref(own, &spec.cluster)).collect();
+    // The operator creates KafkaTopics and KafkaUsers (with their ACLs) in the target namespace:
+    // that is a reference to the Kafka they declare, which must opt in like any other, or anyone
+    // who may create a KafkaRestore could have the operator write KafkaUsers into any namespace.
+    if let Some(sr) = &spec.restore.strimzi_resources {
+        let kafka = spec.cluster.strimzi_cluster_ref.as_ref();
+        let ns = sr
+            .target_namespace
+            .clone()
+            .or_else(|| kafka.and_then(|r| r.namespace.clone()))
+            .unwrap_or_else(|| own.to_string());
+        let name = sr.target_cluster.clone().or_else(|| kafka.map(|r| r.name.clone())).unwrap_or_default();
+        let known = refs.iter().any(|r| r.kind == "Kafka" && r.namespace == ns && r.name == name);
+        if ns != own && !known {
+            let field = if sr.target_namespace.is_some() {
+                "spec.restore.strimziResources.targetNamespace"
+            } else {
+                "spec.restore.strimziResources.targetCluster"
+            };
+            refs.push(CrossRef {
+                field,
+                group: "kafka.strimzi.io",
+                resource: "kafkas",
+                kind: "Kafka",
+                namespace: ns,
+                name,
+            });
+        }
+    }
+    refs
 }
 
 /// The cross-namespace references of a `KafkaOffsetReset` in namespace `own`.
@@ -169,5 +198,38 @@ mod tests {
         // What a controller says cannot tell an absent object from one not shared.
         let unsaid = restore("a", &spec)[0].not_allowed("a", None).to_string();
         assert!(unsaid.contains("does not exist or does not allow"), "{unsaid}");
+    }
+
+    #[test]
+    fn strimzi_resources_restored_into_another_namespace_need_that_kafka_to_opt_in() {
+        let mut spec = KafkaRestoreSpec::default();
+        spec.cluster.strimzi_cluster_ref =
+            Some(StrimziClusterRef { name: "k".into(), namespace: None, listener_name: None });
+        spec.restore.strimzi_resources = Some(crate::api::restore::RestoreStrimziResources {
+            target_namespace: Some("dr".into()),
+            target_cluster: Some("dr-cluster".into()),
+            ..Default::default()
+        });
+        let refs = restore("a", &spec);
+        assert_eq!(refs.len(), 1, "{refs:?}");
+        assert_eq!(
+            (refs[0].field, refs[0].namespace.as_str(), refs[0].name.as_str()),
+            ("spec.restore.strimziResources.targetNamespace", "dr", "dr-cluster")
+        );
+        // The target cluster already referenced (and checked) by strimziClusterRef: once.
+        spec.cluster.strimzi_cluster_ref = Some(StrimziClusterRef {
+            name: "dr-cluster".into(),
+            namespace: Some("dr".into()),
+            listener_name: None,
+        });
+        let fields: Vec<_> = restore("a", &spec).iter().map(|r| r.field).collect();
+        assert_eq!(fields, ["spec.strimziClusterRef.namespace"]);
+        // Into the restore's own namespace: no cross-namespace reference.
+        if let Some(sr) = spec.restore.strimzi_resources.as_mut() {
+            sr.target_namespace = Some("a".into());
+        }
+        spec.cluster.strimzi_cluster_ref =
+            Some(StrimziClusterRef { name: "k".into(), namespace: None, listener_name: None });
+        assert!(restore("a", &spec).is_empty());
     }
 }

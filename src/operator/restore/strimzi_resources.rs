@@ -249,6 +249,23 @@ async fn examine(
     target: &Target,
     stored: &StrimziResources,
 ) -> Result<std::result::Result<Examined, String>> {
+    // Into another namespace only for a Kafka there that shares itself with the restore's (the
+    // webhook also checked the user may read it): otherwise anyone who may create a KafkaRestore
+    // could have the operator write KafkaUsers, with their ACLs, into any namespace.
+    let own = kr.namespace().unwrap_or_default();
+    let cross = crate::api::tenancy::restore(&own, &kr.spec)
+        .into_iter()
+        .find(|c| c.field.starts_with("spec.restore.strimziResources"));
+    if let Some(cross) = cross {
+        let kafka = ctx
+            .strimzi
+            .get("Kafka", &cross.namespace, &cross.name)
+            .await
+            .map_err(Error::read(format!("Kafka {}/{}", cross.namespace, cross.name)))?;
+        if !kafka.is_some_and(|k| crate::api::tenancy::allows(k.metadata.annotations.as_ref(), &own)) {
+            return Ok(Err(cross.not_allowed(&own, None).to_string()));
+        }
+    }
     let filter = match kr.spec.topics.filter("spec.topics") {
         Ok(f) => f,
         Err(e) => return Ok(Err(e)),

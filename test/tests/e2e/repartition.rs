@@ -327,7 +327,8 @@ async fn a_repartitioning_restore_killed_twice_lands_every_record_exactly_once()
 }
 
 #[tokio::test]
-async fn an_existing_topic_with_another_partition_count_or_none_at_all_is_refused_naming_the_field() -> anyhow::Result<()> {
+async fn an_existing_topic_with_another_partition_count_or_none_at_all_is_refused_naming_the_field()
+-> anyhow::Result<()> {
     let env = TestEnv::load()?;
     let s = unique_suffix();
     let prefix = format!("e2e-rpx-{s}/");

@@ -18,7 +18,9 @@ use serde_json::{Value, json};
 use strimzi_backup_e2e::dataplane::{create_topic, minio};
 use strimzi_backup_e2e::env::workspace_root;
 use strimzi_backup_e2e::fixtures::{Cluster, strimzi_resource, unique_suffix, wait_until};
-use strimzi_backup_e2e::operator::{Operator, finished_run, minio_storage, namespace_with_kafka};
+use strimzi_backup_e2e::operator::{
+    Operator, finished_run, minio_storage, namespace_with_kafka, ready_kafka,
+};
 use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup};
 use strimzi_backup_operator::api::restore::{KafkaRestore, RunPhase};
 use strimzi_backup_operator::format::manifest::Manifest;
@@ -239,8 +241,33 @@ async fn recreated_in_another_namespace(
             "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaRestore\nmetadata: {{name: {name}}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  backupRef: {{name: declared}}\n  topics: {{include: ['sr{s}-orders', 'sr{s}-payments']}}\n  topicMapping:\n    - {{sourceTopic: sr{s}-orders, targetTopic: sr{s}-orders-dr{suffix}}}\n    - {{sourceTopic: sr{s}-payments, targetTopic: sr{s}-Payments_DR{suffix}}}\n  restore: {{strimziResources: {{targetNamespace: {dr}, targetCluster: dr-cluster}}}}\n"
         )
     };
-    cluster.apply_yaml(ns, &restore("recreate", "")).await?;
     let restores: Api<KafkaRestore> = Api::namespaced(cluster.client.clone(), ns);
+    // The operator writes KafkaUsers (with their ACLs) into the target namespace only for a Kafka
+    // there that shares itself with the restore's namespace: first there is none.
+    cluster.apply_yaml(ns, &restore("unshared", "-x")).await?;
+    let refused = finished_run(&restores, "unshared", Duration::from_secs(180), |r| r.status.as_ref()?.phase)
+        .await
+        .map_err(|e| e.context(operator.log_text()))?;
+    let st = serde_json::to_value(refused.status.unwrap_or_default())?;
+    assert_eq!(st["phase"], "Failed", "{st}");
+    let message = st.to_string();
+    assert!(
+        message.contains("spec.restore.strimziResources.targetNamespace")
+            && message.contains(strimzi_backup_operator::api::tenancy::ALLOW_ANNOTATION),
+        "{message}"
+    );
+    let users = strimzi_resource(user_version, "KafkaUser", "kafkausers");
+    let in_dr: Api<DynamicObject> = Api::namespaced_with(cluster.client.clone(), &dr, &users);
+    assert!(in_dr.list(&ListParams::default()).await?.items.is_empty(), "nothing written into {dr}");
+    restores.delete("unshared", &Default::default()).await?;
+    ready_kafka(cluster, &dr, "dr-cluster", "v1beta2", cluster.env.kafka_bootstrap()).await?;
+    let kafkas: Api<DynamicObject> =
+        Api::namespaced_with(cluster.client.clone(), &dr, &strimzi_resource("v1beta2", "Kafka", "kafkas"));
+    let share =
+        json!({"metadata": {"annotations": {strimzi_backup_operator::api::tenancy::ALLOW_ANNOTATION: ns}}});
+    kafkas.patch("dr-cluster", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&share)).await?;
+
+    cluster.apply_yaml(ns, &restore("recreate", "")).await?;
     let st = finished_run(&restores, "recreate", Duration::from_secs(180), |r| r.status.as_ref()?.phase)
         .await
         .map_err(|e| e.context(operator.log_text()))?
