@@ -58,6 +58,15 @@ impl Storage {
         .map_err(std::io::Error::other)?
     }
 
+    /// Reads a small object whole (a manifest, or an object a manifest names beside its
+    /// segments), naming it in the error.
+    pub async fn read_whole(&self, object: &str) -> anyhow::Result<bytes::Bytes> {
+        use anyhow::Context;
+        let path = object_store::path::Path::from(object);
+        let got = self.store.get(&path).await.with_context(|| format!("reading {object}"))?;
+        got.bytes().await.with_context(|| format!("reading {object}"))
+    }
+
     /// Streams an object (a segment is never held whole in memory).
     pub async fn read(&self, object: &str) -> object_store::Result<Pin<Box<dyn AsyncRead + Send>>> {
         let stream = self

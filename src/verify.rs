@@ -199,7 +199,7 @@ pub async fn verify(cfg: &VerifyConfig) -> anyhow::Result<VerifyReport> {
             report.problems.push(format!("parent backup {parent} is missing ({name}): the chain is broken"));
         }
     }
-    report.problems.extend(crate::backup::metadata::problem(&storage, &manifest).await);
+    report.problems.extend(side_object_problems(&storage, &manifest).await);
     for topic in &manifest.topics {
         for partition in &topic.partitions {
             for p in partition.coverage_problems() {
@@ -252,6 +252,48 @@ async fn check_segment(
     Ok((records, s.stored_bytes))
 }
 
+/// What is wrong with the objects `manifest` names beside its segments (cluster metadata, Schema
+/// Registry, Strimzi resources): missing, altered (SHA-256), or not of a layout this build reads.
+async fn side_object_problems(
+    storage: &crate::storage::Storage,
+    manifest: &crate::format::manifest::Manifest,
+) -> Vec<String> {
+    use crate::format::FormatError;
+    use crate::format::strimzi_resources::StrimziResources;
+    use crate::format::{metadata::ClusterMetadata, schemas::SchemaRegistryBackup};
+    type Check<'a> = Box<dyn Fn(&[u8]) -> Result<(), FormatError> + Send + Sync + 'a>;
+    let mut named: Vec<(&str, &str, Check)> = Vec::new();
+    if let Some(r) = &manifest.cluster_metadata {
+        named.push((
+            &r.object,
+            "cluster metadata",
+            Box::new(move |b| ClusterMetadata::from_object(b, r).map(drop)),
+        ));
+    }
+    if let Some(r) = &manifest.schema_registry {
+        named.push((
+            &r.object,
+            "Schema Registry",
+            Box::new(move |b| SchemaRegistryBackup::from_object(b, r).map(drop)),
+        ));
+    }
+    if let Some(r) = &manifest.strimzi_resources {
+        named.push((
+            &r.object,
+            "Strimzi resources",
+            Box::new(move |b| StrimziResources::from_object(b, r).map(drop)),
+        ));
+    }
+    let mut problems = Vec::new();
+    for (object, what, check) in named {
+        match storage.read_whole(object).await {
+            Err(e) => problems.push(format!("{object}: the {what} object cannot be read: {e:#}")),
+            Ok(bytes) => problems.extend(check(&bytes).err().map(|e| e.to_string())),
+        }
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,6 +324,52 @@ mod tests {
         let object = "backups/b/segments/t/0/00000000000000000000.kbseg";
         storage.store.put(&object_store::path::Path::from(object), all.into()).await.expect("put");
         SegmentEntry::new(object.into(), &summary)
+    }
+
+    #[tokio::test]
+    async fn an_altered_or_missing_side_object_is_a_problem_naming_it() {
+        use crate::format::metadata::{ClusterMetadata, METADATA_VERSION};
+        let root = std::env::temp_dir().join(format!("sbo-verify-side-{}", std::process::id()));
+        let spec = StorageSpec {
+            type_: StorageType::Filesystem,
+            filesystem: Some(FilesystemStorage { claim_name: "pvc".into(), path: None }),
+            ..Default::default()
+        };
+        let storage = crate::storage::open(&spec, &root).expect("storage");
+        let metadata = ClusterMetadata {
+            metadata_version: METADATA_VERSION,
+            backup_id: "b".into(),
+            captured_at: "2026-12-04T00:00:00.000Z".into(),
+            acls: Some(Vec::new()),
+            quotas: None,
+            scram_users: None,
+            scram_credentials: String::new(),
+            not_captured: Vec::new(),
+        };
+        let object = "backups/b/cluster-metadata.json";
+        let (bytes, reference) = metadata.to_object(object.into()).expect("object");
+        let mut manifest: crate::format::manifest::Manifest = serde_json::from_value(serde_json::json!({
+            "formatVersion": 3, "backupId": "b", "startedAt": "t", "completedAt": "t",
+            "encoding": {"compression": "zstd"}, "topics": [],
+            "totals": {"records": 0, "rawBytes": 0, "storedBytes": 0, "topics": 0, "partitions": 0}
+        }))
+        .expect("a manifest");
+        manifest.cluster_metadata = Some(reference);
+        let path = object_store::path::Path::from(object);
+        storage.store.put(&path, bytes.clone().into()).await.expect("put");
+        assert_eq!(side_object_problems(&storage, &manifest).await, Vec::<String>::new());
+        let mut altered = bytes.clone();
+        altered.extend_from_slice(b" ");
+        storage.store.put(&path, altered.into()).await.expect("put");
+        let problems = side_object_problems(&storage, &manifest).await;
+        assert!(
+            problems.len() == 1 && problems[0].contains(object) && problems[0].contains("SHA-256"),
+            "{problems:?}"
+        );
+        storage.store.delete(&path).await.expect("delete");
+        let problems = side_object_problems(&storage, &manifest).await;
+        assert!(problems.len() == 1 && problems[0].contains("cannot be read"), "{problems:?}");
+        std::fs::remove_dir_all(&root).ok();
     }
 
     #[tokio::test]

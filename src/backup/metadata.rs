@@ -93,21 +93,3 @@ fn part<T>(
         Err(e) => Err(anyhow::anyhow!("reading the cluster metadata: {}", e.message)),
     }
 }
-
-/// What is wrong with the cluster metadata object `manifest` names (missing, altered,
-/// unreadable), if anything: one of the problems `verify` reports.
-pub async fn problem(
-    storage: &crate::storage::Storage,
-    manifest: &crate::format::manifest::Manifest,
-) -> Option<String> {
-    let reference = manifest.cluster_metadata.as_ref()?;
-    let path = object_store::path::Path::from(reference.object.as_str());
-    let bytes = match storage.store.get(&path).await {
-        Ok(got) => got.bytes().await,
-        Err(e) => Err(e),
-    };
-    match bytes {
-        Err(e) => Some(format!("{}: the cluster metadata object cannot be read: {e}", reference.object)),
-        Ok(bytes) => ClusterMetadata::from_object(&bytes, reference).err().map(|e| e.to_string()),
-    }
-}

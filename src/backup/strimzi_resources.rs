@@ -79,24 +79,6 @@ pub async fn store(
     Ok(Some(reference))
 }
 
-/// What is wrong with the Strimzi resources object `manifest` names (missing, altered,
-/// unreadable), if anything.
-pub async fn problem(
-    storage: &crate::storage::Storage,
-    manifest: &crate::format::manifest::Manifest,
-) -> Option<String> {
-    let reference = manifest.strimzi_resources.as_ref()?;
-    let path = object_store::path::Path::from(reference.object.as_str());
-    let bytes = match storage.store.get(&path).await {
-        Ok(got) => got.bytes().await,
-        Err(e) => Err(e),
-    };
-    match bytes {
-        Err(e) => Some(format!("{}: the Strimzi resources object cannot be read: {e}", reference.object)),
-        Ok(bytes) => StrimziResources::from_object(&bytes, reference).err().map(|e| e.to_string()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -184,22 +184,13 @@ impl ClusterMetadata {
 
     /// Parses the object, checking it against the manifest's reference.
     pub fn from_object(bytes: &[u8], reference: &MetadataRef) -> Result<Self, FormatError> {
-        let object = reference.object.clone();
-        if hex::encode(Sha256::digest(bytes)) != reference.sha256 {
-            return Err(FormatError::Invalid(format!(
-                "{object}: its SHA-256 is not the one the manifest records (altered or replaced)"
-            )));
-        }
-        let parsed: Self = serde_json::from_slice(bytes)
-            .map_err(|e| FormatError::Invalid(format!("{object}: does not parse: {e}")))?;
-        if parsed.metadata_version != METADATA_VERSION {
-            return Err(FormatError::UnsupportedVersion {
-                object,
-                found: parsed.metadata_version,
-                supported: METADATA_VERSION.to_string(),
-            });
-        }
-        Ok(parsed)
+        super::parse_side_object(
+            bytes,
+            &reference.object,
+            Some(&reference.sha256),
+            |m: &Self| m.metadata_version,
+            METADATA_VERSION,
+        )
     }
 }
 

@@ -52,6 +52,36 @@ pub const MANIFEST_VERSION: u16 = 3;
 /// Manifest versions this build reads.
 pub const MANIFEST_VERSIONS: [u16; 3] = [1, 2, 3];
 
+/// Parses a JSON object a manifest names beside its segments (cluster metadata, Schema
+/// Registry, Strimzi resources): its SHA-256 must be the one the manifest records (`None`: the
+/// caller checked it another way), and its own layout version (`version_of`) the one this build
+/// writes, `expected`.
+pub fn parse_side_object<T: serde::de::DeserializeOwned>(
+    bytes: &[u8],
+    object: &str,
+    sha256: Option<&str>,
+    version_of: impl Fn(&T) -> u16,
+    expected: u16,
+) -> Result<T, FormatError> {
+    use sha2::Digest;
+    if sha256.is_some_and(|want| hex::encode(sha2::Sha256::digest(bytes)) != want) {
+        return Err(FormatError::Invalid(format!(
+            "{object}: its SHA-256 is not the one the manifest records (altered or replaced)"
+        )));
+    }
+    let parsed: T = serde_json::from_slice(bytes)
+        .map_err(|e| FormatError::Invalid(format!("{object}: does not parse: {e}")))?;
+    let found = version_of(&parsed);
+    if found != expected {
+        return Err(FormatError::UnsupportedVersion {
+            object: object.to_string(),
+            found,
+            supported: expected.to_string(),
+        });
+    }
+    Ok(parsed)
+}
+
 /// A backup that cannot be read as it should: every variant names where the problem is.
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {

@@ -81,28 +81,19 @@ impl StrimziResources {
 
     /// Parses the object, checking it against the manifest's reference.
     pub fn from_object(bytes: &[u8], reference: &StrimziResourcesRef) -> Result<Self, FormatError> {
-        let object = reference.object.clone();
-        if hex::encode(Sha256::digest(bytes)) != reference.sha256 {
-            return Err(FormatError::Invalid(format!(
-                "{object}: its SHA-256 is not the one the manifest records (altered or replaced)"
-            )));
-        }
-        Self::parse(bytes, &object)
+        super::parse_side_object(
+            bytes,
+            &reference.object,
+            Some(&reference.sha256),
+            |r: &Self| r.resources_version,
+            RESOURCES_VERSION,
+        )
     }
 
     /// Parses the object without a reference to check it against (what the operator handed the
     /// backup Job is checked by its own SHA-256 first).
     pub fn parse(bytes: &[u8], object: &str) -> Result<Self, FormatError> {
-        let parsed: Self = serde_json::from_slice(bytes)
-            .map_err(|e| FormatError::Invalid(format!("{object}: does not parse: {e}")))?;
-        if parsed.resources_version != RESOURCES_VERSION {
-            return Err(FormatError::UnsupportedVersion {
-                object: object.to_string(),
-                found: parsed.resources_version,
-                supported: RESOURCES_VERSION.to_string(),
-            });
-        }
-        Ok(parsed)
+        super::parse_side_object(bytes, object, None, |r: &Self| r.resources_version, RESOURCES_VERSION)
     }
 }
 

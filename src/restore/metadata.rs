@@ -12,7 +12,6 @@
 use std::time::Duration;
 
 use anyhow::Context;
-use object_store::ObjectStoreExt;
 
 use super::RestoreConfig;
 use super::result::MetadataOutcome;
@@ -38,15 +37,7 @@ pub async fn load(
         );
         return Ok(None);
     };
-    let path = object_store::path::Path::from(reference.object.as_str());
-    let bytes = storage
-        .store
-        .get(&path)
-        .await
-        .with_context(|| format!("reading {}", reference.object))?
-        .bytes()
-        .await
-        .with_context(|| format!("reading {}", reference.object))?;
+    let bytes = storage.read_whole(&reference.object).await?;
     let metadata = ClusterMetadata::from_object(&bytes, reference)?;
     let missing = |what: &str| {
         let why = metadata

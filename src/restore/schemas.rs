@@ -18,7 +18,6 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context;
-use object_store::ObjectStoreExt;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -96,15 +95,7 @@ pub async fn load(
             last.backup_id
         );
     };
-    let path = object_store::path::Path::from(reference.object.as_str());
-    let bytes = storage
-        .store
-        .get(&path)
-        .await
-        .with_context(|| format!("reading {}", reference.object))?
-        .bytes()
-        .await
-        .with_context(|| format!("reading {}", reference.object))?;
+    let bytes = storage.read_whole(&reference.object).await?;
     let backup = SchemaRegistryBackup::from_object(&bytes, reference)?;
     // A cycle refuses the restore before anything is registered or written.
     registration_order(&backup).map_err(anyhow::Error::msg)?;

@@ -15,7 +15,6 @@ use std::io::{Read, Write};
 
 use anyhow::Context;
 use base64::Engine;
-use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
 use super::RestoreConfig;
@@ -56,15 +55,7 @@ pub async fn load(
             last.backup_id
         );
     };
-    let path = object_store::path::Path::from(reference.object.as_str());
-    let bytes = storage
-        .store
-        .get(&path)
-        .await
-        .with_context(|| format!("reading {}", reference.object))?
-        .bytes()
-        .await
-        .with_context(|| format!("reading {}", reference.object))?;
+    let bytes = storage.read_whole(&reference.object).await?;
     // Checked here, so a damaged object fails the Job (which names it) before anything is written.
     StrimziResources::from_object(&bytes, reference)?;
     Ok(Some(pack(&bytes, reference)?))
