@@ -373,6 +373,9 @@ fn why_unused(grant: &Grant) -> Option<&'static str> {
         ("kafka.strimzi.io", "kafkausers", "create") => {
             Some("restore.strimziResources recreates backed-up KafkaUsers (strimzi_resources.rs)")
         }
+        ("kafka.strimzi.io", "kafkausers", "list") => Some(
+            "backup.strimziResources stores the cluster's KafkaUsers, restore checks the target's (strimzi_resources.rs)",
+        ),
         ("kafka.strimzi.io", "kafkatopics", "list" | "create") => {
             Some("restore.topicCreation: strimzi declares restored topics as KafkaTopics (strimzi_topics.rs)")
         }
