@@ -16,34 +16,14 @@ use kube::api::{Api, DynamicObject, ListParams};
 use object_store::ObjectStoreExt;
 use serde_json::{Value, json};
 use strimzi_backup_e2e::dataplane::{create_topic, minio};
-use strimzi_backup_e2e::env::workspace_root;
 use strimzi_backup_e2e::fixtures::{Cluster, strimzi_resource, unique_suffix, wait_until};
 use strimzi_backup_e2e::operator::{
-    Operator, finished_run, minio_storage, namespace_with_kafka, ready_kafka,
+    Operator, finished_run, install_kafka_topic_crd, minio_storage, namespace_with_kafka, ready_kafka,
 };
 use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup};
 use strimzi_backup_operator::api::restore::{KafkaRestore, RunPhase};
 use strimzi_backup_operator::format::manifest::Manifest;
 use strimzi_backup_operator::format::strimzi_resources::{LAST_APPLIED, StrimziResources};
-
-/// Strimzi's KafkaTopic CRD (hack/strimzi-topic-crd.sh), installed.
-async fn install_kafka_topic_crd(cluster: &Cluster) -> anyhow::Result<()> {
-    let out = std::process::Command::new(workspace_root().join("hack/strimzi-topic-crd.sh"))
-        .current_dir(workspace_root())
-        .output()?;
-    anyhow::ensure!(
-        out.status.success(),
-        "hack/strimzi-topic-crd.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let dir = stdout
-        .lines()
-        .find_map(|l| l.strip_prefix("STRIMZI_TOPIC_CRD="))
-        .context("hack/strimzi-topic-crd.sh printed no STRIMZI_TOPIC_CRD")?;
-    cluster.install_crd_dir(std::path::Path::new(dir)).await?;
-    Ok(())
-}
 
 /// What a resource declares, as the backup must keep it.
 fn declared(o: &DynamicObject) -> Value {
