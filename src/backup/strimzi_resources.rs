@@ -9,7 +9,6 @@
 //! the manifest stays the only commit point, and the object of a backup that never committed is
 //! deleted with that backup's other objects by the orphan cleanup of a later backup.
 
-use std::io::Read;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -36,9 +35,7 @@ pub struct StrimziResourcesInput {
 
 /// The uncompressed object in `compressed`, checked against `sha256`.
 pub fn unpack(compressed: &[u8], sha256: &str, what: &str) -> anyhow::Result<Vec<u8>> {
-    let mut bytes = Vec::new();
-    flate2::read::GzDecoder::new(compressed)
-        .read_to_end(&mut bytes)
+    let bytes = crate::format::strimzi_resources::gunzip(compressed)
         .with_context(|| format!("{what}: not gzip-compressed as the operator writes it"))?;
     anyhow::ensure!(
         hex::encode(Sha256::digest(&bytes)) == sha256,

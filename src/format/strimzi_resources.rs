@@ -27,7 +27,7 @@ pub const RESOURCES_VERSION: u16 = 1;
 pub const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// The manifest's reference to the Strimzi resources object.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StrimziResourcesRef {
     /// Object name relative to the storage root.
@@ -149,6 +149,23 @@ pub fn topic_of(resource: &Value) -> &str {
 /// order the API server listed them in.
 pub fn sort(resources: &mut [Value]) {
     resources.sort_by(|a, b| name_of(a).cmp(name_of(b)));
+}
+
+/// The object gzip-compressed (best compression), as it travels between the operator and a Job:
+/// in the backup Job's ConfigMap and in the restore Job's result line.
+pub fn gzip(bytes: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gz.write_all(bytes)?;
+    gz.finish()
+}
+
+/// What [`gzip`] compressed.
+pub fn gunzip(compressed: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    flate2::read::GzDecoder::new(compressed).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -11,27 +11,21 @@
 //! log that cannot be read fails the declaration with that reason instead of skipping it. The
 //! object holds no secret (a `KafkaUser` names its Secrets, never their content).
 
-use std::io::{Read, Write};
-
 use anyhow::Context;
 use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use super::RestoreConfig;
 use crate::format::manifest::Manifest;
-use crate::format::strimzi_resources::{StrimziResources, StrimziResourcesRef};
+use crate::format::strimzi_resources::{StrimziResources, StrimziResourcesRef, gunzip, gzip};
 
 /// The backup's Strimzi resources object as the restore Job reports it to the operator.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StrimziResourcesHandoff {
     /// The manifest's reference: object name, SHA-256 of the object, counts.
-    pub object: String,
-    pub sha256: String,
-    #[serde(default)]
-    pub kafka_topics: u32,
-    #[serde(default)]
-    pub kafka_users: u32,
+    #[serde(flatten)]
+    pub reference: StrimziResourcesRef,
     /// The object's bytes, gzip-compressed, base64 (standard alphabet). Absent from the
     /// termination message's summary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -63,14 +57,9 @@ pub async fn load(
 
 /// The handoff of `bytes`, the object `reference` names.
 pub fn pack(bytes: &[u8], reference: &StrimziResourcesRef) -> anyhow::Result<StrimziResourcesHandoff> {
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    gz.write_all(bytes).context("compressing the Strimzi resources")?;
-    let compressed = gz.finish().context("compressing the Strimzi resources")?;
+    let compressed = gzip(bytes).context("compressing the Strimzi resources")?;
     Ok(StrimziResourcesHandoff {
-        object: reference.object.clone(),
-        sha256: reference.sha256.clone(),
-        kafka_topics: reference.kafka_topics,
-        kafka_users: reference.kafka_users,
+        reference: reference.clone(),
         gzip_base64: Some(base64::engine::general_purpose::STANDARD.encode(compressed)),
     })
 }
@@ -82,23 +71,15 @@ impl StrimziResourcesHandoff {
             return Err(format!(
                 "the restore Job's result names {} but the operator got it without the object: the Job's \
                  log (which carries it; the termination message is too small) could not be read",
-                self.object
+                self.reference.object
             ));
         };
         let compressed = base64::engine::general_purpose::STANDARD
             .decode(data)
-            .map_err(|e| format!("{}: the Job's copy is not base64: {e}", self.object))?;
-        let mut bytes = Vec::new();
-        flate2::read::GzDecoder::new(compressed.as_slice())
-            .read_to_end(&mut bytes)
-            .map_err(|e| format!("{}: the Job's copy is not gzip-compressed: {e}", self.object))?;
-        let reference = StrimziResourcesRef {
-            object: self.object.clone(),
-            sha256: self.sha256.clone(),
-            kafka_topics: self.kafka_topics,
-            kafka_users: self.kafka_users,
-        };
-        StrimziResources::from_object(&bytes, &reference).map_err(|e| e.to_string())
+            .map_err(|e| format!("{}: the Job's copy is not base64: {e}", self.reference.object))?;
+        let bytes = gunzip(&compressed)
+            .map_err(|e| format!("{}: the Job's copy is not gzip-compressed: {e}", self.reference.object))?;
+        StrimziResources::from_object(&bytes, &self.reference).map_err(|e| e.to_string())
     }
 }
 
@@ -131,7 +112,8 @@ mod tests {
         // 5,000 KafkaTopics in well under a MiB of log line.
         assert!(line.len() < 256 * 1024, "{} bytes for {} of object", line.len(), bytes.len());
         assert_eq!(handoff.unpack().expect("unpacks"), r);
-        let wrong = StrimziResourcesHandoff { sha256: "0".repeat(64), ..handoff.clone() };
+        let mut wrong = handoff.clone();
+        wrong.reference.sha256 = "0".repeat(64);
         assert!(wrong.unpack().expect_err("other sha").contains("SHA-256"));
         let summary = StrimziResourcesHandoff { gzip_base64: None, ..handoff };
         assert!(summary.unpack().expect_err("no data").contains("log"));

@@ -10,7 +10,6 @@
 //! another run's.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::batch::v1::Job;
@@ -81,8 +80,7 @@ pub fn pack(
         kafka_users,
     };
     let (bytes, reference) = object.to_object(String::new()).map_err(|e| e.to_string())?;
-    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
-    let compressed = gz.write_all(&bytes).and_then(|()| gz.finish()).map_err(|e| e.to_string())?;
+    let compressed = crate::format::strimzi_resources::gzip(&bytes).map_err(|e| e.to_string())?;
     if compressed.len() > MAX_COMPRESSED {
         return Err(format!(
             "the {} KafkaTopics and {} KafkaUsers of Kafka {namespace}/{cluster} are {} bytes compressed, more \
