@@ -369,6 +369,30 @@ mod tests {
         storage.store.delete(&path).await.expect("delete");
         let problems = side_object_problems(&storage, &manifest).await;
         assert!(problems.len() == 1 && problems[0].contains("cannot be read"), "{problems:?}");
+        // Not only the cluster metadata: an altered Strimzi resources object is named too.
+        manifest.cluster_metadata = None;
+        let resources = crate::format::strimzi_resources::StrimziResources {
+            resources_version: crate::format::strimzi_resources::RESOURCES_VERSION,
+            captured_at: "2026-12-04T00:00:00.000Z".into(),
+            namespace: "kafka".into(),
+            cluster: "src".into(),
+            kafka_topics: Vec::new(),
+            kafka_users: Vec::new(),
+        };
+        let object = "backups/b/strimzi-resources.json";
+        let (bytes, reference) = resources.to_object(object.into()).expect("object");
+        manifest.strimzi_resources = Some(reference);
+        let path = object_store::path::Path::from(object);
+        storage.store.put(&path, bytes.clone().into()).await.expect("put");
+        assert_eq!(side_object_problems(&storage, &manifest).await, Vec::<String>::new());
+        let mut altered = bytes;
+        altered.extend_from_slice(b" ");
+        storage.store.put(&path, altered.into()).await.expect("put");
+        let problems = side_object_problems(&storage, &manifest).await;
+        assert!(
+            problems.len() == 1 && problems[0].contains(object) && problems[0].contains("SHA-256"),
+            "{problems:?}"
+        );
         std::fs::remove_dir_all(&root).ok();
     }
 
