@@ -67,6 +67,17 @@ fn trusted_keys() -> Vec<&'static [u8; 32]> {
 pub mod feature {
     /// `spec.backup.encryption`.
     pub const ENCRYPTION: &str = "encryption";
+    /// `KafkaBackup.spec.restorePolicy`: restoring needs the `restore` verb on the backup, and
+    /// the policy's target clusters and approval.
+    pub const RESTORE_POLICY: &str = "restore-policy";
+    /// The audit log in PostgreSQL (operator configuration, not a field).
+    pub const AUDIT: &str = "audit";
+    /// The `KafkaDataErasure` kind (right to be forgotten).
+    pub const ERASURE: &str = "erasure";
+    /// `KafkaRestore.spec.masking`.
+    pub const MASKING: &str = "masking";
+    /// `spec.backup.encryption.kms`: data keys wrapped by an external KMS.
+    pub const KMS: &str = "kms";
 }
 
 /// The edition a licence grants.

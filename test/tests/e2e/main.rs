@@ -7,6 +7,7 @@
 //! (cluster-wide installs, three-broker clusters) one at a time. Run one area with
 //! `cargo test -p strimzi-backup-e2e --test e2e drift::`.
 
+mod audit_log;
 mod backends;
 mod backup;
 mod backup_job;
@@ -14,8 +15,10 @@ mod cluster;
 mod cluster_metadata;
 mod compression;
 mod crds;
+mod data_erasure;
 mod drift;
 mod drill;
+mod enterprise_restore_access;
 mod foreign_children;
 mod format_golden;
 mod guarantees;
@@ -25,9 +28,11 @@ mod job_privilege;
 mod jobs;
 mod kafka;
 mod kafka_backup_schedule;
+mod kms;
 mod least_privilege;
 mod licence_recreation;
 mod location;
+mod masking;
 mod object_store;
 mod offset_reset;
 mod olm;

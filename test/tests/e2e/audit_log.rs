@@ -1,0 +1,1 @@
+//! e2e: audit_log (issue 17).

@@ -1,0 +1,1 @@
+//! e2e: data_erasure (issue 17).

@@ -1,0 +1,1 @@
+//! e2e: enterprise_restore_access (issue 17).

@@ -1,0 +1,1 @@
+//! e2e: masking (issue 17).
