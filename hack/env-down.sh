@@ -23,6 +23,8 @@ stop() {
   rm -f "$PID_DIR/$name.pid" "$PID_DIR/$name.exe"
 }
 
+# PostgreSQL (the audit log's database) stops through pg_ctl (fast shutdown), not by signal.
+"$HACK_DIR/postgres.sh" stop || true
 for name in harness controller-manager apiserver schema-registry kafka fake-gcs azurite minio etcd; do
   stop "$name"
 done

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Starts the local test environment on 127.0.0.1, every part real: etcd, kube-apiserver,
 # kube-controller-manager, the pod harness (plays the kubelet), Apache Kafka (KRaft), a Schema
-# Registry (Apicurio Registry, Confluent-compatible API), and the object stores MinIO (S3), Azurite
-# (Azure Blob) and fake-gcs-server (GCS).
+# Registry (Apicurio Registry, Confluent-compatible API), the object stores MinIO (S3), Azurite
+# (Azure Blob) and fake-gcs-server (GCS), and PostgreSQL for the audit log (hack/postgres.sh).
 # Writes $ENV_DIR/kubeconfig and $ENV_DIR/env (KEY=VALUE, read by the tests and by `source`),
 # waits until each part really answers, and names the part that failed and why.
 # Idempotent: parts already running are left alone. Stop with hack/env-down.sh.
@@ -399,6 +399,7 @@ HELM=$HELM
 STRIMZI_CRDS_V1BETA2_ONLY=$STRIMZI_CRDS_V1BETA2_ONLY
 STRIMZI_CRDS_BOTH=$STRIMZI_CRDS_BOTH
 STRIMZI_CRDS_V1_ONLY=$STRIMZI_CRDS_V1_ONLY
+$("$HACK_DIR/postgres.sh" env)
 ENV
 }
 
@@ -432,6 +433,8 @@ main() {
   wait_for kafka 120 kafka_ready
   kafka_scram_user
   wait_for schema-registry 120 schema_registry_ready
+  # The audit log's database: starts and waits by itself (pg_ctl -w), as an unprivileged user.
+  "$HACK_DIR/postgres.sh" start
   write_env
   cat <<MSG
 
@@ -441,6 +444,7 @@ Local environment is up (state in $ENV_DIR):
   MinIO       http://127.0.0.1:$MINIO_PORT  bucket '$MINIO_BUCKET' (user $MINIO_ROOT_USER)
   Azurite     $AZURITE_ENDPOINT  container '$AZURITE_CONTAINER' (Azure Blob, Azurite $AZURITE_VERSION)
   fake-gcs    http://127.0.0.1:$FAKE_GCS_PORT  bucket '$FAKE_GCS_BUCKET' (GCS, fake-gcs-server $FAKE_GCS_VERSION)
+  PostgreSQL  127.0.0.1:${POSTGRES_PORT:-35432}  database 'audit' over TLS (audit log; hack/postgres.sh)
   Registry    $SCHEMA_REGISTRY_URL  (Confluent API of Apicurio Registry $APICURIO_VERSION, in memory)
   Pods        run by the test harness on node 'harness' (kubectl logs; files in $ENV_DIR/harness)
   Variables   $ENV_DIR/env     Stop with: make env-down
