@@ -14,6 +14,7 @@
 //! - [`admission`]: the admission webhooks' decisions (defaults, validation, licence); imports
 //!   `api`, `license`, `strimzi`, never `operator`.
 //! - [`api`]: the custom resources (`KafkaBackup`, `KafkaRestore`, `KafkaOffsetReset`).
+//! - [`audit`]: the audit log in PostgreSQL (Enterprise): events, hash chain, queue, writer.
 //! - [`backup`]: the backup data plane (subcommand `backup`).
 //! - [`catalog`]: the backups at a storage location: manifests, the latest, incremental chains.
 //! - [`config_flags`]: data-plane settings as command-line flags, instead of or over a file.
@@ -38,6 +39,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod audit;
 pub mod backup;
 pub mod catalog;
 pub mod config_flags;
