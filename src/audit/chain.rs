@@ -82,7 +82,9 @@ pub struct Head {
 pub enum Broken {
     #[error("row seq {seq}: expected seq {expected}: rows before it were deleted or reordered")]
     Missing { seq: i64, expected: i64 },
-    #[error("row seq {seq}: prev_hash does not match the hash of the row before it: a row was deleted, inserted or reordered")]
+    #[error(
+        "row seq {seq}: prev_hash does not match the hash of the row before it: a row was deleted, inserted or reordered"
+    )]
     Link { seq: i64 },
     #[error("row seq {seq}: its content does not match its hash: the row was changed")]
     Changed { seq: i64 },
@@ -96,9 +98,7 @@ impl Broken {
     /// The first broken row's seq.
     pub fn seq(&self) -> i64 {
         match self {
-            Broken::Missing { seq, .. }
-            | Broken::Link { seq }
-            | Broken::Changed { seq } => *seq,
+            Broken::Missing { seq, .. } | Broken::Link { seq } | Broken::Changed { seq } => *seq,
             Broken::Tail { last, .. } => *last + 1,
         }
     }

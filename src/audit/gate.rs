@@ -43,7 +43,9 @@ pub fn decide(checked: &Result<license::Claims, LicenseError>, token: Option<&st
             feature::AUDIT
         )),
         Err(e @ LicenseError::Expired { .. })
-            if token.and_then(|t| license::signed_claims(t).ok()).is_some_and(|c| c.allows(feature::AUDIT)) =>
+            if token
+                .and_then(|t| license::signed_claims(t).ok())
+                .is_some_and(|c| c.allows(feature::AUDIT)) =>
         {
             Gate::Expired(format!(
                 "{e}; the audit log keeps recording (stopping it would lose evidence), renew the licence"
@@ -86,7 +88,9 @@ mod tests {
         assert!(matches!(at(None), Gate::Unlicensed(why) if why.contains("no licence")));
         assert_eq!(at(Some(token(&["audit"], 10))), Gate::Licensed);
         assert_eq!(at(Some(token(&["*"], 10))), Gate::Licensed);
-        assert!(matches!(at(Some(token(&["encryption"], 10))), Gate::Unlicensed(why) if why.contains("`audit`")));
+        assert!(
+            matches!(at(Some(token(&["encryption"], 10))), Gate::Unlicensed(why) if why.contains("`audit`"))
+        );
         let expired = at(Some(token(&["audit"], -1)));
         assert!(matches!(&expired, Gate::Expired(why) if why.contains("keeps recording")), "{expired:?}");
         assert!(expired.records());

@@ -5,9 +5,11 @@
 //! the database in hash-chained, append-only rows.
 //!
 //! Read top-down:
+//! - [`admission`]: the webhook's validating decisions recorded, with the user. Pure mapping.
 //! - [`event`]: what one row says (kind, actor, object, outcome, figures, time). Pure.
 //! - [`chain`]: canonical JSON and the SHA-256 chain, its check. Pure.
 //! - [`queue`]: the bounded queue; a full one drops the newest and counts them. Pure.
+//! - [`from_event`]: the row of an Event the controllers publish (runs, configuration errors). Pure.
 //! - [`gate`]: whether the licence lets it record. Pure but for reading the licence.
 //! - [`store`]: the database (sqlx): migrations, appending under the chain-head lock, verifying.
 //! - [`writer`]: the task: connection from the audit Secret, batches, retries, gap rows,
@@ -18,8 +20,10 @@
 //! Its room: `crate::license` and the Kubernetes client; nothing of the operator or the
 //! admission decisions, which both use it.
 
+pub mod admission;
 pub mod chain;
 pub mod event;
+pub mod from_event;
 pub mod gate;
 pub mod metrics;
 pub mod queue;

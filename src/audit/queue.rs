@@ -93,7 +93,11 @@ impl Queue {
     pub fn restore_lost(&self, lost: Lost) {
         let mut s = self.lock();
         s.lost = Some(match s.lost {
-            Some(l) => Lost { count: l.count + lost.count, first: l.first.min(lost.first), last: l.last.max(lost.last) },
+            Some(l) => Lost {
+                count: l.count + lost.count,
+                first: l.first.min(lost.first),
+                last: l.last.max(lost.last),
+            },
             None => lost,
         });
     }

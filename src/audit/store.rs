@@ -130,17 +130,20 @@ impl Store {
             .fetch_one(&mut *tx)
             .await
             .map_err(write)?;
-        let head = Head { seq: head.try_get("seq").map_err(write)?, hash: head.try_get("hash").map_err(write)? };
+        let head =
+            Head { seq: head.try_get("seq").map_err(write)?, hash: head.try_get("hash").map_err(write)? };
         let ids: Vec<String> = events.iter().map(|(id, _)| id.clone()).collect();
-        let present: Vec<String> = sqlx::query_scalar("SELECT event_id FROM audit_log WHERE event_id = ANY($1)")
-            .bind(&ids)
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(write)?;
+        let present: Vec<String> =
+            sqlx::query_scalar("SELECT event_id FROM audit_log WHERE event_id = ANY($1)")
+                .bind(&ids)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(write)?;
         let fresh: Vec<String> =
             events.iter().filter(|(id, _)| !present.contains(id)).map(|(_, e)| e.clone()).collect();
-        let (rows, new_head) = chain::extend(&head, &fresh)
-            .map_err(|e| StoreError::Write(format!("the chain head's hash is not hex ({e}): the head was changed")))?;
+        let (rows, new_head) = chain::extend(&head, &fresh).map_err(|e| {
+            StoreError::Write(format!("the chain head's hash is not hex ({e}): the head was changed"))
+        })?;
         for row in &rows {
             sqlx::query("INSERT INTO audit_log (seq, event, prev_hash, hash) VALUES ($1, $2, $3, $4)")
                 .bind(row.seq)
@@ -175,7 +178,9 @@ impl Store {
             .fetch_optional(&mut *conn)
             .await
             .map_err(read)?
-            .map(|r| -> Result<Head, sqlx::Error> { Ok(Head { seq: r.try_get("seq")?, hash: r.try_get("hash")? }) })
+            .map(|r| -> Result<Head, sqlx::Error> {
+                Ok(Head { seq: r.try_get("seq")?, hash: r.try_get("hash")? })
+            })
             .transpose()
             .map_err(read)?;
         let mut checker = Checker::default();

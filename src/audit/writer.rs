@@ -56,7 +56,9 @@ pub async fn read_secret(client: &Client, namespace: &str, name: &str) -> Result
         .get_opt(name)
         .await
         .map_err(|e| format!("cannot read the audit Secret {namespace}/{name}: {e}"))?
-        .ok_or_else(|| format!("the audit Secret {namespace}/{name} does not exist; create it with key `{URL_KEY}`"))?;
+        .ok_or_else(|| {
+            format!("the audit Secret {namespace}/{name} does not exist; create it with key `{URL_KEY}`")
+        })?;
     let data = secret.data.unwrap_or_default();
     let url = data
         .get(URL_KEY)
@@ -148,7 +150,9 @@ impl Writer {
         self.inner.metrics.last_success.set(Utc::now().timestamp_millis() as f64 / 1e3);
         if self.down_since.take().is_some() {
             let note = if lost > 0 {
-                format!("the audit database is reachable again; {lost} event(s) were lost and recorded as a gap")
+                format!(
+                    "the audit database is reachable again; {lost} event(s) were lost and recorded as a gap"
+                )
             } else {
                 "the audit database is reachable again; no event was lost".to_string()
             };

@@ -382,6 +382,9 @@ mod tests {
         let m = Metrics::register(&mut registry);
         let webhook = strimzi_backup_webhook::Metrics::register(&mut registry);
         let license = crate::operator::license::LicenseMetrics::register(&mut registry);
+        let audit = crate::audit::AuditMetrics::register(&mut registry);
+        audit.set_state("licensed", true);
+        audit.dropped.inc();
         let who = ResourceLabels { namespace: "kafka".into(), name: "nightly".into() };
         let outcome =
             OutcomeLabels { namespace: "kafka".into(), name: "nightly".into(), outcome: "failure".into() };
