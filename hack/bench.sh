@@ -23,6 +23,8 @@
 #   BENCH_WEBHOOK       0: skip the admission webhooks' latency and throughput (default 1)
 #   BENCH_WEBHOOK_RATE / BENCH_WEBHOOK_SECONDS  requests/s (500) and seconds (20) of the fixed-rate runs
 #   BENCH_WEBHOOK_CONCURRENCY  requests in flight (default 8)
+#   BENCH_MASKING       0: skip the cost of masking on restore (default 1)
+#   CARGO_TARGET_DIR    where the release binary is built (default target/)
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT_DIR"
 
@@ -32,7 +34,7 @@ PAYLOAD_FILE=${BENCH_PAYLOAD_FILE:-}
 PARTITIONS=${BENCH_PARTITIONS:-1 8}
 ZSTD_LEVEL=${BENCH_ZSTD_LEVEL:-3}
 KEEP=${BENCH_KEEP:-0}
-BIN=$ROOT_DIR/target/release/strimzi-backup-operator
+BIN=${CARGO_TARGET_DIR:-$ROOT_DIR/target}/release/strimzi-backup-operator
 RUN=bench-$(date +%Y%m%d-%H%M%S)-$$
 PREFIX=$RUN/
 
@@ -383,6 +385,65 @@ for r in "${RESULTS[@]}"; do
     echo "  $c: meets the targets"
   fi
 done
+
+# --- masking on restore: what spec.masking costs ------------------------------------------------
+# One topic of JSON values (1000 distinct customers of about 1 KiB, written by ProducerPerformance
+# from a payload file), backed up once and restored twice in this run, one partition each: as it
+# is, and with three JSON rules (the email hashed with HMAC-SHA-256, the name redacted, the IBAN
+# replaced). Prints both rates and the cost in % of the plain restore's MiB/s. BENCH_MASKING=0
+# skips it.
+if [[ ${BENCH_MASKING:-1} == 1 ]]; then
+  topic=$RUN-mask case=$WORK/mask
+  TOPICS+=("$topic" "$topic-plain" "$topic-masked")
+  log "=== masking on restore: topic $topic, $RECORDS JSON records"
+  topic_cmd --create --topic "$topic" --partitions 1 --replication-factor 1 >/dev/null
+  awk -v pad="$(printf '%0800d' 0)" 'BEGIN { for (i = 0; i < 1000; i++)
+      printf "{\"id\":%d,\"customer\":{\"name\":\"Customer %d\",\"email\":\"user%d@example.com\",\"iban\":\"DE%020d\"},\"items\":[{\"sku\":\"A-%d\",\"qty\":%d}],\"note\":\"%s\"}\n", i, i, i, i, i, i % 9, pad }' \
+    >"$case-values.txt"
+  head -c 32 /dev/urandom >"$case-hash.key"
+  measured "$case-producer" "${KAFKA_TOOL[@]}" org.apache.kafka.tools.ProducerPerformance --topic "$topic" \
+    --num-records "$RECORDS" --payload-file "$case-values.txt" --throughput -1 \
+    --producer-props "bootstrap.servers=$KAFKA_BOOTSTRAP" "${PRODUCER_PROPS[@]}"
+  { storage_yaml; printf 'topics:\n  include: ["%s"]\nconsumerGroups:\n  include: []\nbackup: {mode: full}\n' "$topic"; } \
+    >"$case-backup.yaml"
+  dataplane "$case-backup" backup "$case-backup.yaml"
+  backup_id=$(grep -o '"backupId":"[^"]*"' "$case-backup.out" | cut -d'"' -f4)
+  for variant in plain masked; do
+    {
+      storage_yaml
+      printf 'backupId: %s\ntopicMapping:\n  - {sourceTopic: %s, targetTopic: %s-%s}\n' "$backup_id" "$topic" "$topic" "$variant"
+      printf 'consumerGroups:\n  restore: false\nrestore:\n  parallelism: 1\n'
+      if [[ $variant == masked ]]; then
+        cat <<YAML
+masking:
+  hashKeyFile: $case-hash.key
+  rules:
+    - {target: value, jsonPath: '\$.customer.email', action: hash}
+    - {target: value, jsonPath: '\$.customer.name', action: redact}
+    - {target: value, jsonPath: '\$.customer.iban', action: replace, value: 'DE00000000000000000000'}
+YAML
+      fi
+    } >"$case-$variant.yaml"
+    dataplane "$case-$variant" restore "$case-$variant.yaml"
+    n=$(json_field "$case-$variant.out" restoredRecords)
+    [[ $n == "$RECORDS" ]] || die "the $variant restore wrote ${n:-no} records, not $RECORDS ($case-$variant.out)"
+  done
+  grep -q "\"masked\":$RECORDS" "$case-masked.out" || die "the masked restore did not mask every record ($case-masked.out)"
+  read -r p_secs p_kib p_cpu _ <"$case-plain.time"
+  read -r m_secs m_kib m_cpu _ <"$case-masked.time"
+  p_bytes=$(json_field "$case-plain.out" restoredBytes)
+  p_mibs=$(calc "$p_bytes / $MIB / $p_secs") m_mibs=$(calc "$p_bytes / $MIB / $m_secs")
+  echo
+  echo "masking on restore: $RECORDS JSON records ($(calc "$p_bytes / $MIB") MiB), 1 partition, 3 JSONPath rules (hash, redact, replace)"
+  printf '  %-8s %8s %9s %8s %10s\n' restore "wall s" "MiB/s" "RSS MiB" "CPU s ours"
+  printf '  %-8s %8s %9s %8s %10s\n' plain "$p_secs" "$p_mibs" "$(calc "$p_kib / 1024" %.0f)" "$p_cpu"
+  printf '  %-8s %8s %9s %8s %10s\n' masked "$m_secs" "$m_mibs" "$(calc "$m_kib / 1024" %.0f)" "$m_cpu"
+  echo "  cost of masking: $(calc "($p_mibs - $m_mibs) * 100 / $p_mibs") % of the plain restore's MiB/s," \
+    "$(calc "$m_cpu - $p_cpu" %.2f) CPU s more ($(calc "($m_cpu - $p_cpu) * 1000000 / $RECORDS" %.1f) us per record)"
+  if [[ $KEEP != 1 ]]; then
+    for t in "$topic" "$topic-plain" "$topic-masked"; do topic_cmd --delete --topic "$t" >/dev/null 2>&1 || true; done
+  fi
+fi
 
 # --- the operator: footprint and reconcile latency ---------------------------------------------
 # The release operator in a fresh namespace: RSS and CPU idle with no objects (the baseline) and

@@ -25,7 +25,7 @@ stop() {
 
 # PostgreSQL (the audit log's database) stops through pg_ctl (fast shutdown), not by signal.
 "$HACK_DIR/postgres.sh" stop || true
-for name in harness controller-manager apiserver schema-registry kafka fake-gcs azurite minio etcd; do
+for name in harness controller-manager apiserver openbao moto schema-registry kafka fake-gcs azurite minio etcd; do
   stop "$name"
 done
 if [[ ${1:-} == --purge ]]; then

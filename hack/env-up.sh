@@ -2,7 +2,8 @@
 # Starts the local test environment on 127.0.0.1, every part real: etcd, kube-apiserver,
 # kube-controller-manager, the pod harness (plays the kubelet), Apache Kafka (KRaft), a Schema
 # Registry (Apicurio Registry, Confluent-compatible API), the object stores MinIO (S3), Azurite
-# (Azure Blob) and fake-gcs-server (GCS), and PostgreSQL for the audit log (hack/postgres.sh).
+# (Azure Blob) and fake-gcs-server (GCS), the KMS stand-ins moto (AWS KMS) and OpenBao (Vault
+# transit), and PostgreSQL for the audit log (hack/postgres.sh).
 # Writes $ENV_DIR/kubeconfig and $ENV_DIR/env (KEY=VALUE, read by the tests and by `source`),
 # waits until each part really answers, and names the part that failed and why.
 # Idempotent: parts already running are left alone. Stop with hack/env-down.sh.
@@ -363,6 +364,34 @@ fake_gcs_bucket() {
   [[ $code == 200 || $code == 409 ]] || die "fake-gcs-server: creating bucket $FAKE_GCS_BUCKET answered HTTP $code"
 }
 
+# The KMS stand-ins (keys from an external KMS, docs/enterprise.md): moto's AWS KMS API (any
+# credentials; the tests create their keys) and OpenBao in dev mode (in memory, a fixed root
+# token) with the transit engine mounted at transit/.
+KMS_AWS_REGION=${KMS_AWS_REGION:-us-east-1}
+OPENBAO_TOKEN=${OPENBAO_TOKEN:-strimzi-backup-root}
+start_moto() {
+  start moto "$MOTO_PORT" "$MOTO_SERVER" -H 127.0.0.1 -p "$MOTO_PORT"
+}
+# A real KMS call: ListKeys (AWS JSON protocol). moto routes by the Authorization header's
+# credential scope (without one it answers as S3); it checks no signature.
+moto_ready() {
+  curl -sf -X POST -H 'Content-Type: application/x-amz-json-1.1' -H 'X-Amz-Target: TrentService.ListKeys' \
+    -H "Authorization: AWS4-HMAC-SHA256 Credential=ready/20260101/$KMS_AWS_REGION/kms/aws4_request, SignedHeaders=host, Signature=0" \
+    --data '{}' "http://127.0.0.1:$MOTO_PORT/"
+}
+start_openbao() {
+  start openbao "$OPENBAO_PORT" "$OPENBAO_BIN" server -dev -dev-listen-address="127.0.0.1:$OPENBAO_PORT" \
+    -dev-root-token-id="$OPENBAO_TOKEN" -dev-no-store-token
+}
+openbao_ready() { curl -sf "http://127.0.0.1:$OPENBAO_PORT/v1/sys/health"; }
+# Mounts the transit engine (200/204 new; 400 "path is already in use" when it is).
+openbao_transit() {
+  local out
+  out=$(curl -s -w '%{http_code}' -X POST -H "X-Vault-Token: $OPENBAO_TOKEN" --data '{"type":"transit"}' \
+    "http://127.0.0.1:$OPENBAO_PORT/v1/sys/mounts/transit")
+  [[ $out == *20? || $out == *"already in use"* ]] || die "OpenBao: mounting transit answered $out"
+}
+
 write_env() {
   cat >"$ENV_DIR/env" <<ENV
 # Written by hack/env-up.sh; read by the e2e tests (test/src/env.rs) and by 'source'.
@@ -400,6 +429,10 @@ STRIMZI_CRDS_V1BETA2_ONLY=$STRIMZI_CRDS_V1BETA2_ONLY
 STRIMZI_CRDS_BOTH=$STRIMZI_CRDS_BOTH
 STRIMZI_CRDS_V1_ONLY=$STRIMZI_CRDS_V1_ONLY
 $("$HACK_DIR/postgres.sh" env)
+KMS_AWS_ENDPOINT=http://127.0.0.1:$MOTO_PORT
+KMS_AWS_REGION=$KMS_AWS_REGION
+OPENBAO_ADDR=http://127.0.0.1:$OPENBAO_PORT
+OPENBAO_TOKEN=$OPENBAO_TOKEN
 ENV
 }
 
@@ -417,6 +450,8 @@ main() {
   start_fake_gcs
   start_kafka
   start_schema_registry
+  start_moto
+  start_openbao
   wait_for etcd 60 curl -sf "http://127.0.0.1:$ETCD_PORT/health"
   start_apiserver
   wait_for apiserver 120 apiserver_ready
@@ -433,6 +468,9 @@ main() {
   wait_for kafka 120 kafka_ready
   kafka_scram_user
   wait_for schema-registry 120 schema_registry_ready
+  wait_for moto 60 moto_ready
+  wait_for openbao 60 openbao_ready
+  openbao_transit
   # The audit log's database: starts and waits by itself (pg_ctl -w), as an unprivileged user.
   "$HACK_DIR/postgres.sh" start
   write_env
@@ -444,6 +482,8 @@ Local environment is up (state in $ENV_DIR):
   MinIO       http://127.0.0.1:$MINIO_PORT  bucket '$MINIO_BUCKET' (user $MINIO_ROOT_USER)
   Azurite     $AZURITE_ENDPOINT  container '$AZURITE_CONTAINER' (Azure Blob, Azurite $AZURITE_VERSION)
   fake-gcs    http://127.0.0.1:$FAKE_GCS_PORT  bucket '$FAKE_GCS_BUCKET' (GCS, fake-gcs-server $FAKE_GCS_VERSION)
+  AWS KMS     http://127.0.0.1:$MOTO_PORT  (moto $MOTO_VERSION, region $KMS_AWS_REGION, any credentials)
+  Vault       http://127.0.0.1:$OPENBAO_PORT  transit/ (OpenBao $OPENBAO_RELEASE dev mode, token $OPENBAO_TOKEN)
   PostgreSQL  127.0.0.1:${POSTGRES_PORT:-35432}  database 'audit' over TLS (audit log; hack/postgres.sh)
   Registry    $SCHEMA_REGISTRY_URL  (Confluent API of Apicurio Registry $APICURIO_VERSION, in memory)
   Pods        run by the test harness on node 'harness' (kubectl logs; files in $ENV_DIR/harness)

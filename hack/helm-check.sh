@@ -10,7 +10,8 @@
 #      strimzi-backup-operator in namespace strimzi-backup-system (the names config/default uses)
 #      against `kubectl kustomize config/default` (hack/bundle/kustomize.py, same image):
 #        - every object of config/default (but the Namespace) exists in the chart; the
-#          editor/viewer ClusterRoles are named <fullname>-<name> in the chart;
+#          editor/viewer ClusterRoles are named <fullname>-<name> in the chart, the
+#          restorer role strimzi-backup-restorer <fullname>-restorer;
 #        - RBAC: the rules (and aggregation labels) of every role, roleRef and subjects of every
 #          binding;
 #        - the Deployment: replicas, the operator container whole (image, args, env names and

@@ -3,7 +3,7 @@
 # `make generate`, so `make manifests-check` fails when the chart drifts from config/):
 #   crds/                 <- config/crd/bases/*.yaml (Helm installs crds/ on first install)
 #   files/rbac/           <- the rules of config/rbac: all-namespaces/role.yaml (controllers),
-#                            leader_election_role.yaml, the editor and viewer roles
+#                            leader_election_role.yaml, the editor, viewer and restorer roles
 #   files/prometheus/     <- config/prometheus/rules.yaml (the PrometheusRule's groups)
 #   files/grafana/        <- config/grafana/strimzi-backup-operator.json (the dashboard)
 #   Chart.yaml            <- version and appVersion (and the Artifact Hub image tag) from hack/version.sh
@@ -30,7 +30,7 @@ crds=(config/crd/bases/*.yaml)
 [[ ${#crds[@]} -gt 0 ]] || die "no CRDs in config/crd/bases: run 'make manifests' first"
 sync_dir "$CHART/crds" "${crds[@]}"
 
-user_roles=(config/rbac/*_editor_role.yaml config/rbac/*_viewer_role.yaml)
+user_roles=(config/rbac/*_editor_role.yaml config/rbac/*_viewer_role.yaml config/rbac/*_restorer_role.yaml)
 [[ ${#user_roles[@]} -gt 0 ]] || die "no editor/viewer roles in config/rbac"
 sync_dir "$CHART/files/rbac" config/rbac/all-namespaces/role.yaml config/rbac/leader_election_role.yaml "${user_roles[@]}"
 

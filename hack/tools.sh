@@ -6,7 +6,7 @@
 # cached under $CACHE_DIR/<component>-<version>/ so a second run is instant.
 #   hack/tools.sh [all|env|native|kubernetes|etcd|kafka|minio|azurite|fake-gcs|apicurio|oha|ship|
 #                  operator-sdk|scorecard-test|opm|olm|helm|promtool|hadolint|cert-manager|prometheus-crds|
-#                  strimzi-crds]...
+#                  strimzi-crds|moto|openbao]...
 # Prints nothing but progress; a failed build names its log file. Sourcing it (as env-up.sh does)
 # only defines the component paths: K8S_BIN, ETCD_BIN, KAFKA_HOME, MINIO_BIN, AZURITE_BLOB_JS,
 # FAKE_GCS_BIN, APICURIO_JAR (the Schema Registry), and (exported) OHA_BIN, OPERATOR_SDK,
@@ -66,6 +66,11 @@ export CERT_MANAGER_CONTROLLER=$CERT_MANAGER_DIR/bin/controller
 export CERT_MANAGER_CAINJECTOR=$CERT_MANAGER_DIR/bin/cainjector
 export CERT_MANAGER_CRDS=$CERT_MANAGER_DIR/crds
 export PROMETHEUS_CRDS=$CACHE_DIR/prometheus-operator-crds-$PROMETHEUS_OPERATOR_VERSION
+# The KMS stand-ins (env-up starts both): moto's server in a venv, OpenBao's `bao` binary.
+MOTO_DIR=$CACHE_DIR/moto-$MOTO_VERSION
+MOTO_SERVER=$MOTO_DIR/bin/moto_server
+OPENBAO_DIR=$CACHE_DIR/openbao-$OPENBAO_VERSION
+OPENBAO_BIN=$OPENBAO_DIR/bin/bao
 
 # kube-apiserver, kube-controller-manager and kubectl from the k8s.io/kubernetes module. Its go.mod
 # pins the staging modules at v0.0.0 with local replaces, so a wrapper module replaces each of
@@ -429,6 +434,49 @@ build_hadolint() {
   "$HADOLINT" --version >&2
 }
 
+# moto (AWS service mocks) from PyPI with its server extra, in a venv rooted at $MOTO_DIR: the local
+# AWS KMS (Encrypt, Decrypt, GenerateDataKey, DisableKey) the kms tests wrap data keys with.
+build_moto() {
+  if [[ -x $MOTO_SERVER ]]; then return; fi
+  command -v python3 >/dev/null || die "moto is installed with pip: python3 (with venv) is needed"
+  log "installing moto[server] $MOTO_VERSION (PyPI)"
+  rm -rf "$MOTO_DIR"
+  mkdir -p "$MOTO_DIR"
+  run_logged "python3 -m venv (moto)" "$MOTO_DIR/build.log" python3 -m venv "$MOTO_DIR"
+  run_logged "pip install moto[server]" "$MOTO_DIR/build.log" "$MOTO_DIR/bin/pip" install \
+    --disable-pip-version-check --no-input "moto[server]==$MOTO_VERSION"
+  [[ -x $MOTO_SERVER ]] || die "moto $MOTO_VERSION installed without $MOTO_SERVER (log: $MOTO_DIR/build.log)"
+}
+
+# OpenBao (the open fork of HashiCorp Vault) for its transit engine, from the Go module proxy by the
+# pseudo-version of its release tag (versions.env says why). A wrapper module requires it and
+# replaces its local-path replaces (./api, ./sdk, ./api/auth/*, not in the module zip) with the
+# published modules of the same release, then builds its main package as `bao`.
+build_openbao() {
+  if [[ -x $OPENBAO_BIN ]]; then return; fi
+  log "building OpenBao $OPENBAO_RELEASE (Go module proxy; ~10 min cold on 2 cores)"
+  local src=$OPENBAO_DIR/src bin=$OPENBAO_DIR/bin m=github.com/openbao/openbao
+  mkdir -p "$src" "$bin"
+  cat >"$src/go.mod" <<MOD
+module strimzi-backup.local/openbao
+go 1.24.6
+require $m $OPENBAO_VERSION
+replace $m/api/v2 => $m/api/v2 v$OPENBAO_RELEASE
+replace $m/sdk/v2 => $m/sdk/v2 v$OPENBAO_RELEASE
+replace $m/api/auth/approle/v2 => $m/api/auth/approle/v2 v2.0.0
+replace $m/api/auth/userpass/v2 => $m/api/auth/userpass/v2 v2.0.0
+replace $m/api/auth/kubernetes/v2 => $m/api/auth/kubernetes/v2 v2.0.1
+MOD
+  (
+    cd "$src" || exit
+    export CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false"
+    run_logged "go mod download (openbao)" "$OPENBAO_DIR/build.log" go get "$m@$OPENBAO_VERSION"
+    run_logged "go build openbao" "$OPENBAO_DIR/build.log" go build -trimpath \
+      -ldflags "-s -w -X $m/version.fullVersion=$OPENBAO_RELEASE" -o "$bin/bao" "$m"
+  )
+  "$OPENBAO_BIN" version >&2
+}
+
 # The packaging and lint tools: bundle and catalog (operator-sdk, scorecard-test, opm), OLM itself,
 # the Helm chart, the PrometheusRules, the Dockerfile.
 build_ship() {
@@ -464,12 +512,12 @@ main() {
   [[ ${#targets[@]} -gt 0 ]] || targets=(all)
   for t in "${targets[@]}"; do
     case $t in
-      env) check_native; build_etcd; build_kafka; build_minio; build_azurite; build_fake_gcs; build_apicurio; build_kubernetes; build_strimzi_crds ;;
+      env) check_native; build_etcd; build_kafka; build_minio; build_azurite; build_fake_gcs; build_apicurio; build_kubernetes; build_strimzi_crds; build_moto; build_openbao ;;
       all) main env; build_ship; build_cert_manager; build_prometheus_crds ;;
       native) check_native ;;
-      kubernetes | etcd | kafka | minio | azurite | apicurio | oha | ship | opm | olm | helm | promtool | hadolint) "build_$t" ;;
+      kubernetes | etcd | kafka | minio | azurite | apicurio | oha | ship | opm | olm | helm | promtool | hadolint | moto | openbao) "build_$t" ;;
       fake-gcs | operator-sdk | scorecard-test | cert-manager | prometheus-crds | strimzi-crds) "build_${t//-/_}" ;;
-      *) die "unknown component '$t' (expected all, env, native, kubernetes, etcd, kafka, minio, azurite, fake-gcs, apicurio, oha, ship, operator-sdk, scorecard-test, opm, olm, helm, promtool, hadolint, cert-manager, prometheus-crds, strimzi-crds)" ;;
+      *) die "unknown component '$t' (expected all, env, native, kubernetes, etcd, kafka, minio, azurite, fake-gcs, apicurio, oha, ship, operator-sdk, scorecard-test, opm, olm, helm, promtool, hadolint, moto, openbao, cert-manager, prometheus-crds, strimzi-crds)" ;;
     esac
   done
 }

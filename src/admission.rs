@@ -18,6 +18,11 @@
 //!   userInfo) and the referenced object's opt-in annotation. The controllers re-check the
 //!   opt-in (they know no user), so a cluster without this webhook is refused the same refs.
 //!
+//! - Restore access policy (Enterprise, [`restore_policy`]): a restore of a `KafkaBackup` with a
+//!   `restorePolicy` needs the user's `restore` verb on it (a LocalSubjectAccessReview, as for
+//!   tenancy), the policy's target clusters and approval; the mutating webhook stamps the restore
+//!   for the controller's own check (`crate::restore_access`).
+//!
 //! Its room: `api` (types, rules, the licence verdict), `crate::license` (the installed licence
 //! and its records) and `crate::strimzi` (another namespace's `Kafka`): never `operator`, so the
 //! webhook's decisions do not depend on the controllers.
@@ -173,6 +178,12 @@ pub fn judge_recorded(
         "KafkaRestore" => match parse_spec::<KafkaRestoreSpec>(&spec) {
             Ok(s) => {
                 j.problems = rules::restore(&s, now);
+                // Masking needs a licence granting `masking` (restoring without it never does).
+                // Judged at creation only: the spec is immutable, and an update (an approval
+                // annotation, a finalizer removed) must never be refused for a lapsed licence.
+                if old.is_none() {
+                    j.problems.extend(enterprise::check(&enterprise::restore_uses(&s), licence_state));
+                }
             }
             Err(e) => j.problems.push(e),
         },
@@ -257,6 +268,8 @@ pub fn deny(
 
 /// The admission decisions, with what they need from the process.
 pub struct Admission {
+    /// Signs the restore authorizations of the restore access policy; unset without a cluster.
+    restore_key: crate::restore_access::Key,
     license: InstalledLicense,
     /// For the tenancy checks; none in unit tests and benchmarks without a cluster.
     client: Option<Client>,
@@ -270,7 +283,13 @@ pub struct Admission {
 impl Admission {
     pub fn new(license: InstalledLicense, client: Option<Client>) -> Self {
         let strimzi = client.clone().map(StrimziApi::new);
-        Self { license, client, strimzi, accepted: None }
+        Self { license, client, strimzi, accepted: None, restore_key: Default::default() }
+    }
+
+    /// Signs restore authorizations with `key` (`crate::restore_access`).
+    pub fn with_restore_key(mut self, key: crate::restore_access::Key) -> Self {
+        self.restore_key = key;
+        self
     }
 
     /// Looks for licence records in `operator_namespace` (where the controller writes them).
@@ -340,28 +359,7 @@ impl Admission {
         };
         // Local: asked in the referenced namespace, so the operator needs `create` on
         // localsubjectaccessreviews only there (a Role works), not cluster-wide.
-        let review = LocalSubjectAccessReview {
-            metadata: kube::api::ObjectMeta { namespace: Some(r.namespace.clone()), ..Default::default() },
-            spec: SubjectAccessReviewSpec {
-                user: user.username.clone(),
-                uid: user.uid.clone(),
-                groups: user.groups.clone(),
-                extra: user.extra.clone(),
-                resource_attributes: Some(ResourceAttributes {
-                    group: Some(r.group.into()),
-                    resource: Some(r.resource.into()),
-                    verb: Some("get".into()),
-                    namespace: Some(r.namespace.clone()),
-                    name: Some(r.name.clone()),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            },
-            ..Default::default()
-        };
-        let reviews: Api<LocalSubjectAccessReview> = Api::namespaced(client.clone(), &r.namespace);
-        let answer = reviews.create(&PostParams::default(), &review).await.map_err(|e| e.to_string())?;
-        if !answer.status.is_some_and(|s| s.allowed) {
+        if !access_review(client, user, &r.namespace, r.group, r.resource, "get", &r.name).await? {
             return Ok(Some(r.forbidden(user.username.as_deref().unwrap_or("(anonymous)"))));
         }
         let annotations = if r.kind == "KafkaBackup" {
@@ -379,6 +377,42 @@ impl Admission {
             found => Some(r.not_allowed(from, Some(found.is_some()))),
         })
     }
+}
+
+/// Whether `user` may `verb` the object `resource`/`name` (API `group`) in `namespace`: a
+/// LocalSubjectAccessReview there with the request's userInfo (user, uid, groups, extra), so the
+/// answer is Kubernetes RBAC's (and any other authorizer's) for exactly that user.
+pub(crate) async fn access_review(
+    client: &Client,
+    user: &UserInfo,
+    namespace: &str,
+    group: &str,
+    resource: &str,
+    verb: &str,
+    name: &str,
+) -> Result<bool, String> {
+    let review = LocalSubjectAccessReview {
+        metadata: kube::api::ObjectMeta { namespace: Some(namespace.into()), ..Default::default() },
+        spec: SubjectAccessReviewSpec {
+            user: user.username.clone(),
+            uid: user.uid.clone(),
+            groups: user.groups.clone(),
+            extra: user.extra.clone(),
+            resource_attributes: Some(ResourceAttributes {
+                group: Some(group.into()),
+                resource: Some(resource.into()),
+                verb: Some(verb.into()),
+                namespace: Some(namespace.into()),
+                name: Some(name.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let reviews: Api<LocalSubjectAccessReview> = Api::namespaced(client.clone(), namespace);
+    let answer = reviews.create(&PostParams::default(), &review).await.map_err(|e| e.to_string())?;
+    Ok(answer.status.is_some_and(|s| s.allowed))
 }
 
 impl Admission {
@@ -448,8 +482,23 @@ async fn restore_target(
     Ok(crate::restore_points::restore_target_problems(&source, id, pit, &specs, &window))
 }
 
-fn mutate(response: AdmissionResponse, kind: &str, name: &str, object: &Value) -> AdmissionResponse {
-    match defaults::patch(kind, object) {
+/// The defaulting patch, with `annotations` set (`None` values removed) when given: the restore
+/// access policy's stamp.
+fn mutate(
+    response: AdmissionResponse,
+    kind: &str,
+    name: &str,
+    object: &Value,
+    annotations: Option<&std::collections::BTreeMap<String, Option<String>>>,
+) -> AdmissionResponse {
+    let patched = defaults::patch(kind, object).and_then(|patch| {
+        let Some(annotations) = annotations else { return Ok(patch) };
+        let mut defaulted = object.clone();
+        json_patch::patch(&mut defaulted, &patch)
+            .map_err(|e| FieldError::new("spec", format!("cannot apply the defaulting patch: {e}")))?;
+        Ok(json_patch::diff(object, &restore_policy::annotated(&defaulted, annotations)))
+    });
+    match patched {
         Ok(patch) if patch.0.is_empty() => response,
         Ok(patch) => match response.clone().with_patch(patch) {
             Ok(r) => r,
@@ -469,12 +518,20 @@ impl Admit for Admission {
             return response.deny("the request has no object to admit");
         };
         let kind = webhook.kind.as_str();
-        if webhook.operation == Operation::Mutate {
-            return mutate(response, kind, &request.name, &object);
-        }
         let old = request.old_object.as_ref().and_then(|o| serde_json::to_value(o).ok());
-        let now = Utc::now();
         let namespace = request.namespace.clone().unwrap_or_default();
+        if webhook.operation == Operation::Mutate {
+            let mut stamp = None;
+            if kind == "KafkaRestore" {
+                let old = old.as_ref().filter(|_| request.operation == Verb::Update);
+                match self.restore_stamp(&request.user_info, &namespace, &object, old).await {
+                    Ok(s) => stamp = s,
+                    Err(problem) => return deny(response, kind, &request.name, &[problem]),
+                }
+            }
+            return mutate(response, kind, &request.name, &object, stamp.as_ref());
+        }
+        let now = Utc::now();
         let licence = self.license.check(now);
         let recorded = self.recorded(kind, &namespace, &request.name, &object, &licence).await;
         let j = judge_recorded(kind, &object, old.as_ref(), &licence, recorded, now);
@@ -490,6 +547,10 @@ impl Admit for Admission {
         }
         let mut warnings = j.warnings;
         if kind == "KafkaRestore" && request.operation == Verb::Create {
+            let problems = self.restore_policy_problems(&request.user_info, &namespace, &object).await;
+            if !problems.is_empty() {
+                return deny(response, kind, &request.name, &problems);
+            }
             let (problems, more) = self.restore_target(&namespace, &object).await;
             if !problems.is_empty() {
                 return deny(response, kind, &request.name, &problems);
@@ -503,6 +564,8 @@ impl Admit for Admission {
         response
     }
 }
+
+mod restore_policy;
 
 #[cfg(test)]
 mod tests;

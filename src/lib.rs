@@ -22,6 +22,7 @@
 //! - [`format`]: the on-storage format of backups (segments, manifest).
 //! - [`groups`]: consumer-group offsets: list, read, check for live members, commit.
 //! - [`kafka`]: the resolved Kafka connection the data plane uses.
+//! - [`kms`]: keys from an external KMS (envelope encryption: data keys wrapped by AWS KMS or Vault transit).
 //! - [`location`]: one storage location, one owner (the marker every writer checks first).
 //! - [`lease`]: leases of running restores, which retention, cleanup and `delete` respect.
 //! - [`license`]: Enterprise licence tokens, verified offline against compiled-in keys; the
@@ -30,6 +31,7 @@
 //! - [`operator`]: the controllers (subcommand `operator`); the top layer below `main`.
 //! - [`refusal`]: failures a rerun cannot fix (their own exit code; Jobs do not retry them).
 //! - [`restore`]: the restore data plane (subcommand `restore`).
+//! - [`restore_access`]: the webhook's proof, verified by the restore controller, that a user may restore a backup with a `restorePolicy`.
 //! - [`retention`]: which backups a retention policy lets go, and pruning them.
 //! - [`schema_registry`]: Schema Registry subjects and schemas with each backup, re-registered by restores.
 //! - [`storage`]: opening the object store of a `storage` block.
@@ -45,9 +47,11 @@ pub mod catalog;
 pub mod config_flags;
 pub mod crdgen;
 pub mod drill;
+pub mod erase;
 pub mod format;
 pub mod groups;
 pub mod kafka;
+pub mod kms;
 pub mod lease;
 pub mod license;
 pub mod location;
@@ -55,6 +59,7 @@ pub mod offset_reset;
 pub mod operator;
 pub mod refusal;
 pub mod restore;
+pub mod restore_access;
 pub mod restore_points;
 pub mod retention;
 pub mod schema_registry;

@@ -157,6 +157,21 @@ enum Command {
         #[command(flatten)]
         flags: ConfigFlags,
     },
+    /// Right to be forgotten: remove the records a selection names (keys, headers, time range)
+    /// from every kept restore point at a storage location (what KafkaDataErasure Jobs run). Each
+    /// affected segment is written anew without them and each affected restore point gets a new
+    /// manifest revision; then the superseded segments are deleted. Prints the erasure report
+    /// (key digests, never keys). Running it again with the same erasure id resumes.
+    Erase {
+        /// Erasure configuration (YAML or JSON; see docs/data-plane.md).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        flags: ConfigFlags,
+        /// Erasure id (overrides the file's `erasureId`).
+        #[arg(long)]
+        erasure_id: Option<String>,
+    },
     /// Check a stored backup end to end: checksums, record counts, offset order and coverage.
     /// Exits non-zero and names object and byte/offset of every problem.
     Verify {
@@ -333,6 +348,21 @@ async fn verify(config: Option<&Path>, flags: &ConfigFlags, backup_id: Option<St
     anyhow::bail!("backup {} has {} problem(s)", report.backup_id, report.problems.len())
 }
 
+async fn erase(config: Option<&Path>, flags: &ConfigFlags, erasure_id: Option<String>) -> anyhow::Result<()> {
+    let mut cfg: strimzi_backup_operator::erase::EraseConfig =
+        config_flags::read(flags.merge(config, false)?, "erase")?;
+    if let Some(id) = erasure_id {
+        cfg.erasure_id = id;
+    }
+    let report = strimzi_backup_operator::erase::run(&cfg).await?;
+    println!("{}", serde_json::to_string(&report)?);
+    termination_message(&serde_json::to_string(&report.summary())?);
+    match &report.deletion_pending {
+        None => Ok(()),
+        Some(why) => anyhow::bail!("erasure {} is not finished: {why}", report.erasure_id),
+    }
+}
+
 async fn sync(config: Option<&Path>, flags: &ConfigFlags) -> anyhow::Result<()> {
     let cfg: strimzi_backup_operator::sync::SyncConfig =
         config_flags::read(flags.merge(config, false)?, "sync")?;
@@ -455,6 +485,9 @@ fn main() -> ExitCode {
         Command::Delete { config, flags } => block_on(delete(config.as_deref(), &flags)),
         Command::Sync { config, flags } => block_on(sync(config.as_deref(), &flags)),
         Command::Drill { config, flags } => block_on(drill(config.as_deref(), &flags)),
+        Command::Erase { config, flags, erasure_id } => {
+            block_on(erase(config.as_deref(), &flags, erasure_id))
+        }
         Command::Verify { config, flags, backup_id } => {
             block_on(verify(config.as_deref(), &flags, backup_id))
         }

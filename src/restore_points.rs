@@ -100,6 +100,7 @@ pub fn summarize(manifest: &Manifest, owner: Option<String>) -> KafkaRestorePoin
         owner,
         cluster_id: manifest.cluster_id.clone(),
         format_version: i32::from(manifest.format_version),
+        revision: manifest.revision.as_ref().map(|r| i32::try_from(r.number).unwrap_or(i32::MAX)),
         captured_at: manifest.started_at.clone(),
         completed_at: manifest.completed_at.clone(),
         restorable_from: from.and_then(millis_to_rfc3339),

@@ -35,6 +35,10 @@ pub struct SyncConfig {
     /// Backup ids the cluster already has restore points for: confirmed, not read again.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub known: Vec<String>,
+    /// Per known backup id, the manifest revision the cluster's restore point shows (absent: 0,
+    /// as committed). A data erasure's marker of a newer revision makes `sync` read it again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub revisions: BTreeMap<String, i32>,
     /// Per backup id, the drill whose verification the cluster's restore point shows: when that
     /// drill's evidence is still the newest, it is not read again.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -114,7 +118,32 @@ enum Found {
 
 pub async fn run(cfg: &SyncConfig) -> anyhow::Result<SyncResult> {
     let storage = crate::storage::open(&cfg.storage, &cfg.filesystem_root)?;
-    sync(&storage, &cfg.known, &cfg.verified).await
+    let revised = revised(&storage).await?;
+    // A known restore point a data erasure gave a newer revision is read again.
+    let known: Vec<String> = cfg
+        .known
+        .iter()
+        .filter(|id| revised.get(*id).is_none_or(|r| *r <= cfg.revisions.get(*id).copied().unwrap_or(0)))
+        .cloned()
+        .collect();
+    sync(&storage, &known, &cfg.verified).await
+}
+
+/// The newest revision per backup id that data erasures left markers of
+/// (`erasures/<id>/revised/<backup-id>.<n>`, [`crate::erase`]): one listing of `erasures/`.
+async fn revised(storage: &Storage) -> anyhow::Result<BTreeMap<String, i32>> {
+    let dir = object_store::path::Path::from(storage.layout.erasures_dir().trim_end_matches('/'));
+    let mut newest: BTreeMap<String, i32> = BTreeMap::new();
+    let mut listing = storage.store.list(Some(&dir));
+    while let Some(meta) = listing.next().await {
+        let meta = meta.with_context(|| format!("listing the data erasures in {}", storage.location))?;
+        if let Some((backup, revision)) = storage.layout.erasure_revised_of(meta.location.as_ref()) {
+            let revision = i32::try_from(revision).unwrap_or(i32::MAX);
+            let held = newest.entry(backup.to_string()).or_default();
+            *held = (*held).max(revision);
+        }
+    }
+    Ok(newest)
 }
 
 /// Lists `storage` against what the cluster `known`s and the drills it shows (`verified`).
@@ -240,7 +269,9 @@ pub fn from_scan(
         SyncResult { location: location.into(), owner: owner.clone(), complete: true, ..Default::default() };
     for m in kept {
         result.present.push(m.backup_id.clone());
-        if !known.contains(&m.backup_id) {
+        // A revised manifest (data erasure) is summarised again: the mirror updates a restore
+        // point showing an older revision.
+        if !known.contains(&m.backup_id) || m.revision.is_some() {
             result.added.push(crate::restore_points::summarize(m, owner.clone()));
         }
     }

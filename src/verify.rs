@@ -28,6 +28,10 @@ pub struct VerifyConfig {
     pub backup_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_key_file: Option<PathBuf>,
+    /// The KMS that wraps the data keys of backups encrypted with keys from a KMS
+    /// (`backup.encryption.kms`), its Secrets as mounted files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms: Option<crate::kms::KmsAccess>,
     #[serde(default = "filesystem_root")]
     pub filesystem_root: PathBuf,
     /// `delete` only: who may delete the location's backups (its owner, [`crate::location`]).
@@ -123,6 +127,11 @@ impl CheckedSegment {
         &self.entry.object
     }
 
+    /// The codec the segment's header names, and whether it is encrypted.
+    pub fn encoding(&self) -> (crate::format::codec::Codec, bool) {
+        (self.reader.codec(), self.reader.encrypted())
+    }
+
     /// The next block, checked; `None` once the whole segment was read and matched its entry.
     pub async fn next_block(&mut self) -> Result<Option<Block>, String> {
         let Some(block) = self.reader.next_block().await.map_err(|e| self.unreadable_from_here(e))? else {
@@ -189,8 +198,9 @@ impl CheckedSegment {
 pub async fn verify(cfg: &VerifyConfig) -> anyhow::Result<VerifyReport> {
     let storage = crate::storage::open(&cfg.storage, &cfg.filesystem_root)?;
     let manifest = crate::catalog::resolve(&storage, cfg.backup_id.as_deref()).await?;
-    let key =
-        crate::catalog::key_for(&manifest, crate::catalog::load_key(cfg.encryption_key_file.as_deref())?)?;
+    let key = crate::kms::KeySource::new(cfg.encryption_key_file.as_deref(), cfg.kms.as_ref())?
+        .for_manifest(&manifest)
+        .await?;
     let mut report = VerifyReport { backup_id: manifest.backup_id.clone(), ..Default::default() };
     // A version 2 manifest lists every segment it needs; only a version 1 chain needs its parent.
     if let Some(parent) = manifest.parent_id.as_ref().filter(|_| !manifest.self_contained()) {

@@ -39,6 +39,8 @@ def chart_name_of(kind, name):
     """The chart's name for an object of config/default (same but for the users' roles)."""
     if kind == "ClusterRole" and (name.endswith("-editor") or name.endswith("-viewer")):
         return f"{FULLNAME}-{name}"
+    if kind == "ClusterRole" and name == "strimzi-backup-restorer":
+        return f"{FULLNAME}-restorer"
     return name
 
 

@@ -409,3 +409,32 @@ fn every_served_webhook_is_registered_everywhere() {
         .collect();
     assert_eq!(listed, KINDS, "hack/register-webhooks.sh");
 }
+
+#[test]
+fn masking_on_restore_needs_a_licence_granting_it_and_restoring_without_it_never_does() {
+    let restore = |spec: Value| json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaRestore", "metadata": {"name": "r"}, "spec": spec});
+    let plain =
+        restore(json!({"kafkaCluster": {"bootstrapServers": "dev:9092"}, "backupRef": {"name": "b"}}));
+    let mut spec = plain["spec"].clone();
+    spec["masking"] = json!({"rules": [{"target": "value", "jsonPath": "$.email", "action": "redact"}]});
+    let masked = restore(spec);
+    let expired = Err(LicenseError::Expired { id: "lic-1".into(), on: "2026-11-01".into() });
+    for licence in [Err(LicenseError::Missing), expired.clone()] {
+        assert!(judge("KafkaRestore", &plain, None, &licence, now()).problems.is_empty());
+        let j = judge("KafkaRestore", &masked, None, &licence, now());
+        assert_eq!(j.problems.len(), 1, "{:?}", j.problems);
+        assert!(
+            j.problems[0]
+                .to_string()
+                .starts_with("spec.masking: masking on restore needs the Enterprise edition")
+        );
+    }
+    let encryption_only = Ok(claims(now() + chrono::Duration::days(200)));
+    let j = judge("KafkaRestore", &masked, None, &encryption_only, now());
+    assert!(j.problems[0].message.contains("does not grant the `masking` feature"), "{:?}", j.problems);
+    let mut granted = claims(now() + chrono::Duration::days(200));
+    granted.features.push("masking".into());
+    assert!(judge("KafkaRestore", &masked, None, &Ok(granted), now()).problems.is_empty());
+    // An update (an approval annotation, a finalizer removed) is never refused for the licence.
+    assert!(judge("KafkaRestore", &masked, Some(&masked), &expired, now()).problems.is_empty());
+}

@@ -115,6 +115,12 @@ pub struct KafkaBackupSpec {
     /// name (docs/schema-registry.md). A registry that cannot be read fails the backup.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_registry: Option<super::schema_registry::SchemaRegistryBackupSpec>,
+    /// Who may restore this backup (Enterprise, licence feature `restore-policy`): present, a
+    /// restore needs the user's `restore` verb on this `KafkaBackup` (Kubernetes RBAC: the
+    /// ClusterRole `strimzi-backup-restorer`), and the clusters and approval it allows.
+    /// Enforced even after the licence lapses (docs/enterprise.md "Restore access policy").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_policy: Option<super::restore_policy::RestorePolicy>,
     /// Resources, template and Job settings of the backup Jobs.
     #[serde(flatten)]
     pub job_options: JobOptions,
@@ -236,8 +242,8 @@ fn default_parallelism() -> i32 {
 /// At-rest encryption of segments and manifest.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!self.enabled || has(self.keySecret)")
-    .message("backup.encryption.enabled needs keySecret: the Secret key holding the AES-256 key"))]
+#[x_kube(validation = Rule::new("!self.enabled || has(self.keySecret) != has(self.kms)")
+    .message("backup.encryption.enabled needs exactly one of keySecret (the Secret key holding the AES-256 key) and kms (a KMS key wrapping each backup's data key)"))]
 pub struct Encryption {
     /// Encrypt backups.
     #[serde(default)]
@@ -245,6 +251,10 @@ pub struct Encryption {
     /// Secret key holding the 256-bit key (32 raw bytes, or 64 hex / 44 base64 characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_secret: Option<super::cluster::SecretKeyRef>,
+    /// Envelope encryption instead of `keySecret`: a fresh data key per backup, wrapped by a key
+    /// in AWS KMS or Vault/OpenBao transit (Enterprise feature `kms`; docs/enterprise.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms: Option<super::kms::KmsSpec>,
 }
 
 /// What to do when a scheduled run is due while the previous one still runs.

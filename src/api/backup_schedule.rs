@@ -151,6 +151,10 @@ pub struct BackupTemplate {
     /// the same registry for each selected cluster.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_registry: Option<super::schema_registry::SchemaRegistryBackupSpec>,
+    /// Who may restore each cluster's backups (Enterprise, licence feature `restore-policy`), as
+    /// `KafkaBackup.spec.restorePolicy`: copied into every `KafkaBackup` of the schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restore_policy: Option<super::restore_policy::RestorePolicy>,
     /// Resources, template and Job settings of the backup Jobs.
     #[serde(flatten)]
     pub job_options: JobOptions,
@@ -345,6 +349,7 @@ pub fn owned_spec(kbs: &KafkaBackupSchedule, kafka: &KafkaId, selected: bool) ->
         retention: t.retention.clone(),
         deletion_policy: t.deletion_policy,
         schema_registry: t.schema_registry.clone(),
+        restore_policy: t.restore_policy.clone(),
         job_options: t.job_options.clone(),
     }
 }

@@ -10,8 +10,14 @@
 //! Its room: the API types and `crate::license` (claims, errors); no I/O.
 //!
 //! Today only at-rest encryption (`spec.backup.encryption`) is Enterprise; audit, erasure,
-//! restore access policy and masking will be listed here when they exist. Restores have no
-//! Enterprise fields: restoring one's own backups, encrypted ones too, never needs a licence.
+//! restore access policy and masking will be listed here when they exist.
+//!
+//! Restores: restoring one's own backups, encrypted ones too, never needs a licence. Only
+//! masking on restore (`KafkaRestore.spec.masking`, feature `masking`) is Enterprise
+//! ([`restore_uses`]): a restore with it is refused without a licence granting `masking`, one
+//! without it is never looked at. A `KafkaRestore` is one run with an immutable spec, so there
+//! is nothing "accepted before" to keep running: the webhook checks at creation, the controller
+//! before each Job it starts (plan and run); a Job already started runs to its end.
 
 use sha2::Digest;
 
@@ -42,8 +48,38 @@ pub fn backup_uses(spec: &KafkaBackupSpec) -> Vec<EnterpriseUse> {
             what: "at-rest encryption",
             value: serde_json::to_value(encryption).unwrap_or_default(),
         });
+        // Keys from a KMS are a feature of their own, on top of encryption itself.
+        if let Some(kms) = &encryption.kms {
+            uses.push(EnterpriseUse {
+                field: "spec.backup.encryption.kms",
+                feature: feature::KMS,
+                what: "keys from an external KMS",
+                value: serde_json::to_value(kms).unwrap_or_default(),
+            });
+        }
+    }
+    if let Some(policy) = &spec.restore_policy {
+        uses.push(EnterpriseUse {
+            field: "spec.restorePolicy",
+            feature: feature::RESTORE_POLICY,
+            what: "the restore access policy",
+            value: serde_json::to_value(policy).unwrap_or_default(),
+        });
     }
     uses
+}
+
+/// The Enterprise fields a `KafkaRestore` spec uses: masking only.
+pub fn restore_uses(spec: &super::restore::KafkaRestoreSpec) -> Vec<EnterpriseUse> {
+    spec.masking
+        .iter()
+        .map(|m| EnterpriseUse {
+            field: "spec.masking",
+            feature: feature::MASKING,
+            what: "masking on restore",
+            value: serde_json::to_value(m).unwrap_or_default(),
+        })
+        .collect()
 }
 
 /// A short digest of the Enterprise settings in use: what a resource records once they were
@@ -204,6 +240,27 @@ mod tests {
             Verdict::Protecting { reason: "LicenseExpired", .. }
         ));
         assert!(matches!(verdict(&uses, &Ok(claims(&["audit"])), &[&fp]), Verdict::Protecting { .. }));
+    }
+
+    #[test]
+    fn only_masking_makes_a_restore_enterprise() {
+        let restore = |extra: &str| -> super::super::restore::KafkaRestoreSpec {
+            serde_yaml_ng::from_str(&format!(
+                "kafkaCluster: {{bootstrapServers: 'k:9092'}}\nbackupRef: {{name: b}}\n{extra}"
+            ))
+            .expect("restore")
+        };
+        assert!(restore_uses(&restore("")).is_empty(), "restoring never needs a licence");
+        let masked = restore("masking: {rules: [{target: value, action: redact}]}\n");
+        let uses = restore_uses(&masked);
+        assert_eq!((uses.len(), uses[0].field, uses[0].feature), (1, "spec.masking", "masking"));
+        assert!(check(&uses, &Ok(claims(&["masking"]))).is_empty());
+        let text = check(&uses, &Ok(claims(&["encryption"])))[0].to_string();
+        assert!(
+            text.starts_with("spec.masking:") && text.contains("does not grant the `masking` feature"),
+            "{text}"
+        );
+        assert!(!check(&uses, &Err(LicenseError::Missing)).is_empty());
     }
 
     #[test]

@@ -114,6 +114,11 @@ pub struct KafkaRestoreSpec {
     /// `resetStrategy: to-snapshot` can undo the offset part of the restore.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollback: Option<Rollback>,
+    /// Mask keys, values and headers of the restored records (Enterprise, licence feature
+    /// `masking`): JSON fields or whole values redacted, replaced or hashed with a key from a
+    /// Secret, headers dropped. Without it every record is restored exactly as backed up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub masking: Option<super::masking::MaskingSpec>,
     /// Resources, template and Job settings of the restore Job.
     #[serde(flatten)]
     pub job_options: JobOptions,

@@ -73,8 +73,8 @@ pub const GAPS_LISTED_PER_TOPIC: usize = 20;
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("self == oldSelf")
-    .message("a KafkaRestorePoint's spec is what its manifest holds and never changes"))]
+#[x_kube(validation = Rule::new("self == oldSelf || (has(self.revision) && (!has(oldSelf.revision) || self.revision > oldSelf.revision))")
+    .message("a KafkaRestorePoint's spec is what its manifest holds: it changes only with a newer revision of the manifest (a data erasure)"))]
 pub struct KafkaRestorePointSpec {
     /// Backup id at the location.
     pub backup_id: String,
@@ -88,6 +88,10 @@ pub struct KafkaRestorePointSpec {
     pub cluster_id: Option<String>,
     /// Manifest format version.
     pub format_version: i32,
+    /// The manifest's revision when a data erasure rewrote the restore point (1, 2, ...);
+    /// absent while it is as its backup committed it. The spec follows the newest revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<i32>,
     /// When the backup took its cut (RFC 3339): the restore point holds what Kafka held then.
     pub captured_at: String,
     /// When its manifest was committed (RFC 3339).

@@ -68,6 +68,9 @@ pub fn backup(spec: &KafkaBackupSpec) -> Vec<FieldError> {
         Ok(_) => {}
     }
     problems.extend(compression_level(&spec.backup));
+    if let Some(encryption) = &spec.backup.encryption {
+        problems.extend(super::kms::problems(encryption));
+    }
     if let Some(sr) = &spec.schema_registry {
         problems.extend(super::schema_registry::problems("spec.schemaRegistry", &sr.connection));
         regexes(&mut problems, "spec.schemaRegistry.subjects", &sr.subjects.include, &sr.subjects.exclude);
@@ -219,6 +222,9 @@ pub fn restore(spec: &KafkaRestoreSpec, now: chrono::DateTime<chrono::Utc>) -> V
     }
     if let Some(sr) = &spec.restore.schema_registry {
         problems.extend(super::schema_registry::problems("spec.restore.schemaRegistry", &sr.connection));
+    }
+    if let Some(masking) = &spec.masking {
+        problems.extend(super::masking::problems(masking));
     }
     problems.extend(super::privilege::problems(&spec.job_options));
     problems

@@ -85,11 +85,17 @@ pub enum RunReason {
     RestorePointNotFound,
     /// Restore: the `KafkaBackupLocation` a restore point names as its source does not exist.
     LocationNotFound,
+    /// Restore: the spec uses an Enterprise field (`spec.masking`) and the installed licence
+    /// does not grant it (none, expired, feature missing): no Job starts until one does.
+    LicenseInvalid,
+    /// Restore: the backup's `restorePolicy` does not allow it (no authorization of the user's
+    /// `restore` verb by the webhook, a target cluster or approval the policy does not allow).
+    RestoreNotAuthorized,
 }
 
 impl RunReason {
     /// Every reason, for tests that hold the strings to their contract.
-    pub const ALL: [RunReason; 23] = [
+    pub const ALL: [RunReason; 25] = [
         Self::InvalidSpec,
         Self::Reference(ReferenceReason::KafkaNotFound),
         Self::Reference(ReferenceReason::KafkaNotReady),
@@ -113,6 +119,8 @@ impl RunReason {
         Self::AwaitingApproval,
         Self::RestorePointNotFound,
         Self::LocationNotFound,
+        Self::LicenseInvalid,
+        Self::RestoreNotAuthorized,
     ];
 
     /// The CamelCase string written as the condition's (and its Event's) reason.
@@ -137,6 +145,8 @@ impl RunReason {
             Self::AwaitingApproval => "AwaitingApproval",
             Self::RestorePointNotFound => "RestorePointNotFound",
             Self::LocationNotFound => "LocationNotFound",
+            Self::LicenseInvalid => "LicenseInvalid",
+            Self::RestoreNotAuthorized => "RestoreNotAuthorized",
         }
     }
 }
@@ -247,6 +257,8 @@ mod tests {
                 "AwaitingApproval",
                 "RestorePointNotFound",
                 "LocationNotFound",
+                "LicenseInvalid",
+                "RestoreNotAuthorized",
             ]
         );
     }

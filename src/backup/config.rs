@@ -28,6 +28,10 @@ pub struct BackupConfig {
     /// File with the AES-256 key (when `backup.encryption.enabled`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_key_file: Option<PathBuf>,
+    /// The KMS that wraps the data keys of backups encrypted with keys from a KMS
+    /// (`backup.encryption.kms`), its Secrets as mounted files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms: Option<crate::kms::KmsAccess>,
     /// Where a `filesystem` storage volume is mounted.
     #[serde(default = "filesystem_root")]
     pub filesystem_root: PathBuf,

@@ -347,7 +347,7 @@ mod tests {
             started_at: String::new(),
             completed_at: String::new(),
             cluster_id: Some("c1".into()),
-            encoding: Encoding { compression: "zstd".into(), encryption_key_id: None },
+            encoding: Encoding { compression: "zstd".into(), encryption_key_id: None, data_keys: Vec::new() },
             topics: vec![TopicEntry {
                 name: "t".into(),
                 partition_count: 1,
@@ -375,6 +375,7 @@ mod tests {
             cluster_metadata: None,
             schema_registry: None,
             strimzi_resources: None,
+            revision: None,
         }
     }
 

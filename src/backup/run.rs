@@ -109,11 +109,26 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         None => default_id(started)?,
     };
     let storage = crate::storage::open(&cfg.storage, &cfg.filesystem_root)?;
-    let key = match &cfg.backup.encryption {
-        Some(e) if e.enabled => Some(crate::catalog::load_key(cfg.encryption_key_file.as_deref())?.context(
-            "backup.encryption is enabled but no encryption key file was given (encryptionKeyFile)",
+    // Keys from a KMS: a fresh data key for this run, wrapped by the KMS before anything is
+    // written (an unreachable KMS fails the run here); the manifest records the wrapping key's id.
+    let envelope = match (&cfg.backup.encryption, &cfg.kms) {
+        (Some(e), Some(access)) if e.enabled => {
+            let kms = crate::kms::Kms::connect(access).await?;
+            let (key, entry) = kms.new_data_key(&backup_id).await?;
+            Some((key, entry, crate::kms::lineage_key_id(access)))
+        }
+        _ => None,
+    };
+    let key = match (&cfg.backup.encryption, &envelope) {
+        (_, Some((key, _, _))) => Some(key.clone()),
+        (Some(e), None) if e.enabled => Some(crate::catalog::load_key(cfg.encryption_key_file.as_deref())?.context(
+            "backup.encryption is enabled but neither an encryption key file (encryptionKeyFile) nor kms settings were given",
         )?),
         _ => None,
+    };
+    let key_id = match &envelope {
+        Some((_, _, lineage)) => Some(lineage.clone()),
+        None => key.as_ref().map(|k| k.id().to_string()),
     };
     let orphan_grace = crate::api::duration::parse_millis(&cfg.orphan_grace_period)
         .map_err(|e| anyhow::anyhow!("orphanGracePeriod: {e}"))?;
@@ -134,7 +149,7 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         anyhow::bail!("backup {backup_id} already exists in {}: ids are never reused", storage.location);
     }
 
-    let plan = make_plan(cfg, &client, &storage, &backup_id, key.as_ref().map(|k| k.id())).await?;
+    let plan = make_plan(cfg, &client, &storage, &backup_id, key_id.as_deref()).await?;
     // Nothing is written before the location is known to be ours.
     let owner = cfg.owner.clone().unwrap_or_else(crate::location::Owner::cli);
     crate::location::claim(&storage, &owner, plan.cluster_id.as_deref(), cfg.take_over_location).await?;
@@ -231,6 +246,31 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
             written.segments += 1;
         }
     }
+    // The wrapped data keys of every backup whose segments the restore point lists: this run's
+    // and those its parent carried for the segments it continues.
+    let data_keys = match &envelope {
+        Some((_, own, _)) => {
+            let mut known = vec![own.clone()];
+            known.extend(plan.parent.iter().flat_map(|p| p.encoding.data_keys.iter().cloned()));
+            crate::format::data_keys::needed(
+                topics
+                    .iter()
+                    .flat_map(|t| &t.partitions)
+                    .flat_map(|p| &p.segments)
+                    .map(|s| s.object.as_str()),
+                &known,
+            )
+            .map_err(|e| anyhow::anyhow!("backup {backup_id}: {e}"))
+            .map(|mut keys| {
+                // Its own key also when it lists no segment of its own, so readers find it.
+                if !keys.iter().any(|k| k.backup_id == own.backup_id) {
+                    keys.push(own.clone());
+                }
+                keys
+            })?
+        }
+        None => Vec::new(),
+    };
     let completed = Utc::now();
     let manifest = Manifest {
         format_version: MANIFEST_VERSION,
@@ -239,10 +279,7 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         started_at: rfc3339(started),
         completed_at: rfc3339(completed),
         cluster_id: plan.cluster_id.clone(),
-        encoding: Encoding {
-            compression: ctx.codec.name().into(),
-            encryption_key_id: key.map(|k| k.id().to_string()),
-        },
+        encoding: Encoding { compression: ctx.codec.name().into(), encryption_key_id: key_id, data_keys },
         topics,
         consumer_groups: plan.groups.clone(),
         totals: totals.clone(),
@@ -250,6 +287,7 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         cluster_metadata,
         schema_registry,
         strimzi_resources,
+        revision: None,
     };
     // The commit point: only now does the backup exist. Create-only, so two writers can never
     // both commit one id; a write of ours that landed although its answer was lost reads back

@@ -29,6 +29,10 @@ pub struct DrillConfig {
     pub backup_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_key_file: Option<PathBuf>,
+    /// The KMS that wraps the data keys of backups encrypted with keys from a KMS
+    /// (`backup.encryption.kms`), its Secrets as mounted files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms: Option<crate::kms::KmsAccess>,
     /// Which backed-up topics are drilled.
     #[serde(default)]
     pub topics: Selection,
@@ -101,6 +105,7 @@ impl DrillConfig {
     /// restore (an existing one refuses it), no consumer-group offsets.
     pub fn restore_config(&self, restore_id: &str, backup_id: &str, topics: &[String]) -> RestoreConfig {
         RestoreConfig {
+            masking: None,
             restore_id: Some(restore_id.into()),
             kafka: self.kafka.clone(),
             storage: self.storage.clone(),
@@ -128,6 +133,7 @@ impl DrillConfig {
                 ..Default::default()
             },
             encryption_key_file: self.encryption_key_file.clone(),
+            kms: self.kms.clone(),
             snapshot_offsets: false,
             filesystem_root: self.filesystem_root.clone(),
             schema_registry: None,

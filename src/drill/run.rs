@@ -74,7 +74,7 @@ pub async fn run(cfg: &DrillConfig) -> anyhow::Result<DrillResult> {
             let seconds = result.restore_seconds.max(0.001);
             result.records_per_second = restored.restored_records as f64 / seconds;
             result.mb_per_second = restored.restored_bytes as f64 / 1e6 / seconds;
-            match key(cfg, &chain) {
+            match key(cfg, &chain).await {
                 Ok(key) => compare_all(cfg, &storage, &client, key, &restore_id, &sources, &mut result).await,
                 Err(e) => fail(&mut result, format!("{e:#}")),
             }
@@ -219,11 +219,11 @@ fn refuse_collisions(
 }
 
 /// The key the restore point's segments need, as the restore finds it.
-fn key(cfg: &DrillConfig, chain: &[Manifest]) -> anyhow::Result<Option<EncryptionKey>> {
-    let given = crate::catalog::load_key(cfg.encryption_key_file.as_deref())?;
+async fn key(cfg: &DrillConfig, chain: &[Manifest]) -> anyhow::Result<Option<EncryptionKey>> {
+    let keys = crate::kms::KeySource::new(cfg.encryption_key_file.as_deref(), cfg.kms.as_ref())?;
     let mut key = None;
     for m in chain {
-        key = crate::catalog::key_for(m, given.clone())?.or(key);
+        key = keys.for_manifest(m).await?.or(key);
     }
     Ok(key)
 }

@@ -188,10 +188,16 @@ pub const TAG_LEN: usize = 16;
 /// An AES-256 key. Its id (the first 8 bytes of its SHA-256, in hex) is recorded in the manifest
 /// so a restore with the wrong key says so before reading any data. The key itself is never
 /// stored, printed or logged.
+///
+/// With keys from a KMS ([`crate::kms`]) a restore point's segments were sealed by several data
+/// keys, one per backup that wrote some of them: [`EncryptionKey::ring`] holds them by backup id
+/// and [`EncryptionKey::for_object`] picks the one a segment object needs (readers call it).
 #[derive(Clone)]
 pub struct EncryptionKey {
     cipher: Aes256Gcm,
     id: String,
+    /// The data keys of a restore point by the id of the backup whose segments each sealed.
+    ring: Option<std::sync::Arc<std::collections::BTreeMap<String, EncryptionKey>>>,
 }
 
 impl std::fmt::Debug for EncryptionKey {
@@ -224,7 +230,40 @@ impl EncryptionKey {
         let cipher =
             Aes256Gcm::new_from_slice(&key).map_err(|_| "encryption key: invalid length".to_string())?;
         let id = hex::encode(&Sha256::digest(&key)[..8]);
-        Ok(Self { cipher, id })
+        Ok(Self { cipher, id, ring: None })
+    }
+
+    /// A fresh random data key (envelope encryption) and its 32 bytes, which the caller has
+    /// wrapped by a KMS and then drops.
+    pub fn generate() -> Result<(Self, zeroize::Zeroizing<Vec<u8>>), String> {
+        let mut raw = zeroize::Zeroizing::new(vec![0u8; 32]);
+        getrandom::fill(&mut raw).map_err(|e| format!("no randomness for a data key: {e}"))?;
+        Ok((Self::from_secret(&raw)?, raw))
+    }
+
+    /// The data keys of a restore point, by the id of the backup whose segments each sealed;
+    /// `own` is the key of the backup the manifest belongs to (what [`seal`](Self::seal) and
+    /// [`id`](Self::id) of the ring use), `id` what the manifest records as its key id.
+    pub fn ring(
+        own: &EncryptionKey,
+        id: &str,
+        keys: std::collections::BTreeMap<String, EncryptionKey>,
+    ) -> Self {
+        Self { cipher: own.cipher.clone(), id: id.to_string(), ring: Some(std::sync::Arc::new(keys)) }
+    }
+
+    /// The key that sealed segment `object`: this key, or for a ring the data key of the backup
+    /// the object lives under (`backups/<id>/segments/…`).
+    pub fn for_object(&self, object: &str) -> Result<EncryptionKey, String> {
+        let Some(ring) = &self.ring else { return Ok(self.clone()) };
+        let backup = super::data_keys::backup_of_segment(object).ok_or_else(|| {
+            format!("segment {object} is under no backup id, so no data key is known for it")
+        })?;
+        ring.get(backup).cloned().ok_or_else(|| {
+            format!(
+                "segment {object} was written by backup {backup}, whose data key the manifest does not carry"
+            )
+        })
     }
 
     /// Identifies the key without revealing it.

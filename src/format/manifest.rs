@@ -99,6 +99,44 @@ impl Layout {
         format!("{}backups/{backup_id}/{}", self.prefix, super::strimzi_resources::OBJECT_NAME)
     }
 
+    /// Where data erasures keep their journals and markers ([`crate::erase`]).
+    pub fn erasures_dir(&self) -> String {
+        format!("{}erasures/", self.prefix)
+    }
+
+    /// The journal of erasure `erasure_id`: what it rewrote so far, so a rerun resumes.
+    pub fn erasure_journal(&self, erasure_id: &str) -> String {
+        format!("{}erasures/{erasure_id}/journal.json", self.prefix)
+    }
+
+    /// The lock one running erasure holds on the location (two would overwrite each other's
+    /// manifest revisions).
+    pub fn erasure_lock(&self) -> String {
+        format!("{}erasures/lock.json", self.prefix)
+    }
+
+    /// The marker an erasure leaves once it committed revision `revision` of backup `backup_id`:
+    /// `sync` finds revised restore points from one listing of `erasures/`, by name alone.
+    pub fn erasure_revised(&self, erasure_id: &str, backup_id: &str, revision: u32) -> String {
+        format!("{}erasures/{erasure_id}/revised/{backup_id}.{revision}", self.prefix)
+    }
+
+    /// The backup id and revision of a marker's name ([`Layout::erasure_revised`]), if it is one.
+    pub fn erasure_revised_of<'a>(&self, object: &'a str) -> Option<(&'a str, u32)> {
+        let rest = object.strip_prefix(&self.erasures_dir())?;
+        let (_, marker) = rest.split_once("/revised/")?;
+        let (backup, revision) = marker.rsplit_once('.')?;
+        Some((backup, revision.parse().ok()?)).filter(|(b, _)| !b.is_empty() && !b.contains('/'))
+    }
+
+    /// The object a data erasure writes for the records of `original` (a segment object) it
+    /// keeps from `first_offset` on: beside the original, named by the erasure, so it never
+    /// replaces an object a committed manifest lists.
+    pub fn erased_segment(original: &str, erasure_id: &str, first_offset: i64) -> String {
+        let dir = original.rsplit_once('/').map_or("", |(dir, _)| dir);
+        format!("{dir}/{first_offset:020}.{erasure_id}.kbseg")
+    }
+
     /// The backup id of a manifest's object name, if it is one.
     pub fn backup_id_of_manifest<'a>(&self, object: &'a str) -> Option<&'a str> {
         object
@@ -119,6 +157,11 @@ pub enum GapReason {
     /// The topic was deleted (or replaced by another of the same name) while the backup read
     /// it: the offsets from where reading stopped to the cut are not in the backup.
     TopicDeleted,
+    /// Removed by a data erasure (`strimzi-backup-operator erase`, a `KafkaDataErasure`): the
+    /// records there were selected for erasure; the gap runs from the record before the first
+    /// erased one to the record after the last, so offsets the broker did not return next to an
+    /// erased record count in it. Manifest version 4.
+    Erased,
 }
 
 /// Why a partition does not continue the lineage of the backup before it (manifest version 2):
@@ -323,6 +366,10 @@ pub struct Encoding {
     /// Id of the AES-256-GCM key (SHA-256 prefix), when encrypted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_key_id: Option<String>,
+    /// Version 4: the wrapped data keys of every backup whose segments this manifest lists,
+    /// when the backup's keys come from a KMS (`encryptionKeyId` then names the wrapping key).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub data_keys: Vec<super::data_keys::DataKeyEntry>,
 }
 
 /// Totals over the backup, for status and retention without reading segments. Version 2: over
@@ -378,6 +425,22 @@ pub struct Manifest {
     /// manifest; absent unless `backup.strimziResources` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strimzi_resources: Option<super::strimzi_resources::StrimziResourcesRef>,
+    /// Version 4: set when a data erasure rewrote this restore point ([`crate::erase`]): its
+    /// revision number (the manifest as the backup committed it is revision 0) and the erasures
+    /// applied, oldest first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<Revision>,
+}
+
+/// Which version of a restore point a manifest is: a data erasure replaces `manifest.json` with
+/// the next revision (one atomic write), so there is only ever one current manifest per backup.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Revision {
+    /// 1 for the first rewrite, one more for each later one.
+    pub number: u32,
+    /// The erasure ids that rewrote it, in the order they did.
+    pub erasures: Vec<String>,
 }
 
 /// Records and bytes one backup wrote.
@@ -407,6 +470,28 @@ impl Manifest {
         let t = self.topics.iter().find(|t| t.name == topic)?;
         Some((t, t.partitions.iter().find(|p| p.partition == partition)?))
     }
+
+    /// The lowest format version that can hold this manifest: 4 once a data erasure rewrote it
+    /// (a revision, or an `Erased` gap — also inherited by a later backup of the lineage), so a
+    /// build that does not know erasures refuses it by version instead of misreading it.
+    pub fn required_version(&self) -> u16 {
+        let erased = self.revision.is_some()
+            || self
+                .topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .flat_map(|p| &p.gaps)
+                .any(|g| g.reason == GapReason::Erased);
+        // Wrapped data keys (`encoding.dataKeys`, keys from a KMS) need version 4 for the same
+        // reason: a build without them would see a checksum mismatch, not a version to upgrade for.
+        let kms = !self.encoding.data_keys.is_empty();
+        if erased || kms { super::MANIFEST_VERSION_ERASED } else { 1 }
+    }
+
+    /// The revision number (0: as the backup committed it).
+    pub fn revision_number(&self) -> u32 {
+        self.revision.as_ref().map_or(0, |r| r.number)
+    }
 }
 
 /// The versions this build reads, as prose: `1, 2 and 3`.
@@ -428,10 +513,13 @@ struct Stored {
 
 impl Manifest {
     /// The bytes of `manifest.json`.
+    /// The format version written is at least [`Manifest::required_version`].
     pub fn to_json(&self) -> Result<Vec<u8>, FormatError> {
+        let mut manifest = self.clone();
+        manifest.format_version = manifest.format_version.max(manifest.required_version());
         let canonical =
-            serde_json::to_vec(self).map_err(|e| FormatError::Invalid(format!("manifest: {e}")))?;
-        let stored = Stored { manifest: self.clone(), sha256: hex::encode(Sha256::digest(&canonical)) };
+            serde_json::to_vec(&manifest).map_err(|e| FormatError::Invalid(format!("manifest: {e}")))?;
+        let stored = Stored { manifest, sha256: hex::encode(Sha256::digest(&canonical)) };
         serde_json::to_vec_pretty(&stored).map_err(|e| FormatError::Invalid(format!("manifest: {e}")))
     }
 
@@ -489,7 +577,7 @@ mod tests {
             started_at: "2026-02-13T02:00:00Z".into(),
             completed_at: "2026-02-13T02:15:23Z".into(),
             cluster_id: Some("q1Sh-9_ISia_zwGINzRvyQ".into()),
-            encoding: Encoding { compression: "zstd".into(), encryption_key_id: None },
+            encoding: Encoding { compression: "zstd".into(), encryption_key_id: None, data_keys: Vec::new() },
             topics: vec![TopicEntry {
                 name: "orders".into(),
                 partition_count: 1,
@@ -548,6 +636,7 @@ mod tests {
             cluster_metadata: None,
             schema_registry: None,
             strimzi_resources: None,
+            revision: None,
         }
     }
 
@@ -571,7 +660,7 @@ mod tests {
             .replace(&format!("\"formatVersion\": {MANIFEST_VERSION}"), "\"formatVersion\": 7");
         let err = Manifest::from_json(json.as_bytes(), "m.json").expect_err("version");
         assert!(err.to_string().contains("format version 7 is not supported"), "{err}");
-        assert!(err.to_string().contains("reads versions 1, 2 and 3"), "{err}");
+        assert!(err.to_string().contains("reads versions 1, 2, 3 and 4"), "{err}");
     }
 
     #[test]
@@ -604,5 +693,13 @@ mod tests {
         assert_eq!(l.verification_of("prod/orders/verifications/b1/d1.json"), Some(("b1", "d1")));
         assert_eq!(l.verification_of("prod/orders/verifications/b1/x/d1.json"), None);
         assert_eq!(l.verification_of("prod/orders/verifications/b1/.json"), None);
+        assert_eq!(
+            Layout::erased_segment(&l.segment("b1", "t", 0, 5), "e1", 7),
+            "prod/orders/backups/b1/segments/t/0/00000000000000000007.e1.kbseg"
+        );
+        let marker = l.erasure_revised("e1", "b.1", 2);
+        assert_eq!(marker, "prod/orders/erasures/e1/revised/b.1.2");
+        assert_eq!(l.erasure_revised_of(&marker), Some(("b.1", 2)));
+        assert_eq!(l.erasure_revised_of("prod/orders/erasures/e1/journal.json"), None);
     }
 }

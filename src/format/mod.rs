@@ -15,6 +15,7 @@
 //! - [`strimzi_resources`]: the Strimzi `KafkaTopic`/`KafkaUser` object the manifest names.
 
 pub mod codec;
+pub mod data_keys;
 pub mod manifest;
 pub mod metadata;
 pub mod record;
@@ -49,8 +50,14 @@ pub const SEGMENT_VERSION: u16 = 1;
 /// checksum mismatch over fields it cannot see, which reads as corruption.
 pub const MANIFEST_VERSION: u16 = 3;
 
+/// Version of a manifest a data erasure rewrote ([`crate::erase`]): version 3 plus `revision`
+/// and the gap reason `Erased`. Written only for such manifests (and later backups inheriting an
+/// `Erased` gap), so a build that does not know erasures refuses them by version rather than
+/// reading a restore point it would misunderstand; every other manifest stays version 3.
+pub const MANIFEST_VERSION_ERASED: u16 = 4;
+
 /// Manifest versions this build reads.
-pub const MANIFEST_VERSIONS: [u16; 3] = [1, 2, 3];
+pub const MANIFEST_VERSIONS: [u16; 4] = [1, 2, 3, 4];
 
 /// Parses a JSON object a manifest names beside its segments (cluster metadata, Schema
 /// Registry, Strimzi resources): its SHA-256 must be the one the manifest records (`None`: the

@@ -367,6 +367,8 @@ impl<R: AsyncRead + Unpin> SegmentReader<R> {
         key: Option<EncryptionKey>,
     ) -> Result<Self, FormatError> {
         let object = object.into();
+        // A restore point's key ring (keys from a KMS) holds one data key per writing backup.
+        let key = key.map(|k| k.for_object(&object)).transpose().map_err(FormatError::Invalid)?;
         let mut header = [0u8; HEADER_LEN];
         read_exact(&mut src, &mut header, &object, 0, "segment header").await?;
         if &header[..6] != MAGIC {
@@ -418,6 +420,11 @@ impl<R: AsyncRead + Unpin> SegmentReader<R> {
     /// Whether the segment is encrypted (its header says so, and a key was given to read it).
     pub fn encrypted(&self) -> bool {
         self.key.is_some()
+    }
+
+    /// The codec its header names (the level is not stored: it only matters when writing).
+    pub fn codec(&self) -> Codec {
+        self.codec
     }
 
     /// The next block, or `None` after the trailer (which is checked against what was read).

@@ -35,6 +35,11 @@ pub struct Context {
     pub backoff: Backoff,
     /// Strimzi's resources, in the API version the cluster serves.
     pub strimzi: StrimziApi,
+    /// Verifies the webhook's restore authorizations (`crate::restore_access`); unset until the
+    /// process has read its Secret, when protected restores wait.
+    pub restore_key: crate::restore_access::Key,
+    /// The audit log: every Event published here is recorded there too (`crate::audit`).
+    pub audit: crate::audit::Audit,
     recorder: Recorder,
 }
 
@@ -57,7 +62,25 @@ impl Context {
             metrics,
             license,
             backoff: Backoff::default(),
+            restore_key: Default::default(),
+            audit: crate::audit::Audit::disabled(),
         }
+    }
+
+    /// Publishes an Event on `object` and records it in the audit log with `figures` (a
+    /// finished run's numbers).
+    pub async fn event_with_figures(
+        &self,
+        object: &ObjectReference,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+        figures: serde_json::Value,
+    ) {
+        self.audit
+            .record(crate::audit::from_event::audit_event(object, warning, reason, action, &note, figures));
+        publish(&self.recorder, object, warning, reason, action, note, None).await;
     }
 
     /// Publishes an Event on `object` (see [`publish`]).
@@ -69,7 +92,7 @@ impl Context {
         action: &str,
         note: String,
     ) {
-        publish(&self.recorder, object, warning, reason, action, note, None).await;
+        self.event_with_figures(object, warning, reason, action, note, serde_json::Value::Null).await;
     }
 
     /// Publishes an Event on `object` about `related` (another object it concerns). The
@@ -85,6 +108,9 @@ impl Context {
         action: &str,
         note: String,
     ) {
+        let figures = serde_json::json!({ "related": { "kind": related.kind, "namespace": related.namespace, "name": related.name } });
+        self.audit
+            .record(crate::audit::from_event::audit_event(object, warning, reason, action, &note, figures));
         publish(&self.recorder, object, warning, reason, action, note, Some(related)).await;
     }
 }

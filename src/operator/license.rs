@@ -116,6 +116,7 @@ pub async fn watch(
     name: String,
     installed: InstalledLicense,
     metrics: LicenseMetrics,
+    audit: crate::audit::Audit,
 ) {
     let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
     let recorder = Recorder::new(client, super::context::reporter());
@@ -156,6 +157,7 @@ pub async fn watch(
         if last.as_deref() == Some(line.as_str()) {
             continue;
         }
+        audit.record(audit_event(&checked, installed.token().as_deref(), &namespace, &name));
         if checked.is_ok() {
             info!(secret = %name, "{line}");
         } else {
@@ -179,6 +181,27 @@ pub async fn watch(
         }
         last = Some(line);
     }
+}
+
+/// The audit row of a licence change: its state, id, features and expiry (never the token).
+fn audit_event(
+    checked: &Result<Claims, LicenseError>,
+    token: Option<&str>,
+    namespace: &str,
+    secret: &str,
+) -> crate::audit::AuditEvent {
+    use crate::audit::{AuditEvent, EventKind, ObjectRef, Outcome};
+    let claims = token.and_then(|t| license::signed_claims(t).ok());
+    AuditEvent::new(EventKind::LicenseChanged, Outcome::Recorded)
+        .namespace(namespace)
+        .object(ObjectRef::new("Secret", secret))
+        .reason(describe(checked))
+        .figures(serde_json::json!({
+            "state": state(checked),
+            "id": claims.as_ref().map(|c| c.id.clone()),
+            "features": claims.as_ref().map(|c| c.features.clone()),
+            "expiresAt": claims.as_ref().map(|c| c.expires_at.to_rfc3339()),
+        }))
 }
 
 #[cfg(test)]

@@ -41,6 +41,7 @@ pub mod event;
 mod fixtures;
 pub mod http;
 pub mod job;
+pub mod kms_access;
 pub mod launch;
 pub mod leader;
 pub mod license;

@@ -69,9 +69,7 @@ const CERT_RELOAD: Duration = Duration::from_secs(2);
 /// once the certificate is there.
 async fn start_webhook(
     options: &WebhookOptions,
-    license: InstalledLicense,
-    client: Client,
-    operator_namespace: String,
+    admission: crate::audit::admission::Audited<crate::admission::Admission>,
     metrics: Arc<strimzi_backup_webhook::Metrics>,
     mut stop: watch::Receiver<bool>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
@@ -87,10 +85,8 @@ async fn start_webhook(
     Ok(tokio::spawn(async move {
         let store = Arc::new(strimzi_backup_webhook::CertStore::wait_for(dir, CERT_RELOAD).await);
         let _reload = store.watch(CERT_RELOAD);
-        let admission = Arc::new(
-            crate::admission::Admission::new(license, Some(client)).with_licence_records(&operator_namespace),
-        );
-        let router = strimzi_backup_webhook::router(admission, &crate::admission::webhooks(), metrics);
+        let router =
+            strimzi_backup_webhook::router(Arc::new(admission), &crate::admission::webhooks(), metrics);
         info!(address = %address, certificates = %store.dir().display(), "serving the admission webhooks");
         let shutdown = async move {
             let _ = stop.wait_for(|s| *s).await;
@@ -536,6 +532,48 @@ async fn signal() {
     let _ = tokio::signal::ctrl_c().await;
 }
 
+/// The audit handle and its writer task: disabled (and the metric says `not-configured`)
+/// without `STRIMZI_BACKUP_AUDIT_SECRET`.
+fn start_audit(
+    client: &Client,
+    settings: &Settings,
+    audit_settings: Option<crate::audit::AuditSettings>,
+    license: &InstalledLicense,
+    metrics: crate::audit::AuditMetrics,
+) -> (crate::audit::Audit, Option<tokio::task::JoinHandle<()>>) {
+    let Some(a) = audit_settings else {
+        metrics.set_state("not-configured", false);
+        info!("no audit log configured ({} unset)", crate::audit::SECRET_ENV);
+        return (crate::audit::Audit::disabled(), None);
+    };
+    info!(secret = %a.secret, queue = a.queue_size, "audit log configured");
+    let audit = crate::audit::Audit::new(a.queue_size, license.clone(), metrics);
+    let target = crate::audit::writer::Target {
+        client: client.clone(),
+        namespace: settings.namespace.clone(),
+        secret: a.secret,
+        reporter: super::context::reporter(),
+    };
+    let writer = tokio::spawn(crate::audit::writer::run(audit.clone(), target));
+    (audit, Some(writer))
+}
+
+/// How long a stopping operator waits for its queued audit events to be written.
+const AUDIT_DRAIN: Duration = Duration::from_secs(5);
+
+/// Gives the writer [`AUDIT_DRAIN`] to write what is queued, then stops it.
+async fn stop_audit(audit: &crate::audit::Audit, writer: Option<tokio::task::JoinHandle<()>>) {
+    let Some(writer) = writer else { return };
+    let deadline = Instant::now() + AUDIT_DRAIN;
+    while audit.queued() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if audit.queued() > 0 {
+        warn!(queued = audit.queued(), "stopping with audit events not yet written: they are lost");
+    }
+    writer.abort();
+}
+
 /// Runs the operator until it is told to stop (Ok) or loses its Lease (Err).
 pub async fn run(settings: Settings, options: Options) -> anyhow::Result<()> {
     let client = Client::try_default().await?;
@@ -543,6 +581,9 @@ pub async fn run(settings: Settings, options: Options) -> anyhow::Result<()> {
     let metrics = Arc::new(Metrics::register(&mut registry));
     let webhook_metrics = Arc::new(strimzi_backup_webhook::Metrics::register(&mut registry));
     let license_metrics = LicenseMetrics::register(&mut registry);
+    let audit_metrics = crate::audit::AuditMetrics::register(&mut registry);
+    let audit_settings =
+        crate::audit::AuditSettings::from_env(|k| std::env::var(k).ok()).map_err(anyhow::Error::msg)?;
     let ready = Arc::new(AtomicBool::new(false));
     let probe = Probe { registry: Arc::new(registry), ready: ready.clone() };
     let listener = tokio::net::TcpListener::bind(options.metrics_address)
@@ -562,20 +603,38 @@ pub async fn run(settings: Settings, options: Options) -> anyhow::Result<()> {
     });
 
     let license = InstalledLicense::default();
+    // The audit log (every replica: each one's webhook records its decisions), one writer each.
+    let (audit, audit_writer) = start_audit(&client, &settings, audit_settings, &license, audit_metrics);
     let license_watch = tokio::spawn(super::license::watch(
         client.clone(),
         settings.namespace.clone(),
         settings.license_secret.clone(),
         license.clone(),
         license_metrics,
+        audit.clone(),
     ));
+    // The restore access policy's key, shared by every replica's webhook and the controller.
+    // Without it, restores of backups with a restorePolicy are refused (and say why).
+    let restore_key = match crate::restore_access::load_or_create(client.clone(), &settings.namespace).await {
+        Ok(key) => key,
+        Err(e) => {
+            warn!(error = %e, "no restore authorization key: restores of KafkaBackups with a restorePolicy will be refused");
+            crate::restore_access::Key::default()
+        }
+    };
     let webhook = match &options.webhook {
         Some(w) => Some(
             start_webhook(
                 w,
-                license.clone(),
-                client.clone(),
-                settings.namespace.clone(),
+                crate::audit::admission::Audited {
+                    inner: Arc::new(
+                        crate::admission::Admission::new(license.clone(), Some(client.clone()))
+                            .with_licence_records(&settings.namespace)
+                            .with_restore_key(restore_key.clone()),
+                    ),
+                    // Every validating decision is recorded in the audit log, with the requesting user.
+                    audit: audit.clone(),
+                },
                 webhook_metrics,
                 stop_rx.clone(),
             )
@@ -598,12 +657,16 @@ pub async fn run(settings: Settings, options: Options) -> anyhow::Result<()> {
     let Some(leadership) = candidate.lead(&mut stop).await? else {
         license_watch.abort();
         webhook.inspect(|w| w.abort());
+        stop_audit(&audit, audit_writer).await;
         return Ok(());
     };
     let mut leader = leadership.leader.clone();
     info!("leading: starting the controllers");
 
-    let ctx = Arc::new(Context::new(client.clone(), settings.clone(), metrics, license));
+    let mut ctx = Context::new(client.clone(), settings.clone(), metrics, license);
+    ctx.restore_key = restore_key;
+    ctx.audit = audit.clone();
+    let ctx = Arc::new(ctx);
     if let Err(e) = ctx.strimzi.served(Duration::ZERO).await {
         warn!(error = %e, "cannot discover Strimzi's API yet; retrying in the background");
     }
@@ -662,6 +725,7 @@ pub async fn run(settings: Settings, options: Options) -> anyhow::Result<()> {
     server.abort();
     license_watch.abort();
     webhook.inspect(|w| w.abort());
+    stop_audit(&audit, audit_writer).await;
     anyhow::ensure!(!lost, "lost the leader Lease");
     info!("stopped");
     Ok(())

@@ -53,6 +53,12 @@ pub fn known(points: &[KafkaRestorePoint]) -> Vec<String> {
     ids
 }
 
+/// Per backup id, the manifest revision each of `points` shows (those a data erasure rewrote),
+/// for a sync's `revisions`.
+pub fn revisions(points: &[KafkaRestorePoint]) -> BTreeMap<String, i32> {
+    points.iter().filter_map(|p| Some((p.spec.backup_id.clone(), p.spec.revision?))).collect()
+}
+
 /// Per backup id, the drill whose verification each of `points` shows, for a sync's `verified`:
 /// that drill's evidence is not read again while it is the newest.
 pub fn verified(points: &[KafkaRestorePoint]) -> BTreeMap<String, String> {
@@ -148,6 +154,22 @@ pub async fn mirror<K: Resource<DynamicType = ()>>(
         .buffer_unordered(CONCURRENCY)
         .try_collect::<Vec<()>>()
         .await?;
+    // A restore point whose manifest a data erasure rewrote since shows the new revision.
+    let mut keep = keep;
+    for p in keep.iter_mut() {
+        let Some(newer) = result.added.iter().find(|s| {
+            s.backup_id == p.spec.backup_id && s.revision.unwrap_or(0) > p.spec.revision.unwrap_or(0)
+        }) else {
+            continue;
+        };
+        let spec = KafkaRestorePointSpec { source: p.spec.source.clone(), ..newer.clone() };
+        let patch = serde_json::json!({ "spec": spec });
+        let name = p.name_any();
+        *p = api
+            .patch(&name, &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch))
+            .await
+            .map_err(Error::write(format!("KafkaRestorePoint {name}")))?;
+    }
     let evidenced: Vec<KafkaRestorePoint> =
         keep.iter().filter(|p| result.verifications.contains_key(&p.spec.backup_id)).cloned().collect();
     verified += futures::stream::iter(evidenced)

@@ -42,7 +42,7 @@ fn from_secret(name: &str, secret: &str, key: &str) -> EnvVar {
 }
 
 impl StorageAccess {
-    fn mount_secret_file(&mut self, volume: &str, secret: &str, key: &str, file: &str) {
+    pub(crate) fn mount_secret_file(&mut self, volume: &str, secret: &str, key: &str, file: &str) {
         let (dir, name) = file.rsplit_once('/').unwrap_or(("/", file));
         self.volumes.push(Volume {
             name: volume.into(),

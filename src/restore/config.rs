@@ -35,6 +35,10 @@ pub struct RestoreConfig {
     pub restore: RestoreSettings,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_key_file: Option<PathBuf>,
+    /// The KMS that wraps the data keys of backups encrypted with keys from a KMS
+    /// (`backup.encryption.kms`), its Secrets as mounted files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms: Option<crate::kms::KmsAccess>,
     /// Read the target groups' committed offsets before writing anything and report them as
     /// `offsetSnapshot` (`rollback.enabled`): a `to-snapshot` offset reset undoes the offsets.
     #[serde(default)]
@@ -44,6 +48,9 @@ pub struct RestoreConfig {
     /// The registry to re-register the backup's schemas in, before any record is written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_registry: Option<crate::schema_registry::RegistryRestore>,
+    /// Masking of the restored records (`spec.masking`), its hash key as a mounted file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub masking: Option<super::masking::MaskingConfig>,
 }
 
 fn filesystem_root() -> PathBuf {

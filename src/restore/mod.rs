@@ -25,8 +25,10 @@
 //! - [`offsets`]: translating consumer-group offsets to the restored records.
 //! - [`metadata`]: the backup's ACLs and quotas (`restore.metadata`), SCRAM users reported.
 //! - [`schemas`]: the backup's Schema Registry subjects, re-registered before any record.
+//! - [`masking`]: `spec.masking`, applied to each record as it leaves the backup.
 
 pub mod config;
+pub mod masking;
 pub mod metadata;
 pub mod offsets;
 pub mod partition;

@@ -247,7 +247,7 @@ mod tests {
             started_at: started.into(),
             completed_at: started.into(),
             cluster_id: Some("c".into()),
-            encoding: Encoding { compression: "zstd".into(), encryption_key_id: None },
+            encoding: Encoding { compression: "zstd".into(), encryption_key_id: None, data_keys: Vec::new() },
             topics: vec![TopicEntry {
                 name: "orders".into(),
                 partition_count: 1,
@@ -271,6 +271,7 @@ mod tests {
             cluster_metadata: None,
             schema_registry: None,
             strimzi_resources: None,
+            revision: None,
         }
     }
 

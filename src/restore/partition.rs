@@ -45,6 +45,8 @@ pub struct PartitionContext {
     pub restore_id: String,
     /// Schema ids to rewrite in record keys and values (`rewriteSchemaIds`, ids not kept).
     pub schema_ids: Option<Arc<crate::schema_registry::rewrite::IdMap>>,
+    /// The masking rules (`spec.masking`), applied as records leave the backup.
+    pub masking: Option<Arc<super::masking::Masker>>,
     pub records: Arc<AtomicU64>,
     pub bytes: Arc<AtomicU64>,
 }
@@ -264,7 +266,8 @@ pub async fn restore_partition(
     let partition = job.source.partition;
     let name = format!("{}/{partition}", job.target_topic);
     let mut source = RecordSource::new(ctx.storage.clone(), ctx.key.clone(), ctx.target, &job.source)
-        .rewriting(ctx.schema_ids.clone());
+        .rewriting(ctx.schema_ids.clone())
+        .masking(ctx.masking.as_ref().and_then(|m| m.for_topic(&job.source.topic.name, partition)));
     let mut p = Partition {
         ctx,
         name: name.clone(),

@@ -196,8 +196,11 @@ impl Merge {
     async fn open(ctx: &PartitionContext, sources: &[PartitionSource]) -> anyhow::Result<Self> {
         let mut merge = Self { sources: Vec::new(), heads: Vec::new(), order: BinaryHeap::new() };
         for s in sources {
+            // Masked as it leaves the backup: records are placed by the masked key, the one
+            // consumers and later producers of the restored topic see.
             let source = RecordSource::new(ctx.storage.clone(), ctx.key.clone(), ctx.target, s)
-                .rewriting(ctx.schema_ids.clone());
+                .rewriting(ctx.schema_ids.clone())
+                .masking(ctx.masking.as_ref().and_then(|m| m.for_topic(&s.topic.name, s.partition)));
             merge.sources.push((s.partition, format!("{}/{}", s.topic.name, s.partition), source));
             merge.heads.push(None);
             merge.refill(merge.sources.len() - 1).await?;

@@ -74,6 +74,10 @@ pub struct RestoreResult {
     /// recreate (the object itself only in the log's result line, not in the summary).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strimzi_resources: Option<super::strimzi_resources::StrimziResourcesHandoff>,
+    /// `spec.masking`: records masked, left out (`onParseError: skip`) and written unmasked
+    /// (`pass`). `restoredRecords` counts what was written; skipped records are not in it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub masking: Option<super::masking::MaskingReport>,
 }
 
 /// What a restore did with the backup's cluster metadata.

@@ -139,10 +139,13 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
     let chain =
         crate::catalog::chain_among(&storage, cfg.backup_id.as_deref(), everything.as_deref()).await?;
     let last = chain.last().context("empty backup chain")?.clone();
-    let given_key = crate::catalog::load_key(cfg.encryption_key_file.as_deref())?;
+    // Keys from a Secret or, for backups with wrapped data keys, from the KMS (once each).
+    let keys = crate::kms::KeySource::new(cfg.encryption_key_file.as_deref(), cfg.kms.as_ref())?;
+    // The masking rules and their key, before anything is read or written.
+    let masking = cfg.masking.as_ref().map(super::masking::Masker::new).transpose()?.map(Arc::new);
     let mut key = None;
     for m in &chain {
-        key = crate::catalog::key_for(m, given_key.clone())?.or(key);
+        key = keys.for_manifest(m).await?.or(key);
     }
     let target = source::target_ms(cfg.point_in_time.as_ref(), &chain)?;
     let filter = cfg.topics.filter("spec.topics").map_err(anyhow::Error::msg)?;
@@ -294,6 +297,7 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         client: client.clone(),
         restore_id: restore_id.clone(),
         schema_ids,
+        masking: masking.clone(),
         records: Arc::new(AtomicU64::new(0)),
         bytes: Arc::new(AtomicU64::new(0)),
     });
@@ -508,7 +512,11 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         metadata,
         schema_registry,
         strimzi_resources,
+        masking: masking.as_ref().map(|m| m.report()),
     };
+    if let Some(report) = &result.masking {
+        tracing::info!(masked = report.masked, skipped = report.skipped, passed = report.passed, "masking");
+    }
     if !dry_run {
         state.result = Some(result.clone());
         state.save(&storage).await?;

@@ -156,6 +156,8 @@ pub struct RecordSource {
     pending: VecDeque<Record>,
     /// Schema ids to rewrite in keys and values ([`Self::rewriting`]).
     schema_ids: Option<std::sync::Arc<crate::schema_registry::rewrite::IdMap>>,
+    /// The masking rules of this partition's topic ([`Self::masking`]).
+    masking: Option<super::masking::TopicMasker>,
 }
 
 impl RecordSource {
@@ -182,6 +184,7 @@ impl RecordSource {
             reader: None,
             pending: VecDeque::new(),
             schema_ids: None,
+            masking: None,
         }
     }
 
@@ -190,6 +193,15 @@ impl RecordSource {
     /// reads back and compares are the same bytes.
     pub fn rewriting(mut self, ids: Option<std::sync::Arc<crate::schema_registry::rewrite::IdMap>>) -> Self {
         self.schema_ids = ids;
+        self
+    }
+
+    /// Records come out masked by `masking` (`spec.masking`), after any schema id rewrite; a
+    /// record its `onParseError: skip` leaves out never comes out. Masked here for the same
+    /// reason as [`Self::rewriting`]: every consumer of the stream (the writer, the read-back of a
+    /// resumed run, the repartitioning placement) sees the same masked bytes.
+    pub fn masking(mut self, masking: Option<super::masking::TopicMasker>) -> Self {
+        self.masking = masking;
         self
     }
 
@@ -202,6 +214,11 @@ impl RecordSource {
                             *bytes = new.into();
                         }
                     }
+                }
+                if let Some(masking) = &self.masking
+                    && !masking.apply(&mut r)?
+                {
+                    continue;
                 }
                 return Ok(Some(r));
             }

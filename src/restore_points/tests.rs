@@ -30,7 +30,11 @@ fn manifest(id: &str, started: &str, completed: &str) -> Manifest {
         started_at: started.into(),
         completed_at: completed.into(),
         cluster_id: Some("cluster-a".into()),
-        encoding: Encoding { compression: "zstd".into(), encryption_key_id: Some("k1".into()) },
+        encoding: Encoding {
+            compression: "zstd".into(),
+            encryption_key_id: Some("k1".into()),
+            data_keys: Vec::new(),
+        },
         topics: vec![
             TopicEntry {
                 name: "orders".into(),
@@ -91,6 +95,7 @@ fn manifest(id: &str, started: &str, completed: &str) -> Manifest {
         cluster_metadata: None,
         schema_registry: None,
         strimzi_resources: None,
+        revision: None,
     }
 }
 

@@ -25,12 +25,22 @@ pub fn kafka_backup() -> Value {
             "stallTimeout": "5m",
             // Not in SPEC §2.2 (issue 16 §3): ACLs, client quotas and SCRAM mechanisms with the data.
             "clusterMetadata": true,
+            // Not in SPEC §2.2 (issue 17 §5): keys from a KMS, once `encryption.kms` is written.
+            "encryption": {"kms": {
+                "awsKms": {"credentialsSecret": {
+                    "accessKeyIdKey": "AWS_ACCESS_KEY_ID",
+                    "secretAccessKeyKey": "AWS_SECRET_ACCESS_KEY",
+                }},
+                "vaultTransit": {"mountPath": "transit", "kubernetesAuth": {"mountPath": "kubernetes"}},
+            }},
         },
         "schedule": {"timezone": "UTC", "suspend": false, "concurrencyPolicy": "Forbid"},
         "retention": {"pruneOnSchedule": true},
         "deletionPolicy": "Retain",
         // Not in SPEC §2.2 (issue 16 §4): the Schema Registry's subjects, all by default.
         "schemaRegistry": {"subjects": {"include": [".*"], "exclude": []}},
+        // Not in SPEC §2.2 (issue 17 §1): a restore policy leaves approval to each restore.
+        "restorePolicy": {"approval": "Automatic"},
     })
 }
 

@@ -66,6 +66,7 @@ fn template_as_backup(spec: &KafkaBackupScheduleSpec) -> KafkaBackupSpec {
         retention: t.retention.clone(),
         deletion_policy: t.deletion_policy,
         schema_registry: t.schema_registry.clone(),
+        restore_policy: t.restore_policy.clone(),
         job_options: t.job_options.clone(),
     }
 }

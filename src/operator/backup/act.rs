@@ -35,7 +35,9 @@ pub async fn act(ctx: &Context, kb: &KafkaBackup, plan: Plan, now: DateTime<Utc>
     let object = kb.object_ref(&());
     metrics::runs(&ctx.metrics, kb, &plan.outcomes, now);
     for e in plan.events {
-        ctx.event(&object, e.warning, e.reason, e.action, e.note).await;
+        let figures =
+            if e.reason == "BackupCompleted" { audit_figures(&plan.outcomes) } else { Default::default() };
+        ctx.event_with_figures(&object, e.warning, e.reason, e.action, e.note, figures).await;
     }
     for old in &plan.replace {
         children::delete_job(&ctx.client, &ns, old).await?;
@@ -68,11 +70,40 @@ pub async fn act(ctx: &Context, kb: &KafkaBackup, plan: Plan, now: DateTime<Utc>
     Ok(plan.then)
 }
 
+/// The figures of the backups recorded by this plan, for the audit log (`crate::audit`).
+fn audit_figures(outcomes: &[Outcome]) -> serde_json::Value {
+    let backups: Vec<serde_json::Value> = outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Completed(r) => Some(serde_json::json!({
+                "backupId": r.backup_id,
+                "parentId": r.parent_id,
+                "location": r.location,
+                "startedAt": r.started_at,
+                "completedAt": r.completed_at,
+                "records": r.records,
+                "sizeBytes": r.size_bytes,
+                "rawBytes": r.raw_bytes,
+                "topics": r.topics,
+                "partitions": r.partitions,
+                "consumerGroups": r.consumer_groups,
+            })),
+            _ => None,
+        })
+        .collect();
+    match backups.as_slice() {
+        [one] => one.clone(),
+        [] => serde_json::Value::Null,
+        _ => serde_json::json!({ "backups": backups }),
+    }
+}
+
 /// Renders the run's config and creates its ConfigMap and Job unless they exist; returns the Job.
 async fn launch(ctx: &Context, kb: &KafkaBackup, start: &Start, known: Vec<String>) -> Result<Job> {
     let storage = run_config::storage(kb);
     let mut access = StorageAccess::for_storage(&storage);
     let key_file = run_config::encryption_key(kb).map(|k| access.with_encryption_key(k).into());
+    let kms = crate::operator::kms_access::for_backup(kb, &mut access);
     // Read before the Job exists, so the run stores what was declared when it started.
     let strimzi = match strimzi_resources::read(ctx, kb).await? {
         Some(Ok(packed)) => {
@@ -92,6 +123,7 @@ async fn launch(ctx: &Context, kb: &KafkaBackup, start: &Start, known: Vec<Strin
             scheduled: start.scheduled,
             protected: start.protected.clone(),
             encryption_key_file: key_file,
+            kms,
             owner: Some(run_config::owner(kb)),
             take_over: run_config::takes_over(kb),
             known_restore_points: Some(known),

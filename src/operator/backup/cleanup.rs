@@ -47,6 +47,7 @@ pub async fn cleanup(kb: &KafkaBackup, ctx: &Context) -> Result<Action> {
                 storage,
                 backup_id: None,
                 encryption_key_file: key.map(|k| access.with_encryption_key(k).into()),
+                kms: crate::operator::kms_access::for_backup(kb, &mut access),
                 filesystem_root: crate::storage::FILESYSTEM_MOUNT.into(),
                 owner: Some(run_config::owner(kb)),
                 take_over_location: run_config::takes_over(kb),

@@ -24,6 +24,8 @@ pub struct Run {
     pub protected: Vec<String>,
     /// Where the encryption key is mounted, when encryption is on.
     pub encryption_key_file: Option<PathBuf>,
+    /// The KMS wrapping each backup's data key (`backup.encryption.kms`), its Secrets mounted.
+    pub kms: Option<crate::kms::KmsAccess>,
     /// The `KafkaBackup` that owns the location, and whether it takes the location over.
     pub owner: Option<Owner>,
     pub take_over: bool,
@@ -84,6 +86,7 @@ pub fn render(
         consumer_groups: spec.consumer_groups.clone(),
         backup: spec.backup.clone(),
         encryption_key_file: run.encryption_key_file.clone(),
+        kms: run.kms.clone(),
         filesystem_root: PathBuf::from(FILESYSTEM_MOUNT),
         retention: spec.retention.clone().filter(|r| run.scheduled && r.prune_on_schedule),
         protected_backups: run.protected.clone(),

@@ -171,6 +171,8 @@ async fn event(ctx: &Context, krd: &KafkaRestoreDrill, warning: bool, reason: &s
 struct Source {
     storage: StorageSpec,
     key: Option<SecretKeyRef>,
+    /// The `KafkaBackup`'s KMS, when its backups' data keys are wrapped by one.
+    kms: Option<crate::api::kms::KmsSpec>,
     points: Vec<KafkaRestorePoint>,
     /// The backed-up cluster (a `KafkaBackup`'s), the default target.
     cluster: Option<ClusterConnection>,
@@ -203,6 +205,7 @@ async fn source(ctx: &Context, krd: &KafkaRestoreDrill) -> Result<std::result::R
         return Ok(Ok(Source {
             storage: crate::operator::backup::run_config::storage(&kb),
             key,
+            kms: crate::operator::kms_access::of_backup(&kb).cloned(),
             points,
             cluster: Some(kb.spec.cluster.clone()),
             evidence: true,
@@ -219,6 +222,7 @@ async fn source(ctx: &Context, krd: &KafkaRestoreDrill) -> Result<std::result::R
         return Ok(Ok(Source {
             storage: kbl.spec.storage.clone(),
             key: None,
+            kms: None,
             points,
             cluster: None,
             evidence: kbl.spec.access_mode == AccessMode::ReadWrite,
@@ -274,6 +278,7 @@ async fn start(
         storage: source.storage,
         backup_id: Some(backup_id.clone()),
         encryption_key_file,
+        kms: source.kms.as_ref().map(|k| crate::operator::kms_access::mount(k, &mut access)),
         topics: krd.spec.topics.clone(),
         topic_prefix: krd
             .spec

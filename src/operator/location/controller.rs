@@ -103,6 +103,7 @@ async fn start(ctx: &Context, kbl: &KafkaBackupLocation, job: &str) -> Result<()
     let config = SyncConfig {
         storage: kbl.spec.storage.clone(),
         known: crate::operator::restore_points::known(&points),
+        revisions: crate::operator::restore_points::revisions(&points),
         verified: crate::operator::restore_points::verified(&points),
         ..Default::default()
     };

@@ -374,6 +374,19 @@ impl KafkaRestore {
         plan_only: bool,
     ) -> Result<std::result::Result<(String, StorageAccess, Option<String>), crate::operator::oneshot::Wait>>
     {
+        // The webhook's licence check again (clusters where it is bypassed), before every Job:
+        // masking needs a licence granting it; a restore without it is never held.
+        let problems = crate::api::enterprise::check(
+            &crate::api::enterprise::restore_uses(&self.spec),
+            &ctx.license.check(chrono::Utc::now()),
+        );
+        if !problems.is_empty() {
+            return Ok(Err(crate::operator::oneshot::Wait {
+                reason: RunReason::LicenseInvalid,
+                action: "License",
+                message: crate::api::rules::message(&problems),
+            }));
+        }
         let source = match source::resolve(ctx, self).await? {
             Ok(s) => s,
             Err(wait) => return Ok(Err(wait)),
@@ -383,7 +396,9 @@ impl KafkaRestore {
         let uid = self.uid().unwrap_or_default();
         let mut config = run_config::render(&self.spec, &uid, kafka, source.storage, key_file);
         config.backup_id = source.backup_id.clone();
+        config.kms = source.kms.as_ref().map(|k| crate::operator::kms_access::mount(k, &mut access));
         config.schema_registry = run_config::schema_registry(&self.spec, &mut access);
+        config.masking = run_config::masking(&self.spec, &mut access);
         match (&status.plan, plan_only) {
             (_, true) => config.restore.dry_run = true,
             (Some(plan), false) => {

@@ -2,6 +2,9 @@
 //! latest completed backup (when no id is named), a `KafkaRestorePoint`'s backup at the location
 //! of the `KafkaBackup` or `KafkaBackupLocation` that lists it, or the spec's own
 //! `source.storage`. A `KafkaBackup` in another namespace is followed only with its opt-in.
+//! A `KafkaBackup` with a `restorePolicy` is restored only with the webhook's authorization of
+//! the user (`crate::restore_access`) and within the policy's targets and approval: checked here,
+//! before every Job, so a cluster without the webhooks refuses the same restores.
 
 use kube::ResourceExt;
 use kube::api::Api;
@@ -25,6 +28,8 @@ pub struct Source {
     pub backup_id: Option<String>,
     /// The `KafkaBackup`'s encryption key, when its backups are encrypted.
     pub key: Option<SecretKeyRef>,
+    /// The `KafkaBackup`'s KMS, when its backups' data keys are wrapped by one.
+    pub kms: Option<crate::api::kms::KmsSpec>,
 }
 
 fn wait(reason: RunReason, message: impl Into<String>) -> Result<std::result::Result<Source, Wait>> {
@@ -35,10 +40,15 @@ fn wait(reason: RunReason, message: impl Into<String>) -> Result<std::result::Re
 pub async fn resolve(ctx: &Context, kr: &KafkaRestore) -> Result<std::result::Result<Source, Wait>> {
     let ns = kr.namespace().unwrap_or_default();
     if let Some(s) = &kr.spec.source {
-        return Ok(Ok(Source { storage: s.storage.clone(), backup_id: s.backup_id.clone(), key: None }));
+        return Ok(Ok(Source {
+            storage: s.storage.clone(),
+            backup_id: s.backup_id.clone(),
+            key: None,
+            kms: None,
+        }));
     }
     if let Some(r) = &kr.spec.restore_point_ref {
-        return restore_point(ctx, &ns, &r.name).await;
+        return restore_point(ctx, kr, &ns, &r.name).await;
     }
     let Some(r) = &kr.spec.backup_ref else {
         return wait(RunReason::InvalidSpec, "set spec.backupRef, spec.restorePointRef or spec.source");
@@ -69,6 +79,9 @@ pub async fn resolve(ctx: &Context, kr: &KafkaRestore) -> Result<std::result::Re
     if let Err(message) = dereference::backup_allowed(&ns, r, &kb) {
         return wait(RunReason::Reference(ReferenceReason::CrossNamespaceRefNotAllowed), message);
     }
+    if let Some(message) = not_authorized(ctx, kr, &kb) {
+        return wait(RunReason::RestoreNotAuthorized, message);
+    }
     // "Latest" is decided here, from the status users see, and recorded: retention then keeps
     // exactly this backup while the restore reads it.
     let backup_id = match &r.backup_id {
@@ -90,13 +103,19 @@ pub async fn resolve(ctx: &Context, kr: &KafkaRestore) -> Result<std::result::Re
         }
     };
     let key = crate::operator::backup::run_config::encryption_key(&kb).cloned();
+    let kms = crate::operator::kms_access::of_backup(&kb).cloned();
     let storage = crate::operator::backup::run_config::storage(&kb);
-    Ok(Ok(Source { storage, backup_id: Some(backup_id), key }))
+    Ok(Ok(Source { storage, backup_id: Some(backup_id), key, kms }))
 }
 
 /// The backup of the `KafkaRestorePoint` `name` (same namespace), at the location of the
 /// `KafkaBackup` (with its encryption key) or `KafkaBackupLocation` that lists it.
-async fn restore_point(ctx: &Context, ns: &str, name: &str) -> Result<std::result::Result<Source, Wait>> {
+async fn restore_point(
+    ctx: &Context,
+    kr: &KafkaRestore,
+    ns: &str,
+    name: &str,
+) -> Result<std::result::Result<Source, Wait>> {
     let points: Api<KafkaRestorePoint> = Api::namespaced(ctx.client.clone(), ns);
     let Some(point) =
         points.get_opt(name).await.map_err(Error::read(format!("KafkaRestorePoint {ns}/{name}")))?
@@ -127,9 +146,13 @@ async fn restore_point(ctx: &Context, ns: &str, name: &str) -> Result<std::resul
                 .await
                 .map_err(Error::read(format!("KafkaBackup {ns}/{}", from.name)))?;
             let Some(kb) = found else { return missing(RunReason::BackupNotFound, "KafkaBackup") };
+            if let Some(message) = not_authorized(ctx, kr, &kb) {
+                return wait(RunReason::RestoreNotAuthorized, message);
+            }
             let key = crate::operator::backup::run_config::encryption_key(&kb).cloned();
+            let kms = crate::operator::kms_access::of_backup(&kb).cloned();
             let storage = crate::operator::backup::run_config::storage(&kb);
-            Ok(Ok(Source { storage, backup_id, key }))
+            Ok(Ok(Source { storage, backup_id, key, kms }))
         }
         "KafkaBackupLocation" => {
             let api: Api<KafkaBackupLocation> = Api::namespaced(ctx.client.clone(), ns);
@@ -140,7 +163,7 @@ async fn restore_point(ctx: &Context, ns: &str, name: &str) -> Result<std::resul
             let Some(location) = found else {
                 return missing(RunReason::LocationNotFound, "KafkaBackupLocation");
             };
-            Ok(Ok(Source { storage: location.spec.storage.clone(), backup_id, key: None }))
+            Ok(Ok(Source { storage: location.spec.storage.clone(), backup_id, key: None, kms: None }))
         }
         other => wait(
             RunReason::RestorePointNotFound,
@@ -149,4 +172,24 @@ async fn restore_point(ctx: &Context, ns: &str, name: &str) -> Result<std::resul
             ),
         ),
     }
+}
+
+/// Why the `restorePolicy` of `kb` does not let `kr` restore it, if it has one: no valid
+/// authorization stamp from the webhook (which alone knows the user and asked RBAC), or a target
+/// or approval the policy does not allow. Enforced with or without a licence: it protects data.
+fn not_authorized(ctx: &Context, kr: &KafkaRestore, kb: &KafkaBackup) -> Option<String> {
+    use crate::api::restore_policy::{self, RESTORE_VERB, RESTORER_ROLE};
+    let policy = kb.spec.restore_policy.as_ref()?;
+    let (kb_ns, name) = (kb.namespace().unwrap_or_default(), kb.name_any());
+    let mut why = Vec::new();
+    if let Err(e) = crate::restore_access::check(&ctx.restore_key, kr, &kb_ns, &name) {
+        why.push(format!(
+            "KafkaBackup {kb_ns}/{name} has a restorePolicy: restoring it needs the verb `{RESTORE_VERB}` on it, checked by the operator's admission webhook for the user who creates the KafkaRestore, and {e}; create the KafkaRestore again as a user bound to the ClusterRole {RESTORER_ROLE} in namespace {kb_ns}, with the operator's webhooks registered"
+        ));
+    }
+    let own = kr.namespace().unwrap_or_default();
+    why.extend(
+        restore_policy::problems(policy, &kb_ns, &name, &own, &kr.spec).iter().map(ToString::to_string),
+    );
+    (!why.is_empty()).then(|| why.join("; "))
 }

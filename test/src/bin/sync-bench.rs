@@ -126,7 +126,7 @@ fn manifest(layout: &Layout, i: usize) -> Manifest {
         started_at: at(base + 3_000),
         completed_at: at(base + 60_000),
         cluster_id: Some("bench-cluster".into()),
-        encoding: Encoding { compression: "zstd".into(), encryption_key_id: None },
+        encoding: Encoding { compression: "zstd".into(), encryption_key_id: None, data_keys: Vec::new() },
         topics,
         consumer_groups: vec![],
         totals: Totals::default(),
@@ -134,6 +134,7 @@ fn manifest(layout: &Layout, i: usize) -> Manifest {
         cluster_metadata: None,
         schema_registry: None,
         strimzi_resources: None,
+        revision: None,
     }
 }
 

@@ -1,5 +1,5 @@
 //! `manifest.json` decoded from docs/format.md alone ("Manifest"): the envelope and its SHA-256,
-//! format versions 1, 2 and 3, and the offset accounting of every partition.
+//! format versions 1, 2, 3 and 4, and the offset accounting of every partition.
 
 use anyhow::{Context, bail, ensure};
 use serde::Deserialize;
@@ -81,7 +81,7 @@ pub fn parse(bytes: &[u8]) -> anyhow::Result<Manifest> {
     );
     let raw = obj.get("manifest").context("no manifest")?.clone();
     let mut m: Manifest = serde_json::from_value(raw.clone()).context("manifest fields")?;
-    if !matches!(m.format_version, 1..=3) {
+    if !matches!(m.format_version, 1..=4) {
         bail!("unknown formatVersion {}", m.format_version);
     }
     m.raw = raw;
@@ -185,7 +185,7 @@ pub fn accounting_problems(p: &Partition) -> Vec<String> {
         if g.from >= g.to {
             problems.push(format!("empty gap [{}, {})", g.from, g.to));
         }
-        if !matches!(g.reason.as_str(), "RetentionDeleted" | "NotReturned" | "TopicDeleted") {
+        if !matches!(g.reason.as_str(), "RetentionDeleted" | "NotReturned" | "TopicDeleted" | "Erased") {
             problems.push(format!("gap [{}, {}) has unknown reason {}", g.from, g.to, g.reason));
         }
         pieces.push((g.from, g.to, format!("gap [{}, {})", g.from, g.to)));

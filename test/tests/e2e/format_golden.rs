@@ -439,7 +439,7 @@ fn generate_golden_objects() -> anyhow::Result<()> {
         completed_at: "2026-12-03T04:00:07Z".into(),
         cluster_id: Some("R29sZGVuQ2x1c3RlcklkMQ".into()),
         // The codec of each segment is in its header; this one lists segments of all three.
-        encoding: Encoding { compression: "zstd".into(), encryption_key_id: None },
+        encoding: Encoding { compression: "zstd".into(), encryption_key_id: None, data_keys: Vec::new() },
         topics: vec![TopicEntry {
             name: "golden".into(),
             partition_count: 3,
@@ -485,6 +485,7 @@ fn generate_golden_objects() -> anyhow::Result<()> {
         cluster_metadata: None,
         schema_registry: None,
         strimzi_resources: None,
+        revision: None,
     };
     // Version 1 as format.md describes it: no topicId, readFrom, lineageStart, lineageBreak,
     // written or maxRecordBytes.
@@ -502,6 +503,7 @@ fn generate_golden_objects() -> anyhow::Result<()> {
             encryption_key_id: Some(
                 EncryptionKey::from_secret(&key).map_err(anyhow::Error::msg)?.id().to_string(),
             ),
+            data_keys: Vec::new(),
         },
         topics: vec![TopicEntry {
             name: "golden-aes".into(),
@@ -517,6 +519,7 @@ fn generate_golden_objects() -> anyhow::Result<()> {
         cluster_metadata: None,
         schema_registry: None,
         strimzi_resources: None,
+        revision: None,
     };
     for m in [v2, v1] {
         std::fs::write(dir.join(format!("backups/{}/manifest.json", m.backup_id)), m.to_json()?)?;
