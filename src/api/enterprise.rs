@@ -82,6 +82,17 @@ pub fn restore_uses(spec: &super::restore::KafkaRestoreSpec) -> Vec<EnterpriseUs
         .collect()
 }
 
+/// The Enterprise fields a `KafkaDataErasure` spec uses: the kind itself (feature `erasure`),
+/// named at `spec` — every erasure needs a licence granting it.
+pub fn erasure_uses(spec: &super::erasure::KafkaDataErasureSpec) -> Vec<EnterpriseUse> {
+    vec![EnterpriseUse {
+        field: "spec",
+        feature: feature::ERASURE,
+        what: "KafkaDataErasure (the right to be forgotten)",
+        value: serde_json::to_value(&spec.topics).unwrap_or_default(),
+    }]
+}
+
 /// A short digest of the Enterprise settings in use: what a resource records once they were
 /// accepted under a valid licence, so that a later lapse only warns about settings that ran
 /// before and refuses new or changed ones.

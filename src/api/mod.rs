@@ -13,6 +13,7 @@ pub mod defaults;
 pub mod drill;
 pub mod duration;
 pub mod enterprise;
+pub mod erasure;
 pub mod kms;
 pub mod location;
 pub mod masking;
@@ -34,6 +35,7 @@ pub mod validation;
 
 pub use backup::{KafkaBackup, KafkaBackupSpec, KafkaBackupStatus};
 pub use backup_schedule::{KafkaBackupSchedule, KafkaBackupScheduleSpec, KafkaBackupScheduleStatus};
+pub use erasure::{KafkaDataErasure, KafkaDataErasureSpec, KafkaDataErasureStatus};
 pub use drill::{KafkaRestoreDrill, KafkaRestoreDrillSpec, KafkaRestoreDrillStatus};
 pub use location::{KafkaBackupLocation, KafkaBackupLocationSpec, KafkaBackupLocationStatus};
 pub use offset_reset::{KafkaOffsetReset, KafkaOffsetResetSpec, KafkaOffsetResetStatus};
@@ -62,6 +64,7 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
         KafkaRestorePoint::crd(),
         KafkaRestoreDrill::crd(),
         KafkaBackupSchedule::crd(),
+        KafkaDataErasure::crd(),
     ];
     for crd in &mut crds {
         for version in &mut crd.spec.versions {

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::cluster::ClusterConnection;
 use super::cluster::ReferenceReason;
 use super::condition::Condition;
+use super::erasure::{KafkaDataErasureSpec, KafkaDataErasureStatus};
 use super::offset_reset::{KafkaOffsetResetSpec, KafkaOffsetResetStatus};
 use super::restore::{KafkaRestoreSpec, KafkaRestoreStatus};
 use super::template::JobOptions;
@@ -91,11 +92,17 @@ pub enum RunReason {
     /// Restore: the backup's `restorePolicy` does not allow it (no authorization of the user's
     /// `restore` verb by the webhook, a target cluster or approval the policy does not allow).
     RestoreNotAuthorized,
+    /// Erasure: the Job is rewriting the restore points.
+    ErasureRunning,
+    /// Erasure: finished; no kept restore point holds a selected record.
+    DataErased,
+    /// Erasure: the Job failed (run again by the Job's retries, it resumes).
+    ErasureFailed,
 }
 
 impl RunReason {
     /// Every reason, for tests that hold the strings to their contract.
-    pub const ALL: [RunReason; 25] = [
+    pub const ALL: [RunReason; 28] = [
         Self::InvalidSpec,
         Self::Reference(ReferenceReason::KafkaNotFound),
         Self::Reference(ReferenceReason::KafkaNotReady),
@@ -121,6 +128,9 @@ impl RunReason {
         Self::LocationNotFound,
         Self::LicenseInvalid,
         Self::RestoreNotAuthorized,
+        Self::ErasureRunning,
+        Self::DataErased,
+        Self::ErasureFailed,
     ];
 
     /// The CamelCase string written as the condition's (and its Event's) reason.
@@ -147,6 +157,9 @@ impl RunReason {
             Self::LocationNotFound => "LocationNotFound",
             Self::LicenseInvalid => "LicenseInvalid",
             Self::RestoreNotAuthorized => "RestoreNotAuthorized",
+            Self::ErasureRunning => "ErasureRunning",
+            Self::DataErased => "DataErased",
+            Self::ErasureFailed => "ErasureFailed",
         }
     }
 }
@@ -159,7 +172,7 @@ impl super::condition::ReadyReason for RunReason {
     /// True only once the run did what it was for; running, waiting and failing are False, so
     /// `kubectl wait --for=condition=Ready` waits for the result.
     fn is_ready(self) -> bool {
-        matches!(self, Self::RestoreCompleted | Self::OffsetsReset)
+        matches!(self, Self::RestoreCompleted | Self::OffsetsReset | Self::DataErased)
     }
 }
 
@@ -223,6 +236,7 @@ macro_rules! one_shot_fields {
 
 one_shot_fields!(KafkaRestoreSpec, KafkaRestoreStatus);
 one_shot_fields!(KafkaOffsetResetSpec, KafkaOffsetResetStatus);
+one_shot_fields!(KafkaDataErasureSpec, KafkaDataErasureStatus);
 
 #[cfg(test)]
 mod tests {
@@ -259,6 +273,9 @@ mod tests {
                 "LocationNotFound",
                 "LicenseInvalid",
                 "RestoreNotAuthorized",
+                "ErasureRunning",
+                "DataErased",
+                "ErasureFailed",
             ]
         );
     }
@@ -268,7 +285,7 @@ mod tests {
         use crate::api::condition::ReadyReason;
         let ready: Vec<&str> =
             RunReason::ALL.iter().filter(|r| ReadyReason::is_ready(**r)).map(|r| r.as_str()).collect();
-        assert_eq!(ready, ["RestoreCompleted", "OffsetsReset"]);
+        assert_eq!(ready, ["RestoreCompleted", "OffsetsReset", "DataErased"]);
     }
 
     #[test]

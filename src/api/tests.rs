@@ -264,8 +264,8 @@ fn crd_rules_are_in_the_schema() {
             .flat_map(|(_, n)| n.x_kubernetes_validations.iter().flatten().map(|r| r.rule.clone()))
             .collect()
     };
-    let [backup, restore, reset, location, point, drill, schedule] =
-        <[_; 7]>::try_from(crds()).expect("seven CRDs");
+    let [backup, restore, reset, location, point, drill, schedule, erasure] =
+        <[_; 8]>::try_from(crds()).expect("eight CRDs");
     let has = |rules: &[String], needle: &str| rules.iter().any(|r| r.contains(needle));
     for crd in [&backup, &restore, &reset] {
         assert!(has(&rules(crd), "has(self.strimziClusterRef) != has(self.kafkaCluster)"));
@@ -287,6 +287,9 @@ fn crd_rules_are_in_the_schema() {
     let s = rules(&schedule);
     assert!(has(&s, "!has(self.strimziClusterRef) && !has(self.kafkaCluster)"));
     assert!(has(&s, "has(self.s3) == (self.type == 's3')"));
+    let e = rules(&erasure);
+    assert!(has(&e, "has(self.backupRef) != has(self.locationRef)"));
+    assert!(has(&e, "self == oldSelf"));
 }
 
 #[test]
@@ -301,7 +304,8 @@ fn crdgen_writes_kubebuilder_file_names() {
             "kafkabackup.com_kafkabackuplocations.yaml",
             "kafkabackup.com_kafkarestorepoints.yaml",
             "kafkabackup.com_kafkarestoredrills.yaml",
-            "kafkabackup.com_kafkabackupschedules.yaml"
+            "kafkabackup.com_kafkabackupschedules.yaml",
+            "kafkabackup.com_kafkadataerasures.yaml"
         ]
     );
 }
