@@ -312,7 +312,8 @@ pub fn problems(spec: &KafkaDataErasureSpec) -> Vec<FieldError> {
     for (i, v) in keys.base64_values.iter().enumerate() {
         use base64::Engine;
         if let Err(e) = base64::engine::general_purpose::STANDARD.decode(v.trim()) {
-            problems.push(FieldError::new(format!("spec.keys.base64Values[{i}]"), format!("not base64: {e}")));
+            problems
+                .push(FieldError::new(format!("spec.keys.base64Values[{i}]"), format!("not base64: {e}")));
         }
     }
     let mut bounds = [None, None];
@@ -404,7 +405,9 @@ mod tests {
             ["spec.keys.base64Values[0]"]
         );
         assert_eq!(
-            paths(&spec("backupRef: {name: b}\ntopics: [t]\nkeys: {values: [k]}\ntimeRange: {from: yesterday}")),
+            paths(&spec(
+                "backupRef: {name: b}\ntopics: [t]\nkeys: {values: [k]}\ntimeRange: {from: yesterday}"
+            )),
             ["spec.timeRange.from"]
         );
         let backwards = "backupRef: {name: b}\ntopics: [t]\nkeys: {values: [k]}\n\

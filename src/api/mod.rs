@@ -35,8 +35,8 @@ pub mod validation;
 
 pub use backup::{KafkaBackup, KafkaBackupSpec, KafkaBackupStatus};
 pub use backup_schedule::{KafkaBackupSchedule, KafkaBackupScheduleSpec, KafkaBackupScheduleStatus};
-pub use erasure::{KafkaDataErasure, KafkaDataErasureSpec, KafkaDataErasureStatus};
 pub use drill::{KafkaRestoreDrill, KafkaRestoreDrillSpec, KafkaRestoreDrillStatus};
+pub use erasure::{KafkaDataErasure, KafkaDataErasureSpec, KafkaDataErasureStatus};
 pub use location::{KafkaBackupLocation, KafkaBackupLocationSpec, KafkaBackupLocationStatus};
 pub use offset_reset::{KafkaOffsetReset, KafkaOffsetResetSpec, KafkaOffsetResetStatus};
 pub use restore::{KafkaRestore, KafkaRestoreSpec, KafkaRestoreStatus};

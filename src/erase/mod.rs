@@ -16,6 +16,7 @@
 //! each key removed — never a key.
 
 pub mod journal;
+pub mod live;
 pub mod revise;
 pub mod select;
 pub mod split;
@@ -75,6 +76,13 @@ pub struct EraseConfig {
     pub encryption_key_file: Option<PathBuf>,
     #[serde(default = "filesystem_root")]
     pub filesystem_root: PathBuf,
+    /// Also write a tombstone per key to the live topics (compacted ones; [`live`]).
+    #[serde(default)]
+    pub also_live_topics: bool,
+    /// The live cluster, with `alsoLiveTopics` only (the operator's rendered connection: paths
+    /// of mounted files, never a secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kafka: Option<crate::kafka::KafkaConnection>,
 }
 
 fn filesystem_root() -> PathBuf {
@@ -133,6 +141,9 @@ pub struct EraseReport {
     /// when the erasure is complete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_pending: Option<String>,
+    /// What was done on the live topics (`alsoLiveTopics`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub live_topics: Vec<live::LiveTopic>,
     /// Every segment rewritten (left out of the termination message).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rewritten: Vec<RewrittenObject>,
@@ -224,7 +235,17 @@ pub async fn run(cfg: &EraseConfig) -> anyhow::Result<EraseReport> {
     if let Err(e) = journal::unlock(&storage, &cfg.erasure_id).await {
         tracing::warn!(error = %format!("{e:#}"), "could not release the erasure lock; it expires by itself");
     }
-    result
+    let mut report = result?;
+    // The live topics after the backups: tombstones are idempotent, so a rerun does it again.
+    if cfg.also_live_topics {
+        let kafka = cfg.kafka.as_ref().context("alsoLiveTopics needs the kafka connection in the config")?;
+        anyhow::ensure!(
+            selection.key_count() > 0,
+            "alsoLiveTopics erases by key (a tombstone per key): give keys"
+        );
+        report.live_topics = live::erase(kafka, &cfg.topics, selection.keys()).await?;
+    }
+    Ok(report)
 }
 
 /// The erasure at an opened location (the lock held).

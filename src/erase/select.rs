@@ -170,6 +170,11 @@ impl Selection {
         self.from.is_none_or(|f| record.timestamp >= f) && self.to.is_none_or(|t| record.timestamp < t)
     }
 
+    /// The keys selected (for tombstones on the live topics).
+    pub fn keys(&self) -> &HashSet<Bytes> {
+        &self.keys
+    }
+
     /// How many keys are selected.
     pub fn key_count(&self) -> usize {
         self.keys.len()

@@ -99,6 +99,8 @@ pub struct Metrics {
     pub restore_duration: Family<ResourceLabels, Histogram, fn() -> Histogram>,
     pub restores: Family<OutcomeLabels, Counter>,
     pub offset_resets: Family<OutcomeLabels, Counter>,
+    /// `KafkaDataErasure` runs by outcome.
+    pub erasures: Family<OutcomeLabels, Counter>,
     /// A `KafkaRestoreDrill`'s last drill: 1 passed, 0 failed (absent before the first).
     pub drill_last_result: Family<ResourceLabels, Gauge>,
     pub drill_last_success: Family<ResourceLabels, FloatGauge>,
@@ -134,6 +136,7 @@ impl Metrics {
             restore_duration: Family::new_with_constructor(duration_histogram),
             restores: Family::default(),
             offset_resets: Family::default(),
+            erasures: Family::default(),
             drill_last_result: Family::default(),
             drill_last_success: Family::default(),
             drill_last_rto: Family::default(),
@@ -198,6 +201,7 @@ impl Metrics {
         );
         r.register("strimzi_restore_restores", "Restore runs by outcome", m.restores.clone());
         r.register("strimzi_offset_reset", "Offset reset runs by outcome", m.offset_resets.clone());
+        r.register("strimzi_data_erasure", "Data erasure runs by outcome", m.erasures.clone());
         r.register(
             "strimzi_backup_drill_last_result",
             "Result of the last restore drill: 1 passed, 0 failed",

@@ -12,6 +12,7 @@
 //! - [`connection`]: a resource's cluster connection resolved into what its Job mounts and is
 //!   told.
 //! - [`error`]: reconcile errors and their retry delays.
+//! - [`erasure`]: the `KafkaDataErasure` controller (one `erase` Job per object).
 //! - [`event`]: the Events the pure steps decide on, one type for every kind.
 //! - [`http`]: `/metrics`, `/healthz`, `/readyz` on the operator's plain HTTP port.
 //! - [`job`]: the Jobs that run the data plane, and the labels on everything created.
@@ -35,6 +36,7 @@ pub mod connection;
 pub mod context;
 pub mod dereference;
 pub mod drill;
+pub mod erasure;
 pub mod error;
 pub mod event;
 #[cfg(test)]

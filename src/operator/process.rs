@@ -174,6 +174,20 @@ impl Reconciled for KafkaOffsetReset {
     }
 }
 
+impl Reconciled for crate::api::KafkaDataErasure {
+    const CONTROLLER: &'static str = "kafkadataerasure";
+    type Status = crate::api::erasure::KafkaDataErasureStatus;
+    fn cluster(&self) -> Option<&ClusterConnection> {
+        self.spec.also_live_topics.then_some(&self.spec.cluster)
+    }
+    fn status(&self) -> Option<&Self::Status> {
+        self.status.as_ref()
+    }
+    fn conditions(status: &mut Self::Status) -> &mut Vec<Condition> {
+        &mut status.conditions
+    }
+}
+
 impl Reconciled for crate::api::location::KafkaBackupLocation {
     const CONTROLLER: &'static str = "kafkabackuplocation";
     type Status = crate::api::location::KafkaBackupLocationStatus;
@@ -343,6 +357,10 @@ fn spawn_controllers(
     }
     for (ns, api) in apis::<KafkaOffsetReset>(client, watched) {
         let f = super::offset_reset::controller::reconcile;
+        controllers.spawn(control(ctx.clone(), ns, api, kafka.clone(), f, shutdown.clone()));
+    }
+    for (ns, api) in apis::<crate::api::KafkaDataErasure>(client, watched) {
+        let f = super::erasure::controller::reconcile;
         controllers.spawn(control(ctx.clone(), ns, api, kafka.clone(), f, shutdown.clone()));
     }
     for (ns, api) in apis::<crate::api::location::KafkaBackupLocation>(client, watched) {

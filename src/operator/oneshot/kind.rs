@@ -98,6 +98,13 @@ pub trait OneShot:
     /// [`OneShot::stage`] says when the run's own Job may start. `None` (default): no plan.
     const PLAN: Option<RunReason> = None;
 
+    /// Whether the Job connects to the spec's Kafka cluster (resolved by the lifecycle before
+    /// [`OneShot::prepare`]); `false`: it works on storage alone (an erasure of the backups
+    /// only), and `prepare` gets an empty connection.
+    fn uses_cluster(&self) -> bool {
+        true
+    }
+
     /// The rules the webhook checks, checked again (a cluster may run without the webhook).
     fn validate(&self, now: DateTime<Utc>) -> Vec<FieldError>;
 

@@ -180,9 +180,13 @@ async fn start<K: OneShot>(
     now: &Now,
 ) -> Result<Outcome> {
     let ns = run.namespace().unwrap_or_default();
-    let connection = dereference::connection(&ctx.strimzi, &ns, run.spec().cluster())
-        .await
-        .map_err(Error::read("the Kafka cluster"))?;
+    let connection = if run.uses_cluster() {
+        dereference::connection(&ctx.strimzi, &ns, run.spec().cluster())
+            .await
+            .map_err(Error::read("the Kafka cluster"))?
+    } else {
+        Ok(crate::operator::connection::JobConnection::default())
+    };
     let conn = match connection {
         Ok(c) => c,
         Err(e) => {
