@@ -50,7 +50,7 @@ fi
 # src/admission/tests.rs holds this list to it).
 webhooks() {
   local op=$1 kind plural
-  for kind in KafkaBackup KafkaRestore KafkaOffsetReset KafkaBackupLocation KafkaRestoreDrill KafkaBackupSchedule; do
+  for kind in KafkaBackup KafkaRestore KafkaOffsetReset KafkaBackupLocation KafkaRestoreDrill KafkaBackupSchedule KafkaDataErasure; do
     plural=$(tr '[:upper:]' '[:lower:]' <<<"$kind")
     cat <<YAML
   - name: ${op:0:1}${plural}.kafkabackup.com

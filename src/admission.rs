@@ -58,13 +58,14 @@ use crate::strimzi::StrimziApi;
 /// The kinds admitted, each with a mutating and a validating webhook: every kind users write.
 /// `KafkaRestorePoint` is not among them: only the operator writes restore points (users' roles
 /// read them), so there is nothing to admit.
-pub const KINDS: [&str; 6] = [
+pub const KINDS: [&str; 7] = [
     "KafkaBackup",
     "KafkaRestore",
     "KafkaOffsetReset",
     "KafkaBackupLocation",
     "KafkaRestoreDrill",
     "KafkaBackupSchedule",
+    "KafkaDataErasure",
 ];
 
 /// How long the tenancy checks of one reference (access review, opt-in lookup) may take; the
@@ -74,7 +75,7 @@ const TENANCY_LOOKUP: Duration = Duration::from_secs(3);
 /// A licence closer than this to its expiry is mentioned in a warning.
 const EXPIRY_WARNING_DAYS: i64 = 14;
 
-/// The ten webhooks at their kubebuilder paths.
+/// The webhooks (a mutating and a validating one per kind) at their kubebuilder paths.
 pub fn webhooks() -> Vec<Webhook> {
     let ops = [Operation::Mutate, Operation::Validate];
     KINDS.iter().flat_map(|kind| ops.map(|op| Webhook::kubebuilder(op, GROUP, VERSION, kind))).collect()
@@ -203,6 +204,17 @@ pub fn judge_recorded(
         },
         "KafkaBackupSchedule" => match parse_spec::<crate::api::KafkaBackupScheduleSpec>(&spec) {
             Ok(s) => j.problems = crate::api::backup_schedule::rules::problems(&s),
+            Err(e) => j.problems.push(e),
+        },
+        "KafkaDataErasure" => match parse_spec::<crate::api::KafkaDataErasureSpec>(&spec) {
+            Ok(s) => {
+                j.problems = crate::api::erasure::problems(&s);
+                // Every erasure needs a licence granting `erasure`; judged at creation only (the
+                // spec is immutable; a finalizer or label change is never refused).
+                if old.is_none() {
+                    j.problems.extend(enterprise::check(&enterprise::erasure_uses(&s), licence_state));
+                }
+            }
             Err(e) => j.problems.push(e),
         },
         other => j.problems.push(FieldError::new("kind", format!("{other} is not a kind of {GROUP}"))),

@@ -438,3 +438,30 @@ fn masking_on_restore_needs_a_licence_granting_it_and_restoring_without_it_never
     // An update (an approval annotation, a finalizer removed) is never refused for the licence.
     assert!(judge("KafkaRestore", &masked, Some(&masked), &expired, now()).problems.is_empty());
 }
+
+#[test]
+fn an_erasure_needs_a_licence_granting_it_at_creation_and_its_rules_name_their_fields() {
+    let erasure = |spec: Value| json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaDataErasure", "metadata": {"name": "e"}, "spec": spec});
+    let valid = erasure(json!({"backupRef": {"name": "b"}, "topics": ["t"], "keys": {"values": ["alice"]}}));
+    let expired = Err(LicenseError::Expired { id: "lic-1".into(), on: "2026-11-01".into() });
+    for licence in
+        [Err(LicenseError::Missing), expired.clone(), Ok(claims(now() + chrono::Duration::days(200)))]
+    {
+        let j = judge("KafkaDataErasure", &valid, None, &licence, now());
+        assert_eq!(j.problems.len(), 1, "{:?}", j.problems);
+        assert!(
+            j.problems[0].to_string().starts_with("spec: KafkaDataErasure (the right to be forgotten) needs the Enterprise edition (licence feature `erasure`)"),
+            "{}",
+            j.problems[0]
+        );
+    }
+    let mut granted = claims(now() + chrono::Duration::days(200));
+    granted.features.push("erasure".into());
+    let granted = Ok(granted);
+    assert!(judge("KafkaDataErasure", &valid, None, &granted, now()).problems.is_empty());
+    // An update (a finalizer, a label) is never refused for the licence.
+    assert!(judge("KafkaDataErasure", &valid, Some(&valid), &expired, now()).problems.is_empty());
+    let nothing = erasure(json!({"backupRef": {"name": "b"}, "topics": ["t"]}));
+    let j = judge("KafkaDataErasure", &nothing, None, &granted, now());
+    assert_eq!(j.problems.iter().map(|p| p.path.as_str()).collect::<Vec<_>>(), ["spec.keys"]);
+}

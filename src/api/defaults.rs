@@ -61,7 +61,7 @@ fn under_spec(op: PatchOperation) -> PatchOperation {
 }
 
 /// The defaulting patch for an object of `kind` (`KafkaBackup`, `KafkaRestore`,
-/// `KafkaOffsetReset`, `KafkaBackupLocation`, `KafkaRestoreDrill`, `KafkaBackupSchedule`).
+/// `KafkaOffsetReset`, `KafkaBackupLocation`, `KafkaRestoreDrill`, `KafkaBackupSchedule`, `KafkaDataErasure`).
 pub fn patch(kind: &str, object: &Value) -> Result<Patch, FieldError> {
     match kind {
         "KafkaBackup" => patch_with::<KafkaBackupSpec>(object),
@@ -70,6 +70,7 @@ pub fn patch(kind: &str, object: &Value) -> Result<Patch, FieldError> {
         "KafkaBackupLocation" => patch_with::<KafkaBackupLocationSpec>(object),
         "KafkaRestoreDrill" => patch_with::<KafkaRestoreDrillSpec>(object),
         "KafkaBackupSchedule" => patch_with::<super::KafkaBackupScheduleSpec>(object),
+        "KafkaDataErasure" => patch_with::<super::KafkaDataErasureSpec>(object),
         other => Err(FieldError::new("kind", format!("{other} is not a kind of kafkabackup.com"))),
     }
 }
