@@ -370,7 +370,9 @@ fake_gcs_bucket() {
 KMS_AWS_REGION=${KMS_AWS_REGION:-us-east-1}
 OPENBAO_TOKEN=${OPENBAO_TOKEN:-strimzi-backup-root}
 start_moto() {
-  start moto "$MOTO_PORT" "$MOTO_SERVER" -H 127.0.0.1 -p "$MOTO_PORT"
+  # Through the venv's python (moto_server is its script), so /proc/<pid>/cmdline starts with the
+  # recorded executable and env-down finds it to stop (as azurite with node).
+  start moto "$MOTO_PORT" "$MOTO_PYTHON" "$MOTO_SERVER" -H 127.0.0.1 -p "$MOTO_PORT"
 }
 # A real KMS call: ListKeys (AWS JSON protocol). moto routes by the Authorization header's
 # credential scope (without one it answers as S3); it checks no signature.
