@@ -89,6 +89,7 @@ fn every_sample_parses_into_the_api_types_without_losing_a_field() {
             Some("KafkaBackupLocation") => roundtrip::<super::KafkaBackupLocation>(doc),
             Some("KafkaRestoreDrill") => roundtrip::<super::KafkaRestoreDrill>(doc),
             Some("KafkaBackupSchedule") => roundtrip::<super::KafkaBackupSchedule>(doc),
+            Some("KafkaDataErasure") => roundtrip::<super::KafkaDataErasure>(doc),
             other => panic!("{}: unexpected kind {other:?}", file.display()),
         };
         assert!(missing.is_empty(), "{}: fields not in the API: {missing:?}", file.display());
@@ -110,6 +111,7 @@ fn one_top_level_sample_per_kind() {
             "KafkaBackup",
             "KafkaBackupLocation",
             "KafkaBackupSchedule",
+            "KafkaDataErasure",
             "KafkaOffsetReset",
             "KafkaRestore",
             "KafkaRestoreDrill"

@@ -390,6 +390,10 @@ fn why_unused(grant: &Grant) -> Option<&'static str> {
         | ("kafkabackup.com", "kafkabackupschedules/status", "patch") => {
             Some("a KafkaBackupSchedule reconciled (kafka_backup_schedule.rs)")
         }
+        ("kafkabackup.com", "kafkadataerasures", "get" | "list" | "watch")
+        | ("kafkabackup.com", "kafkadataerasures/status", "patch") => {
+            Some("a KafkaDataErasure reconciled (data_erasure.rs)")
+        }
         ("authorization.k8s.io", "localsubjectaccessreviews", "create") => {
             Some("a reference into another namespace is admitted (tenancy.rs)")
         }

@@ -19,8 +19,8 @@ use serde_json::json;
 use strimzi_backup_e2e::env::workspace_root;
 use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
 
-/// The seven kinds' plural names, each with an editor and a viewer role.
-const KINDS: [&str; 7] = [
+/// The eight kinds' plural names, each with an editor and a viewer role.
+const KINDS: [&str; 8] = [
     "kafkabackups",
     "kafkarestores",
     "kafkaoffsetresets",
@@ -28,6 +28,7 @@ const KINDS: [&str; 7] = [
     "kafkarestorepoints",
     "kafkarestoredrills",
     "kafkabackupschedules",
+    "kafkadataerasures",
 ];
 /// Every verb a user might try.
 const VERBS: [&str; 8] = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"];
