@@ -31,6 +31,7 @@ use strimzi_backup_e2e::operator::{Operator, backup_completed, minio_storage, na
 use strimzi_backup_e2e::webhook::{Registration, answering};
 use strimzi_backup_operator::api::backup::KafkaBackup;
 use strimzi_backup_operator::api::restore::{KafkaRestore, KafkaRestoreStatus, RunPhase};
+use strimzi_backup_operator::api::restore_point::KafkaRestorePoint;
 use strimzi_backup_operator::api::restore_policy::{REASON, RESTORER_ROLE};
 use strimzi_backup_operator::license::{Claims, Edition, feature, issue, test_key};
 use strimzi_backup_operator::restore_access::{
@@ -235,9 +236,11 @@ async fn only_a_user_rbac_lets_restore_a_protected_backup_restores_it_within_its
     create_topic(env, &topic, 1, &[]).await?;
     let produced = records(&topic, 0, 50, recent());
     produce(env, &topic, 0, &produced).await?;
+    // The operator outlives the test's body: deleting the namespace needs it (the backup's
+    // cleanup finalizer).
+    let operator = Operator::start(env, &ns)?;
     let role_copies = roles(&cluster, &ns, &s).await?;
     let result = async {
-        let operator = Operator::start(env, &ns)?;
         let registration = Registration::new(&cluster, &operator, &ns).await?;
         answering(&cluster, &ns, &operator).await?;
         let (alice, bob) = (as_user(&cluster, "alice").await?, as_user(&cluster, "bob").await?);
@@ -273,6 +276,25 @@ async fn only_a_user_rbac_lets_restore_a_protected_backup_restores_it_within_its
             "plugin as bob: {code} {stderr}"
         );
         anyhow::ensure!(stderr.contains(RESTORER_ROLE), "plugin as bob: {stderr}\nAPI: {refusal}");
+        // Nor by one of the backup's restore points: the policy follows it to its KafkaBackup.
+        let points: Api<KafkaRestorePoint> = Api::namespaced(cluster.client.clone(), &ns);
+        let point = wait_until(Duration::from_secs(60), "a restore point of orders", || async {
+            Ok(points.list(&ListParams::default()).await?.items.into_iter().find_map(|p| p.metadata.name))
+        })
+        .await?;
+        let mut by_point = restore("bob-point", "my-cluster", "Manual");
+        if let Some(spec) = by_point["spec"].as_object_mut() {
+            spec.remove("backupRef");
+        }
+        by_point["spec"]["restorePointRef"] = json!({"name": point});
+        let point_says =
+            ["spec.restorePointRef", "user bob may not restore", &format!("KafkaBackup {ns}/orders")];
+        refused(&bob, &ns, &by_point, &point_says).await?;
+        by_point["metadata"]["name"] = json!("alice-point");
+        anyhow::ensure!(
+            create(&alice, &ns, &by_point, true).await?.is_none(),
+            "alice's restore by a restore point refused"
+        );
 
         // Alice may restore, but only into the listed cluster and only with manual approval.
         refused(
@@ -371,13 +393,14 @@ async fn only_a_user_rbac_lets_restore_a_protected_backup_restores_it_within_its
         let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &ns);
         anyhow::ensure!(secrets.get_opt(KEY_SECRET).await?.is_some(), "no Secret {KEY_SECRET}");
         drop(registration);
-        drop(operator);
         anyhow::Ok(())
     }
     .await;
     delete_roles(&cluster, &role_copies);
     result?;
-    cluster.delete_namespace(&ns).await
+    cluster.delete_namespace(&ns).await?;
+    drop(operator);
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -386,9 +409,9 @@ async fn a_policy_needs_the_licence_to_be_written_and_stays_enforced_after_it_ex
     let cluster = Cluster::connect().await?;
     let ns = namespace_with_kafka(&cluster, "krl").await?;
     let s = unique_suffix();
+    let operator = Operator::start(&cluster.env, &ns)?;
     let role_copies = roles(&cluster, &ns, &s).await?;
     let result = async {
-        let operator = Operator::start(&cluster.env, &ns)?;
         let registration = Registration::new(&cluster, &operator, &ns).await?;
         answering(&cluster, &ns, &operator).await?;
         let (alice, bob) = (as_user(&cluster, "alice").await?, as_user(&cluster, "bob").await?);
@@ -434,6 +457,19 @@ async fn a_policy_needs_the_licence_to_be_written_and_stays_enforced_after_it_ex
             create(&alice, &ns, &restore("alice", "my-cluster", "Manual"), true).await?.is_none(),
             "alice's restore refused after expiry"
         );
+        // For real: the controller, too, lets her stamped restore through (to wait for the
+        // backup's first run, which this suspended schedule never makes).
+        anyhow::ensure!(
+            create(&alice, &ns, &restore("alice", "my-cluster", "Manual"), false).await?.is_none(),
+            "alice's restore refused after expiry"
+        );
+        let restores: Api<KafkaRestore> = Api::namespaced(cluster.client.clone(), &ns);
+        wait_until(Duration::from_secs(60), "alice's restore past the policy after expiry", || async {
+            let st = restores.get("alice").await?.status.unwrap_or_default();
+            Ok(Some(ready(&st)).filter(|(reason, _)| reason == "NoCompletedBackup"))
+        })
+        .await
+        .map_err(|e| e.context(operator.log_text()))?;
         let label = json!({"metadata": {"labels": {"team": "payments"}}});
         backups.patch("orders", &PatchParams::default(), &Patch::Merge(&label)).await?;
         let changed = json!({"spec": {"restorePolicy": {"approval": "Automatic"}}});
@@ -445,37 +481,61 @@ async fn a_policy_needs_the_licence_to_be_written_and_stays_enforced_after_it_ex
             other => anyhow::bail!("a changed policy was admitted after expiry: {other:?}"),
         }
         drop(registration);
-        drop(operator);
         anyhow::Ok(())
     }
     .await;
     delete_roles(&cluster, &role_copies);
     result?;
-    cluster.delete_namespace(&ns).await
+    cluster.delete_namespace(&ns).await?;
+    drop(operator);
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn without_the_webhooks_the_controller_holds_restores_of_a_protected_backup_it_cannot_verify()
 -> anyhow::Result<()> {
     let cluster = Cluster::connect().await?;
+    let env = &cluster.env;
     let ns = namespace_with_kafka(&cluster, "krc").await?;
     let s = unique_suffix();
-    let operator = Operator::start(&cluster.env, &ns)?;
-    let mut orders = backup(
-        &cluster,
-        "orders",
-        "krc-none",
-        &format!("e2e-restore-access-ctl-{s}/"),
-        json!({"approval": "Manual"}),
-    )?;
-    orders["spec"]["schedule"] = json!({"cron": "0 0 1 1 *", "suspend": true});
-    cluster.apply(&ns, &serde_json::from_value(orders)?).await?;
-    // No webhook: nothing stamps, and a stamp written by hand is not the operator's.
+    let topic = format!("krc{s}-orders");
+    create_topic(env, &topic, 1, &[]).await?;
+    produce(env, &topic, 0, &records(&topic, 0, 10, recent())).await?;
+    let operator = Operator::start(env, &ns)?;
+    // A completed backup first (a policy without a licence holds the backup's own runs), so a
+    // restore of it could start its plan Job at once: only the policy stops it.
+    let prefix = format!("e2e-restore-access-ctl-{s}/");
+    cluster
+        .apply(&ns, &serde_json::from_value(backup(&cluster, "orders", &topic, &prefix, Value::Null)?)?)
+        .await?;
+    let backups: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
+    backup_completed(&backups, "orders", Duration::from_secs(180))
+        .await
+        .map_err(|e| e.context(operator.log_text()))?;
+    // No webhook, so no licence check at admission: the policy is written, the KafkaBackup
+    // controller holds the backup for its licence, and the policy is enforced all the same.
+    let protect = json!({"spec": {"restorePolicy": {"approval": "Manual"}}});
+    backups.patch("orders", &PatchParams::default(), &Patch::Merge(&protect)).await?;
+    wait_until(
+        Duration::from_secs(60),
+        "the policy held by the KafkaBackup controller for its licence",
+        || async {
+            let st = backups.get("orders").await?.status.unwrap_or_default();
+            let ready = st.conditions.iter().find(|c| c.type_ == "Ready").cloned();
+            Ok(ready.filter(|c| c.reason.as_deref() == Some("LicenseInvalid")))
+        },
+    )
+    .await
+    .map(|c| assert!(c.message.as_deref().unwrap_or_default().contains("spec.restorePolicy"), "{c:?}"))
+    .map_err(|e| e.context(operator.log_text()))?;
+    // Nothing stamps, and a stamp written by hand is not the operator's.
     let forged_mac = "00".repeat(32);
     let mut forged = restore("forged", "my-cluster", "Manual");
     forged["metadata"]["annotations"] =
         json!({AUTHORIZED_BY_ANNOTATION: "alice", AUTHORIZATION_ANNOTATION: forged_mac});
-    for object in [restore("unstamped", "my-cluster", "Manual"), forged] {
+    for mut object in [restore("unstamped", "my-cluster", "Manual"), forged] {
+        // Into the backed-up topic itself, so a plan can pass (never approved: nothing written).
+        object["spec"]["restore"]["existingTopicPolicy"] = json!("append");
         cluster.apply(&ns, &serde_json::from_value(object)?).await?;
     }
     let restores: Api<KafkaRestore> = Api::namespaced(cluster.client.clone(), &ns);
@@ -492,21 +552,30 @@ async fn without_the_webhooks_the_controller_holds_restores_of_a_protected_backu
         let st = restores.get(name).await?.status.unwrap_or_default();
         assert_eq!(st.phase, Some(RunPhase::Pending), "{name}: {st:?}");
     }
+    // Held a while (the controller requeues): still no Job of any restore.
+    tokio::time::sleep(Duration::from_secs(10)).await;
     let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &ns);
-    let listed: Vec<_> =
-        jobs.list(&ListParams::default()).await?.items.into_iter().filter_map(|j| j.metadata.name).collect();
-    anyhow::ensure!(listed.is_empty(), "Jobs for held restores: {listed:?}");
+    let of_restores: Vec<_> = jobs
+        .list(&ListParams::default())
+        .await?
+        .items
+        .into_iter()
+        .filter(|j| j.metadata.owner_references.iter().flatten().any(|o| o.kind == "KafkaRestore"))
+        .filter_map(|j| j.metadata.name)
+        .collect();
+    anyhow::ensure!(of_restores.is_empty(), "Jobs for held restores: {of_restores:?}");
 
-    // The policy is what held them: without it the restore moves on (to the backup's first run).
-    let backups: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
+    // The policy is what held them: without it the restore moves on, its plan Job runs and the
+    // plan waits for approval.
     let lifted = json!({"spec": {"restorePolicy": null}});
     backups.patch("orders", &PatchParams::default(), &Patch::Merge(&lifted)).await?;
-    wait_until(Duration::from_secs(90), "the restore to move on once the policy is gone", || async {
+    wait_until(Duration::from_secs(180), "the restore planned once the policy is gone", || async {
         let st = restores.get("unstamped").await?.status.unwrap_or_default();
-        Ok(Some(ready(&st)).filter(|(reason, _)| reason == "NoCompletedBackup"))
+        Ok((st.phase == Some(RunPhase::Planned) && ready(&st).0 == "AwaitingApproval").then_some(()))
     })
     .await
     .map_err(|e| e.context(operator.log_text()))?;
+    cluster.delete_namespace(&ns).await?;
     drop(operator);
-    cluster.delete_namespace(&ns).await
+    Ok(())
 }

@@ -380,6 +380,9 @@ fn why_unused(grant: &Grant) -> Option<&'static str> {
             Some("restore.topicCreation: strimzi declares restored topics as KafkaTopics (strimzi_topics.rs)")
         }
         ("events.k8s.io", "events", "patch") => Some("a repeated Event (series)"),
+        ("", "secrets", "create") => Some(
+            "the restore authorization key, Secret strimzi-backup-restore-authorization, made on the operator's first start in its namespace; later starts only get it (enterprise_restore_access.rs)",
+        ),
         ("kafkabackup.com", "kafkarestorepoints", "delete") => {
             Some("a restore point pruned at its location (restore_points.rs)")
         }
