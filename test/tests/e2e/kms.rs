@@ -3,7 +3,8 @@
 //! transit engine. Each backup seals its segments with a data key of its own, wrapped by the KMS
 //! key; an incremental restore point reads segments of two backups under two data keys; a
 //! rotated transit key still unwraps the older backups; a disabled AWS key stops a restore
-//! loudly, naming the key. Through the operator: the credentials come from a Secret and appear
+//! loudly, naming the key (and nothing is written); Vault's Kubernetes auth logs in with a
+//! service account token reviewed by the real API server. Through the operator: the credentials come from a Secret and appear
 //! in no Job spec, status or log; the licence (none, without `kms`, expired) gates new use only.
 
 use std::time::Duration;
@@ -235,15 +236,35 @@ async fn aws_kms_wraps_a_data_key_per_backup_and_a_disabled_key_stops_restores_l
     let refused = run_err(&env, "restore", &restore_config(&env, &prefix, &topic, &target2, &kms)?, &[])?;
     assert!(refused.contains(&arn) && refused.contains("Disabled"), "{refused}");
     assert_eq!(strimzi_backup_e2e::dataplane::partition_count(&env, &target2)?, None, "nothing created");
+    let newest = secret_records(&topic, 200, 40, &secret);
+    produce(&env, &topic, 0, &newest).await?;
+    let stored_before = stored_objects(&store, &prefix).await?;
     let refused = run_err(&env, "backup", &backup(Some(&dir))?, &[])?;
     assert!(
         refused.contains(&key_id) && refused.contains("Disabled"),
         "a new backup cannot wrap its key: {refused}"
     );
+    assert_eq!(stored_objects(&store, &prefix).await?, stored_before, "the refused backup wrote nothing");
+
+    // Enabled again: backups and restores work again, the refused run's records included.
     aws_kms(&env, "EnableKey", json!({"KeyId": key_id}))?;
     run_ok(&env, "verify", &format!("{}{kms}", base_config(&env, &prefix, None)?), &[])?;
+    run_ok(&env, "backup", &backup(Some(&dir))?, &[])?;
+    run_ok(&env, "restore", &restore_config(&env, &prefix, &topic, &target2, &kms)?, &[])?;
+    all.extend(newest);
+    assert_eq!(without_offsets(&consume_all(&env, &target2, 0)?), without_offsets(&all));
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
+}
+
+/// The names of every object stored under `prefix`, sorted.
+async fn stored_objects(store: &impl ObjectStore, prefix: &str) -> anyhow::Result<Vec<String>> {
+    use futures::TryStreamExt;
+    let path = object_store::path::Path::from(prefix.trim_end_matches('/'));
+    let mut names: Vec<String> =
+        store.list(Some(&path)).map_ok(|m| m.location.to_string()).try_collect().await?;
+    names.sort();
+    Ok(names)
 }
 
 #[tokio::test]
@@ -321,6 +342,120 @@ async fn vault_transit_keeps_old_backups_readable_after_a_rotation() -> anyhow::
     assert!(refused.contains(&format!("transit/{key}")) && refused.contains("decrypt"), "{refused}");
     assert_eq!(client.unwrap(&rewrapped).await?.id(), old.key_id, "the same data key, rewrapped");
     assert!(client.unwrap(&old).await.is_err());
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
+/// `kubectl` against the local cluster: its stdout, trimmed.
+fn kubectl(cluster: &Cluster, args: &[&str]) -> anyhow::Result<String> {
+    let out = cluster.kubectl(args)?;
+    anyhow::ensure!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+}
+
+/// The PEM of the CA the local API server's certificate is signed by (from the kubeconfig).
+fn apiserver_ca(env: &TestEnv) -> anyhow::Result<String> {
+    let config: serde_yaml_ng::Value = serde_yaml_ng::from_str(&std::fs::read_to_string(env.kubeconfig())?)?;
+    let file = config["clusters"][0]["cluster"]["certificate-authority"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("the kubeconfig names no certificate-authority file"))?;
+    Ok(std::fs::read_to_string(file)?)
+}
+
+/// The identity chain for Vault: no token anywhere, the data plane logs in with a service
+/// account token through Vault's Kubernetes auth method, which OpenBao checks with a real
+/// TokenReview against the local API server; a service account the role is not bound to is
+/// refused at login, naming the key and the login.
+#[tokio::test]
+async fn vault_kubernetes_auth_logs_in_with_the_service_account_token() -> anyhow::Result<()> {
+    let cluster = Cluster::connect().await?;
+    let env = &cluster.env;
+    let store = minio(env)?;
+    let ns = cluster.namespace("kms-vault").await?;
+    let s = unique_suffix();
+    let (topic, key, mount) = (format!("kmsk8s{s}"), format!("k8s-backups-{s}"), format!("k8s-{s}"));
+    let prefix = format!("e2e-kms-k8s-{s}/");
+    create_topic(env, &topic, 1, &[]).await?;
+    let recs = secret_records(&topic, 0, 50, &format!("tax-id-{s}"));
+    produce(env, &topic, 0, &recs).await?;
+
+    // The Job's service account (and one the role does not name); OpenBao reviews tokens with
+    // the logging-in token itself, so it may create TokenReviews (system:auth-delegator).
+    let binding = format!("e2e-kms-vault-{s}");
+    for sa in ["kafka-backup", "someone-else"] {
+        kubectl(&cluster, &["-n", &ns, "create", "serviceaccount", sa])?;
+    }
+    kubectl(
+        &cluster,
+        &[
+            "create",
+            "clusterrolebinding",
+            &binding,
+            "--clusterrole=system:auth-delegator",
+            &format!("--serviceaccount={ns}:kafka-backup"),
+            &format!("--serviceaccount={ns}:someone-else"),
+        ],
+    )?;
+    let dir = std::env::temp_dir().join(format!("sbo-kms-{s}"));
+    std::fs::create_dir_all(&dir)?;
+    for sa in ["kafka-backup", "someone-else"] {
+        std::fs::write(dir.join(sa), kubectl(&cluster, &["-n", &ns, "create", "token", sa])?)?;
+    }
+
+    // OpenBao: the auth method at its own mount, a role for kafka-backup allowed exactly
+    // encrypt and decrypt with the key.
+    vault(env, "POST", &format!("sys/auth/{mount}"), json!({"type": "kubernetes"}))?;
+    vault(
+        env,
+        "POST",
+        &format!("auth/{mount}/config"),
+        json!({"kubernetes_host": env.get("KUBE_APISERVER")?, "kubernetes_ca_cert": apiserver_ca(env)?, "disable_local_ca_jwt": true}),
+    )?;
+    vault(env, "POST", &format!("transit/keys/{key}"), json!({}))?;
+    let policy = format!(
+        "path \"transit/encrypt/{key}\" {{ capabilities = [\"update\"] }}\npath \"transit/decrypt/{key}\" {{ capabilities = [\"update\"] }}"
+    );
+    vault(env, "PUT", &format!("sys/policies/acl/{key}"), json!({"policy": policy}))?;
+    vault(
+        env,
+        "POST",
+        &format!("auth/{mount}/role/kafka-backup"),
+        json!({"bound_service_account_names": ["kafka-backup"], "bound_service_account_namespaces": [ns], "token_policies": [key]}),
+    )?;
+
+    let kms = |sa: &str| -> anyhow::Result<String> {
+        Ok(format!(
+            "kms:\n  provider: vaultTransit\n  keyId: {key}\n  vaultTransit:\n    address: {}\n    kubernetesRole: kafka-backup\n    kubernetesMountPath: {mount}\n    serviceAccountTokenFile: {}\n",
+            env.get("OPENBAO_ADDR")?,
+            dir.join(sa).display()
+        ))
+    };
+    let backup = |sa: &str| -> anyhow::Result<String> {
+        Ok(format!(
+            "{}topics:\n  include: [\"{topic}\"]\n{}{}",
+            base_config(env, &prefix, None)?,
+            encrypted("vaultTransit", &key),
+            kms(sa)?
+        ))
+    };
+    let refused = run_err(env, "backup", &backup("someone-else")?, &[])?;
+    assert!(
+        refused.contains(&format!("transit/{key}")) && refused.contains("login") && refused.contains("403"),
+        "a service account the role does not name is refused at login: {refused}"
+    );
+    let id = run_ok(env, "backup", &backup("kafka-backup")?, &[])?["backupId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (m, _) = manifest(&store, &prefix, &id).await?;
+    assert_eq!(m.encoding.data_keys.len(), 1);
+    assert!(m.encoding.data_keys[0].wrapped.starts_with("vault:v1:"));
+    let target = format!("{topic}-restored");
+    run_ok(env, "restore", &restore_config(env, &prefix, &topic, &target, &kms("kafka-backup")?)?, &[])?;
+    assert_eq!(without_offsets(&consume_all(env, &target, 0)?), without_offsets(&recs));
+
+    kubectl(&cluster, &["delete", "clusterrolebinding", &binding])?;
+    cluster.delete_namespace(&ns).await?;
     std::fs::remove_dir_all(&dir).ok();
     Ok(())
 }
@@ -417,9 +552,24 @@ async fn through_the_operator_kms_credentials_stay_in_their_secret_and_kms_follo
     // operator's log or the Jobs' pods' logs; the Jobs mount them as files.
     let mut seen = serde_json::to_string(&backups.get("src").await?.status)?;
     seen.push_str(&serde_json::to_string(&run.status)?);
+    let mut kms_mounts = 0;
     for job in jobs.list(&ListParams::default()).await?.items {
         seen.push_str(&serde_json::to_string(&job)?);
+        let pod = job.spec.as_ref().and_then(|s| s.template.spec.clone()).unwrap_or_default();
+        for c in &pod.containers {
+            for m in c.volume_mounts.iter().flatten().filter(|m| m.mount_path.contains("/kms-")) {
+                assert_eq!(m.read_only, Some(true), "{m:?}");
+                let volume = pod.volumes.iter().flatten().find(|v| v.name == m.name);
+                assert_eq!(
+                    volume.and_then(|v| v.secret.as_ref()).and_then(|s| s.secret_name.as_deref()),
+                    Some("kms-credentials"),
+                    "{m:?} comes from the credentials Secret"
+                );
+                kms_mounts += 1;
+            }
+        }
     }
+    assert!(kms_mounts >= 4, "the backup's and the restore's Jobs mount both keys: {kms_mounts}");
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &ns);
     let mut pod_logs = 0;
     for pod in pods.list(&ListParams::default()).await?.items {
