@@ -5,19 +5,36 @@
 //! and restored into Kafka, holds every other record byte for byte and none selected; `verify`
 //! passes; the removed offsets are `Erased` gaps; the superseded segments are gone; a consumer
 //! group whose committed offset pointed at an erased record resumes at the next kept one.
+//!
+//! `alsoLiveTopics`: a compacted live topic gets a tombstone per key (its latest value for the
+//! key is null afterwards); a delete-policy topic is reported as not possible and keeps every
+//! record. Through the operator: a `KafkaDataErasure` on a `KafkaBackup` with two restore points,
+//! its keys from a Secret (in no Job, ConfigMap, status or log), held without a licence granting
+//! `erasure` and run once one is installed; the status report and the restore points checked as
+//! above; the webhook refuses it with no licence, an expired one and one without the feature.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::TryStreamExt;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, ListParams};
 use object_store::ObjectStore;
 use sha2::{Digest, Sha256};
+use strimzi_backup_e2e::dataplane::binary;
 use strimzi_backup_e2e::dataplane::{
     base_config, command, commit, committed, consume_all, create_topic, minio, produce, read_backup, recent,
     result_line, run_err, run_ok, without_offsets,
 };
 use strimzi_backup_e2e::env::TestEnv;
-use strimzi_backup_e2e::fixtures::unique_suffix;
+use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
+use strimzi_backup_e2e::licences;
+use strimzi_backup_e2e::operator::{Operator, finished_run, minio_storage, namespace_with_kafka};
+use strimzi_backup_e2e::webhook::{self, Registration};
+use strimzi_backup_operator::api::erasure::KafkaDataErasure;
+use strimzi_backup_operator::api::run::RunPhase;
 use strimzi_backup_operator::erase::CRASH_ENV;
 use strimzi_backup_operator::format::record::{Header, Record, TimestampType};
 
@@ -376,5 +393,221 @@ async fn a_killed_erasure_by_header_finishes_on_rerun_and_readers_always_see_a_w
         assert!(!left.contains(r["original"].as_str().unwrap_or_default()), "{r}");
     }
     assert!(!left.contains(&format!("{}erasures/lock.json", st.prefix)), "the lock is released");
+    Ok(())
+}
+
+/// A topic of `PARTITIONS` partitions with `configs`, 60 keyed records per partition, backed up
+/// once under `prefix` together with the other topics of `topics` (by `backup_config`).
+async fn live_topic(
+    env: &TestEnv,
+    topic: &str,
+    configs: &[(&str, &str)],
+) -> anyhow::Result<BTreeMap<i32, Vec<Record>>> {
+    create_topic(env, topic, PARTITIONS, configs).await?;
+    let mut produced = BTreeMap::new();
+    for p in 0..PARTITIONS {
+        // A compacted topic refuses records without a key.
+        let recs: Vec<Record> = keyed(p, 0, 60, recent())
+            .into_iter()
+            .map(|r| Record { key: r.key.or_else(|| Some(Bytes::from_static(b"no-key"))), ..r })
+            .collect();
+        produce(env, topic, p, &recs).await?;
+        produced.insert(p, recs);
+    }
+    Ok(produced)
+}
+
+#[tokio::test]
+async fn also_live_topics_tombstones_a_compacted_topic_and_reports_a_delete_topic_as_not_possible()
+-> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let s = unique_suffix();
+    let compacted = format!("kdec{s}");
+    let deleted = format!("kded{s}");
+    let prefix = format!("e2e-kde-live-{s}/");
+    let kept = live_topic(&env, &compacted, &[("cleanup.policy", "compact")]).await?;
+    let plain =
+        live_topic(&env, &deleted, &[("cleanup.policy", "delete"), ("retention.ms", "604800000")]).await?;
+    let backup = format!(
+        "{}topics: {{include: [\"{compacted}\", \"{deleted}\"]}}\n",
+        base_config(&env, &prefix, None)?
+    );
+    run_ok(&env, "backup", &backup, &["--backup-id", &format!("live-{s}")])?;
+    let config = format!(
+        "{}erasureId: live-{s}\ntopics: [\"{compacted}\", \"{deleted}\"]\nkeys: {{values: [\"{ERASED_KEY}\"]}}\nalsoLiveTopics: true\n",
+        base_config(&env, &prefix, None)?
+    );
+    let report = run_ok(&env, "erase", &config, &[])?;
+    let live = report["liveTopics"].as_array().cloned().unwrap_or_default();
+    let of = |topic: &str| live.iter().find(|l| l["topic"] == topic).cloned().unwrap_or_default();
+    let c = of(&compacted);
+    assert_eq!(c["action"], "Tombstoned", "{report}");
+    assert_eq!(c["tombstones"], PARTITIONS as u64, "one key, a tombstone per partition: {report}");
+    let d = of(&deleted);
+    assert_eq!(d["action"], "NotPossible", "{report}");
+    let message = d["message"].as_str().unwrap_or_default();
+    assert!(
+        message.starts_with("not possible: topic is not compacted")
+            && message.contains("retention.ms=604800000"),
+        "{message}"
+    );
+    assert!(!report.to_string().contains(ERASED_KEY), "the report never holds a key: {report}");
+    for p in 0..PARTITIONS {
+        // The compacted topic: the key's latest value is a tombstone, every other record is there.
+        let got = consume_all(&env, &compacted, p)?;
+        let last = got.iter().rev().find(|r| has_key(r, ERASED_KEY)).expect("the key's latest record");
+        assert_eq!(last.value, None, "{compacted}/{p}: the key's latest value is a tombstone");
+        assert_eq!(
+            got.len(),
+            kept[&p].len() + 1,
+            "{compacted}/{p}: one tombstone added, nothing removed yet"
+        );
+        // The delete-policy topic: nothing deleted, nothing added.
+        let got = consume_all(&env, &deleted, p)?;
+        assert!(got == plain[&p], "{deleted}/{p}: the live topic changed");
+    }
+    // The backups hold no record of the key, in either topic.
+    let store = minio(&env)?;
+    let (_, read) = read_backup(&store, &prefix, &format!("live-{s}")).await?;
+    for ((topic, p), records) in &read {
+        assert!(!records.iter().any(|r| has_key(r, ERASED_KEY)), "{topic}/{p} still holds the key");
+    }
+    Ok(())
+}
+
+/// A licence signed with the test key granting `features`, valid for `days`.
+fn licence(features: &[&str], days: i64) -> anyhow::Result<String> {
+    let mut cmd = std::process::Command::new(binary());
+    cmd.args(["license", "--days", &days.to_string()]);
+    for f in features {
+        cmd.args(["--feature", f]);
+    }
+    let out = cmd.output()?;
+    anyhow::ensure!(out.status.success(), "license: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn through_the_operator_an_erasure_of_a_kafka_backup_follows_the_licence_and_erases_every_restore_point()
+-> anyhow::Result<()> {
+    let st = setup("o").await?;
+    let cluster = Cluster::connect().await?;
+    let ns = namespace_with_kafka(&cluster, "kde").await?;
+    // The keys in a Secret, one per line: the Job mounts it; it is in no config, status or log.
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: gdpr-keys}}\nstringData: {{keys.txt: \"{ERASED_KEY}\\n\"}}\n"),
+        )
+        .await?;
+    let operator = Operator::start(&cluster.env, &ns)?;
+    // The KafkaBackup of the two restore points, its schedule suspended: it only names the location.
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: src}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: ['{}']}}\n  schedule: {{cron: '0 0 1 1 *', suspend: true}}\n{}",
+                st.topic,
+                minio_storage(&cluster.env, &st.prefix, "minio-credentials", 2)?
+            ),
+        )
+        .await?;
+    let erasure = |name: &str| {
+        format!(
+            "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaDataErasure\nmetadata: {{name: {name}}}\nspec:\n  backupRef: {{name: src}}\n  topics: ['{}']\n  keys: {{secretKeyRefs: [{{name: gdpr-keys, key: keys.txt}}]}}\n",
+            st.topic
+        )
+    };
+    let erasures: Api<KafkaDataErasure> = Api::namespaced(cluster.client.clone(), &ns);
+
+    // No webhook and no licence: the controller holds it, and starts no Job.
+    cluster.apply_yaml(&ns, &erasure("forget")).await?;
+    wait_until(Duration::from_secs(60), "the erasure held for its licence", || async {
+        let st = erasures.get("forget").await?.status.unwrap_or_default();
+        let ready = st.conditions.iter().find(|c| c.type_ == "Ready").cloned();
+        Ok(ready.filter(|c| c.reason.as_deref() == Some("LicenseInvalid")).map(|c| (c, st.phase)))
+    })
+    .await
+    .map(|(c, phase)| {
+        assert!(c.message.as_deref().unwrap_or_default().contains("`erasure`"), "{c:?}");
+        assert_eq!(phase, Some(RunPhase::Pending));
+    })
+    .map_err(|e| e.context(operator.log_text()))?;
+    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &ns);
+    assert!(
+        jobs.get_opt("forget-erase").await?.is_none(),
+        "no Job for an erasure the licence does not allow"
+    );
+
+    // A licence granting erasure: it runs.
+    licences::install(&cluster, &ns, &licence(&["erasure"], 30)?).await?;
+    let run = finished_run(&erasures, "forget", Duration::from_secs(300), |r| r.status.as_ref()?.phase)
+        .await
+        .map_err(|e| e.context(operator.log_text()))?;
+    let status = run.status.clone().unwrap_or_default();
+    assert_eq!(status.phase, Some(RunPhase::Completed), "{status:?}\n{}", operator.log_text());
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready").expect("Ready");
+    assert_eq!(
+        (ready.status, ready.reason.as_deref()),
+        (strimzi_backup_operator::api::condition::ConditionStatus::True, Some("DataErased")),
+        "{ready:?}"
+    );
+    let uid = run.metadata.uid.clone().unwrap_or_default();
+    assert_eq!(status.erasure_id, Some(format!("kde-{uid}")));
+    let report = status.report.clone().expect("the report in the status");
+    let removed = st.produced.values().flatten().filter(|r| has_key(r, ERASED_KEY)).count() as i64;
+    assert_eq!(report.records_removed, removed, "{report:?}");
+    assert_eq!(report.restore_points_rewritten, 2, "{report:?}");
+    let points: Vec<&str> = report.restore_points.iter().map(|p| p.backup_id.as_str()).collect();
+    assert_eq!(points, [st.backups[0].0.as_str(), st.backups[1].0.as_str()]);
+    assert_eq!(report.key_digests, [sha256_hex(ERASED_KEY.as_bytes())]);
+    assert_eq!(report.keys_selected, 1);
+    assert_eq!(report.topics.len(), 1);
+    assert_eq!((report.topics[0].topic.as_str(), report.topics[0].records), (st.topic.as_str(), removed));
+    assert!(
+        report.objects_rewritten >= 9 && report.objects_deleted == report.objects_rewritten,
+        "{report:?}"
+    );
+    check_restore_points(&st, |r| has_key(r, ERASED_KEY), "o").await?;
+
+    // The key is nowhere but in its Secret: not in the Job, the ConfigMaps, the status or the log.
+    let job = jobs.get("forget-erase").await?;
+    let mut seen = serde_json::to_string(&run)? + &serde_json::to_string(&job)?;
+    let config_maps: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), &ns);
+    let configs = serde_json::to_string(&config_maps.list(&ListParams::default()).await?.items)?;
+    assert!(configs.contains("/etc/strimzi-backup/erasure-keys/"), "the config names the keys' file");
+    seen.push_str(&configs);
+    seen.push_str(&operator.log_text());
+    assert!(!seen.contains(ERASED_KEY), "a key leaked into the Job, a ConfigMap, the status or the log");
+
+    // The webhook: an erasure needs a licence granting `erasure`.
+    let _registration = Registration::new(&cluster, &operator, &ns).await?;
+    webhook::answering(&cluster, &ns, &operator).await?;
+    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &ns);
+    for (token, why) in [
+        (None, "no licence is installed"),
+        (Some(licences::EXPIRED.to_string()), "expired on 2026-01-01"),
+        (Some(licences::VALID.to_string()), "does not grant the `erasure` feature"),
+        (Some(licence(&["erasure"], -1)?), "expired"),
+    ] {
+        match token {
+            Some(token) => licences::install(&cluster, &ns, &token).await?,
+            None => {
+                secrets.delete("strimzi-backup-license", &Default::default()).await?;
+            }
+        }
+        wait_until(Duration::from_secs(60), &format!("an erasure refused ({why})"), || async {
+            let (ok, text) = cluster.kubectl_apply(&ns, &erasure("refused"), &["--dry-run=server"])?;
+            Ok((!ok && text.contains("licence feature `erasure`") && text.contains(why)).then_some(()))
+        })
+        .await?;
+    }
+    licences::install(&cluster, &ns, &licence(&["erasure"], 30)?).await?;
+    wait_until(Duration::from_secs(60), "an erasure admitted under a licence granting erasure", || async {
+        let (ok, _) = cluster.kubectl_apply(&ns, &erasure("admitted"), &["--dry-run=server"])?;
+        Ok(ok.then_some(()))
+    })
+    .await?;
+    cluster.delete_namespace(&ns).await?;
     Ok(())
 }
