@@ -119,14 +119,23 @@ enum Found {
 pub async fn run(cfg: &SyncConfig) -> anyhow::Result<SyncResult> {
     let storage = crate::storage::open(&cfg.storage, &cfg.filesystem_root)?;
     let revised = revised(&storage).await?;
-    // A known restore point a data erasure gave a newer revision is read again.
-    let known: Vec<String> = cfg
-        .known
-        .iter()
-        .filter(|id| revised.get(*id).is_none_or(|r| *r <= cfg.revisions.get(*id).copied().unwrap_or(0)))
-        .cloned()
-        .collect();
+    let known = still_known(&cfg.known, &cfg.revisions, &revised);
     sync(&storage, &known, &cfg.verified).await
+}
+
+/// The `known` backup ids that need no reading: a known restore point a data erasure gave a
+/// newer revision (`revised`, from its markers) than the cluster's shows (`shown`, absent: 0) is
+/// read again, so its records and gaps follow the rewritten manifest. Pure.
+pub fn still_known(
+    known: &[String],
+    shown: &BTreeMap<String, i32>,
+    revised: &BTreeMap<String, i32>,
+) -> Vec<String> {
+    known
+        .iter()
+        .filter(|id| revised.get(*id).is_none_or(|r| *r <= shown.get(*id).copied().unwrap_or(0)))
+        .cloned()
+        .collect()
 }
 
 /// The newest revision per backup id that data erasures left markers of
@@ -318,5 +327,23 @@ async fn look(storage: &Storage, id: String, known: bool, owner: Option<String>)
             tracing::warn!(object = %name, error = %e, "skipping a manifest this build cannot read");
             Ok(Found::Unreadable(Unreadable { object: name, error: e.to_string() }))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restore_point_a_data_erasure_rewrote_is_read_again_until_the_cluster_shows_its_revision() {
+        let known: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let revised = BTreeMap::from([("a".to_string(), 1), ("b".to_string(), 2)]);
+        // The cluster shows every restore point as committed: a and b are read again.
+        assert_eq!(still_known(&known, &BTreeMap::new(), &revised), ["c"]);
+        // It shows a's revision 1 and b's revision 1: only b (now at 2) is read again.
+        let shown = BTreeMap::from([("a".to_string(), 1), ("b".to_string(), 1)]);
+        assert_eq!(still_known(&known, &shown, &revised), ["a", "c"]);
+        // No erasure: nothing is read again.
+        assert_eq!(still_known(&known, &shown, &BTreeMap::new()), known);
     }
 }
