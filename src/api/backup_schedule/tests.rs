@@ -126,3 +126,21 @@ fn ready_reasons_are_a_contract() {
     assert_eq!(all, ["InvalidSpec", "BackupsScheduled", "NoClustersSelected", "ForeignObject"]);
     assert_eq!(ScheduleReason::ALL.iter().filter(|r| r.is_ready()).count(), 1);
 }
+
+#[test]
+fn the_template_restore_policy_is_copied_into_every_owned_backup() {
+    let with = S3.replace("PREFIX", "p/").replace(
+        "retention: {maxBackups: 3}}",
+        "retention: {maxBackups: 3}, restorePolicy: {approval: Manual, allowedTargetClusters: [{name: dr}]}}",
+    );
+    let k = kbs(&with);
+    let policy = k.spec.backup_template.restore_policy.clone().expect("the template's policy");
+    assert_eq!(policy.approval, crate::api::restore::Approval::Manual);
+    for kafka in [KafkaId::new("ops", "a"), KafkaId::new("team-b", "b")] {
+        assert_eq!(owned_spec(&k, &kafka, true).restore_policy.as_ref(), Some(&policy), "{kafka:?}");
+    }
+    assert_eq!(
+        owned_spec(&kbs(&S3.replace("PREFIX", "p/")), &KafkaId::new("ops", "a"), true).restore_policy,
+        None
+    );
+}
