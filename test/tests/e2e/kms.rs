@@ -291,6 +291,14 @@ async fn vault_transit_keeps_old_backups_readable_after_a_rotation() -> anyhow::
 
     let first = secret_records(&topic, 0, 90, &secret);
     produce(&env, &topic, 0, &first).await?;
+    // An unreachable Vault fails the run (after its retries) before anything is written.
+    let unreachable = backup.replace(env.get("OPENBAO_ADDR")?, "http://127.0.0.1:1");
+    let refused = run_err(&env, "backup", &unreachable, &[])?;
+    assert!(
+        refused.contains(&format!("transit/{key}")) && refused.contains("cannot be reached"),
+        "{refused}"
+    );
+    assert_eq!(stored_objects(&store, &prefix).await?, Vec::<String>::new(), "nothing written");
     let b1 = run_ok(&env, "backup", &backup, &[])?["backupId"].as_str().unwrap_or_default().to_string();
     // Rotate the transit key: new backups wrap with version 2, version 1 still unwraps b1's.
     vault(&env, "POST", &format!("transit/keys/{key}/rotate"), json!({}))?;
