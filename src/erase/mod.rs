@@ -144,6 +144,10 @@ pub struct EraseReport {
     /// What was done on the live topics (`alsoLiveTopics`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub live_topics: Vec<live::LiveTopic>,
+    /// The restore points this erasure revised, summarised as their `KafkaRestorePoint`s show
+    /// them (the operator updates those at once; left out of the termination message).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub revised: Vec<crate::api::restore_point::KafkaRestorePointSpec>,
     /// Every segment rewritten (left out of the termination message).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rewritten: Vec<RewrittenObject>,
@@ -157,6 +161,7 @@ impl EraseReport {
             restore_points: self.restore_points.iter().take(10).cloned().collect(),
             key_digests: self.key_digests.iter().take(10).cloned().collect(),
             rewritten: Vec::new(),
+            revised: Vec::new(),
             ..self.clone()
         }
     }
@@ -236,6 +241,14 @@ pub async fn run(cfg: &EraseConfig) -> anyhow::Result<EraseReport> {
         tracing::warn!(error = %format!("{e:#}"), "could not release the erasure lock; it expires by itself");
     }
     let mut report = result?;
+    // Every restore point a revision of this erasure now describes, as a restore point shows it.
+    let scan = crate::catalog::scan(&storage).await?;
+    report.revised = scan
+        .manifests
+        .iter()
+        .filter(|m| m.revision.as_ref().is_some_and(|r| r.erasures.iter().any(|e| e == &cfg.erasure_id)))
+        .map(|m| crate::restore_points::summarize(m, None))
+        .collect();
     // The live topics after the backups: tombstones are idempotent, so a rerun does it again.
     if cfg.also_live_topics {
         let kafka = cfg.kafka.as_ref().context("alsoLiveTopics needs the kafka connection in the config")?;

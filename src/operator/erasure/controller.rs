@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
-use kube::api::Api;
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use serde_json::json;
 
@@ -18,6 +18,7 @@ use crate::api::erasure::{
     ErasureReportStatus, KafkaDataErasure, KafkaDataErasureStatus, LiveTopicStatus, REPORT_LIST_LIMIT,
     RevisedRestorePoint, TopicRecordsRemoved,
 };
+use crate::api::restore_point::{KafkaRestorePoint, KafkaRestorePointSpec};
 use crate::api::run::{RunPhase, RunReason};
 use crate::api::storage::StorageSpec;
 use crate::api::validation::FieldError;
@@ -125,11 +126,18 @@ impl OneShot for KafkaDataErasure {
             }
         };
         status.report = Some(report_status(&report));
+        let refreshed = refresh_restore_points(ctx, &ns, &report).await?;
         ctx.metrics.erasures.get_or_create(&outcome("success")).inc();
         ctx.audit.record(
             AuditEvent::new(EventKind::Erasure, Outcome::Succeeded).about(self).figures(figures(&report)),
         );
-        let message = summary(&report);
+        let mut message = summary(&report);
+        if refreshed > 0 {
+            message = crate::operator::context::truncate(
+                format!("{message}; {refreshed} KafkaRestorePoint(s) show the new revision"),
+                900,
+            );
+        }
         Ok(Finished {
             phase: RunPhase::Completed,
             ready: Ready::new(RunReason::DataErased, &message),
@@ -198,6 +206,47 @@ impl KafkaDataErasure {
             what: format!("KafkaBackupLocation {}", r.name),
         }))
     }
+}
+
+/// The `KafkaRestorePoint`s of namespace `ns` whose restore point the erasure revised show the
+/// new revision at once (records, gaps, totals), not only at their source's next sync: their
+/// spec follows the revised manifest, their source and owner stay. Returns how many changed.
+async fn refresh_restore_points(ctx: &Context, ns: &str, report: &EraseReport) -> Result<usize> {
+    if report.revised.is_empty() {
+        return Ok(0);
+    }
+    let api: Api<KafkaRestorePoint> = Api::namespaced(ctx.client.clone(), ns);
+    let points = api.list(&ListParams::default()).await.map_err(Error::read("KafkaRestorePoints"))?;
+    let mut changed = 0;
+    for p in points.items {
+        let Some(newer) = report.revised.iter().find(|s| {
+            s.backup_id == p.spec.backup_id && s.revision.unwrap_or(0) > p.spec.revision.unwrap_or(0)
+        }) else {
+            continue;
+        };
+        // Only a restore point of the same location: its revision was written by this erasure.
+        if !same_location(&p.spec, newer) {
+            continue;
+        }
+        let spec = KafkaRestorePointSpec {
+            source: p.spec.source.clone(),
+            owner: p.spec.owner.clone(),
+            ..newer.clone()
+        };
+        let name = p.name_any();
+        api.patch(&name, &PatchParams::default(), &Patch::Merge(&json!({ "spec": spec })))
+            .await
+            .map_err(Error::write(format!("KafkaRestorePoint {name}")))?;
+        changed += 1;
+    }
+    Ok(changed)
+}
+
+/// Whether a restore point and a revised summary are the same backup: same id, cut and commit.
+fn same_location(shown: &KafkaRestorePointSpec, revised: &KafkaRestorePointSpec) -> bool {
+    shown.backup_id == revised.backup_id
+        && shown.captured_at == revised.captured_at
+        && shown.completed_at == revised.completed_at
 }
 
 fn n(v: u64) -> i64 {

@@ -383,6 +383,9 @@ fn why_unused(grant: &Grant) -> Option<&'static str> {
         ("", "secrets", "create") => Some(
             "the restore authorization key, Secret strimzi-backup-restore-authorization, made on the operator's first start in its namespace; later starts only get it (enterprise_restore_access.rs)",
         ),
+        ("kafkabackup.com", "kafkarestorepoints", "patch") => {
+            Some("a restore point a data erasure rewrote shows its new revision (data_erasure.rs)")
+        }
         ("kafkabackup.com", "kafkarestorepoints", "delete") => {
             Some("a restore point pruned at its location (restore_points.rs)")
         }
