@@ -34,6 +34,7 @@ use strimzi_backup_e2e::licences;
 use strimzi_backup_e2e::operator::{Operator, finished_run, minio_storage, namespace_with_kafka};
 use strimzi_backup_e2e::webhook::{self, Registration};
 use strimzi_backup_operator::api::erasure::KafkaDataErasure;
+use strimzi_backup_operator::api::restore_point::{KafkaRestorePoint, KafkaRestorePointSpec};
 use strimzi_backup_operator::api::run::RunPhase;
 use strimzi_backup_operator::erase::CRASH_ENV;
 use strimzi_backup_operator::format::record::{Header, Record, TimestampType};
@@ -229,9 +230,10 @@ async fn check_restore_points(
                 want.len()
             );
             assert!(!got.iter().any(&erased), "{id}: a selected record was restored");
-            // The group pointed at an erased record of partition 0: it resumes at the next kept one.
+            // The group's next record on partition 0 is at its committed offset: kept, it is where
+            // the group resumes; erased (the key test), the group resumes at the next kept one.
             if p == 0 && id.starts_with("incr") {
-                let next = want.iter().find(|r| r.offset > st.group_offset).expect("a kept record after");
+                let next = want.iter().find(|r| r.offset >= st.group_offset).expect("a kept record after");
                 let at = got
                     .iter()
                     .find(|r| Record { offset: next.offset, ..(*r).clone() } == *next)
@@ -512,6 +514,32 @@ async fn through_the_operator_an_erasure_of_a_kafka_backup_follows_the_licence_a
             ),
         )
         .await?;
+    // A KafkaBackupLocation on the same location: its restore points, read once (its next sync
+    // is an hour away), must show the erasure's revision as soon as the erasure completes.
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackupLocation\nmetadata: {{name: dr}}\nspec:\n  syncPeriod: 1h\n{}",
+                minio_storage(&cluster.env, &st.prefix, "minio-credentials", 2)?
+            ),
+        )
+        .await?;
+    let restore_points: Api<KafkaRestorePoint> = Api::namespaced(cluster.client.clone(), &ns);
+    let of_dr = ListParams::default().labels("kafkabackup.com/source-kind=KafkaBackupLocation");
+    let before: BTreeMap<String, KafkaRestorePointSpec> =
+        wait_until(Duration::from_secs(180), "the location's two restore points", || async {
+            let found: BTreeMap<String, KafkaRestorePointSpec> = restore_points
+                .list(&of_dr)
+                .await?
+                .items
+                .into_iter()
+                .map(|p| (p.spec.backup_id.clone(), p.spec))
+                .collect();
+            Ok((found.len() == 2).then_some(found))
+        })
+        .await
+        .map_err(|e| e.context(operator.log_text()))?;
     let erasure = |name: &str| {
         format!(
             "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaDataErasure\nmetadata: {{name: {name}}}\nspec:\n  backupRef: {{name: src}}\n  topics: ['{}']\n  keys: {{secretKeyRefs: [{{name: gdpr-keys, key: keys.txt}}]}}\n",
@@ -569,6 +597,25 @@ async fn through_the_operator_an_erasure_of_a_kafka_backup_follows_the_licence_a
         "{report:?}"
     );
     check_restore_points(&st, |r| has_key(r, ERASED_KEY), "o").await?;
+    // The location's restore points show the new revision at once, without the erased records.
+    let after: BTreeMap<String, KafkaRestorePointSpec> = restore_points
+        .list(&of_dr)
+        .await?
+        .items
+        .into_iter()
+        .map(|p| (p.spec.backup_id.clone(), p.spec))
+        .collect();
+    for (id, cut) in &st.backups {
+        let erased: i64 = st
+            .produced
+            .values()
+            .map(|recs| recs[..*cut].iter().filter(|r| has_key(r, ERASED_KEY)).count() as i64)
+            .sum();
+        let (b, a) = (&before[id], &after[id]);
+        assert_eq!((b.revision, a.revision), (None, Some(1)), "{id}");
+        assert_eq!(a.totals.records, b.totals.records - erased, "{id}: {:?} -> {:?}", b.totals, a.totals);
+        assert_eq!((a.source.kind.as_str(), a.source.name.as_str()), ("KafkaBackupLocation", "dr"));
+    }
 
     // The key is nowhere but in its Secret: not in the Job, the ConfigMaps, the status or the log.
     let job = jobs.get("forget-erase").await?;
