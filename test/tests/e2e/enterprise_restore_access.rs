@@ -480,6 +480,11 @@ async fn a_policy_needs_the_licence_to_be_written_and_stays_enforced_after_it_ex
             }
             other => anyhow::bail!("a changed policy was admitted after expiry: {other:?}"),
         }
+        // Removing the policy needs no licence.
+        let lifted = json!({"spec": {"restorePolicy": null}});
+        backups.patch("orders", &PatchParams::default(), &Patch::Merge(&lifted)).await?;
+        let left = backups.get("orders").await?.spec.restore_policy;
+        anyhow::ensure!(left.is_none(), "the policy is still there: {left:?}");
         drop(registration);
         anyhow::Ok(())
     }
