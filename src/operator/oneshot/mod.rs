@@ -1,5 +1,5 @@
 //! The one-shot run lifecycle, shared by every kind whose object is one run of one Job
-//! (`KafkaRestore`, `KafkaOffsetReset`; restore drills, erasure and schema restore to come).
+//! (`KafkaRestore`, `KafkaOffsetReset`, `KafkaDataErasure`; schema restore to come).
 //!
 //! A reconcile reads the clock once ([`kind::Now`]) and goes:
 //!
@@ -10,7 +10,8 @@
 //!    `<name>-plan` (`Pending` while it runs), its result into the status ([`OneShot::planned`])
 //!    → `Planned`; the run's Job starts from there when [`OneShot::stage`] lets it (at once, or
 //!    once approved);
-//! 4. no Job → resolve the cluster, then what the kind needs ([`OneShot::prepare`]); anything
+//! 4. no Job → resolve the cluster (unless the kind uses none: [`OneShot::uses_cluster`]), then
+//!    what the kind needs ([`OneShot::prepare`]); anything
 //!    missing → `Pending`, `Ready=False` with the typed reason, an Event when it is news, look
 //!    again in 30 s; else launch the Job → `Running`;
 //! 5. a Job under the run's name without the object's owner reference → refused
