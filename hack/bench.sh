@@ -14,6 +14,7 @@
 #   BENCH_RECORD_SIZE   value bytes per record (default 1024): ProducerPerformance's random A-Z values
 #   BENCH_PAYLOAD_FILE  instead, values taken at random from this file's lines (--payload-file)
 #   BENCH_PARTITIONS    the cases, as partition counts (default "1 8"); parallelism = partitions
+#   BENCH_THROUGHPUT    0: skip those backup/restore cases and their report (default 1)
 #   BENCH_ZSTD_LEVEL    backup.compressionLevel (default 3)
 #   BENCH_KEEP          1: keep topics, groups and objects (default 0)
 #   BENCH_OPERATOR      0: skip the operator's footprint and latency (default 1)
@@ -24,6 +25,7 @@
 #   BENCH_WEBHOOK_RATE / BENCH_WEBHOOK_SECONDS  requests/s (500) and seconds (20) of the fixed-rate runs
 #   BENCH_WEBHOOK_CONCURRENCY  requests in flight (default 8)
 #   BENCH_MASKING       0: skip the cost of masking on restore (default 1)
+# One section alone, e.g. masking: BENCH_THROUGHPUT=0 BENCH_OPERATOR=0 BENCH_SYNC=0 BENCH_WEBHOOK=0
 #   CARGO_TARGET_DIR    where the release binary is built (default target/)
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT_DIR"
@@ -247,7 +249,9 @@ restore_bound() { echo $((100 + 12 * $1)); }
 
 MIB=1048576
 RESULTS=() NOTES=()
-log "bench $RUN: $RECORDS records per case ($PAYLOAD_DESC), cases: $PARTITIONS partition(s); work dir $WORK"
+THROUGHPUT=${BENCH_THROUGHPUT:-1}
+[[ $THROUGHPUT == 1 ]] || PARTITIONS=""
+log "bench $RUN: $RECORDS records per case ($PAYLOAD_DESC), cases: ${PARTITIONS:-none} partition(s) (BENCH_THROUGHPUT=${THROUGHPUT}); work dir $WORK"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 for P in $PARTITIONS; do
   topic=$RUN-p$P group=$RUN-p$P-perf case=$WORK/p$P
@@ -350,41 +354,43 @@ YAML
 done
 
 # --- report -------------------------------------------------------------------------------------
-row() { printf '%-11s %9s %7s %10s %-17s %5s %7s %6s  %s\n' "$@"; }
-echo
-CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-echo "strimzi-backup-operator bench $RUN: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores ($CPU_MODEL)," \
-  "load average before: $LOAD_BEFORE"
-echo "Kafka $KAFKA_VERSION at $KAFKA_BOOTSTRAP, MinIO at $MINIO_ENDPOINT; $RECORDS records per case, $PAYLOAD_DESC"
-echo "MiB/s: record bytes per second of wall time (the whole process for ours); backup zstd-$ZSTD_LEVEL;" \
-  "parallelism = partitions"
-echo
-row case records/s MiB/s MiB/s/part "baseline MiB/s" ratio "RSS MiB" "bound" "CPU s: ours/broker/MinIO/other"
-for r in "${RESULTS[@]}"; do
-  read -r c rps mibs part bname bmibs ratio rss bound cpu <<<"$r"
-  row "$c" "$rps" "$mibs" "$part" "$bname $bmibs" "$ratio" "$rss" "$bound" "$cpu"
-done
-echo
-for n in "${NOTES[@]}"; do echo "  $n"; done
-echo
-echo "Targets (informational, nothing fails): backup >= 100 MiB/s per partition and >= 0.80 of the consumer"
-echo "baseline; restore >= 0.70 of the producer baseline; peak RSS <= the documented bound (docs/data-plane.md)."
-for r in "${RESULTS[@]}"; do
-  read -r c _ _ part _ _ ratio rss bound _ <<<"$r"
-  miss=()
-  if [[ $c == backup-* ]]; then
-    if awk "BEGIN { exit !($part < 100) }"; then miss+=("$part MiB/s per partition < 100"); fi
-    if awk "BEGIN { exit !($ratio < 0.80) }"; then miss+=("ratio $ratio < 0.80"); fi
-  elif awk "BEGIN { exit !($ratio < 0.70) }"; then
-    miss+=("ratio $ratio < 0.70")
-  fi
-  if ((rss > bound)); then miss+=("RSS $rss MiB > bound $bound MiB"); fi
-  if ((${#miss[@]})); then
-    echo "  $c: below target: $(IFS=';'; echo "${miss[*]}" | sed 's/;/; /g')"
-  else
-    echo "  $c: meets the targets"
-  fi
-done
+if [[ $THROUGHPUT == 1 ]]; then
+  row() { printf '%-11s %9s %7s %10s %-17s %5s %7s %6s  %s\n' "$@"; }
+  echo
+  CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+  echo "strimzi-backup-operator bench $RUN: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores ($CPU_MODEL)," \
+    "load average before: $LOAD_BEFORE"
+  echo "Kafka $KAFKA_VERSION at $KAFKA_BOOTSTRAP, MinIO at $MINIO_ENDPOINT; $RECORDS records per case, $PAYLOAD_DESC"
+  echo "MiB/s: record bytes per second of wall time (the whole process for ours); backup zstd-$ZSTD_LEVEL;" \
+    "parallelism = partitions"
+  echo
+  row case records/s MiB/s MiB/s/part "baseline MiB/s" ratio "RSS MiB" "bound" "CPU s: ours/broker/MinIO/other"
+  for r in "${RESULTS[@]}"; do
+    read -r c rps mibs part bname bmibs ratio rss bound cpu <<<"$r"
+    row "$c" "$rps" "$mibs" "$part" "$bname $bmibs" "$ratio" "$rss" "$bound" "$cpu"
+  done
+  echo
+  for n in "${NOTES[@]}"; do echo "  $n"; done
+  echo
+  echo "Targets (informational, nothing fails): backup >= 100 MiB/s per partition and >= 0.80 of the consumer"
+  echo "baseline; restore >= 0.70 of the producer baseline; peak RSS <= the documented bound (docs/data-plane.md)."
+  for r in "${RESULTS[@]}"; do
+    read -r c _ _ part _ _ ratio rss bound _ <<<"$r"
+    miss=()
+    if [[ $c == backup-* ]]; then
+      if awk "BEGIN { exit !($part < 100) }"; then miss+=("$part MiB/s per partition < 100"); fi
+      if awk "BEGIN { exit !($ratio < 0.80) }"; then miss+=("ratio $ratio < 0.80"); fi
+    elif awk "BEGIN { exit !($ratio < 0.70) }"; then
+      miss+=("ratio $ratio < 0.70")
+    fi
+    if ((rss > bound)); then miss+=("RSS $rss MiB > bound $bound MiB"); fi
+    if ((${#miss[@]})); then
+      echo "  $c: below target: $(IFS=';'; echo "${miss[*]}" | sed 's/;/; /g')"
+    else
+      echo "  $c: meets the targets"
+    fi
+  done
+fi
 
 # --- masking on restore: what spec.masking costs ------------------------------------------------
 # One topic of JSON values (1000 distinct customers of about 1 KiB, written by ProducerPerformance
