@@ -329,6 +329,16 @@ mod tests {
         }
     }
 
+    /// Unwrapped data keys are kept only in memory and wiped when dropped: the raw bytes
+    /// (`Zeroizing`) and the cipher's expanded AES and GHASH keys (aes-gcm's `zeroize` feature;
+    /// without it this does not compile).
+    #[test]
+    fn data_keys_are_wiped_when_dropped() {
+        fn wiped_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+        wiped_on_drop::<aes_gcm::Aes256Gcm>();
+        wiped_on_drop::<zeroize::Zeroizing<Vec<u8>>>();
+    }
+
     #[tokio::test]
     async fn each_wrapped_key_is_unwrapped_once_per_run() {
         let cache = KeyCache::default();
