@@ -119,6 +119,7 @@ async fn the_bundles_alm_examples_apply_with_strict_field_validation() -> anyhow
             "KafkaBackup",
             "KafkaBackupLocation",
             "KafkaBackupSchedule",
+            "KafkaDataErasure",
             "KafkaOffsetReset",
             "KafkaRestore",
             "KafkaRestoreDrill"
@@ -143,6 +144,7 @@ async fn kubectl_get_shows_the_printer_columns() -> anyhow::Result<()> {
     cluster.apply_file(&ns, &sample.join("kafkabackup.com_v1alpha1_kafkaoffsetreset.yaml")).await?;
     cluster.apply_file(&ns, &sample.join("kafkabackup.com_v1alpha1_kafkabackuplocation.yaml")).await?;
     cluster.apply_file(&ns, &sample.join("kafkabackup.com_v1alpha1_kafkarestoredrill.yaml")).await?;
+    cluster.apply_file(&ns, &sample.join("kafkabackup.com_v1alpha1_kafkadataerasure.yaml")).await?;
     // A restore point as the operator writes it (no sample: users never create one).
     cluster.apply(&ns, &serde_json::from_value(restore_point("backup-20260213-020000"))?).await?;
 
@@ -211,6 +213,19 @@ async fn kubectl_get_shows_the_printer_columns() -> anyhow::Result<()> {
     assert!(kor[0].split_whitespace().eq(["NAME", "STRATEGY", "PHASE", "GROUPS", "RESET", "AGE"]), "{kor:?}");
     for cell in ["reprocess-since-1430", "to-timestamp", "Completed", "2"] {
         assert!(kor[1].contains(cell), "{cell} in {kor:?}");
+    }
+    let erasures: Api<strimzi_backup_operator::api::KafkaDataErasure> =
+        Api::namespaced(cluster.client.clone(), &ns);
+    let status = json!({"status": {"phase": "Completed", "report": {"restorePointsRewritten": 12, "recordsRemoved": 345,
+        "objectsRead": 40, "objectsRewritten": 20, "objectsWritten": 22, "objectsDeleted": 20, "keysSelected": 1}}});
+    erasures.patch_status("gdpr-request-4711", &PatchParams::default(), &Patch::Merge(&status)).await?;
+    let kde = get("kde")?;
+    assert!(
+        kde[0].split_whitespace().eq(["NAME", "PHASE", "RESTORE", "POINTS", "RECORDS", "REMOVED", "AGE"]),
+        "{kde:?}"
+    );
+    for cell in ["gdpr-request-4711", "Completed", "12", "345"] {
+        assert!(kde[1].contains(cell), "{cell} in {kde:?}");
     }
     let kbl = get("kbl")?;
     assert!(
