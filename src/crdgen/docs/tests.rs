@@ -200,7 +200,8 @@ fn index_links_every_page() {
             "kafkabackuplocation.md",
             "kafkarestorepoint.md",
             "kafkarestoredrill.md",
-            "kafkabackupschedule.md"
+            "kafkabackupschedule.md",
+            "kafkadataerasure.md"
         ]
     );
 }
