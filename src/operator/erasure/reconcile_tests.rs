@@ -138,3 +138,68 @@ fn the_status_report_holds_counts_and_digests_never_keys() {
         (7, 1, "NotPossible")
     );
 }
+
+/// A restore point of backup `b1` as a location's sync wrote it (`revision` absent: as committed).
+fn restore_point(name: &str, backup_id: &str, records: i64, revision: Option<i32>) -> Value {
+    json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaRestorePoint",
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {"backupId": backup_id, "source": {"kind": "KafkaBackupLocation", "name": "dr"},
+            "owner": "kafka/orders", "formatVersion": 3, "revision": revision,
+            "capturedAt": "2026-11-20T10:00:00Z", "completedAt": "2026-11-20T10:01:00Z",
+            "compression": "zstd", "lineage": {}, "totals": {"topics": 1, "partitions": 1, "records": records,
+                "rawBytes": 10, "storedBytes": 10}}})
+}
+
+#[tokio::test]
+async fn a_finished_erasure_reports_into_the_status_and_its_restore_points_show_the_new_revision_at_once() {
+    let mut kde = erasure();
+    kde.status = serde_json::from_value(json!({"phase": "Running", "jobName": JOB, "observedGeneration": 1,
+        "erasureId": format!("kde-{UID}"), "startTime": "2026-11-21T10:00:00Z"}))
+    .expect("status");
+    let job = fixtures::job(
+        NS,
+        JOB,
+        fixtures::labels("forget", "erase"),
+        vec![fixtures::owner("KafkaDataErasure", "forget", UID)],
+        fixtures::finished("Complete", "2026-11-21T10:00:00Z"),
+    );
+    let mut revised: Value = restore_point("x", "b1", 90, Some(1))["spec"].clone();
+    revised["formatVersion"] = json!(4);
+    revised["owner"] = Value::Null;
+    let report = json!({"erasureId": format!("kde-{UID}"), "location": "s3://b/kafka/orders/",
+        "restorePoints": [{"backupId": "b1", "revision": 1}], "segmentsRead": 3, "segmentsRewritten": 2,
+        "segmentsWritten": 2, "segmentsDeleted": 2, "recordsRemoved": 10,
+        "topics": [{"topic": "orders", "records": 10}], "keyDigests": ["d1"], "keysSelected": 2,
+        "revised": [revised]});
+    let mut calls = vec![Call::get(format!("{JOBS}/{JOB}"), job)];
+    calls.extend(fixtures::job_output(NS, JOB, &format!("INFO erasing\n{report}\n")));
+    calls.extend([
+        Call::list_all(
+            "/apis/kafkabackup.com/v1alpha1/namespaces/kafka/kafkarestorepoints",
+            "KafkaRestorePoint",
+            vec![restore_point("dr-b1", "b1", 100, None), restore_point("dr-b2", "b2", 100, None)],
+        ),
+        Call::patch(
+            "/apis/kafkabackup.com/v1alpha1/namespaces/kafka/kafkarestorepoints/dr-b1",
+            restore_point("dr-b1", "b1", 90, Some(1)),
+        )
+        .body(|b| {
+            let spec = &b["spec"];
+            assert_eq!((&spec["revision"], &spec["totals"]["records"]), (&json!(1), &json!(90)), "{b}");
+            assert_eq!(spec["source"]["name"], "dr", "the source stays");
+            assert_eq!(spec["owner"], "kafka/orders", "the owner stays");
+        }),
+        Call::event(NS, "Normal", "ErasureCompleted"),
+        Call::apply_status(KDE, object(&kde)).body(|b| {
+            let s = &b["status"];
+            assert_eq!(s["phase"], "Completed");
+            assert_eq!(ready(b), ("True".into(), "DataErased".into()));
+            let r = &s["report"];
+            assert_eq!((&r["recordsRemoved"], &r["restorePointsRewritten"]), (&json!(10), &json!(1)));
+            assert_eq!(r["keyDigests"], json!(["d1"]));
+            let message = b["status"]["conditions"][0]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("1 KafkaRestorePoint(s) show the new revision"), "{message}");
+        }),
+    ]);
+    assert_eq!(run(kde, licence(&["erasure"]), calls).await.expect("reconcile"), Action::await_change());
+}
