@@ -27,6 +27,8 @@
 //! - [`lease`]: leases of running restores, which retention, cleanup and `delete` respect.
 //! - [`license`]: Enterprise licence tokens, verified offline against compiled-in keys; the
 //!   installed token and the records of accepted settings, shared by webhook and controllers.
+//! - [`erase`]: the right to be forgotten at a location, and on live compacted topics
+//!   (subcommand `erase`, what `KafkaDataErasure` Jobs run).
 //! - [`offset_reset`]: moving consumer-group offsets (subcommand `offset-reset`).
 //! - [`operator`]: the controllers (subcommand `operator`); the top layer below `main`.
 //! - [`refusal`]: failures a rerun cannot fix (their own exit code; Jobs do not retry them).
