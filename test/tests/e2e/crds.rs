@@ -27,6 +27,7 @@ async fn crds_install_and_become_established() -> anyhow::Result<()> {
             "kafkabackuplocations.kafkabackup.com",
             "kafkabackups.kafkabackup.com",
             "kafkabackupschedules.kafkabackup.com",
+            "kafkadataerasures.kafkabackup.com",
             "kafkaoffsetresets.kafkabackup.com",
             "kafkarestoredrills.kafkabackup.com",
             "kafkarestorepoints.kafkabackup.com",
@@ -78,10 +79,19 @@ async fn every_sample_applies_cleanly() -> anyhow::Result<()> {
         Api::namespaced(cluster.client.clone(), &ns).list(&Default::default()).await?.items;
     let schedules: Vec<strimzi_backup_operator::api::KafkaBackupSchedule> =
         Api::namespaced(cluster.client.clone(), &ns).list(&Default::default()).await?.items;
+    let erasures: Vec<strimzi_backup_operator::api::KafkaDataErasure> =
+        Api::namespaced(cluster.client.clone(), &ns).list(&Default::default()).await?.items;
     assert_eq!(
-        backups.len() + restores.len() + resets.len() + locations.len() + drills.len() + schedules.len(),
+        backups.len()
+            + restores.len()
+            + resets.len()
+            + locations.len()
+            + drills.len()
+            + schedules.len()
+            + erasures.len(),
         applied
     );
+    assert!(!erasures.is_empty(), "no KafkaDataErasure among the samples");
     assert!(!schedules.is_empty(), "no KafkaBackupSchedule among the samples");
     assert!(!locations.is_empty(), "no KafkaBackupLocation among the samples");
     assert!(!drills.is_empty(), "no KafkaRestoreDrill among the samples");
@@ -456,7 +466,22 @@ async fn restore_points_are_immutable_and_locations_checked_by_the_schema() -> a
     let mut changed = point;
     changed["spec"]["totals"]["records"] = json!(1);
     let msg = rejection(&cluster, &ns, changed).await?;
-    assert!(msg.contains("a KafkaRestorePoint's spec is what its manifest holds and never changes"), "{msg}");
+    assert!(
+        msg.contains(
+            "a KafkaRestorePoint's spec is what its manifest holds: it changes only with a newer revision"
+        ),
+        "{msg}"
+    );
+    // A data erasure's newer manifest revision is the one change the schema admits; an older
+    // or equal revision after it is refused again.
+    let mut revised = restore_point("backup-20260214-020000");
+    revised["spec"]["revision"] = json!(2);
+    revised["spec"]["totals"]["records"] = json!(1190);
+    cluster.apply(&ns, &serde_json::from_value(revised.clone())?).await?;
+    let mut back = revised;
+    back["spec"]["revision"] = json!(1);
+    let msg = rejection(&cluster, &ns, back).await?;
+    assert!(msg.contains("changes only with a newer revision"), "{msg}");
     let points: Api<KafkaRestorePoint> = Api::namespaced(cluster.client.clone(), &ns);
     let status = json!({"status": {"verification": {"result": "Failed", "mismatches": 1,
         "message": "orders/0 offset 42: record differs"}}});
