@@ -74,26 +74,6 @@ async fn audit_secret(cluster: &Cluster, ns: &str, db: &Db) -> anyhow::Result<()
     Ok(())
 }
 
-/// A licence signed with the test key granting `features`, expiring in `days` (negative: past).
-fn licence(features: &[&str], days: i64) -> anyhow::Result<String> {
-    use strimzi_backup_operator::license::{Claims, Edition, issue, test_key};
-    let now = chrono::Utc::now();
-    let (issued_at, expires_at) = if days > 0 {
-        (now - chrono::Duration::days(1), now + chrono::Duration::days(days))
-    } else {
-        (now + chrono::Duration::days(days - 30), now + chrono::Duration::days(days))
-    };
-    let claims = Claims {
-        id: format!("audit-e2e-{days}"),
-        customer: "e2e".into(),
-        edition: Edition::Enterprise,
-        features: features.iter().map(|f| f.to_string()).collect(),
-        issued_at,
-        expires_at,
-    };
-    issue(&claims, &test_key::SEED).map_err(anyhow::Error::msg)
-}
-
 /// One stored row, as queries see it.
 #[derive(Debug, Clone)]
 struct Row {
@@ -200,7 +180,7 @@ async fn setup(
 async fn admissions_and_runs_are_chained_with_the_user_and_a_changed_row_is_named() -> anyhow::Result<()> {
     let env = TestEnv::load()?;
     let db = fresh_db(&env).await?;
-    let token = licence(&["audit"], 30)?;
+    let token = licences::issued(&["audit"], 30)?;
     let Setup { cluster, ns, operator, _registration } = setup("audit-chain", &db, Some(&token), &[]).await?;
     let s = unique_suffix();
     let (topic, prefix) = (format!("audited{s}"), format!("e2e-audit-{s}/"));
@@ -324,7 +304,7 @@ async fn with_the_database_away_operations_go_on_and_what_was_lost_is_a_gap_row(
         Private { port: free_port()?, dir: std::env::temp_dir().join(format!("sbo-pg-{}", unique_suffix())) };
     private.run("start")?;
     let db = private.db()?;
-    let token = licence(&["audit"], 30)?;
+    let token = licences::issued(&["audit"], 30)?;
     let Setup { cluster, ns, operator, _registration } =
         setup("audit-outage", &db, Some(&token), &[("STRIMZI_BACKUP_AUDIT_QUEUE_SIZE", "3")]).await?;
     let s = unique_suffix();
@@ -441,7 +421,7 @@ async fn without_the_feature_nothing_is_recorded_and_after_expiry_recording_goes
     assert!(rows(&pool).await?.is_empty(), "rows written without a licence");
 
     // A licence with `audit`: recorded.
-    licences::install(&cluster, &ns, &licence(&["audit"], 30)?).await?;
+    licences::install(&cluster, &ns, &licences::issued(&["audit"], 30)?).await?;
     wait_until(Duration::from_secs(30), "the licensed state", || async {
         Ok(operator
             .metrics()
@@ -458,7 +438,7 @@ async fn without_the_feature_nothing_is_recorded_and_after_expiry_recording_goes
     .await?;
 
     // Expired: recording goes on, with a warning.
-    licences::install(&cluster, &ns, &licence(&["audit"], -1)?).await?;
+    licences::install(&cluster, &ns, &licences::issued(&["audit"], -1)?).await?;
     wait_until(Duration::from_secs(30), "the expired state", || async {
         Ok(operator
             .metrics()

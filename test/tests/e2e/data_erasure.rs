@@ -23,7 +23,6 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ListParams};
 use object_store::ObjectStore;
 use sha2::{Digest, Sha256};
-use strimzi_backup_e2e::dataplane::binary;
 use strimzi_backup_e2e::dataplane::{
     base_config, command, commit, committed, consume_all, create_topic, minio, produce, read_backup, recent,
     result_line, run_err, run_ok, without_offsets,
@@ -477,18 +476,6 @@ async fn also_live_topics_tombstones_a_compacted_topic_and_reports_a_delete_topi
     Ok(())
 }
 
-/// A licence signed with the test key granting `features`, valid for `days`.
-fn licence(features: &[&str], days: i64) -> anyhow::Result<String> {
-    let mut cmd = std::process::Command::new(binary());
-    cmd.args(["license", "--days", &days.to_string()]);
-    for f in features {
-        cmd.args(["--feature", f]);
-    }
-    let out = cmd.output()?;
-    anyhow::ensure!(out.status.success(), "license: {}", String::from_utf8_lossy(&out.stderr));
-    Ok(String::from_utf8(out.stdout)?.trim().to_string())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn through_the_operator_an_erasure_of_a_kafka_backup_follows_the_licence_and_erases_every_restore_point()
 -> anyhow::Result<()> {
@@ -568,7 +555,7 @@ async fn through_the_operator_an_erasure_of_a_kafka_backup_follows_the_licence_a
     );
 
     // A licence granting erasure: it runs.
-    licences::install(&cluster, &ns, &licence(&["erasure"], 30)?).await?;
+    licences::install(&cluster, &ns, &licences::issued(&["erasure"], 30)?).await?;
     let run = finished_run(&erasures, "forget", Duration::from_secs(300), |r| r.status.as_ref()?.phase)
         .await
         .map_err(|e| e.context(operator.log_text()))?;
@@ -635,7 +622,7 @@ async fn through_the_operator_an_erasure_of_a_kafka_backup_follows_the_licence_a
         (None, "no licence is installed"),
         (Some(licences::EXPIRED.to_string()), "expired on 2026-01-01"),
         (Some(licences::VALID.to_string()), "does not grant the `erasure` feature"),
-        (Some(licence(&["erasure"], -1)?), "expired"),
+        (Some(licences::issued(&["erasure"], -1)?), "expired"),
     ] {
         match token {
             Some(token) => licences::install(&cluster, &ns, &token).await?,
@@ -649,7 +636,7 @@ async fn through_the_operator_an_erasure_of_a_kafka_backup_follows_the_licence_a
         })
         .await?;
     }
-    licences::install(&cluster, &ns, &licence(&["erasure"], 30)?).await?;
+    licences::install(&cluster, &ns, &licences::issued(&["erasure"], 30)?).await?;
     wait_until(Duration::from_secs(60), "an erasure admitted under a licence granting erasure", || async {
         let (ok, _) = cluster.kubectl_apply(&ns, &erasure("admitted"), &["--dry-run=server"])?;
         Ok(ok.then_some(()))

@@ -33,26 +33,12 @@ use strimzi_backup_operator::api::backup::KafkaBackup;
 use strimzi_backup_operator::api::restore::{KafkaRestore, KafkaRestoreStatus, RunPhase};
 use strimzi_backup_operator::api::restore_point::KafkaRestorePoint;
 use strimzi_backup_operator::api::restore_policy::{REASON, RESTORER_ROLE};
-use strimzi_backup_operator::license::{Claims, Edition, feature, issue, test_key};
+use strimzi_backup_operator::license::feature;
 use strimzi_backup_operator::restore_access::{
     AUTHORIZATION_ANNOTATION, AUTHORIZED_BY_ANNOTATION, KEY_SECRET,
 };
 
 const API: &str = "kafkabackup.com/v1alpha1";
-
-/// A licence granting `features`, expiring `days` from now (negative: expired).
-fn licence(features: &[&str], days: i64) -> anyhow::Result<String> {
-    let now = chrono::Utc::now();
-    let claims = Claims {
-        id: format!("restore-access-{days}"),
-        customer: "e2e".into(),
-        edition: Edition::Enterprise,
-        features: features.iter().map(|f| f.to_string()).collect(),
-        issued_at: now - chrono::Duration::days(400),
-        expires_at: now + chrono::Duration::days(days),
-    };
-    issue(&claims, &test_key::SEED).map_err(anyhow::Error::msg)
-}
 
 /// A client acting as `user` (impersonated through the admin kubeconfig), so RBAC and the
 /// webhook's userInfo are the user's.
@@ -246,7 +232,8 @@ async fn only_a_user_rbac_lets_restore_a_protected_backup_restores_it_within_its
         let (alice, bob) = (as_user(&cluster, "alice").await?, as_user(&cluster, "bob").await?);
         let policy = json!({"allowedTargetClusters": [{"name": "my-cluster"}], "approval": "Manual"});
         let orders = backup(&cluster, "orders", &topic, &format!("e2e-restore-access-{s}/"), policy)?;
-        licensed(&cluster, &ns, &licence(&[feature::RESTORE_POLICY], 30)?, &orders, "", &operator).await?;
+        licensed(&cluster, &ns, &licences::issued(&[feature::RESTORE_POLICY], 30)?, &orders, "", &operator)
+            .await?;
         // Bob, an editor, creates the protected backup: editing needs no restore right.
         anyhow::ensure!(create(&bob, &ns, &orders, false).await?.is_none(), "bob's KafkaBackup refused");
         let backups: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
@@ -426,9 +413,11 @@ async fn a_policy_needs_the_licence_to_be_written_and_stays_enforced_after_it_ex
         refused(&cluster.client, &ns, &orders, &says).await?;
         // A licence without the feature: refused.
         let without = "does not grant the `restore-policy` feature";
-        licensed(&cluster, &ns, &licence(&[feature::ENCRYPTION], 30)?, &orders, without, &operator).await?;
+        licensed(&cluster, &ns, &licences::issued(&[feature::ENCRYPTION], 30)?, &orders, without, &operator)
+            .await?;
         // Granted: accepted, and enforced.
-        licensed(&cluster, &ns, &licence(&[feature::RESTORE_POLICY], 30)?, &orders, "", &operator).await?;
+        licensed(&cluster, &ns, &licences::issued(&[feature::RESTORE_POLICY], 30)?, &orders, "", &operator)
+            .await?;
         anyhow::ensure!(
             create(&cluster.client, &ns, &orders, false).await?.is_none(),
             "refused with the licence"
@@ -448,8 +437,15 @@ async fn a_policy_needs_the_licence_to_be_written_and_stays_enforced_after_it_ex
         // a new policy or a changed one is refused.
         let mut other = orders.clone();
         other["metadata"]["name"] = json!("payments");
-        licensed(&cluster, &ns, &licence(&[feature::RESTORE_POLICY], -1)?, &other, "expired", &operator)
-            .await?;
+        licensed(
+            &cluster,
+            &ns,
+            &licences::issued(&[feature::RESTORE_POLICY], -1)?,
+            &other,
+            "expired",
+            &operator,
+        )
+        .await?;
         refused(&cluster.client, &ns, &other, &["spec.restorePolicy", "expired"]).await?;
         refused(&bob, &ns, &restore("bob", "my-cluster", "Manual"), &["user bob may not restore"]).await?;
         refused(&alice, &ns, &restore("auto", "my-cluster", "Automatic"), &["spec.restore.approval"]).await?;

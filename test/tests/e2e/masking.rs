@@ -22,8 +22,8 @@ use kube::api::{Api, ListParams, LogParams};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::Consumer;
 use strimzi_backup_e2e::dataplane::{
-    base_config, binary, commit, committed, consume_all, create_topic, produce, recent, run_err, run_ok,
-    sigkill, spawn, without_offsets,
+    base_config, commit, committed, consume_all, create_topic, produce, recent, run_err, run_ok, sigkill,
+    spawn, without_offsets,
 };
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
@@ -415,18 +415,6 @@ fn masking_key_mounts(job: &Job) -> usize {
         .count()
 }
 
-/// A licence signed with the test key granting `features`, valid for `days`.
-fn licence(features: &[&str], days: i64) -> anyhow::Result<String> {
-    let mut cmd = std::process::Command::new(binary());
-    cmd.args(["license", "--days", &days.to_string()]);
-    for f in features {
-        cmd.args(["--feature", f]);
-    }
-    let out = cmd.output()?;
-    anyhow::ensure!(out.status.success(), "license: {}", String::from_utf8_lossy(&out.stderr));
-    Ok(String::from_utf8(out.stdout)?.trim().to_string())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn through_the_operator_the_key_stays_in_its_secret_and_masking_follows_the_licence()
 -> anyhow::Result<()> {
@@ -498,7 +486,7 @@ async fn through_the_operator_the_key_stays_in_its_secret_and_masking_follows_th
     );
 
     // A licence granting masking: it runs, the email hashed with the Secret's key.
-    licences::install(&cluster, &ns, &licence(&["masking"], 30)?).await?;
+    licences::install(&cluster, &ns, &licences::issued(&["masking"], 30)?).await?;
     let run = finished_run(&restores, "dev", Duration::from_secs(240), |r| r.status.as_ref()?.phase)
         .await
         .map_err(|e| e.context(operator.log_text()))?;
@@ -557,7 +545,7 @@ async fn through_the_operator_the_key_stays_in_its_secret_and_masking_follows_th
         (None, "no licence is installed"),
         (Some(licences::EXPIRED.to_string()), "expired on 2026-01-01"),
         (Some(licences::VALID.to_string()), "does not grant the `masking` feature"),
-        (Some(licence(&["masking"], -1)?), "expired"),
+        (Some(licences::issued(&["masking"], -1)?), "expired"),
     ] {
         match token {
             Some(token) => licences::install(&cluster, &ns, &token).await?,
@@ -573,7 +561,7 @@ async fn through_the_operator_the_key_stays_in_its_secret_and_masking_follows_th
         let (ok, text) = cluster.kubectl_apply(&ns, &restore("plain", false), &["--dry-run=server"])?;
         assert!(ok, "a restore without masking needs no licence: {text}");
     }
-    licences::install(&cluster, &ns, &licence(&["masking"], 30)?).await?;
+    licences::install(&cluster, &ns, &licences::issued(&["masking"], 30)?).await?;
     wait_until(
         Duration::from_secs(60),
         "a masked restore admitted under a licence granting masking",
