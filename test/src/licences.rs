@@ -62,6 +62,19 @@ pub fn encrypted_backup(
     ))
 }
 
+/// A licence granting `features`, expiring `days` from now (negative: already expired), issued
+/// by the product's own `license` subcommand with the test key (what `hack/license` runs).
+pub fn issued(features: &[&str], days: i64) -> anyhow::Result<String> {
+    let mut cmd = std::process::Command::new(crate::dataplane::binary());
+    cmd.args(["license", "--days", &days.to_string()]);
+    for f in features {
+        cmd.args(["--feature", f]);
+    }
+    let out = cmd.output()?;
+    anyhow::ensure!(out.status.success(), "license: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::{TimeZone, Utc};
@@ -87,17 +100,4 @@ mod tests {
         assert_eq!(verify(super::WRONG_KEY, now()), Err(LicenseError::BadSignature));
         assert_eq!(verify(super::TAMPERED, now()), Err(LicenseError::BadSignature));
     }
-}
-
-/// A licence granting `features`, expiring `days` from now (negative: already expired), issued
-/// by the product's own `license` subcommand with the test key (what `hack/license` runs).
-pub fn issued(features: &[&str], days: i64) -> anyhow::Result<String> {
-    let mut cmd = std::process::Command::new(crate::dataplane::binary());
-    cmd.args(["license", "--days", &days.to_string()]);
-    for f in features {
-        cmd.args(["--feature", f]);
-    }
-    let out = cmd.output()?;
-    anyhow::ensure!(out.status.success(), "license: {}", String::from_utf8_lossy(&out.stderr));
-    Ok(String::from_utf8(out.stdout)?.trim().to_string())
 }
