@@ -321,6 +321,13 @@ async fn locations_and_drills_are_judged_by_their_rules_through_their_routes() {
     // The rules the controllers run (`rules::location`, `rules::drill`), served at the kinds' paths.
     assert_eq!(denied_fields("KafkaBackupLocation", location("10s")).await, ["spec.syncPeriod"]);
     assert!(denied_fields("KafkaBackupLocation", location("5m")).await.is_empty());
+    // A location says how its backups are encrypted, by the rules of a KafkaBackup's block,
+    // named at its own path; reading needs no licence (the app here has none).
+    let mut encrypted = location("5m");
+    encrypted["spec"]["encryption"] = json!({"enabled": true, "keySecret": {"name": "aes", "key": "key"}});
+    assert!(denied_fields("KafkaBackupLocation", encrypted.clone()).await.is_empty());
+    encrypted["spec"]["encryption"] = json!({"enabled": true});
+    assert_eq!(denied_fields("KafkaBackupLocation", encrypted).await, ["spec.encryption"]);
     assert_eq!(denied_fields("KafkaRestoreDrill", drill("0 25 * * *", None)).await, ["spec.schedule.cron"]);
     assert!(denied_fields("KafkaRestoreDrill", drill("0 4 * * 0", Some("ns"))).await.is_empty());
     let mut bad_prefix = drill("0 4 * * 0", None);

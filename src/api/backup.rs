@@ -243,7 +243,7 @@ fn default_parallelism() -> i32 {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!self.enabled || has(self.keySecret) != has(self.kms)")
-    .message("backup.encryption.enabled needs exactly one of keySecret (the Secret key holding the AES-256 key) and kms (a KMS key wrapping each backup's data key)"))]
+    .message("encryption.enabled needs exactly one of keySecret (the Secret key holding the AES-256 key) and kms (a KMS key wrapping each backup's data key)"))]
 pub struct Encryption {
     /// Encrypt backups.
     #[serde(default)]

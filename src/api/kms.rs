@@ -118,12 +118,12 @@ pub fn default_kubernetes_mount_path() -> String {
     "kubernetes".into()
 }
 
-/// What is wrong with `spec.backup.encryption` as to its key source: exactly one of `keySecret`
-/// and `kms` when enabled, and the provider's own block (shared by the webhook and the
-/// controller through [`super::rules::backup`]).
-pub fn problems(encryption: &super::backup::Encryption) -> Vec<FieldError> {
+/// What is wrong with an `encryption` block at `base` (`spec.backup.encryption` of a
+/// `KafkaBackup`, `spec.encryption` of a `KafkaBackupLocation`) as to its key source: exactly one
+/// of `keySecret` and `kms` when enabled, and the provider's own block (shared by the webhook and
+/// the controller through [`super::rules`]).
+pub fn problems(encryption: &super::backup::Encryption, base: &str) -> Vec<FieldError> {
     let mut problems = Vec::new();
-    let base = "spec.backup.encryption";
     if !encryption.enabled {
         return problems;
     }
@@ -227,7 +227,7 @@ mod tests {
     }
 
     fn paths(yaml: &str) -> Vec<String> {
-        problems(&encryption(yaml)).into_iter().map(|p| p.path).collect()
+        problems(&encryption(yaml), "spec.backup.encryption").into_iter().map(|p| p.path).collect()
     }
 
     #[test]
@@ -256,7 +256,7 @@ mod tests {
         let ok = encryption(
             "{enabled: true, kms: {provider: vaultTransit, keyId: k, vaultTransit: {address: 'https://v:8200', kubernetesAuth: {role: r}}}}",
         );
-        assert!(problems(&ok).is_empty());
+        assert!(problems(&ok, "spec.backup.encryption").is_empty());
         let v = ok.kms.and_then(|k| k.vault_transit).expect("vault");
         assert_eq!(
             (v.mount_path.as_str(), v.kubernetes_auth.map(|a| a.mount_path)),

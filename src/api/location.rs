@@ -74,6 +74,12 @@ pub struct KafkaBackupLocationSpec {
     /// write their lease and resume state under `restores/` in either mode.
     #[serde(default)]
     pub access_mode: AccessMode,
+    /// How the backups at this location are encrypted: the writing `KafkaBackup`'s
+    /// `spec.backup.encryption` (`keySecret` with a Secret of this namespace holding the same
+    /// key, or the same `kms` settings). Restores of this location's restore points read the
+    /// backups with it; listing them needs no key. Reading backups never needs a licence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<super::backup::Encryption>,
     /// Resources, template and Job settings of the sync Jobs.
     #[serde(flatten)]
     pub job_options: JobOptions,

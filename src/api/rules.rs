@@ -69,7 +69,7 @@ pub fn backup(spec: &KafkaBackupSpec) -> Vec<FieldError> {
     }
     problems.extend(compression_level(&spec.backup));
     if let Some(encryption) = &spec.backup.encryption {
-        problems.extend(super::kms::problems(encryption));
+        problems.extend(super::kms::problems(encryption, "spec.backup.encryption"));
     }
     if let Some(sr) = &spec.schema_registry {
         problems.extend(super::schema_registry::problems("spec.schemaRegistry", &sr.connection));
@@ -150,6 +150,9 @@ pub fn location(spec: &KafkaBackupLocationSpec) -> Vec<FieldError> {
             ),
         )),
         Ok(_) => {}
+    }
+    if let Some(encryption) = &spec.encryption {
+        problems.extend(super::kms::problems(encryption, "spec.encryption"));
     }
     problems.extend(super::privilege::problems(&spec.job_options));
     problems

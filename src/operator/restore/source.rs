@@ -163,7 +163,12 @@ async fn restore_point(
             let Some(location) = found else {
                 return missing(RunReason::LocationNotFound, "KafkaBackupLocation");
             };
-            Ok(Ok(Source { storage: location.spec.storage.clone(), backup_id, key: None, kms: None }))
+            // A disaster-recovery cluster has no KafkaBackup: the location says how its backups
+            // are encrypted.
+            let encryption = location.spec.encryption.as_ref().filter(|e| e.enabled);
+            let key = encryption.and_then(|e| e.key_secret.clone());
+            let kms = encryption.and_then(|e| e.kms.clone());
+            Ok(Ok(Source { storage: location.spec.storage.clone(), backup_id, key, kms }))
         }
         other => wait(
             RunReason::RestorePointNotFound,

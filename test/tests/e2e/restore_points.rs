@@ -3,6 +3,8 @@
 //! recoverability window; a fresh namespace with only a `KafkaBackupLocation` (disaster recovery)
 //! sees the same restore points, follows pruning at the location, and restores one by
 //! `restorePointRef`; the webhook refuses a restore outside a backup's recoverability window.
+//! The backups are encrypted: the location says so with its own `encryption` block and a copy of
+//! the key in the DR namespace, as a disaster-recovery cluster without the `KafkaBackup` must.
 
 use std::time::Duration;
 
@@ -10,6 +12,7 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use object_store::ObjectStoreExt;
 use strimzi_backup_e2e::dataplane::{consume_all, create_topic, minio, produce, recent, records};
 use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
+use strimzi_backup_e2e::licences;
 use strimzi_backup_e2e::operator::{Operator, event, finished_run, minio_storage, namespace_with_kafka};
 use strimzi_backup_e2e::webhook;
 use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup};
@@ -31,6 +34,9 @@ async fn points(
     Ok(items)
 }
 
+/// The AES-256 key of the backups (64 hex characters), in a Secret `aes` of each namespace.
+const KEY_HEX: &str = "5f1d2c3b4a59687766554433221100ffeeddccbbaa99887766554433221100aa";
+
 fn ms(rfc3339: Option<&str>) -> Option<i64> {
     chrono::DateTime::parse_from_rfc3339(rfc3339?).ok().map(|t| t.timestamp_millis())
 }
@@ -49,6 +55,13 @@ async fn restore_points_of_a_backup_are_seen_pruned_and_restored_from_a_location
     let first = records(&topic, 0, 120, base);
     produce(env, &topic, 0, &first).await?;
     produce(env, &topic, 1, &records(&topic, 1, 30, base + 500)).await?;
+    let key_secret =
+        format!("apiVersion: v1\nkind: Secret\nmetadata: {{name: aes}}\nstringData: {{key: {KEY_HEX}}}\n");
+    for ns in [&source_ns, &dr_ns] {
+        cluster.apply_yaml(ns, &key_secret).await?;
+    }
+    // Encryption is an Enterprise feature for the writer; reading it back never needs one.
+    licences::install(&cluster, &source_ns, licences::VALID).await?;
     let operator = Operator::start_watching(
         env,
         &source_ns,
@@ -60,7 +73,7 @@ async fn restore_points_of_a_backup_are_seen_pruned_and_restored_from_a_location
         .apply_yaml(
             &source_ns,
             &format!(
-                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: orders}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: ['{topic}']}}\n{}",
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: orders}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: ['{topic}']}}\n  backup: {{encryption: {{enabled: true, keySecret: {{name: aes, key: key}}}}}}\n{}",
                 minio_storage(env, &prefix, "minio-credentials", 2)?
             ),
         )
@@ -171,7 +184,7 @@ async fn restore_points_of_a_backup_are_seen_pruned_and_restored_from_a_location
         .apply_yaml(
             &dr_ns,
             &format!(
-                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackupLocation\nmetadata: {{name: dr}}\nspec:\n  syncPeriod: 30s\n{}",
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackupLocation\nmetadata: {{name: dr}}\nspec:\n  syncPeriod: 30s\n  encryption: {{enabled: true, keySecret: {{name: aes, key: key}}}}\n{}",
                 minio_storage(env, &prefix, "minio-credentials", 2)?
             ),
         )
