@@ -177,10 +177,13 @@ pub async fn load_or_create(client: kube::Client, namespace: &str) -> Result<Key
         let secret = Secret {
             metadata: ObjectMeta {
                 name: Some(KEY_SECRET.into()),
-                labels: Some(BTreeMap::from([
-                    ("app.kubernetes.io/part-of".into(), "strimzi-backup".into()),
-                    ("app.kubernetes.io/managed-by".into(), "strimzi-backup-operator".into()),
-                ])),
+                // SPEC §6's labels, as on everything the operator creates; the operator itself
+                // is the instance.
+                labels: Some(crate::operator::job::labels(
+                    "restore-authorization",
+                    "strimzi-backup-operator",
+                    None,
+                )),
                 ..Default::default()
             },
             data: Some(BTreeMap::from([(KEY_FIELD.into(), ByteString(bytes.to_vec()))])),

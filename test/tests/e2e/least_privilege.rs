@@ -120,10 +120,15 @@ fn secret_rules(rules: &Value) -> Vec<Value> {
         .collect()
 }
 
-/// A namespaced grant on Secrets is allowed only by name and only to read (the licence).
+/// A namespaced grant on Secrets is allowed only by name and only to read (the licence, the
+/// audit log's URL, the restore-authorization key), or to create and nothing else: the operator
+/// makes its restore-authorization key on first start (docs/enterprise.md), and RBAC cannot
+/// narrow `create` by name; creating reads nothing.
 fn by_name_read_only(rule: &Value) -> bool {
-    !strings(&rule["resourceNames"]).is_empty()
-        && strings(&rule["verbs"]).iter().all(|v| matches!(v.as_str(), "get" | "list" | "watch"))
+    let verbs = strings(&rule["verbs"]);
+    let read_by_name = !strings(&rule["resourceNames"]).is_empty()
+        && verbs.iter().all(|v| matches!(v.as_str(), "get" | "list" | "watch"));
+    read_by_name || (!verbs.is_empty() && verbs.iter().all(|v| v == "create"))
 }
 
 #[test]
