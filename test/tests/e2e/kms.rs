@@ -468,18 +468,6 @@ async fn vault_kubernetes_auth_logs_in_with_the_service_account_token() -> anyho
     Ok(())
 }
 
-/// A licence signed with the test key granting `features`, valid for `days`.
-fn licence(features: &[&str], days: i64) -> anyhow::Result<String> {
-    let mut cmd = std::process::Command::new(strimzi_backup_e2e::dataplane::binary());
-    cmd.args(["license", "--days", &days.to_string()]);
-    for f in features {
-        cmd.args(["--feature", f]);
-    }
-    let out = cmd.output()?;
-    anyhow::ensure!(out.status.success(), "license: {}", String::from_utf8_lossy(&out.stderr));
-    Ok(String::from_utf8(out.stdout)?.trim().to_string())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn through_the_operator_kms_credentials_stay_in_their_secret_and_kms_follows_the_licence()
 -> anyhow::Result<()> {
@@ -528,7 +516,7 @@ async fn through_the_operator_kms_credentials_stay_in_their_secret_and_kms_follo
     assert!(jobs.list(&ListParams::default()).await?.items.is_empty(), "no Job without a licence");
 
     // A licence granting encryption and kms: the backup runs, its data key wrapped by the key.
-    licences::install(&cluster, &ns, &licence(&["encryption", "kms"], 30)?).await?;
+    licences::install(&cluster, &ns, &licences::issued(&["encryption", "kms"], 30)?).await?;
     backup_completed(&backups, "src", Duration::from_secs(240))
         .await
         .map_err(|e| e.context(operator.log_text()))?;
@@ -599,7 +587,7 @@ async fn through_the_operator_kms_credentials_stay_in_their_secret_and_kms_follo
     webhook::answering(&cluster, &ns, &operator).await?;
     for (token, why) in [
         (licences::VALID.to_string(), "does not grant the `kms` feature"),
-        (licence(&["encryption", "kms"], -1)?, "expired"),
+        (licences::issued(&["encryption", "kms"], -1)?, "expired"),
     ] {
         licences::install(&cluster, &ns, &token).await?;
         wait_until(Duration::from_secs(60), &format!("a new kms backup refused ({why})"), || async {
