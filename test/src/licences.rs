@@ -62,6 +62,30 @@ pub fn encrypted_backup(
     ))
 }
 
+/// The licences under which a new use of `feature` must be refused, each with the words its
+/// refusal names: none installed (`None`), the golden expired one, the golden valid one (it grants
+/// only `encryption`), and one granting `feature` that has expired.
+pub fn refusing(feature: &str) -> anyhow::Result<Vec<(Option<String>, String)>> {
+    Ok(vec![
+        (None, "no licence is installed".into()),
+        (Some(EXPIRED.to_string()), "expired on 2026-01-01".into()),
+        (Some(VALID.to_string()), format!("does not grant the `{feature}` feature")),
+        (Some(issued(&[feature], -1)?), "expired".into()),
+    ])
+}
+
+/// Installs `token` as the operator's licence in `ns`, or deletes the licence Secret for `None`.
+pub async fn put(cluster: &Cluster, ns: &str, token: Option<&str>) -> anyhow::Result<()> {
+    match token {
+        Some(token) => install(cluster, ns, token).await,
+        None => {
+            let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), ns);
+            secrets.delete("strimzi-backup-license", &Default::default()).await?;
+            Ok(())
+        }
+    }
+}
+
 /// A licence granting `features`, expiring `days` from now (negative: already expired), issued
 /// by the product's own `license` subcommand with the test key (what `hack/license` runs).
 pub fn issued(features: &[&str], days: i64) -> anyhow::Result<String> {

@@ -19,7 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams};
 use object_store::ObjectStore;
 use sha2::{Digest, Sha256};
@@ -617,22 +617,11 @@ async fn through_the_operator_an_erasure_of_a_kafka_backup_follows_the_licence_a
     // The webhook: an erasure needs a licence granting `erasure`.
     let _registration = Registration::new(&cluster, &operator, &ns).await?;
     webhook::answering(&cluster, &ns, &operator).await?;
-    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &ns);
-    for (token, why) in [
-        (None, "no licence is installed"),
-        (Some(licences::EXPIRED.to_string()), "expired on 2026-01-01"),
-        (Some(licences::VALID.to_string()), "does not grant the `erasure` feature"),
-        (Some(licences::issued(&["erasure"], -1)?), "expired"),
-    ] {
-        match token {
-            Some(token) => licences::install(&cluster, &ns, &token).await?,
-            None => {
-                secrets.delete("strimzi-backup-license", &Default::default()).await?;
-            }
-        }
+    for (token, why) in licences::refusing("erasure")? {
+        licences::put(&cluster, &ns, token.as_deref()).await?;
         wait_until(Duration::from_secs(60), &format!("an erasure refused ({why})"), || async {
             let (ok, text) = cluster.kubectl_apply(&ns, &erasure("refused"), &["--dry-run=server"])?;
-            Ok((!ok && text.contains("licence feature `erasure`") && text.contains(why)).then_some(()))
+            Ok((!ok && text.contains("licence feature `erasure`") && text.contains(&why)).then_some(()))
         })
         .await?;
     }

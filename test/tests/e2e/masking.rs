@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, ListParams, LogParams};
 use rdkafka::ClientConfig;
 use rdkafka::consumer::Consumer;
@@ -540,22 +540,11 @@ async fn through_the_operator_the_key_stays_in_its_secret_and_masking_follows_th
     // The webhook: masking needs a licence granting it; a restore without masking never does.
     let _registration = Registration::new(&cluster, &operator, &ns).await?;
     webhook::answering(&cluster, &ns, &operator).await?;
-    let secrets: Api<Secret> = Api::namespaced(cluster.client.clone(), &ns);
-    for (token, why) in [
-        (None, "no licence is installed"),
-        (Some(licences::EXPIRED.to_string()), "expired on 2026-01-01"),
-        (Some(licences::VALID.to_string()), "does not grant the `masking` feature"),
-        (Some(licences::issued(&["masking"], -1)?), "expired"),
-    ] {
-        match token {
-            Some(token) => licences::install(&cluster, &ns, &token).await?,
-            None => {
-                secrets.delete("strimzi-backup-license", &Default::default()).await?;
-            }
-        }
+    for (token, why) in licences::refusing("masking")? {
+        licences::put(&cluster, &ns, token.as_deref()).await?;
         wait_until(Duration::from_secs(60), &format!("a masked restore refused ({why})"), || async {
             let (ok, text) = cluster.kubectl_apply(&ns, &restore("refused", true), &["--dry-run=server"])?;
-            Ok((!ok && text.contains("spec.masking") && text.contains(why)).then_some(()))
+            Ok((!ok && text.contains("spec.masking") && text.contains(&why)).then_some(()))
         })
         .await?;
         let (ok, text) = cluster.kubectl_apply(&ns, &restore("plain", false), &["--dry-run=server"])?;
