@@ -12,10 +12,15 @@
 //! searched again until no manifest lists a segment with a selected record (a backup committed
 //! meanwhile is rewritten too).
 //!
+//! Encrypted backups are read with the key access a restore has — the key from a Secret, or the
+//! data keys a KMS unwraps — and each piece is sealed with the key that sealed the segment it
+//! replaces ([`keys`]), so the manifests' wrapped data keys stay as they are.
+//!
 //! The report names restore points and objects, records removed per topic and the SHA-256 of
 //! each key removed — never a key.
 
 pub mod journal;
+pub mod keys;
 pub mod live;
 pub mod revise;
 pub mod select;
@@ -74,6 +79,10 @@ pub struct EraseConfig {
     pub time_range: Option<TimeRange>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_key_file: Option<PathBuf>,
+    /// The KMS that wraps the data keys of backups encrypted with keys from a KMS
+    /// (`backup.encryption.kms`), its Secrets as mounted files: as a restore reads them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms: Option<crate::kms::KmsAccess>,
     #[serde(default = "filesystem_root")]
     pub filesystem_root: PathBuf,
     /// Also write a tombstone per key to the live topics (compacted ones; [`live`]).
@@ -234,9 +243,10 @@ pub async fn run(cfg: &EraseConfig) -> anyhow::Result<EraseReport> {
     }
     let selection = Selection::new(&cfg.topics, &cfg.keys, &cfg.headers, cfg.time_range.as_ref())?;
     let storage = crate::storage::open(&cfg.storage, &cfg.filesystem_root)?;
-    let key = crate::catalog::load_key(cfg.encryption_key_file.as_deref())?;
+    // The encryption keys of the backups (not the record keys the selection names).
+    let encryption = crate::kms::KeySource::new(cfg.encryption_key_file.as_deref(), cfg.kms.as_ref())?;
     journal::lock(&storage, &cfg.erasure_id).await?;
-    let result = erase(&storage, &cfg.erasure_id, &selection, key).await;
+    let result = erase(&storage, &cfg.erasure_id, &selection, &encryption).await;
     if let Err(e) = journal::unlock(&storage, &cfg.erasure_id).await {
         tracing::warn!(error = %format!("{e:#}"), "could not release the erasure lock; it expires by itself");
     }
@@ -266,7 +276,7 @@ pub async fn erase(
     storage: &Storage,
     erasure_id: &str,
     selection: &Selection,
-    key: Option<EncryptionKey>,
+    encryption: &crate::kms::KeySource,
 ) -> anyhow::Result<EraseReport> {
     let mut journal = match Journal::load(storage, erasure_id).await? {
         Some(j) => {
@@ -308,7 +318,7 @@ pub async fn erase(
                             continue;
                         }
                         if manifest_key.is_none() {
-                            manifest_key = Some(crate::catalog::key_for(m, key.clone())?);
+                            manifest_key = Some(keys::for_restore_point(encryption, m).await?);
                         }
                         let k = manifest_key.clone().flatten();
                         candidates.insert(o.clone(), (s.clone(), t.name.clone(), p.partition, k));
@@ -512,7 +522,8 @@ impl Piece {
         let (rest, summary) = self.writer.finish()?;
         let mut upload = self.upload;
         upload.write(&rest);
-        upload.finish().await.with_context(|| format!("completing upload of {}", self.object))?;
+        let uploaded = crate::storage::Uploaded { sha256: &summary.sha256, bytes: summary.stored_bytes };
+        storage.complete_upload(upload, &self.object, uploaded).await?;
         storage.sync(&self.object).await.with_context(|| format!("flushing {} to disk", self.object))?;
         Ok(SegmentEntry::new(self.object, &summary))
     }
@@ -530,6 +541,9 @@ async fn rewrite_segment(
     selection: &Selection,
     erasure_id: &str,
 ) -> anyhow::Result<Option<Replacement>> {
+    // The key that sealed this segment (of a restore point's ring, its own backup's data key):
+    // it reads the segment and seals the pieces.
+    let key = keys::for_segment(key, &entry.object)?;
     let mut segment = CheckedSegment::open(storage, entry, key.clone()).await.map_err(anyhow::Error::msg)?;
     let mut any = false;
     'read: while let Some(block) = segment.next_block().await.map_err(anyhow::Error::msg)? {
@@ -605,6 +619,7 @@ async fn apply(
     match action {
         Action::StartPiece => {
             let object = Layout::erased_segment(&entry.object, erasure_id, offset);
+            keys::check_piece(&entry.object, &object)?;
             *open = Some(Piece::start(storage, object, codec, key.clone()).await?);
         }
         Action::EndPiece => {
@@ -614,4 +629,92 @@ async fn apply(
         Action::Gap { from, to } => replacement.gaps.push(Gap { from, to, reason: GapReason::Erased }),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashSet};
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::format::record::TimestampType;
+
+    fn key(seed: u8) -> EncryptionKey {
+        EncryptionKey::from_secret(&[seed; 32]).expect("key")
+    }
+
+    fn record(offset: i64) -> Record {
+        Record {
+            offset,
+            timestamp: 1_000 + offset,
+            timestamp_type: TimestampType::CreateTime,
+            key: Some(Bytes::from(if offset % 3 == 0 { "alice" } else { "bob" })),
+            value: Some(Bytes::from(format!("value-{offset}"))),
+            headers: Vec::new(),
+        }
+    }
+
+    async fn all_records(
+        storage: &Storage,
+        entry: &SegmentEntry,
+        key: EncryptionKey,
+    ) -> Result<Vec<Record>, String> {
+        let mut segment = CheckedSegment::open(storage, entry, Some(key)).await?;
+        let mut out = Vec::new();
+        while let Some(block) = segment.next_block().await? {
+            out.extend(block.records().map_err(|e| e.to_string())?);
+        }
+        Ok(out)
+    }
+
+    /// A segment of backup b-1 found through the incremental restore point b-2 (whose key ring's
+    /// own key is b-2's data key) is rewritten sealed with b-1's data key: the key its manifest
+    /// entries (`dataKeys`) already wrap, and the one every reader picks by the object's path.
+    #[tokio::test]
+    async fn pieces_are_sealed_with_the_data_key_of_the_backup_they_live_under() {
+        let storage = Storage {
+            store: Arc::new(object_store::memory::InMemory::new()),
+            layout: Layout::new("p"),
+            location: "memory://p".into(),
+            local_root: None,
+        };
+        let (one, two) = (key(1), key(2));
+        let records: Vec<Record> = (0..12).map(record).collect();
+        let mut writer = SegmentWriter::new(Codec::None, Some(one.clone()), 256).expect("writer");
+        for r in &records {
+            writer.push(r).expect("push");
+        }
+        let (bytes, summary) = writer.finish().expect("finish");
+        let object = "p/backups/b-1/segments/t/0/00000000000000000000.kbseg".to_string();
+        storage
+            .store
+            .put(&object_store::path::Path::from(object.as_str()), PutPayload::from(bytes))
+            .await
+            .expect("put");
+        let entry = SegmentEntry::new(object, &summary);
+        let ring = EncryptionKey::ring(
+            &two,
+            "lineage",
+            BTreeMap::from([("b-1".to_string(), one.clone()), ("b-2".to_string(), two.clone())]),
+        );
+        let selection =
+            Selection::from_parts(&["t".into()], HashSet::from([Bytes::from_static(b"alice")]), &[], None)
+                .expect("selection");
+        let replacement = rewrite_segment(&storage, &entry, "t", 0, Some(ring), &selection, "kde-1")
+            .await
+            .expect("rewritten")
+            .expect("alice's records were there");
+        assert_eq!(replacement.removed, 4);
+        let mut kept = Vec::new();
+        for piece in &replacement.pieces {
+            assert!(piece.object.starts_with("p/backups/b-1/segments/t/0/"), "{}", piece.object);
+            kept.extend(all_records(&storage, piece, one.clone()).await.expect("b-1's data key opens it"));
+            let err = all_records(&storage, piece, two.clone()).await.expect_err("not b-2's key");
+            assert!(err.contains("wrong encryption key"), "{err}");
+        }
+        let want: Vec<Record> = records.into_iter().filter(|r| r.offset % 3 != 0).collect();
+        assert_eq!(kept, want, "every other record, byte for byte");
+    }
 }

@@ -1,8 +1,8 @@
 //! The `KafkaDataErasure` kind of the one-shot lifecycle ([`crate::operator::oneshot`]):
 //! validate (the webhook's rules, again) → the licence (`erasure`, checked before the Job
 //! starts: without it the erasure waits `LicenseInvalid` and starts once one is installed) →
-//! the location (the `KafkaBackup`'s storage and encryption key, or the
-//! `KafkaBackupLocation`'s) → the `erase` Job → its report into the status, an Event and an
+//! the location (the `KafkaBackup`'s storage and encryption — key Secret or KMS — or the
+//! `KafkaBackupLocation`'s `storage` and `encryption`: the key access a restore has) → the `erase` Job → its report into the status, an Event and an
 //! audit row with the figures (digests of the keys, never a key).
 
 use std::sync::Arc;
@@ -36,10 +36,12 @@ pub async fn reconcile(kde: Arc<KafkaDataErasure>, ctx: Arc<Context>) -> Result<
     crate::operator::oneshot::lifecycle::reconcile(kde.as_ref(), &ctx).await
 }
 
-/// Where the erasure works: the storage and the Secret key its backups are encrypted with.
+/// Where the erasure works: the storage, and the Secret key or the KMS its backups are
+/// encrypted with (a restore of them reads with the same).
 struct Location {
     storage: StorageSpec,
     key: Option<crate::api::cluster::SecretKeyRef>,
+    kms: Option<crate::api::kms::KmsSpec>,
     what: String,
 }
 
@@ -84,7 +86,9 @@ impl OneShot for KafkaDataErasure {
         let key_file = location.key.as_ref().map(|k| access.with_encryption_key(k).into());
         let key_files = run_config::key_files(&self.spec, &mut access);
         let uid = self.uid().unwrap_or_default();
-        let config = run_config::render(&self.spec, &uid, location.storage, key_files, key_file, kafka);
+        let mut config = run_config::render(&self.spec, &uid, location.storage, key_files, key_file, kafka);
+        // The KMS's Secrets as mounted files, as for the backup and restore Jobs.
+        config.kms = location.kms.as_ref().map(|k| crate::operator::kms_access::mount(k, &mut access));
         let config_yaml = serde_yaml_ng::to_string(&config).map_err(|e| Error::Render(e.to_string()))?;
         status.erasure_id = Some(config.erasure_id.clone());
         status.start_time = Some(now.time.clone());
@@ -180,6 +184,7 @@ impl KafkaDataErasure {
             return Ok(Ok(Location {
                 storage: crate::operator::backup::run_config::storage(&kb),
                 key: crate::operator::backup::run_config::encryption_key(&kb).cloned(),
+                kms: crate::operator::kms_access::of_backup(&kb).cloned(),
                 what: format!("KafkaBackup {}", r.name),
             }));
         }
@@ -200,9 +205,13 @@ impl KafkaDataErasure {
                 ),
             );
         };
+        // The location's `spec.encryption`, as restores of its restore points read them; absent,
+        // encrypted backups there fail the erasure naming that field.
+        let encryption = location.spec.encryption.as_ref().filter(|e| e.enabled);
         Ok(Ok(Location {
             storage: location.spec.storage.clone(),
-            key: None,
+            key: encryption.and_then(|e| e.key_secret.clone()),
+            kms: encryption.and_then(|e| e.kms.clone()),
             what: format!("KafkaBackupLocation {}", r.name),
         }))
     }

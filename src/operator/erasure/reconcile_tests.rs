@@ -120,6 +120,74 @@ async fn with_a_licence_the_erase_job_starts_on_the_backups_location_with_the_ke
     assert_eq!(action, Action::requeue(Duration::from_secs(15)));
 }
 
+/// The config and Job of an erasure whose backups are KMS-encrypted: the KMS settings reach the
+/// data plane with each Secret as a mounted file (never named in the config or the arguments).
+fn kms_launch_calls(
+    kde: &KafkaDataErasure,
+    source_path: &str,
+    source: Value,
+    secret: &'static str,
+) -> Vec<Call> {
+    vec![
+        Call::get_absent(format!("{JOBS}/{JOB}")),
+        Call::get(source_path, source),
+        Call::create(CONFIG_MAPS).body(move |b| {
+            let config = b["data"]["config.yaml"].as_str().expect("the run's config");
+            let back: crate::erase::EraseConfig =
+                serde_yaml_ng::from_str(config).expect("the data plane reads it");
+            let kms = back.kms.expect("the KMS settings");
+            assert_eq!(kms.key_id, "alias/backups", "{config}");
+            assert!(!config.contains(secret), "the Secret is mounted, never named: {config}");
+            assert!(config.contains("/etc/strimzi-backup/kms-"), "{config}");
+        }),
+        Call::create(JOBS).body(move |b| {
+            let pod = &b["spec"]["template"]["spec"];
+            let volumes: Vec<&Value> = pod["volumes"].as_array().into_iter().flatten().collect();
+            assert!(volumes.iter().any(|v| v["secret"]["secretName"] == secret), "{volumes:?}");
+            let args = pod["containers"][0]["args"].to_string();
+            assert!(!args.contains(secret), "{args}");
+            assert!(!pod["containers"][0]["env"].to_string().contains(secret), "no credential variable");
+        }),
+        Call::event(NS, "Normal", "ErasureStarted"),
+        Call::apply_status(KDE, object(kde)).body(|b| assert_eq!(b["status"]["phase"], "Running")),
+    ]
+}
+
+#[tokio::test]
+async fn a_kms_encrypted_backup_is_erased_with_the_kms_access_its_restores_have() {
+    let kde = erasure();
+    let kb = json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaBackup",
+        "metadata": {"name": "orders", "namespace": NS},
+        "spec": {"kafkaCluster": {"bootstrapServers": "k:9092"},
+            "storage": {"type": "s3", "s3": {"bucket": "b", "region": "r"}},
+            "backup": {"encryption": {"enabled": true, "kms": {"provider": "awsKms", "keyId": "alias/backups",
+                "awsKms": {"region": "eu-west-1", "credentialsSecret": {"name": "kms-creds"}}}}}}});
+    let calls = kms_launch_calls(&kde, KB, kb, "kms-creds");
+    run(kde, licence(&["erasure"]), calls).await.expect("reconcile");
+}
+
+#[tokio::test]
+async fn an_erasure_at_a_location_reads_with_the_locations_spec_encryption() {
+    let spec = serde_yaml_ng::from_str("locationRef: {name: dr}\ntopics: [orders]\nkeys: {values: [k]}\n")
+        .expect("spec");
+    let mut kde = KafkaDataErasure::new("forget", spec);
+    kde.metadata.namespace = Some(NS.into());
+    kde.metadata.uid = Some(UID.into());
+    kde.metadata.generation = Some(1);
+    let location = json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaBackupLocation",
+        "metadata": {"name": "dr", "namespace": NS},
+        "spec": {"storage": {"type": "s3", "s3": {"bucket": "b", "region": "r"}},
+            "encryption": {"enabled": true, "kms": {"provider": "vaultTransit", "keyId": "alias/backups",
+                "vaultTransit": {"address": "https://vault:8200", "tokenSecret": {"name": "openbao-login", "key": "token"}}}}}});
+    let calls = kms_launch_calls(
+        &kde,
+        "/apis/kafkabackup.com/v1alpha1/namespaces/kafka/kafkabackuplocations/dr",
+        location,
+        "openbao-login",
+    );
+    run(kde, licence(&["erasure"]), calls).await.expect("reconcile");
+}
+
 #[test]
 fn the_status_report_holds_counts_and_digests_never_keys() {
     let report: crate::erase::EraseReport = serde_json::from_value(json!({

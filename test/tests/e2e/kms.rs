@@ -354,6 +354,168 @@ async fn vault_transit_keeps_old_backups_readable_after_a_rotation() -> anyhow::
     Ok(())
 }
 
+/// Records `from..from + n` of a partition keyed `cust-<i mod 6>` (every 11th null), each value
+/// about 800 bytes carrying `secret` (so the stored segments can be searched for it) and a
+/// header on every third.
+fn customer_records(partition: i32, from: usize, n: usize, secret: &str) -> Vec<Record> {
+    let base = recent();
+    (from..from + n)
+        .map(|i| {
+            let mut value = format!("{secret}-{partition}-{i}-").into_bytes();
+            value.extend((0..760 + i % 90).map(|j| ((i * 17 + j * 3 + partition as usize) % 251) as u8));
+            Record {
+                offset: i as i64,
+                timestamp: base + i as i64,
+                timestamp_type: strimzi_backup_operator::format::record::TimestampType::CreateTime,
+                key: (i % 11 != 0).then(|| bytes::Bytes::from(format!("cust-{}", i % 6))),
+                value: Some(value.into()),
+                headers: match i % 3 {
+                    0 => vec![strimzi_backup_operator::format::record::Header {
+                        key: "region".into(),
+                        value: Some(bytes::Bytes::from(format!("r{}", i % 4))),
+                    }],
+                    _ => Vec::new(),
+                },
+            }
+        })
+        .collect()
+}
+
+/// The right to be forgotten on backups sealed with data keys from AWS KMS: an erasure reads
+/// each kept restore point as a restore does (the KMS unwraps each backup's data key) and seals
+/// the rewritten segments with the data key of the backup they belong to, so the manifests'
+/// wrapped keys stay as they were. The incremental backup's id sorts first, so its restore point
+/// (whose own data key is not the full backup's) is the one the erasure meets the full backup's
+/// segments through. After it no restore of either restore point yields the key, every other
+/// record restores byte for byte, `verify` passes and no segment holds a value in the clear;
+/// without the KMS settings the erasure is refused naming where they come from.
+#[tokio::test]
+async fn an_erasure_of_kms_encrypted_backups_keeps_their_wrapped_data_keys_and_every_other_record()
+-> anyhow::Result<()> {
+    const PARTITIONS: i32 = 2;
+    const ERASED: &str = "cust-2";
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-kms-erase-{s}/");
+    let topic = format!("kmserase{s}");
+    let secret = format!("email-{s}@example.org");
+    create_topic(&env, &topic, PARTITIONS, &[]).await?;
+    let (key_id, arn) = new_aws_key(&env)?;
+    let dir = std::env::temp_dir().join(format!("sbo-kms-erase-{s}"));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("id"), "kms-e2e-id\n")?;
+    std::fs::write(dir.join("secret"), "kms-e2e-secret\n")?;
+    let kms = aws_access(&env, &key_id, Some(&dir))?;
+    let backup = format!(
+        "{}topics:\n  include: [\"{topic}\"]\n{}  segmentSize: 1048576\n{kms}",
+        base_config(&env, &prefix, None)?,
+        encrypted("awsKms", &key_id)
+    );
+    let mut produced: std::collections::BTreeMap<i32, Vec<Record>> = std::collections::BTreeMap::new();
+    for p in 0..PARTITIONS {
+        let recs = customer_records(p, 0, 1500, &secret);
+        produce(&env, &topic, p, &recs).await?;
+        produced.insert(p, recs);
+    }
+    let (full, incr) = (format!("b-full-{s}"), format!("a-incr-{s}"));
+    run_ok(&env, "backup", &backup, &["--backup-id", &full])?;
+    for p in 0..PARTITIONS {
+        let recs = customer_records(p, 1500, 400, &secret);
+        produce(&env, &topic, p, &recs).await?;
+        if let Some(all) = produced.get_mut(&p) {
+            all.extend(recs);
+        }
+    }
+    run_ok(&env, "backup", &backup, &["--backup-id", &incr])?;
+    let points = [(full.clone(), 1500usize), (incr.clone(), 1900usize)];
+    let mut before = Vec::new();
+    for (id, _) in &points {
+        before.push(manifest(&store, &prefix, id).await?.0);
+    }
+    assert_eq!(before[1].parent_id.as_deref(), Some(full.as_str()), "the second backup is incremental");
+    assert_eq!(before[1].encoding.data_keys.len(), 2, "both backups' wrapped data keys");
+    assert!(
+        before[1].objects().any(|o| o.object.contains(&format!("/backups/{full}/segments/"))),
+        "the incremental restore point lists the full backup's segments"
+    );
+
+    let erase = |id: &str, kms: &str| -> anyhow::Result<String> {
+        Ok(format!(
+            "{}erasureId: {id}\ntopics: [\"{topic}\"]\nkeys: {{values: [\"{ERASED}\"]}}\n{kms}",
+            base_config(&env, &prefix, None)?
+        ))
+    };
+    let erased = |r: &Record| r.key.as_deref() == Some(ERASED.as_bytes());
+    let report = run_ok(&env, "erase", &erase(&format!("kms-{s}"), &kms)?, &[])?;
+    let removed = produced.values().flatten().filter(|r| erased(r)).count();
+    assert_eq!(report["recordsRemoved"], removed as u64, "{report}");
+    let revised: Vec<&str> = report["restorePoints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p["backupId"].as_str())
+        .collect();
+    assert_eq!(revised, [incr.as_str(), full.as_str()], "both restore points revised: {report}");
+    assert!(!report.to_string().contains(ERASED), "the report never holds a key");
+    // Every piece lives under the backup of the segment it replaces (that id picks its data key).
+    for r in report["rewritten"].as_array().into_iter().flatten() {
+        let original = r["original"].as_str().unwrap_or_default();
+        let dir = original.rsplit_once('/').map_or("", |(d, _)| d);
+        for piece in r["pieces"].as_array().into_iter().flatten() {
+            assert!(piece.as_str().unwrap_or_default().starts_with(&format!("{dir}/")), "{r}");
+        }
+    }
+
+    for ((id, cut), was) in points.iter().zip(&before) {
+        let (now, _) = manifest(&store, &prefix, id).await?;
+        assert_eq!(now.revision_number(), 1, "{id}: a new revision");
+        assert_eq!(now.encoding.data_keys, was.encoding.data_keys, "{id}: the wrapped data keys, unchanged");
+        assert_eq!(now.encoding.encryption_key_id, was.encoding.encryption_key_id);
+        assert_eq!(
+            now.encoding.data_keys.iter().filter(|k| k.kms_key_id == arn).count(),
+            now.encoding.data_keys.len()
+        );
+        no_plaintext(&store, &now, &secret).await?;
+        let verified = run_ok(
+            &env,
+            "verify",
+            &format!("{}{kms}", base_config(&env, &prefix, None)?),
+            &["--backup-id", id],
+        )?;
+        assert_eq!(verified["problems"], json!([]), "{id}: {verified}");
+        let target = format!("{topic}-{}", &id[..1]);
+        let restored = run_ok(
+            &env,
+            "restore",
+            &restore_config(&env, &prefix, &topic, &target, &kms)?,
+            &["--backup-id", id, "--restore-id", &format!("kmserase-{s}-{}", &id[..1])],
+        )?;
+        let mut total = 0;
+        for p in 0..PARTITIONS {
+            let want: Vec<Record> = produced[&p][..*cut].iter().filter(|r| !erased(r)).cloned().collect();
+            let got = consume_all(&env, &target, p)?;
+            assert!(!got.iter().any(erased), "{id}: a record of the erased key was restored");
+            assert_eq!(got.len(), want.len(), "{id} {target}/{p}: records");
+            assert!(without_offsets(&got) == without_offsets(&want), "{id} {target}/{p}: not byte for byte");
+            total += want.len();
+        }
+        assert_eq!(restored["restoredRecords"], total as u64, "{restored}");
+    }
+
+    // Without the KMS settings an erasure cannot read the restore points and says what to give.
+    let refused = run_err(&env, "erase", &erase(&format!("nokms-{s}"), "")?, &[])?;
+    assert!(
+        refused.contains("wrapped by awsKms key")
+            && refused.contains(&arn)
+            && refused.contains("spec.backup.encryption")
+            && refused.contains("spec.encryption"),
+        "{refused}"
+    );
+    std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
 /// `kubectl` against the local cluster: its stdout, trimmed.
 fn kubectl(cluster: &Cluster, args: &[&str]) -> anyhow::Result<String> {
     let out = cluster.kubectl(args)?;
