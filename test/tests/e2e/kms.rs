@@ -4,7 +4,9 @@
 //! key; an incremental restore point reads segments of two backups under two data keys; a
 //! rotated transit key still unwraps the older backups; a disabled AWS key stops a restore
 //! loudly, naming the key (and nothing is written); Vault's Kubernetes auth logs in with a
-//! service account token reviewed by the real API server. Through the operator: the credentials come from a Secret and appear
+//! service account token reviewed by the real API server; a `KafkaDataErasure`'s data plane
+//! erases a key from AWS-KMS-encrypted restore points, their wrapped data keys unchanged. Through
+//! the operator: the credentials come from a Secret and appear
 //! in no Job spec, status or log; the licence (none, without `kms`, expired) gates new use only.
 
 use std::time::Duration;
