@@ -27,6 +27,7 @@ use strimzi_backup_e2e::operator::{
 };
 use strimzi_backup_e2e::webhook::{self, Registration};
 use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup};
+use strimzi_backup_operator::api::erasure::KafkaDataErasure;
 use strimzi_backup_operator::api::kms::KmsProvider;
 use strimzi_backup_operator::api::restore::{KafkaRestore, RunPhase};
 use strimzi_backup_operator::format::manifest::Manifest;
@@ -515,6 +516,187 @@ async fn an_erasure_of_kms_encrypted_backups_keeps_their_wrapped_data_keys_and_e
         "{refused}"
     );
     std::fs::remove_dir_all(&dir).ok();
+    Ok(())
+}
+
+/// Through the operator: a `KafkaDataErasure` of a KMS-encrypted `KafkaBackup` and one of a
+/// `KafkaBackupLocation` whose `spec.encryption.kms` names the same key both complete, their Jobs
+/// mounting the KMS credentials Secret as files (the values in no Job, ConfigMap, status or log);
+/// one of a location without `spec.encryption` fails naming that field. Afterwards the restore
+/// point, read through the KMS, holds every record but the two erased keys' and its wrapped data
+/// keys are unchanged.
+#[tokio::test(flavor = "multi_thread")]
+async fn through_the_operator_erasures_of_kms_encrypted_backups_mount_the_kms_secret_and_name_a_missing_one()
+-> anyhow::Result<()> {
+    let cluster = Cluster::connect().await?;
+    let env = &cluster.env;
+    let store = minio(env)?;
+    let ns = namespace_with_kafka(&cluster, "kmskde").await?;
+    let s = unique_suffix();
+    let topic = format!("kmskde{s}");
+    let secret = format!("phone-0151-{s}");
+    create_topic(env, &topic, 1, &[]).await?;
+    let recs = customer_records(0, 0, 400, &secret);
+    produce(env, &topic, 0, &recs).await?;
+    let (key_id, _) = new_aws_key(env)?;
+    let (id_value, secret_value) = (format!("AKIAKDE{s}"), format!("kde-kms-secret-{s}-never-shown"));
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: v1\nkind: Secret\nmetadata: {{name: kms-credentials}}\nstringData: {{AWS_ACCESS_KEY_ID: {id_value}, AWS_SECRET_ACCESS_KEY: {secret_value}}}\n"
+            ),
+        )
+        .await?;
+    licences::install(&cluster, &ns, &licences::issued(&["encryption", "kms", "erasure"], 30)?).await?;
+    let operator = Operator::start(env, &ns)?;
+    let prefix = format!("e2e-op-kms-kde-{s}/");
+    let storage = minio_storage(env, &prefix, "minio-credentials", 2)?;
+    let kms_spec = format!(
+        "kms: {{provider: awsKms, keyId: {key_id}, awsKms: {{region: {}, endpoint: '{}', credentialsSecret: {{name: kms-credentials}}}}}}",
+        env.get("KMS_AWS_REGION")?,
+        env.get("KMS_AWS_ENDPOINT")?
+    );
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: src}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: ['{topic}']}}\n{storage}  backup:\n    mode: full\n    encryption:\n      enabled: true\n      {kms_spec}\n"
+            ),
+        )
+        .await?;
+    let backups: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
+    backup_completed(&backups, "src", Duration::from_secs(240))
+        .await
+        .map_err(|e| e.context(operator.log_text()))?;
+    let id = backups.get("src").await?.status.and_then(|st| st.last_backup).map(|b| b.id).unwrap_or_default();
+    let (before, _) = manifest(&store, &prefix, &id).await?;
+    assert_eq!(before.encoding.data_keys.len(), 1);
+    for (name, encryption) in
+        [("dr", format!("  encryption:\n    enabled: true\n    {kms_spec}\n")), ("plain", String::new())]
+    {
+        cluster
+            .apply_yaml(
+                &ns,
+                &format!(
+                    "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackupLocation\nmetadata: {{name: {name}}}\nspec:\n  syncPeriod: 1h\n{storage}{encryption}"
+                ),
+            )
+            .await?;
+    }
+    let erasure = |name: &str, source: &str, key: &str| {
+        format!(
+            "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaDataErasure\nmetadata: {{name: {name}}}\nspec:\n  {source}\n  topics: ['{topic}']\n  keys: {{values: ['{key}']}}\n  job: {{backoffLimit: 0}}\n"
+        )
+    };
+    let erasures: Api<KafkaDataErasure> = Api::namespaced(cluster.client.clone(), &ns);
+    let mut statuses = String::new();
+    for (name, source, key, removed) in [
+        (
+            "forget",
+            "backupRef: {name: src}",
+            "cust-2",
+            recs.iter().filter(|r| r.key.as_deref() == Some(b"cust-2")).count(),
+        ),
+        (
+            "forget-dr",
+            "locationRef: {name: dr}",
+            "cust-4",
+            recs.iter().filter(|r| r.key.as_deref() == Some(b"cust-4")).count(),
+        ),
+    ] {
+        cluster.apply_yaml(&ns, &erasure(name, source, key)).await?;
+        let run = finished_run(&erasures, name, Duration::from_secs(240), |r| r.status.as_ref()?.phase)
+            .await
+            .map_err(|e| e.context(operator.log_text()))?;
+        let status = run.status.clone().unwrap_or_default();
+        assert_eq!(status.phase, Some(RunPhase::Completed), "{name}: {status:?}\n{}", operator.log_text());
+        let report = status.report.clone().expect("the report");
+        assert_eq!(
+            (report.records_removed, report.restore_points_rewritten),
+            (removed as i64, 1),
+            "{name}: {report:?}"
+        );
+        statuses.push_str(&serde_json::to_string(&status)?);
+    }
+    // A location without spec.encryption cannot read the backups: the erasure fails naming it.
+    cluster.apply_yaml(&ns, &erasure("forget-plain", "locationRef: {name: plain}", "cust-1")).await?;
+    let run = finished_run(&erasures, "forget-plain", Duration::from_secs(240), |r| r.status.as_ref()?.phase)
+        .await
+        .map_err(|e| e.context(operator.log_text()))?;
+    let status = run.status.clone().unwrap_or_default();
+    assert_eq!(status.phase, Some(RunPhase::Failed), "{status:?}");
+    let ready = status.conditions.iter().find(|c| c.type_ == "Ready").cloned().expect("Ready");
+    let message = ready.message.clone().unwrap_or_default();
+    assert!(
+        ready.reason.as_deref() == Some("ErasureFailed")
+            && message.contains("spec.encryption")
+            && message.contains("wrapped by awsKms key"),
+        "{ready:?}"
+    );
+    statuses.push_str(&serde_json::to_string(&status)?);
+
+    // The two erasures' Jobs mount the KMS credentials as files; their values are nowhere else.
+    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &ns);
+    let mut seen = statuses;
+    for name in ["forget-erase", "forget-dr-erase"] {
+        let job = jobs.get(name).await?;
+        seen.push_str(&serde_json::to_string(&job)?);
+        let pod = job.spec.as_ref().and_then(|s| s.template.spec.clone()).unwrap_or_default();
+        let mounts: Vec<_> = pod.containers[0]
+            .volume_mounts
+            .iter()
+            .flatten()
+            .filter(|m| m.mount_path.contains("/kms-aws-"))
+            .collect();
+        assert_eq!(mounts.len(), 2, "{name}: both credential files: {mounts:?}");
+        for m in mounts {
+            assert_eq!(m.read_only, Some(true), "{m:?}");
+            let volume = pod.volumes.iter().flatten().find(|v| v.name == m.name);
+            assert_eq!(
+                volume.and_then(|v| v.secret.as_ref()).and_then(|s| s.secret_name.as_deref()),
+                Some("kms-credentials"),
+                "{name}: {m:?}"
+            );
+        }
+    }
+    let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(cluster.client.clone(), &ns);
+    seen.push_str(&serde_json::to_string(&config_maps.list(&ListParams::default()).await?.items)?);
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &ns);
+    for pod in pods.list(&ListParams::default()).await?.items {
+        let name = pod.metadata.name.clone().unwrap_or_default();
+        seen.push_str(&pods.logs(&name, &LogParams::default()).await.unwrap_or_default());
+    }
+    seen.push_str(&operator.log_text());
+    assert!(seen.contains("/etc/strimzi-backup/kms-aws-secret-access-key"), "the config names the files");
+    assert!(!seen.contains(&secret_value) && !seen.contains(&id_value), "a KMS credential leaked");
+
+    // The restore point through the KMS: every record but the erased keys', its data keys as were.
+    let (after, _) = manifest(&store, &prefix, &id).await?;
+    assert_eq!(after.revision_number(), 2, "one revision per erasure");
+    assert_eq!(after.encoding.data_keys, before.encoding.data_keys, "the wrapped data key, unchanged");
+    no_plaintext(&store, &after, &secret).await?;
+    let dir = std::env::temp_dir().join(format!("sbo-kms-kde-{s}"));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("id"), "kms-e2e-id\n")?;
+    std::fs::write(dir.join("secret"), "kms-e2e-secret\n")?;
+    let kms = aws_access(env, &key_id, Some(&dir))?;
+    let target = format!("{topic}-kept");
+    run_ok(
+        env,
+        "restore",
+        &format!("{}backupId: {id}\n", restore_config(env, &prefix, &topic, &target, &kms)?),
+        &[],
+    )?;
+    let want: Vec<Record> = recs
+        .iter()
+        .filter(|r| !matches!(r.key.as_deref(), Some(b"cust-2") | Some(b"cust-4")))
+        .cloned()
+        .collect();
+    assert!(without_offsets(&consume_all(env, &target, 0)?) == without_offsets(&want), "not byte for byte");
+    std::fs::remove_dir_all(&dir).ok();
+    cluster.delete_namespace(&ns).await?;
     Ok(())
 }
 
