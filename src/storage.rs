@@ -23,6 +23,9 @@ use crate::api::storage::{StorageSpec, StorageType};
 use crate::format::manifest::Layout;
 
 mod canceled;
+mod upload;
+
+pub use upload::{NotCompleted, Uploaded};
 
 /// Where a `filesystem` storage's PersistentVolumeClaim is mounted in the Jobs.
 pub const FILESYSTEM_MOUNT: &str = "/var/lib/strimzi-backup/storage";

@@ -60,6 +60,11 @@ struct OpenSegment {
     object: String,
     sealing: VecDeque<tokio::task::JoinHandle<Result<SealedBlock, FormatError>>>,
     storage: Storage,
+    /// Where the segment starts and what it holds so far: what is read again if its upload is
+    /// lost, and taken back from the progress counters then.
+    first_offset: i64,
+    records: u64,
+    payload_bytes: u64,
 }
 
 impl OpenSegment {
@@ -78,6 +83,9 @@ impl OpenSegment {
             object,
             sealing: VecDeque::new(),
             storage: ctx.storage.clone(),
+            first_offset,
+            records: 0,
+            payload_bytes: 0,
         })
     }
 
@@ -91,6 +99,8 @@ impl OpenSegment {
     }
 
     async fn push(&mut self, record: &Record) -> anyhow::Result<()> {
+        self.records += 1;
+        self.payload_bytes += record.payload_len() as u64;
         if let Some(block) = self.writer.push_detached(record)? {
             if self.sealing.len() >= BLOCKS_IN_FLIGHT {
                 self.append_oldest().await?;
@@ -120,7 +130,8 @@ impl OpenSegment {
         }
         let (rest, summary) = self.writer.finish()?;
         self.upload.write(&rest);
-        self.upload.finish().await.with_context(|| format!("completing upload of {}", self.object))?;
+        let uploaded = crate::storage::Uploaded { sha256: &summary.sha256, bytes: summary.stored_bytes };
+        self.storage.complete_upload(self.upload, &self.object, uploaded).await?;
         self.storage.sync(&self.object).await.with_context(|| format!("flushing {} to disk", self.object))?;
         Ok(SegmentEntry::new(self.object, &summary))
     }
@@ -163,116 +174,147 @@ pub async fn backup_partition(
     let mut segment: Option<OpenSegment> = None;
     let mut next = plan.start; // the first offset not yet accounted for
     let mut stall = Stall::new(ctx.stall_timeout);
-    loop {
-        if next >= entry.end_offset {
-            break;
-        }
-        let received = match tokio::time::timeout(stall.check_every(), consumer.recv()).await {
-            Ok(r) => r,
-            Err(_) => {
-                // Nothing from the broker for a while: the topic may be gone; else ask where the
-                // partition stands (for the log and the error), and give up only once the budget
-                // is spent.
-                if topic_replaced(ctx, plan).unwrap_or(false) {
+    let mut redo = Redo { left: REDOS, ctx: ctx.clone() };
+    'run: loop {
+        loop {
+            if next >= entry.end_offset {
+                break;
+            }
+            let received = match tokio::time::timeout(stall.check_every(), consumer.recv()).await {
+                Ok(r) => r,
+                Err(_) => {
+                    // Nothing from the broker for a while: the topic may be gone; else ask where the
+                    // partition stands (for the log and the error), and give up only once the budget
+                    // is spent.
+                    if topic_replaced(ctx, plan).unwrap_or(false) {
+                        deleted(&mut entry, segment.take(), next, &name).await?;
+                        break;
+                    }
+                    let broker_end = watermarks(&consumer, plan).map(|(_, high)| high);
+                    stall.waited(&name, next, entry.end_offset, broker_end.map_err(|e| format!("{e:#}")))?;
+                    if stall.renew_due() {
+                        // A client can stay stuck after a broker came back (CI saw librdkafka keep
+                        // a stale "unknown partition" for minutes after a frozen broker thawed, the
+                        // broker reporting the records there): a fresh one from `next` reads on.
+                        tracing::info!(partition = %name, next, "no record for a while: reading on with a new client");
+                        let old = std::mem::replace(&mut consumer, self::consumer(ctx, plan, next)?);
+                        // Closing a client whose broker does not answer can block: not on a runtime thread.
+                        tokio::task::spawn_blocking(move || drop(old));
+                        stall.renewed();
+                    }
+                    continue;
+                }
+            };
+            match received {
+                Ok(msg) => {
+                    stall.progress();
+                    if msg.offset() >= entry.end_offset {
+                        break;
+                    }
+                    let record = crate::kafka::to_record(&msg);
+                    drop(msg);
+                    if segment.as_ref().is_some_and(|s| s.writer.raw_bytes() >= ctx.segment_bytes)
+                        && let Some(full) = segment.take()
+                    {
+                        let (first, records, bytes) = (full.first_offset, full.records, full.payload_bytes);
+                        match full.finish().await {
+                            Ok(done) => {
+                                entry.segments.push(done);
+                                redo.left = REDOS;
+                            }
+                            Err(e) => {
+                                // This record is read again after the segment's.
+                                next = redo.again(e, &name, first, records, bytes)?;
+                                let old = std::mem::replace(&mut consumer, self::consumer(ctx, plan, next)?);
+                                tokio::task::spawn_blocking(move || drop(old));
+                                stall.progress();
+                                continue;
+                            }
+                        }
+                    }
+                    if segment.is_none() {
+                        if record.offset > next {
+                            entry.gaps.push(Gap {
+                                from: next,
+                                to: record.offset,
+                                reason: GapReason::NotReturned,
+                            });
+                        }
+                        segment = Some(OpenSegment::start(ctx, plan, record.offset).await?);
+                    }
+                    if let Some(s) = segment.as_mut() {
+                        s.push(&record).await?;
+                    }
+                    ctx.records.fetch_add(1, Ordering::Relaxed);
+                    ctx.bytes.fetch_add(record.payload_len() as u64, Ordering::Relaxed);
+                    next = record.offset + 1;
+                }
+                Err(KafkaError::PartitionEOF(_)) => {
+                    // librdkafka reports the end when its fetch position reached the partition's last
+                    // stable offset, after every record before it was handed over. The cut was that
+                    // offset at the start and it only grows, so an end at or past the cut means every
+                    // offset up to the cut was read (what is left are markers or compacted offsets,
+                    // accounted for below). An end below the cut is a partition whose log went back
+                    // (a leader that had not caught up, an unclean election): never the end.
+                    match watermarks(&consumer, plan) {
+                        Ok((_, high)) if high >= entry.end_offset => break,
+                        Ok((_, high)) => {
+                            tracing::warn!(partition = %name, broker_end = high, cut = entry.end_offset,
+                            "the broker reports an end below the cut: waiting for the partition to catch up");
+                            stall.behind(&name, next, entry.end_offset, high)?;
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                        Err(e) => {
+                            stall.waited(&name, next, entry.end_offset, Err(format!("{e:#}")))?;
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+                Err(e) if out_of_range(&e) => {
+                    // Retention deleted records ahead of us during the backup: record the loss, go on.
+                    let (low, _) = watermarks(&consumer, plan)
+                        .with_context(|| format!("{name}: reading offsets after an out-of-range fetch"))?;
+                    let low = low.min(entry.end_offset);
+                    // A segment never spans a gap: close it at the last record before the loss.
+                    if let Some(s) = segment.take() {
+                        entry.segments.push(s.finish().await?);
+                    }
+                    tracing::warn!(partition = %name, from = next, to = low, "records deleted by retention during the backup");
+                    entry.gaps.push(Gap { from: next, to: low, reason: GapReason::RetentionDeleted });
+                    next = low;
+                    stall.progress();
+                    consumer = self::consumer(ctx, plan, low)?;
+                }
+                Err(e) if fatal(&e) => return Err(anyhow::Error::new(e).context(format!("reading {name}"))),
+                Err(e) if unknown_topic(&e) && topic_replaced(ctx, plan).unwrap_or(false) => {
                     deleted(&mut entry, segment.take(), next, &name).await?;
                     break;
                 }
-                let broker_end = watermarks(&consumer, plan).map(|(_, high)| high);
-                stall.waited(&name, next, entry.end_offset, broker_end.map_err(|e| format!("{e:#}")))?;
-                if stall.renew_due() {
-                    // A client can stay stuck after a broker came back (CI saw librdkafka keep
-                    // a stale "unknown partition" for minutes after a frozen broker thawed, the
-                    // broker reporting the records there): a fresh one from `next` reads on.
-                    tracing::info!(partition = %name, next, "no record for a while: reading on with a new client");
-                    let old = std::mem::replace(&mut consumer, self::consumer(ctx, plan, next)?);
-                    // Closing a client whose broker does not answer can block: not on a runtime thread.
-                    tokio::task::spawn_blocking(move || drop(old));
-                    stall.renewed();
+                Err(e) => {
+                    // Timeouts, lost connections, leaders moving: librdkafka retries them itself; they
+                    // count against the stall budget like silence does.
+                    tracing::warn!(partition = %name, error = %e, "reading: waiting for the broker");
+                    stall.waited(&name, next, entry.end_offset, Err(e.to_string()))?;
                 }
-                continue;
-            }
-        };
-        match received {
-            Ok(msg) => {
-                stall.progress();
-                if msg.offset() >= entry.end_offset {
-                    break;
-                }
-                let record = crate::kafka::to_record(&msg);
-                drop(msg);
-                if segment.as_ref().is_some_and(|s| s.writer.raw_bytes() >= ctx.segment_bytes)
-                    && let Some(full) = segment.take()
-                {
-                    entry.segments.push(full.finish().await?);
-                }
-                if segment.is_none() {
-                    if record.offset > next {
-                        entry.gaps.push(Gap {
-                            from: next,
-                            to: record.offset,
-                            reason: GapReason::NotReturned,
-                        });
-                    }
-                    segment = Some(OpenSegment::start(ctx, plan, record.offset).await?);
-                }
-                if let Some(s) = segment.as_mut() {
-                    s.push(&record).await?;
-                }
-                ctx.records.fetch_add(1, Ordering::Relaxed);
-                ctx.bytes.fetch_add(record.payload_len() as u64, Ordering::Relaxed);
-                next = record.offset + 1;
-            }
-            Err(KafkaError::PartitionEOF(_)) => {
-                // librdkafka reports the end when its fetch position reached the partition's last
-                // stable offset, after every record before it was handed over. The cut was that
-                // offset at the start and it only grows, so an end at or past the cut means every
-                // offset up to the cut was read (what is left are markers or compacted offsets,
-                // accounted for below). An end below the cut is a partition whose log went back
-                // (a leader that had not caught up, an unclean election): never the end.
-                match watermarks(&consumer, plan) {
-                    Ok((_, high)) if high >= entry.end_offset => break,
-                    Ok((_, high)) => {
-                        tracing::warn!(partition = %name, broker_end = high, cut = entry.end_offset,
-                            "the broker reports an end below the cut: waiting for the partition to catch up");
-                        stall.behind(&name, next, entry.end_offset, high)?;
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                    Err(e) => {
-                        stall.waited(&name, next, entry.end_offset, Err(format!("{e:#}")))?;
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                }
-            }
-            Err(e) if out_of_range(&e) => {
-                // Retention deleted records ahead of us during the backup: record the loss, go on.
-                let (low, _) = watermarks(&consumer, plan)
-                    .with_context(|| format!("{name}: reading offsets after an out-of-range fetch"))?;
-                let low = low.min(entry.end_offset);
-                // A segment never spans a gap: close it at the last record before the loss.
-                if let Some(s) = segment.take() {
-                    entry.segments.push(s.finish().await?);
-                }
-                tracing::warn!(partition = %name, from = next, to = low, "records deleted by retention during the backup");
-                entry.gaps.push(Gap { from: next, to: low, reason: GapReason::RetentionDeleted });
-                next = low;
-                stall.progress();
-                consumer = self::consumer(ctx, plan, low)?;
-            }
-            Err(e) if fatal(&e) => return Err(anyhow::Error::new(e).context(format!("reading {name}"))),
-            Err(e) if unknown_topic(&e) && topic_replaced(ctx, plan).unwrap_or(false) => {
-                deleted(&mut entry, segment.take(), next, &name).await?;
-                break;
-            }
-            Err(e) => {
-                // Timeouts, lost connections, leaders moving: librdkafka retries them itself; they
-                // count against the stall budget like silence does.
-                tracing::warn!(partition = %name, error = %e, "reading: waiting for the broker");
-                stall.waited(&name, next, entry.end_offset, Err(e.to_string()))?;
             }
         }
-    }
-    if let Some(s) = segment.take() {
-        entry.segments.push(s.finish().await?);
+        if let Some(s) = segment.take() {
+            let (first, records, bytes) = (s.first_offset, s.records, s.payload_bytes);
+            match s.finish().await {
+                Ok(done) => {
+                    entry.segments.push(done);
+                    redo.left = REDOS;
+                }
+                Err(e) => {
+                    next = redo.again(e, &name, first, records, bytes)?;
+                    let old = std::mem::replace(&mut consumer, self::consumer(ctx, plan, next)?);
+                    tokio::task::spawn_blocking(move || drop(old));
+                    stall.progress();
+                    continue 'run;
+                }
+            }
+        }
+        break;
     }
     // Offsets after the last record up to the cut (transaction markers, compacted records).
     let last_record_end = entry.segments.last().map_or(plan.start, |s| s.last_offset + 1).max(plan.start);
@@ -281,6 +323,39 @@ pub async fn backup_partition(
         entry.gaps.push(Gap { from: tail_from, to: entry.end_offset, reason: GapReason::NotReturned });
     }
     Ok(entry)
+}
+
+/// Times in a row one segment's upload may be lost and written again before the run fails.
+const REDOS: u32 = 5;
+
+/// Writes a segment again when its upload was lost (the store dropped it while completing it,
+/// [`crate::storage::NotCompleted`]): its records are still in Kafka, so they are read again from
+/// its first offset into a new upload of the same object. Any other error fails the run.
+struct Redo {
+    left: u32,
+    ctx: PartitionContext,
+}
+
+impl Redo {
+    /// The offset to read on from, or the error when it is not a lost upload or too many were.
+    fn again(
+        &mut self,
+        e: anyhow::Error,
+        name: &str,
+        first: i64,
+        records: u64,
+        bytes: u64,
+    ) -> anyhow::Result<i64> {
+        if e.downcast_ref::<crate::storage::NotCompleted>().is_none() || self.left == 0 {
+            return Err(e);
+        }
+        self.left -= 1;
+        tracing::warn!(partition = %name, from = first, error = %format!("{e:#}"),
+            "the segment's upload was lost while being completed: reading its records again into a new upload");
+        self.ctx.records.fetch_sub(records, Ordering::Relaxed);
+        self.ctx.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        Ok(first)
+    }
 }
 
 /// The partition's log start and last stable offset as the broker reports them now (blocking

@@ -237,3 +237,52 @@ async fn records_deleted_during_a_backup_are_recorded_as_a_gap() -> anyhow::Resu
     assert_eq!(got[&(topic.clone(), 0)], want);
     Ok(())
 }
+
+/// Storage that drops every connection again and again (a flapping load balancer): each cut may
+/// land between a request being served and its answer arriving, so a retried request meets the
+/// effect of its first try (an upload already completed). The backup still commits every record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_through_storage_that_keeps_dropping_connections_commits_every_record() -> anyhow::Result<()>
+{
+    let env = TestEnv::load()?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-flap-{s}/");
+    let topic = format!("fl{s}");
+    let want = fill(&env, &topic, 2, 12_000).await?;
+    let minio_addr = env.get("MINIO_ENDPOINT")?.trim_start_matches("http://").to_string();
+    let proxy = Proxy::start(&minio_addr).await?;
+    let config = format!(
+        "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  compression: none\n  segmentSize: 262144\n",
+        base_config(&env, &prefix, Some(&proxy.url()))?
+    );
+    let mut child = spawn(&env, "backup", &config, &[])?;
+    let mut cuts = 0u32;
+    while child.try_wait()?.is_none() {
+        tokio::time::sleep(Duration::from_millis(40 + u64::from(cuts % 7) * 23)).await;
+        proxy.cut().await;
+        cuts += 1;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        proxy.heal();
+    }
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "after {cuts} cuts: {log}");
+    let result: serde_json::Value = strimzi_backup_e2e::dataplane::result_line(&out.stdout)?;
+    assert_eq!(result["records"], 24_000, "{result}");
+    let verified = run_ok(&env, "verify", &config, &[])?;
+    assert_eq!(verified["records"], 24_000, "{verified}");
+    let target = format!("{topic}-restored");
+    let restore = format!(
+        "{}topicMapping:\n  - sourceTopic: {topic}\n    targetTopic: {target}\n",
+        base_config(&env, &prefix, None)?
+    );
+    run_ok(&env, "restore", &restore, &[])?;
+    for (p, recs) in want.iter().enumerate() {
+        assert_eq!(
+            without_offsets(&consume_all(&env, &target, p as i32)?),
+            without_offsets(recs),
+            "partition {p}"
+        );
+    }
+    Ok(())
+}
