@@ -9,6 +9,7 @@
 //! - [`metadata`]: the cluster's ACLs, quotas and SCRAM users, stored beside the manifest.
 //! - [`strimzi_resources`]: the `KafkaTopic`s and `KafkaUser`s the operator read, stored beside it.
 //! - [`run`]: the whole run and its result.
+//! - [`workers`]: which partitions each pod reads when one backup runs in several.
 
 pub mod config;
 pub mod metadata;
@@ -17,6 +18,7 @@ pub mod plan;
 pub mod run;
 pub mod schemas;
 pub mod strimzi_resources;
+pub mod workers;
 
 pub use config::BackupConfig;
 pub use run::{BackupResult, run};
