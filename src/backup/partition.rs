@@ -17,16 +17,12 @@ use crate::format::FormatError;
 use crate::format::codec::{Codec, EncryptionKey};
 use crate::format::manifest::{Gap, GapReason, PartitionEntry, SegmentEntry};
 use crate::format::record::Record;
-use crate::format::segment::{DEFAULT_BLOCK_BYTES, SealedBlock, SegmentWriter};
+use crate::format::segment::{SealedBlock, SegmentWriter};
 use crate::kafka::DataPlaneContext;
 use crate::storage::Storage;
 
 use super::plan::PartitionPlan;
 
-/// Multipart part size: S3's minimum is 5 MiB; larger parts mean fewer requests.
-const PART_BYTES: usize = 8 * 1024 * 1024;
-/// Parts of one segment in flight at once (bounds upload memory at 2 × 8 MiB per partition).
-const PARTS_IN_FLIGHT: usize = 2;
 /// With no record for this long (at most) and the cut not reached, the broker is asked where the
 /// partition's end is, for the log and the error.
 const IDLE: Duration = Duration::from_secs(30);
@@ -49,12 +45,13 @@ pub struct PartitionContext {
     pub bytes: Arc<AtomicU64>,
 }
 
-/// Blocks of a segment being compressed at once on blocking threads while the partition's task
-/// goes on reading: compression, the heaviest step, then runs beside reading on another core.
-const BLOCKS_IN_FLIGHT: usize = 2;
-
-/// A segment being written and uploaded.
+/// A segment being written and uploaded. Its buffers come from the partition's memory budget
+/// ([`crate::budget::BackupBuffers`]): blocks being compressed at once on blocking threads while
+/// the partition's task goes on reading (compression, the heaviest step, then runs beside
+/// reading on another core), the multipart part size (S3's minimum is 5 MiB; larger parts mean
+/// fewer requests) and the parts uploading while the next one fills.
 struct OpenSegment {
+    buffers: crate::budget::BackupBuffers,
     writer: SegmentWriter,
     upload: WriteMultipart,
     object: String,
@@ -77,9 +74,11 @@ impl OpenSegment {
             .put_multipart(&path)
             .await
             .with_context(|| format!("starting upload of {object}"))?;
+        let buffers = crate::budget::backup_buffers();
         Ok(Self {
-            writer: SegmentWriter::new(ctx.codec, ctx.key.clone(), DEFAULT_BLOCK_BYTES)?,
-            upload: WriteMultipart::new_with_chunk_size(upload, PART_BYTES),
+            buffers,
+            writer: SegmentWriter::new(ctx.codec, ctx.key.clone(), buffers.block_bytes)?,
+            upload: WriteMultipart::new_with_chunk_size(upload, buffers.part_bytes),
             object,
             sealing: VecDeque::new(),
             storage: ctx.storage.clone(),
@@ -102,7 +101,7 @@ impl OpenSegment {
         self.records += 1;
         self.payload_bytes += record.payload_len() as u64;
         if let Some(block) = self.writer.push_detached(record)? {
-            if self.sealing.len() >= BLOCKS_IN_FLIGHT {
+            if self.sealing.len() >= self.buffers.blocks_in_flight {
                 self.append_oldest().await?;
             }
             self.sealing.push_back(tokio::task::spawn_blocking(move || block.seal()));
@@ -110,15 +109,15 @@ impl OpenSegment {
         self.upload_ready().await
     }
 
-    /// Hands full parts to the upload, waiting while two are in flight.
+    /// Hands a full part to the upload (without copying it), waiting while the budget's parts
+    /// are in flight.
     async fn upload_ready(&mut self) -> anyhow::Result<()> {
-        if self.writer.ready_len() >= PART_BYTES {
+        if self.writer.ready_len() >= self.buffers.part_bytes {
             self.upload
-                .wait_for_capacity(PARTS_IN_FLIGHT)
+                .wait_for_capacity(self.buffers.parts_in_flight)
                 .await
                 .with_context(|| format!("uploading {}", self.object))?;
-            let ready = self.writer.take_ready();
-            self.upload.write(&ready);
+            self.upload.put(self.writer.take_ready());
         }
         Ok(())
     }
@@ -129,7 +128,7 @@ impl OpenSegment {
             self.upload_ready().await?;
         }
         let (rest, summary) = self.writer.finish()?;
-        self.upload.write(&rest);
+        self.upload.put(rest);
         let uploaded = crate::storage::Uploaded { sha256: &summary.sha256, bytes: summary.stored_bytes };
         self.storage.complete_upload(self.upload, &self.object, uploaded).await?;
         self.storage.sync(&self.object).await.with_context(|| format!("flushing {} to disk", self.object))?;
@@ -197,9 +196,7 @@ pub async fn backup_partition(
                         // a stale "unknown partition" for minutes after a frozen broker thawed, the
                         // broker reporting the records there): a fresh one from `next` reads on.
                         tracing::info!(partition = %name, next, "no record for a while: reading on with a new client");
-                        let old = std::mem::replace(&mut consumer, self::consumer(ctx, plan, next)?);
-                        // Closing a client whose broker does not answer can block: not on a runtime thread.
-                        tokio::task::spawn_blocking(move || drop(old));
+                        read_on_from(&mut consumer, ctx, plan, next)?;
                         stall.renewed();
                     }
                     continue;
@@ -216,20 +213,12 @@ pub async fn backup_partition(
                     if segment.as_ref().is_some_and(|s| s.writer.raw_bytes() >= ctx.segment_bytes)
                         && let Some(full) = segment.take()
                     {
-                        let (first, records, bytes) = (full.first_offset, full.records, full.payload_bytes);
-                        match full.finish().await {
-                            Ok(done) => {
-                                entry.segments.push(done);
-                                redo.left = REDOS;
-                            }
-                            Err(e) => {
-                                // This record is read again after the segment's.
-                                next = redo.again(e, &name, first, records, bytes)?;
-                                let old = std::mem::replace(&mut consumer, self::consumer(ctx, plan, next)?);
-                                tokio::task::spawn_blocking(move || drop(old));
-                                stall.progress();
-                                continue;
-                            }
+                        // On a lost upload this record is read again after the segment's.
+                        if let Some(from) = redo.close(full, &mut entry, &name).await? {
+                            next = from;
+                            read_on_from(&mut consumer, ctx, plan, from)?;
+                            stall.progress();
+                            continue;
                         }
                     }
                     if segment.is_none() {
@@ -298,21 +287,13 @@ pub async fn backup_partition(
                 }
             }
         }
-        if let Some(s) = segment.take() {
-            let (first, records, bytes) = (s.first_offset, s.records, s.payload_bytes);
-            match s.finish().await {
-                Ok(done) => {
-                    entry.segments.push(done);
-                    redo.left = REDOS;
-                }
-                Err(e) => {
-                    next = redo.again(e, &name, first, records, bytes)?;
-                    let old = std::mem::replace(&mut consumer, self::consumer(ctx, plan, next)?);
-                    tokio::task::spawn_blocking(move || drop(old));
-                    stall.progress();
-                    continue 'run;
-                }
-            }
+        if let Some(s) = segment.take()
+            && let Some(from) = redo.close(s, &mut entry, &name).await?
+        {
+            next = from;
+            read_on_from(&mut consumer, ctx, plan, from)?;
+            stall.progress();
+            continue 'run;
         }
         break;
     }
@@ -337,15 +318,23 @@ struct Redo {
 }
 
 impl Redo {
-    /// The offset to read on from, or the error when it is not a lost upload or too many were.
-    fn again(
+    /// Finishes `segment` into `entry`; `Some(offset)` to read again from when its upload was
+    /// lost. Fails when it is another error or too many were lost in a row.
+    async fn close(
         &mut self,
-        e: anyhow::Error,
+        segment: OpenSegment,
+        entry: &mut PartitionEntry,
         name: &str,
-        first: i64,
-        records: u64,
-        bytes: u64,
-    ) -> anyhow::Result<i64> {
+    ) -> anyhow::Result<Option<i64>> {
+        let (first, records, bytes) = (segment.first_offset, segment.records, segment.payload_bytes);
+        let e = match segment.finish().await {
+            Ok(done) => {
+                entry.segments.push(done);
+                self.left = REDOS;
+                return Ok(None);
+            }
+            Err(e) => e,
+        };
         if e.downcast_ref::<crate::storage::NotCompleted>().is_none() || self.left == 0 {
             return Err(e);
         }
@@ -354,8 +343,21 @@ impl Redo {
             "the segment's upload was lost while being completed: reading its records again into a new upload");
         self.ctx.records.fetch_sub(records, Ordering::Relaxed);
         self.ctx.bytes.fetch_sub(bytes, Ordering::Relaxed);
-        Ok(first)
+        Ok(Some(first))
     }
+}
+
+/// Replaces the partition's client by a new one reading from `from`.
+fn read_on_from(
+    consumer: &mut PartitionConsumer,
+    ctx: &PartitionContext,
+    plan: &PartitionPlan,
+    from: i64,
+) -> anyhow::Result<()> {
+    let old = std::mem::replace(consumer, self::consumer(ctx, plan, from)?);
+    // Closing a client whose broker does not answer can block: not on a runtime thread.
+    tokio::task::spawn_blocking(move || drop(old));
+    Ok(())
 }
 
 /// The partition's log start and last stable offset as the broker reports them now (blocking
