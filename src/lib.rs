@@ -40,6 +40,7 @@
 //! - [`strimzi`]: Strimzi's resources as the cluster serves them (version discovery, `Kafka`).
 //! - [`time`]: converting between chrono, Kubernetes `Time` and RFC 3339 text.
 //! - [`verify`]: checking a stored backup end to end (subcommand `verify`).
+//! - [`watermarks`]: log starts and ends of many partitions in one round of requests (plans).
 
 pub mod admission;
 pub mod api;
@@ -70,3 +71,4 @@ pub mod strimzi;
 pub mod sync;
 pub mod time;
 pub mod verify;
+pub mod watermarks;

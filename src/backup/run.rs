@@ -64,6 +64,11 @@ pub struct BackupResult {
     /// (absent: `backup.strimziResources` off).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strimzi_resources: Option<crate::format::strimzi_resources::StrimziResourcesRef>,
+    /// Milliseconds from the start of the run until its plan was made and the location claimed,
+    /// before the first record is read: what a large partition count costs up front (`make
+    /// bench` reports it). Absent when an earlier attempt's committed backup is reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_ms: Option<u64>,
 }
 
 impl BackupResult {
@@ -104,6 +109,7 @@ fn default_id(started: chrono::DateTime<Utc>) -> anyhow::Result<String> {
 /// Runs a backup; the backup exists once this returns `Ok`.
 pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
     let started = Utc::now();
+    let clock = std::time::Instant::now();
     let backup_id = match &cfg.backup_id {
         Some(id) => id.clone(),
         None => default_id(started)?,
@@ -153,8 +159,9 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
     // Nothing is written before the location is known to be ours.
     let owner = cfg.owner.clone().unwrap_or_else(crate::location::Owner::cli);
     crate::location::claim(&storage, &owner, plan.cluster_id.as_deref(), cfg.take_over_location).await?;
+    let plan_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
     tracing::info!(
-        backup = %backup_id, topics = plan.topics.len(), partitions = plan.partitions.len(),
+        backup = %backup_id, topics = plan.topics.len(), partitions = plan.partitions.len(), plan_ms,
         groups = plan.groups.len(), parent = ?plan.parent.as_ref().map(|p| &p.backup_id), location = %storage.location,
         "backup planned"
     );
@@ -335,7 +342,7 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
             None
         }
     };
-    Ok(result_of(&manifest, storage.location, inventory))
+    Ok(BackupResult { plan_ms: Some(plan_ms), ..result_of(&manifest, storage.location, inventory) })
 }
 
 /// The run's result as its manifest records it: what this run wrote (`written`; a version 1
@@ -389,6 +396,7 @@ fn result_of(
         cluster_metadata: manifest.cluster_metadata.clone(),
         schema_registry: manifest.schema_registry.clone(),
         strimzi_resources: manifest.strimzi_resources.clone(),
+        plan_ms: None,
     }
 }
 

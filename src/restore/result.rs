@@ -78,6 +78,11 @@ pub struct RestoreResult {
     /// (`pass`). `restoredRecords` counts what was written; skipped records are not in it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub masking: Option<super::masking::MaskingReport>,
+    /// Milliseconds from the start of the run until every target topic was decided, created or
+    /// emptied and its start offsets read, before the first record is written: what a large
+    /// partition count costs up front (`make bench` reports it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_ms: Option<u64>,
 }
 
 /// What a restore did with the backup's cluster metadata.

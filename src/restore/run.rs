@@ -112,21 +112,19 @@ fn target_topics(
     Ok(targets)
 }
 
-/// Reads the high watermarks of every target topic.
+/// Reads the high watermarks of every target topic (all partitions in one round of requests).
 async fn high_watermarks(
     client: &ClientConfig,
     targets: &[TargetTopic],
 ) -> anyhow::Result<BTreeMap<String, BTreeMap<i32, i64>>> {
-    let mut out = BTreeMap::new();
-    for t in targets {
-        out.insert(t.name.clone(), topics::high_watermarks(client, &t.name, t.partitions).await?);
-    }
-    Ok(out)
+    let all: Vec<(String, i32)> = targets.iter().map(|t| (t.name.clone(), t.partitions)).collect();
+    topics::high_watermarks(client, &all).await
 }
 
 /// Runs a restore (or, with `restore.dryRun`, works out what it would do and writes nothing).
 pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
     let started = Utc::now();
+    let clock = std::time::Instant::now();
     let dry_run = cfg.restore.dry_run;
     let storage = crate::storage::open(&cfg.storage, &cfg.filesystem_root)?;
     // Every manifest at the location, read once, when a point in time (the group offsets
@@ -261,13 +259,16 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
     let resumed = !state.starts.is_empty();
     let (starts, now) = if dry_run {
         // Created topics start at 0; appended and overwritten ones at their current end.
-        let mut hw = BTreeMap::new();
+        let existing: Vec<(String, i32)> = targets
+            .iter()
+            .filter(|t| !matches!(actions.get(&t.name), Some(TopicAction::Create) | None))
+            .map(|t| (t.name.clone(), t.partitions))
+            .collect();
+        let mut hw = topics::high_watermarks(&client, &existing).await?;
         for t in &targets {
-            let starts = match actions.get(&t.name) {
-                Some(TopicAction::Create) | None => (0..t.partitions).map(|p| (p, 0)).collect(),
-                Some(_) => topics::high_watermarks(&client, &t.name, t.partitions).await?,
-            };
-            hw.insert(t.name.clone(), starts);
+            if matches!(actions.get(&t.name), Some(TopicAction::Create) | None) {
+                hw.insert(t.name.clone(), (0..t.partitions).map(|p| (p, 0)).collect());
+            }
         }
         (hw.clone(), hw)
     } else if state.starts.is_empty() {
@@ -289,6 +290,8 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         true => topics::compacted(&client, &targets, &actions).await?,
         false => Default::default(),
     };
+    let plan_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+    tracing::info!(restore = %restore_id, plan_ms, "target topics ready; restoring records");
     let ctx = Arc::new(PartitionContext {
         storage: storage.clone(),
         key,
@@ -513,6 +516,7 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         schema_registry,
         strimzi_resources,
         masking: masking.as_ref().map(|m| m.report()),
+        plan_ms: Some(plan_ms),
     };
     if let Some(report) = &result.masking {
         tracing::info!(masked = report.masked, skipped = report.skipped, passed = report.passed, "masking");

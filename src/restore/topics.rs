@@ -11,7 +11,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use rdkafka::admin::{AdminOptions, AlterConfig, NewTopic, ResourceSpecifier, TopicReplication};
-use rdkafka::consumer::Consumer;
 use rdkafka::error::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
@@ -341,6 +340,7 @@ pub async fn oversized(
         return Ok(Vec::new());
     }
     let admin = admin(client)?;
+    let existing = topic_configs(&admin, targets.iter().filter(|t| !created(actions, t))).await?;
     let mut broker_limit = None;
     let mut problems = Vec::new();
     for t in targets {
@@ -352,7 +352,7 @@ pub async fn oversized(
                 }
                 broker_limit.flatten()
             }
-            _ => topic_config(&admin, &t.name, MAX_MESSAGE_BYTES).await?,
+            _ => existing.get(&t.name).and_then(|c| c.get(MAX_MESSAGE_BYTES)).and_then(|v| v.parse().ok()),
         };
         let Some(limit) = limit.and_then(|l| u64::try_from(l).ok()) else { continue };
         for ((topic, partition), l) in largest.range((t.name.clone(), i32::MIN)..=(t.name.clone(), i32::MAX))
@@ -407,11 +407,12 @@ pub async fn compacted(
 ) -> anyhow::Result<std::collections::BTreeSet<String>> {
     let is_compact = |policy: &str| policy.split(',').any(|p| p.trim() == "compact");
     let admin = admin(client)?;
+    let existing = topic_configs(&admin, targets.iter().filter(|t| !created(actions, t))).await?;
     let mut out = std::collections::BTreeSet::new();
     for t in targets {
         let policy = match actions.get(&t.name) {
             Some(TopicAction::Create) => t.configs.get("cleanup.policy").cloned(),
-            _ => config_value(&admin, ResourceSpecifier::Topic(&t.name), "cleanup.policy").await?,
+            _ => existing.get(&t.name).and_then(|c| c.get("cleanup.policy")).cloned(),
         };
         if policy.as_deref().is_some_and(is_compact) {
             out.insert(t.name.clone());
@@ -420,8 +421,42 @@ pub async fn compacted(
     Ok(out)
 }
 
-async fn topic_config(admin: &crate::kafka::Admin, topic: &str, name: &str) -> anyhow::Result<Option<i64>> {
-    Ok(config_value(admin, ResourceSpecifier::Topic(topic), name).await?.and_then(|v| v.parse().ok()))
+/// Whether the restore creates `t` (its configs are then the backed-up ones, not the broker's).
+fn created(actions: &BTreeMap<String, TopicAction>, t: &TargetTopic) -> bool {
+    actions.get(&t.name) == Some(&TopicAction::Create)
+}
+
+/// The configs of existing target topics as the brokers apply them, by topic, in one
+/// DescribeConfigs request for all of them (before: one request per topic, in turn). A topic the
+/// broker cannot describe fails it, named as a single topic's request named it.
+async fn topic_configs<'a>(
+    admin: &crate::kafka::Admin,
+    targets: impl Iterator<Item = &'a TargetTopic>,
+) -> anyhow::Result<HashMap<String, BTreeMap<String, String>>> {
+    let names: Vec<&str> = targets.map(|t| t.name.as_str()).collect();
+    if names.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let specs: Vec<ResourceSpecifier> = names.iter().map(|n| ResourceSpecifier::Topic(n)).collect();
+    let described =
+        admin.describe_configs(&specs, &options()).await.with_context(|| match specs.as_slice() {
+            [one] => format!("describing the configs of {one:?}"),
+            _ => format!("describing the configs of {} topics", specs.len()),
+        })?;
+    anyhow::ensure!(
+        described.len() == specs.len(),
+        "describing the configs of {} topics: {} answered",
+        specs.len(),
+        described.len()
+    );
+    let mut out = HashMap::new();
+    // librdkafka answers in the order asked.
+    for ((name, spec), result) in names.iter().zip(&specs).zip(described) {
+        let resource = result.map_err(|e| anyhow::anyhow!("describing the configs of {spec:?}: {e}"))?;
+        let values = resource.entries.into_iter().filter_map(|e| e.value.map(|v| (e.name, v))).collect();
+        out.insert(name.to_string(), values);
+    }
+    Ok(out)
 }
 
 async fn broker_config(
@@ -469,40 +504,54 @@ async fn broker_retention_ms(admin: &crate::kafka::Admin, cluster: &Cluster) -> 
     })
 }
 
-/// High watermarks of a topic's partitions. A topic created a moment ago may not be known to
-/// every broker yet, so failures are retried for up to 30 seconds.
+/// High watermarks of every partition of `topics` (`(name, partition count)`), by topic. A topic
+/// created a moment ago may not have a leader for every partition yet: the broker brings them up
+/// one after another (about 11 s for 1,000 on the bench's broker), so the query is repeated
+/// every half second for up to 30 s plus 30 ms per partition, then asked per partition to name
+/// the one that failed. All partitions go in one round of ListOffsets requests per attempt
+/// ([`crate::watermarks`]); before, each was asked and waited for in turn.
 pub async fn high_watermarks(
     client: &ClientConfig,
-    topic: &str,
-    partitions: i32,
-) -> anyhow::Result<BTreeMap<i32, i64>> {
+    topics: &[(String, i32)],
+) -> anyhow::Result<BTreeMap<String, BTreeMap<i32, i64>>> {
     let consumer = Arc::new(
         client
             .create_with_context::<_, crate::kafka::Reader>(crate::kafka::DataPlaneContext)
             .context("creating the Kafka client")?,
     );
-    let mut out = BTreeMap::new();
-    for p in 0..partitions {
-        let mut attempt = 0;
-        let high = loop {
-            let (c, name) = (consumer.clone(), topic.to_string());
-            match tokio::task::spawn_blocking(move || c.fetch_watermarks(&name, p, TIMEOUT)).await? {
-                Ok((_, high)) => break high,
-                Err(e) if attempt < 60 => {
-                    tracing::debug!(topic, partition = p, error = %e, "high watermark not available yet");
-                    attempt += 1;
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-                Err(e) => {
-                    return Err(
-                        anyhow::Error::new(e).context(format!("reading the high watermark of {topic}/{p}"))
-                    );
-                }
+    let keys = Arc::new(crate::watermarks::keys(topics.iter().map(|(name, count)| (name.as_str(), *count))));
+    let deadline = std::time::Instant::now() + wait_for_leaders(keys.len());
+    let found = loop {
+        let (c, k) = (consumer.clone(), keys.clone());
+        match tokio::task::spawn_blocking(move || crate::watermarks::batched(&c, &k, TIMEOUT)).await? {
+            Ok(found) => break found,
+            Err(e) if std::time::Instant::now() < deadline => {
+                tracing::debug!(partitions = keys.len(), error = %format!("{e:#}"), "high watermarks not available yet");
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
-        };
-        out.insert(p, high);
+            Err(_) => {
+                let (c, k) = (consumer.clone(), keys.clone());
+                break tokio::task::spawn_blocking(move || {
+                    crate::watermarks::watermarks(&c, &k, TIMEOUT, |t, p| {
+                        format!("reading the high watermark of {t}/{p}")
+                    })
+                })
+                .await??;
+            }
+        }
+    };
+    let mut out: BTreeMap<String, BTreeMap<i32, i64>> =
+        topics.iter().map(|(name, _)| (name.clone(), BTreeMap::new())).collect();
+    for ((topic, partition), (_, high)) in found {
+        out.entry(topic).or_default().insert(partition, high);
     }
     Ok(out)
+}
+
+/// How long [`high_watermarks`] waits for the partitions of new topics to get leaders.
+fn wait_for_leaders(partitions: usize) -> Duration {
+    Duration::from_secs(30)
+        + Duration::from_millis(30).saturating_mul(u32::try_from(partitions).unwrap_or(u32::MAX))
 }
 
 #[cfg(test)]
