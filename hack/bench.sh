@@ -25,7 +25,10 @@
 #   BENCH_WEBHOOK_RATE / BENCH_WEBHOOK_SECONDS  requests/s (500) and seconds (20) of the fixed-rate runs
 #   BENCH_WEBHOOK_CONCURRENCY  requests in flight (default 8)
 #   BENCH_MASKING       0: skip the cost of masking on restore (default 1)
-# One section alone, e.g. masking: BENCH_THROUGHPUT=0 BENCH_OPERATOR=0 BENCH_SYNC=0 BENCH_WEBHOOK=0
+#   BENCH_SCALE         0: skip the many-partition cases (default 1)
+#   BENCH_SCALE_PARTITIONS / BENCH_SCALE_RECORDS  their partition counts ("100 1000") and records
+#                       per partition (200)
+# One section alone, e.g. masking: BENCH_THROUGHPUT=0 BENCH_SCALE=0 BENCH_OPERATOR=0 BENCH_SYNC=0 BENCH_WEBHOOK=0
 #   CARGO_TARGET_DIR    where the release binary is built (default target/)
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT_DIR"
@@ -449,6 +452,81 @@ YAML
   if [[ $KEEP != 1 ]]; then
     for t in "$topic" "$topic-plain" "$topic-masked"; do topic_cmd --delete --topic "$t" >/dev/null 2>&1 || true; done
   fi
+fi
+
+# --- many partitions: planning, throughput and memory at 100 and 1,000 partitions ---------------
+# One topic per count in BENCH_SCALE_PARTITIONS (default "100 1000"), BENCH_SCALE_RECORDS records
+# per partition (default 200) of RECORD_SIZE bytes written by ProducerPerformance (the producer
+# baseline), read by ConsumerPerformance (the consumer baseline), then backed up and restored at
+# the default parallelism (4), as a KafkaBackup without `parallelism` runs. Prints wall time,
+# MiB/s, the ratio to the baseline, peak RSS and the plan time the data plane reports (`planMs`:
+# from its start until the first record is read or written). BENCH_SCALE=0 skips it.
+if [[ ${BENCH_SCALE:-1} == 1 ]]; then
+  SCALE_PARTITIONS=${BENCH_SCALE_PARTITIONS:-100 1000}
+  SCALE_RECORDS=${BENCH_SCALE_RECORDS:-200}
+  [[ $SCALE_RECORDS =~ ^[1-9][0-9]*$ ]] || die "BENCH_SCALE_RECORDS must be a positive integer, not '$SCALE_RECORDS'"
+  SCALE_ROWS=()
+  for P in $SCALE_PARTITIONS; do
+    [[ $P =~ ^[1-9][0-9]*$ ]] || die "BENCH_SCALE_PARTITIONS: '$P' is not a partition count"
+    topic=$RUN-scale$P group=$RUN-scale$P-perf case=$WORK/scale$P n=$((P * SCALE_RECORDS))
+    TOPICS+=("$topic" "$topic-restored")
+    log "=== $P partitions: topic $topic, $n records ($SCALE_RECORDS per partition)"
+    topic_cmd --create --topic "$topic" --partitions "$P" --replication-factor 1 >/dev/null
+    measured "$case-producer" "${KAFKA_TOOL[@]}" org.apache.kafka.tools.ProducerPerformance --topic "$topic" \
+      --num-records "$n" "${PAYLOAD_ARGS[@]}" --throughput -1 \
+      --producer-props "bootstrap.servers=$KAFKA_BOOTSTRAP" "${PRODUCER_PROPS[@]}"
+    line=$(grep 'records sent' "$case-producer.out" | tail -n1)
+    [[ $line =~ ^([0-9]+)\ records\ sent,\ ([0-9.]+)\ records/sec\ \(([0-9.]+)\ MB/sec\) ]] ||
+      die "cannot read ProducerPerformance's result: '$line'"
+    prod_mibs=${BASH_REMATCH[3]}
+    GROUPS_CREATED+=("$group")
+    printf '%s\n' "${CONSUMER_PROPS[@]}" >"$case-consumer.properties"
+    measured "$case-consumer" "${KAFKA_TOOL[@]}" org.apache.kafka.tools.ConsumerPerformance \
+      --bootstrap-server "$KAFKA_BOOTSTRAP" --topic "$topic" --messages "$n" --group "$group" \
+      --fetch-size "$CONSUMER_FETCH_BYTES" --timeout 60000 --hide-header --consumer.config "$case-consumer.properties"
+    line=$(grep -E '^[0-9]{4}-' "$case-consumer.out" | tail -n1)
+    IFS=',' read -r _ _ cons_mib cons_mibs_all cons_n _ _ _ _ _ <<<"${line// /}"
+    [[ ${cons_n:-} == "$n" ]] || die "ConsumerPerformance read ${cons_n:-nothing}, not $n records: '$line'"
+    read -r c_secs c_kib _ <"$case-consumer.time"
+
+    { storage_yaml; printf 'topics:\n  include: ["%s"]\nconsumerGroups:\n  include: []\nbackup:\n  compression: zstd\n  compressionLevel: %s\n  mode: full\n' "$topic" "$ZSTD_LEVEL"; } \
+      >"$case-backup.yaml"
+    log "backup: $P partitions, default parallelism"
+    dataplane "$case-backup" backup "$case-backup.yaml"
+    read -r b_secs b_kib _ <"$case-backup.time"
+    [[ $(json_field "$case-backup.out" records) == "$n" ]] || die "backup stored other than $n records ($case-backup.out)"
+    b_plan=$(json_field "$case-backup.out" planMs)
+    backup_id=$(grep -o '"backupId":"[^"]*"' "$case-backup.out" | cut -d'"' -f4)
+    {
+      storage_yaml
+      printf 'backupId: %s\ntopicMapping:\n  - {sourceTopic: %s, targetTopic: %s-restored}\n' "$backup_id" "$topic" "$topic"
+      printf 'consumerGroups:\n  restore: false\n'
+    } >"$case-restore.yaml"
+    log "restore: $P partitions into $topic-restored, default parallelism"
+    dataplane "$case-restore" restore "$case-restore.yaml"
+    read -r r_secs r_kib _ <"$case-restore.time"
+    [[ $(json_field "$case-restore.out" restoredRecords) == "$n" ]] || die "restore wrote other than $n records ($case-restore.out)"
+    r_plan=$(json_field "$case-restore.out" planMs)
+    r_bytes=$(json_field "$case-restore.out" restoredBytes)
+    b_mibs=$(calc "$cons_mib / $b_secs") r_mibs=$(calc "$r_bytes / $MIB / $r_secs")
+    SCALE_ROWS+=(
+      "backup-${P}p $n $b_secs $b_mibs consumer $(calc "$cons_mibs_all") $(calc "$b_mibs / $cons_mibs_all" %.2f) ${b_plan:-?} $(calc "$b_kib / 1024" %.0f) $(calc "$c_kib / 1024" %.0f)"
+      "restore-${P}p $n $r_secs $r_mibs producer $(calc "$prod_mibs") $(calc "$r_mibs / $prod_mibs" %.2f) ${r_plan:-?} $(calc "$r_kib / 1024" %.0f) -"
+    )
+    if [[ $KEEP != 1 ]]; then
+      topic_cmd --delete --topic "$topic" >/dev/null 2>&1 || true
+      topic_cmd --delete --topic "$topic-restored" >/dev/null 2>&1 || true
+    fi
+  done
+  echo
+  echo "many partitions: $SCALE_RECORDS records per partition ($PAYLOAD_DESC), backup zstd-$ZSTD_LEVEL," \
+    "default parallelism (4); MiB/s over the whole process; consumer baseline with its group join"
+  srow() { printf '  %-13s %8s %7s %7s %-18s %5s %8s %8s %10s\n' "$@"; }
+  srow case records "wall s" MiB/s "baseline MiB/s" ratio "plan ms" "RSS MiB" "tool RSS"
+  for r in "${SCALE_ROWS[@]}"; do
+    read -r c n secs mibs bname bmibs ratio plan rss trss <<<"$r"
+    srow "$c" "$n" "$secs" "$mibs" "$bname $bmibs" "$ratio" "$plan" "$rss" "$trss"
+  done
 fi
 
 # --- the operator: footprint and reconcile latency ---------------------------------------------
