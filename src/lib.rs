@@ -16,6 +16,7 @@
 //! - [`api`]: the custom resources (`KafkaBackup`, `KafkaRestore`, `KafkaOffsetReset`).
 //! - [`audit`]: the audit log in PostgreSQL (Enterprise): events, hash chain, queue, writer.
 //! - [`backup`]: the backup data plane (subcommand `backup`).
+//! - [`budget`]: the data plane's memory budget per partition in flight, split into buffer sizes.
 //! - [`catalog`]: the backups at a storage location: manifests, the latest, incremental chains.
 //! - [`config_flags`]: data-plane settings as command-line flags, instead of or over a file.
 //! - [`crdgen`]: renders their CustomResourceDefinitions for `config/crd` and the OLM bundle.
@@ -46,6 +47,7 @@ pub mod admission;
 pub mod api;
 pub mod audit;
 pub mod backup;
+pub mod budget;
 pub mod catalog;
 pub mod config_flags;
 pub mod crdgen;

@@ -138,11 +138,12 @@ mod tests {
 
 /// A consumer of one assigned partition that reads it exactly: `read_committed`, told of the
 /// partition's end (partition EOF), never committing, never jumping elsewhere when an offset is
-/// gone (`auto.offset.reset=error`). `group` only satisfies librdkafka. Memory per partition: one
-/// fetch of at most 8 MiB, at most 16 MiB prefetched — larger values cost memory (measured:
-/// 32/16 MiB took a one-partition backup from 190 to 340 MiB) and gain nothing once the fetch
-/// back-off is short; librdkafka would otherwise wait up to a second before fetching again once
-/// its prefetch queue was full, which a reader draining it fast spends idle.
+/// gone (`auto.offset.reset=error`). `group` only satisfies librdkafka. Its fetch and prefetch
+/// sizes come from the partition's memory budget ([`crate::budget::BackupBuffers`]: 2 MiB
+/// fetches, 4 MiB prefetched at the default 32 MiB): larger ones cost memory per partition in
+/// flight and gain nothing once the fetch back-off is short; librdkafka would otherwise wait up
+/// to a second before fetching again once its prefetch queue was full, which a reader draining
+/// it fast spends idle.
 pub fn partition_reader(
     client: &rdkafka::ClientConfig,
     group: String,
@@ -152,6 +153,7 @@ pub fn partition_reader(
 ) -> anyhow::Result<rdkafka::consumer::StreamConsumer<DataPlaneContext>> {
     use anyhow::Context;
     use rdkafka::consumer::Consumer;
+    let buffers = crate::budget::backup_buffers();
     let mut config = client.clone();
     config
         .set("group.id", group)
@@ -160,9 +162,9 @@ pub fn partition_reader(
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "error")
-        .set("fetch.max.bytes", "16777216")
-        .set("max.partition.fetch.bytes", "8388608")
-        .set("queued.max.messages.kbytes", "16384")
+        .set("fetch.max.bytes", buffers.fetch_bytes.to_string())
+        .set("max.partition.fetch.bytes", buffers.fetch_bytes.to_string())
+        .set("queued.max.messages.kbytes", (buffers.queued_bytes / 1024).to_string())
         .set("fetch.queue.backoff.ms", "10");
     let consumer: rdkafka::consumer::StreamConsumer<DataPlaneContext> =
         config.create_with_context(DataPlaneContext).context("creating the Kafka consumer")?;
