@@ -204,12 +204,23 @@ async fn reset_group(
         .filter(|g| g.group == group)
         .flat_map(|g| g.offsets.iter().map(|o| ((o.topic.clone(), o.partition), o.offset)))
         .collect();
+    // Every selected partition's offsets in one round of requests (crate::watermarks), not two
+    // requests per partition in turn.
+    let ranges = {
+        let (c, keys) = (consumer.clone(), selected.clone());
+        tokio::task::spawn_blocking(move || {
+            crate::watermarks::watermarks(&c, &keys, TIMEOUT, |t, p| {
+                format!("reading the offsets of {t}/{p}")
+            })
+        })
+        .await??
+    };
     let mut changes = Vec::new();
     for key in &selected {
-        let (c, (t, p)) = (consumer.clone(), key.clone());
-        let range = tokio::task::spawn_blocking(move || c.fetch_watermarks(&t, p, TIMEOUT))
-            .await?
-            .with_context(|| format!("reading the offsets of {}/{}", key.0, key.1))?;
+        let range = ranges
+            .get(key)
+            .copied()
+            .with_context(|| format!("reading the offsets of {}/{}: not answered", key.0, key.1))?;
         let previous = current.get(key).copied();
         let to = target(
             cfg.reset_strategy,
