@@ -189,10 +189,19 @@ impl TopicMasker {
     pub fn apply(&self, record: &mut Record) -> anyhow::Result<bool> {
         let original = (self.policy == OnParseError::Pass).then(|| record.clone());
         let mut changed = false;
-        for rule in &self.rules {
-            match self.rule(rule, record) {
+        let mut at = 0;
+        while at < self.rules.len() {
+            let end = self.shared_run_end(at);
+            let result = match end - at {
+                1 => self.rule(&self.rules[at], record).map_err(|e| (0, e)),
+                _ => self.shared(&self.rules[at..end], record),
+            };
+            let failed = at;
+            at = end;
+            match result {
                 Ok(c) => changed |= c,
-                Err(ParseError(why)) => {
+                Err((k, ParseError(why))) => {
+                    let rule = &self.rules[failed + k];
                     return match self.policy {
                         OnParseError::Fail => anyhow::bail!(
                             "{} offset {}: masking rule {} cannot read the record: {why}; fix the rule, or set \
@@ -220,6 +229,70 @@ impl TopicMasker {
         if changed {
             self.counts.masked.fetch_add(1, Ordering::Relaxed);
         }
+        Ok(true)
+    }
+
+    /// The end of the run of rules from `from` that can share one parse of the record: JSONPath
+    /// rules in a row on the key, or on the value (at least `from + 1`).
+    fn shared_run_end(&self, from: usize) -> usize {
+        let json_on = |r: &Compiled, target: MaskTarget| {
+            r.path.is_some() && r.target == target && matches!(target, MaskTarget::Key | MaskTarget::Value)
+        };
+        let target = self.rules[from].target;
+        let mut end = from + 1;
+        if json_on(&self.rules[from], target) {
+            while end < self.rules.len() && json_on(&self.rules[end], target) {
+                end += 1;
+            }
+        }
+        end
+    }
+
+    /// Applies a run of JSONPath rules on the key or the value with one parse: each rule's edits
+    /// are found in the same parsed value and spliced into the text at once. Only when the
+    /// rules' selections overlap (one rule would see another's output) are they applied one
+    /// after the other, as written. Whether anything changed; a parse error names the rule (by
+    /// its index in `rules`) that could not read the record.
+    fn shared(&self, rules: &[Arc<Compiled>], record: &mut Record) -> Result<bool, (usize, ParseError)> {
+        let (bytes, what) = match rules[0].target {
+            MaskTarget::Key => (&mut record.key, "key"),
+            _ => (&mut record.value, "value"),
+        };
+        let Some(input) = bytes.as_ref() else { return Ok(false) };
+        let value: serde_json::Value = serde_json::from_slice(input)
+            .map_err(|e| (0, ParseError(format!("the {what} is not JSON ({e})"))))?;
+        let mut edits: Vec<(Range<usize>, String, usize)> = Vec::new();
+        for (k, rule) in rules.iter().enumerate() {
+            let Some(path) = &rule.path else { continue };
+            let found = self.json_edits(rule, path, &value, input, what).map_err(|e| (k, e))?;
+            edits.extend(found.into_iter().map(|(span, text)| (span, text, k)));
+        }
+        edits.sort_by(|a, b| a.0.start.cmp(&b.0.start).then(b.0.end.cmp(&a.0.end)));
+        // JSON nodes nest or stand apart: a selection inside an outer one of another rule is an
+        // overlap (that rule would have seen the other's output).
+        let mut outer: Option<(usize, usize)> = None;
+        let crossed = edits.iter().any(|(span, _, k)| match outer {
+            Some((end, rule)) if span.start < end => rule != *k,
+            _ => {
+                outer = Some((span.end, *k));
+                false
+            }
+        });
+        if crossed {
+            let mut changed = false;
+            for (k, rule) in rules.iter().enumerate() {
+                changed |= self.rule(rule, record).map_err(|e| (k, e))?;
+            }
+            return Ok(changed);
+        }
+        if edits.is_empty() {
+            return Ok(false);
+        }
+        let new = splice(input, edits.into_iter().map(|(span, text, _)| (span, text)).collect());
+        if new == input[..] {
+            return Ok(false);
+        }
+        *bytes = Some(Bytes::from(new));
         Ok(true)
     }
 
@@ -285,10 +358,23 @@ impl TopicMasker {
     ) -> Result<Option<Vec<u8>>, ParseError> {
         let value: serde_json::Value =
             serde_json::from_slice(input).map_err(|e| ParseError(format!("the {what} is not JSON ({e})")))?;
-        let nodes = path.query_located(&value);
-        if nodes.is_empty() {
+        let edits = self.json_edits(rule, path, &value, input, what)?;
+        if edits.is_empty() {
             return Ok(None);
         }
+        Ok(Some(splice(input, edits)))
+    }
+
+    /// Where in `input` (parsed as `value`) `rule` replaces what, by byte range.
+    fn json_edits(
+        &self,
+        rule: &Compiled,
+        path: &JsonPath,
+        value: &serde_json::Value,
+        input: &[u8],
+        what: &str,
+    ) -> Result<Vec<(Range<usize>, String)>, ParseError> {
+        let nodes = path.query_located(value);
         let mut edits: Vec<(Range<usize>, String)> = Vec::new();
         for node in nodes.iter() {
             let Some(span) = locate(input, node.location()) else {
@@ -319,25 +405,11 @@ impl TopicMasker {
                     };
                     json_string(&hashed)
                 }
-                MaskAction::Drop => return Ok(None),
+                MaskAction::Drop => return Ok(Vec::new()),
             };
             edits.push((span, text));
         }
-        // Outermost first where selections nest (`$..*`): a node inside one already replaced goes
-        // with it.
-        edits.sort_by(|a, b| a.0.start.cmp(&b.0.start).then(b.0.end.cmp(&a.0.end)));
-        let mut out = Vec::with_capacity(input.len() + edits.len() * 64);
-        let mut at = 0;
-        for (span, text) in edits {
-            if span.start < at {
-                continue;
-            }
-            out.extend_from_slice(&input[at..span.start]);
-            out.extend_from_slice(text.as_bytes());
-            at = span.end;
-        }
-        out.extend_from_slice(&input[at..]);
-        Ok(Some(out))
+        Ok(edits)
     }
 
     /// Hex HMAC-SHA-256 of `content` under the run's key.
@@ -362,6 +434,24 @@ impl TopicMasker {
             && !text.chars().any(|c| c.is_whitespace() || c.is_control());
         plausible.then(|| format!("{}@{domain}", &self.hash(text.as_bytes())[..EMAIL_LOCAL_HEX]))
     }
+}
+
+/// `input` with each range replaced by its text. Outermost first where selections nest (`$..*`):
+/// a node inside one already replaced goes with it.
+fn splice(input: &[u8], mut edits: Vec<(Range<usize>, String)>) -> Vec<u8> {
+    edits.sort_by(|a, b| a.0.start.cmp(&b.0.start).then(b.0.end.cmp(&a.0.end)));
+    let mut out = Vec::with_capacity(input.len() + edits.len() * 64);
+    let mut at = 0;
+    for (span, text) in edits {
+        if span.start < at {
+            continue;
+        }
+        out.extend_from_slice(&input[at..span.start]);
+        out.extend_from_slice(text.as_bytes());
+        at = span.end;
+    }
+    out.extend_from_slice(&input[at..]);
+    out
 }
 
 fn json_string(s: &str) -> String {
@@ -670,6 +760,64 @@ mod tests {
         let email = masker("rules: [{target: key, action: hash, formatPreserving: email}]");
         let err = email.for_topic("orders", 0).expect("rules").apply(&mut record(Some("bob"), None, &[]));
         assert!(format!("{:#}", err.expect_err("not an email")).contains("not an email"));
+    }
+
+    /// Each rule alone, one after the other: what a run of rules sharing one parse must equal.
+    fn one_by_one(yaml_rules: &[&str], r: &Record) -> Record {
+        let mut out = r.clone();
+        for rule in yaml_rules {
+            let m = masker(&format!("rules: [{rule}]"));
+            if let Some(t) = m.for_topic("orders", 0) {
+                assert!(t.apply(&mut out).expect("masks"));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn rules_sharing_one_parse_give_what_they_give_one_after_the_other() {
+        let text = r#"{"email": "ann@example.com", "card": {"pan": "4111", "exp": "12/29"}, "name":  "Ann", "n": 7}"#;
+        let sets: [&[&str]; 4] = [
+            // Apart: one parse, edits spliced at once.
+            &[
+                "{target: value, jsonPath: '$.email', action: hash, formatPreserving: email}",
+                "{target: value, jsonPath: '$.card.pan', action: redact}",
+                "{target: value, jsonPath: '$.name', action: replace, value: X}",
+            ],
+            // The same node twice: the second hashes the first's hash.
+            &[
+                "{target: value, jsonPath: '$.name', action: hash}",
+                "{target: value, jsonPath: '$.name', action: hash}",
+            ],
+            // Inside another's selection, both orders: the outer one's hash is of the changed text.
+            &[
+                "{target: value, jsonPath: '$.card.pan', action: redact}",
+                "{target: value, jsonPath: '$.card', action: hash}",
+            ],
+            &[
+                "{target: value, jsonPath: '$.card', action: redact}",
+                "{target: value, jsonPath: '$.card.exp', action: hash}",
+            ],
+        ];
+        for rules in sets {
+            let r = record(Some("k"), Some(text), &[]);
+            let together = masked(&masker(&format!("rules: [{}]", rules.join(", "))), r.clone());
+            assert_eq!(together, one_by_one(rules, &r), "{rules:?}");
+            assert_ne!(value(&together), text, "{rules:?}");
+        }
+    }
+
+    #[test]
+    fn a_rule_in_a_shared_run_that_cannot_read_the_record_is_named() {
+        let rules = "rules: [{target: value, jsonPath: '$.a', action: redact}, \
+                     {target: value, jsonPath: '$.b', action: hash, formatPreserving: email}]";
+        let err = masker(rules)
+            .for_topic("orders", 1)
+            .expect("rules")
+            .apply(&mut record(Some("k"), Some(r#"{"a": 1, "b": 2}"#), &[]))
+            .expect_err("b is no email");
+        let text = format!("{err:#}");
+        assert!(text.contains("spec.masking.rules[1]") && text.contains("not a string"), "{text}");
     }
 
     #[test]
