@@ -244,10 +244,10 @@ YAML
 }
 
 # The documented memory bounds (docs/data-plane.md, "Memory"), in MiB, for P partitions worked on
-# at once (backup.parallelism / restore.parallelism). Backup: 160 MiB plus 120 MiB per partition
-# (measured on partitions larger than their prefetch queue: 257 MiB at 1, 557-629 at 4, 1029 at 8).
+# at once (backup.parallelism / restore.parallelism). Backup: 64 MiB plus the 32 MiB budget per
+# partition (src/budget.rs; measured 91-102 MiB at 1, 193-226 at 4, 300-331 at 8: docs/sizing.md).
 # Restore: 100 MiB (process, the producer's 64 MiB queue) plus 12 MiB per partition.
-backup_bound() { echo $((160 + 120 * $1)); }
+backup_bound() { echo $((64 + 32 * $1)); }
 restore_bound() { echo $((100 + 12 * $1)); }
 
 MIB=1048576

@@ -255,16 +255,18 @@ async fn a_backup_through_storage_that_keeps_dropping_connections_commits_every_
         "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  compression: none\n  segmentSize: 262144\n",
         base_config(&env, &prefix, Some(&proxy.url()))?
     );
-    let mut child = spawn(&env, "backup", &config, &[])?;
+    let child = spawn(&env, "backup", &config, &[])?;
+    // Its output is read while it runs: every cut logs retries, more than a pipe holds.
+    let run = tokio::task::spawn_blocking(move || child.wait_with_output());
     let mut cuts = 0u32;
-    while child.try_wait()?.is_none() {
+    while !run.is_finished() {
         tokio::time::sleep(Duration::from_millis(40 + u64::from(cuts % 7) * 23)).await;
         proxy.cut().await;
         cuts += 1;
         tokio::time::sleep(Duration::from_millis(5)).await;
         proxy.heal();
     }
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await??;
+    let out = run.await??;
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "after {cuts} cuts: {log}");
     let result: serde_json::Value = strimzi_backup_e2e::dataplane::result_line(&out.stdout)?;
