@@ -38,6 +38,18 @@ async fn fill(
     Ok(all)
 }
 
+/// Every partition of `target` holds the records of `want`'s partition of the same number.
+fn assert_restored(env: &TestEnv, target: &str, want: &[Vec<Record>]) -> anyhow::Result<()> {
+    for (p, recs) in want.iter().enumerate() {
+        assert_eq!(
+            without_offsets(&consume_all(env, target, p as i32)?),
+            without_offsets(recs),
+            "partition {p}"
+        );
+    }
+    Ok(())
+}
+
 async fn objects_under(store: &impl ObjectStore, prefix: &str) -> anyhow::Result<Vec<String>> {
     let path = object_store::path::Path::from(prefix.trim_end_matches('/'));
     let listed: Vec<_> = store.list(Some(&path)).try_collect().await?;
@@ -90,12 +102,7 @@ async fn a_killed_backup_is_invisible_and_cleaned_up_by_the_next() -> anyhow::Re
     assert_eq!(result["records"], 40_000);
     assert!(objects_under(&store, &format!("{prefix}backups/{killed}/")).await?.is_empty());
     run_ok(&env, "restore", &restore, &[])?;
-    for (p, recs) in want.iter().enumerate() {
-        assert_eq!(
-            without_offsets(&consume_all(&env, &format!("{topic}-restored"), p as i32)?),
-            without_offsets(recs)
-        );
-    }
+    assert_restored(&env, &format!("{topic}-restored"), &want)?;
     Ok(())
 }
 
@@ -166,13 +173,7 @@ async fn storage_outages_during_backup_and_restore_are_waited_out() -> anyhow::R
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(refused_during_restore > 0);
-    for (p, recs) in want.iter().enumerate() {
-        assert_eq!(
-            without_offsets(&consume_all(&env, &target, p as i32)?),
-            without_offsets(recs),
-            "partition {p}"
-        );
-    }
+    assert_restored(&env, &target, &want)?;
     Ok(())
 }
 
@@ -279,12 +280,6 @@ async fn a_backup_through_storage_that_keeps_dropping_connections_commits_every_
         base_config(&env, &prefix, None)?
     );
     run_ok(&env, "restore", &restore, &[])?;
-    for (p, recs) in want.iter().enumerate() {
-        assert_eq!(
-            without_offsets(&consume_all(&env, &target, p as i32)?),
-            without_offsets(recs),
-            "partition {p}"
-        );
-    }
+    assert_restored(&env, &target, &want)?;
     Ok(())
 }
