@@ -228,6 +228,40 @@ where
     }
 }
 
+/// Waits until `client`'s user may `verb` `resource` (of `group`) in `ns`: the API server's
+/// authorizer sees a new RoleBinding a moment after it was created (an informer), so a test that
+/// binds a role and acts at once can be refused by RBAC it just granted.
+pub async fn until_allowed(
+    client: &kube::Client,
+    group: &str,
+    resource: &str,
+    verb: &str,
+    ns: &str,
+) -> anyhow::Result<()> {
+    use k8s_openapi::api::authorization::v1::{
+        ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
+    };
+    let review: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    let ask = SelfSubjectAccessReview {
+        spec: SelfSubjectAccessReviewSpec {
+            resource_attributes: Some(ResourceAttributes {
+                group: Some(group.into()),
+                resource: Some(resource.into()),
+                verb: Some(verb.into()),
+                namespace: Some(ns.into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    wait_until(Duration::from_secs(30), &format!("the right to {verb} {resource} in {ns}"), || async {
+        let answer = review.create(&PostParams::default(), &ask).await?;
+        Ok(answer.status.is_some_and(|s| s.allowed).then_some(()))
+    })
+    .await
+}
+
 /// A Strimzi resource (`kafka.strimzi.io`) of `version`, for its CRDs in the tests.
 pub fn strimzi_resource(version: &str, kind: &str, plural: &str) -> kube::api::ApiResource {
     kube::api::ApiResource::from_gvk_with_plural(

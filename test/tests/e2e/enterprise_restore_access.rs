@@ -25,7 +25,7 @@ use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
 use strimzi_backup_e2e::dataplane::{consume_all, create_topic, produce, recent, records};
 use strimzi_backup_e2e::env::workspace_root;
-use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
+use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, until_allowed, wait_until};
 use strimzi_backup_e2e::licences;
 use strimzi_backup_e2e::operator::{Operator, backup_completed, minio_storage, namespace_with_kafka};
 use strimzi_backup_e2e::webhook::{Registration, answering};
@@ -83,6 +83,14 @@ async fn plugin(kubeconfig: &PathBuf, ns: &str, args: &[&str]) -> anyhow::Result
         String::from_utf8_lossy(&out.stdout).into(),
         String::from_utf8_lossy(&out.stderr).into(),
     ))
+}
+
+/// alice and bob, once the API server's authorizer sees the roles [`roles`] bound them in `ns`.
+async fn users(cluster: &Cluster, ns: &str) -> anyhow::Result<(kube::Client, kube::Client)> {
+    let (alice, bob) = (as_user(cluster, "alice").await?, as_user(cluster, "bob").await?);
+    until_allowed(&alice, "kafkabackup.com", "kafkabackups", "restore", ns).await?;
+    until_allowed(&bob, "kafkabackup.com", "kafkarestores", "create", ns).await?;
+    Ok((alice, bob))
 }
 
 /// Copies of the shipped roles (unique names, deleted at the end: cluster-wide objects shared by
@@ -229,7 +237,7 @@ async fn only_a_user_rbac_lets_restore_a_protected_backup_restores_it_within_its
     let result = async {
         let registration = Registration::new(&cluster, &operator, &ns).await?;
         answering(&cluster, &ns, &operator).await?;
-        let (alice, bob) = (as_user(&cluster, "alice").await?, as_user(&cluster, "bob").await?);
+        let (alice, bob) = users(&cluster, &ns).await?;
         let policy = json!({"allowedTargetClusters": [{"name": "my-cluster"}], "approval": "Manual"});
         let orders = backup(&cluster, "orders", &topic, &format!("e2e-restore-access-{s}/"), policy)?;
         licensed(&cluster, &ns, &licences::issued(&[feature::RESTORE_POLICY], 30)?, &orders, "", &operator)
@@ -401,7 +409,7 @@ async fn a_policy_needs_the_licence_to_be_written_and_stays_enforced_after_it_ex
     let result = async {
         let registration = Registration::new(&cluster, &operator, &ns).await?;
         answering(&cluster, &ns, &operator).await?;
-        let (alice, bob) = (as_user(&cluster, "alice").await?, as_user(&cluster, "bob").await?);
+        let (alice, bob) = users(&cluster, &ns).await?;
         let prefix = format!("e2e-restore-access-licence-{s}/");
         let policy = json!({"approval": "Manual"});
         let mut orders = backup(&cluster, "orders", "krl-none", &prefix, policy.clone())?;

@@ -9,13 +9,10 @@
 
 use std::time::Duration;
 
-use k8s_openapi::api::authorization::v1::{
-    ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
-};
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use strimzi_backup_e2e::fixtures::{Cluster, strimzi_resource, wait_until};
+use strimzi_backup_e2e::fixtures::{Cluster, strimzi_resource, until_allowed, wait_until};
 use strimzi_backup_e2e::operator::{Operator, minio_storage, namespace_with_kafka};
 use strimzi_backup_e2e::webhook::Registration;
 use strimzi_backup_operator::api::backup::KafkaBackup;
@@ -57,31 +54,8 @@ async fn as_tenant(cluster: &Cluster, ns: &str) -> anyhow::Result<kube::Client> 
         "system:authenticated".into(),
     ]);
     let client = kube::Client::try_from(config)?;
-    // The API server's authorizer sees a new RoleBinding a moment after it was created (its
-    // informer): wait until the tenant may create a KafkaBackup before acting as it.
-    let review: Api<SelfSubjectAccessReview> = Api::all(client.clone());
-    let ask = SelfSubjectAccessReview {
-        spec: SelfSubjectAccessReviewSpec {
-            resource_attributes: Some(ResourceAttributes {
-                group: Some("kafkabackup.com".into()),
-                resource: Some("kafkabackups".into()),
-                verb: Some("create".into()),
-                namespace: Some(ns.into()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let answer = review.create(&PostParams::default(), &ask).await?;
-        if answer.status.is_some_and(|s| s.allowed) {
-            return Ok(client);
-        }
-        anyhow::ensure!(std::time::Instant::now() < deadline, "the tenant of {ns} got no rights in 30 s");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    until_allowed(&client, "kafkabackup.com", "kafkabackups", "create", ns).await?;
+    Ok(client)
 }
 
 fn backup(cluster: &Cluster, name: &str) -> anyhow::Result<Value> {
