@@ -173,7 +173,7 @@ pub async fn backup_partition(
     let mut segment: Option<OpenSegment> = None;
     let mut next = plan.start; // the first offset not yet accounted for
     let mut stall = Stall::new(ctx.stall_timeout);
-    let mut redo = Redo { left: REDOS, ctx: ctx.clone() };
+    let mut redo = Redo { left: REDOS };
     'run: loop {
         loop {
             if next >= entry.end_offset {
@@ -214,7 +214,7 @@ pub async fn backup_partition(
                         && let Some(full) = segment.take()
                     {
                         // On a lost upload this record is read again after the segment's.
-                        if let Some(from) = redo.close(full, &mut entry, &name).await? {
+                        if let Some(from) = redo.close(ctx, full, &mut entry, &name).await? {
                             next = from;
                             read_on_from(&mut consumer, ctx, plan, from)?;
                             stall.progress();
@@ -272,7 +272,7 @@ pub async fn backup_partition(
                     entry.gaps.push(Gap { from: next, to: low, reason: GapReason::RetentionDeleted });
                     next = low;
                     stall.progress();
-                    consumer = self::consumer(ctx, plan, low)?;
+                    read_on_from(&mut consumer, ctx, plan, low)?;
                 }
                 Err(e) if fatal(&e) => return Err(anyhow::Error::new(e).context(format!("reading {name}"))),
                 Err(e) if unknown_topic(&e) && topic_replaced(ctx, plan).unwrap_or(false) => {
@@ -288,7 +288,7 @@ pub async fn backup_partition(
             }
         }
         if let Some(s) = segment.take()
-            && let Some(from) = redo.close(s, &mut entry, &name).await?
+            && let Some(from) = redo.close(ctx, s, &mut entry, &name).await?
         {
             next = from;
             read_on_from(&mut consumer, ctx, plan, from)?;
@@ -314,7 +314,6 @@ const REDOS: u32 = 5;
 /// its first offset into a new upload of the same object. Any other error fails the run.
 struct Redo {
     left: u32,
-    ctx: PartitionContext,
 }
 
 impl Redo {
@@ -322,6 +321,7 @@ impl Redo {
     /// lost. Fails when it is another error or too many were lost in a row.
     async fn close(
         &mut self,
+        ctx: &PartitionContext,
         segment: OpenSegment,
         entry: &mut PartitionEntry,
         name: &str,
@@ -341,8 +341,8 @@ impl Redo {
         self.left -= 1;
         tracing::warn!(partition = %name, from = first, error = %format!("{e:#}"),
             "the segment's upload was lost while being completed: reading its records again into a new upload");
-        self.ctx.records.fetch_sub(records, Ordering::Relaxed);
-        self.ctx.bytes.fetch_sub(bytes, Ordering::Relaxed);
+        ctx.records.fetch_sub(records, Ordering::Relaxed);
+        ctx.bytes.fetch_sub(bytes, Ordering::Relaxed);
         Ok(Some(first))
     }
 }

@@ -63,8 +63,8 @@ impl Storage {
                          the completion's answer was lost and its retry came after it");
                     return Ok(());
                 }
-                Ok(_) | Err(_) if look < LOOKS => tokio::time::sleep(BETWEEN_LOOKS).await,
-                Ok(_) | Err(_) => {}
+                _ if look < LOOKS => tokio::time::sleep(BETWEEN_LOOKS).await,
+                _ => {}
             }
         }
         Err(NotCompleted { object: object.to_string(), source: failed }.into())
