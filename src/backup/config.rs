@@ -65,6 +65,11 @@ pub struct BackupConfig {
     /// The Schema Registry to back up with the records (`spec.schemaRegistry`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_registry: Option<crate::schema_registry::RegistryBackup>,
+    /// Claim the place of the parent's one child before the manifest ([`super::fence`]), so two
+    /// writers never fork the lineage. Set by the continuous loop for each of its runs
+    /// (`backup::continuous`), never read from a file.
+    #[serde(skip)]
+    pub fence_lineage: bool,
 }
 
 fn orphan_grace_period() -> String {

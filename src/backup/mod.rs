@@ -9,9 +9,11 @@
 //! - [`metadata`]: the cluster's ACLs, quotas and SCRAM users, stored beside the manifest.
 //! - [`strimzi_resources`]: the `KafkaTopic`s and `KafkaUser`s the operator read, stored beside it.
 //! - [`run`]: the whole run and its result.
+//! - [`fence`]: at most one child per restore point (continuous backups never fork a lineage).
 //! - [`workers`]: which partitions each pod reads when one backup runs in several.
 
 pub mod config;
+pub mod fence;
 pub mod metadata;
 pub mod partition;
 pub mod plan;

@@ -96,6 +96,7 @@ pub fn render(
         known_restore_points: run.known_restore_points.clone(),
         schema_registry: run.schema_registry.clone(),
         strimzi_resources: run.strimzi_resources.clone(),
+        fence_lineage: false,
     }
 }
 
