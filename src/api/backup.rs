@@ -174,10 +174,21 @@ pub struct BackupSettings {
     #[serde(default = "default_segment_size")]
     #[schemars(range(min = 1_048_576, max = 4_294_967_296_i64))]
     pub segment_size: i64,
-    /// Partitions backed up concurrently.
+    /// Partitions backed up concurrently (in each worker pod, with `workers`).
     #[serde(default = "default_parallelism")]
     #[schemars(range(min = 1, max = 256))]
     pub parallelism: i32,
+    /// Pods one backup runs across (issue 18 §3). With more than one the run is an Indexed Job
+    /// of that many pods: the partitions are split between them by expected bytes, each writes
+    /// its own segments, and the restore point is committed once, after every worker succeeded;
+    /// a worker that fails is retried alone (`job.backoffLimit` is then per worker). Each pod
+    /// gets the Job's `resources`. At most [`MAX_WORKERS`]: every worker plans the whole backup
+    /// (one round of ListOffsets for every partition) and keeps its own Kafka and storage
+    /// connections, so beyond that the brokers answer more planning than the workers gain, and
+    /// a backup that needs more pods needs fewer, bigger ones (`parallelism`, `resources`).
+    #[serde(default = "default_workers")]
+    #[schemars(range(min = 1, max = MAX_WORKERS))]
+    pub workers: i32,
     /// Incremental (default) or full.
     #[serde(default)]
     pub mode: BackupMode,
@@ -215,6 +226,7 @@ impl Default for BackupSettings {
             encryption: None,
             segment_size: default_segment_size(),
             parallelism: default_parallelism(),
+            workers: default_workers(),
             mode: BackupMode::default(),
             stall_timeout: default_stall_timeout(),
             cluster_metadata: default_cluster_metadata(),
@@ -237,6 +249,13 @@ fn default_segment_size() -> i64 {
 
 fn default_parallelism() -> i32 {
     4
+}
+
+/// The most pods one backup may run across (`backup.workers`); why, on the field.
+pub const MAX_WORKERS: i32 = 64;
+
+fn default_workers() -> i32 {
+    1
 }
 
 /// At-rest encryption of segments and manifest.

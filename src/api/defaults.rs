@@ -108,6 +108,7 @@ mod tests {
         assert_eq!(spec["backup"]["compressionLevel"], 3);
         assert_eq!(spec["backup"]["segmentSize"], 268_435_456);
         assert_eq!(spec["backup"]["parallelism"], 4);
+        assert_eq!(spec["backup"]["workers"], 1);
         assert_eq!(spec["backup"]["mode"], "incremental");
         assert_eq!(spec["schedule"]["timezone"], "UTC");
         assert_eq!(spec["schedule"]["suspend"], false);

@@ -68,6 +68,7 @@ pub fn backup(spec: &KafkaBackupSpec) -> Vec<FieldError> {
         Ok(_) => {}
     }
     problems.extend(compression_level(&spec.backup));
+    problems.extend(workers(&spec.backup));
     if let Some(encryption) = &spec.backup.encryption {
         problems.extend(super::kms::problems(encryption, "spec.backup.encryption"));
     }
@@ -108,6 +109,23 @@ fn compression_level(settings: &super::backup::BackupSettings) -> Option<FieldEr
             format!(
                 "{codec} levels are 1-{max}, not {}: lower it, or use compression zstd",
                 settings.compression_level
+            ),
+        )
+    })
+}
+
+/// `backup.workers` within 1..=[`MAX_WORKERS`](super::backup::MAX_WORKERS). The CRD's schema
+/// bounds it too; this names why, and holds where the schema was not applied (an object stored
+/// under an older CRD, a controller reading a spec by hand).
+fn workers(settings: &super::backup::BackupSettings) -> Option<FieldError> {
+    use super::backup::MAX_WORKERS;
+    let n = settings.workers;
+    (!(1..=MAX_WORKERS).contains(&n)).then(|| {
+        FieldError::new(
+            "spec.backup.workers",
+            format!(
+                "{n} is not 1-{MAX_WORKERS}: one backup runs in at least one pod, and beyond {MAX_WORKERS} every \
+                 worker's planning costs the brokers more than the pod adds; raise parallelism or resources instead"
             ),
         )
     })
@@ -341,6 +359,28 @@ mod tests {
             problems("lz4", 13),
             ["spec.backup.compressionLevel: lz4 levels are 1-12, not 13: lower it, or use compression zstd"]
         );
+    }
+
+    #[test]
+    fn workers_are_one_to_sixty_four() {
+        let problems = |workers: i32| {
+            let spec: KafkaBackupSpec = serde_yaml_ng::from_str(&format!(
+                "kafkaCluster: {{bootstrapServers: 'k:9092'}}\nstorage: {{type: s3, s3: {{bucket: b, region: r}}}}\nbackup: {{workers: {workers}}}\n"
+            ))
+            .expect("spec");
+            backup(&spec).into_iter().map(|p| p.path).collect::<Vec<_>>()
+        };
+        for fine in [1, 4, 64] {
+            assert_eq!(problems(fine), Vec::<String>::new(), "{fine}");
+        }
+        for wrong in [0, -1, 65] {
+            assert_eq!(problems(wrong), ["spec.backup.workers"], "{wrong}");
+        }
+        let default: KafkaBackupSpec = serde_yaml_ng::from_str(
+            "kafkaCluster: {bootstrapServers: 'k:9092'}\nstorage: {type: s3, s3: {bucket: b, region: r}}\n",
+        )
+        .expect("spec");
+        assert_eq!(default.backup.workers, 1);
     }
 
     #[test]

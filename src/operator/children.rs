@@ -18,6 +18,8 @@ use serde::de::DeserializeOwned;
 
 use super::error::{Error, Result};
 
+pub mod workers;
+
 /// Creates `object` unless an object of its name exists; returns what is there — only when it
 /// is ours too: it carries an owner reference with the uid of `object`'s owner. Anyone who may
 /// create ConfigMaps or Jobs in the namespace could otherwise plant one under the next run's
@@ -241,6 +243,11 @@ const LOG_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30)
 /// only; a result needs all of it, as the data plane may log after printing it).
 pub async fn output(client: &Client, namespace: &str, job: &str, tail_lines: Option<i64>) -> Result<Output> {
     let Some(pod) = pod_of(client, namespace, job).await? else { return Ok(Output::default()) };
+    Ok(read(client, namespace, &pod, tail_lines).await)
+}
+
+/// What `pod` left: its container's termination message and its log (`tail_lines` of it).
+async fn read(client: &Client, namespace: &str, pod: &Pod, tail_lines: Option<i64>) -> Output {
     let message = pod
         .status
         .as_ref()
@@ -256,7 +263,7 @@ pub async fn output(client: &Client, namespace: &str, job: &str, tail_lines: Opt
     let (name, params) = (pod.name_any(), LogParams { tail_lines, ..Default::default() });
     let log =
         tokio::time::timeout(LOG_READ_TIMEOUT, pods.logs(&name, &params)).await.ok().and_then(Result::ok);
-    Ok(Output { message, log })
+    Output { message, log }
 }
 
 /// How soon a controller looks again at a running Job whose pod is not ready yet: the one way

@@ -81,6 +81,9 @@ pub struct JobRequest {
     pub volumes: Vec<Volume>,
     pub mounts: Vec<VolumeMount>,
     pub options: JobOptions,
+    /// Pods one run is split across (`backup.workers`). Above 1 the Job is an Indexed Job of
+    /// that many pods ([`indexed`]); 0 and 1 are the single-pod Job every kind runs otherwise.
+    pub workers: i32,
 }
 
 fn restricted_pod() -> PodSecurityContext {
@@ -148,6 +151,27 @@ fn default_resources() -> ResourceRequirements {
 /// holding its run, and under `concurrencyPolicy: Forbid` every later run, forever.
 pub const DEFAULT_ACTIVE_DEADLINE_SECONDS: i64 = 24 * 60 * 60;
 
+/// Turns `spec` (built for one pod) into an Indexed Job of `workers` pods that all run at once
+/// (issue 18 §3): each pod learns its index from `JOB_COMPLETION_INDEX`, which the Job controller
+/// sets. A failed pod is retried alone, in its own index: `backoffLimitPerIndex` takes the
+/// single-pod Job's `backoffLimit` (the user's, else [`DEFAULT_BACKOFF_LIMIT`]), so each worker
+/// has the retries one pod had. `maxFailedIndexes: 0`: a worker out of retries fails the Job at
+/// once (a backup is committed only when every worker succeeded, so the others' work is moot).
+/// `backoffLimit` becomes the whole run's budget, every worker's retries (`workers ×` per index):
+/// never the limit that fails first, but what `kubectl` shows instead of Kubernetes' default of
+/// 2147483647 with a per-index limit. The pod failure policy stays: a refused run (`FailJob`) is
+/// refused in every worker, so it fails the Job without retry, which `backoffLimitPerIndex`
+/// allows (alongside `FailIndex`, unused here).
+fn indexed(spec: &mut JobSpec, workers: i32) {
+    let per_index = spec.backoff_limit.unwrap_or(DEFAULT_BACKOFF_LIMIT);
+    spec.completion_mode = Some("Indexed".into());
+    spec.completions = Some(workers);
+    spec.parallelism = Some(workers);
+    spec.backoff_limit_per_index = Some(per_index);
+    spec.max_failed_indexes = Some(0);
+    spec.backoff_limit = Some(per_index.saturating_mul(workers));
+}
+
 /// The size limit of the `/tmp` emptyDir: the data plane keeps its data in memory and object
 /// storage, and writes nothing large there; a limit keeps a bug from filling the node's disk.
 const TMP_SIZE_LIMIT: &str = "256Mi";
@@ -196,7 +220,7 @@ pub fn build(req: &JobRequest) -> Job {
     let container = Container {
         name: req.subcommand.clone(),
         image: Some(req.image.clone()),
-        args: Some(vec![req.subcommand.clone(), "--config".into(), format!("{CONFIG_DIR}/{CONFIG_FILE}")]),
+        args: Some(args(req)),
         env: (!env.is_empty()).then_some(env),
         resources: Some(req.options.resources.clone().unwrap_or_else(default_resources)),
         security_context: Some(container_context(container_template.security_context.as_ref())),
@@ -204,7 +228,7 @@ pub fn build(req: &JobRequest) -> Job {
         termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Default::default()
     };
-    Job {
+    let mut job = Job {
         metadata: ObjectMeta {
             name: Some(req.name.clone()),
             namespace: Some(req.namespace.clone()),
@@ -254,7 +278,23 @@ pub fn build(req: &JobRequest) -> Job {
             ..Default::default()
         }),
         ..Default::default()
+    };
+    if req.workers > 1
+        && let Some(spec) = job.spec.as_mut()
+    {
+        indexed(spec, req.workers);
     }
+    job
+}
+
+/// The container's arguments: the subcommand and its config file, and `--workers N` for a run
+/// across pods (not a secret; each pod's index comes from `JOB_COMPLETION_INDEX`).
+fn args(req: &JobRequest) -> Vec<String> {
+    let mut args = vec![req.subcommand.clone(), "--config".into(), format!("{CONFIG_DIR}/{CONFIG_FILE}")];
+    if req.workers > 1 {
+        args.extend(["--workers".to_string(), req.workers.to_string()]);
+    }
+    args
 }
 
 #[cfg(test)]
@@ -304,6 +344,49 @@ mod tests {
         );
         assert_eq!(labels.get("strimzi.io/cluster").map(String::as_str), Some("my-cluster"));
         assert!(c.volume_mounts.as_ref().is_some_and(|m| m.iter().any(|m| m.mount_path == "/tmp")));
+    }
+
+    #[test]
+    fn one_worker_is_the_single_pod_job_and_more_an_indexed_job_retried_per_worker() {
+        let single = build(&request());
+        let mut one = request();
+        one.workers = 1;
+        assert_eq!(build(&one), single, "workers 1 changes nothing");
+        let spec = single.spec.clone().expect("job spec");
+        assert_eq!(
+            (spec.completion_mode, spec.completions, spec.parallelism, spec.backoff_limit_per_index),
+            (None, None, None, None)
+        );
+
+        let mut four = request();
+        four.workers = 4;
+        let job = build(&four);
+        let spec = job.spec.clone().expect("job spec");
+        assert_eq!(spec.completion_mode.as_deref(), Some("Indexed"));
+        assert_eq!((spec.completions, spec.parallelism), (Some(4), Some(4)));
+        assert_eq!((spec.backoff_limit_per_index, spec.max_failed_indexes), (Some(3), Some(0)));
+        assert_eq!(spec.backoff_limit, Some(12), "every worker's retries, not 2147483647");
+        let args = spec.template.spec.as_ref().map(|p| p.containers[0].args.clone().unwrap_or_default());
+        assert_eq!(
+            args.unwrap_or_default(),
+            ["backup", "--config", "/etc/strimzi-backup/config/config.yaml", "--workers", "4"]
+        );
+        let rules = spec.pod_failure_policy.map(|p| p.rules).unwrap_or_default();
+        assert_eq!(rules.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(), ["FailJob"], "a refusal");
+        // Everything else is the single-pod Job's.
+        let mut back = job.clone();
+        if let Some(s) = back.spec.as_mut() {
+            (s.completion_mode, s.completions, s.parallelism) = (None, None, None);
+            (s.backoff_limit_per_index, s.max_failed_indexes, s.backoff_limit) = (None, None, Some(3));
+            if let Some(a) = s.template.spec.as_mut().and_then(|p| p.containers[0].args.as_mut()) {
+                a.truncate(3);
+            }
+        }
+        assert_eq!(back, single);
+
+        four.options.job = Some(JobSettings { backoff_limit: Some(0), ..Default::default() });
+        let spec = build(&four).spec.expect("job spec");
+        assert_eq!((spec.backoff_limit_per_index, spec.backoff_limit), (Some(0), Some(0)), "no retry");
     }
 
     #[test]

@@ -74,6 +74,17 @@ pub fn proxy_env(settings: &super::settings::Settings) -> Vec<EnvVar> {
 
 /// Creates the run's ConfigMap and Job unless they exist; returns the Job.
 pub async fn launch<K: Resource<DynamicType = ()>>(ctx: &Context, owner: &K, run: Launch<'_>) -> Result<Job> {
+    launch_across(ctx, owner, run, 1).await
+}
+
+/// [`launch`] for a run split across `workers` pods (an Indexed Job above 1:
+/// [`JobRequest::workers`]).
+pub async fn launch_across<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    owner: &K,
+    run: Launch<'_>,
+    workers: i32,
+) -> Result<Job> {
     let namespace = owner.namespace().unwrap_or_default();
     let owner_ref = owner
         .controller_owner_ref(&())
@@ -104,6 +115,7 @@ pub async fn launch<K: Resource<DynamicType = ()>>(ctx: &Context, owner: &K, run
         volumes: run.access.volumes,
         mounts: run.access.mounts,
         options: run.options.clone(),
+        workers,
     });
     if !run.annotations.is_empty() {
         built.metadata.annotations = Some(run.annotations);

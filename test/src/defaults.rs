@@ -20,6 +20,8 @@ pub fn kafka_backup() -> Value {
             "compressionLevel": 3,
             "segmentSize": 268_435_456,
             "parallelism": 4,
+            // Not in SPEC §2.2 (issue 18 §3): pods one backup runs across.
+            "workers": 1,
             "mode": "incremental",
             // Not in SPEC §2.2 (issue 12 §5): how long a partition may stall before the run fails.
             "stallTimeout": "5m",

@@ -132,7 +132,7 @@ async fn launch(ctx: &Context, kb: &KafkaBackup, start: &Start, known: Vec<Strin
         },
     );
     let yaml = run_config::to_yaml(&config).map_err(|e| Error::Render(e.to_string()))?;
-    let job = launch::launch(
+    let job = launch::launch_across(
         ctx,
         kb,
         Launch {
@@ -146,6 +146,7 @@ async fn launch(ctx: &Context, kb: &KafkaBackup, start: &Start, known: Vec<Strin
             cluster: &kb.spec.cluster,
             annotations: BTreeMap::from([(BACKUP_ID_ANNOTATION.to_string(), start.job.clone())]),
         },
+        kb.spec.backup.workers,
     )
     .await?;
     if let Some(packed) = &strimzi {

@@ -17,6 +17,7 @@ use kube::{Resource, ResourceExt};
 use super::plan;
 use crate::api::backup::KafkaBackup;
 use crate::api::restore::{KafkaRestore, RunPhase};
+use crate::backup::BackupResult;
 use crate::license::{Claims, LicenseError};
 use crate::operator::children::{self, JobState, Output};
 use crate::operator::connection::{ConnectionError, JobConnection};
@@ -108,8 +109,10 @@ pub async fn observe(ctx: &Context, kb: &KafkaBackup, now: DateTime<Utc>) -> Res
         let phase = match state {
             JobState::Running => Phase::Running,
             _ if annotation(&job, RECORDED_ANNOTATION) == Some("true") => Phase::Recorded,
+            // A backup across workers is an Indexed Job: the result is the committing worker's.
             state => {
-                Phase::Finished { state, output: children::output(&ctx.client, &ns, &name, None).await? }
+                let output = children::workers::output_of::<BackupResult>(&ctx.client, &job, &state).await?;
+                Phase::Finished { state, output }
             }
         };
         seen.push(SeenJob {
