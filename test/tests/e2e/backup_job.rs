@@ -76,6 +76,7 @@ async fn a_backup_job_built_by_the_operator_runs_and_reports_into_status() -> an
         volumes: access.volumes,
         mounts: access.mounts,
         options: spec.job_options.clone(),
+        workers: spec.backup.workers,
     };
     let built = job::build(&request);
     let jobs = Api::<Job>::namespaced(cluster.client.clone(), &ns);
