@@ -270,6 +270,9 @@ fn init_tracing() {
 async fn backup(config: Option<&Path>, flags: &ConfigFlags, backup_id: Option<String>) -> anyhow::Result<()> {
     let mut cfg: BackupConfig = config_flags::read(flags.merge(config, true)?, "backup")?;
     cfg.backup_id = backup_id.or(cfg.backup_id);
+    if cfg.backup.mode == strimzi_backup_operator::api::backup::BackupMode::Continuous {
+        return strimzi_backup_operator::backup::continuous::main(cfg).await;
+    }
     let result = strimzi_backup_operator::backup::run(&cfg).await?;
     println!("{}", serde_json::to_string(&result)?);
     termination_message(&serde_json::to_string(&result.summary())?);

@@ -143,7 +143,7 @@ pub enum Compression {
     Snappy,
 }
 
-/// Full or incremental backups.
+/// Full, incremental or continuous backups.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum BackupMode {
@@ -152,7 +152,19 @@ pub enum BackupMode {
     Incremental,
     /// Everything from the earliest available offset.
     Full,
+    /// A long-running pod (a Deployment the operator owns) commits an incremental restore point
+    /// every `commitInterval`, for a recovery point objective of seconds (docs/continuous-backup.md).
+    /// Takes the place of `schedule`.
+    Continuous,
 }
+
+/// The shortest `backup.commitInterval` of a continuous backup, in seconds: below it the fixed
+/// cost of each restore point (a plan, the cluster metadata, a read of the location for
+/// retention) is most of the work.
+pub const MIN_COMMIT_INTERVAL_SECONDS: i64 = 10;
+
+/// `backup.commitInterval` when absent.
+pub const DEFAULT_COMMIT_INTERVAL: &str = "60s";
 
 /// Settings of the backup data plane.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -189,9 +201,14 @@ pub struct BackupSettings {
     #[serde(default = "default_workers")]
     #[schemars(range(min = 1, max = MAX_WORKERS))]
     pub workers: i32,
-    /// Incremental (default) or full.
+    /// Incremental (default), full, or continuous (a restore point every `commitInterval`).
     #[serde(default)]
     pub mode: BackupMode,
+    /// With mode `continuous`: how often a restore point is committed (default `60s`, at least
+    /// `10s`), the recovery point objective when all is well. A duration such as `30s` or `2m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = r"^([1-9][0-9]*(ms|s|m|h))+$"))]
+    pub commit_interval: Option<String>,
     /// How long a partition may go without a record, while its cut is not reached, before the
     /// backup fails naming it (a stalled or unreachable broker, a rolling restart that does not
     /// end). Only the broker's own end of the partition at the cut ends a partition: a backup
@@ -228,6 +245,7 @@ impl Default for BackupSettings {
             parallelism: default_parallelism(),
             workers: default_workers(),
             mode: BackupMode::default(),
+            commit_interval: None,
             stall_timeout: default_stall_timeout(),
             cluster_metadata: default_cluster_metadata(),
             strimzi_resources: false,

@@ -69,6 +69,7 @@ pub fn backup(spec: &KafkaBackupSpec) -> Vec<FieldError> {
     }
     problems.extend(compression_level(&spec.backup));
     problems.extend(workers(&spec.backup));
+    problems.extend(continuous(spec));
     if let Some(encryption) = &spec.backup.encryption {
         problems.extend(super::kms::problems(encryption, "spec.backup.encryption"));
     }
@@ -129,6 +130,46 @@ fn workers(settings: &super::backup::BackupSettings) -> Option<FieldError> {
             ),
         )
     })
+}
+
+/// `backup.mode: continuous` and `backup.commitInterval`: an interval of at least
+/// [`MIN_COMMIT_INTERVAL_SECONDS`](super::backup::MIN_COMMIT_INTERVAL_SECONDS), and neither a
+/// schedule (the continuous pod commits on its own clock; a cron beside it would be a second
+/// writer of the lineage) nor several workers (one pod tails every partition).
+fn continuous(spec: &KafkaBackupSpec) -> Vec<FieldError> {
+    use super::backup::{BackupMode, MIN_COMMIT_INTERVAL_SECONDS};
+    let mut problems = Vec::new();
+    let on = spec.backup.mode == BackupMode::Continuous;
+    if let Some(text) = &spec.backup.commit_interval {
+        match super::duration::parse_millis(text) {
+            Err(message) => problems.push(FieldError::new("spec.backup.commitInterval", message)),
+            Ok(ms) if ms < MIN_COMMIT_INTERVAL_SECONDS * 1_000 => problems.push(FieldError::new(
+                "spec.backup.commitInterval",
+                format!(
+                    "`{text}` is below {MIN_COMMIT_INTERVAL_SECONDS}s: every restore point costs a plan and a read of the \
+                     location; use e.g. 30s"
+                ),
+            )),
+            Ok(_) if !on => problems.push(FieldError::new(
+                "spec.backup.commitInterval",
+                "applies to backup.mode continuous only; remove it, or set mode: continuous",
+            )),
+            Ok(_) => {}
+        }
+    }
+    if on && spec.schedule.is_some() {
+        problems.push(FieldError::new(
+            "spec.schedule",
+            "backup.mode continuous commits a restore point every commitInterval on its own; remove the schedule",
+        ));
+    }
+    if on && spec.backup.workers > 1 {
+        problems.push(FieldError::new(
+            "spec.backup.workers",
+            "backup.mode continuous runs in one pod that tails every partition; set workers: 1",
+        ));
+    }
+    problems
 }
 
 /// Problems in a `KafkaRestoreDrill` spec.
@@ -279,10 +320,15 @@ pub fn backup_warnings(spec: &KafkaBackupSpec, now: chrono::DateTime<chrono::Utc
             interval.num_minutes()
         ));
     }
-    let incremental = spec.backup.mode == super::backup::BackupMode::Incremental;
+    let incremental = spec.backup.mode != super::backup::BackupMode::Full;
     if incremental && spec.retention.as_ref().and_then(|r| r.max_backups) == Some(1) {
         warnings.push(
             "spec.retention.maxBackups 1 with backup.mode incremental: each backup continues the previous one, which is kept as its parent, so storage holds the whole chain; use mode full to keep one backup".into(),
+        );
+    }
+    if spec.backup.mode == super::backup::BackupMode::Continuous && spec.retention.is_none() {
+        warnings.push(
+            "backup.mode continuous without spec.retention: a restore point every commitInterval is kept for ever (1,440 a day at 60s), and each commit reads every manifest; set retention.maxAge or maxBackups".into(),
         );
     }
     if spec.schedule.as_ref().is_some_and(|s| s.suspend) {
@@ -358,6 +404,32 @@ mod tests {
         assert_eq!(
             problems("lz4", 13),
             ["spec.backup.compressionLevel: lz4 levels are 1-12, not 13: lower it, or use compression zstd"]
+        );
+    }
+
+    #[test]
+    fn continuous_backups_commit_every_ten_seconds_or_more_without_a_schedule_in_one_pod() {
+        let problems = |settings: &str, rest: &str| {
+            let spec: KafkaBackupSpec = serde_yaml_ng::from_str(&format!(
+                "kafkaCluster: {{bootstrapServers: 'k:9092'}}\nstorage: {{type: s3, s3: {{bucket: b, region: r}}}}\nbackup: {settings}\n{rest}"
+            ))
+            .expect("spec");
+            backup(&spec).into_iter().map(|p| p.path).collect::<Vec<_>>()
+        };
+        let none = Vec::<String>::new();
+        assert_eq!(problems("{mode: continuous}", ""), none);
+        assert_eq!(problems("{mode: continuous, commitInterval: 10s}", ""), none);
+        assert_eq!(problems("{mode: continuous, commitInterval: 9s}", ""), ["spec.backup.commitInterval"]);
+        assert_eq!(problems("{mode: continuous, commitInterval: soon}", ""), ["spec.backup.commitInterval"]);
+        assert_eq!(problems("{commitInterval: 30s}", ""), ["spec.backup.commitInterval"], "not continuous");
+        assert_eq!(problems("{mode: continuous}", "schedule: {cron: '0 * * * *'}\n"), ["spec.schedule"]);
+        assert_eq!(problems("{mode: continuous, workers: 2}", ""), ["spec.backup.workers"]);
+        let spec: KafkaBackupSpec = serde_yaml_ng::from_str(
+            "kafkaCluster: {bootstrapServers: 'k:9092'}\nstorage: {type: s3, s3: {bucket: b, region: r}}\nbackup: {mode: continuous}\n",
+        )
+        .expect("spec");
+        assert!(
+            backup_warnings(&spec, chrono::Utc::now()).iter().any(|w| w.contains("without spec.retention"))
         );
     }
 

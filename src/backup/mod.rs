@@ -9,10 +9,13 @@
 //! - [`metadata`]: the cluster's ACLs, quotas and SCRAM users, stored beside the manifest.
 //! - [`strimzi_resources`]: the `KafkaTopic`s and `KafkaUser`s the operator read, stored beside it.
 //! - [`run`]: the whole run and its result.
+//! - [`continuous`], [`continuous_metrics`]: a restore point every few seconds, its metrics.
 //! - [`fence`]: at most one child per restore point (continuous backups never fork a lineage).
 //! - [`workers`]: which partitions each pod reads when one backup runs in several.
 
 pub mod config;
+pub mod continuous;
+pub mod continuous_metrics;
 pub mod fence;
 pub mod metadata;
 pub mod partition;
