@@ -88,6 +88,15 @@ enum Command {
         /// Backup id to write (overrides the file's `backupId`).
         #[arg(long)]
         backup_id: Option<String>,
+        /// Processes one backup runs across, each started alike with the same backup id
+        /// (default: the config's `backup.workers`, else 1: the whole backup in this one). The
+        /// last to finish its share commits.
+        #[arg(long, value_name = "N")]
+        workers: Option<u32>,
+        /// Which of the `--workers` this is, from 0 (an Indexed Job's pod has it in
+        /// JOB_COMPLETION_INDEX).
+        #[arg(long, value_name = "I", env = "JOB_COMPLETION_INDEX")]
+        worker_index: Option<u32>,
     },
     /// Restore topics and consumer-group offsets from a backup into a Kafka cluster (what restore
     /// Jobs run). Prints the result as JSON on stdout and, in a pod, a summary as its termination
@@ -267,15 +276,33 @@ fn init_tracing() {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).init();
 }
 
-async fn backup(config: Option<&Path>, flags: &ConfigFlags, backup_id: Option<String>) -> anyhow::Result<()> {
+async fn backup(
+    config: Option<&Path>,
+    flags: &ConfigFlags,
+    backup_id: Option<String>,
+    slot: (Option<u32>, Option<u32>),
+) -> anyhow::Result<()> {
+    use strimzi_backup_operator::backup::{Outcome, Slot};
     let mut cfg: BackupConfig = config_flags::read(flags.merge(config, true)?, "backup")?;
     cfg.backup_id = backup_id.or(cfg.backup_id);
     if cfg.backup.mode == strimzi_backup_operator::api::backup::BackupMode::Continuous {
         return strimzi_backup_operator::backup::continuous::main(cfg).await;
     }
-    let result = strimzi_backup_operator::backup::run(&cfg).await?;
-    println!("{}", serde_json::to_string(&result)?);
-    termination_message(&serde_json::to_string(&result.summary())?);
+    // `--workers` over the config's `backup.workers` (the operator passes both alike).
+    let workers = slot.0.unwrap_or_else(|| u32::try_from(cfg.backup.workers).unwrap_or(1).max(1));
+    let slot = Slot { workers, index: slot.1.unwrap_or(0) };
+    match strimzi_backup_operator::backup::run_worker(&cfg, slot).await? {
+        Outcome::Committed(result) => {
+            println!("{}", serde_json::to_string(&result)?);
+            termination_message(&serde_json::to_string(&result.summary())?);
+        }
+        // This worker's share is stored; another worker commits the backup.
+        Outcome::PartDone(line) => {
+            let json = serde_json::to_string(&line)?;
+            println!("{json}");
+            termination_message(&json);
+        }
+    }
     Ok(())
 }
 
@@ -468,8 +495,8 @@ fn main() -> ExitCode {
             let options = process::Options { metrics_address, lease_seconds, webhook: webhook.options() };
             process::run(settings, options).await
         }),
-        Command::Backup { config, flags, backup_id } => {
-            block_on(backup(config.as_deref(), &flags, backup_id))
+        Command::Backup { config, flags, backup_id, workers, worker_index } => {
+            block_on(backup(config.as_deref(), &flags, backup_id, (workers, worker_index)))
         }
         Command::Restore {
             config,

@@ -12,18 +12,27 @@
 //! - [`continuous`], [`continuous_metrics`]: a restore point every few seconds, its metrics.
 //! - [`fence`]: at most one child per restore point (continuous backups never fork a lineage).
 //! - [`workers`]: which partitions each pod reads when one backup runs in several.
+//! - [`share`]: reading one worker's share of the partitions.
+//! - [`shared_plan`], [`worker_result`], [`commit`]: one backup across several workers — the
+//!   plan they share, what each read, and the manifest built from both (the commit point).
+//! - [`keys`]: the key a run seals with (its own, or the shared plan's).
 
+pub mod commit;
 pub mod config;
 pub mod continuous;
 pub mod continuous_metrics;
 pub mod fence;
+pub mod keys;
 pub mod metadata;
 pub mod partition;
 pub mod plan;
 pub mod run;
 pub mod schemas;
+pub mod share;
+pub mod shared_plan;
 pub mod strimzi_resources;
+pub mod worker_result;
 pub mod workers;
 
 pub use config::BackupConfig;
-pub use run::{BackupResult, run};
+pub use run::{BackupResult, Outcome, Slot, run, run_worker};

@@ -20,8 +20,10 @@ use super::BackupConfig;
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-/// One partition's share of the backup.
-#[derive(Clone, Debug)]
+/// One partition's share of the backup. Serialized into the shared plan of a backup run by
+/// several workers ([`super::shared_plan`]), so every worker reads the same cut.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PartitionPlan {
     pub topic: String,
     /// Kafka's id of the topic read: a topic of that name with another id is not this one.
@@ -41,16 +43,20 @@ pub struct PartitionPlan {
 
 /// A partition's lineage: the backups that read one and the same log of it, each continuing
 /// where the one before stopped.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Lineage {
     /// The backup whose full read began it.
     pub start: String,
     /// Segments of earlier backups this restore point still needs (the log start at the cut
     /// or later), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub segments: Vec<SegmentEntry>,
     /// Their gaps, clipped to the log start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gaps: Vec<Gap>,
     /// Why a partition the backup before holds starts over instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broken: Option<LineageBreak>,
 }
 
@@ -151,13 +157,15 @@ pub fn lineage(parent: Option<&Manifest>, now: Observed<'_>, backup_id: &str) ->
 }
 
 /// A topic as it will be recorded.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TopicPlan {
     pub name: String,
     /// Kafka's id of the topic read.
     pub topic_id: String,
     pub partition_count: i32,
     pub replication_factor: i32,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub configs: BTreeMap<String, String>,
 }
 

@@ -1,24 +1,24 @@
 //! One backup run from start to commit.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::Utc;
-use futures::{StreamExt, TryStreamExt};
-use object_store::{ObjectStoreExt, PutPayload};
+use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
 use crate::format::codec::Codec;
-use crate::format::manifest::{
-    Encoding, Gap, GapReason, LineageBreakReason, Manifest, PartitionEntry, TopicEntry, Totals, Written,
-};
-use crate::format::{MANIFEST_VERSION, millis_to_rfc3339, rfc3339};
+use crate::format::manifest::{GapReason, LineageBreakReason, Manifest, Written};
+use crate::format::{millis_to_rfc3339, rfc3339};
 
 use super::BackupConfig;
-use super::partition::{PartitionContext, backup_partition};
-use super::plan::make_plan;
+use super::partition::PartitionContext;
+use super::plan::{PartitionPlan, make_plan};
+use super::shared_plan::{self, SharedPlan};
+use super::worker_result::{self, ReadPartition, WorkerLine, WorkerResult, WorkerSummary};
+use super::{commit, keys, workers};
 
 /// What a finished backup reports (stdout and the termination message): what the operator puts
 /// into `status.lastBackup`.
@@ -69,6 +69,9 @@ pub struct BackupResult {
     /// bench` reports it). Absent when an earlier attempt's committed backup is reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_ms: Option<u64>,
+    /// This worker's share, when the backup ran in several (absent with one worker).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<WorkerSummary>,
 }
 
 impl BackupResult {
@@ -106,36 +109,58 @@ fn default_id(started: chrono::DateTime<Utc>) -> anyhow::Result<String> {
     Ok(format!("backup-{}-{}", started.format("%Y%m%d-%H%M%S-%3f"), hex::encode(tag)))
 }
 
-/// Runs a backup; the backup exists once this returns `Ok`.
+/// Which worker of how many a run is (`--workers`, `--worker-index`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Slot {
+    pub index: u32,
+    pub workers: u32,
+}
+
+impl Slot {
+    /// A backup in one worker: what every run was before workers existed.
+    pub const ALONE: Self = Self { index: 0, workers: 1 };
+}
+
+/// How a worker's run ended.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// The backup is committed (by this worker, or found committed): the whole result.
+    Committed(Box<BackupResult>),
+    /// This worker's part is stored; others are still reading, the last one commits.
+    PartDone(WorkerLine),
+}
+
+/// Runs a backup in one worker; the backup exists once this returns `Ok`.
 pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
+    match run_worker(cfg, Slot::ALONE).await? {
+        Outcome::Committed(result) => Ok(*result),
+        Outcome::PartDone(line) => anyhow::bail!("backup {} was not committed", line.backup_id),
+    }
+}
+
+/// Runs worker `slot` of a backup. With one worker it plans, reads every partition and commits,
+/// writing nothing but segments, side objects and the manifest. With several, all run the same
+/// config and backup id: they share one plan (`plan.json`), each reads its share and stores its
+/// result (`workers/<index>.json`), and whichever finds every result present commits.
+pub async fn run_worker(cfg: &BackupConfig, slot: Slot) -> anyhow::Result<Outcome> {
+    anyhow::ensure!(slot.workers >= 1, "--workers must be at least 1");
+    anyhow::ensure!(
+        slot.index < slot.workers,
+        "--worker-index {} is not below --workers {}",
+        slot.index,
+        slot.workers
+    );
+    let shared = slot.workers > 1;
     let started = Utc::now();
     let clock = std::time::Instant::now();
-    let backup_id = match &cfg.backup_id {
-        Some(id) => id.clone(),
-        None => default_id(started)?,
+    let backup_id = match (&cfg.backup_id, shared) {
+        (Some(id), _) => id.clone(),
+        (None, false) => default_id(started)?,
+        (None, true) => {
+            anyhow::bail!("a backup in several workers needs its id (--backup-id), the same for each")
+        }
     };
     let storage = crate::storage::open(&cfg.storage, &cfg.filesystem_root)?;
-    // Keys from a KMS: a fresh data key for this run, wrapped by the KMS before anything is
-    // written (an unreachable KMS fails the run here); the manifest records the wrapping key's id.
-    let envelope = match (&cfg.backup.encryption, &cfg.kms) {
-        (Some(e), Some(access)) if e.enabled => {
-            let kms = crate::kms::Kms::connect(access).await?;
-            let (key, entry) = kms.new_data_key(&backup_id).await?;
-            Some((key, entry, crate::kms::lineage_key_id(access)))
-        }
-        _ => None,
-    };
-    let key = match (&cfg.backup.encryption, &envelope) {
-        (_, Some((key, _, _))) => Some(key.clone()),
-        (Some(e), None) if e.enabled => Some(crate::catalog::load_key(cfg.encryption_key_file.as_deref())?.context(
-            "backup.encryption is enabled but neither an encryption key file (encryptionKeyFile) nor kms settings were given",
-        )?),
-        _ => None,
-    };
-    let key_id = match &envelope {
-        Some((_, _, lineage)) => Some(lineage.clone()),
-        None => key.as_ref().map(|k| k.id().to_string()),
-    };
     let orphan_grace = crate::api::duration::parse_millis(&cfg.orphan_grace_period)
         .map_err(|e| anyhow::anyhow!("orphanGracePeriod: {e}"))?;
     let stall_timeout = crate::api::duration::parse_millis(&cfg.backup.stall_timeout)
@@ -146,188 +171,236 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
             format!("backup.stallTimeout `{}`: write a duration such as 5m", cfg.backup.stall_timeout)
         })?;
     let client = cfg.kafka.client_config().map_err(anyhow::Error::msg)?;
+    let codec = Codec::new(cfg.backup.compression, cfg.backup.compression_level);
     let manifest_path = object_store::path::Path::from(storage.layout.manifest(&backup_id));
     if storage.store.head(&manifest_path).await.is_ok() {
-        if let Some(manifest) = committed_by_an_earlier_attempt(cfg, &storage, &backup_id).await? {
+        // This worker's own part is in it when its result is there (a worker killed after
+        // storing it, retried once another committed).
+        let mine = match shared {
+            true => worker_result::read(&storage, &backup_id, slot.index).await?,
+            false => None,
+        };
+        let earlier = committed_by_an_earlier_attempt(cfg, &storage, &backup_id).await?;
+        let manifest = match (earlier, &mine) {
+            (Some(manifest), _) => Some(manifest),
+            (None, Some(_)) => Some(crate::catalog::manifest(&storage, &backup_id).await?),
+            (None, None) => None,
+        };
+        if let Some(manifest) = manifest {
             tracing::info!(backup = %backup_id, "an earlier attempt of this run committed the backup: reporting it");
-            return Ok(result_of(&manifest, storage.location.clone(), None));
+            let worker = mine.map(|r| r.summary(true));
+            return Ok(Outcome::Committed(Box::new(BackupResult {
+                worker,
+                ..result_of(&manifest, storage.location.clone(), None)
+            })));
         }
         anyhow::bail!("backup {backup_id} already exists in {}: ids are never reused", storage.location);
     }
 
-    let plan = make_plan(cfg, &client, &storage, &backup_id, key_id.as_deref()).await?;
-    // Nothing is written before the location is known to be ours.
     let owner = cfg.owner.clone().unwrap_or_else(crate::location::Owner::cli);
-    crate::location::claim(&storage, &owner, plan.cluster_id.as_deref(), cfg.take_over_location).await?;
-    let plan_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
-    tracing::info!(
-        backup = %backup_id, topics = plan.topics.len(), partitions = plan.partitions.len(), plan_ms,
-        groups = plan.groups.len(), parent = ?plan.parent.as_ref().map(|p| &p.backup_id), location = %storage.location,
-        "backup planned"
-    );
-    // Written before the manifest that names it, so a committed backup always has it whole.
-    let cluster_metadata =
-        super::metadata::capture(cfg, plan.admin.clone(), &storage, &backup_id, rfc3339(started)).await?;
-    let schema_registry = super::schemas::capture(cfg, &storage, &backup_id, rfc3339(started)).await?;
-    let strimzi_resources = super::strimzi_resources::store(cfg, &storage, &backup_id).await?;
-    let ctx = PartitionContext {
-        client: client.clone(),
-        storage: storage.clone(),
-        backup_id: backup_id.clone(),
-        codec: Codec::new(cfg.backup.compression, cfg.backup.compression_level),
-        key: key.clone(),
-        segment_bytes: u64::try_from(cfg.backup.segment_size).unwrap_or(256 << 20),
-        stall_timeout,
-        admin: plan.admin.clone(),
-        records: Arc::new(AtomicU64::new(0)),
-        bytes: Arc::new(AtomicU64::new(0)),
+    let published = match shared {
+        true => shared_plan::read(&storage, &backup_id).await?,
+        false => None,
     };
-    let done = Arc::new(AtomicUsize::new(0));
-    let total = plan.partitions.len();
-    let progress = tokio::spawn({
-        let (records, bytes, done) = (ctx.records.clone(), ctx.bytes.clone(), done.clone());
-        async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(10));
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                eprintln!(
-                    "progress: {} records, {} bytes, {}/{total} partitions done",
-                    records.load(Ordering::Relaxed),
-                    bytes.load(Ordering::Relaxed),
-                    done.load(Ordering::Relaxed)
-                );
+    let (plan, keys, admin) = match published {
+        Some(plan) => {
+            plan.check_joinable(slot.workers, codec.name(), keys::configured_key_id(cfg)?.as_deref())?;
+            crate::location::claim(&storage, &owner, plan.cluster_id.as_deref(), cfg.take_over_location)
+                .await?;
+            let keys = keys::of_plan(cfg, &plan).await?;
+            (plan, keys, admin_client(&client)?)
+        }
+        None => {
+            let keys = keys::fresh(cfg, &backup_id).await?;
+            let made =
+                make_plan(cfg, &client, &storage, &backup_id, keys.planned.encryption_key_id.as_deref())
+                    .await?;
+            // Nothing is written before the location is known to be ours.
+            crate::location::claim(&storage, &owner, made.cluster_id.as_deref(), cfg.take_over_location)
+                .await?;
+            let mine = SharedPlan::new(
+                &made,
+                &backup_id,
+                rfc3339(started),
+                (slot.workers, slot.index),
+                codec.name(),
+                keys.planned.clone(),
+            );
+            if !shared {
+                (mine, keys, made.admin)
+            } else {
+                let (plan, won) = shared_plan::publish(&storage, mine).await?;
+                if won {
+                    (plan, keys, made.admin)
+                } else {
+                    tracing::info!(backup = %backup_id, planned_by = plan.planned_by, "another worker planned the backup first: reading its cut");
+                    plan.check_joinable(
+                        slot.workers,
+                        codec.name(),
+                        keys::configured_key_id(cfg)?.as_deref(),
+                    )?;
+                    let keys = keys::of_plan(cfg, &plan).await?;
+                    (plan, keys, made.admin)
+                }
             }
         }
-    });
-    let parallelism = usize::try_from(cfg.backup.parallelism).unwrap_or(1).max(1);
-    // Each partition is its own task, so compression and hashing of several partitions use
-    // every core rather than taking turns on one.
-    let results: anyhow::Result<Vec<_>> = futures::stream::iter(plan.partitions.iter().cloned().map(|p| {
-        let (ctx, done) = (ctx.clone(), done.clone());
-        tokio::spawn(async move {
-            let entry = backup_partition(&ctx, &p).await?;
-            done.fetch_add(1, Ordering::Relaxed);
-            anyhow::Ok((p.topic.clone(), entry))
-        })
-    }))
-    .buffer_unordered(parallelism)
-    .map(|joined| joined.map_err(anyhow::Error::from).and_then(|r| r))
-    .try_collect()
-    .await;
-    progress.abort();
-    let mut entries = results?;
-    entries.sort_by(|a, b| (&a.0, a.1.partition).cmp(&(&b.0, b.1.partition)));
-    replaced_during_the_read(&plan, &client, &mut entries, &backup_id, &storage).await?;
+    };
+    let plan_ms = u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let share: Vec<PartitionPlan> = match shared {
+        true => workers::share(&plan.partitions, slot.workers, slot.index)
+            .into_iter()
+            .map(|i| plan.partitions[i].clone())
+            .collect(),
+        false => plan.partitions.clone(),
+    };
+    tracing::info!(
+        backup = %backup_id, topics = plan.topics.len(), partitions = plan.partitions.len(), plan_ms,
+        groups = plan.consumer_groups.len(), parent = ?plan.parent_id, location = %storage.location,
+        "backup planned"
+    );
+    if shared {
+        tracing::info!(backup = %backup_id, worker = slot.index, workers = slot.workers, partitions = share.len(), "this worker's share");
+    }
 
-    let topics: Vec<TopicEntry> = plan
-        .topics
-        .iter()
-        .map(|t| TopicEntry {
-            name: t.name.clone(),
-            partition_count: t.partition_count,
-            replication_factor: t.replication_factor,
-            topic_id: Some(t.topic_id.clone()),
-            configs: t.configs.clone(),
-            partitions: entries.iter().filter(|(name, _)| *name == t.name).map(|(_, e)| e.clone()).collect(),
-        })
-        .collect();
-    let mut totals =
-        Totals { topics: plan.topics.len() as u32, partitions: entries.len() as u32, ..Default::default() };
-    let mut written = Written::default();
-    // Segments this backup wrote are under its own id; the rest of the restore point was written
-    // by earlier backups of the partitions' lineages.
-    let own = format!("{}{backup_id}/", storage.layout.backups_dir());
-    for s in topics.iter().flat_map(|t| &t.partitions).flat_map(|p| &p.segments) {
-        totals.records += s.records;
-        totals.raw_bytes += s.raw_bytes;
-        totals.stored_bytes += s.stored_bytes;
-        totals.oldest_timestamp =
-            Some(totals.oldest_timestamp.map_or(s.min_timestamp, |t| t.min(s.min_timestamp)));
-        totals.newest_timestamp =
-            Some(totals.newest_timestamp.map_or(s.max_timestamp, |t| t.max(s.max_timestamp)));
-        if s.object.starts_with(&own) {
-            written.records += s.records;
-            written.raw_bytes += s.raw_bytes;
-            written.stored_bytes += s.stored_bytes;
-            written.segments += 1;
-        }
-    }
-    // The wrapped data keys of every backup whose segments the restore point lists: this run's
-    // and those its parent carried for the segments it continues.
-    let data_keys = match &envelope {
-        Some((_, own, _)) => {
-            let mut known = vec![own.clone()];
-            known.extend(plan.parent.iter().flat_map(|p| p.encoding.data_keys.iter().cloned()));
-            crate::format::data_keys::needed(
-                topics
-                    .iter()
-                    .flat_map(|t| &t.partitions)
-                    .flat_map(|p| &p.segments)
-                    .map(|s| s.object.as_str()),
-                &known,
-            )
-            .map_err(|e| anyhow::anyhow!("backup {backup_id}: {e}"))
-            .map(|mut keys| {
-                // Its own key also when it lists no segment of its own, so readers find it.
-                if !keys.iter().any(|k| k.backup_id == own.backup_id) {
-                    keys.push(own.clone());
-                }
-                keys
-            })?
-        }
-        None => Vec::new(),
+    let stored = match shared {
+        true => worker_result::read(&storage, &backup_id, slot.index).await?,
+        false => None,
     };
-    let completed = Utc::now();
-    let manifest = Manifest {
-        format_version: MANIFEST_VERSION,
-        backup_id: backup_id.clone(),
-        parent_id: plan.parent.as_ref().map(|p| p.backup_id.clone()),
-        started_at: rfc3339(started),
-        completed_at: rfc3339(completed),
-        cluster_id: plan.cluster_id.clone(),
-        encoding: Encoding { compression: ctx.codec.name().into(), encryption_key_id: key_id, data_keys },
-        topics,
-        consumer_groups: plan.groups.clone(),
-        totals: totals.clone(),
-        written: Some(written.clone()),
-        cluster_metadata,
-        schema_registry,
-        strimzi_resources,
-        revision: None,
-    };
-    // The commit point: only now does the backup exist. Create-only, so two writers can never
-    // both commit one id; a write of ours that landed although its answer was lost reads back
-    // as this very manifest.
-    let body = manifest.to_json()?;
-    let create = object_store::PutOptions { mode: object_store::PutMode::Create, ..Default::default() };
-    match storage.store.put_opts(&manifest_path, PutPayload::from(body), create).await {
-        Ok(_) => {}
-        Err(object_store::Error::AlreadyExists { .. }) => {
-            let theirs = crate::catalog::manifest(&storage, &backup_id).await?;
-            anyhow::ensure!(
-                theirs == manifest,
-                "backup {backup_id} was committed by another writer while this one ran: this run's \
-                 segments are left for cleanup; ids are never reused"
-            );
+    let mine = match stored {
+        Some(result) => {
+            tracing::info!(backup = %backup_id, worker = slot.index, "this worker's part is already stored: nothing to read again");
+            result
         }
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("writing {manifest_path}"))),
+        None => {
+            // Written before the manifest that names it, so a committed backup always has it
+            // whole: by the worker that made the plan, before its result.
+            let (cluster_metadata, schema_registry, strimzi_resources) = if slot.index == plan.planned_by {
+                (
+                    super::metadata::capture(
+                        cfg,
+                        admin.clone(),
+                        &storage,
+                        &backup_id,
+                        plan.started_at.clone(),
+                    )
+                    .await?,
+                    super::schemas::capture(cfg, &storage, &backup_id, plan.started_at.clone()).await?,
+                    super::strimzi_resources::store(cfg, &storage, &backup_id).await?,
+                )
+            } else {
+                (None, None, None)
+            };
+            let ctx = PartitionContext {
+                client: client.clone(),
+                storage: storage.clone(),
+                backup_id: backup_id.clone(),
+                codec,
+                key: keys.key.clone(),
+                segment_bytes: u64::try_from(cfg.backup.segment_size).unwrap_or(256 << 20),
+                stall_timeout,
+                admin: admin.clone(),
+                records: Arc::new(AtomicU64::new(0)),
+                bytes: Arc::new(AtomicU64::new(0)),
+            };
+            let parallelism = usize::try_from(cfg.backup.parallelism).unwrap_or(1).max(1);
+            let mut entries = super::share::read(&ctx, share, parallelism).await?;
+            let own = format!("{}{backup_id}/", storage.layout.backups_dir());
+            super::share::replaced_during_the_read(&plan.topics, admin.clone(), &client, &mut entries, &own)
+                .await?;
+            let mut written = Written::default();
+            for s in entries.iter().flat_map(|(_, e)| &e.segments).filter(|s| s.object.starts_with(&own)) {
+                written.records += s.records;
+                written.raw_bytes += s.raw_bytes;
+                written.stored_bytes += s.stored_bytes;
+                written.segments += 1;
+            }
+            let result = WorkerResult {
+                result_version: worker_result::RESULT_VERSION,
+                backup_id: backup_id.clone(),
+                index: slot.index,
+                workers: slot.workers,
+                completed_at: rfc3339(Utc::now()),
+                partitions: entries
+                    .into_iter()
+                    .map(|(topic, entry)| ReadPartition { topic, entry })
+                    .collect(),
+                written,
+                cluster_metadata,
+                schema_registry,
+                strimzi_resources,
+            };
+            if shared {
+                worker_result::write(&storage, &result).await?;
+            }
+            result
+        }
+    };
+
+    let results = match shared {
+        false => vec![mine.clone()],
+        true => {
+            let present = worker_result::present(&storage, &backup_id).await?;
+            if present.len() < slot.workers as usize {
+                tracing::info!(backup = %backup_id, worker = slot.index, results = present.len(), workers = slot.workers,
+                    "this worker's part is stored; the backup is committed by the worker that stores the last part");
+                return Ok(Outcome::PartDone(WorkerLine { backup_id, worker: mine.summary(false) }));
+            }
+            let mut all = Vec::with_capacity(present.len());
+            for index in 0..slot.workers {
+                let result = match index == slot.index {
+                    true => Some(mine.clone()),
+                    false => worker_result::read(&storage, &backup_id, index).await?,
+                };
+                all.push(
+                    result.with_context(|| {
+                        format!("backup {backup_id}: the result of worker {index} is gone")
+                    })?,
+                );
+            }
+            all
+        }
+    };
+    let manifest = commit::manifest(&plan, &results, &storage.layout.backups_dir())?;
+    // A continuous backup's run first claims the place of its parent's one child
+    // (super::fence): a lost claim commits nothing.
+    if cfg.fence_lineage {
+        let parent = manifest.parent_id.as_deref();
+        super::fence::claim_child(&storage, parent, &backup_id).await?.still_fresh(parent)?;
     }
-    storage
-        .sync(manifest_path.as_ref())
-        .await
-        .with_context(|| format!("flushing {manifest_path} to disk"))?;
-    // Housekeeping after the commit, on one read of the location: a failure here never fails
-    // the backup.
+    commit::commit(&storage, &manifest).await?;
+    let inventory = housekeeping(cfg, &storage, orphan_grace).await;
+    let worker = shared.then(|| mine.summary(true));
+    Ok(Outcome::Committed(Box::new(BackupResult {
+        plan_ms: Some(plan_ms),
+        worker,
+        ..result_of(&manifest, storage.location, inventory)
+    })))
+}
+
+/// A new admin client, for a worker that did not plan (the planner reuses the plan's).
+fn admin_client(client: &rdkafka::ClientConfig) -> anyhow::Result<Arc<crate::kafka::Admin>> {
+    let admin: crate::kafka::Admin = client
+        .create_with_context(crate::kafka::DataPlaneContext)
+        .context("creating the Kafka admin client")?;
+    Ok(Arc::new(admin))
+}
+
+/// Housekeeping after the commit, on one read of the location: a failure here never fails
+/// the backup. Returns what the location holds after it (`None` when it could not be read).
+async fn housekeeping(
+    cfg: &BackupConfig,
+    storage: &crate::storage::Storage,
+    orphan_grace: i64,
+) -> Option<crate::retention::Inventory> {
     let policy = cfg.retention.as_ref().filter(|r| r.prune_on_schedule);
     let protected = cfg.protected_backups.iter().cloned().collect();
-    let housekeeping = async {
-        let scan = crate::catalog::scan(&storage).await?;
+    let work = async {
+        let scan = crate::catalog::scan(storage).await?;
         let grace = chrono::Duration::milliseconds(orphan_grace);
-        if let Err(e) = crate::catalog::remove_orphans_in(&storage, &scan, grace).await {
+        if let Err(e) = crate::catalog::remove_orphans_in(storage, &scan, grace).await {
             tracing::warn!(error = %format!("{e:#}"), "could not clean up unfinished backups; the next backup retries");
         }
-        let mut inventory = crate::retention::prune(&storage, &scan, policy, &protected, Utc::now()).await?;
+        let mut inventory = crate::retention::prune(storage, &scan, policy, &protected, Utc::now()).await?;
         if let Some(known) = &cfg.known_restore_points {
             let owner = cfg.owner.as_ref().filter(|o| o.kind == "KafkaBackup").map(crate::sync::owner_text);
             inventory.restore_points =
@@ -335,14 +408,13 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
         }
         anyhow::Ok(inventory)
     };
-    let inventory = match housekeeping.await {
+    match work.await {
         Ok(inventory) => Some(inventory),
         Err(e) => {
             tracing::warn!(error = %format!("{e:#}"), "could not prune old backups; the next backup retries");
             None
         }
-    };
-    Ok(BackupResult { plan_ms: Some(plan_ms), ..result_of(&manifest, storage.location, inventory) })
+    }
 }
 
 /// The run's result as its manifest records it: what this run wrote (`written`; a version 1
@@ -397,6 +469,7 @@ fn result_of(
         schema_registry: manifest.schema_registry.clone(),
         strimzi_resources: manifest.strimzi_resources.clone(),
         plan_ms: None,
+        worker: None,
     }
 }
 
@@ -418,62 +491,6 @@ async fn committed_by_an_earlier_attempt(
         return Ok(None);
     }
     Ok(Some(crate::catalog::manifest(storage, backup_id).await?))
-}
-
-/// A topic deleted and created again under its name while the backup read it: the consumer may
-/// have gone on reading the new topic at the same offsets, and nothing tells its records from the
-/// old one's. So what this backup read of it is not kept; its partitions end, after what earlier
-/// backups hold, in a `TopicDeleted` gap. A topic merely deleted after its partitions were read
-/// is complete and stays.
-async fn replaced_during_the_read(
-    plan: &super::plan::Plan,
-    client: &rdkafka::ClientConfig,
-    entries: &mut [(String, PartitionEntry)],
-    backup_id: &str,
-    storage: &crate::storage::Storage,
-) -> anyhow::Result<()> {
-    use crate::kafka::describe::Described;
-    let names: Vec<String> = plan.topics.iter().map(|t| t.name.clone()).collect();
-    let admin = plan.admin.clone();
-    let asked = {
-        let names = names.clone();
-        tokio::task::spawn_blocking(move || {
-            crate::kafka::describe::topic_ids(&admin, &names, Duration::from_secs(30))
-        })
-        .await?
-    };
-    let now = match asked {
-        Ok(ids) => ids,
-        Err(e) => {
-            // The plan's client may hold a connection gone silent (it was idle the whole read):
-            // a new client asks once more before the backup gives up.
-            tracing::warn!(error = %format!("{e:#}"), "describing the topics again with a new client");
-            let fresh: crate::kafka::Admin = client
-                .create_with_context(crate::kafka::DataPlaneContext)
-                .context("creating the Kafka admin client")?;
-            tokio::task::spawn_blocking(move || {
-                crate::kafka::describe::topic_ids(&fresh, &names, Duration::from_secs(30))
-            })
-            .await??
-        }
-    };
-    let own = format!("{}{backup_id}/", storage.layout.backups_dir());
-    for t in &plan.topics {
-        let replaced = matches!(now.get(&t.name), Some(Described::Id(id)) if *id != t.topic_id);
-        if !replaced {
-            continue;
-        }
-        tracing::warn!(topic = %t.name, "the topic was replaced by another of the same name during the backup: what was read of it is not kept");
-        for (_, p) in entries.iter_mut().filter(|(name, _)| *name == t.name) {
-            let from = p.read_from.unwrap_or(p.start_offset);
-            p.segments.retain(|s| !s.object.starts_with(&own));
-            p.gaps.retain(|g| g.to <= from);
-            if from < p.end_offset {
-                p.gaps.push(Gap { from, to: p.end_offset, reason: GapReason::TopicDeleted });
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

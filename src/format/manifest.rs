@@ -14,6 +14,8 @@ use super::{FormatError, MANIFEST_VERSIONS};
 /// ```text
 /// <prefix>backups/<backup-id>/manifest.json
 /// <prefix>backups/<backup-id>/segments/<topic>/<partition>/<first-offset, 20 digits>.kbseg
+/// <prefix>backups/<backup-id>/plan.json          (the shared plan of a run by several workers)
+/// <prefix>backups/<backup-id>/workers/<index>.json  (what one of those workers read)
 /// <prefix>restores/<restore-id>/state.json      (resume state of a restore run)
 /// <prefix>verifications/<backup-id>/<drill-id>.json  (a restore drill's evidence, advisory)
 /// ```
@@ -45,6 +47,27 @@ impl Layout {
 
     pub fn segment(&self, backup_id: &str, topic: &str, partition: i32, first_offset: i64) -> String {
         format!("{}backups/{backup_id}/segments/{topic}/{partition}/{first_offset:020}.kbseg", self.prefix)
+    }
+
+    /// The plan all workers of one backup read by ([`crate::backup::shared_plan`]); written only when a
+    /// backup runs in more than one worker, never read by restore, verify or retention.
+    pub fn backup_plan(&self, backup_id: &str) -> String {
+        format!("{}backups/{backup_id}/plan.json", self.prefix)
+    }
+
+    /// Where the workers of one backup leave their results ([`crate::backup::worker_result`]).
+    pub fn worker_results_dir(&self, backup_id: &str) -> String {
+        format!("{}backups/{backup_id}/workers/", self.prefix)
+    }
+
+    /// What worker `index` of backup `backup_id` read.
+    pub fn worker_result(&self, backup_id: &str, index: u32) -> String {
+        format!("{}{index}.json", self.worker_results_dir(backup_id))
+    }
+
+    /// The worker index of a worker result's object name, if it is one.
+    pub fn worker_of_result(&self, backup_id: &str, object: &str) -> Option<u32> {
+        object.strip_prefix(&self.worker_results_dir(backup_id))?.strip_suffix(".json")?.parse().ok()
     }
 
     /// The marker of the location's owner ([`crate::location`]).

@@ -11,6 +11,7 @@ mod audit_log;
 mod backends;
 mod backup;
 mod backup_job;
+mod backup_workers;
 mod cluster;
 mod cluster_metadata;
 mod compression;

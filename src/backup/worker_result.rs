@@ -1,0 +1,149 @@
+//! What one worker of a backup read (`backups/<id>/workers/<index>.json`), and the line a
+//! worker prints when it did not commit the backup itself.
+//!
+//! A worker writes its result once all its partitions are written, so a result present means
+//! that worker's part is whole: a retried worker whose result exists reads nothing again, and the
+//! backup can be committed as soon as every worker's result is there ([`super::commit`]). Like
+//! the shared plan, results are never read by restore, verify or retention.
+
+use anyhow::Context;
+use futures::TryStreamExt;
+use object_store::{ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use crate::format::manifest::{PartitionEntry, Written};
+use crate::format::metadata::MetadataRef;
+use crate::format::schemas::SchemasRef;
+use crate::format::strimzi_resources::StrimziResourcesRef;
+use crate::storage::Storage;
+
+/// Layout version of a worker result written by this build.
+pub const RESULT_VERSION: u16 = 1;
+
+/// One worker's part of a backup.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerResult {
+    pub result_version: u16,
+    pub backup_id: String,
+    pub index: u32,
+    pub workers: u32,
+    /// When its last partition was done (RFC 3339); the manifest's `completedAt` is the latest
+    /// of all workers', so every worker that commits writes the same manifest.
+    pub completed_at: String,
+    /// Its partitions as the manifest lists them.
+    pub partitions: Vec<ReadPartition>,
+    /// What it wrote itself.
+    pub written: Written,
+    /// The objects beside the segments, captured by the worker that made the plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_metadata: Option<MetadataRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema_registry: Option<SchemasRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strimzi_resources: Option<StrimziResourcesRef>,
+}
+
+/// A partition as read, with its topic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReadPartition {
+    pub topic: String,
+    #[serde(flatten)]
+    pub entry: PartitionEntry,
+}
+
+impl WorkerResult {
+    /// This worker's line in a result: its share and what it wrote.
+    pub fn summary(&self, committed: bool) -> WorkerSummary {
+        WorkerSummary {
+            index: self.index,
+            workers: self.workers,
+            partitions: u32::try_from(self.partitions.len()).unwrap_or(u32::MAX),
+            records: self.written.records,
+            bytes: self.written.stored_bytes,
+            committed,
+        }
+    }
+}
+
+/// One worker's share of a backup run by several, as its output reports it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerSummary {
+    pub index: u32,
+    pub workers: u32,
+    /// Partitions it read.
+    pub partitions: u32,
+    /// Records and stored bytes it wrote.
+    pub records: u64,
+    pub bytes: u64,
+    /// Whether this worker committed the backup (or found it committed): then its output is
+    /// the whole [`super::BackupResult`].
+    pub committed: bool,
+}
+
+/// What a worker that did not commit prints as its last line: the backup is not committed yet
+/// (other workers still read), its own part is done. Not a [`super::BackupResult`] (it lacks
+/// its required fields), so a reader tells the two apart by parsing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerLine {
+    pub backup_id: String,
+    pub worker: WorkerSummary,
+}
+
+/// Stores a worker's result (after every segment it lists is written).
+pub async fn write(storage: &Storage, result: &WorkerResult) -> anyhow::Result<()> {
+    let name = storage.layout.worker_result(&result.backup_id, result.index);
+    let body = serde_json::to_vec_pretty(result)?;
+    storage
+        .store
+        .put(&object_store::path::Path::from(name.as_str()), PutPayload::from(body))
+        .await
+        .with_context(|| format!("writing {name}"))?;
+    storage.sync(&name).await.with_context(|| format!("flushing {name} to disk"))
+}
+
+/// Worker `index`'s result, if it wrote one.
+pub async fn read(storage: &Storage, backup_id: &str, index: u32) -> anyhow::Result<Option<WorkerResult>> {
+    let name = storage.layout.worker_result(backup_id, index);
+    let got = match storage.store.get(&object_store::path::Path::from(name.as_str())).await {
+        Ok(got) => got,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {name}"))),
+    };
+    let bytes = got.bytes().await.with_context(|| format!("reading {name}"))?;
+    let result: WorkerResult =
+        serde_json::from_slice(&bytes).with_context(|| format!("{name} does not parse"))?;
+    anyhow::ensure!(
+        result.result_version == RESULT_VERSION,
+        "{name}: result version {} is not the one this build writes ({RESULT_VERSION})",
+        result.result_version
+    );
+    anyhow::ensure!(
+        result.backup_id == backup_id && result.index == index,
+        "{name} holds the result of worker {} of backup {}",
+        result.index,
+        result.backup_id
+    );
+    Ok(Some(result))
+}
+
+/// The indexes of the workers whose results are stored, in order.
+pub async fn present(storage: &Storage, backup_id: &str) -> anyhow::Result<Vec<u32>> {
+    let dir = storage.layout.worker_results_dir(backup_id);
+    let listed: Vec<_> = storage
+        .store
+        .list(Some(&object_store::path::Path::from(dir.trim_end_matches('/'))))
+        .try_collect()
+        .await
+        .with_context(|| format!("listing {dir}"))?;
+    let mut indexes: Vec<u32> = listed
+        .iter()
+        .filter_map(|o| storage.layout.worker_of_result(backup_id, o.location.as_ref()))
+        .collect();
+    indexes.sort_unstable();
+    indexes.dedup();
+    Ok(indexes)
+}

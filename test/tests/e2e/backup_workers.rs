@@ -1,0 +1,278 @@
+//! One backup across several worker processes (`backup --workers N --worker-index I`, issue 18
+//! §3), at the process level: the workers share one plan, each reads its share, the backup is
+//! committed once, only after every worker stored its part, and a killed worker retried alone
+//! completes it. Until then nothing is visible.
+
+use std::collections::BTreeMap;
+use std::process::{Child, Output};
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt};
+use strimzi_backup_e2e::dataplane::{
+    base_config, consume_all, create_topic, minio, produce, read_backup, recent, records, result_line,
+    run_err, run_ok, sigkill, spawn, without_offsets,
+};
+use strimzi_backup_e2e::env::TestEnv;
+use strimzi_backup_e2e::fixtures::unique_suffix;
+use strimzi_backup_operator::backup::shared_plan::SharedPlan;
+use strimzi_backup_operator::format::record::Record;
+
+/// `topics` topics of `partitions` partitions, each with `per_partition` records of about
+/// 1 KiB (keys, null keys, tombstones, empty values and headers as [`records`] makes them).
+async fn fill(
+    env: &TestEnv,
+    topics: &[String],
+    partitions: i32,
+    per_partition: usize,
+) -> anyhow::Result<BTreeMap<(String, i32), Vec<Record>>> {
+    let mut all = BTreeMap::new();
+    for topic in topics {
+        create_topic(env, topic, partitions, &[]).await?;
+        for p in 0..partitions {
+            let recs: Vec<Record> = records(topic, p, per_partition, recent())
+                .into_iter()
+                .map(|mut r| {
+                    if r.value.as_ref().is_some_and(|v| !v.is_empty()) {
+                        r.value = Some(bytes::Bytes::from(format!("{:01024}", r.timestamp)));
+                    }
+                    r
+                })
+                .collect();
+            produce(env, topic, p, &recs).await?;
+            all.insert((topic.clone(), p), recs);
+        }
+    }
+    Ok(all)
+}
+
+fn config(env: &TestEnv, prefix: &str, topics: &[String], extra: &str) -> anyhow::Result<String> {
+    let include = topics.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
+    Ok(format!(
+        "{}topics:\n  include: [{include}]\nbackup:\n  segmentSize: 1048576\n  parallelism: 1\n{extra}",
+        base_config(env, prefix, None)?
+    ))
+}
+
+fn worker_args(id: &str, workers: u32, index: u32) -> Vec<String> {
+    vec![
+        "--backup-id".into(),
+        id.into(),
+        "--workers".into(),
+        workers.to_string(),
+        "--worker-index".into(),
+        index.to_string(),
+    ]
+}
+
+fn spawn_worker(env: &TestEnv, config: &str, id: &str, workers: u32, index: u32) -> anyhow::Result<Child> {
+    let args = worker_args(id, workers, index);
+    spawn(env, "backup", config, &args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// Waits for a worker on a blocking thread (its output is read as it comes, so its log never
+/// fills a pipe and blocks it).
+fn wait(child: Child) -> tokio::task::JoinHandle<std::io::Result<Output>> {
+    tokio::task::spawn_blocking(move || child.wait_with_output())
+}
+
+/// The line a worker that did not commit prints: its share, `committed: false`.
+fn part_done(index: u32, out: &Output) -> anyhow::Result<serde_json::Value> {
+    anyhow::ensure!(
+        out.status.success(),
+        "worker {index} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = result_line(&out.stdout)?;
+    anyhow::ensure!(line["worker"]["committed"] == false, "worker {index}: {line}");
+    anyhow::ensure!(line.get("records").is_none(), "worker {index} reported a whole result: {line}");
+    Ok(line)
+}
+
+async fn exists(store: &impl ObjectStore, name: &str) -> anyhow::Result<bool> {
+    match store.head(&object_store::path::Path::from(name)).await {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn objects_under(store: &impl ObjectStore, prefix: &str) -> anyhow::Result<Vec<String>> {
+    let path = object_store::path::Path::from(prefix.trim_end_matches('/'));
+    let listed: Vec<_> = store.list(Some(&path)).try_collect().await?;
+    Ok(listed.into_iter().map(|o| o.location.to_string()).collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_workers_with_one_killed_and_retried_commit_the_restore_point_of_one_worker()
+-> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let s = unique_suffix();
+    let topics: Vec<String> = (0..3).map(|t| format!("bw{t}{s}")).collect();
+    let produced = fill(&env, &topics, 8, 3_000).await?;
+    let total: usize = produced.values().map(Vec::len).sum();
+
+    // The reference: the same topics backed up by one worker.
+    let one_prefix = format!("e2e-workers-one-{s}/");
+    let one_id = format!("one-{s}");
+    let one = run_ok(&env, "backup", &config(&env, &one_prefix, &topics, "")?, &["--backup-id", &one_id])?;
+    assert_eq!(one["records"], total);
+    assert!(one.get("worker").is_none(), "one worker reports no worker share: {one}");
+
+    // Four workers of one backup, started together.
+    let prefix = format!("e2e-workers-{s}/");
+    let cfg = config(&env, &prefix, &topics, "")?;
+    let id = format!("four-{s}");
+    let mut children: Vec<Option<Child>> =
+        (0..4).map(|i| spawn_worker(&env, &cfg, &id, 4, i).map(Some)).collect::<anyhow::Result<_>>()?;
+    let plan_name = format!("{prefix}backups/{id}/plan.json");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let plan = loop {
+        if let Ok(got) = store.get(&object_store::path::Path::from(plan_name.as_str())).await {
+            break SharedPlan::from_json(&got.bytes().await?, &plan_name, &id)?;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no worker published the plan");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!((plan.workers, plan.partitions.len()), (4, 24));
+    // The worker that planned is killed: it also captured the cluster metadata, which its retry
+    // must capture again.
+    let killed = plan.planned_by;
+    let share = strimzi_backup_operator::backup::workers::share(&plan.partitions, 4, killed);
+    assert!(!share.is_empty());
+    let mut others = Vec::new();
+    for (index, child) in children.iter_mut().enumerate() {
+        if index as u32 != killed {
+            let child = child.take().ok_or_else(|| anyhow::anyhow!("worker {index} gone"))?;
+            others.push((index as u32, wait(child)));
+        }
+    }
+    let mut victim = children[killed as usize].take().ok_or_else(|| anyhow::anyhow!("no worker {killed}"))?;
+    let deadline = Instant::now() + Duration::from_secs(300);
+    'read: loop {
+        for i in &share {
+            let p = &plan.partitions[*i];
+            let dir = format!("{prefix}backups/{id}/segments/{}/{}/", p.topic, p.partition);
+            if !objects_under(&store, &dir).await?.is_empty() {
+                break 'read;
+            }
+        }
+        anyhow::ensure!(victim.try_wait()?.is_none(), "worker {killed} ended before it could be killed");
+        anyhow::ensure!(Instant::now() < deadline, "worker {killed} never wrote a segment");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    anyhow::ensure!(victim.try_wait()?.is_none(), "worker {killed} ended before it could be killed");
+    sigkill(&mut victim)?;
+
+    // The others finish their shares and stop: the backup is not committed without the killed
+    // worker's part, and nothing sees it.
+    let mut shares = 0;
+    for (index, done) in others {
+        let line = part_done(index, &done.await??)?;
+        assert_eq!(line["backupId"], id.as_str());
+        shares += line["worker"]["partitions"].as_u64().unwrap_or(0);
+    }
+    assert_eq!(shares as usize, 24 - share.len(), "each partition read by one worker");
+    assert!(
+        !exists(&store, &format!("{prefix}backups/{id}/manifest.json")).await?,
+        "committed without a worker"
+    );
+    let nothing = run_err(&env, "verify", &cfg, &[])?;
+    assert!(nothing.contains("no backup in"), "{nothing}");
+    let nothing = run_err(&env, "verify", &cfg, &["--backup-id", &id])?;
+    assert!(nothing.contains("not found"), "{nothing}");
+
+    // The killed worker retried alone completes the backup and reports it whole.
+    let started = Instant::now();
+    let args = worker_args(&id, 4, killed);
+    let result = run_ok(&env, "backup", &cfg, &args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    eprintln!("the retried worker took {:?}", started.elapsed());
+    assert_eq!(result["backupId"], id.as_str());
+    assert_eq!(result["records"], total, "what all four wrote: {result}");
+    assert_eq!(result["partitions"], 24);
+    assert_eq!(result["worker"]["committed"], true);
+    assert_eq!(result["worker"]["index"], killed);
+    assert_eq!(result["worker"]["partitions"], share.len());
+    assert_eq!(result["startedAt"].as_str(), Some(plan.started_at.as_str()), "the plan's start");
+    assert!(result["clusterMetadata"].is_object(), "captured by the planning worker: {result}");
+    // A retry of any worker now reports the committed backup.
+    let again = run_ok(
+        &env,
+        "backup",
+        &cfg,
+        &worker_args(&id, 4, (killed + 1) % 4).iter().map(String::as_str).collect::<Vec<_>>(),
+    )?;
+    assert_eq!((again["records"].clone(), again["worker"]["committed"].clone()), (total.into(), true.into()));
+    let verified = run_ok(&env, "verify", &cfg, &["--backup-id", &id])?;
+    assert_eq!(verified["records"], total);
+
+    // Record for record what one worker backed up: the same offsets, keys, values, headers and
+    // timestamps in every partition, read by the independent decoder; the same ranges and groups.
+    let (m_one, r_one) = read_backup(&store, &one_prefix, &one_id).await?;
+    let (m_four, r_four) = read_backup(&store, &prefix, &id).await?;
+    assert_eq!(r_four.len(), 24);
+    assert_eq!(r_four, r_one);
+    let ranges = |m: &strimzi_backup_operator::format::manifest::Manifest| -> Vec<(String, i32, i64, i64)> {
+        m.topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(move |p| (t.name.clone(), p.partition, p.start_offset, p.end_offset))
+            })
+            .collect()
+    };
+    assert_eq!(ranges(&m_four), ranges(&m_one));
+    assert_eq!((m_four.totals.records, m_four.totals.partitions), (m_one.totals.records, 24));
+    assert_eq!(m_four.cluster_metadata.is_some(), m_one.cluster_metadata.is_some());
+
+    // And it restores to what was produced.
+    let mapping: String =
+        topics.iter().map(|t| format!("  - sourceTopic: {t}\n    targetTopic: {t}-restored\n")).collect();
+    let restore = format!("{}topicMapping:\n{mapping}", base_config(&env, &prefix, None)?);
+    run_ok(&env, "restore", &restore, &["--backup-id", &id])?;
+    for ((topic, p), want) in &produced {
+        let got = consume_all(&env, &format!("{topic}-restored"), *p)?;
+        assert_eq!(without_offsets(&got), without_offsets(want), "{topic}/{p}");
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_worker_that_never_runs_leaves_nothing_visible_and_its_parts_are_cleaned_up() -> anyhow::Result<()>
+{
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let s = unique_suffix();
+    let topics = vec![format!("bn{s}")];
+    let produced = fill(&env, &topics, 4, 200).await?;
+    let prefix = format!("e2e-workers-missing-{s}/");
+    let cfg = config(&env, &prefix, &topics, "")?;
+    let id = format!("three-of-four-{s}");
+    // Workers 0, 1 and 2 of 4; worker 3 never starts.
+    let runs: Vec<_> =
+        (0..3).map(|i| spawn_worker(&env, &cfg, &id, 4, i).map(wait)).collect::<anyhow::Result<_>>()?;
+    let mut read = 0;
+    for (index, run) in runs.into_iter().enumerate() {
+        read += part_done(index as u32, &run.await??)?["worker"]["partitions"].as_u64().unwrap_or(0);
+    }
+    assert_eq!(read, 3, "a fourth of the partitions is worker 3's");
+    let left = objects_under(&store, &format!("{prefix}backups/{id}/")).await?;
+    assert!(left.iter().any(|o| o.ends_with("/plan.json")), "{left:?}");
+    assert_eq!(left.iter().filter(|o| o.contains("/workers/")).count(), 3, "{left:?}");
+    assert!(!left.iter().any(|o| o.ends_with("manifest.json")), "{left:?}");
+    let nothing = run_err(&env, "verify", &cfg, &[])?;
+    assert!(nothing.contains("no backup in"), "{nothing}");
+
+    // A worker started with another count does not join the plan.
+    let args = worker_args(&id, 2, 1);
+    let refused = run_err(&env, "backup", &cfg, &args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    assert!(refused.contains("planned for 4 workers"), "{refused}");
+
+    // The next backup is whole on its own and removes the unfinished one's plan, results and
+    // segments like any unfinished backup's.
+    let next = run_ok(&env, "backup", &config(&env, &prefix, &topics, "orphanGracePeriod: 0s\n")?, &[])?;
+    assert_eq!(next["records"], produced.values().map(Vec::len).sum::<usize>());
+    assert!(objects_under(&store, &format!("{prefix}backups/{id}/")).await?.is_empty());
+    Ok(())
+}
