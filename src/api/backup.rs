@@ -194,7 +194,7 @@ pub struct BackupSettings {
     /// of that many pods: the partitions are split between them by expected bytes, each writes
     /// its own segments, and the restore point is committed once, after every worker succeeded;
     /// a worker that fails is retried alone (`job.backoffLimit` is then per worker). Each pod
-    /// gets the Job's `resources`. At most [`MAX_WORKERS`]: every worker plans the whole backup
+    /// gets the Job's `resources`. At most 64: every worker plans the whole backup
     /// (one round of ListOffsets for every partition) and keeps its own Kafka and storage
     /// connections, so beyond that the brokers answer more planning than the workers gain, and
     /// a backup that needs more pods needs fewer, bigger ones (`parallelism`, `resources`).
