@@ -13,7 +13,7 @@ use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::error::KafkaResult;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use crate::format::manifest::CommittedOffset;
+use crate::format::manifest::{CommittedOffset, GroupEntry};
 
 const TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -94,6 +94,74 @@ pub async fn committed(
             _ => None,
         })
         .collect())
+}
+
+/// Offset requests in flight at once in [`committed_of`].
+const OFFSETS_IN_FLIGHT: usize = 16;
+
+/// The offsets each of `groups` committed on `partitions`, as a manifest records them: in the
+/// order of `groups`, partitions without an offset left out, groups without any left out. One
+/// admin client asks each group's coordinator, up to
+/// [`OFFSETS_IN_FLIGHT`] groups at a time: clusters have hundreds of groups, and librdkafka
+/// reads one group per request ([`crate::kafka::group_offsets`]). Asked again while a
+/// coordinator loads or moves, as [`committed`] does.
+pub async fn committed_of(
+    client: &ClientConfig,
+    groups: Vec<String>,
+    partitions: &[(String, i32)],
+) -> anyhow::Result<Vec<GroupEntry>> {
+    use futures::{StreamExt, TryStreamExt};
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let admin: std::sync::Arc<crate::kafka::Admin> = std::sync::Arc::new(
+        client
+            .clone()
+            .set("socket.timeout.ms", SOCKET_TIMEOUT)
+            .create_with_context(crate::kafka::DataPlaneContext)
+            .context("creating the Kafka client")?,
+    );
+    let mut tpl = TopicPartitionList::new();
+    for (topic, partition) in partitions {
+        tpl.add_partition(topic, *partition);
+    }
+    let tpl = std::sync::Arc::new(tpl);
+    futures::stream::iter(groups)
+        .map(|group| {
+            let (admin, tpl) = (admin.clone(), tpl.clone());
+            async move {
+                let name = group.clone();
+                let offsets = tokio::task::spawn_blocking(move || {
+                    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+                    let mut pause = Duration::from_millis(200);
+                    loop {
+                        match crate::kafka::group_offsets::committed(&admin, &name, &tpl, TIMEOUT) {
+                            Err(e) if e.retriable && std::time::Instant::now() < deadline => {
+                                tracing::info!(error = %e, group = %name, "group coordinator not ready yet; retrying");
+                                std::thread::sleep(pause);
+                                pause = (pause * 2).min(Duration::from_secs(2));
+                            }
+                            other => return other,
+                        }
+                    }
+                })
+                .await??;
+                let offsets = offsets
+                    .into_iter()
+                    .map(|c| CommittedOffset {
+                        topic: c.topic,
+                        partition: c.partition,
+                        offset: c.offset,
+                        metadata: Some(c.metadata).filter(|m| !m.is_empty()),
+                    })
+                    .collect();
+                anyhow::Ok(GroupEntry { group, offsets })
+            }
+        })
+        .buffered(OFFSETS_IN_FLIGHT)
+        .try_filter(|g| std::future::ready(!g.offsets.is_empty()))
+        .try_collect()
+        .await
 }
 
 /// How long [`busy`] waits for the group's coordinator to answer. A broker that hangs is fenced

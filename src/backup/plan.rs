@@ -316,22 +316,10 @@ async fn group_offsets(
     filter: &crate::api::selection::NameFilter,
     partitions: &[PartitionPlan],
 ) -> anyhow::Result<Vec<GroupEntry>> {
-    use futures::{StreamExt, TryStreamExt};
     let selected: Vec<(String, i32)> = partitions.iter().map(|p| (p.topic.clone(), p.partition)).collect();
     let names: Vec<String> =
         crate::groups::list(client).await?.into_iter().filter(|n| filter.matches(n)).collect();
-    let mut groups: Vec<GroupEntry> = futures::stream::iter(names)
-        .map(|name| {
-            let selected = &selected;
-            async move {
-                let offsets = crate::groups::committed(client, &name, selected).await?;
-                anyhow::Ok(GroupEntry { group: name, offsets })
-            }
-        })
-        .buffer_unordered(16)
-        .try_filter(|g| std::future::ready(!g.offsets.is_empty()))
-        .try_collect()
-        .await?;
+    let mut groups = crate::groups::committed_of(client, names, &selected).await?;
     groups.sort_by(|a, b| a.group.cmp(&b.group));
     Ok(groups)
 }

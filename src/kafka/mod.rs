@@ -8,6 +8,7 @@ pub mod acl;
 pub mod describe;
 mod ffi;
 pub mod group_describe;
+pub mod group_offsets;
 pub mod quota;
 pub mod scram;
 
