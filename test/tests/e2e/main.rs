@@ -47,6 +47,7 @@ mod operator_restore;
 mod operator_restore_plan;
 mod operator_runs;
 mod operator_scram;
+mod operator_workers;
 mod oracle;
 mod plugin;
 mod pod_harness;

@@ -1,0 +1,233 @@
+//! One backup across worker pods through the operator (`spec.backup.workers`, issue 18 §3): the
+//! KafkaBackup's Job is an Indexed Job run by the real job controller, its pods by the pod
+//! harness (each learns its index from `JOB_COMPLETION_INDEX`, a downward-API variable). One
+//! worker's process is SIGKILLed mid-run: the Job retries that index alone (per-index backoff),
+//! the others are not run again, and the restore point the retry commits equals a one-worker
+//! backup of the same topics record for record, and restores to what was produced.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams};
+use object_store::{ObjectStore, ObjectStoreExt};
+use strimzi_backup_e2e::dataplane::{
+    base_config, consume_all, create_topic, minio, produce, read_backup, recent, records, run_ok, signal,
+    without_offsets,
+};
+use strimzi_backup_e2e::env::TestEnv;
+use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
+use strimzi_backup_e2e::operator::{Operator, backup_completed, minio_storage, namespace_with_kafka};
+use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup};
+use strimzi_backup_operator::backup::shared_plan::SharedPlan;
+use strimzi_backup_operator::format::record::Record;
+
+/// The annotation the job controller puts on an Indexed Job's pods.
+const INDEX: &str = "batch.kubernetes.io/job-completion-index";
+
+/// `topics` of `partitions` partitions each, `per_partition` records of about 1 KiB in each.
+async fn fill(
+    env: &TestEnv,
+    topics: &[String],
+    partitions: i32,
+    per_partition: usize,
+) -> anyhow::Result<BTreeMap<(String, i32), Vec<Record>>> {
+    let mut all = BTreeMap::new();
+    for topic in topics {
+        create_topic(env, topic, partitions, &[]).await?;
+        for p in 0..partitions {
+            let recs: Vec<Record> = records(topic, p, per_partition, recent())
+                .into_iter()
+                .map(|mut r| {
+                    if r.value.as_ref().is_some_and(|v| !v.is_empty()) {
+                        r.value = Some(bytes::Bytes::from(format!("{:01024}", r.timestamp)));
+                    }
+                    r
+                })
+                .collect();
+            produce(env, topic, p, &recs).await?;
+            all.insert((topic.clone(), p), recs);
+        }
+    }
+    Ok(all)
+}
+
+fn kafka_backup(
+    env: &TestEnv,
+    name: &str,
+    topics: &[String],
+    prefix: &str,
+    workers: u32,
+) -> anyhow::Result<String> {
+    let include = topics.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
+    Ok(format!(
+        "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: {name}}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: [{include}]}}\n  backup: {{segmentSize: 1048576, parallelism: 1, workers: {workers}}}\n{}",
+        minio_storage(env, prefix, "minio-credentials", 2)?
+    ))
+}
+
+/// The one backup Job of the KafkaBackup `name`, once it exists.
+async fn job_of(jobs: &Api<Job>, name: &str) -> anyhow::Result<Job> {
+    wait_until(Duration::from_secs(120), &format!("the backup Job of {name}"), || async {
+        let selector = format!("app.kubernetes.io/instance={name},app.kubernetes.io/component=backup");
+        Ok(jobs.list(&ListParams::default().labels(&selector)).await?.items.into_iter().next())
+    })
+    .await
+}
+
+async fn objects_under(store: &impl ObjectStore, prefix: &str) -> anyhow::Result<Vec<String>> {
+    let listed: Vec<_> =
+        store.list(Some(&object_store::path::Path::from(prefix.trim_end_matches('/')))).try_collect().await?;
+    Ok(listed.into_iter().map(|o| o.location.to_string()).collect())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn four_worker_pods_with_one_killed_commit_the_restore_point_of_one_worker() -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let cluster = Cluster::connect().await?;
+    let env = &cluster.env;
+    let ns = namespace_with_kafka(&cluster, "workers").await?;
+    let store = minio(env)?;
+    let s = unique_suffix();
+    // 24 partitions in topics of different sizes: the split is by bytes, not by topic.
+    let topics: Vec<String> = (0..3).map(|t| format!("ow{t}{s}")).collect();
+    let mut produced = BTreeMap::new();
+    for (t, topic) in topics.iter().enumerate() {
+        produced.extend(fill(env, std::slice::from_ref(topic), 8, 1_500 * (t + 1)).await?);
+    }
+    let total: usize = produced.values().map(Vec::len).sum();
+    let operator = Operator::start(env, &ns)?;
+    let backups: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
+    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &ns);
+
+    // Four workers.
+    let prefix = format!("e2e-opworkers-{s}/");
+    cluster.apply_yaml(&ns, &kafka_backup(env, "four", &topics, &prefix, 4)?).await?;
+    let job = job_of(&jobs, "four").await.map_err(|e| e.context(operator.log_text()))?;
+    let spec = job.spec.clone().unwrap_or_default();
+    assert_eq!(spec.completion_mode.as_deref(), Some("Indexed"));
+    assert_eq!((spec.completions, spec.parallelism, spec.max_failed_indexes), (Some(4), Some(4), Some(0)));
+    assert_eq!(spec.backoff_limit_per_index, Some(3));
+    let (job_name, id) = (job.name_any(), job.annotations().get("kafkabackup.com/backup-id").cloned());
+    let id = id.unwrap_or_else(|| job_name.clone());
+
+    // The victim: a worker that did not make the plan, killed once it has written a segment of
+    // its share and while it still runs.
+    let plan_name = format!("{prefix}backups/{id}/plan.json");
+    let plan = wait_until(Duration::from_secs(180), "a worker publishing the plan", || async {
+        Ok(match store.get(&object_store::path::Path::from(plan_name.as_str())).await {
+            Ok(got) => Some(SharedPlan::from_json(&got.bytes().await?, &plan_name, &id)?),
+            Err(_) => None,
+        })
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    assert_eq!((plan.workers, plan.partitions.len()), (4, 24));
+    let victim = (plan.planned_by + 1) % 4;
+    let share = strimzi_backup_operator::backup::workers::share(&plan.partitions, 4, victim);
+    anyhow::ensure!(!share.is_empty(), "worker {victim} has nothing to read");
+    let pod_prefix = format!("{job_name}-{victim}-");
+    let killed = wait_until(Duration::from_secs(300), "the victim writing a segment", || async {
+        let pids = strimzi_backup_e2e::procfs::pod_processes(&pod_prefix);
+        let mut wrote = false;
+        for i in &share {
+            let p = &plan.partitions[*i];
+            let dir = format!("{prefix}backups/{id}/segments/{}/{}/", p.topic, p.partition);
+            wrote |= !objects_under(&store, &dir).await?.is_empty();
+        }
+        if !wrote {
+            return Ok(None);
+        }
+        anyhow::ensure!(!pids.is_empty(), "worker {victim} ended before it could be killed");
+        for pid in &pids {
+            signal(*pid, libc::SIGKILL)?;
+        }
+        Ok(Some(pids))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    eprintln!("killed worker {victim} (pids {killed:?}) at {:?}", started.elapsed());
+    let manifest = object_store::path::Path::from(format!("{prefix}backups/{id}/manifest.json"));
+    anyhow::ensure!(store.head(&manifest).await.is_err(), "committed without worker {victim}'s part");
+
+    backup_completed(&backups, "four", Duration::from_secs(420))
+        .await
+        .map_err(|e| e.context(operator.log_text()))?;
+    eprintln!("four workers completed at {:?}", started.elapsed());
+    let st = backups.get("four").await?.status.unwrap_or_default();
+    let last = st.last_backup.clone().unwrap_or_default();
+    assert_eq!(
+        (last.status, last.id.as_str(), last.records, last.partitions_backed_up),
+        (BackupRunStatus::Completed, id.as_str(), Some(total as i64), Some(24)),
+        "{st:?}"
+    );
+    assert_eq!(st.backup_history.len(), 1, "one run, recorded once: {:?}", st.backup_history);
+
+    // The killed index ran twice, every other index once.
+    let listed = pods.list(&ListParams::default().labels(&format!("job-name={job_name}"))).await?.items;
+    let mut by_index: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for p in &listed {
+        let index = p.annotations().get(INDEX).cloned().unwrap_or_default();
+        let phase = p.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
+        by_index.entry(index).or_default().push((p.name_any(), phase));
+    }
+    let runs: BTreeMap<String, usize> = by_index.iter().map(|(i, p)| (i.clone(), p.len())).collect();
+    let want: BTreeMap<String, usize> =
+        (0..4).map(|i| (i.to_string(), if i == victim { 2 } else { 1 })).collect();
+    assert_eq!(runs, want, "pods per index: {by_index:?}");
+    let phases: Vec<&str> = by_index[&victim.to_string()].iter().map(|(_, phase)| phase.as_str()).collect();
+    assert!(phases.contains(&"Failed") && phases.contains(&"Succeeded"), "{by_index:?}");
+    let job = jobs.get(&job_name).await?;
+    let status = job.status.unwrap_or_default();
+    assert_eq!((status.completed_indexes.as_deref(), status.failed), (Some("0-3"), Some(1)), "{status:?}");
+
+    // The same topics backed up by one worker (a single-pod Job, as before workers existed).
+    let one_prefix = format!("e2e-opworkers-one-{s}/");
+    cluster.apply_yaml(&ns, &kafka_backup(env, "one", &topics, &one_prefix, 1)?).await?;
+    let one_job = job_of(&jobs, "one").await?;
+    let one_spec = one_job.spec.clone().unwrap_or_default();
+    assert_eq!(
+        (one_spec.completion_mode.as_deref(), one_spec.completions, one_spec.backoff_limit_per_index),
+        (Some("NonIndexed"), Some(1), None),
+        "workers 1: one pod, as the API server defaults a Job without a completion mode"
+    );
+    backup_completed(&backups, "one", Duration::from_secs(300))
+        .await
+        .map_err(|e| e.context(operator.log_text()))?;
+    let one = backups.get("one").await?.status.and_then(|s| s.last_backup).unwrap_or_default();
+    assert_eq!(one.records, Some(total as i64));
+
+    // Record for record: the same offsets, keys, values, headers and timestamps in every
+    // partition, read by the independent decoder; the same ranges.
+    let (m_one, r_one) = read_backup(&store, &one_prefix, &one.id).await?;
+    let (m_four, r_four) = read_backup(&store, &prefix, &id).await?;
+    assert_eq!(r_four.len(), 24);
+    assert_eq!(r_four, r_one);
+    let ranges = |m: &strimzi_backup_operator::format::manifest::Manifest| -> Vec<(String, i32, i64, i64)> {
+        m.topics
+            .iter()
+            .flat_map(|t| {
+                t.partitions.iter().map(move |p| (t.name.clone(), p.partition, p.start_offset, p.end_offset))
+            })
+            .collect()
+    };
+    assert_eq!(ranges(&m_four), ranges(&m_one));
+    assert_eq!((m_four.totals.records, m_four.totals.partitions), (m_one.totals.records, 24));
+
+    // And the four workers' restore point restores to what was produced.
+    let mapping: String =
+        topics.iter().map(|t| format!("  - sourceTopic: {t}\n    targetTopic: {t}-restored\n")).collect();
+    let restore = format!("{}topicMapping:\n{mapping}", base_config(env, &prefix, None)?);
+    run_ok(env, "restore", &restore, &["--backup-id", &id])?;
+    for ((topic, p), want) in &produced {
+        let got = consume_all(env, &format!("{topic}-restored"), *p)?;
+        assert_eq!(without_offsets(&got), without_offsets(want), "{topic}/{p}");
+    }
+    eprintln!("done at {:?}", started.elapsed());
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
