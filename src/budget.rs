@@ -1,13 +1,16 @@
 //! The data plane's memory budget: what one partition in flight may hold, split into the buffer
 //! sizes of the Kafka consumer, the segment writer and the multipart upload of a backup. (A
-//! restore's partitions share one producer whose queue is bounded on its own, 64 MiB; each
-//! restoring partition holds about a block and its records, measured at ~11 MiB.) Memory then follows the parallelism, never the partition count:
+//! restore's partitions share one producer whose queue gets a share of the budget per partition
+//! restored at once, [`restore_queue_bytes`]; each restoring partition also holds about a block
+//! and its records.) Memory then follows the parallelism, never the partition count:
 //! a pod holds about [`BASE_BYTES`] + parallelism × [`PARTITION_BYTES`] (docs/sizing.md has the
 //! measured figures). Every size below is derived here, so raising or lowering the budget moves
 //! them together.
 //!
-//! Imports nothing but the segment format's block size; used by `kafka`, `backup`, `restore`.
+//! Imports nothing but the segment format's block size and codecs; used by `kafka`, `backup`,
+//! `restore`.
 
+use crate::format::codec::Codec;
 use crate::format::segment::DEFAULT_BLOCK_BYTES;
 
 const MIB: usize = 1024 * 1024;
@@ -43,6 +46,9 @@ pub struct BackupBuffers {
     pub block_bytes: usize,
     /// Blocks compressed on other threads while the partition reads on.
     pub blocks_in_flight: usize,
+    /// Whether blocks are compressed: a compressed block is a second buffer beside its raw
+    /// bytes and needs a compression context; an uncompressed one is its raw bytes, moved.
+    pub compressed: bool,
     /// Multipart part size.
     pub part_bytes: usize,
     /// Parts uploading while the next one fills.
@@ -54,28 +60,47 @@ impl BackupBuffers {
     /// fetches, and the fetch and decompressed batch beside it), what the blocks need, the rest
     /// to the upload (one part filling, the others in flight). Below about 30 MiB the fixed
     /// floors (S3's 5 MiB part, the format's 1 MiB blocks) do not fit and are kept anyway.
-    pub fn of(budget: usize) -> Self {
+    /// Uncompressed blocks need less, which leaves room for a second part in flight at 32 MiB:
+    /// with nothing to compress, the upload is what a backup waits for (measured: 5.2 s with
+    /// one 5 MiB part in flight, 4.2 s with two of 8 MiB, for 488 MiB on the local MinIO).
+    pub fn of(budget: usize, compressed: bool) -> Self {
         let fetch_bytes = (budget / 16).clamp(MIN_FETCH_BYTES, MAX_FETCH_BYTES);
         let queued_bytes = 2 * fetch_bytes;
         let block_bytes = DEFAULT_BLOCK_BYTES;
         let blocks_in_flight = 2;
         let consumer = queued_bytes + 2 * fetch_bytes;
-        let blocks = block_bytes * (1 + 2 * blocks_in_flight) + blocks_in_flight * ZSTD_CONTEXT_BYTES;
-        let upload = budget.saturating_sub(consumer + blocks);
+        let buffers = Self {
+            fetch_bytes,
+            queued_bytes,
+            block_bytes,
+            blocks_in_flight,
+            compressed,
+            part_bytes: 0,
+            parts_in_flight: 0,
+        };
+        let upload = budget.saturating_sub(consumer + buffers.blocks());
         let part_bytes = (upload / 3).clamp(MIN_PART_BYTES, MAX_PART_BYTES);
         let parts_in_flight = (upload / part_bytes).saturating_sub(1).clamp(1, 4);
-        Self { fetch_bytes, queued_bytes, block_bytes, blocks_in_flight, part_bytes, parts_in_flight }
+        Self { part_bytes, parts_in_flight, ..buffers }
+    }
+
+    /// The open block and the blocks in flight: compressed, each is its raw bytes, its
+    /// compressed copy and the compressing thread's zstd context; uncompressed, its raw bytes.
+    fn blocks(&self) -> usize {
+        if self.compressed {
+            self.block_bytes * (1 + 2 * self.blocks_in_flight) + self.blocks_in_flight * ZSTD_CONTEXT_BYTES
+        } else {
+            self.block_bytes * (1 + self.blocks_in_flight)
+        }
     }
 
     /// The most these buffers hold at once: librdkafka's queue can overshoot by one fetch (it
-    /// checks the queue before fetching) and decompresses a compressed batch next to it; each
-    /// block in flight is its raw bytes, its compressed copy and the compressing thread's zstd
-    /// context; the upload holds the part filling and those in flight.
+    /// checks the queue before fetching) and decompresses a compressed batch next to it; the
+    /// blocks ([`Self::blocks`]); the upload holds the part filling and those in flight.
     pub fn worst_case(&self) -> usize {
         self.queued_bytes
             + 2 * self.fetch_bytes
-            + self.block_bytes * (1 + 2 * self.blocks_in_flight)
-            + self.blocks_in_flight * ZSTD_CONTEXT_BYTES
+            + self.blocks()
             + self.part_bytes * (1 + self.parts_in_flight)
     }
 }
@@ -104,11 +129,35 @@ fn from_env(value: Option<&str>) -> usize {
     }
 }
 
-/// The backup buffers of this process's budget (read once).
-pub fn backup_buffers() -> BackupBuffers {
-    static BUFFERS: std::sync::OnceLock<BackupBuffers> = std::sync::OnceLock::new();
-    *BUFFERS.get_or_init(|| BackupBuffers::of(partition_budget()))
+/// This process's budget per partition (read once).
+fn budget() -> usize {
+    static BUDGET: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *BUDGET.get_or_init(partition_budget)
 }
+
+/// The backup buffers of this process's budget for compressed blocks (the consumer's sizes do
+/// not depend on the codec).
+pub fn backup_buffers() -> BackupBuffers {
+    BackupBuffers::of(budget(), true)
+}
+
+/// The backup buffers of this process's budget for blocks written with `codec`.
+pub fn backup_buffers_for(codec: Codec) -> BackupBuffers {
+    BackupBuffers::of(budget(), codec != Codec::None)
+}
+
+/// The restore producer's queue (`queue.buffering.max.kbytes`, in bytes): an eighth of the
+/// budget per partition restored at once (4 MiB at 32 MiB), at least [`MIN_RESTORE_QUEUE_BYTES`].
+/// The queue holds every record sent and not yet acknowledged, so it is the restore's largest
+/// buffer; the rest of a restoring partition's budget is its block, the block's decoded records
+/// and the deliveries awaited. Before, it was 64 MiB whatever the parallelism.
+pub fn restore_queue_bytes(parallelism: usize) -> usize {
+    (parallelism.max(1) * budget() / 8).max(MIN_RESTORE_QUEUE_BYTES)
+}
+
+/// The smallest restore producer queue: enough for the producer's five requests in flight of
+/// 1 MB batches (`batch.size`) and the batches filling behind them.
+const MIN_RESTORE_QUEUE_BYTES: usize = 16 * MIB;
 
 /// The memory a pod needs for `parallelism` partitions in flight (its memory request).
 pub fn pod_bytes(parallelism: usize) -> usize {
@@ -121,8 +170,13 @@ mod tests {
 
     #[test]
     fn the_default_budget_holds_every_backup_buffer() {
-        let b = BackupBuffers::of(PARTITION_BYTES);
-        assert!(b.worst_case() <= PARTITION_BYTES, "{b:?}: {} MiB", b.worst_case() / MIB);
+        for compressed in [true, false] {
+            let b = BackupBuffers::of(PARTITION_BYTES, compressed);
+            assert!(b.worst_case() <= PARTITION_BYTES, "{b:?}: {} MiB", b.worst_case() / MIB);
+        }
+        let plain = BackupBuffers::of(PARTITION_BYTES, false);
+        assert!(plain.parts_in_flight >= 2, "uncompressed, the upload is the bottleneck: {plain:?}");
+        let b = BackupBuffers::of(PARTITION_BYTES, true);
         assert!(b.part_bytes >= MIN_PART_BYTES, "S3 refuses parts below 5 MiB");
         assert!(b.parts_in_flight >= 1 && b.blocks_in_flight >= 1);
         assert_eq!(
@@ -134,8 +188,8 @@ mod tests {
 
     #[test]
     fn buffers_grow_and_shrink_with_the_budget_within_their_limits() {
-        let small = BackupBuffers::of(8 * MIB);
-        let large = BackupBuffers::of(256 * MIB);
+        let small = BackupBuffers::of(8 * MIB, true);
+        let large = BackupBuffers::of(256 * MIB, true);
         assert_eq!(small.fetch_bytes, MIN_FETCH_BYTES);
         assert_eq!(small.part_bytes, MIN_PART_BYTES, "never below S3's minimum, even when over budget");
         assert_eq!(small.parts_in_flight, 1);
@@ -144,9 +198,20 @@ mod tests {
         assert!(large.parts_in_flight > 1 && large.parts_in_flight <= 4);
         assert!(large.worst_case() <= 256 * MIB);
         for mib in [32, 40, 48, 64, 96, 128, 512, 1024] {
-            let b = BackupBuffers::of(mib * MIB);
-            assert!(b.worst_case() <= mib * MIB, "{mib} MiB: {b:?} needs {} MiB", b.worst_case() / MIB);
+            for compressed in [true, false] {
+                let b = BackupBuffers::of(mib * MIB, compressed);
+                assert!(b.worst_case() <= mib * MIB, "{mib} MiB: {b:?} needs {} MiB", b.worst_case() / MIB);
+            }
         }
+    }
+
+    #[test]
+    fn the_restore_queue_follows_the_parallelism_from_a_floor() {
+        assert_eq!(restore_queue_bytes(0), MIN_RESTORE_QUEUE_BYTES);
+        assert_eq!(restore_queue_bytes(1), MIN_RESTORE_QUEUE_BYTES);
+        assert_eq!(restore_queue_bytes(8), 8 * budget() / 8);
+        assert!(restore_queue_bytes(16) > restore_queue_bytes(8));
+        assert!(restore_queue_bytes(8) <= 8 * budget() / 4, "a share of each partition's budget");
     }
 
     #[test]

@@ -16,8 +16,8 @@ use rdkafka::message::Message;
 use crate::format::FormatError;
 use crate::format::codec::{Codec, EncryptionKey};
 use crate::format::manifest::{Gap, GapReason, PartitionEntry, SegmentEntry};
-use crate::format::record::Record;
-use crate::format::segment::{SealedBlock, SegmentWriter};
+use crate::format::record::Encode;
+use crate::format::segment::{DetachedBlock, SealedBlock, SegmentWriter};
 use crate::kafka::DataPlaneContext;
 use crate::storage::Storage;
 
@@ -74,7 +74,7 @@ impl OpenSegment {
             .put_multipart(&path)
             .await
             .with_context(|| format!("starting upload of {object}"))?;
-        let buffers = crate::budget::backup_buffers();
+        let buffers = crate::budget::backup_buffers_for(ctx.codec);
         Ok(Self {
             buffers,
             writer: SegmentWriter::new(ctx.codec, ctx.key.clone(), buffers.block_bytes)?,
@@ -97,10 +97,19 @@ impl OpenSegment {
         Ok(())
     }
 
-    async fn push(&mut self, record: &Record) -> anyhow::Result<()> {
+    /// Encodes the next record into the open block (its one copy, straight from the consumer's
+    /// buffer). A block it fills comes back to be handed to [`Self::seal`]: nothing is awaited
+    /// here, so the consumed message can be released first.
+    fn add(&mut self, record: &impl Encode) -> anyhow::Result<Option<DetachedBlock>> {
         self.records += 1;
         self.payload_bytes += record.payload_len() as u64;
-        if let Some(block) = self.writer.push_detached(record)? {
+        Ok(self.writer.push_detached(record)?)
+    }
+
+    /// Seals a full block on a blocking thread (waiting while the budget's blocks are being
+    /// sealed) and uploads what is ready.
+    async fn seal(&mut self, block: Option<DetachedBlock>) -> anyhow::Result<()> {
+        if let Some(block) = block {
             if self.sealing.len() >= self.buffers.blocks_in_flight {
                 self.append_oldest().await?;
             }
@@ -117,7 +126,9 @@ impl OpenSegment {
                 .wait_for_capacity(self.buffers.parts_in_flight)
                 .await
                 .with_context(|| format!("uploading {}", self.object))?;
-            self.upload.put(self.writer.take_ready());
+            for chunk in self.writer.take_ready_chunks() {
+                self.upload.put(chunk);
+            }
         }
         Ok(())
     }
@@ -127,8 +138,10 @@ impl OpenSegment {
             self.append_oldest().await?;
             self.upload_ready().await?;
         }
-        let (rest, summary) = self.writer.finish()?;
-        self.upload.put(rest);
+        let (rest, summary) = self.writer.finish_chunks()?;
+        for chunk in rest {
+            self.upload.put(chunk);
+        }
         let uploaded = crate::storage::Uploaded { sha256: &summary.sha256, bytes: summary.stored_bytes };
         self.storage.complete_upload(self.upload, &self.object, uploaded).await?;
         self.storage.sync(&self.object).await.with_context(|| format!("flushing {} to disk", self.object))?;
@@ -205,38 +218,41 @@ pub async fn backup_partition(
             match received {
                 Ok(msg) => {
                     stall.progress();
-                    if msg.offset() >= entry.end_offset {
+                    let offset = msg.offset();
+                    if offset >= entry.end_offset {
                         break;
                     }
-                    let record = crate::kafka::to_record(&msg);
-                    drop(msg);
-                    if segment.as_ref().is_some_and(|s| s.writer.raw_bytes() >= ctx.segment_bytes)
-                        && let Some(full) = segment.take()
-                    {
-                        // On a lost upload this record is read again after the segment's.
-                        if let Some(from) = redo.close(ctx, full, &mut entry, &name).await? {
-                            next = from;
-                            read_on_from(&mut consumer, ctx, plan, from)?;
-                            stall.progress();
-                            continue;
-                        }
-                    }
                     if segment.is_none() {
-                        if record.offset > next {
-                            entry.gaps.push(Gap {
-                                from: next,
-                                to: record.offset,
-                                reason: GapReason::NotReturned,
-                            });
+                        if offset > next {
+                            entry.gaps.push(Gap { from: next, to: offset, reason: GapReason::NotReturned });
                         }
-                        segment = Some(OpenSegment::start(ctx, plan, record.offset).await?);
+                        segment = Some(OpenSegment::start(ctx, plan, offset).await?);
                     }
+                    let (block, payload) = match segment.as_mut() {
+                        Some(s) => {
+                            let record = crate::kafka::record_ref(&msg);
+                            (s.add(&record)?, record.payload_len())
+                        }
+                        None => (None, 0),
+                    };
+                    drop(msg);
                     if let Some(s) = segment.as_mut() {
-                        s.push(&record).await?;
+                        s.seal(block).await?;
                     }
                     ctx.records.fetch_add(1, Ordering::Relaxed);
-                    ctx.bytes.fetch_add(record.payload_len() as u64, Ordering::Relaxed);
-                    next = record.offset + 1;
+                    ctx.bytes.fetch_add(payload as u64, Ordering::Relaxed);
+                    next = offset + 1;
+                    // A full segment is closed now rather than when the next record comes: the
+                    // same boundaries, and its consumer can be replaced with no message of it held.
+                    if segment.as_ref().is_some_and(|s| s.writer.raw_bytes() >= ctx.segment_bytes)
+                        && let Some(full) = segment.take()
+                        && let Some(from) = redo.close(ctx, full, &mut entry, &name).await?
+                    {
+                        // Its upload was lost: its records are read again.
+                        next = from;
+                        read_on_from(&mut consumer, ctx, plan, from)?;
+                        stall.progress();
+                    }
                 }
                 Err(KafkaError::PartitionEOF(_)) => {
                     // librdkafka reports the end when its fetch position reached the partition's last

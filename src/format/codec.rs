@@ -106,6 +106,15 @@ impl Codec {
         }
     }
 
+    /// [`Self::decompress`] of a payload the caller gives up: with no codec it is the raw block
+    /// itself, returned without a copy.
+    pub fn decompress_owned(self, stored: Vec<u8>, raw_len: usize) -> Result<Vec<u8>, String> {
+        match self {
+            Self::None if stored.len() == raw_len => Ok(stored),
+            codec => codec.decompress(&stored, raw_len),
+        }
+    }
+
     /// Decompresses a block whose raw length the block header states; a mismatch is an error,
     /// and no codec produces more than `raw_len` bytes (+1 for gzip, to tell that it inflates
     /// further) before refusing.

@@ -65,17 +65,15 @@ impl Record {
     /// Appends the encoding: offset as a delta from `base_offset`, then timestamp, type, key,
     /// value and headers; nullable byte strings are prefixed with length + 1 (0 = null).
     pub fn encode(&self, base_offset: i64, buf: &mut impl BufMut) {
-        varint::put_signed(buf, self.offset - base_offset);
-        varint::put_signed(buf, self.timestamp);
-        buf.put_u8(self.timestamp_type.to_u8());
-        put_nullable(buf, self.key.as_deref());
-        put_nullable(buf, self.value.as_deref());
-        varint::put(buf, self.headers.len() as u64);
-        for h in &self.headers {
-            varint::put(buf, h.key.len() as u64);
-            buf.put_slice(h.key.as_bytes());
-            put_nullable(buf, h.value.as_deref());
-        }
+        encode_fields(
+            buf,
+            self.offset - base_offset,
+            self.timestamp,
+            self.timestamp_type,
+            self.key.as_deref(),
+            self.value.as_deref(),
+            self.headers.iter().map(|h| (h.key.as_str(), h.value.as_deref())),
+        );
     }
 
     /// Decodes one record from `buf` (a decompressed block shared as `Bytes`, so keys and values
@@ -101,6 +99,112 @@ impl Record {
             headers.push(Header { key, value });
         }
         Ok(Self { offset, timestamp, timestamp_type, key, value, headers })
+    }
+}
+
+/// What a segment writer needs of a record: a [`Record`], or a [`RecordRef`] that borrows the
+/// bytes of a consumed message (a backup encodes those without copying them first).
+pub trait Encode {
+    fn offset(&self) -> i64;
+    fn timestamp(&self) -> i64;
+    /// Bytes of key, value and headers ([`Record::payload_len`]).
+    fn payload_len(&self) -> usize;
+    /// Appends the encoding ([`Record::encode`]).
+    fn encode_into(&self, base_offset: i64, buf: &mut Vec<u8>);
+}
+
+impl Encode for Record {
+    fn offset(&self) -> i64 {
+        self.offset
+    }
+    fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+    fn payload_len(&self) -> usize {
+        Record::payload_len(self)
+    }
+    fn encode_into(&self, base_offset: i64, buf: &mut Vec<u8>) {
+        self.encode(base_offset, buf);
+    }
+}
+
+/// A record whose key, value and headers are borrowed (from a consumed Kafka message): encoded
+/// into a segment block straight from the client's buffer, the one copy of its bytes a backup
+/// makes. Encodes to the same bytes as the [`Record`] [`RecordRef::to_record`] returns.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub offset: i64,
+    pub timestamp: i64,
+    pub timestamp_type: TimestampType,
+    pub key: Option<&'a [u8]>,
+    pub value: Option<&'a [u8]>,
+    /// Header keys and values; empty (and not allocated) for the usual record without headers.
+    pub headers: Vec<(&'a str, Option<&'a [u8]>)>,
+}
+
+impl RecordRef<'_> {
+    /// The record with its bytes copied out.
+    pub fn to_record(&self) -> Record {
+        Record {
+            offset: self.offset,
+            timestamp: self.timestamp,
+            timestamp_type: self.timestamp_type,
+            key: self.key.map(Bytes::copy_from_slice),
+            value: self.value.map(Bytes::copy_from_slice),
+            headers: self
+                .headers
+                .iter()
+                .map(|(k, v)| Header { key: (*k).to_string(), value: v.map(Bytes::copy_from_slice) })
+                .collect(),
+        }
+    }
+}
+
+impl Encode for RecordRef<'_> {
+    fn offset(&self) -> i64 {
+        self.offset
+    }
+    fn timestamp(&self) -> i64 {
+        self.timestamp
+    }
+    fn payload_len(&self) -> usize {
+        self.key.map_or(0, <[u8]>::len)
+            + self.value.map_or(0, <[u8]>::len)
+            + self.headers.iter().map(|(k, v)| k.len() + v.map_or(0, <[u8]>::len)).sum::<usize>()
+    }
+    fn encode_into(&self, base_offset: i64, buf: &mut Vec<u8>) {
+        encode_fields(
+            buf,
+            self.offset - base_offset,
+            self.timestamp,
+            self.timestamp_type,
+            self.key,
+            self.value,
+            self.headers.iter().copied(),
+        );
+    }
+}
+
+/// The encoding of one record, whoever holds its bytes ([`Record::encode`] describes it).
+fn encode_fields<'h>(
+    buf: &mut impl BufMut,
+    offset_delta: i64,
+    timestamp: i64,
+    timestamp_type: TimestampType,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    headers: impl ExactSizeIterator<Item = (&'h str, Option<&'h [u8]>)>,
+) {
+    varint::put_signed(buf, offset_delta);
+    varint::put_signed(buf, timestamp);
+    buf.put_u8(timestamp_type.to_u8());
+    put_nullable(buf, key);
+    put_nullable(buf, value);
+    varint::put(buf, headers.len() as u64);
+    for (key, value) in headers {
+        varint::put(buf, key.len() as u64);
+        buf.put_slice(key.as_bytes());
+        put_nullable(buf, value);
     }
 }
 
@@ -157,6 +261,27 @@ pub(crate) mod tests {
             assert_eq!(&Record::decode(1000, &mut bytes).expect("decodes"), r);
         }
         assert!(bytes.is_empty());
+    }
+
+    #[test]
+    fn a_borrowed_record_encodes_as_the_record_it_copies_to() {
+        for n in 0..50 {
+            let r = sample(1000 + 2 * n as i64, n);
+            let borrowed = RecordRef {
+                offset: r.offset,
+                timestamp: r.timestamp,
+                timestamp_type: r.timestamp_type,
+                key: r.key.as_deref(),
+                value: r.value.as_deref(),
+                headers: r.headers.iter().map(|h| (h.key.as_str(), h.value.as_deref())).collect(),
+            };
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            r.encode(1000, &mut a);
+            borrowed.encode_into(1000, &mut b);
+            assert_eq!(a, b, "record {n}");
+            assert_eq!(Encode::payload_len(&borrowed), r.payload_len());
+            assert_eq!(borrowed.to_record(), r);
+        }
     }
 
     #[test]

@@ -175,31 +175,31 @@ pub fn partition_reader(
     Ok(consumer)
 }
 
-/// A consumed record exactly as the broker returned it (how a backup stores it, and how a resumed
-/// restore compares what it finds in the target with the backup).
+/// A consumed record exactly as the broker returned it (how a resumed restore compares what it
+/// finds in the target with the backup): [`record_ref`] with its bytes copied out.
 pub fn to_record(msg: &rdkafka::message::BorrowedMessage<'_>) -> crate::format::record::Record {
-    use crate::format::record::{Header, Record, TimestampType};
-    use bytes::Bytes;
+    record_ref(msg).to_record()
+}
+
+/// A consumed record exactly as the broker returned it, its bytes still the client's: how a
+/// backup encodes it into a segment block without copying it first.
+pub fn record_ref<'a>(
+    msg: &'a rdkafka::message::BorrowedMessage<'_>,
+) -> crate::format::record::RecordRef<'a> {
+    use crate::format::record::{RecordRef, TimestampType};
     use rdkafka::message::{Headers, Message};
     let (timestamp_type, timestamp) = match msg.timestamp() {
         rdkafka::Timestamp::NotAvailable => (TimestampType::NotAvailable, -1),
         rdkafka::Timestamp::CreateTime(t) => (TimestampType::CreateTime, t),
         rdkafka::Timestamp::LogAppendTime(t) => (TimestampType::LogAppendTime, t),
     };
-    let headers = msg
-        .headers()
-        .map(|hs| {
-            hs.iter()
-                .map(|h| Header { key: h.key.to_string(), value: h.value.map(Bytes::copy_from_slice) })
-                .collect()
-        })
-        .unwrap_or_default();
-    Record {
+    let headers = msg.headers().map(|hs| hs.iter().map(|h| (h.key, h.value)).collect()).unwrap_or_default();
+    RecordRef {
         offset: msg.offset(),
         timestamp,
         timestamp_type,
-        key: msg.key().map(Bytes::copy_from_slice),
-        value: msg.payload().map(Bytes::copy_from_slice),
+        key: msg.key(),
+        value: msg.payload(),
         headers,
     }
 }

@@ -251,10 +251,14 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         }
         _ => (None, None),
     };
+    // Partitions (or repartitioned topics) restored at once; the producer's queue follows them.
+    let parallelism = usize::try_from(cfg.restore.parallelism).unwrap_or(1).max(1);
     // Fences every earlier attempt of this restore before anything is read back or written.
     let writer = match dry_run {
         true => None,
-        false => Some(Writer::start(&client, &restore_id).await?),
+        false => {
+            Some(Writer::start(&client, &restore_id, crate::budget::restore_queue_bytes(parallelism)).await?)
+        }
     };
     let resumed = !state.starts.is_empty();
     let (starts, now) = if dry_run {
@@ -377,7 +381,6 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
             }
         }
     });
-    let parallelism = usize::try_from(cfg.restore.parallelism).unwrap_or(1).max(1);
     let committer = writer.as_ref().map(|w| w.commit_periodically());
     let outcomes: anyhow::Result<Vec<(String, i32, PartitionOutcome)>> = futures::stream::iter(jobs)
         .map(|job| {

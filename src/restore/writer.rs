@@ -56,8 +56,13 @@ pub type Sent<'a> = Result<(u64, DeliveryFuture), (KafkaError, FutureRecord<'a, 
 
 impl Writer {
     /// Creates the producer, fences earlier attempts of the same restore and opens the first
-    /// transaction.
-    pub async fn start(client: &ClientConfig, restore_id: &str) -> anyhow::Result<Arc<Self>> {
+    /// transaction. `queue_bytes` bounds the records queued and not yet acknowledged (the memory
+    /// budget's share of the partitions restored at once, [`crate::budget::restore_queue_bytes`]).
+    pub async fn start(
+        client: &ClientConfig,
+        restore_id: &str,
+        queue_bytes: usize,
+    ) -> anyhow::Result<Arc<Self>> {
         let mut config = client.clone();
         let timeout = TRANSACTION_TIMEOUT.as_millis().to_string();
         config
@@ -69,8 +74,8 @@ impl Writer {
             .set("max.in.flight.requests.per.connection", "5")
             .set("linger.ms", "20")
             .set("compression.type", "lz4")
-            // The memory bound of the producer side: 64 MiB of records queued at most.
-            .set("queue.buffering.max.kbytes", "65536")
+            // The memory bound of the producer side: records queued and not yet acknowledged.
+            .set("queue.buffering.max.kbytes", (queue_bytes / 1024).max(1).to_string())
             // Records as large as any topic allows; batches stay at batch.size.
             .set("message.max.bytes", "67108864");
         let producer: FutureProducer<DataPlaneContext> =
