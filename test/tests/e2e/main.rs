@@ -15,6 +15,7 @@ mod backup_workers;
 mod cluster;
 mod cluster_metadata;
 mod compression;
+mod continuous;
 mod crds;
 mod data_erasure;
 mod drift;

@@ -1,0 +1,264 @@
+//! Continuous backup (issue 18 §4), data plane: `backup` with `backup.mode: continuous` commits
+//! a restore point every `commitInterval` while records keep coming, survives SIGKILLs without
+//! losing or duplicating a record, stops cleanly on SIGTERM, and two such processes on one
+//! location never fork the lineage (the fence of `backup::fence`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Child;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt};
+use strimzi_backup_e2e::dataplane::{
+    base_config, command, consume_all, create_topic, minio, produce, recent, run_ok, sigkill, signal,
+    watermarks, without_offsets,
+};
+use strimzi_backup_e2e::env::TestEnv;
+use strimzi_backup_e2e::fixtures::unique_suffix;
+use strimzi_backup_operator::format::record::{Record, TimestampType};
+
+const PARTITIONS: i32 = 3;
+
+/// What a test needs of a committed manifest.
+#[derive(Debug, Clone)]
+struct Point {
+    id: String,
+    parent: Option<String>,
+    completed_at: String,
+    /// End offset per partition: the cut.
+    ends: BTreeMap<i32, i64>,
+}
+
+async fn points(store: &impl ObjectStore, prefix: &str) -> anyhow::Result<Vec<Point>> {
+    let dir = object_store::path::Path::from(format!("{prefix}backups"));
+    let listed: Vec<_> = store.list(Some(&dir)).try_collect().await?;
+    let mut out = Vec::new();
+    for o in listed.into_iter().filter(|o| o.location.as_ref().ends_with("/manifest.json")) {
+        let bytes = store.get(&o.location).await?.bytes().await?;
+        let stored: serde_json::Value = serde_json::from_slice(&bytes)?;
+        let m = &stored["manifest"];
+        let ends = m["topics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|t| t["partitions"].as_array().into_iter().flatten())
+            .map(|p| (p["partition"].as_i64().unwrap_or(-1) as i32, p["endOffset"].as_i64().unwrap_or(-1)))
+            .collect();
+        out.push(Point {
+            id: m["backupId"].as_str().unwrap_or_default().into(),
+            parent: m["parentId"].as_str().map(str::to_string),
+            completed_at: m["completedAt"].as_str().unwrap_or_default().into(),
+            ends,
+        });
+    }
+    out.sort_by(|a, b| a.completed_at.cmp(&b.completed_at));
+    Ok(out)
+}
+
+/// The lineage never forks: one root, no restore point with two children, and in commit order
+/// each one's parent is the one committed before it.
+fn assert_linear(points: &[Point]) {
+    let roots: Vec<_> = points.iter().filter(|p| p.parent.is_none()).map(|p| &p.id).collect();
+    assert_eq!(roots.len(), 1, "one first backup: {roots:?}");
+    let mut parents = BTreeSet::new();
+    for p in points.iter().filter_map(|p| p.parent.as_ref()) {
+        assert!(parents.insert(p), "restore point {p} has two children: {points:#?}");
+    }
+    for pair in points.windows(2) {
+        assert_eq!(pair[1].parent.as_deref(), Some(pair[0].id.as_str()), "{points:#?}");
+    }
+}
+
+/// Produces numbered records to every partition, a batch every 200 ms, until stopped; keeps
+/// what it produced.
+struct Producer {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<anyhow::Result<()>>,
+    produced: Arc<Mutex<Vec<Vec<Record>>>>,
+}
+
+impl Producer {
+    fn start(env: &TestEnv, topic: &str) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let produced = Arc::new(Mutex::new(vec![Vec::new(); PARTITIONS as usize]));
+        let task = tokio::spawn({
+            let (env, topic, stop, produced) =
+                (env.clone(), topic.to_string(), stop.clone(), produced.clone());
+            async move {
+                let base = recent();
+                let mut i = 0i64;
+                while !stop.load(Ordering::Relaxed) {
+                    for p in 0..PARTITIONS {
+                        let batch: Vec<Record> = (i..i + 40)
+                            .map(|n| Record {
+                                offset: n,
+                                timestamp: base + n,
+                                timestamp_type: TimestampType::CreateTime,
+                                key: Some(Bytes::from(format!("{p}-{n}"))),
+                                value: Some(Bytes::from(format!("{p}-{n}-{:0500}", n * 7 + i64::from(p)))),
+                                headers: Vec::new(),
+                            })
+                            .collect();
+                        produce(&env, &topic, p, &batch).await?;
+                        produced.lock().map_err(|_| anyhow::anyhow!("poisoned"))?[p as usize].extend(batch);
+                    }
+                    i += 40;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Ok(())
+            }
+        });
+        Self { stop, task, produced }
+    }
+
+    async fn finish(self) -> anyhow::Result<Vec<Vec<Record>>> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await??;
+        let produced = self.produced.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
+        Ok(produced)
+    }
+}
+
+fn continuous(env: &TestEnv, config: &str) -> anyhow::Result<Child> {
+    Ok(command(env, "backup", config, &[])?
+        .env("STRIMZI_BACKUP_METRICS_ADDRESS", "off")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?)
+}
+
+/// Waits until a restore point's cut covers every partition's current end.
+async fn until_covered(
+    env: &TestEnv,
+    store: &impl ObjectStore,
+    prefix: &str,
+    topic: &str,
+    timeout: Duration,
+) -> anyhow::Result<Point> {
+    let mut ends = BTreeMap::new();
+    for p in 0..PARTITIONS {
+        ends.insert(p, watermarks(env, topic, p)?.1);
+    }
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(p) = points(store, prefix).await?.into_iter().rev().find(|p| p.ends == ends) {
+            return Ok(p);
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no restore point covers {ends:?} after {timeout:?}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_continuous_backup_killed_twice_holds_every_record_once_up_to_its_newest_cut() -> anyhow::Result<()>
+{
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-continuous-{s}/");
+    let topic = format!("cb{s}");
+    create_topic(&env, &topic, PARTITIONS, &[]).await?;
+    let config = format!(
+        "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  mode: continuous\n  commitInterval: 10s\n  segmentSize: 1048576\n",
+        base_config(&env, &prefix, None)?
+    );
+    let started = Instant::now();
+    let producer = Producer::start(&env, &topic);
+    let mut child = continuous(&env, &config)?;
+    for kill in 0..2 {
+        // At least one commit of this process, then a kill at a time unrelated to its clock.
+        let before = points(&store, &prefix).await?.len();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while points(&store, &prefix).await?.len() <= before {
+            anyhow::ensure!(Instant::now() < deadline, "no restore point within 90 s (kill {kill})");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(3_000 + 2_300 * kill)).await;
+        sigkill(&mut child)?;
+        child = continuous(&env, &config)?;
+    }
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let produced = producer.finish().await?;
+    let newest = until_covered(&env, &store, &prefix, &topic, Duration::from_secs(90)).await?;
+    // SIGTERM: the process stops on its own, at once or after the iteration under way.
+    signal(child.id(), libc::SIGTERM)?;
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "still running 40 s after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(status.success(), "exit after SIGTERM: {status}");
+
+    let all = points(&store, &prefix).await?;
+    assert!(all.len() >= 4, "a restore point every 10 s over a minute and more: {}", all.len());
+    assert_linear(&all);
+    // The newest restore point, restored: every record produced, once, byte for byte.
+    let target = format!("{topic}-restored");
+    let restore = format!(
+        "{}topicMapping:\n  - sourceTopic: {topic}\n    targetTopic: {target}\n",
+        base_config(&env, &prefix, None)?
+    );
+    run_ok(&env, "restore", &restore, &["--backup-id", &newest.id])?;
+    for (p, want) in produced.iter().enumerate() {
+        assert_eq!(
+            newest.ends[&(p as i32)],
+            want.len() as i64,
+            "partition {p}: the cut is everything produced"
+        );
+        let got = without_offsets(&consume_all(&env, &target, p as i32)?);
+        assert_eq!(got.len(), want.len(), "partition {p}: record count");
+        assert!(got == without_offsets(want), "partition {p}: records differ from those produced");
+    }
+    eprintln!(
+        "continuous: {} restore points, {} records per partition, {:.0} s",
+        all.len(),
+        produced[0].len(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn two_continuous_backups_on_one_location_never_fork_the_lineage() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-continuous-fence-{s}/");
+    let topic = format!("cf{s}");
+    create_topic(&env, &topic, PARTITIONS, &[]).await?;
+    let config = format!(
+        "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  mode: continuous\n  commitInterval: 10s\n  segmentSize: 1048576\n",
+        base_config(&env, &prefix, None)?
+    );
+    let producer = Producer::start(&env, &topic);
+    // Two writers at once, as during a rolling update or with a pod cut off from the API server.
+    let mut one = continuous(&env, &config)?;
+    let mut two = continuous(&env, &config)?;
+    tokio::time::sleep(Duration::from_secs(45)).await;
+    let produced = producer.finish().await?;
+    let newest = until_covered(&env, &store, &prefix, &topic, Duration::from_secs(90)).await?;
+    sigkill(&mut one)?;
+    sigkill(&mut two)?;
+    let all = points(&store, &prefix).await?;
+    assert!(all.len() >= 3, "restore points: {all:#?}");
+    assert_linear(&all);
+    // And the lineage is whole: the newest restore point read by the oracle holds every record once.
+    let (_, records) = strimzi_backup_e2e::dataplane::read_backup(&store, &prefix, &newest.id).await?;
+    for (p, want) in produced.iter().enumerate() {
+        let got = records.get(&(topic.clone(), p as i32)).cloned().unwrap_or_default();
+        assert!(
+            without_offsets(&got) == without_offsets(want),
+            "partition {p}: {} of {} records",
+            got.len(),
+            want.len()
+        );
+    }
+    Ok(())
+}
