@@ -243,6 +243,50 @@ async fn a_finished_run_is_recorded_completed_with_its_figures_and_its_job_marke
 }
 
 #[tokio::test]
+async fn a_run_across_workers_is_recorded_from_the_worker_that_committed_not_the_first_that_succeeded() {
+    let (kb, mut done) = initial_run_finished();
+    let job_uid = "9a8b7c6d-0000-4000-8000-000000000001";
+    done["metadata"]["uid"] = json!(job_uid);
+    done["spec"]["completionMode"] = json!("Indexed");
+    // Worker 0 and 2 stored their shares; worker 1 was killed, and its retry committed.
+    let share = |i: u32| {
+        format!(
+            r#"{{"backupId":"{INITIAL}","worker":{{"index":{i},"workers":3,"partitions":1,"records":10,"bytes":100,"committed":false}}}}"#
+        )
+    };
+    let worker = |name: &str, index: u32, phase: &str, minute: u32, message: &str| {
+        let mut pod = fixtures::pod(NS, INITIAL, message);
+        pod["metadata"]["name"] = json!(name);
+        pod["metadata"]["creationTimestamp"] = json!(format!("2026-11-21T10:{minute:02}:00Z"));
+        pod["metadata"]["annotations"] =
+            json!({"batch.kubernetes.io/job-completion-index": index.to_string()});
+        pod["metadata"]["ownerReferences"] =
+            json!([{"apiVersion": "batch/v1", "kind": "Job", "name": INITIAL, "uid": job_uid}]);
+        pod["status"]["phase"] = json!(phase);
+        pod
+    };
+    let pods = vec![
+        worker("w-0", 0, "Succeeded", 0, &share(0)),
+        worker("w-1-a", 1, "Failed", 0, ""),
+        worker("w-2", 2, "Succeeded", 0, &share(2)),
+        worker("w-1-b", 1, "Succeeded", 2, &result(INITIAL)),
+    ];
+    let mut calls = vec![list_jobs(vec![done.clone()])];
+    calls.extend([
+        Call::list("/api/v1/namespaces/kafka/pods", &format!("job-name={INITIAL}"), "Pod", pods),
+        // Only the committing worker's log is read: its termination message is the whole result.
+        Call::log("/api/v1/namespaces/kafka/pods/w-1-b/log", &format!("INFO commit\n{}\n", result(INITIAL))),
+        Call::event(NS, "Normal", "BackupCompleted"),
+        Call::apply_status(KB, object(&kb)).body(|b| {
+            let last = &b["status"]["lastBackup"];
+            assert_eq!((&last["status"], &last["records"]), (&json!("Completed"), &json!(40)), "{last}");
+        }),
+        Call::patch(format!("{JOBS}/{INITIAL}"), done),
+    ]);
+    assert_eq!(run(kb, calls).await.expect("reconcile"), Action::await_change());
+}
+
+#[tokio::test]
 async fn a_finished_run_mirrors_the_restore_points_it_reports_and_shows_their_window() {
     let (kb, done) = initial_run_finished();
     let mut result: Value = serde_json::from_str(&result(INITIAL)).expect("result");
