@@ -276,3 +276,79 @@ async fn a_worker_that_never_runs_leaves_nothing_visible_and_its_parts_are_clean
     assert!(objects_under(&store, &format!("{prefix}backups/{id}/")).await?.is_empty());
     Ok(())
 }
+
+/// One Vault API call to OpenBao with the root token.
+fn vault(env: &TestEnv, method: &str, path: &str, body: serde_json::Value) -> anyhow::Result<()> {
+    let out = std::process::Command::new("curl")
+        .args(["-sS", "-X", method, "-H", &format!("X-Vault-Token: {}", env.get("OPENBAO_TOKEN")?)])
+        .args(["--data", &body.to_string(), &format!("{}/v1/{path}", env.get("OPENBAO_ADDR")?)])
+        .output()?;
+    anyhow::ensure!(out.status.success(), "curl {path}: {}", String::from_utf8_lossy(&out.stderr));
+    Ok(())
+}
+
+#[tokio::test]
+async fn workers_with_keys_from_a_kms_seal_with_the_one_data_key_of_the_plan() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let s = unique_suffix();
+    let topics = vec![format!("bk{s}")];
+    let produced = fill(&env, &topics, 6, 300).await?;
+    let key = format!("workers-{s}");
+    vault(&env, "POST", &format!("transit/keys/{key}"), serde_json::json!({"type": "aes256-gcm96"}))?;
+    let dir = std::env::temp_dir().join(format!("sbo-workers-kms-{s}"));
+    std::fs::create_dir_all(&dir)?;
+    let token = dir.join("token");
+    std::fs::write(&token, format!("{}\n", env.get("OPENBAO_TOKEN")?))?;
+    let kms = format!(
+        "kms:\n  provider: vaultTransit\n  keyId: {key}\n  vaultTransit:\n    address: {}\n    tokenFile: {}\n",
+        env.get("OPENBAO_ADDR")?,
+        token.display()
+    );
+    let prefix = format!("e2e-workers-kms-{s}/");
+    let cfg = format!(
+        "{}topics:\n  include: [\"{}\"]\nbackup:\n  parallelism: 1\n  encryption:\n    enabled: true\n    kms: {{provider: vaultTransit, keyId: {key}}}\n{kms}",
+        base_config(&env, &prefix, None)?,
+        topics[0]
+    );
+    let id = format!("kms-three-{s}");
+    let runs: Vec<_> =
+        (0..3).map(|i| spawn_worker(&env, &cfg, &id, 3, i).map(wait)).collect::<anyhow::Result<_>>()?;
+    let mut whole = Vec::new();
+    for (index, run) in runs.into_iter().enumerate() {
+        let out = run.await??;
+        anyhow::ensure!(out.status.success(), "worker {index}: {}", String::from_utf8_lossy(&out.stderr));
+        let line = result_line(&out.stdout)?;
+        if line["worker"]["committed"] == true {
+            whole.push(line);
+        }
+    }
+    assert!(!whole.is_empty(), "the worker that stored the last part committed");
+    let total: usize = produced.values().map(Vec::len).sum();
+    assert_eq!(whole[0]["records"], total);
+
+    // One data key for the whole backup: the one the plan carries, wrapped once.
+    let plan_name = format!("{prefix}backups/{id}/plan.json");
+    let got = store.get(&object_store::path::Path::from(plan_name.as_str())).await?;
+    let plan = SharedPlan::from_json(&got.bytes().await?, &plan_name, &id)?;
+    let manifest_name = format!("{prefix}backups/{id}/manifest.json");
+    let bytes = store.get(&object_store::path::Path::from(manifest_name.as_str())).await?.bytes().await?;
+    let manifest = strimzi_backup_operator::format::manifest::Manifest::from_json(&bytes, &manifest_name)?;
+    assert_eq!(manifest.encoding.data_keys.len(), 1);
+    assert_eq!(plan.data_key.as_ref(), manifest.encoding.data_keys.first());
+
+    // Every worker's segments read back with it.
+    let verified = run_ok(&env, "verify", &cfg, &["--backup-id", &id])?;
+    assert_eq!(verified["records"], total);
+    let restore = format!(
+        "{}topicMapping:\n  - sourceTopic: {t}\n    targetTopic: {t}-restored\n{kms}",
+        base_config(&env, &prefix, None)?,
+        t = topics[0]
+    );
+    run_ok(&env, "restore", &restore, &["--backup-id", &id])?;
+    for ((topic, p), want) in &produced {
+        let got = consume_all(&env, &format!("{topic}-restored"), *p)?;
+        assert_eq!(without_offsets(&got), without_offsets(want), "{topic}/{p}");
+    }
+    Ok(())
+}
