@@ -63,9 +63,26 @@ impl Default for ContinuousMetrics {
     }
 }
 
+/// The variables naming the `KafkaBackup` a continuous pod backs up (its Deployment sets them):
+/// every series carries them as `namespace` and `name`, like the operator's own per-resource
+/// series, so one alert rule groups both `by (namespace, name)`.
+pub const NAMESPACE_VARIABLE: &str = "STRIMZI_BACKUP_KAFKABACKUP_NAMESPACE";
+pub const NAME_VARIABLE: &str = "STRIMZI_BACKUP_KAFKABACKUP_NAME";
+
 impl ContinuousMetrics {
+    /// Metrics labelled with the `KafkaBackup` the environment names (empty when run by hand).
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("strimzi_backup_continuous");
+        let var = |k: &str| std::env::var(k).unwrap_or_default();
+        Self::of(&var(NAMESPACE_VARIABLE), &var(NAME_VARIABLE))
+    }
+
+    /// Metrics labelled `namespace`, `name`.
+    pub fn of(namespace: &str, name: &str) -> Self {
+        let labels = [
+            (std::borrow::Cow::Borrowed("namespace"), std::borrow::Cow::Owned(namespace.to_string())),
+            (std::borrow::Cow::Borrowed("name"), std::borrow::Cow::Owned(name.to_string())),
+        ];
+        let mut registry = Registry::with_prefix_and_labels("strimzi_backup_continuous", labels.into_iter());
         let last_commit = FloatGauge::default();
         registry.register(
             "last_commit_timestamp_seconds",
@@ -184,7 +201,7 @@ mod tests {
 
     #[test]
     fn the_metrics_read_as_prometheus_text() {
-        let m = ContinuousMetrics::new();
+        let m = ContinuousMetrics::of("kafka", "orders");
         let ends = BTreeMap::from([(("orders".to_string(), 3), 10)]);
         let logs = BTreeMap::from([(("orders".to_string(), 3), 25)]);
         m.committed(1_700_000_000.0, 1_699_999_990.0);
@@ -192,11 +209,11 @@ mod tests {
         m.failed(FailureKind::Fenced);
         let text = m.encode();
         for want in [
-            "strimzi_backup_continuous_last_commit_timestamp_seconds 1700000000.0",
-            "strimzi_backup_continuous_commits_total 1",
-            "strimzi_backup_continuous_failures_total{kind=\"fenced\"} 1",
-            "strimzi_backup_continuous_lag_records{topic=\"orders\",partition=\"3\"} 15",
-            "strimzi_backup_continuous_lag_seconds{topic=\"orders\",partition=\"3\"} 14.0",
+            "strimzi_backup_continuous_last_commit_timestamp_seconds{namespace=\"kafka\",name=\"orders\"} 1700000000.0",
+            "strimzi_backup_continuous_commits_total{namespace=\"kafka\",name=\"orders\"} 1",
+            "strimzi_backup_continuous_failures_total{namespace=\"kafka\",name=\"orders\",kind=\"fenced\"} 1",
+            "strimzi_backup_continuous_lag_records{namespace=\"kafka\",name=\"orders\",topic=\"orders\",partition=\"3\"} 15",
+            "strimzi_backup_continuous_lag_seconds{namespace=\"kafka\",name=\"orders\",topic=\"orders\",partition=\"3\"} 14.0",
         ] {
             assert!(text.contains(want), "{want} in\n{text}");
         }

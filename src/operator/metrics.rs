@@ -459,6 +459,14 @@ mod tests {
             .set(1);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).expect("encodes");
+        // The continuous backup pod's own series (backup::continuous_metrics): the rules name
+        // them too, scraped from that pod.
+        let continuous = crate::backup::continuous_metrics::ContinuousMetrics::of("kafka", "nightly");
+        let key = ("orders".to_string(), 0);
+        continuous.committed(2.0, 1.0);
+        continuous.failed(crate::backup::continuous_metrics::FailureKind::Error);
+        continuous.lag(&[(key.clone(), 1)].into(), &[(key, 2)].into(), 1.0, 2.0);
+        text.push_str(&continuous.encode());
         text
     }
 
