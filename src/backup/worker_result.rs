@@ -147,3 +147,39 @@ pub async fn present(storage: &Storage, backup_id: &str) -> anyhow::Result<Vec<u
     indexes.dedup();
     Ok(indexes)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::format::manifest::Layout;
+
+    #[test]
+    fn results_are_named_by_worker_and_never_taken_for_a_manifest() {
+        let layout = Layout::new("prod");
+        let name = layout.worker_result("b1", 3);
+        assert_eq!(name, "prod/backups/b1/workers/3.json");
+        assert_eq!(layout.worker_of_result("b1", &name), Some(3));
+        assert_eq!(layout.worker_of_result("b2", &name), None, "another backup's");
+        assert_eq!(layout.worker_of_result("b1", "prod/backups/b1/workers/x.json"), None);
+        for object in [name.as_str(), &layout.backup_plan("b1")] {
+            assert_eq!(layout.backup_id_of_manifest(object), None, "{object}");
+        }
+    }
+
+    #[test]
+    fn a_part_done_line_is_not_a_whole_result() {
+        let line = super::WorkerLine {
+            backup_id: "b1".into(),
+            worker: super::WorkerSummary {
+                index: 1,
+                workers: 4,
+                partitions: 6,
+                records: 10,
+                bytes: 100,
+                committed: false,
+            },
+        };
+        let json = serde_json::to_string(&line).expect("json");
+        assert!(serde_json::from_str::<crate::backup::BackupResult>(&json).is_err(), "{json}");
+        assert_eq!(serde_json::from_str::<super::WorkerLine>(&json).expect("reads back"), line);
+    }
+}
