@@ -467,6 +467,10 @@ pub struct BackupRecord {
     /// captured, and what was not and why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cluster_metadata: Option<CapturedMetadata>,
+    /// Pods the backup ran across (`backup.workers`), when more than one; `records` and
+    /// `sizeBytes` are still the whole backup's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<i32>,
 }
 
 /// What a backup stored of the cluster's metadata. A part the cluster refused (no `Describe` on

@@ -44,6 +44,8 @@ pub fn completed(status: &mut KafkaBackupStatus, result: &BackupResult, now: Tim
         schema_subjects: result.schema_registry.as_ref().and_then(|r| i32::try_from(r.subjects).ok()),
         schema_versions: result.schema_registry.as_ref().and_then(|r| i32::try_from(r.versions).ok()),
         cluster_metadata: result.cluster_metadata.as_ref().map(CapturedMetadata::from_ref),
+        // The committing worker's share says how many there were; one worker prints no share.
+        workers: result.worker.as_ref().and_then(|w| i32::try_from(w.workers).ok()),
     };
     if let Some(inventory) = &result.inventory {
         status.backup_count = i64::try_from(inventory.backup_count).ok();
@@ -133,6 +135,18 @@ mod tests {
         assert_eq!((status.backup_count, status.storage_bytes), (Some(7), Some(7168)));
         assert_eq!(status.active_job, None);
         assert_eq!(status.conditions[0].reason.as_deref(), Some("BackupCompleted"));
+        assert_eq!(last.workers, None, "one worker");
+    }
+
+    #[test]
+    fn a_run_across_workers_says_how_many_and_the_whole_backups_figures() {
+        let mut r: serde_json::Value = serde_json::to_value(result("b1")).expect("as JSON");
+        r["worker"] = serde_json::json!({"index": 2, "workers": 4, "partitions": 6, "records": 10,
+            "bytes": 256, "committed": true});
+        let mut status = KafkaBackupStatus::default();
+        completed(&mut status, &serde_json::from_value(r).expect("a result"), now());
+        let last = status.last_backup.expect("last");
+        assert_eq!((last.workers, last.records, last.size_bytes), (Some(4), Some(40), Some(1024)));
     }
 
     #[test]

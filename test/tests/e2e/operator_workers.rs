@@ -166,6 +166,7 @@ async fn four_worker_pods_with_one_killed_commit_the_restore_point_of_one_worker
         "{st:?}"
     );
     assert_eq!(st.backup_history.len(), 1, "one run, recorded once: {:?}", st.backup_history);
+    assert_eq!(last.workers, Some(4), "{last:?}");
 
     // The killed index ran twice, every other index once.
     let listed = pods.list(&ListParams::default().labels(&format!("job-name={job_name}"))).await?.items;
@@ -199,7 +200,7 @@ async fn four_worker_pods_with_one_killed_commit_the_restore_point_of_one_worker
         .await
         .map_err(|e| e.context(operator.log_text()))?;
     let one = backups.get("one").await?.status.and_then(|s| s.last_backup).unwrap_or_default();
-    assert_eq!(one.records, Some(total as i64));
+    assert_eq!((one.records, one.workers), (Some(total as i64), None));
 
     // Record for record: the same offsets, keys, values, headers and timestamps in every
     // partition, read by the independent decoder; the same ranges.
