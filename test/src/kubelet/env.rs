@@ -430,7 +430,10 @@ mod tests {
                     ("app".into(), "x".into()),
                     ("b".into(), "say \"hi\"\n".into()),
                 ])),
-                annotations: Some(BTreeMap::from([("note".into(), "n".into())])),
+                annotations: Some(BTreeMap::from([
+                    ("note".into(), "n".into()),
+                    ("batch.kubernetes.io/job-completion-index".into(), "2".into()),
+                ])),
                 ..Default::default()
             },
             spec: Some(PodSpec {
@@ -458,6 +461,12 @@ mod tests {
         assert_eq!(field_ref(&p, &f, "metadata.labels['app']").as_deref(), Ok("x"));
         assert_eq!(field_ref(&p, &f, "metadata.labels['nope']").as_deref(), Ok(""));
         assert_eq!(field_ref(&p, &f, "metadata.annotations['note']").as_deref(), Ok("n"));
+        // How an Indexed Job's pod learns its index (JOB_COMPLETION_INDEX, set by the job
+        // controller): a key with dots and a slash.
+        assert_eq!(
+            field_ref(&p, &f, "metadata.annotations['batch.kubernetes.io/job-completion-index']").as_deref(),
+            Ok("2")
+        );
         assert_eq!(field_ref(&p, &f, "metadata.labels").as_deref(), Ok("app=\"x\"\nb=\"say \\\"hi\\\"\\n\""));
         assert_eq!(field_ref(&p, &f, "spec.nodeName").as_deref(), Ok("harness"));
         assert_eq!(field_ref(&p, &f, "spec.serviceAccountName").as_deref(), Ok("default"));
