@@ -195,6 +195,9 @@ pub async fn run(cfg: &BackupConfig, opts: Options, mut stop: watch::Receiver<bo
     Ok(())
 }
 
+/// An offset per topic and partition.
+type Offsets = BTreeMap<(String, i32), i64>;
+
 /// The newest restore point this process committed.
 #[derive(Clone, Debug)]
 struct Committed {
@@ -211,7 +214,7 @@ async fn measure_lag(
     metrics: ContinuousMetrics,
     mut newest: watch::Receiver<Option<Committed>>,
 ) {
-    let mut ends: Option<(Committed, BTreeMap<(String, i32), i64>)> = None;
+    let mut ends: Option<(Committed, Offsets)> = None;
     let mut tick = tokio::time::interval(LAG_EVERY);
     loop {
         tick.tick().await;
@@ -238,7 +241,7 @@ async fn measure_lag(
 }
 
 /// The end offset of every partition of restore point `backup_id`.
-async fn committed_ends(cfg: &BackupConfig, backup_id: &str) -> anyhow::Result<BTreeMap<(String, i32), i64>> {
+async fn committed_ends(cfg: &BackupConfig, backup_id: &str) -> anyhow::Result<Offsets> {
     let storage = crate::storage::open(&cfg.storage, &cfg.filesystem_root)?;
     let manifest = crate::catalog::manifest(&storage, backup_id).await?;
     Ok(manifest
@@ -249,10 +252,7 @@ async fn committed_ends(cfg: &BackupConfig, backup_id: &str) -> anyhow::Result<B
 }
 
 /// The last stable offset of each of `partitions` now.
-async fn log_ends(
-    cfg: &BackupConfig,
-    partitions: Vec<(String, i32)>,
-) -> anyhow::Result<BTreeMap<(String, i32), i64>> {
+async fn log_ends(cfg: &BackupConfig, partitions: Vec<(String, i32)>) -> anyhow::Result<Offsets> {
     let client = cfg.kafka.client_config().map_err(anyhow::Error::msg)?;
     tokio::task::spawn_blocking(move || {
         let reader: crate::kafka::Reader = client
