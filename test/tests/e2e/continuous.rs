@@ -17,7 +17,7 @@ use strimzi_backup_e2e::dataplane::{
     watermarks, without_offsets,
 };
 use strimzi_backup_e2e::env::TestEnv;
-use strimzi_backup_e2e::fixtures::unique_suffix;
+use strimzi_backup_e2e::fixtures::{http_get, unique_suffix};
 use strimzi_backup_operator::format::record::{Record, TimestampType};
 
 const PARTITIONS: i32 = 3;
@@ -123,8 +123,13 @@ impl Producer {
 }
 
 fn continuous(env: &TestEnv, config: &str) -> anyhow::Result<Child> {
+    continuous_serving(env, config, "off")
+}
+
+/// [`continuous`] serving its metrics on `metrics` (`host:port`).
+fn continuous_serving(env: &TestEnv, config: &str, metrics: &str) -> anyhow::Result<Child> {
     Ok(command(env, "backup", config, &[])?
-        .env("STRIMZI_BACKUP_METRICS_ADDRESS", "off")
+        .env("STRIMZI_BACKUP_METRICS_ADDRESS", metrics)
         .env("RUST_LOG", "info")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -166,6 +171,10 @@ async fn a_continuous_backup_killed_twice_holds_every_record_once_up_to_its_newe
         "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  mode: continuous\n  commitInterval: 10s\n  segmentSize: 1048576\n",
         base_config(&env, &prefix, None)?
     );
+    let metrics = {
+        let free = std::net::TcpListener::bind("127.0.0.1:0")?;
+        free.local_addr()?.to_string()
+    };
     let started = Instant::now();
     let producer = Producer::start(&env, &topic);
     let mut child = continuous(&env, &config)?;
@@ -179,11 +188,31 @@ async fn a_continuous_backup_killed_twice_holds_every_record_once_up_to_its_newe
         }
         tokio::time::sleep(Duration::from_millis(3_000 + 2_300 * kill)).await;
         sigkill(&mut child)?;
-        child = continuous(&env, &config)?;
+        child = continuous_serving(&env, &config, &metrics)?;
     }
     tokio::time::sleep(Duration::from_secs(15)).await;
     let produced = producer.finish().await?;
     let newest = until_covered(&env, &store, &prefix, &topic, Duration::from_secs(90)).await?;
+    // Its metrics: ready (it committed), the last commit, and no lag once the newest point
+    // holds everything (measured every 5 s).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = loop {
+        let (status, text) = http_get(metrics.as_str(), "/metrics").await?;
+        assert_eq!(status, 200, "{text}");
+        let caught_up = (0..PARTITIONS).all(|p| {
+            text.contains(&format!(
+                "lag_records{{namespace=\"\",name=\"\",topic=\"{topic}\",partition=\"{p}\"}} 0\n"
+            ))
+        });
+        if caught_up {
+            break text;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the lag never reached 0:\n{text}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    assert!(text.contains("strimzi_backup_continuous_last_commit_timestamp_seconds{"), "{text}");
+    assert!(text.contains("strimzi_backup_continuous_commits_total{"), "{text}");
+    assert_eq!(http_get(metrics.as_str(), "/readyz").await?.0, 200);
     // SIGTERM: the process stops on its own, at once or after the iteration under way.
     signal(child.id(), libc::SIGTERM)?;
     let deadline = Instant::now() + Duration::from_secs(40);
