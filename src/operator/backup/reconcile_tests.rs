@@ -242,34 +242,46 @@ async fn a_finished_run_is_recorded_completed_with_its_figures_and_its_job_marke
     assert_eq!(run(kb, calls).await.expect("reconcile"), Action::await_change());
 }
 
+/// The uid of the Indexed Job of the tests of runs across workers.
+const INDEXED_UID: &str = "9a8b7c6d-0000-4000-8000-000000000001";
+
+/// `initial_run_finished` as an Indexed Job (a run across workers), finished with `status`.
+fn indexed_run_finished(status: Value) -> (KafkaBackup, Value) {
+    let (kb, mut done) = initial_run_finished();
+    done["metadata"]["uid"] = json!(INDEXED_UID);
+    done["spec"]["completionMode"] = json!("Indexed");
+    done["status"] = status;
+    (kb, done)
+}
+
+/// A worker pod of that Job: index, phase, created at 10:`minute`, exit code and termination
+/// message.
+fn worker_pod(name: &str, index: u32, phase: &str, minute: u32, exit: i32, message: &str) -> Value {
+    let mut pod = fixtures::pod(NS, INITIAL, message);
+    pod["metadata"]["name"] = json!(name);
+    pod["metadata"]["creationTimestamp"] = json!(format!("2026-11-21T10:{minute:02}:00Z"));
+    pod["metadata"]["annotations"] = json!({"batch.kubernetes.io/job-completion-index": index.to_string()});
+    pod["metadata"]["ownerReferences"] =
+        json!([{"apiVersion": "batch/v1", "kind": "Job", "name": INITIAL, "uid": INDEXED_UID}]);
+    pod["status"]["phase"] = json!(phase);
+    pod["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] = json!(exit);
+    pod
+}
+
 #[tokio::test]
 async fn a_run_across_workers_is_recorded_from_the_worker_that_committed_not_the_first_that_succeeded() {
-    let (kb, mut done) = initial_run_finished();
-    let job_uid = "9a8b7c6d-0000-4000-8000-000000000001";
-    done["metadata"]["uid"] = json!(job_uid);
-    done["spec"]["completionMode"] = json!("Indexed");
+    let (kb, done) = indexed_run_finished(fixtures::finished("Complete", "2026-11-21T10:00:00Z"));
     // Worker 0 and 2 stored their shares; worker 1 was killed, and its retry committed.
     let share = |i: u32| {
         format!(
             r#"{{"backupId":"{INITIAL}","worker":{{"index":{i},"workers":3,"partitions":1,"records":10,"bytes":100,"committed":false}}}}"#
         )
     };
-    let worker = |name: &str, index: u32, phase: &str, minute: u32, message: &str| {
-        let mut pod = fixtures::pod(NS, INITIAL, message);
-        pod["metadata"]["name"] = json!(name);
-        pod["metadata"]["creationTimestamp"] = json!(format!("2026-11-21T10:{minute:02}:00Z"));
-        pod["metadata"]["annotations"] =
-            json!({"batch.kubernetes.io/job-completion-index": index.to_string()});
-        pod["metadata"]["ownerReferences"] =
-            json!([{"apiVersion": "batch/v1", "kind": "Job", "name": INITIAL, "uid": job_uid}]);
-        pod["status"]["phase"] = json!(phase);
-        pod
-    };
     let pods = vec![
-        worker("w-0", 0, "Succeeded", 0, &share(0)),
-        worker("w-1-a", 1, "Failed", 0, ""),
-        worker("w-2", 2, "Succeeded", 0, &share(2)),
-        worker("w-1-b", 1, "Succeeded", 2, &result(INITIAL)),
+        worker_pod("w-0", 0, "Succeeded", 0, 0, &share(0)),
+        worker_pod("w-1-a", 1, "Failed", 0, 137, ""),
+        worker_pod("w-2", 2, "Succeeded", 0, 0, &share(2)),
+        worker_pod("w-1-b", 1, "Succeeded", 2, 0, &result(INITIAL)),
     ];
     let mut calls = vec![list_jobs(vec![done.clone()])];
     calls.extend([
@@ -280,6 +292,39 @@ async fn a_run_across_workers_is_recorded_from_the_worker_that_committed_not_the
         Call::apply_status(KB, object(&kb)).body(|b| {
             let last = &b["status"]["lastBackup"];
             assert_eq!((&last["status"], &last["records"]), (&json!("Completed"), &json!(40)), "{last}");
+        }),
+        Call::patch(format!("{JOBS}/{INITIAL}"), done),
+    ]);
+    assert_eq!(run(kb, calls).await.expect("reconcile"), Action::await_change());
+}
+
+#[tokio::test]
+async fn a_run_across_workers_that_failed_says_why_in_the_words_of_the_worker_that_failed_it() {
+    let mut status = fixtures::finished("Failed", "2026-11-21T10:00:00Z");
+    status["failedIndexes"] = json!("1");
+    let (kb, done) = indexed_run_finished(status);
+    // Worker 1 failed twice for the same reason; the Job controller then stopped worker 0, whose
+    // pod is the newest (a retry of its own): not the one that says why.
+    let pods = vec![
+        worker_pod("w-1-a", 1, "Failed", 0, 1, "error: storage s3://b/ unreachable: connection refused"),
+        worker_pod("w-0", 0, "Failed", 2, 143, "INFO reading orders/0\n"),
+        worker_pod("w-1-b", 1, "Failed", 1, 1, "error: storage s3://b/ unreachable: timed out"),
+    ];
+    let mut calls = vec![list_jobs(vec![done.clone()])];
+    calls.extend([
+        Call::list("/api/v1/namespaces/kafka/pods", &format!("job-name={INITIAL}"), "Pod", pods),
+        Call::log(
+            "/api/v1/namespaces/kafka/pods/w-1-b/log",
+            "INFO reading\nerror: storage s3://b/ unreachable\n",
+        ),
+        Call::event(NS, "Warning", "BackupFailed"),
+        Call::apply_status(KB, object(&kb)).body(|b| {
+            let last = &b["status"]["lastBackup"];
+            assert_eq!(
+                (&last["status"], &last["message"]),
+                (&json!("Failed"), &json!("storage s3://b/ unreachable: timed out")),
+                "{last}"
+            );
         }),
         Call::patch(format!("{JOBS}/{INITIAL}"), done),
     ]);
