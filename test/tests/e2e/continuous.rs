@@ -1,7 +1,8 @@
 //! Continuous backup (issue 18 §4), data plane: `backup` with `backup.mode: continuous` commits
 //! a restore point every `commitInterval` while records keep coming, survives SIGKILLs without
 //! losing or duplicating a record, stops cleanly on SIGTERM, and two such processes on one
-//! location never fork the lineage (the fence of `backup::fence`).
+//! location never fork the lineage (the fence of `backup::fence`); a hung broker fails iterations
+//! without ending the process, which catches up once the broker answers.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Child;
@@ -279,6 +280,62 @@ async fn two_continuous_backups_on_one_location_never_fork_the_lineage() -> anyh
     assert!(all.len() >= 3, "restore points: {all:#?}");
     assert_linear(&all);
     // And the lineage is whole: the newest restore point read by the oracle holds every record once.
+    let (_, records) = strimzi_backup_e2e::dataplane::read_backup(&store, &prefix, &newest.id).await?;
+    for (p, want) in produced.iter().enumerate() {
+        let got = records.get(&(topic.clone(), p as i32)).cloned().unwrap_or_default();
+        assert!(
+            without_offsets(&got) == without_offsets(want),
+            "partition {p}: {} of {} records",
+            got.len(),
+            want.len()
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_continuous_backup_outlives_a_hung_broker_and_then_catches_up() -> anyhow::Result<()> {
+    let base = TestEnv::load()?;
+    let broker = strimzi_backup_e2e::broker::PrivateBroker::start(&base)?;
+    let env = broker.env.clone();
+    let store = minio(&env)?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-continuous-hung-{s}/");
+    let topic = format!("ch{s}");
+    create_topic(&env, &topic, PARTITIONS, &[]).await?;
+    let config = format!(
+        "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  mode: continuous\n  commitInterval: 10s\n  clusterMetadata: false\n",
+        base_config(&env, &prefix, None)?
+    );
+    let metrics = {
+        let free = std::net::TcpListener::bind("127.0.0.1:0")?;
+        free.local_addr()?.to_string()
+    };
+    let producer = Producer::start(&env, &topic);
+    let mut child = continuous_serving(&env, &config, &metrics)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while points(&store, &prefix).await?.is_empty() {
+        anyhow::ensure!(Instant::now() < deadline, "no restore point within 60 s");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The broker hangs for longer than a plan waits (30 s): iterations fail, the process stays.
+    // The producer goes on after it, so the last restore point must hold records of after.
+    broker.freeze()?;
+    tokio::time::sleep(Duration::from_secs(45)).await;
+    broker.thaw()?;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let produced = producer.finish().await?;
+    assert!(child.try_wait()?.is_none(), "the continuous backup exited while the broker hung");
+    let (_, text) = http_get(metrics.as_str(), "/metrics").await?;
+    assert!(
+        text.lines().any(|l| l.starts_with("strimzi_backup_continuous_failures_total{")
+            && l.contains("kind=\"error\"")
+            && !l.ends_with(" 0")),
+        "failed iterations were counted:\n{text}"
+    );
+    let newest = until_covered(&env, &store, &prefix, &topic, Duration::from_secs(120)).await?;
+    sigkill(&mut child)?;
+    assert_linear(&points(&store, &prefix).await?);
     let (_, records) = strimzi_backup_e2e::dataplane::read_backup(&store, &prefix, &newest.id).await?;
     for (p, want) in produced.iter().enumerate() {
         let got = records.get(&(topic.clone(), p as i32)).cloned().unwrap_or_default();
