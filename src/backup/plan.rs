@@ -190,7 +190,9 @@ pub async fn make_plan(
     let topic_filter = cfg.topics.filter("spec.topics").map_err(anyhow::Error::msg)?;
     let group_filter = cfg.consumer_groups.filter("spec.consumerGroups").map_err(anyhow::Error::msg)?;
     let parent = match cfg.backup.mode {
-        BackupMode::Incremental | BackupMode::Continuous => crate::catalog::latest(storage, backup_id).await?,
+        BackupMode::Incremental | BackupMode::Continuous => {
+            crate::catalog::latest(storage, backup_id).await?
+        }
         BackupMode::Full => None,
     };
 
