@@ -25,11 +25,17 @@ pub enum BackupReason {
     BackupRunning,
     /// Waiting for the first scheduled run.
     Scheduled,
+    /// `backup.mode: continuous`: its Deployment has an available pod, committing a restore
+    /// point every `commitInterval`.
+    ContinuousBackupRunning,
+    /// `backup.mode: continuous`: its Deployment has no available pod yet (starting, rolling
+    /// out after a spec change, or its pod cannot start).
+    ContinuousBackupNotRunning,
 }
 
 impl BackupReason {
     /// Every reason, for tests that hold the strings to their contract.
-    pub const ALL: [BackupReason; 12] = [
+    pub const ALL: [BackupReason; 14] = [
         Self::InvalidSpec,
         Self::LicenseInvalid,
         Self::JobPodBlocked,
@@ -42,6 +48,8 @@ impl BackupReason {
         Self::BackupCompleted,
         Self::BackupRunning,
         Self::Scheduled,
+        Self::ContinuousBackupRunning,
+        Self::ContinuousBackupNotRunning,
     ];
 }
 
@@ -56,11 +64,16 @@ impl ReadyReason for BackupReason {
             Self::BackupCompleted => "BackupCompleted",
             Self::BackupRunning => "BackupRunning",
             Self::Scheduled => "Scheduled",
+            Self::ContinuousBackupRunning => "ContinuousBackupRunning",
+            Self::ContinuousBackupNotRunning => "ContinuousBackupNotRunning",
         }
     }
 
     fn is_ready(self) -> bool {
-        matches!(self, Self::BackupCompleted | Self::BackupRunning | Self::Scheduled)
+        matches!(
+            self,
+            Self::BackupCompleted | Self::BackupRunning | Self::Scheduled | Self::ContinuousBackupRunning
+        )
     }
 }
 
@@ -85,10 +98,12 @@ mod tests {
                 "BackupFailed",
                 "BackupCompleted",
                 "BackupRunning",
-                "Scheduled"
+                "Scheduled",
+                "ContinuousBackupRunning",
+                "ContinuousBackupNotRunning"
             ]
         );
         let ready: Vec<_> = BackupReason::ALL.iter().filter(|r| r.is_ready()).map(|r| r.as_str()).collect();
-        assert_eq!(ready, ["BackupCompleted", "BackupRunning", "Scheduled"]);
+        assert_eq!(ready, ["BackupCompleted", "BackupRunning", "Scheduled", "ContinuousBackupRunning"]);
     }
 }

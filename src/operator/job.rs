@@ -176,12 +176,14 @@ fn indexed(spec: &mut JobSpec, workers: i32) {
 /// storage, and writes nothing large there; a limit keeps a bug from filling the node's disk.
 const TMP_SIZE_LIMIT: &str = "256Mi";
 
-pub fn build(req: &JobRequest) -> Job {
+/// The pod a run's Job starts, `restartPolicy: Never`: also the pod of a continuous backup's
+/// Deployment ([`super::backup::deployment`]), which changes only what a long-running pod needs,
+/// so the two never drift apart.
+pub fn pod_template(req: &JobRequest) -> PodTemplateSpec {
     let template = req.options.template.clone().unwrap_or_default();
     let pod_template = template.pod.unwrap_or_default();
     let container_template = template.container.unwrap_or_default();
     let pod_meta = pod_template.metadata.unwrap_or_default();
-    let settings = req.options.job.clone().unwrap_or_default();
 
     let mut volumes = vec![
         Volume {
@@ -228,6 +230,31 @@ pub fn build(req: &JobRequest) -> Job {
         termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Default::default()
     };
+    PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(pod_labels),
+            annotations: (!pod_meta.annotations.is_empty()).then_some(pod_meta.annotations),
+            ..Default::default()
+        }),
+        spec: Some(PodSpec {
+            restart_policy: Some("Never".into()),
+            containers: vec![container],
+            volumes: Some(volumes),
+            affinity: pod_template.affinity,
+            tolerations: pod_template.tolerations,
+            node_selector: pod_template.node_selector,
+            priority_class_name: pod_template.priority_class_name,
+            image_pull_secrets: pod_template.image_pull_secrets,
+            security_context: Some(overlay(restricted_pod(), pod_template.security_context.as_ref())),
+            // The data plane talks to Kafka and storage only.
+            automount_service_account_token: Some(false),
+            ..Default::default()
+        }),
+    }
+}
+
+pub fn build(req: &JobRequest) -> Job {
+    let settings = req.options.job.clone().unwrap_or_default();
     let mut job = Job {
         metadata: ObjectMeta {
             name: Some(req.name.clone()),
@@ -254,27 +281,7 @@ pub fn build(req: &JobRequest) -> Job {
                 settings.active_deadline_seconds.unwrap_or(DEFAULT_ACTIVE_DEADLINE_SECONDS),
             ),
             ttl_seconds_after_finished: settings.ttl_seconds_after_finished,
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta {
-                    labels: Some(pod_labels),
-                    annotations: (!pod_meta.annotations.is_empty()).then_some(pod_meta.annotations),
-                    ..Default::default()
-                }),
-                spec: Some(PodSpec {
-                    restart_policy: Some("Never".into()),
-                    containers: vec![container],
-                    volumes: Some(volumes),
-                    affinity: pod_template.affinity,
-                    tolerations: pod_template.tolerations,
-                    node_selector: pod_template.node_selector,
-                    priority_class_name: pod_template.priority_class_name,
-                    image_pull_secrets: pod_template.image_pull_secrets,
-                    security_context: Some(overlay(restricted_pod(), pod_template.security_context.as_ref())),
-                    // The data plane talks to Kafka and storage only.
-                    automount_service_account_token: Some(false),
-                    ..Default::default()
-                }),
-            },
+            template: pod_template(req),
             ..Default::default()
         }),
         ..Default::default()

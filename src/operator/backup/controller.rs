@@ -12,7 +12,7 @@ use kube::api::Api;
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{self, Event as FinalizerEvent};
 
-use super::{act, cleanup, metrics, observe, plan};
+use super::{act, cleanup, continuous, metrics, observe, plan};
 use crate::api::backup::KafkaBackup;
 use crate::api::schedule::CronSchedule;
 use crate::operator::context::Context;
@@ -42,6 +42,16 @@ async fn apply(kb: &KafkaBackup, ctx: &Context) -> Result<Action> {
     let cron = kb.spec.schedule.as_ref().and_then(|s| CronSchedule::parse(s).ok());
     metrics::state_gauges(&ctx.metrics, kb, cron.as_ref(), &kb.status.clone().unwrap_or_default(), now);
     let observed = observe::observe(ctx, kb, now).await?;
+    // A continuous backup the rules and the licence accept runs in its Deployment, not in Jobs;
+    // one held (observe read no cluster) gets the plan's status, which says why.
+    if continuous::wanted(kb)
+        && let Some(cluster) = &observed.cluster
+    {
+        return continuous::apply(ctx, kb, cluster.connection.clone(), now).await;
+    }
+    if continuous::was_running(kb.status.as_ref()) {
+        continuous::remove(ctx, kb).await?;
+    }
     let plan = plan::plan(kb, &observed, now);
     act::act(ctx, kb, plan, now).await
 }

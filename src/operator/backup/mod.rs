@@ -1,5 +1,6 @@
 //! The `KafkaBackup` controller.
 //!
+//! - [`continuous`]: `backup.mode: continuous`, a Deployment instead of Jobs (I/O).
 //! - [`controller`]: the reconcile's wiring (finalizer, one clock read) — I/O only through the
 //!   steps below.
 //! - [`observe`]: what a reconcile reads (I/O).
@@ -14,6 +15,7 @@
 
 pub mod act;
 pub mod cleanup;
+pub mod continuous;
 pub mod controller;
 pub mod metrics;
 pub mod observe;

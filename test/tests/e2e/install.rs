@@ -364,6 +364,9 @@ fn why_unused(grant: &Grant) -> Option<&'static str> {
             "checked by OwnerReferencesPermissionEnforcement (OpenShift) when a Job's owner reference blocks owner deletion; never a request",
         ),
         ("batch", "jobs", "delete") => Some("concurrencyPolicy Replace and deletionPolicy Delete"),
+        ("apps", "deployments", "get" | "create" | "patch" | "delete") | ("", "configmaps", "patch") => Some(
+            "backup.mode continuous: a KafkaBackup's Deployment and its ConfigMap by server-side apply (create is authorized, patch audited), deleted when the mode changes back (operator_continuous.rs)",
+        ),
         ("", "configmaps", "get") => {
             Some("a run's ConfigMap left by an earlier attempt; to-snapshot offset resets")
         }

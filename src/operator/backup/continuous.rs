@@ -1,0 +1,343 @@
+//! `backup.mode: continuous` (issue 18 §4): instead of a Job per run, a `KafkaBackup` gets one
+//! Deployment it owns whose pod runs `backup` in its continuous loop (`crate::backup::continuous`),
+//! committing a restore point every `commitInterval`. One replica and the `Recreate` strategy,
+//! so a rollout stops the old pod before starting the new one (the storage fence,
+//! `crate::backup::fence`, decides any race that remains).
+//!
+//! The pod is the backup Job's pod ([`job::pod_template`]) with `restartPolicy: Always`, the
+//! `KafkaBackup`'s name in its environment (the labels of its metrics) and the metrics port. Its
+//! ConfigMap and the Deployment are written by server-side apply, so a spec change reaches them;
+//! the config holds nothing that changes between reconciles (no backup id of its own — every
+//! iteration takes a fresh one —, no list of known restore points), and the pod template carries
+//! the config's hash, so the pod is replaced exactly when its config changes, never at every
+//! reconcile.
+//!
+//! `Ready` follows the Deployment: `ContinuousBackupRunning` while it has an available pod,
+//! `ContinuousBackupNotRunning` otherwise. docs/continuous-backup.md says what the status does not
+//! show yet.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use k8s_openapi::api::core::v1::{ConfigMap, ContainerPort, EnvVar};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
+use kube::runtime::controller::Action;
+use kube::{Resource, ResourceExt};
+use sha2::Digest;
+use tracing::info;
+
+use super::run_config::{self, Run};
+use crate::api::backup::{BackupMode, KafkaBackup, KafkaBackupStatus};
+use crate::api::backup_reason::BackupReason;
+use crate::api::condition::ReadyReason;
+use crate::operator::connection::JobConnection;
+use crate::operator::context::Context;
+use crate::operator::error::{Error, Result};
+use crate::operator::job::{self, JobRequest};
+use crate::operator::launch;
+use crate::operator::status;
+use crate::operator::storage_access::StorageAccess;
+
+/// The `app.kubernetes.io/component` of the Deployment, its pod and its ConfigMap.
+pub const COMPONENT: &str = "continuous-backup";
+/// The container port the continuous process serves `/metrics` and `/readyz` on
+/// (`crate::backup::continuous::METRICS_ADDRESS`).
+pub const METRICS_PORT: i32 = 9091;
+/// On the pod template: the hash of the config, so a changed config replaces the pod.
+pub const CONFIG_HASH_ANNOTATION: &str = "kafkabackup.com/config-hash";
+/// The field manager of the operator's server-side applies.
+const MANAGER: &str = "strimzi-backup-operator";
+/// How soon to look again while the pod is not available (nothing else wakes the reconcile:
+/// Deployments are not watched).
+const STARTING_RETRY: Duration = Duration::from_secs(10);
+/// How soon to look again while it runs: to notice a pod that stopped being available.
+const RUNNING_RETRY: Duration = Duration::from_secs(60);
+
+/// Whether `kb` runs as a continuous backup.
+pub fn wanted(kb: &KafkaBackup) -> bool {
+    kb.spec.backup.mode == BackupMode::Continuous
+}
+
+/// The name of `kb`'s Deployment and of its ConfigMap.
+pub fn name(kb: &KafkaBackup) -> String {
+    job::child_name(&kb.name_any(), "continuous")
+}
+
+/// Whether the status says `kb` ran as a continuous backup: what is left of it is deleted when
+/// the mode changes back.
+pub fn was_running(status: Option<&KafkaBackupStatus>) -> bool {
+    status.into_iter().flat_map(|s| &s.conditions).any(|c| {
+        c.type_ == "Ready"
+            && [BackupReason::ContinuousBackupRunning, BackupReason::ContinuousBackupNotRunning]
+                .iter()
+                .any(|r| c.reason.as_deref() == Some(r.as_str()))
+    })
+}
+
+/// Applies `kb`'s continuous backup (a spec the rules and the licence accept, with the cluster
+/// connection resolved or not) and writes its status.
+pub async fn apply(
+    ctx: &Context,
+    kb: &KafkaBackup,
+    connection: std::result::Result<JobConnection, crate::operator::connection::ConnectionError>,
+    now: DateTime<Utc>,
+) -> Result<Action> {
+    let at = crate::time::kube(now).unwrap_or(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+        k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
+    ));
+    let mut st = kb.status.clone().unwrap_or_default();
+    st.observed_generation = kb.metadata.generation;
+    (st.next_scheduled_backup, st.active_job) = (None, None);
+    let then = match connection {
+        Err(e) => {
+            // The pod that runs keeps running (it retries on its own); no new one is applied.
+            status::set_ready(&mut st.conditions, BackupReason::Reference(e.typed()), e.to_string(), &at);
+            Action::requeue(super::plan::CLUSTER_RETRY)
+        }
+        Ok(connection) => {
+            let deployment = apply_deployment(ctx, kb, connection).await?;
+            let available = deployment.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0);
+            let dep = name(kb);
+            if available > 0 {
+                let message = format!(
+                    "Deployment {dep} runs the continuous backup, a restore point every {}",
+                    kb.spec
+                        .backup
+                        .commit_interval
+                        .as_deref()
+                        .unwrap_or(crate::api::backup::DEFAULT_COMMIT_INTERVAL)
+                );
+                status::set_ready(&mut st.conditions, BackupReason::ContinuousBackupRunning, message, &at);
+                Action::requeue(RUNNING_RETRY)
+            } else {
+                let message = format!(
+                    "Deployment {dep} has no available pod yet (starting, rolling out a changed spec, or its pod cannot start: see its pods' events)"
+                );
+                status::set_ready(&mut st.conditions, BackupReason::ContinuousBackupNotRunning, message, &at);
+                Action::requeue(STARTING_RETRY)
+            }
+        }
+    };
+    status::write(&ctx.client, kb, &kb.status, &st).await?;
+    Ok(then)
+}
+
+/// Renders the config, applies the ConfigMap and the Deployment; returns the Deployment as the
+/// API server has it.
+async fn apply_deployment(ctx: &Context, kb: &KafkaBackup, connection: JobConnection) -> Result<Deployment> {
+    let ns = kb.namespace().unwrap_or_default();
+    let name = name(kb);
+    let owner = kb
+        .controller_owner_ref(&())
+        .ok_or_else(|| Error::Render(format!("{} has no uid yet", kb.name_any())))?;
+    let storage = run_config::storage(kb);
+    let mut access = StorageAccess::for_storage(&storage);
+    let key_file = run_config::encryption_key(kb).map(|k| access.with_encryption_key(k).into());
+    let kms = crate::operator::kms_access::for_backup(kb, &mut access);
+    let schema_registry = run_config::schema_registry(&kb.spec, &mut access);
+    let config = run_config::render(
+        &kb.spec,
+        storage,
+        connection.kafka.clone(),
+        &Run {
+            // Each iteration takes a fresh id (crate::backup::continuous); this one is never used.
+            backup_id: name.clone(),
+            // Retention applies after every commit, as for scheduled runs.
+            scheduled: true,
+            protected: Vec::new(),
+            encryption_key_file: key_file,
+            kms,
+            owner: Some(run_config::owner(kb)),
+            take_over: run_config::takes_over(kb),
+            known_restore_points: None,
+            strimzi_resources: None,
+            schema_registry,
+        },
+    );
+    let yaml = run_config::to_yaml(&config).map_err(|e| Error::Render(e.to_string()))?;
+    let labels = launch::labels(kb, COMPONENT, &kb.spec.cluster);
+    let config_map = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name.clone()),
+            namespace: Some(ns.clone()),
+            labels: Some(labels.clone()),
+            owner_references: Some(vec![owner.clone()]),
+            ..Default::default()
+        },
+        data: Some(BTreeMap::from([(job::CONFIG_FILE.to_string(), yaml.clone())])),
+        ..Default::default()
+    };
+    let params = PatchParams::apply(MANAGER).force();
+    Api::<ConfigMap>::namespaced(ctx.client.clone(), &ns)
+        .patch(&name, &params, &Patch::Apply(&config_map))
+        .await
+        .map_err(Error::write(format!("ConfigMap {name}")))?;
+    let request = JobRequest {
+        name: name.clone(),
+        namespace: ns.clone(),
+        owner,
+        labels,
+        image: ctx.settings.image.clone(),
+        subcommand: "backup".into(),
+        config_map: name.clone(),
+        connection,
+        env: launch::proxy_env(&ctx.settings).into_iter().chain(access.env).collect(),
+        volumes: access.volumes,
+        mounts: access.mounts,
+        options: kb.spec.job_options.clone(),
+        workers: 1,
+    };
+    let built = deployment(&request, &kb.namespace().unwrap_or_default(), &kb.name_any(), &yaml);
+    let api: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ns);
+    let applied = api
+        .patch(&name, &params, &Patch::Apply(&built))
+        .await
+        .map_err(Error::write(format!("Deployment {name}")))?;
+    if applied.metadata.generation != applied.status.as_ref().and_then(|s| s.observed_generation) {
+        info!(backup = %kb.name_any(), deployment = %name, "continuous backup Deployment applied");
+    }
+    Ok(applied)
+}
+
+/// The Deployment of a continuous backup: one replica, `Recreate`, the backup Job's pod with
+/// `restartPolicy: Always`, the `KafkaBackup`'s name in its environment, the metrics port, and the
+/// hash of `config_yaml` on the pod template. Pure.
+pub fn deployment(req: &JobRequest, kb_namespace: &str, kb_name: &str, config_yaml: &str) -> Deployment {
+    let mut pod = job::pod_template(req);
+    let hash = hex::encode(&sha2::Sha256::digest(config_yaml.as_bytes())[..8]);
+    let meta = pod.metadata.get_or_insert_with(ObjectMeta::default);
+    meta.annotations.get_or_insert_with(BTreeMap::new).insert(CONFIG_HASH_ANNOTATION.into(), hash);
+    if let Some(spec) = pod.spec.as_mut() {
+        spec.restart_policy = Some("Always".into());
+        for c in &mut spec.containers {
+            let env = c.env.get_or_insert_with(Vec::new);
+            for (key, value) in [
+                ("STRIMZI_BACKUP_KAFKABACKUP_NAMESPACE", kb_namespace),
+                ("STRIMZI_BACKUP_KAFKABACKUP_NAME", kb_name),
+            ] {
+                env.push(EnvVar { name: key.into(), value: Some(value.into()), ..Default::default() });
+            }
+            c.ports = Some(vec![ContainerPort {
+                name: Some("metrics".into()),
+                container_port: METRICS_PORT,
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            }]);
+        }
+    }
+    // The selector cannot change: the labels that name the resource and the component only.
+    let selector: BTreeMap<String, String> = req
+        .labels
+        .iter()
+        .filter(|(k, _)| *k == "app.kubernetes.io/instance" || *k == "app.kubernetes.io/component")
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Deployment {
+        metadata: ObjectMeta {
+            name: Some(req.name.clone()),
+            namespace: Some(req.namespace.clone()),
+            labels: Some(req.labels.clone()),
+            owner_references: Some(vec![req.owner.clone()]),
+            ..Default::default()
+        },
+        spec: Some(DeploymentSpec {
+            replicas: Some(1),
+            selector: LabelSelector { match_labels: Some(selector), ..Default::default() },
+            strategy: Some(DeploymentStrategy { type_: Some("Recreate".into()), ..Default::default() }),
+            template: pod,
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// Deletes what a continuous backup left (its Deployment, then its ConfigMap) when `kb` no
+/// longer runs as one. Gone already is fine.
+pub async fn remove(ctx: &Context, kb: &KafkaBackup) -> Result<()> {
+    let ns = kb.namespace().unwrap_or_default();
+    let name = name(kb);
+    let params =
+        DeleteParams { propagation_policy: Some(PropagationPolicy::Foreground), ..Default::default() };
+    let gone = |e: &kube::Error| matches!(e, kube::Error::Api(e) if e.code == 404);
+    match Api::<Deployment>::namespaced(ctx.client.clone(), &ns).delete(&name, &params).await {
+        Ok(_) => info!(backup = %kb.name_any(), deployment = %name, "continuous backup Deployment deleted"),
+        Err(e) if gone(&e) => {}
+        Err(e) => return Err(Error::write(format!("Deployment {name}"))(e)),
+    }
+    match Api::<ConfigMap>::namespaced(ctx.client.clone(), &ns).delete(&name, &DeleteParams::default()).await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if gone(&e) => Ok(()),
+        Err(e) => Err(Error::write(format!("ConfigMap {name}"))(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> JobRequest {
+        JobRequest {
+            name: "orders-continuous".into(),
+            namespace: "kafka".into(),
+            labels: job::labels(COMPONENT, "orders", Some("my-cluster")),
+            image: "quay.io/example/strimzi-backup-operator:0.1.0".into(),
+            subcommand: "backup".into(),
+            config_map: "orders-continuous".into(),
+            workers: 1,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_deployment_runs_the_backup_jobs_pod_for_ever_in_one_replica_rolled_by_its_config() {
+        let req = request();
+        let d = deployment(&req, "kafka", "orders", "backup: {mode: continuous}\n");
+        let spec = d.spec.clone().expect("spec");
+        assert_eq!(spec.replicas, Some(1));
+        assert_eq!(spec.strategy.and_then(|s| s.type_).as_deref(), Some("Recreate"));
+        let pod = spec.template.spec.clone().expect("pod spec");
+        assert_eq!(pod.restart_policy.as_deref(), Some("Always"));
+        // Everything else is the Job's pod.
+        let mut back = spec.template.clone();
+        let job_pod = job::pod_template(&req);
+        if let Some(p) = back.spec.as_mut() {
+            p.restart_policy = Some("Never".into());
+            p.containers[0].ports = None;
+            if let Some(env) = p.containers[0].env.as_mut() {
+                env.retain(|e| !e.name.starts_with("STRIMZI_BACKUP_KAFKABACKUP_"));
+            }
+            if p.containers[0].env.as_ref().is_some_and(Vec::is_empty) {
+                p.containers[0].env = None;
+            }
+        }
+        if let Some(m) = back.metadata.as_mut() {
+            m.annotations = None;
+        }
+        assert_eq!(back, job_pod);
+        let c = &pod.containers[0];
+        let env: Vec<_> = c.env.iter().flatten().map(|e| (e.name.as_str(), e.value.as_deref())).collect();
+        assert!(env.contains(&("STRIMZI_BACKUP_KAFKABACKUP_NAME", Some("orders"))), "{env:?}");
+        assert!(env.contains(&("STRIMZI_BACKUP_KAFKABACKUP_NAMESPACE", Some("kafka"))), "{env:?}");
+        let port = &c.ports.clone().unwrap_or_default()[0];
+        assert_eq!((port.name.as_deref(), port.container_port), (Some("metrics"), 9091));
+        // The selector matches the pod.
+        let selector = spec.selector.match_labels.clone().unwrap_or_default();
+        let labels = spec.template.metadata.clone().and_then(|m| m.labels).unwrap_or_default();
+        assert!(!selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v)));
+        // The same config, the same pod; another config, another pod.
+        assert_eq!(d, deployment(&req, "kafka", "orders", "backup: {mode: continuous}\n"));
+        let hash = |d: &Deployment| {
+            d.spec.clone().and_then(|s| s.template.metadata).and_then(|m| m.annotations).unwrap_or_default()
+                [CONFIG_HASH_ANNOTATION]
+                .clone()
+        };
+        assert_ne!(
+            hash(&d),
+            hash(&deployment(&req, "kafka", "orders", "backup: {mode: continuous, commitInterval: 20s}\n"))
+        );
+    }
+}
