@@ -157,15 +157,6 @@ fn continuous(spec: &KafkaBackupSpec) -> Vec<FieldError> {
             Ok(_) => {}
         }
     }
-    if on {
-        // Until the operator runs it in a Deployment of its own: as a one-off Job the loop would
-        // never end, and the Job's deadline would fail it after a day.
-        problems.push(FieldError::new(
-            "spec.backup.mode",
-            "continuous is not run by the operator yet (issue 18 §4); the data plane runs it: \
-             `strimzi-backup-operator backup --config <file>` with backup.mode continuous (docs/continuous-backup.md)",
-        ));
-    }
     if on && spec.schedule.is_some() {
         problems.push(FieldError::new(
             "spec.schedule",
@@ -425,24 +416,13 @@ mod tests {
             .expect("spec");
             backup(&spec).into_iter().map(|p| p.path).collect::<Vec<_>>()
         };
-        // The operator does not run continuous backups yet: every continuous spec names that first.
-        let mode = "spec.backup.mode";
-        assert_eq!(problems("{mode: continuous}", ""), [mode]);
-        assert_eq!(problems("{mode: continuous, commitInterval: 10s}", ""), [mode]);
-        assert_eq!(
-            problems("{mode: continuous, commitInterval: 9s}", ""),
-            ["spec.backup.commitInterval", mode]
-        );
-        assert_eq!(
-            problems("{mode: continuous, commitInterval: soon}", ""),
-            ["spec.backup.commitInterval", mode]
-        );
+        assert_eq!(problems("{mode: continuous}", ""), Vec::<String>::new());
+        assert_eq!(problems("{mode: continuous, commitInterval: 10s}", ""), Vec::<String>::new());
+        assert_eq!(problems("{mode: continuous, commitInterval: 9s}", ""), ["spec.backup.commitInterval"]);
+        assert_eq!(problems("{mode: continuous, commitInterval: soon}", ""), ["spec.backup.commitInterval"]);
         assert_eq!(problems("{commitInterval: 30s}", ""), ["spec.backup.commitInterval"], "not continuous");
-        assert_eq!(
-            problems("{mode: continuous}", "schedule: {cron: '0 * * * *'}\n"),
-            [mode, "spec.schedule"]
-        );
-        assert_eq!(problems("{mode: continuous, workers: 2}", ""), [mode, "spec.backup.workers"]);
+        assert_eq!(problems("{mode: continuous}", "schedule: {cron: '0 * * * *'}\n"), ["spec.schedule"]);
+        assert_eq!(problems("{mode: continuous, workers: 2}", ""), ["spec.backup.workers"]);
         assert_eq!(problems("{mode: incremental}", ""), Vec::<String>::new());
         let spec: KafkaBackupSpec = serde_yaml_ng::from_str(
             "kafkaCluster: {bootstrapServers: 'k:9092'}\nstorage: {type: s3, s3: {bucket: b, region: r}}\nbackup: {mode: continuous}\n",

@@ -21,19 +21,19 @@ use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::{http_get, unique_suffix};
 use strimzi_backup_operator::format::record::{Record, TimestampType};
 
-const PARTITIONS: i32 = 3;
+pub(crate) const PARTITIONS: i32 = 3;
 
 /// What a test needs of a committed manifest.
 #[derive(Debug, Clone)]
-struct Point {
-    id: String,
-    parent: Option<String>,
+pub(crate) struct Point {
+    pub(crate) id: String,
+    pub(crate) parent: Option<String>,
     completed_at: String,
     /// End offset per partition: the cut.
-    ends: BTreeMap<i32, i64>,
+    pub(crate) ends: BTreeMap<i32, i64>,
 }
 
-async fn points(store: &impl ObjectStore, prefix: &str) -> anyhow::Result<Vec<Point>> {
+pub(crate) async fn points(store: &impl ObjectStore, prefix: &str) -> anyhow::Result<Vec<Point>> {
     let dir = object_store::path::Path::from(format!("{prefix}backups"));
     let listed: Vec<_> = store.list(Some(&dir)).try_collect().await?;
     let mut out = Vec::new();
@@ -61,7 +61,7 @@ async fn points(store: &impl ObjectStore, prefix: &str) -> anyhow::Result<Vec<Po
 
 /// The lineage never forks: one root, no restore point with two children, and in commit order
 /// each one's parent is the one committed before it.
-fn assert_linear(points: &[Point]) {
+pub(crate) fn assert_linear(points: &[Point]) {
     let roots: Vec<_> = points.iter().filter(|p| p.parent.is_none()).map(|p| &p.id).collect();
     assert_eq!(roots.len(), 1, "one first backup: {roots:?}");
     let mut parents = BTreeSet::new();
@@ -75,14 +75,14 @@ fn assert_linear(points: &[Point]) {
 
 /// Produces numbered records to every partition, a batch every 200 ms, until stopped; keeps
 /// what it produced.
-struct Producer {
+pub(crate) struct Producer {
     stop: Arc<AtomicBool>,
     task: tokio::task::JoinHandle<anyhow::Result<()>>,
     produced: Arc<Mutex<Vec<Vec<Record>>>>,
 }
 
 impl Producer {
-    fn start(env: &TestEnv, topic: &str) -> Self {
+    pub(crate) fn start(env: &TestEnv, topic: &str) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let produced = Arc::new(Mutex::new(vec![Vec::new(); PARTITIONS as usize]));
         let task = tokio::spawn({
@@ -115,7 +115,7 @@ impl Producer {
         Self { stop, task, produced }
     }
 
-    async fn finish(self) -> anyhow::Result<Vec<Vec<Record>>> {
+    pub(crate) async fn finish(self) -> anyhow::Result<Vec<Vec<Record>>> {
         self.stop.store(true, Ordering::Relaxed);
         self.task.await??;
         let produced = self.produced.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.clone();
@@ -138,7 +138,7 @@ fn continuous_serving(env: &TestEnv, config: &str, metrics: &str) -> anyhow::Res
 }
 
 /// Waits until a restore point's cut covers every partition's current end.
-async fn until_covered(
+pub(crate) async fn until_covered(
     env: &TestEnv,
     store: &impl ObjectStore,
     prefix: &str,

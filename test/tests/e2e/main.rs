@@ -39,6 +39,7 @@ mod object_store;
 mod offset_reset;
 mod olm;
 mod operator_backup;
+mod operator_continuous;
 mod operator_drill;
 mod operator_guarantees;
 mod operator_leader;

@@ -1,0 +1,209 @@
+//! Continuous backup through the operator (issue 18 §4): a `KafkaBackup` with `backup.mode:
+//! continuous` gets one Deployment it owns (1 replica, `Recreate`, the backup Job's pod with
+//! `restartPolicy: Always`) instead of Jobs, and is `Ready` (`ContinuousBackupRunning`) while its
+//! pod runs. Its process is SIGKILLed twice under steady produce (the pod harness restarts the
+//! container, as a kubelet does under `restartPolicy: Always`; the pod stays); the lineage stays
+//! linear and the restore point whose cut covers everything produced restores every record once.
+
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams};
+use strimzi_backup_e2e::dataplane::{
+    base_config, consume_all, create_topic, minio, run_ok, signal, without_offsets,
+};
+use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
+use strimzi_backup_e2e::operator::{Operator, minio_storage, namespace_with_kafka};
+use strimzi_backup_operator::api::backup::KafkaBackup;
+
+use crate::continuous::{PARTITIONS, Producer, assert_linear, points, until_covered};
+
+/// The `Ready` condition of `kb`: (status, reason).
+fn ready(kb: &KafkaBackup) -> (String, String) {
+    kb.status
+        .iter()
+        .flat_map(|s| &s.conditions)
+        .find(|c| c.type_ == "Ready")
+        .map(|c| (format!("{:?}", c.status), c.reason.clone().unwrap_or_default()))
+        .unwrap_or_default()
+}
+
+/// The running pods of the Deployment `name` (its pod names start with it).
+async fn running_pods(pods: &Api<Pod>, name: &str) -> anyhow::Result<Vec<Pod>> {
+    let selector = "app.kubernetes.io/component=continuous-backup";
+    Ok(pods
+        .list(&ListParams::default().labels(selector))
+        .await?
+        .items
+        .into_iter()
+        .filter(|p| p.name_any().starts_with(&format!("{name}-")))
+        .filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_continuous_kafka_backup_runs_in_its_deployment_and_survives_two_kills() -> anyhow::Result<()> {
+    let started = Instant::now();
+    let cluster = Cluster::connect().await?;
+    let env = &cluster.env;
+    let ns = namespace_with_kafka(&cluster, "opcont").await?;
+    let store = minio(env)?;
+    let s = unique_suffix();
+    let topic = format!("oc{s}");
+    create_topic(env, &topic, PARTITIONS, &[]).await?;
+    let prefix = format!("e2e-opcontinuous-{s}/");
+    let operator = Operator::start(env, &ns)?;
+    let backups: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &ns);
+
+    let producer = Producer::start(env, &topic);
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: tail}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: ['{topic}']}}\n  backup: {{mode: continuous, commitInterval: 10s, segmentSize: 1048576}}\n  retention: {{maxAge: 1d}}\n{}",
+                minio_storage(env, &prefix, "minio-credentials", 2)?
+            ),
+        )
+        .await?;
+    let kb = backups.get("tail").await?;
+
+    // One Deployment the KafkaBackup controls: one replica, Recreate, the backup pod run for ever.
+    let deployment = wait_until(Duration::from_secs(60), "the continuous backup's Deployment", || async {
+        Ok(deployments.get_opt("tail-continuous").await?)
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    let owner = deployment.owner_references().first().cloned().unwrap_or_default();
+    assert_eq!(
+        (owner.kind.as_str(), owner.name.as_str(), owner.controller),
+        ("KafkaBackup", "tail", Some(true))
+    );
+    assert_eq!(Some(owner.uid.as_str()), kb.uid().as_deref());
+    let spec = deployment.spec.clone().unwrap_or_default();
+    assert_eq!(spec.replicas, Some(1));
+    assert_eq!(spec.strategy.and_then(|s| s.type_).as_deref(), Some("Recreate"));
+    let pod_spec = spec.template.spec.clone().unwrap_or_default();
+    assert_eq!(pod_spec.restart_policy.as_deref(), Some("Always"));
+    let c = &pod_spec.containers[0];
+    let env_names: Vec<&str> = c.env.iter().flatten().map(|e| e.name.as_str()).collect();
+    assert!(env_names.contains(&"STRIMZI_BACKUP_KAFKABACKUP_NAME"), "{env_names:?}");
+    assert_eq!(
+        c.ports.clone().unwrap_or_default().first().and_then(|p| p.name.clone()).as_deref(),
+        Some("metrics")
+    );
+
+    // Ready once its pod is available, and no Job.
+    wait_until(Duration::from_secs(90), "KafkaBackup tail Ready (ContinuousBackupRunning)", || async {
+        let kb = backups.get("tail").await?;
+        Ok((ready(&kb) == ("True".into(), "ContinuousBackupRunning".into())).then_some(()))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(cluster.client.clone(), &ns);
+    assert!(jobs.list(&ListParams::default()).await?.items.is_empty(), "a continuous backup runs no Job");
+    let pod = running_pods(&pods, "tail-continuous").await?.into_iter().next();
+    let pod_name = pod.map(|p| p.name_any()).ok_or_else(|| anyhow::anyhow!("no running pod"))?;
+    eprintln!("pod {pod_name} running, Ready at {:?}", started.elapsed());
+
+    // Two kills, each after a commit of the process it kills.
+    for kill in 0..2u64 {
+        let before = points(&store, &prefix).await?.len();
+        wait_until(Duration::from_secs(90), &format!("a restore point before kill {kill}"), || async {
+            Ok((points(&store, &prefix).await?.len() > before).then_some(()))
+        })
+        .await
+        .map_err(|e| e.context(operator.log_text()))?;
+        tokio::time::sleep(Duration::from_millis(3_000 + 2_300 * kill)).await;
+        let pids = strimzi_backup_e2e::procfs::pod_processes("tail-continuous-");
+        anyhow::ensure!(!pids.is_empty(), "no process of the continuous pod to kill (kill {kill})");
+        for pid in &pids {
+            signal(*pid, libc::SIGKILL)?;
+        }
+        eprintln!("kill {kill}: pids {pids:?} at {:?}", started.elapsed());
+    }
+    // The restarted process commits again, and the KafkaBackup is Ready while it runs.
+    let before = points(&store, &prefix).await?.len();
+    wait_until(Duration::from_secs(90), "a restore point after the kills", || async {
+        Ok((points(&store, &prefix).await?.len() > before).then_some(()))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    let running = running_pods(&pods, "tail-continuous").await?;
+    let restarts: Vec<(String, i32)> = running
+        .iter()
+        .map(|p| {
+            let count = p
+                .status
+                .iter()
+                .flat_map(|s| s.container_statuses.iter().flatten())
+                .map(|c| c.restart_count)
+                .sum();
+            (p.name_any(), count)
+        })
+        .collect();
+    eprintln!("pods after the kills: {restarts:?}");
+    assert_eq!(restarts.len(), 1, "one replica: {restarts:?}");
+    // Under restartPolicy Always the container is restarted in the same pod.
+    assert_eq!(restarts[0], (pod_name.clone(), 2), "the same pod, its container restarted twice");
+    wait_until(Duration::from_secs(60), "KafkaBackup tail Ready again", || async {
+        let kb = backups.get("tail").await?;
+        Ok((ready(&kb) == ("True".into(), "ContinuousBackupRunning".into())).then_some(()))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+
+    let produced = producer.finish().await?;
+    let newest = until_covered(env, &store, &prefix, &topic, Duration::from_secs(60)).await?;
+    let all = points(&store, &prefix).await?;
+    assert_linear(&all);
+    let target = format!("{topic}-restored");
+    let restore = format!(
+        "{}topicMapping:\n  - sourceTopic: {topic}\n    targetTopic: {target}\n",
+        base_config(env, &prefix, None)?
+    );
+    run_ok(env, "restore", &restore, &["--backup-id", &newest.id])?;
+    for (p, want) in produced.iter().enumerate() {
+        assert_eq!(
+            newest.ends[&(p as i32)],
+            want.len() as i64,
+            "partition {p}: the cut is everything produced"
+        );
+        let got = without_offsets(&consume_all(env, &target, p as i32)?);
+        assert_eq!(got.len(), want.len(), "partition {p}: record count");
+        assert!(got == without_offsets(want), "partition {p}: records differ from those produced");
+    }
+    let kb = backups.get("tail").await?;
+    assert_eq!(ready(&kb), ("True".into(), "ContinuousBackupRunning".into()));
+    // Its metrics carry the KafkaBackup's name (the pod harness runs pods in the host's network).
+    let (code, text) = strimzi_backup_e2e::fixtures::http_get("127.0.0.1:9091", "/metrics").await?;
+    assert_eq!(code, 200, "{text}");
+    assert!(text.contains(&format!("namespace=\"{ns}\",name=\"tail\"")), "{text}");
+    // Every reconcile applied the same Deployment: never rolled.
+    let deployment = deployments.get("tail-continuous").await?;
+    assert_eq!(deployment.metadata.generation, Some(1), "the Deployment changed: {:?}", deployment.spec);
+
+    // Back to scheduled backups: the Deployment and its ConfigMap go.
+    let patch = serde_json::json!({"spec": {"backup": {"mode": "incremental", "commitInterval": null}}});
+    backups.patch("tail", &kube::api::PatchParams::default(), &kube::api::Patch::Merge(&patch)).await?;
+    let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(cluster.client.clone(), &ns);
+    wait_until(Duration::from_secs(60), "the Deployment and ConfigMap deleted", || async {
+        let gone = deployments.get_opt("tail-continuous").await?.is_none()
+            && config_maps.get_opt("tail-continuous").await?.is_none();
+        Ok(gone.then_some(()))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    eprintln!(
+        "operator continuous: {} restore points, {} records per partition, {:.0} s",
+        all.len(),
+        produced[0].len(),
+        started.elapsed().as_secs_f64()
+    );
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
