@@ -12,8 +12,9 @@
 //! the config's hash, so the pod is replaced exactly when its config changes, never at every
 //! reconcile.
 //!
-//! `Ready` follows the Deployment: `ContinuousBackupRunning` while it has an available pod,
-//! `ContinuousBackupNotRunning` otherwise. docs/continuous-backup.md says what the status does not
+//! `Ready` follows the Deployment: `ContinuousBackupRunning` while it has an available pod (its
+//! readiness probe: the process committed a restore point), `ContinuousBackupNotRunning`
+//! otherwise. docs/continuous-backup.md says what the status does not
 //! show yet.
 
 use std::collections::BTreeMap;
@@ -21,8 +22,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
-use k8s_openapi::api::core::v1::{ConfigMap, ContainerPort, EnvVar};
+use k8s_openapi::api::core::v1::{ConfigMap, ContainerPort, EnvVar, HTTPGetAction, Probe};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
@@ -103,7 +105,7 @@ pub async fn apply(
             let dep = name(kb);
             if available > 0 {
                 let message = format!(
-                    "Deployment {dep} runs the continuous backup, a restore point every {}",
+                    "Deployment {dep} runs the continuous backup and committed a restore point; one every {}",
                     kb.spec
                         .backup
                         .commit_interval
@@ -114,7 +116,7 @@ pub async fn apply(
                 Action::requeue(RUNNING_RETRY)
             } else {
                 let message = format!(
-                    "Deployment {dep} has no available pod yet (starting, rolling out a changed spec, or its pod cannot start: see its pods' events)"
+                    "Deployment {dep} has no available pod: starting or rolling out a changed spec, no restore point committed yet (its /readyz), or its pod cannot start (see its pods' events and log)"
                 );
                 status::set_ready(&mut st.conditions, BackupReason::ContinuousBackupNotRunning, message, &at);
                 Action::requeue(STARTING_RETRY)
@@ -203,8 +205,9 @@ async fn apply_deployment(ctx: &Context, kb: &KafkaBackup, connection: JobConnec
 }
 
 /// The Deployment of a continuous backup: one replica, `Recreate`, the backup Job's pod with
-/// `restartPolicy: Always`, the `KafkaBackup`'s name in its environment, the metrics port, and the
-/// hash of `config_yaml` on the pod template. Pure.
+/// `restartPolicy: Always`, the `KafkaBackup`'s name in its environment, the metrics port, a
+/// readiness probe on `/readyz` (ready once a restore point is committed), and the hash of
+/// `config_yaml` on the pod template. Pure.
 pub fn deployment(req: &JobRequest, kb_namespace: &str, kb_name: &str, config_yaml: &str) -> Deployment {
     let mut pod = job::pod_template(req);
     let hash = hex::encode(&sha2::Sha256::digest(config_yaml.as_bytes())[..8]);
@@ -226,6 +229,17 @@ pub fn deployment(req: &JobRequest, kb_namespace: &str, kb_name: &str, config_ya
                 protocol: Some("TCP".into()),
                 ..Default::default()
             }]);
+            // Ready once the process committed a restore point (`/readyz`), so an available
+            // replica, and with it `Ready` on the KafkaBackup, means backups are being committed.
+            c.readiness_probe = Some(Probe {
+                http_get: Some(HTTPGetAction {
+                    path: Some("/readyz".into()),
+                    port: IntOrString::String("metrics".into()),
+                    ..Default::default()
+                }),
+                period_seconds: Some(5),
+                ..Default::default()
+            });
         }
     }
     // The selector cannot change: the labels that name the resource and the component only.
@@ -307,6 +321,7 @@ mod tests {
         if let Some(p) = back.spec.as_mut() {
             p.restart_policy = Some("Never".into());
             p.containers[0].ports = None;
+            p.containers[0].readiness_probe = None;
             if let Some(env) = p.containers[0].env.as_mut() {
                 env.retain(|e| !e.name.starts_with("STRIMZI_BACKUP_KAFKABACKUP_"));
             }
@@ -324,6 +339,11 @@ mod tests {
         assert!(env.contains(&("STRIMZI_BACKUP_KAFKABACKUP_NAMESPACE", Some("kafka"))), "{env:?}");
         let port = &c.ports.clone().unwrap_or_default()[0];
         assert_eq!((port.name.as_deref(), port.container_port), (Some("metrics"), 9091));
+        let probe = c.readiness_probe.clone().and_then(|p| p.http_get).expect("readiness probe");
+        assert_eq!(
+            (probe.path.as_deref(), probe.port),
+            (Some("/readyz"), IntOrString::String("metrics".into()))
+        );
         // The selector matches the pod.
         let selector = spec.selector.match_labels.clone().unwrap_or_default();
         let labels = spec.template.metadata.clone().and_then(|m| m.labels).unwrap_or_default();

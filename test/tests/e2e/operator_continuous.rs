@@ -96,13 +96,15 @@ async fn a_continuous_kafka_backup_runs_in_its_deployment_and_survives_two_kills
         Some("metrics")
     );
 
-    // Ready once its pod is available, and no Job.
+    // Ready once its pod is available (it committed), and no Job.
     wait_until(Duration::from_secs(90), "KafkaBackup tail Ready (ContinuousBackupRunning)", || async {
         let kb = backups.get("tail").await?;
         Ok((ready(&kb) == ("True".into(), "ContinuousBackupRunning".into())).then_some(()))
     })
     .await
     .map_err(|e| e.context(operator.log_text()))?;
+    // Ready means committed: the pod's readiness probe is the process's /readyz.
+    anyhow::ensure!(!points(&store, &prefix).await?.is_empty(), "Ready before any restore point");
     let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::namespaced(cluster.client.clone(), &ns);
     assert!(jobs.list(&ListParams::default()).await?.items.is_empty(), "a continuous backup runs no Job");
     let pod = running_pods(&pods, "tail-continuous").await?.into_iter().next();
