@@ -530,3 +530,81 @@ async fn a_due_scheduled_run_starts_under_its_slots_name_keeping_the_backups_res
     let action = run(kb, calls).await.expect("reconcile");
     assert!(fixtures::requeue_after(&action).is_some_and(|d| d > Duration::from_secs(3000)), "{action:?}");
 }
+
+const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/kafka/deployments/nightly-continuous";
+const CONTINUOUS_CONFIG: &str = "/api/v1/namespaces/kafka/configmaps/nightly-continuous";
+
+/// The Deployment as the API server has it, with `available` replicas.
+fn deployment(available: i32) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "nightly-continuous", "namespace": NS, "generation": 1},
+        "spec": {"selector": {}, "template": {}},
+        "status": {"observedGeneration": 1, "availableReplicas": available}})
+}
+
+fn continuous_calls(
+    kb: &KafkaBackup,
+    available: i32,
+    reason: &'static str,
+    status: &'static str,
+) -> Vec<Call> {
+    vec![
+        list_jobs(vec![]),
+        Call::patch(
+            CONTINUOUS_CONFIG,
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "nightly-continuous"}}),
+        )
+        .check(|s| {
+            assert_eq!(s.param("fieldManager"), Some("strimzi-backup-operator"), "server-side apply");
+            owned(&s.body, "nightly-continuous", "continuous-backup");
+            let config = s.body["data"]["config.yaml"].as_str().expect("the config");
+            assert!(config.contains("mode: continuous"), "{config}");
+            assert!(!config.contains("knownRestorePoints"), "nothing that changes per reconcile: {config}");
+        }),
+        Call::patch(DEPLOYMENT, deployment(available)).check(|s| {
+            assert_eq!(s.param("fieldManager"), Some("strimzi-backup-operator"), "server-side apply");
+            owned(&s.body, "nightly-continuous", "continuous-backup");
+            let spec = &s.body["spec"];
+            assert_eq!((&spec["replicas"], &spec["strategy"]["type"]), (&json!(1), &json!("Recreate")));
+            assert_eq!(spec["template"]["spec"]["restartPolicy"], "Always");
+            let volumes = spec["template"]["spec"]["volumes"].to_string();
+            assert!(volumes.contains("nightly-continuous"), "its ConfigMap mounted: {volumes}");
+        }),
+        Call::apply_status(KB, object(kb)).body(move |b| {
+            assert_eq!(ready(b), (status.into(), reason.into()));
+            assert!(b["status"]["activeJob"].is_null() && b["status"]["nextScheduledBackup"].is_null());
+        }),
+    ]
+}
+
+#[tokio::test]
+async fn a_continuous_backup_applies_its_deployment_and_is_ready_while_it_has_an_available_pod() {
+    let kb = backup("backup: {mode: continuous, commitInterval: 10s}");
+    let calls = continuous_calls(&kb, 0, "ContinuousBackupNotRunning", "False");
+    let action = run(kb.clone(), calls).await.expect("reconcile");
+    assert_eq!(fixtures::requeue_after(&action), Some(Duration::from_secs(10)), "no watch: look again soon");
+    let calls = continuous_calls(&kb, 1, "ContinuousBackupRunning", "True");
+    let action = run(kb, calls).await.expect("reconcile");
+    assert_eq!(fixtures::requeue_after(&action), Some(Duration::from_secs(60)));
+}
+
+#[tokio::test]
+async fn a_backup_no_longer_continuous_deletes_its_deployment_and_config_then_plans_as_before() {
+    let mut kb = backup(&format!("schedule: {{cron: '{YEARLY}'}}"));
+    let mut status = crate::api::backup::KafkaBackupStatus::default();
+    status.conditions.push(crate::api::condition::Condition::new(
+        "Ready",
+        crate::api::condition::ConditionStatus::True,
+        "ContinuousBackupRunning",
+        "",
+    ));
+    kb.status = Some(status);
+    let calls = vec![
+        list_jobs(vec![]),
+        Call::delete(DEPLOYMENT),
+        Call::delete(CONTINUOUS_CONFIG),
+        Call::apply_status(KB, object(&kb))
+            .body(|b| assert_eq!(ready(b), ("True".into(), "Scheduled".into()))),
+    ];
+    run(kb, calls).await.expect("reconcile");
+}
