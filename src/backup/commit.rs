@@ -68,13 +68,7 @@ pub fn manifest(
     // by earlier backups of the partitions' lineages.
     let own = format!("{layout_backups_dir}{backup_id}/");
     for s in topics.iter().flat_map(|t| &t.partitions).flat_map(|p| &p.segments) {
-        totals.records += s.records;
-        totals.raw_bytes += s.raw_bytes;
-        totals.stored_bytes += s.stored_bytes;
-        totals.oldest_timestamp =
-            Some(totals.oldest_timestamp.map_or(s.min_timestamp, |t| t.min(s.min_timestamp)));
-        totals.newest_timestamp =
-            Some(totals.newest_timestamp.map_or(s.max_timestamp, |t| t.max(s.max_timestamp)));
+        totals.count(s);
         if s.object.starts_with(&own) {
             written.records += s.records;
             written.raw_bytes += s.raw_bytes;
@@ -135,20 +129,54 @@ pub async fn commit(storage: &Storage, manifest: &Manifest) -> anyhow::Result<()
     let backup_id = &manifest.backup_id;
     let manifest_path = object_store::path::Path::from(storage.layout.manifest(backup_id));
     let body = manifest.to_json()?;
+    // What readers will see of ours: writing sets the format version the content needs (4 with
+    // KMS data keys or erasures), so the manifest as built is not what another committer stored.
+    let ours = Manifest::from_json(&body, manifest_path.as_ref())?;
     let create = object_store::PutOptions { mode: object_store::PutMode::Create, ..Default::default() };
     match storage.store.put_opts(&manifest_path, PutPayload::from(body), create).await {
         Ok(_) => {}
         Err(object_store::Error::AlreadyExists { .. }) => {
             let theirs = crate::catalog::manifest(storage, backup_id).await?;
             anyhow::ensure!(
-                theirs == *manifest,
-                "backup {backup_id} was committed by another writer while this one ran: this run's \
-                 segments are left for cleanup; ids are never reused"
+                theirs == ours,
+                "backup {backup_id} was committed by another writer while this one ran ({}): this \
+                 run's segments are left for cleanup; ids are never reused",
+                first_difference(&theirs, &ours)
             );
         }
         Err(e) => return Err(anyhow::Error::new(e).context(format!("writing {manifest_path}"))),
     }
     storage.sync(manifest_path.as_ref()).await.with_context(|| format!("flushing {manifest_path} to disk"))
+}
+
+/// Where two manifests of one id part, as a JSON path and both values (shortened): what a
+/// refused commit names, so a lost race is told from two runs that read differently.
+fn first_difference(theirs: &Manifest, ours: &Manifest) -> String {
+    fn walk(path: String, a: &serde_json::Value, b: &serde_json::Value) -> Option<String> {
+        use serde_json::Value;
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let keys: std::collections::BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                keys.into_iter().find_map(|k| {
+                    let (l, r) = (x.get(k).unwrap_or(&Value::Null), y.get(k).unwrap_or(&Value::Null));
+                    walk(format!("{path}.{k}"), l, r)
+                })
+            }
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+                x.iter().zip(y).enumerate().find_map(|(i, (l, r))| walk(format!("{path}[{i}]"), l, r))
+            }
+            _ if a == b => None,
+            _ => {
+                let short = |v: &Value| v.to_string().chars().take(120).collect::<String>();
+                Some(format!("{path}: theirs {}, ours {}", short(a), short(b)))
+            }
+        }
+    }
+    let (a, b) = (serde_json::to_value(theirs), serde_json::to_value(ours));
+    match (a, b) {
+        (Ok(a), Ok(b)) => walk("manifest".into(), &a, &b).unwrap_or_else(|| "equal as JSON".into()),
+        _ => "not comparable".into(),
+    }
 }
 
 #[cfg(test)]
@@ -247,5 +275,38 @@ mod tests {
         let twice = [result(&plan, 0, &[0, 1], at), result(&plan, 1, &[1], at)];
         assert!(manifest(&plan, &twice, "backups/").is_err(), "partition 1 twice");
         assert!(manifest(&plan, &[], "backups/").is_err());
+    }
+
+    /// Two workers that both find every result commit the same manifest: the second's
+    /// create-only write finds the first's and succeeds. With KMS data keys the stored manifest
+    /// is format version 4 while the one built says 3; comparing the built one refused the
+    /// second committer (seen in e2e: "formatVersion: theirs 4, ours 3").
+    #[tokio::test]
+    async fn a_second_committer_of_the_same_kms_manifest_succeeds() {
+        let storage = Storage {
+            store: std::sync::Arc::new(object_store::memory::InMemory::new()),
+            layout: crate::format::manifest::Layout::new(""),
+            location: "memory".into(),
+            local_root: None,
+        };
+        let mut plan = plan();
+        plan.data_key = Some(crate::format::data_keys::DataKeyEntry {
+            backup_id: plan.backup_id.clone(),
+            key_id: "k".into(),
+            provider: "vaultTransit".into(),
+            kms_key_id: "t".into(),
+            kms_key_version: Some(1),
+            wrapped: "vault:v1:x".into(),
+        });
+        let at = "2026-12-04T17:05:00.000Z";
+        let results = [result(&plan, 0, &[1], at), result(&plan, 1, &[0], at)];
+        let built = manifest(&plan, &results, "backups/").expect("a manifest");
+        assert!(built.required_version() > built.format_version, "the case under test");
+        commit(&storage, &built).await.expect("the first committer");
+        commit(&storage, &built).await.expect("the second committer of the same manifest");
+        let mut other = built.clone();
+        other.completed_at = "2026-12-04T17:06:00.000Z".into();
+        let refused = commit(&storage, &other).await.expect_err("a different manifest is refused");
+        assert!(format!("{refused:#}").contains("manifest.completedAt"), "{refused:#}");
     }
 }
