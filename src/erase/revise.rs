@@ -77,13 +77,7 @@ pub fn revise(
     (totals.records, totals.raw_bytes, totals.stored_bytes) = (0, 0, 0);
     (totals.oldest_timestamp, totals.newest_timestamp) = (None, None);
     for s in next.objects() {
-        totals.records += s.records;
-        totals.raw_bytes += s.raw_bytes;
-        totals.stored_bytes += s.stored_bytes;
-        totals.oldest_timestamp =
-            Some(totals.oldest_timestamp.map_or(s.min_timestamp, |t| t.min(s.min_timestamp)));
-        totals.newest_timestamp =
-            Some(totals.newest_timestamp.map_or(s.max_timestamp, |t| t.max(s.max_timestamp)));
+        totals.count(s);
     }
     next.totals = totals;
     let mut revision = next.revision.take().unwrap_or_default();

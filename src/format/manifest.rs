@@ -411,6 +411,20 @@ pub struct Totals {
     pub newest_timestamp: Option<i64>,
 }
 
+impl Totals {
+    /// Adds one segment's records, bytes and time range: how a backup's commit and an erasure's
+    /// revision both total the segments a restore point lists.
+    pub fn count(&mut self, s: &SegmentEntry) {
+        self.records += s.records;
+        self.raw_bytes += s.raw_bytes;
+        self.stored_bytes += s.stored_bytes;
+        self.oldest_timestamp =
+            Some(self.oldest_timestamp.map_or(s.min_timestamp, |t| t.min(s.min_timestamp)));
+        self.newest_timestamp =
+            Some(self.newest_timestamp.map_or(s.max_timestamp, |t| t.max(s.max_timestamp)));
+    }
+}
+
 /// The manifest of one backup.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -55,6 +55,18 @@ pub struct Record {
 }
 
 impl Record {
+    /// The record as a [`RecordRef`] borrowing its bytes (it encodes to the same bytes).
+    pub fn borrowed(&self) -> RecordRef<'_> {
+        RecordRef {
+            offset: self.offset,
+            timestamp: self.timestamp,
+            timestamp_type: self.timestamp_type,
+            key: self.key.as_deref(),
+            value: self.value.as_deref(),
+            headers: self.headers.iter().map(|h| (h.key.as_str(), h.value.as_deref())).collect(),
+        }
+    }
+
     /// Bytes of key, value and headers: what the record weighs for size accounting.
     pub fn payload_len(&self) -> usize {
         self.key.as_ref().map_or(0, Bytes::len)
@@ -267,14 +279,7 @@ pub(crate) mod tests {
     fn a_borrowed_record_encodes_as_the_record_it_copies_to() {
         for n in 0..50 {
             let r = sample(1000 + 2 * n as i64, n);
-            let borrowed = RecordRef {
-                offset: r.offset,
-                timestamp: r.timestamp,
-                timestamp_type: r.timestamp_type,
-                key: r.key.as_deref(),
-                value: r.value.as_deref(),
-                headers: r.headers.iter().map(|h| (h.key.as_str(), h.value.as_deref())).collect(),
-            };
+            let borrowed = r.borrowed();
             let (mut a, mut b) = (Vec::new(), Vec::new());
             r.encode(1000, &mut a);
             borrowed.encode_into(1000, &mut b);

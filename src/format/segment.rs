@@ -655,7 +655,6 @@ mod tests {
     /// records and taken whole (but for the random segment id in the header).
     #[tokio::test]
     async fn borrowed_records_and_chunks_write_the_same_bytes() {
-        use crate::format::record::RecordRef;
         let records = records();
         for codec in [Codec::None, Codec::Zstd { level: 3 }, Codec::Lz4] {
             for key in [None, Some(EncryptionKey::from_secret(KEY).expect("key"))] {
@@ -663,14 +662,7 @@ mod tests {
                 let mut w = SegmentWriter::new(codec, key.clone(), 16 * 1024).expect("writer");
                 let mut chunked = Vec::new();
                 for r in &records {
-                    let borrowed = RecordRef {
-                        offset: r.offset,
-                        timestamp: r.timestamp,
-                        timestamp_type: r.timestamp_type,
-                        key: r.key.as_deref(),
-                        value: r.value.as_deref(),
-                        headers: r.headers.iter().map(|h| (h.key.as_str(), h.value.as_deref())).collect(),
-                    };
+                    let borrowed = r.borrowed();
                     if let Some(block) = w.push_detached(&borrowed).expect("push") {
                         w.append(block.seal().expect("seal"));
                     }

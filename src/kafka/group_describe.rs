@@ -31,7 +31,9 @@ pub struct DescribeError {
     pub message: String,
 }
 
-fn retriable(code: E) -> bool {
+/// Coordinator answers worth asking again: it is moving, loading, or did not answer in time.
+/// Group descriptions and offset fetches ([`super::group_offsets`]) both use it.
+pub(super) fn retriable(code: E) -> bool {
     matches!(
         code,
         E::RD_KAFKA_RESP_ERR__TIMED_OUT

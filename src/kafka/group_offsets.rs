@@ -34,18 +34,10 @@ pub struct FetchError {
     pub message: String,
 }
 
+/// The coordinator errors a description retries too, and an offset commit of a transaction
+/// not yet ended (`UNSTABLE_OFFSET_COMMIT`), whose offsets are stable once it ends.
 fn retriable(code: E) -> bool {
-    matches!(
-        code,
-        E::RD_KAFKA_RESP_ERR__TIMED_OUT
-            | E::RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT
-            | E::RD_KAFKA_RESP_ERR__TRANSPORT
-            | E::RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN
-            | E::RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE
-            | E::RD_KAFKA_RESP_ERR_NOT_COORDINATOR
-            | E::RD_KAFKA_RESP_ERR_COORDINATOR_LOAD_IN_PROGRESS
-            | E::RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT
-    )
+    super::group_describe::retriable(code) || code == E::RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT
 }
 
 /// The offsets `group` committed on `partitions` (blocking; at most `timeout` plus queueing).

@@ -490,3 +490,31 @@ pub fn product_record(r: oracle::Record) -> Record {
             .collect(),
     }
 }
+
+/// `topics` topics of `partitions` partitions, each with `per_partition` records of about
+/// 1 KiB (keys, null keys, tombstones, empty values and headers as [`records`] makes them).
+pub async fn fill_topics(
+    env: &TestEnv,
+    topics: &[String],
+    partitions: i32,
+    per_partition: usize,
+) -> anyhow::Result<BTreeMap<(String, i32), Vec<Record>>> {
+    let mut all = BTreeMap::new();
+    for topic in topics {
+        create_topic(env, topic, partitions, &[]).await?;
+        for p in 0..partitions {
+            let recs: Vec<Record> = records(topic, p, per_partition, recent())
+                .into_iter()
+                .map(|mut r| {
+                    if r.value.as_ref().is_some_and(|v| !v.is_empty()) {
+                        r.value = Some(Bytes::from(format!("{:01024}", r.timestamp)));
+                    }
+                    r
+                })
+                .collect();
+            produce(env, topic, p, &recs).await?;
+            all.insert((topic.clone(), p), recs);
+        }
+    }
+    Ok(all)
+}

@@ -3,48 +3,19 @@
 //! committed once, only after every worker stored its part, and a killed worker retried alone
 //! completes it. Until then nothing is visible.
 
-use std::collections::BTreeMap;
 use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt};
 use strimzi_backup_e2e::dataplane::{
-    base_config, consume_all, create_topic, minio, produce, read_backup, recent, records, result_line,
+    base_config, consume_all, fill_topics, minio, produce, read_backup, recent, records, result_line,
     run_err, run_ok, sigkill, spawn, without_offsets,
 };
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::unique_suffix;
 use strimzi_backup_operator::backup::shared_plan::SharedPlan;
 use strimzi_backup_operator::format::record::Record;
-
-/// `topics` topics of `partitions` partitions, each with `per_partition` records of about
-/// 1 KiB (keys, null keys, tombstones, empty values and headers as [`records`] makes them).
-async fn fill(
-    env: &TestEnv,
-    topics: &[String],
-    partitions: i32,
-    per_partition: usize,
-) -> anyhow::Result<BTreeMap<(String, i32), Vec<Record>>> {
-    let mut all = BTreeMap::new();
-    for topic in topics {
-        create_topic(env, topic, partitions, &[]).await?;
-        for p in 0..partitions {
-            let recs: Vec<Record> = records(topic, p, per_partition, recent())
-                .into_iter()
-                .map(|mut r| {
-                    if r.value.as_ref().is_some_and(|v| !v.is_empty()) {
-                        r.value = Some(bytes::Bytes::from(format!("{:01024}", r.timestamp)));
-                    }
-                    r
-                })
-                .collect();
-            produce(env, topic, p, &recs).await?;
-            all.insert((topic.clone(), p), recs);
-        }
-    }
-    Ok(all)
-}
 
 fn config(env: &TestEnv, prefix: &str, topics: &[String], extra: &str) -> anyhow::Result<String> {
     let include = topics.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
@@ -111,7 +82,7 @@ async fn four_workers_with_one_killed_and_retried_commit_the_restore_point_of_on
     let store = minio(&env)?;
     let s = unique_suffix();
     let topics: Vec<String> = (0..3).map(|t| format!("bw{t}{s}")).collect();
-    let produced = fill(&env, &topics, 8, 3_000).await?;
+    let produced = fill_topics(&env, &topics, 8, 3_000).await?;
     let total: usize = produced.values().map(Vec::len).sum();
 
     // The reference: the same topics backed up by one worker.
@@ -247,7 +218,7 @@ async fn a_worker_that_never_runs_leaves_nothing_visible_and_its_parts_are_clean
     let store = minio(&env)?;
     let s = unique_suffix();
     let topics = vec![format!("bn{s}")];
-    let produced = fill(&env, &topics, 4, 200).await?;
+    let produced = fill_topics(&env, &topics, 4, 200).await?;
     let prefix = format!("e2e-workers-missing-{s}/");
     let cfg = config(&env, &prefix, &topics, "")?;
     let id = format!("three-of-four-{s}");
@@ -295,7 +266,7 @@ async fn workers_with_keys_from_a_kms_seal_with_the_one_data_key_of_the_plan() -
     let store = minio(&env)?;
     let s = unique_suffix();
     let topics = vec![format!("bk{s}")];
-    let produced = fill(&env, &topics, 6, 300).await?;
+    let produced = fill_topics(&env, &topics, 6, 300).await?;
     let key = format!("workers-{s}");
     vault(&env, "POST", &format!("transit/keys/{key}"), serde_json::json!({"type": "aes256-gcm96"}))?;
     let dir = std::env::temp_dir().join(format!("sbo-workers-kms-{s}"));

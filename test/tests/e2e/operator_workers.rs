@@ -15,45 +15,16 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use object_store::{ObjectStore, ObjectStoreExt};
 use strimzi_backup_e2e::dataplane::{
-    base_config, consume_all, create_topic, minio, produce, read_backup, recent, records, run_ok, signal,
-    without_offsets,
+    base_config, consume_all, fill_topics, minio, read_backup, run_ok, signal, without_offsets,
 };
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
 use strimzi_backup_e2e::operator::{Operator, backup_completed, minio_storage, namespace_with_kafka};
 use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup};
 use strimzi_backup_operator::backup::shared_plan::SharedPlan;
-use strimzi_backup_operator::format::record::Record;
 
 /// The annotation the job controller puts on an Indexed Job's pods.
 const INDEX: &str = "batch.kubernetes.io/job-completion-index";
-
-/// `topics` of `partitions` partitions each, `per_partition` records of about 1 KiB in each.
-async fn fill(
-    env: &TestEnv,
-    topics: &[String],
-    partitions: i32,
-    per_partition: usize,
-) -> anyhow::Result<BTreeMap<(String, i32), Vec<Record>>> {
-    let mut all = BTreeMap::new();
-    for topic in topics {
-        create_topic(env, topic, partitions, &[]).await?;
-        for p in 0..partitions {
-            let recs: Vec<Record> = records(topic, p, per_partition, recent())
-                .into_iter()
-                .map(|mut r| {
-                    if r.value.as_ref().is_some_and(|v| !v.is_empty()) {
-                        r.value = Some(bytes::Bytes::from(format!("{:01024}", r.timestamp)));
-                    }
-                    r
-                })
-                .collect();
-            produce(env, topic, p, &recs).await?;
-            all.insert((topic.clone(), p), recs);
-        }
-    }
-    Ok(all)
-}
 
 fn kafka_backup(
     env: &TestEnv,
@@ -96,7 +67,7 @@ async fn four_worker_pods_with_one_killed_commit_the_restore_point_of_one_worker
     let topics: Vec<String> = (0..3).map(|t| format!("ow{t}{s}")).collect();
     let mut produced = BTreeMap::new();
     for (t, topic) in topics.iter().enumerate() {
-        produced.extend(fill(env, std::slice::from_ref(topic), 8, 1_500 * (t + 1)).await?);
+        produced.extend(fill_topics(env, std::slice::from_ref(topic), 8, 1_500 * (t + 1)).await?);
     }
     let total: usize = produced.values().map(Vec::len).sum();
     let operator = Operator::start(env, &ns)?;
