@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt};
 use strimzi_backup_e2e::dataplane::{
-    base_config, consume_all, fill_topics, minio, produce, read_backup, recent, records, result_line,
-    run_err, run_ok, sigkill, spawn, without_offsets,
+    base_config, consume_all, fill_topics, minio, partition_ranges, produce, read_backup, recent, records,
+    restores_renamed_to, result_line, run_err, run_ok, sigkill, spawn, without_offsets,
 };
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::unique_suffix;
@@ -187,27 +187,12 @@ async fn four_workers_with_one_killed_and_retried_commit_the_restore_point_of_on
     let (m_four, r_four) = read_backup(&store, &prefix, &id).await?;
     assert_eq!(r_four.len(), 24);
     assert_eq!(r_four, r_one);
-    let ranges = |m: &strimzi_backup_operator::format::manifest::Manifest| -> Vec<(String, i32, i64, i64)> {
-        m.topics
-            .iter()
-            .flat_map(|t| {
-                t.partitions.iter().map(move |p| (t.name.clone(), p.partition, p.start_offset, p.end_offset))
-            })
-            .collect()
-    };
-    assert_eq!(ranges(&m_four), ranges(&m_one));
+    assert_eq!(partition_ranges(&m_four), partition_ranges(&m_one));
     assert_eq!((m_four.totals.records, m_four.totals.partitions), (m_one.totals.records, 24));
     assert_eq!(m_four.cluster_metadata.is_some(), m_one.cluster_metadata.is_some());
 
     // And it restores to what was produced.
-    let mapping: String =
-        topics.iter().map(|t| format!("  - sourceTopic: {t}\n    targetTopic: {t}-restored\n")).collect();
-    let restore = format!("{}topicMapping:\n{mapping}", base_config(&env, &prefix, None)?);
-    run_ok(&env, "restore", &restore, &["--backup-id", &id])?;
-    for ((topic, p), want) in &produced {
-        let got = consume_all(&env, &format!("{topic}-restored"), *p)?;
-        assert_eq!(without_offsets(&got), without_offsets(want), "{topic}/{p}");
-    }
+    restores_renamed_to(&env, &prefix, &id, &topics, &produced)?;
     Ok(())
 }
 

@@ -15,7 +15,7 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use object_store::{ObjectStore, ObjectStoreExt};
 use strimzi_backup_e2e::dataplane::{
-    base_config, consume_all, fill_topics, minio, read_backup, run_ok, signal, without_offsets,
+    fill_topics, minio, partition_ranges, read_backup, restores_renamed_to, signal,
 };
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
@@ -179,26 +179,11 @@ async fn four_worker_pods_with_one_killed_commit_the_restore_point_of_one_worker
     let (m_four, r_four) = read_backup(&store, &prefix, &id).await?;
     assert_eq!(r_four.len(), 24);
     assert_eq!(r_four, r_one);
-    let ranges = |m: &strimzi_backup_operator::format::manifest::Manifest| -> Vec<(String, i32, i64, i64)> {
-        m.topics
-            .iter()
-            .flat_map(|t| {
-                t.partitions.iter().map(move |p| (t.name.clone(), p.partition, p.start_offset, p.end_offset))
-            })
-            .collect()
-    };
-    assert_eq!(ranges(&m_four), ranges(&m_one));
+    assert_eq!(partition_ranges(&m_four), partition_ranges(&m_one));
     assert_eq!((m_four.totals.records, m_four.totals.partitions), (m_one.totals.records, 24));
 
     // And the four workers' restore point restores to what was produced.
-    let mapping: String =
-        topics.iter().map(|t| format!("  - sourceTopic: {t}\n    targetTopic: {t}-restored\n")).collect();
-    let restore = format!("{}topicMapping:\n{mapping}", base_config(env, &prefix, None)?);
-    run_ok(env, "restore", &restore, &["--backup-id", &id])?;
-    for ((topic, p), want) in &produced {
-        let got = consume_all(env, &format!("{topic}-restored"), *p)?;
-        assert_eq!(without_offsets(&got), without_offsets(want), "{topic}/{p}");
-    }
+    restores_renamed_to(env, &prefix, &id, &topics, &produced)?;
     eprintln!("done at {:?}", started.elapsed());
     cluster.delete_namespace(&ns).await?;
     Ok(())
