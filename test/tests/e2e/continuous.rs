@@ -19,6 +19,7 @@ use strimzi_backup_e2e::dataplane::{
 };
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::{http_get, unique_suffix};
+use strimzi_backup_e2e::operator::free_port;
 use strimzi_backup_operator::format::record::{Record, TimestampType};
 
 pub(crate) const PARTITIONS: i32 = 3;
@@ -172,10 +173,7 @@ async fn a_continuous_backup_killed_twice_holds_every_record_once_up_to_its_newe
         "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  mode: continuous\n  commitInterval: 10s\n  segmentSize: 1048576\n",
         base_config(&env, &prefix, None)?
     );
-    let metrics = {
-        let free = std::net::TcpListener::bind("127.0.0.1:0")?;
-        free.local_addr()?.to_string()
-    };
+    let metrics = format!("127.0.0.1:{}", free_port()?);
     let started = Instant::now();
     let producer = Producer::start(&env, &topic);
     let mut child = continuous(&env, &config)?;
@@ -307,10 +305,7 @@ async fn a_continuous_backup_outlives_a_hung_broker_and_then_catches_up() -> any
         "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  mode: continuous\n  commitInterval: 10s\n  clusterMetadata: false\n",
         base_config(&env, &prefix, None)?
     );
-    let metrics = {
-        let free = std::net::TcpListener::bind("127.0.0.1:0")?;
-        free.local_addr()?.to_string()
-    };
+    let metrics = format!("127.0.0.1:{}", free_port()?);
     let producer = Producer::start(&env, &topic);
     let mut child = continuous_serving(&env, &config, &metrics)?;
     let deadline = Instant::now() + Duration::from_secs(60);
