@@ -29,18 +29,28 @@ fn group_client(client: &ClientConfig, group: &str) -> anyhow::Result<crate::kaf
 /// Runs a group request (blocking), again while the group coordinator is still loading or moving:
 /// a broker that just started answers `COORDINATOR_LOAD_IN_PROGRESS` until it has read
 /// `__consumer_offsets`, which is a wait, not an error. Up to 60 s.
-fn while_coordinator_loads<T>(mut request: impl FnMut() -> KafkaResult<T>) -> KafkaResult<T> {
+fn while_coordinator_loads<T>(request: impl FnMut() -> KafkaResult<T>) -> KafkaResult<T> {
     use rdkafka::types::RDKafkaErrorCode as C;
+    retry_while(request, |e: &rdkafka::error::KafkaError| {
+        matches!(
+            e.rdkafka_error_code(),
+            Some(C::CoordinatorLoadInProgress | C::CoordinatorNotAvailable | C::NotCoordinator)
+        )
+    })
+}
+
+/// Runs `request` (blocking) again while its error is one `waiting` says to wait out, 0.2 s
+/// doubling to 2 s between attempts, for up to 60 s: the one retry of every group request
+/// whose coordinator loads or moves.
+fn retry_while<T, E: std::fmt::Display>(
+    mut request: impl FnMut() -> Result<T, E>,
+    waiting: impl Fn(&E) -> bool,
+) -> Result<T, E> {
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     let mut pause = Duration::from_millis(200);
     loop {
         match request() {
-            Err(e)
-                if matches!(
-                    e.rdkafka_error_code(),
-                    Some(C::CoordinatorLoadInProgress | C::CoordinatorNotAvailable | C::NotCoordinator)
-                ) && std::time::Instant::now() < deadline =>
-            {
+            Err(e) if waiting(&e) && std::time::Instant::now() < deadline => {
                 tracing::info!(error = %e, "group coordinator not ready yet; retrying");
                 std::thread::sleep(pause);
                 pause = (pause * 2).min(Duration::from_secs(2));
@@ -132,18 +142,10 @@ pub async fn committed_of(
             async move {
                 let name = group.clone();
                 let offsets = tokio::task::spawn_blocking(move || {
-                    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-                    let mut pause = Duration::from_millis(200);
-                    loop {
-                        match crate::kafka::group_offsets::committed(&admin, &name, &tpl, TIMEOUT) {
-                            Err(e) if e.retriable && std::time::Instant::now() < deadline => {
-                                tracing::info!(error = %e, group = %name, "group coordinator not ready yet; retrying");
-                                std::thread::sleep(pause);
-                                pause = (pause * 2).min(Duration::from_secs(2));
-                            }
-                            other => return other,
-                        }
-                    }
+                    retry_while(
+                        || crate::kafka::group_offsets::committed(&admin, &name, &tpl, TIMEOUT),
+                        |e| e.retriable,
+                    )
                 })
                 .await??;
                 let offsets = offsets
