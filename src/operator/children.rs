@@ -246,16 +246,14 @@ pub async fn output(client: &Client, namespace: &str, job: &str, tail_lines: Opt
     Ok(read(client, namespace, &pod, tail_lines).await)
 }
 
+/// How `pod`'s (first and only) container ended, once it has.
+fn terminated(pod: &Pod) -> Option<&k8s_openapi::api::core::v1::ContainerStateTerminated> {
+    pod.status.as_ref()?.container_statuses.as_ref()?.first()?.state.as_ref()?.terminated.as_ref()
+}
+
 /// What `pod` left: its container's termination message and its log (`tail_lines` of it).
 async fn read(client: &Client, namespace: &str, pod: &Pod, tail_lines: Option<i64>) -> Output {
-    let message = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.container_statuses.as_ref())
-        .and_then(|c| c.first())
-        .and_then(|c| c.state.as_ref())
-        .and_then(|s| s.terminated.as_ref())
-        .and_then(|t| t.message.clone());
+    let message = terminated(pod).and_then(|t| t.message.clone());
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     // A node that is gone or does not serve logs leaves the termination message. The read goes
     // through the API server to the kubelet: a node that accepts it and stalls must not hold

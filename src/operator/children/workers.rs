@@ -86,16 +86,12 @@ pub fn index(pod: &Pod) -> Option<u32> {
     pod.annotations().get(INDEX_ANNOTATION).and_then(|i| i.parse().ok())
 }
 
-fn terminated(pod: &Pod) -> Option<&k8s_openapi::api::core::v1::ContainerStateTerminated> {
-    pod.status.as_ref()?.container_statuses.as_ref()?.first()?.state.as_ref()?.terminated.as_ref()
-}
-
 fn message(pod: &Pod) -> Option<String> {
-    terminated(pod).and_then(|t| t.message.clone())
+    super::terminated(pod).and_then(|t| t.message.clone())
 }
 
 fn exit_code(pod: &Pod) -> Option<i32> {
-    terminated(pod).map(|t| t.exit_code)
+    super::terminated(pod).map(|t| t.exit_code)
 }
 
 /// `status.failedIndexes` (`1,3-5`) as the indexes it lists; what does not parse is left out.
