@@ -11,6 +11,14 @@
 //! child of the same restore point; the loser's iteration commits nothing and the next plans
 //! from the newest restore point.
 //!
+//! After each commit the iteration's [`super::BackupResult`] is printed on stdout as one JSON
+//! line, exactly the result line a backup Job prints: the operator reads the pod's log and
+//! records each line as it records a finished Job (`crate::operator::backup::continuous_status`).
+//! Each iteration is told, as its known restore points, the ids the previous line reported
+//! present (none for the first after a start), so a line lists as `added` only the restore points
+//! that are new since the line before — the first one after a start lists them all — and
+//! `present` names every one.
+//!
 //! An iteration that fails (Kafka or storage away) is logged, counted and tried again after a
 //! backoff that grows to [`MAX_BACKOFF`]; the process never exits on it. On SIGTERM the
 //! iteration under way gets [`FINISH_GRACE`] to commit, then is abandoned: its segments, never
@@ -134,6 +142,9 @@ pub async fn run(cfg: &BackupConfig, opts: Options, mut stop: watch::Receiver<bo
     let mut failures = 0u32;
     tracing::info!(interval_s = opts.commit_interval.as_secs(), "continuous backup started");
     let mut next = tokio::time::Instant::now();
+    // The restore points the previous result line reported present: the next line's `added`
+    // is what is new since then (the first line after a start lists them all).
+    let mut reported: Vec<String> = Vec::new();
     loop {
         tokio::select! {
             () = tokio::time::sleep_until(next) => {}
@@ -145,6 +156,7 @@ pub async fn run(cfg: &BackupConfig, opts: Options, mut stop: watch::Receiver<bo
         iteration.backup_id = None;
         iteration.backup.mode = crate::api::backup::BackupMode::Incremental;
         iteration.fence_lineage = true;
+        iteration.known_restore_points = Some(reported.clone());
         let mut attempt = pin!(super::run::run(&iteration));
         let (result, stopping) = tokio::select! {
             r = &mut attempt => (r, false),
@@ -170,6 +182,10 @@ pub async fn run(cfg: &BackupConfig, opts: Options, mut stop: watch::Receiver<bo
                     took_ms = started.elapsed().as_millis() as u64, "restore point committed");
                 let _ =
                     newest.send(Some(Committed { backup_id: r.backup_id.clone(), cut: unix(&r.started_at) }));
+                print_result(&r);
+                if let Some(points) = r.inventory.as_ref().and_then(|i| i.restore_points.as_ref()) {
+                    reported = points.present.clone();
+                }
                 next = started + opts.commit_interval;
             }
             Err(e) if super::fence::is_fenced(&e) => {
@@ -193,6 +209,22 @@ pub async fn run(cfg: &BackupConfig, opts: Options, mut stop: watch::Receiver<bo
     lag.abort();
     tracing::info!("continuous backup stopped");
     Ok(())
+}
+
+/// Prints `result` as one JSON line on stdout, as a backup Job prints its result: what the
+/// operator reads back from the pod's log. One `write` of the whole line, so a line is never
+/// split by another writer.
+fn print_result(result: &super::BackupResult) {
+    use std::io::Write;
+    match serde_json::to_string(result) {
+        Ok(json) => {
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = out.write_all(format!("{json}\n").as_bytes()).and_then(|()| out.flush()) {
+                tracing::warn!(error = %e, "cannot print the result line; the operator sees this commit in a later line");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot render the result line"),
+    }
 }
 
 /// An offset per topic and partition.

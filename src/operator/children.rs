@@ -246,6 +246,15 @@ pub async fn output(client: &Client, namespace: &str, job: &str, tail_lines: Opt
     Ok(read(client, namespace, &pod, tail_lines).await)
 }
 
+/// The log of the running pod `pod` (its last `tail_lines`), `None` when it cannot be read (not
+/// started yet, a node gone or stalling past [`LOG_READ_TIMEOUT`]): a continuous backup's result
+/// lines, read while its pod runs on.
+pub async fn pod_log(client: &Client, namespace: &str, pod: &str, tail_lines: Option<i64>) -> Option<String> {
+    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
+    let params = LogParams { tail_lines, ..Default::default() };
+    tokio::time::timeout(LOG_READ_TIMEOUT, pods.logs(pod, &params)).await.ok().and_then(Result::ok)
+}
+
 /// How `pod`'s (first and only) container ended, once it has.
 fn terminated(pod: &Pod) -> Option<&k8s_openapi::api::core::v1::ContainerStateTerminated> {
     pod.status.as_ref()?.container_statuses.as_ref()?.first()?.state.as_ref()?.terminated.as_ref()

@@ -14,32 +14,40 @@
 //!
 //! `Ready` follows the Deployment: `ContinuousBackupRunning` while it has an available pod (its
 //! readiness probe: the process committed a restore point), `ContinuousBackupNotRunning`
-//! otherwise. docs/continuous-backup.md says what the status does not
-//! show yet.
+//! otherwise. Each reconcile reads the end of the pod's log for the result lines of the commits
+//! since the last one recorded and records them as finished runs: `lastBackup`, `backupHistory`,
+//! the inventory, the `KafkaRestorePoint`s and their window ([`super::continuous_status`]).
+//! docs/continuous-backup.md.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
-use k8s_openapi::api::core::v1::{ConfigMap, ContainerPort, EnvVar, HTTPGetAction, Probe};
+use k8s_openapi::api::core::v1::{ConfigMap, ContainerPort, EnvVar, HTTPGetAction, Pod, Probe};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PropagationPolicy};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PropagationPolicy};
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 use sha2::Digest;
 use tracing::info;
 
+use super::continuous_status::{self, LOG_TAIL_LINES};
+use super::plan::Outcome;
 use super::run_config::{self, Run};
 use crate::api::backup::{BackupMode, KafkaBackup, KafkaBackupStatus};
 use crate::api::backup_reason::BackupReason;
 use crate::api::condition::ReadyReason;
+use crate::operator::children;
 use crate::operator::connection::JobConnection;
 use crate::operator::context::Context;
 use crate::operator::error::{Error, Result};
 use crate::operator::job::{self, JobRequest};
 use crate::operator::launch;
+use crate::operator::location::sync_job;
+use crate::operator::metrics::SourceLabels;
+use crate::operator::restore_points;
 use crate::operator::status;
 use crate::operator::storage_access::StorageAccess;
 
@@ -55,7 +63,9 @@ const MANAGER: &str = "strimzi-backup-operator";
 /// How soon to look again while the pod is not available (nothing else wakes the reconcile:
 /// Deployments are not watched).
 const STARTING_RETRY: Duration = Duration::from_secs(10);
-/// How soon to look again while it runs: to notice a pod that stopped being available.
+/// How soon to look again while it runs, at the latest: to notice a pod that stopped being
+/// available. Sooner with a shorter `commitInterval`: each look records the commits since the
+/// last.
 const RUNNING_RETRY: Duration = Duration::from_secs(60);
 
 /// Whether `kb` runs as a continuous backup.
@@ -92,7 +102,9 @@ pub async fn apply(
     ));
     let mut st = kb.status.clone().unwrap_or_default();
     st.observed_generation = kb.metadata.generation;
-    (st.next_scheduled_backup, st.active_job) = (None, None);
+    // A continuous backup runs no Job but, now and then, the sync that fills a gap.
+    let syncing = st.active_job.as_deref() == Some(sync_name(kb).as_str());
+    (st.next_scheduled_backup, st.active_job) = (None, syncing.then(|| sync_name(kb)));
     let then = match connection {
         Err(e) => {
             // The pod that runs keeps running (it retries on its own); no new one is applied.
@@ -101,19 +113,21 @@ pub async fn apply(
         }
         Ok(connection) => {
             let deployment = apply_deployment(ctx, kb, connection).await?;
+            let gap = commits(ctx, kb, &mut st, &at, now).await?;
+            fill_gap(ctx, kb, &mut st, &gap).await?;
             let available = deployment.status.as_ref().and_then(|s| s.available_replicas).unwrap_or(0);
             let dep = name(kb);
+            let interval = kb
+                .spec
+                .backup
+                .commit_interval
+                .as_deref()
+                .unwrap_or(crate::api::backup::DEFAULT_COMMIT_INTERVAL);
             if available > 0 {
-                let message = format!(
-                    "Deployment {dep} runs the continuous backup and committed a restore point; one every {}",
-                    kb.spec
-                        .backup
-                        .commit_interval
-                        .as_deref()
-                        .unwrap_or(crate::api::backup::DEFAULT_COMMIT_INTERVAL)
-                );
+                let message = continuous_status::running_message(&dep, interval, st.last_backup.as_ref());
                 status::set_ready(&mut st.conditions, BackupReason::ContinuousBackupRunning, message, &at);
-                Action::requeue(RUNNING_RETRY)
+                let every = crate::backup::continuous::interval(Some(interval)).unwrap_or(RUNNING_RETRY);
+                Action::requeue(every.min(RUNNING_RETRY))
             } else {
                 let message = format!(
                     "Deployment {dep} has no available pod: starting or rolling out a changed spec, no restore point committed yet (its /readyz), or its pod cannot start (see its pods' events and log)"
@@ -125,6 +139,129 @@ pub async fn apply(
     };
     status::write(&ctx.client, kb, &kb.status, &st).await?;
     Ok(then)
+}
+
+/// Records in `st` the commits the Deployment's pod printed since the last one recorded (the
+/// result lines at the end of its log), mirrors the restore points they report and exports the
+/// runs' metrics as for finished Jobs. Returns the restore points the location holds that neither
+/// a `KafkaRestorePoint` nor a line read describes ([`continuous_status::gap`]).
+async fn commits(
+    ctx: &Context,
+    kb: &KafkaBackup,
+    st: &mut KafkaBackupStatus,
+    at: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+    now: DateTime<Utc>,
+) -> Result<Vec<String>> {
+    let ns = kb.namespace().unwrap_or_default();
+    let selector =
+        format!("app.kubernetes.io/instance={},app.kubernetes.io/component={COMPONENT}", kb.name_any());
+    let pods = Api::<Pod>::namespaced(ctx.client.clone(), &ns)
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(Error::read("the continuous backup's pods"))?;
+    let Some(pod) = newest_pod(pods.items, &name(kb)) else { return Ok(Vec::new()) };
+    let Some(log) = children::pod_log(&ctx.client, &ns, &pod.name_any(), Some(LOG_TAIL_LINES)).await else {
+        return Ok(Vec::new());
+    };
+    let results = continuous_status::new_results(&log, st);
+    if results.is_empty() {
+        return Ok(Vec::new());
+    }
+    continuous_status::record(st, &results, at);
+    let outcomes: Vec<Outcome> = results.iter().map(|r| Outcome::Completed(Box::new(r.clone()))).collect();
+    super::metrics::runs(&ctx.metrics, kb, &outcomes, now);
+    let Some(sync) = continuous_status::restore_points(&results) else { return Ok(Vec::new()) };
+    let existing = restore_points::list(&ctx.client, kb).await?;
+    let gap = continuous_status::gap(&sync, &restore_points::known(&existing));
+    let mirrored = restore_points::mirror(&ctx.client, kb, existing, &sync).await?;
+    st.recoverability = crate::restore_points::recoverability(&mirrored.points);
+    ctx.metrics.recoverability(&SourceLabels::of(kb), &st.recoverability, Some(mirrored.points.len()));
+    if mirrored.created + mirrored.deleted > 0 {
+        info!(backup = %kb.name_any(), created = mirrored.created, deleted = mirrored.deleted,
+            points = mirrored.points.len(), "restore points synced from the continuous backup's commits");
+    }
+    Ok(gap)
+}
+
+/// The sync Job that fills a gap in what the result lines described.
+pub fn sync_name(kb: &KafkaBackup) -> String {
+    job::child_name(&kb.name_any(), "continuous-sync")
+}
+
+/// Fills a [`continuous_status::gap`]: restore points at the location no `KafkaRestorePoint` holds
+/// and no result line read describes (the operator was away while the pod's log rotated, a line
+/// was lost) get theirs from a sync Job listing the location, as a `KafkaBackupLocation`'s does
+/// (`crate::operator::location::sync_job`). One at a time, named in `status.activeJob` while it
+/// runs; it creates restore points and never deletes one (the lines say what was pruned, and may
+/// have added points after its listing). A gap seen while it runs is looked at again with the
+/// lines after it.
+async fn fill_gap(ctx: &Context, kb: &KafkaBackup, st: &mut KafkaBackupStatus, gap: &[String]) -> Result<()> {
+    let ns = kb.namespace().unwrap_or_default();
+    let job = sync_name(kb);
+    if st.active_job.is_some() {
+        let jobs = children::owned_jobs(&ctx.client, kb, sync_job::COMPONENT).await?;
+        match jobs.iter().find(|j| j.name_any() == job).map(children::state) {
+            Some(children::JobState::Running) => return Ok(()),
+            None => st.active_job = None,
+            Some(state) => {
+                match sync_job::record(ctx, kb, &job, &state, false).await? {
+                    sync_job::Synced::Mirrored { result, mirrored } => {
+                        info!(backup = %kb.name_any(), created = mirrored.created, location = %result.location,
+                            "restore points the result lines did not describe, filled from a listing of the location");
+                        let points = restore_points::list(&ctx.client, kb).await?;
+                        let specs: Vec<_> = points.into_iter().map(|p| p.spec).collect();
+                        st.recoverability = crate::restore_points::recoverability(&specs);
+                        ctx.metrics.recoverability(
+                            &SourceLabels::of(kb),
+                            &st.recoverability,
+                            Some(specs.len()),
+                        );
+                    }
+                    sync_job::Synced::Shortened => {
+                        tracing::warn!(backup = %kb.name_any(), job = %job, "the sync Job left only a summary; a later gap starts another");
+                    }
+                    sync_job::Synced::Failed(why) => {
+                        tracing::warn!(backup = %kb.name_any(), job = %job, error = %why, "the sync Job failed; a later gap starts another");
+                    }
+                }
+                children::delete_run(&ctx.client, &ns, &job).await?;
+                st.active_job = None;
+                return Ok(());
+            }
+        }
+    }
+    if gap.is_empty() {
+        return Ok(());
+    }
+    tracing::warn!(backup = %kb.name_any(), missing = ?gap, job = %job,
+        "restore points at the location that no result line read describes: listing the location");
+    let sync = sync_job::SyncJob {
+        name: &job,
+        storage: &run_config::storage(kb),
+        read_only: true,
+        options: &kb.spec.job_options,
+        annotations: BTreeMap::new(),
+    };
+    sync_job::start(ctx, kb, sync).await?;
+    st.active_job = Some(job);
+    Ok(())
+}
+
+/// The pod whose log holds the newest commits: the newest of the pods a ReplicaSet of
+/// `deployment` controls (`<deployment>-<pod-template-hash>`). Anyone who could plant another pod
+/// with these labels could as well mount the location's Secrets and write there: a pod's lines
+/// are trusted as far as the namespace's pod creators are.
+pub fn newest_pod(pods: Vec<Pod>, deployment: &str) -> Option<Pod> {
+    pods.into_iter()
+        .filter(|p| {
+            let hash = p.labels().get("pod-template-hash");
+            p.owner_references().iter().any(|o| {
+                o.kind == "ReplicaSet"
+                    && o.controller == Some(true)
+                    && hash.is_some_and(|h| o.name == format!("{deployment}-{h}"))
+            })
+        })
+        .max_by_key(|p| p.metadata.creation_timestamp.as_ref().map(|t| t.0))
 }
 
 /// Renders the config, applies the ConfigMap and the Deployment; returns the Deployment as the

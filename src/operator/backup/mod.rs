@@ -1,6 +1,7 @@
 //! The `KafkaBackup` controller.
 //!
 //! - [`continuous`]: `backup.mode: continuous`, a Deployment instead of Jobs (I/O).
+//! - [`continuous_status`]: what its commits, read from its pod's log, do to the status (pure).
 //! - [`controller`]: the reconcile's wiring (finalizer, one clock read) — I/O only through the
 //!   steps below.
 //! - [`observe`]: what a reconcile reads (I/O).
@@ -16,6 +17,7 @@
 pub mod act;
 pub mod cleanup;
 pub mod continuous;
+pub mod continuous_status;
 pub mod controller;
 pub mod metrics;
 pub mod observe;

@@ -570,6 +570,7 @@ fn continuous_calls(
             let volumes = spec["template"]["spec"]["volumes"].to_string();
             assert!(volumes.contains("nightly-continuous"), "its ConfigMap mounted: {volumes}");
         }),
+        list_pods(vec![]),
         Call::apply_status(KB, object(kb)).body(move |b| {
             assert_eq!(ready(b), (status.into(), reason.into()));
             assert!(b["status"]["activeJob"].is_null() && b["status"]["nextScheduledBackup"].is_null());
@@ -585,7 +586,199 @@ async fn a_continuous_backup_applies_its_deployment_and_is_ready_while_it_has_an
     assert_eq!(fixtures::requeue_after(&action), Some(Duration::from_secs(10)), "no watch: look again soon");
     let calls = continuous_calls(&kb, 1, "ContinuousBackupRunning", "True");
     let action = run(kb, calls).await.expect("reconcile");
-    assert_eq!(fixtures::requeue_after(&action), Some(Duration::from_secs(60)));
+    assert_eq!(fixtures::requeue_after(&action), Some(Duration::from_secs(10)), "each commit recorded soon");
+}
+
+const PODS: &str = "/api/v1/namespaces/kafka/pods";
+const POD: &str = "nightly-continuous-5d8f7c-x2k9q";
+const SYNC: &str = "nightly-continuous-sync";
+
+/// How the Deployment's pods are listed, answered with `items`.
+fn list_pods(items: Vec<Value>) -> Call {
+    Call::list(
+        PODS,
+        "app.kubernetes.io/instance=nightly,app.kubernetes.io/component=continuous-backup",
+        "Pod",
+        items,
+    )
+}
+
+/// The Deployment's running pod, controlled by its ReplicaSet.
+fn continuous_pod() -> Value {
+    json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": POD, "namespace": NS, "creationTimestamp": "2026-11-21T09:59:00Z",
+            "labels": {"app.kubernetes.io/instance": "nightly", "app.kubernetes.io/component": "continuous-backup",
+                "pod-template-hash": "5d8f7c"},
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "nightly-continuous-5d8f7c",
+                "uid": "rs", "controller": true}]},
+        "status": {"phase": "Running"}})
+}
+
+/// The summary of restore point `id` committed `at` seconds past 10:00.
+fn summary(id: &str, at: u32) -> Value {
+    let manifest = json!({
+        "formatVersion": 2, "backupId": id, "startedAt": format!("2026-11-21T10:00:{:02}.000Z", at - 1),
+        "completedAt": format!("2026-11-21T10:00:{at:02}.000Z"), "encoding": {"compression": "zstd"},
+        "topics": [], "totals": {"records": 0, "rawBytes": 0, "storedBytes": 0, "topics": 0, "partitions": 0}
+    });
+    let summary =
+        crate::restore_points::summarize(&serde_json::from_value(manifest).expect("manifest"), None);
+    serde_json::to_value(summary).expect("summary as JSON")
+}
+
+/// The result line the continuous process prints for commit `id` at `at` seconds past 10:00.
+fn commit_line(id: &str, at: u32, added: &[&str], present: &[&str]) -> String {
+    let mut line: Value = serde_json::from_str(&result(id)).expect("result");
+    line["startedAt"] = json!(format!("2026-11-21T10:00:{:02}.000Z", at - 1));
+    line["completedAt"] = json!(format!("2026-11-21T10:00:{at:02}.000Z"));
+    line["restorePoints"] = json!({"location": "s3://b/", "present": present, "complete": true,
+        "added": added.iter().map(|a| summary(a, at)).collect::<Vec<_>>()});
+    line.to_string()
+}
+
+/// A restore point of `nightly` as the operator created it, for backup `id`.
+fn point(id: &str) -> Value {
+    json!({"apiVersion": "kafkabackup.com/v1alpha1", "kind": "KafkaRestorePoint",
+        "metadata": {"name": format!("nightly-{id}"), "namespace": NS,
+            "labels": {"kafkabackup.com/source": "nightly", "kafkabackup.com/source-kind": "KafkaBackup"},
+            "ownerReferences": [fixtures::owner("KafkaBackup", "nightly", UID)]},
+        "spec": serde_json::to_value(crate::api::restore_point::KafkaRestorePointSpec {
+            source: crate::api::restore_point::RestorePointSource { kind: "KafkaBackup".into(), name: "nightly".into() },
+            ..serde_json::from_value(summary(id, 5)).expect("a spec")
+        }).expect("spec as JSON")})
+}
+
+/// The calls up to the Deployment as it runs with an available pod.
+fn continuous_applied() -> Vec<Call> {
+    vec![
+        list_jobs(vec![]),
+        Call::patch(
+            CONTINUOUS_CONFIG,
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "nightly-continuous"}}),
+        ),
+        Call::patch(DEPLOYMENT, deployment(1)),
+    ]
+}
+
+#[tokio::test]
+async fn a_running_continuous_backup_records_the_commits_its_pod_printed_and_mirrors_their_restore_points() {
+    let mut kb = backup("backup: {mode: continuous, commitInterval: 10s}");
+    // c1 recorded already; c2 and c3 are new (c3 pruned c0, whose restore point goes).
+    let log = [
+        "2026-11-21T10:00:00Z INFO continuous backup started".to_string(),
+        commit_line("c1", 10, &["c0", "c1"], &["c0", "c1"]),
+        "2026-11-21T10:00:20Z INFO restore point committed".to_string(),
+        commit_line("c2", 20, &["c2"], &["c0", "c1", "c2"]),
+        commit_line("c3", 30, &["c3"], &["c1", "c2", "c3"]),
+    ]
+    .join("\n");
+    let mut status = crate::api::backup::KafkaBackupStatus::default();
+    super::outcome::completed(
+        &mut status,
+        &serde_json::from_str(&commit_line("c1", 10, &[], &[])).expect("c1"),
+        crate::time::now(),
+    );
+    kb.status = Some(status);
+    let mut calls = continuous_applied();
+    calls.extend([
+        list_pods(vec![continuous_pod()]),
+        Call::log(format!("{PODS}/{POD}/log"), &log)
+            .check(|s| assert_eq!(s.param("tailLines"), Some("500"), "the end of the log only")),
+        Call::list(
+            POINTS,
+            "kafkabackup.com/source-kind=KafkaBackup,kafkabackup.com/source=nightly",
+            "KafkaRestorePoint",
+            vec![point("c0"), point("c1"), point("c2")],
+        ),
+        Call::create(POINTS).body(|b| {
+            assert_eq!(b["metadata"]["name"], "nightly-c3");
+            assert_eq!(b["spec"]["source"], json!({"kind": "KafkaBackup", "name": "nightly"}));
+        }),
+        Call::delete(format!("{POINTS}/nightly-c0")),
+        Call::apply_status(KB, object(&kb)).body(|b| {
+            let st = &b["status"];
+            assert_eq!(st["lastBackup"]["id"], "c3");
+            let history: Vec<&str> = st["backupHistory"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["id"].as_str())
+                .collect();
+            assert_eq!(history, ["c3", "c2", "c1"]);
+            assert_eq!(st["lastRecoverabilityPoint"], "2026-11-21T10:00:29.000Z", "c3's cut");
+            assert_eq!(ready(b), ("True".into(), "ContinuousBackupRunning".into()));
+            let message = b["status"]["conditions"][0]["message"].as_str().unwrap_or_default();
+            assert!(message.contains("the newest is c3"), "{message}");
+            assert!(st["activeJob"].is_null(), "no gap: no sync");
+        }),
+    ]);
+    let action = run(kb, calls).await.expect("reconcile");
+    assert_eq!(fixtures::requeue_after(&action), Some(Duration::from_secs(10)));
+}
+
+#[tokio::test]
+async fn restore_points_no_line_describes_are_listed_by_a_sync_job_that_only_creates() {
+    // Only c3's line is left in the log: c1 is present at the location, unknown here.
+    let kb = backup("backup: {mode: continuous, commitInterval: 10s}");
+    let log = commit_line("c3", 30, &["c3"], &["c1", "c2", "c3"]);
+    let source = "kafkabackup.com/source-kind=KafkaBackup,kafkabackup.com/source=nightly";
+    let mut calls = continuous_applied();
+    calls.extend([
+        list_pods(vec![continuous_pod()]),
+        Call::log(format!("{PODS}/{POD}/log"), &log),
+        Call::list(POINTS, source, "KafkaRestorePoint", vec![point("c2")]),
+        Call::create(POINTS).body(|b| assert_eq!(b["metadata"]["name"], "nightly-c3")),
+        Call::list(POINTS, source, "KafkaRestorePoint", vec![point("c2"), point("c3")]),
+        Call::create(CONFIG_MAPS).body(|b| {
+            owned(b, SYNC, "sync");
+            let config = b["data"]["config.yaml"].as_str().unwrap_or_default();
+            assert!(config.contains("known:\n- c2\n- c3"), "told what it knows: {config}");
+        }),
+        Call::create(JOBS).body(|b| {
+            owned(b, SYNC, "sync");
+            let args = b["spec"]["template"]["spec"]["containers"][0]["args"].to_string();
+            assert!(args.contains("sync"), "{args}");
+        }),
+        Call::apply_status(KB, object(&kb)).body(|b| assert_eq!(b["status"]["activeJob"], SYNC)),
+    ]);
+    run(kb.clone(), calls).await.expect("reconcile");
+
+    // It listed c1: created; c2 and c3 are left as they are, nothing is deleted.
+    let mut kb = kb;
+    kb.status =
+        Some(crate::api::backup::KafkaBackupStatus { active_job: Some(SYNC.into()), ..Default::default() });
+    let done = fixtures::job(
+        NS,
+        SYNC,
+        fixtures::labels("nightly", "sync"),
+        vec![fixtures::owner("KafkaBackup", "nightly", UID)],
+        fixtures::finished("Complete", "2026-11-21T10:01:00Z"),
+    );
+    let listed = json!({"location": "s3://b/", "present": ["c1", "c3"], "added": [summary("c1", 10)], "complete": true});
+    let mut calls = continuous_applied();
+    calls.extend([
+        list_pods(vec![continuous_pod()]),
+        Call::log(format!("{PODS}/{POD}/log"), ""),
+        Call::list(
+            JOBS,
+            "app.kubernetes.io/instance=nightly,app.kubernetes.io/component=sync",
+            "Job",
+            vec![done],
+        ),
+    ]);
+    calls.extend(fixtures::job_output(NS, SYNC, &format!("{listed}\n")));
+    calls.extend([
+        Call::list(POINTS, source, "KafkaRestorePoint", vec![point("c2"), point("c3")]),
+        Call::create(POINTS).body(|b| assert_eq!(b["metadata"]["name"], "nightly-c1")),
+        Call::list(POINTS, source, "KafkaRestorePoint", vec![point("c1"), point("c2"), point("c3")]),
+        Call::delete(format!("{JOBS}/{SYNC}")),
+        Call::delete(format!("{CONFIG_MAPS}/{SYNC}")),
+        Call::apply_status(KB, object(&kb)).body(|b| {
+            assert!(b["status"]["activeJob"].is_null(), "{}", b["status"]);
+            assert!(b["status"]["lastRecoverabilityPoint"].is_string(), "{}", b["status"]);
+        }),
+    ]);
+    run(kb, calls).await.expect("reconcile");
 }
 
 #[tokio::test]

@@ -10,21 +10,17 @@ use chrono::Utc;
 use kube::runtime::controller::Action;
 use kube::{Resource, ResourceExt};
 
-use super::decide::{self, Step, SyncJob};
-use crate::api::cluster::ClusterConnection;
+use super::decide::{self, Step};
+use super::sync_job::{self, SyncJob, Synced};
 use crate::api::location::{AccessMode, KafkaBackupLocation, KafkaBackupLocationStatus, LocationReason};
-use crate::operator::children::{self, FailedResult, GENERATION_ANNOTATION, JobState};
-use crate::operator::connection::JobConnection;
+use crate::operator::children::{self, GENERATION_ANNOTATION, JobState};
 use crate::operator::context::Context;
-use crate::operator::error::{Error, Result};
-use crate::operator::launch::{Launch, launch};
+use crate::operator::error::Result;
 use crate::operator::metrics::SourceLabels;
 use crate::operator::status::{set_ready, write};
-use crate::operator::storage_access::StorageAccess;
-use crate::sync::{SyncConfig, SyncResult};
 
 /// The `app.kubernetes.io/component` of sync Jobs.
-pub const COMPONENT: &str = "sync";
+pub const COMPONENT: &str = sync_job::COMPONENT;
 
 pub async fn reconcile(kbl: Arc<KafkaBackupLocation>, ctx: Arc<Context>) -> Result<Action> {
     let now = Utc::now();
@@ -45,8 +41,8 @@ pub async fn reconcile(kbl: Arc<KafkaBackupLocation>, ctx: Arc<Context>) -> Resu
     }
     let period = crate::api::duration::parse_millis(&kbl.spec.sync_period).unwrap_or(300_000);
     let jobs = children::owned_jobs(&ctx.client, kbl.as_ref(), COMPONENT).await?;
-    let observed: Vec<SyncJob> =
-        jobs.iter().map(|j| SyncJob { name: j.name_any(), state: children::state(j) }).collect();
+    let observed: Vec<decide::SyncJob> =
+        jobs.iter().map(|j| decide::SyncJob { name: j.name_any(), state: children::state(j) }).collect();
     let step = decide::decide(&kbl, &observed, period, now);
     let requeue = match step {
         Step::Record { job, state } => {
@@ -99,35 +95,15 @@ async fn event(ctx: &Context, kbl: &KafkaBackupLocation, warning: bool, reason: 
 }
 
 async fn start(ctx: &Context, kbl: &KafkaBackupLocation, job: &str) -> Result<()> {
-    let points = crate::operator::restore_points::list(&ctx.client, kbl).await?;
-    let config = SyncConfig {
-        storage: kbl.spec.storage.clone(),
-        known: crate::operator::restore_points::known(&points),
-        revisions: crate::operator::restore_points::revisions(&points),
-        verified: crate::operator::restore_points::verified(&points),
-        ..Default::default()
-    };
-    let config_yaml = serde_yaml_ng::to_string(&config).map_err(|e| Error::Render(e.to_string()))?;
-    let access = StorageAccess::for_storage(&kbl.spec.storage);
-    // Only reads happen either way; read-only makes the kubelet hold the Job to that.
-    let access = if kbl.spec.access_mode == AccessMode::ReadOnly { access.read_only() } else { access };
-    let cluster = ClusterConnection::default();
-    let run = Launch {
-        name: job.to_string(),
-        component: COMPONENT,
-        subcommand: "sync",
-        config_yaml,
-        connection: JobConnection::default(),
-        access,
+    let generation = kbl.metadata.generation.map(|g| (GENERATION_ANNOTATION.to_string(), g.to_string()));
+    let sync = SyncJob {
+        name: job,
+        storage: &kbl.spec.storage,
+        read_only: kbl.spec.access_mode == AccessMode::ReadOnly,
         options: &kbl.spec.job_options,
-        cluster: &cluster,
-        annotations: kbl
-            .metadata
-            .generation
-            .map(|g| [(GENERATION_ANNOTATION.to_string(), g.to_string())].into())
-            .unwrap_or_default(),
+        annotations: generation.into_iter().collect(),
     };
-    launch(ctx, kbl, run).await?;
+    sync_job::start(ctx, kbl, sync).await?;
     Ok(())
 }
 
@@ -139,15 +115,10 @@ async fn record(
     job: &str,
     state: &JobState,
 ) -> Result<()> {
-    let namespace = kbl.namespace().unwrap_or_default();
-    let output = children::output(&ctx.client, &namespace, job, None).await?;
     let now = crate::time::now();
     status.last_attempt_time = Some(now.clone());
-    match children::run_result::<SyncResult>(state, &output, FailedResult::Ignore) {
-        Ok(result) if result.complete => {
-            let existing = crate::operator::restore_points::list(&ctx.client, kbl).await?;
-            let mirrored =
-                crate::operator::restore_points::mirror(&ctx.client, kbl, existing, &result).await?;
+    match sync_job::record(ctx, kbl, job, state, true).await? {
+        Synced::Mirrored { result, mirrored } => {
             status.last_sync_time = Some(now.clone());
             status.restore_points = Some(mirrored.points.len() as i64);
             status.unreadable = result.unreadable.iter().map(|u| u.object.clone()).collect();
@@ -182,11 +153,11 @@ async fn record(
                 event(ctx, kbl, false, "RestorePointsSynced", note).await;
             }
         }
-        Ok(_) => {
+        Synced::Shortened => {
             let message = "the sync Job's log is gone and its termination message holds only a summary; syncing again at the next period".to_string();
             set_ready(&mut status.conditions, LocationReason::SyncFailed, message, &now);
         }
-        Err(why) => {
+        Synced::Failed(why) => {
             let message = format!("listing {} failed: {why}", location_text(kbl));
             if set_ready(&mut status.conditions, LocationReason::SyncFailed, &message, &now) {
                 event(ctx, kbl, true, "SyncFailed", message).await;
