@@ -128,6 +128,15 @@ enum Command {
         /// (`restore.scope: allRetained`), not only what Kafka held at the backup's cut.
         #[arg(long)]
         all_retained: bool,
+        /// Processes one restore runs across, each started alike with the same restore id
+        /// (default: the config's `restore.workers`, else 1). Worker 0 plans and, once every
+        /// worker wrote its share, finishes (consumer-group offsets committed once).
+        #[arg(long, value_name = "N")]
+        workers: Option<u32>,
+        /// Which of the `--workers` this is, from 0 (an Indexed Job's pod has it in
+        /// JOB_COMPLETION_INDEX).
+        #[arg(long, value_name = "I", env = "JOB_COMPLETION_INDEX")]
+        worker_index: Option<u32>,
     },
     /// Move the committed offsets of consumer groups (what offset-reset Jobs run). Prints the
     /// per-group result and the snapshot of the offsets from before (for to-snapshot rollback).
@@ -314,6 +323,8 @@ struct RestoreFlags {
     renames: Vec<String>,
     dry_run: bool,
     all_retained: bool,
+    /// `--workers`, `--worker-index`.
+    slot: (Option<u32>, Option<u32>),
 }
 
 async fn restore(config: Option<&Path>, flags: &ConfigFlags, extra: RestoreFlags) -> anyhow::Result<()> {
@@ -338,9 +349,22 @@ async fn restore(config: Option<&Path>, flags: &ConfigFlags, extra: RestoreFlags
             partitions: None,
         });
     }
-    let result = strimzi_backup_operator::restore::run(&cfg).await?;
-    println!("{}", serde_json::to_string(&result)?);
-    termination_message(&serde_json::to_string(&result.summary())?);
+    use strimzi_backup_operator::restore::{Outcome, workers::Slot};
+    // `--workers` over the config's `restore.workers` (the operator passes both alike).
+    let workers = extra.slot.0.unwrap_or_else(|| u32::try_from(cfg.restore.workers).unwrap_or(1).max(1));
+    let slot = Slot { workers, index: extra.slot.1.unwrap_or(0) };
+    match strimzi_backup_operator::restore::run_worker(&cfg, slot).await? {
+        Outcome::Finished(result) => {
+            println!("{}", serde_json::to_string(&result)?);
+            termination_message(&serde_json::to_string(&result.summary())?);
+        }
+        // This worker's share is written; worker 0 finishes the restore.
+        Outcome::PartDone(line) => {
+            let json = serde_json::to_string(&line)?;
+            println!("{json}");
+            termination_message(&json);
+        }
+    }
     Ok(())
 }
 
@@ -507,8 +531,12 @@ fn main() -> ExitCode {
             restore_id,
             dry_run,
             all_retained,
+            workers,
+            worker_index,
         } => {
-            let extra = RestoreFlags { backup_id, restore_id, point_in_time, renames, dry_run, all_retained };
+            let slot = (workers, worker_index);
+            let extra =
+                RestoreFlags { backup_id, restore_id, point_in_time, renames, dry_run, all_retained, slot };
             block_on(restore(config.as_deref(), &flags, extra))
         }
         Command::OffsetReset { config, dry_run } => block_on(offset_reset(&config, dry_run)),

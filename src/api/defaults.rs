@@ -130,7 +130,7 @@ mod tests {
         let out = apply(&restore, &patch("KafkaRestore", &restore).expect("patch"));
         assert_eq!(
             out["spec"]["restore"],
-            json!({"topicCreation": "auto", "existingTopicPolicy": "fail", "parallelism": 4, "dryRun": false, "approval": "Automatic", "scope": "restorePoint"})
+            json!({"topicCreation": "auto", "existingTopicPolicy": "fail", "parallelism": 4, "workers": 1, "dryRun": false, "approval": "Automatic", "scope": "restorePoint"})
         );
         assert_eq!(out["spec"]["topics"], json!({"include": [".*"], "exclude": []}));
         assert_eq!(out["spec"]["somethingNew"], json!({"kept": true}));

@@ -275,10 +275,22 @@ pub struct RestoreSettings {
     /// What to do when a target topic exists.
     #[serde(default)]
     pub existing_topic_policy: ExistingTopicPolicy,
-    /// Partitions restored concurrently.
+    /// Partitions restored concurrently (in each worker pod, with `workers`).
     #[serde(default = "default_parallelism")]
     #[schemars(range(min = 1, max = 256))]
     pub parallelism: i32,
+    /// Pods one restore runs across (issue 18 §3): raise it when one pod's network, CPU or
+    /// producer cannot write the backup as fast as the target cluster takes it. With more than
+    /// one the run is an Indexed Job of that many pods: worker 0 plans (claims, creates or empties
+    /// the target topics, registers schemas), the partitions are split between the workers by
+    /// the bytes the backup holds (a topic restored into another partition count is one
+    /// worker's), each writes its share through its own transactional producer, and worker 0
+    /// finishes once every worker succeeded: consumer-group offsets are committed once, after all
+    /// workers. A worker that fails is retried alone (`job.backoffLimit` is then per worker).
+    /// Each pod gets the Job's `resources`. Ignored with `dryRun` (one pod plans). At most 64.
+    #[serde(default = "default_workers")]
+    #[schemars(range(min = 1, max = super::backup::MAX_WORKERS))]
+    pub workers: i32,
     /// Report what would be restored (topics, partitions, records, offset translations) in
     /// status and write nothing: the plan (`status.plan`) is the result.
     #[serde(default)]
@@ -396,6 +408,7 @@ impl Default for RestoreSettings {
             topic_creation: TopicCreation::default(),
             existing_topic_policy: ExistingTopicPolicy::default(),
             parallelism: default_parallelism(),
+            workers: default_workers(),
             dry_run: false,
             approval: Approval::default(),
             scope: RestoreScope::default(),
@@ -408,6 +421,10 @@ impl Default for RestoreSettings {
 
 fn default_parallelism() -> i32 {
     4
+}
+
+fn default_workers() -> i32 {
+    1
 }
 
 /// Offset snapshot before restoring.
@@ -503,6 +520,10 @@ pub struct RestoreResult {
     /// What was re-registered in the target Schema Registry (`restore.schemaRegistry`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_registry: Option<SchemaRegistryRestored>,
+    /// Pods the restore ran across (`restore.workers`), when more than one; the figures above
+    /// are still the whole restore's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workers: Option<i32>,
 }
 
 /// What a restore re-registered in the target Schema Registry.

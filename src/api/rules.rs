@@ -68,7 +68,7 @@ pub fn backup(spec: &KafkaBackupSpec) -> Vec<FieldError> {
         Ok(_) => {}
     }
     problems.extend(compression_level(&spec.backup));
-    problems.extend(workers(&spec.backup));
+    problems.extend(workers("spec.backup.workers", "backup", spec.backup.workers));
     problems.extend(continuous(spec));
     if let Some(encryption) = &spec.backup.encryption {
         problems.extend(super::kms::problems(encryption, "spec.backup.encryption"));
@@ -115,17 +115,16 @@ fn compression_level(settings: &super::backup::BackupSettings) -> Option<FieldEr
     })
 }
 
-/// `backup.workers` within 1..=[`MAX_WORKERS`](super::backup::MAX_WORKERS). The CRD's schema
-/// bounds it too; this names why, and holds where the schema was not applied (an object stored
-/// under an older CRD, a controller reading a spec by hand).
-fn workers(settings: &super::backup::BackupSettings) -> Option<FieldError> {
+/// `backup.workers` and `restore.workers` within 1..=[`MAX_WORKERS`](super::backup::MAX_WORKERS).
+/// The CRD's schema bounds it too; this names why, and holds where the schema was not applied
+/// (an object stored under an older CRD, a controller reading a spec by hand).
+fn workers(field: &'static str, run: &str, n: i32) -> Option<FieldError> {
     use super::backup::MAX_WORKERS;
-    let n = settings.workers;
     (!(1..=MAX_WORKERS).contains(&n)).then(|| {
         FieldError::new(
-            "spec.backup.workers",
+            field,
             format!(
-                "{n} is not 1-{MAX_WORKERS}: one backup runs in at least one pod, and beyond {MAX_WORKERS} every \
+                "{n} is not 1-{MAX_WORKERS}: one {run} runs in at least one pod, and beyond {MAX_WORKERS} every \
                  worker's planning costs the brokers more than the pod adds; raise parallelism or resources instead"
             ),
         )
@@ -231,6 +230,7 @@ pub fn restore(spec: &KafkaRestoreSpec, now: chrono::DateTime<chrono::Utc>) -> V
         }
     }
     regexes(&mut problems, "spec.topics", &spec.topics.include, &spec.topics.exclude);
+    problems.extend(workers("spec.restore.workers", "restore", spec.restore.workers));
     if let Some(include) = spec.consumer_groups.as_ref().and_then(|g| g.include.as_ref()) {
         regexes(&mut problems, "spec.consumerGroups.include", include, &[]);
     }
@@ -550,5 +550,25 @@ mod tests {
         )
         .expect("spec");
         assert!(restore(&strimzi, now()).is_empty());
+    }
+
+    #[test]
+    fn restore_workers_are_1_to_64() {
+        let spec = |workers: &str| -> KafkaRestoreSpec {
+            serde_yaml_ng::from_str(&format!(
+                "kafkaCluster: {{bootstrapServers: 'k:9092'}}\nbackupRef: {{name: b}}\nrestore: {{workers: {workers}}}\n"
+            ))
+            .expect("spec")
+        };
+        assert!(restore(&spec("4"), now()).is_empty());
+        for wrong in ["0", "65", "-1"] {
+            let problems = restore(&spec(wrong), now());
+            let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+            assert_eq!(paths, ["spec.restore.workers"], "{wrong}");
+        }
+        let default: KafkaRestoreSpec =
+            serde_yaml_ng::from_str("kafkaCluster: {bootstrapServers: 'k:9092'}\nbackupRef: {name: b}\n")
+                .expect("spec");
+        assert_eq!(default.restore.workers, 1);
     }
 }

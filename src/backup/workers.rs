@@ -51,22 +51,26 @@ pub fn share(plans: &[PartitionPlan], workers: u32, index: u32) -> Vec<usize> {
 
 /// Every worker's partitions, by worker index; each partition in exactly one.
 pub fn assign(plans: &[PartitionPlan], workers: u32) -> Vec<Vec<usize>> {
-    let workers = workers.max(1) as usize;
-    let mut weighted: Vec<(u64, usize)> = plans
+    let weighed: Vec<(u64, (&str, i32))> = plans
         .iter()
-        .enumerate()
-        .map(|(i, p)| (expected_bytes(p, topic_fallback(plans, &p.topic)), i))
+        .map(|p| (expected_bytes(p, topic_fallback(plans, &p.topic)), (p.topic.as_str(), p.partition)))
         .collect();
-    // Largest first; equal sizes by topic and partition, so the order plans came in never counts.
-    weighted.sort_by(|(a, i), (b, j)| {
-        b.cmp(a).then_with(|| {
-            (&plans[*i].topic, plans[*i].partition).cmp(&(&plans[*j].topic, plans[*j].partition))
-        })
-    });
+    balance(&weighed, workers)
+}
+
+/// Spreads units of work over `workers` by their bytes: the largest first, each to the worker
+/// with the fewest bytes so far (the lowest index among equals), equal sizes taken in the order
+/// of their keys, so the order the units came in never counts. Returns each worker's units
+/// (indexes into `units`, ascending); workers past the number of units get none. Shared by a
+/// backup's partitions and a restore's units ([`crate::restore::workers`]).
+pub fn balance<K: Ord>(units: &[(u64, K)], workers: u32) -> Vec<Vec<usize>> {
+    let workers = workers.max(1) as usize;
+    let mut weighted: Vec<(u64, usize)> =
+        units.iter().enumerate().map(|(i, (bytes, _))| (*bytes, i)).collect();
+    weighted.sort_by(|(a, i), (b, j)| b.cmp(a).then_with(|| units[*i].1.cmp(&units[*j].1)));
     let mut load = vec![0u64; workers];
     let mut shares = vec![Vec::new(); workers];
     for (bytes, i) in weighted {
-        // The least loaded worker; the lowest index among equals.
         let w = (0..workers).min_by_key(|w| (load[*w], *w)).unwrap_or(0);
         load[w] = load[w].saturating_add(bytes);
         shares[w].push(i);

@@ -81,8 +81,9 @@ pub struct JobRequest {
     pub volumes: Vec<Volume>,
     pub mounts: Vec<VolumeMount>,
     pub options: JobOptions,
-    /// Pods one run is split across (`backup.workers`). Above 1 the Job is an Indexed Job of
-    /// that many pods ([`indexed`]); 0 and 1 are the single-pod Job every kind runs otherwise.
+    /// Pods one run is split across (`backup.workers`, `restore.workers`). Above 1 the Job is an
+    /// Indexed Job of that many pods ([`indexed`]); 0 and 1 are the single-pod Job every kind
+    /// runs otherwise.
     pub workers: i32,
 }
 

@@ -26,6 +26,8 @@
 //! - [`metadata`]: the backup's ACLs and quotas (`restore.metadata`), SCRAM users reported.
 //! - [`schemas`]: the backup's Schema Registry subjects, re-registered before any record.
 //! - [`masking`]: `spec.masking`, applied to each record as it leaves the backup.
+//! - [`workers`]: one restore across several workers (`restore.workers`): each worker's share,
+//!   and the waits between them; [`worker_result`]: what each stores and prints.
 
 pub mod config;
 pub mod masking;
@@ -41,8 +43,10 @@ pub mod state;
 pub mod strimzi_resources;
 pub mod target;
 pub mod topics;
+pub mod worker_result;
+pub mod workers;
 pub mod writer;
 
 pub use config::RestoreConfig;
 pub use result::RestoreResult;
-pub use run::run;
+pub use run::{Outcome, run, run_worker};

@@ -67,8 +67,10 @@ pub struct PartitionJob {
     pub committed: Vec<i64>,
 }
 
-/// What one partition's restore did.
-#[derive(Clone, Debug, Default)]
+/// What one partition's restore did; a worker of a restore across several stores it
+/// ([`super::worker_result`]) for worker 0 to translate offsets and report.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PartitionOutcome {
     /// Records of the backup restored to this partition (including those an earlier run wrote).
     pub records: i64,

@@ -83,6 +83,10 @@ pub struct RestoreResult {
     /// partition count costs up front (`make bench` reports it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plan_ms: Option<u64>,
+    /// Worker 0's share when the restore ran in several workers (`restore.workers`), which
+    /// finished it: the figures above are every worker's. Absent with one worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<crate::backup::worker_result::WorkerSummary>,
 }
 
 /// What a restore did with the backup's cluster metadata.

@@ -25,6 +25,8 @@ use super::result::{GroupOutcome, TopicAction, TopicOutcome};
 use super::source::{self, PartitionSource};
 use super::state::ResumeState;
 use super::topics::{self, TargetTopic};
+use super::worker_result::{self, WorkerLine, WorkerResult, WrittenPartition};
+use super::workers::{self, Backoff, Slot};
 use super::writer::Writer;
 use crate::api::restore::RestoreScope;
 use crate::format::manifest::Manifest;
@@ -121,12 +123,63 @@ async fn high_watermarks(
     topics::high_watermarks(client, &all).await
 }
 
+/// How a worker's run ended.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    /// The restore is finished (by this worker, or found finished): the whole result.
+    Finished(Box<RestoreResult>),
+    /// This worker's share is written and stored; worker 0 finishes the restore.
+    PartDone(WorkerLine),
+}
+
 /// Runs a restore (or, with `restore.dryRun`, works out what it would do and writes nothing).
 pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
+    match run_worker(cfg, Slot::ALONE).await? {
+        Outcome::Finished(result) => Ok(*result),
+        Outcome::PartDone(line) => anyhow::bail!("restore {}: a lone worker left its share", line.restore_id),
+    }
+}
+
+/// Runs worker `slot` of a restore (`--workers`, `--worker-index`; [`super::workers`]): worker 0
+/// plans, writes its share and, once every worker stored its result, finishes; the others wait
+/// for the plan and write their share. One worker ([`Slot::ALONE`]) is the whole restore, as
+/// before workers existed. A dry run is always one worker's.
+pub async fn run_worker(cfg: &RestoreConfig, slot: Slot) -> anyhow::Result<Outcome> {
     let started = Utc::now();
     let clock = std::time::Instant::now();
     let dry_run = cfg.restore.dry_run;
+    anyhow::ensure!(slot.workers >= 1, "--workers must be at least 1");
+    anyhow::ensure!(
+        slot.index < slot.workers,
+        "--worker-index {} is not below --workers {}",
+        slot.index,
+        slot.workers
+    );
+    anyhow::ensure!(!(dry_run && slot.index > 0), "a dry run is one worker's: run it as worker 0");
+    let slot = if dry_run { Slot::ALONE } else { slot };
+    let (shared, planner) = (slot.workers > 1, slot.index == 0);
+    anyhow::ensure!(
+        !shared || cfg.restore_id.is_some(),
+        "a restore in several workers needs its id (--restore-id or restoreId), the same for each"
+    );
     let storage = crate::storage::open(&cfg.storage, &cfg.filesystem_root)?;
+    let restore_id =
+        cfg.restore_id.clone().unwrap_or_else(|| format!("restore-{}", started.format("%Y%m%d-%H%M%S-%3f")));
+    check_restore_id(&restore_id)?;
+    // Worker 0 plans; the others wait until it recorded where every target partition starts.
+    let early = match (dry_run, planner) {
+        (true, _) => None,
+        (false, true) => ResumeState::load(&storage, &restore_id).await?,
+        (false, false) => Some(
+            workers::await_plan(&storage, &restore_id, slot, Backoff::waiting(workers::PLAN_WAIT)).await?,
+        ),
+    };
+    // Every worker restores the backup worker 0 resolved first: a restore of the latest backup
+    // stays on it when a newer one lands while the workers start.
+    let backup_id = match (&early, shared) {
+        (Some(state), true) if cfg.backup_id.is_none() => Some(state.backup_id.clone()),
+        _ => cfg.backup_id.clone(),
+    };
     // Every manifest at the location, read once, when a point in time (the group offsets
     // captured at or before it) or `allRetained` (older backups of the lineage) needs them.
     let all_retained = cfg.restore.scope == RestoreScope::AllRetained;
@@ -134,8 +187,7 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         true => Some(crate::catalog::all(&storage).await?),
         false => None,
     };
-    let chain =
-        crate::catalog::chain_among(&storage, cfg.backup_id.as_deref(), everything.as_deref()).await?;
+    let chain = crate::catalog::chain_among(&storage, backup_id.as_deref(), everything.as_deref()).await?;
     let last = chain.last().context("empty backup chain")?.clone();
     // Keys from a Secret or, for backups with wrapped data keys, from the KMS (once each).
     let keys = crate::kms::KeySource::new(cfg.encryption_key_file.as_deref(), cfg.kms.as_ref())?;
@@ -158,9 +210,6 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         );
     }
     let targets = target_topics(cfg, &last, &sources)?;
-    let restore_id =
-        cfg.restore_id.clone().unwrap_or_else(|| format!("restore-{}", started.format("%Y%m%d-%H%M%S-%3f")));
-    check_restore_id(&restore_id)?;
     let selection = GroupSelection::new(cfg.consumer_groups.as_ref()).map_err(anyhow::Error::msg)?;
     let candidates = match (everything, last.self_contained()) {
         (None, _) => Vec::new(),
@@ -187,11 +236,7 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
     let committed = offsets::committed_by_partition(&capture.groups, &selection);
     let client = cfg.kafka.client_config().map_err(anyhow::Error::msg)?;
 
-    let mut state = match dry_run {
-        true => None,
-        false => ResumeState::load(&storage, &restore_id).await?,
-    }
-    .unwrap_or_else(|| ResumeState {
+    let mut state = early.unwrap_or_else(|| ResumeState {
         restore_id: restore_id.clone(),
         backup_id: last.backup_id.clone(),
         ..Default::default()
@@ -204,15 +249,23 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
     );
     if let Some(done) = &state.result {
         tracing::info!(restore = %restore_id, "this restore already completed; reporting its result");
-        return Ok(done.clone());
+        return Ok(Outcome::Finished(Box::new(done.clone())));
     }
-    let cluster = topics::describe(&client).await?;
-    let actions = topics::decide(&targets, &cluster, &cfg.restore, &state.claimed)
-        .map_err(|problems| anyhow::anyhow!("{}", problems.join("; ")))?;
+    // Only worker 0 decides and checks the target topics; the others write into what it
+    // claimed and prepared.
+    let (cluster, actions) = match planner {
+        true => {
+            let cluster = topics::describe(&client).await?;
+            let actions = topics::decide(&targets, &cluster, &cfg.restore, &state.claimed)
+                .map_err(|problems| anyhow::anyhow!("{}", problems.join("; ")))?;
+            (cluster, actions)
+        }
+        false => (topics::Cluster::default(), state.claimed.clone()),
+    };
     // Records the target would refuse for their size stop the restore before it writes anything
     // (a producer refused mid-way would leave the topic half restored).
     let mut largest: BTreeMap<(String, i32), topics::Largest> = BTreeMap::new();
-    for s in &sources {
+    for s in sources.iter().filter(|_| planner) {
         let sized = s
             .segments
             .iter()
@@ -226,14 +279,22 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
             );
         }
     }
-    let too_large = topics::oversized(&client, &targets, &actions, &cluster, &largest).await?;
-    anyhow::ensure!(too_large.is_empty(), "{}", too_large.join("; "));
+    if planner {
+        let too_large = topics::oversized(&client, &targets, &actions, &cluster, &largest).await?;
+        anyhow::ensure!(too_large.is_empty(), "{}", too_large.join("; "));
+    }
     // The cluster metadata asked for must be in the backup before anything is written.
-    let cluster_metadata = super::metadata::load(cfg, &storage, &last).await?;
-    let schemas = super::schemas::load(cfg, &storage, &last).await?;
-    let strimzi_resources = super::strimzi_resources::load(cfg, &storage, &last).await?;
-    // Retention, cleanup and `delete` leave the backup alone while this restore reads it.
-    let lease = match dry_run {
+    let (cluster_metadata, schemas, strimzi_resources) = match planner {
+        true => (
+            super::metadata::load(cfg, &storage, &last).await?,
+            super::schemas::load(cfg, &storage, &last).await?,
+            super::strimzi_resources::load(cfg, &storage, &last).await?,
+        ),
+        false => (None, None, None),
+    };
+    // Retention, cleanup and `delete` leave the backup alone while this restore reads it (worker
+    // 0's lease, released once the restore is finished).
+    let lease = match dry_run || !planner {
         true => None,
         false => Some(crate::lease::take(&storage, &restore_id, &last.backup_id, &also).await?),
     };
@@ -247,18 +308,30 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
     let (schema_registry, schema_ids) = match (&cfg.schema_registry, schemas, dry_run) {
         (Some(target), Some(backup), false) => {
             let (outcome, ids) = super::schemas::apply(target, &backup).await?;
+            // The other workers rewrite with the same ids (saved with the claim, below).
+            state.schema_ids = ids.0.clone();
             (Some(outcome), (!ids.is_empty()).then(|| Arc::new(ids)))
+        }
+        _ if !planner && !state.schema_ids.is_empty() => {
+            (None, Some(Arc::new(crate::schema_registry::rewrite::IdMap(state.schema_ids.clone()))))
         }
         _ => (None, None),
     };
     // Partitions (or repartitioned topics) restored at once; the producer's queue follows them.
     let parallelism = usize::try_from(cfg.restore.parallelism).unwrap_or(1).max(1);
-    // Fences every earlier attempt of this restore before anything is read back or written.
-    let writer = match dry_run {
+    // A worker retried after storing its result writes nothing again.
+    let stored = match shared {
+        true => worker_result::read(&storage, &restore_id, slot.index).await?,
+        false => None,
+    };
+    // Fences every earlier attempt of this restore (of this worker) before anything is read back
+    // or written.
+    let writer = match dry_run || stored.is_some() {
         true => None,
-        false => {
-            Some(Writer::start(&client, &restore_id, crate::budget::restore_queue_bytes(parallelism)).await?)
-        }
+        false => Some(
+            Writer::start(&client, &restore_id, slot, crate::budget::restore_queue_bytes(parallelism))
+                .await?,
+        ),
     };
     let resumed = !state.starts.is_empty();
     let (starts, now) = if dry_run {
@@ -354,63 +427,81 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
             committed: committed.get(&(s.topic.name.clone(), s.partition)).cloned().unwrap_or_default(),
         }));
     }
-    let expected: u64 = sources
+    // Across workers: this worker's units only (a repartitioned topic is one unit).
+    let jobs: Vec<Work> = match shared {
+        true => {
+            let units: Vec<_> = jobs.iter().map(workers::unit).collect();
+            let mine = workers::share(&units, slot);
+            tracing::info!(restore = %restore_id, worker = slot.index, workers = slot.workers, units = mine.len(), "this worker's share");
+            jobs.into_iter()
+                .enumerate()
+                .filter(|(i, _)| mine.binary_search(i).is_ok())
+                .map(|(_, j)| j)
+                .collect()
+        }
+        false => jobs,
+    };
+    let expected: u64 = jobs
         .iter()
+        .flat_map(|job| match job {
+            Work::Partition(p) => std::slice::from_ref(&p.source),
+            Work::Topic(t) => t.sources.as_slice(),
+        })
         .flat_map(|s| &s.segments)
         .filter(|seg| target.is_none_or(|t| seg.min_timestamp <= t))
         .map(|seg| seg.records)
         .sum();
-    let progress = tokio::spawn({
-        let (records, bytes) = (ctx.records.clone(), ctx.bytes.clone());
-        async move {
-            let mut tick = tokio::time::interval(PROGRESS_INTERVAL);
-            loop {
-                tick.tick().await;
-                let done = records.load(Ordering::Relaxed);
-                let line = ProgressLine {
-                    progress: Progress {
-                        records_restored: done,
-                        records_expected: expected,
-                        bytes: bytes.load(Ordering::Relaxed),
-                        percent: (done * 100).checked_div(expected).unwrap_or(0).min(99) as u32,
-                    },
-                };
-                if let Ok(json) = serde_json::to_string(&line) {
-                    println!("{json}");
+    let (outcomes, mine) = match stored {
+        Some(done) => {
+            tracing::info!(restore = %restore_id, worker = slot.index, "this worker's share is already written");
+            let summary = done.summary(planner);
+            (done.into_outcomes(), Some(summary))
+        }
+        None => {
+            let outcomes = write_share(&ctx, jobs, parallelism, expected, writer.as_ref()).await?;
+            if !dry_run {
+                confirm_ends(&client, &outcomes, |t| cfg.target_topic(t).to_string()).await?;
+            }
+            match shared {
+                true => {
+                    let result = WorkerResult {
+                        result_version: worker_result::RESULT_VERSION,
+                        restore_id: restore_id.clone(),
+                        backup_id: last.backup_id.clone(),
+                        index: slot.index,
+                        workers: slot.workers,
+                        outcomes: outcomes
+                            .iter()
+                            .map(|(t, p, o)| WrittenPartition {
+                                source_topic: t.clone(),
+                                partition: *p,
+                                outcome: o.clone(),
+                            })
+                            .collect(),
+                    };
+                    worker_result::write(&storage, &result).await?;
+                    (outcomes, Some(result.summary(planner)))
                 }
+                false => (outcomes, None),
             }
         }
-    });
-    let committer = writer.as_ref().map(|w| w.commit_periodically());
-    let outcomes: anyhow::Result<Vec<(String, i32, PartitionOutcome)>> = futures::stream::iter(jobs)
-        .map(|job| {
-            // Each partition (or repartitioned topic) is its own task: reading and decompressing
-            // use every core.
-            let ctx = ctx.clone();
-            tokio::spawn(async move { job.run(&ctx).await })
-        })
-        .buffer_unordered(parallelism)
-        .map(|joined| joined.map_err(anyhow::Error::from).and_then(|r| r))
-        .try_collect::<Vec<_>>()
-        .await
-        .map(|per_job| per_job.into_iter().flatten().collect());
-    progress.abort();
-    // Everything written becomes visible at once with the last commit; on a failure the open
-    // transaction is aborted, and a rerun proves and keeps what earlier commits made visible.
-    let outcomes = match (outcomes, &writer, committer) {
-        (Ok(outcomes), Some(writer), Some(committer)) => {
-            writer.finish(committer).await?;
-            outcomes
-        }
-        (Err(e), Some(writer), Some(committer)) => {
-            writer.abandon(committer).await;
-            return Err(e);
-        }
-        (outcomes, _, _) => outcomes?,
     };
+    if !planner {
+        let worker = mine.context("a worker's share without its result")?;
+        tracing::info!(restore = %restore_id, worker = slot.index, records = worker.records, "this worker's share is written; worker 0 finishes the restore");
+        return Ok(Outcome::PartDone(WorkerLine { restore_id, backup_id: last.backup_id.clone(), worker }));
+    }
+    // Worker 0 finishes only once every worker's share is written: until then no consumer
+    // group moves and no retention changes.
+    let mut outcomes = outcomes;
+    if shared {
+        let others =
+            workers::await_results(&storage, &restore_id, slot, Backoff::waiting(workers::RESULTS_WAIT))
+                .await?;
+        outcomes.extend(others.into_iter().flat_map(WorkerResult::into_outcomes));
+    }
     let mut retention_adjusted = Vec::new();
     if !dry_run {
-        confirm_ends(&client, &outcomes, |t| cfg.target_topic(t).to_string()).await?;
         let mut oldest: BTreeMap<String, i64> = BTreeMap::new();
         for (source, _, o) in &outcomes {
             if let Some(ts) = o.oldest_timestamp {
@@ -422,7 +513,6 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
             topics::finish(&client, &targets, &actions, &cluster, &oldest, Utc::now().timestamp_millis())
                 .await?;
     }
-
     let translated: HashMap<(String, i32), BTreeMap<i64, i64>> = outcomes
         .iter()
         .filter(|(t, _, _)| !repartitioned(t))
@@ -520,6 +610,7 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
         strimzi_resources,
         masking: masking.as_ref().map(|m| m.report()),
         plan_ms: Some(plan_ms),
+        worker: mine,
     };
     if let Some(report) = &result.masking {
         tracing::info!(masked = report.masked, skipped = report.skipped, passed = report.passed, "masking");
@@ -531,7 +622,68 @@ pub async fn run(cfg: &RestoreConfig) -> anyhow::Result<RestoreResult> {
     if let Some(lease) = lease {
         lease.release().await;
     }
-    Ok(result)
+    Ok(Outcome::Finished(Box::new(result)))
+}
+
+/// Writes `jobs`, `parallelism` at a time, printing progress every few seconds; with a writer,
+/// commits the last transaction (everything becomes visible at once) or, on a failure, aborts
+/// the open one (a rerun proves and keeps what earlier commits made visible).
+async fn write_share(
+    ctx: &Arc<PartitionContext>,
+    jobs: Vec<Work>,
+    parallelism: usize,
+    expected: u64,
+    writer: Option<&Arc<Writer>>,
+) -> anyhow::Result<Vec<(String, i32, PartitionOutcome)>> {
+    let progress = tokio::spawn({
+        let (records, bytes) = (ctx.records.clone(), ctx.bytes.clone());
+        async move {
+            let mut tick = tokio::time::interval(PROGRESS_INTERVAL);
+            loop {
+                tick.tick().await;
+                let done = records.load(Ordering::Relaxed);
+                let line = ProgressLine {
+                    progress: Progress {
+                        records_restored: done,
+                        records_expected: expected,
+                        bytes: bytes.load(Ordering::Relaxed),
+                        percent: (done * 100).checked_div(expected).unwrap_or(0).min(99) as u32,
+                    },
+                };
+                if let Ok(json) = serde_json::to_string(&line) {
+                    println!("{json}");
+                }
+            }
+        }
+    });
+    let committer = writer.as_ref().map(|w| w.commit_periodically());
+    let outcomes: anyhow::Result<Vec<(String, i32, PartitionOutcome)>> = futures::stream::iter(jobs)
+        .map(|job| {
+            // Each partition (or repartitioned topic) is its own task: reading and decompressing
+            // use every core.
+            let ctx = Arc::clone(ctx);
+            tokio::spawn(async move { job.run(&ctx).await })
+        })
+        .buffer_unordered(parallelism)
+        .map(|joined| joined.map_err(anyhow::Error::from).and_then(|r| r))
+        .try_collect::<Vec<_>>()
+        .await
+        .map(|per_job| per_job.into_iter().flatten().collect());
+    progress.abort();
+    // Everything written becomes visible at once with the last commit; on a failure the open
+    // transaction is aborted, and a rerun proves and keeps what earlier commits made visible.
+    let outcomes = match (outcomes, writer, committer) {
+        (Ok(outcomes), Some(writer), Some(committer)) => {
+            writer.finish(committer).await?;
+            outcomes
+        }
+        (Err(e), Some(writer), Some(committer)) => {
+            writer.abandon(committer).await;
+            return Err(e);
+        }
+        (outcomes, _, _) => outcomes?,
+    };
+    Ok(outcomes)
 }
 
 /// How long the markers of the last commit may take to reach the target partitions.

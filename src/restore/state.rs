@@ -37,6 +37,10 @@ pub struct ResumeState {
     /// rerun reports this one, not the offsets an interrupted run may have committed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub snapshot: Option<crate::offset_reset::Snapshot>,
+    /// Old schema id → new, as registering the backup's schemas left them (`rewriteSchemaIds`):
+    /// the workers of a restore across several rewrite records with the ids worker 0 got.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub schema_ids: BTreeMap<i32, i32>,
     /// Set when the run completed: a rerun reports it and does nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<RestoreResult>,

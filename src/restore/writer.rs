@@ -38,9 +38,13 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The transactional id of a restore: fixed per restore id, so each attempt fences the ones
 /// before it. Clusters with ACLs need `Write` and `Describe` on transactional ids with this
-/// prefix for the restore's user (docs/data-plane.md).
-pub fn transactional_id(restore_id: &str) -> String {
-    format!("strimzi-backup-restore-{restore_id}")
+/// prefix for the restore's user (docs/data-plane.md). A restore across several workers gives
+/// each its own (`-w<index>`): a worker fences its own earlier attempts, never another worker.
+pub fn transactional_id(restore_id: &str, slot: super::workers::Slot) -> String {
+    match slot.workers > 1 {
+        true => format!("strimzi-backup-restore-{restore_id}-w{}", slot.index),
+        false => format!("strimzi-backup-restore-{restore_id}"),
+    }
 }
 
 pub struct Writer {
@@ -61,12 +65,14 @@ impl Writer {
     pub async fn start(
         client: &ClientConfig,
         restore_id: &str,
+        slot: super::workers::Slot,
         queue_bytes: usize,
     ) -> anyhow::Result<Arc<Self>> {
+        let id = transactional_id(restore_id, slot);
         let mut config = client.clone();
         let timeout = TRANSACTION_TIMEOUT.as_millis().to_string();
         config
-            .set("transactional.id", transactional_id(restore_id))
+            .set("transactional.id", &id)
             .set("transaction.timeout.ms", &timeout)
             .set("message.timeout.ms", &timeout)
             .set("enable.idempotence", "true")
@@ -85,7 +91,7 @@ impl Writer {
             format!(
                 "starting the restore's transactional producer ({}); a cluster with ACLs must allow \
                      Write and Describe on transactional ids with the prefix strimzi-backup-restore-",
-                transactional_id(restore_id)
+                id
             )
         })?;
         producer.begin_transaction().context("beginning a transaction")?;
@@ -172,5 +178,19 @@ impl Committer {
     async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::workers::Slot;
+
+    #[test]
+    fn one_worker_keeps_the_restores_transactional_id_and_each_of_several_has_its_own() {
+        assert_eq!(super::transactional_id("r1", Slot::ALONE), "strimzi-backup-restore-r1");
+        assert_eq!(
+            super::transactional_id("r1", Slot { index: 2, workers: 4 }),
+            "strimzi-backup-restore-r1-w2"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! What an Indexed Job's pods left: a backup split across `backup.workers` pods (issue 18 §3),
 //! where every worker prints a result line but only the one that committed the backup prints the
-//! whole result, and the others their share (`{"backupId":…,"worker":{…,"committed":false}}`).
+//! whole result, and the others their share (`{"backupId":…,"worker":{…,"committed":false}}`);
+//! likewise a restore across `restore.workers`, whose worker 0 prints the whole result.
 //!
 //! The single-pod rule of [`super::output`] (the succeeded pod, else the newest) would read
 //! whichever worker succeeded first. Here a succeeded Job's result is the first succeeded pod

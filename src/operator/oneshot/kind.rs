@@ -108,6 +108,13 @@ pub trait OneShot:
     /// The rules the webhook checks, checked again (a cluster may run without the webhook).
     fn validate(&self, now: DateTime<Utc>) -> Vec<FieldError>;
 
+    /// Pods the run's own Job (not its plan Job) is split across: above 1 an Indexed Job
+    /// ([`crate::operator::launch::launch_across`]) whose result is read from the worker that
+    /// finished the run ([`crate::operator::children::workers`]). Default 1.
+    fn workers(&self) -> i32 {
+        1
+    }
+
     /// Resolves what the Job needs besides the cluster (which the lifecycle resolved into
     /// `kafka`) and renders its config. May set the kind's own status fields for a launch
     /// (a failed launch returns an error, and then nothing is written).

@@ -147,7 +147,8 @@ async fn follow<K: OneShot>(
             Ok(Outcome::Running { job: name, phase, running, blocked, starting })
         }
         state => {
-            let output = children::output(&ctx.client, &ns, &name, None).await?;
+            // One pod's output, or for a run across workers the one that finished it.
+            let output = children::workers::output_of::<K::Result>(&ctx.client, &job, &state).await?;
             let result = children::run_result::<K::Result>(&state, &output, children::FailedResult::Keep);
             if step == Step::Plan {
                 return Ok(match run.planned(ctx, &job, result, status, now).await? {
@@ -206,7 +207,11 @@ async fn start<K: OneShot>(
         Prepared::Wait(w) => return Ok(Outcome::Waiting(w)),
         Prepared::Launch { config_yaml, access, ready, event } => (config_yaml, access, ready, event),
     };
-    launch::launch(
+    let workers = match step {
+        Step::Run => run.workers(),
+        Step::Plan => 1,
+    };
+    launch::launch_across(
         ctx,
         run,
         Launch {
@@ -223,6 +228,7 @@ async fn start<K: OneShot>(
             cluster: run.spec().cluster(),
             annotations: BTreeMap::new(),
         },
+        workers,
     )
     .await?;
     let phase = match step {

@@ -52,6 +52,14 @@ impl OneShot for KafkaRestore {
         crate::api::rules::restore(&self.spec, now)
     }
 
+    /// `restore.workers`; a dry run plans in one pod.
+    fn workers(&self) -> i32 {
+        match self.spec.restore.dry_run {
+            true => 1,
+            false => self.spec.restore.workers.max(1),
+        }
+    }
+
     async fn prepare(
         &self,
         ctx: &Context,
@@ -446,6 +454,7 @@ fn completed(r: &RestoreResult) -> StatusResult {
                 settings_not_restored: s.settings_not_restored.clone(),
             }
         }),
+        workers: r.worker.as_ref().and_then(|w| i32::try_from(w.workers).ok()),
     }
 }
 

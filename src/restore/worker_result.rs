@@ -1,0 +1,177 @@
+//! What one worker of a restore wrote (`restores/<id>/workers/<index>.json`), and the line a
+//! worker prints when it did not finish the restore itself (`restore.workers`, issue 18 §3).
+//!
+//! A worker stores its result once its last transaction is committed and its partitions' ends
+//! are confirmed, so a result present means that worker's share is whole: a retried worker whose
+//! result exists reads nothing back and writes nothing again, and worker 0 finishes the restore
+//! (retention, consumer-group offsets, metadata) only once every worker's result is there. The
+//! outcomes hold what the offsets translation and the result need; a restore in one worker
+//! writes no result (its state alone is as before).
+
+use anyhow::Context;
+use object_store::{ObjectStoreExt, PutPayload};
+use serde::{Deserialize, Serialize};
+
+use super::partition::PartitionOutcome;
+use crate::backup::worker_result::WorkerSummary;
+use crate::storage::Storage;
+
+/// Layout version of a restore worker result written by this build.
+pub const RESULT_VERSION: u16 = 1;
+
+/// One worker's share of a restore, written.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerResult {
+    pub result_version: u16,
+    pub restore_id: String,
+    pub backup_id: String,
+    pub index: u32,
+    pub workers: u32,
+    /// Its target partitions, named by source topic (as the run names outcomes).
+    pub outcomes: Vec<WrittenPartition>,
+}
+
+/// One target partition as a worker left it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WrittenPartition {
+    pub source_topic: String,
+    pub partition: i32,
+    pub outcome: PartitionOutcome,
+}
+
+impl WorkerResult {
+    /// This worker's line in an output: its share and what it restored.
+    pub fn summary(&self, finished: bool) -> WorkerSummary {
+        WorkerSummary {
+            index: self.index,
+            workers: self.workers,
+            partitions: u32::try_from(self.outcomes.len()).unwrap_or(u32::MAX),
+            records: self.outcomes.iter().map(|w| u64::try_from(w.outcome.records).unwrap_or(0)).sum(),
+            bytes: self.outcomes.iter().map(|w| w.outcome.bytes).sum(),
+            committed: finished,
+        }
+    }
+
+    /// The outcomes as the run handles them.
+    pub fn into_outcomes(self) -> Vec<(String, i32, PartitionOutcome)> {
+        self.outcomes.into_iter().map(|w| (w.source_topic, w.partition, w.outcome)).collect()
+    }
+}
+
+/// What a worker other than 0 prints as its last line: its share is written, the restore is
+/// finished by worker 0 once every share is. Not a [`super::RestoreResult`] (it lacks its
+/// required fields), so a reader tells the two apart by parsing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerLine {
+    pub restore_id: String,
+    pub backup_id: String,
+    pub worker: WorkerSummary,
+}
+
+/// `<prefix>restores/<id>/workers/<index>.json`, beside the restore's state.
+fn name(storage: &Storage, restore_id: &str, index: u32) -> String {
+    let state = storage.layout.restore_state(restore_id);
+    let dir = state.strip_suffix("state.json").unwrap_or(&state);
+    format!("{dir}workers/{index}.json")
+}
+
+/// Stores a worker's result (after its last commit and its ends confirmed).
+pub async fn write(storage: &Storage, result: &WorkerResult) -> anyhow::Result<()> {
+    let name = name(storage, &result.restore_id, result.index);
+    storage
+        .store
+        .put(
+            &object_store::path::Path::from(name.as_str()),
+            PutPayload::from(serde_json::to_vec_pretty(result)?),
+        )
+        .await
+        .with_context(|| format!("writing {name}"))?;
+    storage.sync(&name).await.with_context(|| format!("flushing {name} to disk"))
+}
+
+/// Worker `index`'s result, if it stored one.
+pub async fn read(storage: &Storage, restore_id: &str, index: u32) -> anyhow::Result<Option<WorkerResult>> {
+    let name = name(storage, restore_id, index);
+    let got = match storage.store.get(&object_store::path::Path::from(name.as_str())).await {
+        Ok(got) => got,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {name}"))),
+    };
+    let bytes = got.bytes().await.with_context(|| format!("reading {name}"))?;
+    let result: WorkerResult =
+        serde_json::from_slice(&bytes).with_context(|| format!("{name} is not a restore worker result"))?;
+    anyhow::ensure!(
+        result.result_version == RESULT_VERSION,
+        "{name}: result version {} is not the one this build writes ({RESULT_VERSION})",
+        result.result_version
+    );
+    anyhow::ensure!(
+        result.restore_id == restore_id && result.index == index,
+        "{name} holds the result of worker {} of restore {}",
+        result.index,
+        result.restore_id
+    );
+    Ok(Some(result))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn memory() -> Storage {
+        Storage {
+            store: std::sync::Arc::new(object_store::memory::InMemory::new()),
+            layout: crate::format::manifest::Layout::new("prod"),
+            location: "memory".into(),
+            local_root: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_result_reads_back_with_its_translated_offsets() {
+        let storage = memory();
+        assert_eq!(name(&storage, "r1", 3), "prod/restores/r1/workers/3.json");
+        let outcome = PartitionOutcome {
+            records: 10,
+            written: 4,
+            bytes: 100,
+            translated: [(5, 7), (9, 11)].into(),
+            at_end: vec![12],
+            end: 11,
+            ..Default::default()
+        };
+        let result = WorkerResult {
+            result_version: RESULT_VERSION,
+            restore_id: "r1".into(),
+            backup_id: "b1".into(),
+            index: 3,
+            workers: 4,
+            outcomes: vec![WrittenPartition { source_topic: "t".into(), partition: 2, outcome }],
+        };
+        write(&storage, &result).await.expect("written");
+        assert_eq!(read(&storage, "r1", 3).await.expect("read"), Some(result.clone()));
+        assert_eq!(read(&storage, "r1", 2).await.expect("read"), None);
+        assert_eq!(result.summary(false).records, 10);
+    }
+
+    #[test]
+    fn a_part_done_line_is_not_a_whole_result() {
+        let line = WorkerLine {
+            restore_id: "r".into(),
+            backup_id: "b".into(),
+            worker: WorkerSummary {
+                index: 1,
+                workers: 4,
+                partitions: 6,
+                records: 10,
+                bytes: 100,
+                committed: false,
+            },
+        };
+        let json = serde_json::to_string(&line).expect("json");
+        assert!(serde_json::from_str::<super::super::RestoreResult>(&json).is_err(), "{json}");
+    }
+}
