@@ -260,9 +260,41 @@ fn terminated(pod: &Pod) -> Option<&k8s_openapi::api::core::v1::ContainerStateTe
     pod.status.as_ref()?.container_statuses.as_ref()?.first()?.state.as_ref()?.terminated.as_ref()
 }
 
+/// The termination message of a container that ended as `t`. The data plane writes its error
+/// there; a process the kernel or the kubelet killed writes nothing, and the kubelet falls back
+/// to the log's tail (`FallbackToLogsOnError`), whose last line is whatever the process was
+/// doing. That line as "why the run failed" misleads, so a kill is said as one, with the line
+/// kept as context.
+fn end_message(t: &k8s_openapi::api::core::v1::ContainerStateTerminated) -> Option<String> {
+    let last =
+        t.message.as_deref().and_then(|m| m.lines().rev().find(|l| !l.trim().is_empty())).map(str::trim);
+    let said = |why: String| {
+        Some(match last {
+            Some(line) => format!("{why}; the last line it logged: {line}"),
+            None => why,
+        })
+    };
+    if t.reason.as_deref() == Some("OOMKilled") {
+        return said(format!(
+            "the container ran out of memory (OOMKilled, exit code {}): raise its memory limit or lower `parallelism` (docs/sizing.md)",
+            t.exit_code
+        ));
+    }
+    if t.exit_code > 128 && t.signal.is_none_or(|s| s == t.exit_code - 128) {
+        let signal = t.exit_code - 128;
+        let name = match signal {
+            9 => " (SIGKILL: `kill -9`, the node's out-of-memory killer or a node lost)",
+            15 => " (SIGTERM: the pod was stopped)",
+            _ => "",
+        };
+        return said(format!("the container was killed by signal {signal}{name}, exit code {}", t.exit_code));
+    }
+    t.message.clone()
+}
+
 /// What `pod` left: its container's termination message and its log (`tail_lines` of it).
 async fn read(client: &Client, namespace: &str, pod: &Pod, tail_lines: Option<i64>) -> Output {
-    let message = terminated(pod).and_then(|t| t.message.clone());
+    let message = terminated(pod).and_then(end_message);
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     // A node that is gone or does not serve logs leaves the termination message. The read goes
     // through the API server to the kubelet: a node that accepts it and stalls must not hold
@@ -452,5 +484,29 @@ mod tests {
             log: None,
         };
         assert_eq!(out.error().as_deref(), Some("storage s3://b/ unreachable: connection refused"));
+    }
+    #[test]
+    fn a_killed_container_is_said_to_be_killed_not_to_have_failed_at_its_last_log_line() {
+        use k8s_openapi::api::core::v1::ContainerStateTerminated;
+        let ended = |code: i32, reason: &str, message: &str| ContainerStateTerminated {
+            exit_code: code,
+            reason: Some(reason.into()),
+            message: Some(message.into()),
+            ..Default::default()
+        };
+        let log = "2026-12-04T20:49:19Z INFO backup::run: this worker's share\n";
+        let killed = super::end_message(&ended(137, "Error", log)).unwrap_or_default();
+        assert!(killed.starts_with("the container was killed by signal 9 (SIGKILL"), "{killed}");
+        assert!(killed.ends_with(
+            "the last line it logged: 2026-12-04T20:49:19Z INFO backup::run: this worker's share"
+        ));
+        assert_eq!(killed.lines().count(), 1, "Output::error reads the last line: {killed}");
+        let oom = super::end_message(&ended(137, "OOMKilled", "")).unwrap_or_default();
+        assert!(oom.contains("ran out of memory") && oom.contains("parallelism"), "{oom}");
+        // The data plane's own error stays as it wrote it.
+        let error = ended(1, "Error", "error: storage s3://b/ unreachable");
+        assert_eq!(super::end_message(&error).as_deref(), Some("error: storage s3://b/ unreachable"));
+        let refused = ended(i32::from(crate::refusal::EXIT_CODE), "Error", "error: refused");
+        assert_eq!(super::end_message(&refused).as_deref(), Some("error: refused"));
     }
 }

@@ -21,21 +21,26 @@ use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
 use strimzi_backup_e2e::operator::{Operator, backup_completed, minio_storage, namespace_with_kafka};
 use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup};
+use strimzi_backup_operator::api::condition::ConditionStatus;
 use strimzi_backup_operator::backup::shared_plan::SharedPlan;
 
 /// The annotation the job controller puts on an Indexed Job's pods.
 const INDEX: &str = "batch.kubernetes.io/job-completion-index";
 
+/// A KafkaBackup of `topics` across `workers` pods; `backoff_limit` is `job.backoffLimit` (the
+/// retries of each worker), absent when `None`.
 fn kafka_backup(
     env: &TestEnv,
     name: &str,
     topics: &[String],
     prefix: &str,
     workers: u32,
+    backoff_limit: Option<u32>,
 ) -> anyhow::Result<String> {
     let include = topics.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
+    let job = backoff_limit.map(|n| format!("  job: {{backoffLimit: {n}}}\n")).unwrap_or_default();
     Ok(format!(
-        "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: {name}}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: [{include}]}}\n  backup: {{segmentSize: 1048576, parallelism: 1, workers: {workers}}}\n{}",
+        "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: {name}}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: [{include}]}}\n  backup: {{segmentSize: 1048576, parallelism: 1, workers: {workers}}}\n{job}{}",
         minio_storage(env, prefix, "minio-credentials", 2)?
     ))
 }
@@ -53,6 +58,51 @@ async fn objects_under(store: &impl ObjectStore, prefix: &str) -> anyhow::Result
     let listed: Vec<_> =
         store.list(Some(&object_store::path::Path::from(prefix.trim_end_matches('/')))).try_collect().await?;
     Ok(listed.into_iter().map(|o| o.location.to_string()).collect())
+}
+
+/// Waits for the plan of backup `id` (run by the Indexed Job `job_name` of `workers` pods),
+/// then SIGKILLs a worker that did not make it, once that worker has written a segment of its
+/// share and while it still runs. Returns the victim's index and the partitions planned.
+async fn kill_a_worker(
+    store: &impl ObjectStore,
+    prefix: &str,
+    job_name: &str,
+    id: &str,
+    workers: u32,
+) -> anyhow::Result<(u32, usize)> {
+    let plan_name = format!("{prefix}backups/{id}/plan.json");
+    let plan = wait_until(Duration::from_secs(180), "a worker publishing the plan", || async {
+        Ok(match store.get(&object_store::path::Path::from(plan_name.as_str())).await {
+            Ok(got) => Some(SharedPlan::from_json(&got.bytes().await?, &plan_name, id)?),
+            Err(_) => None,
+        })
+    })
+    .await?;
+    assert_eq!(plan.workers, workers);
+    let victim = (plan.planned_by + 1) % workers;
+    let share = strimzi_backup_operator::backup::workers::share(&plan.partitions, workers, victim);
+    anyhow::ensure!(!share.is_empty(), "worker {victim} has nothing to read");
+    let pod_prefix = format!("{job_name}-{victim}-");
+    let killed = wait_until(Duration::from_secs(300), "the victim writing a segment", || async {
+        let pids = strimzi_backup_e2e::procfs::pod_processes(&pod_prefix);
+        let mut wrote = false;
+        for i in &share {
+            let p = &plan.partitions[*i];
+            let dir = format!("{prefix}backups/{id}/segments/{}/{}/", p.topic, p.partition);
+            wrote |= !objects_under(store, &dir).await?.is_empty();
+        }
+        if !wrote {
+            return Ok(None);
+        }
+        anyhow::ensure!(!pids.is_empty(), "worker {victim} ended before it could be killed");
+        for pid in &pids {
+            signal(*pid, libc::SIGKILL)?;
+        }
+        Ok(Some(pids))
+    })
+    .await?;
+    eprintln!("killed worker {victim} of {job_name} (pids {killed:?})");
+    Ok((victim, plan.partitions.len()))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -77,7 +127,7 @@ async fn four_worker_pods_with_one_killed_commit_the_restore_point_of_one_worker
 
     // Four workers.
     let prefix = format!("e2e-opworkers-{s}/");
-    cluster.apply_yaml(&ns, &kafka_backup(env, "four", &topics, &prefix, 4)?).await?;
+    cluster.apply_yaml(&ns, &kafka_backup(env, "four", &topics, &prefix, 4, None)?).await?;
     let job = job_of(&jobs, "four").await.map_err(|e| e.context(operator.log_text()))?;
     let spec = job.spec.clone().unwrap_or_default();
     assert_eq!(spec.completion_mode.as_deref(), Some("Indexed"));
@@ -86,42 +136,11 @@ async fn four_worker_pods_with_one_killed_commit_the_restore_point_of_one_worker
     let (job_name, id) = (job.name_any(), job.annotations().get("kafkabackup.com/backup-id").cloned());
     let id = id.unwrap_or_else(|| job_name.clone());
 
-    // The victim: a worker that did not make the plan, killed once it has written a segment of
-    // its share and while it still runs.
-    let plan_name = format!("{prefix}backups/{id}/plan.json");
-    let plan = wait_until(Duration::from_secs(180), "a worker publishing the plan", || async {
-        Ok(match store.get(&object_store::path::Path::from(plan_name.as_str())).await {
-            Ok(got) => Some(SharedPlan::from_json(&got.bytes().await?, &plan_name, &id)?),
-            Err(_) => None,
-        })
-    })
-    .await
-    .map_err(|e| e.context(operator.log_text()))?;
-    assert_eq!((plan.workers, plan.partitions.len()), (4, 24));
-    let victim = (plan.planned_by + 1) % 4;
-    let share = strimzi_backup_operator::backup::workers::share(&plan.partitions, 4, victim);
-    anyhow::ensure!(!share.is_empty(), "worker {victim} has nothing to read");
-    let pod_prefix = format!("{job_name}-{victim}-");
-    let killed = wait_until(Duration::from_secs(300), "the victim writing a segment", || async {
-        let pids = strimzi_backup_e2e::procfs::pod_processes(&pod_prefix);
-        let mut wrote = false;
-        for i in &share {
-            let p = &plan.partitions[*i];
-            let dir = format!("{prefix}backups/{id}/segments/{}/{}/", p.topic, p.partition);
-            wrote |= !objects_under(&store, &dir).await?.is_empty();
-        }
-        if !wrote {
-            return Ok(None);
-        }
-        anyhow::ensure!(!pids.is_empty(), "worker {victim} ended before it could be killed");
-        for pid in &pids {
-            signal(*pid, libc::SIGKILL)?;
-        }
-        Ok(Some(pids))
-    })
-    .await
-    .map_err(|e| e.context(operator.log_text()))?;
-    eprintln!("killed worker {victim} (pids {killed:?}) at {:?}", started.elapsed());
+    let (victim, planned) = kill_a_worker(&store, &prefix, &job_name, &id, 4)
+        .await
+        .map_err(|e| e.context(operator.log_text()))?;
+    assert_eq!(planned, 24);
+    eprintln!("killed worker {victim} at {:?}", started.elapsed());
     let manifest = object_store::path::Path::from(format!("{prefix}backups/{id}/manifest.json"));
     anyhow::ensure!(store.head(&manifest).await.is_err(), "committed without worker {victim}'s part");
 
@@ -159,7 +178,7 @@ async fn four_worker_pods_with_one_killed_commit_the_restore_point_of_one_worker
 
     // The same topics backed up by one worker (a single-pod Job, as before workers existed).
     let one_prefix = format!("e2e-opworkers-one-{s}/");
-    cluster.apply_yaml(&ns, &kafka_backup(env, "one", &topics, &one_prefix, 1)?).await?;
+    cluster.apply_yaml(&ns, &kafka_backup(env, "one", &topics, &one_prefix, 1, None)?).await?;
     let one_job = job_of(&jobs, "one").await?;
     let one_spec = one_job.spec.clone().unwrap_or_default();
     assert_eq!(
@@ -185,6 +204,76 @@ async fn four_worker_pods_with_one_killed_commit_the_restore_point_of_one_worker
     // And the four workers' restore point restores to what was produced.
     restores_renamed_to(env, &prefix, &id, &topics, &produced)?;
     eprintln!("done at {:?}", started.elapsed());
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
+
+/// A worker that fails for good (`job.backoffLimit: 0`, so its index has no retry) fails the
+/// whole run through the real job controller (`maxFailedIndexes: 0`): the Job fails, the other
+/// workers are stopped, the KafkaBackup records the run as failed with the worker's reason, and
+/// nothing of it is visible at the location — no manifest, no restore point; its segments are
+/// an orphan for the next run's cleanup.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_that_fails_for_good_fails_the_run_and_leaves_nothing_visible() -> anyhow::Result<()> {
+    let cluster = Cluster::connect().await?;
+    let env = &cluster.env;
+    let ns = namespace_with_kafka(&cluster, "workers-fail").await?;
+    let store = minio(env)?;
+    let s = unique_suffix();
+    let topics: Vec<String> = (0..2).map(|t| format!("owf{t}{s}")).collect();
+    for topic in &topics {
+        fill_topics(env, std::slice::from_ref(topic), 6, 2_000).await?;
+    }
+    let operator = Operator::start(env, &ns)?;
+    let backups: Api<KafkaBackup> = Api::namespaced(cluster.client.clone(), &ns);
+    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &ns);
+    let prefix = format!("e2e-opworkers-fail-{s}/");
+    cluster.apply_yaml(&ns, &kafka_backup(env, "fails", &topics, &prefix, 3, Some(0))?).await?;
+    let job = job_of(&jobs, "fails").await.map_err(|e| e.context(operator.log_text()))?;
+    assert_eq!(job.spec.as_ref().and_then(|s| s.backoff_limit_per_index), Some(0));
+    let (job_name, id) = (job.name_any(), job.annotations().get("kafkabackup.com/backup-id").cloned());
+    let id = id.unwrap_or_else(|| job_name.clone());
+    let (victim, _) = kill_a_worker(&store, &prefix, &job_name, &id, 3)
+        .await
+        .map_err(|e| e.context(operator.log_text()))?;
+
+    let failed = wait_until(Duration::from_secs(300), "the run recorded as failed", || async {
+        let st = backups.get("fails").await?.status.unwrap_or_default();
+        Ok(st.last_backup.filter(|b| b.status == BackupRunStatus::Failed).map(|b| (b, st.conditions)))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    let (last, conditions) = failed;
+    assert_eq!(last.id, id, "{last:?}");
+    let ready = conditions.iter().find(|c| c.type_ == "Ready").cloned().unwrap_or_default();
+    assert_eq!(
+        (ready.status, ready.reason.as_deref()),
+        (ConditionStatus::False, Some("BackupFailed")),
+        "{ready:?}"
+    );
+    eprintln!("worker {victim} killed; the run failed: {:?}", last.message);
+    // Said as a kill, not as whatever the worker logged last.
+    let said = last.message.clone().unwrap_or_default();
+    assert!(said.contains("killed by signal 9 (SIGKILL"), "{said}");
+
+    // The job controller failed the Job for the index and stopped the rest.
+    let status = jobs.get(&job_name).await.ok().and_then(|j| j.status);
+    if let Some(status) = status {
+        let failed_indexes = status.failed_indexes.clone().unwrap_or_default();
+        assert!(failed_indexes.contains(&victim.to_string()), "{status:?}");
+        assert!(status.active.unwrap_or(0) == 0, "no worker still runs: {status:?}");
+    }
+    let manifest = object_store::path::Path::from(format!("{prefix}backups/{id}/manifest.json"));
+    anyhow::ensure!(store.head(&manifest).await.is_err(), "a failed run committed a manifest");
+    let st = backups.get("fails").await?.status.unwrap_or_default();
+    assert_eq!(st.backup_history.iter().filter(|b| b.status == BackupRunStatus::Completed).count(), 0);
+    let points = strimzi_backup_operator::operator::restore_points::list(
+        &cluster.client,
+        &backups.get("fails").await?,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    assert!(points.is_empty(), "no restore point of a failed run: {points:?}");
     cluster.delete_namespace(&ns).await?;
     Ok(())
 }
