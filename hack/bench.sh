@@ -29,6 +29,9 @@
 #   BENCH_SCALE         0: skip the many-partition cases (default 1)
 #   BENCH_SCALE_PARTITIONS / BENCH_SCALE_RECORDS  their partition counts ("100 1000") and records
 #                       per partition (200)
+#   BENCH_RPO           0: skip the continuous backup's RPO under steady produce load (default 1)
+#   BENCH_RPO_RATES / BENCH_RPO_SECONDS  produce rates in MiB/s ("5 20"), seconds each (60)
+#   BENCH_RPO_INTERVAL / BENCH_RPO_PARTITIONS  commitInterval (10s) and partitions (8)
 # One section alone, e.g. masking: BENCH_THROUGHPUT=0 BENCH_SCALE=0 BENCH_OPERATOR=0 BENCH_SYNC=0 BENCH_WEBHOOK=0
 #   CARGO_TARGET_DIR    where the release binary is built (default target/)
 . "$(dirname "$0")/lib.sh"
@@ -547,6 +550,111 @@ if [[ ${BENCH_SCALE:-1} == 1 ]]; then
     read -r c n secs mibs bname bmibs ratio plan rss trss <<<"$r"
     srow "$c" "$n" "$secs" "$mibs" "$bname $bmibs" "$ratio" "$plan" "$rss" "$trss"
   done
+fi
+
+# --- continuous backup: the RPO under steady produce load ---------------------------------------
+# The release `backup` with `backup.mode: continuous` (commitInterval BENCH_RPO_INTERVAL, 10s) on
+# a topic of BENCH_RPO_PARTITIONS (8) partitions while ProducerPerformance produces at a fixed
+# rate, one phase per rate of BENCH_RPO_RATES (MiB/s of 1 KiB records, "5 20") for
+# BENCH_RPO_SECONDS (60) each. hack/bench-rpo.py samples the process's /metrics and /proc every
+# second and prints per phase: commits, RPO (now - the newest committed cut) p50/p95/max, lag in
+# seconds, records per second produced (the tool's own figure) and backed up, CPU and RSS. At the
+# end the newest restore point must hold every record produced and pass `verify`.
+# BENCH_RPO=0 skips it.
+if [[ ${BENCH_RPO:-1} == 1 ]]; then
+  RPO_RATES=${BENCH_RPO_RATES:-5 20}
+  RPO_SECONDS=${BENCH_RPO_SECONDS:-60}
+  RPO_INTERVAL=${BENCH_RPO_INTERVAL:-10s}
+  RPO_PARTITIONS=${BENCH_RPO_PARTITIONS:-8}
+  for v in RPO_SECONDS RPO_PARTITIONS; do
+    [[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "BENCH_$v must be a positive integer, not '${!v}'"
+  done
+  for r in $RPO_RATES; do [[ $r =~ ^[1-9][0-9]*$ ]] || die "BENCH_RPO_RATES: '$r' is not a rate in MiB/s"; done
+  topic=$RUN-rpo case=$WORK/rpo
+  TOPICS+=("$topic")
+  log "=== continuous backup, commitInterval $RPO_INTERVAL: topic $topic ($RPO_PARTITIONS partitions), ${RPO_RATES// /, } MiB/s for $RPO_SECONDS s each"
+  topic_cmd --create --topic "$topic" --partitions "$RPO_PARTITIONS" --replication-factor 1 >/dev/null
+  # Its own prefix: a continuous backup continues the newest restore point of its location.
+  storage_yaml | sed "s#prefix: $PREFIX#prefix: ${PREFIX}rpo/#" >"$case-backup.yaml"
+  cat >>"$case-backup.yaml" <<YAML
+topics:
+  include: ["$topic"]
+consumerGroups:
+  include: []
+backup:
+  mode: continuous
+  commitInterval: $RPO_INTERVAL
+  compression: zstd
+  compressionLevel: $ZSTD_LEVEL
+YAML
+  port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  echo warmup >"$case-phase"
+  env -i "AWS_ACCESS_KEY_ID=$MINIO_ACCESS_KEY" "AWS_SECRET_ACCESS_KEY=$MINIO_SECRET_KEY" \
+    "STRIMZI_BACKUP_METRICS_ADDRESS=127.0.0.1:$port" "$BIN" backup --config "$case-backup.yaml" \
+    >"$case-backup.out" 2>"$case-backup.log" &
+  rpo_pid=$!
+  python3 "$HACK_DIR/bench-rpo.py" sample --pid "$rpo_pid" --metrics "http://127.0.0.1:$port/metrics" \
+    --phase-file "$case-phase" --out "$case-samples.jsonl" &
+  sampler_pid=$!
+  # Stops the backup if the bench fails before the end of this section.
+  rpo_stop() { local rc=$?; kill "$rpo_pid" 2>/dev/null || true; return "$rc"; }
+  trap 'rpo_stop; cleanup' EXIT
+  # Ready once the first restore point (of the empty topic) is committed.
+  for _ in $(seq 1 120); do
+    if curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" 2>/dev/null; then break; fi
+    kill -0 "$rpo_pid" 2>/dev/null || { tail -n 30 "$case-backup.log" >&2; die "the continuous backup exited"; }
+    sleep 0.5
+  done
+  curl -fsS -o /dev/null "http://127.0.0.1:$port/readyz" || die "no restore point committed within 60 s ($case-backup.log)"
+  produced=0 producers=()
+  for rate in $RPO_RATES; do
+    n=$((rate * 1024 * RPO_SECONDS))
+    log "producing $rate MiB/s ($((rate * 1024)) records/s of 1 KiB) for $RPO_SECONDS s"
+    echo "${rate}MiB/s" >"$case-phase"
+    measured "$case-producer-$rate" "${KAFKA_TOOL[@]}" org.apache.kafka.tools.ProducerPerformance --topic "$topic" \
+      --num-records "$n" --record-size 1024 --throughput $((rate * 1024)) \
+      --producer-props "bootstrap.servers=$KAFKA_BOOTSTRAP" "${PRODUCER_PROPS[@]}"
+    grep -q "^$n records sent" "$case-producer-$rate.out" || die "ProducerPerformance did not send $n records ($case-producer-$rate.out)"
+    produced=$((produced + n))
+    producers+=("${rate}MiB/s=$case-producer-$rate.out")
+  done
+  echo drain >"$case-phase"
+  # The newest restore point must come to hold everything produced: its end offsets' sum.
+  newest_committed() { { grep 'restore point committed' "$case-backup.log" || true; } | grep -o ' backup=[^ ]*' | tail -n1 | cut -d= -f2; }
+  ends_of_newest() {
+    local id
+    id=$(newest_committed)
+    [[ -n $id ]] || { echo 0; return; }
+    { minio_call GET "/${PREFIX}rpo/backups/$id/manifest.json" || true; } | { grep -o '"endOffset": *[0-9]*' || true; } |
+      cut -d: -f2 | tr -d " " | awk '{ s += $1 } END { print s + 0 }'
+  }
+  log "waiting for a restore point holding all $produced records"
+  covered=0
+  for _ in $(seq 1 90); do
+    covered=$(ends_of_newest)
+    ((covered >= produced)) && break
+    sleep 1
+  done
+  ((covered == produced)) || die "the newest restore point holds $covered records, not the $produced produced ($case-backup.log)"
+  newest=$(newest_committed)
+  sleep 5 # a lag measurement (every 5 s) of the point that holds everything
+  kill -TERM "$rpo_pid"
+  rc=0
+  wait "$rpo_pid" || rc=$?
+  wait "$sampler_pid" || true
+  trap cleanup EXIT
+  ((rc == 0)) || die "the continuous backup exited $rc after SIGTERM ($case-backup.log)"
+  { storage_yaml | sed "s#prefix: $PREFIX#prefix: ${PREFIX}rpo/#"; echo "backupId: $newest"; } >"$case-verify.yaml"
+  dataplane "$case-verify" verify "$case-verify.yaml"
+  grep -q '"problems":\[\]' "$case-verify.out" || die "verify found problems in $newest ($case-verify.out)"
+  echo
+  echo "continuous backup: RPO under steady produce load; commitInterval $RPO_INTERVAL, $RPO_PARTITIONS partitions," \
+    "zstd-$ZSTD_LEVEL, 1 KiB random A-Z values; each rate for $RPO_SECONDS s (ProducerPerformance --throughput)"
+  python3 "$HACK_DIR/bench-rpo.py" report --samples "$case-samples.jsonl" --log "$case-backup.log" \
+    --producers "${producers[@]}" --interval "$RPO_INTERVAL"
+  echo "  the newest restore point $newest holds all $produced records produced; verify: no problems" \
+    "($(json_field "$case-verify.out" segments) segments, $(json_field "$case-verify.out" records) records in it)"
+  if [[ $KEEP != 1 ]]; then topic_cmd --delete --topic "$topic" >/dev/null 2>&1 || true; fi
 fi
 
 # --- the operator: footprint and reconcile latency ---------------------------------------------
