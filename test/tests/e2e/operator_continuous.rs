@@ -4,7 +4,12 @@
 //! pod runs. Its process is SIGKILLed twice under steady produce (the pod harness restarts the
 //! container, as a kubelet does under `restartPolicy: Always`; the pod stays); the lineage stays
 //! linear and the restore point whose cut covers everything produced restores every record once.
+//! The status shows the commits (read from the result lines the pod prints): `lastBackup` is the
+//! newest restore point at the location, the history lists commits, every restore point has its
+//! `KafkaRestorePoint`, and a `KafkaRestore` by `restorePointRef` to the newest restores every
+//! record once.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -15,8 +20,10 @@ use strimzi_backup_e2e::dataplane::{
     base_config, consume_all, create_topic, minio, run_ok, signal, without_offsets,
 };
 use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
-use strimzi_backup_e2e::operator::{Operator, minio_storage, namespace_with_kafka};
-use strimzi_backup_operator::api::backup::KafkaBackup;
+use strimzi_backup_e2e::operator::{Operator, finished_run, minio_storage, namespace_with_kafka};
+use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup};
+use strimzi_backup_operator::api::restore::{KafkaRestore, RunPhase};
+use strimzi_backup_operator::api::restore_point::KafkaRestorePoint;
 
 use crate::continuous::{PARTITIONS, Producer, assert_linear, points, until_covered};
 
@@ -184,6 +191,113 @@ async fn a_continuous_kafka_backup_runs_in_its_deployment_and_survives_two_kills
     let (code, text) = strimzi_backup_e2e::fixtures::http_get("127.0.0.1:9091", "/metrics").await?;
     assert_eq!(code, 200, "{text}");
     assert!(text.contains(&format!("namespace=\"{ns}\",name=\"tail\"")), "{text}");
+    // The status shows the commits, from the result lines the pod prints. The process is frozen
+    // (SIGSTOP) so that the location stops changing while the status catches up with it; frozen
+    // between a commit and its line (the pruning's read of the location), it is thawed and frozen
+    // again later.
+    let restore_points: Api<KafkaRestorePoint> = Api::namespaced(cluster.client.clone(), &ns);
+    let of_tail =
+        ListParams::default().labels("kafkabackup.com/source-kind=KafkaBackup,kafkabackup.com/source=tail");
+    let mut caught_up = Err(anyhow::anyhow!("not tried"));
+    for attempt in 0..3 {
+        let pids = strimzi_backup_e2e::procfs::pod_processes("tail-continuous-");
+        anyhow::ensure!(!pids.is_empty(), "no process of the continuous pod to freeze");
+        for pid in &pids {
+            signal(*pid, libc::SIGSTOP)?;
+        }
+        caught_up = wait_until(
+            Duration::from_secs(40),
+            "lastBackup the newest restore point at the location, and a KafkaRestorePoint for each",
+            || async {
+                let at_location = points(&store, &prefix).await?;
+                let kb = backups.get("tail").await?;
+                let last = kb.status.as_ref().and_then(|s| s.last_backup.as_ref()).map(|b| b.id.clone());
+                let mirrored: BTreeSet<String> = restore_points
+                    .list(&of_tail)
+                    .await?
+                    .items
+                    .into_iter()
+                    .map(|p| p.spec.backup_id)
+                    .collect();
+                let committed: BTreeSet<String> = at_location.iter().map(|p| p.id.clone()).collect();
+                let newest = at_location.last().map(|p| p.id.clone());
+                Ok((last.is_some() && last == newest && mirrored == committed).then_some((kb, at_location)))
+            },
+        )
+        .await;
+        for pid in &pids {
+            signal(*pid, libc::SIGCONT)?;
+        }
+        if caught_up.is_ok() {
+            break;
+        }
+        eprintln!("the status did not catch up with the frozen process (attempt {attempt}); again");
+        tokio::time::sleep(Duration::from_secs(4)).await;
+    }
+    let (kb, committed) = caught_up.map_err(|e| e.context(operator.log_text()))?;
+    let st = kb.status.clone().unwrap_or_default();
+    let history: Vec<&str> = st.backup_history.iter().map(|r| r.id.as_str()).collect();
+    let ids: Vec<&str> = committed.iter().map(|p| p.id.as_str()).collect();
+    // What a killed container printed after the last look is not in the new one's log: the
+    // history may miss those commits (their restore points are not: the first line after a start
+    // lists every one).
+    assert!(history.len() >= 3, "the commits in the history: {history:?}");
+    assert_eq!(history.first().copied(), ids.last().copied(), "newest first: {history:?}");
+    assert!(history.iter().all(|h| ids.contains(h)), "{history:?} not all committed: {ids:?}");
+    assert!(history.windows(2).all(|w| w[0] > w[1]), "newest first: {history:?}");
+    assert!(
+        st.backup_history.iter().all(|r| r.status == BackupRunStatus::Completed && r.records.is_some()),
+        "{:?}",
+        st.backup_history
+    );
+    assert_eq!(st.backup_count, Some(committed.len() as i64), "the location's inventory");
+    assert!(st.recoverability.last_recoverability_point.is_some(), "{:?}", st.recoverability);
+    let message = kb
+        .status
+        .iter()
+        .flat_map(|s| &s.conditions)
+        .find(|c| c.type_ == "Ready")
+        .and_then(|c| c.message.clone())
+        .unwrap_or_default();
+    assert!(message.contains(&format!("the newest is {}", ids[ids.len() - 1])), "{message}");
+    // The newest KafkaRestorePoint restored by a KafkaRestore: every record produced, once.
+    let newest_point = restore_points
+        .list(&of_tail)
+        .await?
+        .items
+        .into_iter()
+        .find(|p| Some(p.spec.backup_id.as_str()) == ids.last().copied())
+        .and_then(|p| p.metadata.name)
+        .ok_or_else(|| anyhow::anyhow!("no KafkaRestorePoint for the newest restore point"))?;
+    let by_point = format!("{topic}-point");
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaRestore\nmetadata: {{name: newest}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  restorePointRef: {{name: {newest_point}}}\n  topicMapping: [{{sourceTopic: {topic}, targetTopic: {by_point}}}]\n"
+            ),
+        )
+        .await?;
+    let restores: Api<KafkaRestore> = Api::namespaced(cluster.client.clone(), &ns);
+    let run = finished_run(&restores, "newest", Duration::from_secs(180), |r| r.status.as_ref()?.phase)
+        .await
+        .map_err(|e| e.context(operator.log_text()))?;
+    let rst = run.status.unwrap_or_default();
+    assert_eq!(rst.phase, Some(RunPhase::Completed), "{rst:?}");
+    assert_eq!(rst.restore.as_ref().and_then(|r| r.backup_id.as_deref()), ids.last().copied());
+    for (p, want) in produced.iter().enumerate() {
+        let got = without_offsets(&consume_all(env, &by_point, p as i32)?);
+        assert_eq!(got.len(), want.len(), "partition {p}: records restored by restorePointRef");
+        assert!(got == without_offsets(want), "partition {p}: records differ from those produced");
+    }
+    eprintln!(
+        "status caught up: lastBackup {}, {} in the history, {} restore points mirrored, at {:?}",
+        ids[ids.len() - 1],
+        history.len(),
+        committed.len(),
+        started.elapsed()
+    );
+
     // Every reconcile applied the same Deployment: never rolled.
     let deployment = deployments.get("tail-continuous").await?;
     assert_eq!(deployment.metadata.generation, Some(1), "the Deployment changed: {:?}", deployment.spec);
