@@ -8,6 +8,10 @@
 //! it as `backups/<id>/strimzi-resources.json` before the manifest, and the manifest names it:
 //! the manifest stays the only commit point, and the object of a backup that never committed is
 //! deleted with that backup's other objects by the orphan cleanup of a later backup.
+//!
+//! A continuous backup (`crate::backup::continuous`) is handed a ConfigMap the operator refreshes
+//! while the process runs (the kubelet updates the mounted file in place): its config names the
+//! file and no hash, and each iteration reads the file as it is then and hashes what it read.
 
 use std::path::PathBuf;
 
@@ -29,8 +33,10 @@ pub const FILE_NAME: &str = "strimzi-resources.json.gz";
 pub struct StrimziResourcesInput {
     /// The gzip-compressed object ([`MOUNT_DIR`]/[`FILE_NAME`] in a Job).
     pub file: PathBuf,
-    /// SHA-256 of the uncompressed object, lowercase hex.
-    pub sha256: String,
+    /// SHA-256 of the uncompressed object, lowercase hex. Absent for a continuous backup: its
+    /// file changes while the process runs, and each iteration stores what it reads then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
 }
 
 /// The uncompressed object in `compressed`, checked against `sha256`.
@@ -55,7 +61,12 @@ pub async fn store(
     let Some(input) = &cfg.strimzi_resources else { return Ok(None) };
     let what = input.file.display().to_string();
     let compressed = tokio::fs::read(&input.file).await.with_context(|| format!("reading {what}"))?;
-    let bytes = unpack(&compressed, &input.sha256, &what)?;
+    let bytes = match &input.sha256 {
+        Some(sha256) => unpack(&compressed, sha256, &what)?,
+        None => crate::format::strimzi_resources::gunzip(&compressed)
+            .with_context(|| format!("{what}: not gzip-compressed as the operator writes it"))?,
+    };
+    let sha256 = hex::encode(Sha256::digest(&bytes));
     let name = storage.layout.strimzi_resources(backup_id);
     let parsed = StrimziResources::parse(&bytes, &what)?;
     let (again, reference) = parsed.to_object(name.clone())?;
@@ -63,7 +74,7 @@ pub async fn store(
     // serialization is this build's, and a difference would only be a different build.
     let reference = match again == bytes {
         true => reference,
-        false => StrimziResourcesRef { sha256: input.sha256.clone(), ..reference },
+        false => StrimziResourcesRef { sha256, ..reference },
     };
     let path = object_store::path::Path::from(name.as_str());
     storage.store.put(&path, PutPayload::from(bytes)).await.with_context(|| format!("writing {name}"))?;

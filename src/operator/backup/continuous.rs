@@ -36,6 +36,7 @@ use tracing::info;
 use super::continuous_status::{self, LOG_TAIL_LINES};
 use super::plan::Outcome;
 use super::run_config::{self, Run};
+use super::strimzi_resources;
 use crate::api::backup::{BackupMode, KafkaBackup, KafkaBackupStatus};
 use crate::api::backup_reason::BackupReason;
 use crate::api::condition::ReadyReason;
@@ -277,6 +278,16 @@ async fn apply_deployment(ctx: &Context, kb: &KafkaBackup, connection: JobConnec
     let key_file = run_config::encryption_key(kb).map(|k| access.with_encryption_key(k).into());
     let kms = crate::operator::kms_access::for_backup(kb, &mut access);
     let schema_registry = run_config::schema_registry(&kb.spec, &mut access);
+    // `backup.strimziResources`: a ConfigMap of their own, mounted as a directory the kubelet
+    // refreshes; the config names the file only, so a changed KafkaTopic never rolls the pod.
+    let strimzi = match strimzi_resources::read(ctx, kb).await? {
+        Some(Ok(packed)) => {
+            strimzi_resources::mount(&mut access, &name);
+            Some(packed)
+        }
+        Some(Err(too_large)) => return Err(Error::Render(too_large)),
+        None => None,
+    };
     let config = run_config::render(
         &kb.spec,
         storage,
@@ -292,7 +303,7 @@ async fn apply_deployment(ctx: &Context, kb: &KafkaBackup, connection: JobConnec
             owner: Some(run_config::owner(kb)),
             take_over: run_config::takes_over(kb),
             known_restore_points: None,
-            strimzi_resources: None,
+            strimzi_resources: strimzi.as_ref().map(|_| strimzi_resources::continuous_input()),
             schema_registry,
         },
     );
@@ -314,6 +325,13 @@ async fn apply_deployment(ctx: &Context, kb: &KafkaBackup, connection: JobConnec
         .patch(&name, &params, &Patch::Apply(&config_map))
         .await
         .map_err(Error::write(format!("ConfigMap {name}")))?;
+    if let Some(packed) = &strimzi {
+        let cm = strimzi_resources::config_map_name(&name);
+        if strimzi_resources::refresh(ctx, kb, &cm, &labels, packed).await? {
+            info!(backup = %kb.name_any(), config_map = %cm, kafka_topics = packed.kafka_topics,
+                kafka_users = packed.kafka_users, "Strimzi resources handed to the continuous backup");
+        }
+    }
     let request = JobRequest {
         name: name.clone(),
         namespace: ns.clone(),
@@ -405,7 +423,7 @@ pub fn deployment(req: &JobRequest, kb_namespace: &str, kb_name: &str, config_ya
     }
 }
 
-/// Deletes what a continuous backup left (its Deployment, then its ConfigMap) when `kb` no
+/// Deletes what a continuous backup left (its Deployment, then its ConfigMaps) when `kb` no
 /// longer runs as one. Gone already is fine.
 pub async fn remove(ctx: &Context, kb: &KafkaBackup) -> Result<()> {
     let ns = kb.namespace().unwrap_or_default();
@@ -418,12 +436,17 @@ pub async fn remove(ctx: &Context, kb: &KafkaBackup) -> Result<()> {
         Err(e) if gone(&e) => {}
         Err(e) => return Err(Error::write(format!("Deployment {name}"))(e)),
     }
-    match Api::<ConfigMap>::namespaced(ctx.client.clone(), &ns).delete(&name, &DeleteParams::default()).await
-    {
-        Ok(_) => Ok(()),
-        Err(e) if gone(&e) => Ok(()),
-        Err(e) => Err(Error::write(format!("ConfigMap {name}"))(e)),
+    for cm in [name.clone(), strimzi_resources::config_map_name(&name)] {
+        match Api::<ConfigMap>::namespaced(ctx.client.clone(), &ns)
+            .delete(&cm, &DeleteParams::default())
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if gone(&e) => {}
+            Err(e) => return Err(Error::write(format!("ConfigMap {cm}"))(e)),
+        }
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -796,8 +796,93 @@ async fn a_backup_no_longer_continuous_deletes_its_deployment_and_config_then_pl
         list_jobs(vec![]),
         Call::delete(DEPLOYMENT),
         Call::delete(CONTINUOUS_CONFIG),
+        Call::delete(format!("{CONTINUOUS_CONFIG}-strimzi")),
         Call::apply_status(KB, object(&kb))
             .body(|b| assert_eq!(ready(b), ("True".into(), "Scheduled".into()))),
     ];
     run(kb, calls).await.expect("reconcile");
+}
+
+#[tokio::test]
+async fn a_continuous_backup_hands_its_strimzi_resources_in_a_config_map_refreshed_only_when_they_change() {
+    let kb = backup("backup: {mode: continuous, commitInterval: 10s, strimziResources: true}");
+    let mut kb = {
+        let mut spec = kb.spec.clone();
+        spec.cluster = serde_yaml_ng::from_str("strimziClusterRef: {name: my-cluster}").expect("ref");
+        KafkaBackup { spec, ..kb }
+    };
+    kb.metadata.generation = Some(1);
+    let strimzi_cm = format!("{CONTINUOUS_CONFIG}-strimzi");
+    let users = "/apis/kafka.strimzi.io/v1/namespaces/kafka/kafkausers";
+    let alice = json!({"apiVersion": "kafka.strimzi.io/v1", "kind": "KafkaUser",
+        "metadata": {"name": "alice", "namespace": NS, "labels": {"strimzi.io/cluster": "my-cluster"}},
+        "spec": {"authentication": {"type": "scram-sha-512"}}});
+    let written = Arc::new(Mutex::new(Value::Null));
+    let calls = |written: Arc<Mutex<Value>>, held: Value| {
+        let mut calls = vec![list_jobs(vec![])];
+        calls.extend(fixtures::strimzi_discovery());
+        calls.extend([
+            fixtures::ready_kafka(NS, "my-cluster", BOOTSTRAP),
+            Call::list(users, "strimzi.io/cluster=my-cluster", "KafkaUser", vec![alice.clone()]),
+            Call::patch(
+                CONTINUOUS_CONFIG,
+                json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "nightly-continuous"}}),
+            )
+            .body(|b| {
+                let config = b["data"]["config.yaml"].as_str().unwrap_or_default();
+                let file = "file: /etc/strimzi-backup/strimzi-resources/strimzi-resources.json.gz";
+                assert!(config.contains(file), "the file named: {config}");
+                assert!(!config.contains("sha256"), "no hash: the file changes under the pod: {config}");
+            }),
+        ]);
+        if held.is_null() {
+            calls.push(Call::get_absent(&strimzi_cm));
+            calls.push(Call::patch(&strimzi_cm, json!({"apiVersion": "v1", "kind": "ConfigMap"})).check(
+                move |s| {
+                    assert_eq!(s.param("fieldManager"), Some("strimzi-backup-operator"), "server-side apply");
+                    owned(&s.body, "nightly-continuous-strimzi", "continuous-backup");
+                    assert!(s.body["binaryData"]["strimzi-resources.json.gz"].is_string(), "{}", s.body);
+                    if let Ok(mut w) = written.lock() {
+                        *w = s.body.clone();
+                    }
+                },
+            ));
+        } else {
+            // The same declarations read again (at another time): not written again.
+            calls.push(Call::get(&strimzi_cm, held));
+        }
+        calls.extend([
+            Call::patch(DEPLOYMENT, deployment(1)).body(|b| {
+                let pod = &b["spec"]["template"]["spec"];
+                let volume = pod["volumes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|v| v["configMap"]["name"] == "nightly-continuous-strimzi")
+                    .cloned()
+                    .unwrap_or_default();
+                assert_eq!(volume["name"], "strimzi-resources", "{}", pod["volumes"]);
+                let mount = pod["containers"][0]["volumeMounts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|m| m["name"] == "strimzi-resources")
+                    .cloned()
+                    .unwrap_or_default();
+                assert_eq!(mount["mountPath"], "/etc/strimzi-backup/strimzi-resources");
+                assert!(mount["subPath"].is_null(), "a directory, so the kubelet updates it: {mount}");
+            }),
+            list_pods(vec![]),
+            Call::apply_status(KB, object(&kb)),
+        ]);
+        calls
+    };
+    run(kb.clone(), calls(written.clone(), Value::Null)).await.expect("reconcile");
+    let held = written.lock().map(|w| w.clone()).unwrap_or_default();
+    assert!(
+        held["metadata"]["annotations"]["kafkabackup.com/strimzi-resources-sha256"].is_string(),
+        "{held}"
+    );
+    let second = calls(written, held);
+    run(kb, second).await.expect("reconcile");
 }

@@ -8,6 +8,13 @@
 //!
 //! The ConfigMap is owned by the Job: it goes when the Job is deleted, and a run never reads
 //! another run's.
+//!
+//! A continuous backup ([`super::continuous`]) has one ConfigMap, `<kafkabackup>-continuous-strimzi`,
+//! owned by the `KafkaBackup` and written again at a reconcile only when what it holds changed
+//! ([`CONTENT_ANNOTATION`]: the read time aside). Its pod mounts it as a directory, so the kubelet
+//! updates the file in place without restarting the pod, and its config names the file without a
+//! hash ([`continuous_input`]): a new `KafkaTopic` must not roll the pod, and each iteration
+//! stores the file as it reads it.
 
 use std::collections::BTreeMap;
 
@@ -15,8 +22,8 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{ConfigMap, ConfigMapVolumeSource, Volume, VolumeMount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube::ResourceExt;
 use kube::api::{Api, DynamicObject, ListParams, ObjectMeta};
+use kube::{Resource, ResourceExt};
 use sha2::Digest;
 
 use crate::api::backup::KafkaBackup;
@@ -42,7 +49,12 @@ pub struct Packed {
     pub input: StrimziResourcesInput,
     pub kafka_topics: usize,
     pub kafka_users: usize,
+    /// SHA-256 of the object without its read time: the same for the same declarations.
+    pub content_sha256: String,
 }
+
+/// On a continuous backup's ConfigMap: [`Packed::content_sha256`] of what it holds.
+pub const CONTENT_ANNOTATION: &str = "kafkabackup.com/strimzi-resources-sha256";
 
 /// The ConfigMap of a run's Strimzi resources.
 pub fn config_map_name(job: &str) -> String {
@@ -92,14 +104,17 @@ pub fn pack(
         ));
     }
     debug_assert_eq!(reference.sha256, hex::encode(sha2::Sha256::digest(&bytes)));
+    let timeless = StrimziResources { captured_at: String::new(), ..object.clone() };
+    let content = serde_json::to_vec(&timeless).map_err(|e| e.to_string())?;
     Ok(Packed {
         compressed,
         input: StrimziResourcesInput {
             file: format!("{MOUNT_DIR}/{FILE_NAME}").into(),
-            sha256: reference.sha256,
+            sha256: Some(reference.sha256),
         },
         kafka_topics: object.kafka_topics.len(),
         kafka_users: object.kafka_users.len(),
+        content_sha256: hex::encode(sha2::Sha256::digest(&content)),
     })
 }
 
@@ -178,6 +193,56 @@ pub async fn hand_over(ctx: &Context, kb: &KafkaBackup, job: &Job, packed: &Pack
     Ok(())
 }
 
+/// What a continuous backup's config names: the mounted file, no hash (the file changes while
+/// the process runs; each iteration hashes what it reads).
+pub fn continuous_input() -> StrimziResourcesInput {
+    StrimziResourcesInput { file: format!("{MOUNT_DIR}/{FILE_NAME}").into(), sha256: None }
+}
+
+/// Writes `packed` into the continuous backup's ConfigMap `name` (owned by `kb`, labelled
+/// `labels`) unless it holds the same declarations already; true when it wrote.
+pub async fn refresh(
+    ctx: &Context,
+    kb: &KafkaBackup,
+    name: &str,
+    labels: &BTreeMap<String, String>,
+    packed: &Packed,
+) -> Result<bool> {
+    let namespace = kb.namespace().unwrap_or_default();
+    let api: Api<ConfigMap> = Api::namespaced(ctx.client.clone(), &namespace);
+    let existing = api.get_opt(name).await.map_err(Error::read(format!("ConfigMap {name}")))?;
+    let held = existing.as_ref().and_then(|c| c.annotations().get(CONTENT_ANNOTATION).cloned());
+    if held.as_deref() == Some(packed.content_sha256.as_str()) {
+        return Ok(false);
+    }
+    let owner = kb
+        .controller_owner_ref(&())
+        .ok_or_else(|| Error::Render(format!("{} has no uid yet", kb.name_any())))?;
+    let cm = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some(name.to_string()),
+            namespace: Some(namespace),
+            labels: Some(labels.clone()),
+            annotations: Some(BTreeMap::from([(
+                CONTENT_ANNOTATION.to_string(),
+                packed.content_sha256.clone(),
+            )])),
+            owner_references: Some(vec![owner]),
+            ..Default::default()
+        },
+        binary_data: Some(BTreeMap::from([(FILE_NAME.to_string(), ByteString(packed.compressed.clone()))])),
+        ..Default::default()
+    };
+    api.patch(
+        name,
+        &kube::api::PatchParams::apply(crate::operator::context::MANAGER).force(),
+        &kube::api::Patch::Apply(&cm),
+    )
+    .await
+    .map_err(Error::write(format!("ConfigMap {name}")))?;
+    Ok(true)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,8 +259,12 @@ mod tests {
             "spec": {"authentication": {"type": "scram-sha-512"}}});
         let p = pack("kafka", "c", "t".into(), &[topic("b"), topic("a")], &[user]).expect("packs");
         assert_eq!((p.kafka_topics, p.kafka_users), (2, 1));
-        let bytes =
-            crate::backup::strimzi_resources::unpack(&p.compressed, &p.input.sha256, "x").expect("unpacks");
+        let bytes = crate::backup::strimzi_resources::unpack(
+            &p.compressed,
+            p.input.sha256.as_deref().unwrap_or_default(),
+            "x",
+        )
+        .expect("unpacks");
         let back = StrimziResources::parse(&bytes, "x").expect("parses");
         assert_eq!(back.kafka_topics[0]["metadata"]["name"], "a");
         assert!(back.kafka_topics[0].get("status").is_none());
@@ -204,6 +273,20 @@ mod tests {
             p.input.file.to_str(),
             Some("/etc/strimzi-backup/strimzi-resources/strimzi-resources.json.gz")
         );
+    }
+
+    #[test]
+    fn the_content_hash_ignores_when_they_were_read_and_follows_what_they_declare() {
+        let topic =
+            |name: &str| json!({"kind": "KafkaTopic", "metadata": {"name": name}, "spec": {"partitions": 1}});
+        let one = pack("kafka", "c", "t1".into(), &[topic("a")], &[]).expect("packs");
+        let later = pack("kafka", "c", "t2".into(), &[topic("a")], &[]).expect("packs");
+        let more = pack("kafka", "c", "t2".into(), &[topic("a"), topic("b")], &[]).expect("packs");
+        assert_eq!(one.content_sha256, later.content_sha256);
+        assert_ne!(one.input.sha256, later.input.sha256, "the object itself says when");
+        assert_ne!(one.content_sha256, more.content_sha256);
+        assert_eq!(continuous_input().sha256, None);
+        assert_eq!(continuous_input().file, one.input.file);
     }
 
     #[test]
