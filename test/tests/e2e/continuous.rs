@@ -343,3 +343,104 @@ async fn a_continuous_backup_outlives_a_hung_broker_and_then_catches_up() -> any
     }
     Ok(())
 }
+
+/// The `KafkaTopic` names in the Strimzi resources restore point `id` stored, when it stored any.
+async fn stored_topics(
+    store: &impl ObjectStore,
+    prefix: &str,
+    id: &str,
+) -> anyhow::Result<Option<Vec<String>>> {
+    let path = object_store::path::Path::from(format!("{prefix}backups/{id}/manifest.json"));
+    let stored: serde_json::Value = serde_json::from_slice(&store.get(&path).await?.bytes().await?)?;
+    let Some(object) = stored["manifest"]["strimziResources"]["object"].as_str() else { return Ok(None) };
+    let path = object_store::path::Path::from(object);
+    let resources: serde_json::Value = serde_json::from_slice(&store.get(&path).await?.bytes().await?)?;
+    Ok(Some(
+        resources["kafkaTopics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["metadata"]["name"].as_str().map(str::to_string))
+            .collect(),
+    ))
+}
+
+/// Writes the Strimzi resources with `topics` to `file` gzip-compressed, as the kubelet updates
+/// a ConfigMap volume: a new file renamed into place.
+fn write_strimzi_resources(file: &std::path::Path, topics: &[&str]) -> anyhow::Result<()> {
+    use strimzi_backup_operator::format::strimzi_resources::{RESOURCES_VERSION, StrimziResources, gzip};
+    let object = StrimziResources {
+        resources_version: RESOURCES_VERSION,
+        captured_at: "2026-12-04T21:00:00.000Z".into(),
+        namespace: "kafka".into(),
+        cluster: "my-cluster".into(),
+        kafka_topics: topics
+            .iter()
+            .map(|t| {
+                serde_json::json!({"apiVersion": "kafka.strimzi.io/v1", "kind": "KafkaTopic",
+                    "metadata": {"name": t, "labels": {"strimzi.io/cluster": "my-cluster"}},
+                    "spec": {"partitions": 3, "replicas": 1}})
+            })
+            .collect(),
+        kafka_users: Vec::new(),
+    };
+    let (bytes, _) = object.to_object(String::new())?;
+    let next = file.with_extension("next");
+    std::fs::write(&next, gzip(&bytes)?)?;
+    std::fs::rename(&next, file)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_continuous_backup_stores_the_strimzi_resources_file_as_each_iteration_reads_it()
+-> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-continuous-strimzi-{s}/");
+    let topic = format!("cs{s}");
+    create_topic(&env, &topic, 1, &[]).await?;
+    let dir = std::env::temp_dir().join(format!("sbo-e2e-continuous-strimzi-{s}"));
+    std::fs::create_dir_all(&dir)?;
+    let file = dir.join("strimzi-resources.json.gz");
+    write_strimzi_resources(&file, &["orders"])?;
+    // The file named without a hash, as the operator names a continuous backup's.
+    let config = format!(
+        "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  mode: continuous\n  commitInterval: 10s\n  clusterMetadata: false\nstrimziResources:\n  file: {}\n",
+        base_config(&env, &prefix, None)?,
+        file.display()
+    );
+    let mut child = continuous(&env, &config)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let first = loop {
+        if let Some(p) = points(&store, &prefix).await?.first() {
+            break p.clone();
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no restore point within 60 s");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(stored_topics(&store, &prefix, &first.id).await?, Some(vec!["orders".to_string()]));
+    // A KafkaTopic declared while the process runs: a later iteration stores it, same process.
+    write_strimzi_resources(&file, &["orders", "payments"])?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let later = loop {
+        let mut found = None;
+        for p in points(&store, &prefix).await? {
+            if stored_topics(&store, &prefix, &p.id).await?.is_some_and(|t| t.len() == 2) {
+                found = Some((p.id.clone(), stored_topics(&store, &prefix, &p.id).await?));
+                break;
+            }
+        }
+        if let Some(found) = found {
+            break found;
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no restore point with the new KafkaTopic within 60 s");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert!(child.try_wait()?.is_none(), "the process exited");
+    sigkill(&mut child)?;
+    assert_eq!(later.1, Some(vec!["orders".to_string(), "payments".to_string()]), "{}", later.0);
+    assert_linear(&points(&store, &prefix).await?);
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
