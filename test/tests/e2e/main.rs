@@ -58,6 +58,7 @@ mod repartition;
 mod resilience;
 mod restore;
 mod restore_points;
+mod restore_workers;
 mod schema_registry;
 mod services;
 mod shipped_build;
