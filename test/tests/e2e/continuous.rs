@@ -345,7 +345,7 @@ async fn a_continuous_backup_outlives_a_hung_broker_and_then_catches_up() -> any
 }
 
 /// The `KafkaTopic` names in the Strimzi resources restore point `id` stored, when it stored any.
-async fn stored_topics(
+pub(crate) async fn stored_topics(
     store: &impl ObjectStore,
     prefix: &str,
     id: &str,

@@ -25,7 +25,7 @@ use strimzi_backup_operator::api::backup::{BackupRunStatus, KafkaBackup};
 use strimzi_backup_operator::api::restore::{KafkaRestore, RunPhase};
 use strimzi_backup_operator::api::restore_point::KafkaRestorePoint;
 
-use crate::continuous::{PARTITIONS, Producer, assert_linear, points, until_covered};
+use crate::continuous::{PARTITIONS, Producer, assert_linear, points, stored_topics, until_covered};
 
 /// The `Ready` condition of `kb`: (status, reason).
 fn ready(kb: &KafkaBackup) -> (String, String) {
@@ -318,6 +318,89 @@ async fn a_continuous_kafka_backup_runs_in_its_deployment_and_survives_two_kills
         "operator continuous: {} restore points, {} records per partition, {:.0} s",
         all.len(),
         produced[0].len(),
+        started.elapsed().as_secs_f64()
+    );
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_kafka_topic_declared_while_a_continuous_backup_runs_reaches_a_later_restore_point()
+-> anyhow::Result<()> {
+    let started = Instant::now();
+    let cluster = Cluster::connect().await?;
+    let env = &cluster.env;
+    strimzi_backup_e2e::operator::install_kafka_topic_crd(&cluster).await?;
+    let ns = namespace_with_kafka(&cluster, "opcsr").await?;
+    let store = minio(env)?;
+    let s = unique_suffix();
+    let topic = format!("ocs{s}");
+    create_topic(env, &topic, 1, &[]).await?;
+    let declare = |name: String| {
+        format!(
+            "apiVersion: kafka.strimzi.io/v1\nkind: KafkaTopic\nmetadata: {{name: {name}, labels: {{strimzi.io/cluster: my-cluster}}}}\nspec: {{partitions: 1, replicas: 1}}\n"
+        )
+    };
+    cluster.apply_yaml(&ns, &declare(format!("{topic}-a"))).await?;
+    let prefix = format!("e2e-opcontinuous-sr-{s}/");
+    let operator = Operator::start(env, &ns)?;
+    let deployments: Api<Deployment> = Api::namespaced(cluster.client.clone(), &ns);
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &ns);
+    let config_maps: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(cluster.client.clone(), &ns);
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaBackup\nmetadata: {{name: tail}}\nspec:\n  strimziClusterRef: {{name: my-cluster}}\n  topics: {{include: ['{topic}']}}\n  backup: {{mode: continuous, commitInterval: 10s, strimziResources: true, clusterMetadata: false}}\n  retention: {{maxAge: 1d}}\n{}",
+                minio_storage(env, &prefix, "minio-credentials", 2)?
+            ),
+        )
+        .await?;
+    // What its restore points store: the KafkaTopics declared when the pod read its file.
+    let newest_topics = || async {
+        let all = points(&store, &prefix).await?;
+        let Some(newest) = all.last() else { return Ok(None) };
+        anyhow::Ok(stored_topics(&store, &prefix, &newest.id).await?.map(|t| (newest.id.clone(), t)))
+    };
+    let (first, topics) =
+        wait_until(Duration::from_secs(90), "a restore point with Strimzi resources", newest_topics)
+            .await
+            .map_err(|e| e.context(operator.log_text()))?;
+    assert_eq!(topics, [format!("{topic}-a")], "{first}");
+    let pod = running_pods(&pods, "tail-continuous").await?.into_iter().next();
+    let pod_name = pod.map(|p| p.name_any()).ok_or_else(|| anyhow::anyhow!("no running pod"))?;
+    let held = |cm: &k8s_openapi::api::core::v1::ConfigMap| {
+        cm.annotations().get("kafkabackup.com/strimzi-resources-sha256").cloned()
+    };
+    let before = held(&config_maps.get("tail-continuous-strimzi").await?);
+    anyhow::ensure!(before.is_some(), "the ConfigMap names what it holds");
+
+    // A KafkaTopic declared while the pod runs: its ConfigMap is refreshed, the pod is not rolled.
+    cluster.apply_yaml(&ns, &declare(format!("{topic}-b"))).await?;
+    wait_until(Duration::from_secs(60), "the Strimzi resources ConfigMap refreshed", || async {
+        Ok((held(&config_maps.get("tail-continuous-strimzi").await?) != before).then_some(()))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    let deployment = deployments.get("tail-continuous").await?;
+    assert_eq!(deployment.metadata.generation, Some(1), "a KafkaTopic rolled the Deployment");
+    let running = running_pods(&pods, "tail-continuous").await?;
+    assert_eq!(running.iter().map(|p| p.name_any()).collect::<Vec<_>>(), [pod_name.clone()], "the same pod");
+    // A kubelet updates the mounted file in place and the next iteration stores it (the data
+    // plane's own test, continuous::a_continuous_backup_stores_the_strimzi_resources_file_...);
+    // the pod harness writes ConfigMap volumes once, when a pod starts: a new pod reads it.
+    pods.delete(&pod_name, &Default::default()).await?;
+    let (later, topics) =
+        wait_until(Duration::from_secs(120), "a restore point with the new KafkaTopic", || async {
+            Ok(newest_topics().await?.filter(|(_, t)| t.len() == 2))
+        })
+        .await
+        .map_err(|e| e.context(operator.log_text()))?;
+    assert_eq!(topics, [format!("{topic}-a"), format!("{topic}-b")], "{later}");
+    assert_linear(&points(&store, &prefix).await?);
+    eprintln!(
+        "operator continuous Strimzi resources: {later} holds both, {:.0} s",
         started.elapsed().as_secs_f64()
     );
     cluster.delete_namespace(&ns).await?;
