@@ -246,12 +246,19 @@ pub async fn output(client: &Client, namespace: &str, job: &str, tail_lines: Opt
     Ok(read(client, namespace, &pod, tail_lines).await)
 }
 
-/// The log of the running pod `pod` (its last `tail_lines`), `None` when it cannot be read (not
-/// started yet, a node gone or stalling past [`LOG_READ_TIMEOUT`]): a continuous backup's result
-/// lines, read while its pod runs on.
-pub async fn pod_log(client: &Client, namespace: &str, pod: &str, tail_lines: Option<i64>) -> Option<String> {
+/// The log of the running pod `pod` (its last `tail_lines`; with `previous`, of its container's
+/// instance before the last restart), `None` when it cannot be read (not started yet, no
+/// previous instance, a node gone or stalling past [`LOG_READ_TIMEOUT`]): a continuous backup's
+/// result lines, read while its pod runs on.
+pub async fn pod_log(
+    client: &Client,
+    namespace: &str,
+    pod: &str,
+    tail_lines: Option<i64>,
+    previous: bool,
+) -> Option<String> {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    let params = LogParams { tail_lines, ..Default::default() };
+    let params = LogParams { tail_lines, previous, ..Default::default() };
     tokio::time::timeout(LOG_READ_TIMEOUT, pods.logs(pod, &params)).await.ok().and_then(Result::ok)
 }
 

@@ -161,9 +161,19 @@ async fn commits(
         .await
         .map_err(Error::read("the continuous backup's pods"))?;
     let Some(pod) = newest_pod(pods.items, &name(kb)) else { return Ok(Vec::new()) };
-    let Some(log) = children::pod_log(&ctx.client, &ns, &pod.name_any(), Some(LOG_TAIL_LINES)).await else {
+    let Some(mut log) =
+        children::pod_log(&ctx.client, &ns, &pod.name_any(), Some(LOG_TAIL_LINES), false).await
+    else {
         return Ok(Vec::new());
     };
+    // A container restarted since the last commit recorded: its previous instance may have
+    // printed commits after the last look (their lines are not in the new instance's log).
+    if restarted_since_recorded(&pod, st)
+        && let Some(previous) =
+            children::pod_log(&ctx.client, &ns, &pod.name_any(), Some(LOG_TAIL_LINES), true).await
+    {
+        log = format!("{previous}\n{log}");
+    }
     let results = continuous_status::new_results(&log, st);
     if results.is_empty() {
         return Ok(Vec::new());
@@ -246,6 +256,26 @@ async fn fill_gap(ctx: &Context, kb: &KafkaBackup, st: &mut KafkaBackupStatus, g
     sync_job::start(ctx, kb, sync).await?;
     st.active_job = Some(job);
     Ok(())
+}
+
+/// Whether `pod`'s container was restarted after the newest commit `st` records (or before any
+/// was recorded): then its previous instance's log may hold commits not yet recorded. Once a
+/// commit of the new instance is recorded, its previous log is not read again.
+pub fn restarted_since_recorded(pod: &Pod, st: &KafkaBackupStatus) -> bool {
+    let Some(c) = pod.status.as_ref().and_then(|s| s.container_statuses.as_ref()).and_then(|c| c.first())
+    else {
+        return false;
+    };
+    if c.restart_count == 0 {
+        return false;
+    }
+    let started =
+        c.state.as_ref().and_then(|s| s.running.as_ref()).and_then(|r| r.started_at.as_ref()).map(|t| t.0);
+    let recorded = st.last_backup.as_ref().and_then(|b| b.completion_time.as_ref()).map(|t| t.0);
+    match (started, recorded) {
+        (Some(started), Some(recorded)) => started > recorded,
+        _ => true,
+    }
 }
 
 /// The pod whose log holds the newest commits: the newest of the pods a ReplicaSet of

@@ -717,6 +717,53 @@ async fn a_running_continuous_backup_records_the_commits_its_pod_printed_and_mir
 }
 
 #[tokio::test]
+async fn commits_a_killed_container_printed_after_the_last_look_are_read_from_its_previous_log() {
+    let mut kb = backup("backup: {mode: continuous, commitInterval: 10s}");
+    let mut status = crate::api::backup::KafkaBackupStatus::default();
+    super::outcome::completed(
+        &mut status,
+        &serde_json::from_str(&commit_line("c1", 10, &[], &[])).expect("c1"),
+        crate::time::now(),
+    );
+    kb.status = Some(status);
+    // Restarted at 10:00:25, after c1 was recorded: c2 is only in the previous instance's log.
+    let mut pod = continuous_pod();
+    pod["status"]["containerStatuses"] = json!([{"name": "backup", "image": "", "imageID": "", "ready": true,
+        "restartCount": 1, "state": {"running": {"startedAt": "2026-11-21T10:00:25Z"}}}]);
+    let previous =
+        [commit_line("c1", 10, &["c1"], &["c1"]), commit_line("c2", 20, &["c2"], &["c1", "c2"])].join("\n");
+    let current = commit_line("c3", 30, &["c1", "c2", "c3"], &["c1", "c2", "c3"]);
+    let source = "kafkabackup.com/source-kind=KafkaBackup,kafkabackup.com/source=nightly";
+    let mut calls = continuous_applied();
+    calls.extend([
+        list_pods(vec![pod]),
+        Call::log(format!("{PODS}/{POD}/log"), &current).check(|s| assert_eq!(s.param("previous"), None)),
+        Call::log(format!("{PODS}/{POD}/log"), &previous)
+            .check(|s| assert_eq!(s.param("previous"), Some("true"), "the instance before the restart")),
+        Call::list(POINTS, source, "KafkaRestorePoint", vec![point("c1"), point("c2"), point("c3")]),
+        Call::apply_status(KB, object(&kb)).body(|b| {
+            let history: Vec<&str> = b["status"]["backupHistory"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r["id"].as_str())
+                .collect();
+            assert_eq!(history, ["c3", "c2", "c1"], "c2 from the previous instance's log");
+        }),
+    ]);
+    run(kb.clone(), calls).await.expect("reconcile");
+    // Once a commit of the new instance is recorded, its previous log is not read again.
+    let mut status = kb.status.clone().unwrap_or_default();
+    super::outcome::completed(&mut status, &serde_json::from_str(&current).expect("c3"), crate::time::now());
+    let mut pod = continuous_pod();
+    pod["status"]["containerStatuses"] = json!([{"name": "backup", "image": "", "imageID": "", "ready": true,
+        "restartCount": 1, "state": {"running": {"startedAt": "2026-11-21T10:00:25Z"}}}]);
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(pod).expect("pod");
+    assert!(!super::continuous::restarted_since_recorded(&pod, &status));
+    assert!(super::continuous::restarted_since_recorded(&pod, &Default::default()));
+}
+
+#[tokio::test]
 async fn restore_points_no_line_describes_are_listed_by_a_sync_job_that_only_creates() {
     // Only c3's line is left in the log: c1 is present at the location, unknown here.
     let kb = backup("backup: {mode: continuous, commitInterval: 10s}");
