@@ -187,7 +187,14 @@ async fn four_workers_one_killed_mid_write_restore_every_record_once_and_commit_
                 break 'written;
             }
         }
-        anyhow::ensure!(killed.try_wait()?.is_none(), "worker {victim} ended before it could be killed");
+        if killed.try_wait()?.is_some() {
+            let out = killed.wait_with_output()?;
+            anyhow::bail!(
+                "worker {victim} ended ({}) before it could be killed: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         anyhow::ensure!(Instant::now() < deadline, "worker {victim} never wrote");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
