@@ -386,7 +386,11 @@ async fn a_kafka_topic_declared_while_a_continuous_backup_runs_reaches_a_later_r
     let deployment = deployments.get("tail-continuous").await?;
     assert_eq!(deployment.metadata.generation, Some(1), "a KafkaTopic rolled the Deployment");
     let running = running_pods(&pods, "tail-continuous").await?;
-    assert_eq!(running.iter().map(|p| p.name_any()).collect::<Vec<_>>(), [pod_name.clone()], "the same pod");
+    assert_eq!(
+        running.iter().map(|p| p.name_any()).collect::<Vec<_>>(),
+        std::slice::from_ref(&pod_name),
+        "the same pod"
+    );
     // A kubelet updates the mounted file in place and the next iteration stores it (the data
     // plane's own test, continuous::a_continuous_backup_stores_the_strimzi_resources_file_...);
     // the pod harness writes ConfigMap volumes once, when a pod starts: a new pod reads it.
