@@ -298,6 +298,38 @@ async fn a_continuous_kafka_backup_runs_in_its_deployment_and_survives_two_kills
         started.elapsed()
     );
 
+    // A restore point no result line describes any more (its KafkaRestorePoint deleted by hand;
+    // likewise when the pod's log rotated while the operator was away) is a gap: a sync Job
+    // lists the location and the restore point is back.
+    let oldest = restore_points
+        .list(&of_tail)
+        .await?
+        .items
+        .into_iter()
+        .min_by(|a, b| a.spec.backup_id.cmp(&b.spec.backup_id))
+        .ok_or_else(|| anyhow::anyhow!("no KafkaRestorePoint"))?;
+    let (oldest_name, oldest_uid) = (oldest.name_any(), oldest.uid());
+    restore_points.delete(&oldest_name, &Default::default()).await?;
+    let back = wait_until(Duration::from_secs(90), "the deleted restore point listed again", || async {
+        Ok(restore_points.get_opt(&oldest_name).await?.filter(|p| p.uid() != oldest_uid))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    assert_eq!(back.spec.backup_id, oldest.spec.backup_id);
+    assert!(
+        operator.log_text().contains("filled from a listing of the location"),
+        "by the gap's sync Job: {}",
+        operator.log_text()
+    );
+    wait_until(Duration::from_secs(60), "the sync Job deleted once recorded", || async {
+        let kb = backups.get("tail").await?;
+        let idle = kb.status.and_then(|s| s.active_job).is_none();
+        Ok((idle && jobs.get_opt("tail-continuous-sync").await?.is_none()).then_some(()))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    eprintln!("gap filled: {oldest_name} back at {:?}", started.elapsed());
+
     // Every reconcile applied the same Deployment: never rolled.
     let deployment = deployments.get("tail-continuous").await?;
     assert_eq!(deployment.metadata.generation, Some(1), "the Deployment changed: {:?}", deployment.spec);
