@@ -549,3 +549,23 @@ pub fn restores_renamed_to(
     }
     Ok(())
 }
+
+/// Worker `index`'s partitions of a restore of backup `m` across `workers`, as the product splits
+/// them (`restore::workers::share`: one unit per partition, weighed by its segments' bytes; no
+/// topic repartitioned): what a test kills a worker in the middle of.
+pub fn restore_share(m: &Manifest, workers: u32, index: u32) -> Vec<(String, i32)> {
+    let units: Vec<(u64, (String, i32))> = m
+        .topics
+        .iter()
+        .flat_map(|t| {
+            t.partitions
+                .iter()
+                .map(|p| (p.segments.iter().map(|s| s.raw_bytes).sum(), (t.name.clone(), p.partition)))
+        })
+        .collect();
+    let slot = strimzi_backup_operator::restore::workers::Slot { index, workers };
+    strimzi_backup_operator::restore::workers::share(&units, slot)
+        .into_iter()
+        .map(|i| units[i].1.clone())
+        .collect()
+}

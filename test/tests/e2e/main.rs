@@ -47,6 +47,7 @@ mod operator_location;
 mod operator_proxy;
 mod operator_restore;
 mod operator_restore_plan;
+mod operator_restore_workers;
 mod operator_runs;
 mod operator_scram;
 mod operator_workers;

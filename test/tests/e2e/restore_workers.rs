@@ -11,12 +11,10 @@ use std::time::{Duration, Instant};
 use object_store::ObjectStoreExt;
 use strimzi_backup_e2e::dataplane::{
     base_config, commit, committed, consume_all, fill_topics, minio, produce, read_backup, recent, records,
-    result_line, run_ok, sigkill, spawn, watermarks, without_offsets,
+    restore_share, result_line, run_ok, sigkill, spawn, watermarks, without_offsets,
 };
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::unique_suffix;
-use strimzi_backup_operator::format::manifest::Manifest;
-use strimzi_backup_operator::restore::workers::{Slot, share};
 
 /// A restore of `topics` into `<topic>-<suffix>`, group `group` restored as `<group>-<suffix>`.
 fn restore_config(
@@ -61,19 +59,6 @@ fn line_of(index: usize, out: &Output) -> anyhow::Result<serde_json::Value> {
         String::from_utf8_lossy(&out.stderr)
     );
     result_line(&out.stdout)
-}
-
-/// The units of a restore of backup `m` as the product weighs them (one per partition: no
-/// topic is repartitioned here): the bytes of its segments, and its topic and partition.
-fn units(m: &Manifest) -> Vec<(u64, (String, i32))> {
-    m.topics
-        .iter()
-        .flat_map(|t| {
-            t.partitions
-                .iter()
-                .map(|p| (p.segments.iter().map(|s| s.raw_bytes).sum(), (t.name.clone(), p.partition)))
-        })
-        .collect()
 }
 
 /// Waits until worker 0 recorded where every target partition starts; returns the state.
@@ -160,10 +145,8 @@ async fn four_workers_one_killed_mid_write_restore_every_record_once_and_commit_
     let cfg = restore_config(&env, &prefix, &topics, &group, "four")?;
     let restore_id = format!("four-{s}");
     let (manifest, _) = read_backup(&store, &prefix, &backup_id).await?;
-    let units = units(&manifest);
     let victim = 1u32;
-    let victims: Vec<(String, i32)> =
-        share(&units, Slot { index: victim, workers: 4 }).into_iter().map(|i| units[i].1.clone()).collect();
+    let victims = restore_share(&manifest, 4, victim);
     assert!(!victims.is_empty());
     let mut children = Vec::new();
     for index in 0..4 {

@@ -1,0 +1,155 @@
+//! One restore across worker pods through the operator (`spec.restore.workers`, issue 18 §3):
+//! the KafkaRestore's Job is an Indexed Job run by the real job controller, its pods by the pod
+//! harness (each learns its index from `JOB_COMPLETION_INDEX`). One worker's process is
+//! SIGKILLed mid-write: the Job retries that index alone (per-index backoff), and the restore
+//! completes with every record once and the group's offsets committed where the records the
+//! group had not consumed begin.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::ResourceExt;
+use kube::api::{Api, ListParams};
+use strimzi_backup_e2e::dataplane::{
+    base_config, commit, committed, consume_all, fill_topics, minio, read_backup, restore_share, run_ok,
+    signal, watermarks, without_offsets,
+};
+use strimzi_backup_e2e::fixtures::{Cluster, unique_suffix, wait_until};
+use strimzi_backup_e2e::operator::{Operator, finished_run, minio_storage, namespace_with_kafka};
+use strimzi_backup_operator::api::restore::{KafkaRestore, RunPhase};
+
+/// The annotation the job controller puts on an Indexed Job's pods.
+const INDEX: &str = "batch.kubernetes.io/job-completion-index";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn four_worker_pods_with_one_killed_restore_every_record_once_and_commit_the_offsets()
+-> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let cluster = Cluster::connect().await?;
+    let env = &cluster.env;
+    let ns = namespace_with_kafka(&cluster, "rworkers").await?;
+    let store = minio(env)?;
+    let s = unique_suffix();
+    let topics: Vec<String> = (0..3).map(|t| format!("orw{t}{s}")).collect();
+    let mut produced = BTreeMap::new();
+    for (t, topic) in topics.iter().enumerate() {
+        produced.extend(fill_topics(env, std::slice::from_ref(topic), 8, 1_000 * (t + 1)).await?);
+    }
+    let total: usize = produced.values().map(Vec::len).sum();
+    let group = format!("orwg{s}");
+    for topic in &topics {
+        for p in 0..8 {
+            commit(env, &group, topic, p, 10 * i64::from(p) + 3)?;
+        }
+    }
+    // The backup, made by the data plane at the location the restore reads.
+    let prefix = format!("e2e-oprworkers-{s}/");
+    let include = topics.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
+    let backup_id = format!("b-{s}");
+    run_ok(
+        env,
+        "backup",
+        &format!(
+            "{}topics:\n  include: [{include}]\nconsumerGroups:\n  include: [\"{group}\"]\nbackup:\n  segmentSize: 1048576\n",
+            base_config(env, &prefix, None)?
+        ),
+        &["--backup-id", &backup_id],
+    )?;
+    let (manifest, _) = read_backup(&store, &prefix, &backup_id).await?;
+
+    let operator = Operator::start(env, &ns)?;
+    let mapping: String =
+        topics.iter().map(|t| format!("{{sourceTopic: {t}, targetTopic: {t}-op}}, ")).collect();
+    cluster
+        .apply_yaml(
+            &ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaRestore\nmetadata: {{name: four}}\nspec:\n  kafkaCluster: {{bootstrapServers: '{}'}}\n  source:\n{}  topicMapping: [{}]\n  consumerGroups:\n    mapping: [{{sourceGroup: {group}, targetGroup: {group}-op}}]\n  restore: {{workers: 4, parallelism: 1}}\n",
+                env.kafka_bootstrap(),
+                minio_storage(env, &prefix, "minio-credentials", 4)?,
+                mapping.trim_end_matches(", ")
+            ),
+        )
+        .await?;
+    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &ns);
+    let job = wait_until(Duration::from_secs(240), "the restore Job", || async {
+        let selector = "app.kubernetes.io/instance=four,app.kubernetes.io/component=restore";
+        Ok(jobs.list(&ListParams::default().labels(selector)).await?.items.into_iter().next())
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    let spec = job.spec.clone().unwrap_or_default();
+    assert_eq!(spec.completion_mode.as_deref(), Some("Indexed"));
+    assert_eq!((spec.completions, spec.parallelism, spec.max_failed_indexes), (Some(4), Some(4), Some(0)));
+    assert_eq!(spec.backoff_limit_per_index, Some(3));
+    let job_name = job.name_any();
+
+    // Worker 1 is SIGKILLed once it has written to its share.
+    let victim = 1u32;
+    let share = restore_share(&manifest, 4, victim);
+    anyhow::ensure!(!share.is_empty(), "worker {victim} has nothing to write");
+    let pod_prefix = format!("{job_name}-{victim}-");
+    let killed = wait_until(Duration::from_secs(300), "the victim writing", || async {
+        let wrote =
+            share.iter().any(|(t, p)| watermarks(env, &format!("{t}-op"), *p).is_ok_and(|(_, h)| h > 0));
+        if !wrote {
+            return Ok(None);
+        }
+        let pids = strimzi_backup_e2e::procfs::pod_processes(&pod_prefix);
+        anyhow::ensure!(!pids.is_empty(), "worker {victim} ended before it could be killed");
+        for pid in &pids {
+            signal(*pid, libc::SIGKILL)?;
+        }
+        Ok(Some(pids))
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    eprintln!("killed worker {victim} of {job_name} (pids {killed:?}) at {:?}", started.elapsed());
+
+    let restores: Api<KafkaRestore> = Api::namespaced(cluster.client.clone(), &ns);
+    let run = finished_run(&restores, "four", Duration::from_secs(420), |r| r.status.as_ref()?.phase)
+        .await
+        .map_err(|e| e.context(operator.log_text()))?;
+    let st = run.status.unwrap_or_default();
+    eprintln!("the restore finished at {:?}", started.elapsed());
+    assert_eq!(st.phase, Some(RunPhase::Completed), "{st:?}");
+    let result = st.restore.clone().unwrap_or_default();
+    assert_eq!(
+        (
+            result.restored_records,
+            result.restored_partitions,
+            result.consumer_groups_restored,
+            result.workers
+        ),
+        (Some(total as i64), Some(24), Some(1), Some(4)),
+        "{st:?}"
+    );
+
+    // The killed index ran twice, every other index once.
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &ns);
+    let listed = pods.list(&ListParams::default().labels(&format!("job-name={job_name}"))).await?.items;
+    let mut runs: BTreeMap<String, usize> = BTreeMap::new();
+    for p in &listed {
+        *runs.entry(p.annotations().get(INDEX).cloned().unwrap_or_default()).or_default() += 1;
+    }
+    let want: BTreeMap<String, usize> =
+        (0..4).map(|i| (i.to_string(), if i == victim { 2 } else { 1 })).collect();
+    assert_eq!(runs, want, "pods per index");
+
+    // Every record once, by content; the group resumes at the first record it had not consumed
+    // (the offsets themselves may be moved by the killed worker's aborted records).
+    for ((topic, p), want) in &produced {
+        let got = consume_all(env, &format!("{topic}-op"), *p)?;
+        assert_eq!(without_offsets(&got), without_offsets(want), "{topic}/{p}");
+        let at = committed(env, &format!("{group}-op"), &format!("{topic}-op"), *p)?
+            .ok_or_else(|| anyhow::anyhow!("{topic}-op/{p}: no committed offset"))?;
+        let next: Vec<_> = got.into_iter().filter(|r| r.offset >= at).collect();
+        let skip = usize::try_from(10 * i64::from(*p) + 3)?;
+        assert_eq!(without_offsets(&next), without_offsets(&want[skip..]), "{topic}/{p} from {at}");
+    }
+    eprintln!("done at {:?}", started.elapsed());
+    cluster.delete_namespace(&ns).await?;
+    Ok(())
+}
