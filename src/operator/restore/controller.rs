@@ -498,4 +498,33 @@ mod tests {
         // A result line is not a progress line.
         assert!(last_json_line::<ProgressLine>("{\"restoreId\":\"x\"}").is_none());
     }
+
+    #[test]
+    fn workers_split_the_run_and_a_dry_run_plans_in_one_pod() {
+        let kr = |restore: &str| -> KafkaRestore {
+            let spec = serde_yaml_ng::from_str(&format!(
+                "kafkaCluster: {{bootstrapServers: 'k:9092'}}\nbackupRef: {{name: b}}\nrestore: {restore}\n"
+            ))
+            .expect("spec");
+            KafkaRestore::new("r", spec)
+        };
+        assert_eq!(kr("{}").workers(), 1);
+        assert_eq!(kr("{workers: 4}").workers(), 4);
+        assert_eq!(kr("{workers: 4, dryRun: true}").workers(), 1);
+        // The status says how many pods a run across workers took, and nothing for one.
+        let mut result = RestoreResult { start_time: "2026-12-04T10:00:00Z".into(), ..Default::default() };
+        assert_eq!(completed(&result).workers, None);
+        result.worker = Some(crate::backup::worker_result::WorkerSummary {
+            index: 0,
+            workers: 4,
+            partitions: 6,
+            records: 10,
+            bytes: 100,
+            committed: true,
+        });
+        assert_eq!(completed(&result).workers, Some(4));
+        // One worker's result line is what it was before workers existed: no `worker`.
+        let one = serde_json::to_value(RestoreResult::default()).expect("json");
+        assert!(one.get("worker").is_none(), "{one}");
+    }
 }
