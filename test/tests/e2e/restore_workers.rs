@@ -282,3 +282,93 @@ async fn a_restore_of_latest_stays_on_the_backup_worker_0_planned() -> anyhow::R
     }
     Ok(())
 }
+
+/// A topic restored into another partition count is one worker's unit: three workers restore it
+/// beside a topic restored one to one, and every target partition holds what a one-worker restore
+/// of the same backup puts there, in the same order, with the group resuming at the same records.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repartitioned_topic_is_written_by_one_worker_as_one_worker_would() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let s = unique_suffix();
+    let topics: Vec<String> = (0..2).map(|t| format!("rwr{t}{s}")).collect();
+    fill_topics(&env, &topics, 4, 300).await?;
+    let group = format!("rwrg{s}");
+    for t in &topics {
+        for p in 0..4 {
+            commit(&env, &group, t, p, 40 * i64::from(p) + 5)?;
+        }
+    }
+    let prefix = format!("e2e-restore-workers-repartition-{s}/");
+    let backup_cfg = format!(
+        "{}topics:\n  include: [\"{}\", \"{}\"]\nconsumerGroups:\n  include: [\"{group}\"]\n",
+        base_config(&env, &prefix, None)?,
+        topics[0],
+        topics[1]
+    );
+    let backup_id = format!("b-{s}");
+    run_ok(&env, "backup", &backup_cfg, &["--backup-id", &backup_id])?;
+    // The first topic into 3 partitions, the second one to one.
+    let config = |suffix: &str| -> anyhow::Result<String> {
+        Ok(restore_config(&env, &prefix, &topics, &group, suffix)?.replacen(
+            &format!("    targetTopic: {}-{suffix}\n", topics[0]),
+            &format!("    targetTopic: {}-{suffix}\n    partitions: 3\n", topics[0]),
+            1,
+        ))
+    };
+    let one = run_ok(
+        &env,
+        "restore",
+        &config("one")?,
+        &["--backup-id", &backup_id, "--restore-id", &format!("one-{s}")],
+    )?;
+    let restore_id = format!("three-{s}");
+    let cfg = config("three")?;
+    let mut children = Vec::new();
+    for index in ["0", "1", "2"] {
+        children.push(finished(spawn(
+            &env,
+            "restore",
+            &cfg,
+            &worker_args(&restore_id, "3", index, Some(&backup_id)),
+        )?));
+    }
+    let mut lines = Vec::new();
+    for (index, child) in children.into_iter().enumerate() {
+        lines.push(line_of(index, &child.await??)?);
+    }
+    let whole = &lines[0];
+    assert_eq!(
+        (whole["restoredRecords"].clone(), whole["restoredPartitions"].clone()),
+        (one["restoredRecords"].clone(), one["restoredPartitions"].clone()),
+        "{whole}"
+    );
+    // The repartitioned topic went to one worker as a whole: its 3 target partitions in one
+    // worker's stored result.
+    let store = minio(&env)?;
+    let mut holders = Vec::new();
+    for index in 0..3 {
+        let name = format!("{prefix}restores/{restore_id}/workers/{index}.json");
+        let got = store.get(&object_store::path::Path::from(name.as_str())).await?;
+        let result: serde_json::Value = serde_json::from_slice(&got.bytes().await?)?;
+        let outcomes = result["outcomes"].as_array().cloned().unwrap_or_default();
+        let held = outcomes.iter().filter(|o| o["sourceTopic"] == topics[0].as_str()).count();
+        if held > 0 {
+            holders.push((index, held));
+        }
+    }
+    assert_eq!(holders.len(), 1, "{holders:?}");
+    assert_eq!(holders[0].1, 3, "{holders:?}");
+    for (topic, partitions) in [(&topics[0], 3), (&topics[1], 4)] {
+        for p in 0..partitions {
+            let read = |suffix: &str| -> anyhow::Result<(Vec<_>, Vec<_>)> {
+                let all = consume_all(&env, &format!("{topic}-{suffix}"), p)?;
+                let at = committed(&env, &format!("{group}-{suffix}"), &format!("{topic}-{suffix}"), p)?
+                    .ok_or_else(|| anyhow::anyhow!("{topic}-{suffix}/{p}: no committed offset"))?;
+                let next = all.iter().filter(|r| r.offset >= at).cloned().collect::<Vec<_>>();
+                Ok((without_offsets(&all), without_offsets(&next)))
+            };
+            assert_eq!(read("three")?, read("one")?, "{topic}/{p}");
+        }
+    }
+    Ok(())
+}
