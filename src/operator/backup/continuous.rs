@@ -33,7 +33,7 @@ use kube::{Resource, ResourceExt};
 use sha2::Digest;
 use tracing::info;
 
-use super::continuous_status::{self, LOG_TAIL_LINES};
+use super::continuous_status::{self, LOG_TAIL_LINES, SHORT_TAIL_LINES};
 use super::plan::Outcome;
 use super::run_config::{self, Run};
 use super::strimzi_resources;
@@ -161,16 +161,20 @@ async fn commits(
         .await
         .map_err(Error::read("the continuous backup's pods"))?;
     let Some(pod) = newest_pod(pods.items, &name(kb)) else { return Ok(Vec::new()) };
-    let Some(mut log) =
-        children::pod_log(&ctx.client, &ns, &pod.name_any(), Some(LOG_TAIL_LINES), false).await
-    else {
-        return Ok(Vec::new());
-    };
+    let pod_name = pod.name_any();
+    let read =
+        |lines: i64, previous: bool| children::pod_log(&ctx.client, &ns, &pod_name, Some(lines), previous);
+    // The end first; a longer tail only when the end does not reach back to a recorded commit.
+    let Some(mut log) = read(SHORT_TAIL_LINES, false).await else { return Ok(Vec::new()) };
+    if !continuous_status::reaches_recorded(&log, st)
+        && let Some(longer) = read(LOG_TAIL_LINES, false).await
+    {
+        log = longer;
+    }
     // A container restarted since the last commit recorded: its previous instance may have
     // printed commits after the last look (their lines are not in the new instance's log).
     if restarted_since_recorded(&pod, st)
-        && let Some(previous) =
-            children::pod_log(&ctx.client, &ns, &pod.name_any(), Some(LOG_TAIL_LINES), true).await
+        && let Some(previous) = read(LOG_TAIL_LINES, true).await
     {
         log = format!("{previous}\n{log}");
     }

@@ -28,6 +28,30 @@ use crate::sync::SyncResult;
 /// reconcile's period; older lines are in the status already or are a [`gap`].
 pub const LOG_TAIL_LINES: i64 = 500;
 
+/// How much of the log a reconcile reads first: the commits of about one reconcile period
+/// (a commit logs about four lines). Only when it reaches back to no recorded commit is the
+/// longer [`LOG_TAIL_LINES`] read: each result line names every restore point present, so a
+/// long tail at every look would read the location's list over and over.
+pub const SHORT_TAIL_LINES: i64 = 40;
+
+/// Whether `log` reaches back to a commit `status` recorded already (or before it): then it holds
+/// every commit since, and no longer tail is needed.
+pub fn reaches_recorded(log: &str, status: &KafkaBackupStatus) -> bool {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Line {
+        backup_id: String,
+        completed_at: String,
+    }
+    let Some(last) = status.last_backup.as_ref() else { return false };
+    let last_done = last.completion_time.as_ref().map(|t| t.0);
+    log.lines().filter(|l| l.starts_with('{')).filter_map(|l| serde_json::from_str::<Line>(l).ok()).any(|l| {
+        l.backup_id == last.id
+            || status.backup_history.iter().any(|r| r.id == l.backup_id)
+            || crate::time::parse(&l.completed_at).zip(last_done).is_some_and(|(done, last)| done.0 <= last)
+    })
+}
+
 /// The result lines of `log` not yet recorded in `status`, oldest first, each once: a line is new
 /// when its backup is neither `lastBackup` nor in the history and it completed after `lastBackup`
 /// (ids and times only grow along one lineage).
@@ -168,6 +192,19 @@ mod tests {
         // A line older than the last backup (another pod's, a log read again) is not news.
         let older = line("b0", 5, &["b0"], &["b0"]);
         assert!(new_results(&older, &status).is_empty());
+    }
+
+    #[test]
+    fn a_short_tail_is_enough_when_it_reaches_back_to_a_recorded_commit() {
+        let mut status = KafkaBackupStatus::default();
+        assert!(!reaches_recorded(&line("c1", 10, &[], &[]), &status), "nothing recorded: read it all");
+        let found = new_results(&line("c1", 10, &[], &[]), &status);
+        record(&mut status, &found, &now());
+        let tail = [line("c1", 10, &[], &[]), line("c2", 20, &[], &[])].join("\n");
+        assert!(reaches_recorded(&tail, &status));
+        let tail = [line("c2", 20, &[], &[]), line("c3", 30, &[], &[])].join("\n");
+        assert!(!reaches_recorded(&tail, &status), "c1 is not in it: commits may lie before");
+        assert!(!reaches_recorded("INFO restore point committed", &status));
     }
 
     #[test]

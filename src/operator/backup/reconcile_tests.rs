@@ -682,8 +682,9 @@ async fn a_running_continuous_backup_records_the_commits_its_pod_printed_and_mir
     let mut calls = continuous_applied();
     calls.extend([
         list_pods(vec![continuous_pod()]),
+        // The end reaches back to c1, recorded: no longer tail.
         Call::log(format!("{PODS}/{POD}/log"), &log)
-            .check(|s| assert_eq!(s.param("tailLines"), Some("500"), "the end of the log only")),
+            .check(|s| assert_eq!(s.param("tailLines"), Some("40"), "the end of the log only")),
         Call::list(
             POINTS,
             "kafkabackup.com/source-kind=KafkaBackup,kafkabackup.com/source=nightly",
@@ -738,6 +739,9 @@ async fn commits_a_killed_container_printed_after_the_last_look_are_read_from_it
     calls.extend([
         list_pods(vec![pod]),
         Call::log(format!("{PODS}/{POD}/log"), &current).check(|s| assert_eq!(s.param("previous"), None)),
+        // c3 alone does not reach back to c1: the longer tail, then the previous instance's.
+        Call::log(format!("{PODS}/{POD}/log"), &current)
+            .check(|s| assert_eq!((s.param("tailLines"), s.param("previous")), (Some("500"), None))),
         Call::log(format!("{PODS}/{POD}/log"), &previous)
             .check(|s| assert_eq!(s.param("previous"), Some("true"), "the instance before the restart")),
         Call::list(POINTS, source, "KafkaRestorePoint", vec![point("c1"), point("c2"), point("c3")]),
@@ -773,6 +777,7 @@ async fn restore_points_no_line_describes_are_listed_by_a_sync_job_that_only_cre
     calls.extend([
         list_pods(vec![continuous_pod()]),
         Call::log(format!("{PODS}/{POD}/log"), &log),
+        Call::log(format!("{PODS}/{POD}/log"), &log).check(|s| assert_eq!(s.param("tailLines"), Some("500"))),
         Call::list(POINTS, source, "KafkaRestorePoint", vec![point("c2")]),
         Call::create(POINTS).body(|b| assert_eq!(b["metadata"]["name"], "nightly-c3")),
         Call::list(POINTS, source, "KafkaRestorePoint", vec![point("c2"), point("c3")]),
@@ -805,6 +810,7 @@ async fn restore_points_no_line_describes_are_listed_by_a_sync_job_that_only_cre
     let mut calls = continuous_applied();
     calls.extend([
         list_pods(vec![continuous_pod()]),
+        Call::log(format!("{PODS}/{POD}/log"), ""),
         Call::log(format!("{PODS}/{POD}/log"), ""),
         Call::list(
             JOBS,
