@@ -34,15 +34,7 @@ pub async fn output_of<T: DeserializeOwned>(client: &Client, job: &Job, state: &
     if !is_indexed(job) {
         return super::output(client, &namespace, &name, None).await;
     }
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
-    let listed = pods
-        .list(&ListParams::default().labels(&format!("job-name={name}")))
-        .await
-        .map_err(Error::read(format!("pods of Job {name}")))?
-        .items;
-    // Only the Job's own pods: a pod labelled with its name by anyone else says nothing.
-    let uid = job.uid().unwrap_or_default();
-    let own = listed.into_iter().filter(|p| p.owner_references().iter().any(|o| o.uid == uid)).collect();
+    let own = own_pods(client, job).await?;
     let mut first = None;
     for pod in speakers::<T>(job, state, own) {
         let output = super::read(client, &namespace, &pod, None).await;
@@ -52,6 +44,37 @@ pub async fn output_of<T: DeserializeOwned>(client: &Client, job: &Job, state: &
         first.get_or_insert(output);
     }
     Ok(first.unwrap_or_default())
+}
+
+/// The pods of `job`: only its own, as a pod labelled with its name by anyone else says nothing.
+async fn own_pods(client: &Client, job: &Job) -> Result<Vec<Pod>> {
+    let (namespace, name) = (job.namespace().unwrap_or_default(), job.name_any());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &namespace);
+    let listed = pods
+        .list(&ListParams::default().labels(&format!("job-name={name}")))
+        .await
+        .map_err(Error::read(format!("pods of Job {name}")))?
+        .items;
+    let uid = job.uid().unwrap_or_default();
+    Ok(listed.into_iter().filter(|p| p.owner_references().iter().any(|o| o.uid == uid)).collect())
+}
+
+/// What the newest pod of worker `index` of a running Indexed Job has logged so far (its last
+/// `tail_lines`): a restore across workers reports its progress through worker 0, which also
+/// finishes it.
+pub async fn worker_output(
+    client: &Client,
+    job: &Job,
+    index: u32,
+    tail_lines: Option<i64>,
+) -> Result<Output> {
+    let mut pods: Vec<Pod> =
+        own_pods(client, job).await?.into_iter().filter(|p| self::index(p) == Some(index)).collect();
+    pods.sort_by_key(|p| std::cmp::Reverse(p.metadata.creation_timestamp.as_ref().map(|t| t.0)));
+    match pods.first() {
+        Some(pod) => Ok(super::read(client, &job.namespace().unwrap_or_default(), pod, tail_lines).await),
+        None => Ok(Output::default()),
+    }
 }
 
 /// The pods that may speak for a finished Indexed Job, in the order to read them. Succeeded:

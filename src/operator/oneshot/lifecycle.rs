@@ -139,7 +139,11 @@ async fn follow<K: OneShot>(
             };
             // A plan Job's progress is not the run's: only the run's own Job is followed.
             if K::FOLLOW.is_some() && step == Step::Run {
-                let output = children::output(&ctx.client, &ns, &name, Some(50)).await?;
+                let output = match children::workers::is_indexed(&job) {
+                    // A run across workers reports its progress through worker 0.
+                    true => children::workers::worker_output(&ctx.client, &job, 0, Some(50)).await?,
+                    false => children::output(&ctx.client, &ns, &name, Some(50)).await?,
+                };
                 if let Some(log) = output.log.as_deref() {
                     K::progress(status, log, &job, now);
                 }
