@@ -57,8 +57,9 @@ pub struct BackupBuffers {
 
 impl BackupBuffers {
     /// The split of `budget` bytes: a quarter to the consumer (a prefetch queue of two
-    /// fetches, and the fetch and decompressed batch beside it), what the blocks need, the rest
-    /// to the upload (one part filling, the others in flight). Below about 30 MiB the fixed
+    /// fetches, and the fetch and decompressed batch beside it), what the blocks need, an
+    /// eighth left to the allocator ([`allocator_slack`]), the rest to the upload (one part
+    /// filling, the others in flight). Below about 30 MiB the fixed
     /// floors (S3's 5 MiB part, the format's 1 MiB blocks) do not fit and are kept anyway.
     /// Uncompressed blocks need less, which leaves room for a second part in flight at 32 MiB:
     /// with nothing to compress, the upload is what a backup waits for (measured: 5.2 s with
@@ -78,7 +79,7 @@ impl BackupBuffers {
             part_bytes: 0,
             parts_in_flight: 0,
         };
-        let upload = budget.saturating_sub(consumer + buffers.blocks());
+        let upload = budget.saturating_sub(consumer + buffers.blocks() + allocator_slack(budget));
         let part_bytes = (upload / 3).clamp(MIN_PART_BYTES, MAX_PART_BYTES);
         let parts_in_flight = (upload / part_bytes).saturating_sub(1).clamp(1, 4);
         Self { part_bytes, parts_in_flight, ..buffers }
@@ -103,6 +104,15 @@ impl BackupBuffers {
             + self.blocks()
             + self.part_bytes * (1 + self.parts_in_flight)
     }
+}
+
+/// What the allocator holds beyond the buffers' own bytes: glibc keeps freed buffers of a few
+/// MiB in its heaps for reuse, and the holes between them are resident (8 partitions of
+/// 61 MiB at parallelism 8: RSS 85-100 MiB over the heap's peak, docs/sizing.md). An eighth of
+/// the budget; without it `compression: none` gave the upload everything left (three 7 MiB
+/// parts) and the backup peaked at 352-382 MiB against the 320 MiB of [`pod_bytes`]`(8)`.
+fn allocator_slack(budget: usize) -> usize {
+    budget / 8
 }
 
 /// A zstd compression context at the levels a backup uses for 1 MiB blocks (level 3: about
@@ -174,7 +184,14 @@ mod tests {
             let b = BackupBuffers::of(PARTITION_BYTES, compressed);
             assert!(b.worst_case() <= PARTITION_BYTES, "{b:?}: {} MiB", b.worst_case() / MIB);
         }
+        // Compressed, S3's 5 MiB part floor sets the upload (29 MiB in all); uncompressed, the
+        // parts would take everything left.
         let plain = BackupBuffers::of(PARTITION_BYTES, false);
+        assert!(
+            plain.worst_case() + allocator_slack(PARTITION_BYTES) <= PARTITION_BYTES,
+            "{plain:?}: {} MiB leaves the allocator no slack",
+            plain.worst_case() / MIB
+        );
         assert!(plain.parts_in_flight >= 2, "uncompressed, the upload is the bottleneck: {plain:?}");
         let b = BackupBuffers::of(PARTITION_BYTES, true);
         assert!(b.part_bytes >= MIN_PART_BYTES, "S3 refuses parts below 5 MiB");

@@ -35,6 +35,12 @@ const TRAILER_LEN: usize = 32;
 pub const DEFAULT_BLOCK_BYTES: usize = 1024 * 1024;
 /// The most a writer reserves for a block before its records arrive.
 const MAX_RESERVED_BLOCK_BYTES: usize = 16 * 1024 * 1024;
+/// Room reserved past a block's target for the record that fills it, before any larger record
+/// was seen.
+const MIN_ROOM_BYTES: usize = 4096;
+/// What a record's encoding adds to its key, value and headers: offset and timestamp varints,
+/// type, the length prefixes and header count (headers' own prefixes aside).
+const RECORD_OVERHEAD_BYTES: usize = 64;
 /// Largest block a reader accepts (Kafka's own record size limits are far below).
 pub const MAX_BLOCK_BYTES: u32 = 512 * 1024 * 1024;
 
@@ -136,6 +142,16 @@ impl DetachedBlock {
                 sealed
             }
         };
+        // The payload lives on in the upload until its part is sent, and a `Bytes` made of a
+        // `Vec` keeps the whole allocation: a compressed one has zstd's compress bound (a whole
+        // raw block's size for about 0.6 of it at zstd-3, docs/sizing.md). Shrinking hands the
+        // tail back to the allocator in place, without a copy. An uncompressed block's few KiB
+        // of room are left: small holes between blocks fragment the allocator's heap more than
+        // they save.
+        let mut payload = payload;
+        if payload.capacity() - payload.len() > payload.len() / 8 {
+            payload.shrink_to_fit();
+        }
         head[48..52].copy_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
         let head_crc = crc32c::crc32c(&head[..52]);
         head[52..56].copy_from_slice(&head_crc.to_le_bytes());
@@ -194,10 +210,24 @@ impl SegmentWriter {
             self.block.first_offset = offset;
             self.block.min_timestamp = timestamp;
             self.block.max_timestamp = timestamp;
-            // The block's buffer at its full size at once (and a little over: the record that
-            // fills it): growing it by doubling copied each block about once more. Capped for
+            // The block's buffer at its full size at once, and room for the record that fills
+            // it (the largest so far): growing it by doubling copied each block about once more,
+            // and an uncompressed block is its own payload, kept whole by the upload until its
+            // part is sent, so room beyond what it needs is memory no budget counts (it was an
+            // eighth of the target: 3 MiB per partition in flight, docs/sizing.md). Capped for
             // the very large targets of tests; such a block grows as before.
-            self.raw.reserve((self.block_target + self.block_target / 8).min(MAX_RESERVED_BLOCK_BYTES));
+            let room = (self.summary.max_record_bytes as usize).max(MIN_ROOM_BYTES) + RECORD_OVERHEAD_BYTES;
+            self.raw.reserve_exact((self.block_target + room).min(MAX_RESERVED_BLOCK_BYTES));
+        }
+        // A record larger than the room left gets exactly what it needs (once per block at
+        // most: the block is full after it), not a doubling.
+        let need = record.payload_len() + RECORD_OVERHEAD_BYTES;
+        if self.raw.capacity() - self.raw.len() < need {
+            if self.raw.capacity() < MAX_RESERVED_BLOCK_BYTES {
+                self.raw.reserve_exact(need);
+            } else {
+                self.raw.reserve(need);
+            }
         }
         let s = &mut self.summary;
         if s.records == 0 {
@@ -754,6 +784,25 @@ mod tests {
         spliced.extend_from_slice(&b[HEADER_LEN..]);
         let err = read(&spliced, Some(key)).await.expect_err("spliced");
         assert!(matches!(err, FormatError::Decrypt { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_sealed_payload_holds_little_more_than_its_bytes() {
+        // Sealed payloads wait in the upload's parts: spare capacity there is memory the
+        // partition's budget does not count (the raw block's reserve, zstd's compress bound).
+        for codec in [Codec::None, Codec::Zstd { level: 3 }] {
+            let mut w = SegmentWriter::new(codec, None, 64 * 1024).expect("writer");
+            let mut detached = None;
+            for offset in 0.. {
+                if let Some(b) = w.push_detached(&sample(offset, offset as usize)).expect("push") {
+                    detached = Some(b);
+                    break;
+                }
+            }
+            let sealed = detached.expect("a full block").seal().expect("seal");
+            let spare = sealed.payload.capacity() - sealed.payload.len();
+            assert!(spare <= MIN_ROOM_BYTES + RECORD_OVERHEAD_BYTES, "{codec:?}: {spare} bytes spare");
+        }
     }
 
     #[test]
