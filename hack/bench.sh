@@ -256,7 +256,8 @@ YAML
 
 # The documented memory bounds (docs/data-plane.md, "Memory"), in MiB, for P partitions worked on
 # at once (backup.parallelism / restore.parallelism). Backup: 64 MiB plus the 32 MiB budget per
-# partition (src/budget.rs; measured 91-102 MiB at 1, 193-226 at 4, 300-331 at 8: docs/sizing.md).
+# partition (src/budget.rs; measured at 8 with 1 KiB records since 4f207a2: 299-318 MiB none,
+# 306-324 zstd-3: docs/sizing.md).
 # Restore: 100 MiB (process, the producer's 64 MiB queue) plus 12 MiB per partition.
 backup_bound() { echo $((64 + 32 * $1)); }
 restore_bound() { echo $((100 + 12 * $1)); }
