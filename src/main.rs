@@ -301,17 +301,17 @@ async fn backup(
     let workers = slot.0.unwrap_or_else(|| u32::try_from(cfg.backup.workers).unwrap_or(1).max(1));
     let slot = Slot { workers, index: slot.1.unwrap_or(0) };
     match strimzi_backup_operator::backup::run_worker(&cfg, slot).await? {
-        Outcome::Committed(result) => {
-            println!("{}", serde_json::to_string(&result)?);
-            termination_message(&serde_json::to_string(&result.summary())?);
-        }
+        Outcome::Committed(result) => report(&result, &result.summary()),
         // This worker's share is stored; another worker commits the backup.
-        Outcome::PartDone(line) => {
-            let json = serde_json::to_string(&line)?;
-            println!("{json}");
-            termination_message(&json);
-        }
+        Outcome::PartDone(line) => report(&line, &line),
     }
+}
+
+/// Prints a run's last line (`line` as JSON on stdout) and leaves `message` as the pod's
+/// termination message: a worker's whole result and its summary, or its share line twice.
+fn report(line: &impl serde::Serialize, message: &impl serde::Serialize) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string(line)?);
+    termination_message(&serde_json::to_string(message)?);
     Ok(())
 }
 
@@ -354,18 +354,10 @@ async fn restore(config: Option<&Path>, flags: &ConfigFlags, extra: RestoreFlags
     let workers = extra.slot.0.unwrap_or_else(|| u32::try_from(cfg.restore.workers).unwrap_or(1).max(1));
     let slot = Slot { workers, index: extra.slot.1.unwrap_or(0) };
     match strimzi_backup_operator::restore::run_worker(&cfg, slot).await? {
-        Outcome::Finished(result) => {
-            println!("{}", serde_json::to_string(&result)?);
-            termination_message(&serde_json::to_string(&result.summary())?);
-        }
+        Outcome::Finished(result) => report(&result, &result.summary()),
         // This worker's share is written; worker 0 finishes the restore.
-        Outcome::PartDone(line) => {
-            let json = serde_json::to_string(&line)?;
-            println!("{json}");
-            termination_message(&json);
-        }
+        Outcome::PartDone(line) => report(&line, &line),
     }
-    Ok(())
 }
 
 async fn offset_reset(config: &Path, dry_run: bool) -> anyhow::Result<()> {

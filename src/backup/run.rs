@@ -119,6 +119,18 @@ pub struct Slot {
 impl Slot {
     /// A backup in one worker: what every run was before workers existed.
     pub const ALONE: Self = Self { index: 0, workers: 1 };
+
+    /// `--workers` at least 1 and `--worker-index` below it (a backup's or a restore's).
+    pub fn check(&self) -> anyhow::Result<()> {
+        anyhow::ensure!(self.workers >= 1, "--workers must be at least 1");
+        anyhow::ensure!(
+            self.index < self.workers,
+            "--worker-index {} is not below --workers {}",
+            self.index,
+            self.workers
+        );
+        Ok(())
+    }
 }
 
 /// How a worker's run ended.
@@ -143,13 +155,7 @@ pub async fn run(cfg: &BackupConfig) -> anyhow::Result<BackupResult> {
 /// config and backup id: they share one plan (`plan.json`), each reads its share and stores its
 /// result (`workers/<index>.json`), and whichever finds every result present commits.
 pub async fn run_worker(cfg: &BackupConfig, slot: Slot) -> anyhow::Result<Outcome> {
-    anyhow::ensure!(slot.workers >= 1, "--workers must be at least 1");
-    anyhow::ensure!(
-        slot.index < slot.workers,
-        "--worker-index {} is not below --workers {}",
-        slot.index,
-        slot.workers
-    );
+    slot.check()?;
     let shared = slot.workers > 1;
     let started = Utc::now();
     let clock = std::time::Instant::now();

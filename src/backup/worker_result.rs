@@ -93,29 +93,41 @@ pub struct WorkerLine {
     pub worker: WorkerSummary,
 }
 
-/// Stores a worker's result (after every segment it lists is written).
-pub async fn write(storage: &Storage, result: &WorkerResult) -> anyhow::Result<()> {
-    let name = storage.layout.worker_result(&result.backup_id, result.index);
-    let body = serde_json::to_vec_pretty(result)?;
+/// Stores `value` as JSON at `name`, flushed to disk on a filesystem location: a worker's result,
+/// of a backup or of a restore ([`crate::restore::worker_result`]).
+pub async fn put_json(storage: &Storage, name: &str, value: &impl Serialize) -> anyhow::Result<()> {
+    let body = serde_json::to_vec_pretty(value)?;
     storage
         .store
-        .put(&object_store::path::Path::from(name.as_str()), PutPayload::from(body))
+        .put(&object_store::path::Path::from(name), PutPayload::from(body))
         .await
         .with_context(|| format!("writing {name}"))?;
-    storage.sync(&name).await.with_context(|| format!("flushing {name} to disk"))
+    storage.sync(name).await.with_context(|| format!("flushing {name} to disk"))
 }
 
-/// Worker `index`'s result, if it wrote one.
-pub async fn read(storage: &Storage, backup_id: &str, index: u32) -> anyhow::Result<Option<WorkerResult>> {
-    let name = storage.layout.worker_result(backup_id, index);
-    let got = match storage.store.get(&object_store::path::Path::from(name.as_str())).await {
+/// The JSON object `name` read as a `T`; `None` when there is none.
+pub async fn get_json<T: serde::de::DeserializeOwned>(
+    storage: &Storage,
+    name: &str,
+) -> anyhow::Result<Option<T>> {
+    let got = match storage.store.get(&object_store::path::Path::from(name)).await {
         Ok(got) => got,
         Err(object_store::Error::NotFound { .. }) => return Ok(None),
         Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {name}"))),
     };
     let bytes = got.bytes().await.with_context(|| format!("reading {name}"))?;
-    let result: WorkerResult =
-        serde_json::from_slice(&bytes).with_context(|| format!("{name} does not parse"))?;
+    Ok(Some(serde_json::from_slice(&bytes).with_context(|| format!("{name} does not parse"))?))
+}
+
+/// Stores a worker's result (after every segment it lists is written).
+pub async fn write(storage: &Storage, result: &WorkerResult) -> anyhow::Result<()> {
+    put_json(storage, &storage.layout.worker_result(&result.backup_id, result.index), result).await
+}
+
+/// Worker `index`'s result, if it wrote one.
+pub async fn read(storage: &Storage, backup_id: &str, index: u32) -> anyhow::Result<Option<WorkerResult>> {
+    let name = storage.layout.worker_result(backup_id, index);
+    let Some(result) = get_json::<WorkerResult>(storage, &name).await? else { return Ok(None) };
     anyhow::ensure!(
         result.result_version == RESULT_VERSION,
         "{name}: result version {} is not the one this build writes ({RESULT_VERSION})",

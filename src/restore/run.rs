@@ -1,7 +1,9 @@
 //! One restore run, start to finish: read the chain, decide every target topic up front, claim
 //! and prepare them, write each partition (resuming where an earlier run stopped), then move the
 //! consumer groups and record the result ([`RestoreResult`], defined in
-//! [`result`](super::result) and re-exported here).
+//! [`result`](super::result) and re-exported here). Across several workers
+//! ([`super::workers`]) worker 0 does the planning and the finishing, and each worker writes its
+//! share in between.
 //!
 //! Its room: every sibling of the restore data plane; none of them imports it back.
 
@@ -148,13 +150,7 @@ pub async fn run_worker(cfg: &RestoreConfig, slot: Slot) -> anyhow::Result<Outco
     let started = Utc::now();
     let clock = std::time::Instant::now();
     let dry_run = cfg.restore.dry_run;
-    anyhow::ensure!(slot.workers >= 1, "--workers must be at least 1");
-    anyhow::ensure!(
-        slot.index < slot.workers,
-        "--worker-index {} is not below --workers {}",
-        slot.index,
-        slot.workers
-    );
+    slot.check()?;
     anyhow::ensure!(!(dry_run && slot.index > 0), "a dry run is one worker's: run it as worker 0");
     let slot = if dry_run { Slot::ALONE } else { slot };
     let (shared, planner) = (slot.workers > 1, slot.index == 0);

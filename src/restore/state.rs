@@ -1,8 +1,9 @@
 //! The resume state of a restore run, kept next to the backups
 //! (`<prefix>restores/<restore-id>/state.json`).
 //!
-//! Every target partition is written by the restore's one transactional producer, in order,
-//! and by nobody else while the restore runs. So knowing where a partition stood before the
+//! Every target partition is written by one transactional producer of the restore (the one
+//! worker's, or with `restore.workers` the producer of the one worker whose share it is), in
+//! order, and by nobody else while the restore runs. So knowing where a partition stood before the
 //! first record was written (`starts`) is enough for a rerun to find what is already there: it
 //! fences the earlier attempt (its open transaction is aborted), reads the partition back from
 //! the start, `read_committed`, and checks record for record that it is the backup's own, in

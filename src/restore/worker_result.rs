@@ -8,12 +8,10 @@
 //! outcomes hold what the offsets translation and the result need; a restore in one worker
 //! writes no result (its state alone is as before).
 
-use anyhow::Context;
-use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use super::partition::PartitionOutcome;
-use crate::backup::worker_result::WorkerSummary;
+use crate::backup::worker_result::{WorkerSummary, get_json, put_json};
 use crate::storage::Storage;
 
 /// Layout version of a restore worker result written by this build.
@@ -80,29 +78,13 @@ fn name(storage: &Storage, restore_id: &str, index: u32) -> String {
 
 /// Stores a worker's result (after its last commit and its ends confirmed).
 pub async fn write(storage: &Storage, result: &WorkerResult) -> anyhow::Result<()> {
-    let name = name(storage, &result.restore_id, result.index);
-    storage
-        .store
-        .put(
-            &object_store::path::Path::from(name.as_str()),
-            PutPayload::from(serde_json::to_vec_pretty(result)?),
-        )
-        .await
-        .with_context(|| format!("writing {name}"))?;
-    storage.sync(&name).await.with_context(|| format!("flushing {name} to disk"))
+    put_json(storage, &name(storage, &result.restore_id, result.index), result).await
 }
 
 /// Worker `index`'s result, if it stored one.
 pub async fn read(storage: &Storage, restore_id: &str, index: u32) -> anyhow::Result<Option<WorkerResult>> {
     let name = name(storage, restore_id, index);
-    let got = match storage.store.get(&object_store::path::Path::from(name.as_str())).await {
-        Ok(got) => got,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {name}"))),
-    };
-    let bytes = got.bytes().await.with_context(|| format!("reading {name}"))?;
-    let result: WorkerResult =
-        serde_json::from_slice(&bytes).with_context(|| format!("{name} is not a restore worker result"))?;
+    let Some(result) = get_json::<WorkerResult>(storage, &name).await? else { return Ok(None) };
     anyhow::ensure!(
         result.result_version == RESULT_VERSION,
         "{name}: result version {} is not the one this build writes ({RESULT_VERSION})",
