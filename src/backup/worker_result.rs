@@ -119,6 +119,26 @@ pub async fn get_json<T: serde::de::DeserializeOwned>(
     Ok(Some(serde_json::from_slice(&bytes).with_context(|| format!("{name} does not parse"))?))
 }
 
+/// Checks a worker result read back from `name`: of the layout version this build writes
+/// (`version`: found, wanted) and of worker `want.1` of the `what` (backup or restore) `want.0`
+/// (`found`: what it says).
+pub fn check_result(
+    name: &str,
+    version: (u16, u16),
+    found: (&str, u32),
+    want: (&str, u32),
+    what: &str,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        version.0 == version.1,
+        "{name}: result version {} is not the one this build writes ({})",
+        version.0,
+        version.1
+    );
+    anyhow::ensure!(found == want, "{name} holds the result of worker {} of {what} {}", found.1, found.0);
+    Ok(())
+}
+
 /// Stores a worker's result (after every segment it lists is written).
 pub async fn write(storage: &Storage, result: &WorkerResult) -> anyhow::Result<()> {
     put_json(storage, &storage.layout.worker_result(&result.backup_id, result.index), result).await
@@ -128,17 +148,13 @@ pub async fn write(storage: &Storage, result: &WorkerResult) -> anyhow::Result<(
 pub async fn read(storage: &Storage, backup_id: &str, index: u32) -> anyhow::Result<Option<WorkerResult>> {
     let name = storage.layout.worker_result(backup_id, index);
     let Some(result) = get_json::<WorkerResult>(storage, &name).await? else { return Ok(None) };
-    anyhow::ensure!(
-        result.result_version == RESULT_VERSION,
-        "{name}: result version {} is not the one this build writes ({RESULT_VERSION})",
-        result.result_version
-    );
-    anyhow::ensure!(
-        result.backup_id == backup_id && result.index == index,
-        "{name} holds the result of worker {} of backup {}",
-        result.index,
-        result.backup_id
-    );
+    check_result(
+        &name,
+        (result.result_version, RESULT_VERSION),
+        (&result.backup_id, result.index),
+        (backup_id, index),
+        "backup",
+    )?;
     Ok(Some(result))
 }
 

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::partition::PartitionOutcome;
-use crate::backup::worker_result::{WorkerSummary, get_json, put_json};
+use crate::backup::worker_result::{WorkerSummary, check_result, get_json, put_json};
 use crate::storage::Storage;
 
 /// Layout version of a restore worker result written by this build.
@@ -85,17 +85,13 @@ pub async fn write(storage: &Storage, result: &WorkerResult) -> anyhow::Result<(
 pub async fn read(storage: &Storage, restore_id: &str, index: u32) -> anyhow::Result<Option<WorkerResult>> {
     let name = name(storage, restore_id, index);
     let Some(result) = get_json::<WorkerResult>(storage, &name).await? else { return Ok(None) };
-    anyhow::ensure!(
-        result.result_version == RESULT_VERSION,
-        "{name}: result version {} is not the one this build writes ({RESULT_VERSION})",
-        result.result_version
-    );
-    anyhow::ensure!(
-        result.restore_id == restore_id && result.index == index,
-        "{name} holds the result of worker {} of restore {}",
-        result.index,
-        result.restore_id
-    );
+    check_result(
+        &name,
+        (result.result_version, RESULT_VERSION),
+        (&result.restore_id, result.index),
+        (restore_id, index),
+        "restore",
+    )?;
     Ok(Some(result))
 }
 
@@ -141,18 +137,15 @@ mod tests {
 
     #[test]
     fn a_part_done_line_is_not_a_whole_result() {
-        let line = WorkerLine {
+        let share = WorkerResult {
+            result_version: RESULT_VERSION,
             restore_id: "r".into(),
             backup_id: "b".into(),
-            worker: WorkerSummary {
-                index: 1,
-                workers: 4,
-                partitions: 6,
-                records: 10,
-                bytes: 100,
-                committed: false,
-            },
+            index: 1,
+            workers: 4,
+            outcomes: Vec::new(),
         };
+        let line = WorkerLine { restore_id: "r".into(), backup_id: "b".into(), worker: share.summary(false) };
         let json = serde_json::to_string(&line).expect("json");
         assert!(serde_json::from_str::<super::super::RestoreResult>(&json).is_err(), "{json}");
     }
