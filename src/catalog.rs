@@ -48,6 +48,9 @@ impl Scan {
     }
 }
 
+/// Manifests read at once by [`scan`].
+const MANIFEST_READS: usize = 16;
+
 /// Every manifest under the storage prefix (one read each); unreadable ones are logged and set
 /// apart, never an error.
 pub async fn scan(storage: &Storage) -> anyhow::Result<Scan> {
@@ -58,19 +61,29 @@ pub async fn scan(storage: &Storage) -> anyhow::Result<Scan> {
         .try_collect()
         .await
         .with_context(|| format!("listing the backups in {}", storage.location))?;
+    let names: Vec<(String, String)> = objects
+        .into_iter()
+        .filter_map(|meta| {
+            let name = meta.location.to_string();
+            let id = storage.layout.backup_id_of_manifest(&name)?.to_string();
+            Some((name, id))
+        })
+        .collect();
+    // Read MANIFEST_READS at a time, in listing order: a location with thousands of restore
+    // points is read in seconds, not in thousands of round trips one after another.
+    let mut reads = futures::stream::iter(names)
+        .map(|(name, id)| async move { (name, manifest(storage, &id).await) })
+        .buffered(MANIFEST_READS);
     let mut scan = Scan::default();
-    for meta in objects {
-        let name = meta.location.to_string();
-        if let Some(id) = storage.layout.backup_id_of_manifest(&name) {
-            match manifest(storage, id).await {
-                Ok(m) => scan.manifests.push(m),
-                Err(e) if is_storage_error(&e) => return Err(e),
-                Err(e) => {
-                    let why = format!("{e:#}");
-                    tracing::warn!(object = %name, error = %why,
-                        "skipping a manifest this build cannot read; it is left as it is");
-                    scan.unreadable.push((name, why));
-                }
+    while let Some((name, read)) = reads.next().await {
+        match read {
+            Ok(m) => scan.manifests.push(m),
+            Err(e) if is_storage_error(&e) => return Err(e),
+            Err(e) => {
+                let why = format!("{e:#}");
+                tracing::warn!(object = %name, error = %why,
+                    "skipping a manifest this build cannot read; it is left as it is");
+                scan.unreadable.push((name, why));
             }
         }
     }
