@@ -548,9 +548,11 @@ pub async fn high_watermarks(
     Ok(out)
 }
 
-/// How long [`high_watermarks`] waits for the partitions of new topics to get leaders.
+/// How long [`high_watermarks`] waits for the partitions of new topics to get leaders. A broker
+/// under load (seen with several restores and a producer at full rate on two cores) took more
+/// than 30 s to answer for topics just created, and the restore failed before writing anything.
 fn wait_for_leaders(partitions: usize) -> Duration {
-    Duration::from_secs(30)
+    Duration::from_secs(60)
         + Duration::from_millis(30).saturating_mul(u32::try_from(partitions).unwrap_or(u32::MAX))
 }
 
