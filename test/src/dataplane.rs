@@ -569,3 +569,9 @@ pub fn restore_share(m: &Manifest, workers: u32, index: u32) -> Vec<(String, i32
         .map(|i| units[i].1.clone())
         .collect()
 }
+
+/// Waits for a spawned process on a blocking thread. Its output is read as it comes, so its log
+/// never fills a pipe and blocks it.
+pub fn waited(child: Child) -> tokio::task::JoinHandle<std::io::Result<Output>> {
+    tokio::task::spawn_blocking(move || child.wait_with_output())
+}

@@ -10,7 +10,7 @@ use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt};
 use strimzi_backup_e2e::dataplane::{
     base_config, consume_all, fill_topics, minio, partition_ranges, produce, read_backup, recent, records,
-    restores_renamed_to, result_line, run_err, run_ok, sigkill, spawn, without_offsets,
+    restores_renamed_to, result_line, run_err, run_ok, sigkill, spawn, waited, without_offsets,
 };
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::unique_suffix;
@@ -39,12 +39,6 @@ fn worker_args(id: &str, workers: u32, index: u32) -> Vec<String> {
 fn spawn_worker(env: &TestEnv, config: &str, id: &str, workers: u32, index: u32) -> anyhow::Result<Child> {
     let args = worker_args(id, workers, index);
     spawn(env, "backup", config, &args.iter().map(String::as_str).collect::<Vec<_>>())
-}
-
-/// Waits for a worker on a blocking thread (its output is read as it comes, so its log never
-/// fills a pipe and blocks it).
-fn wait(child: Child) -> tokio::task::JoinHandle<std::io::Result<Output>> {
-    tokio::task::spawn_blocking(move || child.wait_with_output())
 }
 
 /// The line a worker that did not commit prints: its share, `committed: false`.
@@ -119,7 +113,7 @@ async fn four_workers_with_one_killed_and_retried_commit_the_restore_point_of_on
     for (index, child) in children.iter_mut().enumerate() {
         if index as u32 != killed {
             let child = child.take().ok_or_else(|| anyhow::anyhow!("worker {index} gone"))?;
-            others.push((index as u32, wait(child)));
+            others.push((index as u32, waited(child)));
         }
     }
     let mut victim = children[killed as usize].take().ok_or_else(|| anyhow::anyhow!("no worker {killed}"))?;
@@ -209,7 +203,7 @@ async fn a_worker_that_never_runs_leaves_nothing_visible_and_its_parts_are_clean
     let id = format!("three-of-four-{s}");
     // Workers 0, 1 and 2 of 4; worker 3 never starts.
     let runs: Vec<_> =
-        (0..3).map(|i| spawn_worker(&env, &cfg, &id, 4, i).map(wait)).collect::<anyhow::Result<_>>()?;
+        (0..3).map(|i| spawn_worker(&env, &cfg, &id, 4, i).map(waited)).collect::<anyhow::Result<_>>()?;
     let mut read = 0;
     for (index, run) in runs.into_iter().enumerate() {
         read += part_done(index as u32, &run.await??)?["worker"]["partitions"].as_u64().unwrap_or(0);
@@ -271,7 +265,7 @@ async fn workers_with_keys_from_a_kms_seal_with_the_one_data_key_of_the_plan() -
     );
     let id = format!("kms-three-{s}");
     let runs: Vec<_> =
-        (0..3).map(|i| spawn_worker(&env, &cfg, &id, 3, i).map(wait)).collect::<anyhow::Result<_>>()?;
+        (0..3).map(|i| spawn_worker(&env, &cfg, &id, 3, i).map(waited)).collect::<anyhow::Result<_>>()?;
     let mut whole = Vec::new();
     for (index, run) in runs.into_iter().enumerate() {
         let out = run.await??;
@@ -325,7 +319,7 @@ async fn workers_with_keys_from_a_kms_seal_with_the_one_data_key_of_the_plan() -
     }
     let next = format!("kms-three-next-{s}");
     let runs: Vec<_> =
-        (0..3).map(|i| spawn_worker(&env, &cfg, &next, 3, i).map(wait)).collect::<anyhow::Result<_>>()?;
+        (0..3).map(|i| spawn_worker(&env, &cfg, &next, 3, i).map(waited)).collect::<anyhow::Result<_>>()?;
     let mut committed = 0;
     for (index, run) in runs.into_iter().enumerate() {
         let out = run.await??;

@@ -50,8 +50,15 @@ async fn running_pods(pods: &Api<Pod>, name: &str) -> anyhow::Result<Vec<Pod>> {
         .collect())
 }
 
+/// The pod harness runs pods as local processes, and the continuous pod serves its metrics and
+/// readiness on the fixed port 9091: the tests of this module run one at a time, or the second
+/// pod finds the port taken (it backs up without metrics, is never Ready, and a test reading
+/// the first one's metrics reads whichever pod holds the port).
+static METRICS_PORT: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_continuous_kafka_backup_runs_in_its_deployment_and_survives_two_kills() -> anyhow::Result<()> {
+    let _port = METRICS_PORT.lock().await;
     let started = Instant::now();
     let cluster = Cluster::connect().await?;
     let env = &cluster.env;
@@ -359,6 +366,7 @@ async fn a_continuous_kafka_backup_runs_in_its_deployment_and_survives_two_kills
 #[tokio::test(flavor = "multi_thread")]
 async fn a_kafka_topic_declared_while_a_continuous_backup_runs_reaches_a_later_restore_point()
 -> anyhow::Result<()> {
+    let _port = METRICS_PORT.lock().await;
     let started = Instant::now();
     let cluster = Cluster::connect().await?;
     let env = &cluster.env;

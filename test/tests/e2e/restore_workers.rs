@@ -5,13 +5,13 @@
 //! is written. A restore of "latest" stays on the backup worker 0 resolved.
 
 use std::collections::BTreeMap;
-use std::process::{Child, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use object_store::ObjectStoreExt;
 use strimzi_backup_e2e::dataplane::{
     base_config, commit, committed, consume_all, fill_topics, minio, produce, read_backup, recent, records,
-    restore_share, result_line, run_ok, sigkill, spawn, watermarks, without_offsets,
+    restore_share, result_line, run_ok, sigkill, spawn, waited, watermarks, without_offsets,
 };
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::unique_suffix;
@@ -43,11 +43,6 @@ fn worker_args<'a>(
         args.extend(["--backup-id", id]);
     }
     args
-}
-
-/// Waits for a worker on a blocking thread, its output read as it comes.
-fn finished(child: Child) -> tokio::task::JoinHandle<std::io::Result<Output>> {
-    tokio::task::spawn_blocking(move || child.wait_with_output())
 }
 
 /// The last line of a worker that must have succeeded.
@@ -160,7 +155,7 @@ async fn four_workers_one_killed_mid_write_restore_every_record_once_and_commit_
     }
     let mut killed = children[victim as usize].take().ok_or_else(|| anyhow::anyhow!("no worker {victim}"))?;
     let worker_0 = children[0].take().ok_or_else(|| anyhow::anyhow!("no worker 0"))?;
-    let worker_0 = finished(worker_0);
+    let worker_0 = waited(worker_0);
     // The target topics exist once worker 0 recorded their starts.
     planned(&store, &prefix, &restore_id, &worker_0).await?;
     let deadline = Instant::now() + Duration::from_secs(300);
@@ -185,7 +180,7 @@ async fn four_workers_one_killed_mid_write_restore_every_record_once_and_commit_
     sigkill(&mut killed)?;
     for index in [2usize, 3] {
         let child = children[index].take().ok_or_else(|| anyhow::anyhow!("no worker {index}"))?;
-        let line = line_of(index, &finished(child).await??)?;
+        let line = line_of(index, &waited(child).await??)?;
         assert_eq!(line["worker"]["committed"], false, "{line}");
         assert!(line.get("restoredRecords").is_none(), "worker {index} reported a whole result: {line}");
         assert_eq!(line["restoreId"], restore_id.as_str());
@@ -262,7 +257,7 @@ async fn a_restore_of_latest_stays_on_the_backup_worker_0_planned() -> anyhow::R
     let cfg = restore_config(&env, &prefix, &topics, &group, "latest")?;
     let restore_id = format!("latest-{s}");
     let worker_0 = spawn(&env, "restore", &cfg, &worker_args(&restore_id, "3", "0", None))?;
-    let worker_0 = finished(worker_0);
+    let worker_0 = waited(worker_0);
     // Once worker 0 has recorded its plan, a newer backup lands.
     let state = planned(&store, &prefix, &restore_id, &worker_0).await?;
     assert_eq!(state["backupId"], first.as_str());
@@ -325,7 +320,7 @@ async fn a_repartitioned_topic_is_written_by_one_worker_as_one_worker_would() ->
     let cfg = config("three")?;
     let mut children = Vec::new();
     for index in ["0", "1", "2"] {
-        children.push(finished(spawn(
+        children.push(waited(spawn(
             &env,
             "restore",
             &cfg,
