@@ -627,6 +627,17 @@ fn summary(id: &str, at: u32) -> Value {
 }
 
 /// The result line the continuous process prints for commit `id` at `at` seconds past 10:00.
+/// `kb` with the commit `c1` (10:00:10) recorded in its status by an earlier look.
+fn recorded_c1(kb: &mut KafkaBackup) {
+    let mut status = crate::api::backup::KafkaBackupStatus::default();
+    super::outcome::completed(
+        &mut status,
+        &serde_json::from_str(&commit_line("c1", 10, &[], &[])).expect("c1"),
+        crate::time::now(),
+    );
+    kb.status = Some(status);
+}
+
 fn commit_line(id: &str, at: u32, added: &[&str], present: &[&str]) -> String {
     let mut line: Value = serde_json::from_str(&result(id)).expect("result");
     line["startedAt"] = json!(format!("2026-11-21T10:00:{:02}.000Z", at - 1));
@@ -672,13 +683,7 @@ async fn a_running_continuous_backup_records_the_commits_its_pod_printed_and_mir
         commit_line("c3", 30, &["c3"], &["c1", "c2", "c3"]),
     ]
     .join("\n");
-    let mut status = crate::api::backup::KafkaBackupStatus::default();
-    super::outcome::completed(
-        &mut status,
-        &serde_json::from_str(&commit_line("c1", 10, &[], &[])).expect("c1"),
-        crate::time::now(),
-    );
-    kb.status = Some(status);
+    recorded_c1(&mut kb);
     let mut calls = continuous_applied();
     calls.extend([
         list_pods(vec![continuous_pod()]),
@@ -720,13 +725,7 @@ async fn a_running_continuous_backup_records_the_commits_its_pod_printed_and_mir
 #[tokio::test]
 async fn commits_a_killed_container_printed_after_the_last_look_are_read_from_its_previous_log() {
     let mut kb = backup("backup: {mode: continuous, commitInterval: 10s}");
-    let mut status = crate::api::backup::KafkaBackupStatus::default();
-    super::outcome::completed(
-        &mut status,
-        &serde_json::from_str(&commit_line("c1", 10, &[], &[])).expect("c1"),
-        crate::time::now(),
-    );
-    kb.status = Some(status);
+    recorded_c1(&mut kb);
     // Restarted at 10:00:25, after c1 was recorded: c2 is only in the previous instance's log.
     let mut pod = continuous_pod();
     pod["status"]["containerStatuses"] = json!([{"name": "backup", "image": "", "imageID": "", "ready": true,
