@@ -42,6 +42,17 @@ pub struct Storage {
 }
 
 impl Storage {
+    /// An empty in-memory location under `prefix`, for unit tests of what reads and writes one.
+    #[cfg(test)]
+    pub fn in_memory(prefix: &str) -> Self {
+        Storage {
+            store: Arc::new(object_store::memory::InMemory::new()),
+            layout: crate::format::manifest::Layout::new(prefix),
+            location: "memory".into(),
+            local_root: None,
+        }
+    }
+
     /// Makes a committed object durable. Object stores are durable once a write is acknowledged;
     /// a filesystem is not until the file and its directory are flushed (object_store's
     /// `LocalFileSystem` renames into place without fsync), so a power loss right after a

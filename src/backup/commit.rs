@@ -283,12 +283,7 @@ mod tests {
     /// second committer (seen in e2e: "formatVersion: theirs 4, ours 3").
     #[tokio::test]
     async fn a_second_committer_of_the_same_kms_manifest_succeeds() {
-        let storage = Storage {
-            store: std::sync::Arc::new(object_store::memory::InMemory::new()),
-            layout: crate::format::manifest::Layout::new(""),
-            location: "memory".into(),
-            local_root: None,
-        };
+        let storage = Storage::in_memory("");
         let mut plan = plan();
         plan.data_key = Some(crate::format::data_keys::DataKeyEntry {
             backup_id: plan.backup_id.clone(),

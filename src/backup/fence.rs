@@ -200,12 +200,7 @@ mod tests {
     use super::*;
 
     fn location(prefix: &str) -> Storage {
-        Storage {
-            store: std::sync::Arc::new(object_store::memory::InMemory::new()),
-            layout: crate::format::manifest::Layout::new(prefix),
-            location: "memory".into(),
-            local_root: None,
-        }
+        Storage::in_memory(prefix)
     }
 
     async fn commit(storage: &Storage, id: &str) {

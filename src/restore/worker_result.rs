@@ -100,12 +100,7 @@ mod tests {
     use super::*;
 
     fn memory() -> Storage {
-        Storage {
-            store: std::sync::Arc::new(object_store::memory::InMemory::new()),
-            layout: crate::format::manifest::Layout::new("prod"),
-            location: "memory".into(),
-            local_root: None,
-        }
+        Storage::in_memory("prod")
     }
 
     #[tokio::test]

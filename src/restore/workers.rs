@@ -207,12 +207,7 @@ mod tests {
 
     #[tokio::test]
     async fn workers_wait_for_worker_0s_starts_and_name_it_when_it_never_comes() {
-        let storage = Storage {
-            store: std::sync::Arc::new(object_store::memory::InMemory::new()),
-            layout: crate::format::manifest::Layout::new(""),
-            location: "memory".into(),
-            local_root: None,
-        };
+        let storage = Storage::in_memory("");
         let quick = Backoff {
             first: Duration::from_millis(5),
             max: Duration::from_millis(10),
