@@ -575,3 +575,11 @@ pub fn restore_share(m: &Manifest, workers: u32, index: u32) -> Vec<(String, i32
 pub fn waited(child: Child) -> tokio::task::JoinHandle<std::io::Result<Output>> {
     tokio::task::spawn_blocking(move || child.wait_with_output())
 }
+
+/// The names of every object under `prefix` in `store`.
+pub async fn objects_under(store: &impl ObjectStore, prefix: &str) -> anyhow::Result<Vec<String>> {
+    use futures::TryStreamExt;
+    let path = object_store::path::Path::from(prefix.trim_end_matches('/'));
+    let listed: Vec<_> = store.list(Some(&path)).try_collect().await?;
+    Ok(listed.into_iter().map(|o| o.location.to_string()).collect())
+}

@@ -6,8 +6,8 @@
 use std::process::{Child, Output};
 use std::time::{Duration, Instant};
 
-use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt};
+use strimzi_backup_e2e::dataplane::objects_under;
 use strimzi_backup_e2e::dataplane::{
     base_config, consume_all, fill_topics, minio, partition_ranges, produce, read_backup, recent, records,
     restores_renamed_to, result_line, run_err, run_ok, sigkill, spawn, waited, without_offsets,
@@ -61,12 +61,6 @@ async fn exists(store: &impl ObjectStore, name: &str) -> anyhow::Result<bool> {
         Err(object_store::Error::NotFound { .. }) => Ok(false),
         Err(e) => Err(e.into()),
     }
-}
-
-async fn objects_under(store: &impl ObjectStore, prefix: &str) -> anyhow::Result<Vec<String>> {
-    let path = object_store::path::Path::from(prefix.trim_end_matches('/'));
-    let listed: Vec<_> = store.list(Some(&path)).try_collect().await?;
-    Ok(listed.into_iter().map(|o| o.location.to_string()).collect())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

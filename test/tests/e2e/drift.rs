@@ -5,9 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use futures::TryStreamExt;
-use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::ObjectStoreExt;
 use strimzi_backup_e2e::broker::PrivateBroker;
+use strimzi_backup_e2e::dataplane::objects_under;
 use strimzi_backup_e2e::dataplane::{
     base_config, consume_all, create_topic, delete_topic, minio, produce, recent, records, run_ok, spawn,
     without_offsets,
@@ -61,12 +61,6 @@ async fn fill_fast(env: &TestEnv, topic: &str, n: usize) -> anyhow::Result<()> {
         p.await?.map_err(|(e, _)| e)?;
     }
     Ok(())
-}
-
-async fn objects_under(store: &impl ObjectStore, prefix: &str) -> anyhow::Result<Vec<String>> {
-    let path = object_store::path::Path::from(prefix.trim_end_matches('/'));
-    let listed: Vec<_> = store.list(Some(&path)).try_collect().await?;
-    Ok(listed.into_iter().map(|o| o.location.to_string()).collect())
 }
 
 /// A backup of a partition far larger than the client prefetches (120,000 × 1 KiB) on a broker

@@ -6,18 +6,13 @@ use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use strimzi_backup_e2e::dataplane::objects_under;
 use strimzi_backup_e2e::dataplane::{
     base_config, consume_all, create_topic, minio, partition_count, produce, recent, records, run_err,
     run_ok, spawn, without_offsets,
 };
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::unique_suffix;
-
-async fn objects_under(store: &impl ObjectStore, prefix: &str) -> anyhow::Result<Vec<String>> {
-    let path = object_store::path::Path::from(prefix.trim_end_matches('/'));
-    let listed: Vec<_> = store.list(Some(&path)).try_collect().await?;
-    Ok(listed.into_iter().map(|o| o.location.to_string()).collect())
-}
 
 fn owner(ns: &str, name: &str) -> String {
     format!("owner: {{kind: KafkaBackup, namespace: {ns}, name: {name}, uid: uid-{ns}-{name}}}\n")

@@ -8,12 +8,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use futures::TryStreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use object_store::{ObjectStore, ObjectStoreExt};
+use strimzi_backup_e2e::dataplane::objects_under;
 use strimzi_backup_e2e::dataplane::{
     fill_topics, minio, partition_ranges, read_backup, restores_renamed_to, signal,
 };
@@ -52,12 +52,6 @@ async fn job_of(jobs: &Api<Job>, name: &str) -> anyhow::Result<Job> {
         Ok(jobs.list(&ListParams::default().labels(&selector)).await?.items.into_iter().next())
     })
     .await
-}
-
-async fn objects_under(store: &impl ObjectStore, prefix: &str) -> anyhow::Result<Vec<String>> {
-    let listed: Vec<_> =
-        store.list(Some(&object_store::path::Path::from(prefix.trim_end_matches('/')))).try_collect().await?;
-    Ok(listed.into_iter().map(|o| o.location.to_string()).collect())
 }
 
 /// Waits for the plan of backup `id` (run by the Indexed Job `job_name` of `workers` pods),

@@ -4,8 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use futures::TryStreamExt;
-use object_store::ObjectStore;
+use strimzi_backup_e2e::dataplane::objects_under;
 use strimzi_backup_e2e::dataplane::{
     base_config, consume_all, create_topic, minio, produce, recent, records, run_err, run_ok, sigkill, spawn,
     without_offsets,
@@ -48,12 +47,6 @@ fn assert_restored(env: &TestEnv, target: &str, want: &[Vec<Record>]) -> anyhow:
         );
     }
     Ok(())
-}
-
-async fn objects_under(store: &impl ObjectStore, prefix: &str) -> anyhow::Result<Vec<String>> {
-    let path = object_store::path::Path::from(prefix.trim_end_matches('/'));
-    let listed: Vec<_> = store.list(Some(&path)).try_collect().await?;
-    Ok(listed.into_iter().map(|o| o.location.to_string()).collect())
 }
 
 #[tokio::test]
