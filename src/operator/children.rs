@@ -302,13 +302,11 @@ fn end_message(t: &k8s_openapi::api::core::v1::ContainerStateTerminated) -> Opti
 /// What `pod` left: its container's termination message and its log (`tail_lines` of it).
 async fn read(client: &Client, namespace: &str, pod: &Pod, tail_lines: Option<i64>) -> Output {
     let message = terminated(pod).and_then(end_message);
-    let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
     // A node that is gone or does not serve logs leaves the termination message. The read goes
     // through the API server to the kubelet: a node that accepts it and stalls must not hold
-    // this object's reconcile (and with it, its deletion) for the client's 295 s timeout.
-    let (name, params) = (pod.name_any(), LogParams { tail_lines, ..Default::default() });
-    let log =
-        tokio::time::timeout(LOG_READ_TIMEOUT, pods.logs(&name, &params)).await.ok().and_then(Result::ok);
+    // this object's reconcile (and with it, its deletion) for the client's 295 s timeout, which
+    // pod_log bounds.
+    let log = pod_log(client, namespace, &pod.name_any(), tail_lines, false).await;
     Output { message, log }
 }
 
