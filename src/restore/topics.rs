@@ -507,22 +507,31 @@ async fn broker_retention_ms(admin: &crate::kafka::Admin, cluster: &Cluster) -> 
 /// High watermarks of every partition of `topics` (`(name, partition count)`), by topic. A topic
 /// created a moment ago may not have a leader for every partition yet: the broker brings them up
 /// one after another (about 11 s for 1,000 on the bench's broker), so the query is repeated
-/// every half second for up to 30 s plus 30 ms per partition, then asked per partition to name
+/// every half second for up to 60 s plus 30 ms per partition, then asked per partition to name
 /// the one that failed. All partitions go in one round of ListOffsets requests per attempt
 /// ([`crate::watermarks`]); before, each was asked and waited for in turn.
+///
+/// Every attempt uses a new client. librdkafka caches what a metadata answer said and treats
+/// "this partition has no leader", "the topic has fewer partitions" and "no such topic" as
+/// permanent: it does not ask the broker again until the cache entry expires (minutes), so a
+/// client that asked while the broker was still electing the new topic's leaders failed every
+/// later attempt with `UnknownPartition`, whatever the wait (a restore failed so before writing
+/// anything, a few times in ten on a loaded machine). A new client asks the broker afresh.
 pub async fn high_watermarks(
     client: &ClientConfig,
     topics: &[(String, i32)],
 ) -> anyhow::Result<BTreeMap<String, BTreeMap<i32, i64>>> {
-    let consumer = Arc::new(
-        client
-            .create_with_context::<_, crate::kafka::Reader>(crate::kafka::DataPlaneContext)
-            .context("creating the Kafka client")?,
-    );
+    let fresh = || -> anyhow::Result<Arc<crate::kafka::Reader>> {
+        Ok(Arc::new(
+            client
+                .create_with_context::<_, crate::kafka::Reader>(crate::kafka::DataPlaneContext)
+                .context("creating the Kafka client")?,
+        ))
+    };
     let keys = Arc::new(crate::watermarks::keys(topics.iter().map(|(name, count)| (name.as_str(), *count))));
     let deadline = std::time::Instant::now() + wait_for_leaders(keys.len());
     let found = loop {
-        let (c, k) = (consumer.clone(), keys.clone());
+        let (c, k) = (fresh()?, keys.clone());
         match tokio::task::spawn_blocking(move || crate::watermarks::batched(&c, &k, TIMEOUT)).await? {
             Ok(found) => break found,
             Err(e) if std::time::Instant::now() < deadline => {
@@ -530,7 +539,7 @@ pub async fn high_watermarks(
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Err(_) => {
-                let (c, k) = (consumer.clone(), keys.clone());
+                let (c, k) = (fresh()?, keys.clone());
                 break tokio::task::spawn_blocking(move || {
                     crate::watermarks::watermarks(&c, &k, TIMEOUT, |t, p| {
                         format!("reading the high watermark of {t}/{p}")

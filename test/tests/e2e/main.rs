@@ -35,6 +35,7 @@ mod least_privilege;
 mod licence_recreation;
 mod location;
 mod masking;
+mod new_topics;
 mod object_store;
 mod offset_reset;
 mod olm;
