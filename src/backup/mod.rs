@@ -16,13 +16,17 @@
 //! - [`shared_plan`], [`worker_result`], [`commit`]: one backup across several workers — the
 //!   plan they share, what each read, and the manifest built from both (the commit point).
 //! - [`keys`]: the key a run seals with (its own, or the shared plan's).
+//! - [`compact`], [`merge`]: merging a lineage's small inherited segments into larger ones, so
+//!   a restore point's manifest lists few segments per partition however long its lineage.
 
 pub mod commit;
+pub mod compact;
 pub mod config;
 pub mod continuous;
 pub mod continuous_metrics;
 pub mod fence;
 pub mod keys;
+pub mod merge;
 pub mod metadata;
 pub mod partition;
 pub mod plan;

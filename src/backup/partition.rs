@@ -43,6 +43,10 @@ pub struct PartitionContext {
     /// Progress counters shared by all partitions.
     pub records: Arc<AtomicU64>,
     pub bytes: Arc<AtomicU64>,
+    /// The keys of the segments a partition's lineage holds, to merge them ([`super::merge`]).
+    pub read_keys: Arc<super::merge::ReadKeys>,
+    /// What merging did, summed over the run's partitions.
+    pub merged: Arc<super::merge::Totals>,
 }
 
 /// A segment being written and uploaded. Its buffers come from the partition's memory budget
@@ -50,7 +54,7 @@ pub struct PartitionContext {
 /// the partition's task goes on reading (compression, the heaviest step, then runs beside
 /// reading on another core), the multipart part size (S3's minimum is 5 MiB; larger parts mean
 /// fewer requests) and the parts uploading while the next one fills.
-struct OpenSegment {
+pub(super) struct OpenSegment {
     buffers: crate::budget::BackupBuffers,
     writer: SegmentWriter,
     upload: WriteMultipart,
@@ -67,25 +71,41 @@ struct OpenSegment {
 impl OpenSegment {
     async fn start(ctx: &PartitionContext, plan: &PartitionPlan, first_offset: i64) -> anyhow::Result<Self> {
         let object = ctx.storage.layout.segment(&ctx.backup_id, &plan.topic, plan.partition, first_offset);
+        Self::create(&ctx.storage, object, first_offset, ctx.codec, ctx.key.clone()).await
+    }
+
+    /// A segment `object` starting at `first_offset`, written with `codec` and `key`: how a
+    /// backup writes what it reads and what it merges ([`super::merge`]) alike.
+    pub(super) async fn create(
+        storage: &Storage,
+        object: String,
+        first_offset: i64,
+        codec: Codec,
+        key: Option<EncryptionKey>,
+    ) -> anyhow::Result<Self> {
         let path = object_store::path::Path::from(object.as_str());
-        let upload = ctx
-            .storage
+        let upload = storage
             .store
             .put_multipart(&path)
             .await
             .with_context(|| format!("starting upload of {object}"))?;
-        let buffers = crate::budget::backup_buffers_for(ctx.codec);
+        let buffers = crate::budget::backup_buffers_for(codec);
         Ok(Self {
             buffers,
-            writer: SegmentWriter::new(ctx.codec, ctx.key.clone(), buffers.block_bytes)?,
+            writer: SegmentWriter::new(codec, key, buffers.block_bytes)?,
             upload: WriteMultipart::new_with_chunk_size(upload, buffers.part_bytes),
             object,
             sealing: VecDeque::new(),
-            storage: ctx.storage.clone(),
+            storage: storage.clone(),
             first_offset,
             records: 0,
             payload_bytes: 0,
         })
+    }
+
+    /// Encoded record bytes so far (what rotation at `segmentSize` measures).
+    pub(super) fn raw_bytes(&self) -> u64 {
+        self.writer.raw_bytes()
     }
 
     /// Appends the oldest block being sealed, in order.
@@ -100,7 +120,7 @@ impl OpenSegment {
     /// Encodes the next record into the open block (its one copy, straight from the consumer's
     /// buffer). A block it fills comes back to be handed to [`Self::seal`]: nothing is awaited
     /// here, so the consumed message can be released first.
-    fn add(&mut self, record: &impl Encode) -> anyhow::Result<Option<DetachedBlock>> {
+    pub(super) fn add(&mut self, record: &impl Encode) -> anyhow::Result<Option<DetachedBlock>> {
         self.records += 1;
         self.payload_bytes += record.payload_len() as u64;
         Ok(self.writer.push_detached(record)?)
@@ -108,7 +128,7 @@ impl OpenSegment {
 
     /// Seals a full block on a blocking thread (waiting while the budget's blocks are being
     /// sealed) and uploads what is ready.
-    async fn seal(&mut self, block: Option<DetachedBlock>) -> anyhow::Result<()> {
+    pub(super) async fn seal(&mut self, block: Option<DetachedBlock>) -> anyhow::Result<()> {
         if let Some(block) = block {
             if self.sealing.len() >= self.buffers.blocks_in_flight {
                 self.append_oldest().await?;
@@ -133,7 +153,7 @@ impl OpenSegment {
         Ok(())
     }
 
-    async fn finish(mut self) -> anyhow::Result<SegmentEntry> {
+    pub(super) async fn finish(mut self) -> anyhow::Result<SegmentEntry> {
         while !self.sealing.is_empty() {
             self.append_oldest().await?;
             self.upload_ready().await?;
@@ -156,16 +176,34 @@ fn consumer(ctx: &PartitionContext, plan: &PartitionPlan, from: i64) -> anyhow::
     crate::kafka::partition_reader(&ctx.client, group, &plan.topic, plan.partition, from)
 }
 
-/// Backs up one partition and returns its manifest entry.
+/// Backs up one partition and returns its manifest entry: reads what is new, then merges the
+/// small segments its lineage holds where the policy says so ([`super::merge`]).
+pub async fn backup_partition(
+    ctx: &PartitionContext,
+    plan: &PartitionPlan,
+) -> anyhow::Result<PartitionEntry> {
+    let mut entry = read_partition(ctx, plan).await?;
+    let target = super::merge::Target {
+        storage: &ctx.storage,
+        backup_id: &ctx.backup_id,
+        topic: &plan.topic,
+        codec: ctx.codec,
+        key: ctx.key.clone(),
+        segment_bytes: ctx.segment_bytes,
+    };
+    let merged = super::merge::merge_inherited(&target, &ctx.read_keys, &mut entry, plan.start).await;
+    ctx.merged.add(merged);
+    Ok(entry)
+}
+
+/// Reads the partition from `start` to the cut into new segments; the entry lists them after
+/// what the lineage holds.
 ///
 /// Only the broker ends a partition: its end-of-partition once the fetch position reached the
 /// cut. Silence is never taken for the end — a stalled broker, a leader moving in a rolling
 /// restart or a network partition is waited out for `stall_timeout` without a record, and then
 /// the run fails naming the partition, so a backup never commits short of its cut.
-pub async fn backup_partition(
-    ctx: &PartitionContext,
-    plan: &PartitionPlan,
-) -> anyhow::Result<PartitionEntry> {
+async fn read_partition(ctx: &PartitionContext, plan: &PartitionPlan) -> anyhow::Result<PartitionEntry> {
     // The restore point holds the partition from its log start: what the lineage already has
     // below `start`, then what this backup reads.
     let mut entry = PartitionEntry {

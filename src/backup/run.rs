@@ -10,6 +10,7 @@ use object_store::ObjectStoreExt;
 use serde::{Deserialize, Serialize};
 
 use crate::format::codec::Codec;
+use crate::format::data_keys::backup_of_segment;
 use crate::format::manifest::{GapReason, LineageBreakReason, Manifest, Written};
 use crate::format::{millis_to_rfc3339, rfc3339};
 
@@ -307,11 +308,25 @@ pub async fn run_worker(cfg: &BackupConfig, slot: Slot) -> anyhow::Result<Outcom
                 admin: admin.clone(),
                 records: Arc::new(AtomicU64::new(0)),
                 bytes: Arc::new(AtomicU64::new(0)),
+                read_keys: Arc::new(super::merge::ReadKeys::new(
+                    keys.key.clone(),
+                    &backup_id,
+                    plan.data_key.as_ref().map(|_| (plan.parent_data_keys.clone(), cfg.kms.clone())),
+                )),
+                merged: Arc::default(),
             };
             let parallelism = usize::try_from(cfg.backup.parallelism).unwrap_or(1).max(1);
             let mut entries = super::share::read(&ctx, share, parallelism).await?;
+            let merged = ctx.merged.get();
+            if merged.segments_in > 0 {
+                tracing::info!(
+                    backup = %backup_id, partitions = merged.partitions, segments_in = merged.segments_in,
+                    segments_out = merged.segments_out, raw_bytes = merged.raw_bytes, stored_bytes = merged.stored_bytes,
+                    "merged small segments of the partitions' lineages"
+                );
+            }
             let own = format!("{}{backup_id}/", storage.layout.backups_dir());
-            super::share::replaced_during_the_read(&plan.topics, admin.clone(), &client, &mut entries, &own)
+            super::share::replaced_during_the_read(&plan.topics, admin.clone(), &client, &mut entries)
                 .await?;
             let mut written = Written::default();
             for s in entries.iter().flat_map(|(_, e)| &e.segments).filter(|s| s.object.starts_with(&own)) {
@@ -451,7 +466,25 @@ fn result_of(
     topics_deleted.dedup();
     let totals = &manifest.totals;
     let (records, raw_bytes, stored_bytes) = match &manifest.written {
-        Some(w) => (w.records, w.raw_bytes, w.stored_bytes),
+        Some(w) => {
+            // What it merged (its own segments below where it read on) was read by earlier
+            // backups: the run reports the records it read, as before merging existed.
+            let merged = manifest
+                .topics
+                .iter()
+                .flat_map(|t| &t.partitions)
+                .flat_map(|p| {
+                    p.segments.iter().filter(move |s| p.read_from.is_some_and(|r| s.last_offset < r))
+                })
+                .filter(|s| backup_of_segment(&s.object) == Some(manifest.backup_id.as_str()));
+            let (mut records, mut raw, mut stored) = (w.records, w.raw_bytes, w.stored_bytes);
+            for s in merged {
+                records = records.saturating_sub(s.records);
+                raw = raw.saturating_sub(s.raw_bytes);
+                stored = stored.saturating_sub(s.stored_bytes);
+            }
+            (records, raw, stored)
+        }
         None => (totals.records, totals.raw_bytes, totals.stored_bytes),
     };
     BackupResult {

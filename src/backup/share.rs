@@ -70,7 +70,6 @@ pub async fn replaced_during_the_read(
     admin: Arc<crate::kafka::Admin>,
     client: &rdkafka::ClientConfig,
     entries: &mut [(String, PartitionEntry)],
-    own_prefix: &str,
 ) -> anyhow::Result<()> {
     use crate::kafka::describe::Described;
     let topics: Vec<&TopicPlan> =
@@ -109,7 +108,9 @@ pub async fn replaced_during_the_read(
         tracing::warn!(topic = %t.name, "the topic was replaced by another of the same name during the backup: what was read of it is not kept");
         for (_, p) in entries.iter_mut().filter(|(name, _)| *name == t.name) {
             let from = p.read_from.unwrap_or(p.start_offset);
-            p.segments.retain(|s| !s.object.starts_with(own_prefix));
+            // What this backup read starts at `from`; below it are the lineage's segments,
+            // some of them merged by this backup (under its own id), which stay.
+            p.segments.retain(|s| s.first_offset < from);
             p.gaps.retain(|g| g.to <= from);
             if from < p.end_offset {
                 p.gaps.push(Gap { from, to: p.end_offset, reason: GapReason::TopicDeleted });
