@@ -8,13 +8,17 @@
 //! others from being used: it is skipped with a warning naming it, and never deleted. Because it
 //! may list segments, nothing that is not its own is deleted while it is there either.
 
+pub mod cache;
+
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::Context;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 
+pub use self::cache::ManifestCache;
 use crate::format::codec::EncryptionKey;
 use crate::format::manifest::Manifest;
 use crate::storage::Storage;
@@ -36,7 +40,8 @@ pub async fn manifest(storage: &Storage, id: &str) -> anyhow::Result<Manifest> {
 /// The manifests at a location: those this build reads, and those it cannot.
 #[derive(Debug, Default)]
 pub struct Scan {
-    pub manifests: Vec<Manifest>,
+    /// Shared with the [`ManifestCache`] that read them, when it keeps them.
+    pub manifests: Vec<Arc<Manifest>>,
     /// Manifest objects that could not be read, with why.
     pub unreadable: Vec<(String, String)>,
 }
@@ -48,61 +53,36 @@ impl Scan {
     }
 }
 
-/// Manifests read at once by [`scan`].
+/// Manifests read at once by [`scan`]: a location with thousands of restore points is read in
+/// seconds, not in thousands of round trips one after another.
 const MANIFEST_READS: usize = 16;
 
-/// Every manifest under the storage prefix (one read each); unreadable ones are logged and set
-/// apart, never an error.
+/// Every manifest under the storage prefix (one read each, in listing order); unreadable ones
+/// are logged and set apart, never an error. [`ManifestCache::scan`] with an empty cache that
+/// keeps nothing.
 pub async fn scan(storage: &Storage) -> anyhow::Result<Scan> {
-    let dir = object_store::path::Path::from(storage.layout.backups_dir().trim_end_matches('/'));
-    let objects: Vec<_> = storage
-        .store
-        .list(Some(&dir))
-        .try_collect()
-        .await
-        .with_context(|| format!("listing the backups in {}", storage.location))?;
-    let names: Vec<(String, String)> = objects
-        .into_iter()
-        .filter_map(|meta| {
-            let name = meta.location.to_string();
-            let id = storage.layout.backup_id_of_manifest(&name)?.to_string();
-            Some((name, id))
-        })
-        .collect();
-    // Read MANIFEST_READS at a time, in listing order: a location with thousands of restore
-    // points is read in seconds, not in thousands of round trips one after another.
-    let mut reads = futures::stream::iter(names)
-        .map(|(name, id)| async move { (name, manifest(storage, &id).await) })
-        .buffered(MANIFEST_READS);
-    let mut scan = Scan::default();
-    while let Some((name, read)) = reads.next().await {
-        match read {
-            Ok(m) => scan.manifests.push(m),
-            Err(e) if is_storage_error(&e) => return Err(e),
-            Err(e) => {
-                let why = format!("{e:#}");
-                tracing::warn!(object = %name, error = %why,
-                    "skipping a manifest this build cannot read; it is left as it is");
-                scan.unreadable.push((name, why));
-            }
-        }
-    }
-    Ok(scan)
-}
-
-/// Whether reading failed in the store (retry later) rather than in the manifest's content.
-fn is_storage_error(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<object_store::Error>().is_some())
+    ManifestCache::default().scan(storage).await
 }
 
 /// Every committed backup this build can read under the storage prefix.
 pub async fn all(storage: &Storage) -> anyhow::Result<Vec<Manifest>> {
-    Ok(scan(storage).await?.manifests)
+    // Nothing else holds them (the cache of `scan` keeps none): taken out, not copied.
+    Ok(scan(storage).await?.manifests.into_iter().map(Arc::unwrap_or_clone).collect())
 }
 
 /// The newest committed backup under the storage prefix, other than `except`.
 pub async fn latest(storage: &Storage, except: &str) -> anyhow::Result<Option<Manifest>> {
-    Ok(newest(all(storage).await?.iter().filter(|m| m.backup_id != except)).cloned())
+    latest_in(storage, except, &ManifestCache::default()).await
+}
+
+/// [`latest`], reading through `cache`: only the manifests it has not read before.
+pub async fn latest_in(
+    storage: &Storage,
+    except: &str,
+    cache: &ManifestCache,
+) -> anyhow::Result<Option<Manifest>> {
+    let scan = cache.scan(storage).await?;
+    Ok(newest(scan.manifests.iter().map(|m| &**m).filter(|m| m.backup_id != except)).cloned())
 }
 
 /// The backup completed last.
@@ -163,7 +143,8 @@ pub async fn delete_all(storage: &Storage) -> anyhow::Result<Vec<String>> {
     for id in &ids {
         tracing::info!(backup = %id, "deleted");
     }
-    let left: Vec<Manifest> = scan.manifests.into_iter().filter(|m| leased.contains(&m.backup_id)).collect();
+    let left: Vec<Arc<Manifest>> =
+        scan.manifests.into_iter().filter(|m| leased.contains(&m.backup_id)).collect();
     let after = Scan { manifests: left, unreadable: scan.unreadable };
     ids.extend(remove_orphans_in(storage, &after, chrono::Duration::zero()).await?);
     if !leased.is_empty() {

@@ -103,14 +103,15 @@ pub async fn prune(
         // Backups running restores read, whoever runs them (a lease at the location), stay too.
         let mut protected = protected.clone();
         protected.extend(crate::lease::leased(storage).await?);
-        let held: Vec<Held> = scan.manifests.iter().filter_map(Held::from_manifest).collect();
+        let held: Vec<Held> = scan.manifests.iter().filter_map(|m| Held::from_manifest(m)).collect();
         pruned = select(&held, policy, &protected, now);
         crate::catalog::delete(storage, scan, &pruned).await?;
         for id in &pruned {
             tracing::info!(backup = %id, "pruned by the retention policy");
         }
     }
-    let kept: Vec<&Manifest> = scan.manifests.iter().filter(|m| !pruned.contains(&m.backup_id)).collect();
+    let kept: Vec<&Manifest> =
+        scan.manifests.iter().map(|m| &**m).filter(|m| !pruned.contains(&m.backup_id)).collect();
     let mut objects = std::collections::BTreeMap::new();
     for s in kept.iter().flat_map(|m| m.objects()) {
         objects.insert(s.object.as_str(), s.stored_bytes);

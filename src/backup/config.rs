@@ -70,6 +70,11 @@ pub struct BackupConfig {
     /// (`backup::continuous`), never read from a file.
     #[serde(skip)]
     pub fence_lineage: bool,
+    /// The manifests already read ([`crate::catalog::ManifestCache`]), for the run's parent and
+    /// again after its commit: one that keeps nothing for a run from a file; the continuous loop
+    /// hands every iteration the same one that keeps them (`backup::continuous`).
+    #[serde(skip)]
+    pub manifests: crate::catalog::ManifestCache,
 }
 
 fn orphan_grace_period() -> String {

@@ -4,7 +4,11 @@
 //! and orphan cleanup after each commit. Nothing is kept between iterations but the location
 //! itself, so a restart (a killed pod, a rolling update, a broker restart) continues from the
 //! newest committed restore point: what an iteration read and did not commit is read again by
-//! the next one, what it committed is never read again.
+//! the next one, what it committed is never read again. The one thing carried over is a cache
+//! of the manifests already read ([`crate::catalog::ManifestCache`], at most
+//! [`crate::catalog::cache::LONG_RUNNING_BUDGET`] of them): each iteration still lists the
+//! location at plan time and after its commit, but GETs only the manifests that are new or
+//! rewritten since, about one an iteration (its own) instead of every retained one twice.
 //!
 //! Every run is fenced ([`super::fence`]): a second process on the same location (an old pod
 //! still running during a rollout, one cut off from the API server) can never commit a second
@@ -145,6 +149,8 @@ pub async fn run(cfg: &BackupConfig, opts: Options, mut stop: watch::Receiver<bo
     // The restore points the previous result line reported present: the next line's `added`
     // is what is new since then (the first line after a start lists them all).
     let mut reported: Vec<String> = Vec::new();
+    // The manifests read so far, shared by every iteration (see the module).
+    let manifests = crate::catalog::ManifestCache::with_budget(crate::catalog::cache::LONG_RUNNING_BUDGET);
     loop {
         tokio::select! {
             () = tokio::time::sleep_until(next) => {}
@@ -157,6 +163,7 @@ pub async fn run(cfg: &BackupConfig, opts: Options, mut stop: watch::Receiver<bo
         iteration.backup.mode = crate::api::backup::BackupMode::Incremental;
         iteration.fence_lineage = true;
         iteration.known_restore_points = Some(reported.clone());
+        iteration.manifests = manifests.clone();
         let mut attempt = pin!(super::run::run(&iteration));
         let (result, stopping) = tokio::select! {
             r = &mut attempt => (r, false),
@@ -171,6 +178,8 @@ pub async fn run(cfg: &BackupConfig, opts: Options, mut stop: watch::Receiver<bo
                 }
             }
         };
+        let (reads, (_, held)) = (manifests.reads(), manifests.held());
+        metrics.manifests(reads, held);
         match result {
             Ok(r) => {
                 failures = 0;

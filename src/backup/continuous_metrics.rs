@@ -55,6 +55,8 @@ pub struct ContinuousMetrics {
     failures: Family<FailureLabels, Counter>,
     lag_records: Family<PartitionLabels, Gauge>,
     lag_seconds: Family<PartitionLabels, FloatGauge>,
+    manifests_read: Counter,
+    manifests_cached_bytes: Gauge,
 }
 
 impl Default for ContinuousMetrics {
@@ -115,6 +117,18 @@ impl ContinuousMetrics {
             "Upper bound of the age of the oldest record of the partition not yet in a committed restore point (0 when none)",
             lag_seconds.clone(),
         );
+        let manifests_read = Counter::default();
+        registry.register(
+            "manifests_read",
+            "Manifests read from storage (GETs): about one an iteration, its own; those read before and unchanged come from memory",
+            manifests_read.clone(),
+        );
+        let manifests_cached_bytes = Gauge::default();
+        registry.register(
+            "manifests_cached_bytes",
+            "Stored bytes of the manifests kept in memory between iterations (at most 64 MiB)",
+            manifests_cached_bytes.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             ready: Arc::new(AtomicBool::new(false)),
@@ -124,6 +138,8 @@ impl ContinuousMetrics {
             failures,
             lag_records,
             lag_seconds,
+            manifests_read,
+            manifests_cached_bytes,
         }
     }
 
@@ -133,6 +149,13 @@ impl ContinuousMetrics {
         self.last_cut.set(cut);
         self.commits.inc();
         self.ready.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The manifest cache's totals after an iteration: `reads` GETs since the start, `held`
+    /// stored bytes kept ([`crate::catalog::ManifestCache`]).
+    pub fn manifests(&self, reads: u64, held: u64) {
+        self.manifests_read.inc_by(reads.saturating_sub(self.manifests_read.get()));
+        self.manifests_cached_bytes.set(i64::try_from(held).unwrap_or(i64::MAX));
     }
 
     pub fn failed(&self, kind: FailureKind) {
@@ -207,11 +230,15 @@ mod tests {
         m.committed(1_700_000_000.0, 1_699_999_990.0);
         m.lag(&ends, &logs, 1_699_999_990.0, 1_700_000_004.0);
         m.failed(FailureKind::Fenced);
+        m.manifests(40, 9_000);
+        m.manifests(41, 9_500);
         let text = m.encode();
         for want in [
             "strimzi_backup_continuous_last_commit_timestamp_seconds{namespace=\"kafka\",name=\"orders\"} 1700000000.0",
             "strimzi_backup_continuous_commits_total{namespace=\"kafka\",name=\"orders\"} 1",
             "strimzi_backup_continuous_failures_total{namespace=\"kafka\",name=\"orders\",kind=\"fenced\"} 1",
+            "strimzi_backup_continuous_manifests_read_total{namespace=\"kafka\",name=\"orders\"} 41",
+            "strimzi_backup_continuous_manifests_cached_bytes{namespace=\"kafka\",name=\"orders\"} 9500",
             "strimzi_backup_continuous_lag_records{namespace=\"kafka\",name=\"orders\",topic=\"orders\",partition=\"3\"} 15",
             "strimzi_backup_continuous_lag_seconds{namespace=\"kafka\",name=\"orders\",topic=\"orders\",partition=\"3\"} 14.0",
         ] {

@@ -191,7 +191,7 @@ pub async fn make_plan(
     let group_filter = cfg.consumer_groups.filter("spec.consumerGroups").map_err(anyhow::Error::msg)?;
     let parent = match cfg.backup.mode {
         BackupMode::Incremental | BackupMode::Continuous => {
-            crate::catalog::latest(storage, backup_id).await?
+            crate::catalog::latest_in(storage, backup_id, &cfg.manifests).await?
         }
         BackupMode::Full => None,
     };

@@ -416,7 +416,10 @@ async fn housekeeping(
     let policy = cfg.retention.as_ref().filter(|r| r.prune_on_schedule);
     let protected = cfg.protected_backups.iter().cloned().collect();
     let work = async {
-        let scan = crate::catalog::scan(storage).await?;
+        // A fresh listing (what another writer committed or pruned since the plan counts),
+        // through the run's manifest cache: a continuous iteration GETs only what it had not
+        // read, its own manifest and any other new or rewritten one.
+        let scan = cfg.manifests.scan(storage).await?;
         let grace = chrono::Duration::milliseconds(orphan_grace);
         if let Err(e) = crate::catalog::remove_orphans_in(storage, &scan, grace).await {
             tracing::warn!(error = %format!("{e:#}"), "could not clean up unfinished backups; the next backup retries");

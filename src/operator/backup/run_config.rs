@@ -97,6 +97,7 @@ pub fn render(
         schema_registry: run.schema_registry.clone(),
         strimzi_resources: run.strimzi_resources.clone(),
         fence_lineage: false,
+        manifests: Default::default(),
     }
 }
 
