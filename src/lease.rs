@@ -1,5 +1,6 @@
 //! Leases of running restores, kept at the location they read
-//! (`<prefix>restores/<restore-id>/lease.json`): while a restore reads a backup, retention,
+//! (`<prefix>restores/<restore-id>/lease.json`, and `workers/<index>/lease.json` under it for
+//! each other worker of a restore across workers): while a restore reads a backup, retention,
 //! orphan cleanup and `delete` leave that backup alone — for every restore, also one run by hand
 //! or from `source.storage` in another cluster, which the operator of the location knows nothing
 //! of. A lease is renewed while the restore runs and ends with it; one whose restore died
@@ -45,17 +46,22 @@ fn path(storage: &Storage, restore_id: &str) -> object_store::path::Path {
     object_store::path::Path::from(storage.layout.restore_lease(restore_id))
 }
 
-async fn write(storage: &Storage, restore_id: &str, backup_id: &str, also: &[String]) -> anyhow::Result<()> {
+async fn write(
+    storage: &Storage,
+    at: &object_store::path::Path,
+    restore_id: &str,
+    backup_id: &str,
+    also: &[String],
+) -> anyhow::Result<()> {
     let lease = Lease {
         restore_id: restore_id.into(),
         backup_id: backup_id.into(),
         also: also.to_vec(),
         expires_at: crate::format::rfc3339(chrono::Utc::now() + TTL),
     };
-    let at = path(storage, restore_id);
     storage
         .store
-        .put(&at, PutPayload::from(serde_json::to_vec(&lease)?))
+        .put(at, PutPayload::from(serde_json::to_vec(&lease)?))
         .await
         .with_context(|| format!("writing the restore lease {at}"))?;
     Ok(())
@@ -64,7 +70,7 @@ async fn write(storage: &Storage, restore_id: &str, backup_id: &str, also: &[Str
 /// A lease held while it lives: renewed in the background, removed when dropped via [`Held::release`].
 pub struct Held {
     storage: Storage,
-    restore_id: String,
+    at: object_store::path::Path,
     renewal: tokio::task::JoinHandle<()>,
 }
 
@@ -76,29 +82,51 @@ pub async fn take(
     backup_id: &str,
     also: &[String],
 ) -> anyhow::Result<Held> {
-    write(storage, restore_id, backup_id, also).await?;
+    take_at(storage, path(storage, restore_id), restore_id, backup_id, also).await
+}
+
+/// [`take`] for worker `index` of a restore across workers, beside worker 0's lease.
+pub async fn take_worker(
+    storage: &Storage,
+    restore_id: &str,
+    index: u32,
+    backup_id: &str,
+    also: &[String],
+) -> anyhow::Result<Held> {
+    let at = object_store::path::Path::from(storage.layout.restore_worker_lease(restore_id, index));
+    take_at(storage, at, restore_id, backup_id, also).await
+}
+
+async fn take_at(
+    storage: &Storage,
+    at: object_store::path::Path,
+    restore_id: &str,
+    backup_id: &str,
+    also: &[String],
+) -> anyhow::Result<Held> {
+    write(storage, &at, restore_id, backup_id, also).await?;
     let renewal = tokio::spawn({
-        let (storage, restore_id, backup_id, also) =
-            (storage.clone(), restore_id.to_string(), backup_id.to_string(), also.to_vec());
+        let (storage, at, restore_id, backup_id, also) =
+            (storage.clone(), at.clone(), restore_id.to_string(), backup_id.to_string(), also.to_vec());
         async move {
             let mut tick = tokio::time::interval(RENEW_EVERY);
             tick.tick().await;
             loop {
                 tick.tick().await;
-                if let Err(e) = write(&storage, &restore_id, &backup_id, &also).await {
+                if let Err(e) = write(&storage, &at, &restore_id, &backup_id, &also).await {
                     tracing::warn!(error = %format!("{e:#}"), "could not renew the restore lease; retrying");
                 }
             }
         }
     });
-    Ok(Held { storage: storage.clone(), restore_id: restore_id.into(), renewal })
+    Ok(Held { storage: storage.clone(), at, renewal })
 }
 
 impl Held {
     /// Ends the lease (the restore finished, or failed and will be retried under a new lease).
     pub async fn release(self) {
         self.renewal.abort();
-        if let Err(e) = self.storage.store.delete(&path(&self.storage, &self.restore_id)).await {
+        if let Err(e) = self.storage.store.delete(&self.at).await {
             tracing::warn!(error = %e, "could not remove the restore lease; it expires by itself");
         }
     }
@@ -156,5 +184,17 @@ mod tests {
         assert!(lease(now + chrono::Duration::seconds(5)).holds(now));
         assert!(!lease(now - chrono::Duration::seconds(5)).holds(now));
         assert!(!Lease { expires_at: "soon".into(), ..lease(now) }.holds(now), "unreadable: not held");
+    }
+
+    #[tokio::test]
+    async fn a_worker_lease_protects_the_backup_by_itself_until_released() -> anyhow::Result<()> {
+        let storage = Storage::in_memory("prod");
+        let worker = take_worker(&storage, "r1", 2, "b7", &["b6".to_string()]).await?;
+        assert_eq!(storage.layout.restore_worker_lease("r1", 2), "prod/restores/r1/workers/2/lease.json");
+        // Worker 0's lease is absent (down, waiting for its retry): the worker's own holds.
+        assert_eq!(leased(&storage).await?, HashSet::from(["b7".to_string(), "b6".to_string()]));
+        worker.release().await;
+        assert!(leased(&storage).await?.is_empty(), "released");
+        Ok(())
     }
 }

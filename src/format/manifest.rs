@@ -17,6 +17,8 @@ use super::{FormatError, MANIFEST_VERSIONS};
 /// <prefix>backups/<backup-id>/plan.json          (the shared plan of a run by several workers)
 /// <prefix>backups/<backup-id>/workers/<index>.json  (what one of those workers read)
 /// <prefix>restores/<restore-id>/state.json      (resume state of a restore run)
+/// <prefix>restores/<restore-id>/lease.json      (its worker 0's lease on the backup it reads)
+/// <prefix>restores/<restore-id>/workers/<index>/lease.json  (the lease of another worker)
 /// <prefix>verifications/<backup-id>/<drill-id>.json  (a restore drill's evidence, advisory)
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,6 +85,13 @@ impl Layout {
     /// The lease a running restore holds on the backup it reads ([`crate::lease`]).
     pub fn restore_lease(&self, restore_id: &str) -> String {
         format!("{}restores/{restore_id}/lease.json", self.prefix)
+    }
+
+    /// The lease worker `index` (not 0) of a restore across workers holds while it reads: each
+    /// worker reads for itself, so each renews a lease of its own, and the backup stays leased
+    /// while worker 0 is down and waits for its retry.
+    pub fn restore_worker_lease(&self, restore_id: &str, index: u32) -> String {
+        format!("{}restores/{restore_id}/workers/{index}/lease.json", self.prefix)
     }
 
     /// Where a restore run keeps what it needs to resume without writing a record twice.

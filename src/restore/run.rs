@@ -288,11 +288,15 @@ pub async fn run_worker(cfg: &RestoreConfig, slot: Slot) -> anyhow::Result<Outco
         ),
         false => (None, None, None),
     };
-    // Retention, cleanup and `delete` leave the backup alone while this restore reads it (worker
-    // 0's lease, released once the restore is finished).
-    let lease = match dry_run || !planner {
-        true => None,
-        false => Some(crate::lease::take(&storage, &restore_id, &last.backup_id, &also).await?),
+    // Retention, cleanup and `delete` leave the backup alone while this restore reads it: worker
+    // 0's lease, released once the restore is finished, and each other worker's own while it
+    // reads (worker 0 may be down for minutes, waiting for its retry, while they read on).
+    let lease = match (dry_run, planner) {
+        (true, _) => None,
+        (false, true) => Some(crate::lease::take(&storage, &restore_id, &last.backup_id, &also).await?),
+        (false, false) => {
+            Some(crate::lease::take_worker(&storage, &restore_id, slot.index, &last.backup_id, &also).await?)
+        }
     };
     tracing::info!(
         restore = %restore_id, backup = %last.backup_id, chain = chain.len(), topics = targets.len(),
@@ -485,6 +489,9 @@ pub async fn run_worker(cfg: &RestoreConfig, slot: Slot) -> anyhow::Result<Outco
     if !planner {
         let worker = mine.context("a worker's share without its result")?;
         tracing::info!(restore = %restore_id, worker = slot.index, records = worker.records, "this worker's share is written; worker 0 finishes the restore");
+        if let Some(lease) = lease {
+            lease.release().await;
+        }
         return Ok(Outcome::PartDone(WorkerLine { restore_id, backup_id: last.backup_id.clone(), worker }));
     }
     // Worker 0 finishes only once every worker's share is written: until then no consumer

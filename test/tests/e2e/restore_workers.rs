@@ -185,6 +185,18 @@ async fn four_workers_one_killed_mid_write_restore_every_record_once_and_commit_
         assert!(line.get("restoredRecords").is_none(), "worker {index} reported a whole result: {line}");
         assert_eq!(line["restoreId"], restore_id.as_str());
     }
+    // Each worker leased the backup for itself while it read: the killed one's lease is still
+    // there (it expires by itself), the finished ones released theirs.
+    let lease = |index: usize| format!("{prefix}restores/{restore_id}/workers/{index}/lease.json");
+    let held = store.get(&object_store::path::Path::from(lease(victim as usize))).await?;
+    let held: serde_json::Value = serde_json::from_slice(&held.bytes().await?)?;
+    assert_eq!(held["backupId"], backup_id.as_str(), "{held}");
+    for index in [2usize, 3] {
+        assert!(
+            store.head(&object_store::path::Path::from(lease(index))).await.is_err(),
+            "worker {index} kept its lease after its share"
+        );
+    }
     // Worker 0 has written its share and waits: with worker 1's share missing, no offset of the
     // group is committed on the restored topics yet.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -199,6 +211,10 @@ async fn four_workers_one_killed_mid_write_restore_every_record_once_and_commit_
     eprintln!("the retried worker took {:?}", started.elapsed());
     assert_eq!(retried["worker"]["index"], victim);
     assert_eq!(retried["worker"]["partitions"], victims.len());
+    assert!(
+        store.head(&object_store::path::Path::from(lease(victim as usize))).await.is_err(),
+        "the retried worker kept its lease"
+    );
     let whole = line_of(0, &worker_0.await??)?;
     assert_eq!(whole["restoredRecords"], total, "{whole}");
     assert_eq!(whole["restoredPartitions"], 24);
