@@ -14,7 +14,9 @@ use std::collections::BTreeMap;
 use anyhow::{Context, bail, ensure};
 use bytes::Bytes;
 use serde_json::{Value, json};
-use strimzi_backup_e2e::dataplane::{base_config, consume_all, create_topic, produce, recent, run_ok};
+use strimzi_backup_e2e::dataplane::{
+    base_config, consume_all, create_topic, produce, recent, result_line, run_ok, spawn, waited,
+};
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::unique_suffix;
 use strimzi_backup_operator::format::record::{Record, TimestampType};
@@ -480,6 +482,43 @@ async fn ids_not_kept_are_reported_and_rewritten_in_restored_records_only_when_a
         let (_, v) = decode(&r, rec.value.as_deref().context("value")?).await?;
         assert_eq!(v, json!({"id": i as i64 * 1000 - 7, "customer": {"name": format!("customer {i}")}}));
     }
+
+    // Across two workers (issue 18 §3): worker 0 registers and saves the id map with its plan,
+    // worker 1 rewrites its share (the other topic) with the map it reads from there.
+    let both = format!(
+        "{}backupId: {}\ntopicMapping: [{{sourceTopic: \"{}\", targetTopic: \"{}-w\"}}, {{sourceTopic: \"{}\", targetTopic: \"{}-w\"}}]\n\
+         schemaRegistry: {{url: \"{url}\", rewriteSchemaIds: true}}\n",
+        base_config(&env, &b.prefix, None)?,
+        b.id,
+        b.orders_topic,
+        b.orders_topic,
+        b.events_topic,
+        b.events_topic
+    );
+    let restore_id = format!("sr-workers-{}", unique_suffix());
+    let args = |index: &'static str| ["--restore-id", &restore_id, "--workers", "2", "--worker-index", index];
+    let worker_0 = waited(spawn(&env, "restore", &both, &args("0"))?);
+    let worker_1 = run_ok(&env, "restore", &both, &args("1"))?;
+    assert_eq!(
+        worker_1["worker"]["partitions"],
+        json!(1),
+        "worker 1 restores one of the two topics: {worker_1}"
+    );
+    let whole = result_line(&worker_0.await??.stdout)?;
+    assert_eq!(whole["restoredRecords"], json!(2 * RECORDS), "{whole}");
+    let ids = id_map(&whole["schemaRegistry"]);
+    for (topic, old, kind) in [(&b.orders_topic, b.old_ids.0, "AVRO"), (&b.events_topic, b.old_ids.1, "JSON")]
+    {
+        let want = ids.get(&i64::from(old)).copied().unwrap_or(i64::from(old));
+        let records = consume_all(&env, &format!("{topic}-w"), 0)?;
+        assert_eq!(records.len(), RECORDS, "{topic}-w");
+        for (i, rec) in records.iter().enumerate() {
+            assert_eq!(prefix_id(rec), Some(want), "{topic}-w record {i} carries the registry's id");
+            let (k, _) = decode(&r, rec.value.as_deref().context("value")?).await?;
+            assert_eq!(k, kind, "{topic}-w record {i}");
+        }
+    }
+
     delete_permanently(&r, &b.subjects).await?;
     let s = segment(&squatter);
     call(&r, "DELETE", &format!("/subjects/{s}"), None).await?;
