@@ -14,6 +14,7 @@ mod backup_job;
 mod backup_workers;
 mod cluster;
 mod cluster_metadata;
+mod compaction;
 mod compression;
 mod continuous;
 mod crds;

@@ -1,0 +1,275 @@
+//! Merging a lineage's small segments (issue 18 §4, `backup::compact` and `backup::merge`)
+//! against the real broker and MinIO: a long lineage of incrementals, each adding a small
+//! segment per partition (one partition written in transactions, some aborted: offsets the
+//! broker does not return between them), lists few segments in its newest manifest; the newest
+//! restore point and an old one listing the small originals both restore every record exactly
+//! once; the independent decoder and `verify` accept the newest; retention then deletes the
+//! small originals with the last manifest that lists them, and orphan cleanup removes what a
+//! run killed while merging leaves, never what the committed manifest lists.
+//!
+//! Run with `STRIMZI_BACKUP_MERGE_SEGMENTS=off` (passed on to the backups) to see the lineage
+//! without merging: the bound on the newest manifest's segments then fails.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use rdkafka::ClientConfig;
+use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use strimzi_backup_e2e::dataplane::{
+    base_config, command, consume_all, create_topic, minio, produce, read_backup, recent, records,
+    result_line, run_ok, without_offsets,
+};
+use strimzi_backup_e2e::env::TestEnv;
+use strimzi_backup_e2e::fixtures::unique_suffix;
+use strimzi_backup_operator::format::data_keys::backup_of_segment;
+use strimzi_backup_operator::format::manifest::Manifest;
+
+const PARTITIONS: i32 = 3;
+/// Incrementals after the first backup.
+const INCREMENTALS: usize = 44;
+/// The bound the newest manifest keeps per partition: with 1 MiB segments and ~0.5 KB a run,
+/// the lineage's segments are of tiers 4 (new ones) and 3 (eight merged), fewer than K = 8 of
+/// each, plus the first backup's. Without merging it lists one per run: 45.
+const MOST_SEGMENTS: usize = 16;
+
+fn config(env: &TestEnv, prefix: &str, topic: &str, extra: &str) -> anyhow::Result<String> {
+    Ok(format!(
+        "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  mode: incremental\n  segmentSize: 1048576\n{extra}",
+        base_config(env, prefix, None)?
+    ))
+}
+
+/// Runs a backup with merging on, or off when this test runs with
+/// `STRIMZI_BACKUP_MERGE_SEGMENTS=off`; returns its result and its log.
+fn backup(env: &TestEnv, config: &str) -> anyhow::Result<(serde_json::Value, String)> {
+    let mut cmd = command(env, "backup", config, &[])?;
+    if let Ok(v) = std::env::var("STRIMZI_BACKUP_MERGE_SEGMENTS") {
+        cmd.env("STRIMZI_BACKUP_MERGE_SEGMENTS", v);
+    }
+    let out = cmd.output()?;
+    let log = String::from_utf8_lossy(&out.stderr).to_string();
+    anyhow::ensure!(out.status.success(), "backup failed ({}): {log}", out.status);
+    Ok((result_line(&out.stdout)?, log))
+}
+
+async fn manifest(store: &impl ObjectStore, prefix: &str, id: &str) -> anyhow::Result<Manifest> {
+    let path = object_store::path::Path::from(format!("{prefix}backups/{id}/manifest.json"));
+    let bytes = store.get(&path).await?.bytes().await?;
+    Ok(Manifest::from_json(&bytes, path.as_ref())?)
+}
+
+/// Restores `id` into `<topic>-<suffix>` and checks each partition holds exactly the source's
+/// records below the restore point's cut, once each, in order.
+async fn restores_exactly(
+    env: &TestEnv,
+    store: &impl ObjectStore,
+    prefix: &str,
+    topic: &str,
+    id: &str,
+    suffix: &str,
+) -> anyhow::Result<()> {
+    let m = manifest(store, prefix, id).await?;
+    let target = format!("{topic}-{suffix}");
+    let restore = format!(
+        "{}topicMapping:\n  - sourceTopic: {topic}\n    targetTopic: {target}\n",
+        base_config(env, prefix, None)?
+    );
+    run_ok(env, "restore", &restore, &["--backup-id", id])?;
+    for p in &m.topics[0].partitions {
+        let want: Vec<_> =
+            consume_all(env, topic, p.partition)?.into_iter().filter(|r| r.offset < p.end_offset).collect();
+        let got = consume_all(env, &target, p.partition)?;
+        assert_eq!(
+            without_offsets(&got),
+            without_offsets(&want),
+            "{id}: {topic}/{} restored into {target}",
+            p.partition
+        );
+        assert!(!want.is_empty());
+    }
+    Ok(())
+}
+
+/// Commits 4 records to partition 2 in a transaction, after an aborted one every fifth run:
+/// transaction markers and aborted records are offsets the broker does not return.
+async fn transaction(producer: &FutureProducer, topic: &str, run: usize) -> anyhow::Result<()> {
+    let aborts = if run.is_multiple_of(5) { vec![false, true] } else { vec![true] };
+    for commit in aborts {
+        producer.begin_transaction()?;
+        for i in 0..4 {
+            let value = format!("run{run}-{i}-{}", if commit { "kept" } else { "aborted" });
+            let headers =
+                OwnedHeaders::new().insert(KafkaHeader { key: "run", value: Some(value.as_bytes()) });
+            let mut record = FutureRecord::<[u8], [u8]>::to(topic)
+                .partition(2)
+                .payload(value.as_bytes())
+                .timestamp(recent() + run as i64)
+                .headers(headers);
+            let key = format!("k{i}");
+            if i % 2 == 0 {
+                record = record.key(key.as_bytes());
+            }
+            producer.send(record, Duration::from_secs(10)).await.map_err(|(e, _)| e)?;
+        }
+        if commit {
+            producer.commit_transaction(Duration::from_secs(30))?;
+        } else {
+            producer.abort_transaction(Duration::from_secs(30))?;
+        }
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_long_lineage_lists_few_segments_and_every_restore_point_restores_exactly() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let suffix = unique_suffix();
+    let prefix = format!("e2e-compaction-{suffix}/");
+    let topic = format!("cp{suffix}");
+    create_topic(&env, &topic, PARTITIONS, &[]).await?;
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", env.kafka_bootstrap())
+        .set("transactional.id", format!("e2e-compaction-{suffix}"))
+        .create()?;
+    producer.init_transactions(Duration::from_secs(30))?;
+
+    let incremental = config(&env, &prefix, &topic, "")?;
+    let mut ids = Vec::new();
+    let mut merging_runs = Vec::new();
+    let mut times = Vec::new();
+    for run in 0..=INCREMENTALS {
+        // Keys, null keys, tombstones, empty values, headers with null values.
+        let n = if run == 0 { 40 } else { 5 };
+        for p in 0..2 {
+            produce(&env, &topic, p, &records(&topic, p, n, recent() + 1000 * run as i64)).await?;
+        }
+        transaction(&producer, &topic, run).await?;
+        let started = Instant::now();
+        let (result, log) = backup(&env, &incremental)?;
+        times.push(started.elapsed());
+        let id = result["backupId"].as_str().unwrap_or_default().to_string();
+        if run > 0 {
+            assert_eq!(
+                result["records"],
+                2 * 5 + 4,
+                "{id}: the result counts what the run read, not what it merged"
+            );
+        }
+        if log.contains("merged small segments of the partitions' lineages") {
+            merging_runs.push(id.clone());
+        }
+        ids.push(id);
+    }
+    let newest = ids.last().cloned().unwrap_or_default();
+    let m = manifest(&store, &prefix, &newest).await?;
+    let listed: Vec<usize> = m.topics[0].partitions.iter().map(|p| p.segments.len()).collect();
+    let size = serde_json::to_vec(&m)?.len();
+    let early: Vec<_> = times.iter().take(5).collect();
+    let late: Vec<_> = times.iter().rev().take(5).collect();
+    eprintln!(
+        "after {} backups: segments per partition {listed:?}, manifest {size} bytes, runs merging {}, run times first {early:?} last {late:?}",
+        ids.len(),
+        merging_runs.len()
+    );
+    assert!(listed.iter().all(|n| *n <= MOST_SEGMENTS), "segments per partition {listed:?}");
+    assert!(!merging_runs.is_empty(), "no run merged");
+
+    // A run that merged counts the merged segments as written by it (they are under its id), and
+    // lists none of the small ones it merged.
+    let merger = manifest(&store, &prefix, &merging_runs[0]).await?;
+    let written = merger.written.clone().unwrap_or_default();
+    let own_below_read = merger.topics[0]
+        .partitions
+        .iter()
+        .flat_map(|p| p.segments.iter().filter(move |s| p.read_from.is_some_and(|r| s.last_offset < r)))
+        .filter(|s| backup_of_segment(&s.object) == Some(merger.backup_id.as_str()))
+        .map(|s| s.records)
+        .sum::<u64>();
+    assert!(own_below_read > 0, "{}: no merged segment", merger.backup_id);
+    assert_eq!(written.records, own_below_read + 2 * 5 + 4, "written: what it read and what it merged");
+
+    // The independent decoder reads the newest: every offset accounted for, every record the
+    // source holds up to the cut.
+    let (_, got) = read_backup(&store, &prefix, &newest).await?;
+    for p in 0..PARTITIONS {
+        let source = consume_all(&env, &topic, p)?;
+        let end = m.topics[0].partitions[p as usize].end_offset;
+        let want: Vec<_> = source.into_iter().filter(|r| r.offset < end).collect();
+        assert_eq!(got[&(topic.clone(), p)], want, "{topic}/{p}: the oracle's records");
+    }
+    // The newest (listing merged segments) and an old point (listing the small originals).
+    let old = ids[4].clone();
+    let old_manifest = manifest(&store, &prefix, &old).await?;
+    assert!(old_manifest.topics[0].partitions.iter().all(|p| p.segments.len() == 5), "one per backup");
+    restores_exactly(&env, &store, &prefix, &topic, &newest, "newest").await?;
+    restores_exactly(&env, &store, &prefix, &topic, &old, "old").await?;
+
+    // The merged segments the newest lists: under a backup's id, below where that backup read on.
+    let mut merged = Vec::new();
+    for s in m.objects() {
+        let owner = backup_of_segment(&s.object).unwrap_or_default().to_string();
+        let read_from = manifest(&store, &prefix, &owner).await?.topics[0]
+            .partitions
+            .iter()
+            .find(|p| p.segments.iter().any(|x| x.object == s.object))
+            .and_then(|p| p.read_from);
+        if read_from.is_some_and(|r| s.last_offset < r) {
+            merged.push(s.object.clone());
+        }
+    }
+    assert!(!merged.is_empty(), "the newest lists merged segments");
+
+    // A run killed while merging leaves segments under its id and no manifest: invisible, and
+    // removed by the next run's cleanup; the merged segments the newest lists stay.
+    let merged_object = merged[0].clone();
+    let orphan = format!("{prefix}backups/killed-{suffix}/segments/{topic}/0/00000000000000000000.kbseg");
+    let bytes = store.get(&object_store::path::Path::from(merged_object.as_str())).await?.bytes().await?;
+    store.put(&object_store::path::Path::from(orphan.as_str()), PutPayload::from(bytes)).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Retention keeps only the next restore point: the small originals go with the manifests
+    // that listed them; everything it lists stays.
+    let (last, _) = backup(
+        &env,
+        &config(&env, &prefix, &topic, "retention:\n  maxBackups: 1\norphanGracePeriod: 0s\n")?,
+    )?;
+    let kept_id = last["backupId"].as_str().unwrap_or_default().to_string();
+    let kept = manifest(&store, &prefix, &kept_id).await?;
+    let listed: BTreeSet<String> = kept.objects().map(|s| s.object.clone()).collect();
+    let dir = object_store::path::Path::from(format!("{prefix}backups"));
+    let present: BTreeSet<String> = store
+        .list(Some(&dir))
+        .try_collect::<Vec<_>>()
+        .await?
+        .into_iter()
+        .map(|o| o.location.to_string())
+        .collect();
+    let own_dir = format!("{prefix}backups/{kept_id}/");
+    let stray: Vec<&String> =
+        present.iter().filter(|o| !listed.contains(*o) && !o.starts_with(&own_dir)).collect();
+    assert!(stray.is_empty(), "objects no kept manifest lists: {stray:?}");
+    let missing: Vec<&String> = listed.iter().filter(|o| !present.contains(*o)).collect();
+    assert!(missing.is_empty(), "listed but gone: {missing:?}");
+    let originals: Vec<String> =
+        old_manifest.objects().map(|s| s.object.clone()).filter(|o| !listed.contains(o)).collect();
+    assert!(!originals.is_empty(), "the old point's small segments are merged away by now");
+    assert!(originals.iter().all(|o| !present.contains(o)), "small originals left: {originals:?}");
+    assert!(!present.contains(&orphan), "the killed run's segment is cleaned up");
+    // Merged segments of pruned backups the kept point still lists are still there.
+    let survivors: Vec<&String> =
+        merged.iter().filter(|o| listed.contains(*o) && !o.starts_with(&own_dir)).collect();
+    assert!(!survivors.is_empty(), "the kept point lists merged segments of pruned backups");
+
+    // `verify` reads the kept point end to end.
+    let report = run_ok(&env, "verify", &config(&env, &prefix, &topic, "")?, &["--backup-id", &kept_id])?;
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    assert_eq!(
+        report["records"].as_u64(),
+        Some(kept.topics[0].partitions.iter().flat_map(|p| &p.segments).map(|s| s.records).sum::<u64>())
+    );
+    Ok(())
+}
