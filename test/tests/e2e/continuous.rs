@@ -444,3 +444,83 @@ async fn a_continuous_backup_stores_the_strimzi_resources_file_as_each_iteration
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
+
+/// The value of the continuous process's series `name` (no labels of its own) in `/metrics`.
+fn series(text: &str, name: &str) -> Option<u64> {
+    let prefix = format!("strimzi_backup_continuous_{name}{{");
+    let line = text.lines().find(|l| l.starts_with(&prefix))?;
+    line.rsplit(' ').next()?.parse::<f64>().ok().map(|v| v as u64)
+}
+
+/// The manifest cache (`catalog::ManifestCache`) at a real S3 store: a continuous process reads
+/// the restore points already there once, then one manifest an iteration (its own), where it
+/// read every retained manifest twice an iteration before. `manifests_read_total` counts the
+/// GETs; an entity tag that did not match between MinIO's listing and its GET would make every
+/// iteration read everything again and fail this.
+#[tokio::test]
+async fn a_continuous_backup_reads_each_manifest_once_not_every_iteration() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-continuous-cache-{s}/");
+    let topic = format!("cm{s}");
+    create_topic(&env, &topic, PARTITIONS, &[]).await?;
+    let base = format!(
+        "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  segmentSize: 1048576\n  clusterMetadata: false\n",
+        base_config(&env, &prefix, None)?
+    );
+    let producer = Producer::start(&env, &topic);
+    // Restore points already at the location: scheduled backups before the continuous one.
+    let seeded = 5u64;
+    for _ in 0..seeded {
+        run_ok(&env, "backup", &format!("{base}  mode: incremental\n"), &[])?;
+    }
+    let metrics = format!("127.0.0.1:{}", free_port()?);
+    let mut child =
+        continuous_serving(&env, &format!("{base}  mode: continuous\n  commitInterval: 10s\n"), &metrics)?;
+    let scrape = || async {
+        let (_, text) = http_get(metrics.as_str(), "/metrics").await?;
+        let commits = series(&text, "commits_total").unwrap_or(0);
+        let reads = series(&text, "manifests_read_total")
+            .ok_or_else(|| anyhow::anyhow!("no manifests_read_total in\n{text}"))?;
+        let cached = series(&text, "manifests_cached_bytes").unwrap_or(0);
+        anyhow::Ok((commits, reads, cached))
+    };
+    let until_commits = |n: u64| {
+        let scrape = &scrape;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(90);
+            loop {
+                if let Ok(got) = scrape().await
+                    && got.0 >= n
+                {
+                    return anyhow::Ok(got);
+                }
+                anyhow::ensure!(Instant::now() < deadline, "not {n} commits within 90 s");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    };
+    let (c1, r1, cached) = until_commits(2).await?;
+    // The seeded ones once, then one an iteration (a scrape may fall between an iteration's
+    // count and its commit: one more).
+    assert!(r1 <= seeded + c1 + 1, "{r1} manifests read for {c1} commits over {seeded} restore points");
+    assert!(cached > 0, "nothing kept");
+    let (c2, r2, _) = until_commits(c1 + 3).await?;
+    let _ = producer.finish().await?;
+    sigkill(&mut child)?;
+    // Without the cache these iterations read 2 x (seeded + c) each: 14 and more.
+    assert!(
+        r2 - r1 <= (c2 - c1) + 1,
+        "{} manifests read for {} iterations (reads {r1} -> {r2}, commits {c1} -> {c2})",
+        r2 - r1,
+        c2 - c1
+    );
+    let all = points(&store, &prefix).await?;
+    assert!(all.len() as u64 >= seeded + c2, "every commit a restore point: {}", all.len());
+    assert_linear(&all);
+    eprintln!(
+        "manifest reads: {r1} after {c1} commits, {r2} after {c2}, over {seeded} seeded restore points"
+    );
+    Ok(())
+}
