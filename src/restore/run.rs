@@ -43,12 +43,18 @@ const PROGRESS_INTERVAL: Duration = Duration::from_secs(5);
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
-    /// Records written by this run so far.
+    /// Records written by this run so far (this worker's, with several).
     pub records_restored: u64,
-    /// Records this run writes in all.
+    /// Records this run writes in all: with several workers, this worker's share only.
     pub records_expected: u64,
     pub bytes: u64,
+    /// Of this run (this worker's share), at most 99.
     pub percent: u32,
+    /// With several workers, the records every worker's share together writes: the whole
+    /// restore's `recordsExpected`, the same in every worker's line (absent with one worker).
+    /// The operator sums the workers' lines into `status.progress`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records_expected_in_all: Option<u64>,
 }
 
 /// The line's shape: `{"progress": {...}}`, told apart from the result line by its key.
@@ -427,6 +433,19 @@ pub async fn run_worker(cfg: &RestoreConfig, slot: Slot) -> anyhow::Result<Outco
             committed: committed.get(&(s.topic.name.clone(), s.partition)).cloned().unwrap_or_default(),
         }));
     }
+    // What the records of `jobs` add up to (the segments a point in time reaches).
+    let expected_of = |jobs: &[Work]| -> u64 {
+        jobs.iter()
+            .flat_map(|job| match job {
+                Work::Partition(p) => std::slice::from_ref(&p.source),
+                Work::Topic(t) => t.sources.as_slice(),
+            })
+            .flat_map(|s| &s.segments)
+            .filter(|seg| target.is_none_or(|t| seg.min_timestamp <= t))
+            .map(|seg| seg.records)
+            .sum()
+    };
+    let expected_in_all = shared.then(|| expected_of(&jobs));
     // Across workers: this worker's units only (a repartitioned topic is one unit).
     let jobs: Vec<Work> = match shared {
         true => {
@@ -441,16 +460,7 @@ pub async fn run_worker(cfg: &RestoreConfig, slot: Slot) -> anyhow::Result<Outco
         }
         false => jobs,
     };
-    let expected: u64 = jobs
-        .iter()
-        .flat_map(|job| match job {
-            Work::Partition(p) => std::slice::from_ref(&p.source),
-            Work::Topic(t) => t.sources.as_slice(),
-        })
-        .flat_map(|s| &s.segments)
-        .filter(|seg| target.is_none_or(|t| seg.min_timestamp <= t))
-        .map(|seg| seg.records)
-        .sum();
+    let expected = Expected { share: expected_of(&jobs), in_all: expected_in_all };
     let (outcomes, mine) = match stored {
         Some(done) => {
             tracing::info!(restore = %restore_id, worker = slot.index, "this worker's share is already written");
@@ -628,14 +638,38 @@ pub async fn run_worker(cfg: &RestoreConfig, slot: Slot) -> anyhow::Result<Outco
     Ok(Outcome::Finished(Box::new(result)))
 }
 
-/// Writes `jobs`, `parallelism` at a time, printing progress every few seconds; with a writer,
+/// The records a run expects to write: its own, and with several workers every worker's.
+#[derive(Clone, Copy, Debug)]
+struct Expected {
+    share: u64,
+    in_all: Option<u64>,
+}
+
+/// Prints one progress line: `done` records and `bytes` written of `expected`.
+fn print_progress(done: u64, bytes: u64, expected: Expected) {
+    let line = ProgressLine {
+        progress: Progress {
+            records_restored: done,
+            records_expected: expected.share,
+            bytes,
+            percent: (done * 100).checked_div(expected.share).unwrap_or(0).min(99) as u32,
+            records_expected_in_all: expected.in_all,
+        },
+    };
+    if let Ok(json) = serde_json::to_string(&line) {
+        println!("{json}");
+    }
+}
+
+/// Writes `jobs`, `parallelism` at a time, printing progress every few seconds and once more
+/// when all is written (a worker then waits, and its last line is what it wrote); with a writer,
 /// commits the last transaction (everything becomes visible at once) or, on a failure, aborts
 /// the open one (a rerun proves and keeps what earlier commits made visible).
 async fn write_share(
     ctx: &Arc<PartitionContext>,
     jobs: Vec<Work>,
     parallelism: usize,
-    expected: u64,
+    expected: Expected,
     writer: Option<&Arc<Writer>>,
 ) -> anyhow::Result<Vec<(String, i32, PartitionOutcome)>> {
     let progress = tokio::spawn({
@@ -644,18 +678,7 @@ async fn write_share(
             let mut tick = tokio::time::interval(PROGRESS_INTERVAL);
             loop {
                 tick.tick().await;
-                let done = records.load(Ordering::Relaxed);
-                let line = ProgressLine {
-                    progress: Progress {
-                        records_restored: done,
-                        records_expected: expected,
-                        bytes: bytes.load(Ordering::Relaxed),
-                        percent: (done * 100).checked_div(expected).unwrap_or(0).min(99) as u32,
-                    },
-                };
-                if let Ok(json) = serde_json::to_string(&line) {
-                    println!("{json}");
-                }
+                print_progress(records.load(Ordering::Relaxed), bytes.load(Ordering::Relaxed), expected);
             }
         }
     });
@@ -686,6 +709,7 @@ async fn write_share(
         }
         (outcomes, _, _) => outcomes?,
     };
+    print_progress(ctx.records.load(Ordering::Relaxed), ctx.bytes.load(Ordering::Relaxed), expected);
     Ok(outcomes)
 }
 

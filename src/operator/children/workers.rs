@@ -9,6 +9,7 @@
 //! so usually one log is read); a failed Job's error is the pod that failed it (see
 //! [`speakers`]), not a worker the Job controller stopped afterwards.
 
+use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ListParams};
@@ -59,22 +60,49 @@ async fn own_pods(client: &Client, job: &Job) -> Result<Vec<Pod>> {
     Ok(listed.into_iter().filter(|p| p.owner_references().iter().any(|o| o.uid == uid)).collect())
 }
 
-/// What the newest pod of worker `index` of a running Indexed Job has logged so far (its last
-/// `tail_lines`): a restore across workers reports its progress through worker 0, which also
-/// finishes it.
-pub async fn worker_output(
-    client: &Client,
-    job: &Job,
-    index: u32,
-    tail_lines: Option<i64>,
-) -> Result<Output> {
-    let mut pods: Vec<Pod> =
-        own_pods(client, job).await?.into_iter().filter(|p| self::index(p) == Some(index)).collect();
-    pods.sort_by_key(|p| std::cmp::Reverse(p.metadata.creation_timestamp.as_ref().map(|t| t.0)));
-    match pods.first() {
-        Some(pod) => Ok(super::read(client, &job.namespace().unwrap_or_default(), pod, tail_lines).await),
-        None => Ok(Output::default()),
+/// The latest log of one pod of a running Job, for the kind's progress.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WorkerLog {
+    /// The worker's index (`None`: a Job of one pod).
+    pub index: Option<u32>,
+    /// The pod succeeded: the worker's share is done (a worker may finish before the others).
+    pub finished: bool,
+    /// Its last lines.
+    pub log: String,
+}
+
+/// Pod logs read at once by [`worker_logs`].
+const LOG_READS: usize = 8;
+
+/// What each worker of a running Indexed Job has logged so far (the last `tail_lines` of its
+/// newest pod: a retried index's earlier pods say nothing of the retry), in index order: a
+/// restore across workers sums their progress lines. A worker without a pod yet, or whose log
+/// cannot be read, is left out.
+pub async fn worker_logs(client: &Client, job: &Job, tail_lines: Option<i64>) -> Result<Vec<WorkerLog>> {
+    let namespace = job.namespace().unwrap_or_default();
+    let newest = newest_per_index(own_pods(client, job).await?);
+    let reads = newest.into_iter().map(|(index, pod)| {
+        let namespace = namespace.clone();
+        async move {
+            let finished = pod.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded");
+            let log = super::read(client, &namespace, &pod, tail_lines).await.log?;
+            Some(WorkerLog { index: Some(index), finished, log })
+        }
+    });
+    Ok(futures::stream::iter(reads).buffered(LOG_READS).filter_map(std::future::ready).collect().await)
+}
+
+/// The newest pod of each index, in index order. Pure, for the tests.
+pub fn newest_per_index(pods: Vec<Pod>) -> Vec<(u32, Pod)> {
+    let mut newest: std::collections::BTreeMap<u32, Pod> = std::collections::BTreeMap::new();
+    for pod in pods {
+        let Some(i) = index(&pod) else { continue };
+        let created = |p: &Pod| p.metadata.creation_timestamp.as_ref().map(|t| t.0);
+        if newest.get(&i).is_none_or(|n| created(n) < created(&pod)) {
+            newest.insert(i, pod);
+        }
     }
+    newest.into_iter().collect()
 }
 
 /// The pods that may speak for a finished Indexed Job, in the order to read them. Succeeded:
@@ -219,6 +247,23 @@ mod tests {
         let mut refused = pods;
         refused.push(pod("b-3", 3, "Failed", i32::from(crate::refusal::EXIT_CODE), "error: refused", 0));
         assert_eq!(names(&speakers::<Whole>(&job(None), &failed, refused))[0], "b-3");
+    }
+
+    #[test]
+    fn each_index_speaks_through_its_newest_pod() {
+        // A pod without the index annotation is no worker.
+        let mut stray = pod("stray", 0, "Running", 0, "", 9);
+        stray.metadata.annotations = None;
+        let pods = vec![
+            pod("r-1-killed", 1, "Failed", 137, "", 1),
+            pod("r-0", 0, "Running", 0, "", 1),
+            pod("r-1", 1, "Running", 0, "", 4),
+            pod("r-2", 2, "Succeeded", 0, "", 2),
+            stray,
+        ];
+        let newest: Vec<(u32, String)> =
+            newest_per_index(pods).into_iter().map(|(i, p)| (i, p.name_any())).collect();
+        assert_eq!(newest, [(0, "r-0".into()), (1, "r-1".into()), (2, "r-2".into())]);
     }
 
     #[test]

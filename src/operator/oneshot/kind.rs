@@ -158,8 +158,15 @@ pub trait OneShot:
         async { Err(Error::Render(format!("{} runs have no plan stage", Self::SUBCOMMAND))) }
     }
 
-    /// A running Job's latest log (`FOLLOW` kinds only) into the kind's progress fields. Pure.
-    fn progress(_status: &mut Self::Status, _log: &str, _job: &Job, _now: &Now) {}
+    /// A running Job's latest logs (`FOLLOW` kinds only) into the kind's progress fields: its
+    /// pod's, or for a run across workers each worker's newest pod's. Pure.
+    fn progress(
+        _status: &mut Self::Status,
+        _logs: &[crate::operator::children::workers::WorkerLog],
+        _job: &Job,
+        _now: &Now,
+    ) {
+    }
 
     /// A finished Job's result (or why there is none) into the kind's status, with its
     /// metrics and any objects it leaves (snapshot ConfigMaps); returns the phase, `Ready` and

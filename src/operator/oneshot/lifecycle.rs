@@ -139,13 +139,18 @@ async fn follow<K: OneShot>(
             };
             // A plan Job's progress is not the run's: only the run's own Job is followed.
             if K::FOLLOW.is_some() && step == Step::Run {
-                let output = match children::workers::is_indexed(&job) {
-                    // A run across workers reports its progress through worker 0.
-                    true => children::workers::worker_output(&ctx.client, &job, 0, Some(50)).await?,
-                    false => children::output(&ctx.client, &ns, &name, Some(50)).await?,
+                let logs = match children::workers::is_indexed(&job) {
+                    // A run across workers: every worker's progress, summed by the kind.
+                    true => children::workers::worker_logs(&ctx.client, &job, Some(50)).await?,
+                    false => {
+                        let log = children::output(&ctx.client, &ns, &name, Some(50)).await?.log;
+                        log.map(|log| children::workers::WorkerLog { log, ..Default::default() })
+                            .into_iter()
+                            .collect()
+                    }
                 };
-                if let Some(log) = output.log.as_deref() {
-                    K::progress(status, log, &job, now);
+                if !logs.is_empty() {
+                    K::progress(status, &logs, &job, now);
                 }
             }
             Ok(Outcome::Running { job: name, phase, running, blocked, starting })

@@ -27,14 +27,14 @@ use crate::api::restore::{
 use crate::api::run::{RunPhase, RunReason};
 use crate::api::validation::FieldError;
 use crate::kafka::KafkaConnection;
-use crate::operator::children::{self, last_json_line};
+use crate::operator::children;
+use crate::operator::children::workers::WorkerLog;
 use crate::operator::context::Context;
 use crate::operator::error::{Error, Result};
 use crate::operator::metrics::{OutcomeLabels, ResourceLabels};
 use crate::operator::oneshot::{Event, Finished, Now, OneShot, Planned, Prepared, Ready, Stage, lifecycle};
 use crate::operator::storage_access::StorageAccess;
 use crate::restore::RestoreResult;
-use crate::restore::run::ProgressLine;
 use crate::time;
 
 pub async fn reconcile(kr: Arc<KafkaRestore>, ctx: Arc<Context>) -> Result<Action> {
@@ -187,10 +187,10 @@ impl OneShot for KafkaRestore {
         })
     }
 
-    fn progress(status: &mut KafkaRestoreStatus, log: &str, job: &Job, now: &Now) {
-        let Some(line) = last_json_line::<ProgressLine>(log) else { return };
+    fn progress(status: &mut KafkaRestoreStatus, logs: &[WorkerLog], job: &Job, now: &Now) {
+        let Some(sum) = super::progress::summed(logs) else { return };
         let started = job.status.as_ref().and_then(|s| s.start_time.as_ref()).and_then(time::chrono);
-        status.progress = Some(progress_status(&line.progress, started, now.utc));
+        status.progress = Some(progress_status(&sum, started, now.utc));
     }
 
     async fn finish(
@@ -481,6 +481,8 @@ fn progress_status(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::operator::children::last_json_line;
+    use crate::restore::run::ProgressLine;
     use chrono::TimeZone;
 
     #[test]

@@ -528,6 +528,69 @@ async fn a_running_restore_reports_its_progress_from_the_end_of_its_log_every_10
 }
 
 #[tokio::test]
+async fn a_restore_across_workers_reports_the_sum_of_every_workers_progress() {
+    let mut kr = restore("restore: {workers: 3}");
+    kr.status = serde_json::from_value(json!({"phase": "Running", "jobName": JOB, "observedGeneration": 1,
+        "restore": {"backupId": LATEST, "startTime": "2026-11-21T10:00:00Z"}}))
+    .expect("status");
+    let job_uid = "5e0c1b2a-0000-4000-8000-00000000a1b2";
+    let mut running = our_job(json!({"startTime": "2026-11-21T10:00:00Z", "active": 3, "ready": 3}));
+    running["spec"]["completionMode"] = json!("Indexed");
+    running["metadata"]["uid"] = json!(job_uid);
+    let pods = "/api/v1/namespaces/kafka/pods";
+    let pod = |name: &str, index: u32, phase: &str, minute: u32| {
+        json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": NS, "labels": {"job-name": JOB},
+                "annotations": {"batch.kubernetes.io/job-completion-index": index.to_string()},
+                "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": JOB, "uid": job_uid}],
+                "creationTimestamp": format!("2026-11-21T10:{minute:02}:00Z")},
+            "status": {"phase": phase}})
+    };
+    let line = |restored: u64, expected: u64, bytes: u64| {
+        format!(
+            "INFO writing\n{{\"progress\":{{\"recordsRestored\":{restored},\"recordsExpected\":{expected},\"bytes\":{bytes},\"percent\":0,\"recordsExpectedInAll\":3000}}}}\n"
+        )
+    };
+    let mut calls = vec![
+        Call::get(format!("{JOBS}/{JOB}"), running),
+        Call::list(
+            pods,
+            &format!("job-name={JOB}"),
+            "Pod",
+            vec![
+                pod("dr-restore-0", 0, "Running", 1),
+                // Worker 1 was killed and retried; its new pod finished its share.
+                pod("dr-restore-1-killed", 1, "Failed", 1),
+                pod("dr-restore-1", 1, "Succeeded", 3),
+                pod("dr-restore-2", 2, "Running", 1),
+            ],
+        ),
+    ];
+    // Worker 0 half way through its 1,000; worker 1 done with its 1,200 (its last line came
+    // before its end); worker 2 at 300 of 800.
+    for (name, log) in [
+        ("dr-restore-0", line(500, 1_000, 50)),
+        ("dr-restore-1", line(700, 1_200, 70)),
+        ("dr-restore-2", line(300, 800, 30)),
+    ] {
+        calls.push(
+            Call::log(format!("{pods}/{name}/log"), &log)
+                .check(|s| assert_eq!(s.param("tailLines"), Some("50"), "only the end of the log")),
+        );
+    }
+    calls.push(Call::apply_status(KR, object(&kr)).body(|b| {
+        let p = &b["status"]["progress"];
+        // 500 + 1,200 + 300 of 3,000: worker 0's line alone said 500 (50 %).
+        assert_eq!(
+            (&p["recordsRestored"], &p["percent"], &p["bytesRestored"]),
+            (&json!(2000), &json!(66), &json!(150))
+        );
+        assert!(p["estimatedCompletion"].is_string(), "an estimate: {p}");
+    }));
+    assert_eq!(run(kr, calls).await.expect("reconcile"), Action::requeue(Duration::from_secs(10)));
+}
+
+#[tokio::test]
 async fn a_running_restore_whose_pod_cannot_start_says_which_secret_and_looks_again_soon() {
     let mut kr = restore("");
     kr.status = serde_json::from_value(json!({"phase": "Running", "jobName": JOB, "observedGeneration": 1,
