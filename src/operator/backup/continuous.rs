@@ -390,6 +390,19 @@ async fn apply_deployment(ctx: &Context, kb: &KafkaBackup, connection: JobConnec
     if applied.metadata.generation != applied.status.as_ref().and_then(|s| s.observed_generation) {
         info!(backup = %kb.name_any(), deployment = %name, "continuous backup Deployment applied");
     }
+    if strimzi.is_none() {
+        // `strimziResources` turned off: the pod template no longer mounts the ConfigMap (the
+        // Deployment above), so what it held goes too instead of lingering until the mode changes.
+        let cm = strimzi_resources::config_map_name(&name);
+        let api = Api::<ConfigMap>::namespaced(ctx.client.clone(), &ns);
+        if api.get_opt(&cm).await.map_err(Error::read(format!("ConfigMap {cm}")))?.is_some() {
+            match api.delete(&cm, &DeleteParams::default()).await {
+                Ok(_) => info!(backup = %kb.name_any(), config_map = %cm, "strimziResources is off: its ConfigMap deleted"),
+                Err(kube::Error::Api(e)) if e.code == 404 => {}
+                Err(e) => return Err(Error::write(format!("ConfigMap {cm}"))(e)),
+            }
+        }
+    }
     Ok(applied)
 }
 

@@ -533,6 +533,8 @@ async fn a_due_scheduled_run_starts_under_its_slots_name_keeping_the_backups_res
 
 const DEPLOYMENT: &str = "/apis/apps/v1/namespaces/kafka/deployments/nightly-continuous";
 const CONTINUOUS_CONFIG: &str = "/api/v1/namespaces/kafka/configmaps/nightly-continuous";
+/// The `backup.strimziResources` ConfigMap of a continuous backup.
+const STRIMZI_CM: &str = "/api/v1/namespaces/kafka/configmaps/nightly-continuous-strimzi";
 
 /// The Deployment as the API server has it, with `available` replicas.
 fn deployment(available: i32) -> Value {
@@ -570,12 +572,31 @@ fn continuous_calls(
             let volumes = spec["template"]["spec"]["volumes"].to_string();
             assert!(volumes.contains("nightly-continuous"), "its ConfigMap mounted: {volumes}");
         }),
+        Call::get_absent(STRIMZI_CM),
         list_pods(vec![]),
         Call::apply_status(KB, object(kb)).body(move |b| {
             assert_eq!(ready(b), (status.into(), reason.into()));
             assert!(b["status"]["activeJob"].is_null() && b["status"]["nextScheduledBackup"].is_null());
         }),
     ]
+}
+
+/// `strimziResources` turned off while the continuous backup runs: once the Deployment no longer
+/// mounts it, the ConfigMap that held them is deleted, not left until the mode changes.
+#[tokio::test]
+async fn turning_strimzi_resources_off_deletes_their_config_map_after_the_deployment_is_applied() {
+    let kb = backup("backup: {mode: continuous, commitInterval: 10s}");
+    let held = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "nightly-continuous-strimzi", "namespace": NS}});
+    let mut calls = continuous_applied();
+    calls.pop();
+    calls.extend([
+        Call::get(STRIMZI_CM, held),
+        Call::delete(STRIMZI_CM),
+        list_pods(vec![]),
+        Call::apply_status(KB, object(&kb)),
+    ]);
+    run(kb, calls).await.expect("reconcile");
 }
 
 #[tokio::test]
@@ -668,6 +689,7 @@ fn continuous_applied() -> Vec<Call> {
             json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "nightly-continuous"}}),
         ),
         Call::patch(DEPLOYMENT, deployment(1)),
+        Call::get_absent(STRIMZI_CM),
     ]
 }
 
