@@ -397,7 +397,9 @@ async fn apply_deployment(ctx: &Context, kb: &KafkaBackup, connection: JobConnec
         let api = Api::<ConfigMap>::namespaced(ctx.client.clone(), &ns);
         if api.get_opt(&cm).await.map_err(Error::read(format!("ConfigMap {cm}")))?.is_some() {
             match api.delete(&cm, &DeleteParams::default()).await {
-                Ok(_) => info!(backup = %kb.name_any(), config_map = %cm, "strimziResources is off: its ConfigMap deleted"),
+                Ok(_) => {
+                    info!(backup = %kb.name_any(), config_map = %cm, "strimziResources is off: its ConfigMap deleted")
+                }
                 Err(kube::Error::Api(e)) if e.code == 404 => {}
                 Err(e) => return Err(Error::write(format!("ConfigMap {cm}"))(e)),
             }
