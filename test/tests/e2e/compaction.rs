@@ -273,3 +273,130 @@ async fn a_long_lineage_lists_few_segments_and_every_restore_point_restores_exac
     );
     Ok(())
 }
+
+/// The figures of docs/continuous-backup.md ("Merging a lineage's small segments"): two
+/// lineages of the same 8-partition topic at the default `segmentSize`, one merging and one not
+/// (`STRIMZI_BACKUP_MERGE_SEGMENTS=off`), backed up in turn after each round of records (8 per
+/// partition, as an iteration of a continuous backup at a modest rate adds): the newest
+/// manifest's size, segments per partition and run time as the lineages grow. Ignored: about
+/// 10 minutes; `BENCH_COMPACTION_RUNS` sets the number of runs (default 150).
+#[tokio::test]
+#[ignore]
+async fn bench_manifest_size_and_run_time_with_and_without_merging() -> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let suffix = unique_suffix();
+    let topic = format!("cpb{suffix}");
+    create_topic(&env, &topic, 8, &[]).await?;
+    let runs: usize = std::env::var("BENCH_COMPACTION_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(150);
+    let variants = [
+        ("on", format!("e2e-compaction-bench-on-{suffix}/")),
+        ("off", format!("e2e-compaction-bench-off-{suffix}/")),
+    ];
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); 2];
+    eprintln!(
+        "runs | merging: manifest bytes, segments/partition, run s (mean of last 10) | not merging: same"
+    );
+    for run in 1..=runs {
+        for p in 0..8 {
+            produce(&env, &topic, p, &records(&topic, p, 8, recent() + 1000 * run as i64)).await?;
+        }
+        let mut line = format!("{run}");
+        for (i, (merge, prefix)) in variants.iter().enumerate() {
+            let cfg = format!(
+                "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  mode: incremental\n",
+                base_config(&env, prefix, None)?
+            );
+            let mut cmd = command(&env, "backup", &cfg, &[])?;
+            cmd.env("STRIMZI_BACKUP_MERGE_SEGMENTS", merge);
+            let started = Instant::now();
+            let out = cmd.output()?;
+            times[i].push(started.elapsed());
+            anyhow::ensure!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            if run % 25 == 0 || run == runs {
+                let id = result_line(&out.stdout)?["backupId"].as_str().unwrap_or_default().to_string();
+                let path = object_store::path::Path::from(format!("{prefix}backups/{id}/manifest.json"));
+                let bytes = store.head(&path).await?.size;
+                let m = manifest(&store, prefix, &id).await?;
+                let most = m.topics[0].partitions.iter().map(|p| p.segments.len()).max().unwrap_or(0);
+                let last: Vec<&Duration> = times[i].iter().rev().take(10).collect();
+                let mean = last.iter().map(|d| d.as_secs_f64()).sum::<f64>() / last.len() as f64;
+                line += &format!(" | {bytes} B, {most}, {mean:.2} s");
+            }
+        }
+        if run % 25 == 0 || run == runs {
+            eprintln!("{line}");
+        }
+    }
+    Ok(())
+}
+
+/// A lineage encrypted with data keys from a KMS (moto's AWS KMS): each backup seals its own
+/// segments with its own data key, so merging reads the small segments with the keys of the
+/// backups that wrote them (unwrapped from the parent's manifest) and writes the merged ones with
+/// its own. The newest restore point then carries fewer wrapped keys, every segment is sealed,
+/// and it restores every record with the KMS.
+#[tokio::test]
+async fn a_kms_encrypted_lineage_merges_with_the_data_keys_of_the_backups_that_wrote_it() -> anyhow::Result<()>
+{
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let suffix = unique_suffix();
+    let prefix = format!("e2e-compaction-kms-{suffix}/");
+    let topic = format!("cpk{suffix}");
+    create_topic(&env, &topic, 1, &[]).await?;
+    let (key_id, _) = crate::kms::new_aws_key(&env)?;
+    let kms = crate::kms::aws_access(&env, &key_id, None)?;
+    let cfg = format!(
+        "{}topics:\n  include: [\"{topic}\"]\n{}  mode: incremental\n  segmentSize: 1048576\n{kms}",
+        base_config(&env, &prefix, None)?,
+        crate::kms::encrypted("awsKms", &key_id)
+    );
+    let secret = format!("iban-DE44-{suffix}");
+    let mut ids = Vec::new();
+    let mut merged_by = None;
+    for run in 0..11 {
+        let batch: Vec<_> = records(&topic, 0, if run == 0 { 40 } else { 5 }, recent() + 1000 * run)
+            .into_iter()
+            .map(|mut r| {
+                r.value = Some(format!("{secret}-{run}-{}", r.offset).into());
+                r
+            })
+            .collect();
+        produce(&env, &topic, 0, &batch).await?;
+        let (result, log) = backup(&env, &cfg)?;
+        let id = result["backupId"].as_str().unwrap_or_default().to_string();
+        if log.contains("merged small segments of the partitions' lineages") && merged_by.is_none() {
+            merged_by = Some(id.clone());
+        }
+        ids.push(id);
+    }
+    let merger = merged_by.ok_or_else(|| anyhow::anyhow!("no run merged"))?;
+    let newest = manifest(&store, &prefix, ids.last().map(String::as_str).unwrap_or_default()).await?;
+    let segments = newest.topics[0].partitions[0].segments.len();
+    assert!(segments < ids.len() / 2, "{segments} segments for {} backups", ids.len());
+    assert!(newest.objects().any(|s| backup_of_segment(&s.object) == Some(merger.as_str())));
+    let writers: BTreeSet<&str> = newest.objects().filter_map(|s| backup_of_segment(&s.object)).collect();
+    let carried: BTreeSet<&str> = newest.encoding.data_keys.iter().map(|k| k.backup_id.as_str()).collect();
+    assert!(writers.is_subset(&carried), "a wrapped key for every writer: {writers:?} {carried:?}");
+    assert!(carried.len() < ids.len(), "the keys of merged-away backups are no longer carried");
+    for s in newest.objects() {
+        let data = store.get(&object_store::path::Path::from(s.object.as_str())).await?.bytes().await?;
+        assert!(!data.windows(secret.len()).any(|w| w == secret.as_bytes()), "plaintext in {}", s.object);
+    }
+    let newest_id = newest.backup_id.clone();
+    let target = format!("{topic}-restored");
+    let restore = format!(
+        "{}topicMapping:\n  - sourceTopic: {topic}\n    targetTopic: {target}\n{kms}",
+        base_config(&env, &prefix, None)?
+    );
+    run_ok(&env, "restore", &restore, &["--backup-id", &newest_id])?;
+    assert_eq!(
+        without_offsets(&consume_all(&env, &target, 0)?),
+        without_offsets(&consume_all(&env, &topic, 0)?)
+    );
+    let verify = format!("{}{kms}", base_config(&env, &prefix, None)?);
+    let report = run_ok(&env, "verify", &verify, &["--backup-id", &newest_id])?;
+    assert_eq!(report["problems"], serde_json::json!([]), "{report}");
+    Ok(())
+}

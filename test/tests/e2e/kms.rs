@@ -36,7 +36,7 @@ use strimzi_backup_operator::kms::{Kms, KmsAccess, VaultTransitAccess};
 
 /// One AWS KMS API call to moto (JSON protocol; moto routes by the Authorization header's
 /// credential scope and checks no signature).
-fn aws_kms(env: &TestEnv, target: &str, body: Value) -> anyhow::Result<Value> {
+pub(crate) fn aws_kms(env: &TestEnv, target: &str, body: Value) -> anyhow::Result<Value> {
     let region = env.get("KMS_AWS_REGION")?;
     let out = std::process::Command::new("curl")
         .args(["-sS", "-X", "POST", "-H", "Content-Type: application/x-amz-json-1.1"])
@@ -62,7 +62,7 @@ fn vault(env: &TestEnv, method: &str, path: &str, body: Value) -> anyhow::Result
 }
 
 /// A fresh symmetric key in moto's KMS: its id and ARN.
-fn new_aws_key(env: &TestEnv) -> anyhow::Result<(String, String)> {
+pub(crate) fn new_aws_key(env: &TestEnv) -> anyhow::Result<(String, String)> {
     let created = aws_kms(env, "CreateKey", json!({"Description": "strimzi-backup e2e"}))?;
     let meta = &created["KeyMetadata"];
     let id = meta["KeyId"].as_str().unwrap_or_default().to_string();
@@ -72,7 +72,11 @@ fn new_aws_key(env: &TestEnv) -> anyhow::Result<(String, String)> {
 
 /// The data plane's `kms:` block for moto, with credentials from files (as a mounted Secret
 /// gives them) or, with `files: None`, the default credential chain.
-fn aws_access(env: &TestEnv, key: &str, files: Option<&std::path::Path>) -> anyhow::Result<String> {
+pub(crate) fn aws_access(
+    env: &TestEnv,
+    key: &str,
+    files: Option<&std::path::Path>,
+) -> anyhow::Result<String> {
     let creds = match files {
         Some(dir) => format!(
             "\n    accessKeyIdFile: {}\n    secretAccessKeyFile: {}",
@@ -97,7 +101,7 @@ fn vault_access(env: &TestEnv, key: &str, token_file: &std::path::Path) -> anyho
 }
 
 /// `backup.encryption` with a KMS key (the API block; the data plane reaches it by `kms:`).
-fn encrypted(provider: &str, key: &str) -> String {
+pub(crate) fn encrypted(provider: &str, key: &str) -> String {
     format!(
         "backup:\n  compression: none\n  encryption:\n    enabled: true\n    kms: {{provider: {provider}, keyId: {key}}}\n"
     )
