@@ -109,6 +109,25 @@ async fn four_worker_pods_with_one_killed_restore_every_record_once_and_commit_t
     eprintln!("killed worker {victim} of {job_name} (pids {killed:?}) at {:?}", started.elapsed());
 
     let restores: Api<KafkaRestore> = Api::namespaced(cluster.client.clone(), &ns);
+    // status.progress while it runs, every second: the highest recordsRestored it showed.
+    let watched = tokio::spawn({
+        let restores = restores.clone();
+        async move {
+            let mut highest = (0i64, 0i32);
+            loop {
+                if let Ok(r) = restores.get("four").await {
+                    let st = r.status.unwrap_or_default();
+                    if let Some(p) = st.progress {
+                        highest = highest.max((p.records_restored, p.percent));
+                    }
+                    if matches!(st.phase, Some(RunPhase::Completed | RunPhase::Failed)) {
+                        return highest;
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    });
     let run = finished_run(&restores, "four", Duration::from_secs(420), |r| r.status.as_ref()?.phase)
         .await
         .map_err(|e| e.context(operator.log_text()))?;
@@ -125,6 +144,17 @@ async fn four_worker_pods_with_one_killed_restore_every_record_once_and_commit_t
         ),
         (Some(total as i64), Some(24), Some(1), Some(4)),
         "{st:?}"
+    );
+
+    // The progress was every worker's, summed: more than worker 0's share ever holds (worker 0
+    // finishes the restore, and its share is written well before the others' end), never more
+    // than the whole restore.
+    let (highest, percent) = tokio::time::timeout(Duration::from_secs(30), watched).await??;
+    let share0: usize = restore_share(&manifest, 4, 0).iter().map(|key| produced[key].len()).sum();
+    eprintln!("progress: at most {highest} records ({percent} %) of {total}; worker 0's share {share0}");
+    assert!(
+        highest > share0 as i64 && highest <= total as i64 && percent <= 99,
+        "status.progress reached {highest} records ({percent} %): worker 0's share is {share0}, the restore {total}"
     );
 
     // The killed index ran twice, every other index once.
