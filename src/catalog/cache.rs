@@ -236,8 +236,9 @@ async fn read(storage: &Storage, meta: &ObjectMeta, id: &str) -> anyhow::Result<
         .get(&meta.location)
         .await
         .with_context(|| format!("backup {id} not found in {} (no {name})", storage.location))?;
+    // Quotes aside: a store may quote the header and not the listing (Azure's blob listing).
     let same_object = match (&meta.e_tag, &got.meta.e_tag) {
-        (Some(listed), Some(read)) => listed == read,
+        (Some(listed), Some(read)) => listed.trim_matches('"') == read.trim_matches('"'),
         // No tag to compare: the size and time the listing gave are compared next time.
         _ => true,
     };

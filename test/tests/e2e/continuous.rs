@@ -491,12 +491,12 @@ async fn a_continuous_backup_reads_each_manifest_once_not_every_iteration() -> a
         async move {
             let deadline = Instant::now() + Duration::from_secs(90);
             loop {
-                if let Ok(got) = scrape().await
-                    && got.0 >= n
-                {
-                    return anyhow::Ok(got);
-                }
-                anyhow::ensure!(Instant::now() < deadline, "not {n} commits within 90 s");
+                let last = match scrape().await {
+                    Ok(got) if got.0 >= n => return anyhow::Ok(got),
+                    Ok(got) => format!("{got:?}"),
+                    Err(e) => format!("{e:#}"),
+                };
+                anyhow::ensure!(Instant::now() < deadline, "not {n} commits within 90 s; last: {last}");
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
