@@ -9,7 +9,7 @@ iterations and prints each iteration's `took_ms` (from its log), the manifests i
 (`manifests_read_total`, when the build has it) and its peak RSS.
 
     hack/bench-manifest-reads.py [--binary target/debug/strimzi-backup-operator] [--points 1000]
-        [--iterations 5]
+        [--iterations 5] [--pad-segments 0]
 
 Needs the local environment (hack/env-up.sh) and boto3. Leaves the prefix behind
 (bench-manifests-<suffix>/ in the e2e bucket).
@@ -67,13 +67,30 @@ def process_env(env, metrics):
     }
 
 
-def seed(s3, bucket, prefix, real_id, points):
+def padded(manifest, segments):
+    """The manifest with `segments` more entries in its first partition, each a copy of its first
+    segment under another name: the size of a long lineage's manifest (their objects do not
+    exist; only restoring these restore points would notice)."""
+    if segments == 0:
+        return manifest
+    m = json.loads(json.dumps(manifest))
+    partition = m["topics"][0]["partitions"][0]
+    first = partition["segments"][0]
+    for i in range(segments):
+        extra = dict(first)
+        extra["object"] = first["object"].rsplit("/", 1)[0] + f"/pad-{i:08d}.seg"
+        partition["segments"].append(extra)
+    return m
+
+
+def seed(s3, bucket, prefix, real_id, points, pad):
     """N copies of the real manifest under older ids, each with its own id and checksum."""
     key = f"{prefix}backups/{real_id}/manifest.json"
     stored = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    base = padded(stored["manifest"], pad)
     body = None
     for i in range(points):
-        m = dict(stored["manifest"])
+        m = dict(base)
         m["backupId"] = f"backup-20250101-{i // 3600:02d}{i // 60 % 60:02d}{i % 60:02d}-000-seed{i:04d}"
         m.pop("parentId", None)
         m["startedAt"] = f"2025-01-01T{i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d}.000Z"
@@ -101,6 +118,8 @@ def main():
     ap.add_argument("--points", type=int, default=1000)
     ap.add_argument("--iterations", type=int, default=5)
     ap.add_argument("--port", type=int, default=39191)
+    ap.add_argument("--pad-segments", type=int, default=0,
+                    help="segment entries added to each seeded manifest (a long lineage's size)")
     args = ap.parse_args()
     env = load_env()
     suffix = f"{int(time.time())}"
@@ -119,7 +138,7 @@ def main():
     real_id = json.loads(out.strip().splitlines()[-1])["backupId"]
     s3 = boto3.client("s3", endpoint_url=env["MINIO_ENDPOINT"], region_name=env["MINIO_REGION"],
                       aws_access_key_id=env["MINIO_ACCESS_KEY"], aws_secret_access_key=env["MINIO_SECRET_KEY"])
-    size = seed(s3, env["MINIO_BUCKET"], prefix, real_id, args.points)
+    size = seed(s3, env["MINIO_BUCKET"], prefix, real_id, args.points, args.pad_segments)
     print(f"seeded {args.points} restore points ({size} bytes of manifest each) beside {real_id} in {prefix}")
     continuous = os.path.join(work, "continuous.yaml")
     with open(continuous, "w") as f:
@@ -129,7 +148,7 @@ def main():
     with open(log_path, "w") as log:
         child = subprocess.Popen([args.binary, "backup", "--config", continuous],
                                  env=process_env(env, address), stdout=subprocess.DEVNULL, stderr=log)
-    took, reads, peak = [], [], 0
+    took, reads, peak, cached = [], [], 0, None
     deadline = time.time() + 30 + args.iterations * 40
     try:
         while len(took) < args.iterations and time.time() < deadline:
@@ -144,12 +163,14 @@ def main():
             if len(now) > len(took):
                 took = now
                 reads.append(metric(address, "manifests_read_total"))
+                cached = metric(address, "manifests_cached_bytes")
     finally:
         child.terminate()
         child.wait(timeout=60)
     print(f"binary {args.binary}")
     print(f"iterations took_ms: {took}")
     print(f"manifests_read_total after each: {reads}")
+    print(f"manifests_cached_bytes at the end: {cached}")
     print(f"peak RSS: {peak / 1024:.0f} MiB")
     if len(took) < args.iterations:
         print(f"only {len(took)} iterations; log in {log_path}", file=sys.stderr)

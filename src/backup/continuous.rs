@@ -142,15 +142,19 @@ pub async fn run(cfg: &BackupConfig, opts: Options, mut stop: watch::Receiver<bo
     crate::storage::open(&cfg.storage, &cfg.filesystem_root)?;
     cfg.kafka.client_config().map_err(anyhow::Error::msg)?;
     let (newest, newest_rx) = watch::channel::<Option<Committed>>(None);
-    let lag = tokio::spawn(measure_lag(cfg.clone(), metrics.clone(), newest_rx));
+    // The manifests read so far, shared by every iteration and the lag (see the module).
+    let manifests = crate::catalog::ManifestCache::with_budget(crate::catalog::cache::LONG_RUNNING_BUDGET);
+    let lag = tokio::spawn(measure_lag(
+        BackupConfig { manifests: manifests.clone(), ..cfg.clone() },
+        metrics.clone(),
+        newest_rx,
+    ));
     let mut failures = 0u32;
     tracing::info!(interval_s = opts.commit_interval.as_secs(), "continuous backup started");
     let mut next = tokio::time::Instant::now();
     // The restore points the previous result line reported present: the next line's `added`
     // is what is new since then (the first line after a start lists them all).
     let mut reported: Vec<String> = Vec::new();
-    // The manifests read so far, shared by every iteration (see the module).
-    let manifests = crate::catalog::ManifestCache::with_budget(crate::catalog::cache::LONG_RUNNING_BUDGET);
     loop {
         tokio::select! {
             () = tokio::time::sleep_until(next) => {}
@@ -281,10 +285,14 @@ async fn measure_lag(
     }
 }
 
-/// The end offset of every partition of restore point `backup_id`.
+/// The end offset of every partition of restore point `backup_id`: from the manifest its
+/// iteration read back after the commit, when kept (no rewrite moves a cut), else read.
 async fn committed_ends(cfg: &BackupConfig, backup_id: &str) -> anyhow::Result<Offsets> {
     let storage = crate::storage::open(&cfg.storage, &cfg.filesystem_root)?;
-    let manifest = crate::catalog::manifest(&storage, backup_id).await?;
+    let manifest = match cfg.manifests.peek(&storage.layout.manifest(backup_id)) {
+        Some(kept) => kept,
+        None => std::sync::Arc::new(crate::catalog::manifest(&storage, backup_id).await?),
+    };
     Ok(manifest
         .topics
         .iter()

@@ -129,6 +129,16 @@ impl ManifestCache {
         (entries.by_path.len(), entries.size)
     }
 
+    /// The manifest kept for the object at `path`, whichever version of it was read: for what
+    /// no rewrite changes (a continuous backup's lag reads the cut's end offsets of the restore
+    /// point it just committed and read back).
+    pub fn peek(&self, path: &str) -> Option<Arc<Manifest>> {
+        match &self.lock().by_path.get(path)?.read {
+            Read::Manifest(m) => Some(m.clone()),
+            Read::Unreadable(_) => None,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         // A panic while holding the lock cannot leave an entry half-written: use what is there.
         self.inner.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -93,6 +93,9 @@ async fn a_second_scan_of_an_unchanged_location_reads_no_manifest() {
     let (ids, reads) = scanned(&cache, &s).await;
     assert_eq!((ids.len(), reads), (21, 1), "only the new one");
     assert_eq!(cache.held().0, 21);
+    let kept = cache.peek(&s.layout.manifest("b20")).expect("kept");
+    assert_eq!((kept.backup_id.as_str(), cache.reads()), ("b20", 21));
+    assert!(cache.peek(&s.layout.manifest("b99")).is_none());
     // The newest through the same cache: nothing read.
     let latest = crate::catalog::latest_in(&s, "", &cache).await.expect("latest").expect("one");
     assert_eq!((latest.backup_id.as_str(), cache.reads()), ("b20", 21));
