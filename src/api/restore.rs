@@ -583,7 +583,8 @@ pub struct RetentionAdjustment {
     pub applied_ms: i64,
 }
 
-/// Progress of a running restore.
+/// Progress of a running restore: with `restore.workers`, every worker's together (each worker
+/// pod's latest figures added up; a worker that finished counts its whole share).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RestoreProgress {
