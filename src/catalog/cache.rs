@@ -218,6 +218,7 @@ impl ManifestCache {
         let present: std::collections::HashSet<&str> =
             listed.iter().map(|(m, _)| m.location.as_ref()).collect();
         entries.by_path.retain(|path, _| present.contains(path.as_str()));
+        entries.size = entries.by_path.values().map(|e| e.size).sum();
         for &i in fresh {
             let (meta, _) = &listed[i];
             let Some(read) = found[i].clone() else { continue };
@@ -233,7 +234,6 @@ impl ManifestCache {
                 Entry { version: Version::of(meta), read, size: meta.size },
             );
         }
-        entries.size = entries.by_path.values().map(|e| e.size).sum();
     }
 }
 

@@ -207,3 +207,24 @@ async fn a_manifest_gone_between_listing_and_read_is_a_storage_failure() {
     assert!(format!("{err:#}").contains("backup x not found"), "{err:#}");
     assert_eq!(scanned(&cache, &s).await.1, 1);
 }
+
+#[tokio::test]
+async fn room_left_by_deleted_manifests_is_used_by_the_same_scan() {
+    let s = Storage::in_memory("");
+    for i in 0..3 {
+        put(&s, &manifest(&format!("old{i}"), i, 4)).await;
+    }
+    let one = manifest("old0", 0, 4).to_json().expect("json").len() as u64;
+    let cache = ManifestCache::with_budget(one * 3 + one / 2);
+    assert_eq!(scanned(&cache, &s).await.1, 3);
+    assert_eq!(cache.held().0, 3, "full");
+    // Retention pruned two, two new ones came: they take the room the pruned ones left.
+    for id in ["old0", "old1"] {
+        s.store.delete(&object_store::path::Path::from(s.layout.manifest(id))).await.expect("deleted");
+    }
+    put(&s, &manifest("new0", 10, 4)).await;
+    put(&s, &manifest("new1", 11, 4)).await;
+    assert_eq!(scanned(&cache, &s).await.1, 2);
+    assert_eq!(cache.held().0, 3);
+    assert_eq!(scanned(&cache, &s).await.1, 0, "all three kept");
+}
