@@ -3,18 +3,21 @@
 //! committed once, only after every worker stored its part, and a killed worker retried alone
 //! completes it. Until then nothing is visible.
 
-use std::process::{Child, Output};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use object_store::{ObjectStore, ObjectStoreExt};
 use strimzi_backup_e2e::dataplane::objects_under;
 use strimzi_backup_e2e::dataplane::{
-    base_config, consume_all, fill_topics, minio, partition_ranges, produce, read_backup, recent, records,
-    restores_renamed_to, result_line, run_err, run_ok, sigkill, spawn, waited, without_offsets,
+    base_config, command, consume_all, fill_topics, minio, partition_ranges, produce, read_backup, recent,
+    records, restores_renamed_to, result_line, run_err, run_ok, sigkill, spawn, waited, without_offsets,
 };
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::unique_suffix;
+use strimzi_backup_operator::backup::merge::MERGE_ENV;
 use strimzi_backup_operator::backup::shared_plan::SharedPlan;
+use strimzi_backup_operator::format::data_keys::backup_of_segment;
+use strimzi_backup_operator::format::manifest::Manifest;
 use strimzi_backup_operator::format::record::Record;
 
 fn config(env: &TestEnv, prefix: &str, topics: &[String], extra: &str) -> anyhow::Result<String> {
@@ -339,5 +342,124 @@ async fn workers_with_keys_from_a_kms_seal_with_the_one_data_key_of_the_plan() -
         let got = consume_all(&env, &format!("{topic}-latest"), *p)?;
         assert_eq!(without_offsets(&got), without_offsets(want), "{topic}/{p}");
     }
+    Ok(())
+}
+
+/// Incrementals after the full backup, at most, in the test of merging across workers.
+const MOST_INCREMENTALS: usize = 12;
+/// What the newest manifest of that lineage lists per partition, at most, once a run merged:
+/// the merged segment(s), and what runs after the merge added. Without merging it lists one
+/// segment per run: 9 or more by then.
+const MOST_SEGMENTS_MERGED: usize = 4;
+
+/// Worker `index` of `workers` of backup `id`, given `STRIMZI_BACKUP_MERGE_SEGMENTS` when the
+/// test runs with it (`=off` shows the lineage without merging, and the test failing).
+fn spawn_merging_worker(
+    env: &TestEnv,
+    config: &str,
+    id: &str,
+    workers: u32,
+    index: u32,
+) -> anyhow::Result<Child> {
+    let args = worker_args(id, workers, index);
+    let mut cmd = command(env, "backup", config, &args.iter().map(String::as_str).collect::<Vec<_>>())?;
+    if let Ok(v) = std::env::var(MERGE_ENV) {
+        cmd.env(MERGE_ENV, v);
+    }
+    Ok(cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?)
+}
+
+/// Backup segment merging (issue 18 §4) in backups across workers: each incremental run by two
+/// worker processes adds a small segment to each of 4 partitions; once a partition's lineage
+/// holds enough small ones, the workers merge them (each its share's partitions), the merged
+/// segments are the merging backup's own objects, the newest manifest lists few segments per
+/// partition, and the newest restore point restores every record once. Run with
+/// `STRIMZI_BACKUP_MERGE_SEGMENTS=off` (passed on to the workers) to see it fail: 13 segments
+/// per partition after 12 incrementals, no run merging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incrementals_across_two_workers_merge_each_partitions_small_segments() -> anyhow::Result<()> {
+    let started = Instant::now();
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let s = unique_suffix();
+    let topics = vec![format!("bm{s}")];
+    let mut all = fill_topics(&env, &topics, 4, 200).await?;
+    let prefix = format!("e2e-workers-merge-{s}/");
+    let cfg = config(&env, &prefix, &topics, "  mode: incremental\n")?;
+    let mut ids: Vec<String> = Vec::new();
+    let mut merged_by = None;
+    for run in 0..=MOST_INCREMENTALS {
+        if run > 0 {
+            for ((topic, p), recs) in all.iter_mut() {
+                let more: Vec<Record> = records(topic, *p, 5, recent() + 1000 * run as i64)
+                    .into_iter()
+                    .map(|mut r| {
+                        r.offset += recs.len() as i64;
+                        r
+                    })
+                    .collect();
+                produce(&env, topic, *p, &more).await?;
+                recs.extend(more);
+            }
+        }
+        let id = format!("m{run}-{s}");
+        let runs: Vec<_> = (0..2)
+            .map(|i| spawn_merging_worker(&env, &cfg, &id, 2, i).map(waited))
+            .collect::<anyhow::Result<_>>()?;
+        let (mut committed, mut merging) = (0, false);
+        for (index, done) in runs.into_iter().enumerate() {
+            let out = done.await??;
+            let log = String::from_utf8_lossy(&out.stderr);
+            anyhow::ensure!(out.status.success(), "{id}: worker {index} failed ({}): {log}", out.status);
+            let line = result_line(&out.stdout)?;
+            if line["worker"]["committed"] == true {
+                committed += 1;
+                if run > 0 {
+                    assert_eq!(line["records"], 4 * 5, "{id}: what the run read, not what it merged: {line}");
+                    assert_eq!(line["parentId"], ids[run - 1].as_str(), "{line}");
+                }
+            }
+            merging |= log.contains("merged small segments");
+        }
+        assert_eq!(committed, 1, "{id}: one worker commits");
+        ids.push(id.clone());
+        if merging {
+            merged_by = Some(id);
+            break;
+        }
+    }
+    let newest = ids.last().cloned().unwrap_or_default();
+    let path = object_store::path::Path::from(format!("{prefix}backups/{newest}/manifest.json"));
+    let m = Manifest::from_json(&store.get(&path).await?.bytes().await?, path.as_ref())?;
+    let listed: Vec<usize> = m.topics[0].partitions.iter().map(|p| p.segments.len()).collect();
+    eprintln!(
+        "after {} backups of 2 workers: segments per partition {listed:?} at {:?}",
+        ids.len(),
+        started.elapsed()
+    );
+    assert!(listed.iter().all(|n| *n <= MOST_SEGMENTS_MERGED), "segments per partition {listed:?}");
+    assert_eq!(merged_by.as_deref(), Some(newest.as_str()), "no run merged");
+
+    // Every partition (whichever worker read it) lists a merged segment under the newest
+    // backup's id: below where the run read from, holding several runs' records.
+    for p in &m.topics[0].partitions {
+        let merged: Vec<_> = p
+            .segments
+            .iter()
+            .filter(|s| p.read_from.is_some_and(|r| s.last_offset < r))
+            .filter(|s| backup_of_segment(&s.object) == Some(newest.as_str()))
+            .collect();
+        assert!(
+            !merged.is_empty(),
+            "partition {}: no merged segment of {newest}: {:?}",
+            p.partition,
+            p.segments
+        );
+        assert!(merged.iter().map(|s| s.records).sum::<u64>() > 5, "partition {}: {merged:?}", p.partition);
+    }
+
+    // The newest restore point restores every record once.
+    restores_renamed_to(&env, &prefix, &newest, &topics, &all)?;
+    eprintln!("done at {:?}", started.elapsed());
     Ok(())
 }
