@@ -32,6 +32,8 @@
 #   BENCH_RPO           0: skip the continuous backup's RPO under steady produce load (default 1)
 #   BENCH_RPO_RATES / BENCH_RPO_SECONDS  produce rates in MiB/s ("5 20"), seconds each (60)
 #   BENCH_RPO_INTERVAL / BENCH_RPO_PARTITIONS  commitInterval (10s) and partitions (8)
+#   BENCH_RPO_MERGE     off: the continuous backup does not merge its lineage's small segments
+#                       (STRIMZI_BACKUP_MERGE_SEGMENTS), to see what merging costs the RPO (on)
 # One section alone, e.g. masking: BENCH_THROUGHPUT=0 BENCH_SCALE=0 BENCH_OPERATOR=0 BENCH_SYNC=0 BENCH_WEBHOOK=0
 #   CARGO_TARGET_DIR    where the release binary is built (default target/)
 . "$(dirname "$0")/lib.sh"
@@ -591,7 +593,8 @@ YAML
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   echo warmup >"$case-phase"
   env -i "AWS_ACCESS_KEY_ID=$MINIO_ACCESS_KEY" "AWS_SECRET_ACCESS_KEY=$MINIO_SECRET_KEY" \
-    "STRIMZI_BACKUP_METRICS_ADDRESS=127.0.0.1:$port" "$BIN" backup --config "$case-backup.yaml" \
+    "STRIMZI_BACKUP_METRICS_ADDRESS=127.0.0.1:$port" "STRIMZI_BACKUP_MERGE_SEGMENTS=${BENCH_RPO_MERGE:-on}" \
+    "$BIN" backup --config "$case-backup.yaml" \
     >"$case-backup.out" 2>"$case-backup.log" &
   rpo_pid=$!
   python3 "$HACK_DIR/bench-rpo.py" sample --pid "$rpo_pid" --metrics "http://127.0.0.1:$port/metrics" \
