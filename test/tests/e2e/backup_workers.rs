@@ -421,7 +421,9 @@ async fn incrementals_across_two_workers_merge_each_partitions_small_segments() 
             }
             merging |= log.contains("merged small segments");
         }
-        assert_eq!(committed, 1, "{id}: one worker commits");
+        // Both may find both parts stored and commit: the manifest is written create-only and
+        // the second finds the same one there (commit::commit), so one backup either way.
+        assert!(committed >= 1, "{id}: no worker committed");
         ids.push(id.clone());
         if merging {
             merged_by = Some(id);

@@ -55,6 +55,58 @@ async fn kill_when_writing(
     .await
 }
 
+/// Backs up `topics` with `group`'s offsets by the data plane at `prefix` (backup `b-<s>`),
+/// starts the operator and applies the KafkaRestore `name` of them into `<topic>-op`, `spec`
+/// being its `restore:` (and `job:`) lines. Returns the backup's manifest, the operator and the
+/// restore's Job once it exists.
+#[allow(clippy::too_many_arguments)]
+async fn restoring(
+    cluster: &Cluster,
+    ns: &str,
+    prefix: &str,
+    s: &str,
+    topics: &[String],
+    group: &str,
+    name: &str,
+    spec: &str,
+) -> anyhow::Result<(Manifest, Operator, Job)> {
+    let env = &cluster.env;
+    let include = topics.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
+    let backup_id = format!("b-{s}");
+    run_ok(
+        env,
+        "backup",
+        &format!(
+            "{}topics:\n  include: [{include}]\nconsumerGroups:\n  include: [\"{group}\"]\nbackup:\n  segmentSize: 1048576\n",
+            base_config(env, prefix, None)?
+        ),
+        &["--backup-id", &backup_id],
+    )?;
+    let (manifest, _) = read_backup(&minio(env)?, prefix, &backup_id).await?;
+    let operator = Operator::start(env, ns)?;
+    let mapping: String =
+        topics.iter().map(|t| format!("{{sourceTopic: {t}, targetTopic: {t}-op}}, ")).collect();
+    cluster
+        .apply_yaml(
+            ns,
+            &format!(
+                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaRestore\nmetadata: {{name: {name}}}\nspec:\n  kafkaCluster: {{bootstrapServers: '{}'}}\n  source:\n{}  topicMapping: [{}]\n  consumerGroups:\n    mapping: [{{sourceGroup: {group}, targetGroup: {group}-op}}]\n{spec}",
+                env.kafka_bootstrap(),
+                minio_storage(env, prefix, "minio-credentials", 4)?,
+                mapping.trim_end_matches(", ")
+            ),
+        )
+        .await?;
+    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), ns);
+    let selector = format!("app.kubernetes.io/instance={name},app.kubernetes.io/component=restore");
+    let job = wait_until(Duration::from_secs(240), "the restore Job", || async {
+        Ok(jobs.list(&ListParams::default().labels(&selector)).await?.items.into_iter().next())
+    })
+    .await
+    .map_err(|e| e.context(operator.log_text()))?;
+    Ok((manifest, operator, job))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn four_worker_pods_with_one_killed_restore_every_record_once_and_commit_the_offsets()
 -> anyhow::Result<()> {
@@ -62,7 +114,6 @@ async fn four_worker_pods_with_one_killed_restore_every_record_once_and_commit_t
     let cluster = Cluster::connect().await?;
     let env = &cluster.env;
     let ns = namespace_with_kafka(&cluster, "rworkers").await?;
-    let store = minio(env)?;
     let s = unique_suffix();
     let topics: Vec<String> = (0..3).map(|t| format!("orw{t}{s}")).collect();
     let mut produced = BTreeMap::new();
@@ -77,41 +128,17 @@ async fn four_worker_pods_with_one_killed_restore_every_record_once_and_commit_t
         }
     }
     // The backup, made by the data plane at the location the restore reads.
-    let prefix = format!("e2e-oprworkers-{s}/");
-    let include = topics.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
-    let backup_id = format!("b-{s}");
-    run_ok(
-        env,
-        "backup",
-        &format!(
-            "{}topics:\n  include: [{include}]\nconsumerGroups:\n  include: [\"{group}\"]\nbackup:\n  segmentSize: 1048576\n",
-            base_config(env, &prefix, None)?
-        ),
-        &["--backup-id", &backup_id],
-    )?;
-    let (manifest, _) = read_backup(&store, &prefix, &backup_id).await?;
-
-    let operator = Operator::start(env, &ns)?;
-    let mapping: String =
-        topics.iter().map(|t| format!("{{sourceTopic: {t}, targetTopic: {t}-op}}, ")).collect();
-    cluster
-        .apply_yaml(
-            &ns,
-            &format!(
-                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaRestore\nmetadata: {{name: four}}\nspec:\n  kafkaCluster: {{bootstrapServers: '{}'}}\n  source:\n{}  topicMapping: [{}]\n  consumerGroups:\n    mapping: [{{sourceGroup: {group}, targetGroup: {group}-op}}]\n  restore: {{workers: 4, parallelism: 1}}\n",
-                env.kafka_bootstrap(),
-                minio_storage(env, &prefix, "minio-credentials", 4)?,
-                mapping.trim_end_matches(", ")
-            ),
-        )
-        .await?;
-    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &ns);
-    let job = wait_until(Duration::from_secs(240), "the restore Job", || async {
-        let selector = "app.kubernetes.io/instance=four,app.kubernetes.io/component=restore";
-        Ok(jobs.list(&ListParams::default().labels(selector)).await?.items.into_iter().next())
-    })
-    .await
-    .map_err(|e| e.context(operator.log_text()))?;
+    let (manifest, operator, job) = restoring(
+        &cluster,
+        &ns,
+        &format!("e2e-oprworkers-{s}/"),
+        &s,
+        &topics,
+        &group,
+        "four",
+        "  restore: {workers: 4, parallelism: 1}\n",
+    )
+    .await?;
     let spec = job.spec.clone().unwrap_or_default();
     assert_eq!(spec.completion_mode.as_deref(), Some("Indexed"));
     assert_eq!((spec.completions, spec.parallelism, spec.max_failed_indexes), (Some(4), Some(4), Some(0)));
@@ -213,7 +240,6 @@ async fn a_restore_worker_that_fails_for_good_fails_the_restore_and_commits_no_o
     let cluster = Cluster::connect().await?;
     let env = &cluster.env;
     let ns = namespace_with_kafka(&cluster, "rworkers-fail").await?;
-    let store = minio(env)?;
     let s = unique_suffix();
     let topics: Vec<String> = (0..2).map(|t| format!("orf{t}{s}")).collect();
     let mut produced = BTreeMap::new();
@@ -226,45 +252,22 @@ async fn a_restore_worker_that_fails_for_good_fails_the_restore_and_commits_no_o
             commit(env, &group, topic, p, 5)?;
         }
     }
-    let prefix = format!("e2e-oprworkers-fail-{s}/");
-    let include = topics.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
-    let backup_id = format!("b-{s}");
-    run_ok(
-        env,
-        "backup",
-        &format!(
-            "{}topics:\n  include: [{include}]\nconsumerGroups:\n  include: [\"{group}\"]\nbackup:\n  segmentSize: 1048576\n",
-            base_config(env, &prefix, None)?
-        ),
-        &["--backup-id", &backup_id],
-    )?;
-    let (manifest, _) = read_backup(&store, &prefix, &backup_id).await?;
-
-    let operator = Operator::start(env, &ns)?;
-    let mapping: String =
-        topics.iter().map(|t| format!("{{sourceTopic: {t}, targetTopic: {t}-op}}, ")).collect();
-    cluster
-        .apply_yaml(
-            &ns,
-            &format!(
-                "apiVersion: kafkabackup.com/v1alpha1\nkind: KafkaRestore\nmetadata: {{name: fails}}\nspec:\n  kafkaCluster: {{bootstrapServers: '{}'}}\n  source:\n{}  topicMapping: [{}]\n  consumerGroups:\n    mapping: [{{sourceGroup: {group}, targetGroup: {group}-op}}]\n  restore: {{workers: 3, parallelism: 1}}\n  job: {{backoffLimit: 0}}\n",
-                env.kafka_bootstrap(),
-                minio_storage(env, &prefix, "minio-credentials", 4)?,
-                mapping.trim_end_matches(", ")
-            ),
-        )
-        .await?;
-    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &ns);
-    let job = wait_until(Duration::from_secs(240), "the restore Job", || async {
-        let selector = "app.kubernetes.io/instance=fails,app.kubernetes.io/component=restore";
-        Ok(jobs.list(&ListParams::default().labels(selector)).await?.items.into_iter().next())
-    })
-    .await
-    .map_err(|e| e.context(operator.log_text()))?;
+    let (manifest, operator, job) = restoring(
+        &cluster,
+        &ns,
+        &format!("e2e-oprworkers-fail-{s}/"),
+        &s,
+        &topics,
+        &group,
+        "fails",
+        "  restore: {workers: 3, parallelism: 1}\n  job: {backoffLimit: 0}\n",
+    )
+    .await?;
     let spec = job.spec.clone().unwrap_or_default();
     assert_eq!(spec.completion_mode.as_deref(), Some("Indexed"));
     assert_eq!((spec.completions, spec.max_failed_indexes), (Some(3), Some(0)));
     assert_eq!(spec.backoff_limit_per_index, Some(0));
+    let jobs: Api<Job> = Api::namespaced(cluster.client.clone(), &ns);
     let job_name = job.name_any();
 
     // Every pod of the Job as last seen, every half second: (index, phase, the container's end,
