@@ -101,8 +101,10 @@ e2e: build ## End-to-end tests against the running local environment (make env-u
 	@# Strimzi CRDs every test shares, an operator watching every namespace reconciles the others'
 	@# objects, and the three-broker cluster tests (cluster.rs) start three JVMs each, so they run
 	@# alone, after the rest (#[ignore] in the first pass). The generator of the golden format
-	@# objects (format_golden.rs) is skipped by name: it never reruns.
-	$(CARGO) test -p strimzi-backup-e2e --test '*' -- --ignored --test-threads=1 --skip generate_golden_objects
+	@# objects (format_golden.rs) is skipped by name: it never reruns; so is the merging bench
+	@# (compaction.rs, about 26 minutes of figures for docs/continuous-backup.md, asserting nothing).
+	$(CARGO) test -p strimzi-backup-e2e --test '*' -- --ignored --test-threads=1 --skip generate_golden_objects \
+	  --skip compaction::bench_
 
 .PHONY: test
 test: ## Everything: fmt, clippy, manifests drift, unit, then e2e in a fresh local environment

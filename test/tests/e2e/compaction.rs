@@ -279,7 +279,8 @@ async fn a_long_lineage_lists_few_segments_and_every_restore_point_restores_exac
 /// (`STRIMZI_BACKUP_MERGE_SEGMENTS=off`), backed up in turn after each round of records (8 per
 /// partition, as an iteration of a continuous backup at a modest rate adds): the newest
 /// manifest's size, segments per partition and run time as the lineages grow. Ignored: about
-/// 10 minutes; `BENCH_COMPACTION_RUNS` sets the number of runs (default 150).
+/// 26 minutes, so `make e2e` skips it by name; `BENCH_COMPACTION_RUNS` sets the number of runs
+/// (default 150).
 #[tokio::test]
 #[ignore]
 async fn bench_manifest_size_and_run_time_with_and_without_merging() -> anyhow::Result<()> {
