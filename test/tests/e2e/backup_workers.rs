@@ -3,6 +3,7 @@
 //! committed once, only after every worker stored its part, and a killed worker retried alone
 //! completes it. Until then nothing is visible.
 
+use std::collections::BTreeMap;
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -64,6 +65,28 @@ async fn exists(store: &impl ObjectStore, name: &str) -> anyhow::Result<bool> {
         Err(object_store::Error::NotFound { .. }) => Ok(false),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Produces `n` more records, timestamped from `ts`, to every partition of `all` and adds them
+/// there with the offsets they get (each partition's records so far are all it holds).
+async fn produce_more(
+    env: &TestEnv,
+    all: &mut BTreeMap<(String, i32), Vec<Record>>,
+    n: usize,
+    ts: i64,
+) -> anyhow::Result<()> {
+    for ((topic, p), recs) in all.iter_mut() {
+        let more: Vec<Record> = records(topic, *p, n, ts)
+            .into_iter()
+            .map(|mut r| {
+                r.offset += recs.len() as i64;
+                r
+            })
+            .collect();
+        produce(env, topic, *p, &more).await?;
+        recs.extend(more);
+    }
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -303,17 +326,7 @@ async fn workers_with_keys_from_a_kms_seal_with_the_one_data_key_of_the_plan() -
     // An incremental by three workers again: each partition continues its lineage from the
     // plan, which carries the parent's wrapped key for the segments the restore point keeps.
     let mut all = produced.clone();
-    for ((topic, p), recs) in all.iter_mut() {
-        let more: Vec<Record> = records(topic, *p, 50, recent())
-            .into_iter()
-            .map(|mut r| {
-                r.offset += recs.len() as i64;
-                r
-            })
-            .collect();
-        produce(&env, topic, *p, &more).await?;
-        recs.extend(more);
-    }
+    produce_more(&env, &mut all, 50, recent()).await?;
     let next = format!("kms-three-next-{s}");
     let runs: Vec<_> =
         (0..3).map(|i| spawn_worker(&env, &cfg, &next, 3, i).map(waited)).collect::<anyhow::Result<_>>()?;
@@ -390,17 +403,7 @@ async fn incrementals_across_two_workers_merge_each_partitions_small_segments() 
     let mut merged_by = None;
     for run in 0..=MOST_INCREMENTALS {
         if run > 0 {
-            for ((topic, p), recs) in all.iter_mut() {
-                let more: Vec<Record> = records(topic, *p, 5, recent() + 1000 * run as i64)
-                    .into_iter()
-                    .map(|mut r| {
-                        r.offset += recs.len() as i64;
-                        r
-                    })
-                    .collect();
-                produce(&env, topic, *p, &more).await?;
-                recs.extend(more);
-            }
+            produce_more(&env, &mut all, 5, recent() + 1000 * run as i64).await?;
         }
         let id = format!("m{run}-{s}");
         let runs: Vec<_> = (0..2)
