@@ -69,8 +69,8 @@ pub struct ReadKeys {
     backup_id: String,
     /// Data keys from a KMS: the parent's wrapped keys and the KMS to unwrap them.
     envelope: Option<(Vec<DataKeyEntry>, Option<crate::kms::KmsAccess>)>,
-    kms: tokio::sync::OnceCell<crate::kms::Kms>,
-    cache: crate::kms::KeyCache,
+    /// Unwraps them, each once per run, as restore and verify do.
+    unwrapped: crate::kms::KeySource,
 }
 
 impl ReadKeys {
@@ -81,13 +81,7 @@ impl ReadKeys {
         backup_id: &str,
         envelope: Option<(Vec<DataKeyEntry>, Option<crate::kms::KmsAccess>)>,
     ) -> Self {
-        Self {
-            own,
-            backup_id: backup_id.to_string(),
-            envelope,
-            kms: tokio::sync::OnceCell::new(),
-            cache: crate::kms::KeyCache::default(),
-        }
+        Self { own, backup_id: backup_id.to_string(), envelope, unwrapped: crate::kms::KeySource::default() }
     }
 
     /// The key segment `object` was sealed with (`None`: the lineage is not encrypted).
@@ -104,8 +98,7 @@ impl ReadKeys {
             .with_context(|| format!("no wrapped data key of backup {writer} for {object}"))?;
         let access =
             access.as_ref().context("the KMS settings are needed to read an earlier backup's segments")?;
-        let kms = self.kms.get_or_try_init(|| crate::kms::Kms::connect(access)).await?;
-        Ok(Some(self.cache.get_or_unwrap(entry, || kms.unwrap(entry)).await?))
+        Ok(Some(self.unwrapped.unwrap_with(access, entry).await?))
     }
 }
 

@@ -255,6 +255,7 @@ impl KeyCache {
 }
 
 /// Where a reader finds the key of each manifest: the key from a Secret (a file), or the KMS.
+#[derive(Default)]
 pub struct KeySource {
     given: Option<EncryptionKey>,
     access: Option<KmsAccess>,
@@ -290,11 +291,9 @@ impl KeySource {
                 entries[0].kms_key_id
             )
         })?;
-        let kms = self.kms.get_or_try_init(|| Kms::connect(access)).await?;
         let mut ring = BTreeMap::new();
         for entry in entries {
-            let key = self.cache.get_or_unwrap(entry, || kms.unwrap(entry)).await?;
-            ring.insert(entry.backup_id.clone(), key);
+            ring.insert(entry.backup_id.clone(), self.unwrap_with(access, entry).await?);
         }
         let own = ring
             .get(&manifest.backup_id)
@@ -303,6 +302,17 @@ impl KeySource {
             .ok_or_else(|| anyhow::anyhow!("backup {} lists no data key", manifest.backup_id))?;
         let id = manifest.encoding.encryption_key_id.clone().unwrap_or_else(|| own.id().to_string());
         Ok(Some(EncryptionKey::ring(&own, &id, ring)))
+    }
+
+    /// The data key `entry` wraps, unwrapped by the KMS `access` reaches (connected on first
+    /// use): each entry once for this source, however many segments or manifests need it.
+    pub async fn unwrap_with(
+        &self,
+        access: &KmsAccess,
+        entry: &DataKeyEntry,
+    ) -> anyhow::Result<EncryptionKey> {
+        let kms = self.kms.get_or_try_init(|| Kms::connect(access)).await?;
+        Ok(self.cache.get_or_unwrap(entry, || kms.unwrap(entry)).await?)
     }
 }
 
