@@ -462,7 +462,7 @@ pub struct KafkaRestoreStatus {
     /// Result of the run (final once `phase` is Completed or Failed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restore: Option<RestoreResult>,
-    /// Live progress while running.
+    /// Live progress while running; with `restore.workers`, every worker's together.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<RestoreProgress>,
     /// The offset snapshot taken before restoring (`rollback.enabled`).
