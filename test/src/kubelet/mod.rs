@@ -109,6 +109,8 @@ struct Tracked {
     name: String,
     control: watch::Sender<Control>,
     task: tokio::task::JoinHandle<()>,
+    /// Turns true once `task` returned, for the waiter that confirms a deletion.
+    done: watch::Receiver<bool>,
 }
 
 struct Dispatcher {
@@ -151,8 +153,6 @@ impl Dispatcher {
         if let Some(t) = self.pods.get(&uid) {
             if deleting {
                 if !t.task.is_finished() {
-                    // The task confirms the deletion itself once its containers stopped.
-                    self.confirmed.insert(uid.clone());
                     let grace = deletion_grace(&pod);
                     t.control.send_if_modified(|c| {
                         if *c == Control::Run {
@@ -162,6 +162,23 @@ impl Dispatcher {
                             false
                         }
                     });
+                    // The task stops the containers and confirms the deletion itself, unless it
+                    // was already writing the pod's terminal status and never sees the Delete:
+                    // a pod left terminating for ever, which held namespaces. So the deletion
+                    // is also confirmed once the task has returned (a second confirmation is a
+                    // harmless 404).
+                    if self.confirmed.insert(uid.clone()) {
+                        let mut done = t.done.clone();
+                        let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &ns);
+                        let span = info_span!("pod", namespace = %ns, name = %name);
+                        tokio::spawn(
+                            async move {
+                                let _ = done.wait_for(|d| *d).await;
+                                pod::confirm_deletion(&api, &name, &uid).await;
+                            }
+                            .instrument(span),
+                        );
+                    }
                 } else if self.confirmed.insert(uid.clone()) {
                     self.spawn_confirm(ns, name, uid);
                 }
@@ -192,9 +209,14 @@ impl Dispatcher {
 
     fn start(&mut self, pod: Pod, uid: String, namespace: String, name: String) {
         let (control, rx) = watch::channel(Control::Run);
+        let (finished, done) = watch::channel(false);
         let span = info_span!("pod", namespace = %namespace, name = %name);
-        let task = tokio::spawn(pod::run_pod(self.ctx.clone(), pod, rx).instrument(span));
-        self.pods.insert(uid, Tracked { namespace, name, control, task });
+        let run = pod::run_pod(self.ctx.clone(), pod, rx).instrument(span);
+        let task = tokio::spawn(async move {
+            run.await;
+            finished.send_replace(true);
+        });
+        self.pods.insert(uid, Tracked { namespace, name, control, task, done });
     }
 
     fn spawn_confirm(&self, namespace: String, name: String, uid: String) {

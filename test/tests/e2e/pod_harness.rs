@@ -342,3 +342,40 @@ async fn a_failing_liveness_probe_restarts_the_container() -> anyhow::Result<()>
     );
     cluster.delete_namespace(&ns).await
 }
+
+/// A pod deleted just as its container exits is still removed. The harness used to lose that
+/// deletion when it came while the pod's terminal status was being written: the pod stayed
+/// terminating for ever and held its namespace (seen once in CI). Thirty pods exit together on
+/// a trigger and are deleted at staggered moments around that exit.
+#[tokio::test]
+async fn pods_deleted_as_their_containers_exit_are_removed() -> anyhow::Result<()> {
+    let cluster = Cluster::connect().await?;
+    let ns = cluster.namespace("harness-delete-exit").await?;
+    let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &ns);
+    let trigger = std::env::temp_dir().join(format!("harness-exit-{}", unique_suffix()));
+    let script = format!("while [ ! -e {} ]; do sleep 0.01; done", trigger.display());
+    let names: Vec<String> = (0..30).map(|i| format!("exits-{i}")).collect();
+    for name in &names {
+        pods.create(&PostParams::default(), &pod(name, &script, json!({}), json!({}))?).await?;
+    }
+    for name in &names {
+        wait_phase(&pods, name, "Running").await?;
+    }
+    std::fs::write(&trigger, b"")?;
+    for name in &names {
+        pods.delete(name, &Default::default()).await?;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let _ = std::fs::remove_file(&trigger);
+    let left = wait_until(Duration::from_secs(30), "every deleted pod to be gone", || async {
+        let left = pods.list(&ListParams::default()).await?.items;
+        Ok(left.is_empty().then_some(()))
+    })
+    .await;
+    if let Err(e) = left {
+        let names: Vec<_> =
+            pods.list(&ListParams::default()).await?.items.into_iter().map(|p| p.metadata.name).collect();
+        return Err(e.context(format!("left terminating: {names:?}")));
+    }
+    cluster.delete_namespace(&ns).await
+}
