@@ -14,8 +14,8 @@ use bytes::Bytes;
 use futures::TryStreamExt;
 use object_store::{ObjectStore, ObjectStoreExt};
 use strimzi_backup_e2e::dataplane::{
-    base_config, command, consume_all, create_topic, minio, produce, recent, run_ok, sigkill, signal,
-    watermarks, without_offsets,
+    base_config, command, consume_all, create_topic, delete_topic, minio, produce, recent, run_ok, sigkill,
+    signal, watermarks, without_offsets,
 };
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::{http_get, unique_suffix};
@@ -84,30 +84,39 @@ pub(crate) struct Producer {
 
 impl Producer {
     pub(crate) fn start(env: &TestEnv, topic: &str) -> Self {
+        Self::start_with(env, topic, "", 40)
+    }
+
+    /// [`Producer::start`] with `batch` records per partition every 200 ms, each key and value
+    /// starting with `tag` (to tell two producers' records apart).
+    pub(crate) fn start_with(env: &TestEnv, topic: &str, tag: &str, batch: i64) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let produced = Arc::new(Mutex::new(vec![Vec::new(); PARTITIONS as usize]));
         let task = tokio::spawn({
-            let (env, topic, stop, produced) =
-                (env.clone(), topic.to_string(), stop.clone(), produced.clone());
+            let (env, topic, tag, stop, produced) =
+                (env.clone(), topic.to_string(), tag.to_string(), stop.clone(), produced.clone());
             async move {
                 let base = recent();
                 let mut i = 0i64;
                 while !stop.load(Ordering::Relaxed) {
                     for p in 0..PARTITIONS {
-                        let batch: Vec<Record> = (i..i + 40)
+                        let batch: Vec<Record> = (i..i + batch)
                             .map(|n| Record {
                                 offset: n,
                                 timestamp: base + n,
                                 timestamp_type: TimestampType::CreateTime,
-                                key: Some(Bytes::from(format!("{p}-{n}"))),
-                                value: Some(Bytes::from(format!("{p}-{n}-{:0500}", n * 7 + i64::from(p)))),
+                                key: Some(Bytes::from(format!("{tag}{p}-{n}"))),
+                                value: Some(Bytes::from(format!(
+                                    "{tag}{p}-{n}-{:0500}",
+                                    n * 7 + i64::from(p)
+                                ))),
                                 headers: Vec::new(),
                             })
                             .collect();
                         produce(&env, &topic, p, &batch).await?;
                         produced.lock().map_err(|_| anyhow::anyhow!("poisoned"))?[p as usize].extend(batch);
                     }
-                    i += 40;
+                    i += batch;
                     tokio::time::sleep(Duration::from_millis(200)).await;
                 }
                 Ok(())
@@ -522,5 +531,102 @@ async fn a_continuous_backup_reads_each_manifest_once_not_every_iteration() -> a
     eprintln!(
         "manifest reads: {r1} after {c1} commits, {r2} after {c2}, over {seeded} seeded restore points"
     );
+    Ok(())
+}
+
+/// A topic deleted and created again under a running continuous backup (drift a user causes
+/// without stopping anything): the iterations after it read the new topic from its start as a
+/// new lineage, merge its small segments among themselves, never with the old topic's, and the
+/// old restore points still restore the old topic. Each topic's records carry their own tag, so
+/// a restore that mixed them up could not pass by count alone.
+#[tokio::test]
+async fn a_topic_recreated_under_a_continuous_backup_is_a_new_lineage_merged_apart_from_the_old()
+-> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-continuous-recreated-{s}/");
+    let topic = format!("cr{s}");
+    create_topic(&env, &topic, PARTITIONS, &[]).await?;
+    let config = format!(
+        "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  mode: continuous\n  commitInterval: 10s\n  segmentSize: 1048576\n",
+        base_config(&env, &prefix, None)?
+    );
+    let log = std::env::temp_dir().join(format!("e2e-continuous-recreated-{s}.log"));
+    let mut child = command(&env, "backup", &config, &[])?
+        .env("STRIMZI_BACKUP_METRICS_ADDRESS", "off")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log)?)
+        .spawn()?;
+    let ran = async {
+        // About 100 KB a partition each 10 s: small segments, eight of which merge below 1 MiB.
+        let old = Producer::start_with(&env, &topic, "old-", 4);
+        tokio::time::sleep(Duration::from_secs(25)).await;
+        let old = old.finish().await?;
+        let before = until_covered(&env, &store, &prefix, &topic, Duration::from_secs(90)).await?;
+        delete_topic(&env, &topic).await?;
+        create_topic(&env, &topic, PARTITIONS, &[]).await?;
+        let new = Producer::start_with(&env, &topic, "new-", 4);
+        let deadline = Instant::now() + Duration::from_secs(300);
+        while points(&store, &prefix).await?.iter().filter(|p| p.completed_at > before.completed_at).count()
+            < 10
+        {
+            anyhow::ensure!(Instant::now() < deadline, "not 10 restore points after the recreation in 300 s");
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        let new = new.finish().await?;
+        let newest = until_covered(&env, &store, &prefix, &topic, Duration::from_secs(90)).await?;
+        anyhow::Ok((old, before, new, newest))
+    }
+    .await;
+    sigkill(&mut child)?;
+    let (old, before, new, newest) = ran.map_err(|e| {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: Vec<&str> = text.lines().rev().take(30).collect();
+        e.context(tail.into_iter().rev().collect::<Vec<_>>().join("\n"))
+    })?;
+    let all = points(&store, &prefix).await?;
+    assert_linear(&all);
+
+    // The newest point lists only the new topic's lineage, fewer segments than the restore
+    // points that added to it: they were merged.
+    let (m, _) = strimzi_backup_e2e::dataplane::read_backup(&store, &prefix, &newest.id).await?;
+    let grew =
+        all.windows(2).filter(|w| w[0].completed_at >= before.completed_at && w[1].ends != w[0].ends).count();
+    for p in &m.topics[0].partitions {
+        assert_eq!(p.start_offset, 0, "partition {}: the new topic from its start", p.partition);
+        assert!(
+            p.segments.len() < grew,
+            "partition {}: {} segments listed after {grew} restore points added records: none merged",
+            p.partition,
+            p.segments.len()
+        );
+    }
+    let report = run_ok(&env, "verify", &config.replace("mode: continuous", "mode: incremental"), &[])?;
+    assert_eq!(report["backupId"].as_str(), Some(newest.id.as_str()), "{report}");
+
+    // Each restore point restores its own topic, record for record.
+    for (point, produced, target) in
+        [(&before, &old, format!("{topic}-old")), (&newest, &new, format!("{topic}-new"))]
+    {
+        let restore = format!(
+            "{}topicMapping:\n  - sourceTopic: {topic}\n    targetTopic: {target}\n",
+            base_config(&env, &prefix, None)?
+        );
+        run_ok(&env, "restore", &restore, &["--backup-id", &point.id])?;
+        for (p, want) in produced.iter().enumerate() {
+            let got = without_offsets(&consume_all(&env, &target, p as i32)?);
+            assert_eq!(got.len(), want.len(), "{target}/{p}: record count");
+            assert!(got == without_offsets(want), "{target}/{p}: records differ from those produced");
+        }
+    }
+    eprintln!(
+        "recreated: {} restore points, {} after the recreation added records, segments listed {:?}",
+        all.len(),
+        grew,
+        m.topics[0].partitions.iter().map(|p| p.segments.len()).collect::<Vec<_>>()
+    );
+    let _ = std::fs::remove_file(&log);
     Ok(())
 }
