@@ -20,7 +20,7 @@ use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use strimzi_backup_e2e::dataplane::{
     base_config, command, consume_all, create_topic, minio, produce, read_backup, recent, records,
-    result_line, run_ok, without_offsets,
+    result_line, run_ok, sigkill, without_offsets,
 };
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::unique_suffix;
@@ -400,4 +400,99 @@ async fn a_kms_encrypted_lineage_merges_with_the_data_keys_of_the_backups_that_w
     let report = run_ok(&env, "verify", &verify, &["--backup-id", &newest_id])?;
     assert_eq!(report["problems"], serde_json::json!([]), "{report}");
     Ok(())
+}
+
+/// A run SIGKILLed while it merges (a real kill, where the test above plants what one leaves):
+/// 8 partitions merged 2 at a time, the process killed as soon as its first merged segment is
+/// stored. Nothing of it is visible: the newest restore point is still its parent and `verify`
+/// passes on it; the next run cleans up what the killed one stored, merges again and commits
+/// a restore point that restores every record exactly once.
+#[tokio::test]
+async fn a_run_killed_while_it_merges_leaves_nothing_visible_and_the_next_run_merges_again()
+-> anyhow::Result<()> {
+    const P: i32 = 8;
+    let env = TestEnv::load()?;
+    let store = minio(&env)?;
+    let suffix = unique_suffix();
+    let prefix = format!("e2e-compaction-kill-{suffix}/");
+    let topic = format!("cpk{suffix}");
+    create_topic(&env, &topic, P, &[]).await?;
+    // Segments of about 400 KiB: tier 1 of 4 MiB, so the ninth run merges the eight before it.
+    let config = |extra: &str| -> anyhow::Result<String> {
+        Ok(format!(
+            "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  mode: incremental\n  segmentSize: 4194304\n  parallelism: 2\n{extra}",
+            base_config(&env, &prefix, None)?
+        ))
+    };
+    let mut parent = String::new();
+    for run in 0..8i64 {
+        for p in 0..P {
+            produce(&env, &topic, p, &records(&topic, p, 1_400, recent() + 10_000 * run)).await?;
+        }
+        let (result, _) = backup(&env, &config("")?)?;
+        parent = result["backupId"].as_str().unwrap_or_default().to_string();
+    }
+    let m = manifest(&store, &prefix, &parent).await?;
+    let listed: Vec<usize> = m.topics[0].partitions.iter().map(|p| p.segments.len()).collect();
+    assert_eq!(listed, vec![8; P as usize], "no merge before the ninth run");
+    for p in 0..P {
+        produce(&env, &topic, p, &records(&topic, p, 10, recent() + 100_000)).await?;
+    }
+
+    let killed = format!("killed-{suffix}");
+    let mut child = command(&env, "backup", &config("")?, &["--backup-id", &killed])?
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()?;
+    let dir = object_store::path::Path::from(format!("{prefix}backups/{killed}"));
+    let stored = |store: &object_store::aws::AmazonS3| {
+        let dir = dir.clone();
+        let store = store.clone();
+        async move {
+            let listed: Vec<_> = store.list(Some(&dir)).try_collect().await?;
+            anyhow::Ok(listed.into_iter().map(|o| o.location.to_string()).collect::<Vec<_>>())
+        }
+    };
+    // A merged segment starts where the lineage does, at offset 0; what the run reads starts
+    // at its parent's end.
+    let is_merged = |o: &String| o.ends_with("/00000000000000000000.kbseg");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if stored(&store).await?.iter().any(is_merged) {
+            sigkill(&mut child)?;
+            break;
+        }
+        if let Some(status) = child.try_wait()? {
+            anyhow::bail!("the run ended ({status}) before any merged segment was stored");
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no merged segment stored within 120 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let left = stored(&store).await?;
+    let merged = left.iter().filter(|o| is_merged(o)).count();
+    eprintln!("killed with {merged} of {P} partitions merged, {} objects stored", left.len());
+    assert!(!left.iter().any(|o| o.ends_with("manifest.json")), "the killed run committed: {left:?}");
+    assert!(merged < P as usize, "killed after every partition merged, not while merging: {left:?}");
+
+    // Nothing of it is visible: the newest restore point is its parent, whole.
+    let report = run_ok(&env, "verify", &config("")?, &[])?;
+    assert_eq!(
+        (report["backupId"].as_str(), &report["problems"]),
+        (Some(parent.as_str()), &serde_json::json!([]))
+    );
+
+    // The next run removes what the killed one stored, merges again and commits.
+    let (next, _) = backup(&env, &config("orphanGracePeriod: 0s\n")?)?;
+    let next_id = next["backupId"].as_str().unwrap_or_default().to_string();
+    assert_eq!(next["parentId"].as_str(), Some(parent.as_str()), "{next}");
+    let m = manifest(&store, &prefix, &next_id).await?;
+    let listed: Vec<usize> = m.topics[0].partitions.iter().map(|p| p.segments.len()).collect();
+    assert_eq!(listed, vec![2; P as usize], "the 8 merged into one, and the new records");
+    assert!(stored(&store).await?.is_empty(), "the killed run's objects are cleaned up");
+    let report = run_ok(&env, "verify", &config("")?, &[])?;
+    assert_eq!(
+        (report["backupId"].as_str(), &report["problems"]),
+        (Some(next_id.as_str()), &serde_json::json!([]))
+    );
+    restores_exactly(&env, &store, &prefix, &topic, &next_id, "after-kill").await
 }
