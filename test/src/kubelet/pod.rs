@@ -343,6 +343,11 @@ impl Runner {
             volumes.service_account.clone(),
             volumes.tokens.clone(),
         )));
+        let _sources = AbortOnDrop(tokio::spawn(volumes::refresh_sources(
+            self.ctx.client.clone(),
+            self.pod.clone(),
+            self.root.join("volumes"),
+        )));
 
         let init_count = self.status.init.len();
         for i in 0..init_count {

@@ -5,8 +5,9 @@
 //! downwardAPI, serviceAccountToken), `persistentVolumeClaim` (a host directory
 //! `<pvc-root>/<namespace>/<claimName>` shared by all pods) and `hostPath`. The service-account
 //! token volume that the ServiceAccount admission plugin and the kubelet would add is added here
-//! (the plugin is disabled on the local apiserver). Secrets and config maps are written once
-//! when the pod starts; later changes are not propagated. Tokens are refreshed. File modes and
+//! (the plugin is disabled on the local apiserver). Secrets and config maps are written when the
+//! pod starts, and a `secret` or `configMap` volume is kept up to date while it runs
+//! ([`refresh_sources`]), as a kubelet does; projected ones are not. Tokens are refreshed. File modes and
 //! `fsGroup` ownership as the kubelet sets them: see [`super::ownership`].
 
 use std::collections::{BTreeMap, HashMap};
@@ -577,6 +578,105 @@ fn host_path_check(path: &Path, type_: &str) -> Result<(), PrepError> {
     Ok(())
 }
 
+/// How often a running pod's `secret` and `configMap` volumes are read again. A kubelet does it
+/// on its sync period (about a minute, plus its cache's TTL); tests should not wait that long.
+pub const SOURCE_REFRESH: Duration = Duration::from_secs(3);
+
+/// Keeps a running pod's `secret` and `configMap` volumes up to date, as a kubelet does: a key
+/// whose value changed is rewritten (each file atomically), a removed key's file is removed, a
+/// source that cannot be read now is left as it is. A `subPath` mount keeps the file it was
+/// given (a bind mount of the old file), as with a kubelet. `dir` is the pod's volumes
+/// directory.
+pub async fn refresh_sources(client: Client, pod: Pod, dir: PathBuf) {
+    let spec = pod.spec.clone().unwrap_or_default();
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let fs_group =
+        spec.security_context.as_ref().and_then(|s| s.fs_group).and_then(|g| u32::try_from(g).ok());
+    let volumes: Vec<_> =
+        spec.volumes.into_iter().flatten().filter(|v| v.secret.is_some() || v.config_map.is_some()).collect();
+    if volumes.is_empty() {
+        return;
+    }
+    loop {
+        tokio::time::sleep(SOURCE_REFRESH).await;
+        let mut source = ApiSource::new(&client, &ns);
+        for v in &volumes {
+            let files = if let Some(s) = &v.secret {
+                let optional = s.optional == Some(true);
+                match source.secret(s.secret_name.as_deref().unwrap_or_default()).await {
+                    Ok(Some(secret)) => project_keys(
+                        KeySource::Secret,
+                        &secret_data(&secret),
+                        s.items.as_deref(),
+                        s.default_mode,
+                        optional,
+                    )
+                    .ok(),
+                    Ok(None) if optional => Some(Vec::new()),
+                    _ => None,
+                }
+            } else if let Some(c) = &v.config_map {
+                let optional = c.optional == Some(true);
+                match source.config_map(&c.name).await {
+                    Ok(Some(cm)) => project_keys(
+                        KeySource::ConfigMap,
+                        &config_map_data(&cm),
+                        c.items.as_deref(),
+                        c.default_mode,
+                        optional,
+                    )
+                    .ok(),
+                    Ok(None) if optional => Some(Vec::new()),
+                    _ => None,
+                }
+            } else {
+                None
+            };
+            let Some(files) = files else { continue };
+            let host = dir.join(&v.name);
+            match sync_files(&host, &files) {
+                Ok(false) => {}
+                Ok(true) => {
+                    if let Some(g) = fs_group
+                        && let Err(e) = ownership::set_volume_ownership(&host, g, true)
+                    {
+                        warn!(volume = %v.name, error = %e, "setting the refreshed volume's group failed");
+                    }
+                    info!(volume = %v.name, "volume refreshed: its source changed");
+                }
+                Err(e) => warn!(volume = %v.name, error = %e, "refreshing a volume failed"),
+            }
+        }
+    }
+}
+
+/// Makes `dir` hold exactly `files` (by content: a file whose bytes are unchanged is left, with
+/// whatever group permissions it was given); returns whether anything changed.
+pub fn sync_files(dir: &Path, files: &[FileSpec]) -> io::Result<bool> {
+    let mut changed = false;
+    for f in files {
+        let path = dir.join(&f.path);
+        if std::fs::read(&path).ok().as_deref() != Some(f.data.as_slice()) {
+            write_file(&path, &f.data, f.mode)?;
+            changed = true;
+        }
+    }
+    let wanted: std::collections::HashSet<PathBuf> = files.iter().map(|f| dir.join(&f.path)).collect();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if std::fs::symlink_metadata(&path)?.is_dir() {
+                stack.push(path);
+            } else if !wanted.contains(&path) {
+                std::fs::remove_file(&path)?;
+                changed = true;
+            }
+        }
+    }
+    Ok(changed)
+}
+
 /// Keeps the pod's token files fresh: each is requested again after 80 % of its lifetime.
 pub async fn refresh_tokens(client: Client, pod: Pod, service_account: String, tokens: Vec<TokenFile>) {
     if tokens.is_empty() {
@@ -699,6 +799,21 @@ mod tests {
         assert!(!dir.join("stale").exists());
         assert_eq!(std::fs::read(dir.join("a/b"))?, b"x");
         assert_eq!(std::fs::metadata(dir.join("a/b"))?.permissions().mode() & 0o777, 0o600);
+        std::fs::remove_dir_all(&dir)
+    }
+
+    #[test]
+    fn a_refresh_rewrites_changed_keys_removes_gone_ones_and_leaves_the_rest() -> io::Result<()> {
+        let dir = std::env::temp_dir().join(format!("harness-volumes-sync-{}", std::process::id()));
+        let file = |path: &str, data: &[u8]| FileSpec { path: path.into(), data: data.to_vec(), mode: 0o644 };
+        write_fresh(&dir, &[file("same", b"1"), file("changed", b"old"), file("gone/key", b"x")])?;
+        let untouched = std::fs::metadata(dir.join("same"))?.modified()?;
+        assert!(!sync_files(&dir, &[file("same", b"1"), file("changed", b"old"), file("gone/key", b"x")])?);
+        assert!(sync_files(&dir, &[file("same", b"1"), file("changed", b"new"), file("added", b"a")])?);
+        assert_eq!(std::fs::read(dir.join("changed"))?, b"new");
+        assert_eq!(std::fs::read(dir.join("added"))?, b"a");
+        assert!(!dir.join("gone/key").exists());
+        assert_eq!(std::fs::metadata(dir.join("same"))?.modified()?, untouched);
         std::fs::remove_dir_all(&dir)
     }
 }

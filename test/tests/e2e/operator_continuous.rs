@@ -442,10 +442,8 @@ async fn a_kafka_topic_declared_while_a_continuous_backup_runs_reaches_a_later_r
         std::slice::from_ref(&pod_name),
         "the same pod"
     );
-    // A kubelet updates the mounted file in place and the next iteration stores it (the data
-    // plane's own test, continuous::a_continuous_backup_stores_the_strimzi_resources_file_...);
-    // the pod harness writes ConfigMap volumes once, when a pod starts: a new pod reads it.
-    pods.delete(&pod_name, &Default::default()).await?;
+    // The kubelet (here the pod harness) updates the mounted file in place, and a later
+    // iteration of the same process stores it: no restart, no new pod.
     let (later, topics) =
         wait_until(Duration::from_secs(120), "a restore point with the new KafkaTopic", || async {
             Ok(newest_topics().await?.filter(|(_, t)| t.len() == 2))
@@ -453,6 +451,14 @@ async fn a_kafka_topic_declared_while_a_continuous_backup_runs_reaches_a_later_r
         .await
         .map_err(|e| e.context(operator.log_text()))?;
     assert_eq!(topics, [format!("{topic}-a"), format!("{topic}-b")], "{later}");
+    let running = running_pods(&pods, "tail-continuous").await?;
+    assert_eq!(running.iter().map(|p| p.name_any()).collect::<Vec<_>>(), [pod_name.clone()], "the same pod");
+    let restarts: i32 = running
+        .iter()
+        .flat_map(|p| p.status.iter().flat_map(|s| s.container_statuses.iter().flatten()))
+        .map(|c| c.restart_count)
+        .sum();
+    assert_eq!(restarts, 0, "the process read the new file without a restart");
     assert_linear(&points(&store, &prefix).await?);
     eprintln!(
         "operator continuous Strimzi resources: {later} holds both, {:.0} s",
