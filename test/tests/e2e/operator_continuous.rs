@@ -452,7 +452,11 @@ async fn a_kafka_topic_declared_while_a_continuous_backup_runs_reaches_a_later_r
         .map_err(|e| e.context(operator.log_text()))?;
     assert_eq!(topics, [format!("{topic}-a"), format!("{topic}-b")], "{later}");
     let running = running_pods(&pods, "tail-continuous").await?;
-    assert_eq!(running.iter().map(|p| p.name_any()).collect::<Vec<_>>(), [pod_name.clone()], "the same pod");
+    assert_eq!(
+        running.iter().map(|p| p.name_any()).collect::<Vec<_>>(),
+        std::slice::from_ref(&pod_name),
+        "the same pod"
+    );
     let restarts: i32 = running
         .iter()
         .flat_map(|p| p.status.iter().flat_map(|s| s.container_statuses.iter().flatten()))
