@@ -224,6 +224,18 @@ impl PrivateBroker {
     pub fn thaw(&self) -> anyhow::Result<()> {
         signal(&self.child, libc::SIGCONT)
     }
+
+    /// Crashes the broker (SIGKILL: no clean shutdown, its logs recovered at start) and starts
+    /// it again on the same data and ports; returns once it answers a metadata request.
+    pub fn crash_and_restart(&mut self) -> anyhow::Result<()> {
+        let _ = self.thaw();
+        self.child.kill()?;
+        self.child.wait()?;
+        let jvm = Jvm::new(&self.env, &self.dir)?;
+        self.child =
+            jvm.start_node("512m", &self.dir.join("server.properties"), &self.dir.join("kafka.log"))?;
+        wait_for_brokers(&self.env, 1, &self.dir.join("kafka.log"), Duration::from_secs(90))
+    }
 }
 
 impl Drop for PrivateBroker {

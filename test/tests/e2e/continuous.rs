@@ -353,6 +353,61 @@ async fn a_continuous_backup_outlives_a_hung_broker_and_then_catches_up() -> any
     Ok(())
 }
 
+/// The broker crashes (SIGKILL) and restarts under a running continuous backup: iterations
+/// fail while it is away, the process stays, and the restore point after the restart holds every
+/// record produced before the crash and after the restart, once each.
+#[tokio::test]
+async fn a_continuous_backup_across_a_broker_crash_and_restart_holds_every_record_once() -> anyhow::Result<()>
+{
+    let base = TestEnv::load()?;
+    let mut broker = strimzi_backup_e2e::broker::PrivateBroker::start(&base)?;
+    let env = broker.env.clone();
+    let store = minio(&env)?;
+    let s = unique_suffix();
+    let prefix = format!("e2e-continuous-crash-{s}/");
+    let topic = format!("cc{s}");
+    create_topic(&env, &topic, PARTITIONS, &[]).await?;
+    let config = format!(
+        "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  mode: continuous\n  commitInterval: 10s\n  clusterMetadata: false\n",
+        base_config(&env, &prefix, None)?
+    );
+    let before = Producer::start_with(&env, &topic, "before-", 40);
+    let mut child = continuous(&env, &config)?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while points(&store, &prefix).await?.is_empty() {
+        anyhow::ensure!(Instant::now() < deadline, "no restore point within 60 s");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(7)).await;
+    let before = before.finish().await?;
+    let committed = points(&store, &prefix).await?.len();
+    broker.crash_and_restart()?;
+    let after = Producer::start_with(&env, &topic, "after-", 40);
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let after = after.finish().await?;
+    let newest = until_covered(&env, &store, &prefix, &topic, Duration::from_secs(120)).await?;
+    assert!(child.try_wait()?.is_none(), "the continuous backup exited across the broker's restart");
+    sigkill(&mut child)?;
+    let all = points(&store, &prefix).await?;
+    assert!(all.len() > committed, "restore points after the restart: {} then {}", committed, all.len());
+    assert_linear(&all);
+    let (_, records) = strimzi_backup_e2e::dataplane::read_backup(&store, &prefix, &newest.id).await?;
+    for p in 0..PARTITIONS as usize {
+        let want: Vec<Record> = before[p].iter().chain(&after[p]).cloned().collect();
+        let got = records.get(&(topic.clone(), p as i32)).cloned().unwrap_or_default();
+        assert!(
+            without_offsets(&got) == without_offsets(&want),
+            "partition {p}: {} records backed up, {} produced ({} before the crash)",
+            got.len(),
+            want.len(),
+            before[p].len()
+        );
+        assert_eq!(got.last().map(|r| r.offset), Some(want.len() as i64 - 1), "partition {p}: offsets");
+    }
+    eprintln!("broker crash: {} restore points, {} before the crash", all.len(), committed);
+    Ok(())
+}
+
 /// The `KafkaTopic` names in the Strimzi resources restore point `id` stored, when it stored any.
 pub(crate) async fn stored_topics(
     store: &impl ObjectStore,
