@@ -602,33 +602,12 @@ pub async fn refresh_sources(client: Client, pod: Pod, dir: PathBuf) {
         let mut source = ApiSource::new(&client, &ns);
         for v in &volumes {
             let files = if let Some(s) = &v.secret {
-                let optional = s.optional == Some(true);
-                match source.secret(s.secret_name.as_deref().unwrap_or_default()).await {
-                    Ok(Some(secret)) => project_keys(
-                        KeySource::Secret,
-                        &secret_data(&secret),
-                        s.items.as_deref(),
-                        s.default_mode,
-                        optional,
-                    )
-                    .ok(),
-                    Ok(None) if optional => Some(Vec::new()),
-                    _ => None,
-                }
+                let read = source.secret(s.secret_name.as_deref().unwrap_or_default()).await;
+                let data = read.map(|s| s.as_ref().map(secret_data));
+                files_now(KeySource::Secret, data, s.items.as_deref(), s.default_mode, s.optional)
             } else if let Some(c) = &v.config_map {
-                let optional = c.optional == Some(true);
-                match source.config_map(&c.name).await {
-                    Ok(Some(cm)) => project_keys(
-                        KeySource::ConfigMap,
-                        &config_map_data(&cm),
-                        c.items.as_deref(),
-                        c.default_mode,
-                        optional,
-                    )
-                    .ok(),
-                    Ok(None) if optional => Some(Vec::new()),
-                    _ => None,
-                }
+                let data = source.config_map(&c.name).await.map(|c| c.as_ref().map(config_map_data));
+                files_now(KeySource::ConfigMap, data, c.items.as_deref(), c.default_mode, c.optional)
             } else {
                 None
             };
@@ -647,6 +626,23 @@ pub async fn refresh_sources(client: Client, pod: Pod, dir: PathBuf) {
                 Err(e) => warn!(volume = %v.name, error = %e, "refreshing a volume failed"),
             }
         }
+    }
+}
+
+/// The files a source read now projects to; `None` when it cannot be read now (a kubelet keeps
+/// what the volume holds).
+fn files_now(
+    kind: KeySource,
+    data: Result<Option<BTreeMap<String, Vec<u8>>>, String>,
+    items: Option<&[KeyToPath]>,
+    default_mode: Option<i32>,
+    optional: Option<bool>,
+) -> Option<Vec<FileSpec>> {
+    let optional = optional == Some(true);
+    match data {
+        Ok(Some(data)) => project_keys(kind, &data, items, default_mode, optional).ok(),
+        Ok(None) if optional => Some(Vec::new()),
+        _ => None,
     }
 }
 
