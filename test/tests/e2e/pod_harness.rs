@@ -352,8 +352,11 @@ async fn pods_deleted_as_their_containers_exit_are_removed() -> anyhow::Result<(
     let cluster = Cluster::connect().await?;
     let ns = cluster.namespace("harness-delete-exit").await?;
     let pods: Api<Pod> = Api::namespaced(cluster.client.clone(), &ns);
+    // Each container blocks reading a FIFO (no CPU while it waits) and exits at its end of file.
     let trigger = std::env::temp_dir().join(format!("harness-exit-{}", unique_suffix()));
-    let script = format!("while [ ! -e {} ]; do sleep 0.01; done", trigger.display());
+    let made = std::process::Command::new("mkfifo").arg("-m").arg("0666").arg(&trigger).status()?;
+    anyhow::ensure!(made.success(), "mkfifo {}: {made}", trigger.display());
+    let script = format!("cat {} > /dev/null", trigger.display());
     let names: Vec<String> = (0..30).map(|i| format!("exits-{i}")).collect();
     for name in &names {
         pods.create(&PostParams::default(), &pod(name, &script, json!({}), json!({}))?).await?;
@@ -361,13 +364,15 @@ async fn pods_deleted_as_their_containers_exit_are_removed() -> anyhow::Result<(
     for name in &names {
         wait_phase(&pods, name, "Running").await?;
     }
-    std::fs::write(&trigger, b"")?;
+    // Every reader has opened it by now; the writer's close is their end of file.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    drop(std::fs::OpenOptions::new().write(true).open(&trigger)?);
     for name in &names {
         pods.delete(name, &Default::default()).await?;
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let _ = std::fs::remove_file(&trigger);
-    let left = wait_until(Duration::from_secs(30), "every deleted pod to be gone", || async {
+    let left = wait_until(Duration::from_secs(60), "every deleted pod to be gone", || async {
         let left = pods.list(&ListParams::default()).await?.items;
         Ok(left.is_empty().then_some(()))
     })
