@@ -109,7 +109,7 @@ struct Tracked {
     name: String,
     control: watch::Sender<Control>,
     task: tokio::task::JoinHandle<()>,
-    /// Turns true once `task` returned, for the waiter that confirms a deletion.
+    /// Turns true once `task` returned: then a deletion is confirmed ([`Dispatcher::spawn_confirm`]).
     done: watch::Receiver<bool>,
 }
 
@@ -117,7 +117,7 @@ struct Dispatcher {
     ctx: Arc<Ctx>,
     /// Pods this harness runs (or ran), by uid; kept until the pod object is gone.
     pods: HashMap<String, Tracked>,
-    /// Uids whose deletion was confirmed (grace 0) already.
+    /// Uids whose deletion is confirmed (grace 0) or being confirmed.
     confirmed: HashSet<String>,
 }
 
@@ -149,47 +149,29 @@ impl Dispatcher {
         if node != self.ctx.cfg.node_name {
             return;
         }
-        let deleting = pod.metadata.deletion_timestamp.is_some();
-        if let Some(t) = self.pods.get(&uid) {
-            if deleting {
-                if !t.task.is_finished() {
-                    let grace = deletion_grace(&pod);
-                    t.control.send_if_modified(|c| {
-                        if *c == Control::Run {
-                            *c = Control::Delete { grace };
-                            true
-                        } else {
-                            false
-                        }
-                    });
-                    // The task stops the containers and confirms the deletion itself, unless it
-                    // was already writing the pod's terminal status and never sees the Delete:
-                    // a pod left terminating for ever, which held namespaces. So the deletion
-                    // is also confirmed once the task has returned (a second confirmation is a
-                    // harmless 404).
-                    if self.confirmed.insert(uid.clone()) {
-                        let mut done = t.done.clone();
-                        let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &ns);
-                        let span = info_span!("pod", namespace = %ns, name = %name);
-                        tokio::spawn(
-                            async move {
-                                let _ = done.wait_for(|d| *d).await;
-                                pod::confirm_deletion(&api, &name, &uid).await;
-                            }
-                            .instrument(span),
-                        );
+        if pod.metadata.deletion_timestamp.is_some() {
+            // A pod running here stops its containers and writes its final status first.
+            let running = self.pods.get(&uid).map(|t| {
+                let grace = deletion_grace(&pod);
+                t.control.send_if_modified(|c| {
+                    if *c == Control::Run {
+                        *c = Control::Delete { grace };
+                        true
+                    } else {
+                        false
                     }
-                } else if self.confirmed.insert(uid.clone()) {
-                    self.spawn_confirm(ns, name, uid);
+                });
+                t.done.clone()
+            });
+            if self.confirmed.insert(uid.clone()) {
+                if running.is_none() {
+                    info!(namespace = %ns, name = %name, "pod being deleted and not running here: confirming deletion");
                 }
+                self.spawn_confirm(ns, name, uid, running);
             }
             return;
         }
-        if deleting {
-            if self.confirmed.insert(uid.clone()) {
-                info!(namespace = %ns, name = %name, "pod being deleted and not running here: confirming deletion");
-                self.spawn_confirm(ns, name, uid);
-            }
+        if self.pods.contains_key(&uid) {
             return;
         }
         let phase = pod.status.as_ref().and_then(|s| s.phase.clone()).unwrap_or_default();
@@ -219,10 +201,27 @@ impl Dispatcher {
         self.pods.insert(uid, Tracked { namespace, name, control, task, done });
     }
 
-    fn spawn_confirm(&self, namespace: String, name: String, uid: String) {
+    /// Confirms a pod's deletion (deletes it with grace 0) once the task running it, if any, has
+    /// returned (`done`): its containers stopped and its final status written. The one place a
+    /// deletion is confirmed: when the task confirmed it itself, a deletion that came while it
+    /// was already writing a terminal status was never confirmed, and the pod stayed
+    /// terminating for ever, holding its namespace.
+    fn spawn_confirm(
+        &self,
+        namespace: String,
+        name: String,
+        uid: String,
+        done: Option<watch::Receiver<bool>>,
+    ) {
         let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &namespace);
         let span = info_span!("pod", namespace = %namespace, name = %name);
-        tokio::spawn(async move { pod::confirm_deletion(&api, &name, &uid).await }.instrument(span));
+        let confirm = async move {
+            if let Some(mut done) = done {
+                let _ = done.wait_for(|d| *d).await;
+            }
+            pod::confirm_deletion(&api, &name, &uid).await;
+        };
+        tokio::spawn(confirm.instrument(span));
     }
 
     fn on_gone(&mut self, uid: &str) {

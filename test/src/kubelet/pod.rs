@@ -4,7 +4,8 @@
 //! then the init containers one after the other (each must exit 0), then the one main container.
 //! `restartPolicy` `OnFailure` / `Always` restart a container with exponential back-off (1 s, 2 s,
 //! 4 s ... 30 s). A graceful deletion sends SIGTERM to the process group, SIGKILL after
-//! `terminationGracePeriodSeconds`, writes the final status and deletes the pod with grace 0.
+//! `terminationGracePeriodSeconds` and writes the final status; the dispatcher then deletes the
+//! pod with grace 0.
 //!
 //! Each container runs as its pod's user ([`super::user`]; a refused one waits in
 //! `CreateContainerConfigError` like on a kubelet), in a memory cgroup with its
@@ -48,7 +49,8 @@ use super::{Ctx, LOG_DIR_ANNOTATION};
 pub enum Control {
     /// Keep running.
     Run,
-    /// Graceful deletion: SIGTERM, SIGKILL after `grace`, final status, delete with grace 0.
+    /// Graceful deletion: SIGTERM, SIGKILL after `grace`, final status (the dispatcher then
+    /// deletes the pod with grace 0).
     Delete { grace: Duration },
     /// The pod object is gone (force-deleted): kill at once, write nothing.
     Gone,
@@ -750,7 +752,8 @@ impl Runner {
         Ok(Started { child, termination_file, log, log_start, cgroup, privileges })
     }
 
-    /// After a graceful deletion: terminal phase, final status, delete with grace 0.
+    /// After a graceful deletion: terminal phase, final status (the dispatcher then deletes the
+    /// pod with grace 0).
     async fn finish_deleted(&mut self) {
         let all_ok = self.status.containers.iter().all(|c| c.succeeded());
         self.status.phase = if all_ok { Phase::Succeeded } else { Phase::Failed };
@@ -758,7 +761,6 @@ impl Runner {
             c.ready = false;
         }
         self.write().await;
-        confirm_deletion(&self.api, &self.name, &self.uid()).await;
     }
 
     /// The harness stops: a pod whose container ran is marked failed.
