@@ -133,6 +133,15 @@ impl Producer {
     }
 }
 
+/// A continuous backup of `topic` committing every 10 s; `extra` goes on (lines of `backup:`
+/// indented by two, or top-level ones after them).
+fn continuous_config(env: &TestEnv, prefix: &str, topic: &str, extra: &str) -> anyhow::Result<String> {
+    Ok(format!(
+        "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  mode: continuous\n  commitInterval: 10s\n{extra}",
+        base_config(env, prefix, None)?
+    ))
+}
+
 fn continuous(env: &TestEnv, config: &str) -> anyhow::Result<Child> {
     continuous_serving(env, config, "off")
 }
@@ -178,10 +187,7 @@ async fn a_continuous_backup_killed_twice_holds_every_record_once_up_to_its_newe
     let prefix = format!("e2e-continuous-{s}/");
     let topic = format!("cb{s}");
     create_topic(&env, &topic, PARTITIONS, &[]).await?;
-    let config = format!(
-        "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  mode: continuous\n  commitInterval: 10s\n  segmentSize: 1048576\n",
-        base_config(&env, &prefix, None)?
-    );
+    let config = continuous_config(&env, &prefix, &topic, "  segmentSize: 1048576\n")?;
     let metrics = format!("127.0.0.1:{}", free_port()?);
     let started = Instant::now();
     let producer = Producer::start(&env, &topic);
@@ -270,10 +276,7 @@ async fn two_continuous_backups_on_one_location_never_fork_the_lineage() -> anyh
     let prefix = format!("e2e-continuous-fence-{s}/");
     let topic = format!("cf{s}");
     create_topic(&env, &topic, PARTITIONS, &[]).await?;
-    let config = format!(
-        "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  mode: continuous\n  commitInterval: 10s\n  segmentSize: 1048576\n",
-        base_config(&env, &prefix, None)?
-    );
+    let config = continuous_config(&env, &prefix, &topic, "  segmentSize: 1048576\n")?;
     let producer = Producer::start(&env, &topic);
     // Two writers at once, as during a rolling update or with a pod cut off from the API server.
     let mut one = continuous(&env, &config)?;
@@ -310,10 +313,7 @@ async fn a_continuous_backup_outlives_a_hung_broker_and_then_catches_up() -> any
     let prefix = format!("e2e-continuous-hung-{s}/");
     let topic = format!("ch{s}");
     create_topic(&env, &topic, PARTITIONS, &[]).await?;
-    let config = format!(
-        "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  mode: continuous\n  commitInterval: 10s\n  clusterMetadata: false\n",
-        base_config(&env, &prefix, None)?
-    );
+    let config = continuous_config(&env, &prefix, &topic, "  clusterMetadata: false\n")?;
     let metrics = format!("127.0.0.1:{}", free_port()?);
     let producer = Producer::start(&env, &topic);
     let mut child = continuous_serving(&env, &config, &metrics)?;
@@ -367,10 +367,7 @@ async fn a_continuous_backup_across_a_broker_crash_and_restart_holds_every_recor
     let prefix = format!("e2e-continuous-crash-{s}/");
     let topic = format!("cc{s}");
     create_topic(&env, &topic, PARTITIONS, &[]).await?;
-    let config = format!(
-        "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  mode: continuous\n  commitInterval: 10s\n  clusterMetadata: false\n",
-        base_config(&env, &prefix, None)?
-    );
+    let config = continuous_config(&env, &prefix, &topic, "  clusterMetadata: false\n")?;
     let before = Producer::start_with(&env, &topic, "before-", 40);
     let mut child = continuous(&env, &config)?;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -469,11 +466,12 @@ async fn a_continuous_backup_stores_the_strimzi_resources_file_as_each_iteration
     let file = dir.join("strimzi-resources.json.gz");
     write_strimzi_resources(&file, &["orders"])?;
     // The file named without a hash, as the operator names a continuous backup's.
-    let config = format!(
-        "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  mode: continuous\n  commitInterval: 10s\n  clusterMetadata: false\nstrimziResources:\n  file: {}\n",
-        base_config(&env, &prefix, None)?,
-        file.display()
-    );
+    let config = continuous_config(
+        &env,
+        &prefix,
+        &topic,
+        &format!("  clusterMetadata: false\nstrimziResources:\n  file: {}\n", file.display()),
+    )?;
     let mut child = continuous(&env, &config)?;
     let deadline = Instant::now() + Duration::from_secs(60);
     let first = loop {
@@ -603,10 +601,7 @@ async fn a_topic_recreated_under_a_continuous_backup_is_a_new_lineage_merged_apa
     let prefix = format!("e2e-continuous-recreated-{s}/");
     let topic = format!("cr{s}");
     create_topic(&env, &topic, PARTITIONS, &[]).await?;
-    let config = format!(
-        "{}topics:\n  include: [\"{topic}\"]\nbackup:\n  mode: continuous\n  commitInterval: 10s\n  segmentSize: 1048576\n",
-        base_config(&env, &prefix, None)?
-    );
+    let config = continuous_config(&env, &prefix, &topic, "  segmentSize: 1048576\n")?;
     let log = std::env::temp_dir().join(format!("e2e-continuous-recreated-{s}.log"));
     let mut child = command(&env, "backup", &config, &[])?
         .env("STRIMZI_BACKUP_METRICS_ADDRESS", "off")
