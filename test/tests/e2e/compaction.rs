@@ -19,8 +19,8 @@ use rdkafka::ClientConfig;
 use rdkafka::message::{Header as KafkaHeader, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use strimzi_backup_e2e::dataplane::{
-    base_config, command, consume_all, create_topic, minio, produce, read_backup, recent, records,
-    result_line, run_ok, sigkill, without_offsets,
+    base_config, command, consume_all, create_topic, minio, objects_under, produce, read_backup, recent,
+    records, result_line, run_ok, sigkill, without_offsets,
 };
 use strimzi_backup_e2e::env::TestEnv;
 use strimzi_backup_e2e::fixtures::unique_suffix;
@@ -444,21 +444,13 @@ async fn a_run_killed_while_it_merges_leaves_nothing_visible_and_the_next_run_me
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()?;
-    let dir = object_store::path::Path::from(format!("{prefix}backups/{killed}"));
-    let stored = |store: &object_store::aws::AmazonS3| {
-        let dir = dir.clone();
-        let store = store.clone();
-        async move {
-            let listed: Vec<_> = store.list(Some(&dir)).try_collect().await?;
-            anyhow::Ok(listed.into_iter().map(|o| o.location.to_string()).collect::<Vec<_>>())
-        }
-    };
+    let dir = format!("{prefix}backups/{killed}/");
     // A merged segment starts where the lineage does, at offset 0; what the run reads starts
     // at its parent's end.
     let is_merged = |o: &String| o.ends_with("/00000000000000000000.kbseg");
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        if stored(&store).await?.iter().any(is_merged) {
+        if objects_under(&store, &dir).await?.iter().any(is_merged) {
             sigkill(&mut child)?;
             break;
         }
@@ -468,7 +460,7 @@ async fn a_run_killed_while_it_merges_leaves_nothing_visible_and_the_next_run_me
         anyhow::ensure!(Instant::now() < deadline, "no merged segment stored within 120 s");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    let left = stored(&store).await?;
+    let left = objects_under(&store, &dir).await?;
     let merged = left.iter().filter(|o| is_merged(o)).count();
     eprintln!("killed with {merged} of {P} partitions merged, {} objects stored", left.len());
     assert!(!left.iter().any(|o| o.ends_with("manifest.json")), "the killed run committed: {left:?}");
@@ -488,7 +480,7 @@ async fn a_run_killed_while_it_merges_leaves_nothing_visible_and_the_next_run_me
     let m = manifest(&store, &prefix, &next_id).await?;
     let listed: Vec<usize> = m.topics[0].partitions.iter().map(|p| p.segments.len()).collect();
     assert_eq!(listed, vec![2; P as usize], "the 8 merged into one, and the new records");
-    assert!(stored(&store).await?.is_empty(), "the killed run's objects are cleaned up");
+    assert!(objects_under(&store, &dir).await?.is_empty(), "the killed run's objects are cleaned up");
     let report = run_ok(&env, "verify", &config("")?, &[])?;
     assert_eq!(
         (report["backupId"].as_str(), &report["problems"]),
