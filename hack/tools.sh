@@ -534,4 +534,20 @@ main() {
   done
 }
 
-[[ ${BASH_SOURCE[0]} != "$0" ]] || main "$@"
+# Go's build and module caches for these builds live in a scratch directory that a successful run
+# removes: after `all` from cold they hold ~21 GB (measured: 11.1 GB build cache, 9.7 GB modules,
+# against 1.7 GB of built tools), worth nothing once the binaries are cached, and a CI run on a
+# machine with little disk failed on what they took. A failed run keeps them, so its retry is
+# quicker; STRIMZI_BACKUP_KEEP_GO_CACHE=1 keeps them always.
+GO_SCRATCH=$CACHE_DIR/go-scratch
+drop_go_scratch() {
+  [[ -d $GO_SCRATCH && ${STRIMZI_BACKUP_KEEP_GO_CACHE:-0} != 1 ]] || return 0
+  # The module cache is read-only on purpose; make it writable to remove it.
+  chmod -R u+w "$GO_SCRATCH" && rm -rf "$GO_SCRATCH"
+}
+
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+  export GOCACHE=$GO_SCRATCH/build GOMODCACHE=$GO_SCRATCH/mod
+  main "$@"
+  drop_go_scratch
+fi
