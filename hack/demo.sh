@@ -82,7 +82,7 @@ pick_port() {
     return
   fi
   for p in $(seq "$from" "$to"); do
-    if ! port_in_use "$p"; then echo "$p"; return; fi
+    if ! port_in_use "$p" && ! port_bound "$p"; then echo "$p"; return; fi
   done
   die "no free port in 127.0.0.1:$from-$to for the operator's $what"
 }
@@ -272,25 +272,43 @@ EOF
 
 # ==================================================================================================
 section "4. The operator"
-port=$(pick_port 39090 39099 "${DEMO_METRICS_PORT:-}" metrics)
-webhook_port=$(pick_port 39443 39452 "${DEMO_WEBHOOK_PORT:-}" webhook)
 CERT_DIR=$WORK/webhook-certs
-rm -rf "$CERT_DIR"
-METRICS=http://127.0.0.1:$port/metrics
 : >"$OPERATOR_LOG"
-env -i PATH="$PATH" HOME="$HOME" NO_COLOR=1 KUBECONFIG="$KUBECONFIG" STRIMZI_BACKUP_IMAGE="$IMAGE" \
-  STRIMZI_BACKUP_NAMESPACE="$NS" POD_NAMESPACE="$NS" POD_NAME=demo-operator \
-  STRIMZI_BACKUP_LOG_LEVEL="${STRIMZI_BACKUP_LOG_LEVEL:-info,kube=warn}" \
-  setsid "$BIN" operator --metrics-address "127.0.0.1:$port" --webhook-address "127.0.0.1:$webhook_port" \
-  --webhook-self-signed --webhook-cert-dir "$CERT_DIR" >>"$OPERATOR_LOG" 2>&1 </dev/null &
-OPERATOR_PID=$!
-echo "$OPERATOR_PID" >"$PID_DIR/demo-operator.pid"
-echo "$BIN" >"$PID_DIR/demo-operator.exe"
-deadline=$((SECONDS + 60))
-until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do
-  kill -0 "$OPERATOR_PID" 2>/dev/null || { tail -n 30 "$OPERATOR_LOG" >&2; die "the operator exited at start (log: $OPERATOR_LOG)"; }
-  ((SECONDS < deadline)) || { tail -n 30 "$OPERATOR_LOG" >&2; die "the operator not ready after 60s (log: $OPERATOR_LOG)"; }
-  sleep 0.5
+# Starts the operator on free ports; true once it is ready. A port can still be taken between the
+# pick and the operator's bind (by a listener, or as a client socket's ephemeral port: this range
+# is inside Linux's 32768-60999); that start fails with "Address already in use" and the next
+# attempt picks again, at most three times.
+start_operator() {
+  port=$(pick_port 39090 39099 "${DEMO_METRICS_PORT:-}" metrics) || exit 1
+  webhook_port=$(pick_port 39443 39452 "${DEMO_WEBHOOK_PORT:-}" webhook) || exit 1
+  rm -rf "$CERT_DIR"
+  METRICS=http://127.0.0.1:$port/metrics
+  env -i PATH="$PATH" HOME="$HOME" NO_COLOR=1 KUBECONFIG="$KUBECONFIG" STRIMZI_BACKUP_IMAGE="$IMAGE" \
+    STRIMZI_BACKUP_NAMESPACE="$NS" POD_NAMESPACE="$NS" POD_NAME=demo-operator \
+    STRIMZI_BACKUP_LOG_LEVEL="${STRIMZI_BACKUP_LOG_LEVEL:-info,kube=warn}" \
+    setsid "$BIN" operator --metrics-address "127.0.0.1:$port" --webhook-address "127.0.0.1:$webhook_port" \
+    --webhook-self-signed --webhook-cert-dir "$CERT_DIR" >>"$OPERATOR_LOG" 2>&1 </dev/null &
+  OPERATOR_PID=$!
+  echo "$OPERATOR_PID" >"$PID_DIR/demo-operator.pid"
+  echo "$BIN" >"$PID_DIR/demo-operator.exe"
+  local deadline=$((SECONDS + 60))
+  until curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; do
+    if ! kill -0 "$OPERATOR_PID" 2>/dev/null; then
+      OPERATOR_PID=
+      return 1
+    fi
+    ((SECONDS < deadline)) || { tail -n 30 "$OPERATOR_LOG" >&2; die "the operator not ready after 60s (log: $OPERATOR_LOG)"; }
+    sleep 0.5
+  done
+}
+for attempt in 1 2 3; do
+  start_operator && break
+  if ((attempt < 3)) && tail -n 1 "$OPERATOR_LOG" | grep -q 'Address already in use'; then
+    log "$(tail -n 1 "$OPERATOR_LOG"); starting it again on other ports"
+    continue
+  fi
+  tail -n 30 "$OPERATOR_LOG" >&2
+  die "the operator exited at start (log: $OPERATOR_LOG)"
 done
 echo "operator pid $OPERATOR_PID, watching namespace $NS; log $OPERATOR_LOG; metrics $METRICS"
 

@@ -52,6 +52,11 @@ LOG_DIR=$ENV_DIR/logs
 # True when something listens on 127.0.0.1:$1.
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Whether any TCP socket here has local port $1: a listener, or a client connection given it as its
+# ephemeral port (Linux hands out 32768-60999, where most of our ports are), which a listener
+# cannot bind past either. port_in_use sees only listeners.
+port_bound() { ss -tanH "sport = :$1" 2>/dev/null | grep -q .; }
+
 # Who listens on a port, for error messages.
 port_owner() { ss -ltnpH "sport = :$1" 2>/dev/null | sed -E 's/.*users:\(\("([^"]+)",pid=([0-9]+).*/\1 (pid \2)/' | head -n1; }
 
