@@ -249,16 +249,6 @@ async fn a_worker_that_never_runs_leaves_nothing_visible_and_its_parts_are_clean
     Ok(())
 }
 
-/// One Vault API call to OpenBao with the root token.
-fn vault(env: &TestEnv, method: &str, path: &str, body: serde_json::Value) -> anyhow::Result<()> {
-    let out = std::process::Command::new("curl")
-        .args(["-sS", "-X", method, "-H", &format!("X-Vault-Token: {}", env.get("OPENBAO_TOKEN")?)])
-        .args(["--data", &body.to_string(), &format!("{}/v1/{path}", env.get("OPENBAO_ADDR")?)])
-        .output()?;
-    anyhow::ensure!(out.status.success(), "curl {path}: {}", String::from_utf8_lossy(&out.stderr));
-    Ok(())
-}
-
 #[tokio::test]
 async fn workers_with_keys_from_a_kms_seal_with_the_one_data_key_of_the_plan() -> anyhow::Result<()> {
     let env = TestEnv::load()?;
@@ -267,16 +257,7 @@ async fn workers_with_keys_from_a_kms_seal_with_the_one_data_key_of_the_plan() -
     let topics = vec![format!("bk{s}")];
     let produced = fill_topics(&env, &topics, 6, 300).await?;
     let key = format!("workers-{s}");
-    vault(&env, "POST", &format!("transit/keys/{key}"), serde_json::json!({"type": "aes256-gcm96"}))?;
-    let dir = std::env::temp_dir().join(format!("sbo-workers-kms-{s}"));
-    std::fs::create_dir_all(&dir)?;
-    let token = dir.join("token");
-    std::fs::write(&token, format!("{}\n", env.get("OPENBAO_TOKEN")?))?;
-    let kms = format!(
-        "kms:\n  provider: vaultTransit\n  keyId: {key}\n  vaultTransit:\n    address: {}\n    tokenFile: {}\n",
-        env.get("OPENBAO_ADDR")?,
-        token.display()
-    );
+    let (kms, _) = crate::kms::new_vault_key(&env, &key)?;
     let prefix = format!("e2e-workers-kms-{s}/");
     let cfg = format!(
         "{}topics:\n  include: [\"{}\"]\nbackup:\n  parallelism: 1\n  encryption:\n    enabled: true\n    kms: {{provider: vaultTransit, keyId: {key}}}\n{kms}",
@@ -391,23 +372,100 @@ fn spawn_merging_worker(
 /// per partition after 12 incrementals, no run merging.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn incrementals_across_two_workers_merge_each_partitions_small_segments() -> anyhow::Result<()> {
-    let started = Instant::now();
     let env = TestEnv::load()?;
-    let store = minio(&env)?;
     let s = unique_suffix();
-    let topics = vec![format!("bm{s}")];
-    let mut all = fill_topics(&env, &topics, 4, 200).await?;
-    let prefix = format!("e2e-workers-merge-{s}/");
-    let cfg = config(&env, &prefix, &topics, "  mode: incremental\n")?;
+    let merged =
+        merge_across_two_workers(&env, &format!("e2e-workers-merge-{s}/"), &format!("bm{s}"), "").await?;
+    restores_renamed_to(&env, &merged.prefix, &merged.newest.backup_id, &merged.topics, &merged.records)
+}
+
+/// The same across two workers with keys from a KMS (OpenBao's Vault transit): every run seals
+/// with the one data key of its plan, so a merging worker reads the small segments with the
+/// data keys of the backups that wrote them (the parent's wrapped keys, unwrapped by Vault) and
+/// seals the merged ones with its run's key. The newest manifest carries a wrapped key for every
+/// backup whose segments it lists and no longer those of merged-away ones; `verify` and a
+/// restore with the KMS read every record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incrementals_across_two_workers_with_vault_keys_merge_with_the_keys_that_sealed_them()
+-> anyhow::Result<()> {
+    let env = TestEnv::load()?;
+    let s = unique_suffix();
+    let key = format!("workers-merge-{s}");
+    let (kms, token) = crate::kms::new_vault_key(&env, &key)?;
+    let encryption =
+        format!("  encryption:\n    enabled: true\n    kms: {{provider: vaultTransit, keyId: {key}}}\n{kms}");
+    let merged = merge_across_two_workers(
+        &env,
+        &format!("e2e-workers-merge-kms-{s}/"),
+        &format!("bv{s}"),
+        &encryption,
+    )
+    .await?;
+    let m = &merged.newest;
+    let writers: std::collections::BTreeSet<&str> =
+        m.objects().filter_map(|s| backup_of_segment(&s.object)).collect();
+    let carried: std::collections::BTreeSet<&str> =
+        m.encoding.data_keys.iter().map(|k| k.backup_id.as_str()).collect();
+    assert_eq!(writers, carried, "a wrapped key for each backup whose segments are listed, and no other");
+    assert!(carried.len() < merged.ids.len(), "merged-away backups' keys are still carried: {carried:?}");
+
+    let verify = format!("{}{kms}", base_config(&env, &merged.prefix, None)?);
+    let verified = run_ok(&env, "verify", &verify, &["--backup-id", &m.backup_id])?;
+    assert_eq!(verified["problems"], serde_json::json!([]), "{verified}");
+    assert_eq!(verified["records"], merged.records.values().map(Vec::len).sum::<usize>());
+    let t = &merged.topics[0];
+    let restore = format!(
+        "{}topicMapping:\n  - sourceTopic: {t}\n    targetTopic: {t}-restored\n{kms}",
+        base_config(&env, &merged.prefix, None)?
+    );
+    run_ok(&env, "restore", &restore, &["--backup-id", &m.backup_id])?;
+    for ((topic, p), want) in &merged.records {
+        let got = consume_all(&env, &format!("{topic}-restored"), *p)?;
+        assert_eq!(without_offsets(&got), without_offsets(want), "{topic}/{p}");
+    }
+    if let Some(dir) = token.parent() {
+        std::fs::remove_dir_all(dir).ok();
+    }
+    Ok(())
+}
+
+/// What [`merge_across_two_workers`] leaves to check: the lineage and the records it holds.
+struct MergedLineage {
+    prefix: String,
+    topics: Vec<String>,
+    /// Every record produced, by partition.
+    records: BTreeMap<(String, i32), Vec<Record>>,
+    /// The backups of the lineage, oldest first; the last one merged.
+    ids: Vec<String>,
+    /// The newest manifest.
+    newest: Manifest,
+}
+
+/// Incrementals by two workers of topic `topic` (4 partitions) at `prefix`, with `extra` under
+/// `backup:` (and after it), until a run merges: checks what each run reads, that the merging
+/// run is the newest, that it lists few segments per partition and that every partition lists a
+/// merged segment of its own holding several runs' records.
+async fn merge_across_two_workers(
+    env: &TestEnv,
+    prefix: &str,
+    topic: &str,
+    extra: &str,
+) -> anyhow::Result<MergedLineage> {
+    let started = Instant::now();
+    let store = minio(env)?;
+    let s = unique_suffix();
+    let topics = vec![topic.to_string()];
+    let mut all = fill_topics(env, &topics, 4, 200).await?;
+    let cfg = config(env, prefix, &topics, &format!("  mode: incremental\n{extra}"))?;
     let mut ids: Vec<String> = Vec::new();
     let mut merged_by = None;
     for run in 0..=MOST_INCREMENTALS {
         if run > 0 {
-            produce_more(&env, &mut all, 5, recent() + 1000 * run as i64).await?;
+            produce_more(env, &mut all, 5, recent() + 1000 * run as i64).await?;
         }
         let id = format!("m{run}-{s}");
         let runs: Vec<_> = (0..2)
-            .map(|i| spawn_merging_worker(&env, &cfg, &id, 2, i).map(waited))
+            .map(|i| spawn_merging_worker(env, &cfg, &id, 2, i).map(waited))
             .collect::<anyhow::Result<_>>()?;
         let (mut committed, mut merging) = (0, false);
         for (index, done) in runs.into_iter().enumerate() {
@@ -462,9 +520,5 @@ async fn incrementals_across_two_workers_merge_each_partitions_small_segments() 
         );
         assert!(merged.iter().map(|s| s.records).sum::<u64>() > 5, "partition {}: {merged:?}", p.partition);
     }
-
-    // The newest restore point restores every record once.
-    restores_renamed_to(&env, &prefix, &newest, &topics, &all)?;
-    eprintln!("done at {:?}", started.elapsed());
-    Ok(())
+    Ok(MergedLineage { prefix: prefix.to_string(), topics, records: all, ids, newest: m })
 }

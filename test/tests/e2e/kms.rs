@@ -92,6 +92,17 @@ pub(crate) fn aws_access(
     ))
 }
 
+/// A fresh transit key `key` in OpenBao and the data plane's `kms:` block for it, with the root
+/// token in a file of its own (as a mounted Secret gives it): the block and that file.
+pub(crate) fn new_vault_key(env: &TestEnv, key: &str) -> anyhow::Result<(String, std::path::PathBuf)> {
+    vault(env, "POST", &format!("transit/keys/{key}"), json!({"type": "aes256-gcm96"}))?;
+    let dir = std::env::temp_dir().join(format!("sbo-kms-{key}"));
+    std::fs::create_dir_all(&dir)?;
+    let token = dir.join("token");
+    std::fs::write(&token, format!("{}\n", env.get("OPENBAO_TOKEN")?))?;
+    Ok((vault_access(env, key, &token)?, token))
+}
+
 fn vault_access(env: &TestEnv, key: &str, token_file: &std::path::Path) -> anyhow::Result<String> {
     Ok(format!(
         "kms:\n  provider: vaultTransit\n  keyId: {key}\n  vaultTransit:\n    address: {}\n    tokenFile: {}\n",
@@ -284,12 +295,7 @@ async fn vault_transit_keeps_old_backups_readable_after_a_rotation() -> anyhow::
     let key = format!("backups-{suffix}");
     let secret = format!("ssn-078-05-{suffix}");
     create_topic(&env, &topic, 1, &[]).await?;
-    vault(&env, "POST", &format!("transit/keys/{key}"), json!({"type": "aes256-gcm96"}))?;
-    let dir = std::env::temp_dir().join(format!("sbo-kms-{suffix}"));
-    std::fs::create_dir_all(&dir)?;
-    let token = dir.join("token");
-    std::fs::write(&token, format!("{}\n", env.get("OPENBAO_TOKEN")?))?;
-    let kms = vault_access(&env, &key, &token)?;
+    let (kms, token) = new_vault_key(&env, &key)?;
     let backup = format!(
         "{}topics:\n  include: [\"{topic}\"]\n{}{kms}",
         base_config(&env, &prefix, None)?,
@@ -357,7 +363,9 @@ async fn vault_transit_keeps_old_backups_readable_after_a_rotation() -> anyhow::
     assert!(refused.contains(&format!("transit/{key}")) && refused.contains("decrypt"), "{refused}");
     assert_eq!(client.unwrap(&rewrapped).await?.id(), old.key_id, "the same data key, rewrapped");
     assert!(client.unwrap(&old).await.is_err());
-    std::fs::remove_dir_all(&dir).ok();
+    if let Some(dir) = token.parent() {
+        std::fs::remove_dir_all(dir).ok();
+    }
     Ok(())
 }
 
