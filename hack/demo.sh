@@ -77,12 +77,12 @@ stop_operator() {
 pick_port() {
   local from=$1 to=$2 given=$3 what=$4 p
   if [[ -n $given ]]; then
-    ! port_in_use "$given" || die "$what port $given is taken by $(port_owner "$given" || echo 'another process')"
+    ! port_in_use "$given" || die "$what port $given is taken by $(port_owner "$given")"
     echo "$given"
     return
   fi
   for p in $(seq "$from" "$to"); do
-    if ! port_in_use "$p" && ! port_bound "$p"; then echo "$p"; return; fi
+    if ! port_in_use "$p"; then echo "$p"; return; fi
   done
   die "no free port in 127.0.0.1:$from-$to for the operator's $what"
 }

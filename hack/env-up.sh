@@ -28,7 +28,7 @@ start() {
   fi
   if [[ -n $port ]] && port_in_use "$port"; then
     local var=${name//-/_}
-    die "$name cannot start: port 127.0.0.1:$port is taken by $(port_owner "$port" || echo 'another process'). Stop it, or set ${var^^}_PORT to a free port."
+    die "$name cannot start: port 127.0.0.1:$port is taken by $(port_owner "$port"). Stop it, or set ${var^^}_PORT to a free port."
   fi
   log "starting $name"
   setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &

@@ -49,16 +49,24 @@ OPENBAO_PORT=${OPENBAO_PORT:-40820}
 PID_DIR=$ENV_DIR/pids
 LOG_DIR=$ENV_DIR/logs
 
-# True when something listens on 127.0.0.1:$1.
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# The sockets on local port $1 that keep a listener from binding it: listening ones, and open
+# connections (a client socket given it as its ephemeral port: Linux hands them out from
+# 32768-60999, where most of our ports are, and a listener cannot bind past one even with
+# SO_REUSEADDR). Closing ones (TIME-WAIT, FIN-WAIT, what a stopped server leaves) are not listed:
+# a listener binds past them. $2: more ss options (-p).
+port_sockets() { ss -tanH "${@:2}" state listening state established state syn-sent "sport = :$1" 2>/dev/null; }
 
-# Whether any TCP socket here has local port $1: a listener, or a client connection given it as its
-# ephemeral port (Linux hands out 32768-60999, where most of our ports are), which a listener
-# cannot bind past either. port_in_use sees only listeners.
-port_bound() { ss -tanH "sport = :$1" 2>/dev/null | grep -q .; }
+# True when 127.0.0.1:$1 cannot be listened on (port_sockets); the connect covers a machine
+# without ss.
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null || port_sockets "$1" | grep -q .; }
 
-# Who listens on a port, for error messages.
-port_owner() { ss -ltnpH "sport = :$1" 2>/dev/null | sed -E 's/.*users:\(\("([^"]+)",pid=([0-9]+).*/\1 (pid \2)/' | head -n1; }
+# Who holds a port (a listener or a connection's socket), for error messages.
+port_owner() {
+  local owner
+  owner=$(port_sockets "$1" -p |
+    sed -nE 's/.*users:\(\("([^"]+)",pid=([0-9]+).*/\1 (pid \2)/p' | head -n1)
+  echo "${owner:-another process}"
+}
 
 # The pid recorded for a component, if that process is still alive and still runs the program
 # that was started (a recycled pid is never mistaken for ours).

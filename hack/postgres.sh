@@ -128,7 +128,7 @@ start() {
     log "postgres already running (port $POSTGRES_PORT)"
   else
     if port_in_use "$POSTGRES_PORT"; then
-      die "postgres cannot start: port 127.0.0.1:$POSTGRES_PORT is taken by $(port_owner "$POSTGRES_PORT" || echo 'another process'). Stop it, or set POSTGRES_PORT to a free port."
+      die "postgres cannot start: port 127.0.0.1:$POSTGRES_PORT is taken by $(port_owner "$POSTGRES_PORT"). Stop it, or set POSTGRES_PORT to a free port."
     fi
     log "starting postgres on 127.0.0.1:$POSTGRES_PORT"
     local started=$SECONDS
