@@ -531,17 +531,19 @@ pub fn partition_ranges(m: &Manifest) -> Vec<(String, i32, i64, i64)> {
 }
 
 /// Restores backup `id` at `prefix` into `<topic>-restored` for each of `topics` and checks each
-/// partition holds exactly the `produced` records (offsets aside).
+/// partition holds exactly the `produced` records (offsets aside). `extra` ends the restore's
+/// config (a `kms:` block; "" for none).
 pub fn restores_renamed_to(
     env: &TestEnv,
     prefix: &str,
     id: &str,
     topics: &[String],
     produced: &BTreeMap<(String, i32), Vec<Record>>,
+    extra: &str,
 ) -> anyhow::Result<()> {
     let mapping: String =
         topics.iter().map(|t| format!("  - sourceTopic: {t}\n    targetTopic: {t}-restored\n")).collect();
-    let restore = format!("{}topicMapping:\n{mapping}", base_config(env, prefix, None)?);
+    let restore = format!("{}topicMapping:\n{mapping}{extra}", base_config(env, prefix, None)?);
     run_ok(env, "restore", &restore, &["--backup-id", id])?;
     for ((topic, p), want) in produced {
         let got = consume_all(env, &format!("{topic}-restored"), *p)?;

@@ -196,7 +196,7 @@ async fn four_worker_pods_with_one_killed_commit_the_restore_point_of_one_worker
     assert_eq!((m_four.totals.records, m_four.totals.partitions), (m_one.totals.records, 24));
 
     // And the four workers' restore point restores to what was produced.
-    restores_renamed_to(env, &prefix, &id, &topics, &produced)?;
+    restores_renamed_to(env, &prefix, &id, &topics, &produced, "")?;
     eprintln!("done at {:?}", started.elapsed());
     cluster.delete_namespace(&ns).await?;
     Ok(())

@@ -117,14 +117,7 @@ async fn storage_outages_during_backup_and_restore_are_waited_out() -> anyhow::R
         base_config(&env, &prefix, Some(&proxy.url()))?
     );
     let child = spawn(&env, "backup", &config, &[])?;
-    let deadline = Instant::now() + Duration::from_secs(300);
-    // A segment, not any object: the cluster metadata (`cluster-metadata.json`) is stored before
-    // the first record is read, and a deletion after it alone can come before the backup read
-    // anything (the gap then rightly starts at 0, and nothing lands ahead of a reader).
-    while !objects_under(&store, &format!("{prefix}backups/")).await?.iter().any(|o| o.ends_with(".kbseg")) {
-        anyhow::ensure!(Instant::now() < deadline, "no segment was ever written");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    first_segment_stored(&store, &prefix).await?;
     proxy.cut().await;
     tokio::time::sleep(Duration::from_secs(8)).await;
     let refused_during_backup = proxy.refused();
@@ -199,14 +192,7 @@ async fn records_deleted_during_a_backup_are_recorded_as_a_gap() -> anyhow::Resu
         base_config(&env, &prefix, None)?
     );
     let child = spawn(&env, "backup", &config, &[])?;
-    let deadline = Instant::now() + Duration::from_secs(300);
-    // A segment, not any object: the cluster metadata (`cluster-metadata.json`) is stored before
-    // the first record is read, and a deletion after it alone can come before the backup read
-    // anything (the gap then rightly starts at 0, and nothing lands ahead of a reader).
-    while !objects_under(&store, &format!("{prefix}backups/")).await?.iter().any(|o| o.ends_with(".kbseg")) {
-        anyhow::ensure!(Instant::now() < deadline, "no segment was ever written");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    first_segment_stored(&store, &prefix).await?;
     // What retention does: the log start moves past records the backup has not read yet.
     let admin: AdminClient<DefaultClientContext> =
         ClientConfig::new().set("bootstrap.servers", env.kafka_bootstrap()).create()?;
@@ -280,5 +266,17 @@ async fn a_backup_through_storage_that_keeps_dropping_connections_commits_every_
     );
     run_ok(&env, "restore", &restore, &[])?;
     assert_restored(&env, &target, &want)?;
+    Ok(())
+}
+
+/// Waits (at most 300 s) until a backup at `prefix` stored its first segment. A segment, not any
+/// object: the cluster metadata (`cluster-metadata.json`) is stored before the first record is
+/// read, so what a test does after it alone can come before the backup read anything.
+async fn first_segment_stored(store: &impl object_store::ObjectStore, prefix: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while !objects_under(store, &format!("{prefix}backups/")).await?.iter().any(|o| o.ends_with(".kbseg")) {
+        anyhow::ensure!(Instant::now() < deadline, "no segment was ever written");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     Ok(())
 }
